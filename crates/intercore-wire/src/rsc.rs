@@ -1,0 +1,659 @@
+//! The remoteproc resource table (Linux `include/linux/remoteproc.h`).
+//!
+//! The table is a header `{ver, num, reserved[2]}` followed by `num` u32 offsets, each
+//! pointing (from the table's start) at an entry that begins with a u32 type. The parser
+//! here checks everything a firmware file can get wrong and names the offset of the
+//! problem; [`RscTableWriter`] emits a table, e.g. for the simulated SoC's carveout.
+
+use crate::{Le32, WireError, error::read_at};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// Resource type: physically contiguous memory the remote needs.
+pub const RSC_CARVEOUT: u32 = 0;
+/// Resource type: device memory to map through an IOMMU.
+pub const RSC_DEVMEM: u32 = 1;
+/// Resource type: a trace buffer.
+pub const RSC_TRACE: u32 = 2;
+/// Resource type: a virtio device with its vrings.
+pub const RSC_VDEV: u32 = 3;
+/// First vendor-specific resource type.
+pub const RSC_VENDOR_START: u32 = 128;
+/// Last vendor-specific resource type.
+pub const RSC_VENDOR_END: u32 = 512;
+/// "Let the host allocate this address".
+pub const FW_RSC_ADDR_ANY: u32 = 0xFFFF_FFFF;
+/// The only resource-table version.
+pub const RSC_TABLE_VERSION: u32 = 1;
+/// Virtio status bit: the driver is ready (`VIRTIO_CONFIG_S_DRIVER_OK`).
+pub const VIRTIO_CONFIG_S_DRIVER_OK: u8 = 4;
+/// Byte offset of `status` inside a vdev entry (after its type word).
+pub const VDEV_STATUS_OFFSET: usize = 4 + 16;
+
+/// `struct resource_table` without the offsets.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct RscHeader {
+    /// Version, 1.
+    pub ver: Le32,
+    /// Number of entries.
+    pub num: Le32,
+    /// Reserved, zero.
+    pub reserved: [Le32; 2],
+}
+
+/// `struct fw_rsc_carveout` (also the shape of `fw_rsc_devmem`), after the type word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct FwRscCarveout {
+    /// Device address.
+    pub da: Le32,
+    /// Physical address.
+    pub pa: Le32,
+    /// Length in bytes.
+    pub len: Le32,
+    /// IOMMU protection flags.
+    pub flags: Le32,
+    /// Reserved.
+    pub reserved: Le32,
+    /// NUL-padded name.
+    pub name: [u8; 32],
+}
+
+/// `struct fw_rsc_trace`, after the type word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct FwRscTrace {
+    /// Device address of the buffer.
+    pub da: Le32,
+    /// Length in bytes.
+    pub len: Le32,
+    /// Reserved.
+    pub reserved: Le32,
+    /// NUL-padded name.
+    pub name: [u8; 32],
+}
+
+/// `struct fw_rsc_vdev`, after the type word, without its vrings and config.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct FwRscVdev {
+    /// virtio device id.
+    pub id: Le32,
+    /// Notify id of the device.
+    pub notifyid: Le32,
+    /// Features the firmware offers.
+    pub dfeatures: Le32,
+    /// Features the host accepted (written by the host).
+    pub gfeatures: Le32,
+    /// Bytes of virtio config space after the vrings.
+    pub config_len: Le32,
+    /// virtio status (written by the host).
+    pub status: u8,
+    /// Number of vrings that follow.
+    pub num_of_vrings: u8,
+    /// Reserved.
+    pub reserved: [u8; 2],
+}
+
+/// `struct fw_rsc_vdev_vring`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct FwRscVdevVring {
+    /// Device address of the ring (`FW_RSC_ADDR_ANY`: the host allocates).
+    pub da: Le32,
+    /// Alignment of the used ring.
+    pub align: Le32,
+    /// Number of entries.
+    pub num: Le32,
+    /// Notify id of this ring.
+    pub notifyid: Le32,
+    /// Physical address (written by the host).
+    pub pa: Le32,
+}
+
+/// One parsed entry, borrowing the table's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource<'a> {
+    /// `RSC_CARVEOUT`.
+    Carveout(FwRscCarveout),
+    /// `RSC_DEVMEM`.
+    Devmem(FwRscCarveout),
+    /// `RSC_TRACE`.
+    Trace(FwRscTrace),
+    /// `RSC_VDEV` with its rings and config.
+    Vdev(VdevEntry<'a>),
+    /// A vendor type (128..=512) and the bytes up to the next entry (or the table's end).
+    Vendor {
+        /// The type word.
+        ty: u32,
+        /// The entry's bytes after the type word.
+        body: &'a [u8],
+    },
+}
+
+/// A virtio device entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VdevEntry<'a> {
+    /// The fixed part.
+    pub vdev: FwRscVdev,
+    /// The vrings (`num_of_vrings` × 20 bytes).
+    vrings: &'a [u8],
+    /// The config space bytes.
+    pub config: &'a [u8],
+    /// Offset of the entry's type word from the start of the table.
+    pub offset: usize,
+}
+
+impl<'a> VdevEntry<'a> {
+    /// Number of vrings.
+    pub fn num_vrings(&self) -> usize {
+        self.vrings.len() / core::mem::size_of::<FwRscVdevVring>()
+    }
+    /// Vring `i`.
+    pub fn vring(&self, i: usize) -> Option<FwRscVdevVring> {
+        FwRscVdevVring::read_from_prefix(self.vrings.get(i * 20..)?)
+            .ok()
+            .map(|(v, _)| v)
+    }
+    /// Offset, from the table's start, of vring `i`'s entry.
+    pub fn vring_offset(&self, i: usize) -> usize {
+        self.offset + 4 + core::mem::size_of::<FwRscVdev>() + i * 20
+    }
+}
+
+/// A checked view of a resource table.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceTable<'a> {
+    bytes: &'a [u8],
+    num: usize,
+}
+
+/// The largest number of entries accepted (guards against absurd `num` values).
+pub const RSC_MAX_ENTRIES: usize = 256;
+
+impl<'a> ResourceTable<'a> {
+    /// Checks the header and the offsets array. Entries are checked by [`Self::entry`] and
+    /// [`Self::validate`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let hdr: RscHeader = read_at(bytes, 0, "resource table header")?;
+        if hdr.ver.get() != RSC_TABLE_VERSION {
+            return Err(WireError::BadValue {
+                what: "resource table version",
+                offset: 0,
+                value: hdr.ver.get() as u64,
+            });
+        }
+        let num = hdr.num.get() as usize;
+        if num > RSC_MAX_ENTRIES {
+            return Err(WireError::BadValue {
+                what: "resource table entry count",
+                offset: 4,
+                value: num as u64,
+            });
+        }
+        if hdr.reserved[0].get() != 0 || hdr.reserved[1].get() != 0 {
+            return Err(WireError::BadValue {
+                what: "resource table reserved words",
+                offset: 8,
+                value: 0,
+            });
+        }
+        let header_len = 16 + 4 * num;
+        if header_len > bytes.len() {
+            return Err(WireError::Truncated {
+                what: "resource table offsets",
+                offset: 16,
+                need: 4 * num,
+                have: bytes.len() - 16,
+            });
+        }
+        let t = Self { bytes, num };
+        Ok(t)
+    }
+
+    /// Parses and checks every entry.
+    pub fn validate(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let t = Self::parse(bytes)?;
+        for i in 0..t.num {
+            t.entry(i)?;
+        }
+        Ok(t)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.num
+    }
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.num == 0
+    }
+    /// The table's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The offset of entry `i` (its type word).
+    pub fn entry_offset(&self, i: usize) -> Result<usize, WireError> {
+        let at = 16 + 4 * i;
+        let off = read_at::<Le32>(self.bytes, at, "resource table offset")?.get() as usize;
+        let header_len = 16 + 4 * self.num;
+        if off < header_len || off % 4 != 0 || off + 4 > self.bytes.len() {
+            return Err(WireError::BadValue {
+                what: "resource entry offset",
+                offset: at,
+                value: off as u64,
+            });
+        }
+        Ok(off)
+    }
+
+    /// Parses entry `i`.
+    pub fn entry(&self, i: usize) -> Result<Resource<'a>, WireError> {
+        let off = self.entry_offset(i)?;
+        let ty = read_at::<Le32>(self.bytes, off, "resource type")?.get();
+        let body_at = off + 4;
+        match ty {
+            RSC_CARVEOUT => Ok(Resource::Carveout(read_at(
+                self.bytes,
+                body_at,
+                "carveout entry",
+            )?)),
+            RSC_DEVMEM => Ok(Resource::Devmem(read_at(
+                self.bytes,
+                body_at,
+                "devmem entry",
+            )?)),
+            RSC_TRACE => Ok(Resource::Trace(read_at(
+                self.bytes,
+                body_at,
+                "trace entry",
+            )?)),
+            RSC_VDEV => {
+                let vdev: FwRscVdev = read_at(self.bytes, body_at, "vdev entry")?;
+                let rings_at = body_at + core::mem::size_of::<FwRscVdev>();
+                let rings_len =
+                    vdev.num_of_vrings as usize * core::mem::size_of::<FwRscVdevVring>();
+                let cfg_len = vdev.config_len.get() as usize;
+                let end = rings_at + rings_len + cfg_len;
+                if end > self.bytes.len() {
+                    return Err(WireError::Truncated {
+                        what: "vdev vrings and config",
+                        offset: rings_at,
+                        need: rings_len + cfg_len,
+                        have: self.bytes.len() - rings_at,
+                    });
+                }
+                for r in 0..vdev.num_of_vrings as usize {
+                    let v: FwRscVdevVring = read_at(self.bytes, rings_at + r * 20, "vdev vring")?;
+                    if VringNumCheck::check(v.num.get()).is_err() {
+                        return Err(WireError::BadValue {
+                            what: "vring num",
+                            offset: rings_at + r * 20 + 8,
+                            value: v.num.get() as u64,
+                        });
+                    }
+                    if v.align.get() < 2 || !v.align.get().is_power_of_two() {
+                        return Err(WireError::BadValue {
+                            what: "vring align",
+                            offset: rings_at + r * 20 + 4,
+                            value: v.align.get() as u64,
+                        });
+                    }
+                }
+                Ok(Resource::Vdev(VdevEntry {
+                    vdev,
+                    vrings: &self.bytes[rings_at..rings_at + rings_len],
+                    config: &self.bytes[rings_at + rings_len..end],
+                    offset: off,
+                }))
+            }
+            RSC_VENDOR_START..=RSC_VENDOR_END => {
+                let next = (0..self.num)
+                    .filter_map(|j| self.entry_offset(j).ok())
+                    .filter(|&o| o > off)
+                    .min()
+                    .unwrap_or(self.bytes.len());
+                Ok(Resource::Vendor {
+                    ty,
+                    body: &self.bytes[body_at..next],
+                })
+            }
+            other => Err(WireError::BadValue {
+                what: "resource type",
+                offset: off,
+                value: other as u64,
+            }),
+        }
+    }
+
+    /// Iterates over entries; each is parsed (and checked) as it is reached.
+    pub fn iter(&self) -> impl Iterator<Item = Result<Resource<'a>, WireError>> + '_ {
+        (0..self.num).map(move |i| self.entry(i))
+    }
+
+    /// The first vdev entry with the given virtio id, if any.
+    pub fn find_vdev(&self, id: u32) -> Result<Option<VdevEntry<'a>>, WireError> {
+        for e in self.iter() {
+            if let Resource::Vdev(v) = e? {
+                if v.vdev.id.get() == id {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct VringNumCheck;
+impl VringNumCheck {
+    fn check(num: u32) -> Result<(), ()> {
+        crate::vring::VringLayout::new(num, 16)
+            .map(|_| ())
+            .map_err(|_| ())
+    }
+}
+
+/// Emits a resource table into a byte buffer, entry by entry.
+///
+/// The writer reserves room for `max_entries` offsets up front; each `add_*` call appends
+/// an entry and returns the offset of its type word. Writing past the buffer returns
+/// [`WireError::LengthOverflow`] and leaves the buffer's contents unspecified.
+pub struct RscTableWriter<'b> {
+    buf: &'b mut [u8],
+    max: usize,
+    num: usize,
+    end: usize,
+}
+
+impl<'b> RscTableWriter<'b> {
+    /// Starts a table with room for `max_entries` entries.
+    pub fn new(buf: &'b mut [u8], max_entries: usize) -> Result<Self, WireError> {
+        let end = 16 + 4 * max_entries;
+        if end > buf.len() || max_entries > RSC_MAX_ENTRIES {
+            return Err(WireError::LengthOverflow {
+                what: "resource table header",
+                len: end as u64,
+                max: buf.len() as u64,
+            });
+        }
+        buf[..end].fill(0);
+        Ok(Self {
+            buf,
+            max: max_entries,
+            num: 0,
+            end,
+        })
+    }
+
+    fn push(&mut self, ty: u32, parts: &[&[u8]]) -> Result<usize, WireError> {
+        if self.num == self.max {
+            return Err(WireError::LengthOverflow {
+                what: "resource table entries",
+                len: self.num as u64 + 1,
+                max: self.max as u64,
+            });
+        }
+        let off = (self.end + 3) & !3;
+        let len = 4 + parts.iter().map(|p| p.len()).sum::<usize>();
+        if off + len > self.buf.len() {
+            return Err(WireError::LengthOverflow {
+                what: "resource table",
+                len: (off + len) as u64,
+                max: self.buf.len() as u64,
+            });
+        }
+        self.buf[off..off + 4].copy_from_slice(&ty.to_le_bytes());
+        let mut at = off + 4;
+        for p in parts {
+            self.buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        let slot = 16 + 4 * self.num;
+        self.buf[slot..slot + 4].copy_from_slice(&(off as u32).to_le_bytes());
+        self.num += 1;
+        self.end = at;
+        Ok(off)
+    }
+
+    /// Appends a carveout.
+    pub fn add_carveout(&mut self, c: &FwRscCarveout) -> Result<usize, WireError> {
+        self.push(RSC_CARVEOUT, &[c.as_bytes()])
+    }
+    /// Appends a devmem entry.
+    pub fn add_devmem(&mut self, c: &FwRscCarveout) -> Result<usize, WireError> {
+        self.push(RSC_DEVMEM, &[c.as_bytes()])
+    }
+    /// Appends a trace buffer.
+    pub fn add_trace(&mut self, t: &FwRscTrace) -> Result<usize, WireError> {
+        self.push(RSC_TRACE, &[t.as_bytes()])
+    }
+    /// Appends a vdev with its vrings and config bytes (`num_of_vrings` and `config_len`
+    /// are set from the slices).
+    pub fn add_vdev(
+        &mut self,
+        v: &FwRscVdev,
+        vrings: &[FwRscVdevVring],
+        config: &[u8],
+    ) -> Result<usize, WireError> {
+        let mut v = *v;
+        v.num_of_vrings = u8::try_from(vrings.len()).map_err(|_| WireError::LengthOverflow {
+            what: "vdev vrings",
+            len: vrings.len() as u64,
+            max: 255,
+        })?;
+        v.config_len = Le32::new(config.len() as u32);
+        self.push(RSC_VDEV, &[v.as_bytes(), vrings.as_bytes(), config])
+    }
+    /// Appends a vendor entry.
+    pub fn add_vendor(&mut self, ty: u32, body: &[u8]) -> Result<usize, WireError> {
+        if !(RSC_VENDOR_START..=RSC_VENDOR_END).contains(&ty) {
+            return Err(WireError::BadValue {
+                what: "vendor resource type",
+                offset: 0,
+                value: ty as u64,
+            });
+        }
+        self.push(ty, &[body])
+    }
+
+    /// Writes the header and returns the table's length in bytes.
+    pub fn finish(self) -> usize {
+        let hdr = RscHeader {
+            ver: Le32::new(RSC_TABLE_VERSION),
+            num: Le32::new(self.num as u32),
+            reserved: [Le32::new(0); 2],
+        };
+        self.buf[..16].copy_from_slice(hdr.as_bytes());
+        self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(buf: &mut [u8]) -> usize {
+        let mut w = RscTableWriter::new(buf, 4).unwrap();
+        let mut name = [0u8; 32];
+        name[..4].copy_from_slice(b"pool");
+        w.add_carveout(&FwRscCarveout {
+            da: Le32::new(0xa000_0000),
+            pa: Le32::new(0),
+            len: Le32::new(0x10_0000),
+            flags: Le32::new(0),
+            reserved: Le32::new(0),
+            name,
+        })
+        .unwrap();
+        let ring = FwRscVdevVring {
+            da: Le32::new(0x1000),
+            align: Le32::new(16),
+            num: Le32::new(256),
+            notifyid: Le32::new(0),
+            pa: Le32::new(0),
+        };
+        w.add_vdev(
+            &FwRscVdev {
+                id: Le32::new(7),
+                dfeatures: Le32::new(1),
+                ..Default::default()
+            },
+            &[ring, ring],
+            &[],
+        )
+        .unwrap();
+        w.add_vendor(200, &[1, 2, 3, 4]).unwrap();
+        w.finish()
+    }
+
+    /// remoteproc.h: entry struct sizes (the type word is a separate `fw_rsc_hdr`).
+    #[test]
+    fn entry_sizes_match_remoteproc_h() {
+        assert_eq!(core::mem::size_of::<FwRscCarveout>(), 52);
+        assert_eq!(core::mem::size_of::<FwRscTrace>(), 44);
+        assert_eq!(core::mem::size_of::<FwRscVdev>(), 24);
+        assert_eq!(core::mem::size_of::<FwRscVdevVring>(), 20);
+    }
+
+    /// A written table parses back to the same entries.
+    #[test]
+    fn writer_roundtrip() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let t = ResourceTable::validate(&buf[..n]).unwrap();
+        assert_eq!(t.len(), 3);
+        let v = t.find_vdev(7).unwrap().unwrap();
+        assert_eq!(v.num_vrings(), 2);
+        assert_eq!(v.vring(1).unwrap().num.get(), 256);
+        assert!(matches!(
+            t.entry(2).unwrap(),
+            Resource::Vendor {
+                ty: 200,
+                body: [1, 2, 3, 4]
+            }
+        ));
+    }
+
+    /// Malformed tables give errors that name the offset.
+    #[test]
+    fn malformed_tables_name_the_problem() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let mut bad = buf;
+        bad[0] = 2;
+        assert_eq!(
+            ResourceTable::parse(&bad[..n]).unwrap_err(),
+            WireError::BadValue {
+                what: "resource table version",
+                offset: 0,
+                value: 2
+            }
+        );
+        let mut bad = buf;
+        bad[16..20].copy_from_slice(&9999u32.to_le_bytes());
+        assert!(matches!(
+            ResourceTable::validate(&bad[..n]),
+            Err(WireError::BadValue {
+                what: "resource entry offset",
+                offset: 16,
+                ..
+            })
+        ));
+        let mut bad = buf;
+        let off = u32::from_le_bytes(bad[20..24].try_into().unwrap()) as usize;
+        bad[off + 4 + 17] = 200; // num_of_vrings
+        assert!(matches!(
+            ResourceTable::validate(&bad[..n]),
+            Err(WireError::Truncated {
+                what: "vdev vrings and config",
+                ..
+            })
+        ));
+        let e = ResourceTable::validate(&buf[..40]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WireError::Truncated {
+                    what: "carveout entry",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic the parser, and corrupting any byte of a good table
+        /// gives either a valid table or an error, never a panic.
+        #[test]
+        fn fuzz_like(bytes in proptest::collection::vec(any::<u8>(), 0..400), pos in 0usize..200, val: u8) {
+            if let Ok(t) = ResourceTable::parse(&bytes) { for e in t.iter() { let _ = e; } }
+            let mut buf = [0u8; 512];
+            let n = sample(&mut buf);
+            buf[pos % n] = val;
+            if let Ok(t) = ResourceTable::parse(&buf[..n]) { for e in t.iter() { let _ = e; } }
+        }
+    }
+}
