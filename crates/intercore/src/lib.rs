@@ -1,1 +1,31 @@
-//! placeholder
+//! intercore: virtio-rpmsg between an application core and a remote core, over shared
+//! memory, in both roles.
+//!
+//! * [`virtq`]: the split virtqueue, driver and device sides, validating everything the
+//!   peer writes.
+//! * [`rpmsg`]: the rpmsg bus on top — the host role ([`rpmsg::HostBus`], needs `alloc`)
+//!   and the remote role ([`rpmsg::RemoteBus`], `no_std` without allocation) — with
+//!   endpoints and the name service.
+//! * [`SharedMemory`], [`Doorbell`], [`DeviceAddressMap`]: the traits a platform
+//!   implements (`intercore-linux` for Linux, `intercore-sim` for the simulated SoC).
+//!
+//! `unsafe` code is denied everywhere except the `shm` module, which turns the
+//! [`SharedMemory`] contract into bounds-checked accessors.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod addr;
+mod error;
+mod notify;
+pub mod rpmsg;
+mod shm;
+pub mod virtq;
+
+pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
+pub use error::{Error, Result};
+pub use notify::{Doorbell, WaitMode};
+pub use shm::SharedMemory;
+pub use intercore_wire as wire;

@@ -1,0 +1,689 @@
+//! The host role: the virtio driver side of both rings (what Linux's `virtio_rpmsg_bus`
+//! does), in userspace.
+
+use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo, status};
+use crate::notify::{Next, Waiter};
+use crate::shm::OwnedRange;
+use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
+use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicU64};
+use core::time::Duration;
+use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
+
+/// How the host sets up and runs the link.
+#[derive(Debug, Clone, Copy)]
+pub struct HostConfig {
+    /// Buffers per direction (Linux: 256; capped by the vring size).
+    pub num_bufs: u16,
+    /// Size of each buffer including the 16-byte header (Linux: 512).
+    pub buf_size: usize,
+    /// Timeout of the blocking calls that take none (`None`: wait forever). A peer that
+    /// stops answering turns into `Error::Timeout` after this long.
+    pub timeout: Option<Duration>,
+    /// How blocking calls wait.
+    pub wait: WaitMode,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            num_bufs: intercore_wire::rpmsg::RPMSG_DEFAULT_NUM_BUFS as u16,
+            buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
+            timeout: Some(Duration::from_secs(1)),
+            wait: WaitMode::default(),
+        }
+    }
+}
+
+/// Counters of what the host bus did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages received for an endpoint.
+    pub received: u64,
+    /// Doorbells rung.
+    pub kicks: u64,
+    /// Sleeps on the doorbell.
+    pub sleeps: u64,
+    /// Messages for an address with no endpoint (dropped, as Linux does).
+    pub no_endpoint: u64,
+    /// Messages or name-service announcements that failed validation (dropped).
+    pub malformed: u64,
+}
+
+/// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
+struct Returned {
+    bits: [AtomicU64; MAX_DRIVER_QUEUE as usize / 64],
+    any: AtomicBool,
+}
+
+impl Returned {
+    fn new() -> Self {
+        Self { bits: core::array::from_fn(|_| AtomicU64::new(0)), any: AtomicBool::new(false) }
+    }
+    fn put(&self, id: u16) {
+        // Release: our last access to the buffer happens before the bus reuses it.
+        self.bits[id as usize / 64].fetch_or(1 << (id % 64), Release);
+        self.any.store(true, Release);
+    }
+    fn take(&self, mut f: impl FnMut(u16)) {
+        // Acquire pairs with `put`; the flag is only a hint to skip the scan.
+        if !self.any.load(Relaxed) || !self.any.swap(false, Acquire) {
+            return;
+        }
+        for (w, word) in self.bits.iter().enumerate() {
+            let mut v = word.swap(0, Acquire);
+            while v != 0 {
+                let b = v.trailing_zeros();
+                v &= v - 1;
+                f((w * 64) as u16 + b as u16);
+            }
+        }
+    }
+}
+
+struct Shared<M> {
+    mem: M,
+    rx_returned: Returned,
+    tx_returned: Returned,
+}
+
+/// A received message held in place in its receive buffer (zero copy). Derefs to the
+/// payload. The buffer goes back to the remote when this is dropped (or passed to
+/// [`HostBus::release`], which gives it back at once).
+pub struct RxBuf<M: SharedMemory> {
+    shared: Arc<Shared<M>>,
+    id: u16,
+    range: OwnedRange,
+    src: u32,
+    dst: u32,
+}
+
+impl<M: SharedMemory> RxBuf<M> {
+    /// Address of the sending endpoint.
+    pub fn src(&self) -> u32 {
+        self.src
+    }
+    /// Address of our endpoint it was sent to.
+    pub fn dst(&self) -> u32 {
+        self.dst
+    }
+}
+
+impl<M: SharedMemory> Deref for RxBuf<M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.bytes(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> Drop for RxBuf<M> {
+    fn drop(&mut self) {
+        self.shared.rx_returned.put(self.id);
+    }
+}
+
+/// A transmit buffer lent to the caller to fill in place (zero copy). Derefs to the
+/// payload area (`buf_size - 16` bytes). Send it with [`HostBus::send_buf`]; dropping it
+/// unsent returns it to the pool.
+pub struct TxBuf<M: SharedMemory> {
+    shared: Arc<Shared<M>>,
+    id: u16,
+    range: OwnedRange,
+    live: bool,
+}
+
+impl<M: SharedMemory> Deref for TxBuf<M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.bytes(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> DerefMut for TxBuf<M> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.range.bytes_mut(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> Drop for TxBuf<M> {
+    fn drop(&mut self) {
+        if self.live {
+            self.shared.tx_returned.put(self.id);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: u16,
+    src: u32,
+    len: u16,
+}
+
+struct Endpoint {
+    addr: u32,
+    name: Name,
+    announced: bool,
+    queue: VecDeque<Pending>,
+}
+
+/// The host side of an rpmsg link.
+pub struct HostBus<M: SharedMemory, D: Doorbell> {
+    shared: Arc<Shared<M>>,
+    bell: D,
+    cfg: HostConfig,
+    info: VdevInfo,
+    ns: bool,
+    rx: DriverQueue,
+    tx: DriverQueue,
+    nbufs: u16,
+    tx_fresh: u16,
+    tx_free: Vec<u16>,
+    rx_unpublished: bool,
+    endpoints: Vec<Endpoint>,
+    next_addr: u32,
+    services: Vec<(Name, u32)>,
+    broken: Option<Error>,
+    stats: HostStats,
+}
+
+impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
+    /// Sets up the link the resource table at `rsc` describes: negotiates features, resets
+    /// both rings, posts every receive buffer and sets `DRIVER_OK`, then rings the remote.
+    pub fn new<A: DeviceAddressMap>(mem: M, map: &A, bell: D, rsc: RscLocation, cfg: HostConfig) -> Result<Self> {
+        let info = super::discover(&mem, map, rsc)?;
+        if cfg.buf_size < RPMSG_HDR_SIZE + 16 || cfg.buf_size > RPMSG_HDR_SIZE + u16::MAX as usize || cfg.buf_size % 8 != 0 {
+            return Err(Error::Config("buffer size must be a multiple of 8 in 32..=65551"));
+        }
+        let event_idx = info.dfeatures & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
+        let ns = info.dfeatures & (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS) != 0;
+        // Relaxed: the remote reads nothing until the Release store of DRIVER_OK below.
+        mem.store_u32(info.status_off, info.status_rest, Release);
+        let mut rx = DriverQueue::new(&mem, info.rings[0].base, info.rings[0].layout, event_idx)?;
+        let mut tx = DriverQueue::new(&mem, info.rings[1].base, info.rings[1].layout, event_idx)?;
+        let nbufs = cfg.num_bufs.min(rx.num()).min(tx.num());
+        if nbufs == 0 {
+            return Err(Error::Config("no buffers"));
+        }
+        if 2 * nbufs as usize * cfg.buf_size > info.buf_len {
+            return Err(Error::Config("the vdev0buffer carveout is too small for the configured buffers"));
+        }
+        rx.reset(&mem);
+        tx.reset(&mem);
+        mem.store_u32(info.gfeatures_off, info.dfeatures & super::SUPPORTED_FEATURES, Relaxed);
+        let status_word = |s: u8| info.status_rest | u32::from(s);
+        mem.store_u32(info.status_off, status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK), Relaxed);
+        let shared = Arc::new(Shared { mem, rx_returned: Returned::new(), tx_returned: Returned::new() });
+        let mut bus = Self {
+            shared,
+            bell,
+            cfg,
+            info,
+            ns,
+            rx,
+            tx,
+            nbufs,
+            tx_fresh: 0,
+            tx_free: Vec::with_capacity(nbufs as usize),
+            rx_unpublished: false,
+            endpoints: Vec::new(),
+            next_addr: RPMSG_RESERVED_ADDRESSES,
+            services: Vec::new(),
+            broken: None,
+            stats: HostStats::default(),
+        };
+        for id in 0..nbufs {
+            bus.repost(id)?;
+        }
+        let mem = &bus.shared.mem;
+        bus.rx.publish(mem);
+        bus.rx_unpublished = false;
+        // Release: rings, features and posted buffers are visible before DRIVER_OK.
+        mem.store_u32(
+            bus.info.status_off,
+            status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK),
+            Release,
+        );
+        bus.kick()?;
+        Ok(bus)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+    /// Changes how blocking calls wait.
+    pub fn set_wait_mode(&mut self, mode: WaitMode) {
+        self.cfg.wait = mode;
+    }
+    /// Changes the default timeout of blocking calls.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.timeout = timeout;
+    }
+    /// Counters.
+    pub fn stats(&self) -> HostStats {
+        self.stats
+    }
+    /// Largest payload a message can carry.
+    pub fn max_payload(&self) -> usize {
+        self.cfg.buf_size - RPMSG_HDR_SIZE
+    }
+    /// Buffers per direction.
+    pub fn num_bufs(&self) -> u16 {
+        self.nbufs
+    }
+    /// The doorbell.
+    pub fn doorbell(&self) -> &D {
+        &self.bell
+    }
+    /// Why the link is dead, if it is.
+    pub fn broken(&self) -> Option<Error> {
+        self.broken
+    }
+
+    fn mem(&self) -> &M {
+        &self.shared.mem
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.broken {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Records link-fatal errors so every later call reports them too.
+    fn fail(&mut self, e: Error) -> Error {
+        if matches!(e, Error::Protocol { .. } | Error::PeerGone) {
+            self.broken.get_or_insert(e);
+        }
+        e
+    }
+
+    fn kick(&mut self) -> Result<()> {
+        self.stats.kicks += 1;
+        self.bell.ring().map_err(|e| self.fail(e))
+    }
+
+    fn rx_off(&self, id: u16) -> usize {
+        self.info.buf_off + id as usize * self.cfg.buf_size
+    }
+    fn tx_off(&self, id: u16) -> usize {
+        self.info.buf_off + (self.nbufs as usize + id as usize) * self.cfg.buf_size
+    }
+    fn da(&self, off: usize) -> DevAddr {
+        DevAddr(self.info.buf_da.0 + (off - self.info.buf_off) as u64)
+    }
+
+    fn repost(&mut self, id: u16) -> Result<()> {
+        let off = self.rx_off(id);
+        let da = self.da(off);
+        let r = self.rx.add(&self.shared.mem, id, da, self.cfg.buf_size as u32, true);
+        self.rx_unpublished = true;
+        r
+    }
+
+    fn publish_rx(&mut self) -> Result<()> {
+        if self.rx_unpublished {
+            self.rx_unpublished = false;
+            if self.rx.publish(&self.shared.mem) {
+                self.kick()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every arrived message off the receive ring and files it under its endpoint;
+    /// handles name-service announcements. Returns how many buffers arrived. Never blocks.
+    pub fn poll(&mut self) -> Result<usize> {
+        self.check()?;
+        let shared = Arc::clone(&self.shared);
+        let mut r = Ok(());
+        shared.rx_returned.take(|id| {
+            if r.is_ok() {
+                r = self.repost(id);
+            }
+        });
+        r?;
+        let mut n = 0;
+        loop {
+            let used = self.rx.pop_used(&self.shared.mem).map_err(|e| self.fail(e))?;
+            let Some((id, len)) = used else { break };
+            n += 1;
+            self.dispatch(id, len as usize)?;
+        }
+        self.publish_rx()?;
+        Ok(n)
+    }
+
+    fn dispatch(&mut self, id: u16, len: usize) -> Result<()> {
+        if len > self.cfg.buf_size {
+            self.stats.malformed += 1;
+            return self.repost(id);
+        }
+        let off = self.rx_off(id);
+        let (src, dst, plen) = match super::read_header(self.mem(), off, len) {
+            Ok(h) => h,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return self.repost(id);
+            }
+        };
+        if dst == RPMSG_NS_ADDR {
+            self.name_service(off + RPMSG_HDR_SIZE, plen);
+            return self.repost(id);
+        }
+        match self.endpoints.iter_mut().find(|e| e.addr == dst) {
+            Some(ep) => {
+                ep.queue.push_back(Pending { id, src, len: plen as u16 });
+                Ok(())
+            }
+            None => {
+                self.stats.no_endpoint += 1;
+                self.repost(id)
+            }
+        }
+    }
+
+    fn name_service(&mut self, off: usize, len: usize) {
+        if len != RPMSG_NS_MSG_SIZE {
+            self.stats.malformed += 1;
+            return;
+        }
+        let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
+        self.mem().read(off, &mut raw);
+        match NsAnnouncement::parse(&raw) {
+            Ok(a) => {
+                self.services.retain(|(n, _)| *n != a.name);
+                if a.kind == NsKind::Create {
+                    self.services.push((a.name, a.addr));
+                }
+            }
+            Err(_) => self.stats.malformed += 1,
+        }
+    }
+
+    /// Services the remote has announced and not withdrawn: `(name, address)`.
+    pub fn services(&self) -> &[(Name, u32)] {
+        &self.services
+    }
+
+    /// The address of the remote service `name`, if announced.
+    pub fn service(&self, name: &str) -> Option<u32> {
+        self.services.iter().find(|(n, _)| n.as_bytes() == name.as_bytes()).map(|&(_, a)| a)
+    }
+
+    /// Waits (default timeout) until the remote announces `name`; returns its address.
+    pub fn wait_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
+        self.block_on(timeout, false, |bus| {
+            bus.poll()?;
+            Ok(bus.service(name))
+        })
+    }
+
+    /// Creates a local endpoint named `name` at `addr` (`None`: the next free dynamic
+    /// address from 1024). Returns its address.
+    pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
+        let name = Name::new(name.as_bytes()).ok_or(Error::Config("endpoint name longer than 31 bytes or with a NUL"))?;
+        let addr = match addr {
+            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR => return Err(Error::AddressInUse(a)),
+            Some(a) if self.endpoints.iter().any(|e| e.addr == a) => return Err(Error::AddressInUse(a)),
+            Some(a) => a,
+            None => {
+                let mut a = self.next_addr;
+                while self.endpoints.iter().any(|e| e.addr == a) {
+                    a = if a >= RPMSG_ADDR_ANY - 1 { RPMSG_RESERVED_ADDRESSES } else { a + 1 };
+                }
+                self.next_addr = if a >= RPMSG_ADDR_ANY - 1 { RPMSG_RESERVED_ADDRESSES } else { a + 1 };
+                a
+            }
+        };
+        self.endpoints.push(Endpoint { addr, name, announced: false, queue: VecDeque::new() });
+        Ok(addr)
+    }
+
+    /// Announces endpoint `addr` to the remote's name service (when it offered one).
+    pub fn announce(&mut self, addr: u32) -> Result<()> {
+        let ep = self.endpoints.iter_mut().find(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        if !self.ns {
+            return Err(Error::Config("the remote did not offer VIRTIO_RPMSG_F_NS"));
+        }
+        ep.announced = true;
+        let msg = NsAnnouncement { name: ep.name, addr, kind: NsKind::Create }.emit();
+        self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
+    }
+
+    /// Destroys endpoint `addr`: withdraws its announcement and gives back the buffers
+    /// still queued for it.
+    pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
+        let i = self.endpoints.iter().position(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        let withdraw = self.endpoints[i].announced && self.broken.is_none();
+        let name = self.endpoints[i].name;
+        let sent = if withdraw {
+            let msg = NsAnnouncement { name, addr, kind: NsKind::Destroy }.emit();
+            self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
+        } else {
+            Ok(())
+        };
+        let ep = self.endpoints.remove(i);
+        for p in ep.queue {
+            self.repost(p.id)?;
+        }
+        self.publish_rx()?;
+        sent
+    }
+
+    fn next_pending(&mut self, ep: u32) -> Result<Option<Pending>> {
+        self.check()?;
+        let i = self.endpoints.iter().position(|e| e.addr == ep).ok_or(Error::NoSuchEndpoint(ep))?;
+        if let Some(p) = self.endpoints[i].queue.pop_front() {
+            return Ok(Some(p));
+        }
+        self.poll()?;
+        Ok(self.endpoints[i].queue.pop_front())
+    }
+
+    /// Receives one message for endpoint `ep` into `buf` without blocking: `(source
+    /// address, payload length)`. `WouldBlock` when none is there; `Truncated` (and the
+    /// message consumed) when `buf` is too small.
+    pub fn try_recv(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
+        let p = self.next_pending(ep)?.ok_or(Error::WouldBlock)?;
+        let len = p.len as usize;
+        let n = len.min(buf.len());
+        self.shared.mem.read(self.rx_off(p.id) + RPMSG_HDR_SIZE, &mut buf[..n]);
+        self.repost(p.id)?;
+        self.publish_rx()?;
+        self.stats.received += 1;
+        if n < len { Err(Error::Truncated { len }) } else { Ok((p.src, len)) }
+    }
+
+    /// [`Self::try_recv`], waiting up to the configured timeout.
+    pub fn recv(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
+        self.recv_timeout(ep, buf, self.cfg.timeout)
+    }
+
+    /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_timeout(&mut self, ep: u32, buf: &mut [u8], timeout: Option<Duration>) -> Result<(u32, usize)> {
+        self.block_on(timeout, false, |bus| match bus.try_recv(ep, buf) {
+            Err(Error::WouldBlock) => Ok(None),
+            r => r.map(Some),
+        })
+    }
+
+    /// Receives one message for `ep` in place, without blocking (zero copy).
+    pub fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
+        let p = self.next_pending(ep)?.ok_or(Error::WouldBlock)?;
+        let off = self.rx_off(p.id) + RPMSG_HDR_SIZE;
+        // The buffer left the ring (`pop_used`) and is owned by this handle alone until it
+        // is dropped and reposted.
+        let range = OwnedRange::claim(&self.shared.mem, off, p.len as usize).ok_or(Error::Config("memory without direct access"))?;
+        self.stats.received += 1;
+        Ok(RxBuf { shared: Arc::clone(&self.shared), id: p.id, range, src: p.src, dst: ep })
+    }
+
+    /// [`Self::try_recv_buf`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_buf_timeout(&mut self, ep: u32, timeout: Option<Duration>) -> Result<RxBuf<M>> {
+        self.block_on(timeout, false, |bus| match bus.try_recv_buf(ep) {
+            Err(Error::WouldBlock) => Ok(None),
+            r => r.map(Some),
+        })
+    }
+
+    /// Gives a held receive buffer back to the remote at once.
+    pub fn release(&mut self, buf: RxBuf<M>) -> Result<()> {
+        drop(buf);
+        self.poll().map(|_| ())
+    }
+
+    fn take_tx(&mut self) -> Result<Option<u16>> {
+        let shared = Arc::clone(&self.shared);
+        shared.tx_returned.take(|id| self.tx_free.push(id));
+        if let Some(id) = self.tx_free.pop() {
+            return Ok(Some(id));
+        }
+        if self.tx_fresh < self.nbufs {
+            self.tx_fresh += 1;
+            return Ok(Some(self.tx_fresh - 1));
+        }
+        match self.tx.pop_used(&self.shared.mem) {
+            Ok(u) => Ok(u.map(|(id, _)| id)),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn check_src(&self, src: u32) -> Result<()> {
+        if src == RPMSG_NS_ADDR || self.endpoints.iter().any(|e| e.addr == src) {
+            Ok(())
+        } else {
+            Err(Error::NoSuchEndpoint(src))
+        }
+    }
+
+    fn submit(&mut self, id: u16, src: u32, dst: u32, len: usize, hdr: bool) -> Result<()> {
+        let off = self.tx_off(id);
+        if hdr {
+            let h = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
+            self.shared.mem.write(off, zerocopy::IntoBytes::as_bytes(&h));
+        }
+        let da = self.da(off);
+        self.tx.add(&self.shared.mem, id, da, (RPMSG_HDR_SIZE + len) as u32, false)?;
+        self.stats.sent += 1;
+        if self.tx.publish(&self.shared.mem) {
+            self.kick()?;
+        }
+        Ok(())
+    }
+
+    /// Sends `data` from local endpoint `src` to remote address `dst` without blocking
+    /// (`WouldBlock` when every transmit buffer is with the remote).
+    pub fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+        self.check()?;
+        if data.len() > self.max_payload() {
+            return Err(Error::MessageTooLarge { len: data.len(), max: self.max_payload() });
+        }
+        self.check_src(src)?;
+        let id = self.take_tx()?.ok_or(Error::WouldBlock)?;
+        super::write_message(&self.shared.mem, self.tx_off(id), src, dst, data);
+        self.submit(id, src, dst, data.len(), false)
+    }
+
+    /// [`Self::try_send`], waiting up to the configured timeout for a transmit buffer.
+    pub fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+        self.send_timeout(src, dst, data, self.cfg.timeout)
+    }
+
+    /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a buffer.
+    pub fn send_timeout(&mut self, src: u32, dst: u32, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+        self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
+            Err(Error::WouldBlock) => Ok(None),
+            r => r.map(Some),
+        })
+    }
+
+    /// Borrows a transmit buffer to fill in place, without blocking.
+    pub fn try_tx_buf(&mut self) -> Result<TxBuf<M>> {
+        self.check()?;
+        let id = self.take_tx()?.ok_or(Error::WouldBlock)?;
+        let off = self.tx_off(id) + RPMSG_HDR_SIZE;
+        // The buffer is out of the ring (fresh, reclaimed or popped from the used ring) and
+        // owned by this handle alone until it is sent or dropped.
+        let range = OwnedRange::claim(&self.shared.mem, off, self.max_payload()).ok_or(Error::Config("memory without direct access"))?;
+        Ok(TxBuf { shared: Arc::clone(&self.shared), id, range, live: true })
+    }
+
+    /// [`Self::try_tx_buf`], waiting up to `timeout` (`None`: forever).
+    pub fn tx_buf_timeout(&mut self, timeout: Option<Duration>) -> Result<TxBuf<M>> {
+        self.block_on(timeout, true, |bus| match bus.try_tx_buf() {
+            Err(Error::WouldBlock) => Ok(None),
+            r => r.map(Some),
+        })
+    }
+
+    /// Sends the first `len` payload bytes of a filled buffer from `src` to `dst`.
+    pub fn send_buf(&mut self, src: u32, dst: u32, mut buf: TxBuf<M>, len: usize) -> Result<()> {
+        if !Arc::ptr_eq(&buf.shared, &self.shared) {
+            return Err(Error::Config("transmit buffer belongs to another bus"));
+        }
+        if len > self.max_payload() {
+            return Err(Error::MessageTooLarge { len, max: self.max_payload() });
+        }
+        self.check_src(src)?;
+        self.check()?;
+        buf.live = false;
+        let id = buf.id;
+        drop(buf);
+        self.submit(id, src, dst, len, true)
+    }
+
+    /// Runs `attempt` until it yields, sleeping on the doorbell between tries as the wait
+    /// mode says. `want_tx`: also ask for a notification when transmit buffers come back.
+    fn block_on<T>(&mut self, timeout: Option<Duration>, want_tx: bool, mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>) -> Result<T> {
+        let mut w = Waiter::new(&self.bell, self.cfg.wait, timeout);
+        let mut armed = false;
+        let r = loop {
+            match attempt(self) {
+                Ok(Some(v)) => break Ok(v),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            match w.after_miss(&self.bell) {
+                Ok(Next::Retry) => {}
+                Ok(Next::Sleep(t)) => {
+                    armed = true;
+                    let mem = &self.shared.mem;
+                    let rx_ready = self.rx.enable_interrupts(mem);
+                    let tx_ready = want_tx && self.tx.enable_interrupts(mem);
+                    if rx_ready || tx_ready {
+                        continue;
+                    }
+                    self.stats.sleeps += 1;
+                    if let Err(e) = self.bell.wait(t) {
+                        break Err(self.fail(e));
+                    }
+                }
+                Err(e) => break Err(self.fail(e)),
+            }
+        };
+        if armed {
+            self.rx.disable_interrupts(&self.shared.mem);
+            self.tx.disable_interrupts(&self.shared.mem);
+        }
+        r
+    }
+}
+
+impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
+    /// Resets the device (status 0), as Linux does when the driver goes away, and rings the
+    /// remote so it notices.
+    fn drop(&mut self) {
+        self.shared.mem.store_u32(self.info.status_off, self.info.status_rest, Release);
+        let _ = self.bell.ring();
+    }
+}

@@ -1,0 +1,422 @@
+//! The remote role: the virtio device side of both rings, as firmware on the remote core
+//! runs it. `no_std`, no allocation: endpoints live in a fixed table of `N` entries.
+
+use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo, status};
+use crate::error::protocol;
+use crate::notify::{Next, Waiter};
+use crate::shm::OwnedRange;
+use crate::virtq::{DescInfo, DeviceQueue};
+use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+use core::time::Duration;
+use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
+
+/// A received message, borrowed in place from its buffer for the duration of a callback.
+#[derive(Debug, Clone, Copy)]
+pub struct Msg<'a> {
+    /// Sending endpoint (on the host).
+    pub src: u32,
+    /// Our endpoint it was sent to.
+    pub dst: u32,
+    /// The payload, in shared memory.
+    pub payload: &'a [u8],
+}
+
+/// Counters of what the remote bus did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteStats {
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages delivered to an endpoint.
+    pub received: u64,
+    /// Doorbells rung.
+    pub kicks: u64,
+    /// Messages for an address with no endpoint (returned unread).
+    pub no_endpoint: u64,
+    /// Messages that failed validation (returned unread).
+    pub malformed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ept {
+    addr: u32,
+    name: Name,
+    announced: bool,
+}
+
+struct Rings {
+    /// vring 1: the host's transmit ring, our receive ring.
+    rx: DeviceQueue,
+    /// vring 0: the host's receive buffers, which we fill.
+    tx: DeviceQueue,
+}
+
+/// The remote side of an rpmsg link, with room for `N` local endpoints and `N` host
+/// services.
+pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
+    mem: M,
+    bell: D,
+    info: VdevInfo,
+    rings: Option<Rings>,
+    wait: WaitMode,
+    endpoints: [Option<Ept>; N],
+    host_services: [Option<(Name, u32)>; N],
+    next_addr: u32,
+    broken: Option<Error>,
+    stats: RemoteStats,
+}
+
+impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
+    /// Reads our resource table (at `rsc` in shared memory) and prepares the link; call
+    /// [`Self::wait_ready`] before using it.
+    pub fn new<A: DeviceAddressMap>(mem: M, map: &A, bell: D, rsc: RscLocation, wait: WaitMode) -> Result<Self> {
+        let info = super::discover(&mem, map, rsc)?;
+        Ok(Self {
+            mem,
+            bell,
+            info,
+            rings: None,
+            wait,
+            endpoints: [None; N],
+            host_services: [None; N],
+            next_addr: RPMSG_RESERVED_ADDRESSES,
+            broken: None,
+            stats: RemoteStats::default(),
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RemoteStats {
+        self.stats
+    }
+    /// Changes how blocking calls wait.
+    pub fn set_wait_mode(&mut self, mode: WaitMode) {
+        self.wait = mode;
+    }
+    /// The doorbell.
+    pub fn doorbell(&self) -> &D {
+        &self.bell
+    }
+
+    fn status(&self) -> u8 {
+        // Acquire: once DRIVER_OK is seen, the rings and features the host set up before
+        // storing it (with Release) are visible.
+        self.mem.load_u32(self.info.status_off, Acquire) as u8
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        if matches!(e, Error::Protocol { .. } | Error::PeerGone) {
+            self.broken.get_or_insert(e);
+        }
+        e
+    }
+
+    fn kick(&mut self) -> Result<()> {
+        self.stats.kicks += 1;
+        self.bell.ring().map_err(|e| self.fail(e))
+    }
+
+    /// Checks the link: set up, not broken, and the host still has `DRIVER_OK` (a host that
+    /// resets the device has gone away).
+    fn live(&mut self) -> Result<()> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        if self.rings.is_none() {
+            return Err(Error::NotReady("call wait_ready first"));
+        }
+        if self.status() & status::DRIVER_OK == 0 {
+            return Err(self.fail(Error::PeerGone));
+        }
+        Ok(())
+    }
+
+    /// Waits until the host sets `DRIVER_OK`, then checks the features it accepted and
+    /// attaches to the rings.
+    pub fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let mut w = Waiter::new(&self.bell, self.wait, timeout);
+        loop {
+            if self.status() & status::DRIVER_OK != 0 {
+                break;
+            }
+            if let Next::Sleep(t) = w.after_miss(&self.bell)? {
+                if self.status() & status::DRIVER_OK == 0 {
+                    self.bell.wait(t)?;
+                }
+            }
+        }
+        // Relaxed: ordered after the Acquire load of the status word.
+        let g = self.mem.load_u32(self.info.gfeatures_off, Relaxed);
+        if g & !self.info.dfeatures != 0 {
+            return Err(self.fail(protocol("host accepted features we did not offer", g as u64)));
+        }
+        let event_idx = g & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
+        let [r0, r1] = self.info.rings;
+        let mut tx = DeviceQueue::new(&self.mem, r0.base, r0.layout, event_idx)?;
+        let mut rx = DeviceQueue::new(&self.mem, r1.base, r1.layout, event_idx)?;
+        tx.disable_notify(&self.mem);
+        rx.disable_notify(&self.mem);
+        self.rings = Some(Rings { rx, tx });
+        Ok(())
+    }
+
+    /// Whether [`Self::wait_ready`] has attached to the rings.
+    pub fn is_ready(&self) -> bool {
+        self.rings.is_some()
+    }
+
+    /// Creates a local endpoint (`addr` `None`: the next free address from 1024).
+    pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
+        let name = Name::new(name.as_bytes()).ok_or(Error::Config("endpoint name longer than 31 bytes or with a NUL"))?;
+        let used = |a: u32, eps: &[Option<Ept>]| eps.iter().flatten().any(|e| e.addr == a);
+        let addr = match addr {
+            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR || used(a, &self.endpoints) => return Err(Error::AddressInUse(a)),
+            Some(a) => a,
+            None => {
+                let mut a = self.next_addr;
+                while used(a, &self.endpoints) {
+                    a += 1;
+                }
+                self.next_addr = a + 1;
+                a
+            }
+        };
+        let slot = self.endpoints.iter_mut().find(|e| e.is_none()).ok_or(Error::Exhausted("endpoint table"))?;
+        *slot = Some(Ept { addr, name, announced: false });
+        Ok(addr)
+    }
+
+    /// Announces endpoint `addr` to the host's name service.
+    pub fn announce(&mut self, addr: u32) -> Result<()> {
+        let ept = self.endpoints.iter_mut().flatten().find(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        ept.announced = true;
+        let msg = NsAnnouncement { name: ept.name, addr, kind: NsKind::Create }.emit();
+        self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg), None)
+    }
+
+    /// Destroys endpoint `addr`, withdrawing its announcement.
+    pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
+        let slot = self.endpoints.iter_mut().find(|e| e.is_some_and(|e| e.addr == addr)).ok_or(Error::NoSuchEndpoint(addr))?;
+        let ept = slot.take().expect("found above");
+        if ept.announced {
+            let msg = NsAnnouncement { name: ept.name, addr, kind: NsKind::Destroy }.emit();
+            self.send(RPMSG_NS_ADDR, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg), None)?;
+        }
+        Ok(())
+    }
+
+    /// Endpoints the host announced: its address for `name`.
+    pub fn host_service(&self, name: &str) -> Option<u32> {
+        self.host_services.iter().flatten().find(|(n, _)| n.as_bytes() == name.as_bytes()).map(|&(_, a)| a)
+    }
+
+    /// Checks a descriptor the host gave us: inside the buffer carveout, at least a header.
+    fn buffer(&self, d: &DescInfo) -> Result<usize> {
+        let len = d.len as usize;
+        if len < RPMSG_HDR_SIZE {
+            return Err(protocol("buffer shorter than the rpmsg header", len as u64));
+        }
+        let rel = d.addr.0.checked_sub(self.info.buf_da.0).ok_or(protocol("buffer address outside vdev0buffer", d.addr.0))?;
+        match usize::try_from(rel).ok().and_then(|r| r.checked_add(len).map(|e| (r, e))) {
+            Some((r, end)) if end <= self.info.buf_len => Ok(self.info.buf_off + r),
+            _ => Err(protocol("buffer outside vdev0buffer", d.addr.0)),
+        }
+    }
+
+    fn host_ns(&mut self, off: usize, len: usize) {
+        if len != RPMSG_NS_MSG_SIZE {
+            self.stats.malformed += 1;
+            return;
+        }
+        let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
+        self.mem.read(off, &mut raw);
+        match NsAnnouncement::parse(&raw) {
+            Ok(a) => {
+                for s in self.host_services.iter_mut() {
+                    if s.is_some_and(|(n, _)| n == a.name) {
+                        *s = None;
+                    }
+                }
+                if a.kind == NsKind::Create {
+                    match self.host_services.iter_mut().find(|s| s.is_none()) {
+                        Some(s) => *s = Some((a.name, a.addr)),
+                        None => self.stats.malformed += 1,
+                    }
+                }
+            }
+            Err(_) => self.stats.malformed += 1,
+        }
+    }
+
+    /// Delivers one message for a local endpoint to `f`, in place, without blocking.
+    /// Messages for unknown addresses and malformed ones are returned to the host unread
+    /// (and counted); a descriptor that breaks the protocol is an error for the link.
+    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<Option<R>> {
+        let mut f = Some(f);
+        loop {
+            self.live()?;
+            let popped = self.rings.as_mut().expect("live").rx.pop(&self.mem);
+            let mut chain = match popped {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.fail(e)),
+            };
+            let d = match self.rings.as_ref().expect("live").rx.single(&self.mem, &mut chain) {
+                Ok(d) => d,
+                Err(e) => return Err(self.fail(e)),
+            };
+            let off = self.buffer(&d).map_err(|e| self.fail(e))?;
+            let head = chain.head();
+            let delivered = match super::read_header(&self.mem, off, d.len as usize) {
+                Err(_) => {
+                    self.stats.malformed += 1;
+                    None
+                }
+                Ok((_, RPMSG_NS_ADDR, plen)) => {
+                    self.host_ns(off + RPMSG_HDR_SIZE, plen);
+                    None
+                }
+                Ok((src, dst, plen)) if self.endpoints.iter().flatten().any(|e| e.addr == dst) => {
+                    // The chain is popped and not yet returned: the host does not touch the
+                    // buffer until we push it to the used ring below.
+                    let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen).ok_or(Error::Config("memory without direct access"))?;
+                    self.stats.received += 1;
+                    Some((src, dst, range))
+                }
+                Ok(_) => {
+                    self.stats.no_endpoint += 1;
+                    None
+                }
+            };
+            let result = delivered.map(|(src, dst, range)| (f.take().expect("called once"))(Msg { src, dst, payload: range.bytes(&self.mem) }));
+            let rings = self.rings.as_mut().expect("live");
+            rings.rx.push_used(&self.mem, head, 0);
+            if rings.rx.publish(&self.mem) {
+                self.kick()?;
+            }
+            if let Some(r) = result {
+                return Ok(Some(r));
+            }
+        }
+    }
+
+    /// [`Self::try_recv_with`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_with<R>(&mut self, timeout: Option<Duration>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        let mut f = Some(f);
+        self.block_on(timeout, false, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_with(|m| out = Some((f.take().expect("called once"))(m)))?;
+            Ok(got.and(out))
+        })
+    }
+
+    /// Copies one message into `buf` without blocking: `(src, dst, length)`; `Truncated` if
+    /// `buf` is too small (the message is consumed).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<(u32, u32, usize)>> {
+        match self.try_recv_with(|m| {
+            let n = m.payload.len().min(buf.len());
+            buf[..n].copy_from_slice(&m.payload[..n]);
+            (m.src, m.dst, m.payload.len())
+        })? {
+            Some((_, _, len)) if len > buf.len() => Err(Error::Truncated { len }),
+            r => Ok(r),
+        }
+    }
+
+    /// Fills one of the host's receive buffers in place with `f` (which gets the payload
+    /// area and returns the length it wrote) and sends it from `src` to `dst`, without
+    /// blocking. `max` is the payload length needed; a host buffer too small for it is an
+    /// error (`MessageTooLarge`) and the buffer stays available.
+    pub fn try_send_with(&mut self, src: u32, dst: u32, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> Result<()> {
+        self.live()?;
+        let mut chain = match self.rings.as_mut().expect("live").tx.pop(&self.mem) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(Error::WouldBlock),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let d = match self.rings.as_ref().expect("live").tx.single(&self.mem, &mut chain) {
+            Ok(d) => d,
+            Err(e) => return Err(self.fail(e)),
+        };
+        if !d.writable {
+            return Err(self.fail(protocol("host receive buffer not device-writable", d.addr.0)));
+        }
+        let off = self.buffer(&d).map_err(|e| self.fail(e))?;
+        let room = (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize);
+        if max > room {
+            self.rings.as_mut().expect("live").tx.undo_pop();
+            return Err(Error::MessageTooLarge { len: max, max: room });
+        }
+        // The chain is popped and not yet returned: the host does not touch the buffer
+        // until we push it to the used ring below.
+        let mut range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, max).ok_or(Error::Config("memory without direct access"))?;
+        let len = f(range.bytes_mut(&self.mem)).min(max);
+        let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
+        self.mem.write(off, zerocopy::IntoBytes::as_bytes(&hdr));
+        let rings = self.rings.as_mut().expect("live");
+        rings.tx.push_used(&self.mem, chain.head(), (RPMSG_HDR_SIZE + len) as u32);
+        self.stats.sent += 1;
+        if rings.tx.publish(&self.mem) {
+            self.kick()?;
+        }
+        Ok(())
+    }
+
+    /// Sends a copy of `data` from `src` to `dst` without blocking.
+    pub fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+        self.try_send_with(src, dst, data.len(), |buf| {
+            buf.copy_from_slice(data);
+            data.len()
+        })
+    }
+
+    /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.
+    pub fn send(&mut self, src: u32, dst: u32, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+        self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
+            Err(Error::WouldBlock) => Ok(None),
+            r => r.map(Some),
+        })
+    }
+
+    fn block_on<T>(&mut self, timeout: Option<Duration>, want_tx: bool, mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>) -> Result<T> {
+        let mut w = Waiter::new(&self.bell, self.wait, timeout);
+        let mut armed = false;
+        let r = loop {
+            match attempt(self) {
+                Ok(Some(v)) => break Ok(v),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            match w.after_miss(&self.bell) {
+                Ok(Next::Retry) => {}
+                Ok(Next::Sleep(t)) => {
+                    armed = true;
+                    let Some(rings) = self.rings.as_mut() else { break Err(Error::NotReady("call wait_ready first")) };
+                    let rx_ready = rings.rx.enable_notify(&self.mem);
+                    let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
+                    if rx_ready || tx_ready {
+                        continue;
+                    }
+                    if let Err(e) = self.bell.wait(t) {
+                        break Err(self.fail(e));
+                    }
+                }
+                Err(e) => break Err(self.fail(e)),
+            }
+        };
+        if armed {
+            if let Some(rings) = self.rings.as_mut() {
+                rings.rx.disable_notify(&self.mem);
+                rings.tx.disable_notify(&self.mem);
+            }
+        }
+        r
+    }
+}
+
+impl DevAddr {
+    /// The address `n` bytes further.
+    pub const fn add(self, n: u64) -> Self {
+        DevAddr(self.0 + n)
+    }
+}

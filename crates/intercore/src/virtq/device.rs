@@ -1,0 +1,180 @@
+//! The device side of a split virtqueue.
+
+use super::{DescInfo, VringLayout, check_placement};
+use crate::error::protocol;
+use crate::{DevAddr, Result, SharedMemory};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use intercore_wire::vring::{
+    Desc, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+    VRING_USED_F_NO_NOTIFY, vring_need_event,
+};
+
+/// The device side of one split ring.
+#[derive(Debug)]
+pub struct DeviceQueue {
+    base: usize,
+    layout: VringLayout,
+    mask: u16,
+    event_idx: bool,
+    /// Next available entry to take (private).
+    last_avail: u16,
+    /// Our private copy of `used.idx`.
+    next_used: u16,
+    /// `used.idx` at the last publish.
+    published: u16,
+}
+
+/// The descriptors of one available chain, read one at a time. The chain is bounded by the
+/// queue size, so a descriptor loop is an error, never a hang.
+#[derive(Debug)]
+pub struct DescChain {
+    head: u16,
+    next: Option<u16>,
+    seen: u16,
+}
+
+impl DescChain {
+    /// The chain's head id (what goes back in the used ring).
+    pub fn head(&self) -> u16 {
+        self.head
+    }
+
+    /// Reads the next descriptor of the chain, validated: no indirect tables (not
+    /// negotiated), `next` inside the queue, at most `num` descriptors.
+    pub fn next_desc<M: SharedMemory + ?Sized>(&mut self, q: &DeviceQueue, mem: &M) -> Result<Option<DescInfo>> {
+        let Some(id) = self.next else { return Ok(None) };
+        if self.seen == q.layout.num() {
+            return Err(protocol("descriptor chain longer than the queue (a loop)", self.head as u64));
+        }
+        self.seen += 1;
+        let mut raw = [0u8; 16];
+        // Copy first, then validate the copy: the driver cannot change it under us.
+        mem.read(q.base + q.layout.desc(id), &mut raw);
+        let d = Desc::parse(&raw).map_err(crate::Error::from)?;
+        let flags = d.flags.get();
+        if flags & VRING_DESC_F_INDIRECT != 0 {
+            return Err(protocol("indirect descriptor (feature not negotiated)", id as u64));
+        }
+        self.next = if flags & VRING_DESC_F_NEXT != 0 {
+            let n = d.next.get();
+            if n >= q.layout.num() {
+                return Err(protocol("descriptor next outside the queue", n as u64));
+            }
+            Some(n)
+        } else {
+            None
+        };
+        Ok(Some(DescInfo { addr: DevAddr(d.addr.get()), len: d.len.get(), writable: flags & VRING_DESC_F_WRITE != 0 }))
+    }
+}
+
+impl DeviceQueue {
+    /// The device side of the ring of `layout` at region offset `base`, starting from a
+    /// freshly reset ring (indices 0).
+    pub fn new<M: SharedMemory + ?Sized>(mem: &M, base: usize, layout: VringLayout, event_idx: bool) -> Result<Self> {
+        check_placement(mem, base, &layout)?;
+        Ok(Self { base, layout, mask: layout.num() - 1, event_idx, last_avail: 0, next_used: 0, published: 0 })
+    }
+
+    /// Queue size.
+    pub fn num(&self) -> u16 {
+        self.layout.num()
+    }
+
+    /// Whether the driver has made buffers available that we have not taken.
+    pub fn has_avail<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
+        // Relaxed: a hint only; `pop` re-reads with Acquire.
+        mem.load_u16(self.base + self.layout.avail_idx(), Relaxed) != self.last_avail
+    }
+
+    /// Takes the next available chain. The available index may not run more than `num`
+    /// ahead of what we took, and the head must be inside the queue.
+    pub fn pop<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<DescChain>> {
+        // Acquire: ring slots and descriptors the driver wrote before publishing this index
+        // are read after it (pairs with the Release in `DriverQueue::publish`).
+        let avail = mem.load_u16(self.base + self.layout.avail_idx(), Acquire);
+        if avail == self.last_avail {
+            return Ok(None);
+        }
+        let ahead = avail.wrapping_sub(self.last_avail);
+        if ahead > self.layout.num() {
+            return Err(protocol("available index runs more than the queue size ahead", ahead as u64));
+        }
+        // Relaxed: ordered by the Acquire load above.
+        let head = mem.load_u16(self.base + self.layout.avail_ring(self.last_avail & self.mask), Relaxed);
+        if head >= self.layout.num() {
+            return Err(protocol("available ring names a descriptor outside the queue", head as u64));
+        }
+        self.last_avail = self.last_avail.wrapping_add(1);
+        Ok(Some(DescChain { head, next: Some(head), seen: 0 }))
+    }
+
+    /// Puts back the chain [`Self::pop`] returned last, before anything was pushed for it.
+    pub fn undo_pop(&mut self) {
+        self.last_avail = self.last_avail.wrapping_sub(1);
+    }
+
+    /// Reads a chain that must be one descriptor (as rpmsg buffers are).
+    pub fn single<M: SharedMemory + ?Sized>(&self, mem: &M, chain: &mut DescChain) -> Result<DescInfo> {
+        let d = chain.next_desc(self, mem)?.ok_or(protocol("empty descriptor chain", chain.head as u64))?;
+        if chain.next.is_some() {
+            return Err(protocol("chained descriptor where one buffer was expected", chain.head as u64));
+        }
+        Ok(d)
+    }
+
+    /// Returns chain `head` to the driver with `len` bytes written. Not visible until
+    /// [`Self::publish`].
+    pub fn push_used<M: SharedMemory + ?Sized>(&mut self, mem: &M, head: u16, len: u32) {
+        let mut elem = [0u8; 8];
+        elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
+        elem[4..].copy_from_slice(&len.to_le_bytes());
+        mem.write(self.base + self.layout.used_ring(self.next_used & self.mask), &elem);
+        self.next_used = self.next_used.wrapping_add(1);
+    }
+
+    /// Publishes the used entries pushed since the last publish and says whether the
+    /// driver asked to be notified.
+    pub fn publish<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
+        let (old, new) = (self.published, self.next_used);
+        if old == new {
+            return false;
+        }
+        // Release: used elements written in `push_used` (and the buffer contents written
+        // before them) are visible before the index that hands them back.
+        mem.store_u16(self.base + self.layout.used_idx(), new, Release);
+        self.published = new;
+        // SeqCst: store→load ordering between our index and the driver's request, pairing
+        // with the fence in `DriverQueue::enable_interrupts`.
+        mem.fence(SeqCst);
+        if self.event_idx {
+            let event = mem.load_u16(self.base + self.layout.used_event(), Relaxed);
+            vring_need_event(event, new, old)
+        } else {
+            mem.load_u16(self.base + self.layout.avail_flags(), Relaxed) & VRING_AVAIL_F_NO_INTERRUPT == 0
+        }
+    }
+
+    /// Asks the driver to notify us of the next available buffer and says whether one is
+    /// already there (`true`: do not sleep).
+    pub fn enable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
+        if self.event_idx {
+            mem.store_u16(self.base + self.layout.avail_event(), self.last_avail, Relaxed);
+        } else {
+            mem.store_u16(self.base + self.layout.used_flags(), 0, Relaxed);
+        }
+        // SeqCst: the request must be visible before we re-check avail.idx (store→load),
+        // pairing with the fence in `DriverQueue::publish`.
+        mem.fence(SeqCst);
+        mem.load_u16(self.base + self.layout.avail_idx(), Acquire) != self.last_avail
+    }
+
+    /// Asks the driver not to notify us (polling).
+    pub fn disable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
+        if self.event_idx {
+            mem.store_u16(self.base + self.layout.avail_event(), self.last_avail.wrapping_add(0x8000), Relaxed);
+        } else {
+            mem.store_u16(self.base + self.layout.used_flags(), VRING_USED_F_NO_NOTIFY, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The driver side of a split virtqueue.
+
+use super::{VringLayout, check_placement};
+use crate::error::protocol;
+use crate::{DevAddr, Error, Result, SharedMemory};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use intercore_wire::vring::{VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY, vring_need_event};
+
+/// The largest queue this driver implementation manages (its in-flight bitmap is fixed-size
+/// so that the core needs no allocator). Linux's rpmsg uses 256.
+pub const MAX_DRIVER_QUEUE: u16 = 1024;
+
+/// The driver side of one split ring.
+#[derive(Debug)]
+pub struct DriverQueue {
+    base: usize,
+    layout: VringLayout,
+    mask: u16,
+    event_idx: bool,
+    /// Our private copy of `avail.idx`: never read back from shared memory.
+    next_avail: u16,
+    /// The `avail.idx` value at the last publish (the "old" of `vring_need_event`).
+    published: u16,
+    /// The next used-ring entry to consume.
+    last_used: u16,
+    /// Which descriptor ids the device owns right now.
+    in_flight: [u64; MAX_DRIVER_QUEUE as usize / 64],
+    num_in_flight: u16,
+    interrupts: bool,
+}
+
+impl DriverQueue {
+    /// A driver for the ring of `layout` at region offset `base`. Call [`Self::reset`]
+    /// before the device starts using it.
+    pub fn new<M: SharedMemory + ?Sized>(mem: &M, base: usize, layout: VringLayout, event_idx: bool) -> Result<Self> {
+        check_placement(mem, base, &layout)?;
+        if layout.num() > MAX_DRIVER_QUEUE {
+            return Err(Error::Config("queue larger than MAX_DRIVER_QUEUE"));
+        }
+        Ok(Self {
+            base,
+            layout,
+            mask: layout.num() - 1,
+            event_idx,
+            next_avail: 0,
+            published: 0,
+            last_used: 0,
+            in_flight: [0; MAX_DRIVER_QUEUE as usize / 64],
+            num_in_flight: 0,
+            interrupts: false,
+        })
+    }
+
+    /// Zeroes the ring and forgets all buffers, as a driver does before `DRIVER_OK`.
+    /// Interrupts start disabled (`NO_INTERRUPT`, or a `used_event` the device won't reach).
+    pub fn reset<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
+        let zero = [0u8; 256];
+        let mut off = 0;
+        while off < self.layout.size() {
+            let n = (self.layout.size() - off).min(zero.len());
+            mem.write(self.base + off, &zero[..n]);
+            off += n;
+        }
+        self.next_avail = 0;
+        self.published = 0;
+        self.last_used = 0;
+        self.in_flight = [0; MAX_DRIVER_QUEUE as usize / 64];
+        self.num_in_flight = 0;
+        self.disable_interrupts(mem);
+    }
+
+    /// Queue size.
+    pub fn num(&self) -> u16 {
+        self.layout.num()
+    }
+    /// The ring's layout.
+    pub fn layout(&self) -> &VringLayout {
+        &self.layout
+    }
+    /// Descriptors the device owns now.
+    pub fn in_flight(&self) -> u16 {
+        self.num_in_flight
+    }
+    /// Whether descriptor `id` is owned by the device.
+    pub fn is_in_flight(&self, id: u16) -> bool {
+        id < self.layout.num() && self.in_flight[id as usize / 64] & (1 << (id % 64)) != 0
+    }
+
+    /// Makes descriptor `id` describe one buffer and puts it in the available ring. It is
+    /// not visible to the device until [`Self::publish`]. Adding a descriptor that is
+    /// already in flight is refused (the "same buffer handed out twice" class of bug).
+    pub fn add<M: SharedMemory + ?Sized>(&mut self, mem: &M, id: u16, addr: DevAddr, len: u32, device_writes: bool) -> Result<()> {
+        if id >= self.layout.num() {
+            return Err(Error::Config("descriptor id outside the queue"));
+        }
+        if self.is_in_flight(id) {
+            return Err(Error::Config("descriptor is already in flight"));
+        }
+        let flags = if device_writes { intercore_wire::vring::VRING_DESC_F_WRITE } else { 0 };
+        let desc = intercore_wire::vring::Desc::new(addr.0, len, flags, 0);
+        mem.write(self.base + self.layout.desc(id), zerocopy::IntoBytes::as_bytes(&desc));
+        // Relaxed: the slot becomes visible to the device through the Release store of
+        // avail.idx in `publish`.
+        mem.store_u16(self.base + self.layout.avail_ring(self.next_avail & self.mask), id, Relaxed);
+        self.next_avail = self.next_avail.wrapping_add(1);
+        self.in_flight[id as usize / 64] |= 1 << (id % 64);
+        self.num_in_flight += 1;
+        Ok(())
+    }
+
+    /// Makes everything added since the last publish visible to the device and says
+    /// whether the device asked to be notified of it (EVENT_IDX `avail_event`, or the
+    /// absence of `NO_NOTIFY`). One publish covers a whole batch.
+    pub fn publish<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
+        let (old, new) = (self.published, self.next_avail);
+        if old == new {
+            return false;
+        }
+        // Release: descriptors and ring slots written in `add` are visible before the index
+        // that hands them over (virtio 1.x §2.7.13, the kernel's virtio_wmb).
+        mem.store_u16(self.base + self.layout.avail_idx(), new, Release);
+        self.published = new;
+        // SeqCst: our index store must be ordered before the load of the device's
+        // notification request below (store→load), pairing with the device's fence in
+        // `enable_notify`; otherwise both sides can miss each other (the kernel's virtio_mb).
+        mem.fence(SeqCst);
+        if self.event_idx {
+            // Relaxed: ordered by the fence above; a stale value only costs a spurious kick.
+            let event = mem.load_u16(self.base + self.layout.avail_event(), Relaxed);
+            vring_need_event(event, new, old)
+        } else {
+            mem.load_u16(self.base + self.layout.used_flags(), Relaxed) & VRING_USED_F_NO_NOTIFY == 0
+        }
+    }
+
+    /// Whether the device has returned buffers we have not consumed yet.
+    pub fn has_used<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
+        // Relaxed: a hint only; `pop_used` re-reads with Acquire before using entries.
+        mem.load_u16(self.base + self.layout.used_idx(), Relaxed) != self.last_used
+    }
+
+    /// Takes the next used buffer: `(descriptor id, bytes the device wrote)`. The id is
+    /// checked to be in range and in flight, and the used index not to run ahead of the
+    /// buffers the device holds.
+    pub fn pop_used<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<(u16, u32)>> {
+        // Acquire: the used element the device wrote before publishing this index is read
+        // after it (the kernel's virtio_rmb).
+        let used = mem.load_u16(self.base + self.layout.used_idx(), Acquire);
+        if used == self.last_used {
+            return Ok(None);
+        }
+        let ahead = used.wrapping_sub(self.last_used);
+        if ahead > self.num_in_flight {
+            return Err(protocol("used index runs ahead of the buffers in flight", ahead as u64));
+        }
+        let mut elem = [0u8; 8];
+        mem.read(self.base + self.layout.used_ring(self.last_used & self.mask), &mut elem);
+        let id = u32::from_le_bytes([elem[0], elem[1], elem[2], elem[3]]);
+        let len = u32::from_le_bytes([elem[4], elem[5], elem[6], elem[7]]);
+        if id >= u32::from(self.layout.num()) {
+            return Err(protocol("used element names a descriptor outside the queue", id as u64));
+        }
+        let id = id as u16;
+        if !self.is_in_flight(id) {
+            return Err(protocol("used element names a descriptor that is not in flight", id as u64));
+        }
+        self.in_flight[id as usize / 64] &= !(1 << (id % 64));
+        self.num_in_flight -= 1;
+        self.last_used = self.last_used.wrapping_add(1);
+        if self.event_idx && self.interrupts {
+            // Relaxed: a request for the next interrupt; `enable_interrupts` is what orders
+            // it against sleeping.
+            mem.store_u16(self.base + self.layout.used_event(), self.last_used, Relaxed);
+        }
+        Ok(Some((id, len)))
+    }
+
+    /// Asks the device to notify us when it uses the next buffer, and says whether it
+    /// already has (`true`: do not sleep, consume first).
+    pub fn enable_interrupts<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
+        self.interrupts = true;
+        if self.event_idx {
+            mem.store_u16(self.base + self.layout.used_event(), self.last_used, Relaxed);
+        } else {
+            mem.store_u16(self.base + self.layout.avail_flags(), 0, Relaxed);
+        }
+        // SeqCst: the request above must be visible before we re-check the used index
+        // (store→load), pairing with the device's fence in `DeviceQueue::publish`.
+        mem.fence(SeqCst);
+        mem.load_u16(self.base + self.layout.used_idx(), Acquire) != self.last_used
+    }
+
+    /// Asks the device not to notify us (polling).
+    pub fn disable_interrupts<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
+        self.interrupts = false;
+        if self.event_idx {
+            // Half the index space away: the device's used index cannot reach it before we
+            // move it again.
+            mem.store_u16(self.base + self.layout.used_event(), self.last_used.wrapping_add(0x8000), Relaxed);
+        } else {
+            mem.store_u16(self.base + self.layout.avail_flags(), VRING_AVAIL_F_NO_INTERRUPT, Relaxed);
+        }
+    }
+}
