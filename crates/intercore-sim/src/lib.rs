@@ -1,1 +1,261 @@
-//! placeholder
+//! A simulated SoC: the application core is this process, the remote core is a separate OS
+//! process running firmware written against intercore's `no_std` remote API, and the
+//! "DRAM carveout" between them is a shared memfd laid out as on a real board: a
+//! remoteproc resource table, two vrings at the device addresses the table gives, and the
+//! `vdev0buffer` carveout for the rpmsg buffers. Doorbells are eventfds in both directions.
+//!
+//! Device addresses are deliberately not region offsets (the carveout appears at
+//! `da_base`, 0xA000_0000 by default), so any confusion of the two fails loudly.
+
+#![deny(unsafe_code)]
+
+mod layout;
+mod remote;
+
+pub use layout::{SimLayout, write_resource_table};
+pub use remote::remote_main;
+
+use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
+use intercore::{DevAddr, LinearMap, WaitMode};
+use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Firmware the simulated remote core can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// `firmware/echo`: echoes every message.
+    Echo,
+}
+
+impl Firmware {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::Echo => "echo",
+        }
+    }
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "echo" => Some(Firmware::Echo),
+            _ => None,
+        }
+    }
+}
+
+/// The shape of the simulated SoC.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Entries per vring (and rpmsg buffers per direction).
+    pub vring_num: u16,
+    /// rpmsg buffer size.
+    pub buf_size: usize,
+    /// Whether the firmware offers `VIRTIO_RING_F_EVENT_IDX`.
+    pub event_idx: bool,
+    /// Where the remote sees the carveout.
+    pub da_base: u64,
+    /// Which firmware runs on the remote core.
+    pub firmware: Firmware,
+    /// How the remote waits.
+    pub remote_wait: WaitMode,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            vring_num: 256,
+            buf_size: intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
+            event_idx: true,
+            da_base: 0xA000_0000,
+            firmware: Firmware::Echo,
+            remote_wait: WaitMode::default(),
+        }
+    }
+}
+
+/// The program that hosts the remote core: `program args… --key value…`.
+#[derive(Debug, Clone)]
+pub struct RemoteProgram {
+    /// Executable.
+    pub program: PathBuf,
+    /// Arguments before the simulator's own (for example a hidden subcommand).
+    pub args: Vec<String>,
+}
+
+impl RemoteProgram {
+    /// This executable, re-run with `subcommand` (how the `intercore` binary hosts the remote).
+    pub fn current_exe(subcommand: &str) -> io::Result<Self> {
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: vec![subcommand.to_string()],
+        })
+    }
+}
+
+/// Formats a wait mode for the remote's command line.
+pub fn wait_mode_arg(m: WaitMode) -> String {
+    match m {
+        WaitMode::Event => "event".into(),
+        WaitMode::Poll => "poll".into(),
+        WaitMode::Adaptive(d) => format!("adaptive:{}", d.as_micros()),
+    }
+}
+
+/// Parses `event`, `poll`, `adaptive` or `adaptive:MICROS`.
+pub fn parse_wait_mode(s: &str) -> Option<WaitMode> {
+    match s {
+        "event" => Some(WaitMode::Event),
+        "poll" => Some(WaitMode::Poll),
+        "adaptive" => Some(WaitMode::default()),
+        _ => s
+            .strip_prefix("adaptive:")?
+            .parse()
+            .ok()
+            .map(|us| WaitMode::Adaptive(Duration::from_micros(us))),
+    }
+}
+
+/// A running simulated SoC.
+pub struct Soc {
+    mem: Arc<MemfdRegion>,
+    layout: SimLayout,
+    map: LinearMap,
+    to_remote: EventFd,
+    to_host: EventFd,
+    child: Child,
+    pidfd: PidFd,
+}
+
+impl Soc {
+    /// Lays out the carveout, "loads" the firmware's resource table into it and starts the
+    /// remote core's process.
+    pub fn start(cfg: &SimConfig, remote: &RemoteProgram) -> io::Result<Soc> {
+        let layout =
+            SimLayout::new(cfg).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mem = Arc::new(MemfdRegion::create("intercore-sim-carveout", layout.total)?);
+        let map = LinearMap {
+            base: DevAddr(cfg.da_base),
+            offset: 0,
+            len: layout.total,
+        };
+        write_resource_table(&*mem, &layout, cfg)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let to_remote = EventFd::new()?;
+        let to_host = EventFd::new()?;
+        let raw =
+            |fd: std::os::fd::BorrowedFd<'_>| std::os::fd::AsRawFd::as_raw_fd(&fd).to_string();
+        let mut cmd = Command::new(&remote.program);
+        cmd.args(&remote.args)
+            .args(["--fw", cfg.firmware.name()])
+            .args(["--mem-fd", &raw(mem.fd())])
+            .args(["--bell-fd", &raw(to_remote.as_fd())])
+            .args(["--peer-bell-fd", &raw(to_host.as_fd())])
+            .args(["--host-pid", &std::process::id().to_string()])
+            .args(["--rsc-off", &layout.rsc.offset.to_string()])
+            .args(["--rsc-len", &layout.rsc.len.to_string()])
+            .args(["--da-base", &cfg.da_base.to_string()])
+            .args(["--wait", &wait_mode_arg(cfg.remote_wait)]);
+        let child = intercore_linux::spawn_inheriting(
+            &mut cmd,
+            &[mem.fd(), to_remote.as_fd(), to_host.as_fd()],
+        )?;
+        let pidfd = PidFd::open(child.id() as i32)?;
+        Ok(Soc {
+            mem,
+            layout,
+            map,
+            to_remote,
+            to_host,
+            child,
+            pidfd,
+        })
+    }
+
+    /// A host bus over this SoC's carveout and doorbells.
+    pub fn host_bus(
+        &self,
+        cfg: HostConfig,
+    ) -> intercore::Result<HostBus<Arc<MemfdRegion>, EventfdDoorbell>> {
+        let bell = self
+            .host_doorbell()
+            .map_err(|e| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        HostBus::new(Arc::clone(&self.mem), &self.map, bell, self.layout.rsc, cfg)
+    }
+
+    /// A doorbell for the host side: rings the remote, sleeps on the host's eventfd,
+    /// watches the remote's process.
+    pub fn host_doorbell(&self) -> io::Result<EventfdDoorbell> {
+        let dup = |fd: &EventFd| fd.as_fd().try_clone_to_owned().map(EventFd::from_fd);
+        let pidfd = PidFd::open(self.child.id() as i32)?;
+        Ok(EventfdDoorbell::new(
+            dup(&self.to_remote)?,
+            dup(&self.to_host)?,
+            Some(pidfd),
+        ))
+    }
+
+    /// The shared carveout.
+    pub fn memory(&self) -> &Arc<MemfdRegion> {
+        &self.mem
+    }
+    /// Where everything is in the carveout.
+    pub fn layout(&self) -> &SimLayout {
+        &self.layout
+    }
+    /// The device-address map of the carveout.
+    pub fn map(&self) -> &LinearMap {
+        &self.map
+    }
+    /// Where the resource table is.
+    pub fn rsc(&self) -> RscLocation {
+        self.layout.rsc
+    }
+    /// The remote core's process id.
+    pub fn remote_pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the remote core's process at once (SIGKILL), as a crash would.
+    pub fn kill_remote(&mut self) -> io::Result<()> {
+        self.child.kill()
+    }
+
+    /// Freezes the remote core (SIGSTOP): it stops answering but does not die.
+    pub fn freeze_remote(&self) -> io::Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Resumes a frozen remote core (SIGCONT).
+    pub fn thaw_remote(&self) -> io::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
+    fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+        // Through the pidfd we hold, a signal cannot hit a recycled pid.
+        self.pidfd.send_signal(sig)
+    }
+
+    /// Waits up to `timeout` for the remote to exit by itself (after the host bus was
+    /// dropped, which resets the device), killing it otherwise. Returns its exit status.
+    pub fn shutdown(mut self, timeout: Duration) -> io::Result<ExitStatus> {
+        if !self.pidfd.wait_exit(Some(timeout))? {
+            self.child.kill()?;
+        }
+        self.child.wait()
+    }
+}
+
+impl Drop for Soc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.signal(libc::SIGCONT);
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -57,7 +57,11 @@ mod tests {
     /// Translation refuses ranges that start before, end after, or overflow the window.
     #[test]
     fn linear_map_bounds() {
-        let m = LinearMap { base: DevAddr(0xa000_0000), offset: 0x100, len: 0x1000 };
+        let m = LinearMap {
+            base: DevAddr(0xa000_0000),
+            offset: 0x100,
+            len: 0x1000,
+        };
         assert_eq!(m.to_offset(DevAddr(0xa000_0000), 0x1000), Some(0x100));
         assert_eq!(m.to_offset(DevAddr(0xa000_0001), 0x1000), None);
         assert_eq!(m.to_offset(DevAddr(0x9fff_ffff), 1), None);

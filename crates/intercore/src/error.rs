@@ -58,17 +58,24 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Wire(e) => write!(f, "malformed data: {e}"),
-            Error::Protocol { what, value } => write!(f, "peer broke the protocol: {what} ({value:#x})"),
+            Error::Protocol { what, value } => {
+                write!(f, "peer broke the protocol: {what} ({value:#x})")
+            }
             Error::Timeout => f.write_str("timed out waiting for the peer"),
             Error::WouldBlock => f.write_str("operation would block"),
             Error::PeerGone => f.write_str("the peer is gone"),
-            Error::MessageTooLarge { len, max } => write!(f, "message of {len} bytes exceeds the {max}-byte payload limit"),
+            Error::MessageTooLarge { len, max } => write!(
+                f,
+                "message of {len} bytes exceeds the {max}-byte payload limit"
+            ),
             Error::NoSuchEndpoint(a) => write!(f, "no endpoint at address {a}"),
             Error::AddressInUse(a) => write!(f, "address {a} is already bound"),
             Error::Exhausted(what) => write!(f, "no room left: {what}"),
             Error::NotReady(what) => write!(f, "link not ready: {what}"),
             Error::Config(what) => write!(f, "unusable configuration: {what}"),
-            Error::Truncated { len } => write!(f, "message of {len} bytes truncated to the caller's buffer"),
+            Error::Truncated { len } => {
+                write!(f, "message of {len} bytes truncated to the caller's buffer")
+            }
             Error::Os(e) => write!(f, "system call failed with errno {e}"),
         }
     }

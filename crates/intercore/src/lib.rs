@@ -26,6 +26,6 @@ pub mod virtq;
 
 pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
 pub use error::{Error, Result};
+pub use intercore_wire as wire;
 pub use notify::{Doorbell, WaitMode};
 pub use shm::SharedMemory;
-pub use intercore_wire as wire;

@@ -78,7 +78,11 @@ const SPINS_PER_CLOCK: u32 = 64;
 const SPINS_PER_PEER_CHECK: u32 = 1 << 14;
 
 impl Waiter {
-    pub(crate) fn new<D: Doorbell + ?Sized>(bell: &D, mode: WaitMode, timeout: Option<Duration>) -> Self {
+    pub(crate) fn new<D: Doorbell + ?Sized>(
+        bell: &D,
+        mode: WaitMode,
+        timeout: Option<Duration>,
+    ) -> Self {
         let now = bell.now();
         let deadline = timeout.map(|t| now.saturating_add(t));
         let (spinning, spin_end) = match mode {
@@ -86,7 +90,12 @@ impl Waiter {
             WaitMode::Poll => (true, None),
             WaitMode::Adaptive(d) => (true, Some(now.saturating_add(d))),
         };
-        Self { deadline, spin_end, spinning, spins: 0 }
+        Self {
+            deadline,
+            spin_end,
+            spinning,
+            spins: 0,
+        }
     }
 
     /// Decides what to do after a try found nothing: spin again, sleep, or give up with

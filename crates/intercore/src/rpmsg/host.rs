@@ -1,7 +1,10 @@
 //! The host role: the virtio driver side of both rings (what Linux's `virtio_rpmsg_bus`
 //! does), in userspace.
 
-use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo, status};
+use super::{
+    RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo,
+    status,
+};
 use crate::notify::{Next, Waiter};
 use crate::shm::OwnedRange;
 use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
@@ -65,7 +68,10 @@ struct Returned {
 
 impl Returned {
     fn new() -> Self {
-        Self { bits: core::array::from_fn(|_| AtomicU64::new(0)), any: AtomicBool::new(false) }
+        Self {
+            bits: core::array::from_fn(|_| AtomicU64::new(0)),
+            any: AtomicBool::new(false),
+        }
     }
     fn put(&self, id: u16) {
         // Release: our last access to the buffer happens before the bus reuses it.
@@ -197,10 +203,21 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
 impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Sets up the link the resource table at `rsc` describes: negotiates features, resets
     /// both rings, posts every receive buffer and sets `DRIVER_OK`, then rings the remote.
-    pub fn new<A: DeviceAddressMap>(mem: M, map: &A, bell: D, rsc: RscLocation, cfg: HostConfig) -> Result<Self> {
+    pub fn new<A: DeviceAddressMap>(
+        mem: M,
+        map: &A,
+        bell: D,
+        rsc: RscLocation,
+        cfg: HostConfig,
+    ) -> Result<Self> {
         let info = super::discover(&mem, map, rsc)?;
-        if cfg.buf_size < RPMSG_HDR_SIZE + 16 || cfg.buf_size > RPMSG_HDR_SIZE + u16::MAX as usize || cfg.buf_size % 8 != 0 {
-            return Err(Error::Config("buffer size must be a multiple of 8 in 32..=65551"));
+        if cfg.buf_size < RPMSG_HDR_SIZE + 16
+            || cfg.buf_size > RPMSG_HDR_SIZE + u16::MAX as usize
+            || cfg.buf_size % 8 != 0
+        {
+            return Err(Error::Config(
+                "buffer size must be a multiple of 8 in 32..=65551",
+            ));
         }
         let event_idx = info.dfeatures & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
         let ns = info.dfeatures & (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS) != 0;
@@ -213,14 +230,28 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             return Err(Error::Config("no buffers"));
         }
         if 2 * nbufs as usize * cfg.buf_size > info.buf_len {
-            return Err(Error::Config("the vdev0buffer carveout is too small for the configured buffers"));
+            return Err(Error::Config(
+                "the vdev0buffer carveout is too small for the configured buffers",
+            ));
         }
         rx.reset(&mem);
         tx.reset(&mem);
-        mem.store_u32(info.gfeatures_off, info.dfeatures & super::SUPPORTED_FEATURES, Relaxed);
+        mem.store_u32(
+            info.gfeatures_off,
+            info.dfeatures & super::SUPPORTED_FEATURES,
+            Relaxed,
+        );
         let status_word = |s: u8| info.status_rest | u32::from(s);
-        mem.store_u32(info.status_off, status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK), Relaxed);
-        let shared = Arc::new(Shared { mem, rx_returned: Returned::new(), tx_returned: Returned::new() });
+        mem.store_u32(
+            info.status_off,
+            status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK),
+            Relaxed,
+        );
+        let shared = Arc::new(Shared {
+            mem,
+            rx_returned: Returned::new(),
+            tx_returned: Returned::new(),
+        });
         let mut bus = Self {
             shared,
             bell,
@@ -248,7 +279,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         // Release: rings, features and posted buffers are visible before DRIVER_OK.
         mem.store_u32(
             bus.info.status_off,
-            status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK),
+            status_word(
+                status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK,
+            ),
             Release,
         );
         bus.kick()?;
@@ -325,7 +358,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     fn repost(&mut self, id: u16) -> Result<()> {
         let off = self.rx_off(id);
         let da = self.da(off);
-        let r = self.rx.add(&self.shared.mem, id, da, self.cfg.buf_size as u32, true);
+        let r = self
+            .rx
+            .add(&self.shared.mem, id, da, self.cfg.buf_size as u32, true);
         self.rx_unpublished = true;
         r
     }
@@ -354,7 +389,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         r?;
         let mut n = 0;
         loop {
-            let used = self.rx.pop_used(&self.shared.mem).map_err(|e| self.fail(e))?;
+            let used = self
+                .rx
+                .pop_used(&self.shared.mem)
+                .map_err(|e| self.fail(e))?;
             let Some((id, len)) = used else { break };
             n += 1;
             self.dispatch(id, len as usize)?;
@@ -382,7 +420,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         match self.endpoints.iter_mut().find(|e| e.addr == dst) {
             Some(ep) => {
-                ep.queue.push_back(Pending { id, src, len: plen as u16 });
+                ep.queue.push_back(Pending {
+                    id,
+                    src,
+                    len: plen as u16,
+                });
                 Ok(())
             }
             None => {
@@ -417,7 +459,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// The address of the remote service `name`, if announced.
     pub fn service(&self, name: &str) -> Option<u32> {
-        self.services.iter().find(|(n, _)| n.as_bytes() == name.as_bytes()).map(|&(_, a)| a)
+        self.services
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name.as_bytes())
+            .map(|&(_, a)| a)
     }
 
     /// Waits (default timeout) until the remote announces `name`; returns its address.
@@ -431,43 +476,80 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Creates a local endpoint named `name` at `addr` (`None`: the next free dynamic
     /// address from 1024). Returns its address.
     pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
-        let name = Name::new(name.as_bytes()).ok_or(Error::Config("endpoint name longer than 31 bytes or with a NUL"))?;
+        let name = Name::new(name.as_bytes()).ok_or(Error::Config(
+            "endpoint name longer than 31 bytes or with a NUL",
+        ))?;
         let addr = match addr {
-            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR => return Err(Error::AddressInUse(a)),
-            Some(a) if self.endpoints.iter().any(|e| e.addr == a) => return Err(Error::AddressInUse(a)),
+            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR => {
+                return Err(Error::AddressInUse(a));
+            }
+            Some(a) if self.endpoints.iter().any(|e| e.addr == a) => {
+                return Err(Error::AddressInUse(a));
+            }
             Some(a) => a,
             None => {
                 let mut a = self.next_addr;
                 while self.endpoints.iter().any(|e| e.addr == a) {
-                    a = if a >= RPMSG_ADDR_ANY - 1 { RPMSG_RESERVED_ADDRESSES } else { a + 1 };
+                    a = if a >= RPMSG_ADDR_ANY - 1 {
+                        RPMSG_RESERVED_ADDRESSES
+                    } else {
+                        a + 1
+                    };
                 }
-                self.next_addr = if a >= RPMSG_ADDR_ANY - 1 { RPMSG_RESERVED_ADDRESSES } else { a + 1 };
+                self.next_addr = if a >= RPMSG_ADDR_ANY - 1 {
+                    RPMSG_RESERVED_ADDRESSES
+                } else {
+                    a + 1
+                };
                 a
             }
         };
-        self.endpoints.push(Endpoint { addr, name, announced: false, queue: VecDeque::new() });
+        self.endpoints.push(Endpoint {
+            addr,
+            name,
+            announced: false,
+            queue: VecDeque::new(),
+        });
         Ok(addr)
     }
 
     /// Announces endpoint `addr` to the remote's name service (when it offered one).
     pub fn announce(&mut self, addr: u32) -> Result<()> {
-        let ep = self.endpoints.iter_mut().find(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        let ep = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.addr == addr)
+            .ok_or(Error::NoSuchEndpoint(addr))?;
         if !self.ns {
             return Err(Error::Config("the remote did not offer VIRTIO_RPMSG_F_NS"));
         }
         ep.announced = true;
-        let msg = NsAnnouncement { name: ep.name, addr, kind: NsKind::Create }.emit();
+        let msg = NsAnnouncement {
+            name: ep.name,
+            addr,
+            kind: NsKind::Create,
+        }
+        .emit();
         self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
     }
 
     /// Destroys endpoint `addr`: withdraws its announcement and gives back the buffers
     /// still queued for it.
     pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
-        let i = self.endpoints.iter().position(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        let i = self
+            .endpoints
+            .iter()
+            .position(|e| e.addr == addr)
+            .ok_or(Error::NoSuchEndpoint(addr))?;
         let withdraw = self.endpoints[i].announced && self.broken.is_none();
         let name = self.endpoints[i].name;
         let sent = if withdraw {
-            let msg = NsAnnouncement { name, addr, kind: NsKind::Destroy }.emit();
+            let msg = NsAnnouncement {
+                name,
+                addr,
+                kind: NsKind::Destroy,
+            }
+            .emit();
             self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
         } else {
             Ok(())
@@ -482,7 +564,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     fn next_pending(&mut self, ep: u32) -> Result<Option<Pending>> {
         self.check()?;
-        let i = self.endpoints.iter().position(|e| e.addr == ep).ok_or(Error::NoSuchEndpoint(ep))?;
+        let i = self
+            .endpoints
+            .iter()
+            .position(|e| e.addr == ep)
+            .ok_or(Error::NoSuchEndpoint(ep))?;
         if let Some(p) = self.endpoints[i].queue.pop_front() {
             return Ok(Some(p));
         }
@@ -497,11 +583,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let p = self.next_pending(ep)?.ok_or(Error::WouldBlock)?;
         let len = p.len as usize;
         let n = len.min(buf.len());
-        self.shared.mem.read(self.rx_off(p.id) + RPMSG_HDR_SIZE, &mut buf[..n]);
+        self.shared
+            .mem
+            .read(self.rx_off(p.id) + RPMSG_HDR_SIZE, &mut buf[..n]);
         self.repost(p.id)?;
         self.publish_rx()?;
         self.stats.received += 1;
-        if n < len { Err(Error::Truncated { len }) } else { Ok((p.src, len)) }
+        if n < len {
+            Err(Error::Truncated { len })
+        } else {
+            Ok((p.src, len))
+        }
     }
 
     /// [`Self::try_recv`], waiting up to the configured timeout.
@@ -510,7 +602,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_timeout(&mut self, ep: u32, buf: &mut [u8], timeout: Option<Duration>) -> Result<(u32, usize)> {
+    pub fn recv_timeout(
+        &mut self,
+        ep: u32,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(u32, usize)> {
         self.block_on(timeout, false, |bus| match bus.try_recv(ep, buf) {
             Err(Error::WouldBlock) => Ok(None),
             r => r.map(Some),
@@ -523,9 +620,16 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let off = self.rx_off(p.id) + RPMSG_HDR_SIZE;
         // The buffer left the ring (`pop_used`) and is owned by this handle alone until it
         // is dropped and reposted.
-        let range = OwnedRange::claim(&self.shared.mem, off, p.len as usize).ok_or(Error::Config("memory without direct access"))?;
+        let range = OwnedRange::claim(&self.shared.mem, off, p.len as usize)
+            .ok_or(Error::Config("memory without direct access"))?;
         self.stats.received += 1;
-        Ok(RxBuf { shared: Arc::clone(&self.shared), id: p.id, range, src: p.src, dst: ep })
+        Ok(RxBuf {
+            shared: Arc::clone(&self.shared),
+            id: p.id,
+            range,
+            src: p.src,
+            dst: ep,
+        })
     }
 
     /// [`Self::try_recv_buf`], waiting up to `timeout` (`None`: forever).
@@ -570,10 +674,18 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let off = self.tx_off(id);
         if hdr {
             let h = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
-            self.shared.mem.write(off, zerocopy::IntoBytes::as_bytes(&h));
+            self.shared
+                .mem
+                .write(off, zerocopy::IntoBytes::as_bytes(&h));
         }
         let da = self.da(off);
-        self.tx.add(&self.shared.mem, id, da, (RPMSG_HDR_SIZE + len) as u32, false)?;
+        self.tx.add(
+            &self.shared.mem,
+            id,
+            da,
+            (RPMSG_HDR_SIZE + len) as u32,
+            false,
+        )?;
         self.stats.sent += 1;
         if self.tx.publish(&self.shared.mem) {
             self.kick()?;
@@ -586,7 +698,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     pub fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
         self.check()?;
         if data.len() > self.max_payload() {
-            return Err(Error::MessageTooLarge { len: data.len(), max: self.max_payload() });
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: self.max_payload(),
+            });
         }
         self.check_src(src)?;
         let id = self.take_tx()?.ok_or(Error::WouldBlock)?;
@@ -600,7 +715,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a buffer.
-    pub fn send_timeout(&mut self, src: u32, dst: u32, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+    pub fn send_timeout(
+        &mut self,
+        src: u32,
+        dst: u32,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
             Err(Error::WouldBlock) => Ok(None),
             r => r.map(Some),
@@ -614,8 +735,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let off = self.tx_off(id) + RPMSG_HDR_SIZE;
         // The buffer is out of the ring (fresh, reclaimed or popped from the used ring) and
         // owned by this handle alone until it is sent or dropped.
-        let range = OwnedRange::claim(&self.shared.mem, off, self.max_payload()).ok_or(Error::Config("memory without direct access"))?;
-        Ok(TxBuf { shared: Arc::clone(&self.shared), id, range, live: true })
+        let range = OwnedRange::claim(&self.shared.mem, off, self.max_payload())
+            .ok_or(Error::Config("memory without direct access"))?;
+        Ok(TxBuf {
+            shared: Arc::clone(&self.shared),
+            id,
+            range,
+            live: true,
+        })
     }
 
     /// [`Self::try_tx_buf`], waiting up to `timeout` (`None`: forever).
@@ -632,7 +759,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             return Err(Error::Config("transmit buffer belongs to another bus"));
         }
         if len > self.max_payload() {
-            return Err(Error::MessageTooLarge { len, max: self.max_payload() });
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.max_payload(),
+            });
         }
         self.check_src(src)?;
         self.check()?;
@@ -644,7 +774,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// Runs `attempt` until it yields, sleeping on the doorbell between tries as the wait
     /// mode says. `want_tx`: also ask for a notification when transmit buffers come back.
-    fn block_on<T>(&mut self, timeout: Option<Duration>, want_tx: bool, mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>) -> Result<T> {
+    fn block_on<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        want_tx: bool,
+        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+    ) -> Result<T> {
         let mut w = Waiter::new(&self.bell, self.cfg.wait, timeout);
         let mut armed = false;
         let r = loop {
@@ -683,7 +818,9 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
     /// Resets the device (status 0), as Linux does when the driver goes away, and rings the
     /// remote so it notices.
     fn drop(&mut self) {
-        self.shared.mem.store_u32(self.info.status_off, self.info.status_rest, Release);
+        self.shared
+            .mem
+            .store_u32(self.info.status_off, self.info.status_rest, Release);
         let _ = self.bell.ring();
     }
 }

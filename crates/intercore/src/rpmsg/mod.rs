@@ -21,8 +21,10 @@ pub use remote::{Msg, RemoteBus, RemoteStats};
 use crate::virtq::VringLayout;
 use crate::{DevAddr, DeviceAddressMap, Error, Result, SharedMemory};
 use intercore_wire::rpmsg::VIRTIO_ID_RPMSG;
+pub use intercore_wire::rpmsg::{
+    Name, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES,
+};
 use intercore_wire::rsc::{FW_RSC_ADDR_ANY, Resource, ResourceTable};
-pub use intercore_wire::rpmsg::{Name, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES};
 
 /// Name of the carveout that holds the rpmsg buffers (the name TI's and AMD's device trees
 /// give the reserved-memory region, `vdev0buffer`).
@@ -45,8 +47,8 @@ pub mod status {
 }
 
 /// Feature bits the buses implement: the name service and `EVENT_IDX`.
-pub const SUPPORTED_FEATURES: u32 =
-    (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS) | (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX);
+pub const SUPPORTED_FEATURES: u32 = (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS)
+    | (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX);
 
 /// Where the resource table sits in the shared region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,7 @@ pub(crate) struct VdevInfo {
     /// Region offset of the 4-byte word `status, num_of_vrings, reserved[2]`.
     pub status_off: usize,
     /// That word with status 0 (to rewrite the other bytes unchanged).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub status_rest: u32,
     /// Region offset of `gfeatures`.
     pub gfeatures_off: usize,
@@ -89,31 +92,51 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
 
 /// Reads the resource table out of shared memory and finds the rpmsg vdev, its rings and
 /// the buffer carveout, checking that they are inside the region and do not overlap.
-pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(mem: &M, map: &A, loc: RscLocation) -> Result<VdevInfo> {
+pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
+    mem: &M,
+    map: &A,
+    loc: RscLocation,
+) -> Result<VdevInfo> {
     if loc.len > RSC_MAX_LEN {
         return Err(Error::Config("resource table larger than RSC_MAX_LEN"));
     }
-    if loc.offset % 4 != 0 || loc.offset.checked_add(loc.len).is_none_or(|e| e > mem.len()) {
-        return Err(Error::Config("resource table outside the shared region or misaligned"));
+    if loc.offset % 4 != 0
+        || loc
+            .offset
+            .checked_add(loc.len)
+            .is_none_or(|e| e > mem.len())
+    {
+        return Err(Error::Config(
+            "resource table outside the shared region or misaligned",
+        ));
     }
     let mut copy = [0u8; RSC_MAX_LEN];
     let bytes = &mut copy[..loc.len];
     mem.read(loc.offset, bytes);
     let table = ResourceTable::validate(bytes)?;
-    let vdev = table.find_vdev(VIRTIO_ID_RPMSG)?.ok_or(Error::Config("no rpmsg vdev (virtio id 7) in the resource table"))?;
+    let vdev = table.find_vdev(VIRTIO_ID_RPMSG)?.ok_or(Error::Config(
+        "no rpmsg vdev (virtio id 7) in the resource table",
+    ))?;
     if vdev.num_vrings() < 2 {
         return Err(Error::Config("rpmsg vdev has fewer than two vrings"));
     }
-    let mut rings = [RingPlace { base: 0, layout: VringLayout::new(1, 16)? }; 2];
+    let mut rings = [RingPlace {
+        base: 0,
+        layout: VringLayout::new(1, 16)?,
+    }; 2];
     for (i, ring) in rings.iter_mut().enumerate() {
         let v = vdev.vring(i).ok_or(Error::Config("vring entry missing"))?;
         let layout = VringLayout::new(v.num.get(), v.align.get())?;
         if v.da.get() == FW_RSC_ADDR_ANY {
-            return Err(Error::Config("vring with FW_RSC_ADDR_ANY: host-allocated vrings are not supported; give the ring a fixed da"));
+            return Err(Error::Config(
+                "vring with FW_RSC_ADDR_ANY: host-allocated vrings are not supported; give the ring a fixed da",
+            ));
         }
         let base = map
             .to_offset(DevAddr(v.da.get() as u64), layout.size())
-            .ok_or(Error::Config("vring device address outside the shared region"))?;
+            .ok_or(Error::Config(
+                "vring device address outside the shared region",
+            ))?;
         *ring = RingPlace { base, layout };
     }
     let mut buf = None;
@@ -125,10 +148,14 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(mem: &M, m
             }
         }
     }
-    let c = buf.ok_or(Error::Config("no carveout named vdev0buffer for the rpmsg buffers"))?;
+    let c = buf.ok_or(Error::Config(
+        "no carveout named vdev0buffer for the rpmsg buffers",
+    ))?;
     let buf_da = DevAddr(c.da.get() as u64);
     let buf_len = c.len.get() as usize;
-    let buf_off = map.to_offset(buf_da, buf_len).ok_or(Error::Config("vdev0buffer carveout outside the shared region"))?;
+    let buf_off = map.to_offset(buf_da, buf_len).ok_or(Error::Config(
+        "vdev0buffer carveout outside the shared region",
+    ))?;
     let areas = [
         (loc.offset, loc.len),
         (rings[0].base, rings[0].layout.size()),
@@ -138,7 +165,9 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(mem: &M, m
     for i in 0..areas.len() {
         for j in i + 1..areas.len() {
             if overlaps(areas[i], areas[j]) {
-                return Err(Error::Config("resource table, vrings and buffer carveout overlap"));
+                return Err(Error::Config(
+                    "resource table, vrings and buffer carveout overlap",
+                ));
             }
         }
     }
@@ -159,7 +188,14 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(mem: &M, m
 }
 
 /// Writes a message (header and payload) into a buffer at region offset `off`.
-pub(crate) fn write_message<M: SharedMemory + ?Sized>(mem: &M, off: usize, src: u32, dst: u32, payload: &[u8]) {
+#[cfg(feature = "alloc")]
+pub(crate) fn write_message<M: SharedMemory + ?Sized>(
+    mem: &M,
+    off: usize,
+    src: u32,
+    dst: u32,
+    payload: &[u8],
+) {
     let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, payload.len() as u16);
     mem.write(off, zerocopy::IntoBytes::as_bytes(&hdr));
     mem.write(off + RPMSG_HDR_SIZE, payload);
@@ -167,9 +203,16 @@ pub(crate) fn write_message<M: SharedMemory + ?Sized>(mem: &M, off: usize, src: 
 
 /// Reads and checks the header of a received buffer of `len` valid bytes at `off`:
 /// `(src, dst, payload length)`.
-pub(crate) fn read_header<M: SharedMemory + ?Sized>(mem: &M, off: usize, len: usize) -> Result<(u32, u32, usize)> {
+pub(crate) fn read_header<M: SharedMemory + ?Sized>(
+    mem: &M,
+    off: usize,
+    len: usize,
+) -> Result<(u32, u32, usize)> {
     if len < RPMSG_HDR_SIZE {
-        return Err(crate::error::protocol("message shorter than the rpmsg header", len as u64));
+        return Err(crate::error::protocol(
+            "message shorter than the rpmsg header",
+            len as u64,
+        ));
     }
     let mut raw = [0u8; RPMSG_HDR_SIZE];
     mem.read(off, &mut raw);
@@ -177,7 +220,10 @@ pub(crate) fn read_header<M: SharedMemory + ?Sized>(mem: &M, off: usize, len: us
         .map_err(|_| crate::error::protocol("rpmsg header", 0))?;
     let plen = hdr.len.get() as usize;
     if plen > len - RPMSG_HDR_SIZE {
-        return Err(crate::error::protocol("rpmsg payload length exceeds the buffer", plen as u64));
+        return Err(crate::error::protocol(
+            "rpmsg payload length exceeds the buffer",
+            plen as u64,
+        ));
     }
     Ok((hdr.src.get(), hdr.dst.get(), plen))
 }

@@ -1,7 +1,10 @@
 //! The remote role: the virtio device side of both rings, as firmware on the remote core
 //! runs it. `no_std`, no allocation: endpoints live in a fixed table of `N` entries.
 
-use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo, status};
+use super::{
+    RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo,
+    status,
+};
 use crate::error::protocol;
 use crate::notify::{Next, Waiter};
 use crate::shm::OwnedRange;
@@ -69,7 +72,13 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// Reads our resource table (at `rsc` in shared memory) and prepares the link; call
     /// [`Self::wait_ready`] before using it.
-    pub fn new<A: DeviceAddressMap>(mem: M, map: &A, bell: D, rsc: RscLocation, wait: WaitMode) -> Result<Self> {
+    pub fn new<A: DeviceAddressMap>(
+        mem: M,
+        map: &A,
+        bell: D,
+        rsc: RscLocation,
+        wait: WaitMode,
+    ) -> Result<Self> {
         let info = super::discover(&mem, map, rsc)?;
         Ok(Self {
             mem,
@@ -148,7 +157,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         // Relaxed: ordered after the Acquire load of the status word.
         let g = self.mem.load_u32(self.info.gfeatures_off, Relaxed);
         if g & !self.info.dfeatures != 0 {
-            return Err(self.fail(protocol("host accepted features we did not offer", g as u64)));
+            return Err(self.fail(protocol(
+                "host accepted features we did not offer",
+                g as u64,
+            )));
         }
         let event_idx = g & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
         let [r0, r1] = self.info.rings;
@@ -167,10 +179,14 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
 
     /// Creates a local endpoint (`addr` `None`: the next free address from 1024).
     pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
-        let name = Name::new(name.as_bytes()).ok_or(Error::Config("endpoint name longer than 31 bytes or with a NUL"))?;
+        let name = Name::new(name.as_bytes()).ok_or(Error::Config(
+            "endpoint name longer than 31 bytes or with a NUL",
+        ))?;
         let used = |a: u32, eps: &[Option<Ept>]| eps.iter().flatten().any(|e| e.addr == a);
         let addr = match addr {
-            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR || used(a, &self.endpoints) => return Err(Error::AddressInUse(a)),
+            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR || used(a, &self.endpoints) => {
+                return Err(Error::AddressInUse(a));
+            }
             Some(a) => a,
             None => {
                 let mut a = self.next_addr;
@@ -181,33 +197,74 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 a
             }
         };
-        let slot = self.endpoints.iter_mut().find(|e| e.is_none()).ok_or(Error::Exhausted("endpoint table"))?;
-        *slot = Some(Ept { addr, name, announced: false });
+        let slot = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.is_none())
+            .ok_or(Error::Exhausted("endpoint table"))?;
+        *slot = Some(Ept {
+            addr,
+            name,
+            announced: false,
+        });
         Ok(addr)
     }
 
     /// Announces endpoint `addr` to the host's name service.
     pub fn announce(&mut self, addr: u32) -> Result<()> {
-        let ept = self.endpoints.iter_mut().flatten().find(|e| e.addr == addr).ok_or(Error::NoSuchEndpoint(addr))?;
+        let ept = self
+            .endpoints
+            .iter_mut()
+            .flatten()
+            .find(|e| e.addr == addr)
+            .ok_or(Error::NoSuchEndpoint(addr))?;
         ept.announced = true;
-        let msg = NsAnnouncement { name: ept.name, addr, kind: NsKind::Create }.emit();
-        self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg), None)
+        let msg = NsAnnouncement {
+            name: ept.name,
+            addr,
+            kind: NsKind::Create,
+        }
+        .emit();
+        self.send(
+            addr,
+            RPMSG_NS_ADDR,
+            zerocopy::IntoBytes::as_bytes(&msg),
+            None,
+        )
     }
 
     /// Destroys endpoint `addr`, withdrawing its announcement.
     pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
-        let slot = self.endpoints.iter_mut().find(|e| e.is_some_and(|e| e.addr == addr)).ok_or(Error::NoSuchEndpoint(addr))?;
+        let slot = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.is_some_and(|e| e.addr == addr))
+            .ok_or(Error::NoSuchEndpoint(addr))?;
         let ept = slot.take().expect("found above");
         if ept.announced {
-            let msg = NsAnnouncement { name: ept.name, addr, kind: NsKind::Destroy }.emit();
-            self.send(RPMSG_NS_ADDR, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg), None)?;
+            let msg = NsAnnouncement {
+                name: ept.name,
+                addr,
+                kind: NsKind::Destroy,
+            }
+            .emit();
+            self.send(
+                RPMSG_NS_ADDR,
+                RPMSG_NS_ADDR,
+                zerocopy::IntoBytes::as_bytes(&msg),
+                None,
+            )?;
         }
         Ok(())
     }
 
     /// Endpoints the host announced: its address for `name`.
     pub fn host_service(&self, name: &str) -> Option<u32> {
-        self.host_services.iter().flatten().find(|(n, _)| n.as_bytes() == name.as_bytes()).map(|&(_, a)| a)
+        self.host_services
+            .iter()
+            .flatten()
+            .find(|(n, _)| n.as_bytes() == name.as_bytes())
+            .map(|&(_, a)| a)
     }
 
     /// Checks a descriptor the host gave us: inside the buffer carveout, at least a header.
@@ -216,8 +273,15 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         if len < RPMSG_HDR_SIZE {
             return Err(protocol("buffer shorter than the rpmsg header", len as u64));
         }
-        let rel = d.addr.0.checked_sub(self.info.buf_da.0).ok_or(protocol("buffer address outside vdev0buffer", d.addr.0))?;
-        match usize::try_from(rel).ok().and_then(|r| r.checked_add(len).map(|e| (r, e))) {
+        let rel = d
+            .addr
+            .0
+            .checked_sub(self.info.buf_da.0)
+            .ok_or(protocol("buffer address outside vdev0buffer", d.addr.0))?;
+        match usize::try_from(rel)
+            .ok()
+            .and_then(|r| r.checked_add(len).map(|e| (r, e)))
+        {
             Some((r, end)) if end <= self.info.buf_len => Ok(self.info.buf_off + r),
             _ => Err(protocol("buffer outside vdev0buffer", d.addr.0)),
         }
@@ -261,7 +325,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.fail(e)),
             };
-            let d = match self.rings.as_ref().expect("live").rx.single(&self.mem, &mut chain) {
+            let d = match self
+                .rings
+                .as_ref()
+                .expect("live")
+                .rx
+                .single(&self.mem, &mut chain)
+            {
                 Ok(d) => d,
                 Err(e) => return Err(self.fail(e)),
             };
@@ -279,7 +349,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 Ok((src, dst, plen)) if self.endpoints.iter().flatten().any(|e| e.addr == dst) => {
                     // The chain is popped and not yet returned: the host does not touch the
                     // buffer until we push it to the used ring below.
-                    let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen).ok_or(Error::Config("memory without direct access"))?;
+                    let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen)
+                        .ok_or(Error::Config("memory without direct access"))?;
                     self.stats.received += 1;
                     Some((src, dst, range))
                 }
@@ -288,7 +359,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                     None
                 }
             };
-            let result = delivered.map(|(src, dst, range)| (f.take().expect("called once"))(Msg { src, dst, payload: range.bytes(&self.mem) }));
+            let result = delivered.map(|(src, dst, range)| {
+                (f.take().expect("called once"))(Msg {
+                    src,
+                    dst,
+                    payload: range.bytes(&self.mem),
+                })
+            });
             let rings = self.rings.as_mut().expect("live");
             rings.rx.push_used(&self.mem, head, 0);
             if rings.rx.publish(&self.mem) {
@@ -301,7 +378,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     }
 
     /// [`Self::try_recv_with`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_with<R>(&mut self, timeout: Option<Duration>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+    pub fn recv_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
         let mut f = Some(f);
         self.block_on(timeout, false, |bus| {
             let mut out = None;
@@ -327,34 +408,55 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// area and returns the length it wrote) and sends it from `src` to `dst`, without
     /// blocking. `max` is the payload length needed; a host buffer too small for it is an
     /// error (`MessageTooLarge`) and the buffer stays available.
-    pub fn try_send_with(&mut self, src: u32, dst: u32, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> Result<()> {
+    pub fn try_send_with(
+        &mut self,
+        src: u32,
+        dst: u32,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
         self.live()?;
         let mut chain = match self.rings.as_mut().expect("live").tx.pop(&self.mem) {
             Ok(Some(c)) => c,
             Ok(None) => return Err(Error::WouldBlock),
             Err(e) => return Err(self.fail(e)),
         };
-        let d = match self.rings.as_ref().expect("live").tx.single(&self.mem, &mut chain) {
+        let d = match self
+            .rings
+            .as_ref()
+            .expect("live")
+            .tx
+            .single(&self.mem, &mut chain)
+        {
             Ok(d) => d,
             Err(e) => return Err(self.fail(e)),
         };
         if !d.writable {
-            return Err(self.fail(protocol("host receive buffer not device-writable", d.addr.0)));
+            return Err(self.fail(protocol(
+                "host receive buffer not device-writable",
+                d.addr.0,
+            )));
         }
         let off = self.buffer(&d).map_err(|e| self.fail(e))?;
         let room = (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize);
         if max > room {
             self.rings.as_mut().expect("live").tx.undo_pop();
-            return Err(Error::MessageTooLarge { len: max, max: room });
+            return Err(Error::MessageTooLarge {
+                len: max,
+                max: room,
+            });
         }
         // The chain is popped and not yet returned: the host does not touch the buffer
         // until we push it to the used ring below.
-        let mut range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, max).ok_or(Error::Config("memory without direct access"))?;
+        let mut range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, max)
+            .ok_or(Error::Config("memory without direct access"))?;
         let len = f(range.bytes_mut(&self.mem)).min(max);
         let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
         self.mem.write(off, zerocopy::IntoBytes::as_bytes(&hdr));
         let rings = self.rings.as_mut().expect("live");
-        rings.tx.push_used(&self.mem, chain.head(), (RPMSG_HDR_SIZE + len) as u32);
+        rings
+            .tx
+            .push_used(&self.mem, chain.head(), (RPMSG_HDR_SIZE + len) as u32);
         self.stats.sent += 1;
         if rings.tx.publish(&self.mem) {
             self.kick()?;
@@ -371,14 +473,25 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     }
 
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.
-    pub fn send(&mut self, src: u32, dst: u32, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+    pub fn send(
+        &mut self,
+        src: u32,
+        dst: u32,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
             Err(Error::WouldBlock) => Ok(None),
             r => r.map(Some),
         })
     }
 
-    fn block_on<T>(&mut self, timeout: Option<Duration>, want_tx: bool, mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>) -> Result<T> {
+    fn block_on<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        want_tx: bool,
+        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+    ) -> Result<T> {
         let mut w = Waiter::new(&self.bell, self.wait, timeout);
         let mut armed = false;
         let r = loop {
@@ -391,7 +504,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 Ok(Next::Retry) => {}
                 Ok(Next::Sleep(t)) => {
                     armed = true;
-                    let Some(rings) = self.rings.as_mut() else { break Err(Error::NotReady("call wait_ready first")) };
+                    let Some(rings) = self.rings.as_mut() else {
+                        break Err(Error::NotReady("call wait_ready first"));
+                    };
                     let rx_ready = rings.rx.enable_notify(&self.mem);
                     let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
                     if rx_ready || tx_ready {

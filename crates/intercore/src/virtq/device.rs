@@ -41,10 +41,17 @@ impl DescChain {
 
     /// Reads the next descriptor of the chain, validated: no indirect tables (not
     /// negotiated), `next` inside the queue, at most `num` descriptors.
-    pub fn next_desc<M: SharedMemory + ?Sized>(&mut self, q: &DeviceQueue, mem: &M) -> Result<Option<DescInfo>> {
+    pub fn next_desc<M: SharedMemory + ?Sized>(
+        &mut self,
+        q: &DeviceQueue,
+        mem: &M,
+    ) -> Result<Option<DescInfo>> {
         let Some(id) = self.next else { return Ok(None) };
         if self.seen == q.layout.num() {
-            return Err(protocol("descriptor chain longer than the queue (a loop)", self.head as u64));
+            return Err(protocol(
+                "descriptor chain longer than the queue (a loop)",
+                self.head as u64,
+            ));
         }
         self.seen += 1;
         let mut raw = [0u8; 16];
@@ -53,7 +60,10 @@ impl DescChain {
         let d = Desc::parse(&raw).map_err(crate::Error::from)?;
         let flags = d.flags.get();
         if flags & VRING_DESC_F_INDIRECT != 0 {
-            return Err(protocol("indirect descriptor (feature not negotiated)", id as u64));
+            return Err(protocol(
+                "indirect descriptor (feature not negotiated)",
+                id as u64,
+            ));
         }
         self.next = if flags & VRING_DESC_F_NEXT != 0 {
             let n = d.next.get();
@@ -64,16 +74,33 @@ impl DescChain {
         } else {
             None
         };
-        Ok(Some(DescInfo { addr: DevAddr(d.addr.get()), len: d.len.get(), writable: flags & VRING_DESC_F_WRITE != 0 }))
+        Ok(Some(DescInfo {
+            addr: DevAddr(d.addr.get()),
+            len: d.len.get(),
+            writable: flags & VRING_DESC_F_WRITE != 0,
+        }))
     }
 }
 
 impl DeviceQueue {
     /// The device side of the ring of `layout` at region offset `base`, starting from a
     /// freshly reset ring (indices 0).
-    pub fn new<M: SharedMemory + ?Sized>(mem: &M, base: usize, layout: VringLayout, event_idx: bool) -> Result<Self> {
+    pub fn new<M: SharedMemory + ?Sized>(
+        mem: &M,
+        base: usize,
+        layout: VringLayout,
+        event_idx: bool,
+    ) -> Result<Self> {
         check_placement(mem, base, &layout)?;
-        Ok(Self { base, layout, mask: layout.num() - 1, event_idx, last_avail: 0, next_used: 0, published: 0 })
+        Ok(Self {
+            base,
+            layout,
+            mask: layout.num() - 1,
+            event_idx,
+            last_avail: 0,
+            next_used: 0,
+            published: 0,
+        })
     }
 
     /// Queue size.
@@ -98,15 +125,28 @@ impl DeviceQueue {
         }
         let ahead = avail.wrapping_sub(self.last_avail);
         if ahead > self.layout.num() {
-            return Err(protocol("available index runs more than the queue size ahead", ahead as u64));
+            return Err(protocol(
+                "available index runs more than the queue size ahead",
+                ahead as u64,
+            ));
         }
         // Relaxed: ordered by the Acquire load above.
-        let head = mem.load_u16(self.base + self.layout.avail_ring(self.last_avail & self.mask), Relaxed);
+        let head = mem.load_u16(
+            self.base + self.layout.avail_ring(self.last_avail & self.mask),
+            Relaxed,
+        );
         if head >= self.layout.num() {
-            return Err(protocol("available ring names a descriptor outside the queue", head as u64));
+            return Err(protocol(
+                "available ring names a descriptor outside the queue",
+                head as u64,
+            ));
         }
         self.last_avail = self.last_avail.wrapping_add(1);
-        Ok(Some(DescChain { head, next: Some(head), seen: 0 }))
+        Ok(Some(DescChain {
+            head,
+            next: Some(head),
+            seen: 0,
+        }))
     }
 
     /// Puts back the chain [`Self::pop`] returned last, before anything was pushed for it.
@@ -115,10 +155,19 @@ impl DeviceQueue {
     }
 
     /// Reads a chain that must be one descriptor (as rpmsg buffers are).
-    pub fn single<M: SharedMemory + ?Sized>(&self, mem: &M, chain: &mut DescChain) -> Result<DescInfo> {
-        let d = chain.next_desc(self, mem)?.ok_or(protocol("empty descriptor chain", chain.head as u64))?;
+    pub fn single<M: SharedMemory + ?Sized>(
+        &self,
+        mem: &M,
+        chain: &mut DescChain,
+    ) -> Result<DescInfo> {
+        let d = chain
+            .next_desc(self, mem)?
+            .ok_or(protocol("empty descriptor chain", chain.head as u64))?;
         if chain.next.is_some() {
-            return Err(protocol("chained descriptor where one buffer was expected", chain.head as u64));
+            return Err(protocol(
+                "chained descriptor where one buffer was expected",
+                chain.head as u64,
+            ));
         }
         Ok(d)
     }
@@ -129,7 +178,10 @@ impl DeviceQueue {
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(self.base + self.layout.used_ring(self.next_used & self.mask), &elem);
+        mem.write(
+            self.base + self.layout.used_ring(self.next_used & self.mask),
+            &elem,
+        );
         self.next_used = self.next_used.wrapping_add(1);
     }
 
@@ -151,7 +203,9 @@ impl DeviceQueue {
             let event = mem.load_u16(self.base + self.layout.used_event(), Relaxed);
             vring_need_event(event, new, old)
         } else {
-            mem.load_u16(self.base + self.layout.avail_flags(), Relaxed) & VRING_AVAIL_F_NO_INTERRUPT == 0
+            mem.load_u16(self.base + self.layout.avail_flags(), Relaxed)
+                & VRING_AVAIL_F_NO_INTERRUPT
+                == 0
         }
     }
 
@@ -159,7 +213,11 @@ impl DeviceQueue {
     /// already there (`true`: do not sleep).
     pub fn enable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
         if self.event_idx {
-            mem.store_u16(self.base + self.layout.avail_event(), self.last_avail, Relaxed);
+            mem.store_u16(
+                self.base + self.layout.avail_event(),
+                self.last_avail,
+                Relaxed,
+            );
         } else {
             mem.store_u16(self.base + self.layout.used_flags(), 0, Relaxed);
         }
@@ -172,9 +230,17 @@ impl DeviceQueue {
     /// Asks the driver not to notify us (polling).
     pub fn disable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
         if self.event_idx {
-            mem.store_u16(self.base + self.layout.avail_event(), self.last_avail.wrapping_add(0x8000), Relaxed);
+            mem.store_u16(
+                self.base + self.layout.avail_event(),
+                self.last_avail.wrapping_add(0x8000),
+                Relaxed,
+            );
         } else {
-            mem.store_u16(self.base + self.layout.used_flags(), VRING_USED_F_NO_NOTIFY, Relaxed);
+            mem.store_u16(
+                self.base + self.layout.used_flags(),
+                VRING_USED_F_NO_NOTIFY,
+                Relaxed,
+            );
         }
     }
 }

@@ -32,7 +32,12 @@ pub struct DriverQueue {
 impl DriverQueue {
     /// A driver for the ring of `layout` at region offset `base`. Call [`Self::reset`]
     /// before the device starts using it.
-    pub fn new<M: SharedMemory + ?Sized>(mem: &M, base: usize, layout: VringLayout, event_idx: bool) -> Result<Self> {
+    pub fn new<M: SharedMemory + ?Sized>(
+        mem: &M,
+        base: usize,
+        layout: VringLayout,
+        event_idx: bool,
+    ) -> Result<Self> {
         check_placement(mem, base, &layout)?;
         if layout.num() > MAX_DRIVER_QUEUE {
             return Err(Error::Config("queue larger than MAX_DRIVER_QUEUE"));
@@ -89,19 +94,37 @@ impl DriverQueue {
     /// Makes descriptor `id` describe one buffer and puts it in the available ring. It is
     /// not visible to the device until [`Self::publish`]. Adding a descriptor that is
     /// already in flight is refused (the "same buffer handed out twice" class of bug).
-    pub fn add<M: SharedMemory + ?Sized>(&mut self, mem: &M, id: u16, addr: DevAddr, len: u32, device_writes: bool) -> Result<()> {
+    pub fn add<M: SharedMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        id: u16,
+        addr: DevAddr,
+        len: u32,
+        device_writes: bool,
+    ) -> Result<()> {
         if id >= self.layout.num() {
             return Err(Error::Config("descriptor id outside the queue"));
         }
         if self.is_in_flight(id) {
             return Err(Error::Config("descriptor is already in flight"));
         }
-        let flags = if device_writes { intercore_wire::vring::VRING_DESC_F_WRITE } else { 0 };
+        let flags = if device_writes {
+            intercore_wire::vring::VRING_DESC_F_WRITE
+        } else {
+            0
+        };
         let desc = intercore_wire::vring::Desc::new(addr.0, len, flags, 0);
-        mem.write(self.base + self.layout.desc(id), zerocopy::IntoBytes::as_bytes(&desc));
+        mem.write(
+            self.base + self.layout.desc(id),
+            zerocopy::IntoBytes::as_bytes(&desc),
+        );
         // Relaxed: the slot becomes visible to the device through the Release store of
         // avail.idx in `publish`.
-        mem.store_u16(self.base + self.layout.avail_ring(self.next_avail & self.mask), id, Relaxed);
+        mem.store_u16(
+            self.base + self.layout.avail_ring(self.next_avail & self.mask),
+            id,
+            Relaxed,
+        );
         self.next_avail = self.next_avail.wrapping_add(1);
         self.in_flight[id as usize / 64] |= 1 << (id % 64);
         self.num_in_flight += 1;
@@ -129,7 +152,8 @@ impl DriverQueue {
             let event = mem.load_u16(self.base + self.layout.avail_event(), Relaxed);
             vring_need_event(event, new, old)
         } else {
-            mem.load_u16(self.base + self.layout.used_flags(), Relaxed) & VRING_USED_F_NO_NOTIFY == 0
+            mem.load_u16(self.base + self.layout.used_flags(), Relaxed) & VRING_USED_F_NO_NOTIFY
+                == 0
         }
     }
 
@@ -151,18 +175,30 @@ impl DriverQueue {
         }
         let ahead = used.wrapping_sub(self.last_used);
         if ahead > self.num_in_flight {
-            return Err(protocol("used index runs ahead of the buffers in flight", ahead as u64));
+            return Err(protocol(
+                "used index runs ahead of the buffers in flight",
+                ahead as u64,
+            ));
         }
         let mut elem = [0u8; 8];
-        mem.read(self.base + self.layout.used_ring(self.last_used & self.mask), &mut elem);
+        mem.read(
+            self.base + self.layout.used_ring(self.last_used & self.mask),
+            &mut elem,
+        );
         let id = u32::from_le_bytes([elem[0], elem[1], elem[2], elem[3]]);
         let len = u32::from_le_bytes([elem[4], elem[5], elem[6], elem[7]]);
         if id >= u32::from(self.layout.num()) {
-            return Err(protocol("used element names a descriptor outside the queue", id as u64));
+            return Err(protocol(
+                "used element names a descriptor outside the queue",
+                id as u64,
+            ));
         }
         let id = id as u16;
         if !self.is_in_flight(id) {
-            return Err(protocol("used element names a descriptor that is not in flight", id as u64));
+            return Err(protocol(
+                "used element names a descriptor that is not in flight",
+                id as u64,
+            ));
         }
         self.in_flight[id as usize / 64] &= !(1 << (id % 64));
         self.num_in_flight -= 1;
@@ -170,7 +206,11 @@ impl DriverQueue {
         if self.event_idx && self.interrupts {
             // Relaxed: a request for the next interrupt; `enable_interrupts` is what orders
             // it against sleeping.
-            mem.store_u16(self.base + self.layout.used_event(), self.last_used, Relaxed);
+            mem.store_u16(
+                self.base + self.layout.used_event(),
+                self.last_used,
+                Relaxed,
+            );
         }
         Ok(Some((id, len)))
     }
@@ -180,7 +220,11 @@ impl DriverQueue {
     pub fn enable_interrupts<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
         self.interrupts = true;
         if self.event_idx {
-            mem.store_u16(self.base + self.layout.used_event(), self.last_used, Relaxed);
+            mem.store_u16(
+                self.base + self.layout.used_event(),
+                self.last_used,
+                Relaxed,
+            );
         } else {
             mem.store_u16(self.base + self.layout.avail_flags(), 0, Relaxed);
         }
@@ -196,9 +240,17 @@ impl DriverQueue {
         if self.event_idx {
             // Half the index space away: the device's used index cannot reach it before we
             // move it again.
-            mem.store_u16(self.base + self.layout.used_event(), self.last_used.wrapping_add(0x8000), Relaxed);
+            mem.store_u16(
+                self.base + self.layout.used_event(),
+                self.last_used.wrapping_add(0x8000),
+                Relaxed,
+            );
         } else {
-            mem.store_u16(self.base + self.layout.avail_flags(), VRING_AVAIL_F_NO_INTERRUPT, Relaxed);
+            mem.store_u16(
+                self.base + self.layout.avail_flags(),
+                VRING_AVAIL_F_NO_INTERRUPT,
+                Relaxed,
+            );
         }
     }
 }

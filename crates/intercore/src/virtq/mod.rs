@@ -38,7 +38,11 @@ pub struct DescInfo {
 
 /// Checks that a ring of `layout` fits at `base` in `mem` with the alignment virtio
 /// requires (16 for the descriptor table; the used ring's alignment is in the layout).
-pub(crate) fn check_placement<M: SharedMemory + ?Sized>(mem: &M, base: usize, layout: &VringLayout) -> Result<()> {
+pub(crate) fn check_placement<M: SharedMemory + ?Sized>(
+    mem: &M,
+    base: usize,
+    layout: &VringLayout,
+) -> Result<()> {
     if base % 16 != 0 {
         return Err(Error::Config("vring base must be 16-byte aligned"));
     }

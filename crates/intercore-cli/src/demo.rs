@@ -1,0 +1,214 @@
+//! `intercore demo`: the simulated SoC end to end.
+
+use intercore::WaitMode;
+use intercore::rpmsg::HostConfig;
+use intercore_sim::{RemoteProgram, SimConfig, Soc, parse_wait_mode};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+struct Opts {
+    json: bool,
+    messages: u64,
+    wait: WaitMode,
+    remote_wait: WaitMode,
+    seed: u64,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        json: false,
+        messages: 100_000,
+        wait: WaitMode::default(),
+        remote_wait: WaitMode::default(),
+        seed: 1,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--json" => o.json = true,
+            "--messages" => o.messages = val()?.parse().map_err(|_| "--messages takes a number")?,
+            "--seed" => o.seed = val()?.parse().map_err(|_| "--seed takes a number")?,
+            "--wait" => o.wait = parse_wait_mode(val()?).ok_or("bad --wait")?,
+            "--remote-wait" => {
+                o.remote_wait = parse_wait_mode(val()?).ok_or("bad --remote-wait")?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// A small deterministic generator (xorshift64*), so a failing run can be repeated by seed.
+pub struct Rng(u64);
+impl Rng {
+    /// Seeds the generator (0 is replaced by a fixed odd constant).
+    pub fn new(seed: u64) -> Self {
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+    /// Next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn fill(buf: &mut [u8], seq: u64) {
+    let mut r = Rng::new(seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    for chunk in buf.chunks_mut(8) {
+        let v = r.next().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("intercore demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok(ok) => {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("intercore demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn run(o: &Opts) -> Result<bool, String> {
+    let cfg = SimConfig {
+        remote_wait: o.remote_wait,
+        ..SimConfig::default()
+    };
+    let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
+    let soc = Soc::start(&cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
+    let remote_pid = soc.remote_pid();
+    let mut bus = soc
+        .host_bus(HostConfig {
+            wait: o.wait,
+            ..HostConfig::default()
+        })
+        .map_err(|e| format!("host bus: {e}"))?;
+    let service = intercore_fw_echo::SERVICE;
+    let remote = bus
+        .wait_service(service, Some(Duration::from_secs(5)))
+        .map_err(|e| format!("waiting for {service:?}: {e}"))?;
+    let ep = bus
+        .create_endpoint("intercore-demo", None)
+        .map_err(|e| e.to_string())?;
+    if !o.json {
+        println!(
+            "intercore demo: simulated SoC up — remote firmware 'echo' is pid {remote_pid} (host pid {}), service {service:?} at address {remote}, our endpoint {ep}",
+            std::process::id()
+        );
+    }
+    let max = bus.max_payload();
+    let mut rng = Rng::new(o.seed);
+    let mut out = vec![0u8; max];
+    let mut back = vec![0u8; max];
+    let mut rtts = Vec::with_capacity(o.messages as usize);
+    let mut errors = 0u64;
+    let mut first_error = None;
+    let mut bytes = 0u64;
+    let t_all = Instant::now();
+    for seq in 0..o.messages {
+        let len = 1 + (rng.next() % max as u64) as usize;
+        fill(&mut out[..len], seq ^ o.seed);
+        let t0 = Instant::now();
+        let r = bus
+            .send(ep, remote, &out[..len])
+            .and_then(|_| bus.recv(ep, &mut back));
+        let rtt = t0.elapsed();
+        match r {
+            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+                rtts.push(rtt.as_nanos() as u64);
+                bytes += 2 * len as u64;
+            }
+            Ok((src, n)) => {
+                errors += 1;
+                first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(format!("message {seq}: {e}"));
+                if bus.broken().is_some() || matches!(e, intercore::Error::Timeout) {
+                    break;
+                }
+            }
+        }
+    }
+    let elapsed = t_all.elapsed();
+    let stats = bus.stats();
+    drop(bus);
+    let exit = soc
+        .shutdown(Duration::from_secs(1))
+        .map_err(|e| e.to_string())?;
+    rtts.sort_unstable();
+    let (p50, p99, p999, max_rtt) = (
+        percentile(&rtts, 0.50),
+        percentile(&rtts, 0.99),
+        percentile(&rtts, 0.999),
+        rtts.last().copied().unwrap_or(0),
+    );
+    let mean = if rtts.is_empty() {
+        0
+    } else {
+        rtts.iter().sum::<u64>() / rtts.len() as u64
+    };
+    let ok_msgs = rtts.len() as u64;
+    if !o.json {
+        println!(
+            "exchanged {ok_msgs} messages ({} MB both ways) in {:.2} s: {errors} errors",
+            bytes / 1_000_000,
+            elapsed.as_secs_f64()
+        );
+        println!(
+            "round trip: p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs, mean {:.2} µs",
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3,
+            p999 as f64 / 1e3,
+            max_rtt as f64 / 1e3,
+            mean as f64 / 1e3
+        );
+        println!(
+            "host: {} doorbells rung, {} sleeps; remote exited with {exit}",
+            stats.kicks, stats.sleeps
+        );
+    }
+    if let Some(e) = &first_error {
+        eprintln!("first error: {e}");
+    }
+    if o.json {
+        println!(
+            "{{\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_p999_ns\":{p999},\"rtt_max_ns\":{max_rtt},\"rtt_mean_ns\":{mean},\"elapsed_s\":{:.3},\"remote_pid\":{remote_pid},\"host_pid\":{},\"doorbells\":{},\"sleeps\":{}}}",
+            elapsed.as_secs_f64(),
+            std::process::id(),
+            stats.kicks,
+            stats.sleeps
+        );
+    }
+    Ok(errors == 0 && ok_msgs == o.messages)
+}

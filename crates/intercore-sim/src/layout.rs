@@ -1,0 +1,113 @@
+//! Where the simulated carveout puts the resource table, the vrings and the buffers, and
+//! the resource table the simulated firmware carries.
+
+use crate::SimConfig;
+use intercore::SharedMemory;
+use intercore::rpmsg::{BUFFER_CARVEOUT, RscLocation};
+use intercore::wire::rsc::{FwRscCarveout, FwRscVdev, FwRscVdevVring, RscTableWriter};
+use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VringLayout};
+use intercore::wire::{Le32, WireError};
+
+const PAGE: usize = 4096;
+/// The vrings' used-ring alignment, as TI and AMD firmware use.
+pub const VRING_ALIGN: u32 = 4096;
+/// Room reserved for the resource table.
+pub const RSC_ROOM: usize = 1024;
+
+fn page_up(n: usize) -> usize {
+    n.div_ceil(PAGE) * PAGE
+}
+
+/// Offsets (in the carveout) of everything the simulated SoC places there.
+#[derive(Debug, Clone, Copy)]
+pub struct SimLayout {
+    /// The resource table.
+    pub rsc: RscLocation,
+    /// vring 0 (remote → host).
+    pub vring0: usize,
+    /// vring 1 (host → remote).
+    pub vring1: usize,
+    /// The `vdev0buffer` carveout.
+    pub buffers: usize,
+    /// Its length.
+    pub buffers_len: usize,
+    /// The whole carveout.
+    pub total: usize,
+}
+
+impl SimLayout {
+    /// Computes the layout for `cfg`, each area page-aligned.
+    pub fn new(cfg: &SimConfig) -> Result<Self, String> {
+        let ring =
+            VringLayout::new(cfg.vring_num as u32, VRING_ALIGN).map_err(|e| e.to_string())?;
+        let ring_size = page_up(ring.size());
+        let vring0 = PAGE;
+        let vring1 = vring0 + ring_size;
+        let buffers = vring1 + ring_size;
+        let buffers_len = page_up(2 * cfg.vring_num as usize * cfg.buf_size);
+        let total = buffers + buffers_len;
+        if total > u32::MAX as usize || cfg.da_base + total as u64 > u32::MAX as u64 {
+            return Err(
+                "carveout does not fit the 32-bit device addresses of a resource table".into(),
+            );
+        }
+        Ok(Self {
+            rsc: RscLocation {
+                offset: 0,
+                len: RSC_ROOM,
+            },
+            vring0,
+            vring1,
+            buffers,
+            buffers_len,
+            total,
+        })
+    }
+}
+
+/// Writes the resource table the simulated firmware carries (what a remoteproc loader would
+/// copy from the firmware's `.resource_table` section): a `vdev0buffer` carveout and an
+/// rpmsg vdev offering the name service (and EVENT_IDX when configured) with two vrings at
+/// fixed device addresses.
+pub fn write_resource_table<M: SharedMemory + ?Sized>(
+    mem: &M,
+    layout: &SimLayout,
+    cfg: &SimConfig,
+) -> Result<usize, WireError> {
+    let mut table = [0u8; RSC_ROOM];
+    let mut w = RscTableWriter::new(&mut table, 2)?;
+    let mut name = [0u8; 32];
+    name[..BUFFER_CARVEOUT.len()].copy_from_slice(BUFFER_CARVEOUT);
+    let da = |off: usize| Le32::new((cfg.da_base + off as u64) as u32);
+    w.add_carveout(&FwRscCarveout {
+        da: da(layout.buffers),
+        pa: da(layout.buffers),
+        len: Le32::new(layout.buffers_len as u32),
+        flags: Le32::new(0),
+        reserved: Le32::new(0),
+        name,
+    })?;
+    let mut features = 1 << intercore::wire::rpmsg::VIRTIO_RPMSG_F_NS;
+    if cfg.event_idx {
+        features |= 1 << VIRTIO_RING_F_EVENT_IDX;
+    }
+    let ring = |off: usize, notifyid: u32| FwRscVdevVring {
+        da: da(off),
+        align: Le32::new(VRING_ALIGN),
+        num: Le32::new(cfg.vring_num as u32),
+        notifyid: Le32::new(notifyid),
+        pa: Le32::new(0),
+    };
+    w.add_vdev(
+        &FwRscVdev {
+            id: Le32::new(intercore::wire::rpmsg::VIRTIO_ID_RPMSG),
+            dfeatures: Le32::new(features),
+            ..Default::default()
+        },
+        &[ring(layout.vring0, 1), ring(layout.vring1, 2)],
+        &[],
+    )?;
+    let len = w.finish();
+    mem.write(layout.rsc.offset, &table);
+    Ok(len)
+}

@@ -1,0 +1,91 @@
+//! The remote core's side of the simulator: the process the SoC starts.
+
+use crate::{Firmware, parse_wait_mode};
+use intercore::rpmsg::{RemoteBus, RscLocation};
+use intercore::{DevAddr, LinearMap, SharedMemory};
+use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
+use std::os::fd::{OwnedFd, RawFd};
+
+struct Args {
+    fw: Firmware,
+    mem_fd: RawFd,
+    bell_fd: RawFd,
+    peer_bell_fd: RawFd,
+    host_pid: i32,
+    rsc: RscLocation,
+    da_base: u64,
+    wait: intercore::WaitMode,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let get = |key: &str| -> Result<&str, String> {
+        let i = args
+            .iter()
+            .position(|a| a == key)
+            .ok_or(format!("missing {key}"))?;
+        args.get(i + 1)
+            .map(String::as_str)
+            .ok_or(format!("{key} needs a value"))
+    };
+    let num = |key: &str| -> Result<u64, String> {
+        get(key)?
+            .parse()
+            .map_err(|_| format!("{key} is not a number"))
+    };
+    Ok(Args {
+        fw: Firmware::from_name(get("--fw")?).ok_or("unknown firmware")?,
+        mem_fd: num("--mem-fd")? as RawFd,
+        bell_fd: num("--bell-fd")? as RawFd,
+        peer_bell_fd: num("--peer-bell-fd")? as RawFd,
+        host_pid: num("--host-pid")? as i32,
+        rsc: RscLocation {
+            offset: num("--rsc-off")? as usize,
+            len: num("--rsc-len")? as usize,
+        },
+        da_base: num("--da-base")?,
+        wait: parse_wait_mode(get("--wait")?).ok_or("bad --wait")?,
+    })
+}
+
+/// Runs the simulated remote core with the simulator's arguments; returns the process exit
+/// code (0 when the host went away cleanly).
+pub fn remote_main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("intercore sim remote: {e}");
+            1
+        }
+    }
+}
+
+fn adopt(fd: RawFd, what: &str) -> Result<OwnedFd, String> {
+    // Only descriptors the simulator passed (and nobody else in this fresh process owns)
+    // are adopted; fstat proves each is open before ownership is taken.
+    intercore_linux::adopt_inherited_fd(fd).map_err(|e| format!("{what} fd {fd}: {e}"))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let a = parse(args)?;
+    // The SoC is one machine: if the host process is gone already, stop.
+    if std::os::unix::process::parent_id() as i32 != a.host_pid {
+        return Err("host process is gone".into());
+    }
+    let mem = MemfdRegion::from_fd(adopt(a.mem_fd, "memory")?).map_err(|e| e.to_string())?;
+    let bell = EventFd::from_fd(adopt(a.bell_fd, "doorbell")?);
+    let peer_bell = EventFd::from_fd(adopt(a.peer_bell_fd, "peer doorbell")?);
+    let host = PidFd::open(a.host_pid).map_err(|e| format!("pidfd_open(host): {e}"))?;
+    let map = LinearMap {
+        base: DevAddr(a.da_base),
+        offset: 0,
+        len: mem.len(),
+    };
+    let doorbell = EventfdDoorbell::new(peer_bell, bell, Some(host));
+    let mut bus = RemoteBus::<_, _, 8>::new(&mem, &map, doorbell, a.rsc, a.wait)
+        .map_err(|e| e.to_string())?;
+    match a.fw {
+        Firmware::Echo => intercore_fw_echo::run(&mut bus)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    }
+}
