@@ -9,12 +9,11 @@
 
 #![deny(unsafe_code)]
 
-mod layout;
 mod remote;
 
-pub use layout::{SimLayout, write_resource_table};
 pub use remote::remote_main;
 
+use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec, write_resource_table};
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, WaitMode};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
@@ -78,6 +77,13 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// The carveout this configuration describes.
+    pub fn carveout(&self) -> CarveoutSpec {
+        CarveoutSpec { vring_num: self.vring_num, buf_size: self.buf_size, event_idx: self.event_idx, da_base: self.da_base }
+    }
+}
+
 /// The program that hosts the remote core: `program args… --key value…`.
 #[derive(Debug, Clone)]
 pub struct RemoteProgram {
@@ -123,7 +129,7 @@ pub fn parse_wait_mode(s: &str) -> Option<WaitMode> {
 /// A running simulated SoC.
 pub struct Soc {
     mem: Arc<MemfdRegion>,
-    layout: SimLayout,
+    layout: CarveoutLayout,
     map: LinearMap,
     to_remote: EventFd,
     to_host: EventFd,
@@ -135,15 +141,16 @@ impl Soc {
     /// Lays out the carveout, "loads" the firmware's resource table into it and starts the
     /// remote core's process.
     pub fn start(cfg: &SimConfig, remote: &RemoteProgram) -> io::Result<Soc> {
-        let layout =
-            SimLayout::new(cfg).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let spec = cfg.carveout();
+        let layout = CarveoutLayout::new(&spec)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let mem = Arc::new(MemfdRegion::create("intercore-sim-carveout", layout.total)?);
         let map = LinearMap {
             base: DevAddr(cfg.da_base),
             offset: 0,
             len: layout.total,
         };
-        write_resource_table(&*mem, &layout, cfg)
+        write_resource_table(&*mem, &layout, &spec)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         let to_remote = EventFd::new()?;
         let to_host = EventFd::new()?;
@@ -204,7 +211,7 @@ impl Soc {
         &self.mem
     }
     /// Where everything is in the carveout.
-    pub fn layout(&self) -> &SimLayout {
+    pub fn layout(&self) -> &CarveoutLayout {
         &self.layout
     }
     /// The device-address map of the carveout.

@@ -22,6 +22,8 @@ mod error;
 mod notify;
 pub mod rpmsg;
 mod shm;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 pub mod virtq;
 
 pub use addr::{DevAddr, DeviceAddressMap, LinearMap};

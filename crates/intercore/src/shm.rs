@@ -192,33 +192,3 @@ impl OwnedRange {
         unsafe { core::slice::from_raw_parts_mut(m.as_ptr().add(self.off), self.len) }
     }
 }
-
-#[cfg(all(test, feature = "std"))]
-pub(crate) mod test_mem {
-    //! A heap-backed region for unit tests of this crate.
-    use super::SharedMemory;
-    use core::cell::UnsafeCell;
-
-    /// Heap memory, 8-aligned.
-    pub struct HeapMem(Box<[UnsafeCell<u64>]>);
-
-    impl HeapMem {
-        pub fn new(len: usize) -> Self {
-            Self((0..len.div_ceil(8)).map(|_| UnsafeCell::new(0)).collect())
-        }
-    }
-
-    // SAFETY: all access goes through the trait's atomic or raw-copy accessors.
-    unsafe impl Sync for HeapMem {}
-
-    // SAFETY: the boxed slice lives as long as the value, is 8-aligned, and is accessed only
-    // through the trait's accessors (UnsafeCell permits mutation through `&self`).
-    unsafe impl SharedMemory for HeapMem {
-        fn as_ptr(&self) -> *mut u8 {
-            self.0.as_ptr() as *mut u8
-        }
-        fn len(&self) -> usize {
-            self.0.len() * 8
-        }
-    }
-}

@@ -12,6 +12,7 @@
 
 #[cfg(feature = "alloc")]
 mod host;
+pub mod layout;
 mod remote;
 
 #[cfg(feature = "alloc")]

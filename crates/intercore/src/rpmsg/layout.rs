@@ -1,12 +1,25 @@
-//! Where the simulated carveout puts the resource table, the vrings and the buffers, and
-//! the resource table the simulated firmware carries.
+//! A standard carveout layout: the resource table, two vrings and the `vdev0buffer`
+//! carveout, page-aligned one after another — what the simulated SoC uses and what a
+//! firmware author can start from.
 
-use crate::SimConfig;
-use intercore::SharedMemory;
-use intercore::rpmsg::{BUFFER_CARVEOUT, RscLocation};
-use intercore::wire::rsc::{FwRscCarveout, FwRscVdev, FwRscVdevVring, RscTableWriter};
-use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VringLayout};
-use intercore::wire::{Le32, WireError};
+use super::{BUFFER_CARVEOUT, RscLocation};
+use crate::SharedMemory;
+use intercore_wire::rsc::{FwRscCarveout, FwRscVdev, FwRscVdevVring, RscTableWriter};
+use intercore_wire::vring::{VIRTIO_RING_F_EVENT_IDX, VringLayout};
+use intercore_wire::{Le32, WireError};
+
+/// What the layout is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarveoutSpec {
+    /// Entries per vring (and rpmsg buffers per direction).
+    pub vring_num: u16,
+    /// rpmsg buffer size.
+    pub buf_size: usize,
+    /// Whether the firmware offers `VIRTIO_RING_F_EVENT_IDX`.
+    pub event_idx: bool,
+    /// Device address at which the remote sees the carveout's first byte.
+    pub da_base: u64,
+}
 
 const PAGE: usize = 4096;
 /// The vrings' used-ring alignment, as TI and AMD firmware use.
@@ -18,9 +31,9 @@ fn page_up(n: usize) -> usize {
     n.div_ceil(PAGE) * PAGE
 }
 
-/// Offsets (in the carveout) of everything the simulated SoC places there.
+/// Offsets (in the carveout) of everything placed there.
 #[derive(Debug, Clone, Copy)]
-pub struct SimLayout {
+pub struct CarveoutLayout {
     /// The resource table.
     pub rsc: RscLocation,
     /// vring 0 (remote → host).
@@ -35,21 +48,23 @@ pub struct SimLayout {
     pub total: usize,
 }
 
-impl SimLayout {
+impl CarveoutLayout {
     /// Computes the layout for `cfg`, each area page-aligned.
-    pub fn new(cfg: &SimConfig) -> Result<Self, String> {
-        let ring =
-            VringLayout::new(cfg.vring_num as u32, VRING_ALIGN).map_err(|e| e.to_string())?;
+    pub fn new(cfg: &CarveoutSpec) -> Result<Self, WireError> {
+        let ring = VringLayout::new(cfg.vring_num as u32, VRING_ALIGN)?;
         let ring_size = page_up(ring.size());
         let vring0 = PAGE;
         let vring1 = vring0 + ring_size;
         let buffers = vring1 + ring_size;
         let buffers_len = page_up(2 * cfg.vring_num as usize * cfg.buf_size);
         let total = buffers + buffers_len;
-        if total > u32::MAX as usize || cfg.da_base + total as u64 > u32::MAX as u64 {
-            return Err(
-                "carveout does not fit the 32-bit device addresses of a resource table".into(),
-            );
+        let end = cfg.da_base.checked_add(total as u64);
+        if end.is_none_or(|end| end > u32::MAX as u64 + 1) {
+            return Err(WireError::LengthOverflow {
+                what: "carveout end address (resource tables hold 32-bit device addresses)",
+                len: end.unwrap_or(u64::MAX),
+                max: u32::MAX as u64 + 1,
+            });
         }
         Ok(Self {
             rsc: RscLocation {
@@ -65,14 +80,14 @@ impl SimLayout {
     }
 }
 
-/// Writes the resource table the simulated firmware carries (what a remoteproc loader would
+/// Writes the resource table such a firmware carries (what a remoteproc loader would
 /// copy from the firmware's `.resource_table` section): a `vdev0buffer` carveout and an
 /// rpmsg vdev offering the name service (and EVENT_IDX when configured) with two vrings at
 /// fixed device addresses.
 pub fn write_resource_table<M: SharedMemory + ?Sized>(
     mem: &M,
-    layout: &SimLayout,
-    cfg: &SimConfig,
+    layout: &CarveoutLayout,
+    cfg: &CarveoutSpec,
 ) -> Result<usize, WireError> {
     let mut table = [0u8; RSC_ROOM];
     let mut w = RscTableWriter::new(&mut table, 2)?;
@@ -87,7 +102,7 @@ pub fn write_resource_table<M: SharedMemory + ?Sized>(
         reserved: Le32::new(0),
         name,
     })?;
-    let mut features = 1 << intercore::wire::rpmsg::VIRTIO_RPMSG_F_NS;
+    let mut features = 1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS;
     if cfg.event_idx {
         features |= 1 << VIRTIO_RING_F_EVENT_IDX;
     }
@@ -100,7 +115,7 @@ pub fn write_resource_table<M: SharedMemory + ?Sized>(
     };
     w.add_vdev(
         &FwRscVdev {
-            id: Le32::new(intercore::wire::rpmsg::VIRTIO_ID_RPMSG),
+            id: Le32::new(intercore_wire::rpmsg::VIRTIO_ID_RPMSG),
             dfeatures: Le32::new(features),
             ..Default::default()
         },

@@ -1,0 +1,142 @@
+//! Test utilities (feature `test-utils`): heap-backed shared memory, a doorbell pair for
+//! two threads, and a ready-made link layout, so both roles can run in one process.
+//!
+//! The real cross-process setup is `intercore-sim`; these are for fast, deterministic
+//! tests of the protocol logic and for firmware authors' unit tests.
+#![allow(unsafe_code)]
+
+use crate::rpmsg::RscLocation;
+use crate::rpmsg::layout::{CarveoutLayout, CarveoutSpec, write_resource_table};
+use crate::{DevAddr, Doorbell, Error, LinearMap, SharedMemory};
+use core::cell::UnsafeCell;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Zeroed heap memory, 8-aligned, shared between threads.
+pub struct HeapMem(Box<[UnsafeCell<u64>]>);
+
+impl HeapMem {
+    /// `len` bytes (rounded up to 8).
+    pub fn new(len: usize) -> Self {
+        Self((0..len.div_ceil(8)).map(|_| UnsafeCell::new(0)).collect())
+    }
+}
+
+// SAFETY: all access goes through the `SharedMemory` accessors (atomics and raw copies);
+// the bus code only hands out views of ranges it owns exclusively.
+unsafe impl Sync for HeapMem {}
+// SAFETY: the box moves with the value; nothing is tied to the creating thread.
+unsafe impl Send for HeapMem {}
+
+// SAFETY: the boxed slice lives as long as the value, is 8-aligned (u64 cells) and
+// `len()` bytes long; `UnsafeCell` permits mutation through `&self`.
+unsafe impl SharedMemory for HeapMem {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.as_ptr() as *mut u8
+    }
+    fn len(&self) -> usize {
+        self.0.len() * 8
+    }
+}
+
+#[derive(Default)]
+struct BellState {
+    pending: [bool; 2],
+    gone: [bool; 2],
+}
+
+/// One side of a doorbell pair between two threads.
+pub struct ThreadBell {
+    shared: Arc<(Mutex<BellState>, Condvar)>,
+    side: usize,
+    epoch: Instant,
+}
+
+impl ThreadBell {
+    /// A connected pair `(host side, remote side)`.
+    pub fn pair() -> (ThreadBell, ThreadBell) {
+        let shared = Arc::new((Mutex::new(BellState::default()), Condvar::new()));
+        let epoch = Instant::now();
+        (ThreadBell { shared: Arc::clone(&shared), side: 0, epoch }, ThreadBell { shared, side: 1, epoch })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BellState> {
+        self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Doorbell for ThreadBell {
+    fn ring(&self) -> crate::Result<()> {
+        self.state().pending[1 - self.side] = true;
+        self.shared.1.notify_all();
+        Ok(())
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> crate::Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = self.state();
+        loop {
+            if st.pending[self.side] {
+                st.pending[self.side] = false;
+                return Ok(true);
+            }
+            if st.gone[1 - self.side] {
+                return Err(Error::PeerGone);
+            }
+            st = match deadline {
+                None => self.shared.1.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(false);
+                    }
+                    self.shared.1.wait_timeout(st, d - now).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn check_peer(&self) -> crate::Result<()> {
+        if self.state().gone[1 - self.side] { Err(Error::PeerGone) } else { Ok(()) }
+    }
+}
+
+impl Drop for ThreadBell {
+    fn drop(&mut self) {
+        self.state().gone[self.side] = true;
+        self.shared.1.notify_all();
+    }
+}
+
+/// A carveout in heap memory with the resource table written: what a host bus and a
+/// remote bus need to find each other.
+pub struct Link {
+    /// The memory.
+    pub mem: Arc<HeapMem>,
+    /// Device addresses of the carveout.
+    pub map: LinearMap,
+    /// Where the resource table is.
+    pub rsc: RscLocation,
+    /// Where everything else is.
+    pub layout: CarveoutLayout,
+}
+
+impl Link {
+    /// Lays out `spec` in fresh memory.
+    pub fn new(spec: CarveoutSpec) -> Self {
+        let layout = CarveoutLayout::new(&spec).expect("valid spec");
+        let mem = Arc::new(HeapMem::new(layout.total));
+        write_resource_table(&*mem, &layout, &spec).expect("table fits");
+        let map = LinearMap { base: DevAddr(spec.da_base), offset: 0, len: layout.total };
+        Link { mem, map, rsc: layout.rsc, layout }
+    }
+
+    /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX on.
+    pub fn with_buffers(num: u16) -> Self {
+        Self::new(CarveoutSpec { vring_num: num, buf_size: 512, event_idx: true, da_base: 0xA000_0000 })
+    }
+}
