@@ -80,7 +80,12 @@ impl Default for SimConfig {
 impl SimConfig {
     /// The carveout this configuration describes.
     pub fn carveout(&self) -> CarveoutSpec {
-        CarveoutSpec { vring_num: self.vring_num, buf_size: self.buf_size, event_idx: self.event_idx, da_base: self.da_base }
+        CarveoutSpec {
+            vring_num: self.vring_num,
+            buf_size: self.buf_size,
+            event_idx: self.event_idx,
+            da_base: self.da_base,
+        }
     }
 }
 

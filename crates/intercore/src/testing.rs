@@ -57,7 +57,18 @@ impl ThreadBell {
     pub fn pair() -> (ThreadBell, ThreadBell) {
         let shared = Arc::new((Mutex::new(BellState::default()), Condvar::new()));
         let epoch = Instant::now();
-        (ThreadBell { shared: Arc::clone(&shared), side: 0, epoch }, ThreadBell { shared, side: 1, epoch })
+        (
+            ThreadBell {
+                shared: Arc::clone(&shared),
+                side: 0,
+                epoch,
+            },
+            ThreadBell {
+                shared,
+                side: 1,
+                epoch,
+            },
+        )
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, BellState> {
@@ -90,7 +101,11 @@ impl Doorbell for ThreadBell {
                     if now >= d {
                         return Ok(false);
                     }
-                    self.shared.1.wait_timeout(st, d - now).unwrap_or_else(|p| p.into_inner()).0
+                    self.shared
+                        .1
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
         }
@@ -101,7 +116,11 @@ impl Doorbell for ThreadBell {
     }
 
     fn check_peer(&self) -> crate::Result<()> {
-        if self.state().gone[1 - self.side] { Err(Error::PeerGone) } else { Ok(()) }
+        if self.state().gone[1 - self.side] {
+            Err(Error::PeerGone)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -131,12 +150,26 @@ impl Link {
         let layout = CarveoutLayout::new(&spec).expect("valid spec");
         let mem = Arc::new(HeapMem::new(layout.total));
         write_resource_table(&*mem, &layout, &spec).expect("table fits");
-        let map = LinearMap { base: DevAddr(spec.da_base), offset: 0, len: layout.total };
-        Link { mem, map, rsc: layout.rsc, layout }
+        let map = LinearMap {
+            base: DevAddr(spec.da_base),
+            offset: 0,
+            len: layout.total,
+        };
+        Link {
+            mem,
+            map,
+            rsc: layout.rsc,
+            layout,
+        }
     }
 
     /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX on.
     pub fn with_buffers(num: u16) -> Self {
-        Self::new(CarveoutSpec { vring_num: num, buf_size: 512, event_idx: true, da_base: 0xA000_0000 })
+        Self::new(CarveoutSpec {
+            vring_num: num,
+            buf_size: 512,
+            event_idx: true,
+            da_base: 0xA000_0000,
+        })
     }
 }

@@ -17,8 +17,22 @@ const T: Option<Duration> = Some(Duration::from_secs(5));
 fn pair(num: u16) -> (Host, Remote) {
     let link = Link::with_buffers(num);
     let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, HostConfig::default()).unwrap();
-    let mut remote = RemoteBus::new(Arc::clone(&link.mem), &link.map, rb, link.rsc, WaitMode::Event).unwrap();
+    let host = HostBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        hb,
+        link.rsc,
+        HostConfig::default(),
+    )
+    .unwrap();
+    let mut remote = RemoteBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        rb,
+        link.rsc,
+        WaitMode::Event,
+    )
+    .unwrap();
     remote.wait_ready(T).unwrap();
     (host, remote)
 }
@@ -52,14 +66,20 @@ fn spawn_echo(mut remote: Remote, name: &'static str) -> thread::JoinHandle<u64>
 fn name_service_create_and_destroy() {
     let (mut host, mut remote) = pair(16);
     let ep = remote.create_endpoint("svc-a", None).unwrap();
-    assert_eq!(ep, 1024, "dynamic addresses start at RPMSG_RESERVED_ADDRESSES");
+    assert_eq!(
+        ep, 1024,
+        "dynamic addresses start at RPMSG_RESERVED_ADDRESSES"
+    );
     remote.announce(ep).unwrap();
     assert_eq!(host.wait_service("svc-a", T).unwrap(), 1024);
     remote.destroy_endpoint(ep).unwrap();
     let t0 = Instant::now();
     while host.service("svc-a").is_some() {
         host.poll().unwrap();
-        assert!(t0.elapsed() < Duration::from_secs(5), "destroy never arrived");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "destroy never arrived"
+        );
     }
     assert!(host.services().is_empty());
 }
@@ -71,7 +91,10 @@ fn host_announcement_reaches_remote() {
     let ep = host.create_endpoint("host-svc", Some(2000)).unwrap();
     host.announce(ep).unwrap();
     let got = remote.try_recv_with(|_| ()).unwrap();
-    assert!(got.is_none(), "an announcement is not a message for an endpoint");
+    assert!(
+        got.is_none(),
+        "an announcement is not a message for an endpoint"
+    );
     assert_eq!(remote.host_service("host-svc"), Some(2000));
 }
 
@@ -82,13 +105,31 @@ fn endpoint_addresses() {
     let (mut host, _remote) = pair(8);
     assert_eq!(host.create_endpoint("a", None).unwrap(), 1024);
     assert_eq!(host.create_endpoint("b", None).unwrap(), 1025);
-    assert_eq!(host.create_endpoint("c", Some(1025)), Err(Error::AddressInUse(1025)));
-    assert_eq!(host.create_endpoint("d", Some(53)), Err(Error::AddressInUse(53)));
-    assert_eq!(host.create_endpoint("e", Some(u32::MAX)), Err(Error::AddressInUse(u32::MAX)));
-    assert!(matches!(host.create_endpoint("a-name-that-is-longer-than-31-bytes", None), Err(Error::Config(_))));
+    assert_eq!(
+        host.create_endpoint("c", Some(1025)),
+        Err(Error::AddressInUse(1025))
+    );
+    assert_eq!(
+        host.create_endpoint("d", Some(53)),
+        Err(Error::AddressInUse(53))
+    );
+    assert_eq!(
+        host.create_endpoint("e", Some(u32::MAX)),
+        Err(Error::AddressInUse(u32::MAX))
+    );
+    assert!(matches!(
+        host.create_endpoint("a-name-that-is-longer-than-31-bytes", None),
+        Err(Error::Config(_))
+    ));
     host.destroy_endpoint(1024).unwrap();
-    assert_eq!(host.destroy_endpoint(1024), Err(Error::NoSuchEndpoint(1024)));
-    assert_eq!(host.try_send(4242, 1, b"x"), Err(Error::NoSuchEndpoint(4242)));
+    assert_eq!(
+        host.destroy_endpoint(1024),
+        Err(Error::NoSuchEndpoint(1024))
+    );
+    assert_eq!(
+        host.try_send(4242, 1, b"x"),
+        Err(Error::NoSuchEndpoint(4242))
+    );
 }
 
 /// Messages of every size 1..=496 echo back intact through the copy API and through the
@@ -132,9 +173,15 @@ fn echo_copy_and_zero_copy_across_wraparound() {
 fn oversized_payload_is_an_error() {
     let (mut host, mut remote) = pair(8);
     let ep = host.create_endpoint("me", None).unwrap();
-    assert_eq!(host.try_send(ep, 1024, &[0; 497]), Err(Error::MessageTooLarge { len: 497, max: 496 }));
+    assert_eq!(
+        host.try_send(ep, 1024, &[0; 497]),
+        Err(Error::MessageTooLarge { len: 497, max: 496 })
+    );
     let r = remote.create_endpoint("r", None).unwrap();
-    assert_eq!(remote.try_send(r, ep, &[0; 497]), Err(Error::MessageTooLarge { len: 497, max: 496 }));
+    assert_eq!(
+        remote.try_send(r, ep, &[0; 497]),
+        Err(Error::MessageTooLarge { len: 497, max: 496 })
+    );
     remote.try_send(r, ep, &[7; 496]).unwrap();
     let mut buf = [0u8; 496];
     assert_eq!(host.try_recv(ep, &mut buf).unwrap(), (r, 496));
@@ -153,9 +200,15 @@ fn full_transmit_ring_blocks_then_times_out() {
     }
     assert_eq!(host.try_send(ep, 1024, b"x"), Err(Error::WouldBlock));
     let t0 = Instant::now();
-    assert_eq!(host.send_timeout(ep, 1024, b"x", Some(Duration::from_millis(100))), Err(Error::Timeout));
+    assert_eq!(
+        host.send_timeout(ep, 1024, b"x", Some(Duration::from_millis(100))),
+        Err(Error::Timeout)
+    );
     assert!(t0.elapsed() >= Duration::from_millis(95));
-    assert!(host.stats().sleeps >= 1, "event mode must sleep on the doorbell");
+    assert!(
+        host.stats().sleeps >= 1,
+        "event mode must sleep on the doorbell"
+    );
 }
 
 /// A blocked sender is woken when the remote consumes a buffer.
@@ -233,7 +286,10 @@ fn short_receive_buffer_truncates() {
     let r = remote.create_endpoint("r", None).unwrap();
     remote.try_send(r, ep, &[1; 100]).unwrap();
     let mut small = [0u8; 10];
-    assert_eq!(host.try_recv(ep, &mut small), Err(Error::Truncated { len: 100 }));
+    assert_eq!(
+        host.try_recv(ep, &mut small),
+        Err(Error::Truncated { len: 100 })
+    );
     assert_eq!(small, [1; 10]);
     assert_eq!(host.try_recv(ep, &mut small), Err(Error::WouldBlock));
 }
@@ -246,7 +302,9 @@ fn messages_are_demultiplexed_by_endpoint() {
     let b = host.create_endpoint("b", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..6u8 {
-        remote.try_send(r, if i % 2 == 0 { a } else { b }, &[i]).unwrap();
+        remote
+            .try_send(r, if i % 2 == 0 { a } else { b }, &[i])
+            .unwrap();
     }
     let mut buf = [0u8; 8];
     for want in [1u8, 3, 5] {
@@ -273,7 +331,11 @@ fn host_reset_is_peer_gone_for_remote() {
 /// configured default, in every wait mode.
 #[test]
 fn silent_remote_times_out_in_every_mode() {
-    for mode in [WaitMode::Event, WaitMode::Poll, WaitMode::Adaptive(Duration::from_micros(50))] {
+    for mode in [
+        WaitMode::Event,
+        WaitMode::Poll,
+        WaitMode::Adaptive(Duration::from_micros(50)),
+    ] {
         let (mut host, _remote) = pair(4);
         host.set_wait_mode(mode);
         host.set_timeout(Some(Duration::from_millis(200)));
@@ -281,6 +343,9 @@ fn silent_remote_times_out_in_every_mode() {
         let t0 = Instant::now();
         assert_eq!(host.recv(ep, &mut [0; 16]), Err(Error::Timeout), "{mode:?}");
         let dt = t0.elapsed();
-        assert!(dt >= Duration::from_millis(195) && dt < Duration::from_secs(2), "{mode:?}: {dt:?}");
+        assert!(
+            dt >= Duration::from_millis(195) && dt < Duration::from_secs(2),
+            "{mode:?}: {dt:?}"
+        );
     }
 }

@@ -1,0 +1,58 @@
+//! `intercore demo --json`, run as a newcomer would: exits 0, and its last line reports at
+//! least 100,000 verified messages, no errors, and a remote pid that is neither ours nor
+//! the demo's (the firmware runs in its own process).
+
+use std::process::Command;
+
+fn field(line: &str, key: &str) -> u64 {
+    let pat = format!("\"{key}\":");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + pat.len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn demo_json_reports_100k_messages_from_a_separate_process() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    assert!(field(last, "messages") >= 100_000, "{last}");
+    assert_eq!(field(last, "errors"), 0, "{last}");
+    let remote = field(last, "remote_pid");
+    let host = field(last, "host_pid");
+    assert_ne!(remote, host);
+    assert_ne!(remote, std::process::id() as u64);
+    assert!(
+        field(last, "rtt_p50_ns") > 0 && field(last, "rtt_p99_ns") >= field(last, "rtt_p50_ns")
+    );
+}
+
+/// Unknown commands and options are usage errors (exit 2) with a message, not panics.
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let bin = env!("CARGO_BIN_EXE_intercore");
+    for args in [
+        &["frobnicate"][..],
+        &["demo", "--messages"],
+        &["demo", "--wait", "sometimes"],
+    ] {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
