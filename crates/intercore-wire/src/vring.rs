@@ -165,7 +165,7 @@ impl VringLayout {
 pub const fn vring_size(num: u32, align: u32) -> usize {
     let a = align as usize;
     let n = num as usize;
-    ((DESC_SIZE * n + 2 * (3 + n)) + a - 1) / a * a + 6 + USED_ELEM_SIZE * n
+    (DESC_SIZE * n + 2 * (3 + n)).div_ceil(a) * a + 6 + USED_ELEM_SIZE * n
 }
 
 /// `vring_need_event()` from `virtio_ring.h`: with EVENT_IDX, notify when the index moved

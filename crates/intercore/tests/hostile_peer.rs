@@ -18,6 +18,9 @@ use zerocopy::IntoBytes;
 
 const NUM: u16 = 4;
 
+/// A way of corrupting a link's shared memory.
+type Corruption = Box<dyn Fn(&Link)>;
+
 fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
     let base = if which == 0 {
         link.layout.vring0
@@ -30,9 +33,11 @@ fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
 fn host() -> (Link, HostBus<Arc<HeapMem>, ThreadBell>, ThreadBell) {
     let link = Link::with_buffers(NUM);
     let (hb, rb) = ThreadBell::pair();
-    let mut cfg = HostConfig::default();
-    cfg.wait = WaitMode::Event;
-    cfg.timeout = Some(Duration::from_millis(50));
+    let cfg = HostConfig {
+        wait: WaitMode::Event,
+        timeout: Some(Duration::from_millis(50)),
+        ..HostConfig::default()
+    };
     let bus = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, cfg).unwrap();
     (link, bus, rb)
 }
@@ -196,7 +201,7 @@ fn remote_err(bus: &mut RemoteBus<Arc<HeapMem>, ThreadBell, 4>) -> Error {
 /// space), one shorter than a header, a chained or indirect descriptor.
 #[test]
 fn remote_rejects_bad_descriptors() {
-    let cases: Vec<(&str, Box<dyn Fn(&Link)>)> = vec![
+    let cases: Vec<(&str, Corruption)> = vec![
         ("avail idx ahead", Box::new(|l| set_avail_idx(l, 9))),
         (
             "head outside queue",
