@@ -13,5 +13,5 @@ mod memfd;
 mod sys;
 
 pub use eventfd::{EventFd, EventfdDoorbell, PidFd};
-pub use memfd::MemfdRegion;
+pub use memfd::{MemfdRegion, PrivateRegion};
 pub use sys::{adopt_inherited_fd, clear_cloexec, monotonic_now, spawn_inheriting};

@@ -127,3 +127,61 @@ mod tests {
         a.load_u16(4096, Ordering::Relaxed);
     }
 }
+
+/// Process-private anonymous memory (`MAP_PRIVATE | MAP_ANONYMOUS`), zero-filled and
+/// populated lazily: the simulator's private cache images live here.
+#[derive(Debug)]
+pub struct PrivateRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: plain private memory; all access goes through the `SharedMemory` accessors or the
+// views the core makes from ranges it owns.
+unsafe impl Send for PrivateRegion {}
+// SAFETY: as above.
+unsafe impl Sync for PrivateRegion {}
+
+impl PrivateRegion {
+    /// `len` bytes of zeroed private memory.
+    pub fn new(len: usize) -> io::Result<Self> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty region"));
+        }
+        // SAFETY: a fresh anonymous private mapping; the kernel chooses the address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Self { ptr, len })
+    }
+}
+
+// SAFETY: `ptr..ptr+len` is a live private mapping until `drop`, page-aligned, and this type
+// hands out no references into it.
+unsafe impl SharedMemory for PrivateRegion {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for PrivateRegion {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `new`; borrows of it end before drop.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

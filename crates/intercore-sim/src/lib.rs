@@ -9,13 +9,19 @@
 
 #![deny(unsafe_code)]
 
+mod anycache;
+pub mod coherency;
+pub mod ctrl;
 mod remote;
 
+pub use anycache::{AnyCache, CacheMode};
+pub use coherency::{Detection, Eviction, Report, Side};
 pub use remote::remote_main;
 
+use intercore::dataplane::{DpHost, Iommu, Perm, Pool, PoolConfig};
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec, write_resource_table};
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
-use intercore::{DevAddr, LinearMap, WaitMode};
+use intercore::{DevAddr, LinearMap, SharedMemory, WaitMode};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
 use std::io;
 use std::os::fd::AsFd;
@@ -29,6 +35,8 @@ use std::time::Duration;
 pub enum Firmware {
     /// `firmware/echo`: echoes every message.
     Echo,
+    /// `firmware/offload`: CRC32C on the data plane, plus the echo service.
+    Offload,
 }
 
 impl Firmware {
@@ -36,16 +44,21 @@ impl Firmware {
     pub fn name(self) -> &'static str {
         match self {
             Firmware::Echo => "echo",
+            Firmware::Offload => "offload",
         }
     }
     /// Parses a name.
     pub fn from_name(s: &str) -> Option<Self> {
         match s {
             "echo" => Some(Firmware::Echo),
+            "offload" => Some(Firmware::Offload),
             _ => None,
         }
     }
 }
+
+/// Device address at which the host maps the data-plane pool into the remote's IOMMU.
+pub const POOL_IOVA: u64 = 0xC000_0000;
 
 /// The shape of the simulated SoC.
 #[derive(Debug, Clone)]
@@ -62,6 +75,12 @@ pub struct SimConfig {
     pub firmware: Firmware,
     /// How the remote waits.
     pub remote_wait: WaitMode,
+    /// Coherent caches, or the non-coherent model with its sanitizer.
+    pub cache: CacheMode,
+    /// The data-plane pool (placed after the control page).
+    pub pool: PoolConfig,
+    /// Seed of the host's eviction generator (the remote uses the mode's own seed).
+    pub host_seed: u64,
 }
 
 impl Default for SimConfig {
@@ -71,8 +90,14 @@ impl Default for SimConfig {
             buf_size: intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             event_idx: true,
             da_base: 0xA000_0000,
-            firmware: Firmware::Echo,
+            firmware: Firmware::Offload,
             remote_wait: WaitMode::default(),
+            cache: CacheMode::Coherent,
+            pool: PoolConfig {
+                classes: vec![(4096, 64), (64 << 10, 16), (1 << 20, 16)],
+                align: 4096,
+            },
+            host_seed: 0x5EED,
         }
     }
 }
@@ -140,6 +165,10 @@ pub struct Soc {
     to_host: EventFd,
     child: Child,
     pidfd: PidFd,
+    ctrl: ctrl::Ctrl<MemfdRegion>,
+    pool_off: usize,
+    pool_len: usize,
+    cfg: SimConfig,
 }
 
 impl Soc {
@@ -149,7 +178,14 @@ impl Soc {
         let spec = cfg.carveout();
         let layout = CarveoutLayout::new(&spec)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let mem = Arc::new(MemfdRegion::create("intercore-sim-carveout", layout.total)?);
+        let ctrl_off = layout.total;
+        let pool_off = ctrl_off + ctrl::CTRL_LEN.max(cfg.pool.align);
+        let pool_off = pool_off.div_ceil(cfg.pool.align) * cfg.pool.align;
+        let pool_len = cfg.pool.region_len();
+        let mem = Arc::new(MemfdRegion::create(
+            "intercore-sim-carveout",
+            pool_off + pool_len,
+        )?);
         let map = LinearMap {
             base: DevAddr(cfg.da_base),
             offset: 0,
@@ -171,12 +207,15 @@ impl Soc {
             .args(["--rsc-off", &layout.rsc.offset.to_string()])
             .args(["--rsc-len", &layout.rsc.len.to_string()])
             .args(["--da-base", &cfg.da_base.to_string()])
-            .args(["--wait", &wait_mode_arg(cfg.remote_wait)]);
+            .args(["--wait", &wait_mode_arg(cfg.remote_wait)])
+            .args(["--cache", &cfg.cache.arg()])
+            .args(["--ctrl-off", &ctrl_off.to_string()]);
         let child = intercore_linux::spawn_inheriting(
             &mut cmd,
             &[mem.fd(), to_remote.as_fd(), to_host.as_fd()],
         )?;
         let pidfd = PidFd::open(child.id() as i32)?;
+        let ctrl = ctrl::Ctrl::new(Arc::clone(&mem), ctrl_off);
         Ok(Soc {
             mem,
             layout,
@@ -185,6 +224,10 @@ impl Soc {
             to_host,
             child,
             pidfd,
+            ctrl,
+            pool_off,
+            pool_len,
+            cfg: cfg.clone(),
         })
     }
 
@@ -197,6 +240,65 @@ impl Soc {
             .host_doorbell()
             .map_err(|e| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
         HostBus::new(Arc::clone(&self.mem), &self.map, bell, self.layout.rsc, cfg)
+    }
+
+    /// The host's handle on the remote's (simulated) IOMMU.
+    pub fn iommu(&self) -> ctrl::SimIommu<MemfdRegion> {
+        ctrl::SimIommu::new(self.ctrl.clone(), self.mem.len())
+    }
+
+    /// IOMMU faults the remote's accesses raised: the total and the latest ones.
+    pub fn iommu_faults(&self) -> (u32, Vec<intercore::dataplane::Fault>) {
+        self.ctrl.faults()
+    }
+
+    /// What the remote core's coherency sanitizer caught.
+    pub fn remote_reports(&self) -> Vec<Report> {
+        self.ctrl
+            .reports()
+            .1
+            .into_iter()
+            .filter_map(|[k, buf, start, end]| {
+                Some(Report {
+                    side: Side::Remote,
+                    kind: Detection::from_code(k)?,
+                    buf,
+                    start: start as usize,
+                    end: end as usize,
+                })
+            })
+            .collect()
+    }
+
+    /// Region offset and length of the data-plane pool.
+    pub fn pool_region(&self) -> (usize, usize) {
+        (self.pool_off, self.pool_len)
+    }
+
+    /// Opens the data plane: waits for the remote's `intercore-dp` service, creates our
+    /// endpoint, lays out the pool over the host's cache (coherent or the model, per the
+    /// configuration), and maps the whole pool read-write into the remote's IOMMU at
+    /// [`POOL_IOVA`].
+    pub fn open_data_plane<D: intercore::Doorbell>(
+        &self,
+        bus: &mut HostBus<Arc<MemfdRegion>, D>,
+        timeout: Option<Duration>,
+    ) -> intercore::Result<DpHost<AnyCache>> {
+        let remote = bus.wait_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
+        let ep = bus.create_endpoint("intercore-dp-host", None)?;
+        let mode = match self.cfg.cache {
+            CacheMode::NonCoherent(e) => CacheMode::NonCoherent(Eviction {
+                seed: self.cfg.host_seed,
+                ..e
+            }),
+            m => m,
+        };
+        let os = |e: io::Error| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO));
+        let cache = AnyCache::new(Arc::clone(&self.mem), mode, Side::Host, None).map_err(os)?;
+        let pool = Pool::new(cache, self.pool_off, DevAddr(POOL_IOVA), &self.cfg.pool)?;
+        self.iommu()
+            .map(DevAddr(POOL_IOVA), self.pool_off, self.pool_len, Perm::RW)?;
+        DpHost::new(pool, ep, remote, bus.max_payload())
     }
 
     /// A doorbell for the host side: rings the remote, sleeps on the host's eventfd,

@@ -1,10 +1,14 @@
 //! The remote core's side of the simulator: the process the SoC starts.
 
-use crate::{Firmware, parse_wait_mode};
+use crate::coherency::Side;
+use crate::ctrl::{Ctrl, SimWindows};
+use crate::{AnyCache, CacheMode, Firmware, parse_wait_mode};
+use intercore::dataplane::DpRemote;
 use intercore::rpmsg::{RemoteBus, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
 use std::os::fd::{OwnedFd, RawFd};
+use std::sync::Arc;
 
 struct Args {
     fw: Firmware,
@@ -15,6 +19,8 @@ struct Args {
     rsc: RscLocation,
     da_base: u64,
     wait: intercore::WaitMode,
+    cache: CacheMode,
+    ctrl_off: usize,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -44,6 +50,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
         },
         da_base: num("--da-base")?,
         wait: parse_wait_mode(get("--wait")?).ok_or("bad --wait")?,
+        cache: CacheMode::parse(get("--cache")?).ok_or("bad --cache")?,
+        ctrl_off: num("--ctrl-off")? as usize,
     })
 }
 
@@ -71,7 +79,14 @@ fn run(args: &[String]) -> Result<(), String> {
     if std::os::unix::process::parent_id() as i32 != a.host_pid {
         return Err("host process is gone".into());
     }
-    let mem = MemfdRegion::from_fd(adopt(a.mem_fd, "memory")?).map_err(|e| e.to_string())?;
+    let mem =
+        Arc::new(MemfdRegion::from_fd(adopt(a.mem_fd, "memory")?).map_err(|e| e.to_string())?);
+    if a.ctrl_off
+        .checked_add(crate::ctrl::CTRL_LEN)
+        .is_none_or(|e| e > mem.len())
+    {
+        return Err("--ctrl-off outside the shared memory".into());
+    }
     let bell = EventFd::from_fd(adopt(a.bell_fd, "doorbell")?);
     let peer_bell = EventFd::from_fd(adopt(a.peer_bell_fd, "peer doorbell")?);
     let host = PidFd::open(a.host_pid).map_err(|e| format!("pidfd_open(host): {e}"))?;
@@ -81,11 +96,18 @@ fn run(args: &[String]) -> Result<(), String> {
         len: mem.len(),
     };
     let doorbell = EventfdDoorbell::new(peer_bell, bell, Some(host));
-    let mut bus = RemoteBus::<_, _, 8>::new(&mem, &map, doorbell, a.rsc, a.wait)
+    let mut bus = RemoteBus::<_, _, 8>::new(&*mem, &map, doorbell, a.rsc, a.wait)
         .map_err(|e| e.to_string())?;
     match a.fw {
         Firmware::Echo => intercore_fw_echo::run(&mut bus)
             .map(|_| ())
             .map_err(|e| e.to_string()),
+        Firmware::Offload => {
+            let ctrl = Ctrl::new(Arc::clone(&mem), a.ctrl_off);
+            let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))
+                .map_err(|e| e.to_string())?;
+            let mut dp = DpRemote::new(cache, SimWindows::new(ctrl));
+            intercore_fw_offload::run(&mut bus, &mut dp).map_err(|e| e.to_string())
+        }
     }
 }

@@ -11,6 +11,7 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod dataplane;
 pub mod error;
 pub mod rpmsg;
 pub mod rsc;

@@ -18,6 +18,8 @@
 extern crate alloc;
 
 mod addr;
+mod crc32c;
+pub mod dataplane;
 mod error;
 mod notify;
 pub mod rpmsg;
@@ -27,6 +29,7 @@ pub mod testing;
 pub mod virtq;
 
 pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
+pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;
 pub use notify::{Doorbell, WaitMode};

@@ -156,39 +156,87 @@ unsafe impl<M: SharedMemory + ?Sized> SharedMemory for alloc::sync::Arc<M> {
 }
 
 /// Proof that this side owns `off..off+len` of a region exclusively: the buffer's
-/// descriptor is in no ring, so by the virtio protocol the peer does not access it.
+/// descriptor is in no ring (rpmsg), or the buffer is not in flight (data plane), so by the
+/// protocol the peer does not access it.
 ///
-/// Only the bus code of this crate creates these, and it never creates two for overlapping
-/// ranges (each is tied to one buffer id whose ownership the bus tracks). A peer that
-/// breaks the protocol and writes a buffer it does not own changes bytes under our view but
-/// cannot make us access memory outside the region.
+/// Only the bus and data-plane code of this crate create these, and never two for
+/// overlapping ranges (each is tied to one buffer id whose ownership that code tracks). A
+/// peer that breaks the protocol and writes a buffer it does not own changes bytes under
+/// our view but cannot make us access memory outside the region.
 #[derive(Debug)]
 pub(crate) struct OwnedRange {
     off: usize,
     len: usize,
 }
 
+/// The one place a slice into peer-shared memory is made.
+///
+/// # Safety
+/// `base..base+total` must be valid for reads and writes for `'a`, `off + len <= total`,
+/// and no other reference to `off..off+len` may exist for `'a` (for `mutable`).
+unsafe fn slice<'a>(base: *mut u8, off: usize, len: usize) -> *mut [u8] {
+    // SAFETY: the caller guarantees `off + len` lies inside the valid allocation.
+    core::ptr::slice_from_raw_parts_mut(unsafe { base.add(off) }, len)
+}
+
 impl OwnedRange {
-    /// Claims a range. The caller (bus code) guarantees exclusivity as described above.
+    /// Claims a range of shared memory. The caller guarantees exclusivity as above.
     pub(crate) fn claim<M: SharedMemory + ?Sized>(m: &M, off: usize, len: usize) -> Option<Self> {
+        Self::check(m.as_ptr(), m.len(), off, len)
+    }
+
+    /// Claims a range of a data-plane region as the CPU sees it (`CacheOps::cpu_ptr`).
+    pub(crate) fn claim_cpu<C: crate::dataplane::CacheOps + ?Sized>(
+        c: &C,
+        off: usize,
+        len: usize,
+    ) -> Option<Self> {
+        Self::check(c.cpu_ptr(), c.region_len(), off, len)
+    }
+
+    fn check(base: *mut u8, total: usize, off: usize, len: usize) -> Option<Self> {
         let end = off.checked_add(len)?;
-        (!m.as_ptr().is_null() && end <= m.len()).then_some(Self { off, len })
+        (!base.is_null() && end <= total).then_some(Self { off, len })
+    }
+
+    /// Bytes of this range.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// The bytes, for reading.
     pub(crate) fn bytes<'a, M: SharedMemory + ?Sized>(&'a self, m: &'a M) -> &'a [u8] {
-        debug_assert!(self.off + self.len <= m.len());
         // SAFETY: `claim` checked the range lies in the mapping (valid for the mapping's
         // lifetime, which `'a` does not outlive). This side owns the range exclusively (see
         // the type's documentation), so no `&mut` to it exists while this borrow of `self`
-        // lives: `bytes_mut` needs `&mut self`.
-        unsafe { core::slice::from_raw_parts(m.as_ptr().add(self.off), self.len) }
+        // lives: the mutable view needs `&mut self`.
+        unsafe { &*slice(m.as_ptr(), self.off, self.len) }
     }
 
     /// The bytes, for writing.
     pub(crate) fn bytes_mut<'a, M: SharedMemory + ?Sized>(&'a mut self, m: &'a M) -> &'a mut [u8] {
-        debug_assert!(self.off + self.len <= m.len());
         // SAFETY: as in `bytes`; `&mut self` makes this the only view of the range.
-        unsafe { core::slice::from_raw_parts_mut(m.as_ptr().add(self.off), self.len) }
+        unsafe { &mut *slice(m.as_ptr(), self.off, self.len) }
+    }
+
+    /// The bytes as the CPU sees them, for reading.
+    pub(crate) fn cpu_bytes<'a, C: crate::dataplane::CacheOps + ?Sized>(
+        &'a self,
+        c: &'a C,
+    ) -> &'a [u8] {
+        // SAFETY: `claim_cpu` checked the range against `region_len`, which the
+        // `CacheOps` contract makes valid behind `cpu_ptr` for the value's lifetime;
+        // exclusivity as in `bytes`.
+        unsafe { &*slice(c.cpu_ptr(), self.off, self.len) }
+    }
+
+    /// The bytes as the CPU sees them, for writing.
+    pub(crate) fn cpu_bytes_mut<'a, C: crate::dataplane::CacheOps + ?Sized>(
+        &'a mut self,
+        c: &'a C,
+    ) -> &'a mut [u8] {
+        // SAFETY: as in `cpu_bytes`; `&mut self` makes this the only view of the range.
+        unsafe { &mut *slice(c.cpu_ptr(), self.off, self.len) }
     }
 }

@@ -1,0 +1,397 @@
+//! The host's buffer pool: size classes, lock-free allocation, an owner per buffer, and
+//! the CPU-side handles whose types say who may touch the bytes.
+
+use super::CacheOps;
+use crate::shm::OwnedRange;
+use crate::{DevAddr, Error, Result};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
+
+/// Buffer sizes and counts of a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// `(buffer size, count)` per class, smallest first. Sizes are rounded up to `align`.
+    pub classes: Vec<(usize, usize)>,
+    /// Alignment of every buffer (at least the cache line; a page suits IOMMU windows).
+    pub align: usize,
+}
+
+impl PoolConfig {
+    /// Bytes the pool occupies.
+    pub fn region_len(&self) -> usize {
+        self.classes
+            .iter()
+            .map(|&(size, n)| size.div_ceil(self.align) * self.align * n)
+            .sum()
+    }
+}
+
+/// Who holds a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// In the pool.
+    Free,
+    /// The application, through a [`WritableBuf`].
+    Cpu,
+    /// The remote (submitted, not completed).
+    InFlight,
+    /// The application, through a [`Completed`].
+    Completed,
+}
+
+const FREE: u8 = 0;
+const CPU: u8 = 1;
+const IN_FLIGHT: u8 = 2;
+const COMPLETED: u8 = 3;
+
+fn owner_of(v: u8) -> Owner {
+    match v {
+        CPU => Owner::Cpu,
+        IN_FLIGHT => Owner::InFlight,
+        COMPLETED => Owner::Completed,
+        _ => Owner::Free,
+    }
+}
+
+/// Where a buffer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufInfo {
+    /// Region offset of its first byte.
+    pub off: usize,
+    /// Its size.
+    pub cap: usize,
+    /// The device address the remote uses for it.
+    pub da: DevAddr,
+    /// Its size class.
+    pub class: usize,
+}
+
+/// A lock-free stack of buffer ids (Treiber), with a tag against ABA: the head packs
+/// `(tag << 32) | (id + 1)`, 0 meaning empty.
+struct Stack {
+    head: AtomicU64,
+}
+
+pub(crate) struct Shared<C> {
+    pub(crate) cache: C,
+    bufs: Vec<BufInfo>,
+    owner: Vec<AtomicU8>,
+    next: Vec<AtomicU32>,
+    stacks: Vec<Stack>,
+}
+
+impl<C: CacheOps> Shared<C> {
+    fn push(&self, id: u32) {
+        let stack = &self.stacks[self.bufs[id as usize].class];
+        let mut h = stack.head.load(Relaxed);
+        loop {
+            self.next[id as usize].store(h as u32, Relaxed);
+            let new = ((h >> 32).wrapping_add(1) << 32) | (id as u64 + 1);
+            // Release: the `next` link (and the buffer's release to FREE) are visible to
+            // whoever pops this id.
+            match stack.head.compare_exchange_weak(h, new, Release, Relaxed) {
+                Ok(_) => return,
+                Err(cur) => h = cur,
+            }
+        }
+    }
+
+    fn pop(&self, class: usize) -> Option<u32> {
+        let stack = &self.stacks[class];
+        let mut h = stack.head.load(Acquire);
+        loop {
+            let top = h as u32;
+            if top == 0 {
+                return None;
+            }
+            let id = top - 1;
+            let next = self.next[id as usize].load(Relaxed);
+            let new = ((h >> 32).wrapping_add(1) << 32) | next as u64;
+            // AcqRel: acquire the pusher's link; the tag makes a stale `next` fail the CAS.
+            match stack.head.compare_exchange_weak(h, new, AcqRel, Acquire) {
+                Ok(_) => return Some(id),
+                Err(cur) => h = cur,
+            }
+        }
+    }
+
+    pub(crate) fn info(&self, id: u32) -> &BufInfo {
+        &self.bufs[id as usize]
+    }
+
+    /// Moves buffer `id` from `from` to `to`; false if it was not in `from`.
+    pub(crate) fn transfer(&self, id: u32, from: Owner, to: Owner) -> bool {
+        let enc = |o| match o {
+            Owner::Free => FREE,
+            Owner::Cpu => CPU,
+            Owner::InFlight => IN_FLIGHT,
+            Owner::Completed => COMPLETED,
+        };
+        // AcqRel: ownership changes order the byte accesses of the old and new owner.
+        self.owner[id as usize]
+            .compare_exchange(enc(from), enc(to), AcqRel, Acquire)
+            .is_ok()
+    }
+
+    fn release(&self, id: u32, from: Owner) {
+        let ok = self.transfer(id, from, Owner::Free);
+        debug_assert!(ok, "buffer {id} released from the wrong state");
+        self.push(id);
+    }
+}
+
+/// The pool of data-plane buffers (host side).
+pub struct Pool<C: CacheOps> {
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+impl<C: CacheOps> Pool<C> {
+    /// Lays out the buffers of `cfg` from region offset `off` (device address `da`) in the
+    /// region `cache` covers. Every buffer starts on a multiple of `cfg.align`.
+    pub fn new(cache: C, off: usize, da: DevAddr, cfg: &PoolConfig) -> Result<Self> {
+        let line = cache.line_size();
+        if !cfg.align.is_power_of_two()
+            || cfg.align < line
+            || off % cfg.align != 0
+            || da.0 % cfg.align as u64 != 0
+        {
+            return Err(Error::Config(
+                "pool alignment must be a power of two >= the cache line, with offset and address aligned",
+            ));
+        }
+        if off
+            .checked_add(cfg.region_len())
+            .is_none_or(|end| end > cache.region_len())
+        {
+            return Err(Error::Config("pool does not fit in the region"));
+        }
+        let mut bufs = Vec::new();
+        let mut at = off;
+        for (class, &(size, n)) in cfg.classes.iter().enumerate() {
+            if size == 0 || size > u32::MAX as usize {
+                return Err(Error::Config("buffer size must be in 1..=u32::MAX"));
+            }
+            let cap = size.div_ceil(cfg.align) * cfg.align;
+            for _ in 0..n {
+                bufs.push(BufInfo {
+                    off: at,
+                    cap,
+                    da: DevAddr(da.0 + (at - off) as u64),
+                    class,
+                });
+                at += cap;
+            }
+        }
+        if bufs.len() >= u32::MAX as usize {
+            return Err(Error::Config("too many buffers"));
+        }
+        let n = bufs.len();
+        let shared = Shared {
+            cache,
+            owner: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
+            next: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            stacks: cfg
+                .classes
+                .iter()
+                .map(|_| Stack {
+                    head: AtomicU64::new(0),
+                })
+                .collect(),
+            bufs,
+        };
+        for id in (0..n as u32).rev() {
+            shared.push(id);
+        }
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// A free buffer of at least `len` bytes, from the smallest class that has one.
+    pub fn alloc(&self, len: usize) -> Option<WritableBuf<C>> {
+        let s = &self.shared;
+        let mut classes: Vec<usize> = (0..s.stacks.len()).collect();
+        classes.sort_by_key(|&c| {
+            s.bufs
+                .iter()
+                .find(|b| b.class == c)
+                .map_or(usize::MAX, |b| b.cap)
+        });
+        for c in classes {
+            if s.bufs
+                .iter()
+                .find(|b| b.class == c)
+                .is_some_and(|b| b.cap >= len)
+            {
+                if let Some(id) = s.pop(c) {
+                    let ok = s.transfer(id, Owner::Free, Owner::Cpu);
+                    debug_assert!(ok, "popped buffer {id} was not free");
+                    return Some(WritableBuf::new(Arc::clone(s), id));
+                }
+            }
+        }
+        None
+    }
+
+    /// Number of buffers.
+    pub fn len(&self) -> usize {
+        self.shared.bufs.len()
+    }
+    /// Whether the pool has no buffers.
+    pub fn is_empty(&self) -> bool {
+        self.shared.bufs.is_empty()
+    }
+    /// Where buffer `id` is.
+    pub fn info(&self, id: u32) -> Option<BufInfo> {
+        self.shared.bufs.get(id as usize).copied()
+    }
+    /// The owner of buffer `id` now.
+    pub fn owner(&self, id: u32) -> Option<Owner> {
+        self.shared
+            .owner
+            .get(id as usize)
+            .map(|o| owner_of(o.load(Acquire)))
+    }
+    /// Every buffer's owner, by id.
+    pub fn owners(&self) -> Vec<Owner> {
+        self.shared
+            .owner
+            .iter()
+            .map(|o| owner_of(o.load(Acquire)))
+            .collect()
+    }
+    /// How many buffers each owner holds: `[free, cpu, in flight, completed]`.
+    pub fn counts(&self) -> [usize; 4] {
+        let mut c = [0; 4];
+        for o in &self.shared.owner {
+            c[o.load(Relaxed) as usize & 3] += 1;
+        }
+        c
+    }
+    /// The cache maintenance in use.
+    pub fn cache(&self) -> &C {
+        &self.shared.cache
+    }
+}
+
+/// A buffer the CPU owns: read and write it in place, then submit it.
+pub struct WritableBuf<C: CacheOps> {
+    pub(crate) shared: Arc<Shared<C>>,
+    pub(crate) id: u32,
+    range: OwnedRange,
+    pub(crate) live: bool,
+}
+
+impl<C: CacheOps> WritableBuf<C> {
+    fn new(shared: Arc<Shared<C>>, id: u32) -> Self {
+        let info = *shared.info(id);
+        shared.cache.cpu_access(id, info.off, info.cap, true);
+        // The buffer is ours (state CPU): no other handle and not the peer.
+        let range = OwnedRange::claim_cpu(&shared.cache, info.off, info.cap)
+            .expect("pool checked its layout");
+        Self {
+            shared,
+            id,
+            range,
+            live: true,
+        }
+    }
+    /// Buffer id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+    /// Capacity in bytes.
+    pub fn cap(&self) -> usize {
+        self.range.len()
+    }
+    /// Device address.
+    pub fn da(&self) -> DevAddr {
+        self.shared.info(self.id).da
+    }
+}
+
+impl<C: CacheOps> Deref for WritableBuf<C> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.cpu_bytes(&self.shared.cache)
+    }
+}
+
+impl<C: CacheOps> DerefMut for WritableBuf<C> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.range.cpu_bytes_mut(&self.shared.cache)
+    }
+}
+
+impl<C: CacheOps> Drop for WritableBuf<C> {
+    fn drop(&mut self) {
+        if self.live {
+            self.shared.release(self.id, Owner::Cpu);
+        }
+    }
+}
+
+/// A buffer the remote has handed back: invalidated, readable in place, not writable.
+pub struct Completed<C: CacheOps> {
+    shared: Arc<Shared<C>>,
+    id: u32,
+    range: OwnedRange,
+    status: u32,
+    seq: u64,
+    live: bool,
+}
+
+impl<C: CacheOps> Completed<C> {
+    pub(crate) fn new(shared: Arc<Shared<C>>, id: u32, len: usize, status: u32, seq: u64) -> Self {
+        let off = shared.info(id).off;
+        shared.cache.cpu_access(id, off, len, false);
+        // The buffer is ours again (state COMPLETED), and was invalidated by the caller.
+        let range = OwnedRange::claim_cpu(&shared.cache, off, len)
+            .expect("length checked against capacity");
+        Self {
+            shared,
+            id,
+            range,
+            status,
+            seq,
+            live: true,
+        }
+    }
+    /// Buffer id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+    /// The submission's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// The remote's status (`DP_OK`, `DP_FAULT`, …).
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+    /// Takes the buffer back for writing (to fill and submit again).
+    pub fn into_writable(mut self) -> WritableBuf<C> {
+        self.live = false;
+        let ok = self.shared.transfer(self.id, Owner::Completed, Owner::Cpu);
+        debug_assert!(ok, "completed buffer {} was not COMPLETED", self.id);
+        WritableBuf::new(Arc::clone(&self.shared), self.id)
+    }
+}
+
+impl<C: CacheOps> Deref for Completed<C> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.cpu_bytes(&self.shared.cache)
+    }
+}
+
+impl<C: CacheOps> Drop for Completed<C> {
+    fn drop(&mut self) {
+        if self.live {
+            self.shared.release(self.id, Owner::Completed);
+        }
+    }
+}
