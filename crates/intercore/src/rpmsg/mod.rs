@@ -14,10 +14,12 @@
 mod host;
 pub mod layout;
 mod remote;
+mod transport;
 
 #[cfg(feature = "alloc")]
 pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
 pub use remote::{Msg, RemoteBus, RemoteStats};
+pub use transport::{Channel, Transport};
 
 use crate::virtq::VringLayout;
 use crate::{DevAddr, DeviceAddressMap, Error, Result, SharedMemory};
