@@ -40,6 +40,39 @@ fn demo_json_reports_100k_messages_from_a_separate_process() {
     assert!(
         field(last, "rtt_p50_ns") > 0 && field(last, "rtt_p99_ns") >= field(last, "rtt_p50_ns")
     );
+    assert!(field(last, "bulk_bytes") >= 256 << 20, "{last}");
+    assert_eq!(field(last, "corrupted"), 0, "{last}");
+    assert!(last.contains("\"cache\":\"coherent\""), "{last}");
+}
+
+/// The bulk stage under the non-coherent cache model with random eviction: at least
+/// 256 MiB, every CRC verified, no corruption, no sanitizer report, no IOMMU fault.
+#[test]
+fn demo_noncoherent_bulk_is_clean() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args(["demo", "--json", "--messages", "1000", "--cache", "noncoherent"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().expect("a JSON line");
+    assert!(field(last, "bulk_bytes") >= 256 << 20, "{last}");
+    assert_eq!(field(last, "corrupted"), 0, "{last}");
+    assert_eq!(field(last, "sanitizer_reports"), 0, "{last}");
+    assert_eq!(field(last, "iommu_faults"), 0, "{last}");
+    assert!(last.contains("\"cache\":\"noncoherent\""), "{last}");
+}
+
+/// `intercore sim selftest` catches every injected bug class and finds the correct run
+/// clean (exit 0 only then).
+#[test]
+fn sim_selftest_catches_every_bug_class() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore")).args(["sim", "selftest", "--json"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "selftest failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for key in ["missing_clean", "missing_invalidate", "dirty_eviction", "out_of_window", "read_only_window", "correct_run_clean", "all_ok"] {
+        assert!(stdout.contains(&format!("\"{key}\":true")), "{key} in {stdout}");
+    }
 }
 
 /// Unknown commands and options are usage errors (exit 2) with a message, not panics.

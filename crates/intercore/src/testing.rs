@@ -142,25 +142,24 @@ pub struct Link {
     pub rsc: RscLocation,
     /// Where everything else is.
     pub layout: CarveoutLayout,
+    /// Region offset and length of a data-plane pool area after the carveout (0 if none).
+    pub pool: (usize, usize),
 }
 
 impl Link {
     /// Lays out `spec` in fresh memory.
     pub fn new(spec: CarveoutSpec) -> Self {
+        Self::with_pool_area(spec, 0)
+    }
+
+    /// Lays out `spec`, followed by `pool_len` bytes (page-aligned) for a data-plane pool.
+    pub fn with_pool_area(spec: CarveoutSpec, pool_len: usize) -> Self {
         let layout = CarveoutLayout::new(&spec).expect("valid spec");
-        let mem = Arc::new(HeapMem::new(layout.total));
+        let pool_off = layout.total.div_ceil(4096) * 4096;
+        let mem = Arc::new(HeapMem::new(pool_off + pool_len));
         write_resource_table(&*mem, &layout, &spec).expect("table fits");
-        let map = LinearMap {
-            base: DevAddr(spec.da_base),
-            offset: 0,
-            len: layout.total,
-        };
-        Link {
-            mem,
-            map,
-            rsc: layout.rsc,
-            layout,
-        }
+        let map = LinearMap { base: DevAddr(spec.da_base), offset: 0, len: layout.total };
+        Link { mem, map, rsc: layout.rsc, layout, pool: (pool_off, pool_len) }
     }
 
     /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX on.

@@ -395,3 +395,20 @@ impl<C: CacheOps> Drop for Completed<C> {
         }
     }
 }
+
+impl<C: CacheOps> core::fmt::Debug for WritableBuf<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WritableBuf").field("id", &self.id).field("cap", &self.cap()).finish()
+    }
+}
+
+impl<C: CacheOps> core::fmt::Debug for Completed<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Completed")
+            .field("id", &self.id)
+            .field("seq", &self.seq)
+            .field("status", &self.status)
+            .field("len", &self.range.len())
+            .finish()
+    }
+}

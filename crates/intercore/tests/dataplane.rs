@@ -1,0 +1,316 @@
+//! The zero-copy data plane in one process: the host's pool and handoff against the
+//! remote's `DpRemote` over heap memory with coherent cache operations. The non-coherent
+//! model and its sanitizer are tested in `intercore-sim`.
+
+use intercore::dataplane::{Coherent, DpHost, DpRemote, Owner, Pool, PoolConfig, WritableBuf};
+use intercore::rpmsg::layout::CarveoutSpec;
+use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
+use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::wire::dataplane::*;
+use intercore::wire::{Le16, Le32, Le64};
+use intercore::{DevAddr, Error, LinearMap, WaitMode, crc32c};
+use proptest::prelude::*;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+use zerocopy::IntoBytes;
+
+type Cache = Coherent<Arc<HeapMem>>;
+type Host = HostBus<Arc<HeapMem>, ThreadBell>;
+type Remote = RemoteBus<Arc<HeapMem>, ThreadBell, 8>;
+
+const IOVA: u64 = 0xC000_0000;
+const T: Option<Duration> = Some(Duration::from_secs(5));
+
+fn cfg() -> PoolConfig {
+    PoolConfig { classes: vec![(4096, 16), (64 << 10, 4)], align: 4096 }
+}
+
+struct Setup {
+    link: Link,
+    host: Host,
+    remote: Remote,
+}
+
+fn setup() -> Setup {
+    let spec = CarveoutSpec { vring_num: 16, buf_size: 512, event_idx: true, da_base: 0xA000_0000 };
+    let link = Link::with_pool_area(spec, cfg().region_len());
+    let (hb, rb) = ThreadBell::pair();
+    let host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, HostConfig::default()).unwrap();
+    let mut remote = RemoteBus::new(Arc::clone(&link.mem), &link.map, rb, link.rsc, WaitMode::Event).unwrap();
+    remote.wait_ready(T).unwrap();
+    Setup { link, host, remote }
+}
+
+fn pool(link: &Link) -> Pool<Cache> {
+    Pool::new(Coherent::new(Arc::clone(&link.mem)), link.pool.0, DevAddr(IOVA), &cfg()).unwrap()
+}
+
+fn windows(link: &Link) -> LinearMap {
+    LinearMap { base: DevAddr(IOVA), offset: link.pool.0, len: link.pool.1 }
+}
+
+/// The remote side of the offload example, as a thread: CRC32C of the input written right
+/// after it.
+fn spawn_remote(mut bus: Remote, win: LinearMap, mem: Arc<HeapMem>) -> thread::JoinHandle<(u64, u64)> {
+    thread::spawn(move || {
+        let mut dp = DpRemote::new(Coherent::new(mem), win);
+        let ep = bus.create_endpoint(DP_SERVICE, None).unwrap();
+        bus.announce(ep).unwrap();
+        loop {
+            let r = bus.recv_with(None, |m| {
+                dp.process(ep, m.src, m.payload, |job| match job.op() {
+                    DP_OP_CRC32C => {
+                        let crc = crc32c(job.input().map_err(|_| DP_FAULT)?);
+                        let n = job.len();
+                        job.output(n, 4).map_err(|_| DP_FAULT)?.copy_from_slice(&crc.to_le_bytes());
+                        Ok(n + 4)
+                    }
+                    _ => Err(DP_UNSUPPORTED),
+                })
+            });
+            match r {
+                Ok(()) => dp.flush(&mut bus, T).unwrap(),
+                Err(Error::PeerGone) => return (dp.stats().done, dp.stats().faults),
+                Err(e) => panic!("remote: {e}"),
+            }
+        }
+    })
+}
+
+fn connect(s: Setup) -> (Host, DpHost<Cache>, thread::JoinHandle<(u64, u64)>) {
+    let Setup { link, mut host, remote } = s;
+    let worker = spawn_remote(remote, windows(&link), Arc::clone(&link.mem));
+    let dst = host.wait_service(DP_SERVICE, T).unwrap();
+    let ep = host.create_endpoint("dp", None).unwrap();
+    let max = host.max_payload();
+    (host, DpHost::new(pool(&link), ep, dst, max).unwrap(), worker)
+}
+
+fn fill(buf: &mut WritableBuf<Cache>, len: usize, seed: u8) -> u32 {
+    for (i, b) in buf[..len].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(31).wrapping_add(seed);
+    }
+    crc32c(&buf[..len])
+}
+
+/// Buffers of both size classes go to the remote and come back with the CRC32C of their
+/// input written in place after it; the remote reads and writes the same memory (no copy).
+#[test]
+fn crc_offload_round_trip_in_place() {
+    let (mut host, mut dp, worker) = connect(setup());
+    let mut expected = std::collections::HashMap::new();
+    for round in 0..10u8 {
+        let mut held = Vec::new();
+        for size in [4096usize, 64 << 10, 4096] {
+            let mut b = dp.alloc(size).unwrap();
+            let len = b.cap() - 64;
+            let crc = fill(&mut b, len, round);
+            held.push((b, len, crc));
+        }
+        for (b, len, crc) in held {
+            let t = dp.submit(&mut host, b, len, DP_OP_CRC32C).unwrap();
+            expected.insert(t.seq, (len, crc));
+        }
+        while dp.outstanding() > 0 {
+            let c = dp.wait_complete(&mut host, T).unwrap();
+            let (len, crc) = expected.remove(&c.seq()).unwrap();
+            assert_eq!(c.status(), DP_OK);
+            assert_eq!(c.len(), len + 4);
+            assert_eq!(&c[len..], &crc.to_le_bytes());
+        }
+    }
+    assert_eq!(dp.pool().counts(), [20, 0, 0, 0], "every buffer is back in the pool");
+    drop(host);
+    assert_eq!(worker.join().unwrap(), (30, 0));
+}
+
+/// A batch of submissions travels in one rpmsg message (one doorbell at most): 15 entries
+/// fit Linux's 496-byte payload.
+#[test]
+fn submissions_are_batched() {
+    let (mut host, mut dp, _worker) = connect(setup());
+    assert_eq!(dp.batch_size(), 15);
+    for _ in 0..15 {
+        let b = dp.alloc(4096).unwrap();
+        dp.submit(&mut host, b, 100, DP_OP_CRC32C).unwrap();
+    }
+    assert_eq!(dp.stats().messages, 1, "the 15th submission sent the whole batch");
+    let b = dp.alloc(4096).unwrap();
+    dp.submit(&mut host, b, 100, DP_OP_CRC32C).unwrap();
+    assert_eq!(dp.stats().messages, 1, "the 16th waits for the next batch or a flush");
+    for _ in 0..16 {
+        dp.wait_complete(&mut host, T).unwrap();
+    }
+    assert_eq!(dp.stats().messages, 2);
+}
+
+/// Submitting more than the buffer holds is refused before anything is sent, and the
+/// buffer is returned to the pool.
+#[test]
+fn submit_checks_length() {
+    let (mut host, mut dp, _worker) = connect(setup());
+    let b = dp.alloc(4096).unwrap();
+    assert_eq!(dp.submit(&mut host, b, 4097, DP_OP_CRC32C).unwrap_err(), Error::MessageTooLarge { len: 4097, max: 4096 });
+    assert_eq!(dp.pool().counts()[0], 20);
+}
+
+/// A remote that stops answering: waiting for a completion times out (the buffer stays
+/// accounted as in flight — the remote may still write it).
+#[test]
+fn silent_remote_times_out() {
+    let Setup { link, mut host, remote: _remote } = setup();
+    let ep = host.create_endpoint("dp", None).unwrap();
+    let max = host.max_payload();
+    let mut dp = DpHost::new(pool(&link), ep, 1024, max).unwrap();
+    let b = dp.alloc(4096).unwrap();
+    let id = b.id();
+    dp.submit(&mut host, b, 10, DP_OP_CRC32C).unwrap();
+    assert_eq!(dp.wait_complete(&mut host, Some(Duration::from_millis(100))).unwrap_err(), Error::Timeout);
+    assert_eq!(dp.pool().owner(id), Some(Owner::InFlight));
+}
+
+fn completion(seq: u64, da: u64, buf: u32, len: u32) -> Vec<u8> {
+    let mut m = DpHdr { kind: Le16::new(DP_COMPLETE), count: Le16::new(1), reserved: Le32::new(0) }.as_bytes().to_vec();
+    let c = DpComplete { seq: Le64::new(seq), da: Le64::new(da), buf: Le32::new(buf), len: Le32::new(len), status: Le32::new(0), reserved: Le32::new(0) };
+    m.extend_from_slice(c.as_bytes());
+    m
+}
+
+/// The host checks every completion against its own records: a buffer id outside the
+/// pool, one not in flight, a wrong sequence number, a device address that is not the
+/// buffer's, or a length beyond its capacity is a protocol error, never an access.
+#[test]
+fn hostile_completions_are_refused() {
+    let cases: [(&str, fn(u64, u64, u32) -> Vec<u8>); 6] = [
+        ("buffer outside pool", |s, d, _| completion(s, d, 999, 4)),
+        ("other buffer not in flight", |s, d, b| completion(s, d, b + 1, 4)),
+        ("wrong sequence", |s, d, b| completion(s + 7, d, b, 4)),
+        ("wrong device address", |s, d, b| completion(s, d + 4096, b, 4)),
+        ("length beyond capacity", |s, d, b| completion(s, d, b, 4097)),
+        ("truncated message", |s, d, b| completion(s, d, b, 4)[..30].to_vec()),
+    ];
+    for (what, make) in cases {
+        let Setup { link, mut host, mut remote } = setup();
+        let rep = remote.create_endpoint("fake-dp", None).unwrap();
+        remote.announce(rep).unwrap();
+        let dst = host.wait_service("fake-dp", T).unwrap();
+        let ep = host.create_endpoint("dp", None).unwrap();
+        let max = host.max_payload();
+        let mut dp = DpHost::new(pool(&link), ep, dst, max).unwrap();
+        let b = dp.alloc(4096).unwrap();
+        let (id, da) = (b.id(), b.da().0);
+        let t = dp.submit(&mut host, b, 10, DP_OP_CRC32C).unwrap();
+        dp.flush(&mut host).unwrap();
+        remote.try_recv_with(|_| ()).unwrap();
+        remote.try_send(rep, ep, &make(t.seq, da, id)).unwrap();
+        let e = dp.wait_complete(&mut host, T).unwrap_err();
+        assert!(matches!(e, Error::Protocol { .. } | Error::Wire(_)), "{what}: {e:?}");
+        assert_eq!(dp.pool().owner(id), Some(Owner::InFlight), "{what}: the buffer stays with the remote");
+    }
+}
+
+/// The remote refuses requests outside its windows (status DP_FAULT) and inconsistent ones
+/// (DP_BAD_REQUEST), without touching memory.
+#[test]
+fn remote_refuses_bad_requests() {
+    let s = setup();
+    let win = LinearMap { base: DevAddr(IOVA), offset: s.link.pool.0, len: 4096 };
+    let mut dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
+    let sub = |da: u64, len: u32, cap: u32| {
+        let mut m = DpHdr { kind: Le16::new(DP_SUBMIT), count: Le16::new(1), reserved: Le32::new(0) }.as_bytes().to_vec();
+        m.extend_from_slice(
+            DpSubmit { seq: Le64::new(1), da: Le64::new(da), len: Le32::new(len), cap: Le32::new(cap), buf: Le32::new(0), op: Le32::new(DP_OP_CRC32C) }
+                .as_bytes(),
+        );
+        m
+    };
+    let crc = |job: &mut intercore::dataplane::Job<'_, Cache, LinearMap>| {
+        let c = crc32c(job.input().map_err(|_| DP_FAULT)?);
+        let n = job.len();
+        job.output(n, 4).map_err(|_| DP_FAULT)?.copy_from_slice(&c.to_le_bytes());
+        Ok(n + 4)
+    };
+    dp.process(1, 2, &sub(IOVA + 4096, 10, 64), crc);
+    dp.process(1, 2, &sub(IOVA, 100, 64), crc);
+    dp.process(1, 2, &sub(IOVA, 4094, 4096), crc);
+    dp.process(1, 2, &sub(u64::MAX - 8, 10, 4096), crc);
+    dp.process(1, 2, b"garbage", crc);
+    let st = dp.stats();
+    assert_eq!((st.done, st.faults, st.bad), (0, 3, 2), "{st:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random allocate / drop sequences: no buffer is ever handed out twice, none is lost,
+    /// and the owner accounting always adds up.
+    #[test]
+    fn pool_never_loses_or_duplicates(ops in proptest::collection::vec((any::<bool>(), 0usize..70_000, any::<u8>()), 1..400)) {
+        let link = Link::with_pool_area(CarveoutSpec { vring_num: 4, buf_size: 512, event_idx: true, da_base: 0xA000_0000 }, cfg().region_len());
+        let pool = pool(&link);
+        let mut held: Vec<WritableBuf<Cache>> = Vec::new();
+        for (alloc, size, pick) in ops {
+            if alloc {
+                match pool.alloc(size) {
+                    Some(b) => {
+                        prop_assert!(b.cap() >= size);
+                        prop_assert!(held.iter().all(|h| h.id() != b.id()), "buffer {} handed out twice", b.id());
+                        held.push(b);
+                    }
+                    None => {
+                        let fits = pool.owners().iter().enumerate().any(|(i, o)| *o == Owner::Free && pool.info(i as u32).unwrap().cap >= size);
+                        prop_assert!(!fits, "alloc failed although a free buffer of {size} bytes exists");
+                    }
+                }
+            } else if !held.is_empty() {
+                let b = held.swap_remove(pick as usize % held.len());
+                drop(b);
+            }
+            let c = pool.counts();
+            prop_assert_eq!(c[1], held.len());
+            prop_assert_eq!(c[0] + c[1], pool.len());
+        }
+        drop(held);
+        prop_assert_eq!(pool.counts(), [pool.len(), 0, 0, 0]);
+    }
+}
+
+/// Allocation and release from two threads at once (the lock-free stacks): every buffer is
+/// held by at most one thread at any time, and all come back.
+#[test]
+fn pool_is_safe_under_concurrent_alloc_and_free() {
+    let link = Link::with_pool_area(CarveoutSpec { vring_num: 4, buf_size: 512, event_idx: true, da_base: 0xA000_0000 }, cfg().region_len());
+    let pool = Arc::new(pool(&link));
+    let owners: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new((0..pool.len()).map(|_| Default::default()).collect());
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let (pool, owners) = (Arc::clone(&pool), Arc::clone(&owners));
+            thread::spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..50_000usize {
+                    if (i + t) % 3 != 0 {
+                        if let Some(b) = pool.alloc(1) {
+                            let was = owners[b.id() as usize].swap(true, std::sync::atomic::Ordering::SeqCst);
+                            assert!(!was, "buffer {} held twice", b.id());
+                            mine.push(b);
+                        }
+                    } else if let Some(b) = mine.pop() {
+                        owners[b.id() as usize].store(false, std::sync::atomic::Ordering::SeqCst);
+                        drop(b);
+                    }
+                }
+                for b in mine {
+                    owners[b.id() as usize].store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(pool.counts(), [pool.len(), 0, 0, 0]);
+    let ids: HashSet<u32> = (0..pool.len() as u32).collect();
+    assert_eq!(ids.len(), pool.len());
+}
