@@ -50,11 +50,22 @@ fn demo_json_reports_100k_messages_from_a_separate_process() {
 #[test]
 fn demo_noncoherent_bulk_is_clean() {
     let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
-        .args(["demo", "--json", "--messages", "1000", "--cache", "noncoherent"])
+        .args([
+            "demo",
+            "--json",
+            "--messages",
+            "1000",
+            "--cache",
+            "noncoherent",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let last = stdout.lines().last().expect("a JSON line");
     assert!(field(last, "bulk_bytes") >= 256 << 20, "{last}");
     assert_eq!(field(last, "corrupted"), 0, "{last}");
@@ -67,11 +78,29 @@ fn demo_noncoherent_bulk_is_clean() {
 /// clean (exit 0 only then).
 #[test]
 fn sim_selftest_catches_every_bug_class() {
-    let out = Command::new(env!("CARGO_BIN_EXE_intercore")).args(["sim", "selftest", "--json"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args(["sim", "selftest", "--json"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "selftest failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for key in ["missing_clean", "missing_invalidate", "dirty_eviction", "out_of_window", "read_only_window", "correct_run_clean", "all_ok"] {
-        assert!(stdout.contains(&format!("\"{key}\":true")), "{key} in {stdout}");
+    assert!(
+        out.status.success(),
+        "selftest failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in [
+        "missing_clean",
+        "missing_invalidate",
+        "dirty_eviction",
+        "out_of_window",
+        "read_only_window",
+        "correct_run_clean",
+        "all_ok",
+    ] {
+        assert!(
+            stdout.contains(&format!("\"{key}\":true")),
+            "{key} in {stdout}"
+        );
     }
 }
 

@@ -169,12 +169,12 @@ pub(crate) struct OwnedRange {
     len: usize,
 }
 
-/// The one place a slice into peer-shared memory is made.
+/// The one place a slice pointer into peer-shared memory is made.
 ///
 /// # Safety
-/// `base..base+total` must be valid for reads and writes for `'a`, `off + len <= total`,
-/// and no other reference to `off..off+len` may exist for `'a` (for `mutable`).
-unsafe fn slice<'a>(base: *mut u8, off: usize, len: usize) -> *mut [u8] {
+/// `base..base+total` must be a valid allocation and `off + len <= total`; turning the
+/// result into a reference is the caller's responsibility (exclusivity, lifetime).
+unsafe fn slice(base: *mut u8, off: usize, len: usize) -> *mut [u8] {
     // SAFETY: the caller guarantees `off + len` lies inside the valid allocation.
     core::ptr::slice_from_raw_parts_mut(unsafe { base.add(off) }, len)
 }

@@ -158,8 +158,18 @@ impl Link {
         let pool_off = layout.total.div_ceil(4096) * 4096;
         let mem = Arc::new(HeapMem::new(pool_off + pool_len));
         write_resource_table(&*mem, &layout, &spec).expect("table fits");
-        let map = LinearMap { base: DevAddr(spec.da_base), offset: 0, len: layout.total };
-        Link { mem, map, rsc: layout.rsc, layout, pool: (pool_off, pool_len) }
+        let map = LinearMap {
+            base: DevAddr(spec.da_base),
+            offset: 0,
+            len: layout.total,
+        };
+        Link {
+            mem,
+            map,
+            rsc: layout.rsc,
+            layout,
+            pool: (pool_off, pool_len),
+        }
     }
 
     /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX on.

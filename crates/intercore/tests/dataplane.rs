@@ -24,7 +24,10 @@ const IOVA: u64 = 0xC000_0000;
 const T: Option<Duration> = Some(Duration::from_secs(5));
 
 fn cfg() -> PoolConfig {
-    PoolConfig { classes: vec![(4096, 16), (64 << 10, 4)], align: 4096 }
+    PoolConfig {
+        classes: vec![(4096, 16), (64 << 10, 4)],
+        align: 4096,
+    }
 }
 
 struct Setup {
@@ -34,26 +37,59 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let spec = CarveoutSpec { vring_num: 16, buf_size: 512, event_idx: true, da_base: 0xA000_0000 };
+    let spec = CarveoutSpec {
+        vring_num: 16,
+        buf_size: 512,
+        event_idx: true,
+        da_base: 0xA000_0000,
+    };
     let link = Link::with_pool_area(spec, cfg().region_len());
     let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, HostConfig::default()).unwrap();
-    let mut remote = RemoteBus::new(Arc::clone(&link.mem), &link.map, rb, link.rsc, WaitMode::Event).unwrap();
+    let host = HostBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        hb,
+        link.rsc,
+        HostConfig::default(),
+    )
+    .unwrap();
+    let mut remote = RemoteBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        rb,
+        link.rsc,
+        WaitMode::Event,
+    )
+    .unwrap();
     remote.wait_ready(T).unwrap();
     Setup { link, host, remote }
 }
 
 fn pool(link: &Link) -> Pool<Cache> {
-    Pool::new(Coherent::new(Arc::clone(&link.mem)), link.pool.0, DevAddr(IOVA), &cfg()).unwrap()
+    Pool::new(
+        Coherent::new(Arc::clone(&link.mem)),
+        link.pool.0,
+        DevAddr(IOVA),
+        &cfg(),
+    )
+    .unwrap()
 }
 
 fn windows(link: &Link) -> LinearMap {
-    LinearMap { base: DevAddr(IOVA), offset: link.pool.0, len: link.pool.1 }
+    LinearMap {
+        base: DevAddr(IOVA),
+        offset: link.pool.0,
+        len: link.pool.1,
+    }
 }
 
 /// The remote side of the offload example, as a thread: CRC32C of the input written right
 /// after it.
-fn spawn_remote(mut bus: Remote, win: LinearMap, mem: Arc<HeapMem>) -> thread::JoinHandle<(u64, u64)> {
+fn spawn_remote(
+    mut bus: Remote,
+    win: LinearMap,
+    mem: Arc<HeapMem>,
+) -> thread::JoinHandle<(u64, u64)> {
     thread::spawn(move || {
         let mut dp = DpRemote::new(Coherent::new(mem), win);
         let ep = bus.create_endpoint(DP_SERVICE, None).unwrap();
@@ -64,7 +100,9 @@ fn spawn_remote(mut bus: Remote, win: LinearMap, mem: Arc<HeapMem>) -> thread::J
                     DP_OP_CRC32C => {
                         let crc = crc32c(job.input().map_err(|_| DP_FAULT)?);
                         let n = job.len();
-                        job.output(n, 4).map_err(|_| DP_FAULT)?.copy_from_slice(&crc.to_le_bytes());
+                        job.output(n, 4)
+                            .map_err(|_| DP_FAULT)?
+                            .copy_from_slice(&crc.to_le_bytes());
                         Ok(n + 4)
                     }
                     _ => Err(DP_UNSUPPORTED),
@@ -80,12 +118,20 @@ fn spawn_remote(mut bus: Remote, win: LinearMap, mem: Arc<HeapMem>) -> thread::J
 }
 
 fn connect(s: Setup) -> (Host, DpHost<Cache>, thread::JoinHandle<(u64, u64)>) {
-    let Setup { link, mut host, remote } = s;
+    let Setup {
+        link,
+        mut host,
+        remote,
+    } = s;
     let worker = spawn_remote(remote, windows(&link), Arc::clone(&link.mem));
     let dst = host.wait_service(DP_SERVICE, T).unwrap();
     let ep = host.create_endpoint("dp", None).unwrap();
     let max = host.max_payload();
-    (host, DpHost::new(pool(&link), ep, dst, max).unwrap(), worker)
+    (
+        host,
+        DpHost::new(pool(&link), ep, dst, max).unwrap(),
+        worker,
+    )
 }
 
 fn fill(buf: &mut WritableBuf<Cache>, len: usize, seed: u8) -> u32 {
@@ -121,7 +167,11 @@ fn crc_offload_round_trip_in_place() {
             assert_eq!(&c[len..], &crc.to_le_bytes());
         }
     }
-    assert_eq!(dp.pool().counts(), [20, 0, 0, 0], "every buffer is back in the pool");
+    assert_eq!(
+        dp.pool().counts(),
+        [20, 0, 0, 0],
+        "every buffer is back in the pool"
+    );
     drop(host);
     assert_eq!(worker.join().unwrap(), (30, 0));
 }
@@ -136,10 +186,18 @@ fn submissions_are_batched() {
         let b = dp.alloc(4096).unwrap();
         dp.submit(&mut host, b, 100, DP_OP_CRC32C).unwrap();
     }
-    assert_eq!(dp.stats().messages, 1, "the 15th submission sent the whole batch");
+    assert_eq!(
+        dp.stats().messages,
+        1,
+        "the 15th submission sent the whole batch"
+    );
     let b = dp.alloc(4096).unwrap();
     dp.submit(&mut host, b, 100, DP_OP_CRC32C).unwrap();
-    assert_eq!(dp.stats().messages, 1, "the 16th waits for the next batch or a flush");
+    assert_eq!(
+        dp.stats().messages,
+        1,
+        "the 16th waits for the next batch or a flush"
+    );
     for _ in 0..16 {
         dp.wait_complete(&mut host, T).unwrap();
     }
@@ -152,7 +210,13 @@ fn submissions_are_batched() {
 fn submit_checks_length() {
     let (mut host, mut dp, _worker) = connect(setup());
     let b = dp.alloc(4096).unwrap();
-    assert_eq!(dp.submit(&mut host, b, 4097, DP_OP_CRC32C).unwrap_err(), Error::MessageTooLarge { len: 4097, max: 4096 });
+    assert_eq!(
+        dp.submit(&mut host, b, 4097, DP_OP_CRC32C).unwrap_err(),
+        Error::MessageTooLarge {
+            len: 4097,
+            max: 4096
+        }
+    );
     assert_eq!(dp.pool().counts()[0], 20);
 }
 
@@ -160,20 +224,44 @@ fn submit_checks_length() {
 /// accounted as in flight — the remote may still write it).
 #[test]
 fn silent_remote_times_out() {
-    let Setup { link, mut host, remote: _remote } = setup();
+    let Setup {
+        link,
+        mut host,
+        remote: _remote,
+    } = setup();
     let ep = host.create_endpoint("dp", None).unwrap();
     let max = host.max_payload();
     let mut dp = DpHost::new(pool(&link), ep, 1024, max).unwrap();
     let b = dp.alloc(4096).unwrap();
     let id = b.id();
     dp.submit(&mut host, b, 10, DP_OP_CRC32C).unwrap();
-    assert_eq!(dp.wait_complete(&mut host, Some(Duration::from_millis(100))).unwrap_err(), Error::Timeout);
+    assert_eq!(
+        dp.wait_complete(&mut host, Some(Duration::from_millis(100)))
+            .unwrap_err(),
+        Error::Timeout
+    );
     assert_eq!(dp.pool().owner(id), Some(Owner::InFlight));
 }
 
+/// Builds a completion message from (sequence, device address, buffer id).
+type MakeCompletion = fn(u64, u64, u32) -> Vec<u8>;
+
 fn completion(seq: u64, da: u64, buf: u32, len: u32) -> Vec<u8> {
-    let mut m = DpHdr { kind: Le16::new(DP_COMPLETE), count: Le16::new(1), reserved: Le32::new(0) }.as_bytes().to_vec();
-    let c = DpComplete { seq: Le64::new(seq), da: Le64::new(da), buf: Le32::new(buf), len: Le32::new(len), status: Le32::new(0), reserved: Le32::new(0) };
+    let mut m = DpHdr {
+        kind: Le16::new(DP_COMPLETE),
+        count: Le16::new(1),
+        reserved: Le32::new(0),
+    }
+    .as_bytes()
+    .to_vec();
+    let c = DpComplete {
+        seq: Le64::new(seq),
+        da: Le64::new(da),
+        buf: Le32::new(buf),
+        len: Le32::new(len),
+        status: Le32::new(0),
+        reserved: Le32::new(0),
+    };
     m.extend_from_slice(c.as_bytes());
     m
 }
@@ -183,16 +271,28 @@ fn completion(seq: u64, da: u64, buf: u32, len: u32) -> Vec<u8> {
 /// buffer's, or a length beyond its capacity is a protocol error, never an access.
 #[test]
 fn hostile_completions_are_refused() {
-    let cases: [(&str, fn(u64, u64, u32) -> Vec<u8>); 6] = [
+    let cases: [(&str, MakeCompletion); 6] = [
         ("buffer outside pool", |s, d, _| completion(s, d, 999, 4)),
-        ("other buffer not in flight", |s, d, b| completion(s, d, b + 1, 4)),
+        ("other buffer not in flight", |s, d, b| {
+            completion(s, d, b + 1, 4)
+        }),
         ("wrong sequence", |s, d, b| completion(s + 7, d, b, 4)),
-        ("wrong device address", |s, d, b| completion(s, d + 4096, b, 4)),
-        ("length beyond capacity", |s, d, b| completion(s, d, b, 4097)),
-        ("truncated message", |s, d, b| completion(s, d, b, 4)[..30].to_vec()),
+        ("wrong device address", |s, d, b| {
+            completion(s, d + 4096, b, 4)
+        }),
+        ("length beyond capacity", |s, d, b| {
+            completion(s, d, b, 4097)
+        }),
+        ("truncated message", |s, d, b| {
+            completion(s, d, b, 4)[..30].to_vec()
+        }),
     ];
     for (what, make) in cases {
-        let Setup { link, mut host, mut remote } = setup();
+        let Setup {
+            link,
+            mut host,
+            mut remote,
+        } = setup();
         let rep = remote.create_endpoint("fake-dp", None).unwrap();
         remote.announce(rep).unwrap();
         let dst = host.wait_service("fake-dp", T).unwrap();
@@ -206,8 +306,15 @@ fn hostile_completions_are_refused() {
         remote.try_recv_with(|_| ()).unwrap();
         remote.try_send(rep, ep, &make(t.seq, da, id)).unwrap();
         let e = dp.wait_complete(&mut host, T).unwrap_err();
-        assert!(matches!(e, Error::Protocol { .. } | Error::Wire(_)), "{what}: {e:?}");
-        assert_eq!(dp.pool().owner(id), Some(Owner::InFlight), "{what}: the buffer stays with the remote");
+        assert!(
+            matches!(e, Error::Protocol { .. } | Error::Wire(_)),
+            "{what}: {e:?}"
+        );
+        assert_eq!(
+            dp.pool().owner(id),
+            Some(Owner::InFlight),
+            "{what}: the buffer stays with the remote"
+        );
     }
 }
 
@@ -216,20 +323,39 @@ fn hostile_completions_are_refused() {
 #[test]
 fn remote_refuses_bad_requests() {
     let s = setup();
-    let win = LinearMap { base: DevAddr(IOVA), offset: s.link.pool.0, len: 4096 };
+    let win = LinearMap {
+        base: DevAddr(IOVA),
+        offset: s.link.pool.0,
+        len: 4096,
+    };
     let mut dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
     let sub = |da: u64, len: u32, cap: u32| {
-        let mut m = DpHdr { kind: Le16::new(DP_SUBMIT), count: Le16::new(1), reserved: Le32::new(0) }.as_bytes().to_vec();
+        let mut m = DpHdr {
+            kind: Le16::new(DP_SUBMIT),
+            count: Le16::new(1),
+            reserved: Le32::new(0),
+        }
+        .as_bytes()
+        .to_vec();
         m.extend_from_slice(
-            DpSubmit { seq: Le64::new(1), da: Le64::new(da), len: Le32::new(len), cap: Le32::new(cap), buf: Le32::new(0), op: Le32::new(DP_OP_CRC32C) }
-                .as_bytes(),
+            DpSubmit {
+                seq: Le64::new(1),
+                da: Le64::new(da),
+                len: Le32::new(len),
+                cap: Le32::new(cap),
+                buf: Le32::new(0),
+                op: Le32::new(DP_OP_CRC32C),
+            }
+            .as_bytes(),
         );
         m
     };
     let crc = |job: &mut intercore::dataplane::Job<'_, Cache, LinearMap>| {
         let c = crc32c(job.input().map_err(|_| DP_FAULT)?);
         let n = job.len();
-        job.output(n, 4).map_err(|_| DP_FAULT)?.copy_from_slice(&c.to_le_bytes());
+        job.output(n, 4)
+            .map_err(|_| DP_FAULT)?
+            .copy_from_slice(&c.to_le_bytes());
         Ok(n + 4)
     };
     dp.process(1, 2, &sub(IOVA + 4096, 10, 64), crc);
@@ -281,9 +407,18 @@ proptest! {
 /// held by at most one thread at any time, and all come back.
 #[test]
 fn pool_is_safe_under_concurrent_alloc_and_free() {
-    let link = Link::with_pool_area(CarveoutSpec { vring_num: 4, buf_size: 512, event_idx: true, da_base: 0xA000_0000 }, cfg().region_len());
+    let link = Link::with_pool_area(
+        CarveoutSpec {
+            vring_num: 4,
+            buf_size: 512,
+            event_idx: true,
+            da_base: 0xA000_0000,
+        },
+        cfg().region_len(),
+    );
     let pool = Arc::new(pool(&link));
-    let owners: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new((0..pool.len()).map(|_| Default::default()).collect());
+    let owners: Arc<Vec<std::sync::atomic::AtomicBool>> =
+        Arc::new((0..pool.len()).map(|_| Default::default()).collect());
     let threads: Vec<_> = (0..2)
         .map(|t| {
             let (pool, owners) = (Arc::clone(&pool), Arc::clone(&owners));
@@ -292,7 +427,8 @@ fn pool_is_safe_under_concurrent_alloc_and_free() {
                 for i in 0..50_000usize {
                     if (i + t) % 3 != 0 {
                         if let Some(b) = pool.alloc(1) {
-                            let was = owners[b.id() as usize].swap(true, std::sync::atomic::Ordering::SeqCst);
+                            let was = owners[b.id() as usize]
+                                .swap(true, std::sync::atomic::Ordering::SeqCst);
                             assert!(!was, "buffer {} held twice", b.id());
                             mine.push(b);
                         }

@@ -398,7 +398,10 @@ impl<C: CacheOps> Drop for Completed<C> {
 
 impl<C: CacheOps> core::fmt::Debug for WritableBuf<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("WritableBuf").field("id", &self.id).field("cap", &self.cap()).finish()
+        f.debug_struct("WritableBuf")
+            .field("id", &self.id)
+            .field("cap", &self.cap())
+            .finish()
     }
 }
 

@@ -827,12 +827,19 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
 
 impl<M: SharedMemory> core::fmt::Debug for RxBuf<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RxBuf").field("src", &self.src).field("dst", &self.dst).field("len", &self.range.len()).finish()
+        f.debug_struct("RxBuf")
+            .field("src", &self.src)
+            .field("dst", &self.dst)
+            .field("len", &self.range.len())
+            .finish()
     }
 }
 
 impl<M: SharedMemory> core::fmt::Debug for TxBuf<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TxBuf").field("id", &self.id).field("cap", &self.range.len()).finish()
+        f.debug_struct("TxBuf")
+            .field("id", &self.id)
+            .field("cap", &self.range.len())
+            .finish()
     }
 }

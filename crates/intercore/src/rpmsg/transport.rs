@@ -38,7 +38,10 @@ impl<M: crate::SharedMemory, D: crate::Doorbell> Transport for super::HostBus<M,
         self.wait_service(name, timeout)
     }
     fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
-        Ok(Channel { local: self.create_endpoint(name, None)?, remote })
+        Ok(Channel {
+            local: self.create_endpoint(name, None)?,
+            remote,
+        })
     }
     fn close(&mut self, ch: Channel) -> Result<()> {
         self.destroy_endpoint(ch.local)
