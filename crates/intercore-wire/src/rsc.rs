@@ -26,8 +26,12 @@ pub const FW_RSC_ADDR_ANY: u32 = 0xFFFF_FFFF;
 pub const RSC_TABLE_VERSION: u32 = 1;
 /// Virtio status bit: the driver is ready (`VIRTIO_CONFIG_S_DRIVER_OK`).
 pub const VIRTIO_CONFIG_S_DRIVER_OK: u8 = 4;
-/// Byte offset of `status` inside a vdev entry (after its type word).
-pub const VDEV_STATUS_OFFSET: usize = 4 + 16;
+/// Byte offset of `status` in a vdev entry, counted from the entry's type word (the
+/// `fw_rsc_hdr`): 4 for the type, then `id`, `notifyid`, `dfeatures`, `gfeatures` and
+/// `config_len` (5 × u32) of `struct fw_rsc_vdev`.
+pub const VDEV_STATUS_OFFSET: usize = 4 + 20;
+/// Byte offset of `gfeatures` in a vdev entry, counted from the entry's type word.
+pub const VDEV_GFEATURES_OFFSET: usize = 4 + 12;
 
 /// `struct resource_table` without the offsets.
 #[derive(
@@ -566,6 +570,20 @@ mod tests {
         .unwrap();
         w.add_vendor(200, &[1, 2, 3, 4]).unwrap();
         w.finish()
+    }
+
+    /// remoteproc.h: the write-back fields of `struct fw_rsc_vdev` sit where the offsets
+    /// say, counted from the type word.
+    #[test]
+    fn vdev_write_back_offsets() {
+        assert_eq!(
+            VDEV_STATUS_OFFSET,
+            4 + core::mem::offset_of!(FwRscVdev, status)
+        );
+        assert_eq!(
+            VDEV_GFEATURES_OFFSET,
+            4 + core::mem::offset_of!(FwRscVdev, gfeatures)
+        );
     }
 
     /// remoteproc.h: entry struct sizes (the type word is a separate `fw_rsc_hdr`).

@@ -156,10 +156,13 @@ fn remote(features: Option<u32>) -> (Link, RemoteBus<Arc<HeapMem>, ThreadBell, 4
     let t = intercore::wire::rsc::ResourceTable::parse(&raw).unwrap();
     let v = t.find_vdev(7).unwrap().unwrap();
     let g = features.unwrap_or(v.vdev.dfeatures.get());
-    link.mem
-        .store_u32(link.rsc.offset + v.offset + 4 + 12, g, Relaxed);
     link.mem.store_u32(
-        link.rsc.offset + v.offset + 4 + 16,
+        link.rsc.offset + v.offset + intercore::wire::rsc::VDEV_GFEATURES_OFFSET,
+        g,
+        Relaxed,
+    );
+    link.mem.store_u32(
+        link.rsc.offset + v.offset + intercore::wire::rsc::VDEV_STATUS_OFFSET,
         u32::from(status::DRIVER_OK) | 2 << 8,
         Release,
     );
@@ -281,9 +284,13 @@ fn remote_rejects_unoffered_features() {
     link.mem.read(0, &mut raw);
     let t = intercore::wire::rsc::ResourceTable::parse(&raw).unwrap();
     let v = t.find_vdev(7).unwrap().unwrap();
-    link.mem.store_u32(v.offset + 16, 1 << 5, Relaxed);
     link.mem.store_u32(
-        v.offset + 20,
+        v.offset + intercore::wire::rsc::VDEV_GFEATURES_OFFSET,
+        1 << 5,
+        Relaxed,
+    );
+    link.mem.store_u32(
+        v.offset + intercore::wire::rsc::VDEV_STATUS_OFFSET,
         u32::from(status::DRIVER_OK) | 2 << 8,
         Release,
     );

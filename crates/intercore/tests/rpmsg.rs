@@ -349,3 +349,35 @@ fn silent_remote_times_out_in_every_mode() {
         );
     }
 }
+
+/// remoteproc's write-back, as Linux does it: after set-up the table's vdev holds the
+/// accepted features in `gfeatures` and ACKNOWLEDGE|DRIVER|FEATURES_OK|DRIVER_OK in
+/// `status` (byte 24 of the entry), with `config_len` and the vring count untouched — so a
+/// Linux host or an OpenAMP remote reads them where `struct fw_rsc_vdev` puts them.
+#[test]
+fn host_writes_back_status_and_features_into_the_kernel_fields() {
+    let link = Link::with_buffers(8);
+    let (hb, _rb) = ThreadBell::pair();
+    let _host = HostBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        hb,
+        link.rsc,
+        HostConfig::default(),
+    )
+    .unwrap();
+    let mut raw = vec![0u8; link.rsc.len];
+    intercore::SharedMemory::read(&*link.mem, link.rsc.offset, &mut raw);
+    let t = intercore::wire::rsc::ResourceTable::validate(&raw).unwrap();
+    let v = t.find_vdev(7).unwrap().unwrap();
+    assert_eq!(
+        v.vdev.status, 0x0F,
+        "ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK"
+    );
+    assert_eq!(
+        v.vdev.gfeatures.get(),
+        v.vdev.dfeatures.get() & intercore::rpmsg::SUPPORTED_FEATURES
+    );
+    assert_eq!(v.vdev.config_len.get(), 0);
+    assert_eq!(v.vdev.num_of_vrings, 2);
+}

@@ -14,6 +14,7 @@
 mod host;
 pub mod layout;
 mod remote;
+pub mod rsc_table;
 mod transport;
 
 #[cfg(feature = "alloc")]
@@ -181,7 +182,7 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
     Ok(VdevInfo {
         status_off,
         status_rest,
-        gfeatures_off: loc.offset + vdev.offset + 4 + 12,
+        gfeatures_off: loc.offset + vdev.offset + intercore_wire::rsc::VDEV_GFEATURES_OFFSET,
         dfeatures: vdev.vdev.dfeatures.get(),
         rings,
         buf_da,
