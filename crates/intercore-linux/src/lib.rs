@@ -10,8 +10,30 @@
 
 mod eventfd;
 mod memfd;
+pub mod remoteproc;
 mod sys;
 
 pub use eventfd::{EventFd, EventfdDoorbell, PidFd};
 pub use memfd::{MemfdRegion, PrivateRegion};
-pub use sys::{adopt_inherited_fd, clear_cloexec, monotonic_now, spawn_inheriting};
+pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
+pub use sys::{
+    adopt_inherited_fd, allowed_cpus, clear_cloexec, monotonic_now, pin_to_cpu, pipe,
+    process_cpu_time, spawn_inheriting,
+};
+
+mod cache;
+mod dmabuf;
+pub mod uapi;
+#[cfg(feature = "vfio")]
+mod vfio;
+
+#[cfg(target_arch = "aarch64")]
+pub use cache::Arm64El0Cache;
+pub use cache::{DmaBufCache, dminline_bytes, line_addrs, native_line_size};
+pub use dmabuf::{
+    DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory, RprocDmaBufAttach,
+    SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg, reserved_memory,
+    uio_device, uio_devices,
+};
+#[cfg(feature = "vfio")]
+pub use vfio::VfioIommu;
