@@ -6,8 +6,11 @@
 
 #![deny(unsafe_code)]
 
+mod bench;
 mod bulk;
 mod demo;
+mod rproc;
+mod rsc;
 mod selftest;
 
 use std::process::ExitCode;
@@ -28,10 +31,32 @@ USAGE:
         --cache noncoherent runs the bulk stage under the coherency sanitizer with random
         eviction. Prints percentiles and GB/s; --json ends with one JSON line.
         MODE: poll | event | adaptive | adaptive:MICROS (default adaptive:50).
+    intercore bench [rtt] [throughput] [bulk] [soak] [--duration SECS] [--samples N]
+                    [--json] [--plot FILE.svg]
+        Measure intercore side by side with the machine's floor (a cache line bounced
+        between two processes; the same with eventfd wake-ups), a Unix socket and a pipe,
+        in one run: round trips (1/64/496 B; poll, event, adaptive), batched one-way
+        throughput, bulk GB/s (4 KiB..4 MiB, coherent and non-coherent) against one write
+        pass, and a soak. Prints ratios to the baselines; --json one object per row and a
+        summary; --plot an SVG. Default: every suite (a few minutes).
     intercore sim selftest [--json]
         Inject each cache-maintenance bug class (missing clean, missing invalidate, dirty
         eviction over peer data) and IOMMU violation (unmapped, read-only) and show the
         sanitizer / IOMMU catch each; then a correct run that must be clean.
+    intercore rsc FILE [--json]
+        Print the remoteproc resource table of an ELF firmware (its .resource_table
+        section: carveouts, trace buffers, vdevs with features, status and vrings), as
+        the kernel would read it; a malformed file is an error naming the offset (exit 1).
+        This binary carries the offload firmware's table: intercore rsc $(which intercore).
+    intercore rproc list [--json]
+    intercore rproc start|stop|detach [--rproc NAME|N] [--control sysfs|cdev] [--timeout S]
+    intercore rproc load FILE [--name NAME] [--start] [--rproc NAME|N]
+        Remote processors under /sys/class/remoteproc: list them; start, stop or detach
+        one (through sysfs or /dev/remoteprocN), waiting for the state; install a checked
+        ELF firmware where the kernel looks (firmware_class.path, else /lib/firmware) and
+        select it. Refused with the reason when the state does not allow it (the kernel
+        changes firmware only while offline). --sysfs DIR, --dev DIR, --firmware-dir DIR
+        point at other roots (a test tree).
     intercore help
 ";
 
@@ -40,6 +65,16 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some(SIM_REMOTE) => ExitCode::from(intercore_sim::remote_main(&args[1..]) as u8),
         Some("demo") => demo::main(&args[1..]),
+        Some("rsc") => rsc::main(&args[1..]),
+        Some("rproc") => rproc::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
+        Some(bench::PEER) => match bench::peer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("intercore bench peer: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("sim") if args.get(1).map(String::as_str) == Some("selftest") => {
             selftest::main(&args[2..])
         }

@@ -19,7 +19,8 @@ pub use coherency::{Detection, Eviction, Report, Side};
 pub use remote::remote_main;
 
 use intercore::dataplane::{DpHost, Iommu, Perm, Pool, PoolConfig};
-use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec, write_resource_table};
+use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
+use intercore::rpmsg::rsc_table::RpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory, WaitMode};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
@@ -37,6 +38,8 @@ pub enum Firmware {
     Echo,
     /// `firmware/offload`: CRC32C on the data plane, plus the echo service.
     Offload,
+    /// `firmware/echo`'s sink: counts messages (one-way throughput).
+    Sink,
 }
 
 impl Firmware {
@@ -45,6 +48,23 @@ impl Firmware {
         match self {
             Firmware::Echo => "echo",
             Firmware::Offload => "offload",
+            Firmware::Sink => "sink",
+        }
+    }
+    /// The carveout the firmware is built for and its resource table, read from the
+    /// firmware's `RESOURCE_TABLE` static (what a remoteproc loader copies from its
+    /// `.resource_table` section).
+    pub fn resource_table(self) -> (CarveoutSpec, RpmsgTable) {
+        match self {
+            Firmware::Offload => (
+                intercore_fw_offload::CARVEOUT,
+                intercore_fw_offload::RESOURCE_TABLE.snapshot(),
+            ),
+            // The services of `firmware/echo`.
+            _ => (
+                intercore_fw_echo::CARVEOUT,
+                intercore_fw_echo::RESOURCE_TABLE.snapshot(),
+            ),
         }
     }
     /// Parses a name.
@@ -52,6 +72,7 @@ impl Firmware {
         match s {
             "echo" => Some(Firmware::Echo),
             "offload" => Some(Firmware::Offload),
+            "sink" => Some(Firmware::Sink),
             _ => None,
         }
     }
@@ -191,8 +212,19 @@ impl Soc {
             offset: 0,
             len: layout.total,
         };
-        write_resource_table(&*mem, &layout, &spec)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        // The firmware's own table (its `.resource_table` static) when it is built for this
+        // carveout: one source of truth. A geometry it was not built for (a test setup)
+        // gets the standard table for that geometry, built by the same const fn.
+        let (fw_spec, fw_table) = cfg.firmware.resource_table();
+        let table = if fw_spec == spec {
+            fw_table
+        } else {
+            RpmsgTable::standard(&spec)
+        };
+        mem.write(
+            layout.rsc.offset,
+            intercore_wire::IntoBytes::as_bytes(&table),
+        );
         let to_remote = EventFd::new()?;
         let to_host = EventFd::new()?;
         let raw =

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod dataplane;
+pub mod elf;
 pub mod error;
 pub mod rpmsg;
 pub mod rsc;

@@ -16,6 +16,29 @@ pub const SERVICE: &str = "rpmsg-raw";
 /// Largest message echoed; longer ones are counted and dropped.
 pub const MAX_ECHO: usize = 4096;
 
+/// The carveout this firmware is built for (the simulated SoC's default layout).
+pub const CARVEOUT: intercore::rpmsg::layout::CarveoutSpec =
+    intercore::rpmsg::layout::CarveoutSpec {
+        vring_num: 256,
+        buf_size: 512,
+        event_idx: true,
+        da_base: 0xA000_0000,
+    };
+
+/// The firmware's resource table (the `vdev0buffer` carveout and the rpmsg vdev of
+/// [`CARVEOUT`]). On a bare-metal target it is placed in `.resource_table`; on a hosted
+/// target it is an ordinary writable static, because the simulator's programs link this
+/// crate next to `intercore-fw-offload`, whose table owns the section there (one section
+/// must hold one table).
+#[used]
+#[allow(unsafe_code)] // `link_section` is an unsafe attribute
+#[cfg_attr(target_os = "none", unsafe(link_section = ".resource_table"))]
+pub static RESOURCE_TABLE: intercore::rpmsg::rsc_table::RscTableCell<
+    intercore::rpmsg::rsc_table::RpmsgTable,
+> = intercore::rpmsg::rsc_table::RscTableCell::new(
+    intercore::rpmsg::rsc_table::RpmsgTable::standard(&CARVEOUT),
+);
+
 /// What the firmware did before it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EchoStats {
@@ -59,5 +82,47 @@ fn serve<M: SharedMemory, D: Doorbell, const N: usize>(
         }
         bus.send(ep, src, &buf[..len], None)?;
         stats.echoed += 1;
+    }
+}
+
+/// The sink service's name: counts messages, for one-way throughput measurements.
+pub const SINK_SERVICE: &str = "intercore-sink";
+
+/// Runs a message sink until the host goes away: every message is counted and dropped,
+/// except a message of exactly `?`, which is answered with the count so far (u64,
+/// little-endian). Buffers are taken and returned in batches (one index update and at most
+/// one doorbell per batch).
+pub fn run_sink<M: SharedMemory, D: Doorbell, const N: usize>(
+    bus: &mut RemoteBus<M, D, N>,
+) -> Result<u64, Error> {
+    let mut count = 0u64;
+    match sink(bus, &mut count) {
+        Err(Error::PeerGone) | Ok(()) => Ok(count),
+        Err(e) => Err(e),
+    }
+}
+
+fn sink<M: SharedMemory, D: Doorbell, const N: usize>(
+    bus: &mut RemoteBus<M, D, N>,
+    count: &mut u64,
+) -> Result<(), Error> {
+    bus.wait_ready(None)?;
+    let ep = bus.create_endpoint(SINK_SERVICE, None)?;
+    bus.announce(ep)?;
+    loop {
+        let mut asked = None;
+        let mut handle = |m: intercore::rpmsg::Msg<'_>| {
+            if m.payload == b"?" {
+                asked = Some(m.src);
+            } else {
+                *count += 1;
+            }
+        };
+        if bus.try_recv_batch(256, &mut handle)? == 0 {
+            bus.recv_with(None, &mut handle)?;
+        }
+        if let Some(src) = asked {
+            bus.send(ep, src, &count.to_le_bytes(), None)?;
+        }
     }
 }

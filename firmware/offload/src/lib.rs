@@ -10,6 +10,8 @@
 
 use intercore::dataplane::{CacheOps, DataWindows, DpRemote, Job};
 use intercore::rpmsg::RemoteBus;
+use intercore::rpmsg::layout::CarveoutSpec;
+use intercore::rpmsg::rsc_table::{RpmsgTable, RscTableCell};
 use intercore::wire::dataplane::{DP_FAULT, DP_OP_CRC32C, DP_OP_NOP, DP_SERVICE, DP_UNSUPPORTED};
 use intercore::{Doorbell, Error, SharedMemory, crc32c};
 
@@ -17,6 +19,29 @@ use intercore::{Doorbell, Error, SharedMemory, crc32c};
 pub const ECHO_SERVICE: &str = "rpmsg-raw";
 /// Largest control message echoed.
 pub const MAX_ECHO: usize = 4096;
+
+/// The carveout this firmware is built for: 256-entry vrings, 512-byte rpmsg buffers,
+/// `EVENT_IDX`, from device address `0xA000_0000` (the simulated SoC's default layout).
+pub const CARVEOUT: CarveoutSpec = CarveoutSpec {
+    vring_num: 256,
+    buf_size: 512,
+    event_idx: true,
+    da_base: 0xA000_0000,
+};
+
+/// The firmware's resource table, in its `.resource_table` section: the `vdev0buffer`
+/// carveout and the rpmsg vdev with two vrings of [`CARVEOUT`]. A remoteproc host copies
+/// it from the image and writes the negotiated values back into it (writable memory:
+/// see [`RscTableCell`]); the simulated SoC copies it into its carveout the same way.
+/// The simulator's programs (`intercore`, `intercore-sim-remote`) carry the section:
+/// `intercore rsc $(which intercore)` shows it.
+#[used]
+// `link_section` is an unsafe attribute (the linker decides what the section holds); this
+// is the only item in the project placed in `.resource_table` on a hosted target.
+#[allow(unsafe_code)]
+#[unsafe(link_section = ".resource_table")]
+pub static RESOURCE_TABLE: RscTableCell<RpmsgTable> =
+    RscTableCell::new(RpmsgTable::standard(&CARVEOUT));
 
 /// The work done on one buffer.
 pub fn work<C: CacheOps, W: DataWindows>(job: &mut Job<'_, C, W>) -> Result<usize, u32> {

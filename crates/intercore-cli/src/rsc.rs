@@ -1,0 +1,290 @@
+//! `intercore rsc FILE [--json]`: the resource table of an ELF firmware, as remoteproc
+//! would read it (the `.resource_table` section, checked), or the named problem.
+
+use intercore::wire::elf::{self, Elf, RscSection};
+use intercore::wire::rsc::{FwRscCarveout, Resource};
+use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: intercore rsc FILE [--json]";
+
+/// Runs the subcommand: 0 printed, 1 the file is not valid firmware (or has no table),
+/// 2 usage.
+pub fn main(args: &[String]) -> ExitCode {
+    let mut json = false;
+    let mut file = None;
+    for a in args {
+        match a.as_str() {
+            "--json" => json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            s if s.starts_with('-') => {
+                eprintln!("intercore rsc: unknown option {s:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            s if file.is_none() => file = Some(s.to_string()),
+            s => {
+                eprintln!("intercore rsc: unexpected argument {s:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(file) = file else {
+        eprintln!("intercore rsc: which file?\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match run(&file, json) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("intercore rsc: {file}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(file: &str, json: bool) -> Result<String, String> {
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let elf = Elf::parse(&bytes).map_err(|e| e.to_string())?;
+    for s in elf.segments() {
+        s.map_err(|e| e.to_string())?;
+    }
+    let rsc = elf.resource_table().map_err(|e| e.to_string())?.ok_or(
+        "no .resource_table section (the kernel would boot it with no resources: no vdevs, \
+         no carveouts)",
+    )?;
+    Ok(if json {
+        render_json(file, &elf, &rsc)
+    } else {
+        render_text(file, &elf, &rsc)
+    })
+}
+
+fn name(field: &[u8; 32]) -> String {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(32);
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+fn feature_names(id: u32, f: u32) -> Vec<String> {
+    (0..32)
+        .filter(|b| f & (1 << b) != 0)
+        .map(|b| match b {
+            0 if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG => "VIRTIO_RPMSG_F_NS".into(),
+            VIRTIO_RING_F_EVENT_IDX => "VIRTIO_RING_F_EVENT_IDX".into(),
+            VIRTIO_RING_F_INDIRECT_DESC => "VIRTIO_RING_F_INDIRECT_DESC".into(),
+            b => format!("bit{b}"),
+        })
+        .collect()
+}
+
+fn loaded_note(rsc: &RscSection<'_>) -> Option<String> {
+    match rsc.loaded_in {
+        Some(_) => None,
+        None => Some(format!(
+            "the table (address {:#x}) is not inside any loaded segment: the kernel cannot \
+             write the negotiated vring addresses and status back to the firmware",
+            rsc.section.addr
+        )),
+    }
+}
+
+fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
+    let mut o = String::new();
+    let machine = elf::machine::name(elf.machine())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("machine {}", elf.machine()));
+    let _ = writeln!(
+        o,
+        "{file}: ELF{} {machine}, entry {:#x}",
+        elf.class().bits(),
+        elf.entry()
+    );
+    let s = &rsc.section;
+    let _ = write!(
+        o,
+        ".resource_table: file offset {:#x}, address {:#x}, {} bytes",
+        s.offset, s.addr, s.size
+    );
+    match rsc.loaded_in {
+        Some(p) => {
+            let _ = writeln!(o, ", in loaded segment {} at {:#x}", p.index, p.paddr);
+        }
+        None => o.push('\n'),
+    }
+    let t = &rsc.table;
+    let _ = writeln!(o, "resource table version 1, {} entries", t.len());
+    for i in 0..t.len() {
+        let off = t.entry_offset(i).unwrap_or(0);
+        let _ = write!(o, "  [{i}] @{off:#x} ");
+        match t.entry(i) {
+            Ok(Resource::Carveout(c)) => carveout_line(&mut o, "carveout", &c),
+            Ok(Resource::Devmem(c)) => carveout_line(&mut o, "devmem", &c),
+            Ok(Resource::Trace(tr)) => {
+                let _ = writeln!(
+                    o,
+                    "trace    {:?} da {:#x} len {:#x}",
+                    name(&tr.name),
+                    tr.da.get(),
+                    tr.len.get()
+                );
+            }
+            Ok(Resource::Vdev(v)) => {
+                let d = &v.vdev;
+                let id = d.id.get();
+                let kind = if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG {
+                    " (rpmsg)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    o,
+                    "vdev     id {id}{kind} notifyid {} dfeatures {:#x} [{}] gfeatures {:#x} status {:#x} config_len {}",
+                    d.notifyid.get(),
+                    d.dfeatures.get(),
+                    feature_names(id, d.dfeatures.get()).join(", "),
+                    d.gfeatures.get(),
+                    d.status,
+                    d.config_len.get()
+                );
+                for r in 0..v.num_vrings() {
+                    if let Some(vr) = v.vring(r) {
+                        let _ = writeln!(
+                            o,
+                            "         vring{r} da {:#x} align {} num {} notifyid {} pa {:#x}",
+                            vr.da.get(),
+                            vr.align.get(),
+                            vr.num.get(),
+                            vr.notifyid.get(),
+                            vr.pa.get()
+                        );
+                    }
+                }
+            }
+            Ok(Resource::Vendor { ty, body }) => {
+                let _ = writeln!(o, "vendor   type {ty}, {} bytes", body.len());
+            }
+            Err(e) => {
+                let _ = writeln!(o, "error: {e}");
+            }
+        }
+    }
+    if let Some(n) = loaded_note(rsc) {
+        let _ = writeln!(o, "warning: {n}");
+    }
+    o
+}
+
+fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
+    let _ = writeln!(
+        o,
+        "{kind:<8} {:?} da {:#x} pa {:#x} len {:#x} flags {:#x}",
+        name(&c.name),
+        c.da.get(),
+        c.pa.get(),
+        c.len.get(),
+        c.flags.get()
+    );
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn carveout_json(kind: &str, off: usize, c: &FwRscCarveout) -> String {
+    format!(
+        "{{\"type\":{},\"offset\":{off},\"name\":{},\"da\":{},\"pa\":{},\"len\":{},\"flags\":{}}}",
+        js(kind),
+        js(&name(&c.name)),
+        c.da.get(),
+        c.pa.get(),
+        c.len.get(),
+        c.flags.get()
+    )
+}
+
+fn render_json(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
+    let t = &rsc.table;
+    let mut entries = Vec::new();
+    for i in 0..t.len() {
+        let off = t.entry_offset(i).unwrap_or(0);
+        entries.push(match t.entry(i) {
+            Ok(Resource::Carveout(c)) => carveout_json("carveout", off, &c),
+            Ok(Resource::Devmem(c)) => carveout_json("devmem", off, &c),
+            Ok(Resource::Trace(tr)) => format!(
+                "{{\"type\":\"trace\",\"offset\":{off},\"name\":{},\"da\":{},\"len\":{}}}",
+                js(&name(&tr.name)),
+                tr.da.get(),
+                tr.len.get()
+            ),
+            Ok(Resource::Vdev(v)) => {
+                let d = &v.vdev;
+                let vrings: Vec<String> = (0..v.num_vrings())
+                    .filter_map(|r| v.vring(r))
+                    .map(|vr| {
+                        format!(
+                            "{{\"da\":{},\"align\":{},\"num\":{},\"notifyid\":{},\"pa\":{}}}",
+                            vr.da.get(),
+                            vr.align.get(),
+                            vr.num.get(),
+                            vr.notifyid.get(),
+                            vr.pa.get()
+                        )
+                    })
+                    .collect();
+                let feats: Vec<String> = feature_names(d.id.get(), d.dfeatures.get())
+                    .iter()
+                    .map(|f| js(f))
+                    .collect();
+                format!(
+                    "{{\"type\":\"vdev\",\"offset\":{off},\"id\":{},\"notifyid\":{},\"dfeatures\":{},\
+                     \"dfeature_names\":[{}],\"gfeatures\":{},\"status\":{},\"config_len\":{},\"vrings\":[{}]}}",
+                    d.id.get(),
+                    d.notifyid.get(),
+                    d.dfeatures.get(),
+                    feats.join(","),
+                    d.gfeatures.get(),
+                    d.status,
+                    d.config_len.get(),
+                    vrings.join(",")
+                )
+            }
+            Ok(Resource::Vendor { ty, body }) => format!(
+                "{{\"type\":\"vendor\",\"offset\":{off},\"vendor_type\":{ty},\"len\":{}}}",
+                body.len()
+            ),
+            Err(e) => format!("{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}", js(&e.to_string())),
+        });
+    }
+    let s = &rsc.section;
+    format!(
+        "{{\"file\":{},\"class\":{},\"machine\":{},\"entry\":{},\"section\":{{\"offset\":{},\"addr\":{},\"size\":{},\"loaded\":{}}},\
+         \"version\":1,\"entries\":[{}]}}\n",
+        js(file),
+        elf.class().bits(),
+        elf.machine(),
+        elf.entry(),
+        s.offset,
+        s.addr,
+        s.size,
+        rsc.loaded_in.is_some(),
+        entries.join(",")
+    )
+}

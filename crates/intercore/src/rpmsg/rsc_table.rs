@@ -1,0 +1,481 @@
+//! Resource tables that firmware declares in its own image, built at compile time.
+//!
+//! A remoteproc firmware carries its resource table in an ELF section named
+//! `.resource_table`. Linux copies that section out of the file, assigns what the
+//! firmware left to it (`FW_RSC_ADDR_ANY` addresses, notify ids), and — when the table lies
+//! inside a loaded segment — writes the result back into the firmware's copy before
+//! starting the core; afterwards the host keeps writing the vdev's `status` and
+//! `gfeatures` there. So the table must be a **writable** static that Rust never assumes
+//! unchanged.
+//!
+//! [`RscTableCell`] is that static: an [`UnsafeCell`] (so rustc places it in writable
+//! `.data`-like memory and never constant-folds reads of it) that hands out only
+//! by-value volatile snapshots and a raw pointer — never a reference that another core
+//! could write behind. [`RpmsgTable`] is the table intercore's buses expect (a
+//! `vdev0buffer` carveout and an rpmsg vdev with two vrings), built by `const fn`s, so a
+//! firmware declares it in three lines:
+//!
+//! ```
+//! use intercore::rpmsg::layout::CarveoutSpec;
+//! use intercore::rpmsg::rsc_table::{RpmsgTable, RscTableCell};
+//!
+//! /// The carveout this firmware is linked for.
+//! pub const CARVEOUT: CarveoutSpec =
+//!     CarveoutSpec { vring_num: 256, buf_size: 512, event_idx: true, da_base: 0xA000_0000 };
+//!
+//! #[used]
+//! #[unsafe(link_section = ".resource_table")] // see "Placing the table" below
+//! pub static RESOURCE_TABLE: RscTableCell<RpmsgTable> =
+//!     RscTableCell::new(RpmsgTable::standard(&CARVEOUT));
+//!
+//! // The host's view: the bytes validate as a resource table with the rpmsg vdev.
+//! let t = RESOURCE_TABLE.snapshot();
+//! let table = intercore::wire::rsc::ResourceTable::validate(zerocopy::IntoBytes::as_bytes(&t))?;
+//! assert!(table.find_vdev(7)?.is_some());
+//! # Ok::<(), intercore::wire::WireError>(())
+//! ```
+//!
+//! Other shapes are composed from the entry types ([`CarveoutEntry`], [`TraceEntry`],
+//! [`RpmsgVdevEntry`]) in a `#[repr(C)]` struct of the firmware's own, with the offsets
+//! computed by `core::mem::offset_of!`:
+//!
+//! ```
+//! use intercore::rpmsg::rsc_table::{rsc_header, CarveoutEntry, TraceEntry, RscTableCell};
+//! use intercore::wire::{Le32, rsc::RscHeader};
+//! use core::mem::offset_of;
+//!
+//! #[repr(C)]
+//! #[derive(Clone, Copy, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
+//! struct MyTable { hdr: RscHeader, offsets: [Le32; 2], trace: TraceEntry, heap: CarveoutEntry }
+//!
+//! static TABLE: RscTableCell<MyTable> = RscTableCell::new(MyTable {
+//!     hdr: rsc_header(2),
+//!     offsets: [
+//!         Le32::new(offset_of!(MyTable, trace) as u32),
+//!         Le32::new(offset_of!(MyTable, heap) as u32),
+//!     ],
+//!     trace: TraceEntry::new(b"trace:r5f0", 0x9000_0000, 0x8000),
+//!     heap: CarveoutEntry::new(b"heap", 0x9100_0000, 0x9100_0000, 0x10_0000, 0),
+//! });
+//! let t = TABLE.snapshot();
+//! let table = intercore::wire::rsc::ResourceTable::validate(zerocopy::IntoBytes::as_bytes(&t))?;
+//! assert_eq!(table.len(), 2);
+//! # Ok::<(), intercore::wire::WireError>(())
+//! ```
+//!
+//! # Placing the table
+//!
+//! `#[unsafe(link_section = ".resource_table")]` puts the static in the section the kernel
+//! looks for; `#[used]` keeps it although no firmware code refers to it. The attribute is
+//! `unsafe` because the linker, not Rust, decides what the section holds: the section must
+//! contain this one table (a second static in the same section would be appended after
+//! it), and the firmware's linker script must place `.resource_table` in a loaded,
+//! writable segment. Crates that `#![deny(unsafe_code)]` allow it on this one item.
+//!
+//! Why not `static mut`: every access would be `unsafe`, and a `&`/`&mut` to it (which
+//! edition 2024 rejects) would let the compiler assume no one else writes it. Here the
+//! static is immutable to Rust, its contents are in an `UnsafeCell`, and the only reads
+//! are volatile.
+#![allow(unsafe_code)]
+
+use super::BUFFER_CARVEOUT;
+use super::layout::{CarveoutSpec, VRING_ALIGN};
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+use intercore_wire::Le32;
+use intercore_wire::rsc::{
+    FwRscCarveout, FwRscTrace, FwRscVdev, FwRscVdevVring, RSC_CARVEOUT, RSC_TABLE_VERSION,
+    RSC_TRACE, RSC_VDEV, RscHeader,
+};
+use intercore_wire::vring::{VIRTIO_RING_F_EVENT_IDX, vring_size};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+const fn le(v: u32) -> Le32 {
+    Le32::new(v)
+}
+
+/// A NUL-padded 32-byte name field; at most 31 bytes, so the name stays NUL-terminated
+/// (a longer name fails to compile when used in a `const`/`static`).
+pub const fn name32(s: &[u8]) -> [u8; 32] {
+    assert!(s.len() < 32, "resource names are at most 31 bytes");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < s.len() {
+        out[i] = s[i];
+        i += 1;
+    }
+    out
+}
+
+/// A table header for `num` entries (version 1, reserved words zero).
+pub const fn rsc_header(num: u32) -> RscHeader {
+    RscHeader {
+        ver: le(RSC_TABLE_VERSION),
+        num: le(num),
+        reserved: [le(0), le(0)],
+    }
+}
+
+/// A carveout entry with its type word (`fw_rsc_hdr` + `fw_rsc_carveout`, 56 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct CarveoutEntry {
+    /// `RSC_CARVEOUT`.
+    pub ty: Le32,
+    /// The entry.
+    pub body: FwRscCarveout,
+}
+
+impl CarveoutEntry {
+    /// A carveout of `len` bytes at device address `da` / physical address `pa`
+    /// (`FW_RSC_ADDR_ANY` for either lets the host choose).
+    pub const fn new(name: &[u8], da: u32, pa: u32, len: u32, flags: u32) -> Self {
+        Self {
+            ty: le(RSC_CARVEOUT),
+            body: FwRscCarveout {
+                da: le(da),
+                pa: le(pa),
+                len: le(len),
+                flags: le(flags),
+                reserved: le(0),
+                name: name32(name),
+            },
+        }
+    }
+}
+
+/// A trace-buffer entry with its type word (`fw_rsc_hdr` + `fw_rsc_trace`, 48 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct TraceEntry {
+    /// `RSC_TRACE`.
+    pub ty: Le32,
+    /// The entry.
+    pub body: FwRscTrace,
+}
+
+impl TraceEntry {
+    /// A trace buffer of `len` bytes at device address `da`.
+    pub const fn new(name: &[u8], da: u32, len: u32) -> Self {
+        Self {
+            ty: le(RSC_TRACE),
+            body: FwRscTrace {
+                da: le(da),
+                len: le(len),
+                reserved: le(0),
+                name: name32(name),
+            },
+        }
+    }
+}
+
+/// One vring of a vdev entry, as the firmware declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VringDecl {
+    /// Device address (`FW_RSC_ADDR_ANY`: the host allocates — intercore's buses need a
+    /// fixed address).
+    pub da: u32,
+    /// Used-ring alignment.
+    pub align: u32,
+    /// Entries (a power of two).
+    pub num: u32,
+    /// Notify id the firmware proposes.
+    pub notifyid: u32,
+}
+
+impl VringDecl {
+    const fn entry(self) -> FwRscVdevVring {
+        FwRscVdevVring {
+            da: le(self.da),
+            align: le(self.align),
+            num: le(self.num),
+            notifyid: le(self.notifyid),
+            pa: le(0),
+        }
+    }
+}
+
+/// An rpmsg vdev entry with its type word and two vrings, no config space
+/// (`fw_rsc_hdr` + `fw_rsc_vdev` + 2 × `fw_rsc_vdev_vring`, 68 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct RpmsgVdevEntry {
+    /// `RSC_VDEV`.
+    pub ty: Le32,
+    /// The device.
+    pub vdev: FwRscVdev,
+    /// vring 0 (remote → host) and vring 1 (host → remote).
+    pub vrings: [FwRscVdevVring; 2],
+}
+
+impl RpmsgVdevEntry {
+    /// A virtio device `id` offering `dfeatures`, with two vrings.
+    pub const fn new(id: u32, dfeatures: u32, vrings: [VringDecl; 2]) -> Self {
+        Self {
+            ty: le(RSC_VDEV),
+            vdev: FwRscVdev {
+                id: le(id),
+                notifyid: le(0),
+                dfeatures: le(dfeatures),
+                gfeatures: le(0),
+                config_len: le(0),
+                status: 0,
+                num_of_vrings: 2,
+                reserved: [0, 0],
+            },
+            vrings: [vrings[0].entry(), vrings[1].entry()],
+        }
+    }
+}
+
+/// The table intercore's buses use: a `vdev0buffer` carveout for the rpmsg buffers and an
+/// rpmsg vdev (virtio id 7) with two vrings at fixed device addresses (148 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C, align(4))]
+pub struct RpmsgTable {
+    /// Version 1, two entries.
+    pub hdr: RscHeader,
+    /// Offsets of `carveout` and `vdev`.
+    pub offsets: [Le32; 2],
+    /// The `vdev0buffer` carveout.
+    pub carveout: CarveoutEntry,
+    /// The rpmsg vdev.
+    pub vdev: RpmsgVdevEntry,
+}
+
+/// Where an [`RpmsgTable`] puts things (device addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpmsgTableSpec {
+    /// Features offered (`VIRTIO_RPMSG_F_NS`, `VIRTIO_RING_F_EVENT_IDX`).
+    pub features: u32,
+    /// The two vrings.
+    pub vrings: [VringDecl; 2],
+    /// Device address of the `vdev0buffer` carveout (also its physical address).
+    pub buf_da: u32,
+    /// Its length.
+    pub buf_len: u32,
+}
+
+const PAGE: usize = 4096;
+
+const fn page_up(n: usize) -> usize {
+    n.div_ceil(PAGE) * PAGE
+}
+
+impl RpmsgTable {
+    /// A table from explicit addresses.
+    pub const fn new(spec: &RpmsgTableSpec) -> Self {
+        Self {
+            hdr: rsc_header(2),
+            offsets: [
+                le(offset_of!(RpmsgTable, carveout) as u32),
+                le(offset_of!(RpmsgTable, vdev) as u32),
+            ],
+            carveout: CarveoutEntry::new(
+                BUFFER_CARVEOUT,
+                spec.buf_da,
+                spec.buf_da,
+                spec.buf_len,
+                0,
+            ),
+            vdev: RpmsgVdevEntry::new(
+                intercore_wire::rpmsg::VIRTIO_ID_RPMSG,
+                spec.features,
+                spec.vrings,
+            ),
+        }
+    }
+
+    /// The table for intercore's standard carveout ([`super::layout::CarveoutLayout`]):
+    /// the table's page, vring 0, vring 1 (each page-aligned, used ring aligned to
+    /// [`VRING_ALIGN`]) and `vdev0buffer`, from `spec.da_base` on — byte for byte what
+    /// [`super::layout::write_resource_table`] writes for the same spec. Evaluated in a
+    /// `const`/`static`, a spec the layout cannot hold fails to compile.
+    pub const fn standard(spec: &CarveoutSpec) -> Self {
+        let num = spec.vring_num as u32;
+        assert!(num.is_power_of_two(), "vring_num must be a power of two");
+        let ring = page_up(vring_size(num, VRING_ALIGN));
+        let vring0 = PAGE;
+        let vring1 = vring0 + ring;
+        let buffers = vring1 + ring;
+        let buffers_len = page_up(2 * spec.vring_num as usize * spec.buf_size);
+        let end = spec.da_base + (buffers + buffers_len) as u64;
+        assert!(
+            end <= u32::MAX as u64 + 1,
+            "the carveout must lie below 4 GiB (resource tables hold 32-bit device addresses)"
+        );
+        let base = spec.da_base;
+        let mut features = 1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS;
+        if spec.event_idx {
+            features |= 1 << VIRTIO_RING_F_EVENT_IDX;
+        }
+        Self::new(&RpmsgTableSpec {
+            features,
+            vrings: [
+                VringDecl {
+                    da: (base + vring0 as u64) as u32,
+                    align: VRING_ALIGN,
+                    num,
+                    notifyid: 1,
+                },
+                VringDecl {
+                    da: (base + vring1 as u64) as u32,
+                    align: VRING_ALIGN,
+                    num,
+                    notifyid: 2,
+                },
+            ],
+            buf_da: (base + buffers as u64) as u32,
+            buf_len: buffers_len as u32,
+        })
+    }
+}
+
+/// A resource table in writable memory that the host may change at any time.
+///
+/// Put one in a `static` in the `.resource_table` section (see the module docs). Rust code
+/// gets only by-value snapshots ([`Self::snapshot`], volatile: every call really reads
+/// memory) and a raw pointer ([`Self::as_ptr`]) for board code that hands the table's
+/// address to a [`crate::SharedMemory`] implementation. `T` must accept every bit
+/// pattern ([`FromBytes`]): the host writes whatever it writes.
+#[repr(transparent)]
+pub struct RscTableCell<T>(UnsafeCell<T>);
+
+// SAFETY: safe code can only read the contents — by value, through `read_volatile` — and
+// never obtains a reference into the cell, so no `&T` exists that a write could
+// invalidate. Writes come from outside the program (the remoteproc loader before the core
+// starts, the host core while it runs), as with device memory; any bytes they leave are a
+// valid `T` (`FromBytes`), so a snapshot — even one torn by a concurrent host write — is
+// a valid value (callers validate it, as they validate everything from the peer). Writes
+// through `as_ptr` are the unsafe caller's to synchronise.
+unsafe impl<T: FromBytes + Copy> Sync for RscTableCell<T> {}
+
+impl<T: FromBytes + Copy> RscTableCell<T> {
+    /// A cell holding `table`.
+    pub const fn new(table: T) -> Self {
+        Self(UnsafeCell::new(table))
+    }
+
+    /// A copy of the current contents (what the host last wrote back, or the initial
+    /// table before the host touched it).
+    pub fn snapshot(&self) -> T {
+        // SAFETY: the pointer comes from a live `UnsafeCell<T>`, so it is valid, aligned
+        // and initialised; no Rust reference to the contents exists (see the `Sync`
+        // impl); any bytes an outside writer left are a valid `T` (`FromBytes`).
+        unsafe { core::ptr::read_volatile(self.0.get()) }
+    }
+
+    /// The table's address, for board code that maps it as shared memory. Writing
+    /// through it is `unsafe` and must not race with [`Self::snapshot`] on another
+    /// thread.
+    pub const fn as_ptr(&self) -> *mut T {
+        self.0.get()
+    }
+
+    /// The table's size in bytes.
+    pub const fn len(&self) -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// Whether `T` is zero-sized.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::SharedMemory;
+    use crate::rpmsg::layout::{CarveoutLayout, write_resource_table};
+    use crate::testing::HeapMem;
+    use intercore_wire::rsc::{Resource, ResourceTable};
+
+    /// remoteproc.h sizes: header 16 + 2 offsets + carveout (4 + 52) + vdev (4 + 24 + 2 × 20).
+    #[test]
+    fn sizes_and_offsets_follow_remoteproc_h() {
+        assert_eq!(core::mem::size_of::<CarveoutEntry>(), 56);
+        assert_eq!(core::mem::size_of::<TraceEntry>(), 48);
+        assert_eq!(core::mem::size_of::<RpmsgVdevEntry>(), 68);
+        assert_eq!(core::mem::size_of::<RpmsgTable>(), 148);
+        assert_eq!(core::mem::align_of::<RpmsgTable>(), 4);
+        let t = RpmsgTable::new(&RpmsgTableSpec {
+            features: 1,
+            vrings: [VringDecl {
+                da: 0x1000,
+                align: 16,
+                num: 8,
+                notifyid: 0,
+            }; 2],
+            buf_da: 0x8000,
+            buf_len: 0x1000,
+        });
+        assert_eq!((t.offsets[0].get(), t.offsets[1].get()), (24, 80));
+    }
+
+    /// The const-built standard table is byte for byte what the simulator's
+    /// `write_resource_table` writes for the same carveout — for several geometries — and
+    /// it validates, with the vdev, vrings and carveout where the layout puts them.
+    #[test]
+    fn standard_table_matches_write_resource_table() {
+        for (num, buf, ev, base) in [
+            (256u16, 512usize, true, 0xA000_0000u64),
+            (16, 512, false, 0xA000_0000),
+            (4, 1024, true, 0x1000_0000),
+            (1024, 512, true, 0),
+        ] {
+            let spec = CarveoutSpec {
+                vring_num: num,
+                buf_size: buf,
+                event_idx: ev,
+                da_base: base,
+            };
+            let layout = CarveoutLayout::new(&spec).unwrap();
+            let mem = HeapMem::new(layout.rsc.len);
+            let n = write_resource_table(&mem, &layout, &spec).unwrap();
+            let mut written = vec![0u8; n];
+            mem.read(0, &mut written);
+            let t = RpmsgTable::standard(&spec);
+            assert_eq!(t.as_bytes(), &written[..], "{spec:?}");
+            let table = ResourceTable::validate(t.as_bytes()).unwrap();
+            let v = table.find_vdev(7).unwrap().unwrap();
+            assert_eq!(
+                v.vring(1).unwrap().da.get() as u64,
+                base + layout.vring1 as u64
+            );
+            match table.entry(0).unwrap() {
+                Resource::Carveout(c) => {
+                    assert_eq!(c.da.get() as u64, base + layout.buffers as u64);
+                    assert_eq!(c.len.get() as usize, layout.buffers_len);
+                }
+                e => panic!("{e:?}"),
+            }
+        }
+    }
+
+    static CELL: RscTableCell<RpmsgTable> =
+        RscTableCell::new(RpmsgTable::standard(&CarveoutSpec {
+            vring_num: 256,
+            buf_size: 512,
+            event_idx: true,
+            da_base: 0xA000_0000,
+        }));
+
+    /// The host writes the vdev status back into the firmware's table (remoteproc's
+    /// `rproc_virtio_set_status` writes `rsc->status`): a snapshot taken afterwards sees
+    /// the new value — the cell is writable memory that Rust does not treat as constant.
+    #[test]
+    fn snapshot_sees_host_writes() {
+        assert_eq!(CELL.snapshot().vdev.vdev.status, 0);
+        // remoteproc.h: `status` follows the type word (`fw_rsc_hdr`) and five u32 fields.
+        let status = offset_of!(RpmsgTable, vdev)
+            + offset_of!(RpmsgVdevEntry, vdev)
+            + offset_of!(FwRscVdev, status);
+        assert_eq!(status - offset_of!(RpmsgTable, vdev), 24);
+        // SAFETY: stands in for the host core: one byte inside the table, and no other
+        // test touches `CELL`'s status.
+        unsafe { CELL.as_ptr().cast::<u8>().add(status).write_volatile(4) };
+        assert_eq!(CELL.snapshot().vdev.vdev.status, 4);
+        assert_eq!(CELL.len(), 148);
+    }
+}
