@@ -102,6 +102,9 @@ fn run(args: &[String]) -> Result<(), String> {
         Firmware::Echo => intercore_fw_echo::run(&mut bus)
             .map(|_| ())
             .map_err(|e| e.to_string()),
+        Firmware::Sink => intercore_fw_echo::run_sink(&mut bus)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Firmware::Offload => {
             let ctrl = Ctrl::new(Arc::clone(&mem), a.ctrl_off);
             let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))

@@ -15,13 +15,29 @@ const POOL_OFF: usize = 8192;
 
 fn setup(per_mille: u32) -> (Arc<MemfdRegion>, Pool<SimCache>) {
     let dram = Arc::new(MemfdRegion::create("sanitizer-test", POOL_OFF + 8 * 4096).unwrap());
-    let cache = SimCache::new(Arc::clone(&dram), Side::Host, Eviction { seed: 3, per_mille }, None).unwrap();
-    let cfg = PoolConfig { classes: vec![(4096, 8)], align: 4096 };
-    (dram, Pool::new(cache, POOL_OFF, DevAddr(0xC000_0000), &cfg).unwrap())
+    let cache = SimCache::new(
+        Arc::clone(&dram),
+        Side::Host,
+        Eviction { seed: 3, per_mille },
+        None,
+    )
+    .unwrap();
+    let cfg = PoolConfig {
+        classes: vec![(4096, 8)],
+        align: 4096,
+    };
+    (
+        dram,
+        Pool::new(cache, POOL_OFF, DevAddr(0xC000_0000), &cfg).unwrap(),
+    )
 }
 
 fn kinds(pool: &Pool<SimCache>) -> Vec<(Detection, u32, usize, usize)> {
-    pool.cache().reports().iter().map(|r| (r.kind, r.buf, r.start, r.end)).collect()
+    pool.cache()
+        .reports()
+        .iter()
+        .map(|r| (r.kind, r.buf, r.start, r.end))
+        .collect()
 }
 
 /// Handing over a buffer whose written lines were not cleaned is reported as a missing
@@ -77,7 +93,10 @@ fn dirty_eviction_over_peer_data_is_reported() {
     b[4032] = 0xAA;
     dram.write(off + 4032, &[0x11; 4]);
     pool.cache().invalidate(id, off + 4032, 64);
-    assert_eq!(kinds(&pool), vec![(Detection::DirtyEvictionOverPeerData, id, 4032, 4096)]);
+    assert_eq!(
+        kinds(&pool),
+        vec![(Detection::DirtyEvictionOverPeerData, id, 4032, 4096)]
+    );
     let mut seen = [0u8; 4];
     dram.read(off + 4032, &mut seen);
     assert_eq!(seen, [0xAA, 0, 0, 0], "the peer's bytes were overwritten");
@@ -96,7 +115,10 @@ fn correct_sequence_is_clean_under_random_eviction() {
         pool.cache().handoff(id, off, 4096);
         let mut got = [0u8; 4032];
         dram.read(off, &mut got);
-        assert!(got.iter().all(|&x| x == round), "the peer sees what was cleaned");
+        assert!(
+            got.iter().all(|&x| x == round),
+            "the peer sees what was cleaned"
+        );
         dram.write(off + 4032, &[round ^ 0xFF; 4]);
         pool.cache().invalidate(id, off, 4096);
         pool.cache().cpu_access(id, off, 4096, false);
@@ -130,21 +152,50 @@ fn iommu_windows_and_faults() {
     let ctrl = Ctrl::new(Arc::clone(&mem), 0);
     let mut iommu = SimIommu::new(ctrl.clone(), mem.len());
     let win = SimWindows::new(ctrl.clone());
-    iommu.map(DevAddr(0xC000_0000), 8192, 4096, Perm::R).unwrap();
-    iommu.map(DevAddr(0xC000_1000), 12288, 4096, Perm::RW).unwrap();
-    assert!(iommu.map(DevAddr(0xC000_0800), 0, 4096, Perm::RW).is_err(), "overlapping windows are refused");
-    assert!(iommu.map(DevAddr(0xD000_0000), 60 << 10, 8192, Perm::RW).is_err(), "window past the region");
-    assert_eq!(win.translate(DevAddr(0xC000_0010), 16, false), Ok(8192 + 16));
+    iommu
+        .map(DevAddr(0xC000_0000), 8192, 4096, Perm::R)
+        .unwrap();
+    iommu
+        .map(DevAddr(0xC000_1000), 12288, 4096, Perm::RW)
+        .unwrap();
+    assert!(
+        iommu.map(DevAddr(0xC000_0800), 0, 4096, Perm::RW).is_err(),
+        "overlapping windows are refused"
+    );
+    assert!(
+        iommu
+            .map(DevAddr(0xD000_0000), 60 << 10, 8192, Perm::RW)
+            .is_err(),
+        "window past the region"
+    );
+    assert_eq!(
+        win.translate(DevAddr(0xC000_0010), 16, false),
+        Ok(8192 + 16)
+    );
     assert_eq!(win.translate(DevAddr(0xC000_1000), 4096, true), Ok(12288));
     let f = win.translate(DevAddr(0xC000_0010), 16, true).unwrap_err();
     assert_eq!(f.kind, FaultKind::Permission);
-    let f = win.translate(DevAddr(0xC000_0F00), 0x200, false).unwrap_err();
-    assert_eq!(f.kind, FaultKind::Unmapped, "a range straddling two windows is not covered by one");
+    let f = win
+        .translate(DevAddr(0xC000_0F00), 0x200, false)
+        .unwrap_err();
+    assert_eq!(
+        f.kind,
+        FaultKind::Unmapped,
+        "a range straddling two windows is not covered by one"
+    );
     iommu.unmap(DevAddr(0xC000_1000), 4096).unwrap();
-    assert_eq!(win.translate(DevAddr(0xC000_1000), 4, true).unwrap_err().kind, FaultKind::Unmapped);
+    assert_eq!(
+        win.translate(DevAddr(0xC000_1000), 4, true)
+            .unwrap_err()
+            .kind,
+        FaultKind::Unmapped
+    );
     let (n, log) = ctrl.faults();
     assert_eq!(n, 3);
     assert_eq!(log[0].da, DevAddr(0xC000_0010));
     assert!(log[0].write);
-    assert!(iommu.unmap(DevAddr(0xC000_1000), 4096).is_err(), "unmapping twice");
+    assert!(
+        iommu.unmap(DevAddr(0xC000_1000), 4096).is_err(),
+        "unmapping twice"
+    );
 }

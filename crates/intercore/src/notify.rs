@@ -63,11 +63,16 @@ pub(crate) enum Next {
     Sleep(Option<Duration>),
 }
 
-/// The state of one blocking call: its deadline and where it is in spin-then-sleep.
+/// The state of one blocking call: its deadline and where it is in spin-then-sleep. The
+/// clock is first read at the first miss that needs it, not on entry, so a call that spins
+/// briefly pays for no clock read at all.
 #[derive(Debug)]
 pub(crate) struct Waiter {
+    mode: WaitMode,
+    timeout: Option<Duration>,
     deadline: Option<Duration>,
     spin_end: Option<Duration>,
+    started: bool,
     spinning: bool,
     spins: u32,
 }
@@ -79,22 +84,30 @@ const SPINS_PER_PEER_CHECK: u32 = 1 << 14;
 
 impl Waiter {
     pub(crate) fn new<D: Doorbell + ?Sized>(
-        bell: &D,
+        _bell: &D,
         mode: WaitMode,
         timeout: Option<Duration>,
     ) -> Self {
-        let now = bell.now();
-        let deadline = timeout.map(|t| now.saturating_add(t));
-        let (spinning, spin_end) = match mode {
-            WaitMode::Event => (false, None),
-            WaitMode::Poll => (true, None),
-            WaitMode::Adaptive(d) => (true, Some(now.saturating_add(d))),
-        };
+        let spinning = !matches!(mode, WaitMode::Event);
         Self {
-            deadline,
-            spin_end,
+            mode,
+            timeout,
+            deadline: None,
+            spin_end: None,
+            started: false,
             spinning,
             spins: 0,
+        }
+    }
+
+    fn start(&mut self, now: Duration) {
+        if !self.started {
+            self.started = true;
+            self.deadline = self.timeout.map(|t| now.saturating_add(t));
+            self.spin_end = match self.mode {
+                WaitMode::Adaptive(d) => Some(now.saturating_add(d)),
+                _ => None,
+            };
         }
     }
 
@@ -112,6 +125,7 @@ impl Waiter {
             }
         }
         let now = bell.now();
+        self.start(now);
         if self.deadline.is_some_and(|d| now >= d) {
             bell.check_peer()?;
             return Err(crate::Error::Timeout);

@@ -81,6 +81,8 @@ pub(crate) struct Shared<C> {
     owner: Vec<AtomicU8>,
     next: Vec<AtomicU32>,
     stacks: Vec<Stack>,
+    /// Classes by buffer size, smallest first, with that size: allocation walks this.
+    by_size: Vec<(usize, usize)>,
 }
 
 impl<C: CacheOps> Shared<C> {
@@ -189,7 +191,15 @@ impl<C: CacheOps> Pool<C> {
             return Err(Error::Config("too many buffers"));
         }
         let n = bufs.len();
+        let mut by_size: Vec<(usize, usize)> = cfg
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(c, &(size, _))| (size.div_ceil(cfg.align) * cfg.align, c))
+            .collect();
+        by_size.sort_unstable();
         let shared = Shared {
+            by_size,
             cache,
             owner: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
             next: (0..n).map(|_| AtomicU32::new(0)).collect(),
@@ -213,20 +223,9 @@ impl<C: CacheOps> Pool<C> {
     /// A free buffer of at least `len` bytes, from the smallest class that has one.
     pub fn alloc(&self, len: usize) -> Option<WritableBuf<C>> {
         let s = &self.shared;
-        let mut classes: Vec<usize> = (0..s.stacks.len()).collect();
-        classes.sort_by_key(|&c| {
-            s.bufs
-                .iter()
-                .find(|b| b.class == c)
-                .map_or(usize::MAX, |b| b.cap)
-        });
-        for c in classes {
-            if s.bufs
-                .iter()
-                .find(|b| b.class == c)
-                .is_some_and(|b| b.cap >= len)
-            {
-                if let Some(id) = s.pop(c) {
+        for &(cap, class) in &s.by_size {
+            if cap >= len {
+                if let Some(id) = s.pop(class) {
                     let ok = s.transfer(id, Owner::Free, Owner::Cpu);
                     debug_assert!(ok, "popped buffer {id} was not free");
                     return Some(WritableBuf::new(Arc::clone(s), id));

@@ -78,12 +78,21 @@ impl Returned {
         self.bits[id as usize / 64].fetch_or(1 << (id % 64), Release);
         self.any.store(true, Release);
     }
+    /// Whether any id may be waiting (a cheap check before `take`).
+    fn pending(&self) -> bool {
+        self.any.load(Relaxed)
+    }
+
     fn take(&self, mut f: impl FnMut(u16)) {
         // Acquire pairs with `put`; the flag is only a hint to skip the scan.
         if !self.any.load(Relaxed) || !self.any.swap(false, Acquire) {
             return;
         }
         for (w, word) in self.bits.iter().enumerate() {
+            // Relaxed peek: most words are empty; only those with bits are swapped.
+            if word.load(Relaxed) == 0 {
+                continue;
+            }
             let mut v = word.swap(0, Acquire);
             while v != 0 {
                 let b = v.trailing_zeros();
@@ -379,14 +388,16 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// handles name-service announcements. Returns how many buffers arrived. Never blocks.
     pub fn poll(&mut self) -> Result<usize> {
         self.check()?;
-        let shared = Arc::clone(&self.shared);
-        let mut r = Ok(());
-        shared.rx_returned.take(|id| {
-            if r.is_ok() {
-                r = self.repost(id);
-            }
-        });
-        r?;
+        if self.shared.rx_returned.pending() {
+            let shared = Arc::clone(&self.shared);
+            let mut r = Ok(());
+            shared.rx_returned.take(|id| {
+                if r.is_ok() {
+                    r = self.repost(id);
+                }
+            });
+            r?;
+        }
         let mut n = 0;
         loop {
             let used = self
@@ -647,8 +658,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     fn take_tx(&mut self) -> Result<Option<u16>> {
-        let shared = Arc::clone(&self.shared);
-        shared.tx_returned.take(|id| self.tx_free.push(id));
+        if self.shared.tx_returned.pending() {
+            let shared = Arc::clone(&self.shared);
+            shared.tx_returned.take(|id| self.tx_free.push(id));
+        }
         if let Some(id) = self.tx_free.pop() {
             return Ok(Some(id));
         }
@@ -656,10 +669,16 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             self.tx_fresh += 1;
             return Ok(Some(self.tx_fresh - 1));
         }
-        match self.tx.pop_used(&self.shared.mem) {
-            Ok(u) => Ok(u.map(|(id, _)| id)),
-            Err(e) => Err(self.fail(e)),
+        // Reclaim every buffer the remote has returned at once: the used ring's lines are
+        // read in one go instead of one message at a time.
+        loop {
+            match self.tx.pop_used(&self.shared.mem) {
+                Ok(Some((id, _))) => self.tx_free.push(id),
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            }
         }
+        Ok(self.tx_free.pop())
     }
 
     fn check_src(&self, src: u32) -> Result<()> {
@@ -691,6 +710,40 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             self.kick()?;
         }
         Ok(())
+    }
+
+    /// Sends as many of `msgs` as there are free transmit buffers, without blocking, and
+    /// publishes them together: one index update and at most one doorbell for the batch.
+    /// Returns how many were sent (0 when every buffer is with the remote).
+    pub fn try_send_batch(&mut self, src: u32, dst: u32, msgs: &[&[u8]]) -> Result<usize> {
+        self.check()?;
+        if let Some(m) = msgs.iter().find(|m| m.len() > self.max_payload()) {
+            return Err(Error::MessageTooLarge {
+                len: m.len(),
+                max: self.max_payload(),
+            });
+        }
+        self.check_src(src)?;
+        let mut n = 0;
+        for m in msgs {
+            let Some(id) = self.take_tx()? else { break };
+            let off = self.tx_off(id);
+            super::write_message(&self.shared.mem, off, src, dst, m);
+            let da = self.da(off);
+            self.tx.add(
+                &self.shared.mem,
+                id,
+                da,
+                (RPMSG_HDR_SIZE + m.len()) as u32,
+                false,
+            )?;
+            n += 1;
+        }
+        self.stats.sent += n as u64;
+        if n > 0 && self.tx.publish(&self.shared.mem) {
+            self.kick()?;
+        }
+        Ok(n)
     }
 
     /// Sends `data` from local endpoint `src` to remote address `dst` without blocking

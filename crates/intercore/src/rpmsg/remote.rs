@@ -312,69 +312,103 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
     }
 
+    /// Takes one buffer off the receive ring and returns it used (not yet published). A
+    /// message for a local endpoint goes to `f` in place: `Some(true)`; one dropped
+    /// (malformed, no recipient, a name-service announcement): `Some(false)`; ring empty:
+    /// `None`. A descriptor that breaks the protocol is an error for the link.
+    fn take_one(&mut self, f: &mut dyn FnMut(Msg<'_>)) -> Result<Option<bool>> {
+        self.live()?;
+        let popped = self.rings.as_mut().expect("live").rx.pop(&self.mem);
+        let mut chain = match popped {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let single = self
+            .rings
+            .as_ref()
+            .expect("live")
+            .rx
+            .single(&self.mem, &mut chain);
+        let d = single.map_err(|e| self.fail(e))?;
+        let off = self.buffer(&d).map_err(|e| self.fail(e))?;
+        let head = chain.head();
+        let delivered = match super::read_header(&self.mem, off, d.len as usize) {
+            Err(_) => {
+                self.stats.malformed += 1;
+                false
+            }
+            Ok((_, RPMSG_NS_ADDR, plen)) => {
+                self.host_ns(off + RPMSG_HDR_SIZE, plen);
+                false
+            }
+            Ok((src, dst, plen)) if self.endpoints.iter().flatten().any(|e| e.addr == dst) => {
+                // The chain is popped and not yet returned: the host does not touch the
+                // buffer until we push it to the used ring below.
+                let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen)
+                    .ok_or(Error::Config("memory without direct access"))?;
+                self.stats.received += 1;
+                f(Msg {
+                    src,
+                    dst,
+                    payload: range.bytes(&self.mem),
+                });
+                true
+            }
+            Ok(_) => {
+                self.stats.no_endpoint += 1;
+                false
+            }
+        };
+        self.rings
+            .as_mut()
+            .expect("live")
+            .rx
+            .push_used(&self.mem, head, 0);
+        Ok(Some(delivered))
+    }
+
+    /// Publishes the receive buffers returned so far (one index store, at most one kick).
+    fn publish_rx(&mut self) -> Result<()> {
+        if let Some(rings) = self.rings.as_mut() {
+            if rings.rx.publish(&self.mem) {
+                self.kick()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Delivers one message for a local endpoint to `f`, in place, without blocking.
     /// Messages for unknown addresses and malformed ones are returned to the host unread
     /// (and counted); a descriptor that breaks the protocol is an error for the link.
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<Option<R>> {
         let mut f = Some(f);
+        let mut out = None;
+        let mut deliver = |m: Msg<'_>| out = f.take().map(|f| f(m));
         loop {
-            self.live()?;
-            let popped = self.rings.as_mut().expect("live").rx.pop(&self.mem);
-            let mut chain = match popped {
-                Ok(Some(c)) => c,
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(self.fail(e)),
-            };
-            let d = match self
-                .rings
-                .as_ref()
-                .expect("live")
-                .rx
-                .single(&self.mem, &mut chain)
-            {
-                Ok(d) => d,
-                Err(e) => return Err(self.fail(e)),
-            };
-            let off = self.buffer(&d).map_err(|e| self.fail(e))?;
-            let head = chain.head();
-            let delivered = match super::read_header(&self.mem, off, d.len as usize) {
-                Err(_) => {
-                    self.stats.malformed += 1;
-                    None
-                }
-                Ok((_, RPMSG_NS_ADDR, plen)) => {
-                    self.host_ns(off + RPMSG_HDR_SIZE, plen);
-                    None
-                }
-                Ok((src, dst, plen)) if self.endpoints.iter().flatten().any(|e| e.addr == dst) => {
-                    // The chain is popped and not yet returned: the host does not touch the
-                    // buffer until we push it to the used ring below.
-                    let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen)
-                        .ok_or(Error::Config("memory without direct access"))?;
-                    self.stats.received += 1;
-                    Some((src, dst, range))
-                }
-                Ok(_) => {
-                    self.stats.no_endpoint += 1;
-                    None
-                }
-            };
-            let result = delivered.map(|(src, dst, range)| {
-                (f.take().expect("called once"))(Msg {
-                    src,
-                    dst,
-                    payload: range.bytes(&self.mem),
-                })
-            });
-            let rings = self.rings.as_mut().expect("live");
-            rings.rx.push_used(&self.mem, head, 0);
-            if rings.rx.publish(&self.mem) {
-                self.kick()?;
-            }
-            if let Some(r) = result {
-                return Ok(Some(r));
+            match self.take_one(&mut deliver)? {
+                Some(true) | None => break,
+                Some(false) => {}
             }
         }
+        self.publish_rx()?;
+        Ok(out)
+    }
+
+    /// Delivers up to `max` messages to `f` without blocking and returns the buffers to the
+    /// host together (one index update, at most one doorbell). Returns how many were
+    /// delivered.
+    pub fn try_recv_batch(&mut self, max: usize, mut f: impl FnMut(Msg<'_>)) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            match self.take_one(&mut f)? {
+                Some(true) => n += 1,
+                Some(false) => {}
+                None => break,
+            }
+        }
+        self.publish_rx()?;
+        Ok(n)
     }
 
     /// [`Self::try_recv_with`], waiting up to `timeout` (`None`: forever).

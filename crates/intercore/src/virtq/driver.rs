@@ -114,10 +114,17 @@ impl DriverQueue {
             0
         };
         let desc = intercore_wire::vring::Desc::new(addr.0, len, flags, 0);
-        mem.write(
-            self.base + self.layout.desc(id),
-            zerocopy::IntoBytes::as_bytes(&desc),
-        );
+        // Rewriting an unchanged descriptor (the common case: buffers keep their address and
+        // a message size often repeats) would only pull its cache line away from the device,
+        // a transfer per message; compare first — the read is a local hit while the device
+        // has only read the line. Only the driver writes descriptors; a device that
+        // scribbles on them misleads only itself.
+        let at = self.base + self.layout.desc(id);
+        let mut cur = [0u8; 16];
+        mem.read(at, &mut cur);
+        if cur != *zerocopy::IntoBytes::as_bytes(&desc) {
+            mem.write(at, zerocopy::IntoBytes::as_bytes(&desc));
+        }
         // Relaxed: the slot becomes visible to the device through the Release store of
         // avail.idx in `publish`.
         mem.store_u16(

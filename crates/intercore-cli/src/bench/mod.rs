@@ -1,0 +1,433 @@
+//! `intercore bench`: intercore measured side by side with the machine's floor and the IPC a
+//! user would pick instead, in one run.
+
+mod floor;
+mod plot;
+mod stats;
+mod suites;
+
+pub use floor::{PEER, peer_main};
+use stats::Row;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: intercore bench [rtt] [throughput] [bulk] [soak] [--duration SECS] [--samples N] [--json] [--plot FILE.svg]";
+
+struct Opts {
+    suites: Vec<String>,
+    json: bool,
+    plot: Option<String>,
+    soak: Duration,
+    samples: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        suites: vec![],
+        json: false,
+        plot: None,
+        soak: Duration::from_secs(5),
+        samples: 20_000,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "rtt" | "throughput" | "bulk" | "soak" => o.suites.push(a.clone()),
+            "--json" => o.json = true,
+            "--plot" => o.plot = Some(it.next().ok_or("--plot needs a file")?.clone()),
+            "--duration" => {
+                let s: f64 = it
+                    .next()
+                    .ok_or("--duration needs seconds")?
+                    .parse()
+                    .map_err(|_| "--duration takes seconds")?;
+                o.soak = Duration::from_secs_f64(s);
+            }
+            "--samples" => {
+                o.samples = it
+                    .next()
+                    .ok_or("--samples needs a number")?
+                    .parse()
+                    .map_err(|_| "--samples takes a number")?
+            }
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if o.suites.is_empty() {
+        o.suites = ["rtt", "throughput", "bulk", "soak"]
+            .map(String::from)
+            .to_vec();
+    }
+    Ok(o)
+}
+
+/// A one-line progress indicator on stderr, shown only on a terminal.
+struct Progress {
+    on: bool,
+    total: usize,
+    done: usize,
+}
+
+impl Progress {
+    fn step(&mut self, what: &str) {
+        if self.on {
+            let w = 30;
+            let filled = (self.done * w / self.total.max(1)).min(w);
+            eprint!(
+                "\r[{}{}] {:<60}",
+                "#".repeat(filled),
+                " ".repeat(w - filled),
+                what
+            );
+        }
+        self.done += 1;
+    }
+    fn finish(&self) {
+        if self.on {
+            eprint!("\r{:<100}\r", "");
+        }
+    }
+}
+
+fn lat_of(rows: &[Row], transport: &str, size: usize) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.bench == "rtt" && r.transport == transport && r.size == size)
+        .and_then(|r| r.lat)
+        .map(|l| l.p50 as f64)
+}
+
+fn find<'a>(rows: &'a [Row], bench: &str, transport: &str, size: usize) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.bench == bench && r.transport == transport && r.size == size)
+}
+
+/// A target: its name, the measured ratio, the bound, and whether lower is better.
+struct Target {
+    name: &'static str,
+    value: Option<f64>,
+    bound: f64,
+    at_most: bool,
+    what: &'static str,
+}
+
+impl Target {
+    fn met(&self) -> Option<bool> {
+        self.value.map(|v| {
+            if self.at_most {
+                v <= self.bound
+            } else {
+                v >= self.bound
+            }
+        })
+    }
+}
+
+fn targets(rows: &[Row]) -> Vec<Target> {
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let idle_remote = find(rows, "idle", "intercore-adaptive", 0)
+        .and_then(|r| r.peer_cpu_ns)
+        .map(|ns| ns / 200e6 * 100.0);
+    vec![
+        Target {
+            name: "poll_rtt_64_over_spin_floor",
+            value: ratio(
+                lat_of(rows, "intercore-poll", 64),
+                lat_of(rows, "spin-floor", 0),
+            ),
+            bound: 2.0,
+            at_most: true,
+            what: "polling round trip, 64 B, p50 / spin floor p50",
+        },
+        Target {
+            name: "event_rtt_64_over_eventfd_floor",
+            value: ratio(
+                lat_of(rows, "intercore-event", 64),
+                lat_of(rows, "eventfd-floor", 0),
+            ),
+            bound: 1.3,
+            at_most: true,
+            what: "event round trip, 64 B, p50 / eventfd floor p50",
+        },
+        Target {
+            name: "adaptive_rtt_64_over_poll",
+            value: ratio(
+                lat_of(rows, "intercore-adaptive", 64),
+                lat_of(rows, "intercore-poll", 64),
+            ),
+            bound: 1.5,
+            at_most: true,
+            what: "adaptive round trip, 64 B, p50 / polling p50",
+        },
+        Target {
+            name: "adaptive_idle_remote_cpu_pct",
+            value: idle_remote,
+            bound: 5.0,
+            at_most: true,
+            what: "adaptive, remote CPU % while idle",
+        },
+        Target {
+            name: "uds_rtt_64_over_adaptive",
+            value: ratio(
+                lat_of(rows, "uds", 64),
+                lat_of(rows, "intercore-adaptive", 64),
+            ),
+            bound: 5.0,
+            at_most: false,
+            what: "Unix socket p50 / intercore adaptive p50, 64 B",
+        },
+        Target {
+            name: "bulk_1mib_coherent_over_write_pass",
+            value: ratio(
+                find(rows, "bulk", "intercore-coherent", 1 << 20).and_then(|r| r.gbps),
+                find(rows, "bulk", "write-pass", 1 << 20).and_then(|r| r.gbps),
+            ),
+            bound: 0.9,
+            at_most: false,
+            what: "bulk GB/s, 1 MiB, coherent / one write pass",
+        },
+        Target {
+            name: "throughput_64_mmsgs_per_s",
+            value: find(rows, "throughput", "intercore-batched", 64)
+                .and_then(|r| r.msgs_per_s)
+                .map(|v| v / 1e6),
+            bound: 5.0,
+            at_most: false,
+            what: "batched one-way throughput, 64 B, million msgs/s",
+        },
+    ]
+}
+
+fn human(r: &Row) -> String {
+    let mut s = format!(
+        "{:<11} {:<22} {:>8}",
+        r.bench,
+        r.transport,
+        if r.size > 0 {
+            r.size.to_string()
+        } else {
+            "-".into()
+        }
+    );
+    if let Some(l) = r.lat {
+        s += &format!(
+            "  p50 {:>9.2} µs  p99 {:>9.2} µs  p99.9 {:>9.2} µs  max {:>9.2} µs  n={}",
+            l.p50 as f64 / 1e3,
+            l.p99 as f64 / 1e3,
+            l.p999 as f64 / 1e3,
+            l.max as f64 / 1e3,
+            l.samples
+        );
+    }
+    if let Some(v) = r.msgs_per_s {
+        s += &format!("  {:>8.3} M msgs/s", v / 1e6);
+    }
+    if let Some(v) = r.gbps {
+        s += &format!("  {v:>7.3} GB/s");
+    }
+    if let (Some(h), Some(p)) = (r.host_cpu_ns, r.peer_cpu_ns) {
+        if r.bench != "idle" {
+            s += &format!("  cpu/op host {:.0} ns peer {:.0} ns", h, p);
+        }
+    }
+    if r.errors > 0 {
+        s += &format!("  ERRORS {}", r.errors);
+    }
+    if !r.note.is_empty() && (r.bench == "idle" || r.bench == "soak") {
+        s += &format!("  {}", r.note);
+    }
+    s
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("intercore bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cpus = intercore_linux::allowed_cpus();
+    if cpus.len() >= 2 {
+        let _ = intercore_linux::pin_to_cpu(0, cpus[0]);
+    }
+    let peer_cpu = cpus.get(1).copied();
+    let sizes = [1usize, 64, 496];
+    let has = |s: &str| o.suites.iter().any(|x| x == s);
+    let steps = has("rtt") as usize * 11
+        + has("throughput") as usize * 4
+        + has("bulk") as usize * 8
+        + has("soak") as usize;
+    let mut p = Progress {
+        on: std::io::stderr().is_terminal() && !o.json,
+        total: steps,
+        done: 0,
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut failures = Vec::new();
+    let mut push = |r: Result<Vec<Row>, String>, what: &str, rows: &mut Vec<Row>| match r {
+        Ok(v) => rows.extend(v),
+        Err(e) => failures.push(format!("{what}: {e}")),
+    };
+    let n = o.samples;
+    let warm = (n / 10).max(100);
+    if has("rtt") {
+        p.step("rtt: spin floor");
+        push(
+            floor::spin(warm, n, peer_cpu).map(|r| vec![r]),
+            "spin floor",
+            &mut rows,
+        );
+        p.step("rtt: eventfd floor");
+        push(
+            floor::eventfd(warm, n / 4, peer_cpu).map(|r| vec![r]),
+            "eventfd floor",
+            &mut rows,
+        );
+        for &s in &sizes {
+            p.step(&format!("rtt: unix socket {s} B"));
+            push(
+                floor::uds(s, warm, n / 4, peer_cpu).map(|r| vec![r]),
+                "uds",
+                &mut rows,
+            );
+            p.step(&format!("rtt: pipe {s} B"));
+            push(
+                floor::pipe(s, warm, n / 4, peer_cpu).map(|r| vec![r]),
+                "pipe",
+                &mut rows,
+            );
+        }
+        for mode in suites::modes() {
+            p.step(&format!("rtt: intercore {}", mode.0));
+            let samples = if mode.0 == "event" { n / 4 } else { n };
+            push(
+                suites::rtt(mode, &sizes, warm, samples, &cpus),
+                "intercore rtt",
+                &mut rows,
+            );
+        }
+    }
+    if has("throughput") {
+        for s in [64usize, 496] {
+            p.step(&format!("throughput: intercore {s} B"));
+            push(
+                suites::throughput(s, Duration::from_secs(1), &cpus).map(|r| vec![r]),
+                "intercore throughput",
+                &mut rows,
+            );
+            p.step(&format!("throughput: unix socket {s} B"));
+            push(
+                floor::uds_throughput(s, Duration::from_secs(1), peer_cpu).map(|r| vec![r]),
+                "uds throughput",
+                &mut rows,
+            );
+        }
+    }
+    if has("bulk") {
+        for size in [4096usize, 64 << 10, 1 << 20, 4 << 20] {
+            for cache in [
+                intercore_sim::CacheMode::Coherent,
+                intercore_sim::CacheMode::parse("noncoherent:5:20").expect("valid"),
+            ] {
+                p.step(&format!("bulk: {} {} KiB", cache.name(), size >> 10));
+                let bytes = if cache == intercore_sim::CacheMode::Coherent {
+                    512 << 20
+                } else {
+                    128 << 20
+                };
+                let r = suites::bulk(size, cache, bytes, &cpus).map(|(a, b)| {
+                    if cache == intercore_sim::CacheMode::Coherent {
+                        vec![a, b]
+                    } else {
+                        vec![a]
+                    }
+                });
+                push(r, "bulk", &mut rows);
+            }
+        }
+    }
+    if has("soak") {
+        p.step("soak");
+        let on = p.on;
+        push(
+            suites::soak(o.soak, &cpus, |f| {
+                if on {
+                    eprint!("\r[soak {:>3.0}%]", f * 100.0);
+                }
+            }),
+            "soak",
+            &mut rows,
+        );
+    }
+    p.finish();
+    let ts = targets(&rows);
+    if o.json {
+        for r in &rows {
+            println!("{}", r.json());
+        }
+        let fields: Vec<String> = ts
+            .iter()
+            .map(|t| {
+                format!(
+                    "\"{}\":{{\"value\":{},\"bound\":{},\"met\":{}}}",
+                    t.name,
+                    t.value.map_or("null".into(), |v| format!("{v:.3}")),
+                    t.bound,
+                    t.met().map_or("null".into(), |m| m.to_string())
+                )
+            })
+            .collect();
+        println!(
+            "{{\"summary\":{{{}}},\"cpus\":{},\"pinned\":{},\"failures\":{}}}",
+            fields.join(","),
+            cpus.len(),
+            cpus.len() >= 2,
+            failures.len()
+        );
+    } else {
+        println!(
+            "intercore bench — {} CPUs{}; all rows measured in this run\n",
+            cpus.len(),
+            if cpus.len() >= 2 {
+                ", host and peer pinned to separate CPUs"
+            } else {
+                ""
+            }
+        );
+        for r in &rows {
+            println!("{}", human(r));
+        }
+        println!("\ntargets (ratios to baselines measured above):");
+        for t in &ts {
+            let v = t.value.map_or("n/a".into(), |v| format!("{v:.2}"));
+            let verdict = match t.met() {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            };
+            println!(
+                "  {:<55} {:>8}  (target {} {})  {verdict}",
+                t.what,
+                v,
+                if t.at_most { "≤" } else { "≥" },
+                t.bound
+            );
+        }
+    }
+    for f in &failures {
+        eprintln!("intercore bench: {f}");
+    }
+    if let Some(path) = &o.plot {
+        if let Err(e) = std::fs::write(path, plot::svg(&rows)) {
+            eprintln!("intercore bench: writing {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let integrity = rows.iter().all(|r| r.errors == 0);
+    if failures.is_empty() && integrity {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,332 @@
+//! The intercore side of each suite, against the simulated SoC (firmware in its own process).
+
+use super::stats::{CpuMeter, Recorder, Row, measure};
+use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
+use intercore::WaitMode;
+use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::{HostBus, HostConfig};
+use intercore::wire::dataplane::DP_OP_NOP;
+use intercore_linux::{EventfdDoorbell, MemfdRegion};
+use intercore_sim::{CacheMode, Eviction, Firmware, RemoteProgram, SimConfig, Soc};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Bus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
+
+/// Wait modes benchmarked, with their names.
+pub fn modes() -> [(&'static str, WaitMode); 3] {
+    [
+        ("poll", WaitMode::Poll),
+        ("event", WaitMode::Event),
+        ("adaptive", WaitMode::default()),
+    ]
+}
+
+fn start(cfg: &SimConfig, wait: WaitMode, cpus: &[usize]) -> Result<(Soc, Bus), String> {
+    let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
+    let soc = Soc::start(cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
+    if cpus.len() >= 2 {
+        let _ = intercore_linux::pin_to_cpu(soc.remote_pid() as i32, cpus[1]);
+    }
+    let bus = soc
+        .host_bus(HostConfig {
+            wait,
+            ..HostConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((soc, bus))
+}
+
+/// Round trips through the echo firmware for each payload size, in one wait mode (the
+/// remote waits the same way), plus the CPU both sides burn over 200 ms of idleness.
+pub fn rtt(
+    mode: (&str, WaitMode),
+    sizes: &[usize],
+    warmup: usize,
+    samples: usize,
+    cpus: &[usize],
+) -> Result<Vec<Row>, String> {
+    let cfg = SimConfig {
+        firmware: Firmware::Echo,
+        remote_wait: mode.1,
+        ..SimConfig::default()
+    };
+    let (soc, mut bus) = start(&cfg, mode.1, cpus)?;
+    let dst = bus
+        .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let ep = bus
+        .create_endpoint("bench", None)
+        .map_err(|e| e.to_string())?;
+    let transport = format!("intercore-{}", mode.0);
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let out: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut back = vec![0u8; 496];
+        let mut errors = 0u64;
+        let meter = CpuMeter::start(Some(soc.remote_pid()));
+        let rec = measure(warmup, samples, || {
+            bus.send(ep, dst, &out).map_err(|e| e.to_string())?;
+            let (_, n) = bus.recv(ep, &mut back).map_err(|e| e.to_string())?;
+            if back[..n] != out[..] {
+                errors += 1;
+            }
+            Ok(())
+        })?;
+        let (h, p) = meter.per_op(warmup as u64 + rec.count());
+        let mut row = Row::new("rtt", &transport, size);
+        row.lat = Some(rec.lat());
+        row.host_cpu_ns = Some(h);
+        row.peer_cpu_ns = p;
+        row.errors = errors;
+        rows.push(row);
+    }
+    // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
+    let meter = CpuMeter::start(Some(soc.remote_pid()));
+    let t0 = Instant::now();
+    let r = bus.recv_timeout(ep, &mut [0u8; 16], Some(Duration::from_millis(200)));
+    if !matches!(r, Err(intercore::Error::Timeout)) {
+        return Err(format!("idle measurement: expected a timeout, got {r:?}"));
+    }
+    let ns = t0.elapsed().as_nanos() as f64;
+    let (h, p) = meter.per_op(1);
+    let mut idle = Row::new("idle", &transport, 0);
+    idle.host_cpu_ns = Some(h);
+    idle.peer_cpu_ns = p;
+    idle.note = format!(
+        "CPU while idle for 200 ms: host {:.1}%, remote {:.1}%",
+        100.0 * h / ns,
+        100.0 * p.unwrap_or(0.0) / ns
+    );
+    rows.push(idle);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
+
+/// One-way messages per second into the sink firmware, sent in batches (one index update
+/// and at most one doorbell per batch) for `dur`, checked against the sink's count.
+pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, String> {
+    let cfg = SimConfig {
+        firmware: Firmware::Sink,
+        ..SimConfig::default()
+    };
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let dst = bus
+        .wait_service(
+            intercore_fw_echo::SINK_SERVICE,
+            Some(Duration::from_secs(5)),
+        )
+        .map_err(|e| e.to_string())?;
+    let ep = bus
+        .create_endpoint("bench", None)
+        .map_err(|e| e.to_string())?;
+    let msg = vec![0xA5u8; size];
+    let batch: Vec<&[u8]> = vec![&msg; 64];
+    let meter = CpuMeter::start(Some(soc.remote_pid()));
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    while t0.elapsed() < dur {
+        for _ in 0..16 {
+            let n = bus
+                .try_send_batch(ep, dst, &batch)
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                bus.send(ep, dst, &msg).map_err(|e| e.to_string())?;
+                sent += 1;
+            }
+            sent += n as u64;
+        }
+    }
+    bus.send(ep, dst, b"?").map_err(|e| e.to_string())?;
+    let mut count = [0u8; 8];
+    bus.recv_timeout(ep, &mut count, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut row = Row::new("throughput", "intercore-batched", size);
+    row.msgs_per_s = Some(sent as f64 / secs);
+    let (h, p) = meter.per_op(sent);
+    row.host_cpu_ns = Some(h);
+    row.peer_cpu_ns = p;
+    row.errors = sent.abs_diff(u64::from_le_bytes(count));
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(row)
+}
+
+fn bench_pool() -> PoolConfig {
+    PoolConfig {
+        classes: vec![(4096, 64), (64 << 10, 32), (1 << 20, 16), (4 << 20, 8)],
+        align: 4096,
+    }
+}
+
+/// Zero-copy bulk GB/s for one buffer size and cache mode: the host writes each buffer
+/// once (one pass), hands it over, the remote completes it (`DP_OP_NOP`: the handoff
+/// alone), the host takes it back; plus, as the baseline, the same write pass over the
+/// same buffers without any handoff.
+pub fn bulk(
+    size: usize,
+    cache: CacheMode,
+    bytes: u64,
+    cpus: &[usize],
+) -> Result<(Row, Row), String> {
+    let cfg = SimConfig {
+        firmware: Firmware::Offload,
+        cache,
+        pool: bench_pool(),
+        ..SimConfig::default()
+    };
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let mut dp = soc
+        .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut free = Vec::new();
+    while let Some(b) = dp.alloc(size) {
+        if b.cap() != size {
+            drop(b);
+            break;
+        }
+        free.push(b);
+    }
+    if free.is_empty() {
+        return Err(format!("no {size}-byte buffers in the pool"));
+    }
+    let total = (bytes / size as u64).max(free.len() as u64 * 2);
+    // Baseline: one write pass over the same buffers, no handoff.
+    let t0 = Instant::now();
+    for i in 0..total {
+        let k = i as usize % free.len();
+        free[k].fill(i as u8);
+    }
+    let base_gbps = (total * size as u64) as f64 / t0.elapsed().as_secs_f64() / 1e9;
+    let meter = CpuMeter::start(Some(soc.remote_pid()));
+    let t0 = Instant::now();
+    let (mut submitted, mut done) = (0u64, 0u64);
+    while done < total {
+        while submitted < total {
+            let Some(mut b) = free.pop() else { break };
+            b.fill(submitted as u8);
+            dp.submit(&mut bus, b, size, DP_OP_NOP)
+                .map_err(|e| e.to_string())?;
+            submitted += 1;
+        }
+        let c = dp
+            .wait_complete(&mut bus, COMPLETION_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        done += 1;
+        free.push(c.into_writable());
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (h, p) = meter.per_op(total);
+    let mut row = Row::new("bulk", &format!("intercore-{}", cache.name()), size);
+    row.gbps = Some((total * size as u64) as f64 / secs / 1e9);
+    row.host_cpu_ns = Some(h);
+    row.peer_cpu_ns = p;
+    row.errors = (dp.pool().cache().reports().len() + soc.remote_reports().len()) as u64;
+    row.note = format!("{total} buffers, host write pass + handoff + completion");
+    let mut base = Row::new("bulk", "write-pass", size);
+    base.gbps = Some(base_gbps);
+    base.note = "one write pass over the same buffers, no handoff".into();
+    drop(free);
+    drop(dp);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok((row, base))
+}
+
+/// Sustained mixed traffic for `dur`: echo messages of random sizes and 64 KiB CRC32C
+/// buffers, every result checked; one row per second.
+pub fn soak(
+    dur: Duration,
+    cpus: &[usize],
+    mut progress: impl FnMut(f64),
+) -> Result<Vec<Row>, String> {
+    let cfg = SimConfig {
+        firmware: Firmware::Offload,
+        cache: CacheMode::NonCoherent(Eviction {
+            seed: 11,
+            per_mille: 20,
+        }),
+        ..SimConfig::default()
+    };
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let dst = bus
+        .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let ep = bus
+        .create_endpoint("soak", None)
+        .map_err(|e| e.to_string())?;
+    let mut dp = soc
+        .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut checker = Checker::default();
+    let mut rows = Vec::new();
+    let mut rng = 0x1234_5678_9ABC_DEF0u64;
+    let (mut out, mut back) = (vec![0u8; 496], vec![0u8; 496]);
+    let t_all = Instant::now();
+    let mut second = Instant::now();
+    let (mut msgs, mut bulk_bytes, mut errors, mut seq) = (0u64, 0u64, 0u64, 0u64);
+    let mut rec = Recorder::new();
+    while t_all.elapsed() < dur {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let len = 1 + (rng % 496) as usize;
+        out[..len].fill(rng as u8);
+        let t = Instant::now();
+        bus.send(ep, dst, &out[..len]).map_err(|e| e.to_string())?;
+        let (_, n) = bus.recv(ep, &mut back).map_err(|e| e.to_string())?;
+        rec.record(t.elapsed());
+        if back[..n] != out[..len] {
+            errors += 1;
+        }
+        msgs += 1;
+        if msgs % 8 == 0 {
+            if let Some(b) = dp.alloc(64 << 10) {
+                let l = input_len(b.cap());
+                checker
+                    .submit(&mut dp, &mut bus, b, l, seq)
+                    .map_err(|e| e.to_string())?;
+                seq += 1;
+            }
+            dp.flush(&mut bus).map_err(|e| e.to_string())?;
+            while let Some(c) = dp.try_complete(&mut bus).map_err(|e| e.to_string())? {
+                match checker.check(&c) {
+                    Outcome::Good => bulk_bytes += (c.len() - 4) as u64,
+                    _ => errors += 1,
+                }
+            }
+        }
+        if second.elapsed() >= Duration::from_secs(1) {
+            let secs = second.elapsed().as_secs_f64();
+            let mut row = Row::new("soak", "intercore-adaptive", 0);
+            row.lat = Some(rec.lat());
+            row.msgs_per_s = Some(msgs as f64 / secs);
+            row.gbps = Some(bulk_bytes as f64 / secs / 1e9);
+            row.errors = errors;
+            row.note = format!("t={:.0}s", t_all.elapsed().as_secs_f64());
+            rows.push(row);
+            progress(t_all.elapsed().as_secs_f64() / dur.as_secs_f64());
+            (msgs, bulk_bytes, errors) = (0, 0, 0);
+            rec = Recorder::new();
+            second = Instant::now();
+        }
+    }
+    while dp.outstanding() > 0 {
+        let c = dp
+            .wait_complete(&mut bus, COMPLETION_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        if checker.check(&c) != Outcome::Good {
+            errors += 1;
+        }
+    }
+    let sanitizer = dp.pool().cache().reports().len() + soc.remote_reports().len();
+    if let Some(last) = rows.last_mut() {
+        last.errors += errors + sanitizer as u64;
+    }
+    drop(dp);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
