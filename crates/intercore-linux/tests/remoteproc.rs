@@ -308,7 +308,7 @@ fn missing_cdev_and_vanished_rproc() {
     let e = r.start(Control::Cdev, T).unwrap_err();
     assert!(matches!(e, RprocError::NoCdev { .. }), "{e:?}");
     assert!(e.to_string().contains("--control sysfs"), "{e}");
-    std::fs::remove_dir_all(k.rproc_dir(0)).unwrap();
+    k.unplug(0);
     let e = r.state().unwrap_err();
     assert!(matches!(e, RprocError::Gone { .. }), "{e:?}");
 }

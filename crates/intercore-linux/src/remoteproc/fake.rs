@@ -56,6 +56,8 @@ struct Proc {
     firmware: String,
     /// A boot in progress: the state to take at the instant.
     pending: Option<(Instant, String)>,
+    /// Unbound from its driver: the kernel no longer serves it.
+    gone: bool,
 }
 
 struct Model {
@@ -114,6 +116,7 @@ impl FakeKernel {
                     state: p.state.clone(),
                     firmware: p.firmware.clone(),
                     pending: None,
+                    gone: false,
                 })
                 .collect(),
             log: Vec::new(),
@@ -189,6 +192,15 @@ impl FakeKernel {
             .filter(|l| l.contains("-> E"))
             .collect()
     }
+    /// Unbinds `remoteprocN` from its driver: the kernel thread stops serving it and its
+    /// sysfs directory disappears (done under the model lock, so no pass of the thread
+    /// races with the removal).
+    pub fn unplug(&self, n: usize) {
+        let mut m = lock(&self.model);
+        m.procs[n].gone = true;
+        let _ = fs::remove_dir_all(self.rproc_dir(n));
+    }
+
     /// Returns once the kernel thread has made a complete pass over the tree after this
     /// call: everything written before it has been acted on (a real kernel acts within
     /// the `write()`).
@@ -232,6 +244,9 @@ fn tick(root: &Path, m: &mut Model) {
         .map(|s| PathBuf::from(s.trim()))
         .unwrap_or_else(|_| root.join("lib/firmware"));
     for i in 0..m.procs.len() {
+        if m.procs[i].gone {
+            continue;
+        }
         let id = format!("remoteproc{i}");
         let dir = paths.class_dir().join(&id);
         // A boot finishing.
