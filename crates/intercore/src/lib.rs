@@ -9,8 +9,10 @@
 //! * [`SharedMemory`], [`Doorbell`], [`DeviceAddressMap`]: the traits a platform
 //!   implements (`intercore-linux` for Linux, `intercore-sim` for the simulated SoC).
 //!
-//! `unsafe` code is denied everywhere except the `shm` module, which turns the
-//! [`SharedMemory`] contract into bounds-checked accessors.
+//! `unsafe` code is denied everywhere except four modules, each saying why: `shm` (turns
+//! the [`SharedMemory`] contract into bounds-checked accessors and makes the only slices
+//! into shared memory), `dataplane::cache` (declares the `CacheOps` contract),
+//! `rpmsg::rsc_table` (a writable static the host writes back into) and `testing`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 
