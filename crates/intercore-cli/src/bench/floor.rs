@@ -21,7 +21,11 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn spawn(args: &[String], keep: &[BorrowedFd<'_>], cpu: Option<usize>) -> Result<Self, String> {
+    pub(super) fn spawn(
+        args: &[String],
+        keep: &[BorrowedFd<'_>],
+        cpu: Option<usize>,
+    ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(exe);
         cmd.arg(PEER).args(args);
@@ -280,6 +284,8 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             s.write_all(&(bytes / size as u64).to_le_bytes())
                 .map_err(|e| e.to_string())
         }
+        #[cfg(feature = "iceoryx2")]
+        Some("iceoryx2") => super::iox::peer(&args[1..]),
         _ => Err("unknown baseline peer".into()),
     }
 }

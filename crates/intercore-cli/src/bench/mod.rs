@@ -2,6 +2,8 @@
 //! user would pick instead, in one run.
 
 mod floor;
+#[cfg(feature = "iceoryx2")]
+mod iox;
 mod plot;
 mod stats;
 mod suites;
@@ -102,24 +104,23 @@ fn find<'a>(rows: &'a [Row], bench: &str, transport: &str, size: usize) -> Optio
         .find(|r| r.bench == bench && r.transport == transport && r.size == size)
 }
 
-/// A target: its name, the measured ratio, the bound, and whether lower is better.
+/// A target: its name, the measured ratio, the bound (none: informational), and whether
+/// lower is better.
 struct Target {
     name: &'static str,
     value: Option<f64>,
-    bound: f64,
+    bound: Option<f64>,
     at_most: bool,
     what: &'static str,
 }
 
 impl Target {
     fn met(&self) -> Option<bool> {
-        self.value.map(|v| {
-            if self.at_most {
-                v <= self.bound
-            } else {
-                v >= self.bound
-            }
-        })
+        self.value.zip(self.bound).map(
+            |(v, bound)| {
+                if self.at_most { v <= bound } else { v >= bound }
+            },
+        )
     }
 }
 
@@ -128,14 +129,15 @@ fn targets(rows: &[Row]) -> Vec<Target> {
     let idle_remote = find(rows, "idle", "intercore-adaptive", 0)
         .and_then(|r| r.peer_cpu_ns)
         .map(|ns| ns / 200e6 * 100.0);
-    vec![
+    #[cfg_attr(not(feature = "iceoryx2"), allow(unused_mut))]
+    let mut ts = vec![
         Target {
             name: "poll_rtt_64_over_spin_floor",
             value: ratio(
                 lat_of(rows, "intercore-poll", 64),
                 lat_of(rows, "spin-floor", 0),
             ),
-            bound: 2.0,
+            bound: Some(2.0),
             at_most: true,
             what: "polling round trip, 64 B, p50 / spin floor p50",
         },
@@ -145,7 +147,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
                 lat_of(rows, "intercore-event", 64),
                 lat_of(rows, "eventfd-floor", 0),
             ),
-            bound: 1.3,
+            bound: Some(1.3),
             at_most: true,
             what: "event round trip, 64 B, p50 / eventfd floor p50",
         },
@@ -155,14 +157,14 @@ fn targets(rows: &[Row]) -> Vec<Target> {
                 lat_of(rows, "intercore-adaptive", 64),
                 lat_of(rows, "intercore-poll", 64),
             ),
-            bound: 1.5,
+            bound: Some(1.5),
             at_most: true,
             what: "adaptive round trip, 64 B, p50 / polling p50",
         },
         Target {
             name: "adaptive_idle_remote_cpu_pct",
             value: idle_remote,
-            bound: 5.0,
+            bound: Some(5.0),
             at_most: true,
             what: "adaptive, remote CPU % while idle",
         },
@@ -172,7 +174,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
                 lat_of(rows, "uds", 64),
                 lat_of(rows, "intercore-adaptive", 64),
             ),
-            bound: 5.0,
+            bound: Some(5.0),
             at_most: false,
             what: "Unix socket p50 / intercore adaptive p50, 64 B",
         },
@@ -182,7 +184,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
                 find(rows, "bulk", "intercore-coherent", 1 << 20).and_then(|r| r.gbps),
                 find(rows, "bulk", "write-pass", 1 << 20).and_then(|r| r.gbps),
             ),
-            bound: 0.9,
+            bound: Some(0.9),
             at_most: false,
             what: "bulk GB/s, 1 MiB, coherent / one write pass",
         },
@@ -191,11 +193,22 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             value: find(rows, "throughput", "intercore-batched", 64)
                 .and_then(|r| r.msgs_per_s)
                 .map(|v| v / 1e6),
-            bound: 5.0,
+            bound: Some(5.0),
             at_most: false,
             what: "batched one-way throughput, 64 B, million msgs/s",
         },
-    ]
+    ];
+    #[cfg(feature = "iceoryx2")]
+    if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
+        ts.push(Target {
+            name: "iceoryx2_rtt_64_over_poll",
+            value: ratio(Some(iox), lat_of(rows, "intercore-poll", 64)),
+            bound: None,
+            at_most: true,
+            what: "iceoryx2 p50 / intercore poll p50, 64 B",
+        });
+    }
+    ts
 }
 
 fn human(r: &Row) -> String {
@@ -233,7 +246,7 @@ fn human(r: &Row) -> String {
     if r.errors > 0 {
         s += &format!("  ERRORS {}", r.errors);
     }
-    if !r.note.is_empty() && (r.bench == "idle" || r.bench == "soak") {
+    if !r.note.is_empty() && (r.bench == "idle" || r.bench == "soak" || r.transport == "iceoryx2") {
         s += &format!("  {}", r.note);
     }
     s
@@ -254,7 +267,8 @@ pub fn main(args: &[String]) -> ExitCode {
     let peer_cpu = cpus.get(1).copied();
     let sizes = [1usize, 64, 496];
     let has = |s: &str| o.suites.iter().any(|x| x == s);
-    let steps = has("rtt") as usize * 11
+    let rtt_steps = 11 + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
+    let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
         + has("soak") as usize;
@@ -295,6 +309,15 @@ pub fn main(args: &[String]) -> ExitCode {
             push(
                 floor::pipe(s, warm, n / 4, peer_cpu).map(|r| vec![r]),
                 "pipe",
+                &mut rows,
+            );
+        }
+        #[cfg(feature = "iceoryx2")]
+        for &s in &sizes {
+            p.step(&format!("rtt: iceoryx2 {s} B"));
+            push(
+                iox::rtt(s, warm, n, peer_cpu).map(|r| vec![r]),
+                "iceoryx2",
                 &mut rows,
             );
         }
@@ -373,7 +396,7 @@ pub fn main(args: &[String]) -> ExitCode {
                     "\"{}\":{{\"value\":{},\"bound\":{},\"met\":{}}}",
                     t.name,
                     t.value.map_or("null".into(), |v| format!("{v:.3}")),
-                    t.bound,
+                    t.bound.map_or("null".into(), |b| b.to_string()),
                     t.met().map_or("null".into(), |m| m.to_string())
                 )
             })
@@ -401,6 +424,10 @@ pub fn main(args: &[String]) -> ExitCode {
         println!("\ntargets (ratios to baselines measured above):");
         for t in &ts {
             let v = t.value.map_or("n/a".into(), |v| format!("{v:.2}"));
+            let Some(bound) = t.bound else {
+                println!("  {:<55} {:>8}  (informational)", t.what, v);
+                continue;
+            };
             let verdict = match t.met() {
                 Some(true) => "met",
                 Some(false) => "MISSED",
@@ -411,7 +438,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 t.what,
                 v,
                 if t.at_most { "≤" } else { "≥" },
-                t.bound
+                bound
             );
         }
     }
