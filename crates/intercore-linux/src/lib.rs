@@ -11,11 +11,13 @@
 mod eventfd;
 mod memfd;
 pub mod remoteproc;
+pub mod rpmsg_char;
 mod sys;
 
 pub use eventfd::{EventFd, EventfdDoorbell, PidFd};
 pub use memfd::{MemfdRegion, PrivateRegion};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
+pub use rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 pub use sys::{
     adopt_inherited_fd, allowed_cpus, clear_cloexec, monotonic_now, pin_to_cpu, pipe,
     process_cpu_time, spawn_inheriting,
