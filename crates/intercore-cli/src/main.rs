@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod bench;
+mod board;
 mod bulk;
 mod demo;
 mod rproc;
@@ -57,6 +58,14 @@ USAGE:
         select it. Refused with the reason when the state does not allow it (the kernel
         changes firmware only while offline). --sysfs DIR, --dev DIR, --firmware-dir DIR
         point at other roots (a test tree).
+    intercore board check FILE [--strict] [--arch ARCH]
+        Read a board file (boards/*.toml: remote processor and firmware, transport,
+        data-plane memory, device-address mapping, cache mode, rpmsg parameters), print
+        what it describes, then what opening it here would open and why it cannot (no
+        such remote processor, reserved-memory node, device node or permission), mapping
+        nothing. An invalid file is an error naming each key (exit 1); --strict also
+        exits 3 when this machine cannot open a valid board. --sysfs, --dev,
+        --device-tree, --firmware-dir DIR point at other roots (a test tree).
     intercore help
 ";
 
@@ -67,6 +76,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::main(&args[1..]),
         Some("rsc") => rsc::main(&args[1..]),
         Some("rproc") => rproc::main(&args[1..]),
+        Some("board") => board::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some(bench::PEER) => match bench::peer_main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
