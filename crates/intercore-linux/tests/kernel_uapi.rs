@@ -11,7 +11,6 @@
 use intercore_linux::uapi::*;
 use std::collections::HashMap;
 use std::mem::{offset_of, size_of};
-use std::process::Command;
 
 const C_PROGRAM: &str = r#"
 #include <stdio.h>
@@ -97,35 +96,11 @@ int main(void) {
 }
 "#;
 
+#[path = "../../intercore-wire/tests/support/c_values.rs"]
+mod c_values;
+
 fn kernel_values() -> HashMap<String, u64> {
-    let dir = std::env::temp_dir().join(format!("intercore-linux-hdr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("uapi.c");
-    let exe = dir.join("uapi");
-    std::fs::write(&src, C_PROGRAM).unwrap();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .expect("a C compiler (cc) is needed for this test");
-    assert!(
-        out.status.success(),
-        "compiling against the kernel headers failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(&exe).output().unwrap();
-    assert!(run.status.success());
-    let _ = std::fs::remove_dir_all(&dir);
-    String::from_utf8(run.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect()
+    c_values::c_values("uapi", C_PROGRAM)
 }
 
 /// Every dma-buf, dma-heap, udmabuf and VFIO type1 struct size, field offset, flag value

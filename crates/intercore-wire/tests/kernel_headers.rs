@@ -7,7 +7,6 @@ use intercore_wire::uapi::*;
 use intercore_wire::vring::*;
 use std::collections::HashMap;
 use std::mem::{offset_of, size_of};
-use std::process::Command;
 
 const C_PROGRAM: &str = r#"
 #include <stdio.h>
@@ -57,35 +56,11 @@ int main(void) {
 }
 "#;
 
+#[path = "support/c_values.rs"]
+mod c_values;
+
 fn kernel_values() -> HashMap<String, u64> {
-    let dir = std::env::temp_dir().join(format!("intercore-hdr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("layout.c");
-    let exe = dir.join("layout");
-    std::fs::write(&src, C_PROGRAM).unwrap();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .expect("a C compiler (cc) is needed for this test");
-    assert!(
-        out.status.success(),
-        "compiling against the kernel headers failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(&exe).output().unwrap();
-    assert!(run.status.success());
-    let _ = std::fs::remove_dir_all(&dir);
-    String::from_utf8(run.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect()
+    c_values::c_values("layout", C_PROGRAM)
 }
 
 /// Every split-ring and rpmsg uAPI fact we rely on equals what the installed kernel headers say.

@@ -138,3 +138,62 @@ impl Waiter {
         Ok(Next::Sleep(self.deadline.map(|d| d - now)))
     }
 }
+
+/// What a bus provides so that [`block_on`] can run its blocking calls.
+pub(crate) trait Sleeper {
+    /// The doorbell type.
+    type Bell: Doorbell;
+    /// The doorbell to sleep on.
+    fn bell(&self) -> &Self::Bell;
+    /// How blocking calls wait.
+    fn wait_mode(&self) -> WaitMode;
+    /// Asks the peer to notify us (of received messages, and with `want_tx` of returned
+    /// transmit buffers); `Ok(true)` when work is already pending (do not sleep).
+    fn arm(&mut self, want_tx: bool) -> crate::Result<bool>;
+    /// Withdraws the request (we are spinning again).
+    fn disarm(&mut self);
+    /// Counts a sleep.
+    fn note_sleep(&mut self) {}
+    /// Records a link-fatal error.
+    fn fail(&mut self, e: crate::Error) -> crate::Error;
+}
+
+/// Runs `attempt` until it yields, spinning and sleeping on the doorbell between tries as
+/// the wait mode says; notifications are armed only around a sleep (the arm re-checks, so
+/// a message that raced the decision is never slept through).
+pub(crate) fn block_on<S: Sleeper, T>(
+    s: &mut S,
+    timeout: Option<Duration>,
+    want_tx: bool,
+    mut attempt: impl FnMut(&mut S) -> crate::Result<Option<T>>,
+) -> crate::Result<T> {
+    let mut w = Waiter::new(s.bell(), s.wait_mode(), timeout);
+    let mut armed = false;
+    let r = loop {
+        match attempt(s) {
+            Ok(Some(v)) => break Ok(v),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        match w.after_miss(s.bell()) {
+            Ok(Next::Retry) => {}
+            Ok(Next::Sleep(t)) => {
+                armed = true;
+                match s.arm(want_tx) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => break Err(e),
+                }
+                s.note_sleep();
+                if let Err(e) = s.bell().wait(t) {
+                    break Err(s.fail(e));
+                }
+            }
+            Err(e) => break Err(s.fail(e)),
+        }
+    };
+    if armed {
+        s.disarm();
+    }
+    r
+}

@@ -92,68 +92,24 @@ fn checked_ptr<M: SharedMemory + ?Sized>(m: &M, off: usize, size: usize, align: 
     base.wrapping_add(off)
 }
 
-// SAFETY: forwarding to the referenced implementation keeps its guarantees.
-unsafe impl<M: SharedMemory + ?Sized> SharedMemory for &M {
-    fn as_ptr(&self) -> *mut u8 {
-        (**self).as_ptr()
-    }
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    fn load_u16(&self, off: usize, order: Ordering) -> u16 {
-        (**self).load_u16(off, order)
-    }
-    fn store_u16(&self, off: usize, v: u16, order: Ordering) {
-        (**self).store_u16(off, v, order)
-    }
-    fn load_u32(&self, off: usize, order: Ordering) -> u32 {
-        (**self).load_u32(off, order)
-    }
-    fn store_u32(&self, off: usize, v: u32, order: Ordering) {
-        (**self).store_u32(off, v, order)
-    }
-    fn read(&self, off: usize, dst: &mut [u8]) {
-        (**self).read(off, dst)
-    }
-    fn write(&self, off: usize, src: &[u8]) {
-        (**self).write(off, src)
-    }
-    fn fence(&self, order: Ordering) {
-        (**self).fence(order)
-    }
+macro_rules! forward_shared_memory {
+    ($($(#[$attr:meta])* $t:ty),*) => {$(
+        $(#[$attr])*
+        // SAFETY: forwarding to the implementation behind the pointer keeps its guarantees.
+        unsafe impl<M: SharedMemory + ?Sized> SharedMemory for $t {
+            fn as_ptr(&self) -> *mut u8 { (**self).as_ptr() }
+            fn len(&self) -> usize { (**self).len() }
+            fn load_u16(&self, off: usize, order: Ordering) -> u16 { (**self).load_u16(off, order) }
+            fn store_u16(&self, off: usize, v: u16, order: Ordering) { (**self).store_u16(off, v, order) }
+            fn load_u32(&self, off: usize, order: Ordering) -> u32 { (**self).load_u32(off, order) }
+            fn store_u32(&self, off: usize, v: u32, order: Ordering) { (**self).store_u32(off, v, order) }
+            fn read(&self, off: usize, dst: &mut [u8]) { (**self).read(off, dst) }
+            fn write(&self, off: usize, src: &[u8]) { (**self).write(off, src) }
+            fn fence(&self, order: Ordering) { (**self).fence(order) }
+        }
+    )*};
 }
-
-#[cfg(feature = "alloc")]
-// SAFETY: forwarding to the shared implementation keeps its guarantees.
-unsafe impl<M: SharedMemory + ?Sized> SharedMemory for alloc::sync::Arc<M> {
-    fn as_ptr(&self) -> *mut u8 {
-        (**self).as_ptr()
-    }
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    fn load_u16(&self, off: usize, order: Ordering) -> u16 {
-        (**self).load_u16(off, order)
-    }
-    fn store_u16(&self, off: usize, v: u16, order: Ordering) {
-        (**self).store_u16(off, v, order)
-    }
-    fn load_u32(&self, off: usize, order: Ordering) -> u32 {
-        (**self).load_u32(off, order)
-    }
-    fn store_u32(&self, off: usize, v: u32, order: Ordering) {
-        (**self).store_u32(off, v, order)
-    }
-    fn read(&self, off: usize, dst: &mut [u8]) {
-        (**self).read(off, dst)
-    }
-    fn write(&self, off: usize, src: &[u8]) {
-        (**self).write(off, src)
-    }
-    fn fence(&self, order: Ordering) {
-        (**self).fence(order)
-    }
-}
+forward_shared_memory!(&M, #[cfg(feature = "alloc")] alloc::sync::Arc<M>);
 
 /// Proof that this side owns `off..off+len` of a region exclusively: the buffer's
 /// descriptor is in no ring (rpmsg), or the buffer is not in flight (data plane), so by the

@@ -5,7 +5,6 @@ use super::{
     RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo,
     status,
 };
-use crate::notify::{Next, Waiter};
 use crate::shm::OwnedRange;
 use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
 use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
@@ -825,45 +824,39 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.submit(id, src, dst, len, true)
     }
 
-    /// Runs `attempt` until it yields, sleeping on the doorbell between tries as the wait
-    /// mode says. `want_tx`: also ask for a notification when transmit buffers come back.
     fn block_on<T>(
         &mut self,
         timeout: Option<Duration>,
         want_tx: bool,
-        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+        attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
     ) -> Result<T> {
-        let mut w = Waiter::new(&self.bell, self.cfg.wait, timeout);
-        let mut armed = false;
-        let r = loop {
-            match attempt(self) {
-                Ok(Some(v)) => break Ok(v),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            match w.after_miss(&self.bell) {
-                Ok(Next::Retry) => {}
-                Ok(Next::Sleep(t)) => {
-                    armed = true;
-                    let mem = &self.shared.mem;
-                    let rx_ready = self.rx.enable_interrupts(mem);
-                    let tx_ready = want_tx && self.tx.enable_interrupts(mem);
-                    if rx_ready || tx_ready {
-                        continue;
-                    }
-                    self.stats.sleeps += 1;
-                    if let Err(e) = self.bell.wait(t) {
-                        break Err(self.fail(e));
-                    }
-                }
-                Err(e) => break Err(self.fail(e)),
-            }
-        };
-        if armed {
-            self.rx.disable_interrupts(&self.shared.mem);
-            self.tx.disable_interrupts(&self.shared.mem);
-        }
-        r
+        crate::notify::block_on(self, timeout, want_tx, attempt)
+    }
+}
+
+impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
+    type Bell = D;
+    fn bell(&self) -> &D {
+        &self.bell
+    }
+    fn wait_mode(&self) -> WaitMode {
+        self.cfg.wait
+    }
+    fn arm(&mut self, want_tx: bool) -> Result<bool> {
+        let mem = &self.shared.mem;
+        let rx_ready = self.rx.enable_interrupts(mem);
+        let tx_ready = want_tx && self.tx.enable_interrupts(mem);
+        Ok(rx_ready || tx_ready)
+    }
+    fn disarm(&mut self) {
+        self.rx.disable_interrupts(&self.shared.mem);
+        self.tx.disable_interrupts(&self.shared.mem);
+    }
+    fn note_sleep(&mut self) {
+        self.stats.sleeps += 1;
+    }
+    fn fail(&mut self, e: Error) -> Error {
+        HostBus::fail(self, e)
     }
 }
 

@@ -22,6 +22,8 @@ pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
 pub use remote::{Msg, RemoteBus, RemoteStats};
 pub use transport::{Channel, Transport};
 
+use crate::LinearMap;
+
 use crate::virtq::VringLayout;
 use crate::{DevAddr, DeviceAddressMap, Error, Result, SharedMemory};
 use intercore_wire::rpmsg::VIRTIO_ID_RPMSG;
@@ -88,6 +90,27 @@ pub(crate) struct VdevInfo {
     pub buf_da: DevAddr,
     pub buf_off: usize,
     pub buf_len: usize,
+}
+
+/// Where a remote finds its device when no resource table describes it: a vhost-user
+/// front end, for one, tells the device its ring addresses in messages and keeps the virtio
+/// status to itself, so the back end places these words in memory of its own
+/// (`intercore-vhost`). Checked by [`RemoteBus::with_placement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevicePlacement {
+    /// Region offset of a 4-byte word whose low byte is the virtio status (`DRIVER_OK`
+    /// starts the link; clearing it is the host going away).
+    pub status_off: usize,
+    /// Region offset of the 4-byte word of features the host accepted.
+    pub gfeatures_off: usize,
+    /// Features offered; the host may accept only these.
+    pub dfeatures: u32,
+    /// Region offsets and geometry of vring 0 (remote → host) and vring 1 (host → remote),
+    /// each in the contiguous layout of [`VringLayout`].
+    pub rings: [(usize, VringLayout); 2],
+    /// The device addresses buffers may have, and where they are in the region. It may
+    /// contain the rings (a guest's RAM holds both); a buffer overlapping a ring is refused.
+    pub buffers: LinearMap,
 }
 
 fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
@@ -188,6 +211,57 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
         buf_da,
         buf_off,
         buf_len,
+    })
+}
+
+/// Checks a [`DevicePlacement`] against the region and turns it into what the remote keeps.
+pub(crate) fn place<M: SharedMemory + ?Sized>(mem: &M, p: &DevicePlacement) -> Result<VdevInfo> {
+    let word = |off: usize| off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= mem.len());
+    if !word(p.status_off) || !word(p.gfeatures_off) || p.status_off == p.gfeatures_off {
+        return Err(Error::Config(
+            "status and features words must be distinct, 4-aligned and inside the region",
+        ));
+    }
+    let b = p.buffers;
+    if b.len == 0 || b.offset.checked_add(b.len).is_none_or(|e| e > mem.len()) {
+        return Err(Error::Config("buffer window outside the shared region"));
+    }
+    if b.base.0.checked_add(b.len as u64).is_none() {
+        return Err(Error::Config(
+            "buffer window wraps the device address space",
+        ));
+    }
+    let mut rings = [RingPlace {
+        base: 0,
+        layout: VringLayout::new(1, 16)?,
+    }; 2];
+    for (ring, &(base, layout)) in rings.iter_mut().zip(p.rings.iter()) {
+        crate::virtq::check_placement(mem, base, &layout)?;
+        *ring = RingPlace { base, layout };
+    }
+    let words = [(p.status_off, 4), (p.gfeatures_off, 4)];
+    let rs = [
+        (rings[0].base, rings[0].layout.size()),
+        (rings[1].base, rings[1].layout.size()),
+    ];
+    if overlaps(rs[0], rs[1])
+        || words
+            .iter()
+            .any(|&w| overlaps(w, (b.offset, b.len)) || rs.iter().any(|&r| overlaps(w, r)))
+    {
+        return Err(Error::Config(
+            "vrings overlap each other, or the status/features words overlap rings or buffers",
+        ));
+    }
+    Ok(VdevInfo {
+        status_off: p.status_off,
+        status_rest: 0,
+        gfeatures_off: p.gfeatures_off,
+        dfeatures: p.dfeatures,
+        rings,
+        buf_da: b.base,
+        buf_off: b.offset,
+        buf_len: b.len,
     })
 }
 

@@ -2,8 +2,8 @@
 //! runs it. `no_std`, no allocation: endpoints live in a fixed table of `N` entries.
 
 use super::{
-    RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo,
-    status,
+    DevicePlacement, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES,
+    RscLocation, VdevInfo, status,
 };
 use crate::error::protocol;
 use crate::notify::{Next, Waiter};
@@ -80,7 +80,24 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         wait: WaitMode,
     ) -> Result<Self> {
         let info = super::discover(&mem, map, rsc)?;
-        Ok(Self {
+        Ok(Self::from_info(mem, bell, info, wait))
+    }
+
+    /// Prepares the link from a placement given directly instead of a resource table (a
+    /// vhost-user back end learns the rings from its front end); call [`Self::wait_ready`]
+    /// before using it.
+    pub fn with_placement(
+        mem: M,
+        bell: D,
+        placement: &DevicePlacement,
+        wait: WaitMode,
+    ) -> Result<Self> {
+        let info = super::place(&mem, placement)?;
+        Ok(Self::from_info(mem, bell, info, wait))
+    }
+
+    fn from_info(mem: M, bell: D, info: VdevInfo, wait: WaitMode) -> Self {
+        Self {
             mem,
             bell,
             info,
@@ -91,7 +108,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             next_addr: RPMSG_RESERVED_ADDRESSES,
             broken: None,
             stats: RemoteStats::default(),
-        })
+        }
     }
 
     /// Counters.
@@ -267,8 +284,21 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .map(|&(_, a)| a)
     }
 
-    /// Checks a descriptor the host gave us: inside the buffer carveout, at least a header.
+    /// Checks a descriptor the host gave us: inside the buffer carveout, at least a header,
+    /// not over a ring (possible only for a [`DevicePlacement`] whose buffer window holds the
+    /// rings; a resource table's carveout never does).
     fn buffer(&self, d: &DescInfo) -> Result<usize> {
+        let off = self.buffer_in_window(d)?;
+        let len = d.len as usize;
+        for r in &self.info.rings {
+            if off < r.base + r.layout.size() && r.base < off + len {
+                return Err(protocol("buffer overlaps a vring", d.addr.0));
+            }
+        }
+        Ok(off)
+    }
+
+    fn buffer_in_window(&self, d: &DescInfo) -> Result<usize> {
         let len = d.len as usize;
         if len < RPMSG_HDR_SIZE {
             return Err(protocol("buffer shorter than the rpmsg header", len as u64));
@@ -524,42 +554,37 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         &mut self,
         timeout: Option<Duration>,
         want_tx: bool,
-        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+        attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
     ) -> Result<T> {
-        let mut w = Waiter::new(&self.bell, self.wait, timeout);
-        let mut armed = false;
-        let r = loop {
-            match attempt(self) {
-                Ok(Some(v)) => break Ok(v),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            match w.after_miss(&self.bell) {
-                Ok(Next::Retry) => {}
-                Ok(Next::Sleep(t)) => {
-                    armed = true;
-                    let Some(rings) = self.rings.as_mut() else {
-                        break Err(Error::NotReady("call wait_ready first"));
-                    };
-                    let rx_ready = rings.rx.enable_notify(&self.mem);
-                    let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
-                    if rx_ready || tx_ready {
-                        continue;
-                    }
-                    if let Err(e) = self.bell.wait(t) {
-                        break Err(self.fail(e));
-                    }
-                }
-                Err(e) => break Err(self.fail(e)),
-            }
-        };
-        if armed {
-            if let Some(rings) = self.rings.as_mut() {
-                rings.rx.disable_notify(&self.mem);
-                rings.tx.disable_notify(&self.mem);
-            }
+        crate::notify::block_on(self, timeout, want_tx, attempt)
+    }
+}
+
+impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for RemoteBus<M, D, N> {
+    type Bell = D;
+    fn bell(&self) -> &D {
+        &self.bell
+    }
+    fn wait_mode(&self) -> WaitMode {
+        self.wait
+    }
+    fn arm(&mut self, want_tx: bool) -> Result<bool> {
+        let rings = self
+            .rings
+            .as_mut()
+            .ok_or(Error::NotReady("call wait_ready first"))?;
+        let rx_ready = rings.rx.enable_notify(&self.mem);
+        let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
+        Ok(rx_ready || tx_ready)
+    }
+    fn disarm(&mut self) {
+        if let Some(rings) = self.rings.as_mut() {
+            rings.rx.disable_notify(&self.mem);
+            rings.tx.disable_notify(&self.mem);
         }
-        r
+    }
+    fn fail(&mut self, e: Error) -> Error {
+        RemoteBus::fail(self, e)
     }
 }
 
