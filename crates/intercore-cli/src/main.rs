@@ -13,6 +13,7 @@ mod demo;
 mod rproc;
 mod rsc;
 mod selftest;
+mod vhost;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,17 @@ USAGE:
         nothing. An invalid file is an error naming each key (exit 1); --strict also
         exits 3 when this machine cannot open a valid board. --sysfs, --dev,
         --device-tree, --firmware-dir DIR point at other roots (a test tree).
+    intercore vhost-user --socket PATH [--firmware echo|sink] [--verbose]
+        Serve the remote role as a vhost-user virtio-rpmsg device (id 7, two queues,
+        name service) on a Unix socket, for one front end until it disconnects: a
+        user-mode Linux guest (virtio_uml.device=PATH:7) binds it with its own
+        virtio_rpmsg_bus. echo announces rpmsg-raw (/dev/rpmsgN in the guest) and
+        echoes; sink announces intercore-sink and counts. Exit 1 if the firmware failed.
+    intercore kernel-echo [--ctrl rpmsg_ctrl0] [--service rpmsg-raw] [--messages N]
+        Through the kernel's /dev/rpmsg_ctrlN (the kernel transport), find an echo
+        service, open an endpoint to it, exchange N verified messages (default 100) and
+        destroy the endpoint. For a guest talking to intercore vhost-user. Exit 1 on any
+        mismatch.
     intercore help
 ";
 
@@ -78,6 +90,8 @@ fn main() -> ExitCode {
         Some("rproc") => rproc::main(&args[1..]),
         Some("board") => board::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("vhost-user") => vhost::main(&args[1..]),
+        Some("kernel-echo") => vhost::kernel_echo_main(&args[1..]),
         Some(bench::PEER) => match bench::peer_main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

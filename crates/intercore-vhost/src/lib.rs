@@ -1,0 +1,629 @@
+//! Serves intercore's remote role as a vhost-user virtio-rpmsg device (virtio id 7, two
+//! queues, `VIRTIO_RPMSG_F_NS`), so a virtual machine's own `virtio_rpmsg_bus` driver talks
+//! to firmware written against the `no_std` [`RemoteBus`] API.
+//!
+//! The front end (user-mode Linux's `virtio_uml`, or QEMU) shares the guest's RAM as file
+//! descriptors and tells the device where each ring is; [`mem::GuestMemory`] maps the RAM
+//! in one piece with a private control page after it (vhost-user keeps the virtio status
+//! in the front end, so the device keeps its own `DRIVER_OK`), and the firmware runs on a
+//! [`RemoteBus::with_placement`] whose buffer window is the guest's RAM: every address the
+//! guest puts in a descriptor is translated and bounds-checked by the bus.
+//!
+//! The protocol handling is this crate's own rather than rust-vmm's `vhost` crate: that
+//! crate's `SET_MEM_TABLE` check (payload exactly `8 + 32 × num` bytes) rejects user-mode
+//! Linux, whose message always carries room for two regions (72 bytes with one region),
+//! and the rejection closes the connection, so the guest's probe fails with `-EIO`.
+
+pub mod mem;
+pub mod proto;
+
+use intercore::rpmsg::{DevicePlacement, RemoteBus};
+use intercore::virtq::VringLayout;
+use intercore::{DevAddr, Doorbell, LinearMap, WaitMode};
+use mem::{GuestMemory, Region};
+use proto::{FLAG_NEED_REPLY, Msg, req};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, Release};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// virtio feature bits offered: `VIRTIO_RPMSG_F_NS` (0), `EVENT_IDX` (29), `VERSION_1` (32).
+pub const DEVICE_FEATURES: u64 = 1 | 1 << 29 | 1 << 32;
+/// `VHOST_USER_F_PROTOCOL_FEATURES`.
+pub const F_PROTOCOL_FEATURES: u64 = 1 << 30;
+/// Protocol features offered: `REPLY_ACK` (3) and `BACKEND_REQ` (5). The device never sends
+/// a back-end request, but user-mode Linux 6.1 allocates its interrupt for the device's
+/// rings only while setting up that channel: without it the rings get IRQ 0, which clashes
+/// with the timer, and `virtio_rpmsg_bus`'s probe fails with `-EBUSY`.
+pub const PROTOCOL_FEATURES: u64 = 1 << 3 | 1 << 5;
+/// Largest queue accepted.
+pub const MAX_QUEUE: u32 = 1024;
+
+/// The firmware a device runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// `firmware/echo`'s `run`: announces `rpmsg-raw` and echoes every message.
+    Echo,
+    /// `firmware/echo`'s `run_sink`: announces `intercore-sink`, counts messages.
+    Sink,
+}
+
+impl std::str::FromStr for Firmware {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "echo" => Ok(Firmware::Echo),
+            "sink" => Ok(Firmware::Sink),
+            _ => Err(format!("unknown firmware {s:?} (echo, sink)")),
+        }
+    }
+}
+
+/// What one firmware run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Messages echoed (or counted by the sink).
+    pub messages: u64,
+    /// How the firmware stopped: `Ok` when the guest went away.
+    pub result: Result<(), String>,
+}
+
+/// The doorbell of a vhost-user device: the guest kicks through one eventfd per ring (we
+/// wait on both), we interrupt it through one call descriptor per ring (eventfd under QEMU,
+/// a pipe under user-mode Linux; we signal both, and the guest ignores an interrupt for a
+/// ring with nothing new). A stop eventfd makes the guest's disappearance `PeerGone`.
+#[derive(Debug)]
+pub struct VhostBell {
+    kicks: [Arc<OwnedFd>; 2],
+    calls: [Arc<OwnedFd>; 2],
+    stop: Arc<OwnedFd>,
+    epoch: Instant,
+}
+
+fn write_u64(fd: &OwnedFd) -> io::Result<()> {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live stack buffer to a descriptor we hold.
+    let n = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), 8) };
+    if n == 8 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    // A full pipe or a saturated eventfd still means "interrupt pending".
+    if n < 0 && e.kind() == io::ErrorKind::WouldBlock {
+        return Ok(());
+    }
+    Err(e)
+}
+
+fn drain(fd: &OwnedFd) {
+    let mut b = [0u8; 64];
+    // SAFETY: reads into a live stack buffer from a non-blocking descriptor we hold.
+    while unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) } > 0 {}
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we hold, no pointers involved.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if fl < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Polls `fds` for input; the readiness of each, or all false on timeout.
+fn poll_in(fds: &[&OwnedFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+    // SAFETY: `p` is a live array of `p.len()` pollfds.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as _, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(p.iter().map(|p| p.revents != 0).collect())
+}
+
+impl Doorbell for VhostBell {
+    fn ring(&self) -> intercore::Result<()> {
+        for c in &self.calls {
+            write_u64(c).map_err(|_| intercore::Error::PeerGone)?;
+        }
+        Ok(())
+    }
+    fn wait(&self, timeout: Option<Duration>) -> intercore::Result<bool> {
+        let r = poll_in(&[&self.stop, &self.kicks[0], &self.kicks[1]], timeout)
+            .map_err(|_| intercore::Error::PeerGone)?;
+        if r[0] {
+            return Err(intercore::Error::PeerGone);
+        }
+        for k in &self.kicks {
+            drain(k);
+        }
+        Ok(r[1] || r[2])
+    }
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+    fn check_peer(&self) -> intercore::Result<()> {
+        match poll_in(&[&self.stop], Some(Duration::ZERO)) {
+            Ok(r) if r[0] => Err(intercore::Error::PeerGone),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Vring {
+    num: u32,
+    /// desc, used, avail: front-end virtual addresses.
+    addr: Option<(u64, u64, u64)>,
+    kick: Option<Arc<OwnedFd>>,
+    call: Option<Arc<OwnedFd>>,
+}
+
+/// Finds the placement of a ring given its three parts' guest addresses: the legacy
+/// contiguous layout (avail right after the descriptors, used at the next multiple of some
+/// power-of-two alignment), which Linux's `vring_create_virtqueue` produces.
+pub fn ring_layout(num: u32, desc: u64, used: u64, avail: u64) -> Result<VringLayout, String> {
+    if avail != desc.wrapping_add(16 * num as u64) {
+        return Err(format!(
+            "avail ring at {avail:#x} does not follow the descriptors at {desc:#x}: only the contiguous vring layout is supported"
+        ));
+    }
+    for shift in 1..=16 {
+        let l = VringLayout::new(num, 1 << shift).map_err(|e| e.to_string())?;
+        if desc.wrapping_add(l.used_flags() as u64) == used {
+            return Ok(l);
+        }
+    }
+    Err(format!(
+        "used ring at {used:#x} is not at a power-of-two alignment after the avail ring at {avail:#x}"
+    ))
+}
+
+/// One vhost-user connection: the device state and, once the guest has set up both rings,
+/// the firmware thread.
+pub struct Device {
+    firmware: Firmware,
+    features: u64,
+    protocol: u64,
+    mem: Option<Arc<GuestMemory>>,
+    vrings: [Vring; 2],
+    stop: Option<Arc<OwnedFd>>,
+    backend_req: Option<OwnedFd>,
+    thread: Option<JoinHandle<RunReport>>,
+    /// Reports of finished firmware runs.
+    pub reports: Vec<RunReport>,
+    /// Log of the requests seen (code names), for diagnostics.
+    pub verbose: bool,
+}
+
+fn invalid(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+impl Device {
+    /// A device that will run `firmware`.
+    pub fn new(firmware: Firmware) -> Self {
+        Self {
+            firmware,
+            features: 0,
+            protocol: 0,
+            mem: None,
+            vrings: Default::default(),
+            stop: None,
+            backend_req: None,
+            thread: None,
+            reports: Vec::new(),
+            verbose: false,
+        }
+    }
+
+    /// Serves one front end until it disconnects.
+    pub fn serve(&mut self, mut sock: UnixStream) -> io::Result<()> {
+        let r = loop {
+            let msg = match proto::recv(&mut sock) {
+                Ok(Some(m)) => m,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            let code = msg.request;
+            let want_ack = msg.flags & FLAG_NEED_REPLY != 0;
+            if self.verbose {
+                eprintln!(
+                    "vhost-user: request {code} flags {:#x} size {} fds {}",
+                    msg.flags,
+                    msg.payload.len(),
+                    msg.fds.len()
+                );
+            }
+            let handled = self.handle(msg);
+            // After handling: SET_PROTOCOL_FEATURES negotiating REPLY_ACK already asks for
+            // its own acknowledgement (user-mode Linux does this), as rust-vmm's `vhost`
+            // crate also decides.
+            let need_ack = want_ack && self.protocol & (1 << 3) != 0;
+            match handled {
+                Ok(Some(reply)) => proto::reply(&mut sock, code, &reply)?,
+                Ok(None) if need_ack => proto::reply(&mut sock, code, &0u64.to_le_bytes())?,
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("vhost-user: request {code} refused: {e}");
+                    if need_ack {
+                        proto::reply(&mut sock, code, &1u64.to_le_bytes())?;
+                    } else if matches!(
+                        code,
+                        req::GET_FEATURES
+                            | req::GET_PROTOCOL_FEATURES
+                            | req::GET_QUEUE_NUM
+                            | req::GET_VRING_BASE
+                    ) {
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        self.stop_firmware();
+        r
+    }
+
+    /// Handles one request; `Some(payload)` for requests that have a reply.
+    pub fn handle(&mut self, m: Msg) -> io::Result<Option<Vec<u8>>> {
+        let u64_reply = |v: u64| Ok(Some(v.to_le_bytes().to_vec()));
+        match m.request {
+            req::GET_FEATURES => u64_reply(DEVICE_FEATURES | F_PROTOCOL_FEATURES),
+            req::SET_FEATURES => {
+                let f = m.u64_at(0)?;
+                if f & !(DEVICE_FEATURES | F_PROTOCOL_FEATURES) != 0 {
+                    return Err(invalid(format!("features {f:#x} not offered")));
+                }
+                self.features = f;
+                Ok(None)
+            }
+            req::GET_PROTOCOL_FEATURES => u64_reply(PROTOCOL_FEATURES),
+            req::SET_PROTOCOL_FEATURES => {
+                self.protocol = m.u64_at(0)? & PROTOCOL_FEATURES;
+                Ok(None)
+            }
+            req::SET_OWNER => Ok(None),
+            req::RESET_OWNER | req::RESET_DEVICE => {
+                self.stop_firmware();
+                self.vrings = Default::default();
+                Ok(None)
+            }
+            req::GET_QUEUE_NUM => u64_reply(2),
+            req::SET_MEM_TABLE => {
+                self.stop_firmware();
+                let num = m.u32_at(0)? as usize;
+                // User-mode Linux always sends room for two regions: accept a payload
+                // longer than `num` regions, never a shorter one.
+                if num == 0 || num > proto::MAX_FDS || m.payload.len() < 8 + 32 * num {
+                    return Err(invalid("SET_MEM_TABLE: bad region count or payload size"));
+                }
+                if m.fds.len() != num {
+                    return Err(invalid(
+                        "SET_MEM_TABLE: file descriptor count differs from regions",
+                    ));
+                }
+                let mut regions = Vec::new();
+                for (i, fd) in m.fds.into_iter().enumerate() {
+                    let at = 8 + 32 * i;
+                    let field = |k: usize| {
+                        let b = &m.payload[at + 8 * k..at + 8 * k + 8];
+                        u64::from_le_bytes(b.try_into().expect("8 bytes"))
+                    };
+                    regions.push(Region {
+                        guest_addr: field(0),
+                        size: field(1),
+                        user_addr: field(2),
+                        mmap_offset: field(3),
+                        fd,
+                    });
+                }
+                self.mem = Some(Arc::new(GuestMemory::map(regions)?));
+                Ok(None)
+            }
+            req::SET_VRING_NUM => {
+                let (i, num) = (self.index(&m)?, m.u32_at(4)?);
+                if num == 0 || !num.is_power_of_two() || num > MAX_QUEUE {
+                    return Err(invalid(format!("queue size {num}")));
+                }
+                self.vrings[i].num = num;
+                Ok(None)
+            }
+            req::SET_VRING_ADDR => {
+                let i = self.index(&m)?;
+                self.vrings[i].addr = Some((m.u64_at(8)?, m.u64_at(16)?, m.u64_at(24)?));
+                Ok(None)
+            }
+            req::SET_VRING_BASE => {
+                self.index(&m)?;
+                if m.u32_at(4)? != 0 {
+                    return Err(invalid("SET_VRING_BASE: only a fresh ring (base 0)"));
+                }
+                Ok(None)
+            }
+            req::GET_VRING_BASE => {
+                // The front end stops the ring: the guest is resetting or going away. The
+                // firmware returns every chain it takes at once, so the used index is where
+                // the ring would resume.
+                let i = self.index(&m)?;
+                let next = self.used_idx(i);
+                self.stop_firmware();
+                let mut out = (i as u32).to_le_bytes().to_vec();
+                out.extend_from_slice(&u32::from(next).to_le_bytes());
+                Ok(Some(out))
+            }
+            req::SET_VRING_KICK | req::SET_VRING_CALL => {
+                let v = m.u64_at(0)?;
+                let i = (v & 0xff) as usize;
+                if i >= 2 {
+                    return Err(invalid(format!("ring index {i}")));
+                }
+                if v & 0x100 != 0 {
+                    return Err(invalid(
+                        "polling mode (no file descriptor) is not supported",
+                    ));
+                }
+                let fd = m
+                    .fds
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| invalid("kick/call without a file descriptor"))?;
+                set_nonblocking(&fd)?;
+                let fd = Some(Arc::new(fd));
+                if m.request == req::SET_VRING_KICK {
+                    self.vrings[i].kick = fd;
+                    self.maybe_start()?;
+                } else {
+                    self.vrings[i].call = fd;
+                }
+                Ok(None)
+            }
+            req::SET_VRING_ERR => Ok(None),
+            req::SET_BACKEND_REQ_FD => {
+                // Kept open (closing it would look like a dead back end) but never used.
+                self.backend_req = m.fds.into_iter().next();
+                Ok(None)
+            }
+            req::SET_VRING_ENABLE => {
+                self.index(&m)?;
+                Ok(None)
+            }
+            other => Err(invalid(format!("request {other} not supported"))),
+        }
+    }
+
+    fn index(&self, m: &Msg) -> io::Result<usize> {
+        let i = m.u32_at(0)? as usize;
+        if i >= 2 {
+            return Err(invalid(format!("ring index {i}")));
+        }
+        Ok(i)
+    }
+
+    fn used_idx(&self, i: usize) -> u16 {
+        let Some(mem) = &self.mem else { return 0 };
+        let Ok(p) = self.placement(mem) else { return 0 };
+        let (base, l) = p.rings[i];
+        intercore::SharedMemory::load_u16(&**mem, base + l.used_idx(), Relaxed)
+    }
+
+    /// The placement of both rings in guest memory, checked.
+    fn placement(&self, mem: &GuestMemory) -> io::Result<DevicePlacement> {
+        let mut rings = [(0usize, VringLayout::new(1, 16).expect("valid")); 2];
+        for (i, v) in self.vrings.iter().enumerate() {
+            let (desc, used, avail) = v.addr.ok_or_else(|| invalid("ring address not set"))?;
+            let t = |ua: u64| {
+                mem.user_to_guest(ua, 1)
+                    .ok_or_else(|| invalid(format!("ring address {ua:#x} outside guest memory")))
+            };
+            let (d, u, a) = (t(desc)?, t(used)?, t(avail)?);
+            let layout = ring_layout(v.num, d, u, a).map_err(invalid)?;
+            let base = intercore::DeviceAddressMap::to_offset(mem, DevAddr(d), layout.size())
+                .ok_or_else(|| invalid("ring outside guest memory"))?;
+            rings[i] = (base, layout);
+        }
+        Ok(DevicePlacement {
+            status_off: mem.status_off(),
+            gfeatures_off: mem.gfeatures_off(),
+            dfeatures: DEVICE_FEATURES as u32,
+            rings,
+            buffers: LinearMap {
+                base: DevAddr(mem.base()),
+                offset: 0,
+                len: mem.span(),
+            },
+        })
+    }
+
+    /// Starts the firmware once memory, both rings and all descriptors are set.
+    fn maybe_start(&mut self) -> io::Result<()> {
+        if self.thread.is_some() {
+            return Ok(());
+        }
+        let Some(mem) = self.mem.clone() else {
+            return Ok(());
+        };
+        let ready = self
+            .vrings
+            .iter()
+            .all(|v| v.addr.is_some() && v.kick.is_some() && v.call.is_some() && v.num > 0);
+        if !ready {
+            return Ok(());
+        }
+        let placement = self.placement(&mem)?;
+        let stop = Arc::new(
+            intercore_linux::EventFd::new()?
+                .as_fd()
+                .try_clone_to_owned()?,
+        );
+        let bell = VhostBell {
+            kicks: [0, 1].map(|i| self.vrings[i].kick.clone().expect("ready")),
+            calls: [0, 1].map(|i| self.vrings[i].call.clone().expect("ready")),
+            stop: Arc::clone(&stop),
+            epoch: Instant::now(),
+        };
+        self.stop = Some(stop);
+        let gfeatures = (self.features & DEVICE_FEATURES) as u32;
+        let fw = self.firmware;
+        self.thread = Some(std::thread::spawn(move || {
+            run_firmware(mem, bell, placement, gfeatures, fw)
+        }));
+        Ok(())
+    }
+
+    /// Tells the firmware the guest has gone (status cleared, stop signalled) and waits for it.
+    fn stop_firmware(&mut self) {
+        if let Some(mem) = &self.mem {
+            intercore::SharedMemory::store_u32(&**mem, mem.status_off(), 0, Release);
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = write_u64(&stop);
+        }
+        if let Some(t) = self.thread.take() {
+            let report = t.join().unwrap_or_else(|_| RunReport {
+                messages: 0,
+                result: Err("firmware thread panicked".into()),
+            });
+            eprintln!(
+                "vhost-user: firmware stopped after {} messages: {:?}",
+                report.messages, report.result
+            );
+            self.reports.push(report);
+        }
+    }
+}
+
+/// The firmware thread: waits for the guest's first kick of vring 0 (its driver posts
+/// every receive buffer and registers its name service before that kick), then marks the
+/// device `DRIVER_OK` and runs the firmware until the guest goes away.
+fn run_firmware(
+    mem: Arc<GuestMemory>,
+    bell: VhostBell,
+    placement: DevicePlacement,
+    gfeatures: u32,
+    fw: Firmware,
+) -> RunReport {
+    let fail = |e: String| RunReport {
+        messages: 0,
+        result: Err(e),
+    };
+    loop {
+        match poll_in(&[&bell.stop, &bell.kicks[0]], None) {
+            Ok(r) if r[0] => return fail("stopped before the guest's first kick".into()),
+            Ok(r) if r[1] => break,
+            Ok(_) => {}
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    drain(&bell.kicks[0]);
+    use intercore::SharedMemory as _;
+    mem.store_u32(placement.gfeatures_off, gfeatures, Relaxed);
+    mem.store_u32(
+        placement.status_off,
+        u32::from(intercore::rpmsg::status::DRIVER_OK),
+        Release,
+    );
+    let mut bus = match RemoteBus::<_, _, 8>::with_placement(mem, bell, &placement, WaitMode::Event)
+    {
+        Ok(b) => b,
+        Err(e) => return fail(e.to_string()),
+    };
+    let (messages, r) = match fw {
+        Firmware::Echo => match intercore_fw_echo::run(&mut bus) {
+            Ok(s) => (s.echoed, Ok(())),
+            Err(e) => (0, Err(e)),
+        },
+        Firmware::Sink => match intercore_fw_echo::run_sink(&mut bus) {
+            Ok(n) => (n, Ok(())),
+            Err(e) => (0, Err(e)),
+        },
+    };
+    RunReport {
+        messages,
+        result: r.map_err(|e| e.to_string()),
+    }
+}
+
+/// Listens on `path` (replacing a stale socket) and serves one front end until it
+/// disconnects.
+pub fn serve_socket(
+    path: &std::path::Path,
+    firmware: Firmware,
+    verbose: bool,
+) -> io::Result<Vec<RunReport>> {
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    let (sock, _) = listener.accept()?;
+    let mut dev = Device::new(firmware);
+    dev.verbose = verbose;
+    let r = dev.serve(sock);
+    let _ = std::fs::remove_file(path);
+    r.map(|()| dev.reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's contiguous ring layout is recognised at any power-of-two alignment; parts
+    /// placed elsewhere are refused.
+    #[test]
+    fn ring_layout_recognises_contiguous_rings() {
+        for align in [4u32, 64, 4096] {
+            let l = VringLayout::new(256, align).unwrap();
+            let d = 0x8000_0000u64;
+            let got = ring_layout(256, d, d + l.used_flags() as u64, d + 16 * 256).unwrap();
+            assert_eq!(got.used_flags(), l.used_flags());
+        }
+        assert!(ring_layout(256, 0x1000, 0x9000, 0x5000).is_err());
+        let l = VringLayout::new(256, 4096).unwrap();
+        assert!(ring_layout(256, 0x1000, 0x1000 + l.used_flags() as u64 + 8, 0x2000).is_err());
+    }
+
+    /// Guest memory: adjacent regions become one range; translation stays inside RAM and
+    /// never reaches the control page.
+    #[test]
+    fn guest_memory_maps_adjacent_regions() {
+        let mk = |gpa: u64, ua: u64| {
+            let r = intercore_linux::MemfdRegion::create("r", 8192).unwrap();
+            Region {
+                guest_addr: gpa,
+                size: 8192,
+                user_addr: ua,
+                mmap_offset: 0,
+                fd: r.fd().try_clone_to_owned().unwrap(),
+            }
+        };
+        let m = GuestMemory::map(vec![mk(0x4000, 0x9000_0000), mk(0x2000, 0x7000_0000)]).unwrap();
+        assert_eq!((m.base(), m.span()), (0x2000, 16384));
+        use intercore::DeviceAddressMap as _;
+        assert_eq!(m.to_offset(DevAddr(0x2000), 16384), Some(0));
+        assert_eq!(m.to_offset(DevAddr(0x2000), 16385), None);
+        assert_eq!(m.to_offset(DevAddr(0x1fff), 1), None);
+        assert_eq!(m.to_offset(DevAddr(u64::MAX), 2), None);
+        assert_eq!(m.to_dev(m.status_off()), None);
+        assert_eq!(m.user_to_guest(0x9000_0010, 16), Some(0x4010));
+        assert_eq!(m.user_to_guest(0x7000_1ff8, 16), None);
+        // The control page after the RAM is mapped and private.
+        use intercore::SharedMemory as _;
+        m.store_u32(8192, 0xfeed, Relaxed);
+        assert_eq!(m.load_u32(8192, Relaxed), 0xfeed);
+        assert!(GuestMemory::map(vec![mk(0x2000, 0), mk(0x6000, 0)]).is_err());
+        assert!(GuestMemory::map(vec![mk(0x2000, 0), mk(0x3000, 0)]).is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! Guest memory: the front end's regions (shared file descriptors) mapped side by side in
+//! one reservation, followed by a private control page for the words a vhost-user device
+//! keeps to itself (virtio status, accepted features). One contiguous mapping, so the core's
+//! [`SharedMemory`] contract holds and zero-copy views work.
+
+use intercore::{DevAddr, DeviceAddressMap, SharedMemory};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+const PAGE: u64 = 4096;
+
+/// One `VhostUserMemoryRegion` from `SET_MEM_TABLE`, with its file descriptor.
+#[derive(Debug)]
+pub struct Region {
+    /// Guest physical address of the first byte.
+    pub guest_addr: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// The front end's virtual address of the first byte (ring addresses use these).
+    pub user_addr: u64,
+    /// Offset of the first byte in `fd`.
+    pub mmap_offset: u64,
+    /// The memory.
+    pub fd: OwnedFd,
+}
+
+/// The guest's RAM (one contiguous range of guest physical addresses, from one or more
+/// regions) plus the control page.
+#[derive(Debug)]
+pub struct GuestMemory {
+    ptr: *mut u8,
+    total: usize,
+    /// Guest physical address of offset 0.
+    base: u64,
+    /// Bytes of guest RAM (the control page follows).
+    span: usize,
+    /// (user_addr, guest_addr, size) per region, to translate ring addresses.
+    user: Vec<(u64, u64, u64)>,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; all access goes through the
+// core's atomic/raw-copy accessors, which are safe from any thread.
+unsafe impl Send for GuestMemory {}
+// SAFETY: as for `Send`: no method hands out references into the mapping.
+unsafe impl Sync for GuestMemory {}
+
+impl GuestMemory {
+    /// Maps `regions`. They must be page-aligned and together cover one contiguous range of
+    /// guest physical addresses (the only layout the single buffer window of the remote bus
+    /// can describe exactly).
+    pub fn map(mut regions: Vec<Region>) -> io::Result<Self> {
+        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        if regions.is_empty() {
+            return Err(bad("SET_MEM_TABLE without regions"));
+        }
+        regions.sort_by_key(|r| r.guest_addr);
+        let base = regions[0].guest_addr;
+        let mut end = base;
+        for r in &regions {
+            if r.size == 0 || (r.guest_addr | r.size | r.mmap_offset) % PAGE != 0 {
+                return Err(bad("guest memory region empty or not page-aligned"));
+            }
+            if r.guest_addr != end {
+                return Err(bad(
+                    "guest memory regions leave holes or overlap (one contiguous range is supported)",
+                ));
+            }
+            end = r
+                .guest_addr
+                .checked_add(r.size)
+                .ok_or_else(|| bad("guest memory region wraps"))?;
+        }
+        let span = usize::try_from(end - base).map_err(|_| bad("guest memory too large"))?;
+        let total = span
+            .checked_add(PAGE as usize)
+            .ok_or_else(|| bad("guest memory too large"))?;
+        // SAFETY: a fresh anonymous reservation at an address the kernel chooses; nothing
+        // else refers to it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mut me = Self {
+            ptr: ptr.cast(),
+            total,
+            base,
+            span,
+            user: Vec::new(),
+        };
+        for r in &regions {
+            let off = (r.guest_addr - base) as usize;
+            let len = r.size as usize;
+            let file_off =
+                libc::off_t::try_from(r.mmap_offset).map_err(|_| bad("mmap_offset too large"))?;
+            // SAFETY: `off..off+len` lies inside our own reservation (the regions are
+            // contiguous and sum to `span`), so MAP_FIXED replaces only pages we own.
+            let p = unsafe {
+                libc::mmap(
+                    me.ptr.add(off).cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    r.fd.as_raw_fd(),
+                    file_off,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            me.user.push((r.user_addr, r.guest_addr, r.size));
+        }
+        Ok(me)
+    }
+
+    /// Guest physical address of the first byte of RAM.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+    /// Bytes of guest RAM (region offsets `0..span`).
+    pub fn span(&self) -> usize {
+        self.span
+    }
+    /// Region offset of the private virtio status word.
+    pub fn status_off(&self) -> usize {
+        self.span
+    }
+    /// Region offset of the private accepted-features word.
+    pub fn gfeatures_off(&self) -> usize {
+        self.span + 4
+    }
+
+    /// Translates a front-end virtual address (as `SET_VRING_ADDR` carries) to a guest
+    /// physical address, if `len` bytes from it lie in one region.
+    pub fn user_to_guest(&self, ua: u64, len: u64) -> Option<u64> {
+        self.user.iter().find_map(|&(u, g, size)| {
+            let rel = ua.checked_sub(u)?;
+            (rel.checked_add(len)? <= size).then_some(g + rel)
+        })
+    }
+}
+
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `map` created; the value is going away,
+        // so nothing uses it any more.
+        unsafe { libc::munmap(self.ptr.cast(), self.total) };
+    }
+}
+
+// SAFETY: `ptr..ptr+total` is one live read/write mapping (page-aligned) for as long as the
+// value lives, and this crate never makes Rust references into it.
+unsafe impl SharedMemory for GuestMemory {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    fn len(&self) -> usize {
+        self.total
+    }
+}
+
+/// Guest physical addresses of RAM to region offsets; the control page has no guest
+/// address, so the guest can never name it.
+impl DeviceAddressMap for GuestMemory {
+    fn to_offset(&self, da: DevAddr, len: usize) -> Option<usize> {
+        let rel = usize::try_from(da.0.checked_sub(self.base)?).ok()?;
+        (rel.checked_add(len)? <= self.span).then_some(rel)
+    }
+    fn to_dev(&self, off: usize) -> Option<DevAddr> {
+        (off < self.span).then(|| DevAddr(self.base + off as u64))
+    }
+}
