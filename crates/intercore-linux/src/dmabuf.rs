@@ -639,10 +639,9 @@ impl RprocDmaBufAttach {
             pad: 0,
             da: 0,
         };
-        // SAFETY: RPROC_IOC_DMA_BUF_ATTACH reads and writes one `struct
-        // rproc_dma_buf_attach_data` ({u32 fd; u64 da}, 16 bytes: the layout of
-        // `RprocDmaBufAttachData` with its padding explicit); on a kernel without it, the
-        // number is unknown and nothing is accessed.
+        // SAFETY: the ioctl reads/writes one 16-byte `struct rproc_dma_buf_attach_data`,
+        // the layout of `RprocDmaBufAttachData` (padding explicit); a kernel without the
+        // ioctl rejects the number and accesses nothing.
         unsafe { ioctl_ptr(rproc.as_fd(), RPROC_IOC_DMA_BUF_ATTACH, &mut arg) }.map_err(|e| {
             MemError::Os {
                 op: format!("RPROC_IOC_DMA_BUF_ATTACH on {}", node.display()),

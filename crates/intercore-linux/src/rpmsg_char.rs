@@ -425,10 +425,9 @@ impl RpmsgOs for LinuxOs {
     fn create_ept(&self, ctrl: BorrowedFd<'_>, info: &RpmsgEndpointInfo) -> io::Result<()> {
         let arg: *const RpmsgEndpointInfo = info;
         retry_eintr(|| {
-            // SAFETY: RPMSG_CREATE_EPT_IOCTL is _IOW(0xb5, 1, struct rpmsg_endpoint_info):
-            // the kernel copies 40 bytes from `arg`, which points to a live
-            // `RpmsgEndpointInfo` of exactly that layout (checked against the uAPI header
-            // by intercore-wire's kernel_headers test); it writes nothing back.
+            // SAFETY: _IOW(0xb5, 1, struct rpmsg_endpoint_info): the kernel copies 40 bytes
+            // from `arg`, a live `RpmsgEndpointInfo` of that layout (checked against the
+            // header by intercore-wire's kernel_headers test), and writes nothing back.
             unsafe { libc::ioctl(ctrl.as_raw_fd(), RPMSG_CREATE_EPT_IOCTL as libc::Ioctl, arg) }
         })
         .map(|_| ())

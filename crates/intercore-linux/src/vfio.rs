@@ -278,10 +278,9 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
             iova: da.0,
             size: len as u64,
         };
-        // SAFETY: VFIO_IOMMU_MAP_DMA reads one `struct vfio_iommu_type1_dma_map` (the
-        // layout of `VfioIommuType1DmaMap`, checked against vfio.h). `vaddr..+size` lies
-        // inside `mem`'s mapping (checked above), which outlives the window: `Drop` unmaps
-        // every window before `mem` is dropped.
+        // SAFETY: reads one `vfio_iommu_type1_dma_map` (our layout, checked against vfio.h);
+        // `vaddr..+size` is inside `mem`'s mapping (checked above), which outlives the
+        // window because `Drop` unmaps every window before `mem` goes.
         unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_MAP_DMA, &mut arg) }
             .map_err(|e| Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
         self.windows.push((da.0, len as u64));

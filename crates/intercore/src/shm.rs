@@ -163,10 +163,9 @@ impl OwnedRange {
 
     /// The bytes, for reading.
     pub(crate) fn bytes<'a, M: SharedMemory + ?Sized>(&'a self, m: &'a M) -> &'a [u8] {
-        // SAFETY: `claim` checked the range lies in the mapping (valid for the mapping's
-        // lifetime, which `'a` does not outlive). This side owns the range exclusively (see
-        // the type's documentation), so no `&mut` to it exists while this borrow of `self`
-        // lives: the mutable view needs `&mut self`.
+        // SAFETY: `claim` checked the range is in the mapping, valid for `'a`; we own it
+        // exclusively (see the type), and a `&mut` view needs `&mut self`, so none exists
+        // while this borrow lives.
         unsafe { &*slice(m.as_ptr(), self.off, self.len) }
     }
 
