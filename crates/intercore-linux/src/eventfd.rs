@@ -144,7 +144,8 @@ impl EventfdDoorbell {
 }
 
 impl Doorbell for EventfdDoorbell {
-    fn ring(&self) -> intercore::Result<()> {
+    /// An eventfd carries a count, not an id: the notify id is not delivered.
+    fn ring(&self, _notify_id: u32) -> intercore::Result<()> {
         self.peer_bell.signal().map_err(os)
     }
 
@@ -190,7 +191,7 @@ mod tests {
         let b2 = EventFd::from_fd(b.as_fd().try_clone_to_owned().unwrap());
         let left = EventfdDoorbell::new(a, b, None);
         let right = EventfdDoorbell::new(b2, a2, None);
-        left.ring().unwrap();
+        left.ring(0).unwrap();
         assert_eq!(right.wait(Some(Duration::from_secs(1))), Ok(true));
         let t0 = monotonic_now();
         assert_eq!(right.wait(Some(Duration::from_millis(30))), Ok(false));

@@ -138,11 +138,17 @@ fn poll_in(fds: &[&OwnedFd], timeout: Option<Duration>) -> io::Result<Vec<bool>>
 }
 
 impl Doorbell for VhostBell {
-    fn ring(&self) -> intercore::Result<()> {
-        for c in &self.calls {
-            write_u64(c).map_err(|_| intercore::Error::PeerGone)?;
-        }
-        Ok(())
+    /// Each vring has its own call eventfd (vhost-user `SET_VRING_CALL`), so the notify id
+    /// (the queue index, see `placement`) selects the one to signal.
+    const CARRIES_NOTIFY_ID: bool = true;
+    fn ring(&self, notify_id: u32) -> intercore::Result<()> {
+        let call = self
+            .calls
+            .get(notify_id as usize)
+            .ok_or(intercore::Error::Config(
+                "vhost-user notify id is not a queue index",
+            ))?;
+        write_u64(call).map_err(|_| intercore::Error::PeerGone)
     }
     fn wait(&self, timeout: Option<Duration>) -> intercore::Result<bool> {
         let r = poll_in(&[&self.stop, &self.kicks[0], &self.kicks[1]], timeout)
@@ -442,6 +448,7 @@ impl Device {
             gfeatures_off: mem.gfeatures_off(),
             dfeatures: DEVICE_FEATURES as u32,
             rings,
+            notify_ids: [0, 1],
             buffers: LinearMap {
                 base: DevAddr(mem.base()),
                 offset: 0,

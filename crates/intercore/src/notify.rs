@@ -5,9 +5,18 @@ use core::time::Duration;
 
 /// A two-way doorbell between this side and the peer (an eventfd pair in the simulator,
 /// a mailbox on hardware).
+///
+/// Every ring names the vring it is about by that vring's `notifyid` (from the resource
+/// table or the placement), as Linux's remoteproc does (`rproc->ops->kick(rproc, notifyid)`):
+/// TI's K3 driver sends it as the mailbox message, and NXP's i.MX RPMsg-Lite port runs only
+/// the virtqueue named in each message. A doorbell that cannot deliver the id (an eventfd
+/// carries only "something changed") says so with [`Doorbell::CARRIES_NOTIFY_ID`] `= false`;
+/// a peer that needs ids cannot be driven through it.
 pub trait Doorbell {
-    /// Rings the peer's doorbell.
-    fn ring(&self) -> Result<()>;
+    /// Whether [`Doorbell::ring`] delivers its notify id to the peer.
+    const CARRIES_NOTIFY_ID: bool = false;
+    /// Rings the peer's doorbell for the vring whose notify id is `notify_id`.
+    fn ring(&self, notify_id: u32) -> Result<()>;
     /// Sleeps until our doorbell rings or `timeout` passes (`None`: no limit). Returns
     /// `Ok(true)` when rung, `Ok(false)` on timeout, `Err(PeerGone)` when the peer died.
     /// Consumes pending rings.
@@ -22,8 +31,9 @@ pub trait Doorbell {
 }
 
 impl<D: Doorbell + ?Sized> Doorbell for &D {
-    fn ring(&self) -> Result<()> {
-        (**self).ring()
+    const CARRIES_NOTIFY_ID: bool = D::CARRIES_NOTIFY_ID;
+    fn ring(&self, notify_id: u32) -> Result<()> {
+        (**self).ring(notify_id)
     }
     fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         (**self).wait(timeout)

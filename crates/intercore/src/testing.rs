@@ -77,7 +77,7 @@ impl ThreadBell {
 }
 
 impl Doorbell for ThreadBell {
-    fn ring(&self) -> crate::Result<()> {
+    fn ring(&self, _notify_id: u32) -> crate::Result<()> {
         self.state().pending[1 - self.side] = true;
         self.shared.1.notify_all();
         Ok(())

@@ -30,6 +30,7 @@ fn placement(link: &Link) -> DevicePlacement {
         gfeatures_off: at + VDEV_GFEATURES_OFFSET,
         dfeatures: vdev.vdev.dfeatures.get(),
         rings: [(link.layout.vring0, layout), (link.layout.vring1, layout)],
+        notify_ids: [1, 2],
         buffers: LinearMap {
             base: DevAddr(link.map.base.0 + from as u64),
             offset: from,

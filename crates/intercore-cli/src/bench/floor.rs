@@ -101,7 +101,7 @@ pub fn eventfd(warmup: usize, samples: usize, cpu: Option<usize>) -> Result<Row,
     let bell = EventfdDoorbell::new(a, b, Some(pidfd));
     let meter = CpuMeter::start(Some(peer.pid()));
     let rec = measure(warmup, samples, || {
-        bell.ring().map_err(|e| e.to_string())?;
+        bell.ring(0).map_err(|e| e.to_string())?;
         match bell.wait(Some(Duration::from_secs(2))) {
             Ok(true) => Ok(()),
             Ok(false) => Err("eventfd peer stopped answering".into()),
@@ -240,7 +240,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             let bell = EventfdDoorbell::new(b, a, Some(host));
             loop {
                 match bell.wait(None) {
-                    Ok(_) => bell.ring().map_err(|e| e.to_string())?,
+                    Ok(_) => bell.ring(0).map_err(|e| e.to_string())?,
                     Err(_) => return Ok(()),
                 }
             }

@@ -292,7 +292,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             ),
             Release,
         );
-        bus.kick()?;
+        bus.kick(0)?;
         Ok(bus)
     }
 
@@ -348,9 +348,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         e
     }
 
-    fn kick(&mut self) -> Result<()> {
+    /// Rings the remote about vring `ring` (0: receive buffers posted, 1: messages sent).
+    fn kick(&mut self, ring: usize) -> Result<()> {
         self.stats.kicks += 1;
-        self.bell.ring().map_err(|e| self.fail(e))
+        self.bell
+            .ring(self.info.notify_ids[ring])
+            .map_err(|e| self.fail(e))
     }
 
     fn rx_off(&self, id: u16) -> usize {
@@ -377,7 +380,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         if self.rx_unpublished {
             self.rx_unpublished = false;
             if self.rx.publish(&self.shared.mem) {
-                self.kick()?;
+                self.kick(0)?;
             }
         }
         Ok(())
@@ -706,7 +709,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         )?;
         self.stats.sent += 1;
         if self.tx.publish(&self.shared.mem) {
-            self.kick()?;
+            self.kick(1)?;
         }
         Ok(())
     }
@@ -740,7 +743,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         self.stats.sent += n as u64;
         if n > 0 && self.tx.publish(&self.shared.mem) {
-            self.kick()?;
+            self.kick(1)?;
         }
         Ok(n)
     }
@@ -867,7 +870,7 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
         self.shared
             .mem
             .store_u32(self.info.status_off, self.info.status_rest, Release);
-        let _ = self.bell.ring();
+        let _ = self.bell.ring(self.info.notify_ids[1]);
     }
 }
 

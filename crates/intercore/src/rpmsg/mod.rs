@@ -86,6 +86,8 @@ pub(crate) struct VdevInfo {
     pub dfeatures: u32,
     /// vring 0 (remote → host) and vring 1 (host → remote).
     pub rings: [RingPlace; 2],
+    /// The notify id of each vring, passed to [`crate::Doorbell::ring`].
+    pub notify_ids: [u32; 2],
     /// Device address and region offset of the buffer carveout, and its length.
     pub buf_da: DevAddr,
     pub buf_off: usize,
@@ -108,6 +110,8 @@ pub struct DevicePlacement {
     /// Region offsets and geometry of vring 0 (remote → host) and vring 1 (host → remote),
     /// each in the contiguous layout of [`VringLayout`].
     pub rings: [(usize, VringLayout); 2],
+    /// The notify id of vring 0 and vring 1, passed to [`crate::Doorbell::ring`].
+    pub notify_ids: [u32; 2],
     /// The device addresses buffers may have, and where they are in the region. It may
     /// contain the rings (a guest's RAM holds both); a buffer overlapping a ring is refused.
     pub buffers: LinearMap,
@@ -151,8 +155,10 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
         base: 0,
         layout: VringLayout::new(1, 16)?,
     }; 2];
+    let mut notify_ids = [0u32; 2];
     for (i, ring) in rings.iter_mut().enumerate() {
         let v = vdev.vring(i).ok_or(Error::Config("vring entry missing"))?;
+        notify_ids[i] = v.notifyid.get();
         let layout = VringLayout::new(v.num.get(), v.align.get())?;
         if v.da.get() == FW_RSC_ADDR_ANY {
             return Err(Error::Config(
@@ -208,6 +214,7 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
         gfeatures_off: loc.offset + vdev.offset + intercore_wire::rsc::VDEV_GFEATURES_OFFSET,
         dfeatures: vdev.vdev.dfeatures.get(),
         rings,
+        notify_ids,
         buf_da,
         buf_off,
         buf_len,
@@ -259,6 +266,7 @@ pub(crate) fn place<M: SharedMemory + ?Sized>(mem: &M, p: &DevicePlacement) -> R
         gfeatures_off: p.gfeatures_off,
         dfeatures: p.dfeatures,
         rings,
+        notify_ids: p.notify_ids,
         buf_da: b.base,
         buf_off: b.offset,
         buf_len: b.len,

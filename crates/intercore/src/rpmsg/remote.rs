@@ -137,9 +137,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         e
     }
 
-    fn kick(&mut self) -> Result<()> {
+    /// Rings the host about vring `ring` (0: its receive buffers filled, 1: its transmit
+    /// buffers returned).
+    fn kick(&mut self, ring: usize) -> Result<()> {
         self.stats.kicks += 1;
-        self.bell.ring().map_err(|e| self.fail(e))
+        self.bell
+            .ring(self.info.notify_ids[ring])
+            .map_err(|e| self.fail(e))
     }
 
     /// Checks the link: set up, not broken, and the host still has `DRIVER_OK` (a host that
@@ -402,7 +406,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     fn publish_rx(&mut self) -> Result<()> {
         if let Some(rings) = self.rings.as_mut() {
             if rings.rx.publish(&self.mem) {
-                self.kick()?;
+                self.kick(1)?;
             }
         }
         Ok(())
@@ -523,7 +527,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .push_used(&self.mem, chain.head(), (RPMSG_HDR_SIZE + len) as u32);
         self.stats.sent += 1;
         if rings.tx.publish(&self.mem) {
-            self.kick()?;
+            self.kick(0)?;
         }
         Ok(())
     }
