@@ -390,6 +390,7 @@ impl RpmsgSpec {
             buf_size: self.buffer_size,
             timeout: Some(self.timeout),
             wait: self.wait,
+            ..HostConfig::default()
         }
     }
 }
@@ -923,7 +924,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
             Some(TransportSpec::Sim {
                 firmware,
                 da_base: t.da_base.unwrap_or(SIM_DA_BASE),
-                event_idx: t.event_idx.unwrap_or(true),
+                event_idx: t.event_idx.unwrap_or(false),
             })
         }
         Some(1) => {

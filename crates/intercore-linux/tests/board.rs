@@ -153,7 +153,7 @@ fn shipped_boards_carry_the_device_tree_values() {
         TransportSpec::Sim {
             firmware: "offload".into(),
             da_base: 0xA000_0000,
-            event_idx: true
+            event_idx: false
         }
     );
     assert_eq!(

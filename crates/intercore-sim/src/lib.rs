@@ -109,7 +109,7 @@ impl Default for SimConfig {
         Self {
             vring_num: 256,
             buf_size: intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
-            event_idx: true,
+            event_idx: false,
             da_base: 0xA000_0000,
             firmware: Firmware::Offload,
             remote_wait: WaitMode::default(),

@@ -17,7 +17,7 @@
 pub mod mem;
 pub mod proto;
 
-use intercore::rpmsg::{DevicePlacement, RemoteBus};
+use intercore::rpmsg::{DeviceControl, DevicePlacement, RemoteBus};
 use intercore::virtq::VringLayout;
 use intercore::{DevAddr, Doorbell, LinearMap, WaitMode};
 use mem::{GuestMemory, Region};
@@ -444,9 +444,11 @@ impl Device {
             rings[i] = (base, layout);
         }
         Ok(DevicePlacement {
-            status_off: mem.status_off(),
-            gfeatures_off: mem.gfeatures_off(),
-            dfeatures: DEVICE_FEATURES as u32,
+            control: DeviceControl::StatusWords {
+                status_off: mem.status_off(),
+                gfeatures_off: mem.gfeatures_off(),
+                dfeatures: DEVICE_FEATURES as u32,
+            },
             rings,
             notify_ids: [0, 1],
             buffers: LinearMap {
@@ -539,9 +541,17 @@ fn run_firmware(
     }
     drain(&bell.kicks[0]);
     use intercore::SharedMemory as _;
-    mem.store_u32(placement.gfeatures_off, gfeatures, Relaxed);
+    let DeviceControl::StatusWords {
+        status_off,
+        gfeatures_off,
+        ..
+    } = placement.control
+    else {
+        return fail("placement without status words".into());
+    };
+    mem.store_u32(gfeatures_off, gfeatures, Relaxed);
     mem.store_u32(
-        placement.status_off,
+        status_off,
         u32::from(intercore::rpmsg::status::DRIVER_OK),
         Release,
     );

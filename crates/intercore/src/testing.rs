@@ -172,12 +172,13 @@ impl Link {
         }
     }
 
-    /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX on.
+    /// A link with `num` buffers per direction of 512 bytes, EVENT_IDX off (the default a
+    /// firmware should offer: OpenAMP's and RPMsg-Lite's hosts do not implement it).
     pub fn with_buffers(num: u16) -> Self {
         Self::new(CarveoutSpec {
             vring_num: num,
             buf_size: 512,
-            event_idx: true,
+            event_idx: false,
             da_base: 0xA000_0000,
         })
     }

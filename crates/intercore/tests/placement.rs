@@ -3,7 +3,7 @@
 //! hold the rings, as a guest's RAM does; a buffer over a ring is still refused.
 
 use intercore::rpmsg::layout::VRING_ALIGN;
-use intercore::rpmsg::{DevicePlacement, HostBus, HostConfig, RemoteBus, status};
+use intercore::rpmsg::{DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, status};
 use intercore::testing::{Link, ThreadBell};
 use intercore::virtq::{DriverQueue, VringLayout};
 use intercore::wire::rsc::{ResourceTable, VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET};
@@ -26,9 +26,11 @@ fn placement(link: &Link) -> DevicePlacement {
     let layout = VringLayout::new(NUM as u32, VRING_ALIGN).unwrap();
     let from = link.layout.vring0;
     DevicePlacement {
-        status_off: at + VDEV_STATUS_OFFSET,
-        gfeatures_off: at + VDEV_GFEATURES_OFFSET,
-        dfeatures: vdev.vdev.dfeatures.get(),
+        control: DeviceControl::StatusWords {
+            status_off: at + VDEV_STATUS_OFFSET,
+            gfeatures_off: at + VDEV_GFEATURES_OFFSET,
+            dfeatures: vdev.vdev.dfeatures.get(),
+        },
         rings: [(link.layout.vring0, layout), (link.layout.vring1, layout)],
         notify_ids: [1, 2],
         buffers: LinearMap {
@@ -83,6 +85,32 @@ fn placed_remote_echoes() {
     t.join().unwrap();
 }
 
+/// The status and features words of a placement.
+fn words(p: &DevicePlacement) -> (usize, usize) {
+    match p.control {
+        DeviceControl::StatusWords {
+            status_off,
+            gfeatures_off,
+            ..
+        } => (status_off, gfeatures_off),
+        DeviceControl::FirstNotification { .. } => unreachable!("placement() has status words"),
+    }
+}
+
+/// The placement with other status and features words.
+fn with_words(mut p: DevicePlacement, s: usize, g: usize) -> DevicePlacement {
+    if let DeviceControl::StatusWords {
+        status_off,
+        gfeatures_off,
+        ..
+    } = &mut p.control
+    {
+        *status_off = s;
+        *gfeatures_off = g;
+    }
+    p
+}
+
 /// Placements that do not fit the region, or overlap, are refused before use.
 #[test]
 fn bad_placements_are_refused() {
@@ -94,17 +122,15 @@ fn bad_placements_are_refused() {
         RemoteBus::<_, _, 4>::with_placement(mem(), bell(), &p, WaitMode::Event).err()
     };
     assert!(try_place(good).is_none());
-    let mut p = good;
-    p.status_off = link.layout.total; // past the end
+    let (s, g) = words(&good);
+    let p = with_words(good, link.layout.total, g); // past the end
     assert!(matches!(try_place(p), Some(Error::Config(_))));
-    let mut p = good;
-    p.gfeatures_off = p.status_off + 2; // misaligned
+    let p = with_words(good, s, s + 2); // misaligned
     assert!(matches!(try_place(p), Some(Error::Config(_))));
     let mut p = good;
     p.rings[1].0 = p.rings[0].0; // rings overlap
     assert!(matches!(try_place(p), Some(Error::Config(_))));
-    let mut p = good;
-    p.status_off = link.layout.buffers; // status word inside the buffer window
+    let p = with_words(good, link.layout.buffers, g); // status word inside the buffer window
     assert!(matches!(try_place(p), Some(Error::Config(_))));
     let mut p = good;
     p.buffers.len = link.layout.total; // window runs past the region
@@ -127,8 +153,9 @@ fn buffer_over_a_ring_is_a_protocol_error() {
     q.reset(mem);
     let mut q0 = DriverQueue::new(mem, p.rings[0].0, layout, false).unwrap();
     q0.reset(mem);
-    mem.store_u32(p.gfeatures_off, 1, Release);
-    mem.store_u32(p.status_off, status::DRIVER_OK as u32, Release);
+    let (s, g) = words(&p);
+    mem.store_u32(g, 1, Release);
+    mem.store_u32(s, status::DRIVER_OK as u32, Release);
     remote.wait_ready(T).unwrap();
     let ring0_da = DevAddr(link.map.base.0 + p.rings[0].0 as u64);
     q.add(mem, 0, ring0_da, 64, false).unwrap();

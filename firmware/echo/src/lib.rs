@@ -21,7 +21,7 @@ pub const CARVEOUT: intercore::rpmsg::layout::CarveoutSpec =
     intercore::rpmsg::layout::CarveoutSpec {
         vring_num: 256,
         buf_size: 512,
-        event_idx: true,
+        event_idx: false,
         da_base: 0xA000_0000,
     };
 

@@ -25,7 +25,7 @@ pub const MAX_ECHO: usize = 4096;
 pub const CARVEOUT: CarveoutSpec = CarveoutSpec {
     vring_num: 256,
     buf_size: 512,
-    event_idx: true,
+    event_idx: false,
     da_base: 0xA000_0000,
 };
 

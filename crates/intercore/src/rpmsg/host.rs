@@ -7,7 +7,9 @@ use super::{
 };
 use crate::shm::OwnedRange;
 use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
-use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
+use crate::{
+    DevAddr, DeviceAddressMap, Doorbell, Error, LinearMap, Result, SharedMemory, WaitMode,
+};
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -29,6 +31,15 @@ pub struct HostConfig {
     pub timeout: Option<Duration>,
     /// How blocking calls wait.
     pub wait: WaitMode,
+    /// Where the buffers go when the resource table has no `vdev0buffer` carveout (stock TI
+    /// MCU+ SDK, OpenAMP, NXP and Zephyr tables have none; Linux then uses the
+    /// `vdev0buffer` reserved-memory region of the device tree or the device's DMA pool).
+    /// A carveout in the table takes precedence.
+    pub buffers: Option<LinearMap>,
+    /// Where vrings the table leaves at `FW_RSC_ADDR_ANY` are allocated (Linux:
+    /// `rproc_alloc_vring`, from the vdev's first memory region on TI K3). Each ring is
+    /// page-aligned; its device address and notify id are written back into the table.
+    pub vring_region: Option<LinearMap>,
 }
 
 impl Default for HostConfig {
@@ -38,8 +49,55 @@ impl Default for HostConfig {
             buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             timeout: Some(Duration::from_secs(1)),
             wait: WaitMode::default(),
+            buffers: None,
+            vring_region: None,
         }
     }
+}
+
+/// Places the vrings the table left at `FW_RSC_ADDR_ANY` in `region`, one page-aligned
+/// block each after the other, and writes every ring's device address and notify id back
+/// into the table. Notify ids are assigned like Linux's `rproc_alloc_vring` (`idr_alloc`
+/// from 0: vring 0 gets 0, vring 1 gets 1), which also overwrites the table's values.
+fn place_rings<M: SharedMemory + ?Sized>(
+    mem: &M,
+    t: &mut super::TableInfo,
+    region: Option<LinearMap>,
+) -> Result<()> {
+    const PAGE: usize = 4096;
+    let mut next = 0usize;
+    for (i, ring) in t.rings.iter_mut().enumerate() {
+        if ring.da.is_none() {
+            let r = region.ok_or(Error::Config(
+                "vring at FW_RSC_ADDR_ANY and no vring region configured (HostConfig::vring_region)",
+            ))?;
+            let align = (ring.layout.align() as usize).max(PAGE);
+            // Align the device address (what the remote sees), not only the offset.
+            let skew = (r.base.0 % align as u64) as usize;
+            let start = (next + skew).div_ceil(align) * align - skew;
+            let size = ring.layout.size().div_ceil(PAGE) * PAGE;
+            let end = start.checked_add(size).filter(|&e| e <= r.len).ok_or(Error::Config(
+                "the vring region is too small for the vrings at FW_RSC_ADDR_ANY",
+            ))?;
+            let da = r.base.0 + start as u64;
+            if da + size as u64 > u64::from(u32::MAX) + 1 {
+                return Err(Error::Config(
+                    "vring region above 4 GiB: resource tables hold 32-bit device addresses",
+                ));
+            }
+            if r.offset.checked_add(end).is_none_or(|e| e > mem.len()) {
+                return Err(Error::Config("vring region outside the shared region"));
+            }
+            ring.da = Some(DevAddr(da));
+            next = end;
+        }
+        ring.notify_id = i as u32;
+        let da = ring.da.map_or(0, |d| d.0 as u32);
+        // Relaxed: published to the remote by the Release store of DRIVER_OK.
+        mem.store_u32(ring.entry_off, da, Relaxed);
+        mem.store_u32(ring.entry_off + 12, ring.notify_id, Relaxed);
+    }
+    Ok(())
 }
 
 /// Counters of what the host bus did.
@@ -194,6 +252,8 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     bell: D,
     cfg: HostConfig,
     info: VdevInfo,
+    /// Region offset of the vdev's status word.
+    status_off: usize,
     ns: bool,
     rx: DriverQueue,
     tx: DriverQueue,
@@ -218,7 +278,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         rsc: RscLocation,
         cfg: HostConfig,
     ) -> Result<Self> {
-        let info = super::discover(&mem, map, rsc)?;
+        let mut table = super::read_table(&mem, map, rsc)?;
         if cfg.buf_size < RPMSG_HDR_SIZE + 16
             || cfg.buf_size > RPMSG_HDR_SIZE + u16::MAX as usize
             || cfg.buf_size % 8 != 0
@@ -227,10 +287,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 "buffer size must be a multiple of 8 in 32..=65551",
             ));
         }
+        place_rings(&mem, &mut table, cfg.vring_region)?;
+        let info = table.resolve(map, cfg.buffers)?;
+        let status_off = table.status_off;
+        let gfeatures_off = table.gfeatures_off;
         let event_idx = info.dfeatures & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
         let ns = info.dfeatures & (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS) != 0;
         // Relaxed: the remote reads nothing until the Release store of DRIVER_OK below.
-        mem.store_u32(info.status_off, info.status_rest, Release);
+        mem.store_u32(status_off, info.status_rest, Release);
         let mut rx = DriverQueue::new(&mem, info.rings[0].base, info.rings[0].layout, event_idx)?;
         let mut tx = DriverQueue::new(&mem, info.rings[1].base, info.rings[1].layout, event_idx)?;
         let nbufs = cfg.num_bufs.min(rx.num()).min(tx.num());
@@ -239,19 +303,19 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         if 2 * nbufs as usize * cfg.buf_size > info.buf_len {
             return Err(Error::Config(
-                "the vdev0buffer carveout is too small for the configured buffers",
+                "the buffer area (vdev0buffer) is too small for the configured buffers",
             ));
         }
         rx.reset(&mem);
         tx.reset(&mem);
         mem.store_u32(
-            info.gfeatures_off,
+            gfeatures_off,
             info.dfeatures & super::SUPPORTED_FEATURES,
             Relaxed,
         );
         let status_word = |s: u8| info.status_rest | u32::from(s);
         mem.store_u32(
-            info.status_off,
+            status_off,
             status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK),
             Relaxed,
         );
@@ -265,6 +329,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             bell,
             cfg,
             info,
+            status_off,
             ns,
             rx,
             tx,
@@ -286,7 +351,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         bus.rx_unpublished = false;
         // Release: rings, features and posted buffers are visible before DRIVER_OK.
         mem.store_u32(
-            bus.info.status_off,
+            bus.status_off,
             status_word(
                 status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK,
             ),
@@ -869,7 +934,7 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
     fn drop(&mut self) {
         self.shared
             .mem
-            .store_u32(self.info.status_off, self.info.status_rest, Release);
+            .store_u32(self.status_off, self.info.status_rest, Release);
         let _ = self.bell.ring(self.info.notify_ids[1]);
     }
 }

@@ -6,9 +6,13 @@
 //! `buf_size` bytes beginning with a 16-byte header; services are announced to the
 //! name-service endpoint at address 53 with a 40-byte message.
 //!
-//! Both roles find the virtio device (id 7), its two vrings and the buffer carveout
-//! (`vdev0buffer`) in the remoteproc resource table, read from shared memory into a
-//! private copy and checked before use.
+//! Both roles find the virtio device (id 7) and its two vrings in the remoteproc resource
+//! table, read from shared memory into a private copy and checked before use. Buffers come
+//! from a carveout named `vdev0buffer` when the table has one, else from a region the caller
+//! configures (Linux likewise looks `vdev%dbuffer` up among all carveouts, usually one from
+//! the device tree, and otherwise uses the parent device's DMA memory). Vrings the table
+//! leaves at `FW_RSC_ADDR_ANY` are placed by the host, which writes `da` and `notifyid`
+//! back into the table before `DRIVER_OK`, as `rproc_alloc_vring` and `rp_find_vq` do.
 
 #[cfg(feature = "alloc")]
 mod host;
@@ -19,7 +23,7 @@ mod transport;
 
 #[cfg(feature = "alloc")]
 pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
-pub use remote::{Msg, RemoteBus, RemoteStats};
+pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats};
 pub use transport::{Channel, Transport};
 
 use crate::LinearMap;
@@ -72,41 +76,65 @@ pub(crate) struct RingPlace {
     pub layout: VringLayout,
 }
 
-/// What both roles learn from the resource table.
+/// What both roles learn from the resource table (or a placement), with every vring placed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VdevInfo {
-    /// Region offset of the 4-byte word `status, num_of_vrings, reserved[2]`.
-    pub status_off: usize,
+    /// Region offset of the 4-byte word `status, num_of_vrings, reserved[2]` (`None`: no
+    /// status word — an RPMsg-Lite master, which has no resource table).
+    pub status_off: Option<usize>,
     /// That word with status 0 (to rewrite the other bytes unchanged).
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub status_rest: u32,
-    /// Region offset of `gfeatures`.
-    pub gfeatures_off: usize,
+    /// Region offset of `gfeatures` (`None` with no status word: `dfeatures` are in force).
+    pub gfeatures_off: Option<usize>,
     /// Features the firmware offers.
     pub dfeatures: u32,
     /// vring 0 (remote → host) and vring 1 (host → remote).
     pub rings: [RingPlace; 2],
     /// The notify id of each vring, passed to [`crate::Doorbell::ring`].
     pub notify_ids: [u32; 2],
-    /// Device address and region offset of the buffer carveout, and its length.
+    /// Where buffers may lie: device address and region offset of the window, and its length.
     pub buf_da: DevAddr,
     pub buf_off: usize,
     pub buf_len: usize,
+    /// The resource table's own bytes (region offset, length); `(0, 0)` without a table.
+    pub table: (usize, usize),
 }
 
-/// Where a remote finds its device when no resource table describes it: a vhost-user
-/// front end, for one, tells the device its ring addresses in messages and keeps the virtio
-/// status to itself, so the back end places these words in memory of its own
-/// (`intercore-vhost`). Checked by [`RemoteBus::with_placement`].
+/// A vring as a resource table declares it, before the host has placed it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingSpec {
+    pub layout: VringLayout,
+    /// `None`: `FW_RSC_ADDR_ANY`, the host allocates it.
+    pub da: Option<DevAddr>,
+    pub notify_id: u32,
+    /// Region offset of the `fw_rsc_vdev_vring` entry (for the host's write-back).
+    pub entry_off: usize,
+}
+
+/// What a resource table says about the rpmsg vdev, read from a private, validated copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableInfo {
+    pub status_off: usize,
+    pub status_rest: u32,
+    pub gfeatures_off: usize,
+    pub dfeatures: u32,
+    pub rings: [RingSpec; 2],
+    /// The `vdev0buffer` carveout, if the table has one: device address and length.
+    pub buffers: Option<(DevAddr, usize)>,
+    pub table: (usize, usize),
+}
+
+/// Where a remote finds its device when no resource table describes it. A vhost-user
+/// front end tells the device its ring addresses in messages and keeps the virtio status to
+/// itself, so the back end places the status words in memory of its own
+/// (`intercore-vhost`); an RPMsg-Lite master (`rpmsg_lite_master_init`) lays vrings and
+/// buffers out from one shared-memory base and has no status word at all. Checked by
+/// [`RemoteBus::with_placement`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DevicePlacement {
-    /// Region offset of a 4-byte word whose low byte is the virtio status (`DRIVER_OK`
-    /// starts the link; clearing it is the host going away).
-    pub status_off: usize,
-    /// Region offset of the 4-byte word of features the host accepted.
-    pub gfeatures_off: usize,
-    /// Features offered; the host may accept only these.
-    pub dfeatures: u32,
+    /// How the link is started and its features agreed.
+    pub control: DeviceControl,
     /// Region offsets and geometry of vring 0 (remote → host) and vring 1 (host → remote),
     /// each in the contiguous layout of [`VringLayout`].
     pub rings: [(usize, VringLayout); 2],
@@ -117,17 +145,40 @@ pub struct DevicePlacement {
     pub buffers: LinearMap,
 }
 
-fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+/// How a table-less link starts and agrees on features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceControl {
+    /// Status and features words in shared memory, as in a resource table's vdev entry.
+    StatusWords {
+        /// Region offset of a 4-byte word whose low byte is the virtio status (`DRIVER_OK`
+        /// starts the link; clearing it is the host going away).
+        status_off: usize,
+        /// Region offset of the 4-byte word of features the host accepted.
+        gfeatures_off: usize,
+        /// Features offered; the host may accept only these.
+        dfeatures: u32,
+    },
+    /// No status word (RPMsg-Lite): the link is up at the host's first notification (or
+    /// once it has posted receive buffers on vring 0), with these features in force. The
+    /// host's going away cannot be seen in memory; only the doorbell can report it.
+    FirstNotification {
+        /// The features both sides were built with (RPMsg-Lite negotiates none).
+        features: u32,
+    },
+}
+
+pub(crate) fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
     a.0 < b.0 + b.1 && b.0 < a.0 + a.1
 }
 
 /// Reads the resource table out of shared memory and finds the rpmsg vdev, its rings and
-/// the buffer carveout, checking that they are inside the region and do not overlap.
-pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
+/// the buffer carveout (if any). Rings at `FW_RSC_ADDR_ANY` are left for the host to place;
+/// fixed ones must be inside the region.
+pub(crate) fn read_table<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
     mem: &M,
     map: &A,
     loc: RscLocation,
-) -> Result<VdevInfo> {
+) -> Result<TableInfo> {
     if loc.len > RSC_MAX_LEN {
         return Err(Error::Config("resource table larger than RSC_MAX_LEN"));
     }
@@ -151,56 +202,34 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
     if vdev.num_vrings() < 2 {
         return Err(Error::Config("rpmsg vdev has fewer than two vrings"));
     }
-    let mut rings = [RingPlace {
-        base: 0,
+    let mut rings = [RingSpec {
         layout: VringLayout::new(1, 16)?,
+        da: None,
+        notify_id: 0,
+        entry_off: 0,
     }; 2];
-    let mut notify_ids = [0u32; 2];
     for (i, ring) in rings.iter_mut().enumerate() {
         let v = vdev.vring(i).ok_or(Error::Config("vring entry missing"))?;
-        notify_ids[i] = v.notifyid.get();
         let layout = VringLayout::new(v.num.get(), v.align.get())?;
-        if v.da.get() == FW_RSC_ADDR_ANY {
-            return Err(Error::Config(
-                "vring with FW_RSC_ADDR_ANY: host-allocated vrings are not supported; give the ring a fixed da",
-            ));
-        }
-        let base = map
-            .to_offset(DevAddr(v.da.get() as u64), layout.size())
-            .ok_or(Error::Config(
+        let da = (v.da.get() != FW_RSC_ADDR_ANY).then(|| DevAddr(v.da.get() as u64));
+        if let Some(da) = da {
+            map.to_offset(da, layout.size()).ok_or(Error::Config(
                 "vring device address outside the shared region",
             ))?;
-        *ring = RingPlace { base, layout };
+        }
+        *ring = RingSpec {
+            layout,
+            da,
+            notify_id: v.notifyid.get(),
+            entry_off: loc.offset + vdev.vring_offset(i),
+        };
     }
-    let mut buf = None;
+    let mut buffers = None;
     for e in table.iter() {
         if let Resource::Carveout(c) = e? {
             if Name::from_field(&c.name).as_bytes() == BUFFER_CARVEOUT {
-                buf = Some(c);
+                buffers = Some((DevAddr(c.da.get() as u64), c.len.get() as usize));
                 break;
-            }
-        }
-    }
-    let c = buf.ok_or(Error::Config(
-        "no carveout named vdev0buffer for the rpmsg buffers",
-    ))?;
-    let buf_da = DevAddr(c.da.get() as u64);
-    let buf_len = c.len.get() as usize;
-    let buf_off = map.to_offset(buf_da, buf_len).ok_or(Error::Config(
-        "vdev0buffer carveout outside the shared region",
-    ))?;
-    let areas = [
-        (loc.offset, loc.len),
-        (rings[0].base, rings[0].layout.size()),
-        (rings[1].base, rings[1].layout.size()),
-        (buf_off, buf_len),
-    ];
-    for i in 0..areas.len() {
-        for j in i + 1..areas.len() {
-            if overlaps(areas[i], areas[j]) {
-                return Err(Error::Config(
-                    "resource table, vrings and buffer carveout overlap",
-                ));
             }
         }
     }
@@ -208,27 +237,104 @@ pub(crate) fn discover<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
     let status_rest = u32::from(vdev.vdev.num_of_vrings) << 8
         | u32::from(vdev.vdev.reserved[0]) << 16
         | u32::from(vdev.vdev.reserved[1]) << 24;
-    Ok(VdevInfo {
+    Ok(TableInfo {
         status_off,
         status_rest,
         gfeatures_off: loc.offset + vdev.offset + intercore_wire::rsc::VDEV_GFEATURES_OFFSET,
         dfeatures: vdev.vdev.dfeatures.get(),
         rings,
-        notify_ids,
-        buf_da,
-        buf_off,
-        buf_len,
+        buffers,
+        table: (loc.offset, loc.len),
     })
+}
+
+impl TableInfo {
+    /// Places every ring (all must have a device address by now) and the buffer window
+    /// (`fallback` when the table has no `vdev0buffer` carveout), checking that the table,
+    /// the rings and the buffer window lie in the region and do not overlap.
+    pub(crate) fn resolve<A: DeviceAddressMap>(
+        &self,
+        map: &A,
+        fallback: Option<LinearMap>,
+    ) -> Result<VdevInfo> {
+        let mut rings = [RingPlace {
+            base: 0,
+            layout: VringLayout::new(1, 16)?,
+        }; 2];
+        for (place, spec) in rings.iter_mut().zip(self.rings.iter()) {
+            let da = spec.da.ok_or(Error::Config(
+                "vring still at FW_RSC_ADDR_ANY: the host must place it first",
+            ))?;
+            let base = map.to_offset(da, spec.layout.size()).ok_or(Error::Config(
+                "vring device address outside the shared region",
+            ))?;
+            *place = RingPlace {
+                base,
+                layout: spec.layout,
+            };
+        }
+        let (buf_da, buf_off, buf_len) = match (self.buffers, fallback) {
+            (Some((da, len)), _) => {
+                let off = map.to_offset(da, len).ok_or(Error::Config(
+                    "vdev0buffer carveout outside the shared region",
+                ))?;
+                (da, off, len)
+            }
+            (None, Some(w)) => (w.base, w.offset, w.len),
+            (None, None) => {
+                return Err(Error::Config(
+                    "the resource table has no vdev0buffer carveout and no buffer region was configured",
+                ));
+            }
+        };
+        let areas = [
+            self.table,
+            (rings[0].base, rings[0].layout.size()),
+            (rings[1].base, rings[1].layout.size()),
+            (buf_off, buf_len),
+        ];
+        for i in 0..areas.len() {
+            for j in i + 1..areas.len() {
+                if overlaps(areas[i], areas[j]) {
+                    return Err(Error::Config(
+                        "resource table, vrings and buffer area overlap",
+                    ));
+                }
+            }
+        }
+        Ok(VdevInfo {
+            status_off: Some(self.status_off),
+            status_rest: self.status_rest,
+            gfeatures_off: Some(self.gfeatures_off),
+            dfeatures: self.dfeatures,
+            rings,
+            notify_ids: [self.rings[0].notify_id, self.rings[1].notify_id],
+            buf_da,
+            buf_off,
+            buf_len,
+            table: self.table,
+        })
+    }
 }
 
 /// Checks a [`DevicePlacement`] against the region and turns it into what the remote keeps.
 pub(crate) fn place<M: SharedMemory + ?Sized>(mem: &M, p: &DevicePlacement) -> Result<VdevInfo> {
     let word = |off: usize| off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= mem.len());
-    if !word(p.status_off) || !word(p.gfeatures_off) || p.status_off == p.gfeatures_off {
-        return Err(Error::Config(
-            "status and features words must be distinct, 4-aligned and inside the region",
-        ));
-    }
+    let (status_off, gfeatures_off, dfeatures) = match p.control {
+        DeviceControl::StatusWords {
+            status_off,
+            gfeatures_off,
+            dfeatures,
+        } => {
+            if !word(status_off) || !word(gfeatures_off) || status_off == gfeatures_off {
+                return Err(Error::Config(
+                    "status and features words must be distinct, 4-aligned and inside the region",
+                ));
+            }
+            (Some(status_off), Some(gfeatures_off), dfeatures)
+        }
+        DeviceControl::FirstNotification { features } => (None, None, features),
+    };
     let b = p.buffers;
     if b.len == 0 || b.offset.checked_add(b.len).is_none_or(|e| e > mem.len()) {
         return Err(Error::Config("buffer window outside the shared region"));
@@ -246,30 +352,31 @@ pub(crate) fn place<M: SharedMemory + ?Sized>(mem: &M, p: &DevicePlacement) -> R
         crate::virtq::check_placement(mem, base, &layout)?;
         *ring = RingPlace { base, layout };
     }
-    let words = [(p.status_off, 4), (p.gfeatures_off, 4)];
     let rs = [
         (rings[0].base, rings[0].layout.size()),
         (rings[1].base, rings[1].layout.size()),
     ];
+    let words = [status_off, gfeatures_off];
     if overlaps(rs[0], rs[1])
-        || words
-            .iter()
-            .any(|&w| overlaps(w, (b.offset, b.len)) || rs.iter().any(|&r| overlaps(w, r)))
+        || words.iter().flatten().any(|&w| {
+            overlaps((w, 4), (b.offset, b.len)) || rs.iter().any(|&r| overlaps((w, 4), r))
+        })
     {
         return Err(Error::Config(
             "vrings overlap each other, or the status/features words overlap rings or buffers",
         ));
     }
     Ok(VdevInfo {
-        status_off: p.status_off,
+        status_off,
         status_rest: 0,
-        gfeatures_off: p.gfeatures_off,
-        dfeatures: p.dfeatures,
+        gfeatures_off,
+        dfeatures,
         rings,
         notify_ids: p.notify_ids,
         buf_da: b.base,
         buf_off: b.offset,
         buf_len: b.len,
+        table: (0, 0),
     })
 }
 

@@ -3,13 +3,13 @@
 
 use super::{
     DevicePlacement, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES,
-    RscLocation, VdevInfo, status,
+    RscLocation, TableInfo, VdevInfo, overlaps, status,
 };
 use crate::error::protocol;
 use crate::notify::{Next, Waiter};
 use crate::shm::OwnedRange;
 use crate::virtq::{DescInfo, DeviceQueue};
-use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
+use crate::{DevAddr, Doorbell, Error, LinearMap, Result, SharedMemory, WaitMode};
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 use core::time::Duration;
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
@@ -40,6 +40,58 @@ pub struct RemoteStats {
     pub malformed: u64,
 }
 
+/// Whether the remote notifies the host after filling its receive buffers (vring 0) when
+/// the host said it need not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyPolicy {
+    /// Follow the host's request (`VRING_AVAIL_F_NO_INTERRUPT`, or `used_event` with
+    /// EVENT_IDX; virtio 1.x §2.7.7), as OpenAMP's remote does. Linux, OpenAMP and intercore
+    /// hosts clear the flag whenever they want an interrupt.
+    Honour,
+    /// Notify after every published batch on vring 0 whatever the flag says, as RPMsg-Lite's
+    /// remote does: RPMsg-Lite's master sets `VRING_AVAIL_F_NO_INTERRUPT` on both rings at
+    /// init (`virtqueue_disable_cb`) and never clears it, yet receives only on
+    /// notifications. Cost: one doorbell per batch that a polling host did not ask for.
+    Always,
+}
+
+/// How the remote runs the link.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteConfig {
+    /// How device addresses (in descriptors and the table) map to region offsets.
+    pub map: LinearMap,
+    /// How blocking calls wait.
+    pub wait: WaitMode,
+    /// Where host buffers may lie when the table has no `vdev0buffer` carveout (Linux
+    /// allocates them from the device's DMA memory: memory-region 0 on TI K3). A carveout
+    /// in the table takes precedence.
+    pub buffers: Option<LinearMap>,
+    /// The largest buffer the host may hand over, header included. The wire does not
+    /// negotiate it: both ends are built with it (Linux: always 512).
+    pub buf_size: usize,
+    /// The firmware's own memory inside the shared window (region offset, length): no
+    /// descriptor may reach into it.
+    pub private: Option<(usize, usize)>,
+    /// `None`: [`NotifyPolicy::Honour`] when the host has a status word (a resource table
+    /// or a vhost-user front end), [`NotifyPolicy::Always`] without one (RPMsg-Lite).
+    pub notify: Option<NotifyPolicy>,
+}
+
+impl RemoteConfig {
+    /// Defaults for a shared window mapped by `map`: buffers of up to 512 bytes, the
+    /// default wait mode, the notification policy chosen by the kind of host.
+    pub const fn new(map: LinearMap) -> Self {
+        Self {
+            map,
+            wait: WaitMode::Adaptive(Duration::from_micros(50)),
+            buffers: None,
+            buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
+            private: None,
+            notify: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Ept {
     addr: u32,
@@ -60,6 +112,9 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     mem: M,
     bell: D,
     info: VdevInfo,
+    /// The table as read at start (`None` for a placement): re-read at `DRIVER_OK`.
+    table: Option<(RscLocation, TableInfo)>,
+    cfg: RemoteConfig,
     rings: Option<Rings>,
     wait: WaitMode,
     endpoints: [Option<Ept>; N],
@@ -70,45 +125,110 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
-    /// Reads our resource table (at `rsc` in shared memory) and prepares the link; call
-    /// [`Self::wait_ready`] before using it.
-    pub fn new<A: DeviceAddressMap>(
+    /// Reads our resource table (at `rsc` in shared memory) and prepares the link with
+    /// the defaults of [`RemoteConfig::new`]; call [`Self::wait_ready`] before using it.
+    pub fn new(
         mem: M,
-        map: &A,
+        map: &LinearMap,
         bell: D,
         rsc: RscLocation,
         wait: WaitMode,
     ) -> Result<Self> {
-        let info = super::discover(&mem, map, rsc)?;
-        Ok(Self::from_info(mem, bell, info, wait))
+        let mut cfg = RemoteConfig::new(*map);
+        cfg.wait = wait;
+        Self::with_config(mem, bell, rsc, &cfg)
+    }
+
+    /// Reads our resource table (at `rsc` in shared memory) and prepares the link; call
+    /// [`Self::wait_ready`] before using it. Vrings the table leaves at `FW_RSC_ADDR_ANY`
+    /// are read again once the host has set `DRIVER_OK` (it writes their addresses first).
+    pub fn with_config(mem: M, bell: D, rsc: RscLocation, cfg: &RemoteConfig) -> Result<Self> {
+        let table = super::read_table(&mem, &cfg.map, rsc)?;
+        // Until the host has placed every ring, keep a provisional placement: nothing is
+        // read through it before `wait_ready` re-reads the table.
+        let info = match table.resolve(&cfg.map, cfg.buffers) {
+            Ok(info) => info,
+            Err(e) if table.rings.iter().all(|r| r.da.is_some()) => return Err(e),
+            Err(_) => VdevInfo {
+                status_off: Some(table.status_off),
+                status_rest: table.status_rest,
+                gfeatures_off: Some(table.gfeatures_off),
+                dfeatures: table.dfeatures,
+                rings: [super::RingPlace {
+                    base: 0,
+                    layout: table.rings[0].layout,
+                }; 2],
+                notify_ids: [table.rings[0].notify_id, table.rings[1].notify_id],
+                buf_da: DevAddr(0),
+                buf_off: 0,
+                buf_len: 0,
+                table: table.table,
+            },
+        };
+        Self::from_info(mem, bell, info, Some((rsc, table)), cfg)
     }
 
     /// Prepares the link from a placement given directly instead of a resource table (a
-    /// vhost-user back end learns the rings from its front end); call [`Self::wait_ready`]
-    /// before using it.
+    /// vhost-user back end learns the rings from its front end; an RPMsg-Lite master lays
+    /// them out itself); call [`Self::wait_ready`] before using it.
     pub fn with_placement(
         mem: M,
         bell: D,
         placement: &DevicePlacement,
         wait: WaitMode,
     ) -> Result<Self> {
-        let info = super::place(&mem, placement)?;
-        Ok(Self::from_info(mem, bell, info, wait))
+        let mut cfg = RemoteConfig::new(placement.buffers);
+        cfg.wait = wait;
+        // A placement's buffers may be of any size inside the window.
+        cfg.buf_size = usize::MAX;
+        Self::with_placement_config(mem, bell, placement, &cfg)
     }
 
-    fn from_info(mem: M, bell: D, info: VdevInfo, wait: WaitMode) -> Self {
-        Self {
+    /// [`Self::with_placement`] with a configuration (its `map` and `buffers` are unused:
+    /// the placement says where buffers lie).
+    pub fn with_placement_config(
+        mem: M,
+        bell: D,
+        placement: &DevicePlacement,
+        cfg: &RemoteConfig,
+    ) -> Result<Self> {
+        let info = super::place(&mem, placement)?;
+        Self::from_info(mem, bell, info, None, cfg)
+    }
+
+    fn from_info(
+        mem: M,
+        bell: D,
+        info: VdevInfo,
+        table: Option<(RscLocation, TableInfo)>,
+        cfg: &RemoteConfig,
+    ) -> Result<Self> {
+        if cfg.buf_size < RPMSG_HDR_SIZE {
+            return Err(Error::Config(
+                "buffer size smaller than the 16-byte rpmsg header",
+            ));
+        }
+        if let Some((off, len)) = cfg.private {
+            if off.checked_add(len).is_none_or(|e| e > mem.len()) {
+                return Err(Error::Config(
+                    "the firmware's private memory is outside the shared region",
+                ));
+            }
+        }
+        Ok(Self {
             mem,
             bell,
             info,
+            table,
+            cfg: *cfg,
             rings: None,
-            wait,
+            wait: cfg.wait,
             endpoints: [None; N],
             host_services: [None; N],
             next_addr: RPMSG_RESERVED_ADDRESSES,
             broken: None,
             stats: RemoteStats::default(),
-        }
+        })
     }
 
     /// Counters.
@@ -124,10 +244,24 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         &self.bell
     }
 
+    /// The host's virtio status; without a status word (RPMsg-Lite) the link counts as
+    /// `DRIVER_OK` once up.
     fn status(&self) -> u8 {
-        // Acquire: once DRIVER_OK is seen, the rings and features the host set up before
-        // storing it (with Release) are visible.
-        self.mem.load_u32(self.info.status_off, Acquire) as u8
+        match self.info.status_off {
+            // Acquire: once DRIVER_OK is seen, the rings and features the host set up
+            // before storing it (with Release) are visible.
+            Some(off) => self.mem.load_u32(off, Acquire) as u8,
+            None => status::DRIVER_OK,
+        }
+    }
+
+    /// Without a status word: whether the host has started the link — it notified us, or
+    /// it has posted receive buffers on vring 0 (a notification sent before we were
+    /// listening is not lost that way).
+    fn host_started(&self) -> bool {
+        let r0 = self.info.rings[0];
+        // Relaxed: a hint; `pop` reads the index again with Acquire.
+        self.mem.load_u16(r0.base + r0.layout.avail_idx(), Relaxed) != 0
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -161,22 +295,46 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         Ok(())
     }
 
-    /// Waits until the host sets `DRIVER_OK`, then checks the features it accepted and
-    /// attaches to the rings.
+    /// Waits until the host sets `DRIVER_OK` (or, with no status word, notifies us first),
+    /// then checks the features it accepted, re-reads the vrings the host placed, and
+    /// attaches to the rings at their current indices.
     pub fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
         let mut w = Waiter::new(&self.bell, self.wait, timeout);
-        loop {
-            if self.status() & status::DRIVER_OK != 0 {
-                break;
+        if self.info.status_off.is_some() {
+            loop {
+                if self.status() & status::DRIVER_OK != 0 {
+                    break;
+                }
+                if let Next::Sleep(t) = w.after_miss(&self.bell)? {
+                    if self.status() & status::DRIVER_OK == 0 {
+                        self.bell.wait(t)?;
+                    }
+                }
             }
-            if let Next::Sleep(t) = w.after_miss(&self.bell)? {
-                if self.status() & status::DRIVER_OK == 0 {
-                    self.bell.wait(t)?;
+        } else {
+            loop {
+                if self.host_started() {
+                    break;
+                }
+                if let Next::Sleep(t) = w.after_miss(&self.bell)? {
+                    if self.bell.wait(t)? {
+                        break;
+                    }
                 }
             }
         }
-        // Relaxed: ordered after the Acquire load of the status word.
-        let g = self.mem.load_u32(self.info.gfeatures_off, Relaxed);
+        if let Some((rsc, _)) = self.table {
+            // The host wrote the vrings' `da` and `notifyid` before `DRIVER_OK` (Release,
+            // paired with the Acquire in `status`): read the table again.
+            let t = super::read_table(&self.mem, &self.cfg.map, rsc)?;
+            self.info = t.resolve(&self.cfg.map, self.cfg.buffers)?;
+            self.table = Some((rsc, t));
+        }
+        let g = match self.info.gfeatures_off {
+            // Relaxed: ordered after the Acquire load of the status word.
+            Some(off) => self.mem.load_u32(off, Relaxed),
+            None => self.info.dfeatures,
+        };
         if g & !self.info.dfeatures != 0 {
             return Err(self.fail(protocol(
                 "host accepted features we did not offer",
@@ -185,8 +343,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         let event_idx = g & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
         let [r0, r1] = self.info.rings;
-        let mut tx = DeviceQueue::new(&self.mem, r0.base, r0.layout, event_idx)?;
-        let mut rx = DeviceQueue::new(&self.mem, r1.base, r1.layout, event_idx)?;
+        let mut tx = DeviceQueue::attach(&self.mem, r0.base, r0.layout, event_idx)?;
+        let mut rx = DeviceQueue::attach(&self.mem, r1.base, r1.layout, event_idx)?;
+        let always = match self.cfg.notify {
+            Some(p) => p == NotifyPolicy::Always,
+            None => self.info.status_off.is_none(),
+        };
+        tx.set_always_notify(always);
         tx.disable_notify(&self.mem);
         rx.disable_notify(&self.mem);
         self.rings = Some(Rings { rx, tx });
@@ -288,16 +451,42 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .map(|&(_, a)| a)
     }
 
-    /// Checks a descriptor the host gave us: inside the buffer carveout, at least a header,
-    /// not over a ring (possible only for a [`DevicePlacement`] whose buffer window holds the
-    /// rings; a resource table's carveout never does).
-    fn buffer(&self, d: &DescInfo) -> Result<usize> {
+    /// Checks a descriptor the host gave us on vring `ring`: at least a header, at most
+    /// the configured buffer size, inside the buffer window, never over the resource
+    /// table, a vring or the firmware's own memory; device-writable exactly on vring 0 (the
+    /// host's receive buffers) and read-only on vring 1. Anything else breaks the protocol.
+    fn buffer(&self, d: &DescInfo, ring: usize) -> Result<usize> {
+        if d.writable != (ring == 0) {
+            return Err(protocol(
+                if ring == 0 {
+                    "host receive buffer (vring 0) not device-writable"
+                } else {
+                    "host transmit buffer (vring 1) marked device-writable"
+                },
+                d.addr.0,
+            ));
+        }
+        if d.len as usize > self.cfg.buf_size {
+            return Err(protocol(
+                "buffer longer than the configured buffer size",
+                d.len as u64,
+            ));
+        }
         let off = self.buffer_in_window(d)?;
-        let len = d.len as usize;
+        let span = (off, d.len as usize);
         for r in &self.info.rings {
-            if off < r.base + r.layout.size() && r.base < off + len {
+            if overlaps(span, (r.base, r.layout.size())) {
                 return Err(protocol("buffer overlaps a vring", d.addr.0));
             }
+        }
+        if self.info.table.1 != 0 && overlaps(span, self.info.table) {
+            return Err(protocol("buffer overlaps the resource table", d.addr.0));
+        }
+        if self.cfg.private.is_some_and(|p| overlaps(span, p)) {
+            return Err(protocol(
+                "buffer overlaps the firmware's own memory",
+                d.addr.0,
+            ));
         }
         Ok(off)
     }
@@ -311,13 +500,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .addr
             .0
             .checked_sub(self.info.buf_da.0)
-            .ok_or(protocol("buffer address outside vdev0buffer", d.addr.0))?;
+            .ok_or(protocol("buffer address outside the buffer window", d.addr.0))?;
         match usize::try_from(rel)
             .ok()
             .and_then(|r| r.checked_add(len).map(|e| (r, e)))
         {
             Some((r, end)) if end <= self.info.buf_len => Ok(self.info.buf_off + r),
-            _ => Err(protocol("buffer outside vdev0buffer", d.addr.0)),
+            _ => Err(protocol("buffer outside the buffer window", d.addr.0)),
         }
     }
 
@@ -365,7 +554,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .rx
             .single(&self.mem, &mut chain);
         let d = single.map_err(|e| self.fail(e))?;
-        let off = self.buffer(&d).map_err(|e| self.fail(e))?;
+        let off = self.buffer(&d, 1).map_err(|e| self.fail(e))?;
         let head = chain.head();
         let delivered = match super::read_header(&self.mem, off, d.len as usize) {
             Err(_) => {
@@ -394,11 +583,16 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 false
             }
         };
+        // The used length is the descriptor's length, as OpenAMP's
+        // (`rpmsg_virtio_release_rx_buffer`) and RPMsg-Lite's (`vq_rx_free_remote`) remotes
+        // write: OpenAMP's host sizes the recycled transmit buffer from it
+        // (`rpmsg_virtio_get_tx_buffer`), RPMsg-Lite's master reports it as the zero-copy
+        // buffer's size. Linux ignores it (`get_a_tx_buf`).
         self.rings
             .as_mut()
             .expect("live")
             .rx
-            .push_used(&self.mem, head, 0);
+            .push_used(&self.mem, head, d.len);
         Ok(Some(delivered))
     }
 
@@ -499,13 +693,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             Ok(d) => d,
             Err(e) => return Err(self.fail(e)),
         };
-        if !d.writable {
-            return Err(self.fail(protocol(
-                "host receive buffer not device-writable",
-                d.addr.0,
-            )));
-        }
-        let off = self.buffer(&d).map_err(|e| self.fail(e))?;
+        let off = self.buffer(&d, 0).map_err(|e| self.fail(e))?;
         let room = (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize);
         if max > room {
             self.rings.as_mut().expect("live").tx.undo_pop();

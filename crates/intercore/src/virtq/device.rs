@@ -22,6 +22,8 @@ pub struct DeviceQueue {
     next_used: u16,
     /// `used.idx` at the last publish.
     published: u16,
+    /// Notify after every publish, whatever the driver's flag says.
+    always_notify: bool,
 }
 
 /// The descriptors of one available chain, read one at a time. The chain is bounded by the
@@ -100,7 +102,36 @@ impl DeviceQueue {
             last_avail: 0,
             next_used: 0,
             published: 0,
+            always_notify: false,
         })
+    }
+
+    /// The device side of a ring whose driver may already have returned entries through
+    /// the used ring: continues from the current `used.idx` instead of 0. RPMsg-Lite's
+    /// master puts all its transmit buffers into vring 1's used ring itself at init
+    /// (`virtqueue_fill_used_buffers`, used.idx = number of buffers) and takes free
+    /// buffers from there; Linux and OpenAMP hosts reset the ring, so this reads 0. The
+    /// available side always starts at 0 (every driver starts its available index there).
+    pub fn attach<M: SharedMemory + ?Sized>(
+        mem: &M,
+        base: usize,
+        layout: VringLayout,
+        event_idx: bool,
+    ) -> Result<Self> {
+        let mut q = Self::new(mem, base, layout, event_idx)?;
+        // Acquire: the entries the driver wrote before this index are its own business,
+        // but nothing we write may be ordered before we read where to write.
+        let used = mem.load_u16(base + layout.used_idx(), Acquire);
+        q.next_used = used;
+        q.published = used;
+        Ok(q)
+    }
+
+    /// Makes [`Self::publish`] ask for a notification every time, ignoring
+    /// `VRING_AVAIL_F_NO_INTERRUPT` and `used_event` (for drivers that set the flag and
+    /// never clear it, yet wait for notifications: RPMsg-Lite's master).
+    pub fn set_always_notify(&mut self, on: bool) {
+        self.always_notify = on;
     }
 
     /// Queue size.
@@ -199,7 +230,9 @@ impl DeviceQueue {
         // SeqCst: store→load ordering between our index and the driver's request, pairing
         // with the fence in `DriverQueue::enable_interrupts`.
         mem.fence(SeqCst);
-        if self.event_idx {
+        if self.always_notify {
+            true
+        } else if self.event_idx {
             let event = mem.load_u16(self.base + self.layout.used_event(), Relaxed);
             vring_need_event(event, new, old)
         } else {
