@@ -76,9 +76,12 @@ fn place_rings<M: SharedMemory + ?Sized>(
             let skew = (r.base.0 % align as u64) as usize;
             let start = (next + skew).div_ceil(align) * align - skew;
             let size = ring.layout.size().div_ceil(PAGE) * PAGE;
-            let end = start.checked_add(size).filter(|&e| e <= r.len).ok_or(Error::Config(
-                "the vring region is too small for the vrings at FW_RSC_ADDR_ANY",
-            ))?;
+            let end = start
+                .checked_add(size)
+                .filter(|&e| e <= r.len)
+                .ok_or(Error::Config(
+                    "the vring region is too small for the vrings at FW_RSC_ADDR_ANY",
+                ))?;
             let da = r.base.0 + start as u64;
             if da + size as u64 > u64::from(u32::MAX) + 1 {
                 return Err(Error::Config(
@@ -288,7 +291,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             ));
         }
         place_rings(&mem, &mut table, cfg.vring_region)?;
-        let info = table.resolve(map, cfg.buffers)?;
+        let info = table.resolve(map, cfg.buffers, false)?;
         let status_off = table.status_off;
         let gfeatures_off = table.gfeatures_off;
         let event_idx = info.dfeatures & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;

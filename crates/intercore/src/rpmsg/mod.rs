@@ -251,11 +251,14 @@ pub(crate) fn read_table<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
 impl TableInfo {
     /// Places every ring (all must have a device address by now) and the buffer window
     /// (`fallback` when the table has no `vdev0buffer` carveout), checking that the table,
-    /// the rings and the buffer window lie in the region and do not overlap.
+    /// the rings and the buffer window lie in the region and do not overlap. A remote's
+    /// fallback window is a permission window that may hold the rings and the table
+    /// (`window_may_hold_rings`): each descriptor is then checked against them.
     pub(crate) fn resolve<A: DeviceAddressMap>(
         &self,
         map: &A,
         fallback: Option<LinearMap>,
+        window_may_hold_rings: bool,
     ) -> Result<VdevInfo> {
         let mut rings = [RingPlace {
             base: 0,
@@ -287,6 +290,7 @@ impl TableInfo {
                 ));
             }
         };
+        let loose = window_may_hold_rings && self.buffers.is_none();
         let areas = [
             self.table,
             (rings[0].base, rings[0].layout.size()),
@@ -295,7 +299,7 @@ impl TableInfo {
         ];
         for i in 0..areas.len() {
             for j in i + 1..areas.len() {
-                if overlaps(areas[i], areas[j]) {
+                if overlaps(areas[i], areas[j]) && !(loose && j == 3) {
                     return Err(Error::Config(
                         "resource table, vrings and buffer area overlap",
                     ));

@@ -127,13 +127,7 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// Reads our resource table (at `rsc` in shared memory) and prepares the link with
     /// the defaults of [`RemoteConfig::new`]; call [`Self::wait_ready`] before using it.
-    pub fn new(
-        mem: M,
-        map: &LinearMap,
-        bell: D,
-        rsc: RscLocation,
-        wait: WaitMode,
-    ) -> Result<Self> {
+    pub fn new(mem: M, map: &LinearMap, bell: D, rsc: RscLocation, wait: WaitMode) -> Result<Self> {
         let mut cfg = RemoteConfig::new(*map);
         cfg.wait = wait;
         Self::with_config(mem, bell, rsc, &cfg)
@@ -146,7 +140,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         let table = super::read_table(&mem, &cfg.map, rsc)?;
         // Until the host has placed every ring, keep a provisional placement: nothing is
         // read through it before `wait_ready` re-reads the table.
-        let info = match table.resolve(&cfg.map, cfg.buffers) {
+        let info = match table.resolve(&cfg.map, cfg.buffers, true) {
             Ok(info) => info,
             Err(e) if table.rings.iter().all(|r| r.da.is_some()) => return Err(e),
             Err(_) => VdevInfo {
@@ -327,7 +321,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             // The host wrote the vrings' `da` and `notifyid` before `DRIVER_OK` (Release,
             // paired with the Acquire in `status`): read the table again.
             let t = super::read_table(&self.mem, &self.cfg.map, rsc)?;
-            self.info = t.resolve(&self.cfg.map, self.cfg.buffers)?;
+            self.info = t.resolve(&self.cfg.map, self.cfg.buffers, true)?;
             self.table = Some((rsc, t));
         }
         let g = match self.info.gfeatures_off {
@@ -432,8 +426,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 kind: NsKind::Destroy,
             }
             .emit();
+            // From the endpoint's own address, as Linux (`virtio_rpmsg_announce_destroy`)
+            // and OpenAMP (`rpmsg_destroy_ept`) send it.
             self.send(
-                RPMSG_NS_ADDR,
+                addr,
                 RPMSG_NS_ADDR,
                 zerocopy::IntoBytes::as_bytes(&msg),
                 None,
@@ -496,11 +492,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         if len < RPMSG_HDR_SIZE {
             return Err(protocol("buffer shorter than the rpmsg header", len as u64));
         }
-        let rel = d
-            .addr
-            .0
-            .checked_sub(self.info.buf_da.0)
-            .ok_or(protocol("buffer address outside the buffer window", d.addr.0))?;
+        let rel = d.addr.0.checked_sub(self.info.buf_da.0).ok_or(protocol(
+            "buffer address outside the buffer window",
+            d.addr.0,
+        ))?;
         match usize::try_from(rel)
             .ok()
             .and_then(|r| r.checked_add(len).map(|e| (r, e)))
