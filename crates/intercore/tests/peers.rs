@@ -284,6 +284,8 @@ struct ModelHost {
     bell: MailBell,
     /// Recycled transmit buffers with their used length.
     free_tx: Vec<(u16, u32)>,
+    /// An interrupt-driven host's receive callback is running (a notification came).
+    irq: bool,
 }
 
 impl ModelHost {
@@ -313,6 +315,10 @@ impl ModelHost {
         }
         rx.reset(&*mem);
         tx.reset(&*mem);
+        // `rproc_alloc_vring` (Linux; OpenAMP's remoteproc likewise) assigns notify ids from
+        // 0 and writes them into the table.
+        mem.store_u32(w.vring_entry[0] + 12, 0, Relaxed);
+        mem.store_u32(w.vring_entry[1] + 12, 1, Relaxed);
         mem.store_u32(w.gfeatures, accepted, Relaxed);
         let mut carve = None;
         for e in t.iter() {
@@ -331,6 +337,7 @@ impl ModelHost {
             interrupt_driven: openamp,
             bell,
             free_tx: Vec::new(),
+            irq: false,
             mem,
             rx,
             tx,
@@ -405,11 +412,11 @@ impl ModelHost {
     fn recv(&mut self) -> Result<(u32, u32, Vec<u8>), String> {
         let end = Instant::now() + Duration::from_secs(5);
         loop {
-            let may_read = !self.interrupt_driven || {
-                let ids = self.bell.take();
-                ids.contains(&self.notify_ids()[0]) || self.rx.has_used(&*self.mem)
-            };
-            if may_read {
+            if self.interrupt_driven && self.bell.take().contains(&self.notify_ids()[0]) {
+                // `rpmsg_virtio_rx_callback` runs and drains the ring.
+                self.irq = true;
+            }
+            if !self.interrupt_driven || self.irq {
                 if let Some((id, len)) = self.rx.pop_used(&*self.mem).unwrap() {
                     let off = self.buf_off + id as usize * self.buf_size;
                     let mut raw = vec![0u8; len as usize];
@@ -424,6 +431,7 @@ impl ModelHost {
                     }
                     return Ok(parse_msg(&raw));
                 }
+                self.irq = false;
             }
             if Instant::now() > end {
                 return Err("no message (and no notification) within 5 s".into());
