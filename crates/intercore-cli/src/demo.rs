@@ -3,7 +3,7 @@
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
-use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc, parse_wait_mode};
+use intercore_sim::{CacheMode, RemoteProgram, SimConfig, SimLayout, Soc, parse_wait_mode};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ struct Opts {
     wait: WaitMode,
     remote_wait: WaitMode,
     seed: u64,
+    layout: SimLayout,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -26,6 +27,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         wait: WaitMode::default(),
         remote_wait: WaitMode::default(),
         seed: 1,
+        layout: SimLayout::Standard,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -37,6 +39,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--cache" => {
                 o.cache = CacheMode::parse(val()?)
                     .ok_or("--cache takes coherent or noncoherent[:SEED:PER_MILLE]")?
+            }
+            "--layout" => {
+                o.layout = SimLayout::from_name(val()?).ok_or("--layout takes standard or ti-k3")?
             }
             "--seed" => o.seed = val()?.parse().map_err(|_| "--seed takes a number")?,
             "--wait" => o.wait = parse_wait_mode(val()?).ok_or("bad --wait")?,
@@ -112,6 +117,7 @@ fn run(o: &Opts) -> Result<bool, String> {
     let cfg = SimConfig {
         remote_wait: o.remote_wait,
         cache: o.cache,
+        layout: o.layout,
         ..SimConfig::default()
     };
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
@@ -132,7 +138,8 @@ fn run(o: &Opts) -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     if !o.json {
         println!(
-            "intercore demo: simulated SoC up — remote firmware 'offload' is pid {remote_pid} (host pid {}), service {service:?} at address {remote}, our endpoint {ep}",
+            "intercore demo: simulated SoC up ({} layout) — remote firmware 'offload' is pid {remote_pid} (host pid {}), service {service:?} at address {remote}, our endpoint {ep}",
+            o.layout.name(),
             std::process::id()
         );
     }
@@ -235,7 +242,7 @@ fn run(o: &Opts) -> Result<bool, String> {
     }
     if o.json {
         println!(
-            "{{\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_p999_ns\":{p999},\"rtt_max_ns\":{max_rtt},\"rtt_mean_ns\":{mean},\"elapsed_s\":{:.3},\"remote_pid\":{remote_pid},\"host_pid\":{},\"doorbells\":{},\"sleeps\":{},\"bulk_bytes\":{},\"bulk_buffers\":{},\"bulk_gbps\":{:.3},\"corrupted\":{},\"sanitizer_reports\":{},\"iommu_faults\":{},\"cache\":\"{}\"}}",
+            "{{\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_p999_ns\":{p999},\"rtt_max_ns\":{max_rtt},\"rtt_mean_ns\":{mean},\"elapsed_s\":{:.3},\"remote_pid\":{remote_pid},\"host_pid\":{},\"doorbells\":{},\"sleeps\":{},\"bulk_bytes\":{},\"bulk_buffers\":{},\"bulk_gbps\":{:.3},\"corrupted\":{},\"sanitizer_reports\":{},\"iommu_faults\":{},\"cache\":\"{}\",\"layout\":\"{}\"}}",
             elapsed.as_secs_f64(),
             std::process::id(),
             stats.kicks,
@@ -246,7 +253,8 @@ fn run(o: &Opts) -> Result<bool, String> {
             b.corrupted,
             b.reports,
             b.faults,
-            o.cache.name()
+            o.cache.name(),
+            o.layout.name()
         );
     }
     let bulk_ok = bulk.as_ref().is_none_or(|b| b.ok) && (o.bulk_mib == 0 || bulk.is_some());

@@ -26,12 +26,15 @@ intercore — virtio-rpmsg and zero-copy shared memory between Linux and a remot
 USAGE:
     intercore demo [--json] [--messages N] [--wait MODE] [--remote-wait MODE] [--seed S]
                    [--cache coherent|noncoherent[:SEED:PER_MILLE]] [--bulk-mib N]
+                   [--layout standard|ti-k3]
         Start the simulated SoC (offload firmware in its own process), open an endpoint
         through the name service and exchange N verified messages of 1..496 bytes
         (default 100000); then stream N MiB (default 256) through the zero-copy data
         plane in 1 MiB buffers, each CRC32C'd by the remote in place and checked.
         --cache noncoherent runs the bulk stage under the coherency sanitizer with random
-        eviction. Prints percentiles and GB/s; --json ends with one JSON line.
+        eviction. --layout ti-k3 lays the shared memory out as on TI K3 (table in the
+        firmware's region, vrings placed by the host, no buffer carveout, firmware first).
+        Prints percentiles and GB/s; --json ends with one JSON line.
         MODE: poll | event | adaptive | adaptive:MICROS (default adaptive:50).
     intercore bench [rtt] [throughput] [bulk] [soak] [--duration SECS] [--samples N]
                     [--json] [--plot FILE.svg]

@@ -45,6 +45,30 @@ fn demo_json_reports_100k_messages_from_a_separate_process() {
     assert!(last.contains("\"cache\":\"coherent\""), "{last}");
 }
 
+/// `intercore demo --layout ti-k3 --json` (the interop issue's "done when"): the TI K3-like
+/// layout — table in the firmware's region, vrings at FW_RSC_ADDR_ANY placed by the host,
+/// buffers from the DMA region, firmware started first — carries 100,000 verified messages
+/// and the bulk stage.
+#[test]
+fn demo_ti_k3_layout_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args(["demo", "--layout", "ti-k3", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    assert!(field(last, "messages") >= 100_000, "{last}");
+    assert_eq!(field(last, "errors"), 0, "{last}");
+    assert!(field(last, "bulk_bytes") >= 256 << 20, "{last}");
+    assert_eq!(field(last, "corrupted"), 0, "{last}");
+    assert!(last.contains("\"layout\":\"ti-k3\""), "{last}");
+}
+
 /// The bulk stage under the non-coherent cache model with random eviction: at least
 /// 256 MiB, every CRC verified, no corruption, no sanitizer report, no IOMMU fault.
 #[test]

@@ -81,6 +81,129 @@ impl Firmware {
 /// Device address at which the host maps the data-plane pool into the remote's IOMMU.
 pub const POOL_IOVA: u64 = 0xC000_0000;
 
+/// How the simulated SoC lays out its shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimLayout {
+    /// One carveout: resource table page, vring 0, vring 1 and a `vdev0buffer` carveout
+    /// the table names, all at fixed addresses (what intercore's firmwares declare).
+    #[default]
+    Standard,
+    /// As on TI K3 with Linux's `ti_k3_common.c` and TI's MCU+ SDK firmware: two
+    /// reserved-memory regions. The first (the DMA pool) receives the vrings, which the
+    /// table leaves at `FW_RSC_ADDR_ANY` for the host to place, and the rpmsg buffers; the
+    /// second is the firmware's own memory with the resource table at its start (a trace
+    /// entry and the vdev, no buffer carveout). Notify ids travel on the doorbell. The
+    /// firmware is started before the host attaches (IPC-only mode).
+    TiK3,
+}
+
+impl SimLayout {
+    /// The name used on the command line and in board files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimLayout::Standard => "standard",
+            SimLayout::TiK3 => "ti-k3",
+        }
+    }
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "standard" => Some(SimLayout::Standard),
+            "ti-k3" => Some(SimLayout::TiK3),
+            _ => None,
+        }
+    }
+}
+
+/// Where the TI K3-like layout puts things (region offsets; device address = `da_base` +
+/// offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct K3Regions {
+    /// Memory-region 0: vrings then buffers (offset 0).
+    pub dma_len: usize,
+    /// The vrings' share of it (the host allocates them there).
+    pub vrings_len: usize,
+    /// Memory-region 1: the firmware's memory, the resource table at its start.
+    pub fw_off: usize,
+    /// Its length.
+    pub fw_len: usize,
+    /// The table's length.
+    pub rsc_len: usize,
+}
+
+/// The firmware's own memory in the K3-like layout (code and data, stack, the table).
+const K3_FW_LEN: usize = 256 << 10;
+
+impl K3Regions {
+    /// The regions for `num` entries per vring and `buf_size`-byte buffers.
+    pub fn new(num: u16, buf_size: usize) -> io::Result<Self> {
+        let ring = intercore::virtq::VringLayout::new(num as u32, 4096)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let page = |n: usize| n.div_ceil(4096) * 4096;
+        let vrings_len = 2 * page(ring.size());
+        let dma_len = page(vrings_len + 2 * num as usize * buf_size);
+        // TI's device trees put memory-region 1 right after region 0, 1 MiB-aligned.
+        let fw_off = dma_len.div_ceil(1 << 20) * (1 << 20);
+        Ok(Self {
+            dma_len,
+            vrings_len,
+            fw_off,
+            fw_len: K3_FW_LEN,
+            rsc_len: 1024,
+        })
+    }
+
+    /// Writes the resource table TI's IPC firmware declares: a trace buffer in its own
+    /// memory and the rpmsg vdev (NS only; vrings at `FW_RSC_ADDR_ANY` with notify ids 1
+    /// and 2, which the host replaces), no buffer carveout.
+    pub fn write_table<M: SharedMemory + ?Sized>(
+        &self,
+        mem: &M,
+        da_base: u64,
+        num: u16,
+    ) -> io::Result<RscLocation> {
+        use intercore::wire::Le32;
+        use intercore::wire::rsc::{
+            FW_RSC_ADDR_ANY, FwRscTrace, FwRscVdev, FwRscVdevVring, RscTableWriter,
+        };
+        let bad = |e: intercore::wire::WireError| {
+            io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+        };
+        let mut buf = vec![0u8; self.rsc_len];
+        let mut w = RscTableWriter::new(&mut buf, 2).map_err(bad)?;
+        w.add_trace(&FwRscTrace {
+            da: Le32::new((da_base + (self.fw_off + self.rsc_len) as u64) as u32),
+            len: Le32::new(0x1000),
+            reserved: Le32::new(0),
+            name: intercore::rpmsg::rsc_table::name32(b"trace:r5fss0_0"),
+        })
+        .map_err(bad)?;
+        let ring = |id: u32| FwRscVdevVring {
+            da: Le32::new(FW_RSC_ADDR_ANY),
+            align: Le32::new(4096),
+            num: Le32::new(num as u32),
+            notifyid: Le32::new(id),
+            pa: Le32::new(0),
+        };
+        w.add_vdev(
+            &FwRscVdev {
+                id: Le32::new(intercore::wire::rpmsg::VIRTIO_ID_RPMSG),
+                dfeatures: Le32::new(1 << intercore::wire::rpmsg::VIRTIO_RPMSG_F_NS),
+                ..Default::default()
+            },
+            &[ring(1), ring(2)],
+            &[],
+        )
+        .map_err(bad)?;
+        w.finish();
+        mem.write(self.fw_off, &buf);
+        Ok(RscLocation {
+            offset: self.fw_off,
+            len: self.rsc_len,
+        })
+    }
+}
+
 /// The shape of the simulated SoC.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -102,6 +225,8 @@ pub struct SimConfig {
     pub pool: PoolConfig,
     /// Seed of the host's eviction generator (the remote uses the mode's own seed).
     pub host_seed: u64,
+    /// How the shared memory is laid out.
+    pub layout: SimLayout,
 }
 
 impl Default for SimConfig {
@@ -119,6 +244,7 @@ impl Default for SimConfig {
                 align: 4096,
             },
             host_seed: 0x5EED,
+            layout: SimLayout::Standard,
         }
     }
 }
@@ -197,8 +323,26 @@ impl Soc {
     /// remote core's process.
     pub fn start(cfg: &SimConfig, remote: &RemoteProgram) -> io::Result<Soc> {
         let spec = cfg.carveout();
-        let layout = CarveoutLayout::new(&spec)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let k3 = match cfg.layout {
+            SimLayout::Standard => None,
+            SimLayout::TiK3 => Some(K3Regions::new(cfg.vring_num, cfg.buf_size)?),
+        };
+        let layout = match k3 {
+            None => CarveoutLayout::new(&spec)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+            // Where the host will place the rings and buffers, and where the table is.
+            Some(k) => CarveoutLayout {
+                rsc: RscLocation {
+                    offset: k.fw_off,
+                    len: k.rsc_len,
+                },
+                vring0: 0,
+                vring1: k.vrings_len / 2,
+                buffers: k.vrings_len,
+                buffers_len: k.dma_len - k.vrings_len,
+                total: k.fw_off + k.fw_len,
+            },
+        };
         let ctrl_off = layout.total;
         let pool_off = ctrl_off + ctrl::CTRL_LEN.max(cfg.pool.align);
         let pool_off = pool_off.div_ceil(cfg.pool.align) * cfg.pool.align;
@@ -215,16 +359,24 @@ impl Soc {
         // The firmware's own table (its `.resource_table` static) when it is built for this
         // carveout: one source of truth. A geometry it was not built for (a test setup)
         // gets the standard table for that geometry, built by the same const fn.
-        let (fw_spec, fw_table) = cfg.firmware.resource_table();
-        let table = if fw_spec == spec {
-            fw_table
-        } else {
-            RpmsgTable::standard(&spec)
-        };
-        mem.write(
-            layout.rsc.offset,
-            intercore_wire::IntoBytes::as_bytes(&table),
-        );
+        match k3 {
+            None => {
+                let (fw_spec, fw_table) = cfg.firmware.resource_table();
+                let table = if fw_spec == spec {
+                    fw_table
+                } else {
+                    RpmsgTable::standard(&spec)
+                };
+                mem.write(
+                    layout.rsc.offset,
+                    intercore_wire::IntoBytes::as_bytes(&table),
+                );
+            }
+            // The bootloader loaded the firmware, table included (IPC-only mode).
+            Some(k) => {
+                k.write_table(&*mem, cfg.da_base, cfg.vring_num)?;
+            }
+        }
         let to_remote = EventFd::new()?;
         let to_host = EventFd::new()?;
         let raw =
@@ -241,7 +393,17 @@ impl Soc {
             .args(["--da-base", &cfg.da_base.to_string()])
             .args(["--wait", &wait_mode_arg(cfg.remote_wait)])
             .args(["--cache", &cfg.cache.arg()])
-            .args(["--ctrl-off", &ctrl_off.to_string()]);
+            .args(["--ctrl-off", &ctrl_off.to_string()])
+            .args(["--buf-size", &cfg.buf_size.to_string()]);
+        if let Some(k) = k3 {
+            // The firmware knows its memory map: buffers may come from region 0 only, and
+            // nothing may reach into its own region past the table.
+            cmd.args(["--buf-window", &format!("0:{}", k.dma_len)])
+                .args([
+                    "--private",
+                    &format!("{}:{}", k.fw_off + k.rsc_len, k.fw_len - k.rsc_len),
+                ]);
+        }
         let child = intercore_linux::spawn_inheriting(
             &mut cmd,
             &[mem.fd(), to_remote.as_fd(), to_host.as_fd()],
@@ -271,6 +433,20 @@ impl Soc {
         let bell = self
             .host_doorbell()
             .map_err(|e| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let mut cfg = cfg;
+        if self.cfg.layout == SimLayout::TiK3 {
+            // Linux on K3: vrings and buffers from memory-region 0 (`rproc_alloc_vring`,
+            // the vdev's DMA pool).
+            let at = |off: usize, len: usize| LinearMap {
+                base: DevAddr(self.cfg.da_base + off as u64),
+                offset: off,
+                len,
+            };
+            cfg.vring_region
+                .get_or_insert(at(self.layout.vring0, self.layout.buffers));
+            cfg.buffers
+                .get_or_insert(at(self.layout.buffers, self.layout.buffers_len));
+        }
         HostBus::new(Arc::clone(&self.mem), &self.map, bell, self.layout.rsc, cfg)
     }
 

@@ -4,7 +4,7 @@ use crate::coherency::Side;
 use crate::ctrl::{Ctrl, SimWindows};
 use crate::{AnyCache, CacheMode, Firmware, parse_wait_mode};
 use intercore::dataplane::DpRemote;
-use intercore::rpmsg::{RemoteBus, RscLocation};
+use intercore::rpmsg::{RemoteBus, RemoteConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
 use std::os::fd::{OwnedFd, RawFd};
@@ -21,6 +21,11 @@ struct Args {
     wait: intercore::WaitMode,
     cache: CacheMode,
     ctrl_off: usize,
+    buf_size: usize,
+    /// Where host buffers may lie when the table has none: region offset and length.
+    buf_window: Option<(usize, usize)>,
+    /// The firmware's own memory: region offset and length.
+    private: Option<(usize, usize)>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -52,7 +57,25 @@ fn parse(args: &[String]) -> Result<Args, String> {
         wait: parse_wait_mode(get("--wait")?).ok_or("bad --wait")?,
         cache: CacheMode::parse(get("--cache")?).ok_or("bad --cache")?,
         ctrl_off: num("--ctrl-off")? as usize,
+        buf_size: num("--buf-size")? as usize,
+        buf_window: span(args, "--buf-window")?,
+        private: span(args, "--private")?,
     })
+}
+
+/// An optional `OFF:LEN` argument.
+fn span(args: &[String], key: &str) -> Result<Option<(usize, usize)>, String> {
+    let Some(i) = args.iter().position(|a| a == key) else {
+        return Ok(None);
+    };
+    let v = args.get(i + 1).ok_or(format!("{key} needs a value"))?;
+    let (o, l) = v
+        .split_once(':')
+        .ok_or(format!("{key} takes OFFSET:LENGTH"))?;
+    match (o.parse(), l.parse()) {
+        (Ok(o), Ok(l)) => Ok(Some((o, l))),
+        _ => Err(format!("{key} takes OFFSET:LENGTH")),
+    }
 }
 
 /// Runs the simulated remote core with the simulator's arguments; returns the process exit
@@ -96,7 +119,16 @@ fn run(args: &[String]) -> Result<(), String> {
         len: mem.len(),
     };
     let doorbell = EventfdDoorbell::new(peer_bell, bell, Some(host));
-    let mut bus = RemoteBus::<_, _, 8>::new(&*mem, &map, doorbell, a.rsc, a.wait)
+    let mut cfg = RemoteConfig::new(map);
+    cfg.wait = a.wait;
+    cfg.buf_size = a.buf_size;
+    cfg.buffers = a.buf_window.map(|(off, len)| LinearMap {
+        base: DevAddr(a.da_base + off as u64),
+        offset: off,
+        len,
+    });
+    cfg.private = a.private;
+    let mut bus = RemoteBus::<_, _, 8>::with_config(&*mem, doorbell, a.rsc, &cfg)
         .map_err(|e| e.to_string())?;
     match a.fw {
         Firmware::Echo => intercore_fw_echo::run(&mut bus)
