@@ -66,7 +66,7 @@
 //! | | `boot` | | `load` (default: the kernel boots it) or `attach` (started by the bootloader, IPC-only) |
 //! | | `control` | | `sysfs` (default) or `cdev` (`/dev/remoteprocN`) |
 //! | `transport` | `kind` | all | `sim`, `userspace` (intercore's own virtio-rpmsg over a carveout), `kernel` (`/dev/rpmsg_ctrlN`) |
-//! | | `firmware`, `da_base`, `event_idx` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX |
+//! | | `firmware`, `da_base`, `event_idx`, `layout` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX (default false), the layout (`standard`, `ti-k3`) |
 //! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
 //! | | `region` or `base` + `size`, `rsc_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; `poll` (the only doorbell built) |
 //! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` |
@@ -198,6 +198,10 @@ pub enum TransportSpec {
         da_base: u64,
         /// Whether the firmware offers `VIRTIO_RING_F_EVENT_IDX`.
         event_idx: bool,
+        /// How the shared memory is laid out: `standard` (one carveout, everything at
+        /// fixed addresses) or `ti-k3` (table in the firmware's region, vrings placed by
+        /// the host, buffers from the DMA region, firmware started first).
+        layout: String,
     },
     /// intercore's own virtio-rpmsg host (`HostBus`) over the carveout that holds the
     /// resource table, the vrings and `vdev0buffer`, mapped from userspace.
@@ -559,6 +563,7 @@ struct RawTransport {
     firmware: Option<String>,
     da_base: Option<u64>,
     event_idx: Option<bool>,
+    layout: Option<String>,
     ctrl: Option<String>,
     region: Option<String>,
     base: Option<u64>,
@@ -628,6 +633,8 @@ pub const KERNEL_RPMSG_BUF_SIZE: usize = 512;
 pub const KERNEL_RPMSG_MAX_BUFS: usize = 256;
 /// The simulator's firmware programs.
 pub const SIM_FIRMWARE: [&str; 3] = ["echo", "offload", "sink"];
+/// The simulated SoC's layouts (`intercore_sim::SimLayout` names).
+pub const SIM_LAYOUTS: [&str; 2] = ["standard", "ti-k3"];
 
 /// The default pool: what the simulated SoC uses (64 × 4 KiB, 16 × 64 KiB, 16 × 1 MiB).
 pub fn default_pool() -> PoolConfig {
@@ -904,6 +911,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         c.not_here("transport.firmware", &t.firmware, sim_keys);
         c.not_here("transport.da_base", &t.da_base, sim_keys);
         c.not_here("transport.event_idx", &t.event_idx, sim_keys);
+        c.not_here("transport.layout", &t.layout, sim_keys);
     }
     if kind != Some(1) {
         c.not_here("transport.region", &t.region, user_keys);
@@ -921,10 +929,13 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         Some(0) => {
             let firmware = t.firmware.clone().unwrap_or_else(|| "offload".into());
             c.one_of("transport.firmware", &firmware, &SIM_FIRMWARE);
+            let layout = t.layout.clone().unwrap_or_else(|| "standard".into());
+            c.one_of("transport.layout", &layout, &SIM_LAYOUTS);
             Some(TransportSpec::Sim {
                 firmware,
                 da_base: t.da_base.unwrap_or(SIM_DA_BASE),
                 event_idx: t.event_idx.unwrap_or(false),
+                layout,
             })
         }
         Some(1) => {
@@ -1860,9 +1871,10 @@ impl fmt::Display for Board {
                 firmware,
                 da_base,
                 event_idx,
+                layout,
             } => writeln!(
                 f,
-                "transport  simulated SoC: firmware {firmware:?} in its own process, carveout at device address {}{}",
+                "transport  simulated SoC: firmware {firmware:?} in its own process, carveout at device address {}{}, {layout} layout",
                 hex(*da_base),
                 if *event_idx { ", EVENT_IDX" } else { "" }
             )?,

@@ -153,7 +153,8 @@ fn shipped_boards_carry_the_device_tree_values() {
         TransportSpec::Sim {
             firmware: "offload".into(),
             da_base: 0xA000_0000,
-            event_idx: false
+            event_idx: false,
+            layout: "standard".into(),
         }
     );
     assert_eq!(
