@@ -109,6 +109,7 @@ pub(crate) struct RingSpec {
     pub da: Option<DevAddr>,
     pub notify_id: u32,
     /// Region offset of the `fw_rsc_vdev_vring` entry (for the host's write-back).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub entry_off: usize,
 }
 
