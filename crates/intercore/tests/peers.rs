@@ -1164,6 +1164,7 @@ fn host_with_ti_k3_firmware_both_start_orders() {
                 });
                 cfg.private = Some((region0 + loc.len, region1 - loc.len));
                 cfg.wait = WaitMode::Poll;
+                cfg.invalidate_table = Some(note_table_invalidated);
                 let mut bus = RemoteBus::<_, _, 4>::with_config(mem, rbell, loc, &cfg).unwrap();
                 bus.wait_ready(T).unwrap();
                 let ep = bus.create_endpoint("rpmsg_chrdev", Some(14)).unwrap();
@@ -1201,7 +1202,19 @@ fn host_with_ti_k3_firmware_both_start_orders() {
         host_round_trips(&mut host, addr, 100);
         let bus = remote.join().unwrap();
         assert_eq!(bus.stats().received, 100, "firmware_first={firmware_first}");
+        assert_eq!(
+            TABLE_INVALIDATED.swap(0, Relaxed),
+            loc.len,
+            "the firmware invalidated its cached table before re-reading it"
+        );
     }
+}
+
+static TABLE_INVALIDATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The firmware's cache hook: records how much of the table it was asked to invalidate.
+fn note_table_invalidated(_at: *const u8, len: usize) {
+    TABLE_INVALIDATED.fetch_add(len, Relaxed);
 }
 
 /// Buffer size and count are not negotiated on the wire: both ends are built with them.

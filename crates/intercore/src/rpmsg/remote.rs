@@ -75,6 +75,12 @@ pub struct RemoteConfig {
     /// `None`: [`NotifyPolicy::Honour`] when the host has a status word (a resource table
     /// or a vhost-user front end), [`NotifyPolicy::Always`] without one (RPMsg-Lite).
     pub notify: Option<NotifyPolicy>,
+    /// Where the firmware's data cache covers its resource table: invalidates the lines of
+    /// `len` bytes at the given CPU address (on a Cortex-R5F, `DCIMVAC` by line), called
+    /// before the table is read again at `DRIVER_OK` so the host's write-back of the vring
+    /// addresses and notify ids is seen. `None` where the table is mapped non-cacheable
+    /// (the usual MPU setting for the shared window) or the cores are coherent.
+    pub invalidate_table: Option<fn(*const u8, usize)>,
 }
 
 impl RemoteConfig {
@@ -88,6 +94,7 @@ impl RemoteConfig {
             buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             private: None,
             notify: None,
+            invalidate_table: None,
         }
     }
 }
@@ -318,6 +325,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
         }
         if let Some((rsc, _)) = self.table {
+            if let Some(inv) = self.cfg.invalidate_table {
+                inv(self.mem.as_ptr().wrapping_add(rsc.offset), rsc.len);
+            }
             // The host wrote the vrings' `da` and `notifyid` before `DRIVER_OK` (Release,
             // paired with the Acquire in `status`): read the table again.
             let t = super::read_table(&self.mem, &self.cfg.map, rsc)?;
