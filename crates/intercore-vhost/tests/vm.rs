@@ -6,8 +6,7 @@
 //! Ignored by default: the first run installs packages with apt and builds the guest
 //! kernel (4 minutes cold here, 3 of them the kernel, on 2 cores shared with other work;
 //! cached under target/vm afterwards, when a run takes about 6 seconds). Run with
-//! `cargo test -p intercore-vhost --test vm -- --ignored`, or set `INTERCORE_VM_TEST=1`
-//! to run it without `--ignored`.
+//! `cargo test -p intercore-vhost --test vm -- --ignored` (CI runs the script itself).
 
 use std::path::Path;
 use std::process::Command;
@@ -23,14 +22,6 @@ fn run_harness() {
     println!("{text}{err}");
     assert!(out.status.success(), "vm-test.sh failed:\n{text}\n{err}");
     assert!(text.contains("vm-test: PASS"), "no PASS verdict:\n{text}");
-}
-
-/// Opt-in by environment: runs in a plain `cargo test` when `INTERCORE_VM_TEST=1`.
-#[test]
-fn linux_guest_via_env() {
-    if std::env::var("INTERCORE_VM_TEST").as_deref() == Ok("1") {
-        run_harness();
-    }
 }
 
 /// Opt-in by `--ignored`.
