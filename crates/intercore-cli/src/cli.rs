@@ -143,8 +143,10 @@ pub struct DemoArgs {
     #[arg(long, value_name = "MIB", default_value = "256", allow_negative_numbers = true,
           value_parser = count(0, BULK_MIB_MAX))]
     pub bulk_mib: u64,
-    /// Cache model of the bulk stage: coherent, or noncoherent[:SEED[:PER_MILLE]] (the
-    /// coherency sanitizer with random eviction; PER_MILLE 0..=1000, default 1:50)
+    /// Cache model of the bulk stage: coherent; or noncoherent, noncoherent:SEED or
+    /// noncoherent:SEED:PER_MILLE (the coherency sanitizer; at each hook a random line
+    /// the peer owns is evicted with a chance of PER_MILLE/1000, 0..=1000; default seed
+    /// 1, 50 per mille)
     #[arg(long, value_name = "MODE", default_value = "coherent", value_parser = cache_mode)]
     pub cache: CacheMode,
     /// How the host waits: poll | event | adaptive | adaptive:MICROS (spin up to MICROS
