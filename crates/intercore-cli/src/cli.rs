@@ -198,9 +198,9 @@ pub struct BenchArgs {
     /// Suites to run (default: all; a few minutes)
     #[arg(value_enum)]
     pub suites: Vec<Suite>,
-    /// Soak duration in seconds [range: 0.001..=86400 s]
+    /// Soak duration in seconds; the soak reports one row per second [range: 1..=86400 s]
     #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
-          value_parser = seconds(DURATION_MIN_S, DURATION_MAX_S))]
+          value_parser = seconds(1.0, DURATION_MAX_S))]
     pub duration: Duration,
     /// Round-trip samples per row [range: 100..=10000000]
     #[arg(long, value_name = "N", default_value = "20000", allow_negative_numbers = true,

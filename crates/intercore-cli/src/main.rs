@@ -16,7 +16,7 @@ mod vhost;
 
 use clap::Parser;
 use error::CliError;
-use intercore_cli::{Cli, Command, SimCommand};
+use intercore_cli::{Cli, Command, RprocCommand, SimCommand};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -65,8 +65,17 @@ fn main() -> ExitCode {
         Command::Bench(a) => ("bench", bench::main(a, json)),
         Command::Sim(SimCommand::Selftest) => ("sim selftest", selftest::main(json)),
         Command::Rsc(a) => ("rsc", rsc::main(a, json)),
-        Command::Rproc(c) => ("rproc", rproc::main(c, json)),
-        Command::Board(c) => ("board", board::main(c, json)),
+        Command::Rproc(c) => (
+            match c {
+                RprocCommand::List { .. } => "rproc list",
+                RprocCommand::Start(_) => "rproc start",
+                RprocCommand::Stop(_) => "rproc stop",
+                RprocCommand::Detach(_) => "rproc detach",
+                RprocCommand::Load(_) => "rproc load",
+            },
+            rproc::main(c, json),
+        ),
+        Command::Board(c) => ("board check", board::main(c, json)),
         Command::VhostUser(a) => ("vhost-user", vhost::main(a, json)),
         Command::KernelEcho(a) => ("kernel-echo", vhost::kernel_echo_main(a, json)),
     };

@@ -210,6 +210,23 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     } else {
         a.suites.iter().map(|s| s.name()).collect()
     };
+    // A plot that could not be written is found out before minutes of measuring.
+    if let Some(path) = &a.plot {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(CliError::at(
+                path,
+                format!(
+                    "{}: cannot write the plot there: {} is not a directory",
+                    path.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
     let o = Opts {
         suites,
         json,
