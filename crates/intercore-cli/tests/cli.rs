@@ -236,7 +236,7 @@ fn base_args(path: &[String], scratch: &Path) -> Vec<String> {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     match p.as_slice() {
         ["demo"] => s(&["--messages", "10", "--bulk-mib", "1"]),
-        ["bench"] => s(&["soak", "--duration", "0.2", "--samples", "100"]),
+        ["bench"] => s(&["soak", "--duration", "1", "--samples", "100"]),
         ["rproc", "load"] => s(&["/nonexistent/fw.elf", "--sysfs", e, "--dev", e]),
         ["rproc", _] => s(&["--sysfs", e, "--dev", e]),
         ["kernel-echo"] => s(&["--ctrl", "intercore-test-no-such-ctrl"]),
