@@ -20,9 +20,11 @@ struct Progress {
 
 impl Progress {
     fn new(json: bool) -> Self {
+        let now = Instant::now();
         Self {
             on: !json && std::io::stderr().is_terminal(),
-            last: Instant::now(),
+            // The first call draws at once.
+            last: now.checked_sub(Duration::from_millis(100)).unwrap_or(now),
         }
     }
     fn show(&mut self, what: impl FnOnce() -> String) {

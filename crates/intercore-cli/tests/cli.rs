@@ -772,3 +772,28 @@ fn demo_prints_whole_mib_and_the_wait_mode() {
     );
     assert!(r.stdout.contains("\"bulk_buffers\":257"), "{}", r.stdout);
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`, part of Debian's
+/// essential set) the demo draws progress on stderr for both stages; in a pipe it draws
+/// nothing (checked above), and under `--json` neither.
+#[test]
+fn demo_progress_only_on_a_terminal() {
+    let cmd = format!("{BIN} demo --messages 2000 --bulk-mib 4");
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the demo on a pseudo-terminal");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("\rmessages: 0 of 2000 verified"), "{s:?}");
+    assert!(s.contains("\rbulk: ") && s.contains(" MiB of 4 MiB"), "{s:?}");
+    let out = Command::new("script")
+        .args(["-qec", &format!("{cmd} --json"), "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(!s.contains("\rmessages") && !s.contains("\rbulk"), "{s:?}");
+}
