@@ -385,85 +385,264 @@ fn every_numeric_option_refuses_hostile_values() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The cases issue 12 lists, each a named row: the arguments and the documented exit
-/// status. Before: panics (101), an 8 TB allocation abort, a silent wrap to 0, a run
-/// that never ends, "unknown option" for --help.
+/// Every case issue 12 lists under "CLI", each a named row: the arguments, the documented
+/// exit status and a text the output (stdout and stderr) must hold. Before: panics (101),
+/// an 8 TB allocation abort, a silent wrap to 0, a run that never ends, a deleted file, an
+/// unbounded read, a FIFO that blocked, "unknown option" for --help, no JSON, no path.
 #[test]
 fn the_issues_cases() {
-    let rows: &[(&str, &[&str], i32)] = &[
+    let dir = scratch("issue");
+    let file = dir.join("precious.txt");
+    std::fs::write(&file, b"keep me").unwrap();
+    let fifo = dir.join("fifo");
+    mkfifo(&fifo);
+    let missing = dir.join("missing.elf");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    // A fake AM64x: two cores, one with an unreadable attribute, no /dev/remoteproc0, and
+    // a second tree without firmware_class.path.
+    let k = soc();
+    let attr = k.root().join("sys/class/remoteproc/remoteproc1/firmware");
+    std::fs::remove_file(&attr).unwrap();
+    std::fs::create_dir(&attr).unwrap();
+    std::fs::remove_file(k.root().join("dev/remoteproc0")).ok();
+    let bare = soc();
+    std::fs::remove_file(
+        bare.root()
+            .join("sys/module/firmware_class/parameters/path"),
+    )
+    .unwrap();
+    let fw = bare.root().join("issue-fw.elf");
+    std::fs::copy(BIN, &fw).unwrap();
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let tree = |k: &FakeKernel, args: &[&str]| rproc_args(k, args)[1..].to_vec();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let cat = |a: &[&str], b: Vec<String>| {
+        let mut v = s(a);
+        v.extend(b);
+        v
+    };
+    let rows: Vec<(&str, Vec<String>, i32, String)> = vec![
         (
             "bench soak --duration -1",
-            &["bench", "soak", "--duration", "-1"],
+            s(&["bench", "soak", "--duration", "-1"]),
             2,
+            "--duration".into(),
         ),
         (
             "bench soak --duration NaN",
-            &["bench", "soak", "--duration", "NaN"],
+            s(&["bench", "soak", "--duration", "NaN"]),
             2,
+            "--duration".into(),
         ),
         (
             "bench soak --duration inf",
-            &["bench", "soak", "--duration", "inf"],
+            s(&["bench", "soak", "--duration", "inf"]),
             2,
+            "--duration".into(),
         ),
         (
             "bench soak --duration 1e300",
-            &["bench", "soak", "--duration", "1e300"],
+            s(&["bench", "soak", "--duration", "1e300"]),
             2,
+            "--duration".into(),
         ),
         (
             "rproc start --timeout 1e300",
-            &["rproc", "start", "--timeout", "1e300"],
+            s(&["rproc", "start", "--timeout", "1e300"]),
             2,
+            "0.001..=3600".into(),
         ),
         (
             "demo --messages u64::MAX (capacity overflow)",
-            &["demo", "--messages", "18446744073709551615"],
+            s(&["demo", "--messages", "18446744073709551615"]),
             2,
+            "0..=10000000".into(),
         ),
         (
             "demo --messages 10^12 (8 TB allocation)",
-            &["demo", "--messages", "1000000000000"],
+            s(&["demo", "--messages", "1000000000000"]),
             2,
+            "0..=10000000".into(),
         ),
         (
             "demo --bulk-mib 2^44 (wrapped to 0)",
-            &["demo", "--bulk-mib", "17592186044416"],
+            s(&["demo", "--bulk-mib", "17592186044416"]),
             2,
+            "0..=65536".into(),
         ),
         (
             "demo --bulk-mib u64::MAX (ran forever)",
-            &["demo", "--bulk-mib", "18446744073709551615"],
+            s(&["demo", "--bulk-mib", "18446744073709551615"]),
             2,
+            "0..=65536".into(),
         ),
-        ("demo --help", &["demo", "--help"], 0),
-        ("vhost-user --help", &["vhost-user", "--help"], 0),
-        ("rproc --help", &["rproc", "--help"], 0),
-        ("board --help", &["board", "--help"], 0),
-        ("bench --help", &["bench", "--help"], 0),
-        ("--version", &["--version"], 0),
+        (
+            "vhost-user --socket on a regular file (deleted it)",
+            s(&["vhost-user", "--socket", &p(&file)]),
+            1,
+            "a regular file".into(),
+        ),
         (
             "rsc /dev/zero (read until out of memory)",
-            &["rsc", "/dev/zero"],
+            s(&["rsc", "/dev/zero"]),
             1,
+            "a character device".into(),
         ),
         (
-            "board check --json on a missing file",
-            &["board", "check", "/nonexistent.toml", "--json"],
+            "rsc on a FIFO (hung)",
+            s(&["rsc", &p(&fifo)]),
             1,
+            "a FIFO".into(),
         ),
-        ("unknown command", &["frobnicate"], 2),
-        ("no command", &[], 2),
+        (
+            "rproc load /dev/zero",
+            cat(&["rproc"], tree(&k, &["load", "/dev/zero", "--rproc", "0"])),
+            1,
+            "a character device".into(),
+        ),
+        (
+            "demo --help (unknown option)",
+            s(&["demo", "--help"]),
+            0,
+            "Usage: intercore demo".into(),
+        ),
+        (
+            "vhost-user --help (unknown option)",
+            s(&["vhost-user", "--help"]),
+            0,
+            "Usage: intercore vhost-user".into(),
+        ),
+        (
+            "rproc --help (exit 2)",
+            s(&["rproc", "--help"]),
+            0,
+            "Usage: intercore rproc".into(),
+        ),
+        (
+            "board --help (exit 2)",
+            s(&["board", "--help"]),
+            0,
+            "Usage: intercore board".into(),
+        ),
+        (
+            "bench --help (exit 2)",
+            s(&["bench", "--help"]),
+            0,
+            "Usage: intercore bench".into(),
+        ),
+        (
+            "--version (none)",
+            s(&["--version"]),
+            0,
+            "intercore 0.".into(),
+        ),
+        (
+            "board check --json (no --json)",
+            s(&["board", "check", &p(&missing), "--json"]),
+            1,
+            "{\"error\":{".into(),
+        ),
+        (
+            "rproc start --json (no --json)",
+            s(&["rproc", "start", "--json", "--sysfs", &p(&empty)]),
+            1,
+            "{\"error\":{".into(),
+        ),
+        (
+            "rproc stop --json (no --json)",
+            s(&["rproc", "stop", "--json", "--sysfs", &p(&empty)]),
+            1,
+            "{\"error\":{".into(),
+        ),
+        (
+            "rproc load --json (no --json)",
+            s(&[
+                "rproc",
+                "load",
+                &p(&missing),
+                "--json",
+                "--sysfs",
+                &p(&empty),
+            ]),
+            1,
+            "{\"error\":{".into(),
+        ),
+        (
+            "kernel-echo --json (no --json)",
+            s(&["kernel-echo", "--json", "--ctrl", "intercore-no-such-ctrl"]),
+            1,
+            "{\"error\":{".into(),
+        ),
+        (
+            "usage error under --json (errors never JSON)",
+            s(&["demo", "--json", "--messages", "x"]),
+            2,
+            "{\"error\":{\"message\":".into(),
+        ),
+        (
+            "I/O error names the path",
+            s(&["rsc", &p(&missing)]),
+            1,
+            p(&missing),
+        ),
+        (
+            "rproc load into a test tree (installed into /lib/firmware)",
+            cat(&["rproc"], tree(&bare, &["load", &p(&fw), "--rproc", "0"])),
+            1,
+            "--firmware-dir".into(),
+        ),
+        (
+            "rproc --control cdev without the node (garbled message)",
+            cat(
+                &["rproc"],
+                tree(&k, &["start", "--rproc", "0", "--control", "cdev"]),
+            ),
+            1,
+            "CONFIG_REMOTEPROC_CDEV, or udev made no node; use --control sysfs".into(),
+        ),
+        (
+            "rproc list with an unreadable attribute (failed entirely)",
+            cat(&["rproc"], tree(&k, &["list"])),
+            0,
+            "unreadable".into(),
+        ),
+        (
+            "demo summary names the wait mode",
+            s(&["demo", "--messages", "1000", "--bulk-mib", "0"]),
+            0,
+            "wait mode: host adaptive:50".into(),
+        ),
+        (
+            "demo 256 MiB (printed as 257.0 MiB in 257 buffers)",
+            s(&["demo", "--messages", "10"]),
+            0,
+            "256 MiB in 257 buffers".into(),
+        ),
+        (
+            "unknown command",
+            s(&["frobnicate"]),
+            2,
+            "frobnicate".into(),
+        ),
+        ("no command", s(&[]), 2, "Usage: intercore".into()),
     ];
-    for (name, args, want) in rows {
-        let r = run(args);
-        assert_eq!(r.code, Some(*want), "{name}: {r:?}");
+    for (name, args, want, needle) in rows {
+        let r = run_for(&args, Duration::from_secs(60));
+        assert_eq!(r.code, Some(want), "{name}: {r:?}");
         assert!(
             r.took < Duration::from_secs(30),
             "{name}: took {:?}",
             r.took
         );
+        assert!(
+            r.stdout.contains(&needle) || r.stderr.contains(&needle),
+            "{name}: {needle:?} not in {r:?}"
+        );
     }
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    assert!(!Path::new("/lib/firmware/issue-fw.elf").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `intercore CMD --help` and `intercore help CMD` exit 0 with usage on stdout, for every
@@ -787,7 +966,10 @@ fn demo_progress_only_on_a_terminal() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{s}");
     assert!(s.contains("\rmessages: 0 of 2000 verified"), "{s:?}");
-    assert!(s.contains("\rbulk: ") && s.contains(" MiB of 4 MiB"), "{s:?}");
+    assert!(
+        s.contains("\rbulk: ") && s.contains(" MiB of 4 MiB"),
+        "{s:?}"
+    );
     let out = Command::new("script")
         .args(["-qec", &format!("{cmd} --json"), "/dev/null"])
         .stdin(Stdio::null())
