@@ -4,6 +4,34 @@
 
 #![deny(unsafe_code)]
 
+// `print!`/`println!` for every module of this binary (textual scope: defined before the
+// modules): a reader that closed stdout (`intercore bench --json | head -1`) ends the
+// program quietly with exit status 1, where std's macros panic ("failed printing to
+// stdout", exit 101). SIGPIPE stays ignored, as Rust sets it: a peer that goes away must
+// be an EPIPE error on its socket or pipe, not a signal that kills the process.
+macro_rules! println {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+macro_rules! print {
+    ($($t:tt)*) => {
+        $crate::write_stdout(format_args!($($t)*))
+    };
+}
+
+/// Writes to stdout; exits with status 1 if stdout cannot be written (closed pipe, full
+/// disk).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if std::io::stdout().lock().write_fmt(args).is_err() {
+        std::process::exit(intercore_cli::EXIT_FAILED.into());
+    }
+}
+
 mod bench;
 mod board;
 mod bulk;

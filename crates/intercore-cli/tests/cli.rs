@@ -979,3 +979,30 @@ fn demo_progress_only_on_a_terminal() {
     assert!(out.status.success(), "{s}");
     assert!(!s.contains("\rmessages") && !s.contains("\rbulk"), "{s:?}");
 }
+
+/// A reader that closed stdout (`intercore … | head -0`) ends the command with exit 1 and
+/// no panic (std's `println!` panics on EPIPE: "failed printing to stdout", exit 101).
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    for args in [
+        &["rsc", BIN][..],
+        &["rsc", "--json", BIN],
+        &["rproc", "list", "--sysfs", "/nonexistent"],
+    ] {
+        let (r, w) = intercore_linux::pipe().unwrap();
+        drop(r);
+        let out = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::from(w))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
