@@ -23,6 +23,24 @@ macro_rules! print {
     };
 }
 
+// The same for stderr, where a write that fails is dropped: diagnostics are best effort.
+macro_rules! eprintln {
+    ($($t:tt)*) => {
+        $crate::write_stderr(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+macro_rules! eprint {
+    ($($t:tt)*) => {
+        $crate::write_stderr(format_args!($($t)*))
+    };
+}
+
+/// Writes to stderr, ignoring failure (a closed pipe must not turn into a panic).
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 /// Writes to stdout; exits with status 1 if stdout cannot be written (closed pipe, full
 /// disk).
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {

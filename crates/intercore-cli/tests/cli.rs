@@ -1005,4 +1005,15 @@ fn closed_stdout_is_not_a_panic() {
         );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
+    // Both closed, and an error to report: still exit 1, not 101.
+    let (r1, w1) = intercore_linux::pipe().unwrap();
+    let (r2, w2) = intercore_linux::pipe().unwrap();
+    drop((r1, r2));
+    let st = Command::new(BIN)
+        .args(["rsc", "/dev/zero"])
+        .stdout(Stdio::from(w1))
+        .stderr(Stdio::from(w2))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1));
 }
