@@ -385,6 +385,42 @@ fn every_numeric_option_refuses_hostile_values() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Every option that takes a value, of every subcommand, given an empty value: no panic,
+/// no hang, and a documented exit status (a usage error, or the command's own failure
+/// naming what is wrong).
+#[test]
+fn every_option_survives_an_empty_value() {
+    let dir = scratch("empty-values");
+    let root = Cli::command();
+    let mut n = 0;
+    for path in subcommands() {
+        let cmd = find(&root, &path);
+        for a in cmd.get_arguments() {
+            let Some(long) = a.get_long() else { continue };
+            if !a.get_action().takes_values() || long == "help" || long == "version" {
+                continue;
+            }
+            let long = format!("--{long}");
+            let mut args = path.clone();
+            args.extend(without(&base_args(&path, &dir), &long));
+            // `--opt=` clap refuses itself; `--opt ""` reaches the command.
+            args.push(long.clone());
+            args.push(String::new());
+            let r = run_for(&args, Duration::from_secs(60));
+            n += 1;
+            assert!(matches!(r.code, Some(0..=3)), "{args:?}: {r:?}");
+            if r.code != Some(0) {
+                assert!(
+                    !r.stderr.is_empty() || !r.stdout.is_empty(),
+                    "{args:?}: silent failure"
+                );
+            }
+        }
+    }
+    assert!(n >= 20, "{n}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every case issue 12 lists under "CLI", each a named row: the arguments, the documented
 /// exit status and a text the output (stdout and stderr) must hold. Before: panics (101),
 /// an 8 TB allocation abort, a silent wrap to 0, a run that never ends, a deleted file, an
