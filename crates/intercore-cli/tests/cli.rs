@@ -782,6 +782,14 @@ fn vhost_user_leaves_a_regular_file_intact() {
         assert!(msg.contains(p) && msg.contains("regular file"), "{msg}");
         assert_eq!(std::fs::read(&f).unwrap(), b"do not delete");
     }
+    // A socket another process listens on is not taken over either.
+    let live = dir.join("live.sock");
+    let l = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    let r = run(&["vhost-user", "--socket", live.to_str().unwrap()]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("listening"), "{}", r.stderr);
+    assert!(live.exists());
+    drop(l);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
