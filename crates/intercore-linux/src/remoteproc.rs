@@ -380,7 +380,7 @@ impl fmt::Display for RprocError {
                 write!(
                     f,
                     "refuses this core in the cluster's current configuration: TI K3 R5F clusters \
-                     in split mode (AM64x, AM62x, J7) boot core 0 before core 1 and stop core 1 \
+                     in split mode (AM64x, J721E, J7200) boot core 0 before core 1 and stop core 1 \
                      before core 0 (ti_k3_r5_remoteproc.c: \"can not start core 1 before core 0\"), \
                      so start the cluster's core 0 first (or stop core 1 first). The kernel log \
                      (dmesg) names the reason."
