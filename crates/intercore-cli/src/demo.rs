@@ -175,6 +175,7 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
         }
     }
     let elapsed = t_all.elapsed();
+    let message_sleeps = bus.stats().sleeps;
     progress.clear();
     if !json {
         println!(
@@ -248,7 +249,7 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
             wait_mode_name(o.remote_wait),
             wait_words(o.remote_wait),
             why(o.remote_wait, "--remote-wait"),
-            stats.sleeps,
+            message_sleeps,
             ok_msgs
         );
         println!(
@@ -258,6 +259,19 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
              scheduler round trip (tens to hundreds of µs). Sleeps above say how often that happened; \
              --wait poll --remote-wait poll never sleeps (and burns two CPUs)."
         );
+        if ok_msgs > 0 {
+            let pct = (message_sleeps as f64 / ok_msgs as f64 * 100.0).min(100.0);
+            println!(
+                "this run: the host slept in about {pct:.0}% of round trips, so its latency mostly measured {}",
+                if pct >= 50.0 {
+                    "wake-ups through the doorbell (a busy machine, or a slow peer)"
+                } else if pct >= 5.0 {
+                    "the ring, with wake-ups in the tail"
+                } else {
+                    "the ring itself (both sides caught messages spinning)"
+                }
+            );
+        }
     }
     if let Some(e) = b.first_problem.as_ref().or(first_error.as_ref()) {
         eprintln!("first problem: {e}");
