@@ -268,7 +268,7 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
                 } else if pct >= 5.0 {
                     "the ring, with wake-ups in the tail"
                 } else {
-                    "the ring itself (both sides caught messages spinning)"
+                    "the ring itself (plus, in the tail, any preemption of a spinning side)"
                 }
             );
         }
