@@ -2,94 +2,84 @@
 //! what it describes, then what opening it on this machine would do and why it could not
 //! (`intercore_linux::board`).
 
+use crate::error::{CliError, js};
+use intercore_cli::{BoardCheck, BoardCommand, EXIT_BOARD_UNOPENABLE, EXIT_OK};
 use intercore_linux::board::{Board, CheckEnv, Level};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: intercore board check FILE [--strict]
-   roots (for a fake tree): [--sysfs DIR] [--dev DIR] [--device-tree DIR] [--firmware-dir DIR]
-   [--arch ARCH]  check as if the host were ARCH (aarch64, x86_64)
-exit status: 0 valid, 1 invalid file, 2 usage, 3 valid but this machine cannot open it (--strict)";
-
-struct Opts {
-    file: PathBuf,
-    strict: bool,
-    env: CheckEnv,
+/// Runs `intercore board check`: 0 valid, 1 invalid file, 3 valid but not openable here
+/// (`--strict` only).
+pub fn main(c: &BoardCommand, json: bool) -> Result<u8, CliError> {
+    let BoardCommand::Check(o) = c;
+    check(o, json)
 }
 
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("check") => {}
-        Some(other) => return Err(format!("unknown command {other:?}")),
-        None => return Err("which command?".into()),
-    }
-    let mut file = None;
-    let mut strict = false;
+fn env_of(o: &BoardCheck) -> CheckEnv {
     let mut env = CheckEnv::default();
-    while let Some(a) = it.next() {
-        let mut val = |k: &str| it.next().cloned().ok_or(format!("{k} needs a value"));
-        match a.as_str() {
-            "--strict" => strict = true,
-            "--sysfs" => {
-                let v = PathBuf::from(val(a)?);
-                env.roots.sys = v.clone();
-                env.rproc.sys = v;
-            }
-            "--dev" => {
-                let v = PathBuf::from(val(a)?);
-                env.roots.dev = v.clone();
-                env.rproc.dev = v;
-            }
-            "--device-tree" => env.roots.device_tree = val(a)?.into(),
-            "--firmware-dir" => env.rproc.firmware_dir = Some(val(a)?.into()),
-            "--arch" => env.host_arch = val(a)?,
-            s if !s.starts_with('-') && file.is_none() => file = Some(PathBuf::from(s)),
-            s => return Err(format!("unexpected argument {s:?}")),
-        }
+    if let Some(v) = &o.sysfs {
+        env.roots.sys = v.clone();
+        env.rproc.sys = v.clone();
     }
-    let file = file.ok_or("check needs a FILE")?;
-    Ok(Opts { file, strict, env })
+    if let Some(v) = &o.dev {
+        env.roots.dev = v.clone();
+        env.rproc.dev = v.clone();
+    }
+    if let Some(v) = &o.device_tree {
+        env.roots.device_tree = v.clone();
+    }
+    if let Some(v) = &o.firmware_dir {
+        env.rproc.firmware_dir = Some(v.clone());
+    }
+    if let Some(a) = &o.arch {
+        env.host_arch = a.clone();
+    }
+    env
 }
 
-/// Runs `intercore board ARGS`.
-pub fn main(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("intercore board: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let board = match Board::from_file(&o.file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("intercore board: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("{}: valid", o.file.display());
-    println!("{board}");
-    println!();
-    println!("on this machine ({}):", o.env.host_arch);
-    let findings = board.check(&o.env);
-    for f in &findings {
-        println!("{f}");
-    }
+fn check(o: &BoardCheck, json: bool) -> Result<u8, CliError> {
+    let env = env_of(o);
+    let board = Board::from_file(&o.file).map_err(|e| CliError::at(&o.file, e.to_string()))?;
+    let findings = board.check(&env);
     let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warn));
-    if errors == 0 {
-        println!("{warnings} warning(s); nothing stops this machine from opening the board");
-        ExitCode::SUCCESS
-    } else {
+    if json {
+        let rows: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"level\":{},\"topic\":{},\"message\":{}}}",
+                    js(f.level.as_str()),
+                    js(f.topic),
+                    js(&f.message)
+                )
+            })
+            .collect();
         println!(
-            "{errors} error(s), {warnings} warning(s): this machine cannot open the board as configured"
+            "{{\"file\":{},\"valid\":true,\"summary\":{},\"host_arch\":{},\"findings\":[{}],\"errors\":{errors},\"warnings\":{warnings},\"openable\":{}}}",
+            js(&o.file.to_string_lossy()),
+            js(&board.to_string()),
+            js(&env.host_arch),
+            rows.join(","),
+            errors == 0
         );
-        if o.strict {
-            ExitCode::from(3)
+    } else {
+        println!("{}: valid", o.file.display());
+        println!("{board}");
+        println!();
+        println!("on this machine ({}):", env.host_arch);
+        for f in &findings {
+            println!("{f}");
+        }
+        if errors == 0 {
+            println!("{warnings} warning(s); nothing stops this machine from opening the board");
         } else {
-            ExitCode::SUCCESS
+            println!(
+                "{errors} error(s), {warnings} warning(s): this machine cannot open the board as configured"
+            );
         }
     }
+    Ok(if errors > 0 && o.strict {
+        EXIT_BOARD_UNOPENABLE
+    } else {
+        EXIT_OK
+    })
 }

@@ -1,57 +1,43 @@
 //! `intercore demo`: the simulated SoC end to end.
 
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
+use crate::error::CliError;
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
-use intercore_sim::{CacheMode, RemoteProgram, SimConfig, SimLayout, Soc, parse_wait_mode};
-use std::process::ExitCode;
+use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, wait_mode_name};
+use intercore_sim::{RemoteProgram, SimConfig, Soc};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-struct Opts {
-    json: bool,
-    messages: u64,
-    bulk_mib: u64,
-    cache: CacheMode,
-    wait: WaitMode,
-    remote_wait: WaitMode,
-    seed: u64,
-    layout: SimLayout,
+type Opts = DemoArgs;
+
+/// A one-line progress indicator on stderr, only when stderr is a terminal (and not under
+/// `--json`); redrawn at most every 100 ms.
+struct Progress {
+    on: bool,
+    last: Instant,
 }
 
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        json: false,
-        messages: 100_000,
-        bulk_mib: 256,
-        cache: CacheMode::Coherent,
-        wait: WaitMode::default(),
-        remote_wait: WaitMode::default(),
-        seed: 1,
-        layout: SimLayout::Standard,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--json" => o.json = true,
-            "--messages" => o.messages = val()?.parse().map_err(|_| "--messages takes a number")?,
-            "--bulk-mib" => o.bulk_mib = val()?.parse().map_err(|_| "--bulk-mib takes a number")?,
-            "--cache" => {
-                o.cache = CacheMode::parse(val()?)
-                    .ok_or("--cache takes coherent or noncoherent[:SEED:PER_MILLE]")?
-            }
-            "--layout" => {
-                o.layout = SimLayout::from_name(val()?).ok_or("--layout takes standard or ti-k3")?
-            }
-            "--seed" => o.seed = val()?.parse().map_err(|_| "--seed takes a number")?,
-            "--wait" => o.wait = parse_wait_mode(val()?).ok_or("bad --wait")?,
-            "--remote-wait" => {
-                o.remote_wait = parse_wait_mode(val()?).ok_or("bad --remote-wait")?
-            }
-            other => return Err(format!("unknown option {other}")),
+impl Progress {
+    fn new(json: bool) -> Self {
+        let now = Instant::now();
+        Self {
+            on: !json && std::io::stderr().is_terminal(),
+            // The first call draws at once.
+            last: now.checked_sub(Duration::from_millis(100)).unwrap_or(now),
         }
     }
-    Ok(o)
+    fn show(&mut self, what: impl FnOnce() -> String) {
+        if self.on && self.last.elapsed() >= Duration::from_millis(100) {
+            self.last = Instant::now();
+            eprint!("\r{:<72}", what());
+        }
+    }
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r{:<72}\r", "");
+        }
+    }
 }
 
 /// A small deterministic generator (xorshift64*), so a failing run can be repeated by seed.
@@ -82,26 +68,34 @@ fn fill(buf: &mut [u8], seq: u64) {
     }
 }
 
-pub fn main(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("intercore demo: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&o) {
-        Ok(ok) => {
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("intercore demo: {e}");
-            ExitCode::FAILURE
-        }
+/// Runs the demo: exit 0 when every message and buffer was verified and the remote
+/// exited cleanly, 1 otherwise.
+pub fn main(o: &DemoArgs, json: bool) -> Result<u8, CliError> {
+    match run(o, json) {
+        Ok(true) => Ok(EXIT_OK),
+        Ok(false) => Ok(EXIT_FAILED),
+        Err(e) => Err(CliError::failed(e)),
+    }
+}
+
+/// How a wait mode waits, in words.
+fn wait_words(w: WaitMode) -> String {
+    match w {
+        WaitMode::Poll => "spins on the ring, never sleeps".into(),
+        WaitMode::Event => "sleeps on the doorbell at once".into(),
+        WaitMode::Adaptive(d) => format!(
+            "spins up to {} µs, then sleeps on the doorbell",
+            d.as_micros()
+        ),
+    }
+}
+
+/// `256 MiB`, or `256.5 MiB` when not whole.
+fn mib(bytes: u64) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
     }
 }
 
@@ -113,11 +107,11 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i]
 }
 
-fn run(o: &Opts) -> Result<bool, String> {
+fn run(o: &Opts, json: bool) -> Result<bool, String> {
     let cfg = SimConfig {
         remote_wait: o.remote_wait,
         cache: o.cache,
-        layout: o.layout,
+        layout: o.target.layout.sim(),
         ..SimConfig::default()
     };
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
@@ -136,10 +130,10 @@ fn run(o: &Opts) -> Result<bool, String> {
     let ep = bus
         .create_endpoint("intercore-demo", None)
         .map_err(|e| e.to_string())?;
-    if !o.json {
+    if !json {
         println!(
             "intercore demo: simulated SoC up ({} layout) — remote firmware 'offload' is pid {remote_pid} (host pid {}), service {service:?} at address {remote}, our endpoint {ep}",
-            o.layout.name(),
+            cfg.layout.name(),
             std::process::id()
         );
     }
@@ -152,7 +146,11 @@ fn run(o: &Opts) -> Result<bool, String> {
     let mut first_error = None;
     let mut bytes = 0u64;
     let t_all = Instant::now();
+    let mut progress = Progress::new(json);
     for seq in 0..o.messages {
+        if seq % 1024 == 0 {
+            progress.show(|| format!("messages: {seq} of {} verified", o.messages));
+        }
         let len = 1 + (rng.next() % max as u64) as usize;
         fill(&mut out[..len], seq ^ o.seed);
         let t0 = Instant::now();
@@ -179,7 +177,9 @@ fn run(o: &Opts) -> Result<bool, String> {
         }
     }
     let elapsed = t_all.elapsed();
-    if !o.json {
+    let message_sleeps = bus.stats().sleeps;
+    progress.clear();
+    if !json {
         println!(
             "messages: {} verified in {:.2} s, {errors} errors",
             rtts.len(),
@@ -187,7 +187,7 @@ fn run(o: &Opts) -> Result<bool, String> {
         );
     }
     let bulk = if o.bulk_mib > 0 && bus.broken().is_none() {
-        Some(bulk_stage(&soc, &mut bus, o)?)
+        Some(bulk_stage(&soc, &mut bus, o, json)?)
     } else {
         None
     };
@@ -210,7 +210,7 @@ fn run(o: &Opts) -> Result<bool, String> {
     };
     let ok_msgs = rtts.len() as u64;
     let b = bulk.clone().unwrap_or_default();
-    if !o.json {
+    if !json {
         println!(
             "round trip: p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs, mean {:.2} µs ({} MB both ways)",
             p50 as f64 / 1e3,
@@ -222,9 +222,9 @@ fn run(o: &Opts) -> Result<bool, String> {
         );
         if bulk.is_some() {
             println!(
-                "bulk ({} caches): {:.1} MiB in {} buffers of 1 MiB, CRC32C by the remote in place: {:.2} GB/s, {} corrupted, {} sanitizer reports, {} IOMMU faults",
+                "bulk ({} caches): {} in {} buffers of 1 MiB (each holds 1 MiB - 64 B of data, its last cache line the CRC), CRC32C by the remote in place: {:.2} GB/s, {} corrupted, {} sanitizer reports, {} IOMMU faults",
                 o.cache.name(),
-                b.bytes as f64 / (1 << 20) as f64,
+                mib(b.bytes),
                 b.buffers,
                 b.gbps,
                 b.corrupted,
@@ -236,11 +236,49 @@ fn run(o: &Opts) -> Result<bool, String> {
             "host: {} doorbells rung, {} sleeps; remote exited with {exit}",
             stats.kicks, stats.sleeps
         );
+        let why = |w: WaitMode, flag: &str| {
+            if w == WaitMode::default() {
+                "the default".to_string()
+            } else {
+                format!("chosen with {flag}")
+            }
+        };
+        println!(
+            "wait mode: host {} ({}; {}), remote {} ({}; {}); the host slept {} times in {} round trips",
+            wait_mode_name(o.wait),
+            wait_words(o.wait),
+            why(o.wait, "--wait"),
+            wait_mode_name(o.remote_wait),
+            wait_words(o.remote_wait),
+            why(o.remote_wait, "--remote-wait"),
+            message_sleeps,
+            ok_msgs
+        );
+        println!(
+            "why latency differs idle and loaded: round trips stay sub-microsecond only while each side \
+             catches the next message spinning on its own CPU; on a busy machine a spinning side is \
+             preempted or its spin runs out, it sleeps on the doorbell, and each wake-up costs a \
+             scheduler round trip (tens to hundreds of µs). Sleeps above say how often that happened; \
+             --wait poll --remote-wait poll never sleeps (and burns two CPUs)."
+        );
+        if ok_msgs > 0 {
+            let pct = (message_sleeps as f64 / ok_msgs as f64 * 100.0).min(100.0);
+            println!(
+                "this run: the host slept in about {pct:.0}% of round trips, so its latency mostly measured {}",
+                if pct >= 50.0 {
+                    "wake-ups through the doorbell (a busy machine, or a slow peer)"
+                } else if pct >= 5.0 {
+                    "the ring, with wake-ups in the tail"
+                } else {
+                    "the ring itself (plus, in the tail, any preemption of a spinning side)"
+                }
+            );
+        }
     }
     if let Some(e) = b.first_problem.as_ref().or(first_error.as_ref()) {
         eprintln!("first problem: {e}");
     }
-    if o.json {
+    if json {
         println!(
             "{{\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_p999_ns\":{p999},\"rtt_max_ns\":{max_rtt},\"rtt_mean_ns\":{mean},\"elapsed_s\":{:.3},\"remote_pid\":{remote_pid},\"host_pid\":{},\"doorbells\":{},\"sleeps\":{},\"bulk_bytes\":{},\"bulk_buffers\":{},\"bulk_gbps\":{:.3},\"corrupted\":{},\"sanitizer_reports\":{},\"iommu_faults\":{},\"cache\":\"{}\",\"layout\":\"{}\"}}",
             elapsed.as_secs_f64(),
@@ -254,7 +292,7 @@ fn run(o: &Opts) -> Result<bool, String> {
             b.reports,
             b.faults,
             o.cache.name(),
-            o.layout.name()
+            cfg.layout.name()
         );
     }
     let bulk_ok = bulk.as_ref().is_none_or(|b| b.ok) && (o.bulk_mib == 0 || bulk.is_some());
@@ -279,14 +317,20 @@ fn bulk_stage<D: intercore::Doorbell>(
     soc: &Soc,
     bus: &mut intercore::rpmsg::HostBus<std::sync::Arc<intercore_linux::MemfdRegion>, D>,
     o: &Opts,
+    json: bool,
 ) -> Result<BulkResult, String> {
     const BUF: usize = 1 << 20;
     let mut dp = soc
         .open_data_plane(bus, Some(Duration::from_secs(5)))
         .map_err(|e| format!("data plane: {e}"))?;
     let len = input_len(BUF);
-    // Enough buffers that the checksummed input reaches the requested size.
-    let total = (o.bulk_mib << 20).div_ceil(len as u64);
+    // Exactly the requested size of checksummed input: full buffers, then the rest (a
+    // multiple of 64 bytes, since both the size and `len` are, so the CRC still has a
+    // cache line of its own).
+    let want = o.bulk_mib << 20;
+    let total = want.div_ceil(len as u64);
+    let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
+    let mut progress = Progress::new(json);
     let mut checker = Checker::default();
     let mut free = Vec::new();
     while let Some(b) = dp.alloc(BUF) {
@@ -305,15 +349,16 @@ fn bulk_stage<D: intercore::Doorbell>(
         while submitted < total {
             let Some(buf) = free.pop() else { break };
             checker
-                .submit(&mut dp, bus, buf, len, submitted ^ o.seed)
+                .submit(&mut dp, bus, buf, len_of(submitted), submitted ^ o.seed)
                 .map_err(|e| format!("submit: {e}"))?;
             submitted += 1;
         }
         let c = dp
             .wait_complete(bus, COMPLETION_TIMEOUT)
             .map_err(|e| format!("waiting for a completion: {e}"))?;
+        let n = c.len().saturating_sub(4) as u64;
         match checker.check(&c) {
-            Outcome::Good => r.bytes += len as u64,
+            Outcome::Good => r.bytes += n,
             other => {
                 r.corrupted += 1;
                 r.first_problem.get_or_insert(format!(
@@ -325,7 +370,9 @@ fn bulk_stage<D: intercore::Doorbell>(
         }
         done += 1;
         free.push(c.into_writable());
+        progress.show(|| format!("bulk: {} of {}", mib(r.bytes), mib(want)));
     }
+    progress.clear();
     let secs = t0.elapsed().as_secs_f64();
     r.buffers = done;
     r.gbps = r.bytes as f64 / secs / 1e9;

@@ -1,184 +1,174 @@
 //! `intercore rproc list|start|stop|detach|load`: remoteproc control through sysfs (or
 //! `/dev/remoteprocN`), as `Documentation/ABI/testing/sysfs-class-remoteproc` describes it.
 
-use intercore_linux::remoteproc::{Control, Remoteproc, RprocPaths, firmware_dir};
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
-
-const USAGE: &str = "\
-usage: intercore rproc list [--json]
-       intercore rproc start|stop|detach [--rproc NAME|N] [--control sysfs|cdev] [--timeout SECS]
-       intercore rproc load FILE [--name NAME] [--start] [--rproc NAME|N]
-   roots (for a fake tree): [--sysfs DIR] [--dev DIR] [--firmware-dir DIR]";
-
-struct Opts {
-    cmd: String,
-    file: Option<PathBuf>,
-    rproc: Option<String>,
-    name: Option<String>,
-    start: bool,
-    json: bool,
-    control: Control,
-    timeout: Duration,
-    paths: RprocPaths,
-}
-
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut it = args.iter();
-    let cmd = it.next().ok_or("which command?")?.clone();
-    if !matches!(cmd.as_str(), "list" | "start" | "stop" | "detach" | "load") {
-        return Err(format!("unknown command {cmd:?}"));
-    }
-    let mut o = Opts {
-        cmd,
-        file: None,
-        rproc: None,
-        name: None,
-        start: false,
-        json: false,
-        control: Control::Sysfs,
-        timeout: Duration::from_secs(10),
-        paths: RprocPaths::default(),
-    };
-    while let Some(a) = it.next() {
-        let mut val = |k: &str| it.next().cloned().ok_or(format!("{k} needs a value"));
-        match a.as_str() {
-            "--rproc" => o.rproc = Some(val(a)?),
-            "--name" => o.name = Some(val(a)?),
-            "--sysfs" => o.paths.sys = val(a)?.into(),
-            "--dev" => o.paths.dev = val(a)?.into(),
-            "--firmware-dir" => o.paths.firmware_dir = Some(val(a)?.into()),
-            "--control" => {
-                o.control = match val(a)?.as_str() {
-                    "sysfs" => Control::Sysfs,
-                    "cdev" => Control::Cdev,
-                    v => return Err(format!("--control {v:?}: sysfs or cdev")),
-                }
-            }
-            "--timeout" => {
-                let v = val(a)?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or(format!("--timeout {v:?} is not a number of seconds"))?;
-                o.timeout = Duration::from_secs_f64(secs);
-            }
-            "--start" if o.cmd == "load" => o.start = true,
-            "--json" if o.cmd == "list" => o.json = true,
-            s if !s.starts_with('-') && o.cmd == "load" && o.file.is_none() => {
-                o.file = Some(s.into())
-            }
-            s => return Err(format!("unexpected argument {s:?}")),
-        }
-    }
-    if o.cmd == "load" && o.file.is_none() {
-        return Err("load needs a FILE".into());
-    }
-    Ok(o)
-}
+use crate::error::{CliError, js};
+use intercore_cli::{ControlArg, EXIT_OK, RprocCommand, RprocControl, RprocRoots};
+use intercore_linux::remoteproc::{Control, Remoteproc, RprocError, RprocPaths, firmware_dir};
 
 /// Runs the subcommand: 0 done, 1 refused or failed (the message says why and what to
-/// do), 2 usage.
-pub fn main(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("intercore rproc: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&o) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("intercore rproc {}: {e}", o.cmd);
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn run(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
-    if o.cmd == "list" {
-        let all = Remoteproc::list(&o.paths)?;
-        if o.json {
-            let mut rows = Vec::new();
-            for r in &all {
-                let i = r.info()?;
-                rows.push(format!(
-                    "{{\"index\":{},\"id\":{},\"name\":{},\"state\":{},\"firmware\":{}}}",
-                    i.index,
-                    js(&r.id()),
-                    js(&i.name),
-                    js(i.state.as_str()),
-                    js(&i.firmware)
-                ));
-            }
-            println!("[{}]", rows.join(","));
-        } else if all.is_empty() {
-            println!(
-                "no remote processors under {}",
-                o.paths.class_dir().display()
-            );
-        } else {
-            for r in &all {
-                let i = r.info()?;
+/// do); usage errors (2) are clap's.
+pub fn main(c: &RprocCommand, json: bool) -> Result<u8, CliError> {
+    match c {
+        RprocCommand::List { roots } => list(&paths(roots), json),
+        RprocCommand::Start(o) => control(o, "start", json),
+        RprocCommand::Stop(o) => control(o, "stop", json),
+        RprocCommand::Detach(o) => control(o, "detach", json),
+        RprocCommand::Load(l) => {
+            let o = &l.control;
+            let p = paths(&o.roots);
+            let r = Remoteproc::open(&p, o.rproc.as_deref()).map_err(err)?;
+            let who = who(&r);
+            let loaded = r.load(&l.file, l.name.as_deref()).map_err(err)?;
+            let dir = firmware_dir(&p).map_err(err)?;
+            let state = if l.start {
+                Some(r.start(via(o.control), o.timeout).map_err(err)?)
+            } else {
+                None
+            };
+            if json {
                 println!(
-                    "{:<13} {:<24} {:<10} {}",
-                    r.id(),
-                    i.name,
-                    i.state.as_str(),
-                    i.firmware
+                    "{{\"rproc\":{},\"name\":{},\"file\":{},\"installed\":{},\"firmware_dir\":{},\"firmware\":{},\"state\":{}}}",
+                    js(&r.id()),
+                    js(&r.name().unwrap_or_default()),
+                    js(&l.file.to_string_lossy()),
+                    js(&loaded.installed.to_string_lossy()),
+                    js(&dir.to_string_lossy()),
+                    js(&loaded.name),
+                    state.map_or("null".into(), |s| js(s.as_str()))
                 );
+            } else {
+                println!(
+                    "{who}: installed {} as {} (firmware search directory {}); firmware = {}",
+                    l.file.display(),
+                    loaded.installed.display(),
+                    dir.display(),
+                    loaded.name
+                );
+                if let Some(s) = state {
+                    println!("{who}: {s}");
+                }
             }
+            Ok(EXIT_OK)
         }
-        return Ok(());
     }
-    let r = Remoteproc::open(&o.paths, o.rproc.as_deref())?;
-    let who = format!("{} ({})", r.id(), r.name()?);
-    match o.cmd.as_str() {
-        "start" => {
-            let s = r.start(o.control, o.timeout)?;
-            println!("{who}: {s} (firmware {})", r.firmware()?);
-        }
-        "stop" => {
-            let s = r.stop(o.control, o.timeout)?;
-            println!("{who}: {s}");
-        }
-        "detach" => {
-            let s = r.detach(o.control, o.timeout)?;
-            println!("{who}: {s}");
-        }
-        "load" => {
-            let file = o.file.as_ref().expect("checked in parse");
-            let loaded = r.load(file, o.name.as_deref())?;
-            println!(
-                "{who}: installed {} as {} (firmware search directory {}); firmware = {}",
-                file.display(),
-                loaded.installed.display(),
-                firmware_dir(&o.paths).display(),
-                loaded.name
-            );
-            if o.start {
-                let s = r.start(o.control, o.timeout)?;
-                println!("{who}: {s}");
+}
+
+fn paths(r: &RprocRoots) -> RprocPaths {
+    RprocPaths {
+        sys: r.sysfs.clone(),
+        dev: r.dev.clone(),
+        firmware_dir: r.firmware_dir.clone(),
+    }
+}
+
+fn via(c: ControlArg) -> Control {
+    match c {
+        ControlArg::Sysfs => Control::Sysfs,
+        ControlArg::Cdev => Control::Cdev,
+    }
+}
+
+fn who(r: &Remoteproc) -> String {
+    match r.name() {
+        Ok(n) => format!("{} ({n})", r.id()),
+        Err(_) => r.id(),
+    }
+}
+
+/// An rproc error, with the file it is about when there is one.
+fn err(e: RprocError) -> CliError {
+    let path = match &e {
+        RprocError::NoCdev { path }
+        | RprocError::NotPermitted { path, .. }
+        | RprocError::BadFirmware { path, .. }
+        | RprocError::DriverRefused { path, .. }
+        | RprocError::Io { path, .. } => Some(path.clone()),
+        RprocError::File(f) => Some(f.path().to_path_buf()),
+        RprocError::NoFirmwareDir { sys } => Some(sys.clone()),
+        _ => None,
+    };
+    CliError {
+        path,
+        ..CliError::failed(e.to_string())
+    }
+}
+
+fn control(o: &RprocControl, cmd: &str, json: bool) -> Result<u8, CliError> {
+    let p = paths(&o.roots);
+    let r = Remoteproc::open(&p, o.rproc.as_deref()).map_err(err)?;
+    let who = who(&r);
+    let s = match cmd {
+        "start" => r.start(via(o.control), o.timeout),
+        "stop" => r.stop(via(o.control), o.timeout),
+        _ => r.detach(via(o.control), o.timeout),
+    }
+    .map_err(err)?;
+    let firmware = r.firmware().ok();
+    if json {
+        println!(
+            "{{\"rproc\":{},\"name\":{},\"state\":{},\"firmware\":{}}}",
+            js(&r.id()),
+            js(&r.name().unwrap_or_default()),
+            js(s.as_str()),
+            firmware.as_deref().map_or("null".into(), js)
+        );
+    } else if cmd == "start" {
+        println!(
+            "{who}: {s} (firmware {})",
+            firmware.as_deref().unwrap_or("unreadable")
+        );
+    } else {
+        println!("{who}: {s}");
+    }
+    Ok(EXIT_OK)
+}
+
+/// Lists every remote processor. An attribute that cannot be read is shown as
+/// `unreadable` (text) or `null` with the reason under `unreadable` (JSON), and named on
+/// stderr; the rest of the list is still printed and the exit status is 0.
+fn list(p: &RprocPaths, json: bool) -> Result<u8, CliError> {
+    let all = Remoteproc::list(p).map_err(err)?;
+    let mut rows = Vec::new();
+    for r in &all {
+        let attrs = [
+            ("name", r.name()),
+            ("state", r.state().map(|s| s.as_str().to_string())),
+            ("firmware", r.firmware()),
+        ];
+        if json {
+            let mut fields = vec![
+                format!("\"index\":{}", r.index()),
+                format!("\"id\":{}", js(&r.id())),
+            ];
+            let mut bad = Vec::new();
+            for (k, v) in &attrs {
+                match v {
+                    Ok(v) => fields.push(format!("{}:{}", js(k), js(v))),
+                    Err(e) => {
+                        fields.push(format!("{}:null", js(k)));
+                        bad.push(format!("{}:{}", js(k), js(&e.to_string())));
+                    }
+                }
             }
+            if !bad.is_empty() {
+                fields.push(format!("\"unreadable\":{{{}}}", bad.join(",")));
+            }
+            rows.push(format!("{{{}}}", fields.join(",")));
+        } else {
+            let v = |i: usize| match &attrs[i].1 {
+                Ok(v) => v.clone(),
+                Err(e) => {
+                    eprintln!("intercore rproc list: {}: {e}", r.id());
+                    "unreadable".to_string()
+                }
+            };
+            println!("{:<13} {:<24} {:<10} {}", r.id(), v(0), v(1), v(2));
         }
-        _ => unreachable!("checked in parse"),
     }
-    Ok(())
+    if json {
+        println!("[{}]", rows.join(","));
+    } else if all.is_empty() {
+        println!("no remote processors under {}", p.class_dir().display());
+    }
+    Ok(EXIT_OK)
 }

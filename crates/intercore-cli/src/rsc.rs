@@ -1,56 +1,27 @@
 //! `intercore rsc FILE [--json]`: the resource table of an ELF firmware, as remoteproc
 //! would read it (the `.resource_table` section, checked), or the named problem.
 
+use crate::error::{CliError, js};
 use intercore::wire::elf::{self, Elf, RscSection};
 use intercore::wire::rsc::{FwRscCarveout, Resource};
 use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+use intercore_cli::{EXIT_OK, RscArgs};
+use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
-const USAGE: &str = "usage: intercore rsc FILE [--json]";
-
-/// Runs the subcommand: 0 printed, 1 the file is not valid firmware (or has no table),
-/// 2 usage.
-pub fn main(args: &[String]) -> ExitCode {
-    let mut json = false;
-    let mut file = None;
-    for a in args {
-        match a.as_str() {
-            "--json" => json = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            s if s.starts_with('-') => {
-                eprintln!("intercore rsc: unknown option {s:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            s if file.is_none() => file = Some(s.to_string()),
-            s => {
-                eprintln!("intercore rsc: unexpected argument {s:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(file) = file else {
-        eprintln!("intercore rsc: which file?\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    match run(&file, json) {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("intercore rsc: {file}: {e}");
-            ExitCode::from(1)
-        }
-    }
+/// Prints the table: exit 0 printed, 1 the file is not readable firmware (not a regular
+/// file, over 256 MiB, not ELF, no or a malformed table).
+pub fn main(a: &RscArgs, json: bool) -> Result<u8, CliError> {
+    let file = a.file.display().to_string();
+    let bytes = read_regular(&a.file, FIRMWARE_MAX)?;
+    let out =
+        run(&file, &bytes, json).map_err(|e| CliError::at(&a.file, format!("{file}: {e}")))?;
+    print!("{out}");
+    Ok(EXIT_OK)
 }
 
-fn run(file: &str, json: bool) -> Result<String, String> {
-    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
-    let elf = Elf::parse(&bytes).map_err(|e| e.to_string())?;
+fn run(file: &str, bytes: &[u8], json: bool) -> Result<String, String> {
+    let elf = Elf::parse(bytes).map_err(|e| e.to_string())?;
     for s in elf.segments() {
         s.map_err(|e| e.to_string())?;
     }
@@ -189,23 +160,6 @@ fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
         c.len.get(),
         c.flags.get()
     );
-}
-
-/// A JSON string literal.
-fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }
 
 fn carveout_json(kind: &str, off: usize, c: &FwRscCarveout) -> String {

@@ -10,7 +10,6 @@ use intercore_linux::{EventfdDoorbell, MemfdRegion};
 use intercore_sim::{
     AnyCache, CacheMode, Detection, Eviction, POOL_IOVA, RemoteProgram, SimConfig, Soc,
 };
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,15 +243,8 @@ fn correct_run() -> Result<(bool, String), String> {
     Ok((clean, text))
 }
 
-pub fn main(args: &[String]) -> ExitCode {
-    let json = match args {
-        [] => false,
-        [a] if a == "--json" => true,
-        _ => {
-            eprintln!("usage: intercore sim selftest [--json]");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs every scenario: exit 0 only if each bug was caught and the correct run was clean.
+pub fn main(json: bool) -> Result<u8, crate::error::CliError> {
     type Case = (&'static str, &'static str, fn() -> Result<Finding, String>);
     let cases: [Case; 5] = [
         (
@@ -324,9 +316,9 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         );
     }
-    if all {
-        ExitCode::SUCCESS
+    Ok(if all {
+        intercore_cli::EXIT_OK
     } else {
-        ExitCode::FAILURE
-    }
+        intercore_cli::EXIT_FAILED
+    })
 }

@@ -1,92 +1,58 @@
 //! `intercore vhost-user`: the remote role as a vhost-user virtio-rpmsg device.
 
+use crate::error::{CliError, js};
+use intercore_cli::{EXIT_FAILED, EXIT_OK, FirmwareArg, KernelEchoArgs, VhostUserArgs};
 use intercore_vhost::Firmware;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
-pub fn main(args: &[String]) -> ExitCode {
-    let mut socket = None;
-    let mut firmware = Firmware::Echo;
-    let mut verbose = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--socket" => socket = it.next().map(PathBuf::from),
-            "--firmware" => match it.next().map(|s| s.parse()) {
-                Some(Ok(f)) => firmware = f,
-                Some(Err(e)) => {
-                    eprintln!("intercore vhost-user: {e}");
-                    return ExitCode::from(2);
-                }
-                None => socket = None,
-            },
-            "--verbose" => verbose = true,
-            other => {
-                eprintln!("intercore vhost-user: unknown argument {other:?}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(socket) = socket else {
-        eprintln!("usage: intercore vhost-user --socket PATH [--firmware echo|sink] [--verbose]");
-        return ExitCode::from(2);
+/// Serves one front end: 0 when every firmware run ended with the guest going away, 1
+/// otherwise; an unusable socket path (a regular file, a socket in use) is an error
+/// naming it, and the file is left as it was.
+pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
+    let firmware = match a.firmware {
+        FirmwareArg::Echo => Firmware::Echo,
+        FirmwareArg::Sink => Firmware::Sink,
     };
-    match intercore_vhost::serve_socket(&socket, firmware, verbose) {
-        Ok(reports) => {
-            let mut ok = true;
-            for r in &reports {
-                println!(
-                    "firmware run: {} messages, {}",
-                    r.messages,
-                    match &r.result {
-                        Ok(()) => "guest went away".to_string(),
-                        Err(e) => {
-                            ok = false;
-                            format!("error: {e}")
-                        }
-                    }
-                );
+    let reports = intercore_vhost::serve_socket(&a.socket, firmware, a.verbose)
+        .map_err(|e| CliError::at(&a.socket, e.to_string()))?;
+    let mut ok = true;
+    let mut rows = Vec::new();
+    for r in &reports {
+        let result = match &r.result {
+            Ok(()) => "guest went away".to_string(),
+            Err(e) => {
+                ok = false;
+                format!("error: {e}")
             }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("intercore vhost-user: {e}");
-            ExitCode::FAILURE
+        };
+        if json {
+            rows.push(format!(
+                "{{\"messages\":{},\"result\":{}}}",
+                r.messages,
+                js(&result)
+            ));
+        } else {
+            println!("firmware run: {} messages, {result}", r.messages);
         }
     }
+    if json {
+        println!("{{\"runs\":[{}],\"ok\":{ok}}}", rows.join(","));
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
 
 /// `intercore kernel-echo`: through the kernel's rpmsg character devices
 /// (`KernelRpmsg` on `/dev/rpmsg_ctrlN`), find an echo service, open an endpoint to it,
 /// exchange and verify messages, close the endpoint. Run inside a guest whose kernel has
 /// rpmsg (scripts/vm-test.sh); exits 0 only if every echo matched.
-pub fn kernel_echo_main(args: &[String]) -> ExitCode {
+pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> {
     use intercore::rpmsg::Transport;
     use std::time::Duration;
-    let mut paths = intercore_linux::RpmsgPaths::default();
-    let mut service = intercore_fw_echo::SERVICE.to_string();
-    let mut messages = 100usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it.next();
-        match (a.as_str(), v) {
-            ("--ctrl", Some(v)) => paths.ctrl = v.clone(),
-            ("--service", Some(v)) => service = v.clone(),
-            ("--messages", Some(v)) if v.parse::<usize>().is_ok() => {
-                messages = v.parse().expect("checked")
-            }
-            _ => {
-                eprintln!(
-                    "usage: intercore kernel-echo [--ctrl rpmsg_ctrl0] [--service NAME] [--messages N]"
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let paths = intercore_linux::RpmsgPaths {
+        ctrl: a.ctrl.clone(),
+        ..Default::default()
+    };
+    let service = a.service.clone();
+    let messages = a.messages as usize;
     let t = Some(Duration::from_secs(10));
     let run = || -> Result<String, String> {
         let mut k = intercore_linux::KernelRpmsg::open(&paths).map_err(|e| e.to_string())?;
@@ -121,12 +87,20 @@ pub fn kernel_echo_main(args: &[String]) -> ExitCode {
     };
     match run() {
         Ok(s) => {
-            println!("kernel-echo: PASS {s}");
-            ExitCode::SUCCESS
+            if json {
+                println!(
+                    "{{\"pass\":true,\"messages\":{messages},\"detail\":{}}}",
+                    js(&s)
+                );
+            } else {
+                println!("kernel-echo: PASS {s}");
+            }
+            Ok(EXIT_OK)
         }
+        Err(e) if json => Err(CliError::failed(e)),
         Err(e) => {
             println!("kernel-echo: FAIL {e}");
-            ExitCode::FAILURE
+            Ok(EXIT_FAILED)
         }
     }
 }

@@ -741,9 +741,14 @@ impl Board {
     /// Reads and validates the board file `path`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Io {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::file::read_regular_text(path, crate::file::CONFIG_MAX).map_err(|e| {
+            BoardError::Io {
+                path: path.to_path_buf(),
+                source: match e {
+                    crate::file::FileError::Io { source, .. } => source,
+                    other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
+                },
+            }
         })?;
         let mut b = parse(&text).map_err(|e| match e {
             BoardError::Syntax { problem, .. } => BoardError::Syntax {
@@ -2208,14 +2213,10 @@ impl Board {
             return;
         }
         if let Some(path) = self.firmware_path() {
-            let bytes = match std::fs::read(&path) {
+            let bytes = match crate::file::read_regular(&path, crate::file::FIRMWARE_MAX) {
                 Ok(b) => b,
                 Err(e) => {
-                    f.push(
-                        Level::Error,
-                        "firmware",
-                        format!("cannot read {}: {e}", path.display()),
-                    );
+                    f.push(Level::Error, "firmware", format!("cannot read {e}"));
                     return;
                 }
             };
@@ -2233,13 +2234,22 @@ impl Board {
                 format!(
                     "{} is an ELF with a valid resource table; would install it in {} as {:?}",
                     path.display(),
-                    firmware_dir(&env.rproc).display(),
+                    firmware_dir(&env.rproc).map_or_else(
+                        |_| "the firmware directory (which one: --firmware-dir)".to_string(),
+                        |d| d.display().to_string()
+                    ),
                     spec.firmware.as_deref().unwrap_or("?")
                 ),
             );
             self.check_vdev(&bytes, &path, f);
         } else if let Some(fw) = &spec.firmware {
-            let dir = firmware_dir(&env.rproc);
+            let dir = match firmware_dir(&env.rproc) {
+                Ok(d) => d,
+                Err(e) => {
+                    f.push(Level::Warn, "firmware", e.to_string());
+                    return;
+                }
+            };
             if dir.join(fw).exists() {
                 f.push(
                     Level::Ok,

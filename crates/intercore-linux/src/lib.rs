@@ -10,6 +10,7 @@
 
 pub mod board;
 mod eventfd;
+pub mod file;
 mod memfd;
 pub mod remoteproc;
 pub mod rpmsg_char;

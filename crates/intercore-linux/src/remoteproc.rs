@@ -92,14 +92,20 @@ pub const LIB_FIRMWARE: &str = "/lib/firmware";
 
 /// Where firmware should be installed for the kernel to find it: the override in
 /// `paths`, else `firmware_class.path` when it is set (the kernel searches it first),
-/// else `/lib/firmware`.
-pub fn firmware_dir(paths: &RprocPaths) -> PathBuf {
+/// else `/lib/firmware` — but only when sysfs is the real `/sys`: the `/lib/firmware`
+/// fallback belongs to the kernel behind `/sys`, and a test tree (or another system's
+/// sysfs) that names no directory gets [`RprocError::NoFirmwareDir`] rather than this
+/// host's real firmware directory.
+pub fn firmware_dir(paths: &RprocPaths) -> Result<PathBuf, RprocError> {
     if let Some(d) = &paths.firmware_dir {
-        return d.clone();
+        return Ok(d.clone());
     }
     match fs::read_to_string(paths.firmware_class_path_param()) {
-        Ok(s) if !s.trim().is_empty() => PathBuf::from(s.trim()),
-        _ => PathBuf::from(LIB_FIRMWARE),
+        Ok(s) if !s.trim().is_empty() => Ok(PathBuf::from(s.trim())),
+        _ if paths.sys == Path::new("/sys") => Ok(PathBuf::from(LIB_FIRMWARE)),
+        _ => Err(RprocError::NoFirmwareDir {
+            sys: paths.sys.clone(),
+        }),
     }
 }
 
@@ -274,6 +280,27 @@ pub enum RprocError {
     },
     /// A firmware name the kernel cannot take (empty, a path, a newline).
     BadName(String),
+    /// The driver refused a write with `EPERM`: the sysfs controls are read-only
+    /// (`sysfs_read_only`), or the driver refuses the operation in the core's current
+    /// configuration (TI K3 R5F split mode: core 1 before core 0).
+    DriverRefused {
+        /// `remoteprocN`.
+        rproc: String,
+        /// What was attempted.
+        op: &'static str,
+        /// The file written.
+        path: PathBuf,
+        /// Whether it was `/dev/remoteprocN` (which `sysfs_read_only` does not affect).
+        via_cdev: bool,
+    },
+    /// sysfs is not `/sys` (a test tree or another system's) and names no firmware
+    /// directory: installing into this host's `/lib/firmware` would be wrong.
+    NoFirmwareDir {
+        /// The sysfs root.
+        sys: PathBuf,
+    },
+    /// The firmware file is not a readable regular file of bounded size.
+    File(crate::file::FileError),
     /// Any other I/O error on a file.
     Io {
         /// What we were doing.
@@ -309,7 +336,8 @@ impl fmt::Display for RprocError {
             ),
             RprocError::NoCdev { path } => write!(
                 f,
-                "{} does not exist (ENOENT): the kernel lacks CONFIG_REMOTEPROC_CDEV or udev                  made no node; use --control sysfs",
+                "{} does not exist (ENOENT): the kernel lacks CONFIG_REMOTEPROC_CDEV, or udev made \
+                 no node; use --control sysfs",
                 path.display()
             ),
             RprocError::Ambiguous { available } => write!(
@@ -324,11 +352,49 @@ impl fmt::Display for RprocError {
             ),
             RprocError::NotPermitted { path, root: true } => write!(
                 f,
-                "permission denied on {} (EACCES) although running as root: the driver made this \
-                 attribute read-only (sysfs_read_only); use the character device /dev/remoteprocN \
-                 instead (--control cdev)",
+                "permission denied on {} (EACCES) although running as root: a security module \
+                 (SELinux, AppArmor) or a read-only mount refuses it",
                 path.display()
             ),
+            RprocError::DriverRefused {
+                rproc,
+                op,
+                path,
+                via_cdev,
+            } => {
+                write!(
+                    f,
+                    "{rproc}: the kernel refused to {op} (EPERM on {}): not a file permission; the \
+                     remoteproc driver said no. ",
+                    path.display()
+                )?;
+                if !via_cdev {
+                    write!(
+                        f,
+                        "Either the driver made the sysfs controls read-only (sysfs_read_only: use \
+                         the character device instead, --control cdev), or it "
+                    )?;
+                } else {
+                    write!(f, "The driver ")?;
+                }
+                write!(
+                    f,
+                    "refuses this core in the cluster's current configuration: TI K3 R5F clusters \
+                     in split mode (AM64x, J721E, J7200) boot core 0 before core 1 and stop core 1 \
+                     before core 0 (ti_k3_r5_remoteproc.c: \"can not start core 1 before core 0\"), \
+                     so start the cluster's core 0 first (or stop core 1 first). The kernel log \
+                     (dmesg) names the reason."
+                )
+            }
+            RprocError::NoFirmwareDir { sys } => write!(
+                f,
+                "which firmware directory? sysfs is {} (not /sys) and its \
+                 module/firmware_class/parameters/path is unset, so the kernel behind it searches \
+                 its own /lib/firmware, not this host's; name the tree's firmware directory with \
+                 --firmware-dir DIR (nothing was installed)",
+                sys.display()
+            ),
+            RprocError::File(e) => write!(f, "{e}"),
             RprocError::WrongState {
                 rproc,
                 op,
@@ -386,6 +452,7 @@ impl std::error::Error for RprocError {
         match self {
             RprocError::StartFailed { source, .. } | RprocError::Io { source, .. } => Some(source),
             RprocError::BadFirmware { error, .. } => Some(error),
+            RprocError::File(e) => Some(e),
             _ => None,
         }
     }
@@ -659,6 +726,12 @@ impl Remoteproc {
                     io_err("writing", path, e)
                 }
             }
+            Some(libc::EPERM) => RprocError::DriverRefused {
+                rproc: self.id(),
+                op: op.name(),
+                path: path.to_path_buf(),
+                via_cdev: path == self.dev_path(),
+            },
             Some(errno @ (libc::EBUSY | libc::EINVAL | libc::ENODEV)) => {
                 if let Some((name, hint)) = refusal(op, &state) {
                     return RprocError::WrongState {
@@ -784,7 +857,8 @@ impl Remoteproc {
         };
         check_name(&name)?;
         self.check(Op::Load)?;
-        let bytes = fs::read(file).map_err(|e| io_err("reading", file, e))?;
+        let bytes =
+            crate::file::read_regular(file, crate::file::FIRMWARE_MAX).map_err(RprocError::File)?;
         validate_firmware(&bytes).map_err(|error| RprocError::BadFirmware {
             path: file.to_path_buf(),
             error,
@@ -816,7 +890,7 @@ pub fn install_firmware(
     bytes: &[u8],
 ) -> Result<PathBuf, RprocError> {
     check_name(name)?;
-    let dir = firmware_dir(paths);
+    let dir = firmware_dir(paths)?;
     fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
     let dest = dir.join(name);
     let tmp = dir.join(format!(".{name}.intercore-{}", std::process::id()));
@@ -931,6 +1005,41 @@ mod tests {
             RprocState::Offline,
         );
         assert!(e.to_string().contains("intercore rproc load"), "{e}");
+        // EPERM from the write is the driver's refusal (sysfs_read_only, or TI K3 R5F
+        // split mode: ti_k3_r5_remoteproc.c refuses core 1 before core 0), not a file
+        // permission: the advice names both and the cluster order.
+        let e = r.kernel_error(
+            Op::Command(Command::Start),
+            &r.sysfs_dir().join("state"),
+            io::Error::from_raw_os_error(libc::EPERM),
+            RprocState::Offline,
+        );
+        assert!(
+            matches!(
+                e,
+                RprocError::DriverRefused {
+                    via_cdev: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("EPERM") && msg.contains("core 0 first"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("sysfs_read_only") && !msg.contains("sudo"),
+            "{msg}"
+        );
+        let e = r.kernel_error(
+            Op::Command(Command::Start),
+            &r.dev_path(),
+            io::Error::from_raw_os_error(libc::EPERM),
+            RprocState::Offline,
+        );
+        assert!(!e.to_string().contains("sysfs_read_only"), "{e}");
         let e = r.kernel_error(
             Op::Command(Command::Stop),
             Path::new("/"),
@@ -950,24 +1059,32 @@ mod tests {
     }
 
     /// The kernel's firmware search order: firmware_class.path first when set, else
-    /// /lib/firmware; an explicit directory overrides both.
+    /// /lib/firmware; an explicit directory overrides both. A sysfs tree other than /sys
+    /// that sets no firmware_class.path gets no directory at all (never this host's real
+    /// /lib/firmware).
     #[test]
     fn firmware_dir_follows_firmware_class_path() {
         let dir =
             std::env::temp_dir().join(format!("intercore-rproc-fwdir-{}", std::process::id()));
         let paths = RprocPaths::under(&dir);
-        assert_eq!(firmware_dir(&paths), PathBuf::from("/lib/firmware"));
+        let e = firmware_dir(&paths).unwrap_err();
+        assert!(matches!(e, RprocError::NoFirmwareDir { .. }), "{e:?}");
+        assert!(e.to_string().contains("--firmware-dir"), "{e}");
+        let real = RprocPaths::default();
+        if !real.firmware_class_path_param().exists() {
+            assert_eq!(firmware_dir(&real).unwrap(), PathBuf::from("/lib/firmware"));
+        }
         let param = paths.firmware_class_path_param();
         fs::create_dir_all(param.parent().unwrap()).unwrap();
         fs::write(&param, "\n").unwrap();
-        assert_eq!(firmware_dir(&paths), PathBuf::from("/lib/firmware"));
+        assert!(firmware_dir(&paths).is_err());
         fs::write(&param, "/opt/fw\n").unwrap();
-        assert_eq!(firmware_dir(&paths), PathBuf::from("/opt/fw"));
+        assert_eq!(firmware_dir(&paths).unwrap(), PathBuf::from("/opt/fw"));
         let over = RprocPaths {
             firmware_dir: Some("/x".into()),
             ..paths
         };
-        assert_eq!(firmware_dir(&over), PathBuf::from("/x"));
+        assert_eq!(firmware_dir(&over).unwrap(), PathBuf::from("/x"));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -576,26 +576,121 @@ fn run_firmware(
     }
 }
 
-/// Listens on `path` (replacing a stale socket) and serves one front end until it
-/// disconnects.
+/// Listens on `path` (replacing only a stale socket: [`clear_stale_socket`]) and serves one
+/// front end until it disconnects; removes the socket it created (and nothing else) afterwards.
 pub fn serve_socket(
     path: &std::path::Path,
     firmware: Firmware,
     verbose: bool,
 ) -> io::Result<Vec<RunReport>> {
-    let _ = std::fs::remove_file(path);
-    let listener = std::os::unix::net::UnixListener::bind(path)?;
-    let (sock, _) = listener.accept()?;
-    let mut dev = Device::new(firmware);
-    dev.verbose = verbose;
-    let r = dev.serve(sock);
-    let _ = std::fs::remove_file(path);
-    r.map(|()| dev.reports)
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    clear_stale_socket(path)?;
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(at)?;
+    // What we created, so that only it is removed afterwards.
+    let ours = std::fs::symlink_metadata(path).map_err(at)?;
+    let accepted = listener.accept().map_err(at);
+    let r = accepted.and_then(|(sock, _)| {
+        let mut dev = Device::new(firmware);
+        dev.verbose = verbose;
+        dev.serve(sock).map(|()| dev.reports)
+    });
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_socket() && m.dev() == ours.dev() && m.ino() == ours.ino() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    r
+}
+
+/// Makes `path` free for a new listening socket without destroying anything that is not
+/// ours to destroy: nothing there is fine; a socket nobody listens on (a connection is
+/// refused: `ECONNREFUSED`, what Linux's `unix_find_other` gives for a socket file with no
+/// listener) is a stale one left by an earlier run and is removed; a socket someone
+/// listens on, or anything else (a regular file, a directory, a symbolic link), is an
+/// error naming the path, and is left as it was.
+pub fn clear_stale_socket(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
+    };
+    let t = m.file_type();
+    if !t.is_socket() {
+        let what = if t.is_file() {
+            "a regular file"
+        } else if t.is_dir() {
+            "a directory"
+        } else if t.is_symlink() {
+            "a symbolic link"
+        } else {
+            "not a socket"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{}: exists and is {what}; refusing to replace it with the vhost-user socket \
+                 (remove it yourself, or choose another --socket path)",
+                path.display()
+            ),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{}: another process is listening on this socket; choose another --socket path",
+                path.display()
+            ),
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => std::fs::remove_file(path)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: removing the stale socket: {e}", path.display()),
+                )
+            }),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{}: cannot tell whether this socket is in use: {e}",
+                path.display()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `clear_stale_socket` removes only a socket nobody listens on (connect gives
+    /// ECONNREFUSED); a regular file keeps its contents, a live socket stays, and both are
+    /// errors naming the path.
+    #[test]
+    fn only_stale_sockets_are_replaced() {
+        let dir = std::env::temp_dir().join(format!("intercore-vhost-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("file");
+        std::fs::write(&file, b"precious").unwrap();
+        let e = clear_stale_socket(&file).unwrap_err();
+        assert!(e.to_string().contains("a regular file"), "{e}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+        let live = dir.join("live");
+        let l = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let e = clear_stale_socket(&live).unwrap_err();
+        assert!(e.to_string().contains("listening"), "{e}");
+        assert!(live.exists());
+        drop(l);
+        // The listener is closed, its file stays: a stale socket.
+        clear_stale_socket(&live).unwrap();
+        assert!(!live.exists());
+        clear_stale_socket(&dir.join("none")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Linux's contiguous ring layout is recognised at any power-of-two alignment; parts
     /// placed elsewhere are refused.

@@ -8,61 +8,12 @@ mod plot;
 mod stats;
 mod suites;
 
+use crate::error::CliError;
 pub use floor::{PEER, peer_main};
+use intercore_cli::{BenchArgs, EXIT_FAILED, EXIT_OK};
 use stats::Row;
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::time::Duration;
-
-const USAGE: &str = "usage: intercore bench [rtt] [throughput] [bulk] [soak] [--duration SECS] [--samples N] [--json] [--plot FILE.svg]";
-
-struct Opts {
-    suites: Vec<String>,
-    json: bool,
-    plot: Option<String>,
-    soak: Duration,
-    samples: usize,
-}
-
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        suites: vec![],
-        json: false,
-        plot: None,
-        soak: Duration::from_secs(5),
-        samples: 20_000,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "rtt" | "throughput" | "bulk" | "soak" => o.suites.push(a.clone()),
-            "--json" => o.json = true,
-            "--plot" => o.plot = Some(it.next().ok_or("--plot needs a file")?.clone()),
-            "--duration" => {
-                let s: f64 = it
-                    .next()
-                    .ok_or("--duration needs seconds")?
-                    .parse()
-                    .map_err(|_| "--duration takes seconds")?;
-                o.soak = Duration::from_secs_f64(s);
-            }
-            "--samples" => {
-                o.samples = it
-                    .next()
-                    .ok_or("--samples needs a number")?
-                    .parse()
-                    .map_err(|_| "--samples takes a number")?
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    if o.suites.is_empty() {
-        o.suites = ["rtt", "throughput", "bulk", "soak"]
-            .map(String::from)
-            .to_vec();
-    }
-    Ok(o)
-}
 
 /// A one-line progress indicator on stderr, shown only on a terminal.
 struct Progress {
@@ -252,13 +203,36 @@ fn human(r: &Row) -> String {
     s
 }
 
-pub fn main(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("intercore bench: {e}");
-            return ExitCode::from(2);
+/// Runs the suites: exit 0 when every row ran and verified its data, 1 otherwise.
+pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
+    let suites: Vec<&str> = if a.suites.is_empty() {
+        vec!["rtt", "throughput", "bulk", "soak"]
+    } else {
+        a.suites.iter().map(|s| s.name()).collect()
+    };
+    // A plot that could not be written is found out before minutes of measuring.
+    if let Some(path) = &a.plot {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(CliError::at(
+                path,
+                format!(
+                    "{}: cannot write the plot there: {} is not a directory",
+                    path.display(),
+                    dir.display()
+                ),
+            ));
         }
+    }
+    let o = Opts {
+        suites,
+        json,
+        plot: a.plot.clone(),
+        soak: a.duration,
+        samples: a.samples as usize,
     };
     let cpus = intercore_linux::allowed_cpus();
     if cpus.len() >= 2 {
@@ -266,7 +240,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     let peer_cpu = cpus.get(1).copied();
     let sizes = [1usize, 64, 496];
-    let has = |s: &str| o.suites.iter().any(|x| x == s);
+    let has = |s: &str| o.suites.contains(&s);
     let rtt_steps = 11 + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
@@ -447,14 +421,24 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     if let Some(path) = &o.plot {
         if let Err(e) = std::fs::write(path, plot::svg(&rows)) {
-            eprintln!("intercore bench: writing {path}: {e}");
-            return ExitCode::FAILURE;
+            return Err(CliError::at(
+                path,
+                format!("writing the plot {}: {e}", path.display()),
+            ));
         }
     }
     let integrity = rows.iter().all(|r| r.errors == 0);
-    if failures.is_empty() && integrity {
-        ExitCode::SUCCESS
+    Ok(if failures.is_empty() && integrity {
+        EXIT_OK
     } else {
-        ExitCode::FAILURE
-    }
+        EXIT_FAILED
+    })
+}
+
+struct Opts {
+    suites: Vec<&'static str>,
+    json: bool,
+    plot: Option<std::path::PathBuf>,
+    soak: Duration,
+    samples: usize,
 }

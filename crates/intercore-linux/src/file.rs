@@ -1,0 +1,200 @@
+//! Reading a file the user named as firmware or configuration: bounded, and only if it is
+//! a regular file.
+//!
+//! `std::fs::read` on `/dev/zero` reads until memory runs out, and on a FIFO blocks until a
+//! writer appears. Firmware is looked up like the kernel's firmware loader does
+//! (`drivers/base/firmware_loader/main.c` reads with `kernel_read_file`, which refuses
+//! anything but a regular file: `S_ISREG`), and Debian's `/lib/firmware` is full of
+//! symbolic links, so links are followed and the target must be a regular file.
+//!
+//! [`read_regular`] checks the target with `stat` *before* opening it (opening some device
+//! nodes has effects: a watchdog starts counting, a tape rewinds), opens it with
+//! `O_NONBLOCK` (a FIFO swapped in after the check cannot block the open), checks again on
+//! the open descriptor with `fstat` (the file that is read is the file that was checked),
+//! and reads at most `max + 1` bytes, so a file growing while it is read is still caught.
+
+use std::fmt;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Largest firmware image read: 256 MiB. Remote-core images are kilobytes to a few
+/// megabytes (the largest files in Debian's `/lib/firmware` are tens of MiB); the
+/// kernel's own limit is `INT_MAX`. The cap keeps a wrong path from reading gigabytes.
+pub const FIRMWARE_MAX: u64 = 256 << 20;
+
+/// Largest configuration (board) file read: 1 MiB.
+pub const CONFIG_MAX: u64 = 1 << 20;
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum FileError {
+    /// The path (after following links) is not a regular file.
+    NotRegular {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a character device`, ...).
+        kind: &'static str,
+    },
+    /// Larger than the cap.
+    TooLarge {
+        /// The path as given.
+        path: PathBuf,
+        /// Its size, or `max + 1` if it grew while being read.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// An I/O error (no such file, permission, a dangling link, ...).
+    Io {
+        /// The path as given.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl FileError {
+    /// The path the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FileError::NotRegular { path, .. }
+            | FileError::TooLarge { path, .. }
+            | FileError::Io { path, .. } => path,
+        }
+    }
+}
+
+impl FileError {
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            FileError::NotRegular { kind, .. } => format!(
+                "is {kind}, not a regular file (symbolic links are followed; the target must be a regular file)"
+            ),
+            FileError::TooLarge { size, max, .. } => {
+                format!("{size} bytes is more than the {} MiB this reads", max >> 20)
+            }
+            FileError::Io { source, .. } => source.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn kind_of(m: &Metadata) -> Option<&'static str> {
+    let t = m.file_type();
+    Some(if t.is_file() {
+        return None;
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    })
+}
+
+/// Reads `path` (following symbolic links) if it is a regular file of at most `max` bytes.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    let io = |source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let check = |m: &Metadata| -> Result<(), FileError> {
+        if let Some(kind) = kind_of(m) {
+            return Err(FileError::NotRegular {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+        if m.len() > max {
+            return Err(FileError::TooLarge {
+                path: path.to_path_buf(),
+                size: m.len(),
+                max,
+            });
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(io)?)?;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let m = f.metadata().map_err(io)?;
+    check(&m)?;
+    let mut out = Vec::with_capacity(m.len() as usize);
+    f.take(max + 1).read_to_end(&mut out).map_err(io)?;
+    if out.len() as u64 > max {
+        return Err(FileError::TooLarge {
+            path: path.to_path_buf(),
+            size: max + 1,
+            max,
+        });
+    }
+    Ok(out)
+}
+
+/// As [`read_regular`], as UTF-8 text.
+pub fn read_regular_text(path: &Path, max: u64) -> Result<String, FileError> {
+    String::from_utf8(read_regular(path, max)?).map_err(|_| FileError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/dev/zero` (a character device) and a FIFO with no writer are refused at once,
+    /// before any read; a symbolic link to a regular file is followed; a file over the cap
+    /// is refused by size.
+    #[test]
+    fn only_bounded_regular_files() {
+        let e = read_regular(Path::new("/dev/zero"), FIRMWARE_MAX).unwrap_err();
+        assert!(e.to_string().contains("a character device"), "{e}");
+        let dir = std::env::temp_dir().join(format!("intercore-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_regular(&fifo, FIRMWARE_MAX).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let file = dir.join("fw.elf");
+        std::fs::write(&file, b"0123456789").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(read_regular(&link, 10).unwrap(), b"0123456789");
+        let e = read_regular(&link, 9).unwrap_err();
+        assert!(matches!(e, FileError::TooLarge { size: 10, .. }), "{e:?}");
+        let e = read_regular(&dir, 9).unwrap_err();
+        assert!(e.to_string().contains("a directory"), "{e}");
+        let e = read_regular(&dir.join("missing"), 9).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
