@@ -162,15 +162,22 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// What `demo` runs against: the simulated SoC, laid out as `--layout` says.
+/// What `demo` runs against: the simulated SoC, described by a board file (`--board`) or
+/// laid out as `--layout` says (`--layout ti-k3` is the same as `--board
+/// boards/sim-ti-k3.toml`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct DemoTarget {
+    /// A board file whose transport is the simulated SoC (`kind = "sim"`): its firmware,
+    /// device address, EVENT_IDX offer, layout, cache mode, rpmsg buffers and pool classes
+    /// are used; the firmware must be "offload" for the bulk stage (or --bulk-mib 0)
+    #[arg(long, value_name = "FILE", conflicts_with = "layout")]
+    pub board: Option<PathBuf>,
     /// How the simulated SoC lays out its shared memory: standard (one carveout, everything
     /// at fixed addresses) or ti-k3 (as on TI K3: the resource table at the start of the
     /// firmware's region, vrings placed by the host, buffers from the DMA region, the
     /// firmware started before the host attaches)
-    #[arg(long, value_name = "LAYOUT", default_value = "standard")]
-    pub layout: Layout,
+    #[arg(long, value_name = "LAYOUT")]
+    pub layout: Option<Layout>,
 }
 
 /// The simulated SoC's shared-memory layouts (`intercore_sim::SimLayout`).

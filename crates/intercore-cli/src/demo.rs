@@ -5,7 +5,8 @@ use crate::error::CliError;
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
 use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, wait_mode_name};
-use intercore_sim::{RemoteProgram, SimConfig, Soc};
+use intercore_linux::board::{CacheMode as BoardCache, TransportSpec};
+use intercore_sim::{CacheMode, Eviction, Firmware, RemoteProgram, SimConfig, SimLayout, Soc};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,8 @@ fn fill(buf: &mut [u8], seq: u64) {
 /// Runs the demo: exit 0 when every message and buffer was verified and the remote
 /// exited cleanly, 1 otherwise.
 pub fn main(o: &DemoArgs, json: bool) -> Result<u8, CliError> {
-    match run(o, json) {
+    let cfg = sim_config(o)?;
+    match run(o, &cfg, json) {
         Ok(true) => Ok(EXIT_OK),
         Ok(false) => Ok(EXIT_FAILED),
         Err(e) => Err(CliError::failed(e)),
@@ -107,13 +109,63 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i]
 }
 
-fn run(o: &Opts, json: bool) -> Result<bool, String> {
-    let cfg = SimConfig {
+/// The simulated SoC the options describe: the defaults, a `--layout`, or a sim board file.
+fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
+    let mut cfg = SimConfig {
         remote_wait: o.remote_wait,
         cache: o.cache,
-        layout: o.target.layout.sim(),
+        layout: o.target.layout.unwrap_or_default().sim(),
         ..SimConfig::default()
     };
+    let Some(path) = &o.target.board else {
+        return Ok(cfg);
+    };
+    let board = intercore_linux::board::Board::from_file(path)
+        .map_err(|e| CliError::at(path, e.to_string()))?;
+    let TransportSpec::Sim {
+        firmware,
+        da_base,
+        event_idx,
+        layout,
+    } = &board.transport
+    else {
+        return Err(CliError::at(
+            path,
+            format!(
+                "{}: demo runs on the simulated SoC, and this board's transport is not kind = \"sim\" (use `intercore board check` for a real board)",
+                path.display()
+            ),
+        ));
+    };
+    let fw = Firmware::from_name(firmware).ok_or_else(|| {
+        CliError::at(
+            path,
+            format!("{}: unknown firmware {firmware:?}", path.display()),
+        )
+    })?;
+    if fw != Firmware::Offload && o.bulk_mib > 0 {
+        return Err(CliError::at(
+            path,
+            format!(
+                "{}: firmware {firmware:?} has no data plane; the bulk stage needs \"offload\" (or --bulk-mib 0)",
+                path.display()
+            ),
+        ));
+    }
+    cfg.firmware = fw;
+    cfg.da_base = *da_base;
+    cfg.event_idx = *event_idx;
+    cfg.layout = SimLayout::from_name(layout).unwrap_or_default();
+    cfg.vring_num = board.rpmsg.buffers;
+    cfg.buf_size = board.rpmsg.buffer_size;
+    cfg.pool = board.pool.clone();
+    if let BoardCache::SimNoncoherent { seed, per_mille } = board.cache.mode {
+        cfg.cache = CacheMode::NonCoherent(Eviction { seed, per_mille });
+    }
+    Ok(cfg)
+}
+
+fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
     let soc = Soc::start(&cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
     let remote_pid = soc.remote_pid();
@@ -223,7 +275,7 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
         if bulk.is_some() {
             println!(
                 "bulk ({} caches): {} in {} buffers of 1 MiB (each holds 1 MiB - 64 B of data, its last cache line the CRC), CRC32C by the remote in place: {:.2} GB/s, {} corrupted, {} sanitizer reports, {} IOMMU faults",
-                o.cache.name(),
+                cfg.cache.name(),
                 mib(b.bytes),
                 b.buffers,
                 b.gbps,
@@ -291,7 +343,7 @@ fn run(o: &Opts, json: bool) -> Result<bool, String> {
             b.corrupted,
             b.reports,
             b.faults,
-            o.cache.name(),
+            cfg.cache.name(),
             cfg.layout.name()
         );
     }

@@ -142,3 +142,47 @@ fn bad_arguments_are_usage_errors() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// `demo --board FILE` runs the simulated SoC a board file describes (issue 12: where demo
+/// chooses what it runs against, a board file; `--layout` is the shorthand): the shipped
+/// `sim-ti-k3.toml` gives the K3 layout, and a board for a real SoC is refused naming the
+/// file (exit 1).
+#[test]
+fn demo_board_file() {
+    let boards = concat!(env!("CARGO_MANIFEST_DIR"), "/../../boards/");
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args([
+            "demo",
+            "--json",
+            "--messages",
+            "2000",
+            "--bulk-mib",
+            "8",
+            "--board",
+        ])
+        .arg(format!("{boards}sim-ti-k3.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    assert_eq!(field(last, "messages"), 2000, "{last}");
+    assert_eq!(field(last, "corrupted"), 0, "{last}");
+    assert!(last.contains("\"layout\":\"ti-k3\""), "{last}");
+
+    let real = format!("{boards}ti-am64x-r5f.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_intercore"))
+        .args(["demo", "--json", "--board", &real])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains("\"path\"") && line.contains("kind = \\\"sim\\\""),
+        "{line}"
+    );
+}
