@@ -23,6 +23,13 @@ mod addr;
 mod crc32c;
 pub mod dataplane;
 mod error;
+#[cfg(feature = "alloc")]
+mod lockfree;
+/// The atomics `lockfree` is built on (loom's in `tests/loom.rs`).
+#[cfg(feature = "alloc")]
+mod lf_atomic {
+    pub(crate) use core::sync::atomic::*;
+}
 mod notify;
 pub mod rpmsg;
 mod shm;
