@@ -31,6 +31,7 @@ mod lf_atomic {
     pub(crate) use core::sync::atomic::*;
 }
 mod notify;
+pub mod pollbell;
 pub mod rpmsg;
 mod shm;
 #[cfg(any(test, feature = "test-utils"))]
