@@ -7,6 +7,8 @@ use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc, parse_wait_mode};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod qemu;
+
 struct Opts {
     json: bool,
     messages: u64,
@@ -15,6 +17,12 @@ struct Opts {
     wait: WaitMode,
     remote_wait: WaitMode,
     seed: u64,
+    /// `--soc sim|qemu-r5f|qemu-m4f` (None: the simulated SoC).
+    soc: Option<intercore_sim::qemu::QemuCore>,
+    /// `--fw-dir DIR`: where the QEMU images are (default `$INTERCORE_FW_DIR`).
+    fw_dir: Option<std::path::PathBuf>,
+    /// Whether `--messages` / `--bulk-mib` were given (QEMU runs default to fewer).
+    counts_given: (bool, bool),
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -26,14 +34,33 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         wait: WaitMode::default(),
         remote_wait: WaitMode::default(),
         seed: 1,
+        soc: None,
+        fw_dir: None,
+        counts_given: (false, false),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--json" => o.json = true,
-            "--messages" => o.messages = val()?.parse().map_err(|_| "--messages takes a number")?,
-            "--bulk-mib" => o.bulk_mib = val()?.parse().map_err(|_| "--bulk-mib takes a number")?,
+            "--messages" => {
+                o.messages = val()?.parse().map_err(|_| "--messages takes a number")?;
+                o.counts_given.0 = true;
+            }
+            "--bulk-mib" => {
+                o.bulk_mib = val()?.parse().map_err(|_| "--bulk-mib takes a number")?;
+                o.counts_given.1 = true;
+            }
+            "--soc" => {
+                o.soc = match val()?.as_str() {
+                    "sim" => None,
+                    s => Some(
+                        intercore_sim::qemu::QemuCore::from_name(s)
+                            .ok_or("--soc takes sim, qemu-r5f or qemu-m4f")?,
+                    ),
+                }
+            }
+            "--fw-dir" => o.fw_dir = Some(val()?.into()),
             "--cache" => {
                 o.cache = CacheMode::parse(val()?)
                     .ok_or("--cache takes coherent or noncoherent[:SEED:PER_MILLE]")?
@@ -85,7 +112,11 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&o) {
+    let r = match o.soc {
+        Some(core) => qemu::run(&o, core),
+        None => run(&o),
+    };
+    match r {
         Ok(ok) => {
             if ok {
                 ExitCode::SUCCESS
