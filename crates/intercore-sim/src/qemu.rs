@@ -139,8 +139,16 @@ impl fmt::Display for QemuError {
                 log,
             } => {
                 match code {
-                    Some(c) => write!(f, "firmware fault on {}: exit code {c} ({meaning})", core.name())?,
-                    None => write!(f, "firmware fault on {}: QEMU was killed by a signal", core.name())?,
+                    Some(c) => write!(
+                        f,
+                        "firmware fault on {}: exit code {c} ({meaning})",
+                        core.name()
+                    )?,
+                    None => write!(
+                        f,
+                        "firmware fault on {}: QEMU was killed by a signal",
+                        core.name()
+                    )?,
                 }
                 let tail: Vec<&str> = log.lines().rev().take(4).collect();
                 if !tail.is_empty() {
@@ -328,13 +336,21 @@ fn load_image(core: QemuCore, path: &Path) -> Result<Image, QemuError> {
         segments.push(LoadedSegment {
             da: s.da(),
             len: s.memsz(),
-            by: if in_shared { Loader::Host } else { Loader::Qemu },
+            by: if in_shared {
+                Loader::Host
+            } else {
+                Loader::Qemu
+            },
         });
     }
     let off = (rsc_da - base) as usize;
     let table_bytes = &target.shared[off..off + rsc_len];
     let table = ResourceTable::validate(table_bytes).map_err(|e| bad(e.to_string()))?;
-    if table.find_vdev(intercore_wire::rpmsg::VIRTIO_ID_RPMSG).map_err(|e| bad(e.to_string()))?.is_none() {
+    if table
+        .find_vdev(intercore_wire::rpmsg::VIRTIO_ID_RPMSG)
+        .map_err(|e| bad(e.to_string()))?
+        .is_none()
+    {
         return Err(bad("the resource table has no rpmsg vdev".into()));
     }
     let (_, doorbell) = table
@@ -603,7 +619,10 @@ impl QemuSoc {
     }
 
     /// A host bus over the firmware's resource table, with the polling doorbell.
-    pub fn host_bus(&self, cfg: HostConfig) -> intercore::Result<HostBus<Arc<MemfdRegion>, HostBell>> {
+    pub fn host_bus(
+        &self,
+        cfg: HostConfig,
+    ) -> intercore::Result<HostBus<Arc<MemfdRegion>, HostBell>> {
         HostBus::new(
             Arc::clone(&self.mem),
             &self.map,

@@ -604,7 +604,11 @@ impl ResourceTable<'_> {
     pub fn find_intercore(&self) -> Result<Option<(usize, FwRscIntercore)>, WireError> {
         for i in 0..self.len() {
             let off = self.entry_offset(i)?;
-            if let Resource::Vendor { ty: RSC_INTERCORE, body } = self.entry(i)? {
+            if let Resource::Vendor {
+                ty: RSC_INTERCORE,
+                body,
+            } = self.entry(i)?
+            {
                 let e: FwRscIntercore = read_at(body, 0, "intercore vendor entry")?;
                 let at = |field: usize| off + 4 + field;
                 if e.magic.get() != INTERCORE_RSC_MAGIC {
@@ -725,7 +729,12 @@ mod tests {
         let mut w = RscTableWriter::new(&mut none, 1).unwrap();
         w.add_vendor(200, &[0; 4]).unwrap();
         let n = w.finish();
-        assert_eq!(ResourceTable::validate(&none[..n]).unwrap().find_intercore(), Ok(None));
+        assert_eq!(
+            ResourceTable::validate(&none[..n])
+                .unwrap()
+                .find_intercore(),
+            Ok(None)
+        );
     }
 
     /// A wrong magic, an unknown version, zero ids, a block smaller than its counters and a
@@ -742,14 +751,20 @@ mod tests {
             let mut e = good_intercore();
             f(&mut e);
             let bytes = intercore_table(&e);
-            let err = ResourceTable::validate(&bytes).unwrap().find_intercore().unwrap_err();
+            let err = ResourceTable::validate(&bytes)
+                .unwrap()
+                .find_intercore()
+                .unwrap_err();
             assert!(err.to_string().contains(what), "{what}: {err}");
         }
         let mut buf = vec![0u8; 64];
         let mut w = RscTableWriter::new(&mut buf, 1).unwrap();
         w.add_vendor(RSC_INTERCORE, &[0; 8]).unwrap();
         let n = w.finish();
-        let err = ResourceTable::validate(&buf[..n]).unwrap().find_intercore().unwrap_err();
+        let err = ResourceTable::validate(&buf[..n])
+            .unwrap()
+            .find_intercore()
+            .unwrap_err();
         assert!(matches!(err, WireError::Truncated { .. }), "{err}");
     }
 

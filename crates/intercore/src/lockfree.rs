@@ -17,9 +17,9 @@
 //! ([`IdSet`] with [`Word32`], [`Narrow`]) on the host.
 #![allow(dead_code)] // each build uses one width; the loom model uses the other pieces
 
-use super::lf_atomic::{AtomicBool, AtomicU32, Ordering};
 #[cfg(target_has_atomic = "64")]
 use super::lf_atomic::AtomicU64;
+use super::lf_atomic::{AtomicBool, AtomicU32, Ordering};
 use Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// A word of an [`IdSet`].

@@ -197,7 +197,8 @@ impl<M: SharedMemory, P: PollPlatform> Doorbell for PollDoorbell<M, P> {
         // Relaxed: we are the only writer of this word, so this reads our own last store.
         let v = self.mem.load_u32(off, Ordering::Relaxed);
         // Release: the ring updates before the ring are visible to a peer that sees it.
-        self.mem.store_u32(off, v.wrapping_add(1), Ordering::Release);
+        self.mem
+            .store_u32(off, v.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
@@ -256,9 +257,16 @@ mod tests {
         }
     }
 
-    fn pair(mem: &Arc<HeapMem>) -> (PollDoorbell<Arc<HeapMem>, Clock>, PollDoorbell<Arc<HeapMem>, Clock>) {
-        let h = PollDoorbell::new(mem.clone(), 128, 4, PollSide::Host, Clock(Instant::now())).unwrap();
-        let r = PollDoorbell::new(mem.clone(), 128, 4, PollSide::Remote, Clock(Instant::now())).unwrap();
+    fn pair(
+        mem: &Arc<HeapMem>,
+    ) -> (
+        PollDoorbell<Arc<HeapMem>, Clock>,
+        PollDoorbell<Arc<HeapMem>, Clock>,
+    ) {
+        let h =
+            PollDoorbell::new(mem.clone(), 128, 4, PollSide::Host, Clock(Instant::now())).unwrap();
+        let r = PollDoorbell::new(mem.clone(), 128, 4, PollSide::Remote, Clock(Instant::now()))
+            .unwrap();
         (h, r)
     }
 

@@ -588,8 +588,11 @@ mod lockfree;
 #[test]
 fn narrow_id_stack_no_aba() {
     check("narrow id stack", || {
-        let next: Arc<Vec<loom::sync::atomic::AtomicU32>> =
-            Arc::new((0..3).map(|_| loom::sync::atomic::AtomicU32::new(0)).collect());
+        let next: Arc<Vec<loom::sync::atomic::AtomicU32>> = Arc::new(
+            (0..3)
+                .map(|_| loom::sync::atomic::AtomicU32::new(0))
+                .collect(),
+        );
         let stack = Arc::new(lockfree::Narrow::new());
         for id in (0..3).rev() {
             stack.push(&next, id);

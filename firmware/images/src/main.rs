@@ -43,7 +43,10 @@ fn worker<C: CacheOps, W: DataWindows>(job: &mut Job<'_, C, W>) -> Result<usize,
         bsp::undefined_instruction();
     }
     if cfg!(feature = "fault-crc") {
-        let crc = intercore::crc32c(job.input().map_err(|_| intercore::wire::dataplane::DP_FAULT)?) ^ 1;
+        let crc = intercore::crc32c(
+            job.input()
+                .map_err(|_| intercore::wire::dataplane::DP_FAULT)?,
+        ) ^ 1;
         let len = job.len();
         job.output(len, 4)
             .map_err(|_| intercore::wire::dataplane::DP_FAULT)?

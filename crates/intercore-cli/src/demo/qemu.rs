@@ -66,10 +66,19 @@ struct Bulk {
 }
 
 pub(super) fn run(o: &Opts, core: QemuCore) -> Result<bool, String> {
-    let messages = if o.counts_given.0 { o.messages } else { QEMU_MESSAGES };
-    let bulk_mib = if o.counts_given.1 { o.bulk_mib } else { QEMU_BULK_MIB };
+    let messages = if o.counts_given.0 {
+        o.messages
+    } else {
+        QEMU_MESSAGES
+    };
+    let bulk_mib = if o.counts_given.1 {
+        o.bulk_mib
+    } else {
+        QEMU_BULK_MIB
+    };
     let image = image_for(o, core)?;
-    let mut soc = QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
+    let mut soc =
+        QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
     let plan = soc.load_plan().clone();
     let qemu_pid = soc.qemu_pid();
     if !o.json {
@@ -101,7 +110,9 @@ pub(super) fn run(o: &Opts, core: QemuCore) -> Result<bool, String> {
             let remote = bus
                 .wait_service(service, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {service:?}: {e}"))?;
-            let ep = bus.create_endpoint("intercore-demo", None).map_err(|e| e.to_string())?;
+            let ep = bus
+                .create_endpoint("intercore-demo", None)
+                .map_err(|e| e.to_string())?;
             let max = bus.max_payload();
             let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
             let mut rng = Rng::new(o.seed);
@@ -109,7 +120,9 @@ pub(super) fn run(o: &Opts, core: QemuCore) -> Result<bool, String> {
                 let len = 1 + (rng.next() % max as u64) as usize;
                 fill(&mut out[..len], seq ^ o.seed);
                 let t0 = Instant::now();
-                let r = bus.send(ep, remote, &out[..len]).and_then(|_| bus.recv(ep, &mut back));
+                let r = bus
+                    .send(ep, remote, &out[..len])
+                    .and_then(|_| bus.recv(ep, &mut back));
                 match r {
                     Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
                         rtts.push(t0.elapsed().as_nanos() as u64)
@@ -132,7 +145,9 @@ pub(super) fn run(o: &Opts, core: QemuCore) -> Result<bool, String> {
                 .wait_service(STATS_SERVICE, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
             bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
-            let (_, n) = bus.recv(ep, &mut back).map_err(|e| format!("statistics: {e}"))?;
+            let (_, n) = bus
+                .recv(ep, &mut back)
+                .map_err(|e| format!("statistics: {e}"))?;
             fw_link = OffloadStats::from_bytes(&back[..n]);
             if bulk_mib > 0 {
                 bulk_stage(&soc, &mut bus, o.seed, bulk_mib, &mut bulk)?;
@@ -276,8 +291,11 @@ fn bulk_stage<D: intercore::Doorbell>(
             Outcome::Good => r.bytes += len as u64,
             other => {
                 r.corrupted += 1;
-                r.first_problem
-                    .get_or_insert(format!("buffer {} (seq {}): {other:?}", c.id(), c.seq()));
+                r.first_problem.get_or_insert(format!(
+                    "buffer {} (seq {}): {other:?}",
+                    c.id(),
+                    c.seq()
+                ));
             }
         }
         done += 1;

@@ -177,11 +177,7 @@ impl<C: CacheOps> Pool<C> {
             cache,
             owner: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
             next: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            stacks: cfg
-                .classes
-                .iter()
-                .map(|_| Stack::new())
-                .collect(),
+            stacks: cfg.classes.iter().map(|_| Stack::new()).collect(),
             bufs,
         };
         for id in (0..n as u32).rev() {

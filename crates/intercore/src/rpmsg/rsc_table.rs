@@ -548,12 +548,21 @@ mod tests {
             da_base: 0x10_0000,
         };
         let t = PolledRpmsgTable::new(&spec, 0x40_0000, 0x40_0000, 0x18_0000, 4);
-        assert_eq!(core::mem::size_of::<PolledRpmsgTable>(), 16 + 16 + 56 + 68 + 56 + 36);
+        assert_eq!(
+            core::mem::size_of::<PolledRpmsgTable>(),
+            16 + 16 + 56 + 68 + 56 + 36
+        );
         let table = ResourceTable::validate(t.as_bytes()).unwrap();
         assert_eq!(table.len(), 4);
         let (_, e) = table.find_intercore().unwrap().unwrap();
-        assert_eq!((e.doorbell_da.get(), e.num_ids.get(), e.doorbell_len.get()), (0x18_0000, 4, 128));
-        assert_eq!(table.find_vdev(7).unwrap().unwrap().vdev, RpmsgTable::standard(&spec).vdev.vdev);
+        assert_eq!(
+            (e.doorbell_da.get(), e.num_ids.get(), e.doorbell_len.get()),
+            (0x18_0000, 4, 128)
+        );
+        assert_eq!(
+            table.find_vdev(7).unwrap().unwrap().vdev,
+            RpmsgTable::standard(&spec).vdev.vdev
+        );
         match table.entry(2).unwrap() {
             Resource::Carveout(c) => {
                 assert_eq!(&c.name[..DP_POOL_CARVEOUT.len()], DP_POOL_CARVEOUT);

@@ -9,8 +9,8 @@
 
 use core::fmt::{self, Write};
 use core::time::Duration;
-use intercore::pollbell::PollPlatform;
 use intercore::SharedMemory;
+use intercore::pollbell::PollPlatform;
 
 #[cfg(not(target_feature = "mclass"))]
 mod r5f;

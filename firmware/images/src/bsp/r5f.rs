@@ -184,7 +184,9 @@ static CLOCK_LAST: AtomicU32 = AtomicU32::new(0);
 pub fn clock_now() -> Duration {
     let c: u32;
     // SAFETY: reads PMCCNTR; no memory access.
-    unsafe { asm!("mrc p15, 0, {c}, c9, c13, 0", c = out(reg) c, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("mrc p15, 0, {c}, c9, c13, 0", c = out(reg) c, options(nomem, nostack, preserves_flags))
+    };
     // Relaxed: single-threaded core; the statics only carry the wrap count between calls.
     let last = CLOCK_LAST.swap(c, Ordering::Relaxed);
     let mut high = CLOCK_HIGH.load(Ordering::Relaxed);
@@ -218,8 +220,8 @@ pub fn semihosting_exit(code: u32) {
     semihost(0x20, block.as_ptr() as usize);
 }
 
-/// Cache maintenance of the data-plane window: DCCMVAC (clean) and DCIMVAC (invalidate)
-/// by line, then DSB. QEMU models no caches: these run (they are legal here and reached)
+/// Cache maintenance of the data-plane window: DCCMVAC (clean) and DCIMVAC (invalidate;
+/// DCCIMVAC for partly covered edge lines) by line, then DSB. QEMU models no caches: these run (they are legal here and reached)
 /// but prove nothing about coherency.
 pub struct PoolCache;
 
@@ -256,9 +258,23 @@ unsafe impl intercore::dataplane::CacheOps for PoolCache {
         unsafe { asm!("dsb", options(nostack, preserves_flags)) };
     }
     fn invalidate(&self, _buf: u32, off: usize, len: usize) {
-        // SAFETY: DCIMVAC on lines inside the window the host owns (see the impl's comment).
-        by_line(off, len, |a| unsafe {
-            asm!("mcr p15, 0, {a}, c7, c6, 1", a = in(reg) a, options(nostack, preserves_flags))
+        // Lines wholly inside the range: DCIMVAC (invalidate; allowed at PL1). A line the
+        // range only partly covers may hold bytes of ours that are dirty: DCCIMVAC (clean
+        // and invalidate) there, so nothing outside the range is lost.
+        let (first, last) = (POOL_DA as usize + off, POOL_DA as usize + off + len);
+        by_line(off, len, |a| {
+            if a < first || a + CACHE_LINE > last {
+                // SAFETY: DCCIMVAC on a line inside the window; no data is lost.
+                unsafe {
+                    asm!("mcr p15, 0, {a}, c7, c14, 1", a = in(reg) a, options(nostack, preserves_flags))
+                }
+            } else {
+                // SAFETY: DCIMVAC on a line wholly inside a range the host owns (see the
+                // impl's comment).
+                unsafe {
+                    asm!("mcr p15, 0, {a}, c7, c6, 1", a = in(reg) a, options(nostack, preserves_flags))
+                }
+            }
         });
         // SAFETY: a barrier.
         unsafe { asm!("dsb", options(nostack, preserves_flags)) };
