@@ -752,3 +752,87 @@ pub fn find_image(dir: &Path, core: QemuCore) -> Option<PathBuf> {
     .into_iter()
     .find(|p| p.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host's loader refuses what is not 32-bit ARM firmware before QEMU is started,
+    /// naming the file and the reason (this test binary is an x86-64 ELF).
+    #[test]
+    fn non_arm_and_missing_images_are_named() {
+        let me = std::env::current_exe().unwrap();
+        let cfg = QemuConfig {
+            core: QemuCore::R5f,
+            image: me.clone(),
+            qemu: PathBuf::from("/nonexistent/qemu-system-arm"),
+        };
+        let e = QemuSoc::start(&cfg).err().unwrap().to_string();
+        assert!(
+            e.contains("bad firmware image") && e.contains("not a 32-bit ARM image"),
+            "{e}"
+        );
+        let cfg = QemuConfig {
+            image: PathBuf::from("/nonexistent/fw.elf"),
+            ..cfg
+        };
+        let e = QemuSoc::start(&cfg).err().unwrap().to_string();
+        assert!(e.contains("cannot read it"), "{e}");
+    }
+
+    /// The split loader: segments inside the shared RAM go to the host's image of it,
+    /// segments in the M4F's SSRAM1/SSRAM2 to QEMU blobs, anything else is refused (the
+    /// loader then names the segment), and the R5F has no memory outside the shared RAM.
+    #[test]
+    fn split_target_places_segments() {
+        let mut t = SplitTarget {
+            core: QemuCore::M4f,
+            shared: vec![0; SHARED_RAM_LEN],
+            outside: Vec::new(),
+        };
+        assert_eq!(t.region(0x2100_0000, 16).map(|s| s.len()), Some(16));
+        assert!(
+            t.region(0x2100_0000 + SHARED_RAM_LEN as u64 - 8, 16)
+                .is_none()
+        );
+        assert_eq!(t.region(0x100, 32).map(|s| s.len()), Some(32));
+        assert_eq!(t.region(0x100, 32).map(|s| s.len()), Some(32));
+        assert_eq!(
+            t.outside.len(),
+            1,
+            "the same segment asked twice is one blob"
+        );
+        assert!(t.region(0x2000_0000, 64).is_some());
+        assert!(t.region(0x4000_0000, 4).is_none(), "peripheral space");
+        assert!(t.region(0x3F_FFF0, 32).is_none(), "across SSRAM1's end");
+        let mut r = SplitTarget {
+            core: QemuCore::R5f,
+            shared: vec![0; SHARED_RAM_LEN],
+            outside: Vec::new(),
+        };
+        assert!(r.region(0, 64).is_some());
+        assert!(r.region(SHARED_RAM_LEN as u64, 4).is_none());
+    }
+
+    /// Exit codes of the images map to names; a fault's message carries the core, the code
+    /// and the firmware's last log lines.
+    #[test]
+    fn firmware_fault_is_named() {
+        assert_eq!(exit_meaning(4), "CPU fault");
+        assert_eq!(exit_meaning(3), "panic");
+        let e = QemuError::FirmwareFault {
+            core: QemuCore::M4f,
+            code: Some(4),
+            meaning: exit_meaning(4),
+            log: "a\nb\n[fw] CPU fault: HardFault at pc 0x100\n".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.starts_with("firmware fault on qemu-m4f: exit code 4 (CPU fault)"),
+            "{s}"
+        );
+        assert!(s.contains("CPU fault: HardFault at pc 0x100"), "{s}");
+        assert_eq!(QemuCore::from_name("qemu-r5f"), Some(QemuCore::R5f));
+        assert_eq!(QemuCore::from_name("r5f"), None);
+    }
+}

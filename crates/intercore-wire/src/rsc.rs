@@ -741,7 +741,8 @@ mod tests {
     /// truncated body are each named, with the offset of the field.
     #[test]
     fn intercore_entry_errors_are_named() {
-        let cases: [(fn(&mut FwRscIntercore), &str); 4] = [
+        type Breaker = fn(&mut FwRscIntercore);
+        let cases: [(Breaker, &str); 4] = [
             (|e| e.magic = Le32::new(0x1234), "magic"),
             (|e| e.version = Le32::new(2), "version"),
             (|e| e.num_ids = Le32::new(0), "num_ids"),

@@ -277,7 +277,7 @@ mod tests {
     fn counters_per_direction_and_id() {
         let mem = Arc::new(HeapMem::new(4096));
         let (h, r) = pair(&mem);
-        assert!(PollDoorbell::<Arc<HeapMem>, Clock>::CARRIES_NOTIFY_ID);
+        const { assert!(PollDoorbell::<Arc<HeapMem>, Clock>::CARRIES_NOTIFY_ID) };
         h.ring(1).unwrap();
         h.ring(1).unwrap();
         r.ring(3).unwrap();
