@@ -52,32 +52,36 @@ libsrc=/usr/src/rustc-$rustc_version/library
 echo "test-baremetal: $(/usr/bin/rustc --version), $(qemu-system-arm --version | head -1)"
 
 # --- images ------------------------------------------------------------------------------
-build() { # target, features, destination file
+cargo_images() { # cargo subcommand and arguments, in firmware/images, with core from source
     (cd firmware/images &&
         RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 __CARGO_TESTS_ONLY_SRC_ROOT=$libsrc \
-            nice -n 10 /usr/bin/cargo build --release --locked --target "$1" \
-            --target-dir "$out/cargo" ${2:+--features "$2"} \
-            -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
-    mkdir -p "$(dirname "$3")"
-    cp "$out/cargo/$1/release/offload" "$3"
+            nice -n 10 /usr/bin/cargo "$@" --release --locked --target-dir "$out/cargo")
 }
 declare -A triple=([qemu-r5f]=armv7r-none-eabihf [qemu-m4f]=thumbv7em-none-eabihf)
-for core in qemu-r5f qemu-m4f; do
-    build "${triple[$core]}" "" "$out/images/$core.elf"
-    build "${triple[$core]}" fault-crc "$out/fault-crc/$core.elf"
-    build "${triple[$core]}" fault-udf "$out/fault-udf/$core.elf"
+targets=(--target armv7r-none-eabihf --target thumbv7em-none-eabihf)
+std=(-Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
+# Good images first, then the deliberately faulty ones (only our crate is rebuilt).
+for variant in images fault-crc fault-udf; do
+    features=()
+    [[ $variant != images ]] && features=(--features "$variant")
+    cargo_images build "${targets[@]}" "${features[@]}" "${std[@]}"
+    mkdir -p "$out/$variant"
+    for core in qemu-r5f qemu-m4f; do
+        cp "$out/cargo/${triple[$core]}/release/offload" "$out/$variant/$core.elf"
+    done
 done
-# The remote role on a core without compare-and-swap (Cortex-M0+): the library builds.
-(cd firmware/images &&
-    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 __CARGO_TESTS_ONLY_SRC_ROOT=$libsrc \
-        nice -n 10 /usr/bin/cargo build --release --locked --target thumbv6m-none-eabi \
-        --target-dir "$out/cargo" -p intercore-fw-offload \
-        -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
+# The core crate with `alloc` (host role, data-plane pool: the 32-bit forms of its
+# lock-free structures) compiles for both 32-bit cores.
+cargo_images check "${targets[@]}" --features alloc -Zbuild-std=core,alloc,compiler_builtins
+# The remote role on a core without compare-and-swap (Cortex-M0+) compiles.
+cargo_images check --target thumbv6m-none-eabi -p intercore-fw-offload -Zbuild-std=core,compiler_builtins
 echo "test-baremetal: images built in $(($(date +%s) - t0)) s under $out"
 ((build_only)) && exit 0
 
+if [[ -z ${INTERCORE:-} ]]; then
+    cargo build --release -p intercore-cli
+fi
 intercore=${INTERCORE:-$root/target/release/intercore}
-[[ -x $intercore ]] || cargo build --release -p intercore-cli
 fail() { echo "test-baremetal: FAIL: $*"; exit 1; }
 field() { grep -o "\"$1\":[^,}]*" <<<"$2" | head -1 | cut -d: -f2-; }
 

@@ -529,7 +529,7 @@ impl QemuSoc {
                 cmd.args(["-M", "none,memory-backend=shm", "-cpu", "cortex-r5f"]);
             }
             QemuCore::M4f => {
-                cmd.args(["-M", "mps2-an386,memory-backend=shm", "-nic", "none"]);
+                cmd.args(["-M", "mps2-an386,memory-backend=shm"]);
                 let u = MemfdRegion::create("intercore-qemu-uart", 4096)
                     .map_err(io_err("creating the UART log"))?;
                 cmd.arg("-serial").arg(format!("file:{}", path(u.fd())));

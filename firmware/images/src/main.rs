@@ -115,3 +115,25 @@ extern "C" fn fw_main() -> ! {
         }
     }
 }
+
+/// With the `alloc` feature (a compile check of the core crate's host-role parts on this
+/// target), a heap that has nothing: this firmware never allocates, so every allocation
+/// fails.
+#[cfg(feature = "alloc")]
+mod no_heap {
+    use core::alloc::{GlobalAlloc, Layout};
+
+    struct NoHeap;
+
+    // SAFETY: `alloc` always reports failure (null), which the contract allows; `dealloc`
+    // is then never called with a pointer from us.
+    unsafe impl GlobalAlloc for NoHeap {
+        unsafe fn alloc(&self, _layout: Layout) -> *mut u8 {
+            core::ptr::null_mut()
+        }
+        unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+    }
+
+    #[global_allocator]
+    static HEAP: NoHeap = NoHeap;
+}
