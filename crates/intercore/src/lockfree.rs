@@ -8,7 +8,7 @@
 //! Both were written on `AtomicU64`, which 32-bit MCUs (Cortex-M4F/M7, Cortex-R5F) do not
 //! have. Targets with `target_has_atomic = "64"` keep the 64-bit words; the others use
 //! 32-bit words: the bitmap just has twice as many words, and the stack's head packs a
-//! 16-bit tag with a 16-bit id (so at most `0xFFFE` buffers per stack, checked by the
+//! 16-bit tag with a 16-bit id (so at most `0xFFFF` buffers per pool, checked by the
 //! pool, and an ABA needs 65 536 pushes by other threads between one thread's load and its
 //! compare-and-swap instead of 2³²).
 //!

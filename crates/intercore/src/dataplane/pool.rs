@@ -161,7 +161,7 @@ impl<C: CacheOps> Pool<C> {
         }
         if bufs.len() > Stack::MAX_IDS {
             return Err(Error::Config(
-                "too many buffers for this target's free lists (65534 without 64-bit atomics)",
+                "too many buffers for this target's free lists (65535 without 64-bit atomics)",
             ));
         }
         let n = bufs.len();
