@@ -62,9 +62,10 @@
 //!     cargo test -p intercore --test loom --release --target-dir target/loom
 //! ```
 //!
-//! With bound 3 the six models take about 6 s after the build on a 2-core machine (the
+//! With bound 3 the six ring models take about 6 s after the build on a 2-core machine (the
 //! `duplex_*` ones about 60 000 executions each); bound 4 passes in about a minute, bound 5
-//! in about 7 minutes (`--nocapture` prints the execution counts).
+//! in about 7 minutes (`--nocapture` prints the execution counts). The two models of
+//! `src/lockfree.rs` (32-bit free list and returned-buffer set) take well under a second.
 
 use intercore::virtq::{DescChain, DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, SharedMemory};
