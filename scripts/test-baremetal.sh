@@ -26,24 +26,18 @@ build_only=0
 [[ ${1:-} == --build-only ]] && build_only=1
 
 # --- tools (one apt step) ---------------------------------------------------------------
-# qemu-system-arm must match an installed qemu-system-common: other CI steps may have
-# installed QEMU 10 from bookworm-backports; otherwise bookworm's 7.2 (both run these
-# machines).
-qemu_pkg=qemu-system-arm
-if dpkg-query -W -f='${Version}' qemu-system-common 2>/dev/null | grep -q bpo; then
-    qemu_pkg=qemu-system-arm/bookworm-backports
-fi
+# qemu-system-arm comes from bookworm-backports (QEMU 10) when that suite is configured —
+# other CI steps install their QEMU from there, and all qemu-system-* packages must match
+# one qemu-system-common — and from bookworm (7.2) otherwise; both run these machines.
 pkgs=(rustc-web cargo-web rust-web-src binutils-arm-none-eabi qemu-system-arm)
 missing=()
-for p in "${pkgs[@]}"; do
-    if ! dpkg -s "$p" >/dev/null 2>&1; then
-        [[ $p == qemu-system-arm ]] && p=$qemu_pkg
-        missing+=("$p")
-    fi
-done
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
-    echo "test-baremetal: installing ${missing[*]}"
     apt-get update -q
+    if apt-cache madison qemu-system-arm | grep -q bookworm-backports; then
+        missing=("${missing[@]/#qemu-system-arm/qemu-system-arm/bookworm-backports}")
+    fi
+    echo "test-baremetal: installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 rustc_version=$(/usr/bin/rustc --version | awk '{print $2}')
