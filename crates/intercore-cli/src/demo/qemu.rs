@@ -19,20 +19,36 @@ const QEMU_BULK_MIB: u64 = 16;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn image_for(o: &Opts, core: QemuCore) -> Result<PathBuf, String> {
-    let dir = o
+    let dirs: Vec<PathBuf> = match o
         .fw_dir
         .clone()
         .or_else(|| std::env::var_os("INTERCORE_FW_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("firmware/images/target"));
-    find_image(&dir, core).ok_or_else(|| {
-        format!(
-            "no firmware image for {}: looked for {dir}/{target}/release/offload and {dir}/{name}.elf; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml) and point --fw-dir or INTERCORE_FW_DIR at the target directory",
-            core.name(),
-            dir = dir.display(),
-            target = core.target(),
-            name = core.name()
-        )
-    })
+    {
+        Some(d) => vec![d],
+        // Where scripts/test-baremetal.sh and a plain cargo build in firmware/images put them.
+        None => vec![
+            "target/baremetal/images".into(),
+            "firmware/images/target".into(),
+        ],
+    };
+    if let Some(p) = dirs.iter().find_map(|d| find_image(d, core)) {
+        return Ok(p);
+    }
+    let looked: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| {
+            [
+                d.join(core.target()).join("release").join("offload"),
+                d.join(format!("{}.elf", core.name())),
+            ]
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    Err(format!(
+        "no firmware image for {}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point --fw-dir or INTERCORE_FW_DIR at the directory",
+        core.name(),
+        looked.join(", ")
+    ))
 }
 
 /// The firmware's last "echoed N messages" line on its console.
