@@ -64,6 +64,9 @@ for variant in images fault-crc fault-udf; do
         cp "$out/cargo/${triple[$core]}/release/offload" "$out/$variant/$core.elf"
     done
 done
+# The Cortex-M7 variant of the M4F image (SCB cache maintenance): compiled, not run.
+cargo_images build --target thumbv7em-none-eabihf --features m7 "${std[@]}"
+mkdir -p "$out/m7" && cp "$out/cargo/thumbv7em-none-eabihf/release/offload" "$out/m7/qemu-m4f.elf"
 # The core crate with `alloc` (host role, data-plane pool: the 32-bit forms of its
 # lock-free structures) compiles for both 32-bit cores.
 cargo_images check "${targets[@]}" --features alloc -Zbuild-std=core,alloc,compiler_builtins

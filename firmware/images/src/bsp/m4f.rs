@@ -107,7 +107,8 @@ pub fn fault_name(kind: u32) -> &'static str {
 }
 
 fn write(addr: usize, v: u32) {
-    // SAFETY: only called with the System Control Space and CMSDK UART registers below,
+    // SAFETY: only called with the System Control Space (MPU, SysTick, on an M7 the cache
+    // maintenance registers) and CMSDK UART registers below,
     // device registers that exist on this machine at these addresses.
     unsafe { (addr as *mut u32).write_volatile(v) }
 }
@@ -214,10 +215,12 @@ pub fn semihosting_exit(code: u32) {
 
 /// The data-plane window's cache operations: none (the Cortex-M4 has no data cache);
 /// fences keep the order of CPU accesses around the hand-offs.
+#[cfg(not(feature = "m7"))]
 pub struct PoolCache;
 
 // SAFETY: `cpu_ptr()..+region_len()` is the data-plane window, RAM mapped read-write
 // (MPU region 3) for the program's life; the operations touch no memory.
+#[cfg(not(feature = "m7"))]
 unsafe impl intercore::dataplane::CacheOps for PoolCache {
     fn line_size(&self) -> usize {
         32
@@ -233,6 +236,56 @@ unsafe impl intercore::dataplane::CacheOps for PoolCache {
     }
     fn invalidate(&self, _buf: u32, _off: usize, _len: usize) {
         core::sync::atomic::fence(Ordering::Acquire);
+    }
+}
+
+/// Cortex-M7 (feature `m7`, compiled only — no M7 image is run here): the data cache is
+/// maintained by address through the SCB (ARMv7-M ARM B2.2.7): `DCCMVAC` (0xE000EF68) to
+/// clean, `DCIMVAC` (0xE000EF5C) to invalidate — `DCCIMVAC` (0xE000EF70) on partly covered
+/// edge lines — 32-byte lines, then DSB.
+#[cfg(feature = "m7")]
+pub struct PoolCache;
+
+#[cfg(feature = "m7")]
+const SCB_DCIMVAC: usize = 0xE000_EF5C;
+#[cfg(feature = "m7")]
+const SCB_DCCMVAC: usize = 0xE000_EF68;
+#[cfg(feature = "m7")]
+const SCB_DCCIMVAC: usize = 0xE000_EF70;
+
+#[cfg(feature = "m7")]
+fn m7_lines(off: usize, len: usize, mut op: impl FnMut(usize, bool)) {
+    let (start, n) = intercore::dataplane::line_span(32, off, len);
+    let (first, last) = (POOL_DA as usize + off, POOL_DA as usize + off + len);
+    let mut a = POOL_DA as usize + start;
+    while a < POOL_DA as usize + start + n {
+        op(a, a < first || a + 32 > last);
+        a += 32;
+    }
+    // SAFETY: a barrier.
+    unsafe { asm!("dsb", "isb", options(nostack, preserves_flags)) };
+}
+
+// SAFETY: as for the M4's `PoolCache`; the SCB operations act on lines of the window only,
+// and invalidation without clean only on lines wholly inside a range the host owns.
+#[cfg(feature = "m7")]
+unsafe impl intercore::dataplane::CacheOps for PoolCache {
+    fn line_size(&self) -> usize {
+        32
+    }
+    fn region_len(&self) -> usize {
+        super::POOL_LEN as usize
+    }
+    fn cpu_ptr(&self) -> *mut u8 {
+        POOL_DA as usize as *mut u8
+    }
+    fn clean(&self, _buf: u32, off: usize, len: usize) {
+        m7_lines(off, len, |a, _| write(SCB_DCCMVAC, a as u32));
+    }
+    fn invalidate(&self, _buf: u32, off: usize, len: usize) {
+        m7_lines(off, len, |a, edge| {
+            write(if edge { SCB_DCCIMVAC } else { SCB_DCIMVAC }, a as u32)
+        });
     }
 }
 
