@@ -104,6 +104,12 @@ for core in qemu-r5f qemu-m4f; do
     host=$(field host_echoed "$json")
     [[ $(field fw_echoed_link "$json") == "$host" ]] || fail "$core: firmware's count over the link differs"
     [[ $(field fw_echoed_semihosting "$json") == "$host" ]] || fail "$core: firmware's count on semihosting differs"
+    # Who loaded what: the host loads every segment in the shared RAM (at least the
+    # resource table); on the M4F, QEMU loads the code in SSRAM1; the R5F has no other RAM.
+    (($(field segments_loaded_by_host "$json") > 0)) || fail "$core: the host loaded nothing"
+    by_qemu=$(field segments_loaded_by_qemu "$json")
+    if [[ $core == qemu-r5f ]]; then ((by_qemu == 0)) || fail "$core: QEMU loaded segments"; fi
+    if [[ $core == qemu-m4f ]]; then ((by_qemu > 0)) || fail "$core: QEMU loaded nothing"; fi
 done
 
 # --- faults are named ------------------------------------------------------------------------
