@@ -45,6 +45,9 @@ libsrc=/usr/src/rustc-$rustc_version/library
 [[ -d $libsrc ]] || { echo "test-baremetal: no library source at $libsrc (rust-web-src)"; exit 1; }
 echo "test-baremetal: $(/usr/bin/rustc --version), $(qemu-system-arm --version | head -1)"
 
+# The images' own workspace is outside `cargo fmt --all`: check it here.
+cargo fmt --manifest-path firmware/images/Cargo.toml -- --check
+
 # --- images ------------------------------------------------------------------------------
 cargo_images() { # cargo subcommand and arguments, in firmware/images, with core from source
     (cd firmware/images &&
