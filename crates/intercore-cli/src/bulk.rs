@@ -3,11 +3,10 @@
 //! in place.
 
 use intercore::crc32c;
-use intercore::dataplane::{Completed, DpHost, WritableBuf};
+use intercore::dataplane::{CacheOps, Completed, DpHost, WritableBuf};
 use intercore::rpmsg::HostBus;
 use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C};
 use intercore::{Doorbell, SharedMemory};
-use intercore_sim::AnyCache;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -44,11 +43,11 @@ pub struct Checker {
 
 impl Checker {
     /// Fills `buf` (input `len` bytes) and submits it for CRC32C.
-    pub fn submit<M: SharedMemory, D: Doorbell>(
+    pub fn submit<C: CacheOps, M: SharedMemory, D: Doorbell>(
         &mut self,
-        dp: &mut DpHost<AnyCache>,
+        dp: &mut DpHost<C>,
         bus: &mut HostBus<M, D>,
-        buf: WritableBuf<AnyCache>,
+        buf: WritableBuf<C>,
         len: usize,
         seq_hint: u64,
     ) -> intercore::Result<u64> {
@@ -57,11 +56,11 @@ impl Checker {
 
     /// As [`Self::submit`], letting `tamper` touch the whole buffer after the fill (the
     /// self-test uses it to write where it must not).
-    pub fn submit_with<M: SharedMemory, D: Doorbell>(
+    pub fn submit_with<C: CacheOps, M: SharedMemory, D: Doorbell>(
         &mut self,
-        dp: &mut DpHost<AnyCache>,
+        dp: &mut DpHost<C>,
         bus: &mut HostBus<M, D>,
-        mut buf: WritableBuf<AnyCache>,
+        mut buf: WritableBuf<C>,
         len: usize,
         seq_hint: u64,
         tamper: impl FnOnce(&mut [u8]),
@@ -74,7 +73,7 @@ impl Checker {
     }
 
     /// Checks a completed buffer.
-    pub fn check(&mut self, c: &Completed<AnyCache>) -> Outcome {
+    pub fn check<C: CacheOps>(&mut self, c: &Completed<C>) -> Outcome {
         let Some((len, crc)) = self.expected.remove(&c.seq()) else {
             return Outcome::Corrupted;
         };

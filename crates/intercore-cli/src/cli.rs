@@ -135,14 +135,16 @@ pub struct DemoArgs {
     /// What the demo runs against.
     #[command(flatten)]
     pub target: DemoTarget,
-    /// Messages to exchange, each verified [range: 0..=10000000]
-    #[arg(long, value_name = "N", default_value = "100000", allow_negative_numbers = true,
+    /// Messages to exchange, each verified (default 100000; 2000 on an emulated core,
+    /// --soc qemu-*) [range: 0..=10000000]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = count(0, MESSAGES_MAX))]
-    pub messages: u64,
-    /// MiB to stream through the zero-copy data plane, 0 for none [range: 0..=65536]
-    #[arg(long, value_name = "MIB", default_value = "256", allow_negative_numbers = true,
+    pub messages: Option<u64>,
+    /// MiB to stream through the zero-copy data plane, 0 for none (default 256; 16 on an
+    /// emulated core) [range: 0..=65536]
+    #[arg(long, value_name = "MIB", allow_negative_numbers = true,
           value_parser = count(0, BULK_MIB_MAX))]
-    pub bulk_mib: u64,
+    pub bulk_mib: Option<u64>,
     /// Cache model of the bulk stage: coherent; or noncoherent, noncoherent:SEED or
     /// noncoherent:SEED:PER_MILLE (the coherency sanitizer; at each hook a random line
     /// the peer owns is evicted with a chance of PER_MILLE/1000, 0..=1000; default seed
@@ -170,14 +172,33 @@ pub struct DemoTarget {
     /// A board file whose transport is the simulated SoC (`kind = "sim"`): its firmware,
     /// device address, EVENT_IDX offer, layout, cache mode, rpmsg buffers and pool classes
     /// are used; the firmware must be "offload" for the bulk stage (or --bulk-mib 0)
-    #[arg(long, value_name = "FILE", conflicts_with = "layout")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["layout", "soc"])]
     pub board: Option<PathBuf>,
+    /// Which SoC: sim (the simulated SoC, default), or the firmware as ARM machine code on an
+    /// emulated core under QEMU: qemu-r5f (Cortex-R5F) or qemu-m4f (Cortex-M4F)
+    #[arg(long, value_name = "SOC", conflicts_with = "layout")]
+    pub soc: Option<SocKind>,
+    /// Where the QEMU firmware images are (default $INTERCORE_FW_DIR, then
+    /// target/baremetal/images, then firmware/images/target)
+    #[arg(long, value_name = "DIR")]
+    pub fw_dir: Option<PathBuf>,
     /// How the simulated SoC lays out its shared memory: standard (one carveout, everything
     /// at fixed addresses) or ti-k3 (as on TI K3: the resource table at the start of the
     /// firmware's region, vrings placed by the host, buffers from the DMA region, the
     /// firmware started before the host attaches)
     #[arg(long, value_name = "LAYOUT")]
     pub layout: Option<Layout>,
+}
+
+/// `demo --soc`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocKind {
+    /// The simulated SoC (the firmware as a Linux process).
+    Sim,
+    /// QEMU's Cortex-R5F.
+    QemuR5f,
+    /// QEMU's Cortex-M4F (mps2-an386).
+    QemuM4f,
 }
 
 /// The simulated SoC's shared-memory layouts (`intercore_sim::SimLayout`).
@@ -527,7 +548,7 @@ mod tests {
         let Command::Demo(d) = c.command else {
             panic!()
         };
-        assert_eq!((d.messages, d.bulk_mib, d.seed), (100_000, 256, 1));
+        assert_eq!((d.messages, d.bulk_mib, d.seed), (None, None, 1));
         assert_eq!(d.wait, WaitMode::default());
     }
 

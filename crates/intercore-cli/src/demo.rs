@@ -4,13 +4,21 @@ use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use crate::error::CliError;
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
-use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, wait_mode_name};
+use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
 use intercore_linux::board::{CacheMode as BoardCache, TransportSpec};
+use intercore_sim::qemu::QemuCore;
 use intercore_sim::{CacheMode, Eviction, Firmware, RemoteProgram, SimConfig, SimLayout, Soc};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+mod qemu;
+
 type Opts = DemoArgs;
+
+/// Messages the demo exchanges on the simulated SoC unless told otherwise.
+const SIM_MESSAGES: u64 = 100_000;
+/// MiB through the data plane on the simulated SoC unless told otherwise.
+const SIM_BULK_MIB: u64 = 256;
 
 /// A one-line progress indicator on stderr, only when stderr is a terminal (and not under
 /// `--json`); redrawn at most every 100 ms.
@@ -72,8 +80,15 @@ fn fill(buf: &mut [u8], seq: u64) {
 /// Runs the demo: exit 0 when every message and buffer was verified and the remote
 /// exited cleanly, 1 otherwise.
 pub fn main(o: &DemoArgs, json: bool) -> Result<u8, CliError> {
-    let cfg = sim_config(o)?;
-    match run(o, &cfg, json) {
+    let r = match o.target.soc {
+        Some(SocKind::QemuR5f) => qemu::run(o, QemuCore::R5f, json),
+        Some(SocKind::QemuM4f) => qemu::run(o, QemuCore::M4f, json),
+        Some(SocKind::Sim) | None => {
+            let cfg = sim_config(o)?;
+            run(o, &cfg, json)
+        }
+    };
+    match r {
         Ok(true) => Ok(EXIT_OK),
         Ok(false) => Ok(EXIT_FAILED),
         Err(e) => Err(CliError::failed(e)),
@@ -143,7 +158,7 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
             format!("{}: unknown firmware {firmware:?}", path.display()),
         )
     })?;
-    if fw != Firmware::Offload && o.bulk_mib > 0 {
+    if fw != Firmware::Offload && o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 {
         return Err(CliError::at(
             path,
             format!(
@@ -193,15 +208,20 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
     let mut rng = Rng::new(o.seed);
     let mut out = vec![0u8; max];
     let mut back = vec![0u8; max];
-    let mut rtts = Vec::with_capacity(o.messages as usize);
+    let mut rtts = Vec::with_capacity(o.messages.unwrap_or(SIM_MESSAGES) as usize);
     let mut errors = 0u64;
     let mut first_error = None;
     let mut bytes = 0u64;
     let t_all = Instant::now();
     let mut progress = Progress::new(json);
-    for seq in 0..o.messages {
+    for seq in 0..o.messages.unwrap_or(SIM_MESSAGES) {
         if seq % 1024 == 0 {
-            progress.show(|| format!("messages: {seq} of {} verified", o.messages));
+            progress.show(|| {
+                format!(
+                    "messages: {seq} of {} verified",
+                    o.messages.unwrap_or(SIM_MESSAGES)
+                )
+            });
         }
         let len = 1 + (rng.next() % max as u64) as usize;
         fill(&mut out[..len], seq ^ o.seed);
@@ -238,7 +258,7 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
             elapsed.as_secs_f64()
         );
     }
-    let bulk = if o.bulk_mib > 0 && bus.broken().is_none() {
+    let bulk = if o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 && bus.broken().is_none() {
         Some(bulk_stage(&soc, &mut bus, o, json)?)
     } else {
         None
@@ -347,8 +367,9 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
             cfg.layout.name()
         );
     }
-    let bulk_ok = bulk.as_ref().is_none_or(|b| b.ok) && (o.bulk_mib == 0 || bulk.is_some());
-    Ok(errors == 0 && ok_msgs == o.messages && bulk_ok && exit.success())
+    let bulk_ok = bulk.as_ref().is_none_or(|b| b.ok)
+        && (o.bulk_mib.unwrap_or(SIM_BULK_MIB) == 0 || bulk.is_some());
+    Ok(errors == 0 && ok_msgs == o.messages.unwrap_or(SIM_MESSAGES) && bulk_ok && exit.success())
 }
 
 #[derive(Default, Clone)]
@@ -363,7 +384,7 @@ struct BulkResult {
     first_problem: Option<String>,
 }
 
-/// Streams `o.bulk_mib` MiB through the data plane in 1 MiB buffers, every buffer's CRC32C
+/// Streams `o.bulk_mib.unwrap_or(SIM_BULK_MIB)` MiB through the data plane in 1 MiB buffers, every buffer's CRC32C
 /// computed by the remote in place and checked here.
 fn bulk_stage<D: intercore::Doorbell>(
     soc: &Soc,
@@ -379,7 +400,7 @@ fn bulk_stage<D: intercore::Doorbell>(
     // Exactly the requested size of checksummed input: full buffers, then the rest (a
     // multiple of 64 bytes, since both the size and `len` are, so the CRC still has a
     // cache line of its own).
-    let want = o.bulk_mib << 20;
+    let want = o.bulk_mib.unwrap_or(SIM_BULK_MIB) << 20;
     let total = want.div_ceil(len as u64);
     let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
     let mut progress = Progress::new(json);

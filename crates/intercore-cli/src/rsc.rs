@@ -136,9 +136,25 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                     }
                 }
             }
-            Ok(Resource::Vendor { ty, body }) => {
-                let _ = writeln!(o, "vendor   type {ty}, {} bytes", body.len());
-            }
+            Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
+                Some(Ok(e)) => {
+                    let _ = writeln!(
+                        o,
+                        "vendor   type {ty:#x} intercore v{}: polling doorbell at da {:#x} len {:#x}, {} notify ids per direction, features {:#x}",
+                        e.version.get(),
+                        e.doorbell_da.get(),
+                        e.doorbell_len.get(),
+                        e.num_ids.get(),
+                        e.features.get()
+                    );
+                }
+                Some(Err(err)) => {
+                    let _ = writeln!(o, "vendor   type {ty:#x} intercore: error: {err}");
+                }
+                None => {
+                    let _ = writeln!(o, "vendor   type {ty}, {} bytes", body.len());
+                }
+            },
             Err(e) => {
                 let _ = writeln!(o, "error: {e}");
             }
@@ -148,6 +164,24 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
         let _ = writeln!(o, "warning: {n}");
     }
     o
+}
+
+/// The intercore vendor entry, checked, when `ty` is its type (`None` for other vendors'
+/// entries).
+fn intercore_entry(
+    t: &intercore::wire::rsc::ResourceTable<'_>,
+    ty: u32,
+) -> Option<Result<intercore::wire::rsc::FwRscIntercore, intercore::wire::WireError>> {
+    (ty == intercore::wire::rsc::RSC_INTERCORE).then(|| {
+        t.find_intercore().and_then(|e| {
+            e.map(|(_, e)| e)
+                .ok_or(intercore::wire::WireError::BadValue {
+                    what: "intercore vendor entry",
+                    offset: 0,
+                    value: ty as u64,
+                })
+        })
+    })
 }
 
 fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
@@ -220,10 +254,24 @@ fn render_json(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                     vrings.join(",")
                 )
             }
-            Ok(Resource::Vendor { ty, body }) => format!(
-                "{{\"type\":\"vendor\",\"offset\":{off},\"vendor_type\":{ty},\"len\":{}}}",
-                body.len()
-            ),
+            Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
+                Some(Ok(e)) => format!(
+                    "{{\"type\":\"intercore\",\"offset\":{off},\"vendor_type\":{ty},\"version\":{},\"features\":{},\"doorbell_da\":{},\"doorbell_len\":{},\"num_ids\":{}}}",
+                    e.version.get(),
+                    e.features.get(),
+                    e.doorbell_da.get(),
+                    e.doorbell_len.get(),
+                    e.num_ids.get()
+                ),
+                Some(Err(err)) => format!(
+                    "{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}",
+                    js(&err.to_string())
+                ),
+                None => format!(
+                    "{{\"type\":\"vendor\",\"offset\":{off},\"vendor_type\":{ty},\"len\":{}}}",
+                    body.len()
+                ),
+            },
             Err(e) => format!("{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}", js(&e.to_string())),
         });
     }

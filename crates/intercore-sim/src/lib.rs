@@ -12,6 +12,7 @@
 mod anycache;
 pub mod coherency;
 pub mod ctrl;
+pub mod qemu;
 mod remote;
 
 pub use anycache::{AnyCache, CacheMode};

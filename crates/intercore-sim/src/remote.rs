@@ -142,7 +142,9 @@ fn run(args: &[String]) -> Result<(), String> {
             let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))
                 .map_err(|e| e.to_string())?;
             let mut dp = DpRemote::new(cache, SimWindows::new(ctrl));
-            intercore_fw_offload::run(&mut bus, &mut dp).map_err(|e| e.to_string())
+            intercore_fw_offload::run(&mut bus, &mut dp)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     }
 }

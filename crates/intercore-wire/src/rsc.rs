@@ -533,6 +533,122 @@ impl<'b> RscTableWriter<'b> {
     }
 }
 
+/// intercore's vendor resource type (in the vendor range `128..=512`, which Linux's
+/// remoteproc skips with "unsupported resource"). One entry of this type declares where the
+/// polling doorbell's counters live ([`FwRscIntercore`]); later versions extend the body
+/// (feature negotiation) without moving these fields.
+pub const RSC_INTERCORE: u32 = 0x1C0;
+/// First word of every [`RSC_INTERCORE`] body: `"ICOR"` in little-endian byte order, so a
+/// table from another vendor that happens to use the same type number is not misread.
+pub const INTERCORE_RSC_MAGIC: u32 = u32::from_le_bytes(*b"ICOR");
+/// The body version this crate writes (and the oldest it reads).
+pub const INTERCORE_RSC_VERSION: u32 = 1;
+/// Alignment (bytes) of each direction's counter array in the doorbell block: a cache line
+/// on every supported core, so the two writers never share a line.
+pub const DOORBELL_DIR_ALIGN: u32 = 64;
+
+/// The body of an [`RSC_INTERCORE`] entry (after the type word), version 1, 32 bytes.
+///
+/// The doorbell block at `doorbell_da` holds two arrays of `num_ids` little-endian u32
+/// counters, one per notify id: host → remote at offset 0, remote → host at
+/// [`FwRscIntercore::to_host_offset`]. Each counter is written only by the side that rings
+/// it (plain stores, no read-modify-write), read by the other.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
+)]
+#[repr(C)]
+pub struct FwRscIntercore {
+    /// [`INTERCORE_RSC_MAGIC`].
+    pub magic: Le32,
+    /// [`INTERCORE_RSC_VERSION`].
+    pub version: Le32,
+    /// Feature bits offered by the firmware (none defined in version 1; reserved for the
+    /// performance work's negotiation).
+    pub features: Le32,
+    /// Device address of the polling doorbell's block (`FW_RSC_ADDR_ANY`: no polling
+    /// doorbell).
+    pub doorbell_da: Le32,
+    /// Bytes of the block.
+    pub doorbell_len: Le32,
+    /// Counters per direction (notify ids `0..num_ids`).
+    pub num_ids: Le32,
+    /// Reserved, zero.
+    pub reserved: [Le32; 2],
+}
+
+impl FwRscIntercore {
+    /// Offset of the remote → host counters in the block.
+    pub const fn to_host_offset(num_ids: u32) -> u32 {
+        (num_ids * 4).div_ceil(DOORBELL_DIR_ALIGN) * DOORBELL_DIR_ALIGN
+    }
+    /// Bytes a block with `num_ids` counters per direction needs.
+    pub const fn block_len(num_ids: u32) -> u32 {
+        2 * Self::to_host_offset(num_ids)
+    }
+}
+
+impl ResourceTable<'_> {
+    /// The intercore vendor entry, checked: its offset in the table and its body. `None`
+    /// when the table has no [`RSC_INTERCORE`] entry; an error names a wrong magic, an
+    /// unknown version, a short body or a block too small for its counters.
+    pub fn find_intercore(&self) -> Result<Option<(usize, FwRscIntercore)>, WireError> {
+        for i in 0..self.len() {
+            let off = self.entry_offset(i)?;
+            if let Resource::Vendor {
+                ty: RSC_INTERCORE,
+                body,
+            } = self.entry(i)?
+            {
+                let e: FwRscIntercore = read_at(body, 0, "intercore vendor entry")?;
+                let at = |field: usize| off + 4 + field;
+                if e.magic.get() != INTERCORE_RSC_MAGIC {
+                    return Err(WireError::BadValue {
+                        what: "intercore vendor entry magic",
+                        offset: at(0),
+                        value: e.magic.get() as u64,
+                    });
+                }
+                if e.version.get() != INTERCORE_RSC_VERSION {
+                    return Err(WireError::BadValue {
+                        what: "intercore vendor entry version",
+                        offset: at(4),
+                        value: e.version.get() as u64,
+                    });
+                }
+                let n = e.num_ids.get();
+                if n == 0 || n > 1024 {
+                    return Err(WireError::BadValue {
+                        what: "intercore doorbell num_ids (1..=1024)",
+                        offset: at(20),
+                        value: n as u64,
+                    });
+                }
+                if e.doorbell_da.get() != FW_RSC_ADDR_ANY
+                    && e.doorbell_len.get() < FwRscIntercore::block_len(n)
+                {
+                    return Err(WireError::BadValue {
+                        what: "intercore doorbell block length (too small for its counters)",
+                        offset: at(16),
+                        value: e.doorbell_len.get() as u64,
+                    });
+                }
+                return Ok(Some((off, e)));
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,6 +686,87 @@ mod tests {
         .unwrap();
         w.add_vendor(200, &[1, 2, 3, 4]).unwrap();
         w.finish()
+    }
+
+    extern crate std;
+    use std::{string::ToString, vec, vec::Vec};
+
+    fn intercore_table(e: &FwRscIntercore) -> Vec<u8> {
+        let mut buf = vec![0u8; 256];
+        let mut w = RscTableWriter::new(&mut buf, 2).unwrap();
+        w.add_vendor(200, &[1, 2, 3, 4]).unwrap();
+        w.add_vendor(RSC_INTERCORE, e.as_bytes()).unwrap();
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    fn good_intercore() -> FwRscIntercore {
+        FwRscIntercore {
+            magic: Le32::new(INTERCORE_RSC_MAGIC),
+            version: Le32::new(INTERCORE_RSC_VERSION),
+            doorbell_da: Le32::new(0x1000),
+            doorbell_len: Le32::new(FwRscIntercore::block_len(4)),
+            num_ids: Le32::new(4),
+            ..Default::default()
+        }
+    }
+
+    /// The intercore vendor entry: type in remoteproc.h's vendor range, found past another
+    /// vendor's entry, 32-byte body; each direction's counters on their own 64-byte line.
+    #[test]
+    fn intercore_entry_roundtrip() {
+        assert!((RSC_VENDOR_START..=RSC_VENDOR_END).contains(&RSC_INTERCORE));
+        assert_eq!(core::mem::size_of::<FwRscIntercore>(), 32);
+        assert_eq!(FwRscIntercore::to_host_offset(4), 64);
+        assert_eq!(FwRscIntercore::to_host_offset(17), 128);
+        let bytes = intercore_table(&good_intercore());
+        let t = ResourceTable::validate(&bytes).unwrap();
+        let (off, e) = t.find_intercore().unwrap().unwrap();
+        assert_eq!(off, t.entry_offset(1).unwrap());
+        assert_eq!(e, good_intercore());
+        let mut none = vec![0u8; 64];
+        let mut w = RscTableWriter::new(&mut none, 1).unwrap();
+        w.add_vendor(200, &[0; 4]).unwrap();
+        let n = w.finish();
+        assert_eq!(
+            ResourceTable::validate(&none[..n])
+                .unwrap()
+                .find_intercore(),
+            Ok(None)
+        );
+    }
+
+    /// A wrong magic, an unknown version, zero ids, a block smaller than its counters and a
+    /// truncated body are each named, with the offset of the field.
+    #[test]
+    fn intercore_entry_errors_are_named() {
+        type Breaker = fn(&mut FwRscIntercore);
+        let cases: [(Breaker, &str); 4] = [
+            (|e| e.magic = Le32::new(0x1234), "magic"),
+            (|e| e.version = Le32::new(2), "version"),
+            (|e| e.num_ids = Le32::new(0), "num_ids"),
+            (|e| e.doorbell_len = Le32::new(64), "block length"),
+        ];
+        for (f, what) in cases {
+            let mut e = good_intercore();
+            f(&mut e);
+            let bytes = intercore_table(&e);
+            let err = ResourceTable::validate(&bytes)
+                .unwrap()
+                .find_intercore()
+                .unwrap_err();
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        }
+        let mut buf = vec![0u8; 64];
+        let mut w = RscTableWriter::new(&mut buf, 1).unwrap();
+        w.add_vendor(RSC_INTERCORE, &[0; 8]).unwrap();
+        let n = w.finish();
+        let err = ResourceTable::validate(&buf[..n])
+            .unwrap()
+            .find_intercore()
+            .unwrap_err();
+        assert!(matches!(err, WireError::Truncated { .. }), "{err}");
     }
 
     /// remoteproc.h: the write-back fields of `struct fw_rsc_vdev` sit where the offsets

@@ -23,7 +23,15 @@ mod addr;
 mod crc32c;
 pub mod dataplane;
 mod error;
+#[cfg(feature = "alloc")]
+mod lockfree;
+/// The atomics `lockfree` is built on (loom's in `tests/loom.rs`).
+#[cfg(feature = "alloc")]
+mod lf_atomic {
+    pub(crate) use core::sync::atomic::*;
+}
 mod notify;
+pub mod pollbell;
 pub mod rpmsg;
 mod shm;
 #[cfg(any(test, feature = "test-utils"))]

@@ -26,13 +26,11 @@ pub const CARVEOUT: intercore::rpmsg::layout::CarveoutSpec =
     };
 
 /// The firmware's resource table (the `vdev0buffer` carveout and the rpmsg vdev of
-/// [`CARVEOUT`]). On a bare-metal target it is placed in `.resource_table`; on a hosted
-/// target it is an ordinary writable static, because the simulator's programs link this
-/// crate next to `intercore-fw-offload`, whose table owns the section there (one section
-/// must hold one table).
+/// [`CARVEOUT`]), an ordinary writable static: on a hosted target the simulator's programs
+/// link this crate next to `intercore-fw-offload`, whose table owns `.resource_table`
+/// there (one section must hold one table), and on a bare-metal target the board image
+/// declares the table for its own memory map (`firmware/images`).
 #[used]
-#[allow(unsafe_code)] // `link_section` is an unsafe attribute
-#[cfg_attr(target_os = "none", unsafe(link_section = ".resource_table"))]
 pub static RESOURCE_TABLE: intercore::rpmsg::rsc_table::RscTableCell<
     intercore::rpmsg::rsc_table::RpmsgTable,
 > = intercore::rpmsg::rsc_table::RscTableCell::new(

@@ -34,12 +34,14 @@ pub const CARVEOUT: CarveoutSpec = CarveoutSpec {
 /// it from the image and writes the negotiated values back into it (writable memory:
 /// see [`RscTableCell`]); the simulated SoC copies it into its carveout the same way.
 /// The simulator's programs (`intercore`, `intercore-sim-remote`) carry the section:
-/// `intercore rsc $(which intercore)` shows it.
+/// `intercore rsc $(which intercore)` shows it. On a bare-metal target the board image
+/// declares its own table for its memory map (`firmware/images`), so this one stays an
+/// ordinary static there.
 #[used]
 // `link_section` is an unsafe attribute (the linker decides what the section holds); this
 // is the only item in the project placed in `.resource_table` on a hosted target.
 #[allow(unsafe_code)]
-#[unsafe(link_section = ".resource_table")]
+#[cfg_attr(not(target_os = "none"), unsafe(link_section = ".resource_table"))]
 pub static RESOURCE_TABLE: RscTableCell<RpmsgTable> =
     RscTableCell::new(RpmsgTable::standard(&CARVEOUT));
 
@@ -59,53 +61,117 @@ pub fn work<C: CacheOps, W: DataWindows>(job: &mut Job<'_, C, W>) -> Result<usiz
     }
 }
 
-/// Serves both services until the host goes away (`Ok`) or the link fails (`Err`).
+/// The statistics service: any message to it is answered with [`OffloadStats::to_bytes`]
+/// (the firmware's own counts, for a host to check against its own).
+pub const STATS_SERVICE: &str = "intercore-stats";
+
+/// What the firmware did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OffloadStats {
+    /// Control messages echoed.
+    pub echoed: u64,
+    /// Data-plane requests handled.
+    pub dp_requests: u64,
+}
+
+impl OffloadStats {
+    /// The statistics service's answer: `echoed` then `dp_requests`, u64 little-endian.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.echoed.to_le_bytes());
+        b[8..].copy_from_slice(&self.dp_requests.to_le_bytes());
+        b
+    }
+    /// Parses an answer of the statistics service.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let b: &[u8; 16] = b.try_into().ok()?;
+        let (e, d) = b.split_at(8);
+        Some(Self {
+            echoed: u64::from_le_bytes(e.try_into().ok()?),
+            dp_requests: u64::from_le_bytes(d.try_into().ok()?),
+        })
+    }
+}
+
+/// Serves both services (and [`STATS_SERVICE`]) until the host goes away (`Ok`, with what
+/// was done) or the link fails (`Err`).
 pub fn run<M, D, const N: usize, C, W>(
     bus: &mut RemoteBus<M, D, N>,
     dp: &mut DpRemote<C, W>,
-) -> Result<(), Error>
+) -> Result<OffloadStats, Error>
 where
     M: SharedMemory,
     D: Doorbell,
     C: CacheOps,
     W: DataWindows,
 {
-    match serve(bus, dp) {
-        Err(Error::PeerGone) => Ok(()),
-        r => r,
+    run_with(bus, dp, work)
+}
+
+/// [`run`] with another data-plane worker in place of [`work`] (a board's own operations,
+/// or a deliberately wrong one for a test).
+pub fn run_with<M, D, const N: usize, C, W, F>(
+    bus: &mut RemoteBus<M, D, N>,
+    dp: &mut DpRemote<C, W>,
+    worker: F,
+) -> Result<OffloadStats, Error>
+where
+    M: SharedMemory,
+    D: Doorbell,
+    C: CacheOps,
+    W: DataWindows,
+    F: FnMut(&mut Job<'_, C, W>) -> Result<usize, u32>,
+{
+    let mut stats = OffloadStats::default();
+    match serve(bus, dp, worker, &mut stats) {
+        Err(Error::PeerGone) | Ok(()) => Ok(stats),
+        Err(e) => Err(e),
     }
 }
 
-fn serve<M, D, const N: usize, C, W>(
+fn serve<M, D, const N: usize, C, W, F>(
     bus: &mut RemoteBus<M, D, N>,
     dp: &mut DpRemote<C, W>,
+    mut worker: F,
+    stats: &mut OffloadStats,
 ) -> Result<(), Error>
 where
     M: SharedMemory,
     D: Doorbell,
     C: CacheOps,
     W: DataWindows,
+    F: FnMut(&mut Job<'_, C, W>) -> Result<usize, u32>,
 {
     bus.wait_ready(None)?;
     let echo = bus.create_endpoint(ECHO_SERVICE, None)?;
     bus.announce(echo)?;
     let dp_ep = bus.create_endpoint(DP_SERVICE, None)?;
     bus.announce(dp_ep)?;
+    let stats_ep = bus.create_endpoint(STATS_SERVICE, None)?;
+    bus.announce(stats_ep)?;
     let mut buf = [0u8; MAX_ECHO];
     loop {
         let reply = bus.recv_with(None, |m| {
             if m.dst == dp_ep {
-                dp.process(dp_ep, m.src, m.payload, work);
+                stats.dp_requests += 1;
+                dp.process(dp_ep, m.src, m.payload, &mut worker);
                 None
+            } else if m.dst == stats_ep {
+                Some((stats_ep, m.src, usize::MAX))
             } else if m.payload.len() <= MAX_ECHO {
                 buf[..m.payload.len()].copy_from_slice(m.payload);
-                Some((m.src, m.payload.len()))
+                Some((echo, m.src, m.payload.len()))
             } else {
                 None
             }
         })?;
-        if let Some((src, len)) = reply {
-            bus.send(echo, src, &buf[..len], None)?;
+        match reply {
+            Some((ep, src, usize::MAX)) => bus.send(ep, src, &stats.to_bytes(), None)?,
+            Some((ep, src, len)) => {
+                bus.send(ep, src, &buf[..len], None)?;
+                stats.echoed += 1;
+            }
+            None => {}
         }
         dp.flush(bus, None)?;
     }

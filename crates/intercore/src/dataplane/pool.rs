@@ -7,8 +7,8 @@ use crate::{DevAddr, Error, Result};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use core::sync::atomic::{AtomicU8, AtomicU32};
 
 /// Buffer sizes and counts of a pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +69,9 @@ pub struct BufInfo {
     pub class: usize,
 }
 
-/// A lock-free stack of buffer ids (Treiber), with a tag against ABA: the head packs
-/// `(tag << 32) | (id + 1)`, 0 meaning empty.
-struct Stack {
-    head: AtomicU64,
-}
+/// A lock-free stack of buffer ids (Treiber) with an ABA tag, 64- or 32-bit by target
+/// (`crate::lockfree`).
+use crate::lockfree::IdStack as Stack;
 
 pub(crate) struct Shared<C> {
     pub(crate) cache: C,
@@ -87,37 +85,11 @@ pub(crate) struct Shared<C> {
 
 impl<C: CacheOps> Shared<C> {
     fn push(&self, id: u32) {
-        let stack = &self.stacks[self.bufs[id as usize].class];
-        let mut h = stack.head.load(Relaxed);
-        loop {
-            self.next[id as usize].store(h as u32, Relaxed);
-            let new = ((h >> 32).wrapping_add(1) << 32) | (id as u64 + 1);
-            // Release: the `next` link (and the buffer's release to FREE) are visible to
-            // whoever pops this id.
-            match stack.head.compare_exchange_weak(h, new, Release, Relaxed) {
-                Ok(_) => return,
-                Err(cur) => h = cur,
-            }
-        }
+        self.stacks[self.bufs[id as usize].class].push(&self.next, id);
     }
 
     fn pop(&self, class: usize) -> Option<u32> {
-        let stack = &self.stacks[class];
-        let mut h = stack.head.load(Acquire);
-        loop {
-            let top = h as u32;
-            if top == 0 {
-                return None;
-            }
-            let id = top - 1;
-            let next = self.next[id as usize].load(Relaxed);
-            let new = ((h >> 32).wrapping_add(1) << 32) | next as u64;
-            // AcqRel: acquire the pusher's link; the tag makes a stale `next` fail the CAS.
-            match stack.head.compare_exchange_weak(h, new, AcqRel, Acquire) {
-                Ok(_) => return Some(id),
-                Err(cur) => h = cur,
-            }
-        }
+        self.stacks[class].pop(&self.next)
     }
 
     pub(crate) fn info(&self, id: u32) -> &BufInfo {
@@ -187,8 +159,10 @@ impl<C: CacheOps> Pool<C> {
                 at += cap;
             }
         }
-        if bufs.len() >= u32::MAX as usize {
-            return Err(Error::Config("too many buffers"));
+        if bufs.len() > Stack::MAX_IDS {
+            return Err(Error::Config(
+                "too many buffers for this target's free lists (65535 without 64-bit atomics)",
+            ));
         }
         let n = bufs.len();
         let mut by_size: Vec<(usize, usize)> = cfg
@@ -203,13 +177,7 @@ impl<C: CacheOps> Pool<C> {
             cache,
             owner: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
             next: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            stacks: cfg
-                .classes
-                .iter()
-                .map(|_| Stack {
-                    head: AtomicU64::new(0),
-                })
-                .collect(),
+            stacks: cfg.classes.iter().map(|_| Stack::new()).collect(),
             bufs,
         };
         for id in (0..n as u32).rev() {

@@ -14,8 +14,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicBool, AtomicU64};
+use core::sync::atomic::Ordering::{Relaxed, Release};
 use core::time::Duration;
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
 
@@ -121,47 +120,10 @@ pub struct HostStats {
 }
 
 /// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
-struct Returned {
-    bits: [AtomicU64; MAX_DRIVER_QUEUE as usize / 64],
-    any: AtomicBool,
-}
-
-impl Returned {
-    fn new() -> Self {
-        Self {
-            bits: core::array::from_fn(|_| AtomicU64::new(0)),
-            any: AtomicBool::new(false),
-        }
-    }
-    fn put(&self, id: u16) {
-        // Release: our last access to the buffer happens before the bus reuses it.
-        self.bits[id as usize / 64].fetch_or(1 << (id % 64), Release);
-        self.any.store(true, Release);
-    }
-    /// Whether any id may be waiting (a cheap check before `take`).
-    fn pending(&self) -> bool {
-        self.any.load(Relaxed)
-    }
-
-    fn take(&self, mut f: impl FnMut(u16)) {
-        // Acquire pairs with `put`; the flag is only a hint to skip the scan.
-        if !self.any.load(Relaxed) || !self.any.swap(false, Acquire) {
-            return;
-        }
-        for (w, word) in self.bits.iter().enumerate() {
-            // Relaxed peek: most words are empty; only those with bits are swapped.
-            if word.load(Relaxed) == 0 {
-                continue;
-            }
-            let mut v = word.swap(0, Acquire);
-            while v != 0 {
-                let b = v.trailing_zeros();
-                v &= v - 1;
-                f((w * 64) as u16 + b as u16);
-            }
-        }
-    }
-}
+type Returned = crate::lockfree::IdSet<
+    crate::lockfree::NativeWord,
+    { MAX_DRIVER_QUEUE as usize / <crate::lockfree::NativeWord as crate::lockfree::Word>::BITS },
+>;
 
 struct Shared<M> {
     mem: M,

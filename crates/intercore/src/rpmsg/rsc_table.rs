@@ -84,8 +84,9 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use intercore_wire::Le32;
 use intercore_wire::rsc::{
-    FwRscCarveout, FwRscTrace, FwRscVdev, FwRscVdevVring, RSC_CARVEOUT, RSC_TABLE_VERSION,
-    RSC_TRACE, RSC_VDEV, RscHeader,
+    FwRscCarveout, FwRscIntercore, FwRscTrace, FwRscVdev, FwRscVdevVring, INTERCORE_RSC_MAGIC,
+    INTERCORE_RSC_VERSION, RSC_CARVEOUT, RSC_INTERCORE, RSC_TABLE_VERSION, RSC_TRACE, RSC_VDEV,
+    RscHeader,
 };
 use intercore_wire::vring::{VIRTIO_RING_F_EVENT_IDX, vring_size};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -331,6 +332,88 @@ impl RpmsgTable {
     }
 }
 
+/// intercore's vendor entry with its type word (`RSC_INTERCORE` + [`FwRscIntercore`], 36
+/// bytes): where the polling doorbell's counters are ([`crate::pollbell`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct IntercoreEntry {
+    /// `RSC_INTERCORE`.
+    pub ty: Le32,
+    /// The entry.
+    pub body: FwRscIntercore,
+}
+
+impl IntercoreEntry {
+    /// A version-1 entry for a doorbell block at `doorbell_da` with `num_ids` counters per
+    /// direction (its length is what that needs).
+    pub const fn new(doorbell_da: u32, num_ids: u32) -> Self {
+        Self {
+            ty: le(RSC_INTERCORE),
+            body: FwRscIntercore {
+                magic: le(INTERCORE_RSC_MAGIC),
+                version: le(INTERCORE_RSC_VERSION),
+                features: le(0),
+                doorbell_da: le(doorbell_da),
+                doorbell_len: le(FwRscIntercore::block_len(num_ids)),
+                num_ids: le(num_ids),
+                reserved: [le(0), le(0)],
+            },
+        }
+    }
+}
+
+/// Name of the carveout entry that declares the window where the host may place the
+/// data-plane pool (on boards without an IOMMU the remote reaches exactly that window).
+pub const DP_POOL_CARVEOUT: &[u8] = b"intercore-dp";
+
+/// The table of a board with a polling doorbell and a fixed data-plane window: the
+/// [`RpmsgTable`] entries, an `intercore-dp` carveout, and the intercore vendor entry
+/// (4 entries, 256 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C, align(4))]
+pub struct PolledRpmsgTable {
+    /// Version 1, four entries.
+    pub hdr: RscHeader,
+    /// Offsets of the four entries.
+    pub offsets: [Le32; 4],
+    /// The `vdev0buffer` carveout.
+    pub carveout: CarveoutEntry,
+    /// The rpmsg vdev.
+    pub vdev: RpmsgVdevEntry,
+    /// The `intercore-dp` carveout.
+    pub pool: CarveoutEntry,
+    /// Where the doorbell counters are.
+    pub intercore: IntercoreEntry,
+}
+
+impl PolledRpmsgTable {
+    /// The standard rpmsg layout of `spec` ([`RpmsgTable::standard`]), a data-plane window
+    /// of `pool_len` bytes at `pool_da`, and a doorbell block at `doorbell_da` with
+    /// `num_ids` counters per direction.
+    pub const fn new(
+        spec: &CarveoutSpec,
+        pool_da: u32,
+        pool_len: u32,
+        doorbell_da: u32,
+        num_ids: u32,
+    ) -> Self {
+        let base = RpmsgTable::standard(spec);
+        Self {
+            hdr: rsc_header(4),
+            offsets: [
+                le(offset_of!(PolledRpmsgTable, carveout) as u32),
+                le(offset_of!(PolledRpmsgTable, vdev) as u32),
+                le(offset_of!(PolledRpmsgTable, pool) as u32),
+                le(offset_of!(PolledRpmsgTable, intercore) as u32),
+            ],
+            carveout: base.carveout,
+            vdev: base.vdev,
+            pool: CarveoutEntry::new(DP_POOL_CARVEOUT, pool_da, pool_da, pool_len, 0),
+            intercore: IntercoreEntry::new(doorbell_da, num_ids),
+        }
+    }
+}
+
 /// A resource table in writable memory that the host may change at any time.
 ///
 /// Put one in a `static` in the `.resource_table` section (see the module docs). Rust code
@@ -450,6 +533,42 @@ mod tests {
                 }
                 e => panic!("{e:?}"),
             }
+        }
+    }
+
+    /// The polled board's table: remoteproc.h entry sizes, the vendor entry found and
+    /// checked by the wire parser, the rpmsg vdev unchanged, the pool carveout by name.
+    #[test]
+    fn polled_table_validates_with_vendor_entry() {
+        assert_eq!(core::mem::size_of::<IntercoreEntry>(), 36);
+        let spec = CarveoutSpec {
+            vring_num: 64,
+            buf_size: 512,
+            event_idx: false,
+            da_base: 0x10_0000,
+        };
+        let t = PolledRpmsgTable::new(&spec, 0x40_0000, 0x40_0000, 0x18_0000, 4);
+        assert_eq!(
+            core::mem::size_of::<PolledRpmsgTable>(),
+            16 + 16 + 56 + 68 + 56 + 36
+        );
+        let table = ResourceTable::validate(t.as_bytes()).unwrap();
+        assert_eq!(table.len(), 4);
+        let (_, e) = table.find_intercore().unwrap().unwrap();
+        assert_eq!(
+            (e.doorbell_da.get(), e.num_ids.get(), e.doorbell_len.get()),
+            (0x18_0000, 4, 128)
+        );
+        assert_eq!(
+            table.find_vdev(7).unwrap().unwrap().vdev,
+            RpmsgTable::standard(&spec).vdev.vdev
+        );
+        match table.entry(2).unwrap() {
+            Resource::Carveout(c) => {
+                assert_eq!(&c.name[..DP_POOL_CARVEOUT.len()], DP_POOL_CARVEOUT);
+                assert_eq!((c.da.get(), c.len.get()), (0x40_0000, 0x40_0000));
+            }
+            e => panic!("{e:?}"),
         }
     }
 
