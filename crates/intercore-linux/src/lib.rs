@@ -27,6 +27,8 @@ pub use sys::{
 
 mod cache;
 mod dmabuf;
+#[cfg(all(feature = "vfio", feature = "test-utils"))]
+pub mod edu;
 pub mod uapi;
 #[cfg(feature = "vfio")]
 mod vfio;
@@ -35,9 +37,9 @@ mod vfio;
 pub use cache::Arm64El0Cache;
 pub use cache::{DmaBufCache, dminline_bytes, line_addrs, native_line_size};
 pub use dmabuf::{
-    DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory, RprocDmaBufAttach,
-    SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg, reserved_memory,
-    uio_device, uio_devices,
+    DEFAULT_MAX_ALLOC, DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory,
+    RprocDmaBufAttach, SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg,
+    reserved_memory, uio_device, uio_devices,
 };
 #[cfg(feature = "vfio")]
-pub use vfio::VfioIommu;
+pub use vfio::{VfioDevice, VfioDeviceId, VfioIommu, VfioRegion};
