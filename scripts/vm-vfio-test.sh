@@ -68,8 +68,15 @@ qemu_ok || { say "qemu-system-x86_64 >= 10 is needed (bookworm-backports)"; exit
 t_apt=$(date +%s)
 
 # --- the guest kernel: linux-image-6.12.*-amd64-unsigned, unpacked once ---------------------
-meta=$(apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null |
-    sed -n 's/^Depends: \(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -1)
+kernel_name() {
+    apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null |
+        sed -n 's/^Depends: \(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -1
+}
+meta=$(kernel_name)
+if [[ -z $meta ]]; then
+    apt-get update -q # the suite is configured but its package lists are missing or stale
+    meta=$(kernel_name)
+fi
 [[ -n $meta ]] || { say "cannot find linux-image-amd64 in bookworm-backports"; exit 1; }
 pkg=$meta-unsigned
 kdir=$dir/$pkg

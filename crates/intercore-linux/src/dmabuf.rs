@@ -1297,6 +1297,75 @@ impl PhysCarveout {
 mod tests {
     use super::*;
 
+    fn test_memfd(seals: i32, sealing: bool) -> OwnedFd {
+        let name = CString::new("intercore-einval").unwrap();
+        let flags = libc::MFD_CLOEXEC | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
+        // SAFETY: a valid NUL-terminated name and plain flags.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        assert!(fd >= 0);
+        // SAFETY: memfd_create returned a new descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ftruncate and F_ADD_SEALS on our own memfd, integer arguments.
+        unsafe {
+            assert_eq!(libc::ftruncate(fd.as_raw_fd(), 4096), 0);
+            if seals != 0 {
+                assert_eq!(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals), 0);
+            }
+        }
+        fd
+    }
+
+    /// The EINVAL diagnosis names the rule of drivers/dma-buf/udmabuf.c that a memfd
+    /// breaks: no F_SEAL_SHRINK, F_SEAL_WRITE, above size_limit_mb (read from sysfs, here a
+    /// fake tree), smaller than asked.
+    #[test]
+    fn udmabuf_einval_names_the_rule() {
+        let dir = std::env::temp_dir().join(format!("intercore-einval-{}", std::process::id()));
+        let roots = SysRoots::under(&dir);
+        let (why, _) = udmabuf_einval(&roots, test_memfd(0, true).as_fd(), 4096);
+        assert!(why.contains("F_SEAL_SHRINK"), "{why}");
+        let (why, _) = udmabuf_einval(&roots, test_memfd(0, false).as_fd(), 4096);
+        assert!(why.contains("F_SEAL_SHRINK"), "not sealable: {why}");
+        let w = test_memfd(libc::F_SEAL_SHRINK | libc::F_SEAL_WRITE, true);
+        let (why, detail) = udmabuf_einval(&roots, w.as_fd(), 4096);
+        assert!(
+            why.contains("F_SEAL_WRITE") && detail.contains("seals"),
+            "{why}"
+        );
+        let ok = test_memfd(libc::F_SEAL_SHRINK, true);
+        let (why, _) = udmabuf_einval(&roots, ok.as_fd(), 8192);
+        assert!(why.contains("smaller"), "{why}");
+        let p = dir.join("sys/module/udmabuf/parameters");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("size_limit_mb"), "1\n").unwrap();
+        let (why, detail) = udmabuf_einval(&roots, ok.as_fd(), 2 << 20);
+        assert!(
+            why.contains("size_limit_mb") && detail.contains("= 1"),
+            "{why} {detail}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Sizes above the cap are refused before any device node is opened (here none
+    /// exists), and the refusal names the cap; DEFAULT_MAX_ALLOC applies without one.
+    #[test]
+    fn allocation_cap_comes_first() {
+        let dir = std::env::temp_dir().join(format!("intercore-cap-{}", std::process::id()));
+        let roots = SysRoots::under(&dir);
+        let e = DmaHeapRegion::alloc_in(&roots, "system", 1 << 40).unwrap_err();
+        assert!(matches!(e, MemError::InvalidRequest(_)), "{e:?}");
+        assert!(e.to_string().contains("cap of 0x10000000"), "{e}");
+        let e = DmaHeapRegion::alloc_capped(&roots, "system", 8192, 4096).unwrap_err();
+        assert!(e.to_string().contains("cap of 0x1000"), "{e}");
+        let e = UdmabufRegion::create_capped(&roots, 8192, 4096).unwrap_err();
+        assert!(e.to_string().contains("cap of 0x1000"), "{e}");
+        // Under the cap, the missing node is what is reported.
+        assert!(matches!(
+            DmaHeapRegion::alloc_capped(&roots, "system", 4096, 4096),
+            Err(MemError::Missing { .. })
+        ));
+    }
+
     /// `reg` decoding follows the device-tree spec: big-endian cells, `#address-cells`
     /// then `#size-cells` per entry, one or two cells per number.
     #[test]

@@ -210,3 +210,48 @@ impl Edu {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Discovery in a fake sysfs: only 1234:11e8 devices with an `iommu_group` link are
+    /// listed, with the group number from the link's last component
+    /// (drivers/iommu/iommu.c creates /sys/kernel/iommu_groups/N and the device's link).
+    #[test]
+    fn finds_edu_devices_in_sysfs() {
+        let dir = std::env::temp_dir().join(format!("intercore-edu-{}", std::process::id()));
+        let roots = SysRoots::under(&dir);
+        let dev = |bdf: &str, vendor: &str, device: &str, group: Option<&str>| {
+            let p = dir.join("sys/bus/pci/devices").join(bdf);
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::write(p.join("vendor"), vendor).unwrap();
+            std::fs::write(p.join("device"), device).unwrap();
+            if let Some(g) = group {
+                std::os::unix::fs::symlink(
+                    format!("../../../kernel/iommu_groups/{g}"),
+                    p.join("iommu_group"),
+                )
+                .unwrap();
+            }
+        };
+        dev("0000:00:03.0", "0x1234\n", "0x11e8\n", Some("5"));
+        dev("0000:00:02.0", "0x1234\n", "0x1111\n", Some("2"));
+        dev("0000:00:04.0", "0x1234\n", "0x11e8\n", None);
+        let found = find_edu(&roots).unwrap();
+        assert_eq!(
+            found,
+            vec![EduPci {
+                bdf: "0000:00:03.0".into(),
+                group: 5
+            }]
+        );
+        dev("0000:00:05.0", "0x1234\n", "0x11e8\n", Some("x"));
+        assert!(matches!(find_edu(&roots), Err(MemError::Malformed { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            find_edu(&roots).is_err(),
+            "no sysfs: an error, not an empty list"
+        );
+    }
+}

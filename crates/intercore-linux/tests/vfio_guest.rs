@@ -43,7 +43,6 @@ const N: usize = 4095;
 const BLOCKED: usize = 8;
 const DMA_T: Duration = Duration::from_secs(10);
 const T: Option<Duration> = Some(Duration::from_secs(30));
-const NEEDS_GUEST: &str = "needs an edu device bound to vfio-pci behind an IOMMU, as root: run by scripts/vm-vfio-test.sh in a QEMU guest";
 
 fn the_edu() -> EduPci {
     let all = find_edu(&SysRoots::default()).expect("sysfs PCI bus");
@@ -115,7 +114,6 @@ fn bytes<M: SharedMemory>(m: &M, off: usize, n: usize) -> Vec<u8> {
 #[test]
 #[ignore = "needs an edu device bound to vfio-pci behind an IOMMU, as root: run by scripts/vm-vfio-test.sh in a QEMU guest"]
 fn vfio_windows_let_through_and_block_device_dma() {
-    let _ = NEEDS_GUEST;
     let e = the_edu();
     let mem = MemfdRegion::create("intercore-vfio-guest", 8 * PAGE).unwrap();
     let mut iommu = VfioIommu::open(e.group, mem).expect("VfioIommu::open");
@@ -487,19 +485,15 @@ fn memfd(len: usize, sealing: bool) -> OwnedFd {
     // SAFETY: memfd_create returned a new descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: ftruncate on our own descriptor.
-    assert_eq!(
-        unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) },
-        0
-    );
+    let r = unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) };
+    assert_eq!(r, 0);
     fd
 }
 
 fn seal(fd: &OwnedFd, seals: i32) {
     // SAFETY: F_ADD_SEALS with an integer argument on our own memfd.
-    assert_eq!(
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) },
-        0
-    );
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    assert_eq!(r, 0);
 }
 
 /// udmabuf's rules, enforced by the kernel (drivers/dma-buf/udmabuf.c), come back as
