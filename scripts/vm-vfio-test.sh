@@ -105,7 +105,9 @@ t_kernel=$(date +%s)
 
 # --- the project's test binaries, linked statically ------------------------------------------
 say "building the static test binaries"
-RUSTFLAGS="-C target-feature=+crt-static" cargo test -q -p intercore-linux --features vfio \
+# Line tables only: panics still name file and line, and the build is lighter.
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_DEV_DEBUG=line-tables-only \
+    cargo test -q -p intercore-linux --features vfio \
     --no-run --target x86_64-unknown-linux-gnu --target-dir "$dir/cargo" \
     --message-format=json-render-diagnostics >"$dir/build.json"
 mapfile -t exes < <(grep -o '"executable":"[^"]*"' "$dir/build.json" | cut -d'"' -f4)
