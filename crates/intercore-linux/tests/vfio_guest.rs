@@ -5,7 +5,7 @@
 //! are `#[ignore]`d on the host and run inside the QEMU guest that `scripts/vm-vfio-test.sh`
 //! boots (Linux 6.12, `intel-iommu` and `virtio-iommu`), with `--ignored --test-threads=1`
 //! (the VFIO group can be open only once at a time). Each `edu` transfer takes 100 ms of
-//! virtual time; the whole file issues 23 of them.
+//! virtual time; the whole file issues 21 of them (7 + 12 + 2).
 //!
 //! What "blocked" means is checked twice: the memory behind the address is unchanged, and
 //! the kernel logged the IOMMU's fault for that address (`DMAR: ... fault addr 0x...` from
