@@ -202,10 +202,12 @@ for model in $models; do
     *) say "unknown IOMMU model $model (intel, virtio)"; exit 2 ;;
     esac
     # The IOMMU device comes before edu; -nic none avoids a missing option ROM.
+    # no_timer_check: on a loaded host the TCG guest can miss the kernel's early timer-IRQ
+    # test and panic ("timer doesn't work through Interrupt-remapped IO-APIC"; seen here).
     timeout -s KILL "$timeout_s" qemu-system-x86_64 -accel tcg "${machine[@]}" -cpu max -smp 1 \
         -m 512M -nographic -no-reboot -nic none -device edu -kernel "$kdir/vmlinuz" \
         -initrd "$dir/initramfs.cpio.gz" \
-        -append "console=ttyS0 panic=-1 quiet $append intercore.iommu=$model" \
+        -append "console=ttyS0 panic=-1 quiet no_timer_check $append intercore.iommu=$model" \
         </dev/null >"$run/$model.log" 2>&1 &
     pids+=($!)
 done
@@ -218,12 +220,12 @@ for model in $models; do
     verdict=$({ grep -a -o 'INTERCORE-VFIO: .*' "$log" || true; } | tr -d '\r' | tail -1)
     if [[ $verdict == "INTERCORE-VFIO: PASS $model" ]]; then
         say "$model: PASS"
-        grep -a -o -E '^--- .*|(dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^\r]*|^test result.*' "$log" |
+        grep -a -o -E '^--- .*|(dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^[:cntrl:]]*|^test result.*' "$log" |
             tr -d '\r' | sed "s/^/vm-vfio-test: $model: /"
     else
         echo "===== guest console ($model) ====="
         cat "$log"
-        say "$model: FAILED: ${verdict:-no verdict from the guest (killed after ${timeout_s}s?)}"
+        say "$model: FAILED: ${verdict:-no verdict from the guest (it crashed, or was killed after ${timeout_s}s)}"
         fail=1
     fi
 done
