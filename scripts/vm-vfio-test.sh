@@ -105,8 +105,9 @@ t_kernel=$(date +%s)
 
 # --- the project's test binaries, linked statically ------------------------------------------
 say "building the static test binaries"
-# Line tables only: panics still name file and line, and the build is lighter.
-RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_DEV_DEBUG=line-tables-only \
+# Line tables only: panics still name file and line, and the build is lighter; no
+# incremental state (a cold build is what CI pays for).
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_DEV_DEBUG=line-tables-only CARGO_INCREMENTAL=0 \
     cargo test -q -p intercore-linux --features vfio \
     --no-run --target x86_64-unknown-linux-gnu --target-dir "$dir/cargo" \
     --message-format=json-render-diagnostics >"$dir/build.json"
