@@ -340,6 +340,22 @@ fn mmap_error(what: &Path, e: io::Error, hint: &'static str) -> MemError {
     }
 }
 
+/// The largest buffer [`DmaHeapRegion`] and [`UdmabufRegion`] ask the kernel for unless told
+/// otherwise (`alloc_capped` / `create_capped`): 256 MiB. A mainline heap does not refuse a
+/// request larger than the memory it can get; it reclaims, and the OOM killer may end the
+/// caller. udmabuf refuses above its `size_limit_mb` parameter (64 MiB by default) itself.
+pub const DEFAULT_MAX_ALLOC: usize = 256 << 20;
+
+fn check_cap(what: &str, len: usize, max: usize) -> Result<(), MemError> {
+    if len > max {
+        return Err(MemError::InvalidRequest(format!(
+            "{what} allocation of {len:#x} bytes is above the cap of {max:#x} bytes (DEFAULT_MAX_ALLOC is {:#x}; a larger cap is passed explicitly)",
+            DEFAULT_MAX_ALLOC
+        )));
+    }
+    Ok(())
+}
+
 // ---- udmabuf -----------------------------------------------------------------------------
 
 /// A dma-buf made from a memfd's pages by `/dev/udmabuf`, mapped read/write and shared.
@@ -351,6 +367,12 @@ fn mmap_error(what: &Path, e: io::Error, hint: &'static str) -> MemError {
 /// `DMA_BUF_IOCTL_SYNC` does real cache maintenance on arm64 (see
 /// [`DmaBufCache`](crate::DmaBufCache)). Mainline limits one buffer to the module parameter
 /// `udmabuf.size_limit_mb` (64 MiB by default).
+///
+/// The CPU view ([`SharedMemory::as_ptr`]) is a shared mapping of the **memfd**, not of the
+/// dma-buf: the same pages with the same attributes, but pinnable, so a `VfioIommu` can
+/// map them for a device (udmabuf's own mmap is VM_PFNMAP, which VFIO type1 refuses with
+/// EFAULT — seen against Linux 6.12). The dma-buf stays open for `DMA_BUF_IOCTL_SYNC`
+/// ([`AsFd`] gives it).
 #[derive(Debug)]
 pub struct UdmabufRegion {
     map: Mapping,
@@ -366,17 +388,50 @@ impl UdmabufRegion {
         Self::create_in(&SysRoots::default(), len)
     }
 
-    /// As [`create`](Self::create), with the device node under `roots.dev`.
+    /// As [`create`](Self::create), with the device node under `roots.dev`; sizes above
+    /// [`DEFAULT_MAX_ALLOC`] are refused.
     pub fn create_in(roots: &SysRoots, len: usize) -> Result<Self, MemError> {
+        Self::create_capped(roots, len, DEFAULT_MAX_ALLOC)
+    }
+
+    /// As [`create_in`](Self::create_in), refusing sizes above `max` bytes before the
+    /// kernel is asked.
+    pub fn create_capped(roots: &SysRoots, len: usize, max: usize) -> Result<Self, MemError> {
         let page = page_size();
         if len == 0 || len % page != 0 {
             return Err(MemError::InvalidRequest(format!(
                 "udmabuf size {len:#x} must be a non-zero multiple of the {page}-byte page"
             )));
         }
+        check_cap("udmabuf", len, max)?;
+        let memfd = Self::sealed_memfd(len)?;
+        Self::from_memfd_capped(roots, memfd, len, max)
+    }
+
+    /// A udmabuf over the first `len` bytes of a memfd the caller made (it must be sealed
+    /// `F_SEAL_SHRINK` and not `F_SEAL_WRITE`, and hold at least `len` bytes); sizes above
+    /// [`DEFAULT_MAX_ALLOC`] are refused. When the kernel refuses (EINVAL), the error says
+    /// which of udmabuf's rules the memfd breaks.
+    pub fn from_memfd(roots: &SysRoots, memfd: OwnedFd, len: usize) -> Result<Self, MemError> {
+        Self::from_memfd_capped(roots, memfd, len, DEFAULT_MAX_ALLOC)
+    }
+
+    /// As [`from_memfd`](Self::from_memfd), with the cap `max`.
+    pub fn from_memfd_capped(
+        roots: &SysRoots,
+        memfd: OwnedFd,
+        len: usize,
+        max: usize,
+    ) -> Result<Self, MemError> {
+        let page = page_size();
+        if len == 0 || len % page != 0 {
+            return Err(MemError::InvalidRequest(format!(
+                "udmabuf size {len:#x} must be a non-zero multiple of the {page}-byte page"
+            )));
+        }
+        check_cap("udmabuf", len, max)?;
         let node = roots.dev.join("udmabuf");
         let ctl = open_rw(&node, 0, UDMABUF_MISSING, UDEV_HINT)?;
-        let memfd = Self::sealed_memfd(len)?;
         let mut arg = UdmabufCreate {
             memfd: memfd.as_raw_fd() as u32,
             flags: UDMABUF_FLAGS_CLOEXEC,
@@ -386,24 +441,32 @@ impl UdmabufRegion {
         // SAFETY: UDMABUF_CREATE reads one `struct udmabuf_create` (the layout of
         // `UdmabufCreate`, checked against the kernel header by a test) and writes nothing.
         let r = unsafe { ioctl_ptr(ctl.as_fd(), UDMABUF_CREATE, &mut arg) }.map_err(|e| {
+            let mut op = format!("UDMABUF_CREATE of {len:#x} bytes on {}", node.display());
             let hint = match e.raw_os_error() {
                 Some(libc::EINVAL) => {
-                    "udmabuf refuses sizes above its size_limit_mb module parameter (64 MiB by default), unaligned sizes, and memfds without F_SEAL_SHRINK or with F_SEAL_WRITE"
+                    let (why, detail) = udmabuf_einval(roots, memfd.as_fd(), len);
+                    op.push_str(&detail);
+                    why
                 }
                 Some(libc::ENOTTY) => "the node is not a udmabuf device",
                 Some(libc::ENOSYS) => NOT_FORWARDED,
                 _ => "",
             };
             MemError::Os {
-                op: format!("UDMABUF_CREATE on {}", node.display()),
+                op,
                 source: e,
                 hint,
             }
         })?;
         // SAFETY: UDMABUF_CREATE returned a new dma-buf descriptor that nothing else owns.
         let dmabuf = unsafe { OwnedFd::from_raw_fd(r) };
-        let map = Mapping::shared(dmabuf.as_fd(), len, 0)
-            .map_err(|e| mmap_error(&node, e, "mapping the udmabuf failed"))?;
+        // The CPU view maps the memfd, not the dma-buf: the same pages (udmabuf holds the
+        // memfd's folios, and the seals keep them), with the same cacheable attributes, but
+        // an ordinary shared-memory mapping that VFIO type1 can pin — udmabuf's own mmap is
+        // VM_PFNMAP, which VFIO_IOMMU_MAP_DMA refuses with EFAULT. DMA_BUF_IOCTL_SYNC on the
+        // dma-buf works on the pages, whatever mapping the CPU uses.
+        let map = Mapping::shared(memfd.as_fd(), len, 0)
+            .map_err(|e| mmap_error(&node, e, "mapping the udmabuf's memfd failed"))?;
         Ok(Self { map, dmabuf, memfd })
     }
 
@@ -451,6 +514,58 @@ impl UdmabufRegion {
     }
 }
 
+/// Which of udmabuf's rules (drivers/dma-buf/udmabuf.c `udmabuf_create`: a shmem or
+/// hugetlbfs file sealed F_SEAL_SHRINK and not F_SEAL_WRITE, page-aligned, at most
+/// `size_limit_mb`, within the file) an EINVAL answer is about: a hint and a detail for
+/// the operation's description.
+fn udmabuf_einval(roots: &SysRoots, memfd: BorrowedFd<'_>, len: usize) -> (&'static str, String) {
+    // SAFETY: F_GET_SEALS takes no argument and only reads the descriptor's seals.
+    let seals = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 {
+        return (
+            "udmabuf needs a memfd (memfd_create with MFD_ALLOW_SEALING); this descriptor has no seals to check",
+            String::new(),
+        );
+    }
+    if seals & libc::F_SEAL_SHRINK == 0 {
+        return (
+            "the memfd is not sealed F_SEAL_SHRINK, which udmabuf requires (memfd_create with MFD_ALLOW_SEALING, then F_ADD_SEALS)",
+            format!(" (memfd seals {seals:#x})"),
+        );
+    }
+    if seals & libc::F_SEAL_WRITE != 0 {
+        return (
+            "the memfd is sealed F_SEAL_WRITE, which udmabuf refuses (the buffer's pages must stay writable)",
+            format!(" (memfd seals {seals:#x})"),
+        );
+    }
+    let limit = roots.sys.join("module/udmabuf/parameters/size_limit_mb");
+    if let Some(mb) = std::fs::read_to_string(&limit)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    {
+        if len as u64 > mb << 20 {
+            return (
+                "the size is above udmabuf's size_limit_mb module parameter (udmabuf.size_limit_mb= on the kernel command line, or the module option)",
+                format!(" (size_limit_mb = {mb})"),
+            );
+        }
+    }
+    // SAFETY: an all-zero `stat` is a valid value of the plain C struct fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `struct stat` to the pointer, which points at `st`.
+    if unsafe { libc::fstat(memfd.as_raw_fd(), &mut st) } == 0 && (st.st_size as u64) < len as u64 {
+        return (
+            "the memfd is smaller than the buffer asked for",
+            format!(" (memfd size {:#x})", st.st_size),
+        );
+    }
+    (
+        "udmabuf refuses sizes above its size_limit_mb module parameter (64 MiB by default), unaligned sizes, and memfds without F_SEAL_SHRINK or with F_SEAL_WRITE",
+        String::new(),
+    )
+}
+
 /// The dma-buf descriptor.
 impl AsFd for UdmabufRegion {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -496,8 +611,21 @@ impl DmaHeapRegion {
         Self::alloc_in(&SysRoots::default(), heap, len)
     }
 
-    /// As [`alloc`](Self::alloc), with the heaps under `roots.dev/dma_heap`.
+    /// As [`alloc`](Self::alloc), with the heaps under `roots.dev/dma_heap`; lengths above
+    /// [`DEFAULT_MAX_ALLOC`] are refused.
     pub fn alloc_in(roots: &SysRoots, heap: &str, len: usize) -> Result<Self, MemError> {
+        Self::alloc_capped(roots, heap, len, DEFAULT_MAX_ALLOC)
+    }
+
+    /// As [`alloc_in`](Self::alloc_in), refusing lengths above `max` bytes before the
+    /// kernel is asked: mainline heaps do not refuse a huge request up front, they reclaim
+    /// and may invoke the OOM killer, which can kill the caller.
+    pub fn alloc_capped(
+        roots: &SysRoots,
+        heap: &str,
+        len: usize,
+        max: usize,
+    ) -> Result<Self, MemError> {
         if heap.is_empty() || heap.contains('/') || heap == "." || heap == ".." {
             return Err(MemError::InvalidRequest(format!(
                 "{heap:?} is not a dma-buf heap name"
@@ -512,6 +640,7 @@ impl DmaHeapRegion {
         let len = len
             .checked_next_multiple_of(page)
             .ok_or_else(|| MemError::InvalidRequest(format!("length {len:#x} too large")))?;
+        check_cap("dma-buf heap", len, max)?;
         let node = roots.dev.join("dma_heap").join(heap);
         let file = OpenOptions::new().read(true).open(&node).map_err(|e| {
             match e.raw_os_error() {
@@ -1167,6 +1296,75 @@ impl PhysCarveout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_memfd(seals: i32, sealing: bool) -> OwnedFd {
+        let name = CString::new("intercore-einval").unwrap();
+        let flags = libc::MFD_CLOEXEC | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
+        // SAFETY: a valid NUL-terminated name and plain flags.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        assert!(fd >= 0);
+        // SAFETY: memfd_create returned a new descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ftruncate and F_ADD_SEALS on our own memfd, integer arguments.
+        unsafe {
+            assert_eq!(libc::ftruncate(fd.as_raw_fd(), 4096), 0);
+            if seals != 0 {
+                assert_eq!(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals), 0);
+            }
+        }
+        fd
+    }
+
+    /// The EINVAL diagnosis names the rule of drivers/dma-buf/udmabuf.c that a memfd
+    /// breaks: no F_SEAL_SHRINK, F_SEAL_WRITE, above size_limit_mb (read from sysfs, here a
+    /// fake tree), smaller than asked.
+    #[test]
+    fn udmabuf_einval_names_the_rule() {
+        let dir = std::env::temp_dir().join(format!("intercore-einval-{}", std::process::id()));
+        let roots = SysRoots::under(&dir);
+        let (why, _) = udmabuf_einval(&roots, test_memfd(0, true).as_fd(), 4096);
+        assert!(why.contains("F_SEAL_SHRINK"), "{why}");
+        let (why, _) = udmabuf_einval(&roots, test_memfd(0, false).as_fd(), 4096);
+        assert!(why.contains("F_SEAL_SHRINK"), "not sealable: {why}");
+        let w = test_memfd(libc::F_SEAL_SHRINK | libc::F_SEAL_WRITE, true);
+        let (why, detail) = udmabuf_einval(&roots, w.as_fd(), 4096);
+        assert!(
+            why.contains("F_SEAL_WRITE") && detail.contains("seals"),
+            "{why}"
+        );
+        let ok = test_memfd(libc::F_SEAL_SHRINK, true);
+        let (why, _) = udmabuf_einval(&roots, ok.as_fd(), 8192);
+        assert!(why.contains("smaller"), "{why}");
+        let p = dir.join("sys/module/udmabuf/parameters");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("size_limit_mb"), "1\n").unwrap();
+        let (why, detail) = udmabuf_einval(&roots, ok.as_fd(), 2 << 20);
+        assert!(
+            why.contains("size_limit_mb") && detail.contains("= 1"),
+            "{why} {detail}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Sizes above the cap are refused before any device node is opened (here none
+    /// exists), and the refusal names the cap; DEFAULT_MAX_ALLOC applies without one.
+    #[test]
+    fn allocation_cap_comes_first() {
+        let dir = std::env::temp_dir().join(format!("intercore-cap-{}", std::process::id()));
+        let roots = SysRoots::under(&dir);
+        let e = DmaHeapRegion::alloc_in(&roots, "system", 1 << 40).unwrap_err();
+        assert!(matches!(e, MemError::InvalidRequest(_)), "{e:?}");
+        assert!(e.to_string().contains("cap of 0x10000000"), "{e}");
+        let e = DmaHeapRegion::alloc_capped(&roots, "system", 8192, 4096).unwrap_err();
+        assert!(e.to_string().contains("cap of 0x1000"), "{e}");
+        let e = UdmabufRegion::create_capped(&roots, 8192, 4096).unwrap_err();
+        assert!(e.to_string().contains("cap of 0x1000"), "{e}");
+        // Under the cap, the missing node is what is reported.
+        assert!(matches!(
+            DmaHeapRegion::alloc_capped(&roots, "system", 4096, 4096),
+            Err(MemError::Missing { .. })
+        ));
+    }
 
     /// `reg` decoding follows the device-tree spec: big-endian cells, `#address-cells`
     /// then `#size-cells` per entry, one or two cells per number.

@@ -28,6 +28,8 @@ pub use sys::{
 
 mod cache;
 mod dmabuf;
+#[cfg(all(feature = "vfio", feature = "test-utils"))]
+pub mod edu;
 pub mod uapi;
 #[cfg(feature = "vfio")]
 mod vfio;
@@ -36,9 +38,9 @@ mod vfio;
 pub use cache::Arm64El0Cache;
 pub use cache::{DmaBufCache, dminline_bytes, line_addrs, native_line_size};
 pub use dmabuf::{
-    DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory, RprocDmaBufAttach,
-    SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg, reserved_memory,
-    uio_device, uio_devices,
+    DEFAULT_MAX_ALLOC, DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory,
+    RprocDmaBufAttach, SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg,
+    reserved_memory, uio_device, uio_devices,
 };
 #[cfg(feature = "vfio")]
-pub use vfio::VfioIommu;
+pub use vfio::{VfioDevice, VfioDeviceId, VfioIommu, VfioRegion};

@@ -112,6 +112,20 @@ pub const VFIO_GROUP_UNSET_CONTAINER: u32 = vfio_io(5);
 pub const VFIO_IOMMU_MAP_DMA: u32 = vfio_io(13);
 /// `VFIO_IOMMU_UNMAP_DMA` (on the container; argument [`VfioIommuType1DmaUnmap`]).
 pub const VFIO_IOMMU_UNMAP_DMA: u32 = vfio_io(14);
+/// `VFIO_GROUP_GET_DEVICE_FD` (on the group; argument the device's name, a C string).
+pub const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio_io(6);
+/// `VFIO_DEVICE_GET_REGION_INFO` (on a device; argument [`VfioRegionInfo`]).
+pub const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio_io(8);
+/// `VFIO_REGION_INFO_FLAG_READ`: the region supports `pread`.
+pub const VFIO_REGION_INFO_FLAG_READ: u32 = 1;
+/// `VFIO_REGION_INFO_FLAG_WRITE`: the region supports `pwrite`.
+pub const VFIO_REGION_INFO_FLAG_WRITE: u32 = 2;
+/// `VFIO_REGION_INFO_FLAG_MMAP`: the region can be mapped.
+pub const VFIO_REGION_INFO_FLAG_MMAP: u32 = 4;
+/// `VFIO_PCI_BAR0_REGION_INDEX`: a vfio-pci device's BAR 0.
+pub const VFIO_PCI_BAR0_REGION_INDEX: u32 = 0;
+/// `VFIO_PCI_CONFIG_REGION_INDEX`: a vfio-pci device's PCI configuration space.
+pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
 /// `VFIO_GROUP_FLAGS_VIABLE`: every device of the group is bound to a VFIO driver.
 pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1;
 /// `VFIO_GROUP_FLAGS_CONTAINER_SET`.
@@ -129,6 +143,24 @@ pub struct VfioGroupStatus {
     pub argsz: u32,
     /// Out: `VFIO_GROUP_FLAGS_*`.
     pub flags: u32,
+}
+
+/// `struct vfio_region_info` (the fixed part; capability chains are not read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct VfioRegionInfo {
+    /// `sizeof(struct vfio_region_info)`.
+    pub argsz: u32,
+    /// Out: `VFIO_REGION_INFO_FLAG_*`.
+    pub flags: u32,
+    /// In: the region index (`VFIO_PCI_*_REGION_INDEX`).
+    pub index: u32,
+    /// Out: offset of the first capability (0 here: argsz leaves no room for any).
+    pub cap_offset: u32,
+    /// Out: bytes of the region.
+    pub size: u64,
+    /// Out: the region's offset in the device descriptor (for `pread`/`pwrite`/`mmap`).
+    pub offset: u64,
 }
 
 /// `struct vfio_iommu_type1_dma_map`.

@@ -17,20 +17,29 @@
 use crate::SysRoots;
 use crate::dmabuf::{MemError, page_size};
 use crate::uapi::{
-    VFIO_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE,
-    VFIO_GET_API_VERSION, VFIO_GROUP_FLAGS_VIABLE, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER,
-    VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1V2_IOMMU,
-    VfioGroupStatus, VfioIommuType1DmaMap, VfioIommuType1DmaUnmap,
+    VFIO_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_DEVICE_GET_REGION_INFO, VFIO_DMA_MAP_FLAG_READ,
+    VFIO_DMA_MAP_FLAG_WRITE, VFIO_GET_API_VERSION, VFIO_GROUP_FLAGS_VIABLE,
+    VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_IOMMU_MAP_DMA,
+    VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1V2_IOMMU, VfioGroupStatus,
+    VfioIommuType1DmaMap, VfioIommuType1DmaUnmap, VfioRegionInfo,
 };
-use intercore::dataplane::{Iommu, Perm};
+use intercore::dataplane::{DataWindows, Fault, FaultKind, Iommu, Perm};
 use intercore::{DevAddr, Error, SharedMemory};
-use std::fs::OpenOptions;
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 const VFIO_MISSING: &str = "the kernel has no VFIO (CONFIG_VFIO, CONFIG_VFIO_IOMMU_TYPE1; `modprobe vfio vfio_iommu_type1`)";
 const GROUP_MISSING: &str = "no such VFIO group: bind the remote core's IOMMU device to a VFIO driver (vfio-platform / vfio-pci) so that /dev/vfio/<group> appears";
+const GROUP_BUSY: &str = "the VFIO group is open already: another process holds it, or this process still has it open (an earlier VfioIommu, or a device descriptor or BAR mapping taken from one and kept after it was dropped)";
+/// `VFIO_SET_IOMMU` answers EPERM when the IOMMU cannot remap interrupts and the type1
+/// driver was not told to accept that (vfio_iommu_type1.c, `allow_unsafe_interrupts`).
+const SET_IOMMU_EPERM: &str = "the IOMMU offers no interrupt remapping (virtio-iommu never does; intel-iommu only with intremap=on), and vfio_iommu_type1 refuses such an IOMMU unless loaded with allow_unsafe_interrupts=1 (`modprobe vfio_iommu_type1 allow_unsafe_interrupts=1`, or write Y to /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts) — acceptable only where the device cannot forge MSI writes";
+/// What VFIO type1 cannot pin.
+pub(crate) const PFNMAP_REFUSAL: &str = "the region is mapped VM_PFNMAP (a dma-buf heap buffer or a dma-buf's own mmap): VFIO type1 pins pages with pin_user_pages, which refuses VM_PFNMAP mappings (VFIO_IOMMU_MAP_DMA fails with EFAULT); use a UdmabufRegion (its CPU view maps the backing memfd, whose pages can be pinned) or other ordinary memory";
 const VFIO_PERM: &str = "run as root, or give this user the group node with a udev rule (and enough RLIMIT_MEMLOCK for the pinned pages)";
 
 fn open(path: &Path, missing: &'static str) -> Result<OwnedFd, MemError> {
@@ -51,7 +60,7 @@ fn open(path: &Path, missing: &'static str) -> Result<OwnedFd, MemError> {
             Some(libc::EBUSY) => MemError::Os {
                 op: format!("open {}", path.display()),
                 source: e,
-                hint: "another process holds the VFIO group",
+                hint: GROUP_BUSY,
             },
             _ => MemError::Os {
                 op: format!("open {}", path.display()),
@@ -108,14 +117,22 @@ fn os(op: &str, e: io::Error, hint: &'static str) -> MemError {
 /// A VFIO type1 container holding one group, mapping windows of the region `M` at I/O
 /// virtual addresses the host chooses: the core's [`Iommu`], on Linux.
 ///
-/// The kernel pins the pages of every window. Windows still mapped when this value drops
-/// are unmapped first; the region itself is dropped last, after the container is closed, so
-/// the device can never reach unmapped host memory through it.
+/// The kernel pins the pages of every window. When this value drops, the devices opened
+/// through it ([`open_device`](Self::open_device)) are closed first (vfio-pci resets and
+/// disables the device), then the windows still mapped are unmapped, then the group and the
+/// container are closed; the region itself is dropped last, so the device can never reach
+/// released host memory through it.
+///
+/// The region may not be a `VM_PFNMAP` mapping (a dma-buf heap buffer, a dma-buf's mmap):
+/// type1 cannot pin those, and [`open`](Self::open) refuses them naming the cause.
 #[derive(Debug)]
 pub struct VfioIommu<M: SharedMemory> {
+    // Declared first: the devices are closed before the group and the container (a device
+    // descriptor keeps the group open, so a later `open` of it would fail with EBUSY).
+    devices: Vec<VfioDevice>,
     group: OwnedFd,
     container: OwnedFd,
-    windows: Vec<(u64, u64)>,
+    windows: Vec<Window>,
     iommu_type: u32,
     // Declared last: dropped after both descriptors are closed.
     mem: M,
@@ -134,6 +151,9 @@ impl<M: SharedMemory> VfioIommu<M> {
             return Err(MemError::InvalidRequest(
                 "the region has no direct mapping to give the IOMMU".into(),
             ));
+        }
+        if vm_pfnmap(mem.as_ptr() as usize, mem.len())? {
+            return Err(MemError::InvalidRequest(PFNMAP_REFUSAL.into()));
         }
         let cpath = roots.dev.join("vfio/vfio");
         let container = open(&cpath, VFIO_MISSING)?;
@@ -193,8 +213,16 @@ impl<M: SharedMemory> VfioIommu<M> {
             VFIO_SET_IOMMU,
             iommu_type as libc::c_ulong,
         )
-        .map_err(|e| os("VFIO_SET_IOMMU", e, "the IOMMU refused the type1 backend"))?;
+        .map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                SET_IOMMU_EPERM
+            } else {
+                "the IOMMU refused the type1 backend"
+            };
+            os("VFIO_SET_IOMMU", e, hint)
+        })?;
         Ok(Self {
+            devices: Vec::new(),
             group: group_fd,
             container,
             windows: Vec::new(),
@@ -223,6 +251,58 @@ impl<M: SharedMemory> VfioIommu<M> {
         self.group.as_fd()
     }
 
+    /// Opens the group's device `name` (a PCI address such as `0000:00:03.0` for vfio-pci)
+    /// with `VFIO_GROUP_GET_DEVICE_FD`. The device belongs to this container: it is closed
+    /// when the container is, and reached through [`device`](Self::device).
+    pub fn open_device(&mut self, name: &str) -> Result<VfioDeviceId, MemError> {
+        let c = CString::new(name)
+            .map_err(|_| MemError::InvalidRequest(format!("device name {name:?} contains NUL")))?;
+        let r = loop {
+            // SAFETY: VFIO_GROUP_GET_DEVICE_FD reads the NUL-terminated name at the pointer
+            // (`c` lives across the call) and returns a new descriptor.
+            let r = unsafe {
+                libc::ioctl(
+                    self.group.as_raw_fd(),
+                    VFIO_GROUP_GET_DEVICE_FD as libc::Ioctl,
+                    c.as_ptr(),
+                )
+            };
+            if r >= 0 {
+                break r;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                let hint = match e.raw_os_error() {
+                    Some(libc::ENODEV) => {
+                        "no device of that name in this group (names are `DDDD:BB:DD.F` for PCI, see /sys/kernel/iommu_groups/<group>/devices)"
+                    }
+                    Some(libc::EBUSY) => "the device is open already",
+                    _ => "",
+                };
+                return Err(os(&format!("VFIO_GROUP_GET_DEVICE_FD {name}"), e, hint));
+            }
+        };
+        // SAFETY: the ioctl returned a new descriptor that nothing else owns.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(r) });
+        self.devices.push(VfioDevice {
+            file,
+            name: name.to_string(),
+        });
+        Ok(VfioDeviceId(self.devices.len() - 1))
+    }
+
+    /// A device opened by [`open_device`](Self::open_device).
+    pub fn device(&self, id: VfioDeviceId) -> &VfioDevice {
+        &self.devices[id.0]
+    }
+
+    /// The windows mapped now, as (I/O virtual address, length, region offset).
+    pub fn windows(&self) -> impl Iterator<Item = (DevAddr, usize, usize)> + '_ {
+        self.windows
+            .iter()
+            .map(|w| (DevAddr(w.iova), w.len as usize, w.off))
+    }
+
     fn unmap_raw(&self, iova: u64, size: u64) -> io::Result<u64> {
         let mut arg = VfioIommuType1DmaUnmap {
             argsz: size_of::<VfioIommuType1DmaUnmap>() as u32,
@@ -235,6 +315,152 @@ impl<M: SharedMemory> VfioIommu<M> {
         unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_UNMAP_DMA, &mut arg) }?;
         Ok(arg.size)
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    iova: u64,
+    len: u64,
+    off: usize,
+    perm: Perm,
+}
+
+/// Which device of a [`VfioIommu`] (returned by [`VfioIommu::open_device`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfioDeviceId(usize);
+
+/// A device opened through a [`VfioIommu`]'s group; it lives as long as the container.
+///
+/// Its regions (a PCI device's BARs and configuration space) are reached with `pread` /
+/// `pwrite` at the offsets `VFIO_DEVICE_GET_REGION_INFO` gives — no mapping of device
+/// memory outlives the device.
+#[derive(Debug)]
+pub struct VfioDevice {
+    file: File,
+    name: String,
+}
+
+/// One region of a [`VfioDevice`] (`struct vfio_region_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfioRegion {
+    /// The region index (`VFIO_PCI_BAR0_REGION_INDEX`, …).
+    pub index: u32,
+    /// `VFIO_REGION_INFO_FLAG_*`.
+    pub flags: u32,
+    /// Bytes of the region (0: the device has no such region).
+    pub size: u64,
+    /// The region's offset in the device descriptor.
+    pub offset: u64,
+}
+
+impl VfioDevice {
+    /// The device's name in its group.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` for region `index`.
+    pub fn region(&self, index: u32) -> Result<VfioRegion, MemError> {
+        let mut info = VfioRegionInfo {
+            argsz: size_of::<VfioRegionInfo>() as u32,
+            index,
+            ..Default::default()
+        };
+        // SAFETY: VFIO_DEVICE_GET_REGION_INFO reads `argsz` and `index` and writes at most
+        // `argsz` bytes of `struct vfio_region_info` (our layout, checked against vfio.h);
+        // with argsz equal to the fixed part no capability chain is written.
+        unsafe { ioctl_ptr(self.file.as_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut info) }.map_err(
+            |e| {
+                os(
+                    &format!("VFIO_DEVICE_GET_REGION_INFO {} region {index}", self.name),
+                    e,
+                    "the device has no region of that index",
+                )
+            },
+        )?;
+        Ok(VfioRegion {
+            index,
+            flags: info.flags,
+            size: info.size,
+            offset: info.offset,
+        })
+    }
+
+    fn check(&self, r: &VfioRegion, at: u64, n: usize) -> Result<u64, MemError> {
+        match at.checked_add(n as u64) {
+            Some(end) if end <= r.size => Ok(r.offset + at),
+            _ => Err(MemError::InvalidRequest(format!(
+                "{}: bytes {at:#x}..+{n:#x} are outside region {} ({:#x} bytes)",
+                self.name, r.index, r.size
+            ))),
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `at` in region `r` (one `pread`; a 4- or 8-byte read is
+    /// one access of that width for vfio-pci BARs).
+    pub fn read(&self, r: &VfioRegion, at: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let pos = self.check(r, at, buf.len())?;
+        self.file.read_exact_at(buf, pos).map_err(|e| {
+            os(
+                &format!("read of {} region {} at {at:#x}", self.name, r.index),
+                e,
+                "",
+            )
+        })
+    }
+
+    /// Writes `buf` at `at` in region `r` (one `pwrite`).
+    pub fn write(&self, r: &VfioRegion, at: u64, buf: &[u8]) -> Result<(), MemError> {
+        let pos = self.check(r, at, buf.len())?;
+        self.file.write_all_at(buf, pos).map_err(|e| {
+            os(
+                &format!("write of {} region {} at {at:#x}", self.name, r.index),
+                e,
+                "",
+            )
+        })
+    }
+}
+
+/// Whether any mapping overlapping `addr..addr+len` of this process is `VM_PFNMAP` (the
+/// `pf` flag in `/proc/self/smaps`' `VmFlags`). A kernel without `VmFlags` (before 3.8)
+/// answers "no"; VFIO then reports the EFAULT itself.
+fn vm_pfnmap(addr: usize, len: usize) -> Result<bool, MemError> {
+    let text = std::fs::read_to_string("/proc/self/smaps").map_err(|e| {
+        os(
+            "read /proc/self/smaps",
+            e,
+            "procfs is needed to check the region's mapping",
+        )
+    })?;
+    Ok(pfnmap_in(&text, addr as u64, addr as u64 + len as u64))
+}
+
+/// The `/proc/PID/smaps` parser behind [`vm_pfnmap`]: a header line starts with
+/// `start-end` in hex; the `VmFlags:` line after it lists two-letter flags (`pf` =
+/// VM_PFNMAP, fs/proc/task_mmu.c `show_smap_vma_flags`).
+fn pfnmap_in(smaps: &str, lo: u64, hi: u64) -> bool {
+    let mut overlapping = false;
+    for line in smaps.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if overlapping && flags.split_whitespace().any(|f| f == "pf") {
+                return true;
+            }
+            continue;
+        }
+        let range = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = range.split_once('-') {
+            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                overlapping = a < hi && lo < b;
+            }
+        }
+    }
+    false
 }
 
 impl<M: SharedMemory> Iommu for VfioIommu<M> {
@@ -262,7 +488,11 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
             return Err(Error::Config("a window needs read or write permission"));
         }
         let (lo, hi) = (da.0, da.0 + len as u64);
-        if self.windows.iter().any(|&(a, s)| a < hi && lo < a + s) {
+        if self
+            .windows
+            .iter()
+            .any(|w| w.iova < hi && lo < w.iova + w.len)
+        {
             return Err(Error::Config("window overlaps an existing one"));
         }
         let flags = if perm.read { VFIO_DMA_MAP_FLAG_READ } else { 0 }
@@ -281,9 +511,31 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
         // SAFETY: reads one `vfio_iommu_type1_dma_map` (our layout, checked against vfio.h);
         // `vaddr..+size` is inside `mem`'s mapping (checked above), which outlives the
         // window because `Drop` unmaps every window before `mem` goes.
-        unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_MAP_DMA, &mut arg) }
-            .map_err(|e| Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        self.windows.push((da.0, len as u64));
+        unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_MAP_DMA, &mut arg) }.map_err(
+            |e| match e.raw_os_error() {
+                // vfio_iommu_type1.c: vaddr_get_pfns fails with EFAULT where
+                // pin_user_pages cannot pin (VM_PFNMAP, VM_IO).
+                Some(libc::EFAULT) => Error::Config(
+                    "VFIO_IOMMU_MAP_DMA: EFAULT: the kernel cannot pin these pages (a VM_PFNMAP or VM_IO mapping, such as a dma-buf heap buffer, cannot be mapped by VFIO type1)",
+                ),
+                Some(libc::EEXIST) => Error::Config(
+                    "VFIO_IOMMU_MAP_DMA: EEXIST: the container already maps part of that I/O address range",
+                ),
+                Some(libc::ENOMEM) => Error::Config(
+                    "VFIO_IOMMU_MAP_DMA: ENOMEM: RLIMIT_MEMLOCK exceeded (pinned pages count against it) or vfio_iommu_type1's dma_entry_limit reached",
+                ),
+                Some(libc::EINVAL) => Error::Config(
+                    "VFIO_IOMMU_MAP_DMA: EINVAL: the IOMMU refused the address, size or alignment (outside its aperture, or below its page size)",
+                ),
+                other => Error::Os(other.unwrap_or(libc::EIO)),
+            },
+        )?;
+        self.windows.push(Window {
+            iova: da.0,
+            len: len as u64,
+            off,
+            perm,
+        });
         Ok(())
     }
 
@@ -292,7 +544,7 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
         let at = self
             .windows
             .iter()
-            .position(|&(a, s)| a == da.0 && s == len as u64)
+            .position(|w| w.iova == da.0 && w.len == len as u64)
             .ok_or(Error::Config("no such window"))?;
         let done = self
             .unmap_raw(da.0, len as u64)
@@ -305,12 +557,41 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
     }
 }
 
+/// The windows as the device sees them: what a remote built on the device (its DMA engine
+/// behind this IOMMU) checks before it uses an address, so a fault it reports is one the
+/// IOMMU would have raised.
+impl<M: SharedMemory> DataWindows for VfioIommu<M> {
+    fn translate(&self, da: DevAddr, len: usize, write: bool) -> Result<usize, Fault> {
+        let fault = |kind| Fault {
+            da,
+            len,
+            write,
+            kind,
+        };
+        let end =
+            da.0.checked_add(len as u64)
+                .ok_or(fault(FaultKind::Unmapped))?;
+        let w = self
+            .windows
+            .iter()
+            .find(|w| w.iova <= da.0 && end <= w.iova + w.len)
+            .ok_or(fault(FaultKind::Unmapped))?;
+        if (write && !w.perm.write) || (!write && !w.perm.read) {
+            return Err(fault(FaultKind::Permission));
+        }
+        Ok(w.off + (da.0 - w.iova) as usize)
+    }
+}
+
 impl<M: SharedMemory> Drop for VfioIommu<M> {
     fn drop(&mut self) {
-        for &(iova, size) in &self.windows {
+        // Devices first: closing a vfio-pci device disables it, so no DMA is in flight
+        // while its windows go.
+        self.devices.clear();
+        for w in &self.windows {
             // Closing the container unmaps everything anyway; this makes the order
             // explicit (windows gone before the region's memory is released).
-            let _ = self.unmap_raw(iova, size);
+            let _ = self.unmap_raw(w.iova, w.len);
         }
     }
 }
@@ -336,6 +617,31 @@ mod tests {
             other => panic!("expected Missing, got {other:?}"),
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The smaps parser finds `pf` (VM_PFNMAP, fs/proc/task_mmu.c) only in the VmFlags of
+    /// a mapping that overlaps the range asked about.
+    #[test]
+    fn pfnmap_flag_is_read_from_smaps() {
+        let smaps = "\
+7f0000000000-7f0000004000 rw-s 00000000 00:0f 12 /dmabuf:
+Size:                 16 kB
+VmFlags: rd wr sh mr mw me ms pf io dc de dd sd
+7f0000004000-7f0000008000 rw-s 00000000 00:01 13 /memfd:intercore (deleted)
+Size:                 16 kB
+VmFlags: rd wr sh mr mw me ms sd
+";
+        assert!(pfnmap_in(smaps, 0x7f00_0000_0000, 0x7f00_0000_1000));
+        assert!(pfnmap_in(smaps, 0x7f00_0000_3000, 0x7f00_0000_5000));
+        assert!(!pfnmap_in(smaps, 0x7f00_0000_4000, 0x7f00_0000_8000));
+        assert!(!pfnmap_in(smaps, 0x1000, 0x2000));
+    }
+
+    /// Ordinary memory (a memfd mapping) is not VM_PFNMAP in this process's real smaps.
+    #[test]
+    fn memfd_region_is_not_pfnmap() {
+        let mem = MemfdRegion::create("intercore-vfio", 8192).unwrap();
+        assert!(!vm_pfnmap(mem.as_ptr() as usize, mem.len()).unwrap());
     }
 
     /// A node that is not a VFIO container (here a regular file) is refused at

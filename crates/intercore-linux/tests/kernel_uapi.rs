@@ -72,6 +72,20 @@ int main(void) {
     P("VFIO_GROUP_FLAGS_CONTAINER_SET", VFIO_GROUP_FLAGS_CONTAINER_SET);
     P("VFIO_DMA_MAP_FLAG_READ", VFIO_DMA_MAP_FLAG_READ);
     P("VFIO_DMA_MAP_FLAG_WRITE", VFIO_DMA_MAP_FLAG_WRITE);
+    P("VFIO_GROUP_GET_DEVICE_FD", VFIO_GROUP_GET_DEVICE_FD);
+    P("VFIO_DEVICE_GET_REGION_INFO", VFIO_DEVICE_GET_REGION_INFO);
+    P("VFIO_REGION_INFO_FLAG_READ", VFIO_REGION_INFO_FLAG_READ);
+    P("VFIO_REGION_INFO_FLAG_WRITE", VFIO_REGION_INFO_FLAG_WRITE);
+    P("VFIO_REGION_INFO_FLAG_MMAP", VFIO_REGION_INFO_FLAG_MMAP);
+    P("VFIO_PCI_BAR0_REGION_INDEX", VFIO_PCI_BAR0_REGION_INDEX);
+    P("VFIO_PCI_CONFIG_REGION_INDEX", VFIO_PCI_CONFIG_REGION_INDEX);
+    P("region_info.size", sizeof(struct vfio_region_info));
+    P("region_info.argsz", offsetof(struct vfio_region_info, argsz));
+    P("region_info.flags", offsetof(struct vfio_region_info, flags));
+    P("region_info.index", offsetof(struct vfio_region_info, index));
+    P("region_info.cap_offset", offsetof(struct vfio_region_info, cap_offset));
+    P("region_info.size_field", offsetof(struct vfio_region_info, size));
+    P("region_info.offset", offsetof(struct vfio_region_info, offset));
     P("group_status.size", sizeof(struct vfio_group_status));
     P("group_status.argsz", offsetof(struct vfio_group_status, argsz));
     P("group_status.flags", offsetof(struct vfio_group_status, flags));
@@ -176,6 +190,56 @@ fn layouts_flags_and_ioctls_match_kernel_headers() {
         ),
         ("VFIO_DMA_MAP_FLAG_READ", VFIO_DMA_MAP_FLAG_READ as u64),
         ("VFIO_DMA_MAP_FLAG_WRITE", VFIO_DMA_MAP_FLAG_WRITE as u64),
+        ("VFIO_GROUP_GET_DEVICE_FD", VFIO_GROUP_GET_DEVICE_FD as u64),
+        (
+            "VFIO_DEVICE_GET_REGION_INFO",
+            VFIO_DEVICE_GET_REGION_INFO as u64,
+        ),
+        (
+            "VFIO_REGION_INFO_FLAG_READ",
+            VFIO_REGION_INFO_FLAG_READ as u64,
+        ),
+        (
+            "VFIO_REGION_INFO_FLAG_WRITE",
+            VFIO_REGION_INFO_FLAG_WRITE as u64,
+        ),
+        (
+            "VFIO_REGION_INFO_FLAG_MMAP",
+            VFIO_REGION_INFO_FLAG_MMAP as u64,
+        ),
+        (
+            "VFIO_PCI_BAR0_REGION_INDEX",
+            VFIO_PCI_BAR0_REGION_INDEX as u64,
+        ),
+        (
+            "VFIO_PCI_CONFIG_REGION_INDEX",
+            VFIO_PCI_CONFIG_REGION_INDEX as u64,
+        ),
+        ("region_info.size", size_of::<VfioRegionInfo>() as u64),
+        (
+            "region_info.argsz",
+            offset_of!(VfioRegionInfo, argsz) as u64,
+        ),
+        (
+            "region_info.flags",
+            offset_of!(VfioRegionInfo, flags) as u64,
+        ),
+        (
+            "region_info.index",
+            offset_of!(VfioRegionInfo, index) as u64,
+        ),
+        (
+            "region_info.cap_offset",
+            offset_of!(VfioRegionInfo, cap_offset) as u64,
+        ),
+        (
+            "region_info.size_field",
+            offset_of!(VfioRegionInfo, size) as u64,
+        ),
+        (
+            "region_info.offset",
+            offset_of!(VfioRegionInfo, offset) as u64,
+        ),
         ("group_status.size", size_of::<VfioGroupStatus>() as u64),
         (
             "group_status.argsz",

@@ -367,6 +367,64 @@ fn remote_refuses_bad_requests() {
     assert_eq!((st.done, st.faults, st.bad), (0, 3, 2), "{st:?}");
 }
 
+/// `Job::dma_addr` (a remote's DMA engine): the device address of a range is the
+/// buffer's address plus the offset when the range is inside the buffer and a window;
+/// outside the buffer, outside the windows, or beyond the address space it is a `Fault` of
+/// the matching kind — the same checks as a CPU access, so a DMA engine never gets an
+/// address the IOMMU does not map.
+#[test]
+fn dma_addr_follows_buffer_bounds_and_windows() {
+    let s = setup();
+    let win = LinearMap {
+        base: DevAddr(IOVA),
+        offset: s.link.pool.0,
+        len: 8192,
+    };
+    let mut dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
+    let sub = |da: u64, cap: u32| {
+        let mut m = DpHdr {
+            kind: Le16::new(DP_SUBMIT),
+            count: Le16::new(1),
+            reserved: Le32::new(0),
+        }
+        .as_bytes()
+        .to_vec();
+        m.extend_from_slice(
+            DpSubmit {
+                seq: Le64::new(1),
+                da: Le64::new(da),
+                len: Le32::new(16),
+                cap: Le32::new(cap),
+                buf: Le32::new(0),
+                op: Le32::new(DP_OP_NOP),
+            }
+            .as_bytes(),
+        );
+        m
+    };
+    let mut seen = Vec::new();
+    dp.process(1, 2, &sub(IOVA + 4096, 4096), |job| {
+        seen.push(job.dma_addr(0, 16, false).map_err(|f| f.kind));
+        seen.push(job.dma_addr(100, 16, true).map_err(|f| f.kind));
+        seen.push(job.dma_addr(4090, 16, true).map_err(|f| f.kind));
+        Ok(0)
+    });
+    dp.process(1, 2, &sub(IOVA + 8192, 4096), |job| {
+        seen.push(job.dma_addr(0, 16, false).map_err(|f| f.kind));
+        Ok(0)
+    });
+    use intercore::dataplane::FaultKind;
+    assert_eq!(
+        seen,
+        vec![
+            Ok(DevAddr(IOVA + 4096)),
+            Ok(DevAddr(IOVA + 4096 + 100)),
+            Err(FaultKind::OutsideBuffer),
+            Err(FaultKind::Unmapped),
+        ]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

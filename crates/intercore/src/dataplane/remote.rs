@@ -72,6 +72,15 @@ impl<C: CacheOps, W: DataWindows> Job<'_, C, W> {
         self.windows.translate(da, n, write)
     }
 
+    /// The device address of bytes `at..at+n` of the buffer, for a DMA engine of the remote
+    /// to read (`write == false`) or write: checked against the buffer's bounds and the
+    /// windows exactly as a CPU access is, but with no cache maintenance and no CPU view
+    /// (the engine moves memory, not this core's cache lines).
+    pub fn dma_addr(&self, at: usize, n: usize, write: bool) -> Result<DevAddr, Fault> {
+        self.window(at, n, write)?;
+        Ok(DevAddr(self.sub.da.get().wrapping_add(at as u64)))
+    }
+
     /// The input bytes, read in place after invalidation.
     pub fn input(&mut self) -> Result<&[u8], Fault> {
         if self.input.is_none() {
