@@ -15,7 +15,7 @@ pub mod ctrl;
 mod remote;
 
 pub use anycache::{AnyCache, CacheMode};
-pub use coherency::{Detection, Eviction, Report, Side};
+pub use coherency::{Detection, Eviction, FaultInjection, Report, Side};
 pub use remote::remote_main;
 
 use intercore::dataplane::{DpHost, Iommu, Perm, Pool, PoolConfig};

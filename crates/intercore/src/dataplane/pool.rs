@@ -138,7 +138,7 @@ impl<C: CacheOps> Shared<C> {
             .is_ok()
     }
 
-    fn release(&self, id: u32, from: Owner) {
+    pub(crate) fn release(&self, id: u32, from: Owner) {
         let ok = self.transfer(id, from, Owner::Free);
         debug_assert!(ok, "buffer {id} released from the wrong state");
         self.push(id);
