@@ -390,6 +390,7 @@ impl RpmsgSpec {
             buf_size: self.buffer_size,
             timeout: Some(self.timeout),
             wait: self.wait,
+            ..HostConfig::default()
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::shm::OwnedRange;
 use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
 use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
@@ -29,6 +29,14 @@ pub struct HostConfig {
     pub timeout: Option<Duration>,
     /// How blocking calls wait.
     pub wait: WaitMode,
+    /// Most services the name-service table holds; announcements of new names past it are
+    /// dropped and counted (`HostStats::ns_overflow`).
+    pub max_services: usize,
+    /// Most receive buffers one endpoint may hold (queued unread, or lent out as
+    /// [`RxBuf`]); `None`: three quarters of the buffers. A message for an endpoint at its
+    /// limit is dropped and counted (`HostStats::held_dropped`), so an application that
+    /// stops reading one endpoint cannot starve the others or the name service.
+    pub max_held_per_endpoint: Option<u16>,
 }
 
 impl Default for HostConfig {
@@ -38,6 +46,8 @@ impl Default for HostConfig {
             buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             timeout: Some(Duration::from_secs(1)),
             wait: WaitMode::default(),
+            max_services: 64,
+            max_held_per_endpoint: None,
         }
     }
 }
@@ -57,6 +67,13 @@ pub struct HostStats {
     pub no_endpoint: u64,
     /// Messages or name-service announcements that failed validation (dropped).
     pub malformed: u64,
+    /// Name-service announcements for address 53 (the name service itself) or
+    /// 0xFFFFFFFF (`RPMSG_ADDR_ANY`), refused.
+    pub ns_refused: u64,
+    /// Announcements of new services while the table was full (dropped).
+    pub ns_overflow: u64,
+    /// Messages dropped because their endpoint held its limit of receive buffers.
+    pub held_dropped: u64,
 }
 
 /// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
@@ -186,6 +203,8 @@ struct Endpoint {
     name: Name,
     announced: bool,
     queue: VecDeque<Pending>,
+    /// Receive buffers this endpoint holds: queued, or lent out as `RxBuf`.
+    held: u16,
 }
 
 /// The host side of an rpmsg link.
@@ -203,7 +222,10 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     rx_unpublished: bool,
     endpoints: Vec<Endpoint>,
     next_addr: u32,
-    services: Vec<(Name, u32)>,
+    services: BTreeMap<[u8; 32], u32>,
+    /// Which endpoint holds each receive buffer (by id), if one does.
+    rx_holder: Vec<Option<u32>>,
+    held_limit: u16,
     broken: Option<Error>,
     stats: HostStats,
 }
@@ -274,7 +296,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             rx_unpublished: false,
             endpoints: Vec::new(),
             next_addr: RPMSG_RESERVED_ADDRESSES,
-            services: Vec::new(),
+            services: BTreeMap::new(),
+            rx_holder: alloc::vec![None; nbufs as usize],
+            held_limit: cfg
+                .max_held_per_endpoint
+                .unwrap_or(nbufs - nbufs / 4)
+                .clamp(1, nbufs),
             broken: None,
             stats: HostStats::default(),
         };
@@ -364,6 +391,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     fn repost(&mut self, id: u16) -> Result<()> {
+        self.unhold(id);
         let off = self.rx_off(id);
         let da = self.da(off);
         let r = self
@@ -428,13 +456,20 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             self.name_service(off + RPMSG_HDR_SIZE, plen);
             return self.repost(id);
         }
+        let limit = self.held_limit;
         match self.endpoints.iter_mut().find(|e| e.addr == dst) {
+            Some(ep) if ep.held >= limit => {
+                self.stats.held_dropped += 1;
+                self.repost(id)
+            }
             Some(ep) => {
                 ep.queue.push_back(Pending {
                     id,
                     src,
                     len: plen as u16,
                 });
+                ep.held += 1;
+                self.rx_holder[id as usize] = Some(dst);
                 Ok(())
             }
             None => {
@@ -444,6 +479,21 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
     }
 
+    /// The buffer `id` goes back to the ring: its endpoint holds one fewer.
+    fn unhold(&mut self, id: u16) {
+        if let Some(addr) = self.rx_holder.get_mut(id as usize).and_then(Option::take) {
+            if let Some(ep) = self.endpoints.iter_mut().find(|e| e.addr == addr) {
+                ep.held = ep.held.saturating_sub(1);
+            }
+        }
+    }
+
+    /// One name-service message. Refused (counted in `ns_refused`): announcements for
+    /// address 53 (the name service itself) and 0xFFFFFFFF (`RPMSG_ADDR_ANY`). Accepted:
+    /// every other address, including the reserved 0..1023 (TI's firmware announces
+    /// there; Linux's `rpmsg_ns_cb` accepts any address) and 0, which has no special
+    /// meaning on the wire — our own dynamic endpoints never use 0..1023. The table is
+    /// indexed by name and bounded by `max_services`.
     fn name_service(&mut self, off: usize, len: usize) {
         if len != RPMSG_NS_MSG_SIZE {
             self.stats.malformed += 1;
@@ -451,28 +501,42 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
         self.mem().read(off, &mut raw);
+        let addr = u32::from_le_bytes([raw[32], raw[33], raw[34], raw[35]]);
+        if addr == RPMSG_NS_ADDR || addr == RPMSG_ADDR_ANY {
+            self.stats.ns_refused += 1;
+            return;
+        }
         match NsAnnouncement::parse(&raw) {
             Ok(a) => {
-                self.services.retain(|(n, _)| *n != a.name);
+                let key = a.name.field();
                 if a.kind == NsKind::Create {
-                    self.services.push((a.name, a.addr));
+                    if self.services.len() >= self.cfg.max_services
+                        && !self.services.contains_key(&key)
+                    {
+                        self.stats.ns_overflow += 1;
+                    } else {
+                        self.services.insert(key, a.addr);
+                    }
+                } else {
+                    self.services.remove(&key);
                 }
             }
             Err(_) => self.stats.malformed += 1,
         }
     }
 
-    /// Services the remote has announced and not withdrawn: `(name, address)`.
-    pub fn services(&self) -> &[(Name, u32)] {
-        &self.services
+    /// Services the remote has announced and not withdrawn: `(name, address)`, by name.
+    pub fn services(&self) -> Vec<(Name, u32)> {
+        self.services
+            .iter()
+            .map(|(k, &a)| (Name::from_field(k), a))
+            .collect()
     }
 
     /// The address of the remote service `name`, if announced.
     pub fn service(&self, name: &str) -> Option<u32> {
-        self.services
-            .iter()
-            .find(|(n, _)| n.as_bytes() == name.as_bytes())
-            .map(|&(_, a)| a)
+        let key = Name::new(name.as_bytes())?.field();
+        self.services.get(&key).copied()
     }
 
     /// Waits (default timeout) until the remote announces `name`; returns its address.
@@ -519,6 +583,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             name,
             announced: false,
             queue: VecDeque::new(),
+            held: 0,
         });
         Ok(addr)
     }
@@ -565,6 +630,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Ok(())
         };
         let ep = self.endpoints.remove(i);
+        // Buffers it lent out as `RxBuf` come back later with no holder.
+        for h in &mut self.rx_holder {
+            if *h == Some(addr) {
+                *h = None;
+            }
+        }
         for p in ep.queue {
             self.repost(p.id)?;
         }
