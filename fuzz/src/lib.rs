@@ -10,9 +10,8 @@
 #![allow(missing_docs)]
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
-use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{Link, ThreadBell};
+use intercore::testing::{HeapMem, Link, ThreadBell};
 use intercore::wire::elf::{Elf, Region};
 use intercore::wire::rpmsg::{NsAnnouncement, RpmsgHdr};
 use intercore::wire::rsc::ResourceTable;
@@ -62,8 +61,8 @@ pub fn elf(data: &[u8]) {
     for s in e.segments() {
         let _ = s;
     }
-    let mut low = vec![0u8; 64 << 10];
-    let mut high = vec![0u8; 64 << 10];
+    let mut low = vec![0u8; 8 << 10];
+    let mut high = vec![0u8; 8 << 10];
     let mut target = [
         Region {
             da: 0,
@@ -148,48 +147,27 @@ pub fn rings(data: &[u8]) {
     }
 }
 
-/// The host's data plane judging completion messages: eight buffers in flight (one
-/// message of submissions), then the input as completion messages (split on a 2-byte
+/// The host's data plane judging completion messages: eight buffers in flight (staged as
+/// one batch of submissions), then the input as completion messages (split on a 2-byte
 /// length prefix), each from the service's address or, by its first byte's low bit,
-/// another.
+/// another. Afterwards `reclaim` must account for every buffer.
 pub fn dp_completions(data: &[u8]) {
-    let spec = CarveoutSpec {
-        vring_num: 16,
-        buf_size: 512,
-        event_idx: true,
-        da_base: 0xA000_0000,
-    };
     let cfg = PoolConfig {
         classes: vec![(4096, 8), (8192, 2)],
         align: 4096,
     };
-    let link = Link::with_pool_area(spec, cfg.region_len());
-    let (hb, _rb) = ThreadBell::pair();
-    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick())
-    else {
+    let mem = Arc::new(HeapMem::new(cfg.region_len() + 4096));
+    let Ok(pool) = Pool::new(Coherent::new(mem), 4096, DevAddr(0xC000_0000), &cfg) else {
         return;
     };
-    let Ok(pool) = Pool::new(
-        Coherent::new(Arc::clone(&link.mem)),
-        link.pool.0,
-        DevAddr(0xC000_0000),
-        &cfg,
-    ) else {
-        return;
-    };
-    let Ok(ep) = host.create_endpoint("dp", None) else {
-        return;
-    };
-    let max = host.max_payload();
-    let Ok(mut dp) = DpHost::new(pool, ep, 1024, max) else {
+    let Ok(mut dp) = DpHost::new(pool, 1030, 1024, 496) else {
         return;
     };
     for _ in 0..8 {
         if let Some(b) = dp.alloc(4096) {
-            let _ = dp.submit(&mut host, b, 16, 1);
+            let _ = dp.stage(b, 16, 1);
         }
     }
-    let _ = dp.flush(&mut host);
     let mut rest = data;
     while rest.len() >= 2 {
         let n = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
@@ -201,7 +179,7 @@ pub fn dp_completions(data: &[u8]) {
             1024
         };
         let _ = dp.absorb_for_test(src, msg);
-        while let Ok(Some(c)) = dp.try_complete(&mut host) {
+        while let Some(c) = dp.take_completed() {
             let _ = c.iter().fold(0u8, |a, b| a ^ b);
         }
     }

@@ -170,11 +170,25 @@ impl<C: CacheOps> DpHost<C> {
     pub fn submit<M: SharedMemory, D: Doorbell>(
         &mut self,
         bus: &mut HostBus<M, D>,
-        mut buf: WritableBuf<C>,
+        buf: WritableBuf<C>,
         len: usize,
         op: u32,
     ) -> Result<Ticket> {
+        let ticket = self.stage(buf, len, op)?;
+        if self.batch.len() == self.per_msg {
+            self.flush(bus)?;
+        }
+        Ok(ticket)
+    }
+
+    /// [`Self::submit`] without sending: the buffer is cleaned, marked in flight and
+    /// queued; it goes out with the next [`Self::flush`] (or a submit that fills the batch).
+    /// `Exhausted` when a whole batch is already queued.
+    pub fn stage(&mut self, mut buf: WritableBuf<C>, len: usize, op: u32) -> Result<Ticket> {
         self.check()?;
+        if self.batch.len() >= self.per_msg {
+            return Err(Error::Exhausted("a full batch is queued: flush first"));
+        }
         if !alloc::sync::Arc::ptr_eq(&buf.shared, &self.pool.shared) {
             return Err(Error::Config("buffer belongs to another pool"));
         }
@@ -206,9 +220,6 @@ impl<C: CacheOps> DpHost<C> {
         self.stats.submitted += 1;
         let ticket = Ticket { seq, buf: buf.id };
         drop(buf);
-        if self.batch.len() == self.per_msg {
-            self.flush(bus)?;
-        }
         Ok(ticket)
     }
 
@@ -377,6 +388,11 @@ impl<C: CacheOps> DpHost<C> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// A buffer already completed and queued, without touching the bus.
+    pub fn take_completed(&mut self) -> Option<Completed<C>> {
+        self.done.pop_front()
     }
 
     /// A completed buffer, if one is there (non-blocking; flushes first).

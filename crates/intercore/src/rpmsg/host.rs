@@ -226,6 +226,8 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     /// Which endpoint holds each receive buffer (by id), if one does.
     rx_holder: Vec<Option<u32>>,
     held_limit: u16,
+    /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
+    detached: bool,
     broken: Option<Error>,
     stats: HostStats,
 }
@@ -302,6 +304,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 .max_held_per_endpoint
                 .unwrap_or(nbufs - nbufs / 4)
                 .clamp(1, nbufs),
+            detached: false,
             broken: None,
             stats: HostStats::default(),
         };
@@ -935,10 +938,69 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
     /// Resets the device (status 0), as Linux does when the driver goes away, and rings the
     /// remote so it notices.
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         self.shared
             .mem
             .store_u32(self.info.status_off, self.info.status_rest, Release);
         let _ = self.bell.ring();
+    }
+}
+
+/// Recovery: a new link over the same memory after the remote died and came back.
+impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
+    /// Re-establishes the link once the remote's firmware is back (after `PeerGone`, or
+    /// remoteproc's `crashed` and its recovery): reads the resource table the reloaded
+    /// firmware provides at `rsc`, resets both rings, reposts every receive buffer, sets
+    /// `DRIVER_OK` and rings the remote through `bell` (the new doorbell: the old one
+    /// watched the dead process). Endpoints are kept — same addresses and names, messages
+    /// queued for them from the old link dropped — and re-announced if they were; the
+    /// service table starts empty (wait for the re-announcements with
+    /// [`Self::wait_service`]); the sticky error is cleared; counters carry on.
+    ///
+    /// Refused with `NotReady` while an [`RxBuf`] or [`TxBuf`] of the old link is alive:
+    /// its buffer id would alias one of the new ring's. On an error the bus is unchanged.
+    pub fn reconnect<A: DeviceAddressMap>(
+        &mut self,
+        map: &A,
+        bell: D,
+        rsc: RscLocation,
+    ) -> Result<()> {
+        if Arc::strong_count(&self.shared) != 1 {
+            return Err(Error::NotReady(
+                "receive or transmit buffers of the old link are still held",
+            ));
+        }
+        let mut fresh = HostBus::new(self.shared.mem.clone(), map, bell, rsc, self.cfg)?;
+        fresh.next_addr = self.next_addr;
+        fresh.stats = self.stats;
+        let mut announce = Vec::new();
+        for ep in &self.endpoints {
+            fresh.endpoints.push(Endpoint {
+                addr: ep.addr,
+                name: ep.name,
+                announced: false,
+                queue: VecDeque::new(),
+                held: 0,
+            });
+            if ep.announced {
+                announce.push(ep.addr);
+            }
+        }
+        self.detached = true;
+        *self = fresh;
+        for addr in announce {
+            if self.ns {
+                self.announce(addr)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Local endpoints now (the table's size).
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
     }
 }
 
