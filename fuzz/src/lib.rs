@@ -20,8 +20,11 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Names of the targets, as in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("rsc_table", rsc_table),
     ("elf", elf),
     ("rpmsg_msg", rpmsg_msg),
@@ -102,8 +105,7 @@ pub fn rings(data: &[u8]) {
     };
     let link = Link::with_buffers(4);
     let (hb, rb) = ThreadBell::pair();
-    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick())
-    else {
+    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick()) else {
         return;
     };
     let Ok(mut remote) = RemoteBus::<_, _, 4>::new(

@@ -8,8 +8,8 @@ use intercore::dataplane::{DpHost, FaultKind, Iommu, Perm};
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
 use intercore_sim::{
-    FaultInjection,
-    AnyCache, CacheMode, Detection, Eviction, POOL_IOVA, RemoteProgram, SimConfig, Soc,
+    AnyCache, CacheMode, Detection, Eviction, FaultInjection, POOL_IOVA, RemoteProgram, SimConfig,
+    Soc,
 };
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -38,7 +38,10 @@ fn soak_streams_rows_and_survives_a_stopped_peer() {
     // The first row arrives while the soak still runs: it is streamed.
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("\"bench\":\"soak\""), "{first}");
-    assert!(child.try_wait().unwrap().is_none(), "first row before the end");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "first row before the end"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let remote = loop {
         if let Some(&c) = children(pid).first() {
@@ -55,7 +58,9 @@ fn soak_streams_rows_and_survives_a_stopped_peer() {
     let stalls: Vec<&String> = rest.iter().filter(|l| l.contains("stall at")).collect();
     assert!(!stalls.is_empty(), "no stall reported: {rest:#?}");
     assert!(
-        stalls.iter().all(|l| l.contains("peer starved") && l.contains("state T")),
+        stalls
+            .iter()
+            .all(|l| l.contains("peer starved") && l.contains("state T")),
         "{stalls:#?}"
     );
     let measured = rest
@@ -63,5 +68,8 @@ fn soak_streams_rows_and_survives_a_stopped_peer() {
         .filter(|l| l.contains("\"transport\":\"intercore-adaptive\""))
         .count();
     assert!(measured >= 2, "rows after the stall: {rest:#?}");
-    assert!(status.success(), "a stall that ends is not a failure: {rest:#?}");
+    assert!(
+        status.success(),
+        "a stall that ends is not a failure: {rest:#?}"
+    );
 }

@@ -1228,7 +1228,10 @@ impl KernelRpmsg {
         was_open.sort();
         let old_node = node_id(&self.paths.ctrl_dev());
         let old_name = self.paths.ctrl.clone();
-        let old_parent = self.vdev.as_ref().and_then(|v| v.parent().map(Path::to_path_buf));
+        let old_parent = self
+            .vdev
+            .as_ref()
+            .and_then(|v| v.parent().map(Path::to_path_buf));
         let old_ctrl_node = self.ctrl_node.take();
         if let Some(fd) = self.ctrl.take() {
             self.os.close(fd);

@@ -4,14 +4,16 @@
 
 use intercore::Error;
 use intercore::rpmsg::Transport;
-use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use intercore_linux::rpmsg_char::RpmsgCharError;
+use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use std::time::Duration;
 
 const T: Option<Duration> = Some(Duration::from_secs(5));
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect()
 }
 
 fn open_fds() -> usize {
@@ -67,7 +69,10 @@ fn reconnect_after_the_remote_restarts_with_a_new_control_device() {
         let n = t.recv(&ch, &mut back, T).unwrap();
         assert_eq!(&back[..n], b"again");
         t.close(ch).unwrap();
-        assert!(k.endpoint_devices().is_empty(), "cycle {cycle}: devices left");
+        assert!(
+            k.endpoint_devices().is_empty(),
+            "cycle {cycle}: devices left"
+        );
     }
     assert_eq!(open_fds(), fds, "file descriptors");
     assert!(k.refusals().is_empty(), "{:?}", k.refusals());

@@ -146,7 +146,10 @@ fn forty_kill_and_restart_cycles_leak_nothing() {
     assert_eq!(open_fds(), fds, "file descriptors");
     let growth = rss_kib().saturating_sub(rss_warm);
     assert!(growth < 8 << 10, "RSS grew by {growth} KiB after warm-up");
-    assert!(reclaimed_total > 0, "mid-bulk cycles had buffers to reclaim");
+    assert!(
+        reclaimed_total > 0,
+        "mid-bulk cycles had buffers to reclaim"
+    );
     let took = start.elapsed();
     eprintln!(
         "40 cycles in {took:?}; {reclaimed_total} buffers reclaimed; RSS growth {growth} KiB"

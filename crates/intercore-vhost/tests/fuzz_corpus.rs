@@ -4,7 +4,7 @@
 //! nightly toolchain. Issue 12: "a committed corpus replayed by an ordinary test".
 
 #[path = "../../../fuzz/src/lib.rs"]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code)]
 mod targets;
 
 use std::path::PathBuf;
@@ -26,7 +26,11 @@ fn corpus_replays_without_a_panic() {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
-        assert!(!files.is_empty(), "{name}: empty corpus at {}", dir.display());
+        assert!(
+            !files.is_empty(),
+            "{name}: empty corpus at {}",
+            dir.display()
+        );
         for f in &files {
             let data = std::fs::read(f).unwrap();
             let r = std::panic::catch_unwind(|| run(&data));

@@ -349,7 +349,10 @@ fn entry(seq: u64, da: u64, buf: u32, len: u32) -> DpComplete {
 /// A fake data-plane service on the remote bus, a host data plane talking to it, and three
 /// buffers submitted and received by the fake: `(setup, fake endpoint, host endpoint, data
 /// plane, [(seq, da, id)])`.
-fn fake_service_with_three_in_flight() -> (Setup, u32, u32, DpHost<Cache>, Vec<(u64, u64, u32)>) {
+/// `(sequence, device address, buffer id)` of a buffer in flight.
+type Flying = (u64, u64, u32);
+
+fn fake_service_with_three_in_flight() -> (Setup, u32, u32, DpHost<Cache>, Vec<Flying>) {
     let mut s = setup();
     let rep = s.remote.create_endpoint("fake-dp", None).unwrap();
     s.remote.announce(rep).unwrap();
@@ -439,7 +442,9 @@ fn completions_from_another_address_are_ignored() {
     let other = s.remote.create_endpoint("other", None).unwrap();
     let all: Vec<_> = f.iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
     s.remote.try_send(other, ep, &completions(3, &all)).unwrap();
-    s.remote.try_send(rep, ep, &completions(1, &all[..1])).unwrap();
+    s.remote
+        .try_send(rep, ep, &completions(1, &all[..1]))
+        .unwrap();
     let c = dp.wait_complete(&mut s.host, T).unwrap();
     assert_eq!(c.id(), f[0].2);
     assert_eq!(dp.stats().foreign, 1);

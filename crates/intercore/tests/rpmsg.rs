@@ -397,7 +397,11 @@ fn a_non_reading_endpoint_cannot_starve_the_others() {
         remote.try_send(r, lazy, &i.to_le_bytes()).unwrap();
         host.poll().unwrap();
     }
-    assert_eq!(host.stats().held_dropped, 14, "6 held (3/4 of 8), 14 dropped");
+    assert_eq!(
+        host.stats().held_dropped,
+        14,
+        "6 held (3/4 of 8), 14 dropped"
+    );
     for i in 0..20u32 {
         remote.try_send(r, busy, &i.to_le_bytes()).unwrap();
         let mut b = [0u8; 4];

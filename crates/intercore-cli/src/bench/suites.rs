@@ -292,9 +292,9 @@ impl Stall {
             Stall::PeerStarved(st) => format!(
                 "peer starved: its process (state {st}) used no CPU during the wait                  (not scheduled or stopped)"
             ),
-            Stall::PeerBusy(st) => format!(
-                "peer busy: its process (state {st}) ran but sent no reply"
-            ),
+            Stall::PeerBusy(st) => {
+                format!("peer busy: its process (state {st}) ran but sent no reply")
+            }
         }
     }
 }
@@ -440,7 +440,9 @@ pub fn soak(
                 Ok(())
             })();
             if let Err(e) = r {
-                ended = Some(format!("data plane failed after {total_msgs} messages: {e}"));
+                ended = Some(format!(
+                    "data plane failed after {total_msgs} messages: {e}"
+                ));
                 break;
             }
         }
@@ -481,7 +483,10 @@ pub fn soak(
         push(stall_row(what, errors + sanitizer + 1), &mut rows);
     } else if errors + sanitizer > 0 {
         push(
-            stall_row("errors after the last full second".into(), errors + sanitizer),
+            stall_row(
+                "errors after the last full second".into(),
+                errors + sanitizer,
+            ),
             &mut rows,
         );
     }

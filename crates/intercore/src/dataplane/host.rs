@@ -338,10 +338,7 @@ impl<C: CacheOps> DpHost<C> {
             None => return Err(bad("buffer not in flight", id as u64)),
         }
         if c.da.get() != info.da.0 {
-            return Err(bad(
-                "device address differs from the buffer's",
-                c.da.get(),
-            ));
+            return Err(bad("device address differs from the buffer's", c.da.get()));
         }
         let len = c.len.get() as usize;
         if len > info.cap {
