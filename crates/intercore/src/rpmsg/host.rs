@@ -128,6 +128,16 @@ struct Shared<M> {
 /// A received message held in place in its receive buffer (zero copy). Derefs to the
 /// payload. The buffer goes back to the remote when this is dropped (or passed to
 /// [`HostBus::release`], which gives it back at once).
+///
+/// **What this view is.** The bytes live in memory the remote can write. The protocol
+/// gives the buffer to the host until it is reposted, but a remote that breaks the
+/// protocol (or is hostile) can still change them while you hold the view, so a value
+/// checked in the view may differ when read again (time-of-check to time-of-use). That
+/// cannot make this process access memory outside the region, but it can defeat
+/// validation. For data you must validate, copy first and validate the copy:
+/// [`Self::copy_to`], or receive with [`HostBus::recv`]/[`HostBus::try_recv`], which copy
+/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
+/// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
 pub struct RxBuf<M: SharedMemory> {
     shared: Arc<Shared<M>>,
     id: u16,
@@ -137,6 +147,13 @@ pub struct RxBuf<M: SharedMemory> {
 }
 
 impl<M: SharedMemory> RxBuf<M> {
+    /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
+    /// the bytes copied. Validate the copy, not the view (see the type's documentation).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.range.len());
+        out[..n].copy_from_slice(&self[..n]);
+        n
+    }
     /// Address of the sending endpoint.
     pub fn src(&self) -> u32 {
         self.src
