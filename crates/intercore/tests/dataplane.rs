@@ -401,6 +401,8 @@ fn good_bad_good_completes_both_good_buffers() {
     let a = dp.wait_complete(&mut s.host, T).unwrap();
     let b = dp.wait_complete(&mut s.host, T).unwrap();
     assert_eq!((a.id(), b.id()), (f[0].2, f[2].2));
+    let mut copy = [0xAAu8; 8];
+    assert_eq!(a.copy_to(&mut copy), 4, "copy of the 4 completed bytes");
     assert_eq!(dp.wait_complete(&mut s.host, T).unwrap_err(), e, "sticky");
     assert_eq!(dp.stats().completed, 2);
     assert_eq!(dp.stats().refused, 1);
