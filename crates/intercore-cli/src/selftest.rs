@@ -4,11 +4,12 @@
 
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::DevAddr;
-use intercore::dataplane::{DpHost, FaultInjection, FaultKind, Iommu, Perm};
+use intercore::dataplane::{DpHost, FaultKind, Iommu, Perm};
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
 use intercore_sim::{
-    AnyCache, CacheMode, Detection, Eviction, POOL_IOVA, RemoteProgram, SimConfig, Soc,
+    AnyCache, CacheMode, Detection, Eviction, FaultInjection, POOL_IOVA, RemoteProgram, SimConfig,
+    Soc,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,13 @@ impl Rig {
         self.dp.alloc(4096).ok_or_else(|| "pool empty".to_string())
     }
 
+    /// Sets deliberate bugs in the host's cache model (the rig always runs the model).
+    fn inject(&self, f: FaultInjection) {
+        if let Some(m) = self.dp.pool().cache().model() {
+            m.set_fault_injection(f);
+        }
+    }
+
     fn host_reports(&self, kind: Detection, buf: u32) -> Vec<String> {
         self.dp
             .pool()
@@ -86,7 +94,7 @@ struct Finding {
 
 fn missing_clean() -> Result<Finding, String> {
     let mut r = rig(0)?;
-    r.dp.set_fault_injection(FaultInjection {
+    r.inject(FaultInjection {
         skip_clean: true,
         ..Default::default()
     });
@@ -110,7 +118,7 @@ fn missing_invalidate() -> Result<Finding, String> {
     if first != Outcome::Good {
         return Err(format!("the correct first round failed: {first:?}"));
     }
-    r.dp.set_fault_injection(FaultInjection {
+    r.inject(FaultInjection {
         skip_invalidate: true,
         ..Default::default()
     });

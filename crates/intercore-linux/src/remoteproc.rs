@@ -513,6 +513,8 @@ pub enum Op {
     Load,
     /// A command.
     Command(Command),
+    /// Writing `recover` to `recovery` (recovery of a crashed core).
+    Recover,
 }
 
 impl Op {
@@ -523,6 +525,7 @@ impl Op {
             Op::Command(Command::Start) => "start",
             Op::Command(Command::Stop) => "stop",
             Op::Command(Command::Detach) => "detach",
+            Op::Recover => "recover",
         }
     }
 }
@@ -804,6 +807,27 @@ impl Remoteproc {
     pub fn stop(&self, via: Control, timeout: Duration) -> Result<RprocState, RprocError> {
         self.command(Command::Stop, via)?;
         self.wait_for("offline", timeout, |s| *s == RprocState::Offline)
+    }
+
+    /// `recovery`: `enabled` (the kernel restarts a crashed core by itself), `disabled`.
+    pub fn recovery(&self) -> Result<String, RprocError> {
+        self.read_attr("recovery")
+    }
+
+    /// Brings a crashed core back and waits up to `timeout` until it runs again: with
+    /// recovery enabled the kernel restarts it by itself (`rproc_crash_handler_work` →
+    /// `rproc_trigger_recovery`: stop, reload the firmware, start); with recovery disabled
+    /// this writes `recover` to `recovery` (`recovery_store`), which triggers the same once.
+    /// A core already running is returned at once. What runs on top (an rpmsg link)
+    /// reconnects afterwards: `HostBus::reconnect`, `KernelRpmsg::reconnect`.
+    pub fn recover(&self, timeout: Duration) -> Result<RprocState, RprocError> {
+        let st = self.state()?;
+        if st == RprocState::Crashed && self.recovery()? == "disabled" {
+            self.write_attr(Op::Recover, &self.sysfs_dir().join("recovery"), b"recover")?;
+        }
+        self.wait_for("running after recovery", timeout, |s| {
+            *s == RprocState::Running
+        })
     }
 
     /// Detaches from an attached core (it keeps running) and waits until it is detached.

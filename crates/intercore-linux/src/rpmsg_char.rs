@@ -486,6 +486,8 @@ pub struct RpmsgService {
 }
 
 struct Endpoint {
+    /// The name it was opened with.
+    name: String,
     fd: Option<OwnedFd>,
     /// `rpmsgM`.
     dev: String,
@@ -501,6 +503,8 @@ pub struct KernelRpmsg {
     os: Box<dyn RpmsgOs>,
     paths: RpmsgPaths,
     ctrl: Option<OwnedFd>,
+    /// Identity of the control device's node when it was opened.
+    ctrl_node: Option<(u64, u64)>,
     /// `sys/class/rpmsg/<ctrl>`.
     ctrl_sys: PathBuf,
     /// The virtio device directory the control device belongs to (canonical), when the
@@ -604,7 +608,28 @@ impl KernelRpmsg {
         paths: &RpmsgPaths,
         os: Box<dyn RpmsgOs>,
     ) -> Result<Self, RpmsgCharError> {
+        let (ctrl, ctrl_node) = Self::open_ctrl(&*os, paths)?;
+        let ctrl_sys = paths.class_dir().join(&paths.ctrl);
+        Ok(Self {
+            vdev: vdev_of_ctrl(&ctrl_sys),
+            os,
+            paths: paths.clone(),
+            ctrl: Some(ctrl),
+            ctrl_node,
+            ctrl_sys,
+            eps: HashMap::new(),
+            scratch: vec![0; SCRATCH],
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        })
+    }
+
+    /// Opens the control device `paths.ctrl`, with its node's identity.
+    fn open_ctrl(
+        os: &dyn RpmsgOs,
+        paths: &RpmsgPaths,
+    ) -> Result<(OwnedFd, Option<(u64, u64)>), RpmsgCharError> {
         let path = paths.ctrl_dev();
+        let node = node_id(&path);
         let ctrl = os.open(&path, false).map_err(|e| match errno(&e) {
             libc::ENOENT | libc::ENODEV | libc::ENXIO => RpmsgCharError::NoCtrl {
                 available: list_ctrls(&paths.dev),
@@ -620,17 +645,7 @@ impl KernelRpmsg {
                 source: e,
             },
         })?;
-        let ctrl_sys = paths.class_dir().join(&paths.ctrl);
-        Ok(Self {
-            vdev: vdev_of_ctrl(&ctrl_sys),
-            os,
-            paths: paths.clone(),
-            ctrl: Some(ctrl),
-            ctrl_sys,
-            eps: HashMap::new(),
-            scratch: vec![0; SCRATCH],
-            max_payload: DEFAULT_MAX_PAYLOAD,
-        })
+        Ok((ctrl, node))
     }
 
     /// The roots and control device in use.
@@ -792,7 +807,12 @@ impl KernelRpmsg {
 
         let class = self.paths.class_dir();
         let before = Self::ept_devices(&class);
-        let ctrl = self.ctrl.as_ref().expect("control device open until drop");
+        // None only after a reconnect that found no control device.
+        let Some(ctrl) = self.ctrl.as_ref() else {
+            return Err(RpmsgCharError::Gone {
+                path: self.paths.ctrl_dev(),
+            });
+        };
         self.os.create_ept(ctrl.as_fd(), &info).map_err(|e| {
             let path = self.paths.ctrl_dev();
             match errno(&e) {
@@ -843,7 +863,7 @@ impl KernelRpmsg {
         for m in fresh.into_iter().chain(old) {
             let dev = format!("rpmsg{m}");
             match self.open_node(&dev, &class) {
-                Ok(fd) => return Ok(self.adopt(fd, dev, m, remote)),
+                Ok(fd) => return Ok(self.adopt(fd, dev, m, name, remote)),
                 Err(RpmsgCharError::Busy { path }) => busy = Some(path),
                 Err(RpmsgCharError::Io { source, .. })
                     if source.raw_os_error() == Some(libc::ENOENT) => {}
@@ -905,7 +925,7 @@ impl KernelRpmsg {
         }
     }
 
-    fn adopt(&mut self, fd: OwnedFd, dev: String, m: u32, remote: u32) -> Channel {
+    fn adopt(&mut self, fd: OwnedFd, dev: String, m: u32, name: &str, remote: u32) -> Channel {
         let requested = ept_attrs(&self.paths.class_dir().join(&dev)).map(|a| a.src);
         let local = match requested {
             Some(a) if a < LOCAL_UNKNOWN => a,
@@ -914,6 +934,7 @@ impl KernelRpmsg {
         self.eps.insert(
             local,
             Endpoint {
+                name: name.into(),
                 fd: Some(fd),
                 dev,
                 remote,
@@ -1170,6 +1191,92 @@ impl Transport for KernelRpmsg {
     }
     fn max_payload(&self) -> usize {
         self.max_payload
+    }
+}
+
+/// Identity of a device node: a node the kernel removed and made again is another inode.
+fn node_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Recovery.
+impl KernelRpmsg {
+    /// Re-attaches after the remote went away and came back (remoteproc's `crashed`, then
+    /// its recovery, or a stop and start): the kernel unregistered the remote's rpmsg
+    /// device — every endpoint gives `EPIPE`, `/dev/rpmsg_ctrlN` disappeared — and
+    /// registers it again when the firmware is back, as a new virtio device whose control
+    /// device may carry another number.
+    ///
+    /// Closes every open channel (destroying the endpoint devices the kernel did not),
+    /// then waits up to `timeout` for a *new* control device of the same remote: one whose
+    /// virtio device has the same parent (the remoteproc device) as the old one, and
+    /// which is not the old node itself (not the same inode under the same name). Without
+    /// a known parent (an unexpected sysfs layout) the old name coming back, or else the
+    /// only control device there is, is taken. Returns the channels that were open as
+    /// `(name, remote address)`, for the caller to open again once the services are
+    /// re-announced ([`Self::wait_service`]; the remote's addresses may have changed).
+    pub fn reconnect(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<(String, u32)>, RpmsgCharError> {
+        let mut was_open: Vec<(String, u32)> = Vec::new();
+        for (_, ep) in self.eps.drain() {
+            was_open.push((ep.name.clone(), ep.remote));
+            let _ = Self::destroy(&*self.os, ep);
+        }
+        was_open.sort();
+        let old_node = node_id(&self.paths.ctrl_dev());
+        let old_name = self.paths.ctrl.clone();
+        let old_parent = self
+            .vdev
+            .as_ref()
+            .and_then(|v| v.parent().map(Path::to_path_buf));
+        let old_ctrl_node = self.ctrl_node.take();
+        if let Some(fd) = self.ctrl.take() {
+            self.os.close(fd);
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let ctrls = list_ctrls(&self.paths.dev);
+            let pick = ctrls.iter().find(|c| {
+                let node = node_id(&self.paths.dev.join(c));
+                if node.is_none() || (**c == old_name && node == old_ctrl_node.or(old_node)) {
+                    return false;
+                }
+                match &old_parent {
+                    Some(parent) => vdev_of_ctrl(&self.paths.class_dir().join(c))
+                        .is_some_and(|v| v.parent() == Some(parent.as_path())),
+                    None => **c == old_name || ctrls.len() == 1,
+                }
+            });
+            if let Some(c) = pick.cloned() {
+                let mut paths = self.paths.clone();
+                paths.ctrl = c;
+                match Self::open_ctrl(&*self.os, &paths) {
+                    Ok((fd, node)) => {
+                        self.ctrl_sys = paths.class_dir().join(&paths.ctrl);
+                        self.vdev = vdev_of_ctrl(&self.ctrl_sys);
+                        self.paths = paths;
+                        self.ctrl = Some(fd);
+                        self.ctrl_node = node;
+                        return Ok(was_open);
+                    }
+                    // Still being torn down or set up: try again until the deadline.
+                    Err(RpmsgCharError::NoCtrl { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // Without a control device: later calls report the link as gone.
+                return Err(RpmsgCharError::NoCtrl {
+                    path: self.paths.ctrl_dev(),
+                    available: ctrls,
+                });
+            }
+            sleep_until(&mut pause, deadline, Duration::from_millis(20));
+        }
     }
 }
 

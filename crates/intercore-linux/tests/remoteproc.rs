@@ -312,3 +312,49 @@ fn missing_cdev_and_vanished_rproc() {
     let e = r.state().unwrap_err();
     assert!(matches!(e, RprocError::Gone { .. }), "{e:?}");
 }
+
+/// Issue 12, recovery (remoteproc_core.c `rproc_report_crash` → `rproc_crash_handler_work`
+/// → `rproc_trigger_recovery`; remoteproc_sysfs.c `recovery_store`): with `recovery`
+/// enabled the kernel restarts a crashed core by itself and `recover` only waits for it;
+/// with it disabled the core stays `crashed` until `recover` writes `recover`, which
+/// reloads the firmware and runs it once. Nothing the kernel would refuse is written.
+#[test]
+fn crashed_core_is_recovered() {
+    let k = two();
+    let r = Remoteproc::open(&k.paths(), Some("0")).unwrap();
+    let fw = write_fw(&k, "echo.elf", &tiny_elf(&[1, 2, 3, 4]));
+    r.load(&fw, None).unwrap();
+    k.settle();
+    assert_eq!(r.start(Control::Sysfs, T).unwrap(), RprocState::Running);
+
+    // Recovery enabled (the kernel's default): the kernel brings it back.
+    assert_eq!(r.recovery().unwrap(), "enabled");
+    k.crash(0);
+    assert_eq!(r.recover(T).unwrap(), RprocState::Running);
+    assert!(
+        k.log()
+            .iter()
+            .any(|l| l.contains("crash handler: recovering"))
+    );
+
+    // Recovery disabled: it stays crashed until asked.
+    std::fs::write(r.sysfs_dir().join("recovery"), "disabled").unwrap();
+    k.settle();
+    assert_eq!(r.recovery().unwrap(), "disabled");
+    k.crash(0);
+    k.settle();
+    k.settle();
+    assert_eq!(
+        r.state().unwrap(),
+        RprocState::Crashed,
+        "no recovery while disabled"
+    );
+    assert_eq!(r.recover(T).unwrap(), RprocState::Running);
+    assert!(
+        k.log()
+            .iter()
+            .any(|l| l.contains("recovery_store: recovering"))
+    );
+    assert_eq!(r.recovery().unwrap(), "disabled", "the setting is kept");
+    assert!(k.refusals().is_empty(), "{:?}", k.refusals());
+}

@@ -51,8 +51,8 @@ impl CacheMode {
 pub enum AnyCache {
     /// Coherent memory.
     Coherent(Coherent<Arc<MemfdRegion>>),
-    /// The non-coherent model.
-    Model(SimCache),
+    /// The non-coherent model (boxed: it is far larger than the coherent variant).
+    Model(Box<SimCache>),
 }
 
 impl AnyCache {
@@ -65,7 +65,9 @@ impl AnyCache {
     ) -> std::io::Result<Self> {
         Ok(match mode {
             CacheMode::Coherent => AnyCache::Coherent(Coherent::new(dram)),
-            CacheMode::NonCoherent(e) => AnyCache::Model(SimCache::new(dram, side, e, log)?),
+            CacheMode::NonCoherent(e) => {
+                AnyCache::Model(Box::new(SimCache::new(dram, side, e, log)?))
+            }
         })
     }
     /// The sanitizer's findings (none in coherent mode).
@@ -79,7 +81,7 @@ impl AnyCache {
     pub fn model(&self) -> Option<&SimCache> {
         match self {
             AnyCache::Coherent(_) => None,
-            AnyCache::Model(m) => Some(m),
+            AnyCache::Model(m) => Some(m.as_ref()),
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod qemu;
 mod remote;
 
 pub use anycache::{AnyCache, CacheMode};
-pub use coherency::{Detection, Eviction, Report, Side};
+pub use coherency::{Detection, Eviction, FaultInjection, Report, Side};
 pub use remote::remote_main;
 
 use intercore::dataplane::{DpHost, Iommu, Perm, Pool, PoolConfig};
@@ -316,7 +316,81 @@ pub struct Soc {
     ctrl: ctrl::Ctrl<MemfdRegion>,
     pool_off: usize,
     pool_len: usize,
+    ctrl_off: usize,
+    program: RemoteProgram,
     cfg: SimConfig,
+}
+
+/// "Loads the firmware": its resource table into the carveout. The firmware's own table
+/// (its `.resource_table` static) when it is built for this carveout: one source of truth.
+/// A geometry it was not built for (a test setup) gets the standard table for that
+/// geometry, built by the same const fn.
+fn load_table(mem: &MemfdRegion, layout: &CarveoutLayout, cfg: &SimConfig) -> io::Result<()> {
+    match cfg.layout {
+        // The firmware's own table (its `.resource_table` static) when it is built for this
+        // carveout: one source of truth. A geometry it was not built for (a test setup)
+        // gets the standard table for that geometry, built by the same const fn.
+        SimLayout::Standard => {
+            let spec = cfg.carveout();
+            let (fw_spec, fw_table) = cfg.firmware.resource_table();
+            let table = if fw_spec == spec {
+                fw_table
+            } else {
+                RpmsgTable::standard(&spec)
+            };
+            mem.write(
+                layout.rsc.offset,
+                intercore_wire::IntoBytes::as_bytes(&table),
+            );
+        }
+        // The bootloader loaded the firmware, table included (IPC-only mode).
+        SimLayout::TiK3 => {
+            K3Regions::new(cfg.vring_num, cfg.buf_size)?.write_table(
+                mem,
+                cfg.da_base,
+                cfg.vring_num,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the remote core's process on the carveout and doorbells.
+fn spawn_remote(
+    cfg: &SimConfig,
+    remote: &RemoteProgram,
+    mem: &MemfdRegion,
+    layout: &CarveoutLayout,
+    ctrl_off: usize,
+    to_remote: &EventFd,
+    to_host: &EventFd,
+) -> io::Result<Child> {
+    let raw = |fd: std::os::fd::BorrowedFd<'_>| std::os::fd::AsRawFd::as_raw_fd(&fd).to_string();
+    let mut cmd = Command::new(&remote.program);
+    cmd.args(&remote.args)
+        .args(["--fw", cfg.firmware.name()])
+        .args(["--mem-fd", &raw(mem.fd())])
+        .args(["--bell-fd", &raw(to_remote.as_fd())])
+        .args(["--peer-bell-fd", &raw(to_host.as_fd())])
+        .args(["--host-pid", &std::process::id().to_string()])
+        .args(["--rsc-off", &layout.rsc.offset.to_string()])
+        .args(["--rsc-len", &layout.rsc.len.to_string()])
+        .args(["--da-base", &cfg.da_base.to_string()])
+        .args(["--wait", &wait_mode_arg(cfg.remote_wait)])
+        .args(["--cache", &cfg.cache.arg()])
+        .args(["--ctrl-off", &ctrl_off.to_string()])
+        .args(["--buf-size", &cfg.buf_size.to_string()]);
+    if cfg.layout == SimLayout::TiK3 {
+        // The firmware knows its memory map: buffers may come from region 0 only, and
+        // nothing may reach into its own region past the table.
+        let k = K3Regions::new(cfg.vring_num, cfg.buf_size)?;
+        cmd.args(["--buf-window", &format!("0:{}", k.dma_len)])
+            .args([
+                "--private",
+                &format!("{}:{}", k.fw_off + k.rsc_len, k.fw_len - k.rsc_len),
+            ]);
+    }
+    intercore_linux::spawn_inheriting(&mut cmd, &[mem.fd(), to_remote.as_fd(), to_host.as_fd()])
 }
 
 impl Soc {
@@ -357,58 +431,10 @@ impl Soc {
             offset: 0,
             len: layout.total,
         };
-        // The firmware's own table (its `.resource_table` static) when it is built for this
-        // carveout: one source of truth. A geometry it was not built for (a test setup)
-        // gets the standard table for that geometry, built by the same const fn.
-        match k3 {
-            None => {
-                let (fw_spec, fw_table) = cfg.firmware.resource_table();
-                let table = if fw_spec == spec {
-                    fw_table
-                } else {
-                    RpmsgTable::standard(&spec)
-                };
-                mem.write(
-                    layout.rsc.offset,
-                    intercore_wire::IntoBytes::as_bytes(&table),
-                );
-            }
-            // The bootloader loaded the firmware, table included (IPC-only mode).
-            Some(k) => {
-                k.write_table(&*mem, cfg.da_base, cfg.vring_num)?;
-            }
-        }
+        load_table(&mem, &layout, cfg)?;
         let to_remote = EventFd::new()?;
         let to_host = EventFd::new()?;
-        let raw =
-            |fd: std::os::fd::BorrowedFd<'_>| std::os::fd::AsRawFd::as_raw_fd(&fd).to_string();
-        let mut cmd = Command::new(&remote.program);
-        cmd.args(&remote.args)
-            .args(["--fw", cfg.firmware.name()])
-            .args(["--mem-fd", &raw(mem.fd())])
-            .args(["--bell-fd", &raw(to_remote.as_fd())])
-            .args(["--peer-bell-fd", &raw(to_host.as_fd())])
-            .args(["--host-pid", &std::process::id().to_string()])
-            .args(["--rsc-off", &layout.rsc.offset.to_string()])
-            .args(["--rsc-len", &layout.rsc.len.to_string()])
-            .args(["--da-base", &cfg.da_base.to_string()])
-            .args(["--wait", &wait_mode_arg(cfg.remote_wait)])
-            .args(["--cache", &cfg.cache.arg()])
-            .args(["--ctrl-off", &ctrl_off.to_string()])
-            .args(["--buf-size", &cfg.buf_size.to_string()]);
-        if let Some(k) = k3 {
-            // The firmware knows its memory map: buffers may come from region 0 only, and
-            // nothing may reach into its own region past the table.
-            cmd.args(["--buf-window", &format!("0:{}", k.dma_len)])
-                .args([
-                    "--private",
-                    &format!("{}:{}", k.fw_off + k.rsc_len, k.fw_len - k.rsc_len),
-                ]);
-        }
-        let child = intercore_linux::spawn_inheriting(
-            &mut cmd,
-            &[mem.fd(), to_remote.as_fd(), to_host.as_fd()],
-        )?;
+        let child = spawn_remote(cfg, remote, &mem, &layout, ctrl_off, &to_remote, &to_host)?;
         let pidfd = PidFd::open(child.id() as i32)?;
         let ctrl = ctrl::Ctrl::new(Arc::clone(&mem), ctrl_off);
         Ok(Soc {
@@ -422,8 +448,47 @@ impl Soc {
             ctrl,
             pool_off,
             pool_len,
+            ctrl_off,
+            program: remote.clone(),
             cfg: cfg.clone(),
         })
+    }
+
+    /// Brings a dead (or killed) remote core back, as remoteproc's recovery does: reaps the
+    /// old process, "reloads the firmware" (writes its pristine resource table over the one
+    /// the old link used) and starts a new remote process on the same carveout, doorbells
+    /// and IOMMU windows. The host then calls [`Self::reconnect`].
+    pub fn restart_remote(&mut self) -> io::Result<()> {
+        if let Ok(None) = self.child.try_wait() {
+            self.child.kill()?;
+            let _ = self.signal(libc::SIGCONT);
+        }
+        self.child.wait()?;
+        load_table(&self.mem, &self.layout, &self.cfg)?;
+        let child = spawn_remote(
+            &self.cfg,
+            &self.program,
+            &self.mem,
+            &self.layout,
+            self.ctrl_off,
+            &self.to_remote,
+            &self.to_host,
+        )?;
+        self.pidfd = PidFd::open(child.id() as i32)?;
+        self.child = child;
+        Ok(())
+    }
+
+    /// Re-establishes `bus` with the restarted remote ([`HostBus::reconnect`]) through a
+    /// doorbell that watches the new process.
+    pub fn reconnect(
+        &self,
+        bus: &mut HostBus<Arc<MemfdRegion>, EventfdDoorbell>,
+    ) -> intercore::Result<()> {
+        let bell = self
+            .host_doorbell()
+            .map_err(|e| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        bus.reconnect(&self.map, bell, self.layout.rsc)
     }
 
     /// A host bus over this SoC's carveout and doorbells.

@@ -46,6 +46,20 @@ pub enum Error {
     },
     /// An operating-system call failed with this errno.
     Os(i32),
+    /// The remote broke the data-plane protocol; the data plane is unusable until reset
+    /// (`DpHost::reset`). Names the message entry when one was at fault.
+    DataPlane {
+        /// What was wrong.
+        what: &'static str,
+        /// Index of the offending entry in its message.
+        entry: Option<u16>,
+        /// The buffer id the entry named.
+        buf: Option<u32>,
+        /// The sequence number the entry named.
+        seq: Option<u64>,
+        /// The offending value.
+        value: u64,
+    },
 }
 
 impl From<WireError> for Error {
@@ -77,6 +91,26 @@ impl fmt::Display for Error {
                 write!(f, "message of {len} bytes truncated to the caller's buffer")
             }
             Error::Os(e) => write!(f, "system call failed with errno {e}"),
+            Error::DataPlane {
+                what,
+                entry,
+                buf,
+                seq,
+                value,
+            } => {
+                f.write_str("remote broke the data-plane protocol")?;
+                if let Some(i) = entry {
+                    write!(f, " in completion entry {i}")?;
+                }
+                if let Some(b) = buf {
+                    write!(f, " (buffer {b}")?;
+                    if let Some(s) = seq {
+                        write!(f, ", sequence {s}")?;
+                    }
+                    f.write_str(")")?;
+                }
+                write!(f, ": {what} ({value:#x})")
+            }
         }
     }
 }

@@ -15,16 +15,13 @@ type Remote = RemoteBus<Arc<HeapMem>, ThreadBell, 8>;
 const T: Option<Duration> = Some(Duration::from_secs(5));
 
 fn pair(num: u16) -> (Host, Remote) {
+    pair_with(num, HostConfig::default())
+}
+
+fn pair_with(num: u16, cfg: HostConfig) -> (Host, Remote) {
     let link = Link::with_buffers(num);
     let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        hb,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
+    let host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, cfg).unwrap();
     let mut remote = RemoteBus::new(
         Arc::clone(&link.mem),
         &link.map,
@@ -234,7 +231,11 @@ fn blocked_sender_wakes_when_remote_consumes() {
 /// dropping the handles gives them back.
 #[test]
 fn held_receive_buffers_return_on_drop() {
-    let (mut host, mut remote) = pair(4);
+    let cfg = HostConfig {
+        max_held_per_endpoint: Some(4),
+        ..HostConfig::default()
+    };
+    let (mut host, mut remote) = pair_with(4, cfg);
     let ep = host.create_endpoint("me", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..4u8 {
@@ -380,4 +381,100 @@ fn host_writes_back_status_and_features_into_the_kernel_fields() {
     );
     assert_eq!(v.vdev.config_len.get(), 0);
     assert_eq!(v.vdev.num_of_vrings, 2);
+}
+
+/// Issue 12: an endpoint whose application never reads holds at most its limit of receive
+/// buffers (default three quarters); past it, its messages are dropped and counted, and
+/// another endpoint keeps receiving. (Linux copies every message out of the ring into a
+/// per-endpoint queue, so a silent reader never blocks the ring there either.)
+#[test]
+fn a_non_reading_endpoint_cannot_starve_the_others() {
+    let (mut host, mut remote) = pair(8);
+    let lazy = host.create_endpoint("lazy", None).unwrap();
+    let busy = host.create_endpoint("busy", None).unwrap();
+    let r = remote.create_endpoint("r", None).unwrap();
+    for i in 0..20u32 {
+        remote.try_send(r, lazy, &i.to_le_bytes()).unwrap();
+        host.poll().unwrap();
+    }
+    assert_eq!(
+        host.stats().held_dropped,
+        14,
+        "6 held (3/4 of 8), 14 dropped"
+    );
+    for i in 0..20u32 {
+        remote.try_send(r, busy, &i.to_le_bytes()).unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(host.try_recv(busy, &mut b).unwrap(), (r, 4));
+        assert_eq!(b, i.to_le_bytes());
+    }
+    // The lazy endpoint still has its first six, in order.
+    for i in 0..6u32 {
+        let m = host.try_recv_buf(lazy).unwrap();
+        // The copy path for untrusted data: one copy out of shared memory.
+        let mut copy = [0u8; 8];
+        assert_eq!(m.copy_to(&mut copy), 4);
+        assert_eq!(&copy[..4], &i.to_le_bytes());
+    }
+    assert_eq!(host.try_recv_buf(lazy).unwrap_err(), Error::WouldBlock);
+}
+
+fn announce_raw(remote: &mut Remote, name: &[u8], addr: u32, flags: u32) {
+    let mut m = [0u8; 40];
+    m[..name.len()].copy_from_slice(name);
+    m[32..36].copy_from_slice(&addr.to_le_bytes());
+    m[36..].copy_from_slice(&flags.to_le_bytes());
+    remote.try_send(addr.max(1024), 53, &m).unwrap();
+}
+
+/// Issue 12: announcements for 53 (the name service) and 0xFFFFFFFF are refused and
+/// counted; the rest of 0..1023, 0 included, is accepted (TI firmware announces there and
+/// Linux's rpmsg_ns_cb accepts any address); the table is bounded (overflow counted) and a
+/// destroy frees a slot.
+#[test]
+fn name_service_refuses_reserved_and_is_bounded() {
+    let cfg = HostConfig {
+        max_services: 3,
+        ..HostConfig::default()
+    };
+    let (mut host, mut remote) = pair_with(16, cfg);
+    announce_raw(&mut remote, b"ns", 53, 0);
+    announce_raw(&mut remote, b"any", u32::MAX, 0);
+    announce_raw(&mut remote, b"zero", 0, 0);
+    announce_raw(&mut remote, b"ti", 13, 0);
+    announce_raw(&mut remote, b"dyn", 1030, 0);
+    announce_raw(&mut remote, b"extra", 1031, 0);
+    announce_raw(&mut remote, b"dyn", 1032, 0); // re-announced: updated, not a new slot
+    host.poll().unwrap();
+    let s = host.stats();
+    assert_eq!((s.ns_refused, s.ns_overflow), (2, 1));
+    assert_eq!(host.service("zero"), Some(0));
+    assert_eq!(host.service("ti"), Some(13));
+    assert_eq!(host.service("dyn"), Some(1032));
+    assert_eq!(host.service("extra"), None);
+    assert_eq!(host.services().len(), 3);
+    announce_raw(&mut remote, b"zero", 0, 1);
+    announce_raw(&mut remote, b"extra", 1031, 0);
+    host.poll().unwrap();
+    assert_eq!(host.service("zero"), None);
+    assert_eq!(host.service("extra"), Some(1031));
+}
+
+/// 100 000 announcements of distinct names against the default cap: bounded memory, no
+/// scan per announcement (issue 12 measured 10 s for 200k with the old list).
+#[test]
+fn announcement_flood_is_bounded() {
+    let (mut host, mut remote) = pair(16);
+    let t = std::time::Instant::now();
+    for i in 0..100_000u32 {
+        let name = format!("s{i}");
+        announce_raw(&mut remote, name.as_bytes(), 2000 + i, 0);
+        if i % 8 == 7 {
+            host.poll().unwrap();
+        }
+    }
+    host.poll().unwrap();
+    assert_eq!(host.services().len(), 64);
+    assert_eq!(host.stats().ns_overflow, 100_000 - 64);
+    eprintln!("100k announcements in {:?}", t.elapsed());
 }

@@ -344,23 +344,37 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
             }
         }
     }
+    // Soak rows are streamed as they are measured (a long run interrupted or stalled
+    // still leaves every row it measured on stdout), so they are not printed again below.
+    let mut streamed = 0;
     if has("soak") {
         p.step("soak");
         let on = p.on;
-        push(
-            suites::soak(o.soak, &cpus, |f| {
+        let json = o.json;
+        let r = suites::soak(
+            o.soak,
+            &cpus,
+            |f| {
                 if on {
                     eprint!("\r[soak {:>3.0}%]", f * 100.0);
                 }
-            }),
-            "soak",
-            &mut rows,
+            },
+            |row| {
+                if json {
+                    println!("{}", row.json());
+                } else {
+                    println!("{}", human(row));
+                }
+            },
         );
+        streamed = r.as_ref().map_or(0, Vec::len);
+        push(r, "soak", &mut rows);
     }
     p.finish();
     let ts = targets(&rows);
+    let unstreamed = &rows[..rows.len() - streamed];
     if o.json {
-        for r in &rows {
+        for r in unstreamed {
             println!("{}", r.json());
         }
         let fields: Vec<String> = ts
@@ -392,7 +406,7 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
                 ""
             }
         );
-        for r in &rows {
+        for r in unstreamed {
             println!("{}", human(r));
         }
         println!("\ntargets (ratios to baselines measured above):");

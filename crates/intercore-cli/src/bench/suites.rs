@@ -250,12 +250,71 @@ pub fn bulk(
     Ok((row, base))
 }
 
+/// How long the soak waits out a silent peer before it ends the run with a stall row.
+pub const SOAK_STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// State letter and CPU time (clock ticks, user + system) of process `pid`, from
+/// `/proc/PID/stat` (proc(5): fields 3, 14 and 15; the name in field 2 may hold spaces,
+/// so parsing starts after its closing parenthesis).
+fn proc_cpu(pid: u32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let state = f.first()?.chars().next()?;
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((state, ticks))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Why an echo did not come back within a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// The reply was in the ring when the wait gave up: the host was never woken.
+    LostWakeup,
+    /// The peer used no CPU during the wait (not scheduled, or stopped): starvation.
+    PeerStarved(char),
+    /// The peer ran but answered nothing.
+    PeerBusy(char),
+}
+
+impl Stall {
+    fn describe(self) -> String {
+        match self {
+            Stall::LostWakeup => {
+                "lost wake-up: the reply was in the ring but no doorbell woke the host".into()
+            }
+            Stall::PeerStarved(st) => format!(
+                "peer starved: its process (state {st}) used no CPU during the wait                  (not scheduled or stopped)"
+            ),
+            Stall::PeerBusy(st) => {
+                format!("peer busy: its process (state {st}) ran but sent no reply")
+            }
+        }
+    }
+}
+
 /// Sustained mixed traffic for `dur`: echo messages of random sizes and 64 KiB CRC32C
-/// buffers, every result checked; one row per second.
+/// buffers, every result checked; one row per second, handed to `emit` as soon as it is
+/// measured (the caller streams it), and also returned.
+///
+/// A silent peer does not end the run at the first timeout: each 1 s wait without the
+/// echo is diagnosed — a lost wake-up (the reply was in the ring, the doorbell never
+/// woke us), a starved peer (its process used no CPU: not scheduled or stopped), or a busy
+/// one — and reported in a `stall` row with its context (time, messages so far, the
+/// peer's state, the load average); the soak goes on once the reply arrives and gives up
+/// after [`SOAK_STALL_LIMIT`] of silence, keeping every row measured before. Any other
+/// error also ends the run with a row saying what happened, never by discarding rows.
 pub fn soak(
     dur: Duration,
     cpus: &[usize],
     mut progress: impl FnMut(f64),
+    mut emit: impl FnMut(&Row),
 ) -> Result<Vec<Row>, String> {
     let cfg = SimConfig {
         firmware: Firmware::Offload,
@@ -275,42 +334,116 @@ pub fn soak(
     let mut dp = soc
         .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
+    let peer = soc.remote_pid();
     let mut checker = Checker::default();
     let mut rows = Vec::new();
+    let mut push = |row: Row, rows: &mut Vec<Row>| {
+        emit(&row);
+        rows.push(row);
+    };
     let mut rng = 0x1234_5678_9ABC_DEF0u64;
     let (mut out, mut back) = (vec![0u8; 496], vec![0u8; 496]);
     let t_all = Instant::now();
     let mut second = Instant::now();
     let (mut msgs, mut bulk_bytes, mut errors, mut seq) = (0u64, 0u64, 0u64, 0u64);
+    let mut total_msgs = 0u64;
     let mut rec = Recorder::new();
-    while t_all.elapsed() < dur {
+    let stall_row = |what: String, errors: u64| {
+        let mut row = Row::new("soak", "stall", 0);
+        row.errors = errors;
+        row.note = what;
+        row
+    };
+    let mut ended: Option<String> = None;
+    'run: while t_all.elapsed() < dur {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let len = 1 + (rng % 496) as usize;
         out[..len].fill(rng as u8);
         let t = Instant::now();
-        bus.send(ep, dst, &out[..len]).map_err(|e| e.to_string())?;
-        let (_, n) = bus.recv(ep, &mut back).map_err(|e| e.to_string())?;
+        if let Err(e) = bus.send_timeout(ep, dst, &out[..len], Some(SOAK_STALL_LIMIT)) {
+            ended = Some(format!("send failed after {total_msgs} messages: {e}"));
+            break;
+        }
+        let mut silent = Duration::ZERO;
+        let n = loop {
+            let before = proc_cpu(peer);
+            match bus.recv_timeout(ep, &mut back, Some(Duration::from_secs(1))) {
+                Ok((_, n)) => break n,
+                Err(intercore::Error::Timeout) => {}
+                Err(e) => {
+                    ended = Some(format!(
+                        "receive failed after {total_msgs} messages at t={:.1}s: {e}",
+                        t_all.elapsed().as_secs_f64()
+                    ));
+                    break 'run;
+                }
+            }
+            silent += Duration::from_secs(1);
+            // Was the reply there all along? A non-blocking look that does not wait.
+            let lost = match bus.try_recv(ep, &mut back) {
+                Ok((_, n)) => Some(n),
+                Err(intercore::Error::WouldBlock) => None,
+                Err(e) => {
+                    ended = Some(format!("receive failed after a stall: {e}"));
+                    break 'run;
+                }
+            };
+            let after = proc_cpu(peer);
+            let kind = match (lost, before, after) {
+                (Some(_), _, _) => Stall::LostWakeup,
+                (None, Some((_, a)), Some((st, b))) if a == b => Stall::PeerStarved(st),
+                (None, _, Some((st, _))) => Stall::PeerBusy(st),
+                (None, _, None) => Stall::PeerStarved('?'),
+            };
+            let what = format!(
+                "stall at t={:.1}s after {total_msgs} messages: no echo of a {len}-byte \
+                 message for {}s; {}; load average {}",
+                t_all.elapsed().as_secs_f64(),
+                silent.as_secs(),
+                kind.describe(),
+                loadavg()
+            );
+            push(stall_row(what, 0), &mut rows);
+            if let Some(n) = lost {
+                break n;
+            }
+            if silent >= SOAK_STALL_LIMIT {
+                ended = Some(format!(
+                    "gave up after {}s without an echo",
+                    silent.as_secs()
+                ));
+                break 'run;
+            }
+        };
         rec.record(t.elapsed());
         if back[..n] != out[..len] {
             errors += 1;
         }
         msgs += 1;
+        total_msgs += 1;
         if msgs % 8 == 0 {
-            if let Some(b) = dp.alloc(64 << 10) {
-                let l = input_len(b.cap());
-                checker
-                    .submit(&mut dp, &mut bus, b, l, seq)
-                    .map_err(|e| e.to_string())?;
-                seq += 1;
-            }
-            dp.flush(&mut bus).map_err(|e| e.to_string())?;
-            while let Some(c) = dp.try_complete(&mut bus).map_err(|e| e.to_string())? {
-                match checker.check(&c) {
-                    Outcome::Good => bulk_bytes += (c.len() - 4) as u64,
-                    _ => errors += 1,
+            let r: intercore::Result<()> = (|| {
+                if let Some(b) = dp.alloc(64 << 10) {
+                    let l = input_len(b.cap());
+                    checker.submit(&mut dp, &mut bus, b, l, seq)?;
+                    seq += 1;
                 }
+                dp.flush(&mut bus)?;
+                while let Some(c) = dp.try_complete(&mut bus)? {
+                    match checker.check(&c) {
+                        Outcome::Good => bulk_bytes += (c.len() - 4) as u64,
+                        _ => errors += 1,
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(e) = r {
+                ended = Some(format!(
+                    "data plane failed after {total_msgs} messages: {e}"
+                ));
+                break;
             }
         }
         if second.elapsed() >= Duration::from_secs(1) {
@@ -321,24 +454,41 @@ pub fn soak(
             row.gbps = Some(bulk_bytes as f64 / secs / 1e9);
             row.errors = errors;
             row.note = format!("t={:.0}s", t_all.elapsed().as_secs_f64());
-            rows.push(row);
+            push(row, &mut rows);
             progress(t_all.elapsed().as_secs_f64() / dur.as_secs_f64());
             (msgs, bulk_bytes, errors) = (0, 0, 0);
             rec = Recorder::new();
             second = Instant::now();
         }
     }
-    while dp.outstanding() > 0 {
-        let c = dp
-            .wait_complete(&mut bus, COMPLETION_TIMEOUT)
-            .map_err(|e| e.to_string())?;
-        if checker.check(&c) != Outcome::Good {
-            errors += 1;
+    if ended.is_none() {
+        while dp.outstanding() > 0 {
+            match dp.wait_complete(&mut bus, COMPLETION_TIMEOUT) {
+                Ok(c) => {
+                    if checker.check(&c) != Outcome::Good {
+                        errors += 1;
+                    }
+                }
+                Err(e) => {
+                    ended = Some(format!("draining the data plane: {e}"));
+                    break;
+                }
+            }
         }
     }
-    let sanitizer = dp.pool().cache().reports().len() + soc.remote_reports().len();
-    if let Some(last) = rows.last_mut() {
-        last.errors += errors + sanitizer as u64;
+    let sanitizer = (dp.pool().cache().reports().len() + soc.remote_reports().len()) as u64;
+    if let Some(what) = ended {
+        // The run ended early: say why, with everything not yet reported, and count it
+        // as an error so the exit status shows it.
+        push(stall_row(what, errors + sanitizer + 1), &mut rows);
+    } else if errors + sanitizer > 0 {
+        push(
+            stall_row(
+                "errors after the last full second".into(),
+                errors + sanitizer,
+            ),
+            &mut rows,
+        );
     }
     drop(dp);
     drop(bus);

@@ -15,6 +15,10 @@
 //!   `attached` → `detached`, otherwise refused (`EINVAL`).
 //! * A changed `firmware` is accepted only while `offline` (else `EBUSY`) and only if
 //!   non-empty; the part before the first newline is kept, as `rproc_set_firmware` does.
+//! * [`FakeKernel::crash`] is `rproc_report_crash`: `crashed`. With `recovery` `enabled`
+//!   the kernel recovers by itself (`rproc_trigger_recovery`: the firmware is requested and
+//!   checked again, then `running` after the boot delay); `disabled` keeps it crashed until
+//!   `recover` (or `enabled`) is written to `recovery` (`recovery_store`).
 //!
 //! A regular file cannot fail a `write()` with the kernel's errno, so a refused write is
 //! undone (the file gets the kernel's value back) and recorded in [`FakeKernel::log`] as
@@ -58,6 +62,8 @@ struct Proc {
     pending: Option<(Instant, String)>,
     /// Unbound from its driver: the kernel no longer serves it.
     gone: bool,
+    /// `rproc->recovery_disabled`.
+    recovery_disabled: bool,
 }
 
 struct Model {
@@ -117,6 +123,7 @@ impl FakeKernel {
                     firmware: p.firmware.clone(),
                     pending: None,
                     gone: false,
+                    recovery_disabled: false,
                 })
                 .collect(),
             log: Vec::new(),
@@ -180,6 +187,15 @@ impl FakeKernel {
         m.procs[n].pending = None;
         let dir = self.rproc_dir(n);
         let _ = fs::write(dir.join("state"), format!("{state}\n"));
+    }
+    /// The core crashes (`rproc_report_crash`): `crashed`, then recovery as the module
+    /// documentation says.
+    pub fn crash(&self, n: usize) {
+        let mut m = lock(&self.model);
+        m.procs[n].state = "crashed".into();
+        m.procs[n].pending = None;
+        let _ = fs::write(self.rproc_dir(n).join("state"), "crashed\n");
+        m.log.push(format!("remoteproc{n}: crashed"));
     }
     /// Everything the fake kernel did, oldest first.
     pub fn log(&self) -> Vec<String> {
@@ -294,6 +310,49 @@ fn tick(root: &Path, m: &mut Model) {
                 let _ = fs::write(dir.join("state"), format!("{}\n", m.procs[i].state));
             }
         }
+        // sysfs `recovery` (`recovery_store`).
+        if let Ok(s) = fs::read_to_string(dir.join("recovery")) {
+            let word = s.strip_suffix('\n').unwrap_or(&s).to_string();
+            let shown = if m.procs[i].recovery_disabled {
+                "disabled"
+            } else {
+                "enabled"
+            };
+            // Empty: a writer between its truncate and its write.
+            if !word.is_empty() && word != shown {
+                let trigger = match word.as_str() {
+                    "enabled" => {
+                        m.procs[i].recovery_disabled = false;
+                        true
+                    }
+                    "disabled" => {
+                        m.procs[i].recovery_disabled = true;
+                        false
+                    }
+                    "recover" => true,
+                    other => {
+                        m.log.push(format!("{id}: recovery {other:?} -> EINVAL"));
+                        false
+                    }
+                };
+                if trigger {
+                    recover(m, i, &id, &fw_dir, "recovery_store");
+                }
+                let v = if m.procs[i].recovery_disabled {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                let _ = fs::write(dir.join("recovery"), format!("{v}\n"));
+            }
+        }
+        // The crash handler: recovery unless disabled.
+        if m.procs[i].state == "crashed"
+            && !m.procs[i].recovery_disabled
+            && m.procs[i].pending.is_none()
+        {
+            recover(m, i, &id, &fw_dir, "crash handler");
+        }
         // sysfs `state`.
         if let Ok(s) = fs::read_to_string(dir.join("state")) {
             let word = s.strip_suffix('\n').unwrap_or(&s);
@@ -308,6 +367,26 @@ fn tick(root: &Path, m: &mut Model) {
             }
         }
     }
+}
+
+/// `rproc_trigger_recovery`: only for a crashed core; the firmware is requested and checked
+/// again, then the core runs (after the boot delay). A failed reload leaves it crashed.
+fn recover(m: &mut Model, i: usize, id: &str, fw_dir: &Path, by: &str) {
+    if m.procs[i].state != "crashed" || m.procs[i].pending.is_some() {
+        return;
+    }
+    let path = fw_dir.join(&m.procs[i].firmware);
+    let ok = fs::read(&path).is_ok_and(|b| crate::remoteproc::validate_firmware(&b).is_ok());
+    if !ok {
+        m.log.push(format!(
+            "{id}: {by}: recovery failed (firmware not loadable)"
+        ));
+        // The kernel leaves it crashed; do not retry on every pass.
+        m.procs[i].recovery_disabled = true;
+        return;
+    }
+    m.log.push(format!("{id}: {by}: recovering"));
+    m.procs[i].pending = Some((Instant::now() + m.boot_delay, "running".into()));
 }
 
 /// `firmware_store` → `rproc_set_firmware`: accepted only while offline and non-empty.

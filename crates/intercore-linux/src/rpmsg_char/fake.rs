@@ -33,6 +33,11 @@
 //!   `RPMSG_DESTROY_EPT_IOCTL` removes the device; [`FakeRpmsgKernel::stop_remote`]
 //!   removes everything, as unregistering the virtio device does
 //!   (`rpmsg_ctrldev_remove` destroys every endpoint device of the control device).
+//! * [`FakeRpmsgKernel::restart_remote`] is remoteproc's recovery: the remote's rpmsg
+//!   device registers again as a new virtio device (`virtio2`, `virtio3`, … — `virtio1`
+//!   is the other core's) under the same remoteproc parent, with a control device of a new
+//!   number (`rpmsg_ctrl1`, …); ioctls on a descriptor of the old control device fail
+//!   with `ENODEV`.
 //!
 //! The socket pair holds fewer messages than the kernel's 256 transmit buffers (its send
 //! buffer is set to 16 KiB), which only makes "ring full" quicker to reach.
@@ -109,7 +114,11 @@ struct State {
     services: Vec<(String, u32, Behavior)>,
     epts: BTreeMap<u32, Ept>,
     fds: HashMap<RawFd, u32>,
-    ctrl_fds: HashSet<RawFd>,
+    /// Open control devices and the generation (`N` of `rpmsg_ctrlN`) each belongs to.
+    ctrl_fds: HashMap<RawFd, u32>,
+    /// The current rpmsg device: `virtio<vdev_n>`, `rpmsg_ctrl<ctrl_n>`.
+    vdev_n: u32,
+    ctrl_n: u32,
     steal_next: bool,
     deny: bool,
     log: Vec<String>,
@@ -124,8 +133,39 @@ impl State {
             .join(format!("sys/devices/platform/fake-remote/virtio{n}"))
     }
     fn ctrl_dir(&self) -> PathBuf {
-        self.vdev(0)
-            .join("virtio0.rpmsg_ctrl.0.0/rpmsg/rpmsg_ctrl0")
+        self.vdev(self.vdev_n).join(format!(
+            "virtio{}.rpmsg_ctrl.0.0/rpmsg/rpmsg_ctrl{}",
+            self.vdev_n, self.ctrl_n
+        ))
+    }
+    fn ctrl_name(&self) -> String {
+        format!("rpmsg_ctrl{}", self.ctrl_n)
+    }
+    /// `virtio_rpmsg_probe`: the bus's own channels and the control device.
+    fn register_device(&self) {
+        let p = self.paths();
+        let v = self.vdev_n;
+        // The bus's own devices: the control channel (src = dst = 0) and the name
+        // service (53.53), as virtio_rpmsg_bus registers them.
+        for (dev, name, addr) in [
+            (format!("virtio{v}.rpmsg_ctrl.0.0"), "rpmsg_ctrl", 0u32),
+            (format!("virtio{v}.rpmsg_ns.53.53"), "rpmsg_ns", 53),
+        ] {
+            let dir = self.vdev(v).join(&dev);
+            write_attrs(
+                &dir,
+                &[
+                    ("name", name.into()),
+                    ("src", format!("{addr:#x}")),
+                    ("dst", format!("{addr:#x}")),
+                    ("announce", "false".into()),
+                ],
+            );
+            symlink(&dir, &p.bus_dir().join(dev));
+        }
+        fs::create_dir_all(self.ctrl_dir()).expect("fake control device");
+        symlink(&self.ctrl_dir(), &p.class_dir().join(self.ctrl_name()));
+        fs::write(p.dev.join(self.ctrl_name()), b"").expect("fake /dev node");
     }
     /// Removes endpoint device `m` from sysfs and /dev (`cdev_device_del`).
     fn unlink_ept(&self, m: u32) {
@@ -198,7 +238,9 @@ impl FakeRpmsgKernel {
             services: Vec::new(),
             epts: BTreeMap::new(),
             fds: HashMap::new(),
-            ctrl_fds: HashSet::new(),
+            ctrl_fds: HashMap::new(),
+            vdev_n: 0,
+            ctrl_n: 0,
             steal_next: false,
             deny: false,
             log: Vec::new(),
@@ -207,27 +249,7 @@ impl FakeRpmsgKernel {
         for d in [p.dev.clone(), p.class_dir(), p.bus_dir(), st.vdev(1)] {
             fs::create_dir_all(&d).expect("fake tree");
         }
-        // The bus's own devices: the control channel (src = dst = 0) and the name
-        // service (53.53), as virtio_rpmsg_bus registers them.
-        for (dev, name, addr) in [
-            ("virtio0.rpmsg_ctrl.0.0", "rpmsg_ctrl", 0u32),
-            ("virtio0.rpmsg_ns.53.53", "rpmsg_ns", 53),
-        ] {
-            let dir = st.vdev(0).join(dev);
-            write_attrs(
-                &dir,
-                &[
-                    ("name", name.into()),
-                    ("src", format!("{addr:#x}")),
-                    ("dst", format!("{addr:#x}")),
-                    ("announce", "false".into()),
-                ],
-            );
-            symlink(&dir, &p.bus_dir().join(dev));
-        }
-        fs::create_dir_all(st.ctrl_dir()).expect("fake control device");
-        symlink(&st.ctrl_dir(), &p.class_dir().join("rpmsg_ctrl0"));
-        fs::write(p.dev.join("rpmsg_ctrl0"), b"").expect("fake /dev node");
+        st.register_device();
         Self {
             root,
             state: Arc::new(Mutex::new(st)),
@@ -274,10 +296,12 @@ impl FakeRpmsgKernel {
 
     /// The remote announces service `name` at `addr` (`rpmsg_ns_cb` → a channel device).
     pub fn announce(&self, name: &str, addr: u32, behavior: Behavior) {
-        lock(&self.state)
-            .services
-            .push((name.into(), addr, behavior));
-        self.add_channel(0, name, addr);
+        let v = {
+            let mut st = lock(&self.state);
+            st.services.push((name.into(), addr, behavior));
+            st.vdev_n
+        };
+        self.add_channel(v, name, addr);
     }
 
     /// Another remote core (`virtio1`, with no control device here) announces `name`.
@@ -290,11 +314,12 @@ impl FakeRpmsgKernel {
         let mut st = lock(&self.state);
         st.services.retain(|(n, _, _)| n != name);
         let p = st.paths();
+        let prefix = format!("virtio{}.", st.vdev_n);
         if let Ok(it) = fs::read_dir(p.bus_dir()) {
             for e in it.filter_map(|e| e.ok()) {
                 let f = e.file_name().to_string_lossy().into_owned();
-                if f.starts_with("virtio0.") && f.split('.').nth(1) == Some(name) {
-                    let _ = fs::remove_dir_all(st.vdev(0).join(&f));
+                if f.starts_with(&prefix) && f.split('.').nth(1) == Some(name) {
+                    let _ = fs::remove_dir_all(st.vdev(st.vdev_n).join(&f));
                     let _ = fs::remove_file(e.path());
                 }
             }
@@ -318,18 +343,41 @@ impl FakeRpmsgKernel {
         }
         st.services.clear();
         let p = st.paths();
-        let _ = fs::remove_dir_all(st.vdev(0));
-        let _ = fs::remove_file(p.class_dir().join("rpmsg_ctrl0"));
-        let _ = fs::remove_file(p.dev.join("rpmsg_ctrl0"));
+        let _ = fs::remove_dir_all(st.vdev(st.vdev_n));
+        let _ = fs::remove_file(p.class_dir().join(st.ctrl_name()));
+        let _ = fs::remove_file(p.dev.join(st.ctrl_name()));
+        let prefix = format!("virtio{}.", st.vdev_n);
         if let Ok(it) = fs::read_dir(p.bus_dir()) {
             for e in it.filter_map(|e| e.ok()) {
-                if e.file_name().to_string_lossy().starts_with("virtio0.") {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
                     let _ = fs::remove_file(e.path());
                 }
             }
         }
         st.log
             .push("remote stopped: every endpoint device destroyed".into());
+    }
+
+    /// remoteproc's recovery: the remote stops (if it still runs, as [`Self::stop_remote`])
+    /// and its rpmsg device registers again as a new virtio device with a control device
+    /// of a new number; services must be announced again ([`Self::announce`]). Returns the
+    /// new control device's name.
+    pub fn restart_remote(&self) -> String {
+        if lock(&self.state).running {
+            self.stop_remote();
+        }
+        let mut st = lock(&self.state);
+        st.vdev_n = if st.vdev_n == 0 { 2 } else { st.vdev_n + 1 };
+        st.ctrl_n += 1;
+        st.running = true;
+        st.register_device();
+        let line = format!(
+            "remote restarted: virtio{} with {}",
+            st.vdev_n,
+            st.ctrl_name()
+        );
+        st.log.push(line);
+        st.ctrl_name()
     }
 
     /// The next endpoint device created is opened at once by "another process", as in a
@@ -530,12 +578,13 @@ impl RpmsgOs for FakeOs {
         if st.deny {
             return Err(err(libc::EACCES));
         }
-        if path == p.dev.join("rpmsg_ctrl0") {
+        if path == p.dev.join(st.ctrl_name()) {
             if !st.running {
                 return Err(err(libc::ENODEV));
             }
             let fd: OwnedFd = fs::File::open(path)?.into();
-            st.ctrl_fds.insert(fd.as_raw_fd());
+            let n = st.ctrl_n;
+            st.ctrl_fds.insert(fd.as_raw_fd(), n);
             return Ok(fd);
         }
         let m = path
@@ -584,10 +633,10 @@ impl RpmsgOs for FakeOs {
 
     fn create_ept(&self, ctrl: BorrowedFd<'_>, info: &RpmsgEndpointInfo) -> io::Result<()> {
         let mut st = lock(&self.state);
-        if !st.ctrl_fds.contains(&ctrl.as_raw_fd()) {
+        let Some(&n) = st.ctrl_fds.get(&ctrl.as_raw_fd()) else {
             return Err(err(libc::ENOTTY));
-        }
-        if !st.running {
+        };
+        if !st.running || n != st.ctrl_n {
             return Err(err(libc::ENODEV));
         }
         // rpmsg_ctrldev_ioctl forces the last name byte to NUL.

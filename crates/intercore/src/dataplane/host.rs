@@ -2,7 +2,6 @@
 
 use super::pool::{Completed, Owner, Pool, WritableBuf};
 use super::{CacheOps, MAX_DP_BATCH, line_span};
-use crate::error::protocol;
 use crate::rpmsg::HostBus;
 use crate::{Doorbell, Error, Result, SharedMemory};
 use alloc::collections::VecDeque;
@@ -10,10 +9,10 @@ use alloc::vec::Vec;
 use core::time::Duration;
 use intercore_wire::dataplane::{
     DP_COMPLETE, DP_ENTRY_SIZE, DP_HDR_SIZE, DP_SUBMIT, DpComplete, DpHdr, DpSubmit,
-    dp_entries_per_message, dp_entry, dp_parse,
+    dp_entries_per_message, dp_entry,
 };
 use intercore_wire::{Le16, Le32, Le64};
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// The receipt for a submitted buffer. It gives no access to the bytes: while the remote
 /// owns a buffer, the CPU cannot touch it.
@@ -36,16 +35,13 @@ pub struct DpHostStats {
     pub failed: u64,
     /// rpmsg messages sent (each carries a batch).
     pub messages: u64,
-}
-
-/// Deliberate bugs, for showing that the coherency sanitizer catches them. Never set
-/// outside such a test.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultInjection {
-    /// Do not clean written lines before handing a buffer to the remote.
-    pub skip_clean: bool,
-    /// Do not invalidate before reading a completed buffer.
-    pub skip_invalidate: bool,
+    /// Messages on our endpoint from an address other than the data-plane service's
+    /// (dropped unread).
+    pub foreign: u64,
+    /// Completion entries refused (each one also breaks the data plane).
+    pub refused: u64,
+    /// In-flight buffers taken back by [`DpHost::reclaim`] / [`DpHost::reset`].
+    pub reclaimed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +61,7 @@ pub struct DpHost<C: CacheOps> {
     per_msg: usize,
     done: VecDeque<Completed<C>>,
     stats: DpHostStats,
-    inject: FaultInjection,
+    broken: Option<Error>,
 }
 
 impl<C: CacheOps> DpHost<C> {
@@ -89,7 +85,7 @@ impl<C: CacheOps> DpHost<C> {
             per_msg,
             done: VecDeque::new(),
             stats: DpHostStats::default(),
-            inject: FaultInjection::default(),
+            broken: None,
         })
     }
 
@@ -118,9 +114,54 @@ impl<C: CacheOps> DpHost<C> {
     pub fn batch_size(&self) -> usize {
         self.per_msg
     }
-    /// Sets deliberate bugs (sanitizer self-test only).
-    pub fn set_fault_injection(&mut self, f: FaultInjection) {
-        self.inject = f;
+    /// Local endpoint and remote service address in use.
+    pub fn addresses(&self) -> (u32, u32) {
+        (self.ep, self.remote)
+    }
+    /// Why the data plane is broken, if it is: the first protocol error the remote made
+    /// (every later call that needs the remote reports it too, as rpmsg's link errors do).
+    pub fn broken(&self) -> Option<Error> {
+        self.broken
+    }
+
+    fn check(&self) -> Result<()> {
+        self.broken.map_or(Ok(()), Err)
+    }
+
+    /// Takes back every buffer the remote holds (and every submission not yet sent),
+    /// returning each to the pool's free list; returns how many.
+    ///
+    /// Call this only once the remote is known dead (`PeerGone`, remoteproc `crashed`) or
+    /// the link was reset: a live remote could still write into a buffer after the pool
+    /// has lent it to someone else. Each buffer is invalidated whole first, so nothing the
+    /// remote left in the cache is read later. Buffers the application holds
+    /// ([`WritableBuf`], [`Completed`]) are not touched; they return when dropped. Afterwards
+    /// `pool().counts()` is `[free, cpu, 0, completed]` with every buffer accounted for.
+    pub fn reclaim(&mut self) -> usize {
+        let shared = &self.pool.shared;
+        let mut n = 0;
+        for (id, f) in self.flights.iter_mut().enumerate() {
+            if f.take().is_some() {
+                let info = *shared.info(id as u32);
+                shared.cache.invalidate(id as u32, info.off, info.cap);
+                shared.release(id as u32, Owner::InFlight);
+                n += 1;
+            }
+        }
+        self.batch.clear();
+        self.stats.reclaimed += n as u64;
+        n
+    }
+
+    /// After a link reset: reclaims every in-flight buffer ([`Self::reclaim`]), clears the
+    /// sticky error and talks from local endpoint `ep` to the service at `remote` (both
+    /// re-created on the new link). Returns how many buffers were reclaimed.
+    pub fn reset(&mut self, ep: u32, remote: u32) -> usize {
+        let n = self.reclaim();
+        self.ep = ep;
+        self.remote = remote;
+        self.broken = None;
+        n
     }
 
     /// Hands `buf` to the remote for operation `op` on its first `len` bytes: cleans
@@ -129,10 +170,25 @@ impl<C: CacheOps> DpHost<C> {
     pub fn submit<M: SharedMemory, D: Doorbell>(
         &mut self,
         bus: &mut HostBus<M, D>,
-        mut buf: WritableBuf<C>,
+        buf: WritableBuf<C>,
         len: usize,
         op: u32,
     ) -> Result<Ticket> {
+        let ticket = self.stage(buf, len, op)?;
+        if self.batch.len() == self.per_msg {
+            self.flush(bus)?;
+        }
+        Ok(ticket)
+    }
+
+    /// [`Self::submit`] without sending: the buffer is cleaned, marked in flight and
+    /// queued; it goes out with the next [`Self::flush`] (or a submit that fills the batch).
+    /// `Exhausted` when a whole batch is already queued.
+    pub fn stage(&mut self, mut buf: WritableBuf<C>, len: usize, op: u32) -> Result<Ticket> {
+        self.check()?;
+        if self.batch.len() >= self.per_msg {
+            return Err(Error::Exhausted("a full batch is queued: flush first"));
+        }
         if !alloc::sync::Arc::ptr_eq(&buf.shared, &self.pool.shared) {
             return Err(Error::Config("buffer belongs to another pool"));
         }
@@ -141,10 +197,8 @@ impl<C: CacheOps> DpHost<C> {
             return Err(Error::MessageTooLarge { len, max: info.cap });
         }
         let cache = &self.pool.shared.cache;
-        if !self.inject.skip_clean {
-            let (start, n) = line_span(cache.line_size(), info.off, len);
-            cache.clean(buf.id, start, n);
-        }
+        let (start, n) = line_span(cache.line_size(), info.off, len);
+        cache.clean(buf.id, start, n);
         cache.handoff(buf.id, info.off, info.cap);
         buf.live = false;
         let ok = self
@@ -166,15 +220,13 @@ impl<C: CacheOps> DpHost<C> {
         self.stats.submitted += 1;
         let ticket = Ticket { seq, buf: buf.id };
         drop(buf);
-        if self.batch.len() == self.per_msg {
-            self.flush(bus)?;
-        }
         Ok(ticket)
     }
 
     /// Sends the queued submissions (one rpmsg message, one doorbell at most). Blocks up to
     /// the bus timeout when the remote holds every transmit buffer (backpressure).
     pub fn flush<M: SharedMemory, D: Doorbell>(&mut self, bus: &mut HostBus<M, D>) -> Result<()> {
+        self.check()?;
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -200,68 +252,133 @@ impl<C: CacheOps> DpHost<C> {
         Ok(())
     }
 
-    /// Checks one completion message against our own records — buffer id in range and in
-    /// flight with that sequence number, device address equal to the buffer's, length
-    /// within its capacity — then invalidates the written bytes and files the buffer as
-    /// completed. Anything else is a protocol error.
-    fn absorb(&mut self, payload: &[u8]) -> Result<()> {
-        let entries = dp_parse(payload, DP_COMPLETE)?;
-        for i in 0..entries.len() / DP_ENTRY_SIZE {
-            let c: DpComplete = dp_entry(entries, i)?;
-            let id = c.buf.get();
-            let info = self.pool.info(id).ok_or(protocol(
-                "completion names a buffer outside the pool",
-                id as u64,
-            ))?;
-            match self.flights[id as usize] {
-                Some(f) if f.seq == c.seq.get() => {}
-                _ => {
-                    return Err(protocol(
-                        "completion for a buffer not in flight with that sequence",
-                        c.seq.get(),
-                    ));
-                }
-            }
-            if c.da.get() != info.da.0 {
-                return Err(protocol(
-                    "completion device address differs from the buffer's",
-                    c.da.get(),
-                ));
-            }
-            let len = c.len.get() as usize;
-            if len > info.cap {
-                return Err(protocol("completion length beyond the buffer", len as u64));
-            }
-            self.flights[id as usize] = None;
-            let shared = &self.pool.shared;
-            let ok = shared.transfer(id, Owner::InFlight, Owner::Completed);
-            debug_assert!(ok);
-            if !self.inject.skip_invalidate {
-                let (start, n) = line_span(shared.cache.line_size(), info.off, len);
-                shared.cache.invalidate(id, start, n);
-            }
-            self.stats.completed += 1;
-            if c.status.get() != intercore_wire::dataplane::DP_OK {
-                self.stats.failed += 1;
-            }
-            self.done.push_back(Completed::new(
-                alloc::sync::Arc::clone(shared),
-                id,
-                len,
-                c.status.get(),
-                c.seq.get(),
-            ));
+    /// Judges one completion message from `src`. A message from any address but the
+    /// service's is counted and ignored. Every entry is checked on its own against our
+    /// records — buffer id in range and in flight with that sequence number, device address
+    /// equal to the buffer's, length within its capacity — and a good entry completes its
+    /// buffer whatever its neighbours are; a bad one is refused and the first refusal
+    /// breaks the data plane (sticky) with an error naming the entry. A count that
+    /// disagrees with the message length is also an error, but the entries actually present
+    /// (up to the count) are still judged.
+    fn absorb(&mut self, src: u32, payload: &[u8]) -> Result<()> {
+        if src != self.remote {
+            self.stats.foreign += 1;
+            return Ok(());
         }
+        let mut first: Option<Error> = None;
+        let hdr = match DpHdr::read_from_prefix(payload) {
+            Ok((h, _)) => h,
+            Err(_) => {
+                return Err(self.refuse(Error::DataPlane {
+                    what: "completion message shorter than its header",
+                    entry: None,
+                    buf: None,
+                    seq: None,
+                    value: payload.len() as u64,
+                }));
+            }
+        };
+        if hdr.kind.get() != DP_COMPLETE {
+            return Err(self.refuse(Error::DataPlane {
+                what: "message kind is not a completion",
+                entry: None,
+                buf: None,
+                seq: None,
+                value: hdr.kind.get() as u64,
+            }));
+        }
+        let count = hdr.count.get() as usize;
+        let present = (payload.len() - DP_HDR_SIZE) / DP_ENTRY_SIZE;
+        if DP_HDR_SIZE + count * DP_ENTRY_SIZE != payload.len() {
+            first = Some(Error::DataPlane {
+                what: "entry count disagrees with the message length",
+                entry: None,
+                buf: None,
+                seq: None,
+                value: count as u64,
+            });
+        }
+        let entries = &payload[DP_HDR_SIZE..];
+        for i in 0..count.min(present) {
+            let Ok(c) = dp_entry::<DpComplete>(entries, i) else {
+                break;
+            };
+            if let Err(e) = self.complete_entry(i, &c) {
+                self.stats.refused += 1;
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(self.refuse(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn refuse(&mut self, e: Error) -> Error {
+        *self.broken.get_or_insert(e)
+    }
+
+    fn complete_entry(&mut self, i: usize, c: &DpComplete) -> Result<()> {
+        let id = c.buf.get();
+        let seq = c.seq.get();
+        let bad = |what: &'static str, value: u64| Error::DataPlane {
+            what,
+            entry: Some(i as u16),
+            buf: Some(id),
+            seq: Some(seq),
+            value,
+        };
+        let info = self
+            .pool
+            .info(id)
+            .ok_or(bad("buffer id outside the pool", id as u64))?;
+        match self.flights[id as usize] {
+            Some(f) if f.seq == seq => {}
+            Some(f) => return Err(bad("sequence differs from the buffer's in flight", f.seq)),
+            None => return Err(bad("buffer not in flight", id as u64)),
+        }
+        if c.da.get() != info.da.0 {
+            return Err(bad("device address differs from the buffer's", c.da.get()));
+        }
+        let len = c.len.get() as usize;
+        if len > info.cap {
+            return Err(bad("length beyond the buffer's capacity", len as u64));
+        }
+        self.flights[id as usize] = None;
+        let shared = &self.pool.shared;
+        let ok = shared.transfer(id, Owner::InFlight, Owner::Completed);
+        debug_assert!(ok);
+        let (start, n) = line_span(shared.cache.line_size(), info.off, len);
+        shared.cache.invalidate(id, start, n);
+        self.stats.completed += 1;
+        if c.status.get() != intercore_wire::dataplane::DP_OK {
+            self.stats.failed += 1;
+        }
+        self.done.push_back(Completed::new(
+            alloc::sync::Arc::clone(shared),
+            id,
+            len,
+            c.status.get(),
+            seq,
+        ));
         Ok(())
+    }
+
+    /// Feeds one completion message from `src` straight to the checks (no bus): for fuzzing
+    /// and hostile-peer tests. What it completes is queued as from [`Self::poll`].
+    #[doc(hidden)]
+    pub fn absorb_for_test(&mut self, src: u32, payload: &[u8]) -> Result<()> {
+        self.absorb(src, payload)
     }
 
     /// Takes every completion message that has arrived, without blocking.
     pub fn poll<M: SharedMemory, D: Doorbell>(&mut self, bus: &mut HostBus<M, D>) -> Result<usize> {
+        self.check()?;
         let mut n = 0;
         loop {
             match bus.try_recv_buf(self.ep) {
                 Ok(rx) => {
-                    self.absorb(&rx)?;
+                    self.absorb(rx.src(), &rx)?;
                     n += 1;
                 }
                 Err(Error::WouldBlock) => return Ok(n),
@@ -270,25 +387,35 @@ impl<C: CacheOps> DpHost<C> {
         }
     }
 
+    /// A buffer already completed and queued, without touching the bus.
+    pub fn take_completed(&mut self) -> Option<Completed<C>> {
+        self.done.pop_front()
+    }
+
     /// A completed buffer, if one is there (non-blocking; flushes first).
     pub fn try_complete<M: SharedMemory, D: Doorbell>(
         &mut self,
         bus: &mut HostBus<M, D>,
     ) -> Result<Option<Completed<C>>> {
-        self.flush(bus)?;
-        if self.done.is_empty() {
-            self.poll(bus)?;
+        if let Some(c) = self.done.pop_front() {
+            return Ok(Some(c));
         }
+        self.flush(bus)?;
+        self.poll(bus)?;
         Ok(self.done.pop_front())
     }
 
     /// Waits up to `timeout` for the next completed buffer (flushes first). `Timeout` if
-    /// the remote returns nothing in time; a dead remote is `PeerGone`.
+    /// the remote returns nothing in time; a dead remote is `PeerGone`. Buffers completed
+    /// before the data plane broke are still handed out, then the sticky error.
     pub fn wait_complete<M: SharedMemory, D: Doorbell>(
         &mut self,
         bus: &mut HostBus<M, D>,
         timeout: Option<Duration>,
     ) -> Result<Completed<C>> {
+        if let Some(c) = self.done.pop_front() {
+            return Ok(c);
+        }
         self.flush(bus)?;
         loop {
             if let Some(c) = self.done.pop_front() {
@@ -298,7 +425,7 @@ impl<C: CacheOps> DpHost<C> {
                 return Err(Error::NotReady("no buffer in flight"));
             }
             let rx = bus.recv_buf_timeout(self.ep, timeout)?;
-            self.absorb(&rx)?;
+            self.absorb(rx.src(), &rx)?;
         }
     }
 }

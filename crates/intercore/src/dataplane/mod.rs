@@ -63,7 +63,7 @@ mod window;
 
 pub use cache::{CacheOps, Coherent, line_span};
 #[cfg(feature = "alloc")]
-pub use host::{DpHost, DpHostStats, FaultInjection, Ticket};
+pub use host::{DpHost, DpHostStats, Ticket};
 #[cfg(feature = "alloc")]
 pub use pool::{BufInfo, Completed, Owner, Pool, PoolConfig, WritableBuf};
 pub use remote::{DpRemote, DpRemoteStats, Job, MAX_DP_BATCH};

@@ -110,7 +110,7 @@ impl<C: CacheOps> Shared<C> {
             .is_ok()
     }
 
-    fn release(&self, id: u32, from: Owner) {
+    pub(crate) fn release(&self, id: u32, from: Owner) {
         let ok = self.transfer(id, from, Owner::Free);
         debug_assert!(ok, "buffer {id} released from the wrong state");
         self.push(id);
@@ -302,6 +302,14 @@ impl<C: CacheOps> Drop for WritableBuf<C> {
 }
 
 /// A buffer the remote has handed back: invalidated, readable in place, not writable.
+///
+/// **What this view is.** The bytes are in the shared pool. The protocol says the remote
+/// is done with the buffer, but a remote that breaks it can still write there while you
+/// read (and on a non-coherent SoC your cache may hold older lines than memory), so a
+/// value checked in the view may change before it is used again. That cannot make this
+/// process access memory outside the pool, but it can defeat validation: for untrusted
+/// results copy first ([`Self::copy_to`], or `to_vec()`), then validate and use the copy.
+/// After a remote death, in-flight buffers come back through `DpHost::reclaim`.
 pub struct Completed<C: CacheOps> {
     shared: Arc<Shared<C>>,
     id: u32,
@@ -338,6 +346,13 @@ impl<C: CacheOps> Completed<C> {
     /// The remote's status (`DP_OK`, `DP_FAULT`, …).
     pub fn status(&self) -> u32 {
         self.status
+    }
+    /// Copies the result (up to `out.len()` bytes) out of the shared pool, once; returns
+    /// the bytes copied. Validate the copy, not the view (see the type's documentation).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.range.len());
+        out[..n].copy_from_slice(&self[..n]);
+        n
     }
     /// Takes the buffer back for writing (to fill and submit again).
     pub fn into_writable(mut self) -> WritableBuf<C> {

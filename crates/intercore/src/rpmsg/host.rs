@@ -10,7 +10,7 @@ use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
 use crate::{
     DevAddr, DeviceAddressMap, Doorbell, Error, LinearMap, Result, SharedMemory, WaitMode,
 };
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
@@ -39,6 +39,14 @@ pub struct HostConfig {
     /// `rproc_alloc_vring`, from the vdev's first memory region on TI K3). Each ring is
     /// page-aligned; its device address and notify id are written back into the table.
     pub vring_region: Option<LinearMap>,
+    /// Most services the name-service table holds; announcements of new names past it are
+    /// dropped and counted (`HostStats::ns_overflow`).
+    pub max_services: usize,
+    /// Most receive buffers one endpoint may hold (queued unread, or lent out as
+    /// [`RxBuf`]); `None`: three quarters of the buffers. A message for an endpoint at its
+    /// limit is dropped and counted (`HostStats::held_dropped`), so an application that
+    /// stops reading one endpoint cannot starve the others or the name service.
+    pub max_held_per_endpoint: Option<u16>,
 }
 
 impl Default for HostConfig {
@@ -50,6 +58,8 @@ impl Default for HostConfig {
             wait: WaitMode::default(),
             buffers: None,
             vring_region: None,
+            max_services: 64,
+            max_held_per_endpoint: None,
         }
     }
 }
@@ -117,6 +127,13 @@ pub struct HostStats {
     pub no_endpoint: u64,
     /// Messages or name-service announcements that failed validation (dropped).
     pub malformed: u64,
+    /// Name-service announcements for address 53 (the name service itself) or
+    /// 0xFFFFFFFF (`RPMSG_ADDR_ANY`), refused.
+    pub ns_refused: u64,
+    /// Announcements of new services while the table was full (dropped).
+    pub ns_overflow: u64,
+    /// Messages dropped because their endpoint held its limit of receive buffers.
+    pub held_dropped: u64,
 }
 
 /// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
@@ -134,6 +151,16 @@ struct Shared<M> {
 /// A received message held in place in its receive buffer (zero copy). Derefs to the
 /// payload. The buffer goes back to the remote when this is dropped (or passed to
 /// [`HostBus::release`], which gives it back at once).
+///
+/// **What this view is.** The bytes live in memory the remote can write. The protocol
+/// gives the buffer to the host until it is reposted, but a remote that breaks the
+/// protocol (or is hostile) can still change them while you hold the view, so a value
+/// checked in the view may differ when read again (time-of-check to time-of-use). That
+/// cannot make this process access memory outside the region, but it can defeat
+/// validation. For data you must validate, copy first and validate the copy:
+/// [`Self::copy_to`], or receive with [`HostBus::recv`]/[`HostBus::try_recv`], which copy
+/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
+/// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
 pub struct RxBuf<M: SharedMemory> {
     shared: Arc<Shared<M>>,
     id: u16,
@@ -143,6 +170,13 @@ pub struct RxBuf<M: SharedMemory> {
 }
 
 impl<M: SharedMemory> RxBuf<M> {
+    /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
+    /// the bytes copied. Validate the copy, not the view (see the type's documentation).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.range.len());
+        out[..n].copy_from_slice(&self[..n]);
+        n
+    }
     /// Address of the sending endpoint.
     pub fn src(&self) -> u32 {
         self.src
@@ -209,6 +243,8 @@ struct Endpoint {
     name: Name,
     announced: bool,
     queue: VecDeque<Pending>,
+    /// Receive buffers this endpoint holds: queued, or lent out as `RxBuf`.
+    held: u16,
 }
 
 /// The host side of an rpmsg link.
@@ -228,7 +264,12 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     rx_unpublished: bool,
     endpoints: Vec<Endpoint>,
     next_addr: u32,
-    services: Vec<(Name, u32)>,
+    services: BTreeMap<[u8; 32], u32>,
+    /// Which endpoint holds each receive buffer (by id), if one does.
+    rx_holder: Vec<Option<u32>>,
+    held_limit: u16,
+    /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
+    detached: bool,
     broken: Option<Error>,
     stats: HostStats,
 }
@@ -304,7 +345,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             rx_unpublished: false,
             endpoints: Vec::new(),
             next_addr: RPMSG_RESERVED_ADDRESSES,
-            services: Vec::new(),
+            services: BTreeMap::new(),
+            rx_holder: alloc::vec![None; nbufs as usize],
+            held_limit: cfg
+                .max_held_per_endpoint
+                .unwrap_or(nbufs - nbufs / 4)
+                .clamp(1, nbufs),
+            detached: false,
             broken: None,
             stats: HostStats::default(),
         };
@@ -397,6 +444,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     fn repost(&mut self, id: u16) -> Result<()> {
+        self.unhold(id);
         let off = self.rx_off(id);
         let da = self.da(off);
         let r = self
@@ -461,13 +509,20 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             self.name_service(off + RPMSG_HDR_SIZE, plen);
             return self.repost(id);
         }
+        let limit = self.held_limit;
         match self.endpoints.iter_mut().find(|e| e.addr == dst) {
+            Some(ep) if ep.held >= limit => {
+                self.stats.held_dropped += 1;
+                self.repost(id)
+            }
             Some(ep) => {
                 ep.queue.push_back(Pending {
                     id,
                     src,
                     len: plen as u16,
                 });
+                ep.held += 1;
+                self.rx_holder[id as usize] = Some(dst);
                 Ok(())
             }
             None => {
@@ -477,6 +532,21 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
     }
 
+    /// The buffer `id` goes back to the ring: its endpoint holds one fewer.
+    fn unhold(&mut self, id: u16) {
+        if let Some(addr) = self.rx_holder.get_mut(id as usize).and_then(Option::take) {
+            if let Some(ep) = self.endpoints.iter_mut().find(|e| e.addr == addr) {
+                ep.held = ep.held.saturating_sub(1);
+            }
+        }
+    }
+
+    /// One name-service message. Refused (counted in `ns_refused`): announcements for
+    /// address 53 (the name service itself) and 0xFFFFFFFF (`RPMSG_ADDR_ANY`). Accepted:
+    /// every other address, including the reserved 0..1023 (TI's firmware announces
+    /// there; Linux's `rpmsg_ns_cb` accepts any address) and 0, which has no special
+    /// meaning on the wire — our own dynamic endpoints never use 0..1023. The table is
+    /// indexed by name and bounded by `max_services`.
     fn name_service(&mut self, off: usize, len: usize) {
         if len != RPMSG_NS_MSG_SIZE {
             self.stats.malformed += 1;
@@ -484,28 +554,42 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
         self.mem().read(off, &mut raw);
+        let addr = u32::from_le_bytes([raw[32], raw[33], raw[34], raw[35]]);
+        if addr == RPMSG_NS_ADDR || addr == RPMSG_ADDR_ANY {
+            self.stats.ns_refused += 1;
+            return;
+        }
         match NsAnnouncement::parse(&raw) {
             Ok(a) => {
-                self.services.retain(|(n, _)| *n != a.name);
+                let key = a.name.field();
                 if a.kind == NsKind::Create {
-                    self.services.push((a.name, a.addr));
+                    if self.services.len() >= self.cfg.max_services
+                        && !self.services.contains_key(&key)
+                    {
+                        self.stats.ns_overflow += 1;
+                    } else {
+                        self.services.insert(key, a.addr);
+                    }
+                } else {
+                    self.services.remove(&key);
                 }
             }
             Err(_) => self.stats.malformed += 1,
         }
     }
 
-    /// Services the remote has announced and not withdrawn: `(name, address)`.
-    pub fn services(&self) -> &[(Name, u32)] {
-        &self.services
+    /// Services the remote has announced and not withdrawn: `(name, address)`, by name.
+    pub fn services(&self) -> Vec<(Name, u32)> {
+        self.services
+            .iter()
+            .map(|(k, &a)| (Name::from_field(k), a))
+            .collect()
     }
 
     /// The address of the remote service `name`, if announced.
     pub fn service(&self, name: &str) -> Option<u32> {
-        self.services
-            .iter()
-            .find(|(n, _)| n.as_bytes() == name.as_bytes())
-            .map(|&(_, a)| a)
+        let key = Name::new(name.as_bytes())?.field();
+        self.services.get(&key).copied()
     }
 
     /// Waits (default timeout) until the remote announces `name`; returns its address.
@@ -552,6 +636,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             name,
             announced: false,
             queue: VecDeque::new(),
+            held: 0,
         });
         Ok(addr)
     }
@@ -598,6 +683,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Ok(())
         };
         let ep = self.endpoints.remove(i);
+        // Buffers it lent out as `RxBuf` come back later with no holder.
+        for h in &mut self.rx_holder {
+            if *h == Some(addr) {
+                *h = None;
+            }
+        }
         for p in ep.queue {
             self.repost(p.id)?;
         }
@@ -897,10 +988,69 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
     /// Resets the device (status 0), as Linux does when the driver goes away, and rings the
     /// remote so it notices.
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         self.shared
             .mem
             .store_u32(self.status_off, self.info.status_rest, Release);
         let _ = self.bell.ring(self.info.notify_ids[1]);
+    }
+}
+
+/// Recovery: a new link over the same memory after the remote died and came back.
+impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
+    /// Re-establishes the link once the remote's firmware is back (after `PeerGone`, or
+    /// remoteproc's `crashed` and its recovery): reads the resource table the reloaded
+    /// firmware provides at `rsc`, resets both rings, reposts every receive buffer, sets
+    /// `DRIVER_OK` and rings the remote through `bell` (the new doorbell: the old one
+    /// watched the dead process). Endpoints are kept — same addresses and names, messages
+    /// queued for them from the old link dropped — and re-announced if they were; the
+    /// service table starts empty (wait for the re-announcements with
+    /// [`Self::wait_service`]); the sticky error is cleared; counters carry on.
+    ///
+    /// Refused with `NotReady` while an [`RxBuf`] or [`TxBuf`] of the old link is alive:
+    /// its buffer id would alias one of the new ring's. On an error the bus is unchanged.
+    pub fn reconnect<A: DeviceAddressMap>(
+        &mut self,
+        map: &A,
+        bell: D,
+        rsc: RscLocation,
+    ) -> Result<()> {
+        if Arc::strong_count(&self.shared) != 1 {
+            return Err(Error::NotReady(
+                "receive or transmit buffers of the old link are still held",
+            ));
+        }
+        let mut fresh = HostBus::new(self.shared.mem.clone(), map, bell, rsc, self.cfg)?;
+        fresh.next_addr = self.next_addr;
+        fresh.stats = self.stats;
+        let mut announce = Vec::new();
+        for ep in &self.endpoints {
+            fresh.endpoints.push(Endpoint {
+                addr: ep.addr,
+                name: ep.name,
+                announced: false,
+                queue: VecDeque::new(),
+                held: 0,
+            });
+            if ep.announced {
+                announce.push(ep.addr);
+            }
+        }
+        self.detached = true;
+        *self = fresh;
+        for addr in announce {
+            if self.ns {
+                self.announce(addr)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Local endpoints now (the table's size).
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
     }
 }
 

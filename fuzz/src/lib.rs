@@ -1,0 +1,228 @@
+//! The fuzz targets' bodies, one function per target. `fuzz_targets/*.rs` hand libFuzzer's
+//! input to them; `crates/intercore-vhost/tests/fuzz_corpus.rs` replays the committed corpus
+//! (`fuzz/corpus/<target>/*`) through the same functions under an ordinary `cargo test`.
+//!
+//! Every body feeds untrusted bytes to one parser or one role of the protocol and asserts
+//! nothing but "no panic, no hang, no access outside the region": the library's own checks
+//! (slices, debug assertions, AddressSanitizer in `cargo fuzz`) find the rest.
+
+#![forbid(unsafe_code)]
+#![allow(missing_docs)]
+
+use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
+use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::wire::elf::{Elf, Region};
+use intercore::wire::rpmsg::{NsAnnouncement, RpmsgHdr};
+use intercore::wire::rsc::ResourceTable;
+use intercore::{DevAddr, SharedMemory, WaitMode};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A target's body.
+pub type Target = fn(&[u8]);
+
+/// Names of the targets, as in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("rsc_table", rsc_table),
+    ("elf", elf),
+    ("rpmsg_msg", rpmsg_msg),
+    ("rings", rings),
+    ("dp_completions", dp_completions),
+    ("board_toml", board_toml),
+    ("vhost_user", vhost_user),
+];
+
+/// The resource table parser, and a host bus discovering its device in it.
+pub fn rsc_table(data: &[u8]) {
+    if let Ok(t) = ResourceTable::parse(data) {
+        for r in t.iter() {
+            let _ = r;
+        }
+        if let Ok(Some(v)) = t.find_vdev(7) {
+            for i in 0..v.num_vrings() {
+                let _ = v.vring(i);
+            }
+        }
+    }
+    let _ = ResourceTable::validate(data);
+    // The host's discovery: the table in shared memory, as a loaded firmware left it.
+    let link = Link::with_buffers(4);
+    let n = data.len().min(link.rsc.len);
+    link.mem.write(link.rsc.offset, &data[..n]);
+    let (hb, _rb) = ThreadBell::pair();
+    let _ = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick());
+}
+
+/// The ELF firmware loader: parse, find the resource table, load into two small
+/// regions of device memory.
+pub fn elf(data: &[u8]) {
+    let Ok(e) = Elf::parse(data) else { return };
+    let _ = e.validate();
+    let _ = e.resource_table();
+    for s in e.segments() {
+        let _ = s;
+    }
+    let mut low = vec![0u8; 8 << 10];
+    let mut high = vec![0u8; 8 << 10];
+    let mut target = [
+        Region {
+            da: 0,
+            mem: &mut low,
+        },
+        Region {
+            da: 0xA000_0000,
+            mem: &mut high,
+        },
+    ];
+    let _ = e.load(&mut target[..]);
+}
+
+/// The rpmsg header and the name-service message.
+pub fn rpmsg_msg(data: &[u8]) {
+    if let Ok((h, payload)) = RpmsgHdr::parse(data) {
+        let _ = (h, payload.len());
+        let _ = NsAnnouncement::parse(payload);
+    }
+    let _ = NsAnnouncement::parse(data);
+}
+
+fn quick() -> HostConfig {
+    HostConfig {
+        wait: WaitMode::Poll,
+        timeout: Some(Duration::from_millis(1)),
+        ..HostConfig::default()
+    }
+}
+
+/// Both ring roles over shared memory the input writes: the first byte picks which areas
+/// (rings, buffers) are overwritten, the rest is their new contents; then the host (driver
+/// of both rings) and the remote (device of both) poll, send and receive.
+pub fn rings(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let link = Link::with_buffers(4);
+    let (hb, rb) = ThreadBell::pair();
+    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick()) else {
+        return;
+    };
+    let Ok(mut remote) = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        rb,
+        link.rsc,
+        WaitMode::Poll,
+    ) else {
+        return;
+    };
+    let _ = remote.wait_ready(Some(Duration::ZERO));
+    let hep = host.create_endpoint("fuzz", None).unwrap_or(1024);
+    let rep = remote.create_endpoint("fuzz", None).unwrap_or(1024);
+    // Some honest traffic first, so the indices are not all zero.
+    for _ in 0..(sel >> 4) {
+        let _ = host.try_send(hep, rep, b"ping");
+        let _ = remote.try_send(rep, hep, b"pong");
+    }
+    let areas = [
+        (link.layout.vring0, link.layout.vring1 - link.layout.vring0),
+        (link.layout.vring1, link.layout.buffers - link.layout.vring1),
+        (link.layout.buffers, link.layout.buffers_len),
+    ];
+    let mut at = 0;
+    for (i, &(off, len)) in areas.iter().enumerate() {
+        if sel & (1 << i) == 0 || at >= rest.len() {
+            continue;
+        }
+        let n = len.min(rest.len() - at);
+        link.mem.write(off, &rest[at..at + n]);
+        at += n;
+    }
+    let mut buf = [0u8; 512];
+    for _ in 0..4 {
+        let _ = host.poll();
+        let _ = host.try_recv(hep, &mut buf);
+        let _ = host.try_send(hep, rep, b"x");
+        let _ = remote.try_recv_with(|m| m.payload.len());
+        let _ = remote.try_send(rep, hep, b"y");
+    }
+}
+
+/// The host's data plane judging completion messages: eight buffers in flight (staged as
+/// one batch of submissions), then the input as completion messages (split on a 2-byte
+/// length prefix), each from the service's address or, by its first byte's low bit,
+/// another. Afterwards `reclaim` must account for every buffer.
+pub fn dp_completions(data: &[u8]) {
+    let cfg = PoolConfig {
+        classes: vec![(4096, 8), (8192, 2)],
+        align: 4096,
+    };
+    let mem = Arc::new(HeapMem::new(cfg.region_len() + 4096));
+    let Ok(pool) = Pool::new(Coherent::new(mem), 4096, DevAddr(0xC000_0000), &cfg) else {
+        return;
+    };
+    let Ok(mut dp) = DpHost::new(pool, 1030, 1024, 496) else {
+        return;
+    };
+    for _ in 0..8 {
+        if let Some(b) = dp.alloc(4096) {
+            let _ = dp.stage(b, 16, 1);
+        }
+    }
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
+        let msg = &rest[2..2 + n];
+        rest = &rest[2 + n..];
+        let src = if msg.first().is_some_and(|b| b & 1 == 1) {
+            1025
+        } else {
+            1024
+        };
+        let _ = dp.absorb_for_test(src, msg);
+        while let Some(c) = dp.take_completed() {
+            let _ = c.iter().fold(0u8, |a, b| a ^ b);
+        }
+    }
+    dp.reclaim();
+    let counts = dp.pool().counts();
+    assert_eq!(counts[2], 0, "reclaim leaves nothing in flight");
+    assert_eq!(counts.iter().sum::<usize>(), dp.pool().len());
+}
+
+/// The board configuration (TOML) parser and validator.
+pub fn board_toml(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        match intercore_linux::board::Board::from_str(text) {
+            Ok(b) => {
+                let _ = b.rpmsg.host_config();
+            }
+            Err(e) => {
+                let _ = (e.problems().len(), e.to_string());
+            }
+        }
+    }
+}
+
+/// vhost-user messages: the bytes arrive on a socket as a front end would send them;
+/// every message the framing accepts goes to the device's request handler.
+pub fn vhost_user(data: &[u8]) {
+    let Ok((mut a, mut b)) = std::os::unix::net::UnixStream::pair() else {
+        return;
+    };
+    if a.write_all(data).is_err() {
+        return;
+    }
+    drop(a);
+    let _ = b.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut dev = intercore_vhost::Device::new(intercore_vhost::Firmware::Echo);
+    for _ in 0..64 {
+        match intercore_vhost::proto::recv(&mut b) {
+            Ok(Some(m)) => {
+                let _ = dev.handle(m);
+            }
+            _ => break,
+        }
+    }
+}
