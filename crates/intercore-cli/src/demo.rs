@@ -182,7 +182,7 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
 
 fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
-    let soc = Soc::start(&cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
+    let soc = Soc::start(cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
     let remote_pid = soc.remote_pid();
     let mut bus = soc
         .host_bus(HostConfig {
