@@ -194,7 +194,7 @@ pub fn dp_completions(data: &[u8]) {
 /// The board configuration (TOML) parser and validator.
 pub fn board_toml(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        match intercore_linux::board::Board::from_str(text) {
+        match intercore_board::Board::from_str(text) {
             Ok(b) => {
                 let _ = b.rpmsg.host_config();
             }
