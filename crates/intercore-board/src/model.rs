@@ -41,7 +41,7 @@ pub enum RprocSelector {
 }
 
 impl RprocSelector {
-    /// The selector as [`Remoteproc::open`] takes it.
+    /// The selector as [`Remoteproc::open`](intercore_linux::Remoteproc::open) takes it.
     pub fn as_arg(&self) -> String {
         match self {
             RprocSelector::Name(n) => n.clone(),
