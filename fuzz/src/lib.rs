@@ -194,7 +194,7 @@ pub fn dp_completions(data: &[u8]) {
 /// The board configuration (TOML) parser and validator.
 pub fn board_toml(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        match intercore_linux::board::Board::from_str(text) {
+        match intercore_board::Board::from_str(text) {
             Ok(b) => {
                 let _ = b.rpmsg.host_config();
             }
@@ -216,7 +216,7 @@ pub fn vhost_user(data: &[u8]) {
     }
     drop(a);
     let _ = b.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut dev = intercore_vhost::Device::new(intercore_vhost::Firmware::Echo);
+    let mut dev = intercore_vhost::Device::new(intercore_vhost::DeviceFirmware::Echo);
     for _ in 0..64 {
         match intercore_vhost::proto::recv(&mut b) {
             Ok(Some(m)) => {

@@ -1,10 +1,10 @@
 //! `intercore board check FILE`: parse and validate a board file (`boards/*.toml`), print
 //! what it describes, then what opening it on this machine would do and why it could not
-//! (`intercore_linux::board`).
+//! (`intercore_board`).
 
 use crate::error::{CliError, js};
+use intercore_board::{Board, CheckEnv, Level};
 use intercore_cli::{BoardCheck, BoardCommand, EXIT_BOARD_UNOPENABLE, EXIT_OK};
-use intercore_linux::board::{Board, CheckEnv, Level};
 
 /// Runs `intercore board check`: 0 valid, 1 invalid file, 3 valid but not openable here
 /// (`--strict` only).

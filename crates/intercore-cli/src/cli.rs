@@ -506,11 +506,7 @@ pub fn wait_mode(s: &str) -> Result<WaitMode, String> {
 
 /// The text of a wait mode, as [`wait_mode`] parses it.
 pub fn wait_mode_name(w: WaitMode) -> String {
-    match w {
-        WaitMode::Poll => "poll".into(),
-        WaitMode::Event => "event".into(),
-        WaitMode::Adaptive(d) => format!("adaptive:{}", d.as_micros()),
-    }
+    w.to_string()
 }
 
 /// Parses `coherent | noncoherent[:SEED[:PER_MILLE]]` (PER_MILLE in 0..=1000).
@@ -519,10 +515,11 @@ pub fn cache_mode(s: &str) -> Result<CacheMode, String> {
     match it.next() {
         Some("coherent") if it.next().is_none() => Ok(CacheMode::Coherent),
         Some("noncoherent") => {
-            let seed = it.next().map_or(Ok(1), |v| {
+            let d = Eviction::default();
+            let seed = it.next().map_or(Ok(d.seed), |v| {
                 count(0, u64::MAX)(v).map_err(|e| format!("noncoherent:SEED: {e}"))
             })?;
-            let per_mille = it.next().map_or(Ok(50), |v| {
+            let per_mille = it.next().map_or(Ok(d.per_mille.into()), |v| {
                 count(0, 1000)(v).map_err(|e| format!("noncoherent:SEED:PER_MILLE: {e}"))
             })? as u32;
             if it.next().is_some() {

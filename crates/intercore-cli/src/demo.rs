@@ -4,10 +4,10 @@ use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use crate::error::CliError;
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
+use intercore_board::{CacheMaintenance, TransportSpec};
 use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
-use intercore_linux::board::{CacheMode as BoardCache, TransportSpec};
 use intercore_sim::qemu::QemuCore;
-use intercore_sim::{CacheMode, Eviction, Firmware, RemoteProgram, SimConfig, SimLayout, Soc};
+use intercore_sim::{CacheMode, Firmware, RemoteProgram, SimConfig, Soc};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -135,8 +135,8 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
     let Some(path) = &o.target.board else {
         return Ok(cfg);
     };
-    let board = intercore_linux::board::Board::from_file(path)
-        .map_err(|e| CliError::at(path, e.to_string()))?;
+    let board =
+        intercore_board::Board::from_file(path).map_err(|e| CliError::at(path, e.to_string()))?;
     let TransportSpec::Sim {
         firmware,
         da_base,
@@ -152,30 +152,27 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
             ),
         ));
     };
-    let fw = Firmware::from_name(firmware).ok_or_else(|| {
-        CliError::at(
-            path,
-            format!("{}: unknown firmware {firmware:?}", path.display()),
-        )
-    })?;
+    let fw = *firmware;
     if fw != Firmware::Offload && o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 {
         return Err(CliError::at(
             path,
             format!(
-                "{}: firmware {firmware:?} has no data plane; the bulk stage needs \"offload\" (or --bulk-mib 0)",
-                path.display()
+                "{}: firmware {:?} has no data plane; the bulk stage needs \"offload\" (or --bulk-mib 0)",
+                path.display(),
+                fw.name()
             ),
         ));
     }
     cfg.firmware = fw;
     cfg.da_base = *da_base;
     cfg.event_idx = *event_idx;
-    cfg.layout = SimLayout::from_name(layout).unwrap_or_default();
+    cfg.layout = *layout;
     cfg.vring_num = board.rpmsg.buffers;
     cfg.buf_size = board.rpmsg.buffer_size;
     cfg.pool = board.pool.clone();
-    if let BoardCache::SimNoncoherent { seed, per_mille } = board.cache.mode {
-        cfg.cache = CacheMode::NonCoherent(Eviction { seed, per_mille });
+    // A coherent board leaves `--cache` as given.
+    if let CacheMaintenance::SimNoncoherent(e) = board.cache.mode {
+        cfg.cache = CacheMode::NonCoherent(e);
     }
     Ok(cfg)
 }

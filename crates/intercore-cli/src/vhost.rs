@@ -2,15 +2,15 @@
 
 use crate::error::{CliError, js};
 use intercore_cli::{EXIT_FAILED, EXIT_OK, FirmwareArg, KernelEchoArgs, VhostUserArgs};
-use intercore_vhost::Firmware;
+use intercore_vhost::DeviceFirmware;
 
 /// Serves one front end: 0 when every firmware run ended with the guest going away, 1
 /// otherwise; an unusable socket path (a regular file, a socket in use) is an error
 /// naming it, and the file is left as it was.
 pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
     let firmware = match a.firmware {
-        FirmwareArg::Echo => Firmware::Echo,
-        FirmwareArg::Sink => Firmware::Sink,
+        FirmwareArg::Echo => DeviceFirmware::Echo,
+        FirmwareArg::Sink => DeviceFirmware::Sink,
     };
     let reports = intercore_vhost::serve_socket(&a.socket, firmware, a.verbose)
         .map_err(|e| CliError::at(&a.socket, e.to_string()))?;

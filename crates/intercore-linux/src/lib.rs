@@ -8,7 +8,6 @@
 //! `unsafe` is confined to the system-call wrappers of this crate; each block says why it
 //! is sound.
 
-pub mod board;
 mod eventfd;
 pub mod file;
 mod memfd;
@@ -16,7 +15,6 @@ pub mod remoteproc;
 pub mod rpmsg_char;
 mod sys;
 
-pub use board::{Board, BoardError, CheckEnv, Finding, Level};
 pub use eventfd::{EventFd, EventfdDoorbell, PidFd};
 pub use memfd::{MemfdRegion, PrivateRegion};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};

@@ -38,8 +38,9 @@ impl CacheMode {
         match it.next()? {
             "coherent" => Some(CacheMode::Coherent),
             "noncoherent" => {
-                let seed = it.next().map_or(Some(1), |v| v.parse().ok())?;
-                let per_mille = it.next().map_or(Some(50), |v| v.parse().ok())?;
+                let d = Eviction::default();
+                let seed = it.next().map_or(Some(d.seed), |v| v.parse().ok())?;
+                let per_mille = it.next().map_or(Some(d.per_mille), |v| v.parse().ok())?;
                 Some(CacheMode::NonCoherent(Eviction { seed, per_mille }))
             }
             _ => None,

@@ -118,6 +118,17 @@ pub struct Eviction {
     pub per_mille: u32,
 }
 
+/// Seed 1, 50 evictions per thousand hooks: what `noncoherent` without parameters means on
+/// the command line and `sim-noncoherent` without `seed` and `per_mille` in a board file.
+impl Default for Eviction {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            per_mille: 50,
+        }
+    }
+}
+
 struct State {
     valid: Vec<u64>,
     /// Buffer id and buffer start offset last seen for each line (for reports).

@@ -44,7 +44,9 @@ pub enum Firmware {
 }
 
 impl Firmware {
-    /// The name used on the command line.
+    /// Every firmware, in the order board files and help texts list them.
+    pub const ALL: [Firmware; 3] = [Firmware::Echo, Firmware::Offload, Firmware::Sink];
+    /// The name used on the command line and in board files (`transport.firmware`).
     pub fn name(self) -> &'static str {
         match self {
             Firmware::Echo => "echo",
@@ -82,6 +84,10 @@ impl Firmware {
 /// Device address at which the host maps the data-plane pool into the remote's IOMMU.
 pub const POOL_IOVA: u64 = 0xC000_0000;
 
+/// Where the remote sees the carveout by default ([`SimConfig::da_base`]): deliberately
+/// not 0, so that a device address confused with a region offset fails loudly.
+pub const DA_BASE: u64 = 0xA000_0000;
+
 /// How the simulated SoC lays out its shared memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SimLayout {
@@ -99,7 +105,9 @@ pub enum SimLayout {
 }
 
 impl SimLayout {
-    /// The name used on the command line and in board files.
+    /// Every layout, in the order board files and help texts list them.
+    pub const ALL: [SimLayout; 2] = [SimLayout::Standard, SimLayout::TiK3];
+    /// The name used on the command line and in board files (`transport.layout`).
     pub fn name(self) -> &'static str {
         match self {
             SimLayout::Standard => "standard",
@@ -236,7 +244,7 @@ impl Default for SimConfig {
             vring_num: 256,
             buf_size: intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             event_idx: false,
-            da_base: 0xA000_0000,
+            da_base: DA_BASE,
             firmware: Firmware::Offload,
             remote_wait: WaitMode::default(),
             cache: CacheMode::Coherent,
@@ -278,29 +286,6 @@ impl RemoteProgram {
             program: std::env::current_exe()?,
             args: vec![subcommand.to_string()],
         })
-    }
-}
-
-/// Formats a wait mode for the remote's command line.
-pub fn wait_mode_arg(m: WaitMode) -> String {
-    match m {
-        WaitMode::Event => "event".into(),
-        WaitMode::Poll => "poll".into(),
-        WaitMode::Adaptive(d) => format!("adaptive:{}", d.as_micros()),
-    }
-}
-
-/// Parses `event`, `poll`, `adaptive` or `adaptive:MICROS`.
-pub fn parse_wait_mode(s: &str) -> Option<WaitMode> {
-    match s {
-        "event" => Some(WaitMode::Event),
-        "poll" => Some(WaitMode::Poll),
-        "adaptive" => Some(WaitMode::default()),
-        _ => s
-            .strip_prefix("adaptive:")?
-            .parse()
-            .ok()
-            .map(|us| WaitMode::Adaptive(Duration::from_micros(us))),
     }
 }
 
@@ -376,7 +361,7 @@ fn spawn_remote(
         .args(["--rsc-off", &layout.rsc.offset.to_string()])
         .args(["--rsc-len", &layout.rsc.len.to_string()])
         .args(["--da-base", &cfg.da_base.to_string()])
-        .args(["--wait", &wait_mode_arg(cfg.remote_wait)])
+        .args(["--wait", &cfg.remote_wait.to_string()])
         .args(["--cache", &cfg.cache.arg()])
         .args(["--ctrl-off", &ctrl_off.to_string()])
         .args(["--buf-size", &cfg.buf_size.to_string()]);

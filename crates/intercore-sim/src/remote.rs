@@ -2,7 +2,7 @@
 
 use crate::coherency::Side;
 use crate::ctrl::{Ctrl, SimWindows};
-use crate::{AnyCache, CacheMode, Firmware, parse_wait_mode};
+use crate::{AnyCache, CacheMode, Firmware};
 use intercore::dataplane::DpRemote;
 use intercore::rpmsg::{RemoteBus, RemoteConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
@@ -54,7 +54,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             len: num("--rsc-len")? as usize,
         },
         da_base: num("--da-base")?,
-        wait: parse_wait_mode(get("--wait")?).ok_or("bad --wait")?,
+        wait: get("--wait")?.parse().map_err(|_| "bad --wait")?,
         cache: CacheMode::parse(get("--cache")?).ok_or("bad --cache")?,
         ctrl_off: num("--ctrl-off")? as usize,
         buf_size: num("--buf-size")? as usize,

@@ -42,21 +42,26 @@ pub const PROTOCOL_FEATURES: u64 = 1 << 3 | 1 << 5;
 /// Largest queue accepted.
 pub const MAX_QUEUE: u32 = 1024;
 
-/// The firmware a device runs.
+/// The firmware a device runs: one of `firmware/echo`'s two loops.
+///
+/// Not the simulated SoC's `intercore_sim::Firmware`: that one also runs `firmware/offload`,
+/// whose data plane needs a pool window and cache model that a vhost-user device does not
+/// have, and this crate does not sit above the simulator. The names differ so the two are
+/// never confused where both are in scope (the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Firmware {
+pub enum DeviceFirmware {
     /// `firmware/echo`'s `run`: announces `rpmsg-raw` and echoes every message.
     Echo,
     /// `firmware/echo`'s `run_sink`: announces `intercore-sink`, counts messages.
     Sink,
 }
 
-impl std::str::FromStr for Firmware {
+impl std::str::FromStr for DeviceFirmware {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "echo" => Ok(Firmware::Echo),
-            "sink" => Ok(Firmware::Sink),
+            "echo" => Ok(DeviceFirmware::Echo),
+            "sink" => Ok(DeviceFirmware::Sink),
             _ => Err(format!("unknown firmware {s:?} (echo, sink)")),
         }
     }
@@ -204,7 +209,7 @@ pub fn ring_layout(num: u32, desc: u64, used: u64, avail: u64) -> Result<VringLa
 /// One vhost-user connection: the device state and, once the guest has set up both rings,
 /// the firmware thread.
 pub struct Device {
-    firmware: Firmware,
+    firmware: DeviceFirmware,
     features: u64,
     protocol: u64,
     mem: Option<Arc<GuestMemory>>,
@@ -224,7 +229,7 @@ fn invalid(what: impl Into<String>) -> io::Error {
 
 impl Device {
     /// A device that will run `firmware`.
-    pub fn new(firmware: Firmware) -> Self {
+    pub fn new(firmware: DeviceFirmware) -> Self {
         Self {
             firmware,
             features: 0,
@@ -525,7 +530,7 @@ fn run_firmware(
     bell: VhostBell,
     placement: DevicePlacement,
     gfeatures: u32,
-    fw: Firmware,
+    fw: DeviceFirmware,
 ) -> RunReport {
     let fail = |e: String| RunReport {
         messages: 0,
@@ -561,11 +566,11 @@ fn run_firmware(
         Err(e) => return fail(e.to_string()),
     };
     let (messages, r) = match fw {
-        Firmware::Echo => match intercore_fw_echo::run(&mut bus) {
+        DeviceFirmware::Echo => match intercore_fw_echo::run(&mut bus) {
             Ok(s) => (s.echoed, Ok(())),
             Err(e) => (0, Err(e)),
         },
-        Firmware::Sink => match intercore_fw_echo::run_sink(&mut bus) {
+        DeviceFirmware::Sink => match intercore_fw_echo::run_sink(&mut bus) {
             Ok(n) => (n, Ok(())),
             Err(e) => (0, Err(e)),
         },
@@ -580,7 +585,7 @@ fn run_firmware(
 /// front end until it disconnects; removes the socket it created (and nothing else) afterwards.
 pub fn serve_socket(
     path: &std::path::Path,
-    firmware: Firmware,
+    firmware: DeviceFirmware,
     verbose: bool,
 ) -> io::Result<Vec<RunReport>> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};

@@ -8,7 +8,7 @@ use intercore::wire::rpmsg::{NsAnnouncement, NsKind, RpmsgHdr};
 use intercore::{DevAddr, SharedMemory};
 use intercore_linux::{EventFd, MemfdRegion};
 use intercore_vhost::proto::{self, FLAG_NEED_REPLY, req};
-use intercore_vhost::{Device, F_PROTOCOL_FEATURES, Firmware, PROTOCOL_FEATURES};
+use intercore_vhost::{Device, DeviceFirmware, F_PROTOCOL_FEATURES, PROTOCOL_FEATURES};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
@@ -53,7 +53,7 @@ fn state(index: u32, num: u32) -> Vec<u8> {
 }
 
 /// Connects a device running `fw` and sets it up the way user-mode Linux does.
-fn connect(fw: Firmware) -> Guest {
+fn connect(fw: DeviceFirmware) -> Guest {
     let (mut sock, theirs) = UnixStream::pair().unwrap();
     let dev = std::thread::spawn(move || {
         let mut d = Device::new(fw);
@@ -191,7 +191,7 @@ impl Guest {
 /// The echo firmware announces `rpmsg-raw` and echoes what the "guest" sends.
 #[test]
 fn echo_through_a_uml_style_front_end() {
-    let mut g = connect(Firmware::Echo);
+    let mut g = connect(DeviceFirmware::Echo);
     let (src, dst, ns) = g.recv();
     assert_eq!(dst, 53);
     let a = NsAnnouncement::parse(&ns).unwrap();
@@ -226,7 +226,7 @@ fn hostile_descriptors_break_the_link() {
         BASE + RING[1],
         u64::MAX - 4,
     ] {
-        let mut g = connect(Firmware::Echo);
+        let mut g = connect(DeviceFirmware::Echo);
         let (_, dst, _) = g.recv();
         assert_eq!(dst, 53);
         g.send(0, Some(DevAddr(bad)), 0x500, 1024, b"boom");
@@ -245,7 +245,7 @@ fn hostile_descriptors_break_the_link() {
 #[test]
 fn memory_table_with_a_hole_is_refused() {
     let (mut sock, theirs) = UnixStream::pair().unwrap();
-    let dev = std::thread::spawn(move || Device::new(Firmware::Echo).serve(theirs));
+    let dev = std::thread::spawn(move || Device::new(DeviceFirmware::Echo).serve(theirs));
     let pf = get_u64(&mut sock, req::GET_PROTOCOL_FEATURES);
     request(
         &mut sock,

@@ -42,5 +42,5 @@ pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
 pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;
-pub use notify::{Doorbell, WaitMode};
+pub use notify::{Doorbell, ParseWaitModeError, WaitMode};
 pub use shm::SharedMemory;

@@ -1,6 +1,7 @@
 //! Doorbells: how one side tells the other that a ring changed, and how it sleeps.
 
 use crate::Result;
+use core::fmt;
 use core::time::Duration;
 
 /// A two-way doorbell between this side and the peer (an eventfd pair in the simulator,
@@ -63,6 +64,47 @@ impl Default for WaitMode {
         WaitMode::Adaptive(Duration::from_micros(50))
     }
 }
+
+/// The spelling of a wait mode on command lines and in board files: `event`, `poll`,
+/// `adaptive` (the default spin, 50 µs) or `adaptive:MICROS`. [`fmt::Display`] writes the
+/// same syntax (an adaptive mode always with its microseconds), so the two round-trip.
+impl core::str::FromStr for WaitMode {
+    type Err = ParseWaitModeError;
+    fn from_str(s: &str) -> core::result::Result<Self, Self::Err> {
+        match s {
+            "event" => Ok(WaitMode::Event),
+            "poll" => Ok(WaitMode::Poll),
+            "adaptive" => Ok(WaitMode::default()),
+            _ => s
+                .strip_prefix("adaptive:")
+                .and_then(|us| us.parse().ok())
+                .map(|us| WaitMode::Adaptive(Duration::from_micros(us)))
+                .ok_or(ParseWaitModeError),
+        }
+    }
+}
+
+impl fmt::Display for WaitMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitMode::Event => f.write_str("event"),
+            WaitMode::Poll => f.write_str("poll"),
+            WaitMode::Adaptive(d) => write!(f, "adaptive:{}", d.as_micros()),
+        }
+    }
+}
+
+/// A string that is not a [`WaitMode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseWaitModeError;
+
+impl fmt::Display for ParseWaitModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected \"event\", \"poll\", \"adaptive\" or \"adaptive:MICROS\"")
+    }
+}
+
+impl core::error::Error for ParseWaitModeError {}
 
 /// What a blocking loop does after a try found nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

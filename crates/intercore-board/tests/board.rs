@@ -4,8 +4,9 @@
 //! it would open and why it could not.
 
 use intercore::WaitMode;
-use intercore_linux::board::*;
+use intercore_board::*;
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
+use intercore_sim::{Eviction, Firmware, POOL_IOVA, SimLayout};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -151,18 +152,13 @@ fn shipped_boards_carry_the_device_tree_values() {
     assert_eq!(
         sim.transport,
         TransportSpec::Sim {
-            firmware: "offload".into(),
+            firmware: Firmware::Offload,
             da_base: 0xA000_0000,
             event_idx: false,
-            layout: "standard".into(),
+            layout: SimLayout::Standard,
         }
     );
-    assert_eq!(
-        sim.mapping,
-        MappingSpec::SimIommu {
-            iova: SIM_POOL_IOVA
-        }
-    );
+    assert_eq!(sim.mapping, MappingSpec::SimIommu { iova: POOL_IOVA });
     assert_eq!(sim.pool, default_pool());
     assert_eq!(
         sim.rpmsg.wait,
@@ -182,12 +178,7 @@ fn defaults() {
     assert_eq!(b.rpmsg.timeout, Duration::from_secs(1));
     assert_eq!(b.rpmsg.service, "rpmsg-raw");
     assert_eq!(b.pool, default_pool());
-    assert_eq!(
-        b.mapping,
-        MappingSpec::SimIommu {
-            iova: SIM_POOL_IOVA
-        }
-    );
+    assert_eq!(b.mapping, MappingSpec::SimIommu { iova: POOL_IOVA });
     let r = Board::from_str(REAL).unwrap();
     assert_eq!(r.mapping, MappingSpec::Identity);
     assert_eq!(
@@ -264,6 +255,72 @@ fn enumerations_list_the_allowed_values() {
     has(&p, "rpmsg.wait", &["\"spin\"", "adaptive:MICROS"]);
 }
 
+/// A simulated board names the simulator's own vocabulary: its firmware and layout, its
+/// eviction parameters (the simulator's defaults when omitted), and converts to the
+/// simulator's cache mode; the real backends have no simulated counterpart.
+#[test]
+fn sim_board_uses_the_simulators_types() {
+    let b = Board::from_str(&SIM.replace(
+        "kind = \"sim\"",
+        "kind = \"sim\"\nfirmware = \"sink\"\nlayout = \"ti-k3\"",
+    ))
+    .unwrap();
+    assert!(matches!(
+        b.transport,
+        TransportSpec::Sim {
+            firmware: Firmware::Sink,
+            layout: SimLayout::TiK3,
+            da_base: intercore_sim::DA_BASE,
+            ..
+        }
+    ));
+    assert_eq!(b.cache.mode.sim(), Some(intercore_sim::CacheMode::Coherent));
+    let nc = Board::from_str(&SIM.replace("\"coherent\"", "\"sim-noncoherent\"")).unwrap();
+    assert_eq!(
+        nc.cache.mode,
+        CacheMaintenance::SimNoncoherent(Eviction::default())
+    );
+    let e = Eviction {
+        seed: 9,
+        per_mille: 7,
+    };
+    let nc = Board::from_str(&SIM.replace(
+        "\"coherent\"",
+        "\"sim-noncoherent\"\nseed = 9\nper_mille = 7",
+    ))
+    .unwrap();
+    assert_eq!(nc.cache.mode, CacheMaintenance::SimNoncoherent(e));
+    assert_eq!(
+        nc.cache.mode.sim(),
+        Some(intercore_sim::CacheMode::NonCoherent(e))
+    );
+    assert_eq!(CacheMaintenance::Arm64El0.sim(), None);
+    has(
+        &problems(&SIM.replace("kind = \"sim\"", "kind = \"sim\"\nfirmware = \"blink\"")),
+        "transport.firmware = \"blink\"",
+        &["expected one of \"echo\", \"offload\", \"sink\""],
+    );
+    has(
+        &problems(&SIM.replace("kind = \"sim\"", "kind = \"sim\"\nlayout = \"k3\"")),
+        "transport.layout = \"k3\"",
+        &["expected one of \"standard\", \"ti-k3\""],
+    );
+}
+
+/// The wait syntax is the command line's (`WaitMode`'s `FromStr` and `Display`): event,
+/// poll, adaptive, adaptive:MICROS; the summary prints it back.
+#[test]
+fn wait_modes_round_trip() {
+    for s in ["event", "poll", "adaptive:50", "adaptive:0"] {
+        assert_eq!(s.parse::<WaitMode>().unwrap().to_string(), s);
+        let b = Board::from_str(&format!("{SIM}[rpmsg]\nwait = \"{s}\"\n")).unwrap();
+        assert!(b.to_string().contains(&format!("wait {s},")), "{b}");
+    }
+    assert_eq!("adaptive".parse::<WaitMode>(), Ok(WaitMode::default()));
+    assert!("adaptive:x".parse::<WaitMode>().is_err());
+    assert!("spin".parse::<WaitMode>().is_err());
+}
+
 /// `arm64-el0` needs an aarch64 host: refused for a board declared x86_64 or any.
 #[test]
 fn arm64_el0_needs_an_aarch64_board() {
@@ -278,7 +335,7 @@ fn arm64_el0_needs_an_aarch64_board() {
     let ok = REAL.replace("\"coherent\"", "\"arm64-el0\"");
     assert_eq!(
         Board::from_str(&ok).unwrap().cache.mode,
-        CacheMode::Arm64El0
+        CacheMaintenance::Arm64El0
     );
 }
 
@@ -704,12 +761,23 @@ fn check_dma_heap() {
     assert!(out.contains("TI's kernels"), "{out}");
 }
 
-/// The simulator's board checks clean on any host.
+/// The simulator's board checks clean on any host, naming its firmware as the file does.
 #[test]
 fn check_sim_board() {
     let b = Board::from_file(boards_dir().join("sim.toml")).unwrap();
     let f = b.check(&CheckEnv::default());
-    assert!(errors(&f).is_empty(), "{}", render(&f));
+    let out = render(&f);
+    assert!(errors(&f).is_empty(), "{out}");
+    assert!(
+        out.contains("runs firmware \"offload\" as a child"),
+        "{out}"
+    );
+    // The summary spells the simulator's names as the file does.
+    let s = b.to_string();
+    assert!(
+        s.contains("firmware \"offload\" in its own process") && s.contains("standard layout"),
+        "{s}"
+    );
 }
 
 /// A firmware_file that is not an ELF with a resource table is an error at check time,

@@ -1,0 +1,190 @@
+//! The remote processor (sysfs, `/dev/remoteprocN`) and the firmware: installed, or a
+//! local ELF with a valid resource table whose rpmsg vdev fits `[rpmsg]`.
+
+use super::{Findings, Level};
+use crate::CheckEnv;
+use crate::model::{Board, Boot, RprocSpec};
+use intercore_linux::file::{FIRMWARE_MAX, read_regular};
+use intercore_linux::remoteproc::{
+    Control, Remoteproc, RprocError, RprocState, firmware_dir, validate_firmware,
+};
+use std::path::Path;
+
+impl Board {
+    pub(super) fn check_rproc(&self, env: &CheckEnv, f: &mut Findings) -> Option<Remoteproc> {
+        let spec = self.remoteproc.as_ref()?;
+        let found = Remoteproc::open(&env.rproc, Some(&spec.selector.as_arg()));
+        let rproc = match found {
+            Err(e) => {
+                f.push(Level::Error, "remoteproc", e.to_string());
+                None
+            }
+            Ok(r) => match r.info() {
+                Err(e) => {
+                    f.push(Level::Error, "remoteproc", e.to_string());
+                    None
+                }
+                Ok(info) => {
+                    f.push(
+                        Level::Ok,
+                        "remoteproc",
+                        format!(
+                            "{} ({}): {}, firmware {:?}",
+                            r.id(),
+                            info.name,
+                            info.state,
+                            info.firmware
+                        ),
+                    );
+                    match spec.boot {
+                        Boot::Attach => {
+                            if !matches!(info.state, RprocState::Attached | RprocState::Detached)
+                            {
+                                f.push(
+                                    Level::Warn,
+                                    "remoteproc",
+                                    format!(
+                                        "boot = \"attach\" expects a core started by the bootloader (state attached or detached); {} is {}",
+                                        r.id(),
+                                        info.state
+                                    ),
+                                );
+                            }
+                        }
+                        Boot::Load => match &spec.firmware {
+                            Some(fw) if *fw != info.firmware => f.push(
+                                Level::Info,
+                                "remoteproc",
+                                format!(
+                                    "would select firmware {fw:?} (now {:?}){}",
+                                    info.firmware,
+                                    if info.state == RprocState::Offline {
+                                        String::new()
+                                    } else {
+                                        format!(
+                                            "; the kernel changes it only while the core is offline, and it is {}: intercore rproc stop first",
+                                            info.state
+                                        )
+                                    }
+                                ),
+                            ),
+                            _ => {}
+                        },
+                    }
+                    if spec.control == Control::Cdev && !r.dev_path().exists() {
+                        f.push(
+                            Level::Error,
+                            "remoteproc",
+                            RprocError::NoCdev { path: r.dev_path() }.to_string(),
+                        );
+                    }
+                    Some(r)
+                }
+            },
+        };
+        self.check_firmware(spec, env, f);
+        rproc
+    }
+
+    pub(super) fn check_firmware(&self, spec: &RprocSpec, env: &CheckEnv, f: &mut Findings) {
+        if spec.boot == Boot::Attach {
+            return;
+        }
+        if let Some(path) = self.firmware_path() {
+            let bytes = match read_regular(&path, FIRMWARE_MAX) {
+                Ok(b) => b,
+                Err(e) => {
+                    f.push(Level::Error, "firmware", format!("cannot read {e}"));
+                    return;
+                }
+            };
+            if let Err(e) = validate_firmware(&bytes) {
+                f.push(
+                    Level::Error,
+                    "firmware",
+                    format!("{} is not loadable firmware: {e}", path.display()),
+                );
+                return;
+            }
+            f.push(
+                Level::Ok,
+                "firmware",
+                format!(
+                    "{} is an ELF with a valid resource table; would install it in {} as {:?}",
+                    path.display(),
+                    firmware_dir(&env.rproc).map_or_else(
+                        |_| "the firmware directory (which one: --firmware-dir)".to_string(),
+                        |d| d.display().to_string()
+                    ),
+                    spec.firmware.as_deref().unwrap_or("?")
+                ),
+            );
+            self.check_vdev(&bytes, &path, f);
+        } else if let Some(fw) = &spec.firmware {
+            let dir = match firmware_dir(&env.rproc) {
+                Ok(d) => d,
+                Err(e) => {
+                    f.push(Level::Warn, "firmware", e.to_string());
+                    return;
+                }
+            };
+            if dir.join(fw).exists() {
+                f.push(
+                    Level::Ok,
+                    "firmware",
+                    format!("{fw:?} is installed in {}", dir.display()),
+                );
+            } else {
+                f.push(
+                    Level::Warn,
+                    "firmware",
+                    format!(
+                        "{fw:?} is not in {} (the kernel also searches /lib/firmware/updates and /lib/firmware/<release>): install it with intercore rproc load FILE --name {fw}",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The firmware's rpmsg vdev against `[rpmsg]`.
+    pub(super) fn check_vdev(&self, bytes: &[u8], path: &Path, f: &mut Findings) {
+        use intercore::wire::elf::Elf;
+        let table = Elf::parse(bytes).and_then(|e| e.resource_table());
+        let vdev = match table {
+            Ok(Some(s)) => s.table.find_vdev(intercore::wire::rpmsg::VIRTIO_ID_RPMSG),
+            Ok(None) => return,
+            Err(_) => return,
+        };
+        match vdev {
+            Ok(Some(v)) => {
+                let num = v.vring(0).map(|r| r.num.get());
+                match num {
+                    Some(n) if n as u64 != self.rpmsg.buffers as u64 => f.push(
+                        Level::Warn,
+                        "firmware",
+                        format!(
+                            "the firmware's vrings have {n} entries, rpmsg.buffers is {}: the host uses min({n}, {}) buffers per direction",
+                            self.rpmsg.buffers, self.rpmsg.buffers
+                        ),
+                    ),
+                    Some(n) => f.push(
+                        Level::Ok,
+                        "firmware",
+                        format!("rpmsg vdev with {n}-entry vrings, as rpmsg.buffers says"),
+                    ),
+                    None => {}
+                }
+            }
+            Ok(None) => f.push(
+                Level::Error,
+                "firmware",
+                format!(
+                    "{}'s resource table has no rpmsg vdev (virtio id 7): no transport can reach it",
+                    path.display()
+                ),
+            ),
+            Err(e) => f.push(Level::Error, "firmware", e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The summary of a board, one aspect per line (what `intercore board check` prints).
+
+use crate::model::{
+    Board, Boot, CacheMaintenance, MappingSpec, MemorySpec, PoolCarveout, RegionSpec,
+    RprocSelector, TransportSpec,
+};
+use crate::validate::hex;
+use intercore_linux::remoteproc::Control;
+use std::fmt;
+
+pub(crate) fn size_str(n: u64) -> String {
+    const K: u64 = 1024;
+    if n >= K * K && n % (K * K) == 0 {
+        format!("{} MiB", n / (K * K))
+    } else if n >= K * K {
+        format!("{:.2} MiB", n as f64 / (K * K) as f64)
+    } else if n >= K && n % K == 0 {
+        format!("{} KiB", n / K)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn region_str(r: &RegionSpec) -> String {
+    match r {
+        RegionSpec::ReservedMemory { node, size: None } => {
+            format!("/reserved-memory/{node}")
+        }
+        RegionSpec::ReservedMemory {
+            node,
+            size: Some(s),
+        } => format!("the first {} of /reserved-memory/{node}", size_str(*s)),
+        RegionSpec::Range { base, size } => {
+            format!("{}..{} ({})", hex(*base), hex(base + size), size_str(*size))
+        }
+    }
+}
+
+impl fmt::Display for Board {
+    /// A summary, one aspect per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "board      {} (host: {})", self.name, self.arch.as_str())?;
+        if let Some(d) = &self.description {
+            writeln!(f, "           {d}")?;
+        }
+        if let Some(r) = &self.remoteproc {
+            let which = match &r.selector {
+                RprocSelector::Name(n) => format!("remote processor named {n:?}"),
+                RprocSelector::Index(i) => format!("remoteproc{i}"),
+            };
+            let boot = match (r.boot, &r.firmware) {
+                (Boot::Attach, _) => "attached to (started by the bootloader)".to_string(),
+                (Boot::Load, Some(fw)) => format!("boots firmware {fw:?}"),
+                (Boot::Load, None) => "boots the firmware it has selected".to_string(),
+            };
+            let control = match r.control {
+                Control::Sysfs => "sysfs",
+                Control::Cdev => "/dev/remoteprocN",
+            };
+            writeln!(f, "remoteproc {which}, {boot}; control through {control}")?;
+            if let Some(p) = self.firmware_path() {
+                writeln!(f, "           installs {}", p.display())?;
+            }
+        }
+        match &self.transport {
+            TransportSpec::Sim {
+                firmware,
+                da_base,
+                event_idx,
+                layout,
+            } => writeln!(
+                f,
+                "transport  simulated SoC: firmware {:?} in its own process, carveout at device address {}{}, {} layout",
+                firmware.name(),
+                hex(*da_base),
+                if *event_idx { ", EVENT_IDX" } else { "" },
+                layout.name()
+            )?,
+            TransportSpec::Userspace { region, rsc_offset } => writeln!(
+                f,
+                "transport  intercore's userspace virtio-rpmsg over {} (resource table at +{}), polling",
+                region_str(region),
+                hex(*rsc_offset)
+            )?,
+            TransportSpec::Kernel { ctrl } => writeln!(
+                f,
+                "transport  kernel rpmsg char devices through /dev/{}",
+                ctrl.as_deref().unwrap_or("rpmsg_ctrlN (the only one)")
+            )?,
+        }
+        let mem = match &self.memory {
+            MemorySpec::Memfd { size } => format!(
+                "memfd of {}",
+                size_str(size.unwrap_or(self.pool.region_len() as u64))
+            ),
+            MemorySpec::Carveout(PoolCarveout::DevMem(r)) => {
+                format!("carveout {} through /dev/mem", region_str(r))
+            }
+            MemorySpec::Carveout(PoolCarveout::Uio { device, map }) => {
+                format!("carveout: map{map} of /dev/{device} (UIO)")
+            }
+            MemorySpec::Carveout(PoolCarveout::UioNamed(n)) => {
+                format!("carveout: the UIO map named {n:?}")
+            }
+            MemorySpec::DmaHeap { heap, size } => {
+                format!("{} from dma-buf heap /dev/dma_heap/{heap}", size_str(*size))
+            }
+            MemorySpec::Udmabuf { size } => format!("{} udmabuf", size_str(*size)),
+        };
+        writeln!(f, "memory     {mem}")?;
+        let map = match self.mapping {
+            MappingSpec::Identity => "identity (device address = physical address)".to_string(),
+            MappingSpec::Offset(o) => {
+                format!("device address = physical address {o:+#x}")
+            }
+            MappingSpec::Vfio { group, iova } => {
+                format!(
+                    "VFIO group {group}: the pool at I/O virtual address {}",
+                    hex(iova)
+                )
+            }
+            MappingSpec::TiRprocAttach => {
+                "RPROC_IOC_DMA_BUF_ATTACH on /dev/remoteprocN (TI kernels)".to_string()
+            }
+            MappingSpec::SimIommu { iova } => {
+                format!("the simulator's IOMMU: the pool at {}", hex(iova))
+            }
+        };
+        writeln!(f, "mapping    {map}")?;
+        let cache = match self.cache.mode {
+            CacheMaintenance::Coherent if self.cache.io_coherent => {
+                "coherent: fences only (the interconnect snoops for the remote)".to_string()
+            }
+            CacheMaintenance::Coherent => "coherent: fences only".to_string(),
+            CacheMaintenance::Arm64El0 => {
+                "arm64-el0: DC CVAC to clean, DC CIVAC to invalidate, DSB SY".to_string()
+            }
+            CacheMaintenance::DmaBuf => {
+                "dma-buf: DMA_BUF_IOCTL_SYNC around each handoff".to_string()
+            }
+            CacheMaintenance::SimNoncoherent(e) => format!(
+                "sim-noncoherent: the coherency sanitizer, eviction seed {}, {}‰",
+                e.seed, e.per_mille
+            ),
+        };
+        writeln!(f, "cache      {cache}")?;
+        writeln!(
+            f,
+            "rpmsg      {} × {} B per direction, wait {}, timeout {} ms, service {:?}",
+            self.rpmsg.buffers,
+            self.rpmsg.buffer_size,
+            self.rpmsg.wait,
+            self.rpmsg.timeout.as_millis(),
+            self.rpmsg.service
+        )?;
+        let classes = self
+            .pool
+            .classes
+            .iter()
+            .map(|&(s, n)| format!("{n} × {}", size_str(s as u64)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        write!(
+            f,
+            "pool       {classes} ({}, buffers aligned to {})",
+            size_str(self.pool.region_len() as u64),
+            self.pool.align
+        )
+    }
+}

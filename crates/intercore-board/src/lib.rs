@@ -1,0 +1,124 @@
+//! Board files: one TOML file that says how to reach the remote core of a board —
+//! which remote processor and firmware, which transport, which memory the data-plane pool
+//! lives in, how the remote core addresses it, and which cache maintenance it needs.
+//!
+//! ```toml
+//! [board]
+//! name = "TI AM64x EVM, R5FSS0 core 0"
+//! arch = "aarch64"                         # "aarch64" | "x86_64" | "any"
+//!
+//! [remoteproc]
+//! name = "78000000.r5f"                    # or index = 0
+//! firmware = "am64-main-r5f0_0-fw"         # the name the kernel requests
+//! # firmware_file = "build/echo.elf"       # an ELF to install under that name
+//! # boot = "load"                          # "load" | "attach" (started by the bootloader)
+//! # control = "sysfs"                      # "sysfs" | "cdev"
+//!
+//! [transport]
+//! kind = "kernel"                          # "sim" | "userspace" | "kernel"
+//!
+//! [memory]
+//! source = "carveout"                      # "memfd" | "carveout" | "dma-heap" | "udmabuf"
+//! reserved_memory = "intercore-pool@a6000000"
+//!
+//! [mapping]
+//! kind = "identity"                        # "identity" | "offset" | "vfio" | "ti-rproc-attach" | "sim-iommu"
+//!
+//! [cache]
+//! mode = "coherent"                        # "coherent" | "arm64-el0" | "dma-buf" | "sim-noncoherent"
+//!
+//! [rpmsg]
+//! buffers = 256
+//! buffer_size = 512
+//! wait = "adaptive:50"                     # "event" | "poll" | "adaptive" | "adaptive:MICROS"
+//! timeout_ms = 1000
+//! service = "rpmsg-raw"
+//!
+//! [pool]
+//! classes = [[4096, 64], [65536, 16], [1048576, 16]]   # [buffer size, count]
+//! align = 4096
+//! ```
+//!
+//! Every key of every table is listed in the [Keys](#keys) table below; an unknown key
+//! is an error, and so is a key that does not apply to the kind chosen (`heap` with
+//! `source = "carveout"`). [`Board::from_str`] collects **every** problem of a file, each
+//! naming its key and what is allowed there (`cache.mode = "arm64-el0": needs an aarch64
+//! host, and board.arch is "x86_64"`). Keywords are enums ([`TransportKind`],
+//! [`MemorySource`], [`MappingKind`], [`CacheKind`], [`Arch`], [`Boot`], and the
+//! simulator's and remoteproc's own), and a bad one is reported with the values allowed.
+//!
+//! Validation looks at the file alone. What only the machine can tell — whether the remote
+//! processor exists, the reserved-memory node is in the device tree, `/dev/mem` may be
+//! opened, the firmware file is loadable — is [`Board::check`]'s job: it reads sysfs and
+//! the device tree and opens (never maps) the device nodes, and reports each finding with
+//! the memory sources' and remoteproc control's own errors
+//! ([`MemError`](intercore_linux::MemError), [`RprocError`](intercore_linux::RprocError)).
+//! A `mapping.kind = "vfio"` board can be opened only by a build with this crate's `vfio`
+//! feature (intercore-linux's VFIO backend), and the check says so otherwise.
+//! Opening the board for real is not here yet: the transports, memory sources and cache
+//! backends each have their own constructors, and this crate only says which to use. It is
+//! where `Board::open()` will live.
+//!
+//! # Where it sits
+//!
+//! Above `intercore-linux` (the memory sources, remoteproc control and device-tree readers
+//! that [`Board::check`] probes with) and `intercore-sim` (whose own types a simulated
+//! board names: [`Firmware`](intercore_sim::Firmware), [`SimLayout`](intercore_sim::SimLayout),
+//! [`Eviction`](intercore_sim::Eviction), [`POOL_IOVA`](intercore_sim::POOL_IOVA),
+//! [`DA_BASE`](intercore_sim::DA_BASE)). The command line (`intercore board check`,
+//! `intercore demo --board`) uses it.
+//!
+//! # Modules
+//!
+//! * `model`: the typed [`Board`] and its parts;
+//! * `raw`: the file as written (serde types) and where a syntax error is;
+//! * `validate`: from the raw file to a [`Board`], one module per table, every problem
+//!   collected;
+//! * `check`: [`Board::check`], the probes of this machine, one module per part;
+//! * `display`: the one-aspect-per-line summary ([`Board`]'s `Display`).
+//!
+//! # Keys
+//!
+//! | table | key | applies to | meaning |
+//! |---|---|---|---|
+//! | `board` | `name` | all | free text (required) |
+//! | | `description` | all | free text |
+//! | | `arch` | all | the host's architecture: `aarch64`, `x86_64`, `any` (default `any`) |
+//! | `remoteproc` | `name` / `index` | not `sim` | the remote processor, by its `name` attribute or N of `remoteprocN` (exactly one) |
+//! | | `firmware` | | file name the kernel loads (no `/`) |
+//! | | `firmware_file` | `boot = "load"` | local ELF to install as `firmware` (relative to the board file) |
+//! | | `boot` | | `load` (default: the kernel boots it) or `attach` (started by the bootloader, IPC-only) |
+//! | | `control` | | `sysfs` (default) or `cdev` (`/dev/remoteprocN`) |
+//! | `transport` | `kind` | all | `sim`, `userspace` (intercore's own virtio-rpmsg over a carveout), `kernel` (`/dev/rpmsg_ctrlN`) |
+//! | | `firmware`, `da_base`, `event_idx`, `layout` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX (default false), the layout (`standard`, `ti-k3`) |
+//! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
+//! | | `region` or `base` + `size`, `rsc_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; `poll` (the only doorbell built) |
+//! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` |
+//! | | `size` | | bytes (default: the pool's size; a carveout node's own size) |
+//! | | `access` | `carveout` | `devmem` (default) or `uio` |
+//! | | `reserved_memory` or `base` | `carveout`, `devmem` | the `/reserved-memory` node, or the physical base (then `size` is required) |
+//! | | `uio_device` + `uio_map`, or `uio_map_name` | `carveout`, `uio` | `uioN` and its map index (default 0), or a map's name |
+//! | | `heap` | `dma-heap` | the name under `/dev/dma_heap` |
+//! | `mapping` | `kind` | all | `identity` (da = pa), `offset` (da = pa + `offset`), `vfio` (`group`, `iova`), `ti-rproc-attach`, `sim-iommu` (`iova`) |
+//! | `cache` | `mode` | all | `coherent`, `arm64-el0`, `dma-buf`, `sim-noncoherent` (`seed`, `per_mille`) |
+//! | | `io_coherent` | `coherent` | the interconnect snoops the CPU's caches for the remote core |
+//! | `rpmsg` | `buffers`, `buffer_size`, `wait`, `timeout_ms`, `service` | all | buffers per direction, bytes per buffer (with the 16-byte header), how blocking calls wait, their default timeout, the channel to open |
+//! | `pool` | `classes`, `align` | all | `[size, count]` per size class; buffer alignment |
+
+#![forbid(unsafe_code)]
+
+mod check;
+mod display;
+mod error;
+mod keyword;
+mod model;
+mod raw;
+mod validate;
+
+pub use check::{CheckEnv, Finding, Level};
+pub use error::{BoardError, Problem};
+pub use model::{
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, KERNEL_RPMSG_BUF_SIZE,
+    KERNEL_RPMSG_MAX_BUFS, MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout,
+    RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec, default_pool,
+};

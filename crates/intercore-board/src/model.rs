@@ -1,0 +1,471 @@
+//! The typed board: what a validated board file says, part by part.
+
+use crate::error::BoardError;
+use crate::keyword::keyword_enum;
+use intercore::WaitMode;
+use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::HostConfig;
+use intercore_linux::remoteproc::Control;
+use intercore_sim::{Eviction, Firmware, SimConfig, SimLayout};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+keyword_enum! {
+    /// The host architecture a board is for (`board.arch`).
+    pub enum Arch {
+        /// 64-bit Arm (the application cores of TI K3, ZynqMP, i.MX 8, STM32MP2).
+        Aarch64 = "aarch64",
+        /// x86-64.
+        X86_64 = "x86_64",
+        /// Any (the simulated SoC).
+        Any = "any",
+    }
+}
+
+impl Arch {
+    /// Whether a host whose `std::env::consts::ARCH` is `host` fits (the configuration's
+    /// spelling is `std::env::consts::ARCH`'s).
+    pub fn fits(self, host: &str) -> bool {
+        self == Arch::Any || self.as_str() == host
+    }
+}
+
+/// Which remote processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RprocSelector {
+    /// By its `name` attribute (the platform device, e.g. `78000000.r5f`).
+    Name(String),
+    /// By N of `remoteprocN` (the probe order decides it; a name is stabler).
+    Index(u32),
+}
+
+impl RprocSelector {
+    /// The selector as [`Remoteproc::open`](intercore_linux::Remoteproc::open) takes it.
+    pub fn as_arg(&self) -> String {
+        match self {
+            RprocSelector::Name(n) => n.clone(),
+            RprocSelector::Index(i) => i.to_string(),
+        }
+    }
+}
+
+keyword_enum! {
+    /// How the remote core gets its firmware (`remoteproc.boot`).
+    pub enum Boot {
+        /// The kernel loads `firmware` and boots the core (`intercore rproc load/start`).
+        Load = "load",
+        /// Another entity (the bootloader) started the core; the kernel attaches to it (TI K3
+        /// "IPC-only" mode). The firmware is not changed.
+        Attach = "attach",
+    }
+}
+
+/// The `[remoteproc]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RprocSpec {
+    /// Which remote processor.
+    pub selector: RprocSelector,
+    /// The firmware file name the kernel requests (`None`: leave `firmware` as it is).
+    pub firmware: Option<String>,
+    /// A local ELF to install under `firmware` (resolved against the board file's directory).
+    pub firmware_file: Option<PathBuf>,
+    /// Where commands go.
+    pub control: Control,
+    /// Loaded by the kernel, or attached to.
+    pub boot: Boot,
+}
+
+/// A physical range given by a device-tree node or by address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionSpec {
+    /// The first `reg` entry of `/reserved-memory/<node>`; `size` limits it.
+    ReservedMemory {
+        /// The node's name (`r5f-dma-memory@a0000000`, or without the unit address if unique).
+        node: String,
+        /// Use only the first `size` bytes.
+        size: Option<u64>,
+    },
+    /// An explicit physical range.
+    Range {
+        /// Physical base (page-aligned).
+        base: u64,
+        /// Bytes.
+        size: u64,
+    },
+}
+
+/// The `[transport]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportSpec {
+    /// The simulated SoC (`intercore-sim`): the firmware runs as a child process.
+    Sim {
+        /// The firmware the simulated remote core runs.
+        firmware: Firmware,
+        /// Where the remote sees the carveout.
+        da_base: u64,
+        /// Whether the firmware offers `VIRTIO_RING_F_EVENT_IDX`.
+        event_idx: bool,
+        /// How the shared memory is laid out: `standard` (one carveout, everything at
+        /// fixed addresses) or `ti-k3` (table in the firmware's region, vrings placed by
+        /// the host, buffers from the DMA region, firmware started first).
+        layout: SimLayout,
+    },
+    /// intercore's own virtio-rpmsg host (`HostBus`) over the carveout that holds the
+    /// resource table, the vrings and `vdev0buffer`, mapped from userspace.
+    Userspace {
+        /// The carveout.
+        region: RegionSpec,
+        /// Offset of the resource table in it.
+        rsc_offset: u64,
+    },
+    /// The kernel's rpmsg char devices (`/dev/rpmsg_ctrlN`, then `/dev/rpmsgM`).
+    Kernel {
+        /// `rpmsg_ctrlN`; `None`: the only one there is.
+        ctrl: Option<String>,
+    },
+}
+
+keyword_enum! {
+    /// `transport.kind`.
+    pub enum TransportKind {
+        /// [`TransportSpec::Sim`].
+        Sim = "sim",
+        /// [`TransportSpec::Userspace`].
+        Userspace = "userspace",
+        /// [`TransportSpec::Kernel`].
+        Kernel = "kernel",
+    }
+}
+
+impl TransportSpec {
+    /// Which kind it is.
+    pub fn kind(&self) -> TransportKind {
+        match self {
+            TransportSpec::Sim { .. } => TransportKind::Sim,
+            TransportSpec::Userspace { .. } => TransportKind::Userspace,
+            TransportSpec::Kernel { .. } => TransportKind::Kernel,
+        }
+    }
+}
+
+/// A physical carveout for the data-plane pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolCarveout {
+    /// Through `/dev/mem`.
+    DevMem(RegionSpec),
+    /// Map `map` of the UIO device `device` (`uio0`).
+    Uio {
+        /// `uioN`.
+        device: String,
+        /// The map index.
+        map: u32,
+    },
+    /// The UIO map with this name, on whichever UIO device has it.
+    UioNamed(String),
+}
+
+/// The `[memory]` table: where the data-plane pool lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemorySpec {
+    /// A memfd (the simulated SoC).
+    Memfd {
+        /// Bytes (`None`: the pool's size).
+        size: Option<u64>,
+    },
+    /// A physical carveout.
+    Carveout(PoolCarveout),
+    /// A dma-buf heap allocation.
+    DmaHeap {
+        /// The heap's name under `/dev/dma_heap`.
+        heap: String,
+        /// Bytes.
+        size: u64,
+    },
+    /// A udmabuf made of memfd pages.
+    Udmabuf {
+        /// Bytes.
+        size: u64,
+    },
+}
+
+keyword_enum! {
+    /// `memory.source`.
+    pub enum MemorySource {
+        /// [`MemorySpec::Memfd`].
+        Memfd = "memfd",
+        /// [`MemorySpec::Carveout`].
+        Carveout = "carveout",
+        /// [`MemorySpec::DmaHeap`].
+        DmaHeap = "dma-heap",
+        /// [`MemorySpec::Udmabuf`].
+        Udmabuf = "udmabuf",
+    }
+}
+
+impl MemorySpec {
+    /// Which source it is.
+    pub fn source(&self) -> MemorySource {
+        match self {
+            MemorySpec::Memfd { .. } => MemorySource::Memfd,
+            MemorySpec::Carveout(_) => MemorySource::Carveout,
+            MemorySpec::DmaHeap { .. } => MemorySource::DmaHeap,
+            MemorySpec::Udmabuf { .. } => MemorySource::Udmabuf,
+        }
+    }
+    /// The size the file gives, if it gives one.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            MemorySpec::Memfd { size } => *size,
+            MemorySpec::Carveout(PoolCarveout::DevMem(RegionSpec::ReservedMemory {
+                size, ..
+            })) => *size,
+            MemorySpec::Carveout(PoolCarveout::DevMem(RegionSpec::Range { size, .. })) => {
+                Some(*size)
+            }
+            MemorySpec::Carveout(_) => None,
+            MemorySpec::DmaHeap { size, .. } | MemorySpec::Udmabuf { size } => Some(*size),
+        }
+    }
+}
+
+/// The `[mapping]` table: how the remote core addresses the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingSpec {
+    /// Device address = physical address.
+    Identity,
+    /// Device address = physical address + this (an alias window).
+    Offset(i64),
+    /// The remote's IOMMU through VFIO type1: the pool at `iova`.
+    Vfio {
+        /// `/dev/vfio/<group>`.
+        group: u32,
+        /// The I/O virtual address of the pool's first byte.
+        iova: u64,
+    },
+    /// TI kernels' `RPROC_IOC_DMA_BUF_ATTACH`: the kernel pins the dma-buf and says where
+    /// the remote sees it.
+    TiRprocAttach,
+    /// The simulator's IOMMU model, the pool at `iova`.
+    SimIommu {
+        /// The device address of the pool's first byte.
+        iova: u64,
+    },
+}
+
+keyword_enum! {
+    /// `mapping.kind`.
+    pub enum MappingKind {
+        /// [`MappingSpec::Identity`].
+        Identity = "identity",
+        /// [`MappingSpec::Offset`].
+        Offset = "offset",
+        /// [`MappingSpec::Vfio`].
+        Vfio = "vfio",
+        /// [`MappingSpec::TiRprocAttach`].
+        TiRprocAttach = "ti-rproc-attach",
+        /// [`MappingSpec::SimIommu`].
+        SimIommu = "sim-iommu",
+    }
+}
+
+impl MappingSpec {
+    /// Which kind it is.
+    pub fn kind(&self) -> MappingKind {
+        match self {
+            MappingSpec::Identity => MappingKind::Identity,
+            MappingSpec::Offset(_) => MappingKind::Offset,
+            MappingSpec::Vfio { .. } => MappingKind::Vfio,
+            MappingSpec::TiRprocAttach => MappingKind::TiRprocAttach,
+            MappingSpec::SimIommu { .. } => MappingKind::SimIommu,
+        }
+    }
+}
+
+/// The cache maintenance the data plane uses (`[cache]`'s `mode` and its parameters).
+///
+/// Not the simulator's `intercore_sim::CacheMode`, which says only whether the simulated
+/// SoC's caches are coherent: this one also names the real backends. A simulated board's
+/// mode converts to the simulator's with [`CacheMaintenance::sim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMaintenance {
+    /// Fences only: coherent hardware, or an uncached mapping.
+    Coherent,
+    /// `DC CVAC` / `DC CIVAC` at EL0 (`Arm64El0Cache`).
+    Arm64El0,
+    /// `DMA_BUF_IOCTL_SYNC` (`DmaBufCache`).
+    DmaBuf,
+    /// The simulator's non-coherent cache model with the coherency sanitizer, evicting as
+    /// this says.
+    SimNoncoherent(Eviction),
+}
+
+keyword_enum! {
+    /// `cache.mode`: which [`CacheMaintenance`], without its parameters.
+    pub enum CacheKind {
+        /// [`CacheMaintenance::Coherent`].
+        Coherent = "coherent",
+        /// [`CacheMaintenance::Arm64El0`].
+        Arm64El0 = "arm64-el0",
+        /// [`CacheMaintenance::DmaBuf`].
+        DmaBuf = "dma-buf",
+        /// [`CacheMaintenance::SimNoncoherent`].
+        SimNoncoherent = "sim-noncoherent",
+    }
+}
+
+impl CacheMaintenance {
+    /// Which kind it is.
+    pub fn kind(&self) -> CacheKind {
+        match self {
+            CacheMaintenance::Coherent => CacheKind::Coherent,
+            CacheMaintenance::Arm64El0 => CacheKind::Arm64El0,
+            CacheMaintenance::DmaBuf => CacheKind::DmaBuf,
+            CacheMaintenance::SimNoncoherent(_) => CacheKind::SimNoncoherent,
+        }
+    }
+    /// The configuration's spelling.
+    pub fn as_str(&self) -> &'static str {
+        self.kind().as_str()
+    }
+    /// The simulated SoC's cache mode this is: `coherent` or the model; `None` for the
+    /// real backends, which the simulator does not have.
+    pub fn sim(&self) -> Option<intercore_sim::CacheMode> {
+        match *self {
+            CacheMaintenance::Coherent => Some(intercore_sim::CacheMode::Coherent),
+            CacheMaintenance::SimNoncoherent(e) => Some(intercore_sim::CacheMode::NonCoherent(e)),
+            CacheMaintenance::Arm64El0 | CacheMaintenance::DmaBuf => None,
+        }
+    }
+}
+
+/// The `[cache]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// The maintenance.
+    pub mode: CacheMaintenance,
+    /// The remote core snoops the CPU's caches (so `coherent` is right over cached memory).
+    pub io_coherent: bool,
+}
+
+/// The `[rpmsg]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmsgSpec {
+    /// Buffers per direction.
+    pub buffers: u16,
+    /// Bytes per buffer, with the 16-byte header.
+    pub buffer_size: usize,
+    /// How blocking calls wait.
+    pub wait: WaitMode,
+    /// Default timeout of blocking calls.
+    pub timeout: Duration,
+    /// The channel (name-service name) to open.
+    pub service: String,
+}
+
+impl RpmsgSpec {
+    /// The host bus configuration these values describe.
+    pub fn host_config(&self) -> HostConfig {
+        HostConfig {
+            num_bufs: self.buffers,
+            buf_size: self.buffer_size,
+            timeout: Some(self.timeout),
+            wait: self.wait,
+            ..HostConfig::default()
+        }
+    }
+}
+
+/// A parsed and validated board file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// `board.name`.
+    pub name: String,
+    /// `board.description`.
+    pub description: Option<String>,
+    /// `board.arch`.
+    pub arch: Arch,
+    /// `[remoteproc]` (`None` for the simulator).
+    pub remoteproc: Option<RprocSpec>,
+    /// `[transport]`.
+    pub transport: TransportSpec,
+    /// `[memory]`.
+    pub memory: MemorySpec,
+    /// `[mapping]`.
+    pub mapping: MappingSpec,
+    /// `[cache]`.
+    pub cache: CacheSpec,
+    /// `[rpmsg]`.
+    pub rpmsg: RpmsgSpec,
+    /// `[pool]`.
+    pub pool: PoolConfig,
+    /// The file it was read from, if any (relative `firmware_file`s resolve against its
+    /// directory).
+    pub file: Option<PathBuf>,
+}
+
+/// The kernel's rpmsg buffer size (`MAX_RPMSG_BUF_SIZE` in `virtio_rpmsg_bus.c`).
+pub const KERNEL_RPMSG_BUF_SIZE: usize = 512;
+/// The kernel's largest buffer count per direction (`MAX_RPMSG_NUM_BUFS / 2`).
+pub const KERNEL_RPMSG_MAX_BUFS: usize = 256;
+
+/// The default pool: the simulated SoC's (64 × 4 KiB, 16 × 64 KiB, 16 × 1 MiB).
+pub fn default_pool() -> PoolConfig {
+    SimConfig::default().pool
+}
+
+impl Board {
+    /// Reads and validates the board file `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
+        let path = path.as_ref();
+        let text =
+            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
+                .map_err(|e| BoardError::Io {
+                    path: path.to_path_buf(),
+                    source: match e {
+                        intercore_linux::file::FileError::Io { source, .. } => source,
+                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
+                    },
+                })?;
+        let mut b = crate::validate::parse(&text).map_err(|e| match e {
+            BoardError::Syntax { problem, .. } => BoardError::Syntax {
+                path: Some(path.to_path_buf()),
+                problem,
+            },
+            BoardError::Invalid { problems, .. } => BoardError::Invalid {
+                path: Some(path.to_path_buf()),
+                problems,
+            },
+            other => other,
+        })?;
+        b.file = Some(path.to_path_buf());
+        Ok(b)
+    }
+
+    /// Parses and validates a board configuration held in memory.
+    #[allow(clippy::should_implement_trait)] // also offered as `FromStr`
+    pub fn from_str(text: &str) -> Result<Board, BoardError> {
+        crate::validate::parse(text)
+    }
+
+    /// `firmware_file`, resolved against the board file's directory.
+    pub fn firmware_path(&self) -> Option<PathBuf> {
+        let f = self.remoteproc.as_ref()?.firmware_file.as_ref()?;
+        if f.is_absolute() {
+            return Some(f.clone());
+        }
+        let dir = self
+            .file
+            .as_ref()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new(""));
+        Some(dir.join(f))
+    }
+}
+
+impl std::str::FromStr for Board {
+    type Err = BoardError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::validate::parse(s)
+    }
+}

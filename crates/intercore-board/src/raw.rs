@@ -1,0 +1,205 @@
+//! The file as written: serde types that mirror the TOML (every key optional that the
+//! file may omit, keywords still strings so that validation can report every bad one),
+//! and where in the text a syntax error is.
+
+use crate::error::Problem;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoard {
+    pub(crate) board: RawBoardInfo,
+    pub(crate) remoteproc: Option<RawRproc>,
+    pub(crate) transport: RawTransport,
+    pub(crate) memory: RawMemory,
+    pub(crate) mapping: Option<RawMapping>,
+    pub(crate) cache: RawCache,
+    pub(crate) rpmsg: Option<RawRpmsg>,
+    pub(crate) pool: Option<RawPool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoardInfo {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) arch: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRproc {
+    pub(crate) name: Option<String>,
+    pub(crate) index: Option<u32>,
+    pub(crate) firmware: Option<String>,
+    pub(crate) firmware_file: Option<String>,
+    pub(crate) control: Option<String>,
+    pub(crate) boot: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTransport {
+    pub(crate) kind: String,
+    pub(crate) firmware: Option<String>,
+    pub(crate) da_base: Option<u64>,
+    pub(crate) event_idx: Option<bool>,
+    pub(crate) layout: Option<String>,
+    pub(crate) ctrl: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) base: Option<u64>,
+    pub(crate) size: Option<u64>,
+    pub(crate) rsc_offset: Option<u64>,
+    pub(crate) doorbell: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemory {
+    pub(crate) source: String,
+    pub(crate) size: Option<u64>,
+    pub(crate) access: Option<String>,
+    pub(crate) reserved_memory: Option<String>,
+    pub(crate) base: Option<u64>,
+    pub(crate) uio_device: Option<String>,
+    pub(crate) uio_map: Option<u32>,
+    pub(crate) uio_map_name: Option<String>,
+    pub(crate) heap: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMapping {
+    pub(crate) kind: String,
+    pub(crate) offset: Option<i64>,
+    pub(crate) iova: Option<u64>,
+    pub(crate) group: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCache {
+    pub(crate) mode: String,
+    pub(crate) io_coherent: Option<bool>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) per_mille: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRpmsg {
+    pub(crate) buffers: Option<u32>,
+    pub(crate) buffer_size: Option<u32>,
+    pub(crate) wait: Option<String>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) service: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPool {
+    pub(crate) classes: Vec<[u64; 2]>,
+    pub(crate) align: Option<u64>,
+}
+
+/// 1-based line of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// The `[table]` header in force at byte offset `at` (the header on that line counts).
+fn table_at(text: &str, at: usize) -> Option<String> {
+    let end = text[at.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |i| at + i);
+    text[..end].lines().rev().find_map(|l| {
+        let t = l.trim();
+        let inner = t.strip_prefix('[')?.trim_start_matches('[');
+        let name = inner.split(']').next()?.trim();
+        (!name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// The key on the line of byte offset `at` (`key = value`), if that line has one.
+fn key_on_line(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty() && !k.starts_with('[') && !k.starts_with('#')).then(|| k.to_string())
+}
+
+/// Turns toml's error into a [`Problem`] that names the dotted key: serde's messages
+/// (`unknown field \`x\`, expected one of ...`, `missing field \`x\``, `invalid type: ...`)
+/// name only the last component, so the table is recovered from the text around the span.
+pub(crate) fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let msg = e.message().trim().to_string();
+    let at = e.span().map(|s| s.start);
+    let table = at.and_then(|a| table_at(text, a));
+    let join = |k: &str| match &table {
+        Some(t) if !k.contains('.') => format!("{t}.{k}"),
+        _ => k.to_string(),
+    };
+    let backticked = |prefix: &str| -> Option<String> {
+        let rest = msg.strip_prefix(prefix)?;
+        let rest = rest.strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    let line = at.map(|a| line_of(text, a));
+    if let Some(field) = backticked("unknown field ") {
+        let allowed = msg
+            .split_once(", expected ")
+            .map(|(_, a)| a.replace('`', "\""))
+            .unwrap_or_else(|| "nothing here".into());
+        return Problem {
+            key: join(&field),
+            value: None,
+            message: format!("unknown key; expected {allowed}"),
+            line,
+        };
+    }
+    if let Some(field) = backticked("missing field ") {
+        // The span covers the table that lacks the key; for a missing top-level table it is
+        // empty at 0 (or the whole document).
+        let whole = e
+            .span()
+            .is_none_or(|s| s.start == 0 && (s.end == 0 || s.end >= text.trim_end().len()));
+        return Problem {
+            key: if whole { field } else { join(&field) },
+            value: None,
+            message: "missing (required)".into(),
+            line: if whole { None } else { line },
+        };
+    }
+    let key = at
+        .and_then(|a| key_on_line(text, a))
+        .map(|k| join(&k))
+        .or(table)
+        .unwrap_or_else(|| "(file)".into());
+    Problem {
+        key,
+        value: None,
+        message: msg,
+        line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// toml's errors name only the last key component; the table is recovered from the
+    /// header in force at the error's position, and the key from the line.
+    #[test]
+    fn table_and_key_recovery() {
+        let text = "[board]\nname = \"x\"\n\n[memory]\nsource = 5\n";
+        let at = text.find("5").unwrap();
+        assert_eq!(table_at(text, at).as_deref(), Some("memory"));
+        assert_eq!(key_on_line(text, at).as_deref(), Some("source"));
+        assert_eq!(line_of(text, at), 5);
+        let hdr = text.find("[memory]").unwrap();
+        assert_eq!(table_at(text, hdr).as_deref(), Some("memory"));
+        assert_eq!(key_on_line(text, hdr), None);
+    }
+}

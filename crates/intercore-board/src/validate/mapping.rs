@@ -1,0 +1,172 @@
+//! `[mapping]`: how the remote core addresses the pool — identity, a fixed offset, an
+//! IOMMU through VFIO, TI's dma-buf attach, or the simulator's IOMMU.
+
+use super::{Check, check_page, hex, quoted};
+use crate::model::{MappingKind, MappingSpec, MemorySpec, PoolCarveout, RegionSpec, RprocSpec};
+use crate::raw::RawMapping;
+use intercore_sim::POOL_IOVA;
+
+/// The table, or the mapping the memory implies when the file has none.
+pub(super) fn validate(
+    m: Option<&RawMapping>,
+    memory: &MemorySpec,
+    rproc: Option<&RprocSpec>,
+    c: &mut Check,
+) -> Option<MappingSpec> {
+    let Some(m) = m else {
+        return match memory {
+            MemorySpec::Memfd { .. } => Some(MappingSpec::SimIommu { iova: POOL_IOVA }),
+            MemorySpec::Carveout(_) => Some(MappingSpec::Identity),
+            other => {
+                c.err(
+                    "mapping",
+                    None,
+                    format!(
+                        "missing: a {} buffer has no physical address the remote could use; give mapping.kind = \"vfio\"{}",
+                        other.source(),
+                        if matches!(other, MemorySpec::DmaHeap { .. }) {
+                            " or \"ti-rproc-attach\""
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                None
+            }
+        };
+    };
+    let kind = c.one_of::<MappingKind>("mapping.kind", &m.kind)?;
+    if kind != MappingKind::Offset {
+        c.not_here("mapping.offset", &m.offset, "mapping.kind = \"offset\"");
+    }
+    if !matches!(kind, MappingKind::Vfio | MappingKind::SimIommu) {
+        c.not_here(
+            "mapping.iova",
+            &m.iova,
+            "mapping.kind = \"vfio\" or \"sim-iommu\"",
+        );
+    }
+    if kind != MappingKind::Vfio {
+        c.not_here("mapping.group", &m.group, "mapping.kind = \"vfio\"");
+    }
+    let is_carveout = matches!(memory, MemorySpec::Carveout(_));
+    let value = Some(quoted(&m.kind));
+    let spec = match kind {
+        MappingKind::Identity | MappingKind::Offset => {
+            if !is_carveout {
+                c.err(
+                    "mapping.kind",
+                    value,
+                    format!(
+                        "needs memory.source = \"carveout\": a {} buffer has no physical address userspace can learn",
+                        memory.source()
+                    ),
+                );
+            }
+            if kind == MappingKind::Identity {
+                MappingSpec::Identity
+            } else {
+                let off = c.require(
+                    "mapping.offset",
+                    &m.offset,
+                    "device address = physical address + offset",
+                )?;
+                if let MemorySpec::Carveout(PoolCarveout::DevMem(RegionSpec::Range {
+                    base,
+                    size,
+                })) = memory
+                {
+                    let ok = base
+                        .checked_add_signed(off)
+                        .and_then(|b| b.checked_add(*size))
+                        .is_some();
+                    if !ok {
+                        c.err(
+                            "mapping.offset",
+                            Some(off.to_string()),
+                            format!(
+                                "moves the carveout {}+{} out of the 64-bit address space",
+                                hex(*base),
+                                hex(*size)
+                            ),
+                        );
+                    }
+                }
+                MappingSpec::Offset(off)
+            }
+        }
+        MappingKind::Vfio => {
+            if matches!(memory, MemorySpec::Memfd { .. }) {
+                c.err(
+                    "mapping.kind",
+                    value,
+                    "the simulated SoC's IOMMU is \"sim-iommu\"",
+                );
+            }
+            let group = c.require(
+                "mapping.group",
+                &m.group,
+                "the VFIO group of the remote core's IOMMU (/dev/vfio/<group>)",
+            );
+            let iova = c.require(
+                "mapping.iova",
+                &m.iova,
+                "the I/O virtual address the remote sees the pool at",
+            );
+            if let Some(iova) = iova {
+                check_page("mapping.iova", iova, c);
+            }
+            MappingSpec::Vfio {
+                group: group?,
+                iova: iova?,
+            }
+        }
+        MappingKind::TiRprocAttach => {
+            if !matches!(memory, MemorySpec::DmaHeap { .. }) {
+                c.err(
+                    "mapping.kind",
+                    value,
+                    format!(
+                        "needs memory.source = \"dma-heap\" (a physically contiguous dma-buf); not {}",
+                        quoted(memory.source().as_str())
+                    ),
+                );
+            }
+            if rproc.is_none() {
+                c.err(
+                    "mapping.kind",
+                    Some(quoted(&m.kind)),
+                    "needs [remoteproc]: the buffer is attached through /dev/remoteprocN",
+                );
+            }
+            MappingSpec::TiRprocAttach
+        }
+        MappingKind::SimIommu => {
+            if !matches!(memory, MemorySpec::Memfd { .. }) {
+                c.err(
+                    "mapping.kind",
+                    value,
+                    "the simulator's IOMMU exists only with memory.source = \"memfd\"",
+                );
+            }
+            let iova = m.iova.unwrap_or(POOL_IOVA);
+            check_page("mapping.iova", iova, c);
+            MappingSpec::SimIommu { iova }
+        }
+    };
+    if matches!(memory, MemorySpec::Memfd { .. }) && kind != MappingKind::SimIommu {
+        c.err(
+            "mapping.kind",
+            Some(quoted(&m.kind)),
+            "memory.source = \"memfd\" is reached through the simulator's IOMMU: use \"sim-iommu\"",
+        );
+    }
+    if matches!(memory, MemorySpec::Udmabuf { .. }) && kind != MappingKind::Vfio {
+        c.err(
+            "mapping.kind",
+            Some(quoted(&m.kind)),
+            "a udmabuf's pages are scattered: the remote reaches them only through an IOMMU (\"vfio\")",
+        );
+    }
+    Some(spec)
+}

@@ -1,0 +1,223 @@
+//! From the file as written to a [`Board`]: one module per table, and the checks between
+//! tables here. Validation looks at the file alone and goes on past a table it could not
+//! build, so that every problem of a file is reported at once.
+
+mod cache;
+mod mapping;
+mod memory;
+mod pool;
+mod remoteproc;
+mod rpmsg;
+mod transport;
+
+use crate::error::{BoardError, Problem};
+use crate::keyword::Keyword;
+use crate::model::{Arch, Board, MemorySource, MemorySpec, TransportKind, TransportSpec};
+use crate::raw::{RawBoard, syntax_problem};
+use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
+
+pub(crate) fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+pub(crate) fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+/// Collects problems.
+#[derive(Default)]
+pub(crate) struct Check {
+    problems: Vec<Problem>,
+}
+
+impl Check {
+    pub(crate) fn err(&mut self, key: &str, value: Option<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.to_string(),
+            value,
+            message: message.into(),
+            line: None,
+        });
+    }
+
+    /// `value` must spell one of `K`'s keywords; `None` (and a problem listing them) if not.
+    pub(crate) fn one_of<K: Keyword>(&mut self, key: &str, value: &str) -> Option<K> {
+        let k = K::parse(value);
+        if k.is_none() {
+            self.err(
+                key,
+                Some(quoted(value)),
+                format!("expected one of {}", K::allowed()),
+            );
+        }
+        k
+    }
+
+    /// An optional keyword: `default` when absent, `None` (and a problem) when misspelt.
+    pub(crate) fn one_of_or<K: Keyword>(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: K,
+    ) -> Option<K> {
+        match value {
+            None => Some(default),
+            Some(v) => self.one_of(key, v),
+        }
+    }
+
+    /// A key given where it does not apply.
+    pub(crate) fn not_here<T>(&mut self, key: &str, v: &Option<T>, applies: &str) {
+        if v.is_some() {
+            self.err(key, None, format!("applies only to {applies}; remove it"));
+        }
+    }
+
+    pub(crate) fn require<T: Clone>(&mut self, key: &str, v: &Option<T>, why: &str) -> Option<T> {
+        if v.is_none() {
+            self.err(key, None, format!("missing: {why}"));
+        }
+        v.clone()
+    }
+}
+
+/// A plain file name the kernel can request: non-empty, no `/`, no newline, not `.`/`..`.
+pub(crate) fn plain_file_name(n: &str) -> bool {
+    !n.is_empty() && !n.contains('/') && !n.contains('\n') && n != "." && n != ".."
+}
+
+/// A device node name under `/dev` or `/sys/class/...`.
+pub(crate) fn plain_node_name(n: &str) -> bool {
+    plain_file_name(n) && !n.contains('\0')
+}
+
+pub(crate) fn check_page(key: &str, base: u64, c: &mut Check) {
+    if base % 4096 != 0 {
+        c.err(
+            key,
+            Some(hex(base)),
+            "must start on a page (a multiple of 4096; 16 or 64 KiB on kernels with larger pages)",
+        );
+    }
+}
+
+/// Parses and validates a board file's text.
+pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
+    let raw: RawBoard = toml::from_str(text).map_err(|e| BoardError::Syntax {
+        path: None,
+        problem: syntax_problem(text, &e),
+    })?;
+    let mut c = Check::default();
+    let board = validate(raw, &mut c);
+    match board {
+        Some(b) if c.problems.is_empty() => Ok(b),
+        _ => Err(BoardError::Invalid {
+            path: None,
+            problems: c.problems,
+        }),
+    }
+}
+
+fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
+    // [board]
+    if raw.board.name.trim().is_empty() {
+        c.err("board.name", Some("\"\"".into()), "must not be empty");
+    }
+    // A misspelt arch is reported; validation goes on as for any host.
+    let arch = c
+        .one_of_or("board.arch", raw.board.arch.as_deref(), Arch::Any)
+        .unwrap_or(Arch::Any);
+
+    // [transport]
+    let (kind, transport) = transport::validate(&raw.transport, c);
+    let is_sim = kind == Some(TransportKind::Sim);
+
+    // [remoteproc]
+    let remoteproc = remoteproc::validate(raw.remoteproc.as_ref(), is_sim, c);
+
+    // [rpmsg]
+    let rpmsg = rpmsg::validate(raw.rpmsg.as_ref(), kind, c);
+
+    // [pool]
+    let pool = pool::validate(raw.pool.as_ref(), c);
+
+    // [memory]
+    let memory = memory::validate(&raw.memory, c);
+    if let Some(size) = memory.as_ref().and_then(MemorySpec::size) {
+        let need = pool.region_len() as u64;
+        if need > size {
+            c.err(
+                "pool.classes",
+                None,
+                format!(
+                    "the pool needs {} bytes ({}), more than memory.size = {}",
+                    need,
+                    hex(need),
+                    hex(size)
+                ),
+            );
+        }
+    }
+    match (memory.as_ref().map(MemorySpec::source), is_sim) {
+        (Some(MemorySource::Memfd), false) => c.err(
+            "memory.source",
+            Some("\"memfd\"".into()),
+            "a memfd is reachable only by the simulated remote core; a real one needs \"carveout\", \"dma-heap\" or \"udmabuf\"",
+        ),
+        (Some(s), true) if s != MemorySource::Memfd => c.err(
+            "memory.source",
+            Some(quoted(s.as_str())),
+            "the simulated SoC shares a memfd with its remote process; use \"memfd\"",
+        ),
+        _ => {}
+    }
+
+    // [mapping]
+    let mapping = memory
+        .as_ref()
+        .and_then(|m| mapping::validate(raw.mapping.as_ref(), m, remoteproc.as_ref(), c));
+
+    // [cache]
+    let cache = match &memory {
+        Some(m) => cache::validate(&raw.cache, arch, m, is_sim, c),
+        None => {
+            // The mode alone, without the checks against the memory.
+            let _ = c.one_of::<crate::model::CacheKind>("cache.mode", &raw.cache.mode);
+            None
+        }
+    };
+
+    // The simulated carveout must fit 32-bit device addresses.
+    if let Some(TransportSpec::Sim {
+        da_base, event_idx, ..
+    }) = &transport
+    {
+        let spec = CarveoutSpec {
+            vring_num: rpmsg.buffers,
+            buf_size: rpmsg.buffer_size,
+            event_idx: *event_idx,
+            da_base: *da_base,
+        };
+        if let Err(e) = CarveoutLayout::new(&spec) {
+            c.err(
+                "transport.da_base",
+                Some(hex(*da_base)),
+                format!("the simulated carveout does not fit: {e}"),
+            );
+        }
+    }
+
+    Some(Board {
+        name: raw.board.name,
+        description: raw.board.description,
+        arch,
+        remoteproc,
+        transport: transport?,
+        memory: memory?,
+        mapping: mapping?,
+        cache: cache?,
+        rpmsg,
+        pool,
+        file: None,
+    })
+}
