@@ -81,10 +81,9 @@
 //! | `rpmsg` | `buffers`, `buffer_size`, `wait`, `timeout_ms`, `service` | all | buffers per direction, bytes per buffer (with the 16-byte header), how blocking calls wait, their default timeout, the channel to open |
 //! | `pool` | `classes`, `align` | all | `[size, count]` per size class; buffer alignment |
 
-use crate::dmabuf::{
-    MemError, SysRoots, list_dma_heaps, page_size, reserved_memory, uio_device, uio_devices,
-};
+use crate::memory::{MemError, SysRoots, list_dma_heaps, reserved_memory, uio_device, uio_devices};
 use crate::remoteproc::{Control, Remoteproc, RprocError, RprocPaths, RprocState, firmware_dir};
+use crate::sys::page_size;
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::HostConfig;

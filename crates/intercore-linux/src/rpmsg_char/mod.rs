@@ -70,20 +70,22 @@
 //! `SOCK_SEQPACKET` endpoint "devices"), so all of this runs in tests without a kernel
 //! that has rpmsg.
 
+use crate::sys::{self, running_as_root};
 use intercore::Error;
 use intercore::rpmsg::{Channel, Transport};
 use intercore::wire::Le32;
 use intercore::wire::rpmsg::{Name, RPMSG_ADDR_ANY, RPMSG_NS_ADDR};
-use intercore::wire::uapi::{RPMSG_CREATE_EPT_IOCTL, RPMSG_DESTROY_EPT_IOCTL, RpmsgEndpointInfo};
+use intercore::wire::uapi::RpmsgEndpointInfo;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+pub(crate) use sys::fd::ppoll_one;
 
 /// The payload limit of mainline `virtio_rpmsg_bus`: 512-byte buffers minus the 16-byte
 /// header.
@@ -369,97 +371,28 @@ pub(crate) trait RpmsgOs: Send {
 /// The real system calls.
 struct LinuxOs;
 
-fn retry_eintr(mut f: impl FnMut() -> libc::c_int) -> io::Result<libc::c_int> {
-    loop {
-        let r = f();
-        if r >= 0 {
-            return Ok(r);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// `ppoll` on one descriptor.
-pub(crate) fn ppoll_one(
-    fd: BorrowedFd<'_>,
-    events: libc::c_short,
-    timeout: Option<Duration>,
-) -> io::Result<libc::c_short> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `p` is one valid pollfd, `tsp` is null or points to a live timespec, and a
-    // null signal mask keeps the current one.
-    let r = unsafe { libc::ppoll(&mut p, 1, tsp, std::ptr::null()) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(p.revents)
-    }
-}
-
 impl RpmsgOs for LinuxOs {
     fn open(&self, path: &Path, nonblock: bool) -> io::Result<OwnedFd> {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let flags = libc::O_RDWR | libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 };
-        // SAFETY: `c` is a NUL-terminated path that outlives the call; open takes no
-        // other pointer.
-        let fd = retry_eintr(|| unsafe { libc::open(c.as_ptr(), flags) })?;
-        // SAFETY: `fd` was just returned by open and is owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        sys::fd::open(&c, flags)
     }
 
     fn create_ept(&self, ctrl: BorrowedFd<'_>, info: &RpmsgEndpointInfo) -> io::Result<()> {
-        let arg: *const RpmsgEndpointInfo = info;
-        retry_eintr(|| {
-            // SAFETY: _IOW(0xb5, 1, struct rpmsg_endpoint_info): the kernel copies 40 bytes
-            // from `arg`, a live `RpmsgEndpointInfo` of that layout (checked against the
-            // header by intercore-wire's kernel_headers test), and writes nothing back.
-            unsafe { libc::ioctl(ctrl.as_raw_fd(), RPMSG_CREATE_EPT_IOCTL as libc::Ioctl, arg) }
-        })
-        .map(|_| ())
+        sys::ioctl::ioctl_in(ctrl, sys::ioctl::RPMSG_CREATE_EPT_IOCTL, info).map(|_| ())
     }
 
     fn destroy_ept(&self, ep: BorrowedFd<'_>) -> io::Result<()> {
-        retry_eintr(|| {
-            // SAFETY: RPMSG_DESTROY_EPT_IOCTL is _IO(0xb5, 2): no argument is read or
-            // written.
-            unsafe { libc::ioctl(ep.as_raw_fd(), RPMSG_DESTROY_EPT_IOCTL as libc::Ioctl, 0) }
-        })
-        .map(|_| ())
+        sys::ioctl::ioctl_val(ep, sys::ioctl::RPMSG_DESTROY_EPT_IOCTL, 0).map(|_| ())
     }
 
     fn read(&self, ep: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
-        let r = unsafe { libc::read(ep.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
+        sys::fd::read(ep, buf)
     }
 
     fn write(&self, ep: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is a live buffer of `buf.len()` bytes, only read by the kernel.
-        let r = unsafe { libc::write(ep.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
+        sys::fd::write(ep, buf)
     }
 
     fn poll(
@@ -524,11 +457,6 @@ impl fmt::Debug for KernelRpmsg {
             .field("max_payload", &self.max_payload)
             .finish()
     }
-}
-
-fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn errno(e: &io::Error) -> i32 {

@@ -37,6 +37,7 @@
 //! return only after the transition — and matters only for asynchronous changes
 //! (auto-boot, crash and recovery) and for implementations that act later.
 
+use crate::sys::running_as_root;
 use intercore::wire::WireError;
 use intercore::wire::elf::Elf;
 use std::fmt;
@@ -456,11 +457,6 @@ impl std::error::Error for RprocError {
             _ => None,
         }
     }
-}
-
-fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn io_err(op: &'static str, path: &Path, e: io::Error) -> RprocError {
