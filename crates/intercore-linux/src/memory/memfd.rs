@@ -81,6 +81,7 @@ impl OwnsMmap for PrivateRegion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use intercore::SharedMemory;
     use std::sync::atomic::Ordering;
 
     /// Two mappings of one memfd see each other's writes (MAP_SHARED), which is what the

@@ -31,7 +31,7 @@ pub struct UioDevice {
 }
 
 /// A sysfs number as UIO prints it (`0x00000000a0000000`; decimal accepted too).
-fn parse_sysfs_u64(path: &Path, text: &str) -> Result<u64, MemError> {
+pub(super) fn parse_sysfs_u64(path: &Path, text: &str) -> Result<u64, MemError> {
     let t = text.trim();
     let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
