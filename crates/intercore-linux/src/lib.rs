@@ -5,7 +5,7 @@
 //!   by descriptor) and [`PrivateRegion`]; buffer memory a remote core can reach —
 //!   [`UdmabufRegion`], [`DmaHeapRegion`], [`PhysCarveout`] over `/dev/mem` or UIO, found
 //!   through the device tree ([`reserved_memory`], [`uio_devices`]) — and, with feature
-//!   `vfio`, the VFIO type1 IOMMU ([`VfioIommu`]) and the QEMU `edu` test device.
+//!   `vfio`, the VFIO type1 IOMMU (`VfioIommu`) and the QEMU `edu` test device.
 //! * [`notify`]: [`EventFd`] and [`EventfdDoorbell`], doorbells in both directions, with
 //!   the peer's liveness watched through a [`PidFd`].
 //! * [`DmaBufCache`] and `Arm64El0Cache` (aarch64): the core's `CacheOps` through the
