@@ -2,8 +2,6 @@
 
 use super::*;
 
-// ---- physical carveouts ------------------------------------------------------------------
-
 /// How `/dev/mem` should map a carveout. What the CPU finally gets is the kernel's choice
 /// (arm64 `phys_mem_access_prot`): a `no-map` reserved region — the usual remoteproc
 /// carveout, and the only RAM `CONFIG_STRICT_DEVMEM` lets `/dev/mem` map — is always

@@ -2,8 +2,6 @@
 
 use super::*;
 
-// ---- device tree: reserved-memory --------------------------------------------------------
-
 /// A node under `/reserved-memory` of the device tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservedMemory {

@@ -3,8 +3,6 @@
 
 use super::*;
 
-// ---- dma-buf heaps -----------------------------------------------------------------------
-
 /// The dma-buf heaps this system offers (the names under `/dev/dma_heap`), sorted.
 pub fn list_dma_heaps(roots: &SysRoots) -> Result<Vec<String>, MemError> {
     let dir = roots.dev.join("dma_heap");

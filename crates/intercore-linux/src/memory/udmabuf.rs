@@ -2,8 +2,6 @@
 
 use super::*;
 
-// ---- udmabuf -----------------------------------------------------------------------------
-
 /// A dma-buf made from a memfd's pages by `/dev/udmabuf`, mapped read/write and shared.
 ///
 /// The memfd is created with `MFD_ALLOW_SEALING` and sealed `F_SEAL_SHRINK | F_SEAL_GROW |

@@ -2,8 +2,6 @@
 
 use super::*;
 
-// ---- UIO ---------------------------------------------------------------------------------
-
 /// One memory map of a UIO device (`/sys/class/uio/uioN/maps/mapM`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UioMap {
