@@ -32,17 +32,24 @@
 //!   buffer. With a remote core as the only consumer nothing is attached, and the ioctl
 //!   may do **no cache maintenance at all** — it succeeds and the peer reads stale memory.
 //!   Use [`Arm64El0Cache`] over such a mapping instead (or a vendor heap known to sync).
+//!
+//! # `unsafe`
+//!
+//! One of the two modules of this crate where `unsafe` is allowed (with `sys`): the EL0
+//! instructions are inline assembly, and `CacheOps` is an `unsafe` trait (its
+//! implementations vouch for the region they maintain).
+#![allow(unsafe_code)]
 
 use crate::uapi::{
-    DMA_BUF_IOCTL_SYNC, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START,
-    DMA_BUF_SYNC_WRITE, DmaBufSync,
+    DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE,
+    DmaBufSync,
 };
 use intercore::SharedMemory;
 use intercore::dataplane::CacheOps;
 use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{Ordering, fence};
 
 /// The smallest data-cache line, in bytes, from a `CTR_EL0` value: `DminLine` (bits
@@ -221,26 +228,12 @@ unsafe impl<M: SharedMemory> CacheOps for Arm64El0Cache<M> {
 
 /// Issues `DMA_BUF_IOCTL_SYNC` with `flags`, retrying when a signal interrupts it.
 fn dma_buf_sync(fd: BorrowedFd<'_>, flags: u64) -> io::Result<()> {
-    let arg = DmaBufSync { flags };
-    loop {
-        // SAFETY: DMA_BUF_IOCTL_SYNC reads one `struct dma_buf_sync` (a single u64, the
-        // layout of `DmaBufSync`, checked against the kernel header by a test) from the
-        // pointer, which points to a live, initialised value; it writes nothing back.
-        let r = unsafe {
-            libc::ioctl(
-                fd.as_raw_fd(),
-                DMA_BUF_IOCTL_SYNC as libc::Ioctl,
-                &arg as *const DmaBufSync,
-            )
-        };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    crate::sys::ioctl::ioctl_in(
+        fd,
+        crate::sys::ioctl::DMA_BUF_IOCTL_SYNC,
+        &DmaBufSync { flags },
+    )
+    .map(|_| ())
 }
 
 /// Cache maintenance through the dma-buf synchronisation ioctl, for a region that is the

@@ -180,8 +180,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: `c` is a valid NUL-terminated path; mkfifo only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::sys::fd::mkfifo(&c, 0o600).unwrap();
         let e = read_regular(&fifo, FIRMWARE_MAX).unwrap_err();
         assert!(e.to_string().contains("a FIFO"), "{e}");
         let file = dir.join("fw.elf");

@@ -1,22 +1,42 @@
-//! Linux backends for intercore.
+//! The Linux side of intercore: platform backends for the core's traits, and clients of
+//! the kernel subsystems that run remote cores.
 //!
-//! * [`MemfdRegion`]: shared memory from `memfd_create`, mapped `MAP_SHARED`, passed to
-//!   another process by file descriptor.
-//! * [`EventFd`] and [`EventfdDoorbell`]: doorbells in both directions, with the peer's
-//!   liveness watched through a [`PidFd`].
+//! * [`memory`]: memory sources. [`MemfdRegion`] (shared memory between processes, passed
+//!   by descriptor) and [`PrivateRegion`]; buffer memory a remote core can reach —
+//!   [`UdmabufRegion`], [`DmaHeapRegion`], [`PhysCarveout`] over `/dev/mem` or UIO, found
+//!   through the device tree ([`reserved_memory`], [`uio_devices`]) — and, with feature
+//!   `vfio`, the VFIO type1 IOMMU (`VfioIommu`) and the QEMU `edu` test device.
+//! * [`notify`]: [`EventFd`] and [`EventfdDoorbell`], doorbells in both directions, with
+//!   the peer's liveness watched through a [`PidFd`].
+//! * [`DmaBufCache`] and `Arm64El0Cache` (aarch64): the core's `CacheOps` through the
+//!   dma-buf sync ioctl or the EL0 cache-maintenance instructions.
+//! * [`remoteproc`]: the kernel's remoteproc framework (sysfs and the character device):
+//!   firmware, start, stop, state ([`Remoteproc`]).
+//! * [`rpmsg_char`]: the kernel's rpmsg character devices as an intercore transport
+//!   ([`KernelRpmsg`]).
+//! * [`sys`]: the system calls, [`sys::Mmap`] among them.
 //!
-//! `unsafe` is confined to the system-call wrappers of this crate; each block says why it
-//! is sound.
+//! `unsafe` is denied in this crate except in two modules: [`sys`], which wraps every
+//! system call in a safe function (and alone implements `SharedMemory` for the crate's
+//! regions, through [`sys::Mmap`]), and the cache-maintenance module, whose EL0 assembly
+//! and `CacheOps` implementations cannot be written without it. Each block says why it is
+//! sound; a test (`tests/unsafe_confinement.rs`) keeps it so.
+#![deny(unsafe_code)]
 
-mod eventfd;
 pub mod file;
-mod memfd;
+pub mod memory;
+pub mod notify;
 pub mod remoteproc;
 pub mod rpmsg_char;
-mod sys;
+pub mod sys;
+pub mod uapi;
 
-pub use eventfd::{EventFd, EventfdDoorbell, PidFd};
-pub use memfd::{MemfdRegion, PrivateRegion};
+// The EL0 cache assembly and the `CacheOps` implementations.
+mod cache;
+
+#[cfg(all(feature = "vfio", feature = "test-utils"))]
+pub use memory::edu;
+pub use notify::{EventFd, EventfdDoorbell, PidFd};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
 pub use rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 pub use sys::{
@@ -24,21 +44,13 @@ pub use sys::{
     process_cpu_time, spawn_inheriting,
 };
 
-mod cache;
-mod dmabuf;
-#[cfg(all(feature = "vfio", feature = "test-utils"))]
-pub mod edu;
-pub mod uapi;
-#[cfg(feature = "vfio")]
-mod vfio;
-
 #[cfg(target_arch = "aarch64")]
 pub use cache::Arm64El0Cache;
 pub use cache::{DmaBufCache, dminline_bytes, line_addrs, native_line_size};
-pub use dmabuf::{
-    DEFAULT_MAX_ALLOC, DevMemCaching, DmaHeapRegion, MemError, PhysCarveout, ReservedMemory,
-    RprocDmaBufAttach, SysRoots, UdmabufRegion, UioDevice, UioMap, list_dma_heaps, parse_reg,
-    reserved_memory, uio_device, uio_devices,
+pub use memory::{
+    DEFAULT_MAX_ALLOC, DevMemCaching, DmaHeapRegion, MemError, MemfdRegion, PhysCarveout,
+    PrivateRegion, ReservedMemory, RprocDmaBufAttach, SysRoots, UdmabufRegion, UioDevice, UioMap,
+    list_dma_heaps, parse_reg, reserved_memory, uio_device, uio_devices,
 };
 #[cfg(feature = "vfio")]
-pub use vfio::{VfioDevice, VfioDeviceId, VfioIommu, VfioRegion};
+pub use memory::{VfioDevice, VfioDeviceId, VfioIommu, VfioRegion};

@@ -4,8 +4,9 @@
 //! [`SharedMemory`] contract holds and zero-copy views work.
 
 use intercore::{DevAddr, DeviceAddressMap, SharedMemory};
+use intercore_linux::sys::Mmap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 const PAGE: u64 = 4096;
 
@@ -28,8 +29,8 @@ pub struct Region {
 /// regions) plus the control page.
 #[derive(Debug)]
 pub struct GuestMemory {
-    ptr: *mut u8,
-    total: usize,
+    /// The reservation, with the regions mapped into it and the control page after them.
+    map: Mmap,
     /// Guest physical address of offset 0.
     base: u64,
     /// Bytes of guest RAM (the control page follows).
@@ -37,12 +38,6 @@ pub struct GuestMemory {
     /// (user_addr, guest_addr, size) per region, to translate ring addresses.
     user: Vec<(u64, u64, u64)>,
 }
-
-// SAFETY: the mapping is plain memory owned by this value; all access goes through the
-// core's atomic/raw-copy accessors, which are safe from any thread.
-unsafe impl Send for GuestMemory {}
-// SAFETY: as for `Send`: no method hands out references into the mapping.
-unsafe impl Sync for GuestMemory {}
 
 impl GuestMemory {
     /// Maps `regions`. They must be page-aligned and together cover one contiguous range of
@@ -74,51 +69,20 @@ impl GuestMemory {
         let total = span
             .checked_add(PAGE as usize)
             .ok_or_else(|| bad("guest memory too large"))?;
-        // SAFETY: a fresh anonymous reservation at an address the kernel chooses; nothing
-        // else refers to it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let mut me = Self {
-            ptr: ptr.cast(),
-            total,
-            base,
-            span,
-            user: Vec::new(),
-        };
+        let mut map = Mmap::reserve(total)?;
+        let mut user = Vec::with_capacity(regions.len());
         for r in &regions {
             let off = (r.guest_addr - base) as usize;
-            let len = r.size as usize;
-            let file_off =
-                libc::off_t::try_from(r.mmap_offset).map_err(|_| bad("mmap_offset too large"))?;
-            // SAFETY: `off..off+len` lies inside our own reservation (the regions are
-            // contiguous and sum to `span`), so MAP_FIXED replaces only pages we own.
-            let p = unsafe {
-                libc::mmap(
-                    me.ptr.add(off).cast(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_FIXED,
-                    r.fd.as_raw_fd(),
-                    file_off,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            me.user.push((r.user_addr, r.guest_addr, r.size));
+            let len = usize::try_from(r.size).map_err(|_| bad("guest memory too large"))?;
+            map.map_shared_at(off, len, r.fd.as_fd(), r.mmap_offset)?;
+            user.push((r.user_addr, r.guest_addr, r.size));
         }
-        Ok(me)
+        Ok(Self {
+            map,
+            base,
+            span,
+            user,
+        })
     }
 
     /// Guest physical address of the first byte of RAM.
@@ -148,22 +112,15 @@ impl GuestMemory {
     }
 }
 
-impl Drop for GuestMemory {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the reservation `map` created; the value is going away,
-        // so nothing uses it any more.
-        unsafe { libc::munmap(self.ptr.cast(), self.total) };
-    }
-}
-
-// SAFETY: `ptr..ptr+total` is one live read/write mapping (page-aligned) for as long as the
-// value lives, and this crate never makes Rust references into it.
+// SAFETY: forwards to the `Mmap` this value owns from `map` until it drops (the field is
+// never reassigned), which keeps `SharedMemory`'s guarantees; this crate never makes Rust
+// references into it.
 unsafe impl SharedMemory for GuestMemory {
     fn as_ptr(&self) -> *mut u8 {
-        self.ptr
+        self.map.as_ptr()
     }
     fn len(&self) -> usize {
-        self.total
+        self.map.len()
     }
 }
 

@@ -274,47 +274,7 @@ impl Board {
     }
 }
 
-/// The kernel's page size, from the auxiliary vector the kernel handed this process
-/// (`AT_PAGESZ` in `/proc/self/auxv`): what `sysconf(_SC_PAGESIZE)` returns, read without
-/// `unsafe` (this crate forbids it). 4096 when it cannot be read.
+/// The kernel's page size (`sysconf(_SC_PAGESIZE)`, through intercore-linux's `sys`).
 fn page_size() -> u64 {
-    std::fs::read("/proc/self/auxv")
-        .ok()
-        .and_then(|b| auxv_page_size(&b))
-        .unwrap_or(4096)
-}
-
-/// `AT_PAGESZ` from an auxiliary vector: native-endian (type, value) word pairs.
-fn auxv_page_size(auxv: &[u8]) -> Option<u64> {
-    const W: usize = std::mem::size_of::<usize>();
-    auxv.chunks_exact(2 * W).find_map(|pair| {
-        let (k, v) = pair.split_at(W);
-        let k = usize::from_ne_bytes(k.try_into().ok()?);
-        let v = usize::from_ne_bytes(v.try_into().ok()?) as u64;
-        (k == libc::AT_PAGESZ as usize && v.is_power_of_two()).then_some(v)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The page size is found among the auxiliary vector's pairs, and this process's own
-    /// vector has one.
-    #[test]
-    fn page_size_from_auxv() {
-        let pair = |k: usize, v: usize| [k.to_ne_bytes(), v.to_ne_bytes()].concat();
-        let auxv = [
-            pair(3, 0x40),
-            pair(libc::AT_PAGESZ as usize, 16384),
-            pair(0, 0),
-        ]
-        .concat();
-        assert_eq!(auxv_page_size(&auxv), Some(16384));
-        assert_eq!(auxv_page_size(&pair(0, 0)), None);
-        let real = std::fs::read("/proc/self/auxv").unwrap();
-        let p = auxv_page_size(&real).expect("AT_PAGESZ in /proc/self/auxv");
-        assert!(p >= 4096, "{p}");
-        assert_eq!(page_size(), p);
-    }
+    intercore_linux::sys::page_size() as u64
 }

@@ -47,12 +47,14 @@
 //! device the kernel already destroyed (`BUG: …`).
 
 use super::{KernelRpmsg, RpmsgCharError, RpmsgOs, RpmsgPaths, ppoll_one};
+use crate::sys::fd::set_nonblock;
+use crate::sys::socket::{self, recv, send, seqpacket_pair as socketpair, set_sndbuf};
 use intercore::wire::rpmsg::{Name, RPMSG_ADDR_ANY};
 use intercore::wire::uapi::RpmsgEndpointInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,8 +83,8 @@ struct Remote {
 impl Remote {
     fn shut(mut self) {
         self.stop.store(true, Ordering::Release);
-        // SAFETY: shutdown on a socket we own; it wakes a thread blocked in recv on it.
-        unsafe { libc::shutdown(self.end.as_raw_fd(), libc::SHUT_RDWR) };
+        // Wakes the thread blocked in recv on it.
+        socket::shutdown(self.end.as_fd());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -445,78 +447,6 @@ struct FakeOs {
 
 fn err(n: i32) -> io::Error {
     io::Error::from_raw_os_error(n)
-}
-
-fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a writable array of two ints, as socketpair requires.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn set_nonblock(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL with integer arguments on a descriptor we borrow.
-    let r = unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK)
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn set_sndbuf(fd: BorrowedFd<'_>, bytes: libc::c_int) {
-    // SAFETY: SO_SNDBUF takes an int; `bytes` lives across the call.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-}
-
-fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
-    let r = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live buffer of `buf.len()` bytes; MSG_NOSIGNAL turns a closed
-    // peer into EPIPE instead of SIGPIPE.
-    let r = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
 }
 
 /// The remote side of one endpoint.

@@ -16,9 +16,9 @@
 //! The device is reached through `pread`/`pwrite` on its VFIO descriptor (no mapping of
 //! device memory), so this module needs no `unsafe`.
 
-use crate::dmabuf::{MemError, SysRoots};
+use super::vfio::{VfioDevice, VfioRegion};
+use super::{MemError, SysRoots};
 use crate::uapi::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
-use crate::vfio::{VfioDevice, VfioRegion};
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

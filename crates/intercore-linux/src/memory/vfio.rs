@@ -14,21 +14,19 @@
 //!
 //! [`CacheOps`]: intercore::dataplane::CacheOps
 
-use crate::SysRoots;
-use crate::dmabuf::{MemError, page_size};
+use super::{MemError, SysRoots};
+use crate::sys::ioctl::{ioctl, ioctl_val, vfio as req};
+use crate::sys::page_size;
 use crate::uapi::{
-    VFIO_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_DEVICE_GET_REGION_INFO, VFIO_DMA_MAP_FLAG_READ,
-    VFIO_DMA_MAP_FLAG_WRITE, VFIO_GET_API_VERSION, VFIO_GROUP_FLAGS_VIABLE,
-    VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_IOMMU_MAP_DMA,
-    VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1V2_IOMMU, VfioGroupStatus,
-    VfioIommuType1DmaMap, VfioIommuType1DmaUnmap, VfioRegionInfo,
+    VFIO_API_VERSION, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_GROUP_FLAGS_VIABLE,
+    VFIO_TYPE1_IOMMU, VFIO_TYPE1V2_IOMMU,
 };
 use intercore::dataplane::{DataWindows, Fault, FaultKind, Iommu, Perm};
 use intercore::{DevAddr, Error, SharedMemory};
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -68,42 +66,6 @@ fn open(path: &Path, missing: &'static str) -> Result<OwnedFd, MemError> {
                 hint: "",
             },
         })
-}
-
-/// An ioctl whose argument is passed by value (not a pointer).
-fn ioctl_val(fd: BorrowedFd<'_>, req: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
-    loop {
-        // SAFETY: the VFIO requests used with this helper (GET_API_VERSION,
-        // CHECK_EXTENSION, SET_IOMMU) take an integer by value and access no memory of ours.
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::Ioctl, arg) };
-        if r >= 0 {
-            return Ok(r);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
-}
-
-/// An ioctl whose argument is a pointer to `arg`.
-///
-/// # Safety
-///
-/// `req` must access at most `size_of::<T>()` bytes at the pointer, with `T`'s layout.
-unsafe fn ioctl_ptr<T>(fd: BorrowedFd<'_>, req: u32, arg: &mut T) -> io::Result<libc::c_int> {
-    loop {
-        // SAFETY: `arg` is a live, exclusively borrowed `T`; the caller guarantees the
-        // ioctl accesses only that many bytes with that layout.
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::Ioctl, arg as *mut T) };
-        if r >= 0 {
-            return Ok(r);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
 }
 
 fn os(op: &str, e: io::Error, hint: &'static str) -> MemError {
@@ -158,7 +120,7 @@ impl<M: SharedMemory> VfioIommu<M> {
         let cpath = roots.dev.join("vfio/vfio");
         let container = open(&cpath, VFIO_MISSING)?;
         let not_vfio = "the node is not a VFIO container";
-        let v = ioctl_val(container.as_fd(), VFIO_GET_API_VERSION, 0)
+        let v = ioctl_val(container.as_fd(), req::GET_API_VERSION, 0)
             .map_err(|e| os("VFIO_GET_API_VERSION", e, not_vfio))?;
         if v != VFIO_API_VERSION {
             return Err(MemError::Os {
@@ -168,7 +130,7 @@ impl<M: SharedMemory> VfioIommu<M> {
             });
         }
         let has = |t: u32| {
-            ioctl_val(container.as_fd(), VFIO_CHECK_EXTENSION, t as libc::c_ulong)
+            ioctl_val(container.as_fd(), req::CHECK_EXTENSION, t as libc::c_ulong)
                 .is_ok_and(|r| r > 0)
         };
         let iommu_type = if has(VFIO_TYPE1V2_IOMMU) {
@@ -183,34 +145,24 @@ impl<M: SharedMemory> VfioIommu<M> {
         };
         let gpath = roots.dev.join(format!("vfio/{group}"));
         let group_fd = open(&gpath, GROUP_MISSING)?;
-        let mut status = VfioGroupStatus {
-            argsz: size_of::<VfioGroupStatus>() as u32,
-            flags: 0,
-        };
-        // SAFETY: VFIO_GROUP_GET_STATUS reads `argsz` and writes `flags` of one `struct
-        // vfio_group_status` (the layout of `VfioGroupStatus`, checked against vfio.h).
-        unsafe { ioctl_ptr(group_fd.as_fd(), VFIO_GROUP_GET_STATUS, &mut status) }
+        let status_flags = req::group_status(group_fd.as_fd())
             .map_err(|e| os("VFIO_GROUP_GET_STATUS", e, "the node is not a VFIO group"))?;
-        if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
+        if status_flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
             return Err(MemError::InvalidRequest(format!(
                 "VFIO group {group} is not viable: every device in it must be bound to a VFIO driver (or to none)"
             )));
         }
         let mut cfd: libc::c_int = container.as_raw_fd();
-        // SAFETY: VFIO_GROUP_SET_CONTAINER reads one int (the container's descriptor) at
-        // the pointer.
-        unsafe { ioctl_ptr(group_fd.as_fd(), VFIO_GROUP_SET_CONTAINER, &mut cfd) }.map_err(
-            |e| {
-                os(
-                    "VFIO_GROUP_SET_CONTAINER",
-                    e,
-                    "the group already belongs to a container",
-                )
-            },
-        )?;
+        ioctl(group_fd.as_fd(), req::GROUP_SET_CONTAINER, &mut cfd).map_err(|e| {
+            os(
+                "VFIO_GROUP_SET_CONTAINER",
+                e,
+                "the group already belongs to a container",
+            )
+        })?;
         ioctl_val(
             container.as_fd(),
-            VFIO_SET_IOMMU,
+            req::SET_IOMMU,
             iommu_type as libc::c_ulong,
         )
         .map_err(|e| {
@@ -257,21 +209,7 @@ impl<M: SharedMemory> VfioIommu<M> {
     pub fn open_device(&mut self, name: &str) -> Result<VfioDeviceId, MemError> {
         let c = CString::new(name)
             .map_err(|_| MemError::InvalidRequest(format!("device name {name:?} contains NUL")))?;
-        let r = loop {
-            // SAFETY: VFIO_GROUP_GET_DEVICE_FD reads the NUL-terminated name at the pointer
-            // (`c` lives across the call) and returns a new descriptor.
-            let r = unsafe {
-                libc::ioctl(
-                    self.group.as_raw_fd(),
-                    VFIO_GROUP_GET_DEVICE_FD as libc::Ioctl,
-                    c.as_ptr(),
-                )
-            };
-            if r >= 0 {
-                break r;
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
+        let fd = req::group_get_device_fd(self.group.as_fd(), &c).map_err(|e| {
                 let hint = match e.raw_os_error() {
                     Some(libc::ENODEV) => {
                         "no device of that name in this group (names are `DDDD:BB:DD.F` for PCI, see /sys/kernel/iommu_groups/<group>/devices)"
@@ -279,11 +217,9 @@ impl<M: SharedMemory> VfioIommu<M> {
                     Some(libc::EBUSY) => "the device is open already",
                     _ => "",
                 };
-                return Err(os(&format!("VFIO_GROUP_GET_DEVICE_FD {name}"), e, hint));
-            }
-        };
-        // SAFETY: the ioctl returned a new descriptor that nothing else owns.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(r) });
+                os(&format!("VFIO_GROUP_GET_DEVICE_FD {name}"), e, hint)
+        })?;
+        let file = File::from(fd);
         self.devices.push(VfioDevice {
             file,
             name: name.to_string(),
@@ -304,16 +240,7 @@ impl<M: SharedMemory> VfioIommu<M> {
     }
 
     fn unmap_raw(&self, iova: u64, size: u64) -> io::Result<u64> {
-        let mut arg = VfioIommuType1DmaUnmap {
-            argsz: size_of::<VfioIommuType1DmaUnmap>() as u32,
-            flags: 0,
-            iova,
-            size,
-        };
-        // SAFETY: VFIO_IOMMU_UNMAP_DMA reads `struct vfio_iommu_type1_dma_unmap` (24 bytes
-        // without the flexible data[], which flags 0 does not use) and writes back `size`.
-        unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_UNMAP_DMA, &mut arg) }?;
-        Ok(arg.size)
+        req::unmap_dma(self.container.as_fd(), iova, size)
     }
 }
 
@@ -366,23 +293,13 @@ impl VfioDevice {
 
     /// `VFIO_DEVICE_GET_REGION_INFO` for region `index`.
     pub fn region(&self, index: u32) -> Result<VfioRegion, MemError> {
-        let mut info = VfioRegionInfo {
-            argsz: size_of::<VfioRegionInfo>() as u32,
-            index,
-            ..Default::default()
-        };
-        // SAFETY: VFIO_DEVICE_GET_REGION_INFO reads `argsz` and `index` and writes at most
-        // `argsz` bytes of `struct vfio_region_info` (our layout, checked against vfio.h);
-        // with argsz equal to the fixed part no capability chain is written.
-        unsafe { ioctl_ptr(self.file.as_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut info) }.map_err(
-            |e| {
-                os(
-                    &format!("VFIO_DEVICE_GET_REGION_INFO {} region {index}", self.name),
-                    e,
-                    "the device has no region of that index",
-                )
-            },
-        )?;
+        let info = req::region_info(self.file.as_fd(), index).map_err(|e| {
+            os(
+                &format!("VFIO_DEVICE_GET_REGION_INFO {} region {index}", self.name),
+                e,
+                "the device has no region of that index",
+            )
+        })?;
         Ok(VfioRegion {
             index,
             flags: info.flags,
@@ -501,17 +418,7 @@ impl<M: SharedMemory> Iommu for VfioIommu<M> {
             } else {
                 0
             };
-        let mut arg = VfioIommuType1DmaMap {
-            argsz: size_of::<VfioIommuType1DmaMap>() as u32,
-            flags,
-            vaddr: vaddr as u64,
-            iova: da.0,
-            size: len as u64,
-        };
-        // SAFETY: reads one `vfio_iommu_type1_dma_map` (our layout, checked against vfio.h);
-        // `vaddr..+size` is inside `mem`'s mapping (checked above), which outlives the
-        // window because `Drop` unmaps every window before `mem` goes.
-        unsafe { ioctl_ptr(self.container.as_fd(), VFIO_IOMMU_MAP_DMA, &mut arg) }.map_err(
+        req::map_dma(self.container.as_fd(), &self.mem, off, len, da.0, flags).map_err(
             |e| match e.raw_os_error() {
                 // vfio_iommu_type1.c: vaddr_get_pfns fails with EFAULT where
                 // pin_user_pages cannot pin (VM_PFNMAP, VM_IO).

@@ -1,9 +1,10 @@
-//! eventfd doorbells and pidfd liveness.
+//! eventfd doorbells.
 
-use crate::sys::{cvt, monotonic_now, poll_readable};
+use super::PidFd;
+use crate::sys::{self, fd::poll_readable, monotonic_now};
 use intercore::{Doorbell, Error};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 /// An eventfd: a counter the kernel wakes pollers on.
@@ -13,10 +14,7 @@ pub struct EventFd(OwnedFd);
 impl EventFd {
     /// A new non-blocking eventfd with close-on-exec.
     pub fn new() -> io::Result<Self> {
-        // SAFETY: eventfd with plain integer flags.
-        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: `fd` was just returned and is owned by nobody else.
-        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+        sys::fd::eventfd(libc::EFD_CLOEXEC | libc::EFD_NONBLOCK).map(Self)
     }
 
     /// Wraps a received eventfd.
@@ -28,12 +26,12 @@ impl EventFd {
     pub fn signal(&self) -> io::Result<()> {
         let one = 1u64.to_ne_bytes();
         loop {
-            // SAFETY: writing 8 bytes from a live buffer to an open descriptor.
-            let r = unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
-            if r == 8 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
+            let e = match sys::fd::write(self.0.as_fd(), &one) {
+                Ok(8) => return Ok(()),
+                // An eventfd write is all 8 bytes or an error.
+                Ok(_) => return Err(io::Error::from_raw_os_error(libc::EIO)),
+                Err(e) => e,
+            };
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
                 // The counter is saturated: the peer has plenty of wake-ups pending already.
@@ -46,12 +44,11 @@ impl EventFd {
     /// Resets the counter to zero; returns whether it was non-zero.
     pub fn drain(&self) -> io::Result<bool> {
         let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes into a live buffer from an open descriptor.
-        let r = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-        if r == 8 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
+        let e = match sys::fd::read(self.0.as_fd(), &mut buf) {
+            Ok(8) => return Ok(true),
+            Ok(_) => return Err(io::Error::from_raw_os_error(libc::EIO)),
+            Err(e) => e,
+        };
         if e.kind() == io::ErrorKind::WouldBlock {
             Ok(false)
         } else {
@@ -61,59 +58,6 @@ impl EventFd {
 }
 
 impl AsFd for EventFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-/// A pidfd: becomes readable when the process exits.
-#[derive(Debug)]
-pub struct PidFd(OwnedFd);
-
-impl PidFd {
-    /// `pidfd_open(pid)` (Linux 5.3+).
-    pub fn open(pid: libc::pid_t) -> io::Result<Self> {
-        // SAFETY: the pidfd_open system call takes a pid and flags and returns a new fd.
-        let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel returned a new descriptor that nobody else owns.
-        Ok(Self(unsafe { OwnedFd::from_raw_fd(r as i32) }))
-    }
-
-    /// Whether the process has exited (non-blocking).
-    pub fn exited(&self) -> io::Result<bool> {
-        self.wait_exit(Some(Duration::ZERO))
-    }
-
-    /// Sleeps until the process exits or `timeout` passes; returns whether it exited.
-    pub fn wait_exit(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        Ok(poll_readable([self.0.as_fd()], timeout)?[0] != 0)
-    }
-
-    /// Sends `sig` to the process (`pidfd_send_signal`, Linux 5.1+): unlike `kill`, it
-    /// cannot reach a different process that reused the pid.
-    pub fn send_signal(&self, sig: libc::c_int) -> io::Result<()> {
-        // SAFETY: pidfd_send_signal(fd, sig, info = NULL, flags = 0) on a pidfd we own.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.0.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl AsFd for PidFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }

@@ -1,0 +1,26 @@
+//! The system calls: the only module of this crate (with the cache-maintenance assembly in
+//! `cache`) where `unsafe` is allowed. Everything here wraps one kind of call in a safe
+//! function whose arguments cannot break memory safety, so the rest of the crate has none.
+//!
+//! * [`Mmap`]: the one owned memory mapping (shared file mappings, anonymous memory, a
+//!   reservation that files are mapped into side by side), and the one place that
+//!   implements `SharedMemory` for the crate's region types.
+//! * `ioctl`: every ioctl request the crate issues, paired with its argument type, and
+//!   safe calls with `EINTR` retry.
+//! * `fd`: creating descriptors (memfd, eventfd, pidfd, pipes), reading, writing, seals,
+//!   polling, passing them to children; `socket`: the socket pairs of the fake rpmsg kernel.
+//! * `process`: clocks, CPU affinity, the effective user, the page size.
+#![allow(unsafe_code)]
+
+pub(crate) mod fd;
+pub(crate) mod ioctl;
+mod mmap;
+mod process;
+#[cfg(any(test, feature = "test-utils"))]
+pub(crate) mod socket;
+
+pub use fd::{adopt_inherited_fd, clear_cloexec, pipe, spawn_inheriting};
+pub use mmap::Mmap;
+pub(crate) use mmap::OwnsMmap;
+pub(crate) use process::running_as_root;
+pub use process::{allowed_cpus, monotonic_now, page_size, pin_to_cpu, process_cpu_time};
