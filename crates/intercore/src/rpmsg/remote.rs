@@ -43,6 +43,9 @@ pub struct RemoteStats {
     pub no_endpoint: u64,
     /// Messages that failed validation (returned unread).
     pub malformed: u64,
+    /// Messages for an endpoint not being read that found `N` messages held already
+    /// (returned unread; see [`RemoteBus::recv_on`]).
+    pub held_dropped: u64,
 }
 
 /// Whether the remote notifies the host after filling its receive buffers (vring 0) when
@@ -108,13 +111,13 @@ impl RemoteConfig {
 type Ept = Entry<()>;
 
 /// Where the link is: waiting for the host's `DRIVER_OK`, or up with both rings attached.
-enum State {
+enum State<const N: usize> {
     /// Not attached. `gone`: it was up and the host reset the device (status back to 0),
     /// so calls report `PeerGone` until [`RemoteBus::wait_ready`] attaches again.
     Waiting {
         gone: bool,
     },
-    Ready(Rings),
+    Ready(Rings<N>),
 }
 
 /// The remote side of an rpmsg link, with room for `N` local endpoints and `N` host
@@ -126,10 +129,11 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     /// The table as read at start (`None` for a placement): re-read at `DRIVER_OK`.
     table: Option<(RscLocation, TableInfo)>,
     cfg: RemoteConfig,
-    state: State,
+    state: State<N>,
     wait: WaitMode,
     /// The blocking call in progress waits for a message and a host buffer together.
     want_both: bool,
+    held_dropped: u64,
     endpoints: Endpoints<(), [Option<Ept>; N]>,
     host_services: [Option<(Name, u32)>; N],
 }
@@ -228,6 +232,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             state: State::Waiting { gone: false },
             wait: cfg.wait,
             want_both: false,
+            held_dropped: 0,
             endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
         })
@@ -242,6 +247,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             kicks: c.kicks,
             no_endpoint: c.no_endpoint,
             malformed: c.malformed,
+            held_dropped: self.held_dropped,
         }
     }
     /// Changes how blocking calls wait.
@@ -299,6 +305,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 cfg: &self.cfg,
                 endpoints: &mut self.endpoints,
                 host_services: &mut self.host_services,
+                held_dropped: &mut self.held_dropped,
             }),
         }
     }
@@ -307,6 +314,14 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// then checks the features it accepted, re-reads the vrings the host placed, and
     /// attaches to the rings at their current indices.
     pub fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
+        // Attaching again over a link that is still up: give back the buffers held for
+        // endpoints first (after a reset they belong to a ring the host rebuilt: dropped).
+        let up = self.status() & status::DRIVER_OK != 0;
+        if let State::Ready(rings) = &mut self.state {
+            if up {
+                rings.release_held(&self.mem);
+            }
+        }
         let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
         if self.info.status_off.is_some() {
             loop {
@@ -364,7 +379,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         tx.set_always_notify(always);
         tx.disable_notify(&self.mem);
         rx.disable_notify(&self.mem);
-        self.state = State::Ready(Rings { rx, tx });
+        self.state = State::Ready(Rings::new(rx, tx));
         Ok(())
     }
 
@@ -393,6 +408,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// both roles do).
     pub fn destroy_endpoint(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
         let ept = self.endpoints.remove(addr.into().get())?;
+        if let Ok(mut rd) = self.ready() {
+            rd.drop_held(ept.addr)?;
+        }
         if ept.announced {
             let msg = link::ns_message(ept.name, ept.addr, NsKind::Destroy);
             self.send(ept.addr, RPMSG_NS_ADDR, &msg, None)?;
@@ -414,8 +432,43 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// are returned to the host unread (and counted); a descriptor that breaks the protocol
     /// is an error for the link.
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        self.try_recv_for(None, f)
+    }
+
+    /// Delivers one message for endpoint `ep` to `f`, in place, without blocking
+    /// (`WouldBlock` when none is there). Messages for the bus's other endpoints that
+    /// arrive first are held for them, in their buffers (up to `N`, then returned unread
+    /// and counted in [`RemoteStats::held_dropped`]); the any-endpoint calls deliver held
+    /// messages first.
+    pub fn try_recv_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        self.endpoints.get(ep)?;
+        self.try_recv_for(Some(ep), f)
+    }
+
+    /// [`Self::try_recv_on`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        let mut f = Some(f);
+        self.block_on(timeout, Want::Rx, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_on(ep, |m| out = f.take().map(|f| f(m)));
+            link::pending(got).map(|g| g.and(out))
+        })
+    }
+
+    fn try_recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
         let mut rd = self.ready()?;
-        let r = match rd.take()? {
+        let r = match rd.take_for(ep)? {
             Some(t) => rd.deliver(&t, f).map(Some),
             None => Ok(None),
         };
@@ -431,7 +484,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         let mut n = 0;
         let mut r = Ok(());
         while n < max {
-            match rd.take() {
+            match rd.take_for(None) {
                 Ok(Some(t)) => {
                     if let Err(e) = rd.deliver(&t, &mut f) {
                         r = Err(e);

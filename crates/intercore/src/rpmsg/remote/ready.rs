@@ -11,28 +11,52 @@ use crate::virtq::{DescChain, DescInfo, DeviceQueue};
 use crate::{Doorbell, Error, Result, SharedMemory};
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
 
-/// The two rings, attached at `DRIVER_OK`.
-pub(super) struct Rings {
+/// The two rings, attached at `DRIVER_OK`, and the messages taken off the receive ring
+/// and kept for an endpoint that was not being read (at most `N`, oldest first). Held
+/// buffers belong to this attachment: a reset of the device drops them with the rings.
+pub(super) struct Rings<const N: usize> {
     /// vring 1: the host's transmit ring, our receive ring.
     pub rx: DeviceQueue,
     /// vring 0: the host's receive buffers, which we fill.
     pub tx: DeviceQueue,
+    held: [Option<Taken>; N],
+}
+
+impl<const N: usize> Rings<N> {
+    pub fn new(rx: DeviceQueue, tx: DeviceQueue) -> Self {
+        Self {
+            rx,
+            tx,
+            held: [None; N],
+        }
+    }
+
+    /// Returns every held buffer to the host unread and publishes (before attaching
+    /// again over a link that is still up).
+    pub fn release_held<M: SharedMemory>(&mut self, mem: &M) {
+        for t in self.held.iter_mut().filter_map(Option::take) {
+            self.rx.push_used(mem, t.head, t.desc_len);
+        }
+        self.rx.publish(mem);
+    }
 }
 
 /// The bus with its rings attached, borrowed field by field.
 pub(super) struct Ready<'a, M, D, const N: usize> {
     pub mem: &'a M,
-    pub rings: &'a mut Rings,
+    pub rings: &'a mut Rings<N>,
     pub link: &'a mut Core<D>,
     pub info: &'a VdevInfo,
     pub cfg: &'a RemoteConfig,
     pub endpoints: &'a mut Endpoints<(), [Option<Ept>; N]>,
     pub host_services: &'a mut [Option<(Name, u32)>; N],
+    pub held_dropped: &'a mut u64,
 }
 
 /// A message taken off the receive ring: its chain head and descriptor length (for the
 /// used ring), and the header as copied and checked (addresses and payload length are
 /// never read from the buffer again).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Taken {
     pub head: u16,
     pub desc_len: u32,
@@ -183,6 +207,58 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             }
             self.give_back(head, d.len);
         }
+    }
+
+    /// The next message for endpoint `ep` (`None`: for any local endpoint), held ones
+    /// first, oldest first. Messages for other endpoints taken off the ring on the way are
+    /// held for them; when `N` are held already, the message is returned to the host
+    /// unread and counted (`held_dropped`), so an endpoint nobody reads cannot stall the
+    /// others — the host's per-endpoint limit, on the remote.
+    pub fn take_for(&mut self, ep: Option<u32>) -> Result<Option<Taken>> {
+        let held = &mut self.rings.held;
+        if let Some(i) = held
+            .iter()
+            .position(|h| h.is_some_and(|t| ep.is_none_or(|e| t.dst == e)))
+        {
+            let t = held[i].take();
+            held[i..].rotate_left(1);
+            return Ok(t);
+        }
+        loop {
+            let Some(t) = self.take()? else {
+                return Ok(None);
+            };
+            if ep.is_none_or(|e| t.dst == e) {
+                return Ok(Some(t));
+            }
+            match self.rings.held.iter_mut().find(|h| h.is_none()) {
+                Some(slot) => *slot = Some(t),
+                None => {
+                    *self.held_dropped += 1;
+                    self.give_back(t.head, t.desc_len);
+                }
+            }
+        }
+    }
+
+    /// Returns the messages held for endpoint `ep` to the host unread (it is being
+    /// destroyed), then publishes.
+    pub fn drop_held(&mut self, ep: u32) -> Result<()> {
+        for i in 0..N {
+            if let Some(t) = self.rings.held[i].filter(|t| t.dst == ep) {
+                self.rings.held[i] = None;
+                self.give_back(t.head, t.desc_len);
+            }
+        }
+        let held = &mut self.rings.held;
+        let mut k = 0;
+        for i in 0..N {
+            if held[i].is_some() {
+                held.swap(i, k);
+                k += 1;
+            }
+        }
+        self.publish_rx()
     }
 
     /// Returns a receive buffer to the host (not yet published). The used length is the

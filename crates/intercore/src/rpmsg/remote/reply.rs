@@ -99,9 +99,45 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         &mut self,
         f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
     ) -> Result<R> {
+        self.try_reply_for(None, f)
+    }
+
+    /// [`Self::try_recv_reply_with`] for endpoint `ep` only (others' messages are held as
+    /// [`Self::try_recv_on`] holds them).
+    pub fn try_recv_reply_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        self.endpoints.get(ep)?;
+        self.try_reply_for(Some(ep), f)
+    }
+
+    /// [`Self::try_recv_reply_on`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_reply_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        let mut f = Some(f);
+        self.block_on(timeout, Want::Both, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_reply_on(ep, |m, tx| out = f.take().map(|f| f(m, tx)));
+            link::pending(got).map(|g| g.and(out))
+        })
+    }
+
+    fn try_reply_for<R>(
+        &mut self,
+        ep: Option<u32>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
         let mut rd = self.ready()?;
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
-        let t = match rd.take() {
+        let t = match rd.take_for(ep) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 rd.untake_tx();
