@@ -30,7 +30,8 @@ pub(super) struct Shared<M> {
 /// checked in the view may differ when read again (time-of-check to time-of-use). That
 /// cannot make this process access memory outside the region, but it can defeat
 /// validation. For data you must validate, copy first and validate the copy:
-/// [`Self::copy_to`], or receive with [`HostBus::recv`](super::HostBus::recv)/[`HostBus::try_recv`](super::HostBus::try_recv), which copy
+/// [`Self::copy_to`], or receive with [`HostBus::recv`](super::HostBus::recv) or
+/// [`HostBus::try_recv`](super::HostBus::try_recv), which copy
 /// the payload out of shared memory before returning it. An `RxBuf` also holds one of
 /// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
 pub struct RxBuf<M: SharedMemory> {
@@ -73,7 +74,8 @@ impl<M: SharedMemory> Drop for RxBuf<M> {
 }
 
 /// A transmit buffer lent to the caller to fill in place (zero copy). Derefs to the
-/// payload area (`buf_size - 16` bytes). Send it with [`HostBus::send_buf`](super::HostBus::send_buf); dropping it
+/// payload area (`buf_size - 16` bytes). Send it with
+/// [`HostBus::send_buf`](super::HostBus::send_buf); dropping it
 /// unsent returns it to the pool.
 pub struct TxBuf<M: SharedMemory> {
     pub(super) shared: Arc<Shared<M>>,

@@ -30,9 +30,10 @@ pub struct HostConfig {
     /// dropped and counted (`HostStats::ns_overflow`).
     pub max_services: usize,
     /// Most receive buffers one endpoint may hold (queued unread, or lent out as
-    /// [`RxBuf`]); `None`: three quarters of the buffers. A message for an endpoint at its
-    /// limit is dropped and counted (`HostStats::held_dropped`), so an application that
-    /// stops reading one endpoint cannot starve the others or the name service.
+    /// [`RxBuf`](super::RxBuf)); `None`: three quarters of the buffers. A message for an
+    /// endpoint at its limit is dropped and counted (`HostStats::held_dropped`), so an
+    /// application that stops reading one endpoint cannot starve the others or the name
+    /// service.
     pub max_held_per_endpoint: Option<u16>,
 }
 

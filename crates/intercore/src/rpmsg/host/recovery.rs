@@ -17,8 +17,9 @@ impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
     /// service table starts empty (wait for the re-announcements with
     /// [`Self::wait_service`]); the sticky error is cleared; counters carry on.
     ///
-    /// Refused with `NotReady` while an [`RxBuf`] or [`TxBuf`] of the old link is alive:
-    /// its buffer id would alias one of the new ring's. On an error the bus is unchanged.
+    /// Refused with `NotReady` while an [`RxBuf`](super::RxBuf) or
+    /// [`TxBuf`](super::TxBuf) of the old link is alive: its buffer id would alias one of
+    /// the new ring's. On an error the bus is unchanged.
     pub fn reconnect<A: DeviceAddressMap>(
         &mut self,
         map: &A,
