@@ -541,8 +541,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
 
     /// Fills one of the host's receive buffers in place with `f` (which gets the payload
     /// area and returns the length it wrote) and sends it from `src` to `dst`, without
-    /// blocking. `max` is the payload length needed; a host buffer too small for it is an
-    /// error (`MessageTooLarge`) and the buffer stays available.
+    /// blocking (`WouldBlock` when the host has no receive buffer posted). `max` is the
+    /// payload length needed; a host buffer too small for it is an error
+    /// (`MessageTooLarge`) and the buffer stays available. The header is written from
+    /// `src`, `dst` and the returned length (at most `max`), never read back.
     pub fn try_send_with(
         &mut self,
         src: impl Into<EndpointAddr>,
@@ -565,7 +567,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         rd.submit(&slot, src, dst, len)
     }
 
-    /// Sends a copy of `data` from `src` to `dst` without blocking.
+    /// Sends a copy of `data` from `src` to `dst` without blocking (`WouldBlock` when the
+    /// host has no receive buffer posted).
     pub fn try_send(
         &mut self,
         src: impl Into<EndpointAddr>,
