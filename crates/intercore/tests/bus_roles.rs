@@ -228,9 +228,15 @@ fn remote_waits_again_after_a_reset() {
     .unwrap();
     remote.wait_ready(T).unwrap();
     let r = remote.create_endpoint("svc", None).unwrap();
+    let mut host = host;
+    let c = host.create_endpoint("host-svc", None).unwrap();
+    host.announce(c).unwrap();
+    assert_eq!(remote.try_recv_with(|_| ()), Err(Error::WouldBlock));
+    assert_eq!(remote.host_service("host-svc"), Some(c));
     drop(host);
     assert_eq!(remote.try_recv_with(|_| ()), Err(Error::PeerGone));
     assert!(!remote.is_ready());
+    assert_eq!(remote.host_service("host-svc"), None, "went with its host");
     assert_eq!(remote.try_send(r, 1024, b"x"), Err(Error::PeerGone));
     assert_eq!(remote.recv_reply_with(T, |_, _| ()), Err(Error::PeerGone));
     let mut host = new_host();

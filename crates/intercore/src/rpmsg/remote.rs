@@ -285,12 +285,15 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
 
     /// The link, checked: attached, not broken, and the host still has `DRIVER_OK`. A host
     /// that resets the device (status back to 0) has gone away: the bus returns to waiting
-    /// (its sticky error, which belonged to that link, cleared) and reports `PeerGone`;
-    /// [`Self::wait_ready`] attaches to the next negotiation. Endpoints are kept.
+    /// (its sticky error and the host's announcements, which belonged to that link,
+    /// cleared) and reports `PeerGone`; [`Self::wait_ready`] attaches to the next
+    /// negotiation. Endpoints are kept.
     fn ready(&mut self) -> Result<Ready<'_, M, D, N>> {
         if matches!(self.state, State::Ready(_)) && self.status() & status::DRIVER_OK == 0 {
             self.state = State::Waiting { gone: true };
             self.link.broken = None;
+            // What that host announced went with it; the next one announces again.
+            self.host_services = [None; N];
             return Err(Error::PeerGone);
         }
         self.link.check()?;
