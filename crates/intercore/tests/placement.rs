@@ -65,8 +65,9 @@ fn placed_remote_echoes() {
         for _ in 0..20 {
             let mut buf = [0u8; 496];
             let (src, _, n) = loop {
-                if let Some(m) = remote.try_recv(&mut buf).unwrap() {
-                    break m;
+                match remote.try_recv(&mut buf) {
+                    Err(Error::WouldBlock) => {}
+                    r => break r.unwrap(),
                 }
                 std::thread::sleep(Duration::from_millis(1));
             };

@@ -149,30 +149,21 @@ where
     bus.announce(dp_ep)?;
     let stats_ep = bus.create_endpoint(STATS_SERVICE, None)?;
     bus.announce(stats_ep)?;
-    let mut buf = [0u8; MAX_ECHO];
     loop {
-        let reply = bus.recv_with(None, |m| {
+        // Each control message is answered in one of the host's receive buffers lent with
+        // it: no copy to a buffer of our own.
+        bus.recv_reply_with(None, |m, reply| {
             if m.dst == dp_ep {
                 stats.dp_requests += 1;
                 dp.process(dp_ep, m.src, m.payload, &mut worker);
-                None
             } else if m.dst == stats_ep {
-                Some((stats_ep, m.src, usize::MAX))
-            } else if m.payload.len() <= MAX_ECHO {
-                buf[..m.payload.len()].copy_from_slice(m.payload);
-                Some((echo, m.src, m.payload.len()))
-            } else {
-                None
-            }
-        })?;
-        match reply {
-            Some((ep, src, usize::MAX)) => bus.send(ep, src, &stats.to_bytes(), None)?,
-            Some((ep, src, len)) => {
-                bus.send(ep, src, &buf[..len], None)?;
+                reply.send_copy(&stats.to_bytes())?;
+            } else if m.dst == echo && m.payload.len() <= MAX_ECHO {
+                reply.send_copy(m.payload)?;
                 stats.echoed += 1;
             }
-            None => {}
-        }
+            Ok::<(), Error>(())
+        })??;
         dp.flush(bus, None)?;
     }
 }

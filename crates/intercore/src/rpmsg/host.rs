@@ -1,235 +1,25 @@
 //! The host role: the virtio driver side of both rings (what Linux's `virtio_rpmsg_bus`
 //! does), in userspace.
 
-use super::{
-    RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES, RscLocation, VdevInfo,
-    status,
-};
+mod bufs;
+mod config;
+mod recovery;
+
+pub use bufs::{RxBuf, TxBuf};
+pub use config::{HostConfig, HostStats};
+
+use super::link::{self, Core, EndpointAddr, Endpoints, Entry};
+use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, VdevInfo, status};
 use crate::shm::OwnedRange;
-use crate::virtq::{DriverQueue, MAX_DRIVER_QUEUE};
-use crate::{
-    DevAddr, DeviceAddressMap, Doorbell, Error, LinearMap, Result, SharedMemory, WaitMode,
-};
+use crate::virtq::DriverQueue;
+use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::ops::{Deref, DerefMut};
+use bufs::{Returned, Shared};
 use core::sync::atomic::Ordering::{Relaxed, Release};
 use core::time::Duration;
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
-
-/// How the host sets up and runs the link.
-#[derive(Debug, Clone, Copy)]
-pub struct HostConfig {
-    /// Buffers per direction (Linux: 256; capped by the vring size).
-    pub num_bufs: u16,
-    /// Size of each buffer including the 16-byte header (Linux: 512).
-    pub buf_size: usize,
-    /// Timeout of the blocking calls that take none (`None`: wait forever). A peer that
-    /// stops answering turns into `Error::Timeout` after this long.
-    pub timeout: Option<Duration>,
-    /// How blocking calls wait.
-    pub wait: WaitMode,
-    /// Where the buffers go when the resource table has no `vdev0buffer` carveout (stock TI
-    /// MCU+ SDK, OpenAMP, NXP and Zephyr tables have none; Linux then uses the
-    /// `vdev0buffer` reserved-memory region of the device tree or the device's DMA pool).
-    /// A carveout in the table takes precedence.
-    pub buffers: Option<LinearMap>,
-    /// Where vrings the table leaves at `FW_RSC_ADDR_ANY` are allocated (Linux:
-    /// `rproc_alloc_vring`, from the vdev's first memory region on TI K3). Each ring is
-    /// page-aligned; its device address and notify id are written back into the table.
-    pub vring_region: Option<LinearMap>,
-    /// Most services the name-service table holds; announcements of new names past it are
-    /// dropped and counted (`HostStats::ns_overflow`).
-    pub max_services: usize,
-    /// Most receive buffers one endpoint may hold (queued unread, or lent out as
-    /// [`RxBuf`]); `None`: three quarters of the buffers. A message for an endpoint at its
-    /// limit is dropped and counted (`HostStats::held_dropped`), so an application that
-    /// stops reading one endpoint cannot starve the others or the name service.
-    pub max_held_per_endpoint: Option<u16>,
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        Self {
-            num_bufs: intercore_wire::rpmsg::RPMSG_DEFAULT_NUM_BUFS as u16,
-            buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
-            timeout: Some(Duration::from_secs(1)),
-            wait: WaitMode::default(),
-            buffers: None,
-            vring_region: None,
-            max_services: 64,
-            max_held_per_endpoint: None,
-        }
-    }
-}
-
-/// Places the vrings the table left at `FW_RSC_ADDR_ANY` in `region`, one page-aligned
-/// block each after the other, and writes every ring's device address and notify id back
-/// into the table. Notify ids are assigned like Linux's `rproc_alloc_vring` (`idr_alloc`
-/// from 0: vring 0 gets 0, vring 1 gets 1), which also overwrites the table's values.
-fn place_rings<M: SharedMemory + ?Sized>(
-    mem: &M,
-    t: &mut super::TableInfo,
-    region: Option<LinearMap>,
-) -> Result<()> {
-    const PAGE: usize = 4096;
-    let mut next = 0usize;
-    for (i, ring) in t.rings.iter_mut().enumerate() {
-        if ring.da.is_none() {
-            let r = region.ok_or(Error::Config(
-                "vring at FW_RSC_ADDR_ANY and no vring region configured (HostConfig::vring_region)",
-            ))?;
-            let align = (ring.layout.align() as usize).max(PAGE);
-            // Align the device address (what the remote sees), not only the offset.
-            let skew = (r.base.0 % align as u64) as usize;
-            let start = (next + skew).div_ceil(align) * align - skew;
-            let size = ring.layout.size().div_ceil(PAGE) * PAGE;
-            let end = start
-                .checked_add(size)
-                .filter(|&e| e <= r.len)
-                .ok_or(Error::Config(
-                    "the vring region is too small for the vrings at FW_RSC_ADDR_ANY",
-                ))?;
-            let da = r.base.0 + start as u64;
-            if da + size as u64 > u64::from(u32::MAX) + 1 {
-                return Err(Error::Config(
-                    "vring region above 4 GiB: resource tables hold 32-bit device addresses",
-                ));
-            }
-            if r.offset.checked_add(end).is_none_or(|e| e > mem.len()) {
-                return Err(Error::Config("vring region outside the shared region"));
-            }
-            ring.da = Some(DevAddr(da));
-            next = end;
-        }
-        ring.notify_id = i as u32;
-        let da = ring.da.map_or(0, |d| d.0 as u32);
-        // Relaxed: published to the remote by the Release store of DRIVER_OK.
-        mem.store_u32(ring.entry_off, da, Relaxed);
-        mem.store_u32(ring.entry_off + 12, ring.notify_id, Relaxed);
-    }
-    Ok(())
-}
-
-/// Counters of what the host bus did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostStats {
-    /// Messages sent.
-    pub sent: u64,
-    /// Messages received for an endpoint.
-    pub received: u64,
-    /// Doorbells rung.
-    pub kicks: u64,
-    /// Sleeps on the doorbell.
-    pub sleeps: u64,
-    /// Messages for an address with no endpoint (dropped, as Linux does).
-    pub no_endpoint: u64,
-    /// Messages or name-service announcements that failed validation (dropped).
-    pub malformed: u64,
-    /// Name-service announcements for address 53 (the name service itself) or
-    /// 0xFFFFFFFF (`RPMSG_ADDR_ANY`), refused.
-    pub ns_refused: u64,
-    /// Announcements of new services while the table was full (dropped).
-    pub ns_overflow: u64,
-    /// Messages dropped because their endpoint held its limit of receive buffers.
-    pub held_dropped: u64,
-}
-
-/// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
-type Returned = crate::lockfree::IdSet<
-    crate::lockfree::NativeWord,
-    { MAX_DRIVER_QUEUE as usize / <crate::lockfree::NativeWord as crate::lockfree::Word>::BITS },
->;
-
-struct Shared<M> {
-    mem: M,
-    rx_returned: Returned,
-    tx_returned: Returned,
-}
-
-/// A received message held in place in its receive buffer (zero copy). Derefs to the
-/// payload. The buffer goes back to the remote when this is dropped (or passed to
-/// [`HostBus::release`], which gives it back at once).
-///
-/// **What this view is.** The bytes live in memory the remote can write. The protocol
-/// gives the buffer to the host until it is reposted, but a remote that breaks the
-/// protocol (or is hostile) can still change them while you hold the view, so a value
-/// checked in the view may differ when read again (time-of-check to time-of-use). That
-/// cannot make this process access memory outside the region, but it can defeat
-/// validation. For data you must validate, copy first and validate the copy:
-/// [`Self::copy_to`], or receive with [`HostBus::recv`]/[`HostBus::try_recv`], which copy
-/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
-/// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
-pub struct RxBuf<M: SharedMemory> {
-    shared: Arc<Shared<M>>,
-    id: u16,
-    range: OwnedRange,
-    src: u32,
-    dst: u32,
-}
-
-impl<M: SharedMemory> RxBuf<M> {
-    /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
-    /// the bytes copied. Validate the copy, not the view (see the type's documentation).
-    pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.range.len());
-        out[..n].copy_from_slice(&self[..n]);
-        n
-    }
-    /// Address of the sending endpoint.
-    pub fn src(&self) -> u32 {
-        self.src
-    }
-    /// Address of our endpoint it was sent to.
-    pub fn dst(&self) -> u32 {
-        self.dst
-    }
-}
-
-impl<M: SharedMemory> Deref for RxBuf<M> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.range.bytes(&self.shared.mem)
-    }
-}
-
-impl<M: SharedMemory> Drop for RxBuf<M> {
-    fn drop(&mut self) {
-        self.shared.rx_returned.put(self.id);
-    }
-}
-
-/// A transmit buffer lent to the caller to fill in place (zero copy). Derefs to the
-/// payload area (`buf_size - 16` bytes). Send it with [`HostBus::send_buf`]; dropping it
-/// unsent returns it to the pool.
-pub struct TxBuf<M: SharedMemory> {
-    shared: Arc<Shared<M>>,
-    id: u16,
-    range: OwnedRange,
-    live: bool,
-}
-
-impl<M: SharedMemory> Deref for TxBuf<M> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.range.bytes(&self.shared.mem)
-    }
-}
-
-impl<M: SharedMemory> DerefMut for TxBuf<M> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        self.range.bytes_mut(&self.shared.mem)
-    }
-}
-
-impl<M: SharedMemory> Drop for TxBuf<M> {
-    fn drop(&mut self) {
-        if self.live {
-            self.shared.tx_returned.put(self.id);
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -238,19 +28,20 @@ struct Pending {
     len: u16,
 }
 
-struct Endpoint {
-    addr: u32,
-    name: Name,
-    announced: bool,
+/// What the host keeps per endpoint beyond the shared table entry.
+#[derive(Default)]
+struct Inbox {
     queue: VecDeque<Pending>,
     /// Receive buffers this endpoint holds: queued, or lent out as `RxBuf`.
     held: u16,
 }
 
+type Table = Endpoints<Inbox, Vec<Option<Entry<Inbox>>>>;
+
 /// The host side of an rpmsg link.
 pub struct HostBus<M: SharedMemory, D: Doorbell> {
     shared: Arc<Shared<M>>,
-    bell: D,
+    link: Core<D>,
     cfg: HostConfig,
     info: VdevInfo,
     /// Region offset of the vdev's status word.
@@ -262,16 +53,17 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     tx_fresh: u16,
     tx_free: Vec<u16>,
     rx_unpublished: bool,
-    endpoints: Vec<Endpoint>,
-    next_addr: u32,
+    endpoints: Table,
     services: BTreeMap<[u8; 32], u32>,
     /// Which endpoint holds each receive buffer (by id), if one does.
     rx_holder: Vec<Option<u32>>,
     held_limit: u16,
     /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
     detached: bool,
-    broken: Option<Error>,
-    stats: HostStats,
+    sleeps: u64,
+    ns_refused: u64,
+    ns_overflow: u64,
+    held_dropped: u64,
 }
 
 impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
@@ -293,7 +85,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 "buffer size must be a multiple of 8 in 32..=65551",
             ));
         }
-        place_rings(&mem, &mut table, cfg.vring_region)?;
+        config::place_rings(&mem, &mut table, cfg.vring_region)?;
         let info = table.resolve(map, cfg.buffers, false)?;
         let status_off = table.status_off;
         let gfeatures_off = table.gfeatures_off;
@@ -332,7 +124,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         });
         let mut bus = Self {
             shared,
-            bell,
+            link: Core::new(bell, info.notify_ids),
             cfg,
             info,
             status_off,
@@ -343,8 +135,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             tx_fresh: 0,
             tx_free: Vec::with_capacity(nbufs as usize),
             rx_unpublished: false,
-            endpoints: Vec::new(),
-            next_addr: RPMSG_RESERVED_ADDRESSES,
+            endpoints: Endpoints::new(Vec::new()),
             services: BTreeMap::new(),
             rx_holder: alloc::vec![None; nbufs as usize],
             held_limit: cfg
@@ -352,8 +143,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 .unwrap_or(nbufs - nbufs / 4)
                 .clamp(1, nbufs),
             detached: false,
-            broken: None,
-            stats: HostStats::default(),
+            sleeps: 0,
+            ns_refused: 0,
+            ns_overflow: 0,
+            held_dropped: 0,
         };
         for id in 0..nbufs {
             bus.repost(id)?;
@@ -387,7 +180,18 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
     /// Counters.
     pub fn stats(&self) -> HostStats {
-        self.stats
+        let c = self.link.count;
+        HostStats {
+            sent: c.sent,
+            received: c.received,
+            kicks: c.kicks,
+            sleeps: self.sleeps,
+            no_endpoint: c.no_endpoint,
+            malformed: c.malformed,
+            ns_refused: self.ns_refused,
+            ns_overflow: self.ns_overflow,
+            held_dropped: self.held_dropped,
+        }
     }
     /// Largest payload a message can carry.
     pub fn max_payload(&self) -> usize {
@@ -399,11 +203,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
     /// The doorbell.
     pub fn doorbell(&self) -> &D {
-        &self.bell
+        &self.link.bell
     }
     /// Why the link is dead, if it is.
     pub fn broken(&self) -> Option<Error> {
-        self.broken
+        self.link.broken
     }
 
     fn mem(&self) -> &M {
@@ -411,26 +215,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     fn check(&self) -> Result<()> {
-        match self.broken {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.link.check()
     }
 
     /// Records link-fatal errors so every later call reports them too.
     fn fail(&mut self, e: Error) -> Error {
-        if matches!(e, Error::Protocol { .. } | Error::PeerGone) {
-            self.broken.get_or_insert(e);
-        }
-        e
+        self.link.fail(e)
     }
 
     /// Rings the remote about vring `ring` (0: receive buffers posted, 1: messages sent).
     fn kick(&mut self, ring: usize) -> Result<()> {
-        self.stats.kicks += 1;
-        self.bell
-            .ring(self.info.notify_ids[ring])
-            .map_err(|e| self.fail(e))
+        self.link.kick(ring)
     }
 
     fn rx_off(&self, id: u16) -> usize {
@@ -494,14 +289,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     fn dispatch(&mut self, id: u16, len: usize) -> Result<()> {
         if len > self.cfg.buf_size {
-            self.stats.malformed += 1;
+            self.link.count.malformed += 1;
             return self.repost(id);
         }
         let off = self.rx_off(id);
         let (src, dst, plen) = match super::read_header(self.mem(), off, len) {
             Ok(h) => h,
             Err(_) => {
-                self.stats.malformed += 1;
+                self.link.count.malformed += 1;
                 return self.repost(id);
             }
         };
@@ -510,9 +305,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             return self.repost(id);
         }
         let limit = self.held_limit;
-        match self.endpoints.iter_mut().find(|e| e.addr == dst) {
+        match self.endpoints.get_mut(dst).ok().map(|e| &mut e.ext) {
             Some(ep) if ep.held >= limit => {
-                self.stats.held_dropped += 1;
+                self.held_dropped += 1;
                 self.repost(id)
             }
             Some(ep) => {
@@ -526,7 +321,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 Ok(())
             }
             None => {
-                self.stats.no_endpoint += 1;
+                self.link.count.no_endpoint += 1;
                 self.repost(id)
             }
         }
@@ -535,8 +330,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// The buffer `id` goes back to the ring: its endpoint holds one fewer.
     fn unhold(&mut self, id: u16) {
         if let Some(addr) = self.rx_holder.get_mut(id as usize).and_then(Option::take) {
-            if let Some(ep) = self.endpoints.iter_mut().find(|e| e.addr == addr) {
-                ep.held = ep.held.saturating_sub(1);
+            if let Ok(ep) = self.endpoints.get_mut(addr) {
+                ep.ext.held = ep.ext.held.saturating_sub(1);
             }
         }
     }
@@ -549,14 +344,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// indexed by name and bounded by `max_services`.
     fn name_service(&mut self, off: usize, len: usize) {
         if len != RPMSG_NS_MSG_SIZE {
-            self.stats.malformed += 1;
+            self.link.count.malformed += 1;
             return;
         }
         let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
         self.mem().read(off, &mut raw);
         let addr = u32::from_le_bytes([raw[32], raw[33], raw[34], raw[35]]);
         if addr == RPMSG_NS_ADDR || addr == RPMSG_ADDR_ANY {
-            self.stats.ns_refused += 1;
+            self.ns_refused += 1;
             return;
         }
         match NsAnnouncement::parse(&raw) {
@@ -566,7 +361,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                     if self.services.len() >= self.cfg.max_services
                         && !self.services.contains_key(&key)
                     {
-                        self.stats.ns_overflow += 1;
+                        self.ns_overflow += 1;
                     } else {
                         self.services.insert(key, a.addr);
                     }
@@ -574,7 +369,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                     self.services.remove(&key);
                 }
             }
-            Err(_) => self.stats.malformed += 1,
+            Err(_) => self.link.count.malformed += 1,
         }
     }
 
@@ -601,120 +396,72 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// Creates a local endpoint named `name` at `addr` (`None`: the next free dynamic
-    /// address from 1024). Returns its address.
+    /// address from 1024, wrapping before `RPMSG_ADDR_ANY`). Returns its address.
     pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
-        let name = Name::new(name.as_bytes()).ok_or(Error::Config(
-            "endpoint name longer than 31 bytes or with a NUL",
-        ))?;
-        let addr = match addr {
-            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR => {
-                return Err(Error::AddressInUse(a));
-            }
-            Some(a) if self.endpoints.iter().any(|e| e.addr == a) => {
-                return Err(Error::AddressInUse(a));
-            }
-            Some(a) => a,
-            None => {
-                let mut a = self.next_addr;
-                while self.endpoints.iter().any(|e| e.addr == a) {
-                    a = if a >= RPMSG_ADDR_ANY - 1 {
-                        RPMSG_RESERVED_ADDRESSES
-                    } else {
-                        a + 1
-                    };
-                }
-                self.next_addr = if a >= RPMSG_ADDR_ANY - 1 {
-                    RPMSG_RESERVED_ADDRESSES
-                } else {
-                    a + 1
-                };
-                a
-            }
-        };
-        self.endpoints.push(Endpoint {
-            addr,
-            name,
-            announced: false,
-            queue: VecDeque::new(),
-            held: 0,
-        });
-        Ok(addr)
+        self.endpoints.create(name, addr, Inbox::default())
     }
 
     /// Announces endpoint `addr` to the remote's name service (when it offered one).
-    pub fn announce(&mut self, addr: u32) -> Result<()> {
-        let ep = self
-            .endpoints
-            .iter_mut()
-            .find(|e| e.addr == addr)
-            .ok_or(Error::NoSuchEndpoint(addr))?;
+    pub fn announce(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
+        let addr = addr.into().get();
+        let ep = self.endpoints.get_mut(addr)?;
         if !self.ns {
             return Err(Error::Config("the remote did not offer VIRTIO_RPMSG_F_NS"));
         }
         ep.announced = true;
-        let msg = NsAnnouncement {
-            name: ep.name,
-            addr,
-            kind: NsKind::Create,
-        }
-        .emit();
-        self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
+        let msg = link::ns_message(ep.name, addr, NsKind::Create);
+        self.send(addr, RPMSG_NS_ADDR, &msg)
     }
 
-    /// Destroys endpoint `addr`: withdraws its announcement and gives back the buffers
-    /// still queued for it.
-    pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
-        let i = self
-            .endpoints
-            .iter()
-            .position(|e| e.addr == addr)
-            .ok_or(Error::NoSuchEndpoint(addr))?;
-        let withdraw = self.endpoints[i].announced && self.broken.is_none();
-        let name = self.endpoints[i].name;
-        let sent = if withdraw {
-            let msg = NsAnnouncement {
-                name,
-                addr,
-                kind: NsKind::Destroy,
-            }
-            .emit();
-            self.send(addr, RPMSG_NS_ADDR, zerocopy::IntoBytes::as_bytes(&msg))
+    /// Destroys endpoint `addr`: withdraws its announcement (from its own address, as
+    /// both roles do) and gives back the buffers still queued for it.
+    pub fn destroy_endpoint(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
+        let addr = addr.into().get();
+        let ep = self.endpoints.get(addr)?;
+        let sent = if ep.announced && self.link.broken.is_none() {
+            let msg = link::ns_message(ep.name, addr, NsKind::Destroy);
+            self.send(addr, RPMSG_NS_ADDR, &msg)
         } else {
             Ok(())
         };
-        let ep = self.endpoints.remove(i);
+        let ep = self.endpoints.remove(addr)?;
         // Buffers it lent out as `RxBuf` come back later with no holder.
         for h in &mut self.rx_holder {
             if *h == Some(addr) {
                 *h = None;
             }
         }
-        for p in ep.queue {
+        for p in ep.ext.queue {
             self.repost(p.id)?;
         }
         self.publish_rx()?;
         sent
     }
 
-    fn next_pending(&mut self, ep: u32) -> Result<Option<Pending>> {
+    fn next_pending(&mut self, ep: u32) -> Result<Pending> {
         self.check()?;
-        let i = self
-            .endpoints
-            .iter()
-            .position(|e| e.addr == ep)
-            .ok_or(Error::NoSuchEndpoint(ep))?;
-        if let Some(p) = self.endpoints[i].queue.pop_front() {
-            return Ok(Some(p));
+        if let Some(p) = self.endpoints.get_mut(ep)?.ext.queue.pop_front() {
+            return Ok(p);
         }
         self.poll()?;
-        Ok(self.endpoints[i].queue.pop_front())
+        self.endpoints
+            .get_mut(ep)?
+            .ext
+            .queue
+            .pop_front()
+            .ok_or(Error::WouldBlock)
     }
 
     /// Receives one message for endpoint `ep` into `buf` without blocking: `(source
     /// address, payload length)`. `WouldBlock` when none is there; `Truncated` (and the
     /// message consumed) when `buf` is too small.
-    pub fn try_recv(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
-        let p = self.next_pending(ep)?.ok_or(Error::WouldBlock)?;
+    pub fn try_recv(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        buf: &mut [u8],
+    ) -> Result<(u32, usize)> {
+        let ep = ep.into().get();
+        let p = self.next_pending(ep)?;
         let len = p.len as usize;
         let n = len.min(buf.len());
         self.shared
@@ -722,7 +469,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             .read(self.rx_off(p.id) + RPMSG_HDR_SIZE, &mut buf[..n]);
         self.repost(p.id)?;
         self.publish_rx()?;
-        self.stats.received += 1;
+        self.link.count.received += 1;
         if n < len {
             Err(Error::Truncated { len })
         } else {
@@ -731,32 +478,32 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// [`Self::try_recv`], waiting up to the configured timeout.
-    pub fn recv(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
+    pub fn recv(&mut self, ep: impl Into<EndpointAddr>, buf: &mut [u8]) -> Result<(u32, usize)> {
+        let ep = ep.into().get();
         self.recv_timeout(ep, buf, self.cfg.timeout)
     }
 
     /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
     pub fn recv_timeout(
         &mut self,
-        ep: u32,
+        ep: impl Into<EndpointAddr>,
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<(u32, usize)> {
-        self.block_on(timeout, false, |bus| match bus.try_recv(ep, buf) {
-            Err(Error::WouldBlock) => Ok(None),
-            r => r.map(Some),
-        })
+        let ep = ep.into().get();
+        self.block_on(timeout, false, |bus| link::pending(bus.try_recv(ep, buf)))
     }
 
     /// Receives one message for `ep` in place, without blocking (zero copy).
-    pub fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
-        let p = self.next_pending(ep)?.ok_or(Error::WouldBlock)?;
+    pub fn try_recv_buf(&mut self, ep: impl Into<EndpointAddr>) -> Result<RxBuf<M>> {
+        let ep = ep.into().get();
+        let p = self.next_pending(ep)?;
         let off = self.rx_off(p.id) + RPMSG_HDR_SIZE;
         // The buffer left the ring (`pop_used`) and is owned by this handle alone until it
         // is dropped and reposted.
         let range = OwnedRange::claim(&self.shared.mem, off, p.len as usize)
             .ok_or(Error::Config("memory without direct access"))?;
-        self.stats.received += 1;
+        self.link.count.received += 1;
         Ok(RxBuf {
             shared: Arc::clone(&self.shared),
             id: p.id,
@@ -767,11 +514,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// [`Self::try_recv_buf`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_buf_timeout(&mut self, ep: u32, timeout: Option<Duration>) -> Result<RxBuf<M>> {
-        self.block_on(timeout, false, |bus| match bus.try_recv_buf(ep) {
-            Err(Error::WouldBlock) => Ok(None),
-            r => r.map(Some),
-        })
+    pub fn recv_buf_timeout(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        timeout: Option<Duration>,
+    ) -> Result<RxBuf<M>> {
+        let ep = ep.into().get();
+        self.block_on(timeout, false, |bus| link::pending(bus.try_recv_buf(ep)))
     }
 
     /// Gives a held receive buffer back to the remote at once.
@@ -805,7 +554,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     fn check_src(&self, src: u32) -> Result<()> {
-        if src == RPMSG_NS_ADDR || self.endpoints.iter().any(|e| e.addr == src) {
+        if src == RPMSG_NS_ADDR || self.endpoints.contains(src) {
             Ok(())
         } else {
             Err(Error::NoSuchEndpoint(src))
@@ -828,7 +577,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             (RPMSG_HDR_SIZE + len) as u32,
             false,
         )?;
-        self.stats.sent += 1;
+        self.link.count.sent += 1;
         if self.tx.publish(&self.shared.mem) {
             self.kick(1)?;
         }
@@ -838,7 +587,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Sends as many of `msgs` as there are free transmit buffers, without blocking, and
     /// publishes them together: one index update and at most one doorbell for the batch.
     /// Returns how many were sent (0 when every buffer is with the remote).
-    pub fn try_send_batch(&mut self, src: u32, dst: u32, msgs: &[&[u8]]) -> Result<usize> {
+    pub fn try_send_batch(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        msgs: &[&[u8]],
+    ) -> Result<usize> {
+        let src = src.into().get();
+        let dst = dst.into().get();
         self.check()?;
         if let Some(m) = msgs.iter().find(|m| m.len() > self.max_payload()) {
             return Err(Error::MessageTooLarge {
@@ -862,7 +618,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             )?;
             n += 1;
         }
-        self.stats.sent += n as u64;
+        self.link.count.sent += n as u64;
         if n > 0 && self.tx.publish(&self.shared.mem) {
             self.kick(1)?;
         }
@@ -871,7 +627,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// Sends `data` from local endpoint `src` to remote address `dst` without blocking
     /// (`WouldBlock` when every transmit buffer is with the remote).
-    pub fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+    pub fn try_send(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        data: &[u8],
+    ) -> Result<()> {
+        let src = src.into().get();
+        let dst = dst.into().get();
         self.check()?;
         if data.len() > self.max_payload() {
             return Err(Error::MessageTooLarge {
@@ -886,21 +649,29 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     }
 
     /// [`Self::try_send`], waiting up to the configured timeout for a transmit buffer.
-    pub fn send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+    pub fn send(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        data: &[u8],
+    ) -> Result<()> {
+        let src = src.into().get();
+        let dst = dst.into().get();
         self.send_timeout(src, dst, data, self.cfg.timeout)
     }
 
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a buffer.
     pub fn send_timeout(
         &mut self,
-        src: u32,
-        dst: u32,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
         data: &[u8],
         timeout: Option<Duration>,
     ) -> Result<()> {
-        self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
-            Err(Error::WouldBlock) => Ok(None),
-            r => r.map(Some),
+        let src = src.into().get();
+        let dst = dst.into().get();
+        self.block_on(timeout, true, |bus| {
+            link::pending(bus.try_send(src, dst, data))
         })
     }
 
@@ -923,14 +694,19 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// [`Self::try_tx_buf`], waiting up to `timeout` (`None`: forever).
     pub fn tx_buf_timeout(&mut self, timeout: Option<Duration>) -> Result<TxBuf<M>> {
-        self.block_on(timeout, true, |bus| match bus.try_tx_buf() {
-            Err(Error::WouldBlock) => Ok(None),
-            r => r.map(Some),
-        })
+        self.block_on(timeout, true, |bus| link::pending(bus.try_tx_buf()))
     }
 
     /// Sends the first `len` payload bytes of a filled buffer from `src` to `dst`.
-    pub fn send_buf(&mut self, src: u32, dst: u32, mut buf: TxBuf<M>, len: usize) -> Result<()> {
+    pub fn send_buf(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        mut buf: TxBuf<M>,
+        len: usize,
+    ) -> Result<()> {
+        let src = src.into().get();
+        let dst = dst.into().get();
         if !Arc::ptr_eq(&buf.shared, &self.shared) {
             return Err(Error::Config("transmit buffer belongs to another bus"));
         }
@@ -961,7 +737,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
     type Bell = D;
     fn bell(&self) -> &D {
-        &self.bell
+        &self.link.bell
     }
     fn wait_mode(&self) -> WaitMode {
         self.cfg.wait
@@ -977,7 +753,7 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
         self.tx.disable_interrupts(&self.shared.mem);
     }
     fn note_sleep(&mut self) {
-        self.stats.sleeps += 1;
+        self.sleeps += 1;
     }
     fn fail(&mut self, e: Error) -> Error {
         HostBus::fail(self, e)
@@ -994,81 +770,6 @@ impl<M: SharedMemory, D: Doorbell> Drop for HostBus<M, D> {
         self.shared
             .mem
             .store_u32(self.status_off, self.info.status_rest, Release);
-        let _ = self.bell.ring(self.info.notify_ids[1]);
-    }
-}
-
-/// Recovery: a new link over the same memory after the remote died and came back.
-impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
-    /// Re-establishes the link once the remote's firmware is back (after `PeerGone`, or
-    /// remoteproc's `crashed` and its recovery): reads the resource table the reloaded
-    /// firmware provides at `rsc`, resets both rings, reposts every receive buffer, sets
-    /// `DRIVER_OK` and rings the remote through `bell` (the new doorbell: the old one
-    /// watched the dead process). Endpoints are kept — same addresses and names, messages
-    /// queued for them from the old link dropped — and re-announced if they were; the
-    /// service table starts empty (wait for the re-announcements with
-    /// [`Self::wait_service`]); the sticky error is cleared; counters carry on.
-    ///
-    /// Refused with `NotReady` while an [`RxBuf`] or [`TxBuf`] of the old link is alive:
-    /// its buffer id would alias one of the new ring's. On an error the bus is unchanged.
-    pub fn reconnect<A: DeviceAddressMap>(
-        &mut self,
-        map: &A,
-        bell: D,
-        rsc: RscLocation,
-    ) -> Result<()> {
-        if Arc::strong_count(&self.shared) != 1 {
-            return Err(Error::NotReady(
-                "receive or transmit buffers of the old link are still held",
-            ));
-        }
-        let mut fresh = HostBus::new(self.shared.mem.clone(), map, bell, rsc, self.cfg)?;
-        fresh.next_addr = self.next_addr;
-        fresh.stats = self.stats;
-        let mut announce = Vec::new();
-        for ep in &self.endpoints {
-            fresh.endpoints.push(Endpoint {
-                addr: ep.addr,
-                name: ep.name,
-                announced: false,
-                queue: VecDeque::new(),
-                held: 0,
-            });
-            if ep.announced {
-                announce.push(ep.addr);
-            }
-        }
-        self.detached = true;
-        *self = fresh;
-        for addr in announce {
-            if self.ns {
-                self.announce(addr)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Local endpoints now (the table's size).
-    pub fn endpoint_count(&self) -> usize {
-        self.endpoints.len()
-    }
-}
-
-impl<M: SharedMemory> core::fmt::Debug for RxBuf<M> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RxBuf")
-            .field("src", &self.src)
-            .field("dst", &self.dst)
-            .field("len", &self.range.len())
-            .finish()
-    }
-}
-
-impl<M: SharedMemory> core::fmt::Debug for TxBuf<M> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TxBuf")
-            .field("id", &self.id)
-            .field("cap", &self.range.len())
-            .finish()
+        let _ = self.link.bell.ring(self.info.notify_ids[1]);
     }
 }

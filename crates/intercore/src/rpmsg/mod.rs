@@ -17,13 +17,15 @@
 #[cfg(feature = "alloc")]
 mod host;
 pub mod layout;
+mod link;
 mod remote;
 pub mod rsc_table;
 mod transport;
 
 #[cfg(feature = "alloc")]
 pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
-pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats};
+pub use link::EndpointAddr;
+pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats, ReplyBuf};
 pub use transport::{Channel, Transport};
 
 use crate::LinearMap;

@@ -1,18 +1,23 @@
 //! The remote role: the virtio device side of both rings, as firmware on the remote core
 //! runs it. `no_std`, no allocation: endpoints live in a fixed table of `N` entries.
 
+mod ready;
+mod reply;
+
+pub use reply::ReplyBuf;
+
+use super::link::{self, Core, EndpointAddr, Endpoints, Entry};
 use super::{
-    DevicePlacement, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RPMSG_RESERVED_ADDRESSES,
-    RscLocation, TableInfo, VdevInfo, overlaps, status,
+    DevicePlacement, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, TableInfo, VdevInfo, status,
 };
 use crate::error::protocol;
 use crate::notify::{Next, Waiter};
-use crate::shm::OwnedRange;
-use crate::virtq::{DescInfo, DeviceQueue};
+use crate::virtq::DeviceQueue;
 use crate::{DevAddr, Doorbell, Error, LinearMap, Result, SharedMemory, WaitMode};
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 use core::time::Duration;
-use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
+use intercore_wire::rpmsg::{Name, NsKind};
+use ready::{Ready, Rings};
 
 /// A received message, borrowed in place from its buffer for the duration of a callback.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +43,9 @@ pub struct RemoteStats {
     pub no_endpoint: u64,
     /// Messages that failed validation (returned unread).
     pub malformed: u64,
+    /// Messages for an endpoint not being read that found `N` messages held already
+    /// (returned unread; see [`RemoteBus::recv_on`]).
+    pub held_dropped: u64,
 }
 
 /// Whether the remote notifies the host after filling its receive buffers (vring 0) when
@@ -99,36 +107,35 @@ impl RemoteConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Ept {
-    addr: u32,
-    name: Name,
-    announced: bool,
-}
+/// A local endpoint: the shared table entry, with nothing added on the remote.
+type Ept = Entry<()>;
 
-struct Rings {
-    /// vring 1: the host's transmit ring, our receive ring.
-    rx: DeviceQueue,
-    /// vring 0: the host's receive buffers, which we fill.
-    tx: DeviceQueue,
+/// Where the link is: waiting for the host's `DRIVER_OK`, or up with both rings attached.
+enum State<const N: usize> {
+    /// Not attached. `gone`: it was up and the host reset the device (status back to 0),
+    /// so calls report `PeerGone` until [`RemoteBus::wait_ready`] attaches again.
+    Waiting {
+        gone: bool,
+    },
+    Ready(Rings<N>),
 }
 
 /// The remote side of an rpmsg link, with room for `N` local endpoints and `N` host
 /// services.
 pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     mem: M,
-    bell: D,
+    link: Core<D>,
     info: VdevInfo,
     /// The table as read at start (`None` for a placement): re-read at `DRIVER_OK`.
     table: Option<(RscLocation, TableInfo)>,
     cfg: RemoteConfig,
-    rings: Option<Rings>,
+    state: State<N>,
     wait: WaitMode,
-    endpoints: [Option<Ept>; N],
+    /// The blocking call in progress waits for a message and a host buffer together.
+    want_both: bool,
+    held_dropped: u64,
+    endpoints: Endpoints<(), [Option<Ept>; N]>,
     host_services: [Option<(Name, u32)>; N],
-    next_addr: u32,
-    broken: Option<Error>,
-    stats: RemoteStats,
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
@@ -218,23 +225,30 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         Ok(Self {
             mem,
-            bell,
+            link: Core::new(bell, info.notify_ids),
             info,
             table,
             cfg: *cfg,
-            rings: None,
+            state: State::Waiting { gone: false },
             wait: cfg.wait,
-            endpoints: [None; N],
+            want_both: false,
+            held_dropped: 0,
+            endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
-            next_addr: RPMSG_RESERVED_ADDRESSES,
-            broken: None,
-            stats: RemoteStats::default(),
         })
     }
 
     /// Counters.
     pub fn stats(&self) -> RemoteStats {
-        self.stats
+        let c = self.link.count;
+        RemoteStats {
+            sent: c.sent,
+            received: c.received,
+            kicks: c.kicks,
+            no_endpoint: c.no_endpoint,
+            malformed: c.malformed,
+            held_dropped: self.held_dropped,
+        }
     }
     /// Changes how blocking calls wait.
     pub fn set_wait_mode(&mut self, mode: WaitMode) {
@@ -242,7 +256,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     }
     /// The doorbell.
     pub fn doorbell(&self) -> &D {
-        &self.bell
+        &self.link.bell
+    }
+    /// Why the link is dead, if it is.
+    pub fn broken(&self) -> Option<Error> {
+        self.link.broken
     }
 
     /// The host's virtio status; without a status word (RPMsg-Lite) the link counts as
@@ -265,50 +283,57 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         self.mem.load_u16(r0.base + r0.layout.avail_idx(), Relaxed) != 0
     }
 
-    fn fail(&mut self, e: Error) -> Error {
-        if matches!(e, Error::Protocol { .. } | Error::PeerGone) {
-            self.broken.get_or_insert(e);
+    /// The link, checked: attached, not broken, and the host still has `DRIVER_OK`. A host
+    /// that resets the device (status back to 0) has gone away: the bus returns to waiting
+    /// (its sticky error and the host's announcements, which belonged to that link,
+    /// cleared) and reports `PeerGone`; [`Self::wait_ready`] attaches to the next
+    /// negotiation. Endpoints are kept.
+    fn ready(&mut self) -> Result<Ready<'_, M, D, N>> {
+        if matches!(self.state, State::Ready(_)) && self.status() & status::DRIVER_OK == 0 {
+            self.state = State::Waiting { gone: true };
+            self.link.broken = None;
+            // What that host announced went with it; the next one announces again.
+            self.host_services = [None; N];
+            return Err(Error::PeerGone);
         }
-        e
-    }
-
-    /// Rings the host about vring `ring` (0: its receive buffers filled, 1: its transmit
-    /// buffers returned).
-    fn kick(&mut self, ring: usize) -> Result<()> {
-        self.stats.kicks += 1;
-        self.bell
-            .ring(self.info.notify_ids[ring])
-            .map_err(|e| self.fail(e))
-    }
-
-    /// Checks the link: set up, not broken, and the host still has `DRIVER_OK` (a host that
-    /// resets the device has gone away).
-    fn live(&mut self) -> Result<()> {
-        if let Some(e) = self.broken {
-            return Err(e);
+        self.link.check()?;
+        match &mut self.state {
+            State::Waiting { gone: true } => Err(Error::PeerGone),
+            State::Waiting { gone: false } => Err(Error::NotReady("call wait_ready first")),
+            State::Ready(rings) => Ok(Ready {
+                mem: &self.mem,
+                rings,
+                link: &mut self.link,
+                info: &self.info,
+                cfg: &self.cfg,
+                endpoints: &mut self.endpoints,
+                host_services: &mut self.host_services,
+                held_dropped: &mut self.held_dropped,
+            }),
         }
-        if self.rings.is_none() {
-            return Err(Error::NotReady("call wait_ready first"));
-        }
-        if self.status() & status::DRIVER_OK == 0 {
-            return Err(self.fail(Error::PeerGone));
-        }
-        Ok(())
     }
 
     /// Waits until the host sets `DRIVER_OK` (or, with no status word, notifies us first),
     /// then checks the features it accepted, re-reads the vrings the host placed, and
     /// attaches to the rings at their current indices.
     pub fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let mut w = Waiter::new(&self.bell, self.wait, timeout);
+        // Attaching again over a link that is still up: give back the buffers held for
+        // endpoints first (after a reset they belong to a ring the host rebuilt: dropped).
+        let up = self.status() & status::DRIVER_OK != 0;
+        if let State::Ready(rings) = &mut self.state {
+            if up {
+                rings.release_held(&self.mem);
+            }
+        }
+        let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
         if self.info.status_off.is_some() {
             loop {
                 if self.status() & status::DRIVER_OK != 0 {
                     break;
                 }
-                if let Next::Sleep(t) = w.after_miss(&self.bell)? {
+                if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
                     if self.status() & status::DRIVER_OK == 0 {
-                        self.bell.wait(t)?;
+                        self.link.bell.wait(t)?;
                     }
                 }
             }
@@ -317,8 +342,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 if self.host_started() {
                     break;
                 }
-                if let Next::Sleep(t) = w.after_miss(&self.bell)? {
-                    if self.bell.wait(t)? {
+                if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
+                    if self.link.bell.wait(t)? {
                         break;
                     }
                 }
@@ -332,6 +357,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             // paired with the Acquire in `status`): read the table again.
             let t = super::read_table(&self.mem, &self.cfg.map, rsc)?;
             self.info = t.resolve(&self.cfg.map, self.cfg.buffers, true)?;
+            self.link.notify_ids = self.info.notify_ids;
             self.table = Some((rsc, t));
         }
         let g = match self.info.gfeatures_off {
@@ -340,7 +366,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             None => self.info.dfeatures,
         };
         if g & !self.info.dfeatures != 0 {
-            return Err(self.fail(protocol(
+            return Err(self.link.fail(protocol(
                 "host accepted features we did not offer",
                 g as u64,
             )));
@@ -356,94 +382,41 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         tx.set_always_notify(always);
         tx.disable_notify(&self.mem);
         rx.disable_notify(&self.mem);
-        self.rings = Some(Rings { rx, tx });
+        self.state = State::Ready(Rings::new(rx, tx));
         Ok(())
     }
 
-    /// Whether [`Self::wait_ready`] has attached to the rings.
+    /// Whether [`Self::wait_ready`] has attached to the rings (and no reset of the device
+    /// has been seen since).
     pub fn is_ready(&self) -> bool {
-        self.rings.is_some()
+        matches!(self.state, State::Ready(_))
     }
 
-    /// Creates a local endpoint (`addr` `None`: the next free address from 1024).
+    /// Creates a local endpoint (`addr` `None`: the next free dynamic address from 1024,
+    /// wrapping before `RPMSG_ADDR_ANY`, as on the host).
     pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
-        let name = Name::new(name.as_bytes()).ok_or(Error::Config(
-            "endpoint name longer than 31 bytes or with a NUL",
-        ))?;
-        let used = |a: u32, eps: &[Option<Ept>]| eps.iter().flatten().any(|e| e.addr == a);
-        let addr = match addr {
-            Some(a) if a == RPMSG_ADDR_ANY || a == RPMSG_NS_ADDR || used(a, &self.endpoints) => {
-                return Err(Error::AddressInUse(a));
-            }
-            Some(a) => a,
-            None => {
-                let mut a = self.next_addr;
-                while used(a, &self.endpoints) {
-                    a += 1;
-                }
-                self.next_addr = a + 1;
-                a
-            }
-        };
-        let slot = self
-            .endpoints
-            .iter_mut()
-            .find(|e| e.is_none())
-            .ok_or(Error::Exhausted("endpoint table"))?;
-        *slot = Some(Ept {
-            addr,
-            name,
-            announced: false,
-        });
-        Ok(addr)
+        self.endpoints.create(name, addr, ())
     }
 
     /// Announces endpoint `addr` to the host's name service.
-    pub fn announce(&mut self, addr: u32) -> Result<()> {
-        let ept = self
-            .endpoints
-            .iter_mut()
-            .flatten()
-            .find(|e| e.addr == addr)
-            .ok_or(Error::NoSuchEndpoint(addr))?;
+    pub fn announce(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
+        let addr = addr.into().get();
+        let ept = self.endpoints.get_mut(addr)?;
         ept.announced = true;
-        let msg = NsAnnouncement {
-            name: ept.name,
-            addr,
-            kind: NsKind::Create,
-        }
-        .emit();
-        self.send(
-            addr,
-            RPMSG_NS_ADDR,
-            zerocopy::IntoBytes::as_bytes(&msg),
-            None,
-        )
+        let msg = link::ns_message(ept.name, addr, NsKind::Create);
+        self.send(addr, RPMSG_NS_ADDR, &msg, None)
     }
 
-    /// Destroys endpoint `addr`, withdrawing its announcement.
-    pub fn destroy_endpoint(&mut self, addr: u32) -> Result<()> {
-        let slot = self
-            .endpoints
-            .iter_mut()
-            .find(|e| e.is_some_and(|e| e.addr == addr))
-            .ok_or(Error::NoSuchEndpoint(addr))?;
-        let ept = slot.take().expect("found above");
+    /// Destroys endpoint `addr`, withdrawing its announcement (from its own address, as
+    /// both roles do).
+    pub fn destroy_endpoint(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
+        let ept = self.endpoints.remove(addr.into().get())?;
+        if let Ok(mut rd) = self.ready() {
+            rd.drop_held(ept.addr)?;
+        }
         if ept.announced {
-            let msg = NsAnnouncement {
-                name: ept.name,
-                addr,
-                kind: NsKind::Destroy,
-            }
-            .emit();
-            // From the endpoint's own address, as Linux (`virtio_rpmsg_announce_destroy`)
-            // and OpenAMP (`rpmsg_destroy_ept`) send it.
-            self.send(
-                addr,
-                RPMSG_NS_ADDR,
-                zerocopy::IntoBytes::as_bytes(&msg),
-                None,
-            )?;
+            let msg = link::ns_message(ept.name, ept.addr, NsKind::Destroy);
+            self.send(ept.addr, RPMSG_NS_ADDR, &msg, None)?;
         }
         Ok(())
     }
@@ -457,191 +430,80 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .map(|&(_, a)| a)
     }
 
-    /// Checks a descriptor the host gave us on vring `ring`: at least a header, at most
-    /// the configured buffer size, inside the buffer window, never over the resource
-    /// table, a vring or the firmware's own memory; device-writable exactly on vring 0 (the
-    /// host's receive buffers) and read-only on vring 1. Anything else breaks the protocol.
-    fn buffer(&self, d: &DescInfo, ring: usize) -> Result<usize> {
-        if d.writable != (ring == 0) {
-            return Err(protocol(
-                if ring == 0 {
-                    "host receive buffer (vring 0) not device-writable"
-                } else {
-                    "host transmit buffer (vring 1) marked device-writable"
-                },
-                d.addr.0,
-            ));
-        }
-        if d.len as usize > self.cfg.buf_size {
-            return Err(protocol(
-                "buffer longer than the configured buffer size",
-                d.len as u64,
-            ));
-        }
-        let off = self.buffer_in_window(d)?;
-        let span = (off, d.len as usize);
-        for r in &self.info.rings {
-            if overlaps(span, (r.base, r.layout.size())) {
-                return Err(protocol("buffer overlaps a vring", d.addr.0));
-            }
-        }
-        if self.info.table.1 != 0 && overlaps(span, self.info.table) {
-            return Err(protocol("buffer overlaps the resource table", d.addr.0));
-        }
-        if self.cfg.private.is_some_and(|p| overlaps(span, p)) {
-            return Err(protocol(
-                "buffer overlaps the firmware's own memory",
-                d.addr.0,
-            ));
-        }
-        Ok(off)
+    /// Delivers one message for a local endpoint to `f`, in place, without blocking
+    /// (`WouldBlock` when none is there). Messages for unknown addresses and malformed ones
+    /// are returned to the host unread (and counted); a descriptor that breaks the protocol
+    /// is an error for the link.
+    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        self.try_recv_for(None, f)
     }
 
-    fn buffer_in_window(&self, d: &DescInfo) -> Result<usize> {
-        let len = d.len as usize;
-        if len < RPMSG_HDR_SIZE {
-            return Err(protocol("buffer shorter than the rpmsg header", len as u64));
-        }
-        let rel = d.addr.0.checked_sub(self.info.buf_da.0).ok_or(protocol(
-            "buffer address outside the buffer window",
-            d.addr.0,
-        ))?;
-        match usize::try_from(rel)
-            .ok()
-            .and_then(|r| r.checked_add(len).map(|e| (r, e)))
-        {
-            Some((r, end)) if end <= self.info.buf_len => Ok(self.info.buf_off + r),
-            _ => Err(protocol("buffer outside the buffer window", d.addr.0)),
-        }
+    /// Delivers one message for endpoint `ep` to `f`, in place, without blocking
+    /// (`WouldBlock` when none is there). Messages for the bus's other endpoints that
+    /// arrive first are held for them, in their buffers (up to `N`, then returned unread
+    /// and counted in [`RemoteStats::held_dropped`]); the any-endpoint calls deliver held
+    /// messages first.
+    pub fn try_recv_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        self.endpoints.get(ep)?;
+        self.try_recv_for(Some(ep), f)
     }
 
-    fn host_ns(&mut self, off: usize, len: usize) {
-        if len != RPMSG_NS_MSG_SIZE {
-            self.stats.malformed += 1;
-            return;
-        }
-        let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
-        self.mem.read(off, &mut raw);
-        match NsAnnouncement::parse(&raw) {
-            Ok(a) => {
-                for s in self.host_services.iter_mut() {
-                    if s.is_some_and(|(n, _)| n == a.name) {
-                        *s = None;
-                    }
-                }
-                if a.kind == NsKind::Create {
-                    match self.host_services.iter_mut().find(|s| s.is_none()) {
-                        Some(s) => *s = Some((a.name, a.addr)),
-                        None => self.stats.malformed += 1,
-                    }
-                }
-            }
-            Err(_) => self.stats.malformed += 1,
-        }
-    }
-
-    /// Takes one buffer off the receive ring and returns it used (not yet published). A
-    /// message for a local endpoint goes to `f` in place: `Some(true)`; one dropped
-    /// (malformed, no recipient, a name-service announcement): `Some(false)`; ring empty:
-    /// `None`. A descriptor that breaks the protocol is an error for the link.
-    fn take_one(&mut self, f: &mut dyn FnMut(Msg<'_>)) -> Result<Option<bool>> {
-        self.live()?;
-        let popped = self.rings.as_mut().expect("live").rx.pop(&self.mem);
-        let mut chain = match popped {
-            Ok(Some(c)) => c,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(self.fail(e)),
-        };
-        let single = self
-            .rings
-            .as_ref()
-            .expect("live")
-            .rx
-            .single(&self.mem, &mut chain);
-        let d = single.map_err(|e| self.fail(e))?;
-        let off = self.buffer(&d, 1).map_err(|e| self.fail(e))?;
-        let head = chain.head();
-        let delivered = match super::read_header(&self.mem, off, d.len as usize) {
-            Err(_) => {
-                self.stats.malformed += 1;
-                false
-            }
-            Ok((_, RPMSG_NS_ADDR, plen)) => {
-                self.host_ns(off + RPMSG_HDR_SIZE, plen);
-                false
-            }
-            Ok((src, dst, plen)) if self.endpoints.iter().flatten().any(|e| e.addr == dst) => {
-                // The chain is popped and not yet returned: the host does not touch the
-                // buffer until we push it to the used ring below.
-                let range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, plen)
-                    .ok_or(Error::Config("memory without direct access"))?;
-                self.stats.received += 1;
-                f(Msg {
-                    src,
-                    dst,
-                    payload: range.bytes(&self.mem),
-                });
-                true
-            }
-            Ok(_) => {
-                self.stats.no_endpoint += 1;
-                false
-            }
-        };
-        // The used length is the descriptor's length, as OpenAMP's
-        // (`rpmsg_virtio_release_rx_buffer`) and RPMsg-Lite's (`vq_rx_free_remote`) remotes
-        // write: OpenAMP's host sizes the recycled transmit buffer from it
-        // (`rpmsg_virtio_get_tx_buffer`), RPMsg-Lite's master reports it as the zero-copy
-        // buffer's size. Linux ignores it (`get_a_tx_buf`).
-        self.rings
-            .as_mut()
-            .expect("live")
-            .rx
-            .push_used(&self.mem, head, d.len);
-        Ok(Some(delivered))
-    }
-
-    /// Publishes the receive buffers returned so far (one index store, at most one kick).
-    fn publish_rx(&mut self) -> Result<()> {
-        if let Some(rings) = self.rings.as_mut() {
-            if rings.rx.publish(&self.mem) {
-                self.kick(1)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Delivers one message for a local endpoint to `f`, in place, without blocking.
-    /// Messages for unknown addresses and malformed ones are returned to the host unread
-    /// (and counted); a descriptor that breaks the protocol is an error for the link.
-    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<Option<R>> {
+    /// [`Self::try_recv_on`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
         let mut f = Some(f);
-        let mut out = None;
-        let mut deliver = |m: Msg<'_>| out = f.take().map(|f| f(m));
-        loop {
-            match self.take_one(&mut deliver)? {
-                Some(true) | None => break,
-                Some(false) => {}
-            }
-        }
-        self.publish_rx()?;
-        Ok(out)
+        self.block_on(timeout, Want::Rx, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_on(ep, |m| out = f.take().map(|f| f(m)));
+            link::pending(got).map(|g| g.and(out))
+        })
+    }
+
+    fn try_recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        let mut rd = self.ready()?;
+        let r = match rd.take_for(ep)? {
+            Some(t) => rd.deliver(&t, f).map(Some),
+            None => Ok(None),
+        };
+        rd.publish_rx()?;
+        r?.ok_or(Error::WouldBlock)
     }
 
     /// Delivers up to `max` messages to `f` without blocking and returns the buffers to the
     /// host together (one index update, at most one doorbell). Returns how many were
-    /// delivered.
+    /// delivered (0 when none was there).
     pub fn try_recv_batch(&mut self, max: usize, mut f: impl FnMut(Msg<'_>)) -> Result<usize> {
+        let mut rd = self.ready()?;
         let mut n = 0;
+        let mut r = Ok(());
         while n < max {
-            match self.take_one(&mut f)? {
-                Some(true) => n += 1,
-                Some(false) => {}
-                None => break,
+            match rd.take_for(None) {
+                Ok(Some(t)) => {
+                    if let Err(e) = rd.deliver(&t, &mut f) {
+                        r = Err(e);
+                        break;
+                    }
+                    n += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
             }
         }
-        self.publish_rx()?;
-        Ok(n)
+        rd.publish_rx()?;
+        r.map(|()| n)
     }
 
     /// [`Self::try_recv_with`], waiting up to `timeout` (`None`: forever).
@@ -651,82 +513,71 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         f: impl FnOnce(Msg<'_>) -> R,
     ) -> Result<R> {
         let mut f = Some(f);
-        self.block_on(timeout, false, |bus| {
+        self.block_on(timeout, Want::Rx, |bus| {
             let mut out = None;
-            let got = bus.try_recv_with(|m| out = Some((f.take().expect("called once"))(m)))?;
-            Ok(got.and(out))
+            let got = bus.try_recv_with(|m| out = f.take().map(|f| f(m)));
+            link::pending(got).map(|g| g.and(out))
         })
     }
 
     /// Copies one message into `buf` without blocking: `(src, dst, length)`; `Truncated` if
     /// `buf` is too small (the message is consumed).
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<(u32, u32, usize)>> {
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u32, u32, usize)> {
         match self.try_recv_with(|m| {
             let n = m.payload.len().min(buf.len());
             buf[..n].copy_from_slice(&m.payload[..n]);
             (m.src, m.dst, m.payload.len())
         })? {
-            Some((_, _, len)) if len > buf.len() => Err(Error::Truncated { len }),
+            (_, _, len) if len > buf.len() => Err(Error::Truncated { len }),
             r => Ok(r),
         }
     }
 
+    /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(u32, u32, usize)> {
+        self.block_on(timeout, Want::Rx, |bus| link::pending(bus.try_recv(buf)))
+    }
+
     /// Fills one of the host's receive buffers in place with `f` (which gets the payload
     /// area and returns the length it wrote) and sends it from `src` to `dst`, without
-    /// blocking. `max` is the payload length needed; a host buffer too small for it is an
-    /// error (`MessageTooLarge`) and the buffer stays available.
+    /// blocking (`WouldBlock` when the host has no receive buffer posted). `max` is the
+    /// payload length needed; a host buffer too small for it is an error
+    /// (`MessageTooLarge`) and the buffer stays available. The header is written from
+    /// `src`, `dst` and the returned length (at most `max`), never read back.
     pub fn try_send_with(
         &mut self,
-        src: u32,
-        dst: u32,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
         max: usize,
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<()> {
-        self.live()?;
-        let mut chain = match self.rings.as_mut().expect("live").tx.pop(&self.mem) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(Error::WouldBlock),
-            Err(e) => return Err(self.fail(e)),
-        };
-        let d = match self
-            .rings
-            .as_ref()
-            .expect("live")
-            .tx
-            .single(&self.mem, &mut chain)
-        {
-            Ok(d) => d,
-            Err(e) => return Err(self.fail(e)),
-        };
-        let off = self.buffer(&d, 0).map_err(|e| self.fail(e))?;
-        let room = (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize);
-        if max > room {
-            self.rings.as_mut().expect("live").tx.undo_pop();
+        let (src, dst) = (src.into().get(), dst.into().get());
+        let mut rd = self.ready()?;
+        let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
+        if max > slot.room {
+            rd.untake_tx();
             return Err(Error::MessageTooLarge {
                 len: max,
-                max: room,
+                max: slot.room,
             });
         }
-        // The chain is popped and not yet returned: the host does not touch the buffer
-        // until we push it to the used ring below.
-        let mut range = OwnedRange::claim(&self.mem, off + RPMSG_HDR_SIZE, max)
-            .ok_or(Error::Config("memory without direct access"))?;
-        let len = f(range.bytes_mut(&self.mem)).min(max);
-        let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
-        self.mem.write(off, zerocopy::IntoBytes::as_bytes(&hdr));
-        let rings = self.rings.as_mut().expect("live");
-        rings
-            .tx
-            .push_used(&self.mem, chain.head(), (RPMSG_HDR_SIZE + len) as u32);
-        self.stats.sent += 1;
-        if rings.tx.publish(&self.mem) {
-            self.kick(0)?;
-        }
-        Ok(())
+        let mut range = rd.claim_tx(&slot, max)?;
+        let len = f(range.bytes_mut(rd.mem)).min(max);
+        rd.submit(&slot, src, dst, len)
     }
 
-    /// Sends a copy of `data` from `src` to `dst` without blocking.
-    pub fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
+    /// Sends a copy of `data` from `src` to `dst` without blocking (`WouldBlock` when the
+    /// host has no receive buffer posted).
+    pub fn try_send(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        data: &[u8],
+    ) -> Result<()> {
         self.try_send_with(src, dst, data.len(), |buf| {
             buf.copy_from_slice(data);
             data.len()
@@ -736,52 +587,67 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.
     pub fn send(
         &mut self,
-        src: u32,
-        dst: u32,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
         data: &[u8],
         timeout: Option<Duration>,
     ) -> Result<()> {
-        self.block_on(timeout, true, |bus| match bus.try_send(src, dst, data) {
-            Err(Error::WouldBlock) => Ok(None),
-            r => r.map(Some),
+        let (src, dst) = (src.into().get(), dst.into().get());
+        self.block_on(timeout, Want::Tx, |bus| {
+            link::pending(bus.try_send(src, dst, data))
         })
     }
 
     fn block_on<T>(
         &mut self,
         timeout: Option<Duration>,
-        want_tx: bool,
+        want: Want,
         attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
     ) -> Result<T> {
-        crate::notify::block_on(self, timeout, want_tx, attempt)
+        self.want_both = want == Want::Both;
+        crate::notify::block_on(self, timeout, want != Want::Rx, attempt)
     }
+}
+
+/// What a blocking call waits for: a message, a host buffer to fill, or both at once
+/// (the reply path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Rx,
+    Tx,
+    Both,
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for RemoteBus<M, D, N> {
     type Bell = D;
     fn bell(&self) -> &D {
-        &self.bell
+        &self.link.bell
     }
     fn wait_mode(&self) -> WaitMode {
         self.wait
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
-        let rings = self
-            .rings
-            .as_mut()
-            .ok_or(Error::NotReady("call wait_ready first"))?;
+        let State::Ready(rings) = &mut self.state else {
+            return Err(Error::NotReady("call wait_ready first"));
+        };
         let rx_ready = rings.rx.enable_notify(&self.mem);
         let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
-        Ok(rx_ready || tx_ready)
+        // The reply path needs a message and a host buffer together: with one of them
+        // there, sleep until the other is notified.
+        Ok(if self.want_both {
+            rx_ready && tx_ready
+        } else {
+            rx_ready || tx_ready
+        })
     }
     fn disarm(&mut self) {
-        if let Some(rings) = self.rings.as_mut() {
+        if let State::Ready(rings) = &mut self.state {
             rings.rx.disable_notify(&self.mem);
             rings.tx.disable_notify(&self.mem);
         }
     }
     fn fail(&mut self, e: Error) -> Error {
-        RemoteBus::fail(self, e)
+        self.link.fail(e)
     }
 }
 

@@ -1,0 +1,125 @@
+//! The host's buffer handles: a received message held in place ([`RxBuf`]) and a
+//! transmit buffer lent to fill in place ([`TxBuf`]); both go back to the bus through a
+//! lock-free set when dropped.
+
+use crate::SharedMemory;
+use crate::shm::OwnedRange;
+use crate::virtq::MAX_DRIVER_QUEUE;
+use alloc::sync::Arc;
+use core::ops::{Deref, DerefMut};
+
+/// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
+pub(super) type Returned = crate::lockfree::IdSet<
+    crate::lockfree::NativeWord,
+    { MAX_DRIVER_QUEUE as usize / <crate::lockfree::NativeWord as crate::lockfree::Word>::BITS },
+>;
+
+pub(super) struct Shared<M> {
+    pub(super) mem: M,
+    pub(super) rx_returned: Returned,
+    pub(super) tx_returned: Returned,
+}
+
+/// A received message held in place in its receive buffer (zero copy). Derefs to the
+/// payload. The buffer goes back to the remote when this is dropped (or passed to
+/// [`HostBus::release`](super::HostBus::release), which gives it back at once).
+///
+/// **What this view is.** The bytes live in memory the remote can write. The protocol
+/// gives the buffer to the host until it is reposted, but a remote that breaks the
+/// protocol (or is hostile) can still change them while you hold the view, so a value
+/// checked in the view may differ when read again (time-of-check to time-of-use). That
+/// cannot make this process access memory outside the region, but it can defeat
+/// validation. For data you must validate, copy first and validate the copy:
+/// [`Self::copy_to`], or receive with [`HostBus::recv`](super::HostBus::recv) or
+/// [`HostBus::try_recv`](super::HostBus::try_recv), which copy
+/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
+/// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
+pub struct RxBuf<M: SharedMemory> {
+    pub(super) shared: Arc<Shared<M>>,
+    pub(super) id: u16,
+    pub(super) range: OwnedRange,
+    pub(super) src: u32,
+    pub(super) dst: u32,
+}
+
+impl<M: SharedMemory> RxBuf<M> {
+    /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
+    /// the bytes copied. Validate the copy, not the view (see the type's documentation).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.range.len());
+        out[..n].copy_from_slice(&self[..n]);
+        n
+    }
+    /// Address of the sending endpoint.
+    pub fn src(&self) -> u32 {
+        self.src
+    }
+    /// Address of our endpoint it was sent to.
+    pub fn dst(&self) -> u32 {
+        self.dst
+    }
+}
+
+impl<M: SharedMemory> Deref for RxBuf<M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.bytes(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> Drop for RxBuf<M> {
+    fn drop(&mut self) {
+        self.shared.rx_returned.put(self.id);
+    }
+}
+
+/// A transmit buffer lent to the caller to fill in place (zero copy). Derefs to the
+/// payload area (`buf_size - 16` bytes). Send it with
+/// [`HostBus::send_buf`](super::HostBus::send_buf); dropping it
+/// unsent returns it to the pool.
+pub struct TxBuf<M: SharedMemory> {
+    pub(super) shared: Arc<Shared<M>>,
+    pub(super) id: u16,
+    pub(super) range: OwnedRange,
+    pub(super) live: bool,
+}
+
+impl<M: SharedMemory> Deref for TxBuf<M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.range.bytes(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> DerefMut for TxBuf<M> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.range.bytes_mut(&self.shared.mem)
+    }
+}
+
+impl<M: SharedMemory> Drop for TxBuf<M> {
+    fn drop(&mut self) {
+        if self.live {
+            self.shared.tx_returned.put(self.id);
+        }
+    }
+}
+
+impl<M: SharedMemory> core::fmt::Debug for RxBuf<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RxBuf")
+            .field("src", &self.src)
+            .field("dst", &self.dst)
+            .field("len", &self.range.len())
+            .finish()
+    }
+}
+
+impl<M: SharedMemory> core::fmt::Debug for TxBuf<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TxBuf")
+            .field("id", &self.id)
+            .field("cap", &self.range.len())
+            .finish()
+    }
+}

@@ -1,0 +1,338 @@
+//! The remote's link once it is up: the attached rings, and every operation that needs
+//! them. A [`Ready`] view exists only while the bus is attached, so no call reaches a ring
+//! through an `Option`.
+
+use super::{Ept, Msg, RemoteConfig};
+use crate::error::protocol;
+use crate::rpmsg::link::{Core, Endpoints};
+use crate::rpmsg::{RPMSG_HDR_SIZE, RPMSG_NS_ADDR, VdevInfo, overlaps};
+use crate::shm::OwnedRange;
+use crate::virtq::{DescChain, DescInfo, DeviceQueue};
+use crate::{Doorbell, Error, Result, SharedMemory};
+use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
+
+/// The two rings, attached at `DRIVER_OK`, and the messages taken off the receive ring
+/// and kept for an endpoint that was not being read (at most `N`, oldest first). Held
+/// buffers belong to this attachment: a reset of the device drops them with the rings.
+pub(super) struct Rings<const N: usize> {
+    /// vring 1: the host's transmit ring, our receive ring.
+    pub rx: DeviceQueue,
+    /// vring 0: the host's receive buffers, which we fill.
+    pub tx: DeviceQueue,
+    held: [Option<Taken>; N],
+}
+
+impl<const N: usize> Rings<N> {
+    pub fn new(rx: DeviceQueue, tx: DeviceQueue) -> Self {
+        Self {
+            rx,
+            tx,
+            held: [None; N],
+        }
+    }
+
+    /// Returns every held buffer to the host unread and publishes (before attaching
+    /// again over a link that is still up).
+    pub fn release_held<M: SharedMemory>(&mut self, mem: &M) {
+        for t in self.held.iter_mut().filter_map(Option::take) {
+            self.rx.push_used(mem, t.head, t.desc_len);
+        }
+        self.rx.publish(mem);
+    }
+}
+
+/// The bus with its rings attached, borrowed field by field.
+pub(super) struct Ready<'a, M, D, const N: usize> {
+    pub mem: &'a M,
+    pub rings: &'a mut Rings<N>,
+    pub link: &'a mut Core<D>,
+    pub info: &'a VdevInfo,
+    pub cfg: &'a RemoteConfig,
+    pub endpoints: &'a mut Endpoints<(), [Option<Ept>; N]>,
+    pub host_services: &'a mut [Option<(Name, u32)>; N],
+    pub held_dropped: &'a mut u64,
+}
+
+/// A message taken off the receive ring: its chain head and descriptor length (for the
+/// used ring), and the header as copied and checked (addresses and payload length are
+/// never read from the buffer again).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Taken {
+    pub head: u16,
+    pub desc_len: u32,
+    pub off: usize,
+    pub src: u32,
+    pub dst: u32,
+    pub plen: usize,
+}
+
+/// A host receive buffer (vring 0) popped for us to fill.
+pub(super) struct TxSlot {
+    pub head: u16,
+    pub off: usize,
+    pub desc_len: u32,
+    /// Payload room: the descriptor's length less the header, at most 65535.
+    pub room: usize,
+}
+
+impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
+    /// Checks a descriptor the host gave us on vring `ring`: at least a header, at most
+    /// the configured buffer size, inside the buffer window, never over the resource
+    /// table, a vring or the firmware's own memory; device-writable exactly on vring 0 (the
+    /// host's receive buffers) and read-only on vring 1. Anything else breaks the protocol.
+    fn buffer(&self, d: &DescInfo, ring: usize) -> Result<usize> {
+        if d.writable != (ring == 0) {
+            return Err(protocol(
+                if ring == 0 {
+                    "host receive buffer (vring 0) not device-writable"
+                } else {
+                    "host transmit buffer (vring 1) marked device-writable"
+                },
+                d.addr.0,
+            ));
+        }
+        if d.len as usize > self.cfg.buf_size {
+            return Err(protocol(
+                "buffer longer than the configured buffer size",
+                d.len as u64,
+            ));
+        }
+        let off = self.buffer_in_window(d)?;
+        let span = (off, d.len as usize);
+        for r in &self.info.rings {
+            if overlaps(span, (r.base, r.layout.size())) {
+                return Err(protocol("buffer overlaps a vring", d.addr.0));
+            }
+        }
+        if self.info.table.1 != 0 && overlaps(span, self.info.table) {
+            return Err(protocol("buffer overlaps the resource table", d.addr.0));
+        }
+        if self.cfg.private.is_some_and(|p| overlaps(span, p)) {
+            return Err(protocol(
+                "buffer overlaps the firmware's own memory",
+                d.addr.0,
+            ));
+        }
+        Ok(off)
+    }
+
+    fn buffer_in_window(&self, d: &DescInfo) -> Result<usize> {
+        let len = d.len as usize;
+        if len < RPMSG_HDR_SIZE {
+            return Err(protocol("buffer shorter than the rpmsg header", len as u64));
+        }
+        let rel = d.addr.0.checked_sub(self.info.buf_da.0).ok_or(protocol(
+            "buffer address outside the buffer window",
+            d.addr.0,
+        ))?;
+        match usize::try_from(rel)
+            .ok()
+            .and_then(|r| r.checked_add(len).map(|e| (r, e)))
+        {
+            Some((r, end)) if end <= self.info.buf_len => Ok(self.info.buf_off + r),
+            _ => Err(protocol("buffer outside the buffer window", d.addr.0)),
+        }
+    }
+
+    fn host_ns(&mut self, off: usize, len: usize) {
+        if len != RPMSG_NS_MSG_SIZE {
+            self.link.count.malformed += 1;
+            return;
+        }
+        let mut raw = [0u8; RPMSG_NS_MSG_SIZE];
+        self.mem.read(off, &mut raw);
+        match NsAnnouncement::parse(&raw) {
+            Ok(a) => {
+                for s in self.host_services.iter_mut() {
+                    if s.is_some_and(|(n, _)| n == a.name) {
+                        *s = None;
+                    }
+                }
+                if a.kind == NsKind::Create {
+                    match self.host_services.iter_mut().find(|s| s.is_none()) {
+                        Some(s) => *s = Some((a.name, a.addr)),
+                        None => self.link.count.malformed += 1,
+                    }
+                }
+            }
+            Err(_) => self.link.count.malformed += 1,
+        }
+    }
+
+    /// Pops one chain of vring `ring` and checks it is a single buffer the host may give
+    /// us there; `None` when the ring is empty. Errors are the link's (sticky).
+    fn pop(&mut self, ring: usize) -> Result<Option<(DescChain, DescInfo, usize)>> {
+        let q = if ring == 0 {
+            &mut self.rings.tx
+        } else {
+            &mut self.rings.rx
+        };
+        let mut chain = match q.pop(self.mem) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.link.fail(e)),
+        };
+        let d = q
+            .single(self.mem, &mut chain)
+            .map_err(|e| self.link.fail(e))?;
+        let off = self.buffer(&d, ring).map_err(|e| self.link.fail(e))?;
+        Ok(Some((chain, d, off)))
+    }
+
+    /// Takes buffers off the receive ring until one carries a message for a local
+    /// endpoint (returned, not yet given back) or the ring is empty (`None`). Malformed
+    /// messages, messages for no endpoint and name-service announcements are consumed on
+    /// the way and returned to the host (not yet published). A descriptor that breaks the
+    /// protocol is an error for the link.
+    pub fn take(&mut self) -> Result<Option<Taken>> {
+        loop {
+            let Some((chain, d, off)) = self.pop(1)? else {
+                return Ok(None);
+            };
+            let head = chain.head();
+            match crate::rpmsg::read_header(self.mem, off, d.len as usize) {
+                Err(_) => self.link.count.malformed += 1,
+                Ok((_, RPMSG_NS_ADDR, plen)) => self.host_ns(off + RPMSG_HDR_SIZE, plen),
+                Ok((src, dst, plen)) if self.endpoints.contains(dst) => {
+                    return Ok(Some(Taken {
+                        head,
+                        desc_len: d.len,
+                        off,
+                        src,
+                        dst,
+                        plen,
+                    }));
+                }
+                Ok(_) => self.link.count.no_endpoint += 1,
+            }
+            self.give_back(head, d.len);
+        }
+    }
+
+    /// The next message for endpoint `ep` (`None`: for any local endpoint), held ones
+    /// first, oldest first. Messages for other endpoints taken off the ring on the way are
+    /// held for them; when `N` are held already, the message is returned to the host
+    /// unread and counted (`held_dropped`), so an endpoint nobody reads cannot stall the
+    /// others — the host's per-endpoint limit, on the remote.
+    pub fn take_for(&mut self, ep: Option<u32>) -> Result<Option<Taken>> {
+        let held = &mut self.rings.held;
+        if let Some(i) = held
+            .iter()
+            .position(|h| h.is_some_and(|t| ep.is_none_or(|e| t.dst == e)))
+        {
+            let t = held[i].take();
+            held[i..].rotate_left(1);
+            return Ok(t);
+        }
+        loop {
+            let Some(t) = self.take()? else {
+                return Ok(None);
+            };
+            if ep.is_none_or(|e| t.dst == e) {
+                return Ok(Some(t));
+            }
+            match self.rings.held.iter_mut().find(|h| h.is_none()) {
+                Some(slot) => *slot = Some(t),
+                None => {
+                    *self.held_dropped += 1;
+                    self.give_back(t.head, t.desc_len);
+                }
+            }
+        }
+    }
+
+    /// Returns the messages held for endpoint `ep` to the host unread (it is being
+    /// destroyed), then publishes.
+    pub fn drop_held(&mut self, ep: u32) -> Result<()> {
+        for i in 0..N {
+            if let Some(t) = self.rings.held[i].filter(|t| t.dst == ep) {
+                self.rings.held[i] = None;
+                self.give_back(t.head, t.desc_len);
+            }
+        }
+        let held = &mut self.rings.held;
+        let mut k = 0;
+        for i in 0..N {
+            if held[i].is_some() {
+                held.swap(i, k);
+                k += 1;
+            }
+        }
+        self.publish_rx()
+    }
+
+    /// Returns a receive buffer to the host (not yet published). The used length is the
+    /// descriptor's length, as OpenAMP's (`rpmsg_virtio_release_rx_buffer`) and
+    /// RPMsg-Lite's (`vq_rx_free_remote`) remotes write: OpenAMP's host sizes the recycled
+    /// transmit buffer from it (`rpmsg_virtio_get_tx_buffer`), RPMsg-Lite's master reports
+    /// it as the zero-copy buffer's size. Linux ignores it (`get_a_tx_buf`).
+    pub fn give_back(&mut self, head: u16, desc_len: u32) {
+        self.rings.rx.push_used(self.mem, head, desc_len);
+    }
+
+    /// Delivers a taken message to `f` in place, then returns its buffer to the host (not
+    /// yet published).
+    pub fn deliver<R>(&mut self, t: &Taken, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        // The chain is popped and not yet returned: the host does not touch the buffer
+        // until we push it to the used ring.
+        let range = OwnedRange::claim(self.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+            .ok_or(Error::Config("memory without direct access"))?;
+        self.link.count.received += 1;
+        let r = f(Msg {
+            src: t.src,
+            dst: t.dst,
+            payload: range.bytes(self.mem),
+        });
+        self.give_back(t.head, t.desc_len);
+        Ok(r)
+    }
+
+    /// Publishes the receive buffers returned so far (one index store, at most one kick).
+    pub fn publish_rx(&mut self) -> Result<()> {
+        if self.rings.rx.publish(self.mem) {
+            self.link.kick(1)?;
+        }
+        Ok(())
+    }
+
+    /// Pops one of the host's receive buffers (vring 0) to fill; `None` when the host has
+    /// posted none.
+    pub fn tx_slot(&mut self) -> Result<Option<TxSlot>> {
+        Ok(self.pop(0)?.map(|(chain, d, off)| TxSlot {
+            head: chain.head(),
+            off,
+            desc_len: d.len,
+            room: (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize),
+        }))
+    }
+
+    /// Puts a popped, unused host buffer back (it was the last one popped on vring 0).
+    pub fn untake_tx(&mut self) {
+        self.rings.tx.undo_pop();
+    }
+
+    /// Sends `len` payload bytes already written at `slot` from `src` to `dst`: writes the
+    /// header from these values, returns the buffer used and publishes it (at most one
+    /// kick).
+    pub fn submit(&mut self, slot: &TxSlot, src: u32, dst: u32, len: usize) -> Result<()> {
+        let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
+        self.mem
+            .write(slot.off, zerocopy::IntoBytes::as_bytes(&hdr));
+        self.rings
+            .tx
+            .push_used(self.mem, slot.head, (RPMSG_HDR_SIZE + len) as u32);
+        self.link.count.sent += 1;
+        if self.rings.tx.publish(self.mem) {
+            self.link.kick(0)?;
+        }
+        Ok(())
+    }
+
+    /// The payload area of a popped host buffer, `len` bytes of it.
+    pub fn claim_tx(&self, slot: &TxSlot, len: usize) -> Result<OwnedRange> {
+        // The chain is popped and not yet returned: the host does not touch the buffer
+        // until we push it to the used ring.
+        OwnedRange::claim(self.mem, slot.off + RPMSG_HDR_SIZE, len)
+            .ok_or(Error::Config("memory without direct access"))
+    }
+}

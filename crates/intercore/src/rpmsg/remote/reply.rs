@@ -1,0 +1,205 @@
+//! The reply path: a received message and one of the host's receive buffers handed to the
+//! caller together, so firmware answers in place — no copy to a stack buffer, no second
+//! buffer lookup (smoltcp's `(RxToken, TxToken)` pair, over rpmsg's two rings).
+
+use super::{Msg, RemoteBus, Want};
+use crate::error::protocol;
+use crate::rpmsg::link::{self, EndpointAddr};
+use crate::rpmsg::{RPMSG_HDR_SIZE, overlaps};
+use crate::shm::OwnedRange;
+use crate::{Doorbell, Error, Result, SharedMemory};
+use core::ops::{Deref, DerefMut};
+use core::time::Duration;
+
+/// One of the host's receive buffers, lent with a received message by
+/// [`RemoteBus::try_recv_reply_with`]. Derefs to its payload area (the buffer less the
+/// 16-byte header). Fill it and call [`Self::send`] (a reply from the endpoint the message
+/// was sent to, to its sender) or [`Self::send_to`]; left unsent, the buffer stays the
+/// host's to post again, untouched as far as the protocol goes.
+///
+/// The header the bus writes is built from the addresses of the received message's header
+/// as copied and checked when it arrived, and from the length given here — never from
+/// the payload bytes, which the host can write.
+pub struct ReplyBuf<'a> {
+    buf: &'a mut [u8],
+    from: u32,
+    to: u32,
+    out: Option<(u32, u32, usize)>,
+}
+
+impl ReplyBuf<'_> {
+    /// Sends the first `len` bytes as the reply: from the endpoint the message was sent to,
+    /// to its sender. `MessageTooLarge` (and nothing sent) when `len` exceeds the buffer.
+    pub fn send(&mut self, len: usize) -> Result<()> {
+        self.send_to(self.from, self.to, len)
+    }
+
+    /// Sends the first `len` bytes from `src` to `dst` instead.
+    pub fn send_to(
+        &mut self,
+        src: impl Into<EndpointAddr>,
+        dst: impl Into<EndpointAddr>,
+        len: usize,
+    ) -> Result<()> {
+        if len > self.buf.len() {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.buf.len(),
+            });
+        }
+        self.out = Some((src.into().get(), dst.into().get(), len));
+        Ok(())
+    }
+
+    /// Copies `data` in and sends it as the reply ([`Self::send`]).
+    pub fn send_copy(&mut self, data: &[u8]) -> Result<()> {
+        self.send(data.len())?;
+        self.buf[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Withdraws a [`Self::send`]: the buffer goes back unsent.
+    pub fn cancel(&mut self) {
+        self.out = None;
+    }
+}
+
+impl Deref for ReplyBuf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+impl DerefMut for ReplyBuf<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+}
+
+impl core::fmt::Debug for ReplyBuf<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReplyBuf")
+            .field("cap", &self.buf.len())
+            .field("out", &self.out)
+            .finish()
+    }
+}
+
+impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
+    /// Receives one message for a local endpoint and lends it to `f` in place together
+    /// with a host buffer to answer in ([`ReplyBuf`]), without blocking. `WouldBlock`
+    /// unless both are there: a message is not taken while the host has no receive buffer
+    /// posted. The message's buffer goes back to the host after `f`, then the reply (if
+    /// `f` sent one) is published — the order of a receive followed by a send.
+    ///
+    /// A host that hands the same memory out as a transmit and a receive buffer breaks the
+    /// protocol: that is an error for the link (the two views must not alias).
+    pub fn try_recv_reply_with<R>(
+        &mut self,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        self.try_reply_for(None, f)
+    }
+
+    /// [`Self::try_recv_reply_with`] for endpoint `ep` only (others' messages are held as
+    /// [`Self::try_recv_on`] holds them).
+    pub fn try_recv_reply_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        self.endpoints.get(ep)?;
+        self.try_reply_for(Some(ep), f)
+    }
+
+    /// [`Self::try_recv_reply_on`], waiting up to `timeout` (`None`: forever).
+    pub fn recv_reply_on<R>(
+        &mut self,
+        ep: impl Into<EndpointAddr>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let ep = ep.into().get();
+        let mut f = Some(f);
+        self.block_on(timeout, Want::Both, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_reply_on(ep, |m, tx| out = f.take().map(|f| f(m, tx)));
+            link::pending(got).map(|g| g.and(out))
+        })
+    }
+
+    fn try_reply_for<R>(
+        &mut self,
+        ep: Option<u32>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let mut rd = self.ready()?;
+        let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
+        let t = match rd.take_for(ep) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                rd.untake_tx();
+                rd.publish_rx()?;
+                return Err(Error::WouldBlock);
+            }
+            Err(e) => return Err(e),
+        };
+        if overlaps(
+            (t.off, t.desc_len as usize),
+            (slot.off, slot.desc_len as usize),
+        ) {
+            return Err(rd.link.fail(protocol(
+                "host transmit and receive buffers overlap",
+                slot.off as u64,
+            )));
+        }
+        // Both chains are popped and not yet returned: the host touches neither buffer
+        // until we push them to the used rings below, and they do not overlap.
+        let rx = OwnedRange::claim(rd.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+            .ok_or(Error::Config("memory without direct access"))?;
+        let mut tx = rd.claim_tx(&slot, slot.room)?;
+        rd.link.count.received += 1;
+        let mut reply = ReplyBuf {
+            buf: tx.bytes_mut(rd.mem),
+            from: t.dst,
+            to: t.src,
+            out: None,
+        };
+        let r = f(
+            Msg {
+                src: t.src,
+                dst: t.dst,
+                payload: rx.bytes(rd.mem),
+            },
+            &mut reply,
+        );
+        let out = reply.out;
+        rd.give_back(t.head, t.desc_len);
+        if out.is_none() {
+            rd.untake_tx();
+        }
+        let published = rd.publish_rx();
+        let sent = match out {
+            Some((src, dst, len)) => rd.submit(&slot, src, dst, len),
+            None => Ok(()),
+        };
+        published.and(sent).map(|()| r)
+    }
+
+    /// [`Self::try_recv_reply_with`], waiting up to `timeout` (`None`: forever) for a
+    /// message and a host buffer.
+    pub fn recv_reply_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        let mut f = Some(f);
+        self.block_on(timeout, Want::Both, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_reply_with(|m, tx| out = f.take().map(|f| f(m, tx)));
+            link::pending(got).map(|g| g.and(out))
+        })
+    }
+}
