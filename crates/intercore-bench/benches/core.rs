@@ -4,8 +4,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use intercore::dataplane::{Coherent, Pool, PoolConfig};
-use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::testing::{HeapMem, Link};
 use intercore::virtq::{DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, WaitMode};

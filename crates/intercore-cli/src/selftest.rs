@@ -240,13 +240,12 @@ fn correct_run() -> Result<(bool, String), String> {
     let host = r.dp.pool().cache().inner().reports();
     let remote = r.soc.remote_reports();
     let faults = r.soc.iommu_faults().0;
-    let evictions = r
-        .dp
-        .pool()
-        .cache()
-        .inner()
-        .model()
-        .map_or(0, |m| m.evictions());
+    let evictions =
+        r.dp.pool()
+            .cache()
+            .inner()
+            .model()
+            .map_or(0, |m| m.evictions());
     let clean = bad == 0 && host.is_empty() && remote.is_empty() && faults == 0;
     let mut text = format!(
         "{n} buffers (4 KiB, 64 KiB, 1 MiB; 4 rounds with reuse), {bad} bad results, {} host + {} remote sanitizer reports, {faults} IOMMU faults, {evictions} random host evictions",

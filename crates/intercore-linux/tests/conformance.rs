@@ -83,8 +83,7 @@ fn phys_carveout_over_a_fake_dev_mem_conforms() {
         .unwrap()
         .set_len(pa + LEN as u64)
         .unwrap();
-    let c =
-        PhysCarveout::devmem(&SysRoots::under(&s.0), pa, LEN, DevMemCaching::Cached).unwrap();
+    let c = PhysCarveout::devmem(&SysRoots::under(&s.0), pa, LEN, DevMemCaching::Cached).unwrap();
     ok(shared_memory(&c));
 }
 

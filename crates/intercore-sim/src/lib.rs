@@ -582,7 +582,12 @@ impl Soc {
         };
         let os = |e: io::Error| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO));
         let cache = AnyCache::new(Arc::clone(&self.mem), mode, Side::Host, None).map_err(os)?;
-        let pool = Pool::new(wrap(cache), self.pool_off, DevAddr(POOL_IOVA), &self.cfg.pool)?;
+        let pool = Pool::new(
+            wrap(cache),
+            self.pool_off,
+            DevAddr(POOL_IOVA),
+            &self.cfg.pool,
+        )?;
         self.iommu()
             .map(DevAddr(POOL_IOVA), self.pool_off, self.pool_len, Perm::RW)?;
         DpHost::new(pool, ep, remote, bus.max_payload())

@@ -146,5 +146,8 @@ unsafe impl CacheOps for OneLineShort {
 fn cache_ops_suite_rejects_a_clean_one_line_short() {
     let d = dram();
     let v = rejected(cache_ops(&OneLineShort(model(&d, 0)), &*d));
-    assert_eq!(v.rule, "after clean, the peer reads what the CPU wrote", "{v}");
+    assert_eq!(
+        v.rule, "after clean, the peer reads what the CPU wrote",
+        "{v}"
+    );
 }

@@ -118,7 +118,9 @@ fn vhost_bell_conforms() {
     );
     let called = Arc::clone(&front.called);
     ok(doorbell(BellPair {
-        ids_at_b: Some(Box::new(move || std::mem::take(&mut *called.lock().unwrap()))),
+        ids_at_b: Some(Box::new(move || {
+            std::mem::take(&mut *called.lock().unwrap())
+        })),
         // The guest going away: the device's stop descriptor becomes readable.
         kill_b: Some(Box::new(|f: FrontEnd| f.stop.signal().unwrap())),
         ..BellPair::new(bell, front, vec![0, 1])

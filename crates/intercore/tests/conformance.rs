@@ -161,7 +161,10 @@ fn poll_doorbell_conforms() {
     let mem = Arc::new(HeapMem::new(4096));
     let (block, n) = (128, 4);
     let bell = |side| PollDoorbell::new(Arc::clone(&mem), block, n, side, Clock(Instant::now()));
-    let (h, r) = (bell(PollSide::Host).unwrap(), bell(PollSide::Remote).unwrap());
+    let (h, r) = (
+        bell(PollSide::Host).unwrap(),
+        bell(PollSide::Remote).unwrap(),
+    );
     let to_host = block + intercore::wire::rsc::FwRscIntercore::to_host_offset(n) as usize;
     ok(doorbell(BellPair {
         ids_at_b: Some(counter_probe(Arc::clone(&mem), block, n)),
@@ -217,7 +220,11 @@ fn doorbell_suite_rejects_a_bell_that_loses_notify_ids() {
     let v = rejected(doorbell(BellPair {
         ids_at_b: Some(counter_probe(Arc::clone(&mem), 0, 2)),
         ids_at_a: Some(counter_probe(Arc::clone(&mem), to_host, 2)),
-        ..BellPair::new(LosesIds(bell(PollSide::Host)), bell(PollSide::Remote), vec![1])
+        ..BellPair::new(
+            LosesIds(bell(PollSide::Host)),
+            bell(PollSide::Remote),
+            vec![1],
+        )
     }));
     assert!(v.rule.contains("delivers the id"), "{v}");
 }

@@ -138,7 +138,9 @@ fn remote_rejects_bad_descriptors() {
             "head outside queue",
             Box::new(|d| {
                 let (base, lay) = d.ring(1);
-                d.link().mem.store_u16(base + lay.avail_ring(0), 77, Relaxed);
+                d.link()
+                    .mem
+                    .store_u16(base + lay.avail_ring(0), 77, Relaxed);
                 d.set_avail_idx(1, 1);
             }),
         ),

@@ -19,7 +19,9 @@ fn pair(num: u16) -> (Host, Remote) {
 }
 
 fn pair_with(num: u16, cfg: HostConfig) -> (Host, Remote) {
-    Link::with_buffers(num).connect(cfg, WaitMode::Event).unwrap()
+    Link::with_buffers(num)
+        .connect(cfg, WaitMode::Event)
+        .unwrap()
 }
 
 /// Runs an echo service on the remote in a thread until the host goes away.

@@ -183,7 +183,10 @@ fn shm_bytes<M: SharedMemory + ?Sized>(mem: &M, len: usize) -> Outcome {
 fn shm_atomics<M: SharedMemory + ?Sized>(mem: &M, len: usize) -> Outcome {
     let last4 = (len - 4) & !3;
     for off in [0, 8, 100, last4] {
-        mem.write(off.saturating_sub(4), &[0xEE; 12][..(12).min(len - off.saturating_sub(4))]);
+        mem.write(
+            off.saturating_sub(4),
+            &[0xEE; 12][..(12).min(len - off.saturating_sub(4))],
+        );
         mem.store_u32(off, 0x0403_0201, Ordering::Release);
         let mut b = [0u8; 4];
         mem.read(off, &mut b);
@@ -257,21 +260,78 @@ fn shm_bounds<M: SharedMemory + ?Sized>(mem: &M, len: usize) -> Outcome {
     let far = usize::MAX & !3;
     type Access<'a> = (&'a str, Box<dyn Fn() + 'a>);
     let cases: Vec<Access<'_>> = vec![
-        ("read past the end", Box::new(|| mem.read(len - 3, &mut [0; 4]))),
-        ("write past the end", Box::new(|| mem.write(len - 4, &[0xFF; 8]))),
-        ("empty read beyond the end", Box::new(|| mem.read(len + 1, &mut []))),
-        ("read whose end overflows", Box::new(|| mem.read(usize::MAX, &mut [0; 2]))),
-        ("write whose end overflows", Box::new(|| mem.write(usize::MAX - 1, &[0xFF; 4]))),
-        ("load_u16 of the last byte", Box::new(|| { let _ = mem.load_u16(len - 1, Ordering::Relaxed); })),
-        ("load_u16 at the end", Box::new(|| { let _ = mem.load_u16(len, Ordering::Relaxed); })),
-        ("store_u16 at the end", Box::new(|| mem.store_u16(len, 0xFFFF, Ordering::Relaxed))),
-        ("load_u32 of the last 2 bytes", Box::new(|| { let _ = mem.load_u32(len - 2, Ordering::Relaxed); })),
-        ("store_u32 across the end", Box::new(|| mem.store_u32(len - 2, u32::MAX, Ordering::Relaxed))),
-        ("load_u32 whose end overflows", Box::new(|| { let _ = mem.load_u32(far, Ordering::Relaxed); })),
-        ("misaligned load_u16", Box::new(|| { let _ = mem.load_u16(1, Ordering::Relaxed); })),
-        ("misaligned store_u16", Box::new(|| mem.store_u16(len - 3, 0xFFFF, Ordering::Relaxed))),
-        ("misaligned load_u32", Box::new(|| { let _ = mem.load_u32(2, Ordering::Relaxed); })),
-        ("misaligned store_u32", Box::new(|| mem.store_u32(len - 6, u32::MAX, Ordering::Relaxed))),
+        (
+            "read past the end",
+            Box::new(|| mem.read(len - 3, &mut [0; 4])),
+        ),
+        (
+            "write past the end",
+            Box::new(|| mem.write(len - 4, &[0xFF; 8])),
+        ),
+        (
+            "empty read beyond the end",
+            Box::new(|| mem.read(len + 1, &mut [])),
+        ),
+        (
+            "read whose end overflows",
+            Box::new(|| mem.read(usize::MAX, &mut [0; 2])),
+        ),
+        (
+            "write whose end overflows",
+            Box::new(|| mem.write(usize::MAX - 1, &[0xFF; 4])),
+        ),
+        (
+            "load_u16 of the last byte",
+            Box::new(|| {
+                let _ = mem.load_u16(len - 1, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "load_u16 at the end",
+            Box::new(|| {
+                let _ = mem.load_u16(len, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "store_u16 at the end",
+            Box::new(|| mem.store_u16(len, 0xFFFF, Ordering::Relaxed)),
+        ),
+        (
+            "load_u32 of the last 2 bytes",
+            Box::new(|| {
+                let _ = mem.load_u32(len - 2, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "store_u32 across the end",
+            Box::new(|| mem.store_u32(len - 2, u32::MAX, Ordering::Relaxed)),
+        ),
+        (
+            "load_u32 whose end overflows",
+            Box::new(|| {
+                let _ = mem.load_u32(far, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "misaligned load_u16",
+            Box::new(|| {
+                let _ = mem.load_u16(1, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "misaligned store_u16",
+            Box::new(|| mem.store_u16(len - 3, 0xFFFF, Ordering::Relaxed)),
+        ),
+        (
+            "misaligned load_u32",
+            Box::new(|| {
+                let _ = mem.load_u32(2, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "misaligned store_u32",
+            Box::new(|| mem.store_u32(len - 6, u32::MAX, Ordering::Relaxed)),
+        ),
     ];
     for (what, f) in cases {
         ensure!(
@@ -409,8 +469,13 @@ pub fn doorbell<A: Doorbell + Sync, B: Doorbell + Sync>(pair: BellPair<'_, A, B>
             mut ids_at_a,
             kill_b,
         } = pair;
-        ensure!(!ids.is_empty(), "the suite needs a notify id to ring", "none given");
-        if (A::CARRIES_NOTIFY_ID && ids_at_b.is_none()) || (B::CARRIES_NOTIFY_ID && ids_at_a.is_none())
+        ensure!(
+            !ids.is_empty(),
+            "the suite needs a notify id to ring",
+            "none given"
+        );
+        if (A::CARRIES_NOTIFY_ID && ids_at_b.is_none())
+            || (B::CARRIES_NOTIFY_ID && ids_at_a.is_none())
         {
             return Err(violation(
                 "a doorbell that carries notify ids comes with a probe of the ids delivered",
@@ -437,7 +502,11 @@ pub fn doorbell<A: Doorbell + Sync, B: Doorbell + Sync>(pair: BellPair<'_, A, B>
         quiet(&b, "b, before any ring")?;
         quiet(&a, "a, before any ring")?;
         let z = b.wait(Some(Duration::ZERO));
-        ensure!(z == Ok(false), "a zero timeout polls", "wait(0) with nothing rung: {z:?}");
+        ensure!(
+            z == Ok(false),
+            "a zero timeout polls",
+            "wait(0) with nothing rung: {z:?}"
+        );
 
         for &id in &ids {
             one_way(&a, &b, id, "a to b", A::CARRIES_NOTIFY_ID, &mut ids_at_b)?;
@@ -445,8 +514,10 @@ pub fn doorbell<A: Doorbell + Sync, B: Doorbell + Sync>(pair: BellPair<'_, A, B>
         }
         let id = ids[0];
         // Several rings before one wait: consumed together.
-        a.ring(id).map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
-        a.ring(id).map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
+        a.ring(id)
+            .map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
+        a.ring(id)
+            .map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
         let r = b.wait(Some(ARRIVES));
         ensure!(r == Ok(true), "a pending ring wakes the next wait", "{r:?}");
         quiet(&b, "b, after a wait consumed two rings")?;
@@ -774,7 +845,11 @@ pub struct Window {
 /// offsets outside every window; zero-length ranges do not panic.
 pub fn device_address_map<A: DeviceAddressMap + ?Sized>(map: &A, windows: &[Window]) -> Outcome {
     guarded(|| {
-        ensure!(!windows.is_empty(), "the suite needs a window", "none given");
+        ensure!(
+            !windows.is_empty(),
+            "the suite needs a window",
+            "none given"
+        );
         let da_mapped = |da: u64| {
             windows
                 .iter()

@@ -28,8 +28,8 @@ fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
     } else {
         link.layout.vring1
     };
-    let layout = VringLayout::new(link.spec.vring_num as u32, VRING_ALIGN)
-        .expect("the link's own geometry");
+    let layout =
+        VringLayout::new(link.spec.vring_num as u32, VRING_ALIGN).expect("the link's own geometry");
     (base, layout)
 }
 
@@ -37,7 +37,8 @@ fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
 /// random corruption of either side's ring words.
 fn corrupt(link: &Link, which: usize, off: usize, val: u16) {
     let (base, l) = ring(link, which);
-    link.mem.store_u16(base + ((off % l.size()) & !1), val, Relaxed);
+    link.mem
+        .store_u16(base + ((off % l.size()) & !1), val, Relaxed);
 }
 
 /// The device (remote) role played by hand against a real host bus.
