@@ -169,7 +169,13 @@ fn poll_doorbell_conforms() {
     ok(doorbell(BellPair {
         ids_at_b: Some(counter_probe(Arc::clone(&mem), block, n)),
         ids_at_a: Some(counter_probe(Arc::clone(&mem), to_host, n)),
-        ..BellPair::new(h, r, vec![0, 1, 3])
+        ..BellPair::new(&h, &r, vec![0, 1, 3])
+    }));
+    // The same bells by value (`&D` forwards `CARRIES_NOTIFY_ID`: the probes ran above).
+    ok(doorbell(BellPair {
+        ids_at_b: Some(counter_probe(Arc::clone(&mem), block, n)),
+        ids_at_a: Some(counter_probe(Arc::clone(&mem), to_host, n)),
+        ..BellPair::new(h, r, vec![2])
     }));
 }
 
