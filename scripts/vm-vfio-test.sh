@@ -12,7 +12,8 @@
 #
 # In the guest: intercore-linux's `vfio_guest` tests (ignored on the host, run here with
 # --ignored), and the crate's other Linux-backend test binaries as on the host (their "for
-# real" branches run here: /dev/udmabuf and /dev/dma_heap exist). Excluded in the guest:
+# real" branches run here: /dev/udmabuf and /dev/dma_heap exist; `conformance` also runs
+# its ignored udmabuf and dma-heap instances). Excluded in the guest:
 #   - kernel_uapi: compiles a C program with the system C compiler (none in the initramfs);
 #     it runs on the host in every CI run.
 # Verdict through the console; on failure the guest log is printed and the script exits 1.
@@ -173,7 +174,12 @@ if [ "\$model" = virtio ]; then
 fi
 run vfio_guest --ignored --skip vfio_set_iommu_eperm --nocapture
 for t in ${list[*]}; do
-    [ \$t = vfio_guest ] || run \$t
+    case \$t in
+    vfio_guest) ;;
+    # The udmabuf and dma-heap instances of the conformance suites need this kernel.
+    conformance) run \$t --include-ignored ;;
+    *) run \$t ;;
+    esac
 done
 verdict "PASS \$model"
 EOF

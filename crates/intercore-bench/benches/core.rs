@@ -4,9 +4,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use intercore::dataplane::{Coherent, Pool, PoolConfig};
+use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::layout::CarveoutSpec;
-use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{HeapMem, Link};
 use intercore::virtq::{DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, WaitMode};
 use std::hint::black_box;
@@ -54,24 +54,9 @@ fn rings(c: &mut Criterion) {
 
 fn rpmsg(c: &mut Criterion) {
     let link = Link::with_buffers(256);
-    let (hb, rb) = ThreadBell::pair();
-    let mut host = HostBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        hb,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
-    let mut remote: RemoteBus<_, _, 8> = RemoteBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        rb,
-        link.rsc,
-        WaitMode::Poll,
-    )
-    .unwrap();
-    remote.wait_ready(None).unwrap();
+    let (mut host, mut remote) = link
+        .connect::<8>(HostConfig::default(), WaitMode::Poll)
+        .unwrap();
     let ep = host.create_endpoint("bench", None).unwrap();
     let rep = remote.create_endpoint("echo", None).unwrap();
     let msg = [0x5Au8; 64];

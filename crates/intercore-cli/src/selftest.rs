@@ -8,18 +8,20 @@ use intercore::dataplane::{DpHost, FaultKind, Iommu, Perm};
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
 use intercore_sim::{
-    AnyCache, CacheMode, Detection, Eviction, FaultInjection, POOL_IOVA, RemoteProgram, SimConfig,
-    Soc,
+    AnyCache, CacheMode, Detection, Eviction, FaultInjection, FaultyCache, POOL_IOVA,
+    RemoteProgram, SimConfig, Soc,
 };
 use std::sync::Arc;
 use std::time::Duration;
 
 type Bus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
+/// The host's cache model, behind a wrapper that commits maintenance bugs on demand.
+type Cache = FaultyCache<AnyCache>;
 
 struct Rig {
     soc: Soc,
     bus: Bus,
-    dp: DpHost<AnyCache>,
+    dp: DpHost<Cache>,
     checker: Checker,
 }
 
@@ -34,7 +36,7 @@ fn rig(per_mille: u32) -> Result<Rig, String> {
         .host_bus(HostConfig::default())
         .map_err(|e| e.to_string())?;
     let dp = soc
-        .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
+        .open_data_plane_with(&mut bus, Some(Duration::from_secs(5)), FaultyCache::new)
         .map_err(|e| e.to_string())?;
     Ok(Rig {
         soc,
@@ -48,10 +50,10 @@ impl Rig {
     /// Fills a small buffer, lets `tamper` at it, submits it, and returns the outcome.
     fn round(
         &mut self,
-        buf: intercore::dataplane::WritableBuf<AnyCache>,
+        buf: intercore::dataplane::WritableBuf<Cache>,
         seq: u64,
         tamper: impl FnOnce(&mut [u8]),
-    ) -> Result<(u32, Outcome, intercore::dataplane::WritableBuf<AnyCache>), String> {
+    ) -> Result<(u32, Outcome, intercore::dataplane::WritableBuf<Cache>), String> {
         let len = input_len(buf.cap());
         self.checker
             .submit_with(&mut self.dp, &mut self.bus, buf, len, seq, tamper)
@@ -64,21 +66,21 @@ impl Rig {
         Ok((c.id(), out, c.into_writable()))
     }
 
-    fn small(&self) -> Result<intercore::dataplane::WritableBuf<AnyCache>, String> {
+    fn small(&self) -> Result<intercore::dataplane::WritableBuf<Cache>, String> {
         self.dp.alloc(4096).ok_or_else(|| "pool empty".to_string())
     }
 
-    /// Sets deliberate bugs in the host's cache model (the rig always runs the model).
+    /// Commits deliberate bugs in the host's cache maintenance (the rig always runs the
+    /// model behind it).
     fn inject(&self, f: FaultInjection) {
-        if let Some(m) = self.dp.pool().cache().model() {
-            m.set_fault_injection(f);
-        }
+        self.dp.pool().cache().inject(f);
     }
 
     fn host_reports(&self, kind: Detection, buf: u32) -> Vec<String> {
         self.dp
             .pool()
             .cache()
+            .inner()
             .reports()
             .iter()
             .filter(|r| r.kind == kind && r.buf == buf)
@@ -235,10 +237,15 @@ fn correct_run() -> Result<(bool, String), String> {
         }
         bufs = next;
     }
-    let host = r.dp.pool().cache().reports();
+    let host = r.dp.pool().cache().inner().reports();
     let remote = r.soc.remote_reports();
     let faults = r.soc.iommu_faults().0;
-    let evictions = r.dp.pool().cache().model().map_or(0, |m| m.evictions());
+    let evictions =
+        r.dp.pool()
+            .cache()
+            .inner()
+            .model()
+            .map_or(0, |m| m.evictions());
     let clean = bad == 0 && host.is_empty() && remote.is_empty() && faults == 0;
     let mut text = format!(
         "{n} buffers (4 KiB, 64 KiB, 1 MiB; 4 rounds with reuse), {bad} bad results, {} host + {} remote sanitizer reports, {faults} IOMMU faults, {evictions} random host evictions",

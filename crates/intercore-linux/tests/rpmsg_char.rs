@@ -409,26 +409,10 @@ type Remote = RemoteBus<Arc<HeapMem>, ThreadBell, 8>;
 /// intercore's own bus with an echo service on a remote thread (as crates/intercore's
 /// rpmsg tests set it up).
 fn userspace_bus() -> (Host, thread::JoinHandle<()>) {
-    let link = Link::with_buffers(16);
-    let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        hb,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
-    let mut remote: Remote = RemoteBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        rb,
-        link.rsc,
-        WaitMode::Event,
-    )
-    .unwrap();
+    let (host, mut remote): (Host, Remote) = Link::with_buffers(16)
+        .connect(HostConfig::default(), WaitMode::Event)
+        .unwrap();
     let echo = thread::spawn(move || {
-        remote.wait_ready(T).unwrap();
         let ep = remote.create_endpoint("echo", None).unwrap();
         remote.announce(ep).unwrap();
         let mut buf = [0u8; 512];

@@ -271,24 +271,9 @@ fn dataplane_through_iommu_windows_with_edu_remote() {
     .unwrap();
 
     let link = Link::with_buffers(16);
-    let (hb, rb) = ThreadBell::pair();
-    let mut host = HostBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        hb,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
-    let mut rbus: RemoteBus<_, _, 8> = RemoteBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        rb,
-        link.rsc,
-        WaitMode::Event,
-    )
-    .unwrap();
-    rbus.wait_ready(T).unwrap();
+    let (mut host, mut rbus) = link
+        .connect::<8>(HostConfig::default(), WaitMode::Event)
+        .unwrap();
     let errors = Mutex::new(Vec::<String>::new());
     let iommu_ref = &iommu;
 

@@ -139,18 +139,6 @@ struct State {
     rng: u64,
     reports: Vec<Report>,
     evictions: u64,
-    inject: FaultInjection,
-}
-
-/// Deliberate bugs in one core's cache maintenance, for showing that the sanitizer
-/// catches them (`intercore sim selftest`). They live in the test model, never in the
-/// production data plane.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultInjection {
-    /// `clean` does nothing: written lines are not written back before a handoff.
-    pub skip_clean: bool,
-    /// `invalidate` does nothing: completed buffers are read through stale lines.
-    pub skip_invalidate: bool,
 }
 
 /// One core's cache model over the shared memfd; implements [`CacheOps`].
@@ -202,7 +190,6 @@ impl SimCache {
                 rng: eviction.seed | 1,
                 reports: Vec::new(),
                 evictions: 0,
-                inject: FaultInjection::default(),
             }),
         })
     }
@@ -214,11 +201,6 @@ impl SimCache {
     /// Everything caught so far on this core.
     pub fn reports(&self) -> Vec<Report> {
         self.lock().reports.clone()
-    }
-
-    /// Sets deliberate bugs in this core's `clean`/`invalidate` (sanitizer self-test only).
-    pub fn set_fault_injection(&self, f: FaultInjection) {
-        self.lock().inject = f;
     }
 
     /// Lines evicted at random so far.
@@ -348,9 +330,6 @@ unsafe impl CacheOps for SimCache {
 
     fn clean(&self, buf: u32, off: usize, len: usize) {
         let mut st = self.lock();
-        if st.inject.skip_clean {
-            return;
-        }
         for line in self.lines(&mut st, buf, off, len) {
             if is_valid(&st, line) {
                 self.write_back(&mut st, line);
@@ -361,9 +340,6 @@ unsafe impl CacheOps for SimCache {
 
     fn invalidate(&self, buf: u32, off: usize, len: usize) {
         let mut st = self.lock();
-        if st.inject.skip_invalidate {
-            return;
-        }
         Self::forget_peer_owned(&mut st, buf);
         for line in self.lines(&mut st, buf, off, len) {
             if is_valid(&st, line) {

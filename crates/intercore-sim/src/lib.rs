@@ -12,14 +12,16 @@
 mod anycache;
 pub mod coherency;
 pub mod ctrl;
+pub mod faults;
 pub mod qemu;
 mod remote;
 
 pub use anycache::{AnyCache, CacheMode};
-pub use coherency::{Detection, Eviction, FaultInjection, Report, Side};
+pub use coherency::{Detection, Eviction, Report, Side};
+pub use faults::{FaultInjection, FaultyCache};
 pub use remote::remote_main;
 
-use intercore::dataplane::{DpHost, Iommu, Perm, Pool, PoolConfig};
+use intercore::dataplane::{CacheOps, DpHost, Iommu, Perm, Pool, PoolConfig};
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
 use intercore::rpmsg::rsc_table::RpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
@@ -543,6 +545,17 @@ impl Soc {
         bus: &mut HostBus<Arc<MemfdRegion>, D>,
         timeout: Option<Duration>,
     ) -> intercore::Result<DpHost<AnyCache>> {
+        self.open_data_plane_with(bus, timeout, |c| c)
+    }
+
+    /// As [`open_data_plane`](Self::open_data_plane), with the host's cache wrapped by
+    /// `wrap` (e.g. in a [`FaultyCache`], to commit cache-maintenance bugs on purpose).
+    pub fn open_data_plane_with<D: intercore::Doorbell, C: CacheOps>(
+        &self,
+        bus: &mut HostBus<Arc<MemfdRegion>, D>,
+        timeout: Option<Duration>,
+        wrap: impl FnOnce(AnyCache) -> C,
+    ) -> intercore::Result<DpHost<C>> {
         let remote = bus.wait_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
         let ep = bus.create_endpoint("intercore-dp-host", None)?;
         let mode = match self.cfg.cache {
@@ -554,7 +567,12 @@ impl Soc {
         };
         let os = |e: io::Error| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO));
         let cache = AnyCache::new(Arc::clone(&self.mem), mode, Side::Host, None).map_err(os)?;
-        let pool = Pool::new(cache, self.pool_off, DevAddr(POOL_IOVA), &self.cfg.pool)?;
+        let pool = Pool::new(
+            wrap(cache),
+            self.pool_off,
+            DevAddr(POOL_IOVA),
+            &self.cfg.pool,
+        )?;
         self.iommu()
             .map(DevAddr(POOL_IOVA), self.pool_off, self.pool_len, Perm::RW)?;
         DpHost::new(pool, ep, remote, bus.max_payload())

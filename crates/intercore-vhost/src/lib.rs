@@ -142,6 +142,20 @@ fn poll_in(fds: &[&OwnedFd], timeout: Option<Duration>) -> io::Result<Vec<bool>>
     Ok(p.iter().map(|p| p.revents != 0).collect())
 }
 
+impl VhostBell {
+    /// A doorbell over a device's descriptors: `kicks`, the guest's notifications per queue
+    /// (`SET_VRING_KICK`, non-blocking); `calls`, ours to the guest per queue
+    /// (`SET_VRING_CALL`); and `stop`, which, once readable, means the guest is gone.
+    pub fn new(kicks: [Arc<OwnedFd>; 2], calls: [Arc<OwnedFd>; 2], stop: Arc<OwnedFd>) -> Self {
+        Self {
+            kicks,
+            calls,
+            stop,
+            epoch: Instant::now(),
+        }
+    }
+}
+
 impl Doorbell for VhostBell {
     /// Each vring has its own call eventfd (vhost-user `SET_VRING_CALL`), so the notify id
     /// (the queue index, see `placement`) selects the one to signal.
@@ -485,12 +499,11 @@ impl Device {
                 .as_fd()
                 .try_clone_to_owned()?,
         );
-        let bell = VhostBell {
-            kicks: [0, 1].map(|i| self.vrings[i].kick.clone().expect("ready")),
-            calls: [0, 1].map(|i| self.vrings[i].call.clone().expect("ready")),
-            stop: Arc::clone(&stop),
-            epoch: Instant::now(),
-        };
+        let bell = VhostBell::new(
+            [0, 1].map(|i| self.vrings[i].kick.clone().expect("ready")),
+            [0, 1].map(|i| self.vrings[i].call.clone().expect("ready")),
+            Arc::clone(&stop),
+        );
         self.stop = Some(stop);
         let gfeatures = (self.features & DEVICE_FEATURES) as u32;
         let fw = self.firmware;

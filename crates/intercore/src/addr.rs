@@ -17,6 +17,14 @@ impl fmt::Debug for DevAddr {
 }
 
 /// Translates between device addresses and offsets in one shared region.
+///
+/// What is mapped is a set of windows, each a run of device addresses over an equally long
+/// run of region offsets. The contract, checked for every implementation by
+/// `intercore::testing::conformance::device_address_map` (feature `test-utils`): a range
+/// translates only if it lies inside one window (a range that starts before, ends after, or
+/// whose end overflows is `None` — never a wrapped or clamped offset); inside a window,
+/// translation is linear both ways and `to_dev` inverts `to_offset`; neither method panics,
+/// whatever the input. A zero-length range may translate or not.
 pub trait DeviceAddressMap {
     /// The region offset of `da..da+len`, or `None` if any byte of it lies outside what is
     /// mapped.

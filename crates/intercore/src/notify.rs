@@ -13,14 +13,29 @@ use core::time::Duration;
 /// the virtqueue named in each message. A doorbell that cannot deliver the id (an eventfd
 /// carries only "something changed") says so with [`Doorbell::CARRIES_NOTIFY_ID`] `= false`;
 /// a peer that needs ids cannot be driven through it.
+///
+/// The contract, checked for every implementation by
+/// `intercore::testing::conformance::doorbell` (feature `test-utils`):
+///
+/// * A ring is never lost: one made while the peer is not waiting stays pending and wakes
+///   its next [`wait`](Doorbell::wait); one made while it sleeps wakes it. Rings pending
+///   together may be delivered as one wake-up (the bus re-checks its rings after every
+///   wake-up, so coalescing loses nothing).
+/// * A side's own ring never wakes that side.
+/// * A doorbell that carries ids delivers exactly the id it was rung with, and refuses (with
+///   an error, ringing nothing) an id it cannot deliver; one that does not carry ids ignores
+///   the id.
+/// * Once the peer is known dead, `wait` and `check_peer` say [`PeerGone`](crate::Error::PeerGone)
+///   (a doorbell that cannot tell never does).
 pub trait Doorbell {
     /// Whether [`Doorbell::ring`] delivers its notify id to the peer.
     const CARRIES_NOTIFY_ID: bool = false;
     /// Rings the peer's doorbell for the vring whose notify id is `notify_id`.
     fn ring(&self, notify_id: u32) -> Result<()>;
-    /// Sleeps until our doorbell rings or `timeout` passes (`None`: no limit). Returns
-    /// `Ok(true)` when rung, `Ok(false)` on timeout, `Err(PeerGone)` when the peer died.
-    /// Consumes pending rings.
+    /// Sleeps until our doorbell rings or `timeout` passes (`None`: no limit; `Some(0)`:
+    /// only looks). Returns `Ok(true)` when rung, `Ok(false)` once the timeout has passed
+    /// with no ring (never earlier), `Err(PeerGone)` when the peer died. Consumes every
+    /// ring pending when it returns `Ok(true)`: a later wait wakes only for a later ring.
     fn wait(&self, timeout: Option<Duration>) -> Result<bool>;
     /// A monotonic clock, for deadlines while spinning.
     fn now(&self) -> Duration;

@@ -13,7 +13,14 @@ use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 ///
 /// The provided methods implement every access on top of [`as_ptr`](Self::as_ptr) and
 /// [`len`](Self::len); a model (for example a loom model of the rings) may override them
-/// and return a null pointer, in which case zero-copy views are unavailable.
+/// and return a null pointer, in which case zero-copy views are unavailable. An
+/// implementation that overrides them keeps their behaviour, which
+/// `intercore::testing::conformance::shared_memory` (feature `test-utils`) checks for every
+/// implementation: bytes read back as written, touching nothing around them; the atomic
+/// accessors agree with the byte accessors, little-endian; an access that leaves the region,
+/// overflows or is misaligned panics before touching memory (an empty access at the end is
+/// in bounds); a Release store publishes the writes before it to an Acquire load on another
+/// thread.
 ///
 /// # Safety
 ///

@@ -44,24 +44,9 @@ fn setup() -> Setup {
         da_base: 0xA000_0000,
     };
     let link = Link::with_pool_area(spec, cfg().region_len());
-    let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        hb,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
-    let mut remote = RemoteBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        rb,
-        link.rsc,
-        WaitMode::Event,
-    )
-    .unwrap();
-    remote.wait_ready(T).unwrap();
+    let (host, remote) = link
+        .connect(HostConfig::default(), WaitMode::Event)
+        .unwrap();
     Setup { link, host, remote }
 }
 

@@ -19,19 +19,9 @@ fn pair(num: u16) -> (Host, Remote) {
 }
 
 fn pair_with(num: u16, cfg: HostConfig) -> (Host, Remote) {
-    let link = Link::with_buffers(num);
-    let (hb, rb) = ThreadBell::pair();
-    let host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, cfg).unwrap();
-    let mut remote = RemoteBus::new(
-        Arc::clone(&link.mem),
-        &link.map,
-        rb,
-        link.rsc,
-        WaitMode::Event,
-    )
-    .unwrap();
-    remote.wait_ready(T).unwrap();
-    (host, remote)
+    Link::with_buffers(num)
+        .connect(cfg, WaitMode::Event)
+        .unwrap()
 }
 
 /// Runs an echo service on the remote in a thread until the host goes away.

@@ -11,6 +11,17 @@ use core::sync::atomic::Ordering;
 ///
 /// Offsets are offsets in the region (as for [`SharedMemory`]). `buf` names the pool
 /// buffer a call is about, so a checking implementation can report problems per buffer.
+/// Callers pass ranges inside the region (an implementation may panic on one outside, and
+/// must never touch memory outside the region); an empty range is allowed and does nothing.
+///
+/// The contract, checked for every implementation by
+/// `intercore::testing::conformance::cache_ops` (feature `test-utils`): after `clean` the
+/// peer reads every byte of the range the CPU wrote; after `invalidate` the CPU reads every
+/// byte of the range the peer wrote; maintenance works on whole lines holding the range and
+/// on nothing else the caller could notice — `invalidate` never loses a CPU write outside
+/// the range (ARM64 userspace's clean+invalidate cannot; the dma-buf ioctl, which covers
+/// the whole buffer, must clean first) and `clean` never writes back over data the peer
+/// wrote outside the range's lines.
 ///
 /// # Safety
 ///
@@ -72,8 +83,9 @@ impl<M: SharedMemory> Coherent<M> {
 }
 
 // SAFETY: the CPU's view is the region's own mapping, which `SharedMemory`'s contract
-// keeps valid (and 8-aligned; line alignment of buffers is the pool's job) for `mem`'s
-// lifetime.
+// keeps valid for `mem`'s lifetime. Its alignment is the region's: the contract promises 8;
+// every mapping is page-aligned and `testing::HeapMem` 64-aligned, which the conformance
+// suite checks for each; with coherent memory no maintenance depends on it.
 unsafe impl<M: SharedMemory> CacheOps for Coherent<M> {
     fn line_size(&self) -> usize {
         64

@@ -365,8 +365,10 @@ impl<C: CacheOps> DpHost<C> {
     }
 
     /// Feeds one completion message from `src` straight to the checks (no bus): for fuzzing
-    /// and hostile-peer tests. What it completes is queued as from [`Self::poll`].
+    /// and hostile-peer tests. What it completes is queued as from [`Self::poll`]. Only
+    /// with the `test-utils` feature: production builds have no way in but the bus.
     #[doc(hidden)]
+    #[cfg(feature = "test-utils")]
     pub fn absorb_for_test(&mut self, src: u32, payload: &[u8]) -> Result<()> {
         self.absorb(src, payload)
     }

@@ -1,12 +1,11 @@
 //! A standard carveout layout: the resource table, two vrings and the `vdev0buffer`
 //! carveout, page-aligned one after another — what the simulated SoC uses and what a
-//! firmware author can start from.
+//! firmware author can start from. The table that describes it is built by
+//! [`RpmsgTable::standard`](super::rsc_table::RpmsgTable::standard).
 
-use super::{BUFFER_CARVEOUT, RscLocation};
-use crate::SharedMemory;
-use intercore_wire::rsc::{FwRscCarveout, FwRscVdev, FwRscVdevVring, RscTableWriter};
-use intercore_wire::vring::{VIRTIO_RING_F_EVENT_IDX, VringLayout};
-use intercore_wire::{Le32, WireError};
+use super::RscLocation;
+use intercore_wire::WireError;
+use intercore_wire::vring::VringLayout;
 
 /// What the layout is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,51 +77,4 @@ impl CarveoutLayout {
             total,
         })
     }
-}
-
-/// Writes the resource table such a firmware carries (what a remoteproc loader would
-/// copy from the firmware's `.resource_table` section): a `vdev0buffer` carveout and an
-/// rpmsg vdev offering the name service (and EVENT_IDX when configured) with two vrings at
-/// fixed device addresses.
-pub fn write_resource_table<M: SharedMemory + ?Sized>(
-    mem: &M,
-    layout: &CarveoutLayout,
-    cfg: &CarveoutSpec,
-) -> Result<usize, WireError> {
-    let mut table = [0u8; RSC_ROOM];
-    let mut w = RscTableWriter::new(&mut table, 2)?;
-    let mut name = [0u8; 32];
-    name[..BUFFER_CARVEOUT.len()].copy_from_slice(BUFFER_CARVEOUT);
-    let da = |off: usize| Le32::new((cfg.da_base + off as u64) as u32);
-    w.add_carveout(&FwRscCarveout {
-        da: da(layout.buffers),
-        pa: da(layout.buffers),
-        len: Le32::new(layout.buffers_len as u32),
-        flags: Le32::new(0),
-        reserved: Le32::new(0),
-        name,
-    })?;
-    let mut features = 1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS;
-    if cfg.event_idx {
-        features |= 1 << VIRTIO_RING_F_EVENT_IDX;
-    }
-    let ring = |off: usize, notifyid: u32| FwRscVdevVring {
-        da: da(off),
-        align: Le32::new(VRING_ALIGN),
-        num: Le32::new(cfg.vring_num as u32),
-        notifyid: Le32::new(notifyid),
-        pa: Le32::new(0),
-    };
-    w.add_vdev(
-        &FwRscVdev {
-            id: Le32::new(intercore_wire::rpmsg::VIRTIO_ID_RPMSG),
-            dfeatures: Le32::new(features),
-            ..Default::default()
-        },
-        &[ring(layout.vring0, 1), ring(layout.vring1, 2)],
-        &[],
-    )?;
-    let len = w.finish();
-    mem.write(layout.rsc.offset, &table);
-    Ok(len)
 }

@@ -289,8 +289,8 @@ impl RpmsgTable {
 
     /// The table for intercore's standard carveout ([`super::layout::CarveoutLayout`]):
     /// the table's page, vring 0, vring 1 (each page-aligned, used ring aligned to
-    /// [`VRING_ALIGN`]) and `vdev0buffer`, from `spec.da_base` on — byte for byte what
-    /// [`super::layout::write_resource_table`] writes for the same spec. Evaluated in a
+    /// [`VRING_ALIGN`]) and `vdev0buffer`, from `spec.da_base` on, at the offsets
+    /// [`super::layout::CarveoutLayout::new`] computes for the same spec. Evaluated in a
     /// `const`/`static`, a spec the layout cannot hold fails to compile.
     pub const fn standard(spec: &CarveoutSpec) -> Self {
         let num = spec.vring_num as u32;
@@ -469,9 +469,7 @@ impl<T: FromBytes + Copy> RscTableCell<T> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
-    use crate::SharedMemory;
-    use crate::rpmsg::layout::{CarveoutLayout, write_resource_table};
-    use crate::testing::HeapMem;
+    use crate::rpmsg::layout::CarveoutLayout;
     use intercore_wire::rsc::{Resource, ResourceTable};
 
     /// remoteproc.h sizes: header 16 + 2 offsets + carveout (4 + 52) + vdev (4 + 24 + 2 × 20).
@@ -496,16 +494,17 @@ mod tests {
         assert_eq!((t.offsets[0].get(), t.offsets[1].get()), (24, 80));
     }
 
-    /// The const-built standard table is byte for byte what the simulator's
-    /// `write_resource_table` writes for the same carveout — for several geometries — and
-    /// it validates, with the vdev, vrings and carveout where the layout puts them.
+    /// The const-built standard table puts everything where `CarveoutLayout` does — for
+    /// several geometries — and validates; and its bytes are exactly those of the runtime
+    /// builder it replaced (`layout::write_resource_table`, removed in issue 13), pinned
+    /// here by their CRC32C, so every table intercore writes is unchanged.
     #[test]
-    fn standard_table_matches_write_resource_table() {
-        for (num, buf, ev, base) in [
-            (256u16, 512usize, true, 0xA000_0000u64),
-            (16, 512, false, 0xA000_0000),
-            (4, 1024, true, 0x1000_0000),
-            (1024, 512, true, 0),
+    fn standard_table_matches_the_layout_and_the_old_builder() {
+        for (num, buf, ev, base, crc) in [
+            (256u16, 512usize, true, 0xA000_0000u64, 0xfab0_c72b_u32),
+            (16, 512, false, 0xA000_0000, 0xf91f_26c3),
+            (4, 1024, true, 0x1000_0000, 0x8118_56dc),
+            (1024, 512, true, 0, 0x6f63_e173),
         ] {
             let spec = CarveoutSpec {
                 vring_num: num,
@@ -514,21 +513,29 @@ mod tests {
                 da_base: base,
             };
             let layout = CarveoutLayout::new(&spec).unwrap();
-            let mem = HeapMem::new(layout.rsc.len);
-            let n = write_resource_table(&mem, &layout, &spec).unwrap();
-            let mut written = vec![0u8; n];
-            mem.read(0, &mut written);
             let t = RpmsgTable::standard(&spec);
-            assert_eq!(t.as_bytes(), &written[..], "{spec:?}");
+            assert_eq!(crate::crc32c(t.as_bytes()), crc, "{spec:?}");
+            assert!(t.as_bytes().len() <= layout.rsc.len);
             let table = ResourceTable::validate(t.as_bytes()).unwrap();
             let v = table.find_vdev(7).unwrap().unwrap();
-            assert_eq!(
-                v.vring(1).unwrap().da.get() as u64,
-                base + layout.vring1 as u64
-            );
+            let mut features = 1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS;
+            if ev {
+                features |= 1 << VIRTIO_RING_F_EVENT_IDX;
+            }
+            assert_eq!(v.vdev.dfeatures.get(), features);
+            for (i, off) in [layout.vring0, layout.vring1].into_iter().enumerate() {
+                let r = v.vring(i).unwrap();
+                assert_eq!(r.da.get() as u64, base + off as u64, "vring {i}");
+                assert_eq!(
+                    (r.num.get(), r.align.get(), r.notifyid.get()),
+                    (num as u32, VRING_ALIGN, i as u32 + 1)
+                );
+            }
             match table.entry(0).unwrap() {
                 Resource::Carveout(c) => {
+                    assert_eq!(&c.name[..BUFFER_CARVEOUT.len()], BUFFER_CARVEOUT);
                     assert_eq!(c.da.get() as u64, base + layout.buffers as u64);
+                    assert_eq!(c.pa.get(), c.da.get());
                     assert_eq!(c.len.get() as usize, layout.buffers_len);
                 }
                 e => panic!("{e:?}"),

@@ -1,24 +1,45 @@
-//! Test utilities (feature `test-utils`): heap-backed shared memory, a doorbell pair for
-//! two threads, and a ready-made link layout, so both roles can run in one process.
+//! Test kit (feature `test-utils`): heap-backed shared memory, a doorbell pair for two
+//! threads, a ready-made link layout and its bring-up ([`Link::connect`]), so both roles
+//! can run in one process; hand-driven peers for hostile-peer tests ([`mock`]); and the
+//! conformance suites every implementation of the platform traits runs ([`conformance`]).
 //!
 //! The real cross-process setup is `intercore-sim`; these are for fast, deterministic
 //! tests of the protocol logic and for firmware authors' unit tests.
 #![allow(unsafe_code)]
 
-use crate::rpmsg::RscLocation;
-use crate::rpmsg::layout::{CarveoutLayout, CarveoutSpec, write_resource_table};
-use crate::{DevAddr, Doorbell, Error, LinearMap, SharedMemory};
+pub mod conformance;
+pub mod mock;
+
+use crate::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
+use crate::rpmsg::rsc_table::RpmsgTable;
+use crate::rpmsg::{HostBus, HostConfig, RemoteBus, RscLocation};
+use crate::{DevAddr, Doorbell, Error, LinearMap, SharedMemory, WaitMode};
 use core::cell::UnsafeCell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use zerocopy::IntoBytes;
 
-/// Zeroed heap memory, 8-aligned, shared between threads.
-pub struct HeapMem(Box<[UnsafeCell<u64>]>);
+/// One 64-byte line of [`HeapMem`]: the memory is aligned like a cache line, as a mapping
+/// would be.
+#[repr(C, align(64))]
+struct Line([UnsafeCell<u64>; 8]);
+
+/// Zeroed heap memory, aligned to 64 bytes, shared between threads.
+pub struct HeapMem {
+    lines: Box<[Line]>,
+    len: usize,
+}
 
 impl HeapMem {
     /// `len` bytes (rounded up to 8).
     pub fn new(len: usize) -> Self {
-        Self((0..len.div_ceil(8)).map(|_| UnsafeCell::new(0)).collect())
+        let lines = (0..len.div_ceil(64))
+            .map(|_| Line(core::array::from_fn(|_| UnsafeCell::new(0))))
+            .collect();
+        Self {
+            lines,
+            len: len.div_ceil(8) * 8,
+        }
     }
 }
 
@@ -28,14 +49,19 @@ unsafe impl Sync for HeapMem {}
 // SAFETY: the box moves with the value; nothing is tied to the creating thread.
 unsafe impl Send for HeapMem {}
 
-// SAFETY: the boxed slice lives as long as the value, is 8-aligned (u64 cells) and
-// `len()` bytes long; `UnsafeCell` permits mutation through `&self`.
+// SAFETY: the boxed slice lives as long as the value, is 64-aligned (`Line`) and at least
+// `len()` bytes long (`len` rounds up to 8, the lines to 64); `UnsafeCell` permits
+// mutation through `&self`.
 unsafe impl SharedMemory for HeapMem {
     fn as_ptr(&self) -> *mut u8 {
-        self.0.as_ptr() as *mut u8
+        if self.lines.is_empty() {
+            // A dangling but aligned base for an empty region (no access is ever in range).
+            return core::ptr::NonNull::<Line>::dangling().as_ptr().cast();
+        }
+        self.lines.as_ptr() as *mut u8
     }
     fn len(&self) -> usize {
-        self.0.len() * 8
+        self.len
     }
 }
 
@@ -131,6 +157,11 @@ impl Drop for ThreadBell {
     }
 }
 
+/// The host bus [`Link::connect`] brings up.
+pub type TestHost = HostBus<Arc<HeapMem>, ThreadBell>;
+/// The remote bus [`Link::connect`] brings up, with room for `N` endpoints.
+pub type TestRemote<const N: usize = 8> = RemoteBus<Arc<HeapMem>, ThreadBell, N>;
+
 /// A carveout in heap memory with the resource table written: what a host bus and a
 /// remote bus need to find each other.
 pub struct Link {
@@ -144,6 +175,8 @@ pub struct Link {
     pub layout: CarveoutLayout,
     /// Region offset and length of a data-plane pool area after the carveout (0 if none).
     pub pool: (usize, usize),
+    /// What the carveout was laid out from.
+    pub spec: CarveoutSpec,
 }
 
 impl Link {
@@ -157,7 +190,7 @@ impl Link {
         let layout = CarveoutLayout::new(&spec).expect("valid spec");
         let pool_off = layout.total.div_ceil(4096) * 4096;
         let mem = Arc::new(HeapMem::new(pool_off + pool_len));
-        write_resource_table(&*mem, &layout, &spec).expect("table fits");
+        mem.write(layout.rsc.offset, RpmsgTable::standard(&spec).as_bytes());
         let map = LinearMap {
             base: DevAddr(spec.da_base),
             offset: 0,
@@ -169,6 +202,7 @@ impl Link {
             rsc: layout.rsc,
             layout,
             pool: (pool_off, pool_len),
+            spec,
         }
     }
 
@@ -181,5 +215,21 @@ impl Link {
             event_idx: false,
             da_base: 0xA000_0000,
         })
+    }
+
+    /// Brings up both roles over this link, as every in-process test of the two buses
+    /// does: a [`ThreadBell`] pair, a host bus configured by `cfg` (which sets
+    /// `DRIVER_OK`), and a remote bus waiting as `wait`, returned ready (its
+    /// `wait_ready` has run).
+    pub fn connect<const N: usize>(
+        &self,
+        cfg: HostConfig,
+        wait: WaitMode,
+    ) -> crate::Result<(TestHost, TestRemote<N>)> {
+        let (hb, rb) = ThreadBell::pair();
+        let host = HostBus::new(Arc::clone(&self.mem), &self.map, hb, self.rsc, cfg)?;
+        let mut remote = RemoteBus::new(Arc::clone(&self.mem), &self.map, rb, self.rsc, wait)?;
+        remote.wait_ready(Some(Duration::from_secs(5)))?;
+        Ok((host, remote))
     }
 }
