@@ -16,8 +16,8 @@ use intercore::SharedMemory;
 use intercore::dataplane::{
     Coherent, DataWindows, DpHost, DpRemote, FaultKind, Iommu, Perm, PoolConfig,
 };
-use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{Link, ThreadBell};
+use intercore::rpmsg::HostConfig;
+use intercore::testing::Link;
 use intercore::wire::dataplane::{DP_FAULT, DP_OK, DP_SERVICE, DP_UNSUPPORTED};
 use intercore::{DevAddr, Error, WaitMode};
 use intercore_linux::edu::{Edu, EduDir, EduPci, find_edu};
