@@ -47,6 +47,19 @@ fn memfd_region_remapped_conforms() {
     assert_eq!(x, y);
 }
 
+/// `sys::Mmap` itself (every region above forwards to one), as an anonymous mapping and
+/// as a shared mapping of a memfd.
+#[test]
+fn sys_mmap_conforms() {
+    ok(shared_memory(
+        &intercore_linux::sys::Mmap::anonymous(LEN).unwrap(),
+    ));
+    let m = MemfdRegion::create("intercore-conformance", LEN).unwrap();
+    ok(shared_memory(
+        &intercore_linux::sys::Mmap::shared(m.fd(), LEN, 0).unwrap(),
+    ));
+}
+
 #[test]
 fn private_region_conforms() {
     ok(shared_memory(&PrivateRegion::new(LEN).unwrap()));
