@@ -7,7 +7,8 @@
 //!   through the device tree ([`reserved_memory`], [`uio_devices`]) — and, with feature
 //!   `vfio`, the VFIO type1 IOMMU (`VfioIommu`) and the QEMU `edu` test device.
 //! * [`notify`]: [`EventFd`] and [`EventfdDoorbell`], doorbells in both directions, with
-//!   the peer's liveness watched through a [`PidFd`].
+//!   the peer's liveness watched through a [`PidFd`]; [`UioDoorbell`], a hardware mailbox
+//!   (TI OMAP/K3 or ZynqMP IPI) through UIO.
 //! * [`DmaBufCache`] and `Arm64El0Cache` (aarch64): the core's `CacheOps` through the
 //!   dma-buf sync ioctl or the EL0 cache-maintenance instructions.
 //! * [`remoteproc`]: the kernel's remoteproc framework (sysfs and the character device):
@@ -36,7 +37,7 @@ mod cache;
 
 #[cfg(all(feature = "vfio", feature = "test-utils"))]
 pub use memory::edu;
-pub use notify::{EventFd, EventfdDoorbell, PidFd};
+pub use notify::{EventFd, EventfdDoorbell, PidFd, UioDoorbell, UioLayout};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
 pub use rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 pub use sys::{

@@ -1,6 +1,7 @@
 //! The conformance suites (`intercore::testing::conformance`) run for every implementation
 //! of the platform traits in this crate: the memory sources as `SharedMemory`, the eventfd
-//! doorbell as `Doorbell`, the cache maintenance backends as `CacheOps`.
+//! doorbell and the UIO doorbell (both register layouts, over fake hardware) as
+//! `Doorbell`, the cache maintenance backends as `CacheOps`.
 //!
 //! What needs hardware runs against a fake where a fake is faithful (`/dev/mem` as a
 //! regular file: `mmap` of a file at the physical address as offset is exactly what the
@@ -151,4 +152,166 @@ fn eventfd_doorbell_conforms() {
         ..BellPair::new(a, b, vec![0, 1, 7])
     });
     ok(r);
+}
+
+mod fake_uio;
+
+/// The UIO doorbell over fake hardware (`tests/fake_uio`): the register block a memfd
+/// both sides map, each UIO device a socket whose other end the fake's thread holds.
+mod uio_bells {
+    use super::fake_uio::{EMPTY, FakeHw, Irq, Lane, probe};
+    use super::*;
+    use intercore::SharedMemory;
+    use intercore_linux::notify::uio::{OmapMailbox, ZynqmpIpi, ipi, omap};
+    use intercore_linux::sys::{Mmap, MmioRegs, page_size};
+    use intercore_linux::{UioDoorbell, UioLayout};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::{Arc, Mutex};
+
+    fn device() -> (UnixStream, OwnedFd) {
+        let (hw, dev) = UnixStream::pair().unwrap();
+        dev.set_nonblocking(true).unwrap();
+        (hw, dev.into())
+    }
+
+    fn regs(m: &MemfdRegion, base: usize, len: usize) -> MmioRegs {
+        MmioRegs::new(Mmap::shared(m.fd(), page_size(), 0).unwrap(), base, len).unwrap()
+    }
+
+    fn clone(m: &MemfdRegion) -> MemfdRegion {
+        MemfdRegion::from_fd(m.fd().try_clone_to_owned().unwrap()).unwrap()
+    }
+
+    type Ids = Arc<Mutex<Vec<u32>>>;
+
+    /// A K3-style cluster: side a sends on mailbox 0 and receives on 1 as user 0, side b
+    /// the reverse as user 1 (the kernel's `ti,mbox-tx`/`ti,mbox-rx` pairs for one core).
+    #[test]
+    fn uio_doorbell_omap_mailbox_conforms() {
+        let m = MemfdRegion::create("omap-mbox", page_size()).unwrap();
+        for mb in 0..omap::FIFOS {
+            m.store_u32(omap::message(mb), EMPTY, Ordering::SeqCst);
+        }
+        let (hw_a, dev_a) = device();
+        let (hw_b, dev_b) = device();
+        let side = |dev, tx, rx, user| {
+            UioDoorbell::from_parts(
+                dev,
+                format!("fake-uio{user}").into(),
+                UioLayout::OmapMailbox(OmapMailbox {
+                    map: 0,
+                    tx,
+                    rx,
+                    user,
+                }),
+                regs(&m, 0, 0x200),
+                None,
+            )
+            .unwrap()
+        };
+        let (to_a, to_b): (Ids, Ids) = Default::default();
+        let _hw = FakeHw::start(
+            clone(&m),
+            vec![
+                Lane {
+                    msg: omap::message(0),
+                    trig: None,
+                    to: 1,
+                    ids: to_b.clone(),
+                },
+                Lane {
+                    msg: omap::message(1),
+                    trig: None,
+                    to: 0,
+                    ids: to_a.clone(),
+                },
+            ],
+            vec![
+                Irq {
+                    status: omap::irq_status(0),
+                    bit: omap::irq_newmsg(1),
+                    sock: hw_a,
+                },
+                Irq {
+                    status: omap::irq_status(1),
+                    bit: omap::irq_newmsg(0),
+                    sock: hw_b,
+                },
+            ],
+        );
+        let a = side(dev_a, 0, 1, 0);
+        let b = side(dev_b, 1, 0, 1);
+        ok(doorbell(BellPair {
+            ids_at_b: Some(probe(&to_b)),
+            ids_at_a: Some(probe(&to_a)),
+            ..BellPair::new(a, b, vec![0, 1, 7, 0xfffe])
+        }));
+    }
+
+    /// ZynqMP: side a is the APU (buffer index 2, bit 0), side b RPU0 (index 0, bit 8);
+    /// one page holds a's agent registers at 0, b's at 0x100 and the buffer RAM at 0x800.
+    #[test]
+    fn uio_doorbell_zynqmp_ipi_conforms() {
+        const A: usize = 0;
+        const B: usize = 0x100;
+        const BUF: usize = 0x800;
+        let m = MemfdRegion::create("zynqmp-ipi", page_size()).unwrap();
+        let (hw_a, dev_a) = device();
+        let (hw_b, dev_b) = device();
+        let a_req = ipi::request_buffer(2, 0);
+        let b_req = ipi::request_buffer(0, 2);
+        let side = |dev, at, req_offset, remote| {
+            UioDoorbell::from_parts(
+                dev,
+                format!("fake-uio-{at:#x}").into(),
+                UioLayout::ZynqmpIpi(ZynqmpIpi {
+                    regs_map: 0,
+                    buf_map: 1,
+                    req_offset,
+                    remote,
+                }),
+                regs(&m, at, ipi::LEN),
+                Some(regs(&m, BUF, 0x800)),
+            )
+            .unwrap()
+        };
+        let (to_a, to_b): (Ids, Ids) = Default::default();
+        let _hw = FakeHw::start(
+            clone(&m),
+            vec![
+                Lane {
+                    msg: BUF + a_req,
+                    trig: Some((A + ipi::TRIG, ipi::RPU0)),
+                    to: 1,
+                    ids: to_b.clone(),
+                },
+                Lane {
+                    msg: BUF + b_req,
+                    trig: Some((B + ipi::TRIG, ipi::APU)),
+                    to: 0,
+                    ids: to_a.clone(),
+                },
+            ],
+            vec![
+                Irq {
+                    status: A + ipi::ISR,
+                    bit: ipi::RPU0,
+                    sock: hw_a,
+                },
+                Irq {
+                    status: B + ipi::ISR,
+                    bit: ipi::APU,
+                    sock: hw_b,
+                },
+            ],
+        );
+        let a = side(dev_a, A, a_req, ipi::RPU0);
+        let b = side(dev_b, B, b_req, ipi::APU);
+        ok(doorbell(BellPair {
+            ids_at_b: Some(probe(&to_b)),
+            ids_at_a: Some(probe(&to_a)),
+            ..BellPair::new(a, b, vec![0, 1, 7, 0xfffe])
+        }));
+    }
 }

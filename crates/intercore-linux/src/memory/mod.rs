@@ -202,13 +202,13 @@ impl From<MemError> for io::Error {
     }
 }
 
-const UDEV_HINT: &str = "run as root or add a udev rule giving this user read/write access (e.g. SUBSYSTEM==\"...\", KERNEL==\"<node>\", GROUP=\"<group>\", MODE=\"0660\")";
+pub(crate) const UDEV_HINT: &str = "run as root or add a udev rule giving this user read/write access (e.g. SUBSYSTEM==\"...\", KERNEL==\"<node>\", GROUP=\"<group>\", MODE=\"0660\")";
 const UDMABUF_MISSING: &str =
     "the kernel has no udmabuf driver (CONFIG_UDMABUF; try `modprobe udmabuf`)";
 const HEAPS_MISSING: &str = "the kernel has no dma-buf heaps (CONFIG_DMABUF_HEAPS with CONFIG_DMABUF_HEAPS_SYSTEM / _CMA, or a vendor carveout heap)";
 const DEVMEM_MISSING: &str = "the kernel has no /dev/mem (CONFIG_DEVMEM)";
 const DEVMEM_PERM: &str = "/dev/mem needs root (CAP_SYS_RAWIO)";
-const UIO_MISSING: &str = "no such UIO device (CONFIG_UIO with uio_pdrv_genirq or generic-uio bound to the carveout's device-tree node)";
+pub(crate) const UIO_MISSING: &str = "no such UIO device (CONFIG_UIO with uio_pdrv_genirq or generic-uio bound to the carveout's device-tree node)";
 /// `ENOSYS` from an ioctl is never a kernel's answer for these devices: qemu-user returns
 /// it for ioctls it does not know how to forward.
 const NOT_FORWARDED: &str =
@@ -236,7 +236,7 @@ fn open_error(path: &Path, e: io::Error, missing: &'static str, perm: &'static s
 }
 
 /// Opens `path` read/write, close-on-exec (and with `extra` open flags).
-fn open_rw(
+pub(crate) fn open_rw(
     path: &Path,
     extra: libc::c_int,
     missing: &'static str,
@@ -251,7 +251,7 @@ fn open_rw(
         .map_err(|e| open_error(path, e, missing, perm))
 }
 
-fn mmap_error(what: &Path, e: io::Error, hint: &'static str) -> MemError {
+pub(crate) fn mmap_error(what: &Path, e: io::Error, hint: &'static str) -> MemError {
     match e.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => MemError::PermissionDenied {
             path: what.to_path_buf(),

@@ -5,6 +5,7 @@
 //! * [`Mmap`]: the one owned memory mapping (shared file mappings, anonymous memory, a
 //!   reservation that files are mapped into side by side), and the one place that
 //!   implements `SharedMemory` for the crate's region types.
+//! * [`MmioRegs`]: 32-bit device registers in a mapping, through volatile accesses only.
 //! * `ioctl`: every ioctl request the crate issues, paired with its argument type, and
 //!   safe calls with `EINTR` retry.
 //! * `fd`: creating descriptors (memfd, eventfd, pidfd, pipes), reading, writing, seals,
@@ -15,6 +16,7 @@
 pub(crate) mod fd;
 pub(crate) mod ioctl;
 mod mmap;
+mod mmio;
 mod process;
 #[cfg(any(test, feature = "test-utils"))]
 pub(crate) mod socket;
@@ -22,5 +24,6 @@ pub(crate) mod socket;
 pub use fd::{adopt_inherited_fd, clear_cloexec, pipe, spawn_inheriting};
 pub use mmap::Mmap;
 pub(crate) use mmap::OwnsMmap;
+pub use mmio::MmioRegs;
 pub(crate) use process::running_as_root;
 pub use process::{allowed_cpus, monotonic_now, page_size, pin_to_cpu, process_cpu_time};
