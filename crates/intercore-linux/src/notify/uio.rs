@@ -63,10 +63,11 @@ pub mod omap {
     /// Messages a mailbox FIFO holds ("As per TRM, omap mailboxes are limited to 4
     /// messages per mailbox in the hardware queue", `MAX_MSG_HW_QUEUE`).
     pub const FIFO_DEPTH: u32 = 4;
-    /// Mailboxes (FIFOs) of a K3 cluster: `ti,mbox-num-fifos = <16>` for
-    /// `ti,am654-mailbox` (`omap-mailbox.c`'s `am654_data` / the AM64x device tree).
+    /// Mailboxes (FIFOs) of a K3 cluster: `ti,mbox-num-fifos = <16>` on every
+    /// `mailbox0_clusterN` node of the K3 device trees (`k3-am64-main.dtsi`,
+    /// `k3-am62-main.dtsi`, `k3-am65-main.dtsi`, `k3-j721s2-main.dtsi`).
     pub const FIFOS: u32 = 16;
-    /// Users (interrupt outputs) of a K3 cluster: `ti,mbox-num-users = <4>`.
+    /// Users (interrupt outputs) of a K3 cluster: `ti,mbox-num-users = <4>` there.
     pub const USERS: u32 = 4;
 }
 
@@ -106,6 +107,11 @@ pub mod ipi {
     pub const RPU0: u32 = 1 << 8;
     /// RPU1 (channel 2): bit 9.
     pub const RPU1: u32 = 1 << 9;
+    /// Channel 7 (`ipi7: ipi@ff340000`, SPI 29, buffer index 3): bit 24. Xilinx's
+    /// OpenAMP device trees give it to the APU for RPU traffic (`xlnx,ipi-id = <7>`,
+    /// request buffer to RPU0 at 0xff990600), leaving channel 0 to TF-A and the PMU
+    /// firmware.
+    pub const CH7: u32 = 1 << 24;
 }
 
 /// Notify ids from here up are refused: TI's remoteproc drivers give mailbox messages
@@ -123,12 +129,14 @@ pub const DEFAULT_FULL_WAIT: Duration = Duration::from_millis(1);
 pub struct OmapMailbox {
     /// The UIO map of the cluster's registers.
     pub map: usize,
-    /// The mailbox (FIFO) this side sends on (`ti,mbox-tx` of the kernel's sub-mailbox
-    /// node: `<fifo 0 0>`).
+    /// The mailbox (FIFO) this side sends on: the first cell of `ti,mbox-tx` in the
+    /// kernel's sub-mailbox node for the core (`mbox-m4-0 { ti,mbox-tx = <1 0 0>; }` on
+    /// AM62x: FIFO 1).
     pub tx: u32,
-    /// The mailbox this side receives on (`ti,mbox-rx`).
+    /// The mailbox this side receives on: the first cell of `ti,mbox-rx`.
     pub rx: u32,
-    /// The user (interrupt output) whose line the UIO device has (`ti,mbox-rx`'s user).
+    /// The user (interrupt output) whose line the UIO device has: the third cell of
+    /// `ti,mbox-rx` (`<fifo 0 user>`).
     pub user: u32,
 }
 
