@@ -204,6 +204,28 @@ fn errors_name_the_file() {
     let bad = UioLayout::OmapMailbox(OmapMailbox { tx: 16, ..OMAP });
     let e = UioDoorbell::open(&t.roots(), "uio0", bad).unwrap_err();
     assert!(e.to_string().contains("dev/uio0"), "{e}");
+
+    let t = Tree::new(
+        "ipi",
+        &[
+            (0x1000, 0x1000, 0),
+            (0xff34_0000, 0x20, 0),
+            (0xff99_0600, 0x200, 0),
+        ],
+    );
+    let ipi_at = |req_offset| {
+        UioLayout::ZynqmpIpi(ZynqmpIpi {
+            regs_map: 1,
+            buf_map: 2,
+            req_offset,
+            remote: ipi::RPU0,
+        })
+    };
+    let e = UioDoorbell::open(&t.roots(), "uio0", ipi_at(2)).unwrap_err();
+    assert!(e.to_string().contains("not 4-aligned"), "{e}");
+    let e = UioDoorbell::open(&t.roots(), "uio0", ipi_at(0x1e4)).unwrap_err();
+    assert!(e.to_string().contains("request buffer needs 0x204"), "{e}");
+    UioDoorbell::open(&t.roots(), "uio0", ipi_at(0x1e0)).unwrap();
 }
 
 /// A device whose other end the test holds, and registers in a memfd.

@@ -313,6 +313,15 @@ impl UioDoorbell {
                         "the remote IPI agent's bit mask is 0".into(),
                     ));
                 }
+                if cfg.req_offset % 4 != 0 {
+                    return Err(invalid(
+                        &path,
+                        format!(
+                            "IPI request buffer offset {:#x} is not 4-aligned",
+                            cfg.req_offset
+                        ),
+                    ));
+                }
                 need(regs, ipi::LEN, "the IPI agent's registers")?;
                 need(
                     buf,
