@@ -71,10 +71,13 @@ pub mod omap {
     pub const USERS: u32 = 4;
 }
 
-/// Register offsets of a ZynqMP IPI agent, as the agent's `struct ipi_int_regs` lays them
-/// out in Xilinx's kernel tree (`drivers/mailbox/zynqmp-ipi-mailbox.c` of linux-xlnx),
-/// and as Xilinx's `xipipsu_hw.h` and Zephyr's `mbox_xlnx_ipi` give them. Mainline Linux
-/// reaches them through TF-A SMC calls instead; from userspace they are written directly.
+/// Register offsets of a ZynqMP IPI agent, as U-Boot's `drivers/mailbox/zynqmp-ipi.c`
+/// lays them out (`struct ipi_int_regs`: trig 0x0, obs 0x4, isr 0x10, imr 0x14, ier 0x18,
+/// idr 0x1c; its send writes the request buffer, then the destination's bit to `trig`, and
+/// waits for that bit to clear in `obs`), matching Xilinx's `xipipsu_hw.h` and Zephyr's
+/// `mbox_xlnx_ipi`. Mainline Linux's `zynqmp-ipi-mailbox.c` reaches the same registers
+/// through TF-A (`SMC_IPI_MAILBOX_NOTIFY`/`_ACK`) on ZynqMP; from userspace through UIO
+/// they are written directly.
 pub mod ipi {
     /// `TRIG`: write a destination's bit to interrupt it.
     pub const TRIG: usize = 0x00;
