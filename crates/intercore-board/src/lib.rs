@@ -108,6 +108,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod core_isa;
 mod display;
 mod error;
 mod keyword;
@@ -116,6 +117,7 @@ mod raw;
 mod validate;
 
 pub use check::{CheckEnv, Finding, Level};
+pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, KERNEL_RPMSG_BUF_SIZE,

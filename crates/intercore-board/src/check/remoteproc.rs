@@ -3,6 +3,7 @@
 
 use super::{Findings, Level};
 use crate::CheckEnv;
+use crate::core_isa::CoreIsa;
 use crate::model::{Board, Boot, RprocSpec};
 use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use intercore_linux::remoteproc::{
@@ -13,6 +14,7 @@ use std::path::Path;
 impl Board {
     pub(super) fn check_rproc(&self, env: &CheckEnv, f: &mut Findings) -> Option<Remoteproc> {
         let spec = self.remoteproc.as_ref()?;
+        let mut found_state = None;
         let found = Remoteproc::open(&env.rproc, Some(&spec.selector.as_arg()));
         let rproc = match found {
             Err(e) => {
@@ -25,6 +27,7 @@ impl Board {
                     None
                 }
                 Ok(info) => {
+                    found_state = Some(info.state.clone());
                     f.push(
                         Level::Ok,
                         "remoteproc",
@@ -53,7 +56,13 @@ impl Board {
                         }
                         Boot::Load => match &spec.firmware {
                             Some(fw) if *fw != info.firmware => f.push(
-                                Level::Info,
+                                // The kernel refuses the change unless the core is offline
+                                // (`firmware_store`: EBUSY): an error, not a plan.
+                                if info.state == RprocState::Offline {
+                                    Level::Info
+                                } else {
+                                    Level::Error
+                                },
                                 "remoteproc",
                                 format!(
                                     "would select firmware {fw:?} (now {:?}){}",
@@ -82,11 +91,22 @@ impl Board {
                 }
             },
         };
-        self.check_firmware(spec, env, f);
+        let core = rproc.as_ref().and_then(CoreIsa::of_rproc);
+        let live = rproc.as_ref().zip(found_state.as_ref());
+        self.check_firmware(spec, env, live, core.as_ref(), f);
         rproc
     }
 
-    pub(super) fn check_firmware(&self, spec: &RprocSpec, env: &CheckEnv, f: &mut Findings) {
+    /// The firmware step: `live` is the remote processor found and its state, `core` the
+    /// instruction set its device-tree node names.
+    pub(super) fn check_firmware(
+        &self,
+        spec: &RprocSpec,
+        env: &CheckEnv,
+        live: Option<(&Remoteproc, &RprocState)>,
+        core: Option<&CoreIsa>,
+        f: &mut Findings,
+    ) {
         if spec.boot == Boot::Attach {
             return;
         }
@@ -104,6 +124,25 @@ impl Board {
                     "firmware",
                     format!("{} is not loadable firmware: {e}", path.display()),
                 );
+                return;
+            }
+            if let Some(core) = core {
+                if let Err(m) = core.check_elf(&path, &bytes) {
+                    f.push(Level::Error, "firmware", m);
+                    return;
+                }
+            }
+            if let Some((r, state)) = live.filter(|(_, s)| **s != RprocState::Offline) {
+                f.push(
+                    Level::Error,
+                    "firmware",
+                    format!(
+                        "{} cannot be installed: {} is {state}, and the firmware of a core that is not offline is never replaced (the kernel refuses the change, and recovery reloads the file): intercore rproc stop first",
+                        path.display(),
+                        r.id()
+                    ),
+                );
+                self.check_vdev(&bytes, &path, f);
                 return;
             }
             f.push(
