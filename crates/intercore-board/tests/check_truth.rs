@@ -367,3 +367,111 @@ fn core_isa_from_compatible() {
     assert!(r5.check_elf(p, &tiny_elf(140, false)).is_err());
     assert!(dsp.check_elf(p, &tiny_elf(140, false)).is_ok());
 }
+
+/// An ELF32 EM_ARM firmware whose `.resource_table` section (loaded at 0xa0100000) holds
+/// `table`: the ELF32 header, one PT_LOAD, the table, `.shstrtab`, three section headers.
+fn arm_elf_with_table(table: &[u8]) -> Vec<u8> {
+    let mut v = tiny_elf(40, false);
+    v.truncate(52 + 32);
+    let toff = v.len() as u32;
+    v.extend_from_slice(table);
+    let stroff = v.len() as u32;
+    let strtab = b"\0.resource_table\0.shstrtab\0";
+    v.extend_from_slice(strtab);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    let shoff = v.len() as u32;
+    let p = 52; // the PT_LOAD covers the table
+    v[p + 4..p + 8].copy_from_slice(&toff.to_le_bytes());
+    v[p + 8..p + 12].copy_from_slice(&0xa010_0000u32.to_le_bytes());
+    v[p + 12..p + 16].copy_from_slice(&0xa010_0000u32.to_le_bytes());
+    v[p + 16..p + 20].copy_from_slice(&(table.len() as u32).to_le_bytes());
+    v[p + 20..p + 24].copy_from_slice(&(table.len() as u32).to_le_bytes());
+    v[32..36].copy_from_slice(&shoff.to_le_bytes()); // e_shoff
+    v[46..48].copy_from_slice(&40u16.to_le_bytes()); // e_shentsize
+    v[48..50].copy_from_slice(&3u16.to_le_bytes()); // e_shnum
+    v[50..52].copy_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+    let shdr = |name: u32, ty: u32, addr: u32, off: u32, size: u32| {
+        let mut s = [0u8; 40];
+        for (i, w) in [name, ty, 0, addr, off, size, 0, 0, 4, 0]
+            .iter()
+            .enumerate()
+        {
+            s[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        s
+    };
+    v.extend_from_slice(&[0u8; 40]);
+    v.extend_from_slice(&shdr(1, 1, 0xa010_0000, toff, table.len() as u32)); // SHT_PROGBITS
+    v.extend_from_slice(&shdr(17, 3, 0, stroff, strtab.len() as u32)); // SHT_STRTAB
+    v
+}
+
+/// An rpmsg table (intercore's own builder): vrings of `num` entries placed by the host,
+/// a vdev0buffer carveout of `buf_len` bytes.
+fn rpmsg_table(num: u32, buf_len: u32) -> Vec<u8> {
+    use intercore::rpmsg::rsc_table::{RpmsgTable, RpmsgTableSpec, VringDecl};
+    use intercore::wire::IntoBytes;
+    use intercore::wire::rsc::FW_RSC_ADDR_ANY;
+    let ring = |notifyid| VringDecl {
+        da: FW_RSC_ADDR_ANY,
+        align: 4096,
+        num,
+        notifyid,
+    };
+    RpmsgTable::new(&RpmsgTableSpec {
+        features: 1,
+        vrings: [ring(0), ring(1)],
+        buf_da: 0xa000_0000,
+        buf_len,
+    })
+    .as_bytes()
+    .to_vec()
+}
+
+/// For the userspace transport, a firmware whose vdev the host bus would refuse is an error
+/// naming the file and why (`HostBus::new`'s own checks): a vdev0buffer carveout too small
+/// for 2 x 256 buffers of 512 bytes, a vdev with one vring. The same
+/// table with room for the buffers passes.
+#[test]
+fn firmware_the_userspace_transport_cannot_drive() {
+    let k = am64("offline", true);
+    let dir = k.root().join("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("board.toml");
+    std::fs::write(
+        &file,
+        userspace("intercore-pool@a6000000").replace(
+            "name = \"78000000.r5f\"",
+            "name = \"78000000.r5f\"\nfirmware = \"fw\"\nfirmware_file = \"fw.elf\"",
+        ),
+    )
+    .unwrap();
+    let b = Board::from_file(&file).unwrap();
+    let check = |table: Vec<u8>| {
+        std::fs::write(dir.join("fw.elf"), arm_elf_with_table(&table)).unwrap();
+        b.check(&env(&k))
+    };
+    let f = check(rpmsg_table(256, 0x1000));
+    error(
+        &f,
+        "firmware",
+        &[
+            "the userspace transport cannot drive",
+            "fw.elf",
+            "vdev0buffer carveout has 0x1000 bytes; 2 x 256 buffers of rpmsg.buffer_size = 512 need 0x40000",
+        ],
+    );
+    // num_of_vrings = 1: header 16 + offsets 8 + carveout entry 56, then the vdev entry's
+    // type word and fw_rsc_vdev's num_of_vrings at byte 21 (remoteproc.h).
+    let mut one = rpmsg_table(256, 0x40000);
+    one[16 + 8 + 56 + 4 + 21] = 1;
+    let f = check(one);
+    error(
+        &f,
+        "firmware",
+        &["cannot drive", "has 1 vring(s); rpmsg needs two"],
+    );
+    no_errors(&check(rpmsg_table(256, 0x40000)));
+}

@@ -4,7 +4,7 @@
 use super::{Findings, Level};
 use crate::CheckEnv;
 use crate::core_isa::CoreIsa;
-use crate::model::{Board, Boot, RprocSpec};
+use crate::model::{Board, Boot, RprocSpec, TransportSpec};
 use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use intercore_linux::remoteproc::{
     Control, Remoteproc, RprocError, RprocState, firmware_dir, validate_firmware,
@@ -197,6 +197,19 @@ impl Board {
         };
         match vdev {
             Ok(Some(v)) => {
+                if matches!(self.transport, TransportSpec::Userspace { .. }) {
+                    if let Some(why) = self.userspace_cannot_drive(&v, table_buffers(bytes)) {
+                        f.push(
+                            Level::Error,
+                            "firmware",
+                            format!(
+                                "the userspace transport cannot drive {}: {why}",
+                                path.display()
+                            ),
+                        );
+                        return;
+                    }
+                }
                 let num = v.vring(0).map(|r| r.num.get());
                 match num {
                     Some(n) if n as u64 != self.rpmsg.buffers as u64 => f.push(
@@ -224,6 +237,57 @@ impl Board {
                 ),
             ),
             Err(e) => f.push(Level::Error, "firmware", e.to_string()),
+        }
+    }
+}
+
+/// The length of the table's `vdev0buffer` carveout (where intercore's host bus puts the
+/// rpmsg buffers, `intercore::rpmsg::BUFFER_CARVEOUT`), if it has one.
+fn table_buffers(bytes: &[u8]) -> Option<u64> {
+    use intercore::wire::elf::Elf;
+    use intercore::wire::rsc::Resource;
+    let elf = Elf::parse(bytes).ok()?;
+    let sec = elf.resource_table().ok()??;
+    sec.table.iter().find_map(|e| match e {
+        Ok(Resource::Carveout(c))
+            if intercore::wire::rpmsg::Name::from_field(&c.name).as_bytes()
+                == intercore::rpmsg::BUFFER_CARVEOUT =>
+        {
+            Some(u64::from(c.len.get()))
+        }
+        _ => None,
+    })
+}
+
+impl Board {
+    /// Why intercore's host bus (`HostBus::new`, `read_table`) would refuse this vdev, in
+    /// the words of its own checks: two vrings, and a `vdev0buffer`
+    /// carveout (when there is one) large enough for both directions' buffers.
+    fn userspace_cannot_drive(
+        &self,
+        v: &intercore::wire::rsc::VdevEntry<'_>,
+        buffers: Option<u64>,
+    ) -> Option<String> {
+        if v.num_vrings() < 2 {
+            return Some(format!(
+                "its rpmsg vdev has {} vring(s); rpmsg needs two (receive and transmit)",
+                v.num_vrings()
+            ));
+        }
+        // The geometry itself (power-of-two sizes) is already refused by the table's
+        // validation; here only what the host bus adds.
+        let num = (0..2)
+            .filter_map(|i| v.vring(i))
+            .map(|r| r.num.get().min(u32::from(u16::MAX)) as u16)
+            .min()?;
+        let n = u64::from(num.min(self.rpmsg.buffers));
+        let need = 2 * n * self.rpmsg.buffer_size as u64;
+        match buffers {
+            Some(len) if len < need => Some(format!(
+                "its vdev0buffer carveout has {len:#x} bytes; 2 x {n} buffers of rpmsg.buffer_size = {} need {need:#x} (fewer rpmsg.buffers, a smaller buffer_size, or a larger carveout)",
+                self.rpmsg.buffer_size
+            )),
+            _ => None,
         }
     }
 }
