@@ -53,6 +53,12 @@
 //! the device tree and opens (never maps) the device nodes, and reports each finding with
 //! the memory sources' and remoteproc control's own errors
 //! ([`MemError`](intercore_linux::MemError), [`RprocError`](intercore_linux::RprocError)).
+//! It also refuses set-ups that cannot work: overlapping regions (the userspace transport's
+//! carveout, the pool, the core's own `memory-region` entries), a `firmware_file` built for
+//! another instruction set than the core's device-tree `compatible` names ([`CoreIsa`],
+//! which `intercore rproc load` uses too), an install onto a core that is not offline, a vdev
+//! already bound to the kernel's `virtio_rpmsg_bus` for the userspace transport, and a
+//! firmware that transport cannot drive.
 //! A `mapping.kind = "vfio"` board can be opened only by a build with this crate's `vfio`
 //! feature (intercore-linux's VFIO backend), and the check says so otherwise.
 //! Opening the board for real is not here yet: the transports, memory sources and cache
@@ -74,7 +80,9 @@
 //! * `raw`: the file as written (serde types) and where a syntax error is;
 //! * `validate`: from the raw file to a [`Board`], one module per table, every problem
 //!   collected;
-//! * `check`: [`Board::check`], the probes of this machine, one module per part;
+//! * `check`: [`Board::check`], the probes of this machine, one module per part (and
+//!   `regions`, the overlaps between them);
+//! * `core_isa`: [`CoreIsa`], a remote core's ELF machine and class from its `compatible`;
 //! * `display`: the one-aspect-per-line summary ([`Board`]'s `Display`).
 //!
 //! # Keys
@@ -108,6 +116,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod core_isa;
 mod display;
 mod error;
 mod keyword;
@@ -116,6 +125,7 @@ mod raw;
 mod validate;
 
 pub use check::{CheckEnv, Finding, Level};
+pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, KERNEL_RPMSG_BUF_SIZE,

@@ -2,7 +2,9 @@
 //! `/dev/remoteprocN`), as `Documentation/ABI/testing/sysfs-class-remoteproc` describes it.
 
 use crate::error::{CliError, js};
+use intercore_board::CoreIsa;
 use intercore_cli::{ControlArg, EXIT_OK, RprocCommand, RprocControl, RprocRoots};
+use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use intercore_linux::remoteproc::{Control, Remoteproc, RprocError, RprocPaths, firmware_dir};
 
 /// Runs the subcommand: 0 done, 1 refused or failed (the message says why and what to
@@ -18,6 +20,16 @@ pub fn main(c: &RprocCommand, json: bool) -> Result<u8, CliError> {
             let p = paths(&o.roots);
             let r = Remoteproc::open(&p, o.rproc.as_deref()).map_err(err)?;
             let who = who(&r);
+            // The kernel's loader checks the ELF class, not the machine: refuse firmware
+            // built for another core than the one the device tree describes.
+            if let Some(core) = CoreIsa::of_rproc(&r) {
+                let bytes =
+                    read_regular(&l.file, FIRMWARE_MAX).map_err(|e| err(RprocError::File(e)))?;
+                core.check_elf(&l.file, &bytes).map_err(|m| CliError {
+                    path: Some(l.file.clone()),
+                    ..CliError::failed(format!("{who}: {m}"))
+                })?;
+            }
             let loaded = r.load(&l.file, l.name.as_deref()).map_err(err)?;
             let dir = firmware_dir(&p).map_err(err)?;
             let state = if l.start {

@@ -1061,3 +1061,140 @@ fn closed_stdout_is_not_a_panic() {
         .unwrap();
     assert_eq!(st.code(), Some(1));
 }
+
+/// Gives remoteproc0 of `k` (78000000.r5f) the device-tree node of an AM64x R5F core
+/// (`device/of_node/compatible` = "ti,am64-r5f", k3-am64-main.dtsi).
+fn r5f_of_node(k: &FakeKernel) {
+    let n = k
+        .root()
+        .join("sys/class/remoteproc/remoteproc0/device/of_node");
+    std::fs::create_dir_all(&n).unwrap();
+    std::fs::write(n.join("compatible"), b"ti,am64-r5f\0").unwrap();
+}
+
+/// A minimal ELF32 EM_ARM firmware (one PT_LOAD; the System V ABI's ELF32 layout).
+fn arm_elf() -> Vec<u8> {
+    let mut v = vec![0u8; 52 + 32];
+    v[..4].copy_from_slice(b"\x7fELF");
+    v[4] = 1; // ELFCLASS32
+    v[5] = 1; // little-endian
+    v[6] = 1;
+    v[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    v[18..20].copy_from_slice(&40u16.to_le_bytes()); // EM_ARM
+    v[20..24].copy_from_slice(&1u32.to_le_bytes());
+    v[24..28].copy_from_slice(&0x1000u32.to_le_bytes()); // e_entry
+    v[28..32].copy_from_slice(&52u32.to_le_bytes()); // e_phoff
+    v[40..42].copy_from_slice(&52u16.to_le_bytes()); // e_ehsize
+    v[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
+    v[44..46].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    v[52..56].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    v[56..60].copy_from_slice(&84u32.to_le_bytes()); // p_offset
+    v[60..64].copy_from_slice(&0x1000u32.to_le_bytes());
+    v[64..68].copy_from_slice(&0x1000u32.to_le_bytes());
+    v[68..72].copy_from_slice(&16u32.to_le_bytes());
+    v[72..76].copy_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&[0u8; 16]);
+    v
+}
+
+/// `rproc load` of this host's own binary (an ELF64 for x86-64 or aarch64) onto a core
+/// whose device-tree node is an R5F is refused before anything is installed, naming the
+/// file, the machine found and the one expected; an ELF32 EM_ARM file is installed.
+#[test]
+fn rproc_load_refuses_firmware_for_another_machine() {
+    let k = soc();
+    r5f_of_node(&k);
+    let fw = k.root().join("host.elf");
+    std::fs::copy(BIN, &fw).unwrap();
+    let r = run_for(
+        &rproc_args(&k, &["load", fw.to_str().unwrap(), "--rproc", "0"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    for needle in [
+        "host.elf is an ELF64",
+        "the Cortex-R5F (ti,am64-r5f) runs an ELF32 arm (e_machine 40)",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle:?} in {}", r.stderr);
+    }
+    assert_eq!(
+        std::fs::read_dir(k.firmware_dir()).map_or(0, |d| d.count()),
+        0
+    );
+    let arm = k.root().join("r5f.elf");
+    std::fs::write(&arm, arm_elf()).unwrap();
+    let r = run_for(
+        &rproc_args(&k, &["load", arm.to_str().unwrap(), "--rproc", "0"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(k.firmware_dir().join("r5f.elf").exists());
+}
+
+/// `rproc load` onto a running core is refused (the kernel changes the firmware only while
+/// the core is offline) and installs nothing.
+#[test]
+fn rproc_load_refuses_a_running_core() {
+    let k = soc();
+    k.set_state(0, "running");
+    let arm = k.root().join("r5f.elf");
+    std::fs::write(&arm, arm_elf()).unwrap();
+    let r = run_for(
+        &rproc_args(&k, &["load", arm.to_str().unwrap(), "--rproc", "0"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains("running") && r.stderr.contains("stop it first"),
+        "{}",
+        r.stderr
+    );
+    assert!(!k.firmware_dir().join("r5f.elf").exists());
+}
+
+/// `board check --strict` on a board whose firmware_file is this host's binary and whose
+/// core is an R5F: an error naming the file and both machines, exit 3 (not openable).
+#[test]
+fn board_check_refuses_firmware_for_another_machine() {
+    let k = soc();
+    r5f_of_node(&k);
+    let dir = k.root().join("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(BIN, dir.join("host.elf")).unwrap();
+    let board = dir.join("board.toml");
+    std::fs::write(
+        &board,
+        "[board]\nname = \"t\"\narch = \"aarch64\"\n[remoteproc]\nname = \"78000000.r5f\"\n\
+         firmware = \"am64-main-r5f0_0-fw\"\nfirmware_file = \"host.elf\"\n[transport]\n\
+         kind = \"kernel\"\n[memory]\nsource = \"udmabuf\"\nsize = 0x2000000\n\
+         [mapping]\nkind = \"vfio\"\ngroup = 1\niova = 0x80000000\n[cache]\nmode = \"dma-buf\"\n",
+    )
+    .unwrap();
+    let root = k.root();
+    let r = run_for(
+        &[
+            "board".to_string(),
+            "check".into(),
+            board.to_str().unwrap().into(),
+            "--strict".into(),
+            "--arch".into(),
+            "aarch64".into(),
+            "--sysfs".into(),
+            root.join("sys").to_str().unwrap().into(),
+            "--dev".into(),
+            root.join("dev").to_str().unwrap().into(),
+            "--device-tree".into(),
+            root.join("proc/device-tree").to_str().unwrap().into(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(
+        r.stdout.contains("[error] firmware")
+            && r.stdout.contains("host.elf is an ELF64")
+            && r.stdout.contains("runs an ELF32 arm (e_machine 40)")
+            && !r.stdout.contains("would install"),
+        "{}",
+        r.stdout
+    );
+}

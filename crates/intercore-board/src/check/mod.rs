@@ -5,6 +5,7 @@
 mod cache;
 mod mapping;
 mod memory;
+mod regions;
 mod remoteproc;
 mod transport;
 
@@ -166,8 +167,9 @@ impl Board {
             );
         }
         let rproc = self.check_rproc(env, &mut f);
-        self.check_transport(env, &mut f);
+        self.check_transport(env, rproc.as_ref(), &mut f);
         let phys = self.check_memory(env, &mut f);
+        self.check_overlaps(env, rproc.as_ref(), phys, &mut f);
         self.check_mapping(env, rproc.as_ref(), phys, &mut f);
         self.check_cache(env, phys, &mut f);
         f.0

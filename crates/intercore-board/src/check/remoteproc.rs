@@ -3,7 +3,8 @@
 
 use super::{Findings, Level};
 use crate::CheckEnv;
-use crate::model::{Board, Boot, RprocSpec};
+use crate::core_isa::CoreIsa;
+use crate::model::{Board, Boot, RprocSpec, TransportSpec};
 use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use intercore_linux::remoteproc::{
     Control, Remoteproc, RprocError, RprocState, firmware_dir, validate_firmware,
@@ -13,6 +14,7 @@ use std::path::Path;
 impl Board {
     pub(super) fn check_rproc(&self, env: &CheckEnv, f: &mut Findings) -> Option<Remoteproc> {
         let spec = self.remoteproc.as_ref()?;
+        let mut found_state = None;
         let found = Remoteproc::open(&env.rproc, Some(&spec.selector.as_arg()));
         let rproc = match found {
             Err(e) => {
@@ -25,6 +27,7 @@ impl Board {
                     None
                 }
                 Ok(info) => {
+                    found_state = Some(info.state.clone());
                     f.push(
                         Level::Ok,
                         "remoteproc",
@@ -53,7 +56,13 @@ impl Board {
                         }
                         Boot::Load => match &spec.firmware {
                             Some(fw) if *fw != info.firmware => f.push(
-                                Level::Info,
+                                // The kernel refuses the change unless the core is offline
+                                // (`firmware_store`: EBUSY): an error, not a plan.
+                                if info.state == RprocState::Offline {
+                                    Level::Info
+                                } else {
+                                    Level::Error
+                                },
                                 "remoteproc",
                                 format!(
                                     "would select firmware {fw:?} (now {:?}){}",
@@ -82,11 +91,22 @@ impl Board {
                 }
             },
         };
-        self.check_firmware(spec, env, f);
+        let core = rproc.as_ref().and_then(CoreIsa::of_rproc);
+        let live = rproc.as_ref().zip(found_state.as_ref());
+        self.check_firmware(spec, env, live, core.as_ref(), f);
         rproc
     }
 
-    pub(super) fn check_firmware(&self, spec: &RprocSpec, env: &CheckEnv, f: &mut Findings) {
+    /// The firmware step: `live` is the remote processor found and its state, `core` the
+    /// instruction set its device-tree node names.
+    pub(super) fn check_firmware(
+        &self,
+        spec: &RprocSpec,
+        env: &CheckEnv,
+        live: Option<(&Remoteproc, &RprocState)>,
+        core: Option<&CoreIsa>,
+        f: &mut Findings,
+    ) {
         if spec.boot == Boot::Attach {
             return;
         }
@@ -104,6 +124,25 @@ impl Board {
                     "firmware",
                     format!("{} is not loadable firmware: {e}", path.display()),
                 );
+                return;
+            }
+            if let Some(core) = core {
+                if let Err(m) = core.check_elf(&path, &bytes) {
+                    f.push(Level::Error, "firmware", m);
+                    return;
+                }
+            }
+            if let Some((r, state)) = live.filter(|(_, s)| **s != RprocState::Offline) {
+                f.push(
+                    Level::Error,
+                    "firmware",
+                    format!(
+                        "{} cannot be installed: {} is {state}, and the firmware of a core that is not offline is never replaced (the kernel refuses the change, and recovery reloads the file): intercore rproc stop first",
+                        path.display(),
+                        r.id()
+                    ),
+                );
+                self.check_vdev(&bytes, &path, f);
                 return;
             }
             f.push(
@@ -158,6 +197,19 @@ impl Board {
         };
         match vdev {
             Ok(Some(v)) => {
+                if matches!(self.transport, TransportSpec::Userspace { .. }) {
+                    if let Some(why) = self.userspace_cannot_drive(&v, table_buffers(bytes)) {
+                        f.push(
+                            Level::Error,
+                            "firmware",
+                            format!(
+                                "the userspace transport cannot drive {}: {why}",
+                                path.display()
+                            ),
+                        );
+                        return;
+                    }
+                }
                 let num = v.vring(0).map(|r| r.num.get());
                 match num {
                     Some(n) if n as u64 != self.rpmsg.buffers as u64 => f.push(
@@ -185,6 +237,57 @@ impl Board {
                 ),
             ),
             Err(e) => f.push(Level::Error, "firmware", e.to_string()),
+        }
+    }
+}
+
+/// The length of the table's `vdev0buffer` carveout (where intercore's host bus puts the
+/// rpmsg buffers, `intercore::rpmsg::BUFFER_CARVEOUT`), if it has one.
+fn table_buffers(bytes: &[u8]) -> Option<u64> {
+    use intercore::wire::elf::Elf;
+    use intercore::wire::rsc::Resource;
+    let elf = Elf::parse(bytes).ok()?;
+    let sec = elf.resource_table().ok()??;
+    sec.table.iter().find_map(|e| match e {
+        Ok(Resource::Carveout(c))
+            if intercore::wire::rpmsg::Name::from_field(&c.name).as_bytes()
+                == intercore::rpmsg::BUFFER_CARVEOUT =>
+        {
+            Some(u64::from(c.len.get()))
+        }
+        _ => None,
+    })
+}
+
+impl Board {
+    /// Why intercore's host bus (`HostBus::new`, `read_table`) would refuse this vdev, in
+    /// the words of its own checks: two vrings, and a `vdev0buffer`
+    /// carveout (when there is one) large enough for both directions' buffers.
+    fn userspace_cannot_drive(
+        &self,
+        v: &intercore::wire::rsc::VdevEntry<'_>,
+        buffers: Option<u64>,
+    ) -> Option<String> {
+        if v.num_vrings() < 2 {
+            return Some(format!(
+                "its rpmsg vdev has {} vring(s); rpmsg needs two (receive and transmit)",
+                v.num_vrings()
+            ));
+        }
+        // The geometry itself (power-of-two sizes) is already refused by the table's
+        // validation; here only what the host bus adds.
+        let num = (0..2)
+            .filter_map(|i| v.vring(i))
+            .map(|r| r.num.get().min(u32::from(u16::MAX)) as u16)
+            .min()?;
+        let n = u64::from(num.min(self.rpmsg.buffers));
+        let need = 2 * n * self.rpmsg.buffer_size as u64;
+        match buffers {
+            Some(len) if len < need => Some(format!(
+                "its vdev0buffer carveout has {len:#x} bytes; 2 x {n} buffers of rpmsg.buffer_size = {} need {need:#x} (fewer rpmsg.buffers, a smaller buffer_size, or a larger carveout)",
+                self.rpmsg.buffer_size
+            )),
+            _ => None,
         }
     }
 }
