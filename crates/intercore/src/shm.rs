@@ -5,6 +5,17 @@
 //! modules reach shared memory only through the accessors here, which check bounds and
 //! alignment, and through [`OwnedRange`], the proof that this side exclusively owns a byte
 //! range (a buffer whose descriptor is not in any ring).
+//!
+//! **Device memory.** On arm64, Linux maps UIO regions and `/dev/mem` no-map carveouts as
+//! Device memory (`pgprot_noncached`, Device-nGnRnE), where an unaligned access faults
+//! (alignment fault, SIGBUS) and `DC ZVA` faults too, while `memcpy`/`memset` use both
+//! freely. So every copy into or out of shared memory here — the provided
+//! [`SharedMemory::read`]/[`SharedMemory::write`], the zero-copy views' copy helpers, the
+//! ELF loader's target — goes through [`copy_from_shared`], [`copy_to_shared`] and
+//! [`fill_shared`]: volatile accesses, each naturally aligned and at most a machine word
+//! wide (byte, halfword and word accesses for an unaligned head and tail), never a
+//! multi-byte unaligned access and never a cache-zeroing instruction. This is always on,
+//! not a property of the region (docs/ARCHITECTURE.md, "Device memory", says why).
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
@@ -69,17 +80,22 @@ pub unsafe trait SharedMemory {
     }
     /// Copies `dst.len()` bytes from `off` into `dst`. The peer may be writing the same
     /// bytes; the copy may then be torn, which is why callers validate what they copied.
+    ///
+    /// The provided implementation reads the region with naturally aligned accesses only
+    /// (see the module's note on Device memory), so it is safe on UIO and `/dev/mem` maps.
     fn read(&self, off: usize, dst: &mut [u8]) {
         let p = checked_ptr(self, off, dst.len(), 1);
-        // SAFETY: the source range is inside the mapping (checked) and cannot overlap `dst`,
-        // a Rust reference, because the contract forbids references into the mapping.
-        unsafe { core::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) }
+        // SAFETY: the source range is inside the mapping (checked), valid for reads by the
+        // trait's contract, and cannot overlap `dst`, a Rust reference, because the contract
+        // forbids references into the mapping.
+        unsafe { copy_in(p, dst.as_mut_ptr(), dst.len()) }
     }
-    /// Copies `src` into the region at `off`.
+    /// Copies `src` into the region at `off`, with naturally aligned accesses only, as
+    /// [`read`](Self::read).
     fn write(&self, off: usize, src: &[u8]) {
         let p = checked_ptr(self, off, src.len(), 1);
         // SAFETY: as in `read`, with the roles of source and destination exchanged.
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) }
+        unsafe { copy_out(src.as_ptr(), p, src.len()) }
     }
     /// A memory fence of the given ordering (a model replaces it with its own).
     fn fence(&self, order: Ordering) {
@@ -97,6 +113,158 @@ fn checked_ptr<M: SharedMemory + ?Sized>(m: &M, off: usize, size: usize, align: 
     );
     // Alignment of the base is part of the trait's contract; the offset keeps it.
     base.wrapping_add(off)
+}
+
+/// The widest access the aligned copies make: a machine word (8 bytes on arm64 and
+/// x86-64, 4 on the 32-bit cores). The trait guarantees the base is 8-aligned, so an
+/// offset's alignment is the address's.
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// Plans the accesses of an aligned copy of `len` bytes whose shared-memory side starts at
+/// address `addr`: calls `f(pos, width)` for consecutive pieces covering `0..len` in order,
+/// each `width` a power of two at most [`WORD`] with `(addr + pos) % width == 0`. The
+/// head takes the widest aligned piece that fits until `addr + pos` is word-aligned; the
+/// middle is whole words; the tail narrows again (so 7 bytes at an 8-aligned address are
+/// 4 + 2 + 1, never an unaligned word).
+#[inline(always)]
+fn for_each_access(addr: usize, len: usize, mut f: impl FnMut(usize, usize)) {
+    // The widest naturally aligned piece at `at` no longer than `left`.
+    let piece = |at: usize, left: usize| {
+        let mut w = WORD;
+        while w > 1 && (at % w != 0 || w > left) {
+            w /= 2;
+        }
+        w
+    };
+    let mut pos = 0;
+    while pos < len && (addr + pos) % WORD != 0 {
+        let w = piece(addr + pos, len - pos);
+        f(pos, w);
+        pos += w;
+    }
+    while len - pos >= WORD {
+        f(pos, WORD);
+        pos += WORD;
+    }
+    while pos < len {
+        let w = piece(addr + pos, len - pos);
+        f(pos, w);
+        pos += w;
+    }
+}
+
+/// One aligned volatile read of `w` bytes from shared memory at `s`, stored (unaligned,
+/// normal memory) at `d`.
+///
+/// # Safety
+/// `s..s+w` is valid for reads and aligned to `w`; `d..d+w` is valid for writes.
+#[inline(always)]
+unsafe fn move_in(s: *const u8, d: *mut u8, w: usize) {
+    #[cfg(test)]
+    tests::probe(s as usize, w, false);
+    // SAFETY (all arms): the caller guarantees both ranges and `s`'s alignment to `w`.
+    unsafe {
+        match w {
+            8 => d
+                .cast::<u64>()
+                .write_unaligned(s.cast::<u64>().read_volatile()),
+            4 => d
+                .cast::<u32>()
+                .write_unaligned(s.cast::<u32>().read_volatile()),
+            2 => d
+                .cast::<u16>()
+                .write_unaligned(s.cast::<u16>().read_volatile()),
+            _ => d.write(s.read_volatile()),
+        }
+    }
+}
+
+/// As [`move_in`], the other way: an aligned volatile write of `w` bytes at `d` (shared
+/// memory) from the (possibly unaligned, normal-memory) bytes at `s`.
+///
+/// # Safety
+/// `s..s+w` is valid for reads; `d..d+w` is valid for writes and aligned to `w`.
+#[inline(always)]
+unsafe fn move_out(s: *const u8, d: *mut u8, w: usize) {
+    #[cfg(test)]
+    tests::probe(d as usize, w, true);
+    // SAFETY (all arms): the caller guarantees both ranges and `d`'s alignment to `w`.
+    unsafe {
+        match w {
+            8 => d
+                .cast::<u64>()
+                .write_volatile(s.cast::<u64>().read_unaligned()),
+            4 => d
+                .cast::<u32>()
+                .write_volatile(s.cast::<u32>().read_unaligned()),
+            2 => d
+                .cast::<u16>()
+                .write_volatile(s.cast::<u16>().read_unaligned()),
+            _ => d.write_volatile(s.read()),
+        }
+    }
+}
+
+/// Copies `n` bytes from shared memory at `src` to `dst` with aligned accesses on the
+/// shared side.
+///
+/// # Safety
+/// `src..src+n` valid for reads, `dst..dst+n` valid for writes, the two not overlapping.
+unsafe fn copy_in(src: *const u8, dst: *mut u8, n: usize) {
+    for_each_access(src as usize, n, |pos, w| {
+        // SAFETY: `for_each_access` keeps `pos..pos+w` inside `0..n` (so inside both
+        // ranges the caller vouches for) and `src + pos` aligned to `w`.
+        unsafe { move_in(src.add(pos), dst.add(pos), w) }
+    })
+}
+
+/// Copies `n` bytes from `src` into shared memory at `dst` with aligned accesses on the
+/// shared side.
+///
+/// # Safety
+/// As [`copy_in`].
+unsafe fn copy_out(src: *const u8, dst: *mut u8, n: usize) {
+    for_each_access(dst as usize, n, |pos, w| {
+        // SAFETY: as in `copy_in`, with `dst + pos` aligned to `w`.
+        unsafe { move_out(src.add(pos), dst.add(pos), w) }
+    })
+}
+
+/// Copies `src` (a view into shared memory, such as an
+/// [`RxBuf`](crate::rpmsg::RxBuf), a [`Completed`](crate::dataplane::Completed) buffer or a
+/// message payload) into `dst` with naturally aligned accesses only, safe on Device memory
+/// where `dst.copy_from_slice(src)` may fault. Copies `min(src.len(), dst.len())` bytes and
+/// returns that count.
+pub fn copy_from_shared(src: &[u8], dst: &mut [u8]) -> usize {
+    let n = src.len().min(dst.len());
+    // SAFETY: both slices are valid for `n` bytes, and a `&[u8]` and a `&mut [u8]` never
+    // overlap; volatile reads through a shared reference are reads.
+    unsafe { copy_in(src.as_ptr(), dst.as_mut_ptr(), n) };
+    n
+}
+
+/// Copies `src` into `dst` (a view into shared memory, such as a
+/// [`TxBuf`](crate::rpmsg::TxBuf) or a [`WritableBuf`](crate::dataplane::WritableBuf)) with
+/// naturally aligned accesses only, safe on Device memory where `dst.copy_from_slice(src)`
+/// may fault. Copies `min(src.len(), dst.len())` bytes and returns that count.
+pub fn copy_to_shared(dst: &mut [u8], src: &[u8]) -> usize {
+    let n = src.len().min(dst.len());
+    // SAFETY: as in `copy_from_shared`.
+    unsafe { copy_out(src.as_ptr(), dst.as_mut_ptr(), n) };
+    n
+}
+
+/// Sets every byte of `dst` (a view into shared memory) to `byte` with naturally aligned
+/// accesses only: `dst.fill(0)` may become `memset`, which may use `DC ZVA` or unaligned
+/// stores, both of which fault on Device memory.
+pub fn fill_shared(dst: &mut [u8], byte: u8) {
+    let pattern = [byte; WORD];
+    let d = dst.as_mut_ptr();
+    for_each_access(d as usize, dst.len(), |pos, w| {
+        // SAFETY: `pos..pos+w` is inside `dst` (valid for writes, `&mut`) and `d + pos` is
+        // aligned to `w`; `pattern` holds `WORD >= w` readable bytes.
+        unsafe { move_out(pattern.as_ptr(), d.add(pos), w) }
+    })
 }
 
 macro_rules! forward_shared_memory {
@@ -200,5 +368,188 @@ impl OwnedRange {
     ) -> &'a mut [u8] {
         // SAFETY: as in `cpu_bytes`; `&mut self` makes this the only view of the range.
         unsafe { &mut *slice(c.cpu_ptr(), self.off, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The aligned copies, observed from inside: every shared-memory access the copy
+    //! primitives make is reported to [`probe`], which fails on an access that is not
+    //! naturally aligned (what arm64 Device memory does, Arm ARM B2.5.2 "Alignment of data
+    //! accesses": an unaligned access to any Device memory type generates an Alignment
+    //! fault) and logs its width, so a test can also see that a copy went through the
+    //! aligned path at all rather than around it.
+    extern crate std;
+    use super::*;
+    use crate::WaitMode;
+    use crate::rpmsg::HostConfig;
+    use crate::testing::Link;
+    use std::cell::RefCell;
+    use std::vec;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        static LOG: RefCell<Vec<(usize, usize, bool)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn probe(addr: usize, w: usize, write: bool) {
+        assert!(
+            w.is_power_of_two() && w <= WORD && addr % w == 0,
+            "unaligned access at address {addr:#x} width {w}"
+        );
+        LOG.with(|l| l.borrow_mut().push((addr, w, write)));
+    }
+
+    /// Runs `f`, returning the shared-memory accesses it made.
+    fn watch(f: impl FnOnce()) -> Vec<(usize, usize, bool)> {
+        LOG.with(|l| l.borrow_mut().clear());
+        f();
+        LOG.with(|l| core::mem::take(&mut *l.borrow_mut()))
+    }
+
+    /// Bytes the accesses of one direction covered, checking they are contiguous.
+    fn covered(log: &[(usize, usize, bool)], write: bool) -> usize {
+        let mine: Vec<_> = log.iter().filter(|a| a.2 == write).collect();
+        for p in mine.windows(2) {
+            assert_eq!(
+                p[0].0 + p[0].1,
+                p[1].0,
+                "accesses not contiguous: {mine:x?}"
+            );
+        }
+        mine.iter().map(|a| a.1).sum()
+    }
+
+    #[test]
+    fn plan_is_aligned_contiguous_and_widest() {
+        for addr in 0..2 * WORD {
+            for len in 0..5 * WORD {
+                let mut next = 0;
+                let mut count = 0;
+                for_each_access(addr, len, |pos, w| {
+                    assert_eq!(pos, next, "gap or overlap at {addr}+{len}");
+                    assert!(w.is_power_of_two() && w <= WORD && (addr + pos) % w == 0);
+                    next = pos + w;
+                    count += 1;
+                });
+                assert_eq!(next, len, "{addr}+{len} not covered");
+                // At most one access per power of two below WORD in each of the head and
+                // the tail, plus the whole words between.
+                let bound = 2 * WORD.trailing_zeros() as usize + len / WORD;
+                assert!(count <= bound, "{count} accesses for {addr}+{len}");
+            }
+        }
+        // 7 bytes at an aligned address: 4 + 2 + 1, never one unaligned word.
+        let mut got = Vec::new();
+        for_each_access(64, 7, |p, w| got.push((p, w)));
+        assert_eq!(got, vec![(0, 4), (4, 2), (6, 1)]);
+        // 8 bytes at an odd address: 1 + 2 + 4 + 1 (on 64-bit).
+        let mut got = Vec::new();
+        for_each_access(65, 8, |p, w| got.push((p, w)));
+        if WORD == 8 {
+            assert_eq!(got, vec![(0, 1), (1, 2), (3, 4), (7, 1)]);
+        }
+    }
+
+    #[test]
+    fn helpers_copy_exact_bytes_at_every_offset() {
+        let mut words = vec![0u64; 16];
+        for off in 0..24 {
+            for n in 0..40 {
+                let shared = &mut bytemuck(&mut words)[off..off + n];
+                fill_shared(shared, 0xEE);
+                assert!(shared.iter().all(|&b| b == 0xEE));
+                let src: Vec<u8> = (0..n as u8)
+                    .map(|i| i.wrapping_mul(37) ^ off as u8)
+                    .collect();
+                let log = watch(|| assert_eq!(copy_to_shared(shared, &src), n));
+                assert_eq!(covered(&log, true), n);
+                assert_eq!(shared, &src[..]);
+                let mut back = vec![0u8; n + 3];
+                let log = watch(|| assert_eq!(copy_from_shared(shared, &mut back), n));
+                assert_eq!(covered(&log, false), n);
+                assert_eq!(&back[..n], &src[..]);
+            }
+        }
+        let all = bytemuck(&mut words);
+        all.fill(0);
+        fill_shared(&mut all[3..17], 0xAB);
+        assert!(all[..3].iter().all(|&b| b == 0) && all[17..].iter().all(|&b| b == 0));
+    }
+
+    /// The provided `read`/`write` go through the aligned path, at odd offsets and lengths.
+    #[test]
+    fn provided_read_write_use_aligned_accesses() {
+        let mem = crate::testing::HeapMem::new(256);
+        for (off, n) in [(0, 64), (1, 13), (3, 5), (7, 1), (6, 2), (250, 6), (9, 100)] {
+            let data: Vec<u8> = (0..n as u8).collect();
+            let log = watch(|| mem.write(off, &data));
+            assert_eq!(covered(&log, true), n, "write {off}+{n}: {log:x?}");
+            assert!(log.iter().any(|a| a.1 < WORD) || (off % WORD == 0 && n % WORD == 0));
+            let mut back = vec![0; n];
+            let log = watch(|| mem.read(off, &mut back));
+            assert_eq!(covered(&log, false), n);
+            assert_eq!(back, data);
+        }
+    }
+
+    /// The rpmsg copy paths of both roles copy payloads through the aligned path: every
+    /// payload byte moved is seen by the probe (a `copy_from_slice` would go around it).
+    #[test]
+    fn rpmsg_copies_in_both_roles_are_aligned() {
+        let link = Link::with_buffers(8);
+        let (mut host, mut remote) = link
+            .connect::<4>(HostConfig::default(), WaitMode::Poll)
+            .unwrap();
+        let ep = host.create_endpoint("devmem", None).unwrap();
+        let rep = remote.create_endpoint("echo", None).unwrap();
+        for n in [1usize, 3, 7, 13, 61, 250] {
+            let msg: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+            // Host copy send: header (16) + payload written.
+            let log = watch(|| host.try_send(ep, rep, &msg).unwrap());
+            assert!(covered_writes(&log) >= n, "host send {n}: {log:x?}");
+            // Remote copy receive.
+            let mut got = vec![0u8; 512];
+            let log = watch(|| assert_eq!(remote.try_recv(&mut got).unwrap().2, n));
+            assert!(reads(&log) >= n, "remote recv {n}");
+            assert_eq!(&got[..n], &msg[..]);
+            // Remote copy send.
+            let log = watch(|| remote.try_send(rep, ep, &msg).unwrap());
+            assert!(covered_writes(&log) >= n, "remote send {n}");
+            // Host copy receive.
+            let mut back = vec![0u8; 512];
+            let log = watch(|| assert_eq!(host.try_recv(ep, &mut back).unwrap().1, n));
+            assert!(reads(&log) >= n, "host recv {n}");
+            assert_eq!(&back[..n], &msg[..]);
+            // Zero-copy views' copy helpers: TxBuf::copy_from, ReplyBuf::send_copy,
+            // RxBuf::copy_to.
+            let mut tx = host.try_tx_buf().unwrap();
+            let log = watch(|| assert_eq!(tx.copy_from(&msg), n));
+            assert_eq!(covered(&log, true), n);
+            host.send_buf(ep, rep, tx, n).unwrap();
+            let log = watch(|| {
+                remote
+                    .try_recv_reply_with(|_m, reply| reply.send_copy(&msg).unwrap())
+                    .unwrap()
+            });
+            assert!(covered_writes(&log) >= n, "send_copy {n}");
+            let rx = host.try_recv_buf(ep).unwrap();
+            let mut out = vec![0u8; n];
+            let log = watch(|| assert_eq!(rx.copy_to(&mut out), n));
+            assert_eq!(covered(&log, false), n);
+            assert_eq!(out, msg);
+        }
+    }
+
+    fn covered_writes(log: &[(usize, usize, bool)]) -> usize {
+        log.iter().filter(|a| a.2).map(|a| a.1).sum()
+    }
+    fn reads(log: &[(usize, usize, bool)]) -> usize {
+        log.iter().filter(|a| !a.2).map(|a| a.1).sum()
+    }
+
+    /// Safe byte view of test words (stands in for a mapping: 8-aligned base).
+    fn bytemuck(w: &mut [u64]) -> &mut [u8] {
+        zerocopy::IntoBytes::as_mut_bytes(w)
     }
 }

@@ -20,6 +20,12 @@ use intercore_wire::rpmsg::{Name, NsKind};
 use ready::{Ready, Rings};
 
 /// A received message, borrowed in place from its buffer for the duration of a callback.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on `payload` may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`crate::copy_from_shared`] (as [`RemoteBus::try_recv`] does), which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 #[derive(Debug, Clone, Copy)]
 pub struct Msg<'a> {
     /// Sending endpoint (on the host).
@@ -524,8 +530,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// `buf` is too small (the message is consumed).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u32, u32, usize)> {
         match self.try_recv_with(|m| {
-            let n = m.payload.len().min(buf.len());
-            buf[..n].copy_from_slice(&m.payload[..n]);
+            // Aligned accesses only: the payload may be Device memory.
+            crate::copy_from_shared(m.payload, buf);
             (m.src, m.dst, m.payload.len())
         })? {
             (_, _, len) if len > buf.len() => Err(Error::Truncated { len }),
@@ -578,10 +584,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         dst: impl Into<EndpointAddr>,
         data: &[u8],
     ) -> Result<()> {
-        self.try_send_with(src, dst, data.len(), |buf| {
-            buf.copy_from_slice(data);
-            data.len()
-        })
+        self.try_send_with(src, dst, data.len(), |buf| crate::copy_to_shared(buf, data))
     }
 
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.
