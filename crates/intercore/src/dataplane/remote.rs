@@ -164,7 +164,9 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
 
     /// Runs `work` on every buffer of a submit message that arrived on our endpoint `ep`
     /// from `src`. `work` returns the output length (`DP_OK`) or a status. Completions are
-    /// queued for [`Self::flush`]. A malformed message is counted and dropped.
+    /// queued for [`Self::flush`]. A malformed message is counted and dropped. `payload` is
+    /// parsed in place with unaligned loads: if it is a view of Device memory, copy it out
+    /// first with [`crate::copy_from_shared`].
     pub fn process(
         &mut self,
         ep: u32,
