@@ -14,8 +14,9 @@
 //! ELF loader's target — goes through [`copy_from_shared`], [`copy_to_shared`] and
 //! [`fill_shared`]: volatile accesses, each naturally aligned and at most a machine word
 //! wide (byte, halfword and word accesses for an unaligned head and tail), never a
-//! multi-byte unaligned access and never a cache-zeroing instruction. This is always on,
-//! not a property of the region (docs/ARCHITECTURE.md, "Device memory", says why).
+//! multi-byte unaligned access and never a cache-zeroing instruction. Whether a region
+//! needs this is its [`SharedMemory::device_memory`], true unless the implementation knows
+//! its mapping is Normal memory (docs/ARCHITECTURE.md, "Device memory", says why).
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
@@ -48,6 +49,18 @@ pub unsafe trait SharedMemory {
     /// Whether the region is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the mapping may be Device memory (arm64 maps UIO regions and `/dev/mem`
+    /// no-map carveouts so), where unaligned accesses and `DC ZVA` fault: then every copy
+    /// into or out of the region — the provided [`read`](Self::read) and
+    /// [`write`](Self::write), the zero-copy views' copy helpers — makes naturally aligned
+    /// accesses only ([`copy_from_shared`]), which costs about twice a `memcpy` on Normal
+    /// memory. True unless overridden: an implementation returns false only when it knows
+    /// its mapping is Normal memory (anonymous, memfd, dma-buf pages), which lets the
+    /// copies use `memcpy`.
+    fn device_memory(&self) -> bool {
+        true
     }
 
     /// Atomically loads the u16 at `off` (little-endian on the wire; all supported targets
@@ -87,15 +100,28 @@ pub unsafe trait SharedMemory {
         let p = checked_ptr(self, off, dst.len(), 1);
         // SAFETY: the source range is inside the mapping (checked), valid for reads by the
         // trait's contract, and cannot overlap `dst`, a Rust reference, because the contract
-        // forbids references into the mapping.
-        unsafe { copy_in(p, dst.as_mut_ptr(), dst.len()) }
+        // forbids references into the mapping; Normal memory takes any access `memcpy`
+        // makes.
+        unsafe {
+            if self.device_memory() {
+                copy_in(p, dst.as_mut_ptr(), dst.len())
+            } else {
+                core::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len())
+            }
+        }
     }
     /// Copies `src` into the region at `off`, with naturally aligned accesses only, as
     /// [`read`](Self::read).
     fn write(&self, off: usize, src: &[u8]) {
         let p = checked_ptr(self, off, src.len(), 1);
         // SAFETY: as in `read`, with the roles of source and destination exchanged.
-        unsafe { copy_out(src.as_ptr(), p, src.len()) }
+        unsafe {
+            if self.device_memory() {
+                copy_out(src.as_ptr(), p, src.len())
+            } else {
+                core::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len())
+            }
+        }
     }
     /// A memory fence of the given ordering (a model replaces it with its own).
     fn fence(&self, order: Ordering) {
@@ -267,6 +293,27 @@ pub fn fill_shared(dst: &mut [u8], byte: u8) {
     })
 }
 
+/// Copies a view of shared memory out: [`copy_from_shared`] if the region may be
+/// Device memory ([`SharedMemory::device_memory`]), `copy_from_slice` otherwise.
+pub(crate) fn copy_out_of(device: bool, src: &[u8], dst: &mut [u8]) -> usize {
+    if device {
+        return copy_from_shared(src, dst);
+    }
+    let n = src.len().min(dst.len());
+    dst[..n].copy_from_slice(&src[..n]);
+    n
+}
+
+/// Copies into a view of shared memory: as [`copy_out_of`], the other way.
+pub(crate) fn copy_into(device: bool, dst: &mut [u8], src: &[u8]) -> usize {
+    if device {
+        return copy_to_shared(dst, src);
+    }
+    let n = src.len().min(dst.len());
+    dst[..n].copy_from_slice(&src[..n]);
+    n
+}
+
 /// An ELF [`LoadTarget`](intercore_wire::elf::LoadTarget) over Device memory: forwards
 /// [`region`](intercore_wire::elf::LoadTarget::region) to the target it wraps and writes
 /// each segment with [`copy_to_shared`] and [`fill_shared`] (aligned stores only) instead of
@@ -294,6 +341,29 @@ impl<T: intercore_wire::elf::LoadTarget + ?Sized> intercore_wire::elf::LoadTarge
     }
 }
 
+/// `M` declared Normal memory ([`SharedMemory::device_memory`] false): its copies use
+/// `memcpy`, as every copy did before the aligned copies. Kept for the benchmarks, which
+/// measure the two paths against each other in the same run. Faults on Device memory.
+#[doc(hidden)]
+#[cfg(feature = "test-utils")]
+#[derive(Debug)]
+pub struct MemcpyMem<M>(pub M);
+
+#[cfg(feature = "test-utils")]
+// SAFETY: the mapping and every access forward to `M`, which keeps the contract; only the
+// choice of copy changes, and `memcpy` is sound on any memory the contract allows.
+unsafe impl<M: SharedMemory> SharedMemory for MemcpyMem<M> {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn device_memory(&self) -> bool {
+        false
+    }
+}
+
 macro_rules! forward_shared_memory {
     ($($(#[$attr:meta])* $t:ty),*) => {$(
         $(#[$attr])*
@@ -301,6 +371,7 @@ macro_rules! forward_shared_memory {
         unsafe impl<M: SharedMemory + ?Sized> SharedMemory for $t {
             fn as_ptr(&self) -> *mut u8 { (**self).as_ptr() }
             fn len(&self) -> usize { (**self).len() }
+            fn device_memory(&self) -> bool { (**self).device_memory() }
             fn load_u16(&self, off: usize, order: Ordering) -> u16 { (**self).load_u16(off, order) }
             fn store_u16(&self, off: usize, v: u16, order: Ordering) { (**self).store_u16(off, v, order) }
             fn load_u32(&self, off: usize, order: Ordering) -> u32 { (**self).load_u32(off, order) }
@@ -518,6 +589,36 @@ mod tests {
             assert_eq!(covered(&log, false), n);
             assert_eq!(back, data);
         }
+    }
+
+    /// A region that declares Normal memory keeps `memcpy` in the provided copies (the probe
+    /// sees none of its bytes), and the forwarding impls pass the declaration on.
+    #[test]
+    fn normal_memory_regions_copy_with_memcpy() {
+        struct Normal(crate::testing::HeapMem);
+        // SAFETY: forwards the mapping of a `HeapMem`, which keeps the contract.
+        unsafe impl SharedMemory for Normal {
+            fn as_ptr(&self) -> *mut u8 {
+                self.0.as_ptr()
+            }
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn device_memory(&self) -> bool {
+                false
+            }
+        }
+        let mem = Normal(crate::testing::HeapMem::new(64));
+        assert!(!(&mem).device_memory());
+        assert!(
+            crate::testing::HeapMem::new(8).device_memory(),
+            "default is Device"
+        );
+        let log = watch(|| mem.write(3, &[1, 2, 3, 4, 5]));
+        assert!(log.is_empty(), "{log:x?}");
+        let mut back = [0; 5];
+        mem.read(3, &mut back);
+        assert_eq!(back, [1, 2, 3, 4, 5]);
     }
 
     /// The rpmsg copy paths of both roles copy payloads through the aligned path: every

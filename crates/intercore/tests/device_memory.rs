@@ -126,7 +126,10 @@ fn rpmsg_both_roles_over_device_memory() {
         let msg: Vec<u8> = (0..n).map(|i| (i * 13 + n) as u8).collect();
         let before = mem.copied();
         host.try_send(ep, rep, &msg).unwrap();
-        assert!(mem.copied().1 >= before.1 + n, "host send went through write");
+        assert!(
+            mem.copied().1 >= before.1 + n,
+            "host send went through write"
+        );
         let mut got = vec![0u8; 512];
         assert_eq!(remote.try_recv(&mut got).unwrap().2, n);
         assert_eq!(&got[..n], &msg[..]);
@@ -134,7 +137,10 @@ fn rpmsg_both_roles_over_device_memory() {
         let before = mem.copied();
         let mut back = vec![0u8; 512];
         assert_eq!(host.try_recv(ep, &mut back).unwrap().1, n);
-        assert!(mem.copied().0 >= before.0 + n, "host receive went through read");
+        assert!(
+            mem.copied().0 >= before.0 + n,
+            "host receive went through read"
+        );
         assert_eq!(&back[..n], &msg[..]);
 
         let mut tx = host.try_tx_buf().unwrap();

@@ -529,9 +529,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// Copies one message into `buf` without blocking: `(src, dst, length)`; `Truncated` if
     /// `buf` is too small (the message is consumed).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u32, u32, usize)> {
+        let device = self.mem.device_memory();
         match self.try_recv_with(|m| {
-            // Aligned accesses only: the payload may be Device memory.
-            crate::copy_from_shared(m.payload, buf);
+            // Aligned accesses only if the payload may be Device memory.
+            crate::shm::copy_out_of(device, m.payload, buf);
             (m.src, m.dst, m.payload.len())
         })? {
             (_, _, len) if len > buf.len() => Err(Error::Truncated { len }),
@@ -584,7 +585,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         dst: impl Into<EndpointAddr>,
         data: &[u8],
     ) -> Result<()> {
-        self.try_send_with(src, dst, data.len(), |buf| crate::copy_to_shared(buf, data))
+        // Aligned accesses only if the host's buffer may be Device memory.
+        let device = self.mem.device_memory();
+        self.try_send_with(src, dst, data.len(), |buf| {
+            crate::shm::copy_into(device, buf, data)
+        })
     }
 
     /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.

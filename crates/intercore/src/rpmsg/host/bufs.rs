@@ -52,8 +52,8 @@ impl<M: SharedMemory> RxBuf<M> {
     /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
     /// the bytes copied. Validate the copy, not the view (see the type's documentation).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        // Aligned accesses only: the buffer may be Device memory (`crate::copy_from_shared`).
-        crate::copy_from_shared(self, out)
+        // Aligned accesses only if the buffer may be Device memory (`copy_from_shared`).
+        crate::shm::copy_out_of(self.shared.mem.device_memory(), self, out)
     }
     /// Address of the sending endpoint.
     pub fn src(&self) -> u32 {
@@ -96,10 +96,12 @@ pub struct TxBuf<M: SharedMemory> {
 }
 
 impl<M: SharedMemory> TxBuf<M> {
-    /// Copies `data` (up to the payload area's size) to the start of the payload area with
-    /// aligned accesses only ([`crate::copy_to_shared`]); returns the bytes copied.
+    /// Copies `data` (up to the payload area's size) to the start of the payload area, with
+    /// aligned accesses only ([`crate::copy_to_shared`]) unless the region is Normal memory
+    /// ([`SharedMemory::device_memory`]); returns the bytes copied.
     pub fn copy_from(&mut self, data: &[u8]) -> usize {
-        crate::copy_to_shared(self, data)
+        let device = self.shared.mem.device_memory();
+        crate::shm::copy_into(device, self, data)
     }
 }
 
