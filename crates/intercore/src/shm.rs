@@ -188,7 +188,7 @@ fn for_each_access(addr: usize, len: usize, mut f: impl FnMut(usize, usize)) {
 unsafe fn move_in(s: *const u8, d: *mut u8, w: usize) {
     #[cfg(test)]
     tests::probe(s as usize, w, false);
-    // SAFETY (all arms): the caller guarantees both ranges and `s`'s alignment to `w`.
+    // SAFETY: (all arms) the caller guarantees both ranges and `s`'s alignment to `w`.
     unsafe {
         match w {
             8 => d
@@ -214,7 +214,7 @@ unsafe fn move_in(s: *const u8, d: *mut u8, w: usize) {
 unsafe fn move_out(s: *const u8, d: *mut u8, w: usize) {
     #[cfg(test)]
     tests::probe(d as usize, w, true);
-    // SAFETY (all arms): the caller guarantees both ranges and `d`'s alignment to `w`.
+    // SAFETY: (all arms) the caller guarantees both ranges and `d`'s alignment to `w`.
     unsafe {
         match w {
             8 => d
@@ -609,7 +609,7 @@ mod tests {
             }
         }
         let mem = Normal(crate::testing::HeapMem::new(64));
-        assert!(!(&mem).device_memory());
+        assert!(!SharedMemory::device_memory(&&mem), "forwarded through &M");
         assert!(
             crate::testing::HeapMem::new(8).device_memory(),
             "default is Device"
