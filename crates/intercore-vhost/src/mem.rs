@@ -122,6 +122,12 @@ unsafe impl SharedMemory for GuestMemory {
     fn len(&self) -> usize {
         self.map.len()
     }
+    /// The front end's memory regions are shared file mappings (memfd or hugetlbfs guest
+    /// RAM, received over the vhost-user socket) and the control page is anonymous: Normal
+    /// memory, so copies may use `memcpy`.
+    fn device_memory(&self) -> bool {
+        false
+    }
 }
 
 /// Guest physical addresses of RAM to region offsets; the control page has no guest

@@ -43,4 +43,7 @@ pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;
 pub use notify::{Doorbell, ParseWaitModeError, WaitMode};
-pub use shm::SharedMemory;
+#[doc(hidden)]
+#[cfg(feature = "test-utils")]
+pub use shm::MemcpyMem;
+pub use shm::{AlignedLoad, SharedMemory, copy_from_shared, copy_to_shared, fill_shared};

@@ -35,6 +35,10 @@ impl OwnsMmap for DmaHeapRegion {
     fn mmap(&self) -> &Mmap {
         &self.map
     }
+    /// A dma-heap buffer mapped by the heap's mmap (cacheable pages of the system or CMA heap): Normal memory, so copies may use `memcpy`.
+    fn mapping_is_device_memory(&self) -> bool {
+        false
+    }
 }
 
 impl DmaHeapRegion {

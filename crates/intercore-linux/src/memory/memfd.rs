@@ -51,6 +51,10 @@ impl OwnsMmap for MemfdRegion {
     fn mmap(&self) -> &Mmap {
         &self.map
     }
+    /// Page-cache (memfd/shmem) pages: Normal memory, so copies may use `memcpy`.
+    fn mapping_is_device_memory(&self) -> bool {
+        false
+    }
 }
 
 /// Process-private anonymous memory (`MAP_PRIVATE | MAP_ANONYMOUS`), zero-filled and
@@ -76,6 +80,10 @@ impl OwnsMmap for PrivateRegion {
     fn mmap(&self) -> &Mmap {
         &self.map
     }
+    /// Anonymous pages: Normal memory, so copies may use `memcpy`.
+    fn mapping_is_device_memory(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +108,19 @@ mod tests {
     }
 
     /// An access past the end is refused (a panic naming the bug), never a stray access.
+    /// memfd and anonymous pages are Normal memory (copies may use `memcpy`); a bare
+    /// mapping, which may be of `/dev/mem` or UIO, is treated as Device memory.
+    #[test]
+    fn memory_kinds() {
+        assert!(
+            !MemfdRegion::create("intercore-test", 4096)
+                .unwrap()
+                .device_memory()
+        );
+        assert!(!PrivateRegion::new(4096).unwrap().device_memory());
+        assert!(crate::sys::Mmap::anonymous(4096).unwrap().device_memory());
+    }
+
     #[test]
     #[should_panic(expected = "outside")]
     fn out_of_range_access_panics() {

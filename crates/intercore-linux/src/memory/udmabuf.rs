@@ -28,6 +28,10 @@ impl OwnsMmap for UdmabufRegion {
     fn mmap(&self) -> &Mmap {
         &self.map
     }
+    /// The memfd pages behind the udmabuf: Normal memory, so copies may use `memcpy`.
+    fn mapping_is_device_memory(&self) -> bool {
+        false
+    }
 }
 
 impl UdmabufRegion {

@@ -174,6 +174,15 @@ unsafe impl SharedMemory for Mmap {
 pub(crate) trait OwnsMmap {
     /// The mapping: always the same one for a given value.
     fn mmap(&self) -> &Mmap;
+    /// [`SharedMemory::device_memory`]: true (aligned copies) unless the type knows its
+    /// pages are Normal memory. On arm64, `/dev/mem` maps a no-map pfn with
+    /// `pgprot_noncached` (arch/arm64/mm/mmu.c, `phys_mem_access_prot`), and UIO maps
+    /// physical regions with `pgprot_noncached` too (drivers/uio/uio.c,
+    /// `uio_mmap_physical`); arch/arm64/include/asm/pgtable.h defines that as
+    /// `MT_DEVICE_nGnRnE`.
+    fn mapping_is_device_memory(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! shared_memory_via_mmap {
@@ -189,6 +198,9 @@ macro_rules! shared_memory_via_mmap {
             }
             fn len(&self) -> usize {
                 OwnsMmap::mmap(self).len()
+            }
+            fn device_memory(&self) -> bool {
+                OwnsMmap::mapping_is_device_memory(self)
             }
         }
     )*};

@@ -126,6 +126,24 @@ pub trait LoadTarget {
     /// The `len` bytes of target memory starting at device address `da`, or `None` unless
     /// the whole range is mapped.
     fn region(&mut self, da: u64, len: usize) -> Option<&mut [u8]>;
+
+    /// Writes one segment: `data` at device address `da`, then zeros up to `memsz` bytes;
+    /// `false` unless the whole `da..da+memsz` is mapped. The default fills
+    /// [`region`](Self::region) with `copy_from_slice` and `fill(0)`, which may compile to
+    /// `memcpy`/`memset` — unaligned stores and `DC ZVA`, both of which fault on arm64
+    /// Device memory (a UIO or `/dev/mem` map): a target over such memory overrides this
+    /// with aligned stores (`intercore::AlignedLoad` does).
+    fn load_segment(&mut self, da: u64, data: &[u8], memsz: usize) -> bool {
+        match self.region(da, memsz) {
+            Some(dst) if dst.len() >= data.len() => {
+                let (file, rest) = dst.split_at_mut(data.len());
+                file.copy_from_slice(data);
+                rest.fill(0);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One block of device memory for the slice implementation of [`LoadTarget`].
@@ -655,15 +673,13 @@ impl<'a> Elf<'a> {
         let mut report = LoadReport::default();
         for s in self.segments() {
             let s = s?;
-            let dst = target
-                .region(s.da(), s.memsz() as usize)
-                .ok_or_else(|| self.unmapped(&s))?;
-            let (file, rest) = dst.split_at_mut(s.data.len());
-            file.copy_from_slice(s.data);
-            rest.fill(0);
+            let memsz = s.memsz() as usize;
+            if !target.load_segment(s.da(), s.data, memsz) {
+                return Err(self.unmapped(&s));
+            }
             report.segments += 1;
             report.copied += s.data.len() as u64;
-            report.zeroed += rest.len() as u64;
+            report.zeroed += (memsz - s.data.len()) as u64;
         }
         Ok(report)
     }

@@ -62,6 +62,10 @@ pub struct DpHost<C: CacheOps> {
     done: VecDeque<Completed<C>>,
     stats: DpHostStats,
     broken: Option<Error>,
+    /// Where a completion message is copied out of its receive buffer before it is parsed:
+    /// parsing in place would read shared memory with unaligned loads, which fault on
+    /// Device memory (`crate::copy_from_shared`), and a copy cannot change under the checks.
+    scratch: Vec<u8>,
 }
 
 impl<C: CacheOps> DpHost<C> {
@@ -86,6 +90,7 @@ impl<C: CacheOps> DpHost<C> {
             done: VecDeque::new(),
             stats: DpHostStats::default(),
             broken: None,
+            scratch: Vec::new(),
         })
     }
 
@@ -373,6 +378,19 @@ impl<C: CacheOps> DpHost<C> {
         self.absorb(src, payload)
     }
 
+    /// Copies a completion message out of its receive buffer (aligned accesses: the buffer
+    /// may be Device memory), gives the buffer back, then checks the copy.
+    fn absorb_copy<M: SharedMemory>(&mut self, rx: crate::rpmsg::RxBuf<M>) -> Result<()> {
+        let mut msg = core::mem::take(&mut self.scratch);
+        msg.resize(rx.len(), 0);
+        rx.copy_to(&mut msg);
+        let src = rx.src();
+        drop(rx);
+        let got = self.absorb(src, &msg);
+        self.scratch = msg;
+        got
+    }
+
     /// Takes every completion message that has arrived, without blocking.
     pub fn poll<M: SharedMemory, D: Doorbell>(&mut self, bus: &mut HostBus<M, D>) -> Result<usize> {
         self.check()?;
@@ -380,7 +398,7 @@ impl<C: CacheOps> DpHost<C> {
         loop {
             match bus.try_recv_buf(self.ep) {
                 Ok(rx) => {
-                    self.absorb(rx.src(), &rx)?;
+                    self.absorb_copy(rx)?;
                     n += 1;
                 }
                 Err(Error::WouldBlock) => return Ok(n),
@@ -427,7 +445,7 @@ impl<C: CacheOps> DpHost<C> {
                 return Err(Error::NotReady("no buffer in flight"));
             }
             let rx = bus.recv_buf_timeout(self.ep, timeout)?;
-            self.absorb(rx.src(), &rx)?;
+            self.absorb_copy(rx)?;
         }
     }
 }

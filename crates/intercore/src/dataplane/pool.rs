@@ -245,6 +245,13 @@ impl<C: CacheOps> Pool<C> {
 }
 
 /// A buffer the CPU owns: read and write it in place, then submit it.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on this view may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`Self::copy_from`], [`crate::copy_to_shared`], [`crate::copy_from_shared`] or
+/// [`crate::fill_shared`], which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct WritableBuf<C: CacheOps> {
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) id: u32,
@@ -280,6 +287,14 @@ impl<C: CacheOps> WritableBuf<C> {
     }
 }
 
+impl<C: CacheOps> WritableBuf<C> {
+    /// Copies `data` (up to the capacity) to the start of the buffer with aligned accesses
+    /// only ([`crate::copy_to_shared`]); returns the bytes copied.
+    pub fn copy_from(&mut self, data: &[u8]) -> usize {
+        crate::copy_to_shared(self, data)
+    }
+}
+
 impl<C: CacheOps> Deref for WritableBuf<C> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -310,6 +325,12 @@ impl<C: CacheOps> Drop for WritableBuf<C> {
 /// process access memory outside the pool, but it can defeat validation: for untrusted
 /// results copy first ([`Self::copy_to`], or `to_vec()`), then validate and use the copy.
 /// After a remote death, in-flight buffers come back through `DpHost::reclaim`.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on this view may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`Self::copy_to`] or [`crate::copy_from_shared`] (not `to_vec()`), which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct Completed<C: CacheOps> {
     shared: Arc<Shared<C>>,
     id: u32,
@@ -350,9 +371,8 @@ impl<C: CacheOps> Completed<C> {
     /// Copies the result (up to `out.len()` bytes) out of the shared pool, once; returns
     /// the bytes copied. Validate the copy, not the view (see the type's documentation).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.range.len());
-        out[..n].copy_from_slice(&self[..n]);
-        n
+        // Aligned accesses only: the pool may be Device memory (`crate::copy_from_shared`).
+        crate::copy_from_shared(self, out)
     }
     /// Takes the buffer back for writing (to fill and submit again).
     pub fn into_writable(mut self) -> WritableBuf<C> {

@@ -81,7 +81,8 @@ impl<C: CacheOps, W: DataWindows> Job<'_, C, W> {
         Ok(DevAddr(self.sub.da.get().wrapping_add(at as u64)))
     }
 
-    /// The input bytes, read in place after invalidation.
+    /// The input bytes, read in place after invalidation. On Device memory copy them with
+    /// [`crate::copy_from_shared`], never with a `memcpy` (see [`crate::copy_from_shared`]).
     pub fn input(&mut self) -> Result<&[u8], Fault> {
         if self.input.is_none() {
             let n = self.len();
@@ -104,7 +105,9 @@ impl<C: CacheOps, W: DataWindows> Job<'_, C, W> {
         }
     }
 
-    /// Bytes `at..at+n` of the buffer to write in place; cleaned at completion.
+    /// Bytes `at..at+n` of the buffer to write in place; cleaned at completion. On Device
+    /// memory fill them with [`crate::copy_to_shared`] or [`crate::fill_shared`], never with
+    /// `copy_from_slice`/`fill` (`memcpy`/`memset`).
     pub fn output(&mut self, at: usize, n: usize) -> Result<&mut [u8], Fault> {
         let off = self.window(at, n, true)?;
         self.input = None;
@@ -161,7 +164,9 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
 
     /// Runs `work` on every buffer of a submit message that arrived on our endpoint `ep`
     /// from `src`. `work` returns the output length (`DP_OK`) or a status. Completions are
-    /// queued for [`Self::flush`]. A malformed message is counted and dropped.
+    /// queued for [`Self::flush`]. A malformed message is counted and dropped. `payload` is
+    /// parsed in place with unaligned loads: if it is a view of Device memory, copy it out
+    /// first with [`crate::copy_from_shared`].
     pub fn process(
         &mut self,
         ep: u32,

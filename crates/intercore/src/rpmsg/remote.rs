@@ -20,6 +20,12 @@ use intercore_wire::rpmsg::{Name, NsKind};
 use ready::{Ready, Rings};
 
 /// A received message, borrowed in place from its buffer for the duration of a callback.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on `payload` may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`crate::copy_from_shared`] (as [`RemoteBus::try_recv`] does), which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 #[derive(Debug, Clone, Copy)]
 pub struct Msg<'a> {
     /// Sending endpoint (on the host).
@@ -523,9 +529,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// Copies one message into `buf` without blocking: `(src, dst, length)`; `Truncated` if
     /// `buf` is too small (the message is consumed).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u32, u32, usize)> {
+        let device = self.mem.device_memory();
         match self.try_recv_with(|m| {
-            let n = m.payload.len().min(buf.len());
-            buf[..n].copy_from_slice(&m.payload[..n]);
+            // Aligned accesses only if the payload may be Device memory.
+            crate::shm::copy_out_of(device, m.payload, buf);
             (m.src, m.dst, m.payload.len())
         })? {
             (_, _, len) if len > buf.len() => Err(Error::Truncated { len }),
@@ -578,9 +585,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         dst: impl Into<EndpointAddr>,
         data: &[u8],
     ) -> Result<()> {
+        // Aligned accesses only if the host's buffer may be Device memory.
+        let device = self.mem.device_memory();
         self.try_send_with(src, dst, data.len(), |buf| {
-            buf.copy_from_slice(data);
-            data.len()
+            crate::shm::copy_into(device, buf, data)
         })
     }
 

@@ -34,6 +34,12 @@ pub(super) struct Shared<M> {
 /// [`HostBus::try_recv`](super::HostBus::try_recv), which copy
 /// the payload out of shared memory before returning it. An `RxBuf` also holds one of
 /// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on this view may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`Self::copy_to`] or [`crate::copy_from_shared`], which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct RxBuf<M: SharedMemory> {
     pub(super) shared: Arc<Shared<M>>,
     pub(super) id: u16,
@@ -46,9 +52,8 @@ impl<M: SharedMemory> RxBuf<M> {
     /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
     /// the bytes copied. Validate the copy, not the view (see the type's documentation).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.range.len());
-        out[..n].copy_from_slice(&self[..n]);
-        n
+        // Aligned accesses only if the buffer may be Device memory (`copy_from_shared`).
+        crate::shm::copy_out_of(self.shared.mem.device_memory(), self, out)
     }
     /// Address of the sending endpoint.
     pub fn src(&self) -> u32 {
@@ -77,11 +82,27 @@ impl<M: SharedMemory> Drop for RxBuf<M> {
 /// payload area (`buf_size - 16` bytes). Send it with
 /// [`HostBus::send_buf`](super::HostBus::send_buf); dropping it
 /// unsent returns it to the pool.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on this view may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`Self::copy_from`], [`crate::copy_to_shared`] or [`crate::fill_shared`], which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct TxBuf<M: SharedMemory> {
     pub(super) shared: Arc<Shared<M>>,
     pub(super) id: u16,
     pub(super) range: OwnedRange,
     pub(super) live: bool,
+}
+
+impl<M: SharedMemory> TxBuf<M> {
+    /// Copies `data` (up to the payload area's size) to the start of the payload area, with
+    /// aligned accesses only ([`crate::copy_to_shared`]) unless the region is Normal memory
+    /// ([`SharedMemory::device_memory`]); returns the bytes copied.
+    pub fn copy_from(&mut self, data: &[u8]) -> usize {
+        let device = self.shared.mem.device_memory();
+        crate::shm::copy_into(device, self, data)
+    }
 }
 
 impl<M: SharedMemory> Deref for TxBuf<M> {

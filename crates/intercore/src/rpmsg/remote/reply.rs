@@ -20,6 +20,12 @@ use core::time::Duration;
 /// The header the bus writes is built from the addresses of the received message's header
 /// as copied and checked when it arrived, and from the length given here — never from
 /// the payload bytes, which the host can write.
+///
+/// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
+/// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
+/// `copy_from_slice`, `fill` or `to_vec` on this view may compile to `memcpy`/`memset`,
+/// which use both. On such a region copy with [`Self::send_copy`], [`crate::copy_to_shared`] or [`crate::fill_shared`], which make naturally aligned
+/// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct ReplyBuf<'a> {
     buf: &'a mut [u8],
     from: u32,
@@ -54,7 +60,8 @@ impl ReplyBuf<'_> {
     /// Copies `data` in and sends it as the reply ([`Self::send`]).
     pub fn send_copy(&mut self, data: &[u8]) -> Result<()> {
         self.send(data.len())?;
-        self.buf[..data.len()].copy_from_slice(data);
+        // Aligned accesses only: the buffer may be Device memory.
+        crate::copy_to_shared(&mut self.buf[..data.len()], data);
         Ok(())
     }
 
