@@ -58,23 +58,8 @@ source = "memfd"
 mode = "coherent"
 "#;
 
-/// A minimal real board (kernel transport, a carveout by node name) that validates; tests
-/// break one thing in it at a time.
-const REAL: &str = r#"
-[board]
-name = "t"
-arch = "aarch64"
-[remoteproc]
-name = "78000000.r5f"
-firmware = "am64-main-r5f0_0-fw"
-[transport]
-kind = "kernel"
-[memory]
-source = "carveout"
-reserved_memory = "intercore-pool@a6000000"
-[cache]
-mode = "coherent"
-"#;
+mod common;
+use common::REAL;
 
 /// Every file in boards/ parses with `Board::from_file` and passes validation; each real
 /// board names a remote processor and is for an aarch64 host, the simulator's is for any.

@@ -126,21 +126,9 @@ fn no_errors(f: &[Finding]) {
     assert!(f.iter().all(|x| x.level != Level::Error), "{}", render(f));
 }
 
-const KERNEL: &str = r#"
-[board]
-name = "t"
-arch = "aarch64"
-[remoteproc]
-name = "78000000.r5f"
-firmware = "am64-main-r5f0_0-fw"
-[transport]
-kind = "kernel"
-[memory]
-source = "carveout"
-reserved_memory = "intercore-pool@a6000000"
-[cache]
-mode = "coherent"
-"#;
+mod common;
+/// The minimal kernel-transport board the other tests start from.
+use common::REAL as KERNEL;
 
 /// The userspace transport over the R5F's DMA region (as the K3 layout has it), the pool
 /// (64 KiB) in the reserved-memory node `pool`.
