@@ -82,6 +82,15 @@ impl fmt::Display for Board {
                 region_str(region),
                 hex(*rsc_offset)
             )?,
+            TransportSpec::Qemu { core, fw_dir } => writeln!(
+                f,
+                "transport  QEMU: the offload firmware as ARM code on an emulated Cortex-{} (image from {}), polling doorbell",
+                core.as_str().to_uppercase(),
+                fw_dir.as_ref().map_or(
+                    "$INTERCORE_FW_DIR, target/baremetal/images or firmware/images/target".into(),
+                    |d| d.display().to_string()
+                )
+            )?,
             TransportSpec::Kernel { ctrl } => writeln!(
                 f,
                 "transport  kernel rpmsg char devices through /dev/{}",

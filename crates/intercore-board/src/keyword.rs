@@ -117,9 +117,10 @@ mod tests {
         round_trip::<Control>();
         round_trip::<Firmware>();
         round_trip::<SimLayout>();
+        round_trip::<crate::model::QemuCoreName>();
         assert_eq!(
             TransportKind::allowed(),
-            "\"sim\", \"userspace\", \"kernel\""
+            "\"sim\", \"qemu\", \"userspace\", \"kernel\""
         );
         assert_eq!(
             MemorySource::allowed(),

@@ -15,7 +15,7 @@
 //! # control = "sysfs"                      # "sysfs" | "cdev"
 //!
 //! [transport]
-//! kind = "kernel"                          # "sim" | "userspace" | "kernel"
+//! kind = "kernel"                          # "sim" | "qemu" | "userspace" | "kernel"
 //!
 //! [memory]
 //! source = "carveout"                      # "memfd" | "carveout" | "dma-heap" | "udmabuf"
@@ -61,9 +61,9 @@
 //! firmware that transport cannot drive.
 //! A `mapping.kind = "vfio"` board can be opened only by a build with this crate's `vfio`
 //! feature (intercore-linux's VFIO backend), and the check says so otherwise.
-//! Opening the board for real is not here yet: the transports, memory sources and cache
-//! backends each have their own constructors, and this crate only says which to use. It is
-//! where `Board::open()` will live.
+//! [`Board::open`] opens the link: one [`Link`] implementing `intercore::rpmsg::Transport`
+//! whatever the board (`sim`, `qemu`, `kernel`; `userspace` is not wired yet), owning the
+//! child process, regions and doorbell it needs.
 //!
 //! # Where it sits
 //!
@@ -92,13 +92,14 @@
 //! | `board` | `name` | all | free text (required) |
 //! | | `description` | all | free text |
 //! | | `arch` | all | the host's architecture: `aarch64`, `x86_64`, `any` (default `any`) |
-//! | `remoteproc` | `name` / `index` | not `sim` | the remote processor, by its `name` attribute or N of `remoteprocN` (exactly one) |
+//! | `remoteproc` | `name` / `index` | not `sim`, `qemu` | the remote processor, by its `name` attribute or N of `remoteprocN` (exactly one) |
 //! | | `firmware` | | file name the kernel loads (no `/`) |
 //! | | `firmware_file` | `boot = "load"` | local ELF to install as `firmware` (relative to the board file) |
 //! | | `boot` | | `load` (default: the kernel boots it) or `attach` (started by the bootloader, IPC-only) |
 //! | | `control` | | `sysfs` (default) or `cdev` (`/dev/remoteprocN`) |
-//! | `transport` | `kind` | all | `sim`, `userspace` (intercore's own virtio-rpmsg over a carveout), `kernel` (`/dev/rpmsg_ctrlN`) |
+//! | `transport` | `kind` | all | `sim`, `qemu` (the firmware as ARM code under QEMU), `userspace` (intercore's own virtio-rpmsg over a carveout), `kernel` (`/dev/rpmsg_ctrlN`) |
 //! | | `firmware`, `da_base`, `event_idx`, `layout` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX (default false), the layout (`standard`, `ti-k3`) |
+//! | | `core`, `fw_dir` | `qemu` | the emulated core (`r5f`, `m4f`); the directory of the firmware images (default `$INTERCORE_FW_DIR`, then `target/baremetal/images`, `firmware/images/target`; relative to the board file) |
 //! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
 //! | | `region` or `base` + `size`, `rsc_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; `poll` (the only doorbell built) |
 //! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` |
@@ -121,6 +122,7 @@ mod display;
 mod error;
 mod keyword;
 mod model;
+mod open;
 mod raw;
 mod validate;
 
@@ -130,5 +132,7 @@ pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, KERNEL_RPMSG_BUF_SIZE,
     KERNEL_RPMSG_MAX_BUFS, MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout,
-    RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec, default_pool,
+    QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec,
+    default_pool,
 };
+pub use open::{KernelOpener, Link, OpenEnv, OpenError, QemuBus, SimBus, qemu_image};

@@ -119,6 +119,15 @@ pub enum TransportSpec {
         /// Offset of the resource table in it.
         rsc_offset: u64,
     },
+    /// The firmware as ARM machine code on an emulated core (`intercore_sim::qemu`): QEMU
+    /// runs as a child process, the shared memory is a memfd, the doorbell polls.
+    Qemu {
+        /// Which emulated core.
+        core: QemuCoreName,
+        /// Where the firmware images are (`None`: `$INTERCORE_FW_DIR`, then
+        /// `target/baremetal/images`, then `firmware/images/target`).
+        fw_dir: Option<PathBuf>,
+    },
     /// The kernel's rpmsg char devices (`/dev/rpmsg_ctrlN`, then `/dev/rpmsgM`).
     Kernel {
         /// `rpmsg_ctrlN`; `None`: the only one there is.
@@ -131,10 +140,32 @@ keyword_enum! {
     pub enum TransportKind {
         /// [`TransportSpec::Sim`].
         Sim = "sim",
+        /// [`TransportSpec::Qemu`].
+        Qemu = "qemu",
         /// [`TransportSpec::Userspace`].
         Userspace = "userspace",
         /// [`TransportSpec::Kernel`].
         Kernel = "kernel",
+    }
+}
+
+keyword_enum! {
+    /// `transport.core` of a QEMU board: which emulated core runs the firmware.
+    pub enum QemuCoreName {
+        /// Cortex-R5F (QEMU's `-M none -cpu cortex-r5f`).
+        R5f = "r5f",
+        /// Cortex-M4F (QEMU's `mps2-an386`).
+        M4f = "m4f",
+    }
+}
+
+impl QemuCoreName {
+    /// The simulator's core.
+    pub fn core(self) -> intercore_sim::qemu::QemuCore {
+        match self {
+            QemuCoreName::R5f => intercore_sim::qemu::QemuCore::R5f,
+            QemuCoreName::M4f => intercore_sim::qemu::QemuCore::M4f,
+        }
     }
 }
 
@@ -145,7 +176,13 @@ impl TransportSpec {
             TransportSpec::Sim { .. } => TransportKind::Sim,
             TransportSpec::Userspace { .. } => TransportKind::Userspace,
             TransportSpec::Kernel { .. } => TransportKind::Kernel,
+            TransportSpec::Qemu { .. } => TransportKind::Qemu,
         }
+    }
+    /// Whether the remote core runs on this host (a child process: the simulated SoC or
+    /// QEMU), with no remote processor to control.
+    pub fn is_emulated(&self) -> bool {
+        matches!(self, TransportSpec::Sim { .. } | TransportSpec::Qemu { .. })
     }
 }
 

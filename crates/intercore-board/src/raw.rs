@@ -51,6 +51,8 @@ pub(crate) struct RawTransport {
     pub(crate) size: Option<u64>,
     pub(crate) rsc_offset: Option<u64>,
     pub(crate) doorbell: Option<String>,
+    pub(crate) core: Option<String>,
+    pub(crate) fw_dir: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -71,7 +71,7 @@ fn every_shipped_board_validates() {
         let b = Board::from_file(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(b.file.as_deref(), Some(f.as_path()));
         match b.transport {
-            TransportSpec::Sim { .. } => {
+            TransportSpec::Sim { .. } | TransportSpec::Qemu { .. } => {
                 assert_eq!(b.arch, Arch::Any, "{}", f.display());
                 assert!(b.remoteproc.is_none());
             }
@@ -212,7 +212,7 @@ fn enumerations_list_the_allowed_values() {
     has(
         &p,
         "transport.kind",
-        &["\"tcp\"", "\"sim\", \"userspace\", \"kernel\""],
+        &["\"tcp\"", "\"sim\", \"qemu\", \"userspace\", \"kernel\""],
     );
     let p = problems(&SIM.replace("\"memfd\"", "\"shm\""));
     has(
@@ -791,5 +791,104 @@ fn check_firmware_file() {
             && x.message.contains("fw.elf is not loadable firmware")),
         "{}",
         render(&f)
+    );
+}
+
+const QEMU: &str = r#"
+[board]
+name = "q"
+[transport]
+kind = "qemu"
+core = "m4f"
+[memory]
+source = "memfd"
+[cache]
+mode = "coherent"
+"#;
+
+/// A QEMU board: `core` is required and one of r5f/m4f; `fw_dir` resolves against the board
+/// file; no [remoteproc], a memfd, identity mapping (the default), coherent cache only;
+/// the sim-only keys are refused by name. The shipped QEMU boards name both cores.
+#[test]
+fn qemu_boards_are_validated_by_key() {
+    let b = Board::from_str(QEMU).unwrap();
+    assert_eq!(
+        b.transport,
+        TransportSpec::Qemu {
+            core: intercore_board::QemuCoreName::M4f,
+            fw_dir: None
+        }
+    );
+    assert_eq!(b.mapping, intercore_board::MappingSpec::Identity);
+    has(
+        &problems(&QEMU.replace("core = \"m4f\"", "")),
+        "transport.core",
+        &["missing", "r5f"],
+    );
+    has(
+        &problems(&QEMU.replace("\"m4f\"", "\"a53\"")),
+        "transport.core",
+        &["\"r5f\", \"m4f\""],
+    );
+    has(
+        &problems(&QEMU.replace("core = \"m4f\"", "core = \"m4f\"\nlayout = \"ti-k3\"")),
+        "transport.layout",
+        &["transport.kind = \"sim\""],
+    );
+    has(
+        &problems(&QEMU.replace("mode = \"coherent\"", "mode = \"sim-noncoherent\"")),
+        "cache.mode",
+        &["coherent"],
+    );
+    has(
+        &problems(&format!("{QEMU}[mapping]\nkind = \"sim-iommu\"\n")),
+        "mapping.kind",
+        &["no IOMMU"],
+    );
+    has(
+        &problems(&format!("{QEMU}[remoteproc]\nname = \"x\"\n")),
+        "remoteproc",
+        &["remove the table"],
+    );
+    has(
+        &problems(&QEMU.replace(
+            "source = \"memfd\"",
+            "source = \"carveout\"\nbase = 0x1000\nsize = 0x400000",
+        )),
+        "memory.source",
+        &["memfd"],
+    );
+    // fw_dir is relative to the board file.
+    let dir = std::env::temp_dir().join(format!("intercore-qemu-board-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("imgs")).unwrap();
+    let f = dir.join("q.toml");
+    std::fs::write(
+        &f,
+        QEMU.replace("core = \"m4f\"", "core = \"m4f\"\nfw_dir = \"imgs\""),
+    )
+    .unwrap();
+    let b = Board::from_file(&f).unwrap();
+    let e = b.qemu_image().unwrap_err();
+    assert!(
+        e.contains(&dir.join("imgs").join("qemu-m4f.elf").display().to_string()),
+        "{e}"
+    );
+    std::fs::write(dir.join("imgs/qemu-m4f.elf"), b"x").unwrap();
+    assert_eq!(b.qemu_image().unwrap(), dir.join("imgs/qemu-m4f.elf"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let names: Vec<_> = board_files()
+        .iter()
+        .filter_map(|f| match Board::from_file(f).unwrap().transport {
+            TransportSpec::Qemu { core, .. } => Some(core),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        names.contains(&intercore_board::QemuCoreName::R5f),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&intercore_board::QemuCoreName::M4f),
+        "{names:?}"
     );
 }

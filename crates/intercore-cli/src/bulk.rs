@@ -87,6 +87,19 @@ impl Checker {
     }
 }
 
+/// Every free buffer of exactly `size` bytes the data plane's pool hands out (allocation
+/// stops at the first buffer of another size, which goes back to the pool).
+pub fn alloc_all<C: CacheOps>(dp: &mut DpHost<C>, size: usize) -> Vec<WritableBuf<C>> {
+    let mut free = Vec::new();
+    while let Some(b) = dp.alloc(size) {
+        if b.cap() != size {
+            break;
+        }
+        free.push(b);
+    }
+    free
+}
+
 /// Bytes per buffer used for input when the buffer holds `cap`: the CRC goes in the last
 /// cache line, on its own, so the host never shares a line with what the remote writes.
 pub fn input_len(cap: usize) -> usize {

@@ -80,6 +80,21 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Bring a board's core and link up (boards/*.toml).
+    ///
+    /// For sim, qemu and userspace boards the link lives in one process, the link owner:
+    /// `up` starts it in the background (or stays in the foreground with --foreground),
+    /// returns once the link is up, and ping/echo/bench --board reach it through its
+    /// control socket ($XDG_RUNTIME_DIR/intercore/, else /tmp/intercore-UID/). For kernel
+    /// boards the kernel owns the link: `up` starts (or attaches to) the core and waits for
+    /// its rpmsg control device. An already-up board is reported and exits 0.
+    Up(UpArgs),
+    /// Stop a board's link owner and its core (a kernel board's core: stop or detach).
+    Down(BoardArg),
+    /// Verified round trips through a board's link; prints p50/p99/min/max.
+    Ping(PingArgs),
+    /// Verified echo of messages of every size from 1 byte to the largest payload.
+    Echo(EchoArgs),
     /// Start the simulated SoC and exchange verified messages and bulk data with it.
     ///
     /// The offload firmware runs in its own process; an endpoint is opened through the
@@ -93,6 +108,9 @@ pub enum Command {
     /// Round trips (1/64/496 B; poll, event, adaptive), batched one-way throughput, bulk
     /// GB/s (4 KiB..4 MiB, coherent and non-coherent) against one write pass, and a soak.
     /// Prints ratios to the baselines; --json one object per row and a summary.
+    ///
+    /// With --board FILE: rtt, throughput and bulk through that board's link, rows naming
+    /// the board and transport; host-only baselines say n/a.
     Bench(BenchArgs),
     /// The simulator's own checks.
     #[command(subcommand)]
@@ -124,6 +142,56 @@ pub enum Command {
     /// destroys the endpoint. For a guest talking to intercore vhost-user. Exit 1 on any
     /// mismatch.
     KernelEcho(KernelEchoArgs),
+}
+
+/// `intercore up`.
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// The board file
+    #[arg(long, value_name = "FILE")]
+    pub board: PathBuf,
+    /// Stay in the foreground as the link owner (until `intercore down` or a signal)
+    #[arg(long)]
+    pub foreground: bool,
+    /// (internal) run as the background owner `up` started: report readiness on stdout
+    #[arg(long, hide = true, conflicts_with = "foreground")]
+    pub daemon_child: bool,
+}
+
+/// A command that needs only the board.
+#[derive(Args, Debug, Clone)]
+pub struct BoardArg {
+    /// The board file
+    #[arg(long, value_name = "FILE")]
+    pub board: PathBuf,
+}
+
+/// `ping --count` and `echo --messages` at most.
+pub const LINK_COUNT_MAX: u64 = 10_000_000;
+
+/// `intercore ping`.
+#[derive(Args, Debug, Clone)]
+pub struct PingArgs {
+    /// The board file
+    #[arg(long, value_name = "FILE")]
+    pub board: PathBuf,
+    /// Round trips, each verified [range: 1..=10000000]
+    #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
+          value_parser = count(1, LINK_COUNT_MAX))]
+    pub count: u64,
+}
+
+/// `intercore echo`.
+#[derive(Args, Debug, Clone)]
+pub struct EchoArgs {
+    /// The board file
+    #[arg(long, value_name = "FILE")]
+    pub board: PathBuf,
+    /// Messages, sizes 1, 2, ... up to the largest payload and round again [range:
+    /// 1..=10000000] (default: one of each size)
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = count(1, LINK_COUNT_MAX))]
+    pub messages: Option<u64>,
 }
 
 /// `intercore demo`.
@@ -263,6 +331,10 @@ pub struct BenchArgs {
     /// Also write an SVG plot to FILE
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Measure through this board's link instead (rtt, throughput, bulk; the board's core
+    /// is the peer; `intercore up --board FILE` first for sim/qemu/userspace boards)
+    #[arg(long, value_name = "FILE", conflicts_with = "plot")]
+    pub board: Option<PathBuf>,
 }
 
 /// `intercore sim ...`.

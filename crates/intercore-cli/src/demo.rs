@@ -1,13 +1,13 @@
 //! `intercore demo`: the simulated SoC end to end.
 
-use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
+use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, alloc_all, input_len};
 use crate::error::CliError;
 use intercore::WaitMode;
 use intercore::rpmsg::HostConfig;
-use intercore_board::{CacheMaintenance, TransportSpec};
+use intercore_board::CacheMaintenance;
 use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
 use intercore_sim::qemu::QemuCore;
-use intercore_sim::{CacheMode, Firmware, RemoteProgram, SimConfig, Soc};
+use intercore_sim::{Firmware, RemoteProgram, SimConfig, Soc};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -137,22 +137,16 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
     };
     let board =
         intercore_board::Board::from_file(path).map_err(|e| CliError::at(path, e.to_string()))?;
-    let TransportSpec::Sim {
-        firmware,
-        da_base,
-        event_idx,
-        layout,
-    } = &board.transport
-    else {
+    let Some(bcfg) = board.sim_config() else {
         return Err(CliError::at(
             path,
             format!(
-                "{}: demo runs on the simulated SoC, and this board's transport is not kind = \"sim\" (use `intercore board check` for a real board)",
+                "{}: demo runs on the simulated SoC, and this board's transport is not kind = \"sim\" (use `intercore up --board` for a QEMU or real board)",
                 path.display()
             ),
         ));
     };
-    let fw = *firmware;
+    let fw = bcfg.firmware;
     if fw != Firmware::Offload && o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 {
         return Err(CliError::at(
             path,
@@ -163,17 +157,16 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
             ),
         ));
     }
-    cfg.firmware = fw;
-    cfg.da_base = *da_base;
-    cfg.event_idx = *event_idx;
-    cfg.layout = *layout;
-    cfg.vring_num = board.rpmsg.buffers;
-    cfg.buf_size = board.rpmsg.buffer_size;
-    cfg.pool = board.pool.clone();
-    // A coherent board leaves `--cache` as given.
-    if let CacheMaintenance::SimNoncoherent(e) = board.cache.mode {
-        cfg.cache = CacheMode::NonCoherent(e);
-    }
+    // A coherent board leaves `--cache` as given; the wait of the remote stays the option's.
+    let cache = match board.cache.mode {
+        CacheMaintenance::SimNoncoherent(_) => bcfg.cache,
+        _ => cfg.cache,
+    };
+    cfg = SimConfig {
+        remote_wait: cfg.remote_wait,
+        cache,
+        ..bcfg
+    };
     Ok(cfg)
 }
 
@@ -402,13 +395,7 @@ fn bulk_stage<D: intercore::Doorbell>(
     let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
     let mut progress = Progress::new(json);
     let mut checker = Checker::default();
-    let mut free = Vec::new();
-    while let Some(b) = dp.alloc(BUF) {
-        if b.cap() != BUF {
-            break;
-        }
-        free.push(b);
-    }
+    let mut free = alloc_all(&mut dp, BUF);
     if free.is_empty() {
         return Err("the pool has no 1 MiB buffers".into());
     }

@@ -55,6 +55,7 @@ mod board;
 mod bulk;
 mod demo;
 mod error;
+mod link;
 mod rproc;
 mod rsc;
 mod selftest;
@@ -108,7 +109,17 @@ fn main() -> ExitCode {
     let json = cli.json;
     let (name, r): (&str, Result<u8, CliError>) = match &cli.command {
         Command::Demo(a) => ("demo", demo::main(a, json)),
-        Command::Bench(a) => ("bench", bench::main(a, json)),
+        Command::Bench(a) => (
+            "bench",
+            match &a.board {
+                Some(b) => link::bench(a, b, json),
+                None => bench::main(a, json),
+            },
+        ),
+        Command::Up(a) => ("up", link::up(a, json)),
+        Command::Down(a) => ("down", link::down(a, json)),
+        Command::Ping(a) => ("ping", link::ping(a, json)),
+        Command::Echo(a) => ("echo", link::echo(a, json)),
         Command::Sim(SimCommand::Selftest) => ("sim selftest", selftest::main(json)),
         Command::Rsc(a) => ("rsc", rsc::main(a, json)),
         Command::Rproc(c) => (

@@ -9,7 +9,7 @@
 
 use clap::CommandFactory;
 use intercore_cli::Cli;
-use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
+use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc, minimal_arm_elf as arm_elf};
 use std::any::TypeId;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -1070,31 +1070,6 @@ fn r5f_of_node(k: &FakeKernel) {
         .join("sys/class/remoteproc/remoteproc0/device/of_node");
     std::fs::create_dir_all(&n).unwrap();
     std::fs::write(n.join("compatible"), b"ti,am64-r5f\0").unwrap();
-}
-
-/// A minimal ELF32 EM_ARM firmware (one PT_LOAD; the System V ABI's ELF32 layout).
-fn arm_elf() -> Vec<u8> {
-    let mut v = vec![0u8; 52 + 32];
-    v[..4].copy_from_slice(b"\x7fELF");
-    v[4] = 1; // ELFCLASS32
-    v[5] = 1; // little-endian
-    v[6] = 1;
-    v[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    v[18..20].copy_from_slice(&40u16.to_le_bytes()); // EM_ARM
-    v[20..24].copy_from_slice(&1u32.to_le_bytes());
-    v[24..28].copy_from_slice(&0x1000u32.to_le_bytes()); // e_entry
-    v[28..32].copy_from_slice(&52u32.to_le_bytes()); // e_phoff
-    v[40..42].copy_from_slice(&52u16.to_le_bytes()); // e_ehsize
-    v[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
-    v[44..46].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
-    v[52..56].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    v[56..60].copy_from_slice(&84u32.to_le_bytes()); // p_offset
-    v[60..64].copy_from_slice(&0x1000u32.to_le_bytes());
-    v[64..68].copy_from_slice(&0x1000u32.to_le_bytes());
-    v[68..72].copy_from_slice(&16u32.to_le_bytes());
-    v[72..76].copy_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&[0u8; 16]);
-    v
 }
 
 /// `rproc load` of this host's own binary (an ELF64 for x86-64 or aarch64) onto a core

@@ -165,6 +165,66 @@ pub fn read_regular_text(path: &Path, max: u64) -> Result<String, FileError> {
     })
 }
 
+/// Makes `path` free for a new listening socket without destroying anything that is not
+/// ours to destroy: nothing there is fine; a socket nobody listens on (a connection is
+/// refused: `ECONNREFUSED`, what Linux's `unix_find_other` gives for a socket file with no
+/// listener) is a stale one left by an earlier run and is removed; a socket someone
+/// listens on, or anything else (a regular file, a directory, a symbolic link), is an
+/// error naming the path and ending with `hint` (what to do instead), and is left as it
+/// was. Used by `intercore vhost-user` and the link owner of `intercore up`.
+pub fn clear_stale_socket(path: &Path, hint: &str) -> io::Result<()> {
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
+    };
+    let t = m.file_type();
+    if !t.is_socket() {
+        let what = if t.is_file() {
+            "a regular file"
+        } else if t.is_dir() {
+            "a directory"
+        } else if t.is_symlink() {
+            "a symbolic link"
+        } else {
+            "not a socket"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{}: exists and is {what}; refusing to replace it with a socket \
+                 (remove it yourself, or {hint})",
+                path.display()
+            ),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{}: another process is listening on this socket; {hint}",
+                path.display()
+            ),
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => std::fs::remove_file(path)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: removing the stale socket: {e}", path.display()),
+                )
+            }),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{}: cannot tell whether this socket is in use: {e}",
+                path.display()
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

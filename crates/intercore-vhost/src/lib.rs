@@ -621,64 +621,10 @@ pub fn serve_socket(
     r
 }
 
-/// Makes `path` free for a new listening socket without destroying anything that is not
-/// ours to destroy: nothing there is fine; a socket nobody listens on (a connection is
-/// refused: `ECONNREFUSED`, what Linux's `unix_find_other` gives for a socket file with no
-/// listener) is a stale one left by an earlier run and is removed; a socket someone
-/// listens on, or anything else (a regular file, a directory, a symbolic link), is an
-/// error naming the path, and is left as it was.
+/// Makes `path` free for the vhost-user socket: [`intercore_linux::file::clear_stale_socket`]
+/// (a stale socket nobody listens on is removed; anything else is an error naming the path).
 pub fn clear_stale_socket(path: &std::path::Path) -> io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let m = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
-        }
-    };
-    let t = m.file_type();
-    if !t.is_socket() {
-        let what = if t.is_file() {
-            "a regular file"
-        } else if t.is_dir() {
-            "a directory"
-        } else if t.is_symlink() {
-            "a symbolic link"
-        } else {
-            "not a socket"
-        };
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!(
-                "{}: exists and is {what}; refusing to replace it with the vhost-user socket \
-                 (remove it yourself, or choose another --socket path)",
-                path.display()
-            ),
-        ));
-    }
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "{}: another process is listening on this socket; choose another --socket path",
-                path.display()
-            ),
-        )),
-        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => std::fs::remove_file(path)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("{}: removing the stale socket: {e}", path.display()),
-                )
-            }),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!(
-                "{}: cannot tell whether this socket is in use: {e}",
-                path.display()
-            ),
-        )),
-    }
+    intercore_linux::file::clear_stale_socket(path, "choose another --socket path")
 }
 
 #[cfg(test)]

@@ -24,6 +24,18 @@ impl Board {
                     firmware.name()
                 ),
             ),
+            TransportSpec::Qemu { core, .. } => match self.qemu_image() {
+                Ok(image) => f.push(
+                    Level::Ok,
+                    "transport",
+                    format!(
+                        "QEMU runs the firmware image {} on an emulated {} as a child process of this host (intercore up)",
+                        image.display(),
+                        core.core().name()
+                    ),
+                ),
+                Err(e) => f.push(Level::Error, "transport", e),
+            },
             TransportSpec::Kernel { ctrl } => {
                 let missing = "no rpmsg control device: the kernel needs CONFIG_RPMSG_CHAR and CONFIG_RPMSG_CTRL, virtio_rpmsg_bus bound to the core's vdev, and a running core whose resource table has an rpmsg vdev";
                 match ctrl {
@@ -39,15 +51,7 @@ impl Board {
                         }
                     }
                     None => {
-                        let mut found: Vec<String> = std::fs::read_dir(&env.roots.dev)
-                            .map(|rd| {
-                                rd.filter_map(|e| e.ok())
-                                    .filter_map(|e| e.file_name().into_string().ok())
-                                    .filter(|n| n.starts_with("rpmsg_ctrl"))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        found.sort();
+                        let found = crate::open::ctrl_devices(&env.roots.dev);
                         match found.as_slice() {
                             [] => f.push(
                                 Level::Error,

@@ -6,6 +6,31 @@ use crate::model::{MappingKind, MappingSpec, MemorySpec, PoolCarveout, RegionSpe
 use crate::raw::RawMapping;
 use intercore_sim::POOL_IOVA;
 
+/// A QEMU board's mapping: the emulated core has no IOMMU and reaches the shared memfd at
+/// its own addresses (the firmware declares the data-plane window), so only `identity` (the
+/// default) fits.
+pub(super) fn validate_qemu(m: Option<&RawMapping>, c: &mut Check) -> Option<MappingSpec> {
+    let Some(m) = m else {
+        return Some(MappingSpec::Identity);
+    };
+    let kind = c.one_of::<MappingKind>("mapping.kind", &m.kind)?;
+    c.not_here("mapping.offset", &m.offset, "mapping.kind = \"offset\"");
+    c.not_here(
+        "mapping.iova",
+        &m.iova,
+        "mapping.kind = \"vfio\" or \"sim-iommu\"",
+    );
+    c.not_here("mapping.group", &m.group, "mapping.kind = \"vfio\"");
+    if kind != MappingKind::Identity {
+        c.err(
+            "mapping.kind",
+            Some(quoted(&m.kind)),
+            "QEMU's emulated core has no IOMMU and sees the shared memory at the addresses its firmware declares: use \"identity\" (or leave [mapping] out)",
+        );
+    }
+    Some(MappingSpec::Identity)
+}
+
 /// The table, or the mapping the memory implies when the file has none.
 pub(super) fn validate(
     m: Option<&RawMapping>,

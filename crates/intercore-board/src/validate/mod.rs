@@ -131,9 +131,12 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     // [transport]
     let (kind, transport) = transport::validate(&raw.transport, c);
     let is_sim = kind == Some(TransportKind::Sim);
+    let is_qemu = kind == Some(TransportKind::Qemu);
+    // The simulated SoC and QEMU: a child process of this host, no remote processor, a memfd.
+    let emulated = is_sim || is_qemu;
 
     // [remoteproc]
-    let remoteproc = remoteproc::validate(raw.remoteproc.as_ref(), is_sim, c);
+    let remoteproc = remoteproc::validate(raw.remoteproc.as_ref(), emulated, c);
 
     // [rpmsg]
     let rpmsg = rpmsg::validate(raw.rpmsg.as_ref(), kind, c);
@@ -158,7 +161,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
             );
         }
     }
-    match (memory.as_ref().map(MemorySpec::source), is_sim) {
+    match (memory.as_ref().map(MemorySpec::source), emulated) {
         (Some(MemorySource::Memfd), false) => c.err(
             "memory.source",
             Some("\"memfd\"".into()),
@@ -167,19 +170,33 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         (Some(s), true) if s != MemorySource::Memfd => c.err(
             "memory.source",
             Some(quoted(s.as_str())),
-            "the simulated SoC shares a memfd with its remote process; use \"memfd\"",
+            "the simulated SoC and QEMU share a memfd with their child process; use \"memfd\"",
         ),
         _ => {}
     }
 
     // [mapping]
-    let mapping = memory
-        .as_ref()
-        .and_then(|m| mapping::validate(raw.mapping.as_ref(), m, remoteproc.as_ref(), c));
+    let mapping = memory.as_ref().and_then(|m| {
+        if is_qemu {
+            mapping::validate_qemu(raw.mapping.as_ref(), c)
+        } else {
+            mapping::validate(raw.mapping.as_ref(), m, remoteproc.as_ref(), c)
+        }
+    });
 
     // [cache]
     let cache = match &memory {
-        Some(m) => cache::validate(&raw.cache, arch, m, is_sim, c),
+        Some(m) => {
+            let spec = cache::validate(&raw.cache, arch, m, emulated, c);
+            if is_qemu && spec.is_some_and(|s| s.mode != crate::model::CacheMaintenance::Coherent) {
+                c.err(
+                    "cache.mode",
+                    Some(quoted(&raw.cache.mode)),
+                    "QEMU's emulated core and this host share one coherent memfd: use \"coherent\"",
+                );
+            }
+            spec
+        }
         None => {
             // The mode alone, without the checks against the memory.
             let _ = c.one_of::<crate::model::CacheKind>("cache.mode", &raw.cache.mode);

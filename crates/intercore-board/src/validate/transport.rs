@@ -1,8 +1,8 @@
 //! `[transport]`: the simulated SoC, intercore's userspace virtio-rpmsg over a carveout, or
-//! the kernel's rpmsg char devices.
+//! the kernel's rpmsg char devices, or the firmware on an emulated core under QEMU.
 
 use super::{Check, check_page, hex, plain_node_name, quoted};
-use crate::model::{RegionSpec, TransportKind, TransportSpec};
+use crate::model::{QemuCoreName, RegionSpec, TransportKind, TransportSpec};
 use crate::raw::RawTransport;
 use intercore_sim::SimConfig;
 
@@ -16,6 +16,7 @@ pub(super) fn validate(
     let defaults = SimConfig::default();
     let sim_keys = "transport.kind = \"sim\"";
     let user_keys = "transport.kind = \"userspace\"";
+    let qemu_keys = "transport.kind = \"qemu\"";
     if kind != Some(TransportKind::Sim) {
         c.not_here("transport.firmware", &t.firmware, sim_keys);
         c.not_here("transport.da_base", &t.da_base, sim_keys);
@@ -28,6 +29,10 @@ pub(super) fn validate(
         c.not_here("transport.size", &t.size, user_keys);
         c.not_here("transport.rsc_offset", &t.rsc_offset, user_keys);
         c.not_here("transport.doorbell", &t.doorbell, user_keys);
+    }
+    if kind != Some(TransportKind::Qemu) {
+        c.not_here("transport.core", &t.core, qemu_keys);
+        c.not_here("transport.fw_dir", &t.fw_dir, qemu_keys);
     }
     if kind != Some(TransportKind::Kernel) {
         c.not_here("transport.ctrl", &t.ctrl, "transport.kind = \"kernel\"");
@@ -105,6 +110,32 @@ pub(super) fn validate(
                 }
             }
             region.map(|region| TransportSpec::Userspace { region, rsc_offset })
+        }
+        Some(TransportKind::Qemu) => {
+            let core = match &t.core {
+                Some(name) => c.one_of::<QemuCoreName>("transport.core", name),
+                None => {
+                    c.err(
+                        "transport.core",
+                        None,
+                        "missing: which emulated core runs the firmware (\"r5f\" or \"m4f\")",
+                    );
+                    None
+                }
+            };
+            if let Some(d) = &t.fw_dir {
+                if d.is_empty() {
+                    c.err(
+                        "transport.fw_dir",
+                        Some(quoted(d)),
+                        "must not be empty (leave the key out for the default directories)",
+                    );
+                }
+            }
+            core.map(|core| TransportSpec::Qemu {
+                core,
+                fw_dir: t.fw_dir.as_ref().map(std::path::PathBuf::from),
+            })
         }
         Some(TransportKind::Kernel) => {
             if let Some(ctrl) = &t.ctrl {

@@ -8,7 +8,7 @@ use crate::bulk::{Checker, Outcome, input_len};
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::HostConfig;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
-use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc, find_image};
+use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,37 +19,8 @@ const QEMU_BULK_MIB: u64 = 16;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn image_for(o: &Opts, core: QemuCore) -> Result<PathBuf, String> {
-    let dirs: Vec<PathBuf> = match o
-        .target
-        .fw_dir
-        .clone()
-        .or_else(|| std::env::var_os("INTERCORE_FW_DIR").map(PathBuf::from))
-    {
-        Some(d) => vec![d],
-        // Where scripts/test-baremetal.sh and a plain cargo build in firmware/images put them.
-        None => vec![
-            "target/baremetal/images".into(),
-            "firmware/images/target".into(),
-        ],
-    };
-    if let Some(p) = dirs.iter().find_map(|d| find_image(d, core)) {
-        return Ok(p);
-    }
-    let looked: Vec<String> = dirs
-        .iter()
-        .flat_map(|d| {
-            [
-                d.join(core.target()).join("release").join("offload"),
-                d.join(format!("{}.elf", core.name())),
-            ]
-        })
-        .map(|p| p.display().to_string())
-        .collect();
-    Err(format!(
-        "no firmware image for {}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point --fw-dir or INTERCORE_FW_DIR at the directory",
-        core.name(),
-        looked.join(", ")
-    ))
+    intercore_board::qemu_image(core, o.target.fw_dir.as_deref())
+        .map_err(|e| format!("{e} (or --fw-dir)"))
 }
 
 /// The firmware's last "echoed N messages" line on its console.

@@ -55,6 +55,33 @@ impl FakeRproc {
     }
 }
 
+/// A minimal ELF32 EM_ARM firmware (one PT_LOAD of 16 zero bytes at 0x1000; the System V
+/// ABI's ELF32 layout), which the fake kernel's `request_firmware` accepts: for tests that
+/// install or boot firmware.
+pub fn minimal_arm_elf() -> Vec<u8> {
+    let mut v = vec![0u8; 52 + 32];
+    v[..4].copy_from_slice(b"\x7fELF");
+    v[4] = 1; // ELFCLASS32
+    v[5] = 1; // little-endian
+    v[6] = 1;
+    v[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    v[18..20].copy_from_slice(&40u16.to_le_bytes()); // EM_ARM
+    v[20..24].copy_from_slice(&1u32.to_le_bytes());
+    v[24..28].copy_from_slice(&0x1000u32.to_le_bytes()); // e_entry
+    v[28..32].copy_from_slice(&52u32.to_le_bytes()); // e_phoff
+    v[40..42].copy_from_slice(&52u16.to_le_bytes()); // e_ehsize
+    v[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
+    v[44..46].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    v[52..56].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    v[56..60].copy_from_slice(&84u32.to_le_bytes()); // p_offset
+    v[60..64].copy_from_slice(&0x1000u32.to_le_bytes());
+    v[64..68].copy_from_slice(&0x1000u32.to_le_bytes());
+    v[68..72].copy_from_slice(&16u32.to_le_bytes());
+    v[72..76].copy_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&[0u8; 16]);
+    v
+}
+
 struct Proc {
     state: String,
     firmware: String,

@@ -1,0 +1,531 @@
+//! [`Board::open`]: from a board file to a live link, one [`Transport`] whatever the board.
+//!
+//! * `sim`: starts the simulated SoC (`intercore_sim::Soc`, the firmware in a child
+//!   process) and opens the host bus over its memfd and eventfds;
+//! * `qemu`: starts QEMU with the firmware image (`intercore_sim::qemu::QemuSoc`) and opens
+//!   the host bus over the shared memfd with the polling doorbell;
+//! * `kernel`: remoteproc installs the firmware (if the board names a `firmware_file`),
+//!   starts or attaches to the core and waits until it is `running`/`attached`, then the
+//!   rpmsg control device (`/dev/rpmsg_ctrlN`) is waited for and opened
+//!   ([`KernelRpmsg`]);
+//! * `userspace`: not built yet ([`OpenError::NotBuilt`]).
+//!
+//! The [`Link`] owns what it needs: the child process, the regions, the doorbell. Dropping
+//! it resets the device (host bus) and kills the child; [`Link::close`] waits for the
+//! firmware to exit by itself first and says how it ended.
+
+use crate::model::{Board, Boot, CacheMaintenance, TransportSpec};
+use intercore::rpmsg::{Channel, HostBus, HostConfig, Transport};
+use intercore_linux::MemfdRegion;
+use intercore_linux::notify::EventfdDoorbell;
+use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
+use intercore_linux::rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
+use intercore_sim::qemu::{HostBell, QemuConfig, QemuCore, QemuSoc, find_image};
+use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The host bus of the simulated SoC.
+pub type SimBus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
+/// The host bus of the QEMU SoC.
+pub type QemuBus = HostBus<Arc<MemfdRegion>, HostBell>;
+
+/// Opens the kernel transport's control device (tests pass the fake kernel's).
+pub type KernelOpener = Box<dyn Fn(&RpmsgPaths) -> Result<KernelRpmsg, RpmsgCharError>>;
+
+/// What [`Board::open_with`] needs from its caller besides the board.
+pub struct OpenEnv {
+    /// The program hosting the simulated remote core (the `intercore` binary passes itself
+    /// with its hidden subcommand); required for `sim` boards.
+    pub sim_remote: Option<RemoteProgram>,
+    /// remoteproc's roots and firmware directory (`kernel` boards).
+    pub rproc: RprocPaths,
+    /// The rpmsg char devices' roots (`kernel` boards); `ctrl` is replaced by the board's
+    /// `transport.ctrl` or the only control device found.
+    pub rpmsg: RpmsgPaths,
+    /// How long the core may take to come up, and its control device to appear.
+    pub ready_timeout: Duration,
+    /// How the host waits (`None`: the board's `rpmsg.wait`).
+    pub wait: Option<intercore::WaitMode>,
+    /// Opens the kernel transport (`None`: [`KernelRpmsg::open`]).
+    pub kernel_opener: Option<KernelOpener>,
+}
+
+impl Default for OpenEnv {
+    fn default() -> Self {
+        Self {
+            sim_remote: None,
+            rproc: RprocPaths::default(),
+            rpmsg: RpmsgPaths::default(),
+            ready_timeout: Duration::from_secs(30),
+            wait: None,
+            kernel_opener: None,
+        }
+    }
+}
+
+/// Why a board could not be opened. Each names the board key or the file concerned.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The board's configuration cannot be opened this way (`key`: the board key).
+    Config {
+        /// The board key (`transport.kind`, `transport.fw_dir`).
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Starting or reaching the core failed.
+    Start {
+        /// What was being done.
+        what: String,
+        /// The error.
+        message: String,
+    },
+    /// This transport kind cannot be opened yet.
+    NotBuilt {
+        /// The board key.
+        key: &'static str,
+        /// What is missing.
+        message: String,
+    },
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Config { key, message } | OpenError::NotBuilt { key, message } => {
+                write!(f, "{key}: {message}")
+            }
+            OpenError::Start { what, message } => write!(f, "{what}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+fn start_err(what: impl Into<String>) -> impl FnOnce(String) -> OpenError {
+    let what = what.into();
+    move |message| OpenError::Start { what, message }
+}
+
+enum Inner {
+    // Field order is drop order: the bus (which resets the device and rings the firmware)
+    // before the SoC (which kills a child still running).
+    Sim { bus: SimBus, soc: Soc },
+    Qemu { bus: QemuBus, soc: QemuSoc },
+    Kernel { rpmsg: KernelRpmsg },
+}
+
+/// A live link to a board's core: a [`Transport`], and the child processes and regions it
+/// needs (see the [module](self) documentation).
+pub struct Link {
+    inner: Inner,
+    name: String,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("transport", &self.name)
+            .finish()
+    }
+}
+
+impl Link {
+    /// The transport, as rows and messages name it: `sim`, `sim/ti-k3`, `qemu-r5f`,
+    /// `qemu-m4f`, `kernel`.
+    pub fn transport_name(&self) -> &str {
+        &self.name
+    }
+    /// The pid of the child process running the core (simulated remote or QEMU).
+    pub fn child_pid(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Sim { soc, .. } => Some(soc.remote_pid()),
+            Inner::Qemu { soc, .. } => Some(soc.qemu_pid()),
+            Inner::Kernel { .. } => None,
+        }
+    }
+    /// The simulated SoC and its host bus (for its data plane), if this is a `sim` link.
+    pub fn sim_mut(&mut self) -> Option<(&Soc, &mut SimBus)> {
+        match &mut self.inner {
+            Inner::Sim { bus, soc } => Some((soc, bus)),
+            _ => None,
+        }
+    }
+    /// The QEMU SoC and its host bus (for its data plane), if this is a `qemu` link.
+    pub fn qemu_mut(&mut self) -> Option<(&QemuSoc, &mut QemuBus)> {
+        match &mut self.inner {
+            Inner::Qemu { bus, soc } => Some((soc, bus)),
+            _ => None,
+        }
+    }
+    /// Whether the link is broken (the peer reset or died), with why.
+    pub fn broken(&mut self) -> Option<String> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => bus.broken().map(|e| e.to_string()),
+            Inner::Qemu { bus, soc } => soc
+                .fault_now()
+                .map(|f| f.to_string())
+                .or_else(|| bus.broken().map(|e| e.to_string())),
+            Inner::Kernel { .. } => None,
+        }
+    }
+    /// Closes the link: resets the device, waits up to `timeout` for the firmware to exit
+    /// by itself (killing it otherwise) and says how it ended. A kernel link only closes
+    /// its endpoints: the core stays up.
+    pub fn close(self, timeout: Duration) -> Result<String, OpenError> {
+        match self.inner {
+            Inner::Sim { bus, soc } => {
+                drop(bus);
+                let st = soc
+                    .shutdown(timeout)
+                    .map_err(|e| start_err("stopping the simulated remote core")(e.to_string()))?;
+                Ok(format!("simulated remote core exited with {st}"))
+            }
+            Inner::Qemu { bus, soc } => {
+                drop(bus);
+                soc.shutdown(timeout)
+                    .map(|_| "QEMU's firmware exited cleanly".to_string())
+                    .map_err(|e| start_err("stopping QEMU")(e.to_string()))
+            }
+            Inner::Kernel { rpmsg } => {
+                drop(rpmsg);
+                Ok("kernel endpoints closed; the core stays up".into())
+            }
+        }
+    }
+}
+
+impl Transport for Link {
+    fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<u32> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => bus.find_service(name, timeout),
+            Inner::Qemu { bus, .. } => bus.find_service(name, timeout),
+            Inner::Kernel { rpmsg } => rpmsg.find_service(name, timeout),
+        }
+    }
+    fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => Transport::open(bus, name, remote),
+            Inner::Qemu { bus, .. } => Transport::open(bus, name, remote),
+            Inner::Kernel { rpmsg } => Transport::open(rpmsg, name, remote),
+        }
+    }
+    fn close(&mut self, ch: Channel) -> intercore::Result<()> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => Transport::close(bus, ch),
+            Inner::Qemu { bus, .. } => Transport::close(bus, ch),
+            Inner::Kernel { rpmsg } => Transport::close(rpmsg, ch),
+        }
+    }
+    fn send(
+        &mut self,
+        ch: &Channel,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<()> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => Transport::send(bus, ch, data, timeout),
+            Inner::Qemu { bus, .. } => Transport::send(bus, ch, data, timeout),
+            Inner::Kernel { rpmsg } => Transport::send(rpmsg, ch, data, timeout),
+        }
+    }
+    fn recv(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<usize> {
+        match &mut self.inner {
+            Inner::Sim { bus, .. } => Transport::recv(bus, ch, buf, timeout),
+            Inner::Qemu { bus, .. } => Transport::recv(bus, ch, buf, timeout),
+            Inner::Kernel { rpmsg } => Transport::recv(rpmsg, ch, buf, timeout),
+        }
+    }
+    fn max_payload(&self) -> usize {
+        match &self.inner {
+            Inner::Sim { bus, .. } => Transport::max_payload(bus),
+            Inner::Qemu { bus, .. } => Transport::max_payload(bus),
+            Inner::Kernel { rpmsg } => Transport::max_payload(rpmsg),
+        }
+    }
+}
+
+impl Board {
+    /// The simulated SoC a `sim` board describes (`None` for other transports): its
+    /// firmware, device address, EVENT_IDX offer, layout, rpmsg buffers, pool classes and
+    /// cache model (`sim-noncoherent`; a coherent board leaves [`SimConfig`]'s default).
+    pub fn sim_config(&self) -> Option<SimConfig> {
+        let TransportSpec::Sim {
+            firmware,
+            da_base,
+            event_idx,
+            layout,
+        } = &self.transport
+        else {
+            return None;
+        };
+        let mut cfg = SimConfig {
+            firmware: *firmware,
+            da_base: *da_base,
+            event_idx: *event_idx,
+            layout: *layout,
+            vring_num: self.rpmsg.buffers,
+            buf_size: self.rpmsg.buffer_size,
+            pool: self.pool.clone(),
+            ..SimConfig::default()
+        };
+        if let CacheMaintenance::SimNoncoherent(e) = self.cache.mode {
+            cfg.cache = CacheMode::NonCoherent(e);
+        }
+        Some(cfg)
+    }
+
+    /// The firmware image of a `qemu` board: under `transport.fw_dir` (relative to the
+    /// board file), else [`qemu_image`]'s default directories.
+    pub fn qemu_image(&self) -> Result<PathBuf, String> {
+        let TransportSpec::Qemu { core, fw_dir } = &self.transport else {
+            return Err("transport.kind: not \"qemu\"".into());
+        };
+        let dir = fw_dir.as_ref().map(|d| {
+            if d.is_absolute() {
+                d.clone()
+            } else {
+                self.file
+                    .as_ref()
+                    .and_then(|p| p.parent())
+                    .unwrap_or(Path::new(""))
+                    .join(d)
+            }
+        });
+        qemu_image(core.core(), dir.as_deref()).map_err(|e| {
+            format!(
+                "transport.fw_dir{}: {e}",
+                if dir.is_some() { "" } else { " (default)" }
+            )
+        })
+    }
+
+    /// Opens the board with default roots ([`OpenEnv::default`]).
+    pub fn open(&self) -> Result<Link, OpenError> {
+        self.open_with(OpenEnv::default())
+    }
+
+    /// Opens the board: starts or attaches to its core and opens the link (see the
+    /// [module](self) documentation).
+    pub fn open_with(&self, env: OpenEnv) -> Result<Link, OpenError> {
+        let wait = env.wait.unwrap_or(self.rpmsg.wait);
+        let host = HostConfig {
+            wait,
+            timeout: Some(self.rpmsg.timeout),
+            ..HostConfig::default()
+        };
+        match &self.transport {
+            TransportSpec::Sim { layout, .. } => {
+                let cfg = self.sim_config().expect("a sim transport");
+                let program = env.sim_remote.ok_or_else(|| OpenError::Config {
+                    key: "transport.kind",
+                    message: "\"sim\" needs the program that hosts the simulated remote core (OpenEnv::sim_remote)".into(),
+                })?;
+                let soc = Soc::start(&cfg, &program)
+                    .map_err(|e| start_err("starting the simulated SoC")(e.to_string()))?;
+                let bus = soc
+                    .host_bus(host)
+                    .map_err(|e| start_err("the simulated SoC's host bus")(e.to_string()))?;
+                let name = match layout {
+                    intercore_sim::SimLayout::Standard => "sim".to_string(),
+                    l => format!("sim/{}", l.name()),
+                };
+                Ok(Link {
+                    inner: Inner::Sim { bus, soc },
+                    name,
+                })
+            }
+            TransportSpec::Qemu { core, .. } => {
+                let image = self.qemu_image().map_err(|message| OpenError::Config {
+                    key: "transport.fw_dir",
+                    message,
+                })?;
+                let core = core.core();
+                let soc = QemuSoc::start(&QemuConfig::new(core, image))
+                    .map_err(|e| start_err(format!("starting {}", core.name()))(e.to_string()))?;
+                let bus = soc
+                    .host_bus(host)
+                    .map_err(|e| start_err(format!("{}'s host bus", core.name()))(e.to_string()))?;
+                Ok(Link {
+                    inner: Inner::Qemu { bus, soc },
+                    name: core.name().to_string(),
+                })
+            }
+            TransportSpec::Kernel { ctrl } => {
+                self.bring_up(&env)?;
+                let mut paths = env.rpmsg.clone();
+                paths.ctrl = wait_ctrl(&paths, ctrl.as_deref(), env.ready_timeout)?;
+                let rpmsg = match &env.kernel_opener {
+                    Some(open) => open(&paths),
+                    None => KernelRpmsg::open(&paths),
+                }
+                .map_err(|e| start_err(format!("transport.ctrl: {}", paths.ctrl_dev().display()))(e.to_string()))?;
+                Ok(Link {
+                    inner: Inner::Kernel { rpmsg },
+                    name: "kernel".into(),
+                })
+            }
+            TransportSpec::Userspace { .. } => Err(OpenError::NotBuilt {
+                key: "transport.kind",
+                message: "\"userspace\" cannot be opened yet (mapping the carveout, placing the vrings and the doorbell are not wired to the board); use \"kernel\" on hardware, or \"sim\"/\"qemu\"".into(),
+            }),
+        }
+    }
+
+    /// The board's remote processor (`kernel`/`userspace` boards with `[remoteproc]`).
+    pub fn remoteproc_handle(&self, paths: &RprocPaths) -> Result<Option<Remoteproc>, OpenError> {
+        let Some(r) = &self.remoteproc else {
+            return Ok(None);
+        };
+        Remoteproc::open(paths, Some(&r.selector.as_arg()))
+            .map(Some)
+            .map_err(|e| OpenError::Config {
+                key: "remoteproc.name",
+                message: e.to_string(),
+            })
+    }
+
+    /// remoteproc's part of opening a kernel board: a core already `running`/`attached` is
+    /// left as it is; otherwise the board's `firmware_file` is installed (or `firmware`
+    /// selected) and the core started (`boot = "load"`) or attached to (`boot =
+    /// "attach"`), and waited for.
+    pub fn bring_up(&self, env: &OpenEnv) -> Result<(), OpenError> {
+        let (Some(spec), Some(rp)) = (&self.remoteproc, self.remoteproc_handle(&env.rproc)?) else {
+            return Ok(());
+        };
+        let rerr = |what: &str| {
+            let what = format!("remoteproc {}: {what}", rp.id());
+            move |e: intercore_linux::RprocError| OpenError::Start {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let state = rp.state().map_err(rerr("reading its state"))?;
+        if state.is_up() {
+            return Ok(());
+        }
+        if spec.boot == Boot::Load {
+            if let Some(file) = self.firmware_path() {
+                rp.load(&file, spec.firmware.as_deref())
+                    .map_err(rerr("remoteproc.firmware_file"))?;
+            } else if let Some(fw) = &spec.firmware {
+                if rp.firmware().ok().as_deref() != Some(fw.as_str()) {
+                    rp.set_firmware(fw).map_err(rerr("remoteproc.firmware"))?;
+                }
+            }
+        }
+        rp.start(spec.control, env.ready_timeout)
+            .map_err(rerr(if spec.boot == Boot::Load {
+                "starting"
+            } else {
+                "attaching"
+            }))?;
+        Ok(())
+    }
+}
+
+/// The QEMU firmware image of `core`: in `dir`, or (`None`) in `$INTERCORE_FW_DIR`, then
+/// `target/baremetal/images` and `firmware/images/target` (where `scripts/test-baremetal.sh`
+/// and a plain cargo build in `firmware/images` put them). The error lists every path tried.
+pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String> {
+    let dirs: Vec<PathBuf> = match dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("INTERCORE_FW_DIR").map(PathBuf::from))
+    {
+        Some(d) => vec![d],
+        None => vec![
+            "target/baremetal/images".into(),
+            "firmware/images/target".into(),
+        ],
+    };
+    if let Some(p) = dirs.iter().find_map(|d| find_image(d, core)) {
+        return Ok(p);
+    }
+    let looked: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| {
+            [
+                d.join(core.target()).join("release").join("offload"),
+                d.join(format!("{}.elf", core.name())),
+            ]
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    Err(format!(
+        "no firmware image for {}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point INTERCORE_FW_DIR at the directory",
+        core.name(),
+        looked.join(", ")
+    ))
+}
+
+/// The rpmsg control devices (`rpmsg_ctrl*`) under `dev`, sorted.
+pub(crate) fn ctrl_devices(dev: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dev)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("rpmsg_ctrl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Waits up to `timeout` for the rpmsg control device: `ctrl` (the board's
+/// `transport.ctrl`), or the only `rpmsg_ctrl*` under `paths.dev`. Returns its name.
+fn wait_ctrl(
+    paths: &RpmsgPaths,
+    ctrl: Option<&str>,
+    timeout: Duration,
+) -> Result<String, OpenError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let found: Vec<String> = match ctrl {
+            Some(c) => {
+                if paths.dev.join(c).exists() {
+                    vec![c.to_string()]
+                } else {
+                    vec![]
+                }
+            }
+            None => ctrl_devices(&paths.dev),
+        };
+        match found.as_slice() {
+            [one] => return Ok(one.clone()),
+            [] => {}
+            many => {
+                return Err(OpenError::Config {
+                    key: "transport.ctrl",
+                    message: format!(
+                        "several rpmsg control devices ({}): one per remote core's vdev; choose one with transport.ctrl",
+                        many.join(", ")
+                    ),
+                });
+            }
+        }
+        if start.elapsed() >= timeout {
+            return Err(OpenError::Start {
+                what: format!(
+                    "transport.ctrl: {}",
+                    paths.dev.join(ctrl.unwrap_or("rpmsg_ctrl*")).display()
+                ),
+                message: format!(
+                    "did not appear within {:.1} s: the kernel needs CONFIG_RPMSG_CHAR and CONFIG_RPMSG_CTRL, virtio_rpmsg_bus bound to the core's vdev, and a firmware whose resource table has an rpmsg vdev",
+                    timeout.as_secs_f64()
+                ),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,775 @@
+//! `intercore up`, `down`, `ping`, `echo` and `bench --board`: a board's link, held by a
+//! link owner between commands (sim, qemu) or by the kernel (kernel boards).
+//!
+//! Why an owner: the rings, buffers and the simulator or QEMU child live in one process,
+//! and virtio has no way for a second process to attach to a live driver (a new driver
+//! resets the device). So `up` starts a process that opens the link ([`Board::open`]) and
+//! keeps it, serving a control socket; the other commands connect and ask it to run their
+//! job over its link, and it does the timing. docs/ARCHITECTURE.md ("Who owns a link").
+//!
+//! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `/tmp/intercore-UID/`), a
+//! directory of mode 0700 owned by us (anything else is refused), the socket named after
+//! the board file's canonical path (`<stem>-<hash>.sock`) with the owner's pid beside it
+//! (`.pid`) and its log (`.log`). One request per connection, one JSON object per line each
+//! way, a request at most [`MAX_LINE`] bytes: `{"op":"status"}`, `{"op":"ping","count":N}`,
+//! `{"op":"echo","messages":N}`, `{"op":"bench","suite":"rtt","samples":N}`,
+//! `{"op":"down"}`; the answer is the job's object, or `{"error":"..."}`.
+
+pub mod jobs;
+
+use crate::error::CliError;
+use intercore_board::{Board, Link, OpenEnv, TransportSpec};
+use intercore_cli::{BenchArgs, BoardArg, EXIT_FAILED, EXIT_OK, EchoArgs, PingArgs, Suite, UpArgs};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest request or answer line.
+pub const MAX_LINE: u64 = 1 << 20;
+/// The hidden flag with which `up` starts the owner in the background
+/// ([`UpArgs::daemon_child`]): it then reports readiness on stdout (one line) and prints
+/// nothing else there.
+const DAEMON_FLAG: &str = "--daemon-child";
+/// How long `up` waits for the owner to have the link up.
+const UP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the owner waits for one request line from a client.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The files of one board's owner.
+struct Place {
+    sock: PathBuf,
+    pid: PathBuf,
+    log: PathBuf,
+}
+
+fn uid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+}
+
+/// The runtime directory: created with mode 0700 if missing; refused unless it is a
+/// directory owned by us that nobody else may enter.
+fn runtime_dir() -> Result<PathBuf, CliError> {
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("intercore"),
+        None => std::env::temp_dir().join(format!("intercore-{}", uid())),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(CliError::at(&dir, format!("{}: {e}", dir.display()))),
+    }
+    let m = std::fs::symlink_metadata(&dir)
+        .map_err(|e| CliError::at(&dir, format!("{}: {e}", dir.display())))?;
+    if !m.is_dir() || m.uid() != uid() || m.permissions().mode() & 0o077 != 0 {
+        return Err(CliError::at(
+            &dir,
+            format!(
+                "{}: the control-socket directory must be a directory owned by uid {} with mode 0700 (it is {}, uid {}, mode {:o}); remove it",
+                dir.display(),
+                uid(),
+                if m.is_dir() {
+                    "a directory"
+                } else {
+                    "not a directory"
+                },
+                m.uid(),
+                m.permissions().mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+/// FNV-1a, 64 bits: a stable short name for a path (not a security boundary: the directory
+/// is ours alone).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn place(board_file: &Path) -> Result<Place, CliError> {
+    let canon = std::fs::canonicalize(board_file)
+        .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
+    let stem: String = canon
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(32)
+        .collect();
+    let base = format!(
+        "{stem}-{:016x}",
+        fnv1a(canon.as_os_str().as_encoded_bytes())
+    );
+    let dir = runtime_dir()?;
+    Ok(Place {
+        sock: dir.join(format!("{base}.sock")),
+        pid: dir.join(format!("{base}.pid")),
+        log: dir.join(format!("{base}.log")),
+    })
+}
+
+fn load(board: &Path) -> Result<Board, CliError> {
+    Board::from_file(board).map_err(|e| CliError::at(board, e.to_string()))
+}
+
+/// Whether the board's link is held by an owner process (not the kernel).
+fn owned(b: &Board) -> bool {
+    !matches!(b.transport, TransportSpec::Kernel { .. })
+}
+
+fn open_env() -> OpenEnv {
+    OpenEnv {
+        sim_remote: intercore_sim::RemoteProgram::current_exe(crate::SIM_REMOTE).ok(),
+        ..OpenEnv::default()
+    }
+}
+
+/// What connecting to the owner found.
+enum Owner {
+    /// Listening.
+    Up(UnixStream),
+    /// No socket: never started, or stopped.
+    None,
+    /// A socket nobody listens on: the owner died.
+    Dead(String),
+}
+
+fn recorded_pid(p: &Place) -> Option<u32> {
+    std::fs::read_to_string(&p.pid).ok()?.trim().parse().ok()
+}
+
+fn connect(p: &Place) -> Result<Owner, CliError> {
+    match std::fs::symlink_metadata(&p.sock) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Owner::None),
+        Err(e) => return Err(CliError::at(&p.sock, format!("{}: {e}", p.sock.display()))),
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err(CliError::at(
+                &p.sock,
+                format!(
+                    "{}: exists and is not a socket; not ours to use or remove",
+                    p.sock.display()
+                ),
+            ));
+        }
+        Ok(_) => {}
+    }
+    match UnixStream::connect(&p.sock) {
+        Ok(s) => Ok(Owner::Up(s)),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            let pid = recorded_pid(p);
+            let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            Ok(Owner::Dead(format!(
+                "the link owner{} is gone{} (its socket {} is left, nobody listens; its log is {})",
+                pid.map_or(String::new(), |p| format!(" (pid {p})")),
+                if alive { " or stopped serving" } else { "" },
+                p.sock.display(),
+                p.log.display()
+            )))
+        }
+        Err(e) => Err(CliError::at(
+            &p.sock,
+            format!("{}: connecting to the link owner: {e}", p.sock.display()),
+        )),
+    }
+}
+
+/// Sends one request and reads the answer, showing progress on a terminal.
+fn request(mut s: UnixStream, req: &Value, what: &str, json_out: bool) -> Result<Value, CliError> {
+    let mut line = req.to_string();
+    line.push('\n');
+    s.write_all(line.as_bytes())
+        .map_err(|e| CliError::failed(format!("sending the request to the link owner: {e}")))?;
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let progress = !json_out && std::io::stderr().is_terminal();
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let mut r = s.take(MAX_LINE);
+    loop {
+        let mut chunk = [0u8; 4096];
+        match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if progress {
+                    eprint!("\r{what}: {} s", t.elapsed().as_secs());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(CliError::failed(format!(
+                    "reading the link owner's answer: {e}"
+                )));
+            }
+        }
+    }
+    if progress && t.elapsed() >= Duration::from_secs(1) {
+        eprint!("\r{:<60}\r", "");
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let first = text.lines().next().unwrap_or("");
+    if first.is_empty() {
+        return Err(CliError::failed(
+            "the link owner closed the connection without an answer (it may have died: see its log)",
+        ));
+    }
+    serde_json::from_str(first)
+        .map_err(|e| CliError::failed(format!("the link owner's answer is not JSON: {e}")))
+}
+
+fn no_owner(board: &Path) -> CliError {
+    CliError::at(
+        board,
+        format!(
+            "no link is up for board {b}: run `intercore up --board {b}`",
+            b = board.display()
+        ),
+    )
+}
+
+/// Runs `req` on the board's link: through its owner, or (kernel boards) here.
+fn run_job(
+    board_file: &Path,
+    req: Value,
+    what: &str,
+    json_out: bool,
+) -> Result<(Board, Value), CliError> {
+    let b = load(board_file)?;
+    if !owned(&b) {
+        let mut link = b
+            .open_with(open_env())
+            .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
+        let v = serve_one(&mut link, &mut jobs::Session::default(), &b, &req);
+        let _ = link.close(Duration::from_secs(1));
+        return Ok((b, v));
+    }
+    let p = place(board_file)?;
+    match connect(&p)? {
+        Owner::Up(s) => Ok((b, request(s, &req, what, json_out)?)),
+        Owner::None => Err(no_owner(board_file)),
+        Owner::Dead(why) => Err(CliError::at(
+            board_file,
+            format!(
+                "no link is up for board {b}: {why}; run `intercore up --board {b}` (it replaces the stale socket)",
+                b = board_file.display()
+            ),
+        )),
+    }
+}
+
+/// One job on `link`.
+fn serve_one(link: &mut Link, session: &mut jobs::Session, b: &Board, req: &Value) -> Value {
+    let service = jobs::service(b);
+    let n = |k: &str, d: u64| req.get(k).and_then(Value::as_u64).unwrap_or(d);
+    let v = match req.get("op").and_then(Value::as_str) {
+        Some("ping") => jobs::ping(link, &service, n("count", 100).max(1)),
+        Some("echo") => jobs::echo(link, &service, req.get("messages").and_then(Value::as_u64)),
+        Some("bench") => match req.get("suite").and_then(Value::as_str) {
+            Some("rtt") => jobs::bench_rtt(link, &service, n("samples", 1000).max(1)),
+            Some("throughput") => jobs::bench_throughput(link, &service, n("samples", 1000).max(1)),
+            Some("bulk") => jobs::bench_bulk(link, session, b, n("mib", 16).max(1)),
+            other => json!({ "error": format!("unknown bench suite {other:?}") }),
+        },
+        Some("status") => json!({}),
+        other => json!({ "error": format!("unknown request {other:?}") }),
+    };
+    let mut v = v;
+    if let Value::Object(m) = &mut v {
+        m.insert("board".into(), json!(b.name));
+        m.insert("transport".into(), json!(link.transport_name()));
+        m.insert("owner_pid".into(), json!(std::process::id()));
+        if let Some(pid) = link.child_pid() {
+            m.insert("core_pid".into(), json!(pid));
+        }
+    }
+    v
+}
+
+/// `intercore up`.
+pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
+    let daemon_child = a.daemon_child;
+    let b = load(&a.board)?;
+    if !owned(&b) {
+        // The kernel owns the link: bring the core up and wait for its control device.
+        let link = b
+            .open_with(open_env())
+            .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
+        let _ = link.close(Duration::from_secs(1));
+        if json_out {
+            println!(
+                "{}",
+                json!({ "board": b.name, "transport": "kernel", "up": true, "owner": "kernel" })
+            );
+        } else {
+            println!(
+                "{}: up (kernel transport): the core is running and its rpmsg control device is there; ping/echo/bench open their own endpoints",
+                b.name
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    let p = place(&a.board)?;
+    if let Owner::Up(s) = connect(&p)? {
+        let st = request(s, &json!({ "op": "status" }), "status", true).unwrap_or(Value::Null);
+        let pid = st.get("owner_pid").and_then(Value::as_u64);
+        if json_out {
+            println!(
+                "{}",
+                json!({ "board": b.name, "up": true, "already": true, "owner_pid": pid, "socket": p.sock })
+            );
+        } else {
+            println!(
+                "{}: already up (link owner pid {}, socket {})",
+                b.name,
+                pid.map_or("?".into(), |p| p.to_string()),
+                p.sock.display()
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    if a.foreground || daemon_child {
+        return own(&b, &a.board, &p, daemon_child, json_out);
+    }
+    // Start the owner in the background, in its own process group (a ^C at this terminal
+    // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
+    let log = std::fs::File::create(&p.log)
+        .map_err(|e| CliError::at(&p.log, format!("{}: {e}", p.log.display())))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(exe)
+        .arg("up")
+        .arg("--board")
+        .arg(&a.board)
+        .arg(DAEMON_FLAG)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CliError::failed(format!("starting the link owner: {e}")))?;
+    let out = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(out.take(MAX_LINE)).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(UP_TIMEOUT).unwrap_or_default();
+    let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
+    if ready.get("ready").and_then(Value::as_bool) != Some(true) {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+        // The owner's own message names the board file; otherwise its log's last line.
+        let why = match ready.get("error").and_then(Value::as_str) {
+            Some(e) => e.to_string(),
+            None => format!(
+                "{}: the link owner did not come up: {} (log {})",
+                a.board.display(),
+                log.lines().last().unwrap_or("it exited without saying why"),
+                p.log.display()
+            ),
+        };
+        return Err(CliError::at(&a.board, why));
+    }
+    if json_out {
+        println!("{ready}");
+    } else {
+        println!(
+            "{}: up ({} transport), link owner pid {}{}; control socket {}",
+            b.name,
+            ready["transport"].as_str().unwrap_or("?"),
+            ready["owner_pid"],
+            ready
+                .get("core_pid")
+                .and_then(Value::as_u64)
+                .map_or(String::new(), |c| format!(", core pid {c}")),
+            p.sock.display()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// The link owner: opens the link, serves the control socket until `down`.
+fn own(b: &Board, file: &Path, p: &Place, daemon: bool, json_out: bool) -> Result<u8, CliError> {
+    let report = |v: &Value| {
+        if daemon {
+            // The one line `up` waits for; nothing else goes to stdout.
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{v}");
+            let _ = o.flush();
+        }
+    };
+    intercore_linux::file::clear_stale_socket(&p.sock, "run `intercore down` for this board first")
+        .map_err(|e| {
+            let msg = e.to_string();
+            report(&json!({ "error": msg }));
+            CliError::at(&p.sock, msg)
+        })?;
+    let listener = UnixListener::bind(&p.sock).map_err(|e| {
+        let msg = format!("{}: {e}", p.sock.display());
+        report(&json!({ "error": msg }));
+        CliError::at(&p.sock, msg)
+    })?;
+    let ours = std::fs::symlink_metadata(&p.sock)
+        .map_err(|e| CliError::at(&p.sock, format!("{}: {e}", p.sock.display())))?;
+    let remove_ours = || {
+        if let Ok(m) = std::fs::symlink_metadata(&p.sock) {
+            if m.file_type().is_socket() && m.dev() == ours.dev() && m.ino() == ours.ino() {
+                let _ = std::fs::remove_file(&p.sock);
+                let _ = std::fs::remove_file(&p.pid);
+            }
+        }
+    };
+    let _ = std::fs::write(&p.pid, format!("{}\n", std::process::id()));
+    let mut link = match b.open_with(open_env()) {
+        Ok(l) => l,
+        Err(e) => {
+            remove_ours();
+            let msg = format!("{}: {e}", file.display());
+            report(&json!({ "error": msg }));
+            return Err(CliError::at(file, msg));
+        }
+    };
+    // Up only once the echo service answers.
+    if let Err(e) = link.find_service(&jobs::service(b), Some(Duration::from_secs(60))) {
+        remove_ours();
+        let msg = format!(
+            "{}: the link opened but the service {:?} was not announced: {e}",
+            file.display(),
+            jobs::service(b)
+        );
+        report(&json!({ "error": msg }));
+        return Err(CliError::at(file, msg));
+    }
+    use intercore::rpmsg::Transport;
+    let ready = json!({
+        "ready": true, "board": b.name, "transport": link.transport_name(),
+        "owner_pid": std::process::id(), "core_pid": link.child_pid(), "socket": p.sock,
+    });
+    report(&ready);
+    if !daemon {
+        if json_out {
+            println!("{ready}");
+        } else {
+            println!(
+                "{}: up ({} transport), serving {} in the foreground until `intercore down --board {}`",
+                b.name,
+                link.transport_name(),
+                p.sock.display(),
+                file.display()
+            );
+        }
+    }
+    let started = Instant::now();
+    let mut session = jobs::Session::default();
+    for conn in listener.incoming() {
+        let Ok(mut s) = conn else { continue };
+        let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
+        let mut line = String::new();
+        let read = BufReader::new((&s).take(MAX_LINE)).read_line(&mut line);
+        let req: Value = match read {
+            Ok(_) => serde_json::from_str(line.trim())
+                .unwrap_or_else(|e| json!({ "op": "invalid", "why": e.to_string() })),
+            Err(e) => json!({ "op": "invalid", "why": e.to_string() }),
+        };
+        let op = req
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if op == "down" {
+            drop(session);
+            let out = link.close(Duration::from_secs(5));
+            let v = match &out {
+                Ok(how) => {
+                    json!({ "down": true, "board": b.name, "core": how, "up_s": started.elapsed().as_secs_f64() })
+                }
+                Err(e) => json!({ "down": true, "board": b.name, "error": e.to_string() }),
+            };
+            let _ = writeln!(s, "{v}");
+            remove_ours();
+            return Ok(if out.is_ok() { EXIT_OK } else { EXIT_FAILED });
+        }
+        let v = if op == "invalid" {
+            json!({ "error": format!("bad request: {}", req["why"]) })
+        } else {
+            serve_one(&mut link, &mut session, b, &req)
+        };
+        let _ = writeln!(s, "{v}");
+    }
+    remove_ours();
+    Ok(EXIT_OK)
+}
+
+/// `intercore down`.
+pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
+    let b = load(&a.board)?;
+    if !owned(&b) {
+        let env = open_env();
+        let Some(rp) = b
+            .remoteproc_handle(&env.rproc)
+            .map_err(|e| CliError::at(&a.board, e.to_string()))?
+        else {
+            return Ok(EXIT_OK);
+        };
+        let spec = b
+            .remoteproc
+            .as_ref()
+            .expect("a handle means a [remoteproc]");
+        let st = rp.state().map_err(|e| CliError::failed(e.to_string()))?;
+        let r = match (spec.boot, st.is_up()) {
+            (_, false) => Ok(st),
+            (intercore_board::Boot::Load, true) => rp.stop(spec.control, Duration::from_secs(10)),
+            (intercore_board::Boot::Attach, true) => {
+                rp.detach(spec.control, Duration::from_secs(10))
+            }
+        };
+        let st = r.map_err(|e| CliError::at(&a.board, e.to_string()))?;
+        if json_out {
+            println!(
+                "{}",
+                json!({ "board": b.name, "down": true, "state": st.as_str() })
+            );
+        } else {
+            println!("{}: down (remote processor {})", b.name, st);
+        }
+        return Ok(EXIT_OK);
+    }
+    let p = place(&a.board)?;
+    match connect(&p)? {
+        Owner::Up(s) => {
+            let v = request(s, &json!({ "op": "down" }), "down", json_out)?;
+            if json_out {
+                println!("{v}");
+            } else {
+                println!(
+                    "{}: down ({})",
+                    b.name,
+                    v.get("core")
+                        .and_then(Value::as_str)
+                        .or_else(|| v.get("error").and_then(Value::as_str))
+                        .unwrap_or("")
+                );
+            }
+            Ok(if v.get("error").is_some() {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            })
+        }
+        Owner::None => Err(no_owner(&a.board)),
+        Owner::Dead(why) => {
+            // Nothing to stop; the stale socket goes (only a socket nobody listens on).
+            let _ = intercore_linux::file::clear_stale_socket(&p.sock, "");
+            let _ = std::fs::remove_file(&p.pid);
+            Err(CliError::at(
+                &a.board,
+                format!(
+                    "board {}: {why}; removed the stale socket",
+                    a.board.display()
+                ),
+            ))
+        }
+    }
+}
+
+fn job_error(v: &Value) -> Option<String> {
+    v.get("error").and_then(Value::as_str).map(str::to_string)
+}
+
+fn us(ns: &Value) -> String {
+    format!("{:.1} µs", ns.as_u64().unwrap_or(0) as f64 / 1e3)
+}
+
+/// `intercore ping`.
+pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
+    let (b, v) = run_job(
+        &a.board,
+        json!({ "op": "ping", "count": a.count }),
+        "ping",
+        json_out,
+    )?;
+    if let Some(e) = job_error(&v) {
+        return Err(CliError::at(&a.board, format!("{}: {e}", b.name)));
+    }
+    let verified = v["verified"].as_u64().unwrap_or(0);
+    let ok = verified == a.count && v["errors"].as_u64() == Some(0);
+    if json_out {
+        println!("{v}");
+    } else {
+        println!(
+            "{} ({}): {verified}/{} round trips verified, p50 {}, p99 {}, min {}, max {}",
+            b.name,
+            v["transport"].as_str().unwrap_or("?"),
+            a.count,
+            us(&v["p50_ns"]),
+            us(&v["p99_ns"]),
+            us(&v["min_ns"]),
+            us(&v["max_ns"])
+        );
+    }
+    if let Some(e) = v["first_error"].as_str() {
+        eprintln!("first problem: {e}");
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `intercore echo`.
+pub fn echo(a: &EchoArgs, json_out: bool) -> Result<u8, CliError> {
+    let (b, v) = run_job(
+        &a.board,
+        json!({ "op": "echo", "messages": a.messages }),
+        "echo",
+        json_out,
+    )?;
+    if let Some(e) = job_error(&v) {
+        return Err(CliError::at(&a.board, format!("{}: {e}", b.name)));
+    }
+    let (n, verified) = (
+        v["messages"].as_u64().unwrap_or(0),
+        v["verified"].as_u64().unwrap_or(0),
+    );
+    if json_out {
+        println!("{v}");
+    } else {
+        println!(
+            "{} ({}): {verified}/{n} messages of 1..{} bytes echoed and verified ({} bytes), p50 {}",
+            b.name,
+            v["transport"].as_str().unwrap_or("?"),
+            v["max_payload"],
+            v["bytes"],
+            us(&v["p50_ns"])
+        );
+    }
+    if let Some(e) = v["first_error"].as_str() {
+        eprintln!("first problem: {e}");
+    }
+    Ok(if verified == n && n > 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// The host-only baselines of `bench` (spin floor, Unix socket, pipe, iceoryx2): their
+/// peer is a process on this host, not the board's core.
+const BASELINES: [&str; 3] = ["spin-floor", "unix-socket", "pipe"];
+
+/// `intercore bench --board`.
+pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError> {
+    let suites: Vec<Suite> = if a.suites.is_empty() {
+        vec![Suite::Rtt, Suite::Throughput, Suite::Bulk]
+    } else {
+        a.suites.clone()
+    };
+    if suites.contains(&Suite::Soak) {
+        return Err(CliError {
+            option: Some("soak".into()),
+            ..CliError::failed(
+                "bench --board runs rtt, throughput and bulk; the soak runs only on the simulated SoC without --board",
+            )
+        });
+    }
+    let mut failed = false;
+    let mut rows = Vec::new();
+    let (mut bname, mut transport) = (String::new(), String::new());
+    for s in suites {
+        let req = match s {
+            Suite::Rtt => json!({ "op": "bench", "suite": "rtt", "samples": a.samples }),
+            Suite::Throughput => {
+                json!({ "op": "bench", "suite": "throughput", "samples": a.samples })
+            }
+            _ => json!({ "op": "bench", "suite": "bulk", "mib": 16 }),
+        };
+        let (b, v) = run_job(
+            board,
+            req,
+            &format!("bench {} on {}", s.name(), board.display()),
+            json_out,
+        )?;
+        bname = b.name.clone();
+        transport = v["transport"].as_str().unwrap_or("?").to_string();
+        if let Some(e) = job_error(&v) {
+            failed = true;
+            rows.push(
+                json!({ "bench": s.name(), "board": bname, "transport": transport, "error": e }),
+            );
+            continue;
+        }
+        for mut r in v["rows"].as_array().cloned().unwrap_or_default() {
+            if r.get("errors").and_then(Value::as_u64).unwrap_or(0) > 0
+                || r.get("corrupted").and_then(Value::as_u64).unwrap_or(0) > 0
+            {
+                failed = true;
+            }
+            r["board"] = json!(bname);
+            r["transport"] = json!(transport);
+            rows.push(r);
+        }
+        if s == Suite::Rtt {
+            for base in BASELINES {
+                rows.push(json!({
+                    "bench": "rtt", "board": bname, "transport": base, "na":
+                    "a host-only baseline: its peer is a process on this host, not the board's core (run `intercore bench rtt` without --board)",
+                }));
+            }
+        }
+    }
+    for r in &rows {
+        if json_out {
+            println!("{r}");
+            continue;
+        }
+        let head = format!(
+            "{:<10} {:<28} {:<12}",
+            r["bench"].as_str().unwrap_or(""),
+            r["board"].as_str().unwrap_or(""),
+            r["transport"].as_str().unwrap_or("")
+        );
+        if let Some(na) = r.get("na").and_then(Value::as_str) {
+            println!("{head} n/a ({na})");
+        } else if let Some(e) = r.get("error").and_then(Value::as_str) {
+            println!("{head} failed: {e}");
+        } else {
+            match r["bench"].as_str() {
+                Some("rtt") => println!(
+                    "{head} {:>4} B  p50 {:>9}  p99 {:>9}  mean {:>9}  ({} samples)",
+                    r["size"],
+                    us(&r["p50_ns"]),
+                    us(&r["p99_ns"]),
+                    us(&r["mean_ns"]),
+                    r["samples"]
+                ),
+                Some("throughput") => println!(
+                    "{head} {:>4} B  {:>10.0} msg/s  {:>8.1} MB/s one way (bursts of {})",
+                    r["size"],
+                    r["msgs_per_s"].as_f64().unwrap_or(0.0),
+                    r["mb_per_s"].as_f64().unwrap_or(0.0),
+                    r["burst"]
+                ),
+                _ => println!(
+                    "{head} {} buffers of 1 MiB, {:.3} GB/s, {} corrupted (CRC32C by the core, each checked)",
+                    r["buffers"],
+                    r["gbps"].as_f64().unwrap_or(0.0),
+                    r["corrupted"]
+                ),
+            }
+        }
+    }
+    let _ = (&bname, &transport);
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}

@@ -1,0 +1,321 @@
+//! What `ping`, `echo` and `bench --board` run over a board's link: in the link owner (sim,
+//! qemu) or in the command itself (kernel boards). Each returns one JSON object; the timing
+//! is done here, next to the link.
+
+use crate::bulk::{Checker, Outcome, alloc_all, input_len};
+use intercore::dataplane::{Coherent, DpHost};
+use intercore::rpmsg::{Channel, Transport};
+use intercore_board::Link;
+use intercore_linux::MemfdRegion;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long one message may take: emulated cores on a loaded 2-core machine swing by 100×.
+const MSG_TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
+/// How long the echo service may take to be announced.
+const SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+
+/// The echo service every firmware the boards run announces (the echo and offload
+/// firmwares, on the simulator and under QEMU), unless the board names another.
+pub fn service(board: &intercore_board::Board) -> String {
+    board.rpmsg.service.clone()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Deterministic content for message `seq` of `len` bytes.
+fn pattern(buf: &mut [u8], seq: u64) {
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for b in buf.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+}
+
+fn open_echo(link: &mut Link, service: &str, name: &str) -> Result<Channel, String> {
+    let remote = link
+        .find_service(service, SERVICE_TIMEOUT)
+        .map_err(|e| format!("waiting for the service {service:?}: {e}"))?;
+    link.open(name, remote)
+        .map_err(|e| format!("opening an endpoint to {service:?}: {e}"))
+}
+
+/// Round trips of `sizes[i % len]` bytes; returns (sorted round-trip times in ns,
+/// verified, errors, first error).
+fn round_trips(
+    link: &mut Link,
+    ch: &Channel,
+    count: u64,
+    size_of: impl Fn(u64) -> usize,
+) -> (Vec<u64>, u64, u64, Option<String>) {
+    let max = link.max_payload();
+    let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
+    let mut rtts = Vec::with_capacity(count.min(1 << 20) as usize);
+    let (mut errors, mut first) = (0u64, None);
+    for seq in 0..count {
+        let len = size_of(seq).clamp(1, max);
+        pattern(&mut out[..len], seq);
+        let t0 = Instant::now();
+        let r = link
+            .send(ch, &out[..len], MSG_TIMEOUT)
+            .and_then(|_| link.recv(ch, &mut back, MSG_TIMEOUT));
+        let dt = t0.elapsed().as_nanos() as u64;
+        match r {
+            Ok(n) if n == len && back[..n] == out[..len] => rtts.push(dt),
+            Ok(n) => {
+                errors += 1;
+                first.get_or_insert(format!(
+                    "message {seq}: sent {len} bytes, got {n} back, content differs"
+                ));
+            }
+            Err(e) => {
+                errors += 1;
+                first.get_or_insert(format!("message {seq}: {e}"));
+                if matches!(e, intercore::Error::Timeout) || link.broken().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    let verified = rtts.len() as u64;
+    rtts.sort_unstable();
+    (rtts, verified, errors, first)
+}
+
+fn with_channel(
+    link: &mut Link,
+    service: &str,
+    name: &str,
+    f: impl FnOnce(&mut Link, &Channel) -> Value,
+) -> Value {
+    let ch = match open_echo(link, service, name) {
+        Ok(c) => c,
+        Err(e) => return json!({ "error": e }),
+    };
+    let v = f(link, &ch);
+    let _ = Transport::close(link, ch);
+    v
+}
+
+/// `ping`: `count` verified round trips of 16 bytes.
+pub fn ping(link: &mut Link, service: &str, count: u64) -> Value {
+    with_channel(link, service, "intercore-ping", |link, ch| {
+        let t = Instant::now();
+        let (rtts, verified, errors, first) = round_trips(link, ch, count, |_| 16);
+        json!({
+            "count": count,
+            "verified": verified,
+            "errors": errors,
+            "size": 16,
+            "p50_ns": percentile(&rtts, 0.5),
+            "p99_ns": percentile(&rtts, 0.99),
+            "min_ns": rtts.first().copied().unwrap_or(0),
+            "max_ns": rtts.last().copied().unwrap_or(0),
+            "elapsed_s": t.elapsed().as_secs_f64(),
+            "first_error": first,
+        })
+    })
+}
+
+/// `echo`: `messages` verified messages of 1, 2, ... max payload bytes (and round again);
+/// `None`: one of each size.
+pub fn echo(link: &mut Link, service: &str, messages: Option<u64>) -> Value {
+    with_channel(link, service, "intercore-echo", |link, ch| {
+        let max = link.max_payload();
+        let n = messages.unwrap_or(max as u64);
+        let t = Instant::now();
+        let (rtts, verified, errors, first) =
+            round_trips(link, ch, n, |seq| 1 + (seq % max as u64) as usize);
+        let bytes: u64 = (0..verified).map(|s| 1 + s % max as u64).sum();
+        json!({
+            "messages": n,
+            "verified": verified,
+            "errors": errors,
+            "max_payload": max,
+            "bytes": bytes,
+            "p50_ns": percentile(&rtts, 0.5),
+            "elapsed_s": t.elapsed().as_secs_f64(),
+            "first_error": first,
+        })
+    })
+}
+
+/// `bench rtt`: round trips of 1, 64 and max-payload bytes, `samples` each (a tenth of them,
+/// at least 10, as warm-up first).
+pub fn bench_rtt(link: &mut Link, service: &str, samples: u64) -> Value {
+    with_channel(link, service, "intercore-bench", |link, ch| {
+        let max = link.max_payload();
+        let mut rows = Vec::new();
+        for size in [1usize, 64, max] {
+            let _ = round_trips(link, ch, (samples / 10).max(10), |_| size);
+            let (rtts, verified, errors, first) = round_trips(link, ch, samples, |_| size);
+            let mean = if rtts.is_empty() {
+                0
+            } else {
+                rtts.iter().sum::<u64>() / rtts.len() as u64
+            };
+            rows.push(json!({
+                "bench": "rtt", "size": size, "samples": verified, "errors": errors,
+                "p50_ns": percentile(&rtts, 0.5), "p99_ns": percentile(&rtts, 0.99),
+                "mean_ns": mean, "first_error": first,
+            }));
+        }
+        json!({ "rows": rows })
+    })
+}
+
+/// `bench throughput`: bursts of `burst` messages sent back to back, then their echoes
+/// received; messages per second and MB/s one way, for 64 bytes and the largest payload.
+pub fn bench_throughput(link: &mut Link, service: &str, samples: u64) -> Value {
+    with_channel(link, service, "intercore-bench", |link, ch| {
+        let max = link.max_payload();
+        let burst = 16u64;
+        let mut rows = Vec::new();
+        for size in [64usize, max] {
+            let out = vec![0x5au8; size];
+            let mut back = vec![0u8; max];
+            let (mut done, mut errors, mut first) = (0u64, 0u64, None::<String>);
+            let t = Instant::now();
+            'outer: while done < samples {
+                let k = burst.min(samples - done);
+                for _ in 0..k {
+                    if let Err(e) = link.send(ch, &out, MSG_TIMEOUT) {
+                        errors += 1;
+                        first.get_or_insert(format!("send: {e}"));
+                        break 'outer;
+                    }
+                }
+                for _ in 0..k {
+                    match link.recv(ch, &mut back, MSG_TIMEOUT) {
+                        Ok(n) if n == size && back[..n] == out[..] => done += 1,
+                        Ok(n) => {
+                            errors += 1;
+                            first.get_or_insert(format!("got {n} bytes back for {size}"));
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            first.get_or_insert(format!("receive: {e}"));
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+            let s = t.elapsed().as_secs_f64().max(1e-9);
+            rows.push(json!({
+                "bench": "throughput", "size": size, "messages": done, "burst": burst,
+                "errors": errors, "msgs_per_s": done as f64 / s,
+                "mb_per_s": (done * size as u64) as f64 / s / 1e6, "first_error": first,
+            }));
+        }
+        json!({ "rows": rows })
+    })
+}
+
+/// The data plane a link owner keeps between `bench bulk` requests: opening it maps the
+/// pool into the remote's window (the simulator's IOMMU refuses a second mapping of it),
+/// so it is opened once per link.
+#[derive(Default)]
+pub struct Session {
+    sim_dp: Option<DpHost<intercore_sim::AnyCache>>,
+    qemu_dp: Option<DpHost<Coherent<Arc<MemfdRegion>>>>,
+}
+
+/// `bench bulk`: `mib` MiB in 1 MiB buffers through the zero-copy data plane, CRC32C by the
+/// remote in place, every result checked. Needs the offload firmware and a pool: the sim
+/// board with `firmware = "offload"`, or a QEMU board (n/a otherwise, with why).
+pub fn bench_bulk(
+    link: &mut Link,
+    session: &mut Session,
+    board: &intercore_board::Board,
+    mib: u64,
+) -> Value {
+    const BUF: usize = 1 << 20;
+    let timeout = Some(Duration::from_secs(30));
+    let na = |why: &str| json!({ "rows": [ { "bench": "bulk", "na": why } ] });
+    let len = input_len(BUF);
+    let total = (mib << 20).div_ceil(len as u64);
+    macro_rules! stream {
+        ($dp:expr, $bus:expr) => {{
+            let (dp, bus) = ($dp, $bus);
+            let mut checker = Checker::default();
+            let mut free = alloc_all(dp, BUF);
+            if free.is_empty() {
+                return na("the pool has no 1 MiB buffers");
+            }
+            let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
+            let mut first = None::<String>;
+            let t = Instant::now();
+            while done < total {
+                while submitted < total {
+                    let Some(buf) = free.pop() else { break };
+                    if let Err(e) = checker.submit(dp, bus, buf, len, submitted) {
+                        return json!({ "error": format!("submit: {e}") });
+                    }
+                    submitted += 1;
+                }
+                let c = match dp.wait_complete(bus, timeout) {
+                    Ok(c) => c,
+                    Err(e) => return json!({ "error": format!("waiting for a completion: {e}") }),
+                };
+                match checker.check(&c) {
+                    Outcome::Good => good += len as u64,
+                    other => {
+                        corrupted += 1;
+                        first.get_or_insert(format!("buffer {}: {other:?}", c.seq()));
+                    }
+                }
+                done += 1;
+                free.push(c.into_writable());
+            }
+            let s = t.elapsed().as_secs_f64().max(1e-9);
+            json!({ "rows": [ {
+                "bench": "bulk", "size": BUF, "buffers": done, "bytes": good,
+                "corrupted": corrupted, "gbps": good as f64 / s / 1e9, "first_error": first,
+            } ] })
+        }};
+    }
+    if let Some((soc, bus)) = link.sim_mut() {
+        if !matches!(
+            board.transport,
+            intercore_board::TransportSpec::Sim {
+                firmware: intercore_sim::Firmware::Offload,
+                ..
+            }
+        ) {
+            return na("the board's firmware is not \"offload\": it has no data plane");
+        }
+        if session.sim_dp.is_none() {
+            match soc.open_data_plane(bus, timeout) {
+                Ok(dp) => session.sim_dp = Some(dp),
+                Err(e) => return json!({ "error": format!("data plane: {e}") }),
+            }
+        }
+        let dp = session.sim_dp.as_mut().expect("opened above");
+        return stream!(dp, bus);
+    }
+    if let Some((soc, bus)) = link.qemu_mut() {
+        let cfg = intercore::dataplane::PoolConfig {
+            classes: vec![(BUF, 3)],
+            align: 4096,
+        };
+        if session.qemu_dp.is_none() {
+            match soc.open_data_plane(bus, &cfg, timeout) {
+                Ok(dp) => session.qemu_dp = Some(dp),
+                Err(e) => return json!({ "error": format!("data plane: {e}") }),
+            }
+        }
+        let dp = session.qemu_dp.as_mut().expect("opened above");
+        return stream!(dp, bus);
+    }
+    na(
+        "the data plane runs over intercore's own host bus (sim, qemu); over this transport it is not wired to the board yet",
+    )
+}
