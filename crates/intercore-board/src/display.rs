@@ -76,11 +76,33 @@ impl fmt::Display for Board {
                 if *event_idx { ", EVENT_IDX" } else { "" },
                 layout.name()
             )?,
-            TransportSpec::Userspace { region, rsc_offset } => writeln!(
+            TransportSpec::Userspace {
+                region,
+                rsc_offset,
+                vring_offset,
+                doorbell,
+            } => writeln!(
                 f,
-                "transport  intercore's userspace virtio-rpmsg over {} (resource table at +{}), polling",
+                "transport  intercore's userspace virtio-rpmsg over {} (resource table at +{}{}), {}",
                 region_str(region),
-                hex(*rsc_offset)
+                hex(*rsc_offset),
+                vring_offset.map_or(String::new(), |v| format!(", ANY vrings from +{}", hex(v))),
+                match doorbell {
+                    crate::model::DoorbellSpec::Poll => "polling doorbell".to_string(),
+                    crate::model::DoorbellSpec::Uio { device, layout } => format!(
+                        "UIO doorbell /dev/{device} ({})",
+                        match layout {
+                            intercore_linux::UioLayout::OmapMailbox(m) => format!(
+                                "OMAP mailbox map{}, tx FIFO {}, rx FIFO {}, user {}",
+                                m.map, m.tx, m.rx, m.user
+                            ),
+                            intercore_linux::UioLayout::ZynqmpIpi(i) => format!(
+                                "ZynqMP IPI regs map{}, buffer map{} +{:#x}, remote bit {:#x}",
+                                i.regs_map, i.buf_map, i.req_offset, i.remote
+                            ),
+                        }
+                    ),
+                }
             )?,
             TransportSpec::Qemu { core, fw_dir } => writeln!(
                 f,

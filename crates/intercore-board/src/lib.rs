@@ -101,7 +101,8 @@
 //! | | `firmware`, `da_base`, `event_idx`, `layout` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX (default false), the layout (`standard`, `ti-k3`) |
 //! | | `core`, `fw_dir` | `qemu` | the emulated core (`r5f`, `m4f`); the directory of the firmware images (default `$INTERCORE_FW_DIR`, then `target/baremetal/images`, `firmware/images/target`; relative to the board file) |
 //! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
-//! | | `region` or `base` + `size`, `rsc_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; `poll` (the only doorbell built) |
+//! | | `region` or `base` + `size`, `rsc_offset`, `vring_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; where the host places vrings left at `FW_RSC_ADDR_ANY` (to the carveout's end); `poll` (default) or `uio` |
+//! | | `uio_device`, `mailbox` | `doorbell = "uio"` | `uioN`; `omap` (TI K3 mailbox: `mbox_map` default 0, `mbox_tx`, `mbox_rx`, `mbox_user`) or `zynqmp-ipi` (`ipi_regs_map` default 0, `ipi_buf_map` default 1, `ipi_req_offset`, `ipi_remote`) |
 //! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` |
 //! | | `size` | | bytes (default: the pool's size; a carveout node's own size) |
 //! | | `access` | `carveout` | `devmem` (default) or `uio` |
@@ -130,9 +131,12 @@ pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
-    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, KERNEL_RPMSG_BUF_SIZE,
-    KERNEL_RPMSG_MAX_BUFS, MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout,
-    QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec,
-    default_pool,
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DoorbellSpec, KERNEL_RPMSG_BUF_SIZE,
+    KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec, MemorySource, MemorySpec,
+    PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind,
+    TransportSpec, default_pool,
 };
-pub use open::{KernelOpener, Link, OpenEnv, OpenError, QemuBus, SimBus, qemu_image};
+pub use open::{
+    KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,
+    UserUioBus, qemu_image,
+};

@@ -118,6 +118,12 @@ pub enum TransportSpec {
         region: RegionSpec,
         /// Offset of the resource table in it.
         rsc_offset: u64,
+        /// Where in the carveout the host places vrings the table leaves at
+        /// `FW_RSC_ADDR_ANY` (from this offset to the carveout's end); `None`: the table
+        /// must place them.
+        vring_offset: Option<u64>,
+        /// How each side wakes the other.
+        doorbell: DoorbellSpec,
     },
     /// The firmware as ARM machine code on an emulated core (`intercore_sim::qemu`): QEMU
     /// runs as a child process, the shared memory is a memfd, the doorbell polls.
@@ -133,6 +139,33 @@ pub enum TransportSpec {
         /// `rpmsg_ctrlN`; `None`: the only one there is.
         ctrl: Option<String>,
     },
+}
+
+/// `transport.doorbell` of the userspace transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoorbellSpec {
+    /// The polling doorbell (`intercore::pollbell`) at the block the firmware's intercore
+    /// vendor entry declares; nothing sleeps on an interrupt.
+    Poll,
+    /// A mailbox or IPI through UIO (`intercore_linux::UioDoorbell`): the interrupt of
+    /// `/dev/<device>` to sleep on, the register layout to ring with.
+    Uio {
+        /// `uioN`.
+        device: String,
+        /// The registers.
+        layout: intercore_linux::UioLayout,
+    },
+}
+
+keyword_enum! {
+    /// `transport.mailbox`: the register layout of a UIO doorbell.
+    pub enum MailboxKind {
+        /// TI's OMAP mailbox (K3): `mbox_map`, `mbox_tx`, `mbox_rx`, `mbox_user`.
+        Omap = "omap",
+        /// AMD/Xilinx ZynqMP IPI: `ipi_regs_map`, `ipi_buf_map`, `ipi_req_offset`,
+        /// `ipi_remote`.
+        ZynqmpIpi = "zynqmp-ipi",
+    }
 }
 
 keyword_enum! {

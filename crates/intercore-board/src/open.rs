@@ -8,18 +8,27 @@
 //!   starts or attaches to the core and waits until it is `running`/`attached`, then the
 //!   rpmsg control device (`/dev/rpmsg_ctrlN`) is waited for and opened
 //!   ([`KernelRpmsg`]);
-//! * `userspace`: not built yet ([`OpenError::NotBuilt`]).
+//! * `userspace`: remoteproc as for `kernel` if the board has `[remoteproc]` (the kernel's
+//!   `virtio_rpmsg_bus` must not claim the vdev: `board check` says when it does), then the
+//!   carveout is mapped through `/dev/mem` (uncached), the resource table validated at
+//!   `rsc_offset`, vrings the table leaves at `FW_RSC_ADDR_ANY` placed from
+//!   `vring_offset`, and the doorbell picked: `poll` at the block the firmware's intercore
+//!   vendor entry declares, or `uio` ([`UioDoorbell`](intercore_linux::UioDoorbell)).
 //!
 //! The [`Link`] owns what it needs: the child process, the regions, the doorbell. Dropping
 //! it resets the device (host bus) and kills the child; [`Link::close`] waits for the
 //! firmware to exit by itself first and says how it ended.
 
 use crate::model::{Board, Boot, CacheMaintenance, TransportSpec};
-use intercore::rpmsg::{Channel, HostBus, HostConfig, Transport};
-use intercore_linux::MemfdRegion;
+use intercore::pollbell::{PollDoorbell, PollSide};
+use intercore::rpmsg::{Channel, HostBus, HostConfig, RscLocation, Transport};
+use intercore::wire::rsc::ResourceTable;
+use intercore::{DevAddr, LinearMap, SharedMemory};
 use intercore_linux::notify::EventfdDoorbell;
+pub use intercore_linux::notify::LinuxPoll;
 use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
 use intercore_linux::rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
+use intercore_linux::{DevMemCaching, MemfdRegion, PhysCarveout, SysRoots, UioDoorbell};
 use intercore_sim::qemu::{HostBell, QemuConfig, QemuCore, QemuSoc, find_image};
 use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc};
 use std::fmt;
@@ -31,6 +40,13 @@ use std::time::{Duration, Instant};
 pub type SimBus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
 /// The host bus of the QEMU SoC.
 pub type QemuBus = HostBus<Arc<MemfdRegion>, HostBell>;
+
+/// The userspace transport's memory: the carveout mapped through `/dev/mem`.
+pub type UserMem = Arc<PhysCarveout>;
+/// The userspace transport's host bus with the polling doorbell.
+pub type UserPollBus = HostBus<UserMem, PollDoorbell<UserMem, LinuxPoll>>;
+/// The userspace transport's host bus with a UIO doorbell.
+pub type UserUioBus = HostBus<UserMem, UioDoorbell>;
 
 /// Opens the kernel transport's control device (tests pass the fake kernel's).
 pub type KernelOpener = Box<dyn Fn(&RpmsgPaths) -> Result<KernelRpmsg, RpmsgCharError>>;
@@ -51,6 +67,9 @@ pub struct OpenEnv {
     pub wait: Option<intercore::WaitMode>,
     /// Opens the kernel transport (`None`: [`KernelRpmsg::open`]).
     pub kernel_opener: Option<KernelOpener>,
+    /// `/dev`, `/sys`, `/proc/device-tree` for the userspace transport (`/dev/mem`, UIO,
+    /// reserved-memory nodes).
+    pub roots: SysRoots,
 }
 
 impl Default for OpenEnv {
@@ -62,6 +81,7 @@ impl Default for OpenEnv {
             ready_timeout: Duration::from_secs(30),
             wait: None,
             kernel_opener: None,
+            roots: SysRoots::default(),
         }
     }
 }
@@ -116,6 +136,8 @@ enum Inner {
     Sim { bus: SimBus, soc: Soc },
     Qemu { bus: QemuBus, soc: QemuSoc },
     Kernel { rpmsg: KernelRpmsg },
+    UserPoll { bus: UserPollBus },
+    UserUio { bus: UserUioBus },
 }
 
 /// A live link to a board's core: a [`Transport`], and the child processes and regions it
@@ -144,7 +166,7 @@ impl Link {
         match &self.inner {
             Inner::Sim { soc, .. } => Some(soc.remote_pid()),
             Inner::Qemu { soc, .. } => Some(soc.qemu_pid()),
-            Inner::Kernel { .. } => None,
+            _ => None,
         }
     }
     /// The simulated SoC and its host bus (for its data plane), if this is a `sim` link.
@@ -169,6 +191,8 @@ impl Link {
                 .fault_now()
                 .map(|f| f.to_string())
                 .or_else(|| bus.broken().map(|e| e.to_string())),
+            Inner::UserPoll { bus } => bus.broken().map(|e| e.to_string()),
+            Inner::UserUio { bus } => bus.broken().map(|e| e.to_string()),
             Inner::Kernel { .. } => None,
         }
     }
@@ -194,6 +218,14 @@ impl Link {
                 drop(rpmsg);
                 Ok("kernel endpoints closed; the core stays up".into())
             }
+            Inner::UserPoll { bus } => {
+                drop(bus);
+                Ok("host bus reset; the core stays up".into())
+            }
+            Inner::UserUio { bus } => {
+                drop(bus);
+                Ok("host bus reset; the core stays up".into())
+            }
         }
     }
 }
@@ -204,6 +236,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => bus.find_service(name, timeout),
             Inner::Qemu { bus, .. } => bus.find_service(name, timeout),
             Inner::Kernel { rpmsg } => rpmsg.find_service(name, timeout),
+            Inner::UserPoll { bus } => bus.find_service(name, timeout),
+            Inner::UserUio { bus } => bus.find_service(name, timeout),
         }
     }
     fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
@@ -211,6 +245,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => Transport::open(bus, name, remote),
             Inner::Qemu { bus, .. } => Transport::open(bus, name, remote),
             Inner::Kernel { rpmsg } => Transport::open(rpmsg, name, remote),
+            Inner::UserPoll { bus } => Transport::open(bus, name, remote),
+            Inner::UserUio { bus } => Transport::open(bus, name, remote),
         }
     }
     fn close(&mut self, ch: Channel) -> intercore::Result<()> {
@@ -218,6 +254,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => Transport::close(bus, ch),
             Inner::Qemu { bus, .. } => Transport::close(bus, ch),
             Inner::Kernel { rpmsg } => Transport::close(rpmsg, ch),
+            Inner::UserPoll { bus } => Transport::close(bus, ch),
+            Inner::UserUio { bus } => Transport::close(bus, ch),
         }
     }
     fn send(
@@ -230,6 +268,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => Transport::send(bus, ch, data, timeout),
             Inner::Qemu { bus, .. } => Transport::send(bus, ch, data, timeout),
             Inner::Kernel { rpmsg } => Transport::send(rpmsg, ch, data, timeout),
+            Inner::UserPoll { bus } => Transport::send(bus, ch, data, timeout),
+            Inner::UserUio { bus } => Transport::send(bus, ch, data, timeout),
         }
     }
     fn recv(
@@ -242,6 +282,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => Transport::recv(bus, ch, buf, timeout),
             Inner::Qemu { bus, .. } => Transport::recv(bus, ch, buf, timeout),
             Inner::Kernel { rpmsg } => Transport::recv(rpmsg, ch, buf, timeout),
+            Inner::UserPoll { bus } => Transport::recv(bus, ch, buf, timeout),
+            Inner::UserUio { bus } => Transport::recv(bus, ch, buf, timeout),
         }
     }
     fn max_payload(&self) -> usize {
@@ -249,6 +291,8 @@ impl Transport for Link {
             Inner::Sim { bus, .. } => Transport::max_payload(bus),
             Inner::Qemu { bus, .. } => Transport::max_payload(bus),
             Inner::Kernel { rpmsg } => Transport::max_payload(rpmsg),
+            Inner::UserPoll { bus } => Transport::max_payload(bus),
+            Inner::UserUio { bus } => Transport::max_payload(bus),
         }
     }
 }
@@ -367,16 +411,120 @@ impl Board {
                     Some(open) => open(&paths),
                     None => KernelRpmsg::open(&paths),
                 }
-                .map_err(|e| start_err(format!("transport.ctrl: {}", paths.ctrl_dev().display()))(e.to_string()))?;
+                .map_err(|e| {
+                    start_err(format!("transport.ctrl: {}", paths.ctrl_dev().display()))(
+                        e.to_string(),
+                    )
+                })?;
                 Ok(Link {
                     inner: Inner::Kernel { rpmsg },
                     name: "kernel".into(),
                 })
             }
-            TransportSpec::Userspace { .. } => Err(OpenError::NotBuilt {
-                key: "transport.kind",
-                message: "\"userspace\" cannot be opened yet (mapping the carveout, placing the vrings and the doorbell are not wired to the board); use \"kernel\" on hardware, or \"sim\"/\"qemu\"".into(),
-            }),
+            TransportSpec::Userspace { .. } => {
+                self.bring_up(&env)?;
+                self.open_userspace(&env, host)
+            }
+        }
+    }
+
+    fn open_userspace(&self, env: &OpenEnv, mut host: HostConfig) -> Result<Link, OpenError> {
+        let TransportSpec::Userspace {
+            region,
+            rsc_offset,
+            vring_offset,
+            doorbell,
+        } = &self.transport
+        else {
+            unreachable!("a userspace transport");
+        };
+        let (key, carveout) = match region {
+            crate::model::RegionSpec::Range { base, size } => (
+                "transport.base",
+                usize::try_from(*size)
+                    .map_err(|_| intercore_linux::MemError::InvalidRequest("size".into()))
+                    .and_then(|len| {
+                        PhysCarveout::devmem(&env.roots, *base, len, DevMemCaching::Uncached)
+                    }),
+            ),
+            crate::model::RegionSpec::ReservedMemory { node, .. } => (
+                "transport.region",
+                PhysCarveout::from_device_tree(&env.roots, node, DevMemCaching::Uncached),
+            ),
+        };
+        let mem = Arc::new(carveout.map_err(|e| OpenError::Config {
+            key,
+            message: e.to_string(),
+        })?);
+        let map = mem.identity_map();
+        let off = *rsc_offset as usize;
+        let rsc_err = |message: String| OpenError::Config {
+            key: "transport.rsc_offset",
+            message,
+        };
+        let len = mem
+            .len()
+            .saturating_sub(off)
+            .min(intercore::rpmsg::RSC_MAX_LEN);
+        let mut bytes = vec![0u8; len];
+        mem.read(off, &mut bytes);
+        let table = ResourceTable::validate(&bytes).map_err(|e| {
+            rsc_err(format!(
+                "no valid resource table at +{off:#x} of the carveout: {e} (is the firmware loaded and running?)"
+            ))
+        })?;
+        let rsc = RscLocation { offset: off, len };
+        if let Some(v) = vring_offset {
+            let v = *v as usize;
+            host.vring_region = Some(LinearMap {
+                base: DevAddr(map.base.0 + v as u64),
+                offset: v,
+                len: mem.len().saturating_sub(v),
+            });
+        }
+        let bus_err = |e: intercore::Error| OpenError::Start {
+            what: "transport: the host bus over the carveout".into(),
+            message: e.to_string(),
+        };
+        match doorbell {
+            crate::model::DoorbellSpec::Poll => {
+                let (_, entry) = table
+                    .find_intercore()
+                    .map_err(|e| rsc_err(e.to_string()))?
+                    .ok_or_else(|| OpenError::Config {
+                        key: "transport.doorbell",
+                        message: "\"poll\" needs the firmware's intercore vendor entry (where the polling doorbell's counters are), and its resource table has none: use doorbell = \"uio\" with the core's mailbox".into(),
+                    })?;
+                let bell = PollDoorbell::from_entry(
+                    Arc::clone(&mem),
+                    &map,
+                    &entry,
+                    PollSide::Host,
+                    LinuxPoll,
+                )
+                .map_err(|e| OpenError::Config {
+                    key: "transport.doorbell",
+                    message: e.to_string(),
+                })?;
+                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
+                Ok(Link {
+                    inner: Inner::UserPoll { bus },
+                    name: "userspace/poll".into(),
+                })
+            }
+            crate::model::DoorbellSpec::Uio { device, layout } => {
+                let bell = UioDoorbell::open(&env.roots, device, *layout).map_err(|e| {
+                    OpenError::Config {
+                        key: "transport.uio_device",
+                        message: e.to_string(),
+                    }
+                })?;
+                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
+                Ok(Link {
+                    inner: Inner::UserUio { bus },
+                    name: "userspace/uio".into(),
+                })
+            }
         }
     }
 

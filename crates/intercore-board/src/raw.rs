@@ -53,6 +53,17 @@ pub(crate) struct RawTransport {
     pub(crate) doorbell: Option<String>,
     pub(crate) core: Option<String>,
     pub(crate) fw_dir: Option<String>,
+    pub(crate) vring_offset: Option<u64>,
+    pub(crate) uio_device: Option<String>,
+    pub(crate) mailbox: Option<String>,
+    pub(crate) mbox_map: Option<u32>,
+    pub(crate) mbox_tx: Option<u32>,
+    pub(crate) mbox_rx: Option<u32>,
+    pub(crate) mbox_user: Option<u32>,
+    pub(crate) ipi_regs_map: Option<u32>,
+    pub(crate) ipi_buf_map: Option<u32>,
+    pub(crate) ipi_req_offset: Option<u32>,
+    pub(crate) ipi_remote: Option<u32>,
 }
 
 #[derive(Deserialize)]

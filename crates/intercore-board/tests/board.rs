@@ -479,7 +479,77 @@ fn rpmsg_values_fit_the_transport() {
         "kind = \"userspace\"",
         "kind = \"userspace\"\ndoorbell = \"mailbox\"",
     ));
-    has(&p, "transport.doorbell = \"mailbox\"", &["\"poll\""]);
+    has(
+        &p,
+        "transport.doorbell = \"mailbox\"",
+        &["\"poll\" or \"uio\""],
+    );
+}
+
+/// `transport.doorbell = "uio"`: the device and the register layout are required and
+/// checked (K3 cluster: 16 FIFOs, 4 users; ZynqMP: one agent bit), the layout's keys apply
+/// only to their mailbox, and a UIO doorbell lets the host sleep (any wait mode).
+#[test]
+fn uio_doorbell_keys() {
+    use intercore_board::DoorbellSpec;
+    use intercore_linux::UioLayout;
+    let user = REAL.replace(
+        "kind = \"kernel\"",
+        "kind = \"userspace\"\nregion = \"r5f-dma-memory@a0000000\"\ndoorbell = \"uio\"\nuio_device = \"uio3\"\nmailbox = \"omap\"\nmbox_tx = 1\nmbox_rx = 0\nmbox_user = 2\nvring_offset = 0x1000",
+    );
+    let b = Board::from_str(&user).unwrap();
+    let TransportSpec::Userspace {
+        doorbell: DoorbellSpec::Uio { device, layout },
+        vring_offset,
+        ..
+    } = &b.transport
+    else {
+        panic!("{:?}", b.transport)
+    };
+    assert_eq!(device, "uio3");
+    assert_eq!(*vring_offset, Some(0x1000));
+    assert!(
+        matches!(layout, UioLayout::OmapMailbox(m) if m.tx == 1 && m.rx == 0 && m.user == 2 && m.map == 0)
+    );
+    let p = problems(
+        &user
+            .replace("mbox_tx = 1", "mbox_tx = 16")
+            .replace("mbox_user = 2", "mbox_user = 4"),
+    );
+    has(&p, "transport.mbox_tx = 16", &["0..16"]);
+    has(&p, "transport.mbox_user = 4", &["0..4"]);
+    let p = problems(
+        &user
+            .replace("uio_device = \"uio3\"\n", "")
+            .replace("mbox_rx = 0\n", ""),
+    );
+    has(&p, "transport.uio_device", &["missing"]);
+    has(&p, "transport.mbox_rx", &["missing"]);
+    let p = problems(&user.replace(
+        "mailbox = \"omap\"",
+        "mailbox = \"zynqmp-ipi\"\nipi_remote = 0x300\nipi_req_offset = 0x600",
+    ));
+    has(&p, "transport.mbox_tx", &["transport.mailbox = \"omap\""]);
+    has(&p, "transport.ipi_remote", &["one agent's bit"]);
+    let ipi = user
+        .replace(
+            "mailbox = \"omap\"",
+            "mailbox = \"zynqmp-ipi\"\nipi_remote = 0x100\nipi_req_offset = 0x600",
+        )
+        .replace("mbox_tx = 1\nmbox_rx = 0\nmbox_user = 2\n", "");
+    let b = Board::from_str(&ipi).unwrap();
+    assert!(matches!(
+        b.transport,
+        TransportSpec::Userspace { doorbell: DoorbellSpec::Uio { layout: UioLayout::ZynqmpIpi(i), .. }, .. }
+            if i.remote == 0x100 && i.req_offset == 0x600 && i.regs_map == 0 && i.buf_map == 1
+    ));
+    let p = problems(&user.replace("doorbell = \"uio\"", "doorbell = \"poll\""));
+    has(
+        &p,
+        "transport.uio_device",
+        &["transport.doorbell = \"uio\""],
+    );
+    has(&p, "rpmsg.wait", &["use wait = \"poll\""]);
 }
 
 /// remoteproc: name or index (not both, not neither); the firmware is a plain file name;

@@ -71,8 +71,7 @@ fn kernel_board_opens_through_remoteproc_and_rpmsg_ctrl() {
 }
 
 /// Failures name the board key: a remote processor that does not exist
-/// (`remoteproc.name`), a control device that never appears (`transport.ctrl`), and the
-/// userspace transport, which is not wired yet (`transport.kind`).
+/// (`remoteproc.name`) and a control device that never appears (`transport.ctrl`).
 #[test]
 fn kernel_board_failures_name_the_key() {
     let rp = FakeKernel::new(&[FakeRproc::offline("other.r5f", "fw")]);
@@ -104,23 +103,6 @@ fn kernel_board_failures_name_the_key() {
         e.starts_with("transport.ctrl:") && e.contains("rpmsg_ctrl7"),
         "{e}"
     );
-
-    let user = REAL.replace(
-        "kind = \"kernel\"",
-        "kind = \"userspace\"\nbase = 0xa0000000\nsize = 0x100000",
-    ) + "[rpmsg]\nwait = \"poll\"\n";
-    let b = Board::from_str(&user).unwrap();
-    let e = b.open().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            OpenError::NotBuilt {
-                key: "transport.kind",
-                ..
-            }
-        ),
-        "{e}"
-    );
 }
 
 /// A sim board without the program that hosts the simulated core is a configuration error
@@ -146,4 +128,224 @@ fn emulated_boards_name_what_is_missing() {
         e.starts_with("transport.fw_dir") && e.contains("/nonexistent-intercore/qemu-r5f.elf"),
         "{e}"
     );
+}
+
+/// A fake `/dev/mem`: a sparse regular file under `root/dev/mem` covering `pa + len`, which
+/// `PhysCarveout::devmem` maps at offset `pa` as it would the device. Not the kernel's
+/// /dev/mem (no STRICT_DEVMEM, no Device memory attributes): what it tests is the open
+/// path — mapping, table, ring placement, doorbell — not the hardware.
+fn fake_devmem(tag: &str, pa: u64, len: usize) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("intercore-open-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::create_dir_all(root.join("sys")).unwrap();
+    let f = std::fs::File::create(root.join("dev/mem")).unwrap();
+    f.set_len(pa + len as u64).unwrap();
+    root
+}
+
+/// The core of a userspace board, already running (the bootloader started it, or
+/// remoteproc did without the kernel's rpmsg bus): `Board::open` leaves it as it is.
+fn running_core() -> FakeKernel {
+    let rp = FakeKernel::new(&[FakeRproc::offline("78000000.r5f", "fw")]);
+    rp.set_state(0, "running");
+    rp
+}
+
+const USER_PA: u64 = 0x10_0000;
+const USER_LEN: usize = 1 << 20;
+
+fn user_board(extra: &str) -> Board {
+    Board::from_str(&format!(
+        "[board]\nname = \"u\"\narch = \"any\"\n[remoteproc]\nname = \"78000000.r5f\"\n[transport]\nkind = \"userspace\"\nbase = {USER_PA:#x}\nsize = {USER_LEN:#x}\n{extra}[memory]\nsource = \"carveout\"\nbase = 0x4000000\nsize = 0x2000000\n[cache]\nmode = \"coherent\"\n[rpmsg]\nwait = \"poll\"\nbuffers = 16\n"
+    ))
+    .unwrap()
+}
+
+/// The userspace transport against a fake /dev/mem and a remote role in a thread: the
+/// firmware's table (rpmsg vdev, `vdev0buffer`, the intercore vendor entry of the polling
+/// doorbell) is written into the carveout; `Board::open` maps it, validates the table,
+/// sets the polling doorbell up from the vendor entry and starts the host bus; the remote
+/// (`RemoteBus` over a second mapping of the same "physical" memory, its side of the same
+/// doorbell) announces rpmsg-raw and echoes; 50 verified round trips cross the link.
+#[test]
+fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
+    use intercore::SharedMemory;
+    use intercore::pollbell::{PollDoorbell, PollSide};
+    use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
+    use intercore::rpmsg::rsc_table::PolledRpmsgTable;
+    use intercore::rpmsg::{RemoteBus, RscLocation};
+    use intercore_board::LinuxPoll;
+    use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots};
+
+    let root = fake_devmem("poll", USER_PA, USER_LEN);
+    let roots = SysRoots::under(&root);
+    let spec = CarveoutSpec {
+        vring_num: 16,
+        buf_size: 512,
+        event_idx: false,
+        da_base: USER_PA,
+    };
+    let layout = CarveoutLayout::new(&spec).unwrap();
+    let bell_da = USER_PA as u32 + layout.total.next_multiple_of(64) as u32;
+    let table = PolledRpmsgTable::new(&spec, USER_PA as u32 + 0x8_0000, 0x1_0000, bell_da, 2);
+    let remote_mem = std::sync::Arc::new(
+        PhysCarveout::devmem(&roots, USER_PA, USER_LEN, DevMemCaching::Uncached).unwrap(),
+    );
+    remote_mem.write(layout.rsc.offset, zerocopy::IntoBytes::as_bytes(&table));
+
+    let b = user_board("");
+    let rp = running_core();
+    let env = OpenEnv {
+        roots: roots.clone(),
+        rproc: rp.paths(),
+        ..OpenEnv::default()
+    };
+    let mut link = b.open_with(env).unwrap();
+    assert_eq!(link.transport_name(), "userspace/poll");
+
+    let map = remote_mem.identity_map();
+    let rsc = RscLocation {
+        offset: layout.rsc.offset,
+        len: std::mem::size_of::<PolledRpmsgTable>(),
+    };
+    let entry = table.intercore.body;
+    let remote = std::thread::spawn(move || -> Result<u64, String> {
+        let bell = PollDoorbell::from_entry(
+            std::sync::Arc::clone(&remote_mem),
+            &map,
+            &entry,
+            PollSide::Remote,
+            LinuxPoll,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut bus: RemoteBus<_, _, 4> =
+            RemoteBus::new(remote_mem, &map, bell, rsc, intercore::WaitMode::Poll)
+                .map_err(|e| e.to_string())?;
+        bus.wait_ready(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let ep = bus
+            .create_endpoint("rpmsg-raw", None)
+            .map_err(|e| e.to_string())?;
+        bus.announce(ep).map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 512];
+        let mut echoed = 0;
+        loop {
+            match bus.recv_timeout(&mut buf, Some(Duration::from_secs(10))) {
+                Ok((src, _, n)) => {
+                    bus.send(ep, src, &buf[..n], Some(Duration::from_secs(10)))
+                        .map_err(|e| e.to_string())?;
+                    echoed += 1;
+                }
+                // The host reset the device (link closed).
+                Err(_) => return Ok(echoed),
+            }
+        }
+    });
+    let svc = link
+        .find_service("rpmsg-raw", Some(Duration::from_secs(10)))
+        .unwrap();
+    let ch = Transport::open(&mut link, "t", svc).unwrap();
+    let mut back = [0u8; 496];
+    for i in 0..50u8 {
+        let msg = vec![i; 1 + i as usize * 9];
+        link.send(&ch, &msg, Some(Duration::from_secs(10))).unwrap();
+        let n = link
+            .recv(&ch, &mut back, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(&back[..n], &msg[..]);
+    }
+    link.close(Duration::from_secs(1)).unwrap();
+    assert_eq!(remote.join().unwrap(), Ok(50));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// The userspace transport's failures name the key: no /dev/mem (transport.base), no
+/// valid table at rsc_offset (transport.rsc_offset), a table without the intercore vendor
+/// entry for doorbell = "poll" (transport.doorbell), and a UIO device that is not there
+/// (transport.uio_device).
+#[test]
+fn userspace_board_failures_name_the_key() {
+    use intercore::SharedMemory;
+    use intercore::rpmsg::layout::CarveoutSpec;
+    use intercore::rpmsg::rsc_table::RpmsgTable;
+    use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots};
+
+    let rp = running_core();
+    let env = |root: &std::path::Path| OpenEnv {
+        roots: SysRoots::under(root),
+        rproc: rp.paths(),
+        ..OpenEnv::default()
+    };
+    let nowhere = std::env::temp_dir().join("intercore-open-none");
+    let e = user_board("").open_with(env(&nowhere)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpenError::Config {
+                key: "transport.base",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let root = fake_devmem("fail", USER_PA, USER_LEN);
+    let e = user_board("").open_with(env(&root)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpenError::Config {
+                key: "transport.rsc_offset",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let mem = PhysCarveout::devmem(
+        &SysRoots::under(&root),
+        USER_PA,
+        USER_LEN,
+        DevMemCaching::Uncached,
+    )
+    .unwrap();
+    let spec = CarveoutSpec {
+        vring_num: 16,
+        buf_size: 512,
+        event_idx: false,
+        da_base: USER_PA,
+    };
+    mem.write(
+        0,
+        zerocopy::IntoBytes::as_bytes(&RpmsgTable::standard(&spec)),
+    );
+    let e = user_board("").open_with(env(&root)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpenError::Config {
+                key: "transport.doorbell",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let uio = user_board(
+        "doorbell = \"uio\"\nuio_device = \"uio4\"\nmailbox = \"omap\"\nmbox_tx = 1\nmbox_rx = 0\nmbox_user = 1\n",
+    );
+    let e = uio.open_with(env(&root)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpenError::Config {
+                key: "transport.uio_device",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("uio4"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
 }

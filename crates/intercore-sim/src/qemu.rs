@@ -416,14 +416,10 @@ pub struct HostPoll {
 
 impl PollPlatform for HostPoll {
     fn now(&self) -> Duration {
-        intercore_linux::monotonic_now()
+        intercore_linux::notify::LinuxPoll.now()
     }
     fn back_off(&self, round: u32) {
-        match round {
-            0..32 => std::hint::spin_loop(),
-            32..64 => std::thread::yield_now(),
-            r => std::thread::sleep(Duration::from_micros(10u64 << (r - 64).min(4))),
-        }
+        intercore_linux::notify::LinuxPoll.back_off(round)
     }
     fn check_peer(&self) -> intercore::Result<()> {
         match self.qemu.exited() {

@@ -79,7 +79,7 @@ impl Board {
                 f.push(
                     Level::Info,
                     "transport",
-                    "intercore's host bus takes the vdev's rings: the kernel's virtio_rpmsg_bus must not drive the same vdev (unbind it or do not load the module), and both sides poll",
+                    "intercore's host bus takes the vdev's rings: the kernel's virtio_rpmsg_bus must not drive the same vdev (unbind it or do not load the module)",
                 );
                 check_vdev_binding(env, rproc, f);
                 match self.region_phys(region, env) {

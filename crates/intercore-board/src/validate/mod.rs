@@ -139,7 +139,12 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     let remoteproc = remoteproc::validate(raw.remoteproc.as_ref(), emulated, c);
 
     // [rpmsg]
-    let rpmsg = rpmsg::validate(raw.rpmsg.as_ref(), kind, c);
+    let rpmsg = rpmsg::validate(
+        raw.rpmsg.as_ref(),
+        kind,
+        raw.transport.doorbell.as_deref() == Some("uio"),
+        c,
+    );
 
     // [pool]
     let pool = pool::validate(raw.pool.as_ref(), c);

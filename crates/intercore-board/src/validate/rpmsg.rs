@@ -12,6 +12,7 @@ use std::time::Duration;
 pub(super) fn validate(
     r: Option<&RawRpmsg>,
     kind: Option<TransportKind>,
+    uio_doorbell: bool,
     c: &mut Check,
 ) -> RpmsgSpec {
     let empty = RawRpmsg::default();
@@ -84,7 +85,7 @@ pub(super) fn validate(
             Err(e) => c.err("rpmsg.wait", Some(quoted(w)), e.to_string()),
         }
     }
-    if userspace && out.wait != WaitMode::Poll {
+    if userspace && !uio_doorbell && out.wait != WaitMode::Poll {
         c.err(
             "rpmsg.wait",
             Some(quoted(&out.wait.to_string())),

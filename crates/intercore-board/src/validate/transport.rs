@@ -2,8 +2,11 @@
 //! the kernel's rpmsg char devices, or the firmware on an emulated core under QEMU.
 
 use super::{Check, check_page, hex, plain_node_name, quoted};
-use crate::model::{QemuCoreName, RegionSpec, TransportKind, TransportSpec};
+use crate::model::{
+    DoorbellSpec, MailboxKind, QemuCoreName, RegionSpec, TransportKind, TransportSpec,
+};
 use crate::raw::RawTransport;
+use intercore_linux::notify::{OmapMailbox, UioLayout, ZynqmpIpi};
 use intercore_sim::SimConfig;
 
 /// The table's kind (when it is one) and, when it could be built, the table.
@@ -29,6 +32,27 @@ pub(super) fn validate(
         c.not_here("transport.size", &t.size, user_keys);
         c.not_here("transport.rsc_offset", &t.rsc_offset, user_keys);
         c.not_here("transport.doorbell", &t.doorbell, user_keys);
+        c.not_here("transport.vring_offset", &t.vring_offset, user_keys);
+    }
+    let uio_keys = "transport.doorbell = \"uio\"";
+    if !(kind == Some(TransportKind::Userspace) && t.doorbell.as_deref() == Some("uio")) {
+        c.not_here("transport.uio_device", &t.uio_device, uio_keys);
+        c.not_here("transport.mailbox", &t.mailbox, uio_keys);
+    }
+    let mailbox = t.mailbox.as_deref();
+    if mailbox != Some("omap") || t.doorbell.as_deref() != Some("uio") {
+        let k = "transport.mailbox = \"omap\"";
+        c.not_here("transport.mbox_map", &t.mbox_map, k);
+        c.not_here("transport.mbox_tx", &t.mbox_tx, k);
+        c.not_here("transport.mbox_rx", &t.mbox_rx, k);
+        c.not_here("transport.mbox_user", &t.mbox_user, k);
+    }
+    if mailbox != Some("zynqmp-ipi") || t.doorbell.as_deref() != Some("uio") {
+        let k = "transport.mailbox = \"zynqmp-ipi\"";
+        c.not_here("transport.ipi_regs_map", &t.ipi_regs_map, k);
+        c.not_here("transport.ipi_buf_map", &t.ipi_buf_map, k);
+        c.not_here("transport.ipi_req_offset", &t.ipi_req_offset, k);
+        c.not_here("transport.ipi_remote", &t.ipi_remote, k);
     }
     if kind != Some(TransportKind::Qemu) {
         c.not_here("transport.core", &t.core, qemu_keys);
@@ -89,15 +113,7 @@ pub(super) fn validate(
                     None
                 }
             };
-            if let Some(d) = &t.doorbell {
-                if d != "poll" {
-                    c.err(
-                        "transport.doorbell",
-                        Some(quoted(d)),
-                        "expected \"poll\": no userspace doorbell (mailbox or UIO interrupt) is built yet, so both sides spin",
-                    );
-                }
-            }
+            let doorbell = doorbell(t, c);
             let rsc_offset = t.rsc_offset.unwrap_or(0);
             if let Some(RegionSpec::Range { base, size }) = &region {
                 check_page("transport.base", *base, c);
@@ -109,7 +125,24 @@ pub(super) fn validate(
                     );
                 }
             }
-            region.map(|region| TransportSpec::Userspace { region, rsc_offset })
+            if let (Some(v), Some(RegionSpec::Range { size, .. })) = (t.vring_offset, &region) {
+                if v >= *size {
+                    c.err(
+                        "transport.vring_offset",
+                        Some(hex(v)),
+                        format!("must lie inside the region (size {})", hex(*size)),
+                    );
+                }
+            }
+            match (region, doorbell) {
+                (Some(region), Some(doorbell)) => Some(TransportSpec::Userspace {
+                    region,
+                    rsc_offset,
+                    vring_offset: t.vring_offset,
+                    doorbell,
+                }),
+                _ => None,
+            }
         }
         Some(TransportKind::Qemu) => {
             let core = match &t.core {
@@ -154,4 +187,107 @@ pub(super) fn validate(
         None => None,
     };
     (kind, transport)
+}
+
+/// `transport.doorbell` and, for `"uio"`, its device and register layout. The layout's
+/// limits are the hardware's (`omap::FIFOS`/`USERS` of a K3 cluster, an IPI agent's one bit).
+fn doorbell(t: &RawTransport, c: &mut Check) -> Option<DoorbellSpec> {
+    match t.doorbell.as_deref() {
+        None | Some("poll") => Some(DoorbellSpec::Poll),
+        Some("uio") => {
+            let device = c.require(
+                "transport.uio_device",
+                &t.uio_device,
+                "the UIO device (\"uio3\") whose interrupt is the mailbox's or IPI's and whose maps hold its registers",
+            );
+            if let Some(d) = &device {
+                if !(d.starts_with("uio") && plain_node_name(d)) {
+                    c.err(
+                        "transport.uio_device",
+                        Some(quoted(d)),
+                        "expected a device name like \"uio0\" (under /dev)",
+                    );
+                }
+            }
+            let kind = match &t.mailbox {
+                Some(m) => c.one_of::<MailboxKind>("transport.mailbox", m),
+                None => {
+                    c.err(
+                        "transport.mailbox",
+                        None,
+                        "missing: the register layout, \"omap\" (TI K3) or \"zynqmp-ipi\" (AMD ZynqMP)",
+                    );
+                    None
+                }
+            };
+            use intercore_linux::notify::uio::omap;
+            let layout = match kind? {
+                MailboxKind::Omap => {
+                    let tx = c.require(
+                        "transport.mbox_tx",
+                        &t.mbox_tx,
+                        "the mailbox (FIFO) the host sends on: the first cell of ti,mbox-tx",
+                    );
+                    let rx = c.require(
+                        "transport.mbox_rx",
+                        &t.mbox_rx,
+                        "the mailbox the host receives on: the first cell of ti,mbox-rx",
+                    );
+                    let user = c.require("transport.mbox_user", &t.mbox_user, "the user (interrupt output) of the UIO device: the third cell of ti,mbox-rx");
+                    for (k, v, max) in [
+                        ("transport.mbox_tx", tx, omap::FIFOS),
+                        ("transport.mbox_rx", rx, omap::FIFOS),
+                        ("transport.mbox_user", user, omap::USERS),
+                    ] {
+                        if let Some(v) = v.filter(|v| *v >= max) {
+                            c.err(k, Some(v.to_string()), format!("expected 0..{max} (a K3 cluster's ti,mbox-num-fifos = 16, ti,mbox-num-users = 4)"));
+                        }
+                    }
+                    UioLayout::OmapMailbox(OmapMailbox {
+                        map: t.mbox_map.unwrap_or(0) as usize,
+                        tx: tx?,
+                        rx: rx?,
+                        user: user?,
+                    })
+                }
+                MailboxKind::ZynqmpIpi => {
+                    let remote = c.require(
+                        "transport.ipi_remote",
+                        &t.ipi_remote,
+                        "the remote agent's bit (RPU0: 0x100)",
+                    );
+                    let req = c.require(
+                        "transport.ipi_req_offset",
+                        &t.ipi_req_offset,
+                        "where our request buffer to the remote starts in the buffer map",
+                    );
+                    if let Some(r) = remote.filter(|r| r.count_ones() != 1) {
+                        c.err(
+                            "transport.ipi_remote",
+                            Some(hex(r as u64)),
+                            "expected one agent's bit (RPU0 0x100, RPU1 0x200)",
+                        );
+                    }
+                    UioLayout::ZynqmpIpi(ZynqmpIpi {
+                        regs_map: t.ipi_regs_map.unwrap_or(0) as usize,
+                        buf_map: t.ipi_buf_map.unwrap_or(1) as usize,
+                        req_offset: req? as usize,
+                        remote: remote?,
+                    })
+                }
+            };
+            Some(DoorbellSpec::Uio {
+                device: device?,
+                layout,
+            })
+        }
+        Some(other) => {
+            c.err(
+                "transport.doorbell",
+                Some(quoted(other)),
+                "expected \"poll\" or \"uio\"",
+            );
+            None
+        }
+    }
 }
