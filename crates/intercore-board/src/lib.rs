@@ -62,7 +62,7 @@
 //! A `mapping.kind = "vfio"` board can be opened only by a build with this crate's `vfio`
 //! feature (intercore-linux's VFIO backend), and the check says so otherwise.
 //! [`Board::open`] opens the link: one [`Link`] implementing `intercore::rpmsg::Transport`
-//! whatever the board (`sim`, `qemu`, `kernel`; `userspace` is not wired yet), owning the
+//! whatever the board (`sim`, `qemu`, `kernel`, `userspace`), owning the
 //! child process, regions and doorbell it needs.
 //!
 //! # Where it sits

@@ -103,19 +103,12 @@ pub enum OpenError {
         /// The error.
         message: String,
     },
-    /// This transport kind cannot be opened yet.
-    NotBuilt {
-        /// The board key.
-        key: &'static str,
-        /// What is missing.
-        message: String,
-    },
 }
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::Config { key, message } | OpenError::NotBuilt { key, message } => {
+            OpenError::Config { key, message } => {
                 write!(f, "{key}: {message}")
             }
             OpenError::Start { what, message } => write!(f, "{what}: {message}"),
