@@ -134,7 +134,7 @@ enum Inner {
 }
 
 /// A live link to a board's core: a [`Transport`], and the child processes and regions it
-/// needs (see the [module](self) documentation).
+/// needs (see [`Board::open_with`]).
 pub struct Link {
     inner: Inner,
     name: String,
@@ -350,8 +350,20 @@ impl Board {
         self.open_with(OpenEnv::default())
     }
 
-    /// Opens the board: starts or attaches to its core and opens the link (see the
-    /// [module](self) documentation).
+    /// Opens the board: starts or attaches to its core and opens the link.
+    ///
+    /// * `sim`: starts the simulated SoC (the firmware in a child process) and its host bus;
+    /// * `qemu`: starts QEMU with the firmware image and the host bus over the shared memfd,
+    ///   with the polling doorbell the firmware declares;
+    /// * `kernel`: remoteproc installs `firmware_file` (or selects `firmware`), starts or
+    ///   attaches to the core and waits for `running`/`attached` (a core already up is left
+    ///   alone), then waits for and opens `/dev/rpmsg_ctrlN` ([`KernelRpmsg`]);
+    /// * `userspace`: remoteproc as for `kernel` if the board has `[remoteproc]`, then maps
+    ///   the carveout through `/dev/mem`, validates the table at `rsc_offset`, places vrings
+    ///   left at `FW_RSC_ADDR_ANY` from `vring_offset`, and picks the doorbell (`poll` from
+    ///   the firmware's intercore vendor entry, or `uio`).
+    ///
+    /// Errors name the board key ([`OpenError::Config`]) or what was being done.
     pub fn open_with(&self, env: OpenEnv) -> Result<Link, OpenError> {
         let wait = env.wait.unwrap_or(self.rpmsg.wait);
         let host = HostConfig {
