@@ -127,6 +127,10 @@ fn hugetlb_pagemap_addresses_are_what_a_device_reaches() {
     assert_eq!(check_contiguous(&pas, page), Ok(first));
     assert_eq!(first % len as u64, 0, "a 2 MiB huge page starts on 2 MiB");
     println!("pagemap: hugetlb memfd of 2 MiB at physical {first:#x}, contiguous");
+    // The region also passes the SharedMemory conformance suite (as every memory source).
+    if let Err(v) = intercore::testing::conformance::shared_memory(&buf) {
+        panic!("{v}");
+    }
     let edu = Edu::open();
     let sel = [0usize, 1, 17, 256, 300, 511];
     for &k in &sel {
