@@ -10,7 +10,14 @@
 # `virtio-iommu-pci` (no interrupt remapping: vfio_iommu_type1 needs
 # allow_unsafe_interrupts=1, and the init first checks that VfioIommu names that cause).
 #
-# In the guest: intercore-linux's `vfio_guest` tests (ignored on the host, run here with
+# A third guest (model `phys`) has no IOMMU: there the `pagemap_guest` tests check the
+# mainline route to a device address for a cacheable buffer — a hugetlb memfd's physical
+# addresses from /proc/self/pagemap (as root), reached by the `edu` device's DMA (given a
+# 32-bit dma_mask), which without an IOMMU uses physical addresses — and that a dma-buf
+# heap's VM_PFNMAP mapping is a hole in pagemap. This kernel has no CMA (`# CONFIG_CMA is
+# not set` in its config), so no CMA heap and no use for `cma=`.
+#
+# In the guests with an IOMMU: intercore-linux's `vfio_guest` tests (ignored on the host, run here with
 # --ignored), and the crate's other Linux-backend test binaries as on the host (their "for
 # real" branches run here: /dev/udmabuf and /dev/dma_heap exist; `conformance` also runs
 # its ignored udmabuf and dma-heap instances). Excluded in the guest:
@@ -24,13 +31,13 @@
 # bookworm-backports (bookworm's 7.2 aborts on a full 4096-byte edu transfer), named per
 # package — a blanket `-t bookworm-backports` would upgrade unrelated packages.
 # Environment: INTERCORE_VFIO_DIR, VFIO_TIMEOUT (seconds per boot, default 240),
-# VFIO_MODELS (default "intel virtio").
+# VFIO_MODELS (default "intel virtio phys").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 dir=${INTERCORE_VFIO_DIR:-$HOME/.cache/intercore/vfio}
 timeout_s=${VFIO_TIMEOUT:-240}
-models=${VFIO_MODELS:-intel virtio}
+models=${VFIO_MODELS:-intel virtio phys}
 mkdir -p "$dir"
 t0=$(date +%s)
 say() { echo "vm-vfio-test: $*"; }
@@ -135,6 +142,7 @@ done
 # board tests, which read boards/, moved to intercore-board and run on the host.)
 mkdir -p "$rd$root/crates/intercore-linux"
 [[ " ${list[*]} " == *" vfio_guest "* ]] || { say "no vfio_guest test binary built"; exit 1; }
+[[ " ${list[*]} " == *" pagemap_guest "* ]] || { say "no pagemap_guest test binary built"; exit 1; }
 cat >"$rd/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -152,6 +160,18 @@ verdict() {
 }
 model=\$(sed -n 's/.*intercore\.iommu=\([a-z]*\).*/\1/p' /proc/cmdline)
 echo "iommu model: \$model; kernel \$(uname -r)"
+run() { # binary, arguments...
+    b=\$1; shift
+    echo "--- \$b \$*"
+    /tests/\$b --test-threads=1 "\$@" || verdict "FAIL \$b \$*"
+}
+if [ "\$model" = phys ]; then
+    # No IOMMU: edu DMAs to physical addresses; only the pagemap routes run here.
+    echo 4 >/proc/sys/vm/nr_hugepages
+    grep -q '^HugePages_Free: *[1-9]' /proc/meminfo || verdict "FAIL no huge pages could be reserved"
+    run pagemap_guest --ignored --nocapture
+    verdict "PASS \$model"
+fi
 for m in virtio-iommu irqbypass vfio vfio_iommu_type1 vfio-pci-core vfio-pci; do
     insmod /lib/modules/\$m.ko || verdict "FAIL insmod \$m"
 done
@@ -162,11 +182,6 @@ until ls /dev/vfio/[0-9]* >/dev/null 2>&1; do
     sleep 0.1
 done
 echo "vfio groups: \$(ls /dev/vfio | tr '\n' ' ')"
-run() { # binary, arguments...
-    b=\$1; shift
-    echo "--- \$b \$*"
-    /tests/\$b --test-threads=1 "\$@" || verdict "FAIL \$b \$*"
-}
 if [ "\$model" = virtio ]; then
     # No interrupt remapping: VfioIommu must name allow_unsafe_interrupts, then it is set.
     run vfio_guest --ignored --exact vfio_set_iommu_eperm_names_allow_unsafe_interrupts --nocapture
@@ -206,7 +221,12 @@ for model in $models; do
         machine=(-machine q35 -device virtio-iommu-pci)
         append=""
         ;;
-    *) say "unknown IOMMU model $model (intel, virtio)"; exit 2 ;;
+    phys)
+        # No IOMMU; edu's DMA mask widened from its 28-bit default to 32 bits (RAM < 4 GiB).
+        machine=(-machine q35 -global edu.dma_mask=0xffffffff)
+        append=""
+        ;;
+    *) say "unknown IOMMU model $model (intel, virtio, phys)"; exit 2 ;;
     esac
     # The IOMMU device comes before edu; -nic none avoids a missing option ROM.
     # no_timer_check: on a loaded host the TCG guest can miss the kernel's early timer-IRQ
@@ -227,7 +247,7 @@ for model in $models; do
     verdict=$({ grep -a -o 'INTERCORE-VFIO: .*' "$log" || true; } | tr -d '\r' | tail -1)
     if [[ $verdict == "INTERCORE-VFIO: PASS $model" ]]; then
         say "$model: PASS"
-        grep -a -o -E '^--- .*|(dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^[:cntrl:]]*|^test result.*' "$log" |
+        grep -a -o -E '^--- .*|(pagemap: |dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^[:cntrl:]]*|^test result.*' "$log" |
             tr -d '\r' | sed "s/^/vm-vfio-test: $model: /"
     else
         echo "===== guest console ($model) ====="

@@ -133,10 +133,30 @@ impl fmt::Display for Board {
             MemorySpec::Carveout(PoolCarveout::UioNamed(n)) => {
                 format!("carveout: the UIO map named {n:?}")
             }
-            MemorySpec::DmaHeap { heap, size } => {
-                format!("{} from dma-buf heap /dev/dma_heap/{heap}", size_str(*size))
-            }
+            MemorySpec::DmaHeap {
+                heap,
+                size,
+                device_address,
+            } => format!(
+                "{} from dma-buf heap /dev/dma_heap/{heap}{}",
+                size_str(*size),
+                match device_address {
+                    Some(crate::model::DeviceAddress::Pagemap) => {
+                        ", physical address from /proc/self/pagemap (root)"
+                    }
+                    None => "",
+                }
+            ),
             MemorySpec::Udmabuf { size } => format!("{} udmabuf", size_str(*size)),
+            MemorySpec::Hugetlb { size } => format!(
+                "{} hugetlb memfd, physical address from /proc/self/pagemap (root)",
+                size_str(*size)
+            ),
+            MemorySpec::UDmaBuf { device, size } => format!(
+                "u-dma-buf /dev/{device}{}",
+                size.map(|s| format!(", first {}", size_str(s)))
+                    .unwrap_or_default()
+            ),
         };
         writeln!(f, "memory     {mem}")?;
         let map = match self.mapping {
@@ -168,6 +188,10 @@ impl fmt::Display for Board {
             }
             CacheMaintenance::DmaBuf => {
                 "dma-buf: DMA_BUF_IOCTL_SYNC around each handoff".to_string()
+            }
+            CacheMaintenance::UDmaBufSysfs => {
+                "u-dma-buf-sysfs: sync_for_device / sync_for_cpu over each range's lines"
+                    .to_string()
             }
             CacheMaintenance::SimNoncoherent(e) => format!(
                 "sim-noncoherent: the coherency sanitizer, eviction seed {}, {}‰",

@@ -114,6 +114,7 @@ mod tests {
         round_trip::<MemorySource>();
         round_trip::<MappingKind>();
         round_trip::<CacheKind>();
+        round_trip::<crate::model::DeviceAddress>();
         round_trip::<Control>();
         round_trip::<Firmware>();
         round_trip::<SimLayout>();
@@ -124,7 +125,7 @@ mod tests {
         );
         assert_eq!(
             MemorySource::allowed(),
-            "\"memfd\", \"carveout\", \"dma-heap\", \"udmabuf\""
+            "\"memfd\", \"carveout\", \"dma-heap\", \"udmabuf\", \"u-dma-buf\", \"hugetlb\""
         );
         assert_eq!(
             MappingKind::allowed(),
@@ -132,7 +133,7 @@ mod tests {
         );
         assert_eq!(
             CacheKind::allowed(),
-            "\"coherent\", \"arm64-el0\", \"dma-buf\", \"sim-noncoherent\""
+            "\"coherent\", \"arm64-el0\", \"dma-buf\", \"u-dma-buf-sysfs\", \"sim-noncoherent\""
         );
         assert_eq!(Firmware::allowed(), "\"echo\", \"offload\", \"sink\"");
         assert_eq!(SimLayout::allowed(), "\"standard\", \"ti-k3\"");

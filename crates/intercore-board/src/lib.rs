@@ -18,14 +18,14 @@
 //! kind = "kernel"                          # "sim" | "qemu" | "userspace" | "kernel"
 //!
 //! [memory]
-//! source = "carveout"                      # "memfd" | "carveout" | "dma-heap" | "udmabuf"
+//! source = "carveout"                      # "memfd" | "carveout" | "dma-heap" | "udmabuf" | "u-dma-buf" | "hugetlb"
 //! reserved_memory = "intercore-pool@a6000000"
 //!
 //! [mapping]
 //! kind = "identity"                        # "identity" | "offset" | "vfio" | "ti-rproc-attach" | "sim-iommu"
 //!
 //! [cache]
-//! mode = "coherent"                        # "coherent" | "arm64-el0" | "dma-buf" | "sim-noncoherent"
+//! mode = "coherent"                        # "coherent" | "arm64-el0" | "dma-buf" | "u-dma-buf-sysfs" | "sim-noncoherent"
 //!
 //! [rpmsg]
 //! buffers = 256
@@ -103,14 +103,16 @@
 //! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
 //! | | `region` or `base` + `size`, `rsc_offset`, `vring_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; where the host places vrings left at `FW_RSC_ADDR_ANY` (to the carveout's end); `poll` (default) or `uio` |
 //! | | `uio_device`, `mailbox` | `doorbell = "uio"` | `uioN`; `omap` (TI K3 mailbox: `mbox_map` default 0, `mbox_tx`, `mbox_rx`, `mbox_user`) or `zynqmp-ipi` (`ipi_regs_map` default 0, `ipi_buf_map` default 1, `ipi_req_offset`, `ipi_remote`) |
-//! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` |
-//! | | `size` | | bytes (default: the pool's size; a carveout node's own size) |
+//! | `memory` | `source` | all | `memfd` (sim), `carveout`, `dma-heap`, `udmabuf` (the kernel's, memfd pages), `u-dma-buf` (the out-of-tree driver's `/dev/udmabufN`), `hugetlb` (a hugetlbfs memfd, its address from `/proc/self/pagemap`) |
+//! | | `size` | | bytes (default: the pool's size; a carveout node's own size; required for `dma-heap`, `udmabuf`, `hugetlb`) |
 //! | | `access` | `carveout` | `devmem` (default) or `uio` |
 //! | | `reserved_memory` or `base` | `carveout`, `devmem` | the `/reserved-memory` node, or the physical base (then `size` is required) |
 //! | | `uio_device` + `uio_map`, or `uio_map_name` | `carveout`, `uio` | `uioN` and its map index (default 0), or a map's name |
 //! | | `heap` | `dma-heap` | the name under `/dev/dma_heap` |
+//! | | `device_address` | `dma-heap` | `pagemap`: the buffer's physical address from `/proc/self/pagemap` (root), checked contiguous page by page — a CMA heap on a core without an IOMMU; then `mapping` is `identity` (default) or `offset` |
+//! | | `device` | `u-dma-buf` | `udmabufN`: `/dev/udmabufN`, address and size from `/sys/class/u-dma-buf/udmabufN` (`size` may limit it); `mapping` `identity` (default) or `offset` |
 //! | `mapping` | `kind` | all | `identity` (da = pa), `offset` (da = pa + `offset`), `vfio` (`group`, `iova`), `ti-rproc-attach`, `sim-iommu` (`iova`) |
-//! | `cache` | `mode` | all | `coherent`, `arm64-el0`, `dma-buf`, `sim-noncoherent` (`seed`, `per_mille`) |
+//! | `cache` | `mode` | all | `coherent`, `arm64-el0`, `dma-buf`, `u-dma-buf-sysfs` (the u-dma-buf driver's `sync_for_device`/`sync_for_cpu`), `sim-noncoherent` (`seed`, `per_mille`) |
 //! | | `io_coherent` | `coherent` | the interconnect snoops the CPU's caches for the remote core |
 //! | `rpmsg` | `buffers`, `buffer_size`, `wait`, `timeout_ms`, `service` | all | buffers per direction, bytes per buffer (with the 16-byte header), how blocking calls wait, their default timeout, the channel to open |
 //! | `pool` | `classes`, `align` | all | `[size, count]` per size class; buffer alignment |
@@ -131,10 +133,10 @@ pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
-    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DoorbellSpec, KERNEL_RPMSG_BUF_SIZE,
-    KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec, MemorySource, MemorySpec,
-    PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector, RprocSpec, TransportKind,
-    TransportSpec, default_pool,
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DeviceAddress, DoorbellSpec,
+    KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec,
+    MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector,
+    RprocSpec, TransportKind, TransportSpec, default_pool,
 };
 pub use open::{
     KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,

@@ -251,12 +251,38 @@ pub enum MemorySpec {
         heap: String,
         /// Bytes.
         size: u64,
+        /// How the buffer's device address is learnt (`memory.device_address`); `None`:
+        /// from the mapping (an IOMMU, TI's attach ioctl).
+        device_address: Option<DeviceAddress>,
     },
     /// A udmabuf made of memfd pages.
     Udmabuf {
         /// Bytes.
         size: u64,
     },
+    /// A hugetlbfs memfd: cacheable, contiguous within each huge page, its physical
+    /// address from `/proc/self/pagemap` (root), checked contiguous page by page.
+    Hugetlb {
+        /// Bytes (a multiple of the huge page size).
+        size: u64,
+    },
+    /// A buffer of the out-of-tree u-dma-buf driver (`/dev/udmabufN`): physically
+    /// contiguous and cacheable, its physical address in sysfs.
+    UDmaBuf {
+        /// The device name (`udmabuf0`).
+        device: String,
+        /// Use only the first `size` bytes (`None`: all of it, as sysfs says).
+        size: Option<u64>,
+    },
+}
+
+keyword_enum! {
+    /// `memory.device_address`: where a dma-heap buffer's device address comes from.
+    pub enum DeviceAddress {
+        /// The physical address of each page from `/proc/self/pagemap` (root), the pages
+        /// checked contiguous: a CMA heap on a core without an IOMMU.
+        Pagemap = "pagemap",
+    }
 }
 
 keyword_enum! {
@@ -270,6 +296,10 @@ keyword_enum! {
         DmaHeap = "dma-heap",
         /// [`MemorySpec::Udmabuf`].
         Udmabuf = "udmabuf",
+        /// [`MemorySpec::UDmaBuf`].
+        UDmaBuf = "u-dma-buf",
+        /// [`MemorySpec::Hugetlb`].
+        Hugetlb = "hugetlb",
     }
 }
 
@@ -281,6 +311,8 @@ impl MemorySpec {
             MemorySpec::Carveout(_) => MemorySource::Carveout,
             MemorySpec::DmaHeap { .. } => MemorySource::DmaHeap,
             MemorySpec::Udmabuf { .. } => MemorySource::Udmabuf,
+            MemorySpec::UDmaBuf { .. } => MemorySource::UDmaBuf,
+            MemorySpec::Hugetlb { .. } => MemorySource::Hugetlb,
         }
     }
     /// The size the file gives, if it gives one.
@@ -295,7 +327,35 @@ impl MemorySpec {
             }
             MemorySpec::Carveout(_) => None,
             MemorySpec::DmaHeap { size, .. } | MemorySpec::Udmabuf { size } => Some(*size),
+            MemorySpec::UDmaBuf { size, .. } => *size,
+            MemorySpec::Hugetlb { size } => Some(*size),
         }
+    }
+    /// Whether the pool has a physical address userspace can learn (so `identity` and
+    /// `offset` mappings apply): a carveout, a dma-heap buffer with
+    /// `device_address = "pagemap"`, a u-dma-buf buffer.
+    pub fn has_phys_addr(&self) -> bool {
+        matches!(
+            self,
+            MemorySpec::Carveout(_)
+                | MemorySpec::UDmaBuf { .. }
+                | MemorySpec::Hugetlb { .. }
+                | MemorySpec::DmaHeap {
+                    device_address: Some(DeviceAddress::Pagemap),
+                    ..
+                }
+        )
+    }
+    /// Whether userspace maps it cacheable (Normal memory): dma-buf heaps, udmabuf,
+    /// u-dma-buf opened without `O_SYNC`.
+    pub fn is_cacheable(&self) -> bool {
+        matches!(
+            self,
+            MemorySpec::DmaHeap { .. }
+                | MemorySpec::Udmabuf { .. }
+                | MemorySpec::UDmaBuf { .. }
+                | MemorySpec::Hugetlb { .. }
+        )
     }
 }
 
@@ -365,6 +425,8 @@ pub enum CacheMaintenance {
     Arm64El0,
     /// `DMA_BUF_IOCTL_SYNC` (`DmaBufCache`).
     DmaBuf,
+    /// The u-dma-buf driver's sysfs `sync_for_device` / `sync_for_cpu` (`UDmaBufCache`).
+    UDmaBufSysfs,
     /// The simulator's non-coherent cache model with the coherency sanitizer, evicting as
     /// this says.
     SimNoncoherent(Eviction),
@@ -379,6 +441,8 @@ keyword_enum! {
         Arm64El0 = "arm64-el0",
         /// [`CacheMaintenance::DmaBuf`].
         DmaBuf = "dma-buf",
+        /// [`CacheMaintenance::UDmaBufSysfs`].
+        UDmaBufSysfs = "u-dma-buf-sysfs",
         /// [`CacheMaintenance::SimNoncoherent`].
         SimNoncoherent = "sim-noncoherent",
     }
@@ -391,6 +455,7 @@ impl CacheMaintenance {
             CacheMaintenance::Coherent => CacheKind::Coherent,
             CacheMaintenance::Arm64El0 => CacheKind::Arm64El0,
             CacheMaintenance::DmaBuf => CacheKind::DmaBuf,
+            CacheMaintenance::UDmaBufSysfs => CacheKind::UDmaBufSysfs,
             CacheMaintenance::SimNoncoherent(_) => CacheKind::SimNoncoherent,
         }
     }
@@ -404,7 +469,9 @@ impl CacheMaintenance {
         match *self {
             CacheMaintenance::Coherent => Some(intercore_sim::CacheMode::Coherent),
             CacheMaintenance::SimNoncoherent(e) => Some(intercore_sim::CacheMode::NonCoherent(e)),
-            CacheMaintenance::Arm64El0 | CacheMaintenance::DmaBuf => None,
+            CacheMaintenance::Arm64El0
+            | CacheMaintenance::DmaBuf
+            | CacheMaintenance::UDmaBufSysfs => None,
         }
     }
 }

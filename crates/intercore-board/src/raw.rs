@@ -78,6 +78,8 @@ pub(crate) struct RawMemory {
     pub(crate) uio_map: Option<u32>,
     pub(crate) uio_map_name: Option<String>,
     pub(crate) heap: Option<String>,
+    pub(crate) device_address: Option<String>,
+    pub(crate) device: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -133,6 +133,13 @@ fn shipped_boards_carry_the_device_tree_values() {
         assert_eq!(b.mapping, MappingSpec::Identity);
         assert_eq!(b.rpmsg.buffer_size, 512);
     }
+    // TI's own echo firmware on the SD card: its service name, the kernel transport, a
+    // one-huge-page pool (no device-tree change).
+    let ti = load("ti-am64x-r5f-ti-echo.toml");
+    assert_eq!(ti.rpmsg.service, "rpmsg_chrdev");
+    assert_eq!(ti.transport, TransportSpec::Kernel { ctrl: None });
+    assert_eq!(ti.memory, MemorySpec::Hugetlb { size: 0x20_0000 });
+    assert_eq!(ti.mapping, MappingSpec::Identity);
     let sim = load("sim.toml");
     assert_eq!(
         sim.transport,
@@ -387,7 +394,7 @@ fn impossible_combinations_are_refused() {
     has(
         &p,
         "mapping.kind = \"identity\"",
-        &["needs memory.source = \"carveout\""],
+        &["needs a pool with a physical address"],
     );
     has(
         &p,

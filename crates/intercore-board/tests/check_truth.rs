@@ -2,7 +2,8 @@
 //! `/sys` + `/dev` + `/proc/device-tree` tree: overlapping regions (transport region and
 //! pool; pool over the core's own `memory-region`), firmware built for another core than
 //! the device tree's `compatible` names, an install onto a core that is not offline, and
-//! (userspace transport) a vdev already bound to the kernel's `virtio_rpmsg_bus`.
+//! (userspace transport) a vdev already bound to the kernel's `virtio_rpmsg_bus`, and a
+//! mailbox the core's remoteproc driver holds.
 
 use intercore_board::*;
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
@@ -462,4 +463,77 @@ fn firmware_the_userspace_transport_cannot_drive() {
         &["cannot drive", "has 1 vring(s); rpmsg needs two"],
     );
     no_errors(&check(rpmsg_table(256, 0x40000)));
+}
+
+/// The R5F's mailbox as TI's device trees give it (k3-am64-main.dtsi, k3-am642-evm.dts):
+/// `mboxes = <&mailbox0_cluster2 &mbox_main_r5fss0_core0>` on the core's node (phandles
+/// 0x20 and 0x21 here), the cluster `mailbox@29020000` under the main bus with the
+/// sub-mailbox `mbox-main-r5fss0-core0` as its child, and the cluster's platform device
+/// `29020000.mailbox` bound to `driver` if given.
+fn mailbox(k: &FakeKernel, driver: Option<&str>) {
+    let root = k.root();
+    let n = root.join("sys/class/remoteproc/remoteproc1/device/of_node");
+    std::fs::create_dir_all(&n).unwrap();
+    let mut cells = 0x20u32.to_be_bytes().to_vec();
+    cells.extend_from_slice(&0x21u32.to_be_bytes());
+    std::fs::write(n.join("mboxes"), cells).unwrap();
+    let c = root.join("proc/device-tree/bus@f4000/mailbox@29020000");
+    std::fs::create_dir_all(c.join("mbox-main-r5fss0-core0")).unwrap();
+    std::fs::write(c.join("phandle"), 0x20u32.to_be_bytes()).unwrap();
+    std::fs::write(
+        c.join("mbox-main-r5fss0-core0/phandle"),
+        0x21u32.to_be_bytes(),
+    )
+    .unwrap();
+    let dev = root.join("sys/bus/platform/devices/29020000.mailbox");
+    std::fs::create_dir_all(&dev).unwrap();
+    if let Some(d) = driver {
+        let drv = root.join("sys/bus/platform/drivers").join(d);
+        std::fs::create_dir_all(&drv).unwrap();
+        std::os::unix::fs::symlink(&drv, dev.join("driver")).unwrap();
+    }
+}
+
+/// For the userspace transport, a core whose remoteproc driver holds its mailbox (the
+/// node's `mboxes`, the cluster bound to omap-mailbox) is an error naming the core, the
+/// mailbox, the cluster's driver and the fixes; the state says whether every kernel holds
+/// it now. No `mboxes`, or the kernel transport: no such error.
+#[test]
+fn mailbox_held_by_remoteproc_for_the_userspace_transport() {
+    let board = Board::from_str(&userspace("intercore-pool@a6000000")).unwrap();
+    let k = am64("running", false);
+    no_errors(&board.check(&env(&k)));
+    mailbox(&k, Some("omap-mailbox"));
+    let f = board.check(&env(&k));
+    error(
+        &f,
+        "transport",
+        &[
+            "remoteproc1 (78000000.r5f) holds mailbox mailbox@29020000/mbox-main-r5fss0-core0",
+            "its cluster bound to omap-mailbox",
+            "state running: held on every kernel",
+            "uio_pdrv_genirq",
+            "transport.kind = \"kernel\"",
+        ],
+    );
+    // The kernel transport needs remoteproc to have the mailbox.
+    no_errors(&Board::from_str(KERNEL).unwrap().check(&env(&k)));
+    // An offline core: held from probe on newer kernels, from start on older ones.
+    let k = am64("offline", false);
+    mailbox(&k, None);
+    let f = board.check(&env(&k));
+    error(
+        &f,
+        "transport",
+        &[
+            "holds mailbox mailbox@29020000/mbox-main-r5fss0-core0",
+            "state offline",
+            "held since probe",
+        ],
+    );
+    assert!(
+        !render(&f).contains("bound to omap-mailbox"),
+        "no driver link, no claim: {}",
+        render(&f)
+    );
 }

@@ -417,6 +417,123 @@ unsafe impl<M: SharedMemory + AsFd> CacheOps for DmaBufCache<M> {
     }
 }
 
+// ---- u-dma-buf: the driver's sysfs sync attributes ------------------------------------------
+
+/// Cache maintenance of a [`UDmaBufRegion`](crate::UDmaBufRegion) through the u-dma-buf
+/// driver's sysfs attributes ([`UDmaBufSync`](crate::UDmaBufSync)): `clean` sets the line
+/// span of the range and writes `sync_for_device` (`dma_sync_single_for_device`, a clean to
+/// the point of coherency on a non-coherent arm64 device); `invalidate` first cleans the
+/// same span, then writes `sync_for_cpu` (`dma_sync_single_for_cpu`, an invalidate), so no
+/// CPU write in the span's partial lines is lost. Unlike `DMA_BUF_IOCTL_SYNC` it covers
+/// only the range's lines, not the whole buffer. When the driver says `dma_coherent = 1`
+/// the kernel does nothing and `coherent` would serve as well.
+///
+/// Every call is two to five `pwrite`s into sysfs (a few microseconds each): on aarch64
+/// `Arm64El0Cache` over the same cacheable mapping does the same work without system
+/// calls. Not `Sync`, like [`DmaBufCache`]: the sync range is one per device.
+#[derive(Debug)]
+pub struct UDmaBufCache {
+    mem: crate::UDmaBufRegion,
+    sync: crate::UDmaBufSync,
+    line: usize,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl UDmaBufCache {
+    /// Maintenance of `mem` with this CPU's line size.
+    pub fn new(mem: crate::UDmaBufRegion) -> Result<Self, crate::MemError> {
+        let sync = mem.sync_handle()?;
+        Self::with_sync(mem, sync, native_line_size())
+    }
+
+    /// As [`new`](Self::new) with the sync handle and the line size given (a power of two
+    /// of at least [`native_line_size`]).
+    pub fn with_sync(
+        mem: crate::UDmaBufRegion,
+        sync: crate::UDmaBufSync,
+        line: usize,
+    ) -> Result<Self, crate::MemError> {
+        if !line.is_power_of_two() || line < native_line_size() {
+            return Err(crate::MemError::InvalidRequest(format!(
+                "cache line {line} must be a power of two of at least {}",
+                native_line_size()
+            )));
+        }
+        if (mem.as_ptr() as usize) % line != 0 {
+            return Err(crate::MemError::InvalidRequest(format!(
+                "mapping at {:p} is not aligned to the {line}-byte cache line",
+                mem.as_ptr()
+            )));
+        }
+        Ok(Self {
+            mem,
+            sync,
+            line,
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// The region.
+    pub fn memory(&self) -> &crate::UDmaBufRegion {
+        &self.mem
+    }
+
+    fn span(&self, off: usize, len: usize) -> (u64, u64) {
+        let (s, n) = intercore::dataplane::line_span(self.line, off, len);
+        // The last line may reach past a region that is not a whole number of lines.
+        let n = n.min(self.mem.len() - s);
+        (s as u64, n as u64)
+    }
+}
+
+// SAFETY: the CPU's view is the u-dma-buf mapping, valid for reads and writes for `mem`'s
+// lifetime by `SharedMemory`'s contract; `with_sync` checked its alignment to the line,
+// and this type creates no references into it.
+unsafe impl CacheOps for UDmaBufCache {
+    fn line_size(&self) -> usize {
+        self.line
+    }
+    fn region_len(&self) -> usize {
+        self.mem.len()
+    }
+    fn cpu_ptr(&self) -> *mut u8 {
+        self.mem.as_ptr()
+    }
+    /// # Panics
+    /// If the driver refuses the write (the peer would read stale data).
+    fn clean(&self, _buf: u32, off: usize, len: usize) {
+        region_addr(&self.mem, off, len);
+        if len == 0 {
+            return;
+        }
+        fence(Ordering::Release);
+        let (s, n) = self.span(off, len);
+        if let Err(e) = self
+            .sync
+            .for_device(s, n, crate::SyncDirection::Bidirectional)
+        {
+            panic!("u-dma-buf clean of {s:#x}+{n:#x} failed: {e}");
+        }
+    }
+    /// # Panics
+    /// If the driver refuses a write (the CPU would read stale data).
+    fn invalidate(&self, _buf: u32, off: usize, len: usize) {
+        region_addr(&self.mem, off, len);
+        if len == 0 {
+            return;
+        }
+        let (s, n) = self.span(off, len);
+        if let Err(e) = self
+            .sync
+            .for_device(s, n, crate::SyncDirection::Bidirectional)
+            .and_then(|()| self.sync.for_cpu(s, n, crate::SyncDirection::Bidirectional))
+        {
+            panic!("u-dma-buf invalidate of {s:#x}+{n:#x} failed: {e}");
+        }
+        fence(Ordering::Acquire);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

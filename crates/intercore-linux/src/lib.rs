@@ -47,11 +47,15 @@ pub use sys::{
 
 #[cfg(target_arch = "aarch64")]
 pub use cache::Arm64El0Cache;
-pub use cache::{DmaBufCache, dminline_bytes, line_addrs, native_line_size};
+pub use cache::{DmaBufCache, UDmaBufCache, dminline_bytes, line_addrs, native_line_size};
 pub use memory::{
     DEFAULT_MAX_ALLOC, DevMemCaching, DmaHeapRegion, MemError, MemfdRegion, PhysCarveout,
     PrivateRegion, ReservedMemory, RprocDmaBufAttach, SysRoots, UdmabufRegion, UioDevice, UioMap,
     list_dma_heaps, parse_reg, reserved_memory, uio_device, uio_devices,
+};
+pub use memory::{
+    SyncDirection, UDmaBufInfo, UDmaBufRegion, UDmaBufSync, check_contiguous, contiguous_phys_addr,
+    own_pagemap, phys_pages, u_dma_buf_devices, u_dma_buf_info,
 };
 #[cfg(feature = "vfio")]
 pub use memory::{VfioDevice, VfioDeviceId, VfioIommu, VfioRegion};

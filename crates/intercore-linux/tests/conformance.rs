@@ -13,7 +13,7 @@
 use intercore::testing::conformance::{self, BellPair, cache_ops, doorbell, shared_memory};
 use intercore_linux::{
     DevMemCaching, DmaBufCache, DmaHeapRegion, EventFd, EventfdDoorbell, MemfdRegion, PhysCarveout,
-    PidFd, PrivateRegion, SysRoots, UdmabufRegion,
+    PidFd, PrivateRegion, SysRoots, UDmaBufCache, UDmaBufRegion, UdmabufRegion,
 };
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -99,6 +99,119 @@ fn phys_carveout_over_a_fake_dev_mem_conforms() {
         .unwrap();
     let c = PhysCarveout::devmem(&SysRoots::under(&s.0), pa, LEN, DevMemCaching::Cached).unwrap();
     ok(shared_memory(&c));
+}
+
+/// A fake u-dma-buf device (github.com/ikwzm/udmabuf): `/dev/udmabuf0` a regular file,
+/// `/sys/class/u-dma-buf/udmabuf0/` the attributes its u-dma-buf.c creates, printed as it
+/// prints them (`phys_addr` "%pad", `size` "%zu").
+fn fake_u_dma_buf(s: &Scratch, sync_mode: &str) -> SysRoots {
+    std::fs::File::create(s.0.join("dev/udmabuf0"))
+        .unwrap()
+        .set_len(LEN as u64)
+        .unwrap();
+    let d = s.0.join("sys/class/u-dma-buf/udmabuf0");
+    std::fs::create_dir_all(&d).unwrap();
+    for (attr, v) in [
+        ("phys_addr", "0x0000000078000000\n".to_string()),
+        ("size", format!("{LEN}\n")),
+        ("sync_mode", format!("{sync_mode}\n")),
+        ("dma_coherent", "0\n".into()),
+        ("sync_offset", "0x0\n".into()),
+        ("sync_size", "0\n".into()),
+        ("sync_direction", "0\n".into()),
+        ("sync_for_cpu", "0\n".into()),
+        ("sync_for_device", "0\n".into()),
+    ] {
+        std::fs::write(d.join(attr), v).unwrap();
+    }
+    SysRoots::under(&s.0)
+}
+
+/// The u-dma-buf region and its sysfs cache maintenance pass the suites over the fake
+/// tree (a regular file is coherent memory, so the suite checks the region, the span
+/// arithmetic and that no range is refused; what the writes say is checked below).
+#[test]
+fn u_dma_buf_over_a_fake_tree_conforms() {
+    let s = Scratch::new();
+    let roots = fake_u_dma_buf(&s, "1");
+    let r = UDmaBufRegion::open(&roots, "udmabuf0").unwrap();
+    assert_eq!(r.phys_addr(), 0x7800_0000);
+    assert_eq!(r.identity_map().base.0, 0x7800_0000);
+    ok(shared_memory(&r));
+    let c = UDmaBufCache::new(UDmaBufRegion::open(&roots, "udmabuf0").unwrap()).unwrap();
+    ok(cache_ops(&c, c.memory()));
+}
+
+/// What the cache maintenance writes, per the driver's Readme ("Manual cache management"):
+/// the line span as `sync_offset`/`sync_size`, direction 0 (bidirectional), then 1 to
+/// `sync_for_device` for a clean; an invalidate also writes 1 to `sync_for_cpu`.
+#[test]
+fn u_dma_buf_cache_writes_the_line_span() {
+    use intercore::dataplane::CacheOps;
+    let s = Scratch::new();
+    let roots = fake_u_dma_buf(&s, "1");
+    let d = s.0.join("sys/class/u-dma-buf/udmabuf0");
+    let c = UDmaBufCache::new(UDmaBufRegion::open(&roots, "udmabuf0").unwrap()).unwrap();
+    let line = c.line_size();
+    let reset = || {
+        for a in [
+            "sync_offset",
+            "sync_size",
+            "sync_direction",
+            "sync_for_cpu",
+            "sync_for_device",
+        ] {
+            std::fs::write(d.join(a), "").unwrap();
+        }
+    };
+    let get = |a: &str| std::fs::read_to_string(d.join(a)).unwrap();
+    reset();
+    c.clean(0, line + 3, 2);
+    assert_eq!(get("sync_offset"), line.to_string());
+    assert_eq!(get("sync_size"), line.to_string());
+    assert_eq!(get("sync_direction"), "0");
+    assert_eq!(get("sync_for_device"), "1");
+    assert_eq!(get("sync_for_cpu"), "", "a clean does not invalidate");
+    reset();
+    c.invalidate(0, 1, 2 * line);
+    assert_eq!(get("sync_offset"), "0");
+    assert_eq!(get("sync_size"), (3 * line).to_string());
+    assert_eq!(
+        get("sync_for_device"),
+        "1",
+        "clean first: no CPU write is lost"
+    );
+    assert_eq!(get("sync_for_cpu"), "1");
+    reset();
+    c.clean(0, 5, 0);
+    assert_eq!(get("sync_for_device"), "", "an empty range does nothing");
+}
+
+/// Refusals: no driver (naming the module), the "always" bit of sync_mode (uncached
+/// mappings), a malformed phys_addr.
+#[test]
+fn u_dma_buf_refusals_say_why() {
+    let s = Scratch::new();
+    let e = UDmaBufRegion::open(&SysRoots::under(&s.0), "udmabuf0")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("u-dma-buf") && e.contains("ikwzm/udmabuf"),
+        "{e}"
+    );
+    let roots = fake_u_dma_buf(&s, "5");
+    let e = UDmaBufRegion::open(&roots, "udmabuf0")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sync_mode is 5") && e.contains("always"), "{e}");
+    std::fs::write(s.0.join("sys/class/u-dma-buf/udmabuf0/sync_mode"), "1\n").unwrap();
+    std::fs::write(s.0.join("sys/class/u-dma-buf/udmabuf0/phys_addr"), "zz\n").unwrap();
+    let e = UDmaBufRegion::open(&roots, "udmabuf0")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("phys_addr") && e.contains("hexadecimal"), "{e}");
+    let e = UDmaBufRegion::open(&roots, "../x").unwrap_err().to_string();
+    assert!(e.contains("not a u-dma-buf device name"), "{e}");
 }
 
 #[test]

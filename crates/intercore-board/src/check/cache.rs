@@ -63,6 +63,11 @@ impl Board {
                 ),
                 _ => f.push(Level::Ok, "cache", "fences only"),
             },
+            CacheMaintenance::UDmaBufSysfs => f.push(
+                Level::Ok,
+                "cache",
+                "u-dma-buf sysfs: sync_offset/sync_size of each range's lines, then sync_for_device (clean) or sync_for_cpu (invalidate); a few system calls per handoff",
+            ),
             CacheMaintenance::SimNoncoherent(_) => f.push(
                 Level::Ok,
                 "cache",

@@ -3,9 +3,12 @@
 
 use super::{Findings, Level, probe_node};
 use crate::CheckEnv;
-use crate::model::{Board, MemorySpec, PoolCarveout, RegionSpec};
+use crate::model::{Board, DeviceAddress, MemorySpec, PoolCarveout, RegionSpec};
 use crate::validate::hex;
-use intercore_linux::{MemError, list_dma_heaps, reserved_memory, uio_device, uio_devices};
+use intercore_linux::{
+    MemError, list_dma_heaps, reserved_memory, u_dma_buf_devices, u_dma_buf_info, uio_device,
+    uio_devices,
+};
 
 impl Board {
     /// Physical base, length and `no-map` of a region, from the device tree if named.
@@ -198,7 +201,11 @@ impl Board {
                     }
                 }
             }
-            MemorySpec::DmaHeap { heap, size } => {
+            MemorySpec::DmaHeap {
+                heap,
+                size,
+                device_address,
+            } => {
                 match list_dma_heaps(&env.roots) {
                     Err(e) => f.push(Level::Error, "memory", e.to_string()),
                     Ok(names) if !names.contains(heap) => f.push(
@@ -235,8 +242,138 @@ impl Board {
                         "the system heap's pages are not contiguous: the remote reaches them only through an IOMMU",
                     );
                 }
+                if *device_address == Some(DeviceAddress::Pagemap) {
+                    f.push(
+                        Level::Warn,
+                        "memory",
+                        "memory.device_address = \"pagemap\": pagemap shows no address for a VM_PFNMAP mapping, and current mainline system and CMA heaps map VM_PFNMAP (a vendor heap, or a kernel before the 2024 CMA-heap change, may not); opening then fails with an error naming VM_PFNMAP. memory.source = \"hugetlb\" works on every kernel",
+                    );
+                    pagemap_cap(f);
+                }
                 None
             }
+            MemorySpec::Hugetlb { size } => {
+                let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+                let field = |k: &str| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix(k))
+                        .and_then(|v| v.split_whitespace().next())
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
+                match (field("Hugepagesize:"), field("HugePages_Free:")) {
+                    (Some(kb), Some(free)) => {
+                        let huge = kb << 10;
+                        if huge == 0 || *size % huge != 0 {
+                            f.push(
+                                Level::Error,
+                                "memory",
+                                format!(
+                                    "memory.size = {} is not a multiple of this kernel's huge page size ({})",
+                                    hex(*size),
+                                    hex(huge)
+                                ),
+                            );
+                        } else if free * huge < *size {
+                            f.push(
+                                Level::Warn,
+                                "memory",
+                                format!(
+                                    "{free} huge pages of {} are free and the pool needs {}: reserve them (`echo N > /proc/sys/vm/nr_hugepages`, or hugepages=N on the kernel command line)",
+                                    hex(huge),
+                                    size / huge
+                                ),
+                            );
+                        } else {
+                            f.push(
+                                Level::Ok,
+                                "memory",
+                                format!(
+                                    "would map a {} hugetlb memfd ({free} huge pages of {} free)",
+                                    hex(*size),
+                                    hex(huge)
+                                ),
+                            );
+                        }
+                        if *size > huge {
+                            f.push(
+                                Level::Info,
+                                "memory",
+                                "a pool larger than one huge page is contiguous only if the kernel hands out adjacent huge pages; opening checks it page by page",
+                            );
+                        }
+                    }
+                    _ => f.push(
+                        Level::Error,
+                        "memory",
+                        "/proc/meminfo has no Hugepagesize: the kernel has no hugetlbfs (CONFIG_HUGETLBFS)",
+                    ),
+                }
+                pagemap_cap(f);
+                None
+            }
+            MemorySpec::UDmaBuf { device, size } => match u_dma_buf_info(&env.roots, device) {
+                Err(e) => {
+                    let have = u_dma_buf_devices(&env.roots);
+                    f.push(
+                        Level::Error,
+                        "memory",
+                        if have.is_empty() {
+                            e.to_string()
+                        } else {
+                            format!("{e} (this system has: {})", have.join(", "))
+                        },
+                    );
+                    None
+                }
+                Ok(info) => {
+                    let len = size.unwrap_or(info.size);
+                    f.push(
+                        Level::Ok,
+                        "memory",
+                        format!(
+                            "would map /dev/{device} cacheable: {}+{} (u-dma-buf sysfs){}",
+                            hex(info.phys_addr),
+                            hex(len),
+                            if info.dma_coherent {
+                                ", dma_coherent = 1"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                    if len > info.size {
+                        f.push(
+                            Level::Error,
+                            "memory",
+                            format!(
+                                "memory.size = {} is larger than {device}'s {} bytes ({})",
+                                hex(len),
+                                hex(info.size),
+                                info.sysfs.join("size").display()
+                            ),
+                        );
+                    }
+                    fits(f, len);
+                    if let Some(m) = info.sync_mode.filter(|m| m & 4 != 0) {
+                        f.push(
+                            Level::Error,
+                            "memory",
+                            format!(
+                                "{}/sync_mode is {m}: its \"always\" bit (4) makes every mapping uncached; write 1, 2 or 3 to it, or drop sync-always from the device tree",
+                                info.sysfs.display()
+                            ),
+                        );
+                    }
+                    if let Err(e) = probe_node(
+                        &env.roots.dev.join(device),
+                        true,
+                        "no such u-dma-buf device node",
+                    ) {
+                        f.push(Level::Error, "memory", e.to_string());
+                    }
+                    Some((info.phys_addr, len, false))
+                }
+            },
             MemorySpec::Udmabuf { size } => {
                 match probe_node(
                     &env.roots.dev.join("udmabuf"),
@@ -277,4 +414,35 @@ impl Board {
 /// The kernel's page size (`sysconf(_SC_PAGESIZE)`, through intercore-linux's `sys`).
 fn page_size() -> u64 {
     intercore_linux::sys::page_size() as u64
+}
+
+/// Reports whether this process could read physical addresses from `/proc/self/pagemap`.
+fn pagemap_cap(f: &mut Findings) {
+    match cap_sys_admin() {
+        Some(true) => f.push(
+            Level::Ok,
+            "memory",
+            "the physical address would come from /proc/self/pagemap (this process has CAP_SYS_ADMIN), each page checked contiguous",
+        ),
+        Some(false) => f.push(
+            Level::Warn,
+            "memory",
+            "the physical address comes from /proc/self/pagemap, which needs CAP_SYS_ADMIN (root) when the board is opened: without it the kernel zeroes every PFN and opening fails",
+        ),
+        None => f.push(
+            Level::Warn,
+            "memory",
+            "cannot tell from /proc/self/status whether this process has CAP_SYS_ADMIN, which /proc/self/pagemap needs for physical addresses",
+        ),
+    }
+}
+
+/// Whether this process has `CAP_SYS_ADMIN` (bit 21 of `CapEff` in `/proc/self/status`,
+/// include/uapi/linux/capability.h), which `/proc/self/pagemap` needs to show PFNs.
+fn cap_sys_admin() -> Option<bool> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
+    let eff = u64::from_str_radix(hex, 16).ok()?;
+    Some(eff & (1 << CAP_SYS_ADMIN) != 0)
 }

@@ -116,6 +116,7 @@ impl Board {
                     MemorySpec::Carveout(PoolCarveout::Uio { device, map }) =>
                         format!("{device} map{map}"),
                     MemorySpec::Carveout(PoolCarveout::UioNamed(n)) => format!("UIO map {n:?}"),
+                    MemorySpec::UDmaBuf { device, .. } => format!("u-dma-buf {device}"),
                     _ => "memory".to_string(),
                 }
             ),

@@ -6,7 +6,8 @@ use crate::CheckEnv;
 use crate::model::{Board, TransportSpec};
 use crate::validate::hex;
 use intercore::wire::rpmsg::VIRTIO_ID_RPMSG;
-use intercore_linux::remoteproc::Remoteproc;
+use intercore_linux::remoteproc::{Remoteproc, RprocState};
+use std::path::{Path, PathBuf};
 
 impl Board {
     pub(super) fn check_transport(
@@ -82,6 +83,9 @@ impl Board {
                     "intercore's host bus takes the vdev's rings: the kernel's virtio_rpmsg_bus must not drive the same vdev (unbind it or do not load the module)",
                 );
                 check_vdev_binding(env, rproc, f);
+                if let Some(r) = rproc {
+                    check_mailbox_holder(env, r, f);
+                }
                 match self.region_phys(region, env) {
                     Ok((base, len, no_map)) => f.push(
                         Level::Ok,
@@ -167,4 +171,109 @@ fn check_vdev_binding(env: &CheckEnv, rproc: Option<&Remoteproc>, f: &mut Findin
             ),
         );
     }
+}
+
+/// The platform driver of TI's OMAP/K3 mailbox clusters (`drivers/mailbox/omap-mailbox.c`:
+/// `.driver.name = "omap-mailbox"`).
+const OMAP_MAILBOX: &str = "omap-mailbox";
+
+/// Finds the device-tree node whose `phandle` is `ph`, under `dir` (at most `depth` levels
+/// down): its path.
+fn node_with_phandle(dir: &Path, ph: u32, depth: u32) -> Option<PathBuf> {
+    if std::fs::read(dir.join("phandle")).ok().as_deref() == Some(&ph.to_be_bytes()[..]) {
+        return Some(dir.to_path_buf());
+    }
+    if depth == 0 {
+        return None;
+    }
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subs.sort();
+    subs.iter()
+        .find_map(|d| node_with_phandle(d, ph, depth - 1))
+}
+
+/// The driver bound to the platform device of device-tree node `node` (`name@unit`):
+/// `/sys/bus/platform/devices/<unit>.<name>/driver` — the name the kernel gives a
+/// device-tree platform device whose unit address is its bus address
+/// (`of_device_make_bus_id`, drivers/of/platform.c). `Err` with the device's path when
+/// there is no such device or no driver.
+fn platform_driver(env: &CheckEnv, node: &str) -> Result<String, PathBuf> {
+    let dev = match node.split_once('@') {
+        Some((name, unit)) => format!("{unit}.{name}"),
+        None => node.to_string(),
+    };
+    let p = env.roots.sys.join("bus/platform/devices").join(&dev);
+    std::fs::read_link(p.join("driver"))
+        .ok()
+        .and_then(|l| l.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .ok_or(p)
+}
+
+/// The userspace transport needs the core's mailbox for its doorbell (and must not have
+/// the kernel consume the firmware's kicks). Observable from userspace, per
+/// drivers/remoteproc/ti_k3_r5_remoteproc.c and drivers/mailbox/omap-mailbox.c: the
+/// remote processor's device-tree node names its mailbox in `mboxes` (`<&cluster
+/// &sub-mailbox>`, one cell per `#mbox-cells`); the K3 remoteproc drivers request that
+/// channel with `mbox_request_channel` — at probe since Beleswar Padhi's 2024 change
+/// ("acquire mailbox handle during probe"), at start/attach before it — and keep it while
+/// bound; the channel's cluster is a platform device bound to `omap-mailbox`. No sysfs file
+/// says "channel in use", so a remote processor registered by its driver (it exists in
+/// `/sys/class/remoteproc`) whose node has `mboxes` is taken to hold the mailbox; its
+/// state (running/attached: held on every kernel) and the cluster's driver are named.
+fn check_mailbox_holder(env: &CheckEnv, r: &Remoteproc, f: &mut Findings) {
+    let of = r.sysfs_dir().join("device/of_node");
+    let Ok(raw) = std::fs::read(of.join("mboxes")) else {
+        return;
+    };
+    let cells: Vec<u32> = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let Some(&cluster_ph) = cells.first() else {
+        return;
+    };
+    let cluster = node_with_phandle(&env.roots.device_tree, cluster_ph, 6);
+    let sub = cells
+        .get(1)
+        .and_then(|&ph| cluster.as_ref().and_then(|c| node_with_phandle(c, ph, 1)));
+    let name_of = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+    };
+    let cluster_name = name_of(&cluster);
+    let mbox = match (&cluster_name, name_of(&sub)) {
+        (Some(c), Some(s)) => format!("{c}/{s}"),
+        (Some(c), None) => c.clone(),
+        _ => format!("the mailbox of phandle {cluster_ph:#x}"),
+    };
+    let state = r.state().ok();
+    let held_now = matches!(state, Some(RprocState::Running | RprocState::Attached));
+    let driver = cluster_name.as_deref().map(|c| platform_driver(env, c));
+    let cluster_note = match &driver {
+        Some(Ok(d)) if d == OMAP_MAILBOX => format!(", its cluster bound to {OMAP_MAILBOX}"),
+        Some(Ok(d)) => format!(", its cluster bound to {d}"),
+        Some(Err(_)) | None => String::new(),
+    };
+    f.push(
+        Level::Error,
+        "transport",
+        format!(
+            "{} ({}) holds mailbox {mbox} through the kernel's mailbox framework (its device-tree node's mboxes{cluster_note}; state {}: {}): the kernel takes every kick the firmware sends and the userspace transport cannot have the mailbox for its doorbell. Fix: start the core from the bootloader and keep its remoteproc driver from binding (or run the firmware on a core remoteproc does not manage), then bind the mailbox cluster to uio_pdrv_genirq through a device-tree overlay; or give intercore a mailbox cluster no kernel driver uses; or use transport.kind = \"kernel\" (see docs/PORTING.md)",
+            r.id(),
+            r.name().unwrap_or_else(|_| "?".into()),
+            state.as_ref().map_or("unknown", |s| s.as_str()),
+            if held_now {
+                "held on every kernel"
+            } else {
+                "held since probe on kernels with the 2024 change, from start on older ones"
+            }
+        ),
+    );
 }

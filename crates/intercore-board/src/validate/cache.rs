@@ -31,10 +31,7 @@ pub(super) fn validate(
     let io_coherent = r.io_coherent.unwrap_or(false);
     let mode = match mode {
         CacheKind::Coherent => {
-            let cached = matches!(
-                memory,
-                MemorySpec::DmaHeap { .. } | MemorySpec::Udmabuf { .. }
-            );
+            let cached = memory.is_cacheable();
             if cached && !is_sim && arch != Arch::X86_64 && !io_coherent {
                 c.err(
                     "cache.mode",
@@ -82,6 +79,19 @@ pub(super) fn validate(
                 );
             }
             CacheMaintenance::DmaBuf
+        }
+        CacheKind::UDmaBufSysfs => {
+            if !matches!(memory, MemorySpec::UDmaBuf { .. }) {
+                c.err(
+                    "cache.mode",
+                    value,
+                    format!(
+                        "needs memory.source = \"u-dma-buf\" (its sysfs sync attributes), not {}",
+                        quoted(memory.source().as_str())
+                    ),
+                );
+            }
+            CacheMaintenance::UDmaBufSysfs
         }
         CacheKind::SimNoncoherent => {
             if !is_sim {

@@ -42,12 +42,13 @@ pub(super) fn validate(
         return match memory {
             MemorySpec::Memfd { .. } => Some(MappingSpec::SimIommu { iova: POOL_IOVA }),
             MemorySpec::Carveout(_) => Some(MappingSpec::Identity),
+            other if other.has_phys_addr() => Some(MappingSpec::Identity),
             other => {
                 c.err(
                     "mapping",
                     None,
                     format!(
-                        "missing: a {} buffer has no physical address the remote could use; give mapping.kind = \"vfio\"{}",
+                        "missing: a {} buffer has no physical address the remote could use; give mapping.kind = \"vfio\"{}, or memory.device_address = \"pagemap\" for a CMA heap",
                         other.source(),
                         if matches!(other, MemorySpec::DmaHeap { .. }) {
                             " or \"ti-rproc-attach\""
@@ -74,7 +75,7 @@ pub(super) fn validate(
     if kind != MappingKind::Vfio {
         c.not_here("mapping.group", &m.group, "mapping.kind = \"vfio\"");
     }
-    let is_carveout = matches!(memory, MemorySpec::Carveout(_));
+    let is_carveout = memory.has_phys_addr();
     let value = Some(quoted(&m.kind));
     let spec = match kind {
         MappingKind::Identity | MappingKind::Offset => {
@@ -83,7 +84,7 @@ pub(super) fn validate(
                     "mapping.kind",
                     value,
                     format!(
-                        "needs memory.source = \"carveout\": a {} buffer has no physical address userspace can learn",
+                        "needs a pool with a physical address (memory.source = \"carveout\" or \"u-dma-buf\", or a CMA \"dma-heap\" with memory.device_address = \"pagemap\"): a {} buffer has none userspace can learn",
                         memory.source()
                     ),
                 );
@@ -184,6 +185,26 @@ pub(super) fn validate(
             "mapping.kind",
             Some(quoted(&m.kind)),
             "memory.source = \"memfd\" is reached through the simulator's IOMMU: use \"sim-iommu\"",
+        );
+    }
+    if memory.has_phys_addr()
+        && !matches!(memory, MemorySpec::Carveout(_))
+        && !matches!(kind, MappingKind::Identity | MappingKind::Offset)
+    {
+        c.err(
+            "mapping.kind",
+            Some(quoted(&m.kind)),
+            format!(
+                "a {} buffer with a known physical address is addressed by \"identity\" or \"offset\"{}",
+                memory.source(),
+                match memory {
+                    MemorySpec::UDmaBuf { .. } => " (VFIO cannot pin its PFN-mapped pages)",
+                    MemorySpec::Hugetlb { .. } => {
+                        " (for an IOMMU use memory.source = \"udmabuf\" with mapping.kind = \"vfio\")"
+                    }
+                    _ => " (drop memory.device_address to use an IOMMU or TI's attach)",
+                }
+            ),
         );
     }
     if matches!(memory, MemorySpec::Udmabuf { .. }) && kind != MappingKind::Vfio {

@@ -3,7 +3,7 @@
 
 use super::{Check, check_page, hex, plain_node_name, quoted};
 use crate::keyword::keyword_enum;
-use crate::model::{MemorySource, MemorySpec, PoolCarveout, RegionSpec};
+use crate::model::{DeviceAddress, MemorySource, MemorySpec, PoolCarveout, RegionSpec};
 use crate::raw::RawMemory;
 
 keyword_enum! {
@@ -30,6 +30,14 @@ pub(super) fn validate(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
     }
     if source != MemorySource::DmaHeap {
         c.not_here("memory.heap", &m.heap, "memory.source = \"dma-heap\"");
+        c.not_here(
+            "memory.device_address",
+            &m.device_address,
+            "memory.source = \"dma-heap\" (a u-dma-buf's address is in sysfs, a carveout's in the file)",
+        );
+    }
+    if source != MemorySource::UDmaBuf {
+        c.not_here("memory.device", &m.device, "memory.source = \"u-dma-buf\"");
     }
     if let Some(size) = m.size {
         if size == 0 || size % 4096 != 0 {
@@ -65,9 +73,50 @@ pub(super) fn validate(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
                 }
             }
             let size = c.require("memory.size", &m.size, "bytes to allocate from the heap");
+            let device_address = match &m.device_address {
+                None => None,
+                Some(_) => Some(c.one_of::<DeviceAddress>(
+                    "memory.device_address",
+                    m.device_address.as_ref()?,
+                )?),
+            };
+            if device_address == Some(DeviceAddress::Pagemap) && heap.as_deref() == Some("system") {
+                c.err(
+                    "memory.device_address",
+                    Some(quoted("pagemap")),
+                    "the system heap's pages are not physically contiguous: use a CMA heap (\"linux,cma\", \"reserved\", or the name of a reusable shared-dma-pool node) for a buffer the remote reaches at one physical address",
+                );
+            }
             Some(MemorySpec::DmaHeap {
                 heap: heap?,
                 size: size?,
+                device_address,
+            })
+        }
+        MemorySource::Hugetlb => {
+            let size = c.require(
+                "memory.size",
+                &m.size,
+                "bytes of the hugetlb memfd (a multiple of the huge page size, 2 MiB on arm64 with 4 KiB pages)",
+            )?;
+            Some(MemorySpec::Hugetlb { size })
+        }
+        MemorySource::UDmaBuf => {
+            let device = c.require(
+                "memory.device",
+                &m.device,
+                "the u-dma-buf device (\"udmabuf0\": /dev/udmabuf0, /sys/class/u-dma-buf/udmabuf0)",
+            )?;
+            if !plain_node_name(&device) {
+                c.err(
+                    "memory.device",
+                    Some(quoted(&device)),
+                    "expected a u-dma-buf device name like \"udmabuf0\"",
+                );
+            }
+            Some(MemorySpec::UDmaBuf {
+                device,
+                size: m.size,
             })
         }
         MemorySource::Udmabuf => {

@@ -170,7 +170,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         (Some(MemorySource::Memfd), false) => c.err(
             "memory.source",
             Some("\"memfd\"".into()),
-            "a memfd is reachable only by the simulated remote core; a real one needs \"carveout\", \"dma-heap\" or \"udmabuf\"",
+            "a memfd is reachable only by the simulated remote core; a real one needs \"carveout\", \"dma-heap\", \"udmabuf\" or \"u-dma-buf\"",
         ),
         (Some(s), true) if s != MemorySource::Memfd => c.err(
             "memory.source",

@@ -20,8 +20,10 @@ pub fn list_dma_heaps(roots: &SysRoots) -> Result<Vec<String>, MemError> {
 ///
 /// The mainline `system` heap hands out scattered pages (reachable by a remote core only
 /// through an IOMMU); CMA heaps (`linux,cma`, `reserved`, …) and vendor carveout heaps give
-/// physically contiguous memory. Mainline offers no way to learn the physical address from
-/// userspace: use an IOMMU, or on TI kernels [`RprocDmaBufAttach`]. Mainline heaps'
+/// physically contiguous memory. Mainline has no ioctl for the physical address: as root
+/// it comes from `/proc/self/pagemap` ([`phys_addr_from_pagemap`](Self::phys_addr_from_pagemap),
+/// which also checks the pages are contiguous); otherwise use an IOMMU, or on TI kernels
+/// [`RprocDmaBufAttach`]. Mainline heaps'
 /// `DMA_BUF_IOCTL_SYNC` syncs only for attached kernel devices — see
 /// [`DmaBufCache`](crate::DmaBufCache).
 #[derive(Debug)]
@@ -138,6 +140,45 @@ impl DmaHeapRegion {
     /// The heap it came from.
     pub fn heap(&self) -> &str {
         &self.heap
+    }
+
+    /// The physical address of the buffer's first byte, read from the pagemap file
+    /// `pagemap` ([`own_pagemap`](super::own_pagemap) on a real system: needs root, i.e.
+    /// `CAP_SYS_ADMIN`), after checking page by page that the buffer is physically
+    /// contiguous — true of CMA heaps (`linux,cma`, `reserved`, any
+    /// `shared-dma-pool` `reusable` region the kernel exposes as a heap), not of `system`.
+    /// The heap owns these pages for the buffer's lifetime, so the address stays valid
+    /// while `self` lives.
+    ///
+    /// **Works only where the heap's mmap is not `VM_PFNMAP`**: the CMA heap of kernels
+    /// before the 2024 change to `vmf_insert_pfn`, or a vendor heap that maps pages. On
+    /// current mainline both the system and the CMA heap map `VM_PFNMAP`, pagemap shows
+    /// holes, and this fails with an error saying so (see
+    /// [`contiguous_phys_addr`](super::contiguous_phys_addr)); the verified routes there
+    /// are a hugetlb memfd, u-dma-buf, and carveouts.
+    pub fn phys_addr_from_pagemap(&self, pagemap: &Path) -> Result<u64, MemError> {
+        super::contiguous_phys_addr(pagemap, self)
+    }
+
+    /// Region offsets `0..len` at device addresses `pa + delta ..`, with `pa` from
+    /// [`phys_addr_from_pagemap`](Self::phys_addr_from_pagemap) (`delta` 0: the remote
+    /// sees DDR at its physical address).
+    pub fn pagemap_map(&self, pagemap: &Path, delta: i64) -> Result<LinearMap, MemError> {
+        let pa = self.phys_addr_from_pagemap(pagemap)?;
+        let base = pa
+            .checked_add_signed(delta)
+            .filter(|b| b.checked_add(self.len() as u64).is_some())
+            .ok_or_else(|| {
+                MemError::InvalidRequest(format!(
+                    "device address {pa:#x}{delta:+#x} of a {:#x}-byte buffer leaves the 64-bit space",
+                    self.len()
+                ))
+            })?;
+        Ok(LinearMap {
+            base: DevAddr(base),
+            offset: 0,
+            len: self.len(),
+        })
     }
 
     /// The dma-buf descriptor.

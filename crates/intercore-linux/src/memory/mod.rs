@@ -13,6 +13,16 @@
 //! | [`UdmabufRegion`] | `CONFIG_UDMABUF`, `/dev/udmabuf` | no (memfd pages) | only through an IOMMU (`VfioIommu`, feature `vfio`) |
 //! | [`DmaHeapRegion`] | `CONFIG_DMABUF_HEAPS`, `/dev/dma_heap/<name>` | `system`: no; CMA / carveout heaps: yes | IOMMU, or TI's [`RprocDmaBufAttach`] |
 //! | [`PhysCarveout`] | `/dev/mem` (root) or a UIO device | yes | [`identity`](PhysCarveout::identity_map) or [fixed offset](PhysCarveout::offset_map) of the physical address |
+//! | [`DmaHeapRegion`] + [`contiguous_phys_addr`] | a CMA heap (`CONFIG_DMABUF_HEAPS_CMA`, `cma=` or a `linux,cma` / `reusable` pool), root for `/proc/self/pagemap` | checked page by page | the physical address from pagemap ([`DmaHeapRegion::pagemap_map`]) |
+//! | [`UDmaBufRegion`] | the out-of-tree u-dma-buf module (`/dev/udmabufN`) | yes | `phys_addr` from sysfs ([`identity`](UDmaBufRegion::identity_map)) |
+//!
+//! The last two are the mainline routes to memory that is at once **cacheable**,
+//! physically contiguous and at a known device address (without an IOMMU or TI's ioctl).
+//! Their cache maintenance: a CMA heap's `DMA_BUF_IOCTL_SYNC` does nothing with no
+//! device attached, so use `Arm64El0Cache` (aarch64) or `coherent` on I/O-coherent
+//! hardware; u-dma-buf has [`UDmaBufCache`](crate::UDmaBufCache) (its sysfs sync
+//! attributes) or `Arm64El0Cache`. A cacheable `/dev/mem` carveout is not a route on a
+//! mainline arm64 kernel: see [`PhysCarveout`].
 //!
 //! Every constructor that fails says **why** the source cannot be used on this system: a
 //! missing device node (and the kernel option or module behind it), a permission problem
@@ -44,8 +54,10 @@ mod dma_heap;
 #[cfg(all(feature = "vfio", feature = "test-utils"))]
 pub mod edu;
 mod memfd;
+mod pagemap;
 #[cfg(test)]
 mod tests;
+mod u_dma_buf;
 mod udmabuf;
 mod uio;
 #[cfg(feature = "vfio")]
@@ -55,6 +67,13 @@ pub use carveout::{DevMemCaching, PhysCarveout};
 pub use devtree::{ReservedMemory, parse_reg, reserved_memory};
 pub use dma_heap::{DmaHeapRegion, RprocDmaBufAttach, list_dma_heaps};
 pub use memfd::{MemfdRegion, PrivateRegion};
+pub use pagemap::{
+    PM_PFN_MASK, PM_PRESENT, PM_SWAPPED, check_contiguous, contiguous_phys_addr, own_pagemap,
+    phys_pages,
+};
+pub use u_dma_buf::{
+    SyncDirection, UDmaBufInfo, UDmaBufRegion, UDmaBufSync, u_dma_buf_devices, u_dma_buf_info,
+};
 pub use udmabuf::UdmabufRegion;
 pub use uio::{UioDevice, UioMap, uio_device, uio_devices};
 #[cfg(feature = "vfio")]

@@ -150,3 +150,25 @@ fn errors_convert_to_io() {
     assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
     assert!(e.to_string().contains("udev rule"));
 }
+
+/// A hugetlb memfd: mapped when huge pages are free; otherwise the error says how to
+/// reserve them (this host's /proc/meminfo decides which branch must hold).
+#[test]
+fn hugetlb_memfd_maps_or_names_nr_hugepages() {
+    let free = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .unwrap_or(0);
+    match MemfdRegion::create_hugetlb("intercore-huge", 2 << 20) {
+        Ok(m) => {
+            assert!(free > 0, "mapped with no free huge pages?");
+            assert_eq!(intercore::SharedMemory::len(&m), 2 << 20);
+        }
+        Err(e) => {
+            assert_eq!(free, 0, "huge pages are free, yet: {e}");
+            assert!(e.to_string().contains("nr_hugepages"), "{e}");
+        }
+    }
+}

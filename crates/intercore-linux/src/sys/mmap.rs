@@ -212,6 +212,7 @@ shared_memory_via_mmap!(
     crate::memory::UdmabufRegion,
     crate::memory::DmaHeapRegion,
     crate::memory::PhysCarveout,
+    crate::memory::UDmaBufRegion,
 );
 
 #[cfg(test)]
