@@ -45,7 +45,7 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
 /// exchange and verify messages, close the endpoint. Run inside a guest whose kernel has
 /// rpmsg (scripts/vm-test.sh); exits 0 only if every echo matched.
 pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> {
-    use intercore::rpmsg::Transport;
+    use intercore::rpmsg::{MessageIo, Transport};
     use std::time::Duration;
     let paths = intercore_linux::RpmsgPaths {
         ctrl: a.ctrl.clone(),

@@ -23,8 +23,10 @@
 //!   thread playing the remote service at `dst`: [`Behavior::Echo`] sends every message
 //!   back, [`Behavior::Stalled`] never reads (so the transmit side fills up and
 //!   `O_NONBLOCK` writes fail with `EAGAIN`, as `rpmsg_trysendto` does when every buffer
-//!   is with the remote), and an address nobody announced swallows messages (the remote
-//!   drops messages for unbound addresses).
+//!   is with the remote), [`Behavior::External`] hands the remote end to the test as a
+//!   [`FakeRemoteEnd`] (a [`MessageIo`] for remote-side code such as `DpRemote`: see
+//!   [`FakeRpmsgKernel::announce_external`]), and an address nobody announced swallows
+//!   messages (the remote drops messages for unbound addresses).
 //! * Writes longer than the MTU (496) fail with `EMSGSIZE`; `poll` never reports
 //!   `POLLOUT` (`virtio_rpmsg_bus` has no poll operation); once the endpoint is destroyed
 //!   read and write fail with `EPIPE` and poll reports `POLLERR`, as `rpmsg_char.c` does
@@ -49,6 +51,8 @@
 use super::{KernelRpmsg, RpmsgCharError, RpmsgOs, RpmsgPaths, ppoll_one};
 use crate::sys::fd::set_nonblock;
 use crate::sys::socket::{self, recv, send, seqpacket_pair as socketpair, set_sndbuf};
+use intercore::Error;
+use intercore::rpmsg::{Channel, MessageIo};
 use intercore::wire::rpmsg::{Name, RPMSG_ADDR_ANY};
 use intercore::wire::uapi::RpmsgEndpointInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,6 +61,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -68,6 +73,9 @@ pub enum Behavior {
     Echo,
     /// Never reads: the host's transmit side fills up.
     Stalled,
+    /// The remote end of each endpoint opened to the service goes to the test
+    /// ([`FakeRpmsgKernel::announce_external`]), which plays the remote itself.
+    External,
 }
 
 /// The payload limit the fake enforces (mainline's 512-byte buffers).
@@ -124,6 +132,8 @@ struct State {
     steal_next: bool,
     deny: bool,
     log: Vec<String>,
+    /// Where the remote ends of [`Behavior::External`] services go, by service address.
+    external: HashMap<u32, Sender<FakeRemoteEnd>>,
 }
 
 impl State {
@@ -246,6 +256,7 @@ impl FakeRpmsgKernel {
             steal_next: false,
             deny: false,
             log: Vec::new(),
+            external: HashMap::new(),
         };
         let p = st.paths();
         for d in [p.dev.clone(), p.class_dir(), p.bus_dir(), st.vdev(1)] {
@@ -304,6 +315,18 @@ impl FakeRpmsgKernel {
             st.vdev_n
         };
         self.add_channel(v, name, addr);
+    }
+
+    /// The remote announces service `name` at `addr` and lets the test play it: every
+    /// endpoint the host opens to `addr` delivers its remote end, a [`FakeRemoteEnd`], on
+    /// the returned receiver (at `open(2)` of `/dev/rpmsgM`, when the kernel binds the
+    /// endpoint). The end carries what the remote's rpmsg stack would: messages of at most
+    /// [`FAKE_MTU`] bytes each way, and `PeerGone` once the endpoint is destroyed.
+    pub fn announce_external(&self, name: &str, addr: u32) -> Receiver<FakeRemoteEnd> {
+        let (tx, rx) = channel();
+        lock(&self.state).external.insert(addr, tx);
+        self.announce(name, addr, Behavior::External);
+        rx
     }
 
     /// Another remote core (`virtio1`, with no control device here) announces `name`.
@@ -525,6 +548,7 @@ impl RpmsgOs for FakeOs {
             .ok_or_else(|| err(libc::ENXIO))?;
         let used: HashSet<u32> = st.epts.values().filter_map(|e| e.addr).collect();
         let behaviors = st.services.clone();
+        let behaviors_external = st.external.clone();
         let e = st
             .epts
             .get_mut(&m)
@@ -552,7 +576,29 @@ impl RpmsgOs for FakeOs {
             .iter()
             .find(|(_, a, _)| *a == e.dst)
             .map(|&(_, _, b)| b);
-        e.remote = Some(serve(behavior, theirs)?);
+        e.remote = Some(if behavior == Some(Behavior::External) {
+            let ctl = theirs.try_clone()?;
+            set_nonblock(theirs.as_fd())?;
+            let end = FakeRemoteEnd {
+                fd: theirs,
+                ch: Channel {
+                    local: e.dst,
+                    remote: addr,
+                },
+                scratch: vec![0; 64 * 1024],
+            };
+            // A test that dropped its receiver gets an endpoint nobody serves.
+            if let Some(tx) = behaviors_external.get(&e.dst) {
+                let _ = tx.send(end);
+            }
+            Remote {
+                stop: Arc::new(AtomicBool::new(false)),
+                end: ctl,
+                thread: None,
+            }
+        } else {
+            serve(behavior, theirs)?
+        });
         e.addr = Some(addr);
         e.holder = Holder::Us(ours.as_raw_fd());
         let line = format!("open rpmsg{m}: bound {addr} -> {}", e.dst);
@@ -688,5 +734,137 @@ impl RpmsgOs for FakeOs {
             st.log.push(format!("close rpmsg{m}"));
         }
         drop(fd);
+    }
+}
+
+/// The remote's end of one endpoint of a [`Behavior::External`] service: what the remote
+/// core's rpmsg stack delivers to and takes from the service at [`Self::channel`]`.local`.
+/// A [`MessageIo`] for remote-side code, with the fake kernel's limits: [`FAKE_MTU`]-byte
+/// messages, `PeerGone` once the host's endpoint is destroyed or the remote stopped.
+pub struct FakeRemoteEnd {
+    fd: OwnedFd,
+    ch: Channel,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for FakeRemoteEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRemoteEnd")
+            .field("ch", &self.ch)
+            .finish()
+    }
+}
+
+impl FakeRemoteEnd {
+    /// The service's address (`local`) and the host endpoint's bound address (`remote`).
+    pub fn channel(&self) -> Channel {
+        self.ch
+    }
+
+    /// Waits for `events` up to the deadline: `Timeout` past it, `PeerGone` on a hang-up
+    /// with nothing left to read.
+    fn wait(
+        &self,
+        events: libc::c_short,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), Error> {
+        loop {
+            let left = match deadline {
+                Some(d) => Some(d.saturating_duration_since(std::time::Instant::now())),
+                None => None,
+            };
+            let r = match ppoll_one(self.fd.as_fd(), events, left) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Os(e.raw_os_error().unwrap_or(libc::EIO))),
+            };
+            if r & events != 0 {
+                return Ok(());
+            }
+            if r & (libc::POLLHUP | libc::POLLERR) != 0 {
+                return Err(Error::PeerGone);
+            }
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+}
+
+fn end_error(e: &io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN) => Error::PeerGone,
+        Some(n) => Error::Os(n),
+        None => Error::Os(libc::EIO),
+    }
+}
+
+impl MessageIo for FakeRemoteEnd {
+    fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        if *ch != self.ch {
+            return Err(Error::NoSuchEndpoint(ch.local));
+        }
+        if data.len() > FAKE_MTU {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: FAKE_MTU,
+            });
+        }
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        loop {
+            match send(self.fd.as_fd(), data) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(libc::POLLOUT, deadline)?
+                }
+                Err(e) => return Err(end_error(&e)),
+            }
+        }
+    }
+
+    fn recv(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        if *ch != self.ch {
+            return Err(Error::NoSuchEndpoint(ch.local));
+        }
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        loop {
+            match recv(self.fd.as_fd(), &mut self.scratch) {
+                // A SOCK_SEQPACKET read of 0 is an empty message, or the end of the
+                // stream: the wait tells them apart (POLLHUP with nothing to read).
+                Ok(0) => {
+                    let ev = libc::POLLIN | libc::POLLRDHUP;
+                    if ppoll_one(self.fd.as_fd(), ev, Some(Duration::ZERO))
+                        .is_ok_and(|r| r & (libc::POLLHUP | libc::POLLRDHUP) != 0)
+                    {
+                        return Err(Error::PeerGone);
+                    }
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    let k = n.min(buf.len());
+                    buf[..k].copy_from_slice(&self.scratch[..k]);
+                    return if k < n {
+                        Err(Error::Truncated { len: n })
+                    } else {
+                        Ok(n)
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(libc::POLLIN, deadline)?
+                }
+                Err(e) => return Err(end_error(&e)),
+            }
+        }
+    }
+
+    fn max_payload(&self) -> usize {
+        FAKE_MTU
     }
 }
