@@ -769,10 +769,7 @@ impl FakeRemoteEnd {
         deadline: Option<std::time::Instant>,
     ) -> Result<(), Error> {
         loop {
-            let left = match deadline {
-                Some(d) => Some(d.saturating_duration_since(std::time::Instant::now())),
-                None => None,
-            };
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
             let r = match ppoll_one(self.fd.as_fd(), events, left) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
