@@ -183,3 +183,38 @@ fn forged_completion_over_kernel_rpmsg_is_refused() {
     assert_eq!(dp.broken(), Some(e));
     assert_eq!(dp.stats().completed, 0);
 }
+
+/// The data plane also runs through a transport chosen at run time (`dyn Transport`, as a
+/// board's transport is): a trait object implements its supertrait `MessageIo`.
+#[test]
+fn data_plane_through_dyn_transport() {
+    let kernel = FakeRpmsgKernel::new();
+    let ends = kernel.announce_external(DP_SERVICE, 0x403);
+    let cfg = pool_cfg();
+    let mem = Arc::new(HeapMem::new(cfg.region_len()));
+    let mut boxed: Box<dyn Transport> = Box::new(kernel.transport().unwrap());
+    let ch = boxed.open("dp-host", 0x403).unwrap();
+    let mut end = ends.recv_timeout(Duration::from_secs(5)).unwrap();
+    let windows = LinearMap {
+        base: DevAddr(POOL_DA),
+        offset: 0,
+        len: cfg.region_len(),
+    };
+    let mut remote = DpRemote::new(Coherent::new(Arc::clone(&mem)), windows);
+    let pool = Pool::new(Coherent::new(Arc::clone(&mem)), 0, DevAddr(POOL_DA), &cfg).unwrap();
+    let mut dp = DpHost::on_channel(pool, ch, boxed.max_payload()).unwrap();
+    let t: &mut dyn Transport = &mut *boxed;
+    let mut buf = dp.alloc(4096).unwrap();
+    fill(&mut buf[..500], 5);
+    let crc = crc32c(&buf[..500]);
+    dp.submit(t, buf, 500, DP_OP_CRC32C).unwrap();
+    dp.flush(t).unwrap();
+    let rch = end.channel();
+    let mut scratch = vec![0u8; FAKE_MTU];
+    remote
+        .recv_process(&mut end, &rch, &mut scratch, T, intercore_fw_offload::work)
+        .unwrap();
+    remote.flush(&mut end, T).unwrap();
+    let c = dp.wait_complete(t, T).unwrap();
+    assert_eq!(c[500..504], crc.to_le_bytes());
+}
