@@ -139,7 +139,7 @@ impl<M: crate::SharedMemory, D: crate::Doorbell> MessageIo for super::HostBus<M,
         self.send_timeout(ch.local, ch.remote, data, timeout)
     }
     fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
-        self.recv_timeout(ch.local, buf, timeout).map(|(_, n)| n)
+        self.recv_deferred(ch.local, buf, timeout).map(|(_, n)| n)
     }
     fn max_payload(&self) -> usize {
         super::HostBus::max_payload(self)
@@ -150,7 +150,7 @@ impl<M: crate::SharedMemory, D: crate::Doorbell> MessageIo for super::HostBus<M,
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<(Option<u32>, usize)> {
-        self.recv_timeout(ch.local, buf, timeout)
+        self.recv_deferred(ch.local, buf, timeout)
             .map(|(src, n)| (Some(src), n))
     }
     fn try_recv_from(
@@ -158,7 +158,7 @@ impl<M: crate::SharedMemory, D: crate::Doorbell> MessageIo for super::HostBus<M,
         ch: &Channel,
         buf: &mut [u8],
     ) -> Result<Option<(Option<u32>, usize)>> {
-        match self.try_recv(ch.local, buf) {
+        match self.try_recv_deferred(ch.local, buf) {
             Ok((src, n)) => Ok(Some((Some(src), n))),
             Err(Error::WouldBlock) => Ok(None),
             Err(e) => Err(e),
