@@ -21,6 +21,7 @@ use intercore::dataplane::{Coherent, DpRemote};
 use intercore::rpmsg::{DeviceControl, DevicePlacement, RemoteBus, RemoteConfig};
 use intercore::virtq::VringLayout;
 use intercore::{DevAddr, Doorbell, LinearMap, WaitMode};
+pub use mem::GuestRam;
 use mem::{GuestMemory, Region};
 use proto::{FLAG_NEED_REPLY, Msg, req};
 use std::io;
@@ -57,36 +58,11 @@ pub enum DeviceFirmware {
     /// `firmware/offload`'s `run`: `rpmsg-raw` (echo), `intercore-stats`, and the data
     /// plane's `intercore-dp`, whose buffers are in the guest's RAM: a job's device address
     /// is a guest physical address, translated and bounds-checked against the RAM the
-    /// front end shared ([`GuestRam`]), as a DMA-capable device without an IOMMU sees it.
+    /// front end shared ([`GuestRam`](mem::GuestRam)), as a DMA-capable device without an IOMMU sees it.
     /// The guest finds its buffers' physical addresses itself (`intercore kernel-bulk`:
     /// `/proc/self/pagemap`). x86-64 hosts and guests are cache-coherent: the cache
     /// operations are [`Coherent`](intercore::dataplane::Coherent)'s fences.
     Offload,
-}
-
-/// The data plane's windows on a vhost-user device: all of the guest's RAM, read-write,
-/// and nothing else (not the device's private control page). A guest driver that hands the
-/// device a buffer trusts it with that memory, as with any device without an IOMMU.
-#[derive(Debug, Clone)]
-pub struct GuestRam(pub Arc<GuestMemory>);
-
-impl intercore::dataplane::DataWindows for GuestRam {
-    fn translate(
-        &self,
-        da: DevAddr,
-        len: usize,
-        write: bool,
-    ) -> Result<usize, intercore::dataplane::Fault> {
-        use intercore::DeviceAddressMap as _;
-        self.0
-            .to_offset(da, len)
-            .ok_or(intercore::dataplane::Fault {
-                da,
-                len,
-                write,
-                kind: intercore::dataplane::FaultKind::Unmapped,
-            })
-    }
 }
 
 impl std::str::FromStr for DeviceFirmware {

@@ -513,36 +513,6 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         })
     }
 
-    /// [`Self::try_recv`] for the message API ([`super::MessageIo`]): copies through the
-    /// zero-copy handle where the memory allows it, so the buffer goes back with the next
-    /// batch of returned buffers (one index update and at most one doorbell for many
-    /// messages) instead of one publish per message.
-    pub(crate) fn try_recv_deferred(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
-        if self.shared.mem.as_ptr().is_null() {
-            return self.try_recv(ep, buf);
-        }
-        let rx = self.try_recv_buf(ep)?;
-        let (src, len) = (rx.src(), rx.len());
-        rx.copy_to(buf);
-        drop(rx);
-        if len > buf.len() {
-            return Err(Error::Truncated { len });
-        }
-        Ok((src, len))
-    }
-
-    /// [`Self::try_recv_deferred`], waiting up to `timeout` (`None`: forever).
-    pub(crate) fn recv_deferred(
-        &mut self,
-        ep: u32,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(u32, usize)> {
-        self.block_on(timeout, false, |bus| {
-            link::pending(bus.try_recv_deferred(ep, buf))
-        })
-    }
-
     /// [`Self::try_recv_buf`], waiting up to `timeout` (`None`: forever).
     pub fn recv_buf_timeout(
         &mut self,
