@@ -58,10 +58,10 @@ pub enum DeviceFirmware {
     /// `firmware/offload`'s `run`: `rpmsg-raw` (echo), `intercore-stats`, and the data
     /// plane's `intercore-dp`, whose buffers are in the guest's RAM: a job's device address
     /// is a guest physical address, translated and bounds-checked against the RAM the
-    /// front end shared ([`GuestRam`](mem::GuestRam)), as a DMA-capable device without an IOMMU sees it.
+    /// front end shared ([`GuestRam`]), as a DMA-capable device without an IOMMU sees it.
     /// The guest finds its buffers' physical addresses itself (`intercore kernel-bulk`:
     /// `/proc/self/pagemap`). x86-64 hosts and guests are cache-coherent: the cache
-    /// operations are [`Coherent`](intercore::dataplane::Coherent)'s fences.
+    /// operations are [`Coherent`]'s fences.
     Offload,
 }
 

@@ -24,7 +24,7 @@
 //!   back, [`Behavior::Stalled`] never reads (so the transmit side fills up and
 //!   `O_NONBLOCK` writes fail with `EAGAIN`, as `rpmsg_trysendto` does when every buffer
 //!   is with the remote), [`Behavior::External`] hands the remote end to the test as a
-//!   [`FakeRemoteEnd`] (a [`MessageIo`] for remote-side code such as `DpRemote`: see
+//!   [`FakeRemoteEnd`] (a [`MessageIo`](intercore::rpmsg::MessageIo) for remote-side code such as `DpRemote`: see
 //!   [`FakeRpmsgKernel::announce_external`]), and an address nobody announced swallows
 //!   messages (the remote drops messages for unbound addresses).
 //! * Writes longer than the MTU (496) fail with `EMSGSIZE`; `poll` never reports
