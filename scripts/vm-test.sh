@@ -13,6 +13,14 @@
 # build of the intercore binary) creates an endpoint on /dev/rpmsg_ctrl0, exchanges and
 # verifies messages through it and destroys it.
 #
+# Then the data plane over the kernel transport (`intercore kernel-bulk`): DpHost on
+# KernelRpmsg sends job messages through /dev/rpmsgM to the back end's `intercore-dp`
+# service (firmware/offload's DpRemote); the buffers are pages of the guest process's own
+# memory, handed over by guest physical address (from /proc/self/pagemap), which the back
+# end reaches because vhost-user shares all guest RAM with it; the device writes each
+# buffer's CRC32C in place and the guest checks every one. The back end's count of jobs
+# done must equal the guest's.
+#
 # Why UML and not QEMU: QEMU's generic vhost-user-device-pci is not user-creatable in
 # QEMU 10.0 (bookworm-backports), bookworm's QEMU 7.2 has no such device, and Debian's
 # kernels lack CONFIG_RPMSG_VIRTIO. UML accepts any virtio id natively
@@ -23,7 +31,9 @@
 # Everything comes from Debian's archive (apt) and is built under target/vm.
 # Environment: VM_DIR (default target/vm), VM_TIMEOUT (guest seconds, default 120),
 # VM_JOBS (make -j, default nproc), VM_MESSAGES (echo round trips per path, default 50),
-# VM_FIRMWARE (default echo; `sink` announces no rpmsg-raw and must make the run fail).
+# VM_FIRMWARE (default offload: rpmsg-raw echo and the data plane; `echo` has no data
+# plane, so the bulk stage is reported as not run; `sink` announces no rpmsg-raw and must
+# make the run fail), VM_BULK (data-plane buffers, default 500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,7 +41,8 @@ vm=${VM_DIR:-$root/target/vm}
 timeout_s=${VM_TIMEOUT:-120}
 jobs=${VM_JOBS:-$(nproc)}
 messages=${VM_MESSAGES:-50}
-firmware=${VM_FIRMWARE:-echo}
+firmware=${VM_FIRMWARE:-offload}
+bulk=${VM_BULK:-500}
 mkdir -p "$vm"
 t0=$(date +%s)
 
@@ -120,7 +131,18 @@ echo "rpmsg-raw: \$n messages echoed through /dev/rpmsg0"
 out=\$(intercore kernel-echo --messages $messages 2>&1) || verdict "FAIL \$out"
 echo "\$out"
 [ ! -e /dev/rpmsg1 ] || verdict "FAIL /dev/rpmsg1 still there after the endpoint was destroyed"
-verdict "PASS \$n messages through /dev/rpmsg0, $messages through KernelRpmsg on /dev/rpmsg_ctrl0"
+# The data plane over the kernel transport: job/completion messages through /dev/rpmsgM,
+# buffers in this process's pages, addressed physically; every CRC32C checked.
+if [ "$firmware" = offload ]; then
+    out=\$(intercore kernel-bulk --buffers $bulk 2>&1) || verdict "FAIL \$out"
+    echo "\$out"
+    [ ! -e /dev/rpmsg1 ] || verdict "FAIL /dev/rpmsg1 still there after the bulk endpoint was destroyed"
+    bulkdone="$bulk data-plane buffers through KernelRpmsg with every CRC32C checked"
+else
+    echo "kernel-bulk: not run: firmware $firmware has no data plane (VM_FIRMWARE=offload has)"
+    bulkdone="no data plane (firmware $firmware)"
+fi
+verdict "PASS \$n messages through /dev/rpmsg0, $messages through KernelRpmsg on /dev/rpmsg_ctrl0, \$bulkdone"
 EOF
 chmod +x "$rd/init"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.cpio.gz"
@@ -169,7 +191,17 @@ verdict=$({ grep -a -o 'INTERCORE-VM: .*' "$run/console.log" || true; } | tr -d 
 printf 'vm-test: kernel %ss, guest boot-to-poweroff %.1fs, total %ss\n' \
     $((t_kernel - t0)) "$(echo "$t_end - $t_boot" | bc)" $(($(date +%s) - t0))
 if [[ $verdict == "INTERCORE-VM: PASS"* && $backend_rc == 0 ]]; then
-    grep -a -E '^(rpmsg-raw|kernel-echo):' "$run/console.log" | tr -d '\r' | sed 's/^/vm-test: guest: /'
+    grep -a -E '^(rpmsg-raw|kernel-echo|kernel-bulk):' "$run/console.log" | tr -d '\r' | sed 's/^/vm-test: guest: /'
+    if [[ $firmware == offload ]]; then
+        # The device's own count: every buffer the guest checked was a job the back end did.
+        dpline=$(grep -a 'vhost-user: data plane:' "$run/backend.log" || true)
+        if [[ $dpline != *": $bulk jobs done, 0 faults, 0 refused"* ]]; then
+            cat "$run/backend.log"
+            echo "vm-test: FAILED: the back end's data plane did not do exactly $bulk jobs: ${dpline:-no report}"
+            exit 1
+        fi
+        echo "vm-test: back end: ${dpline#vhost-user: }"
+    fi
     bugs=$(grep -a -c -E '^(BUG|WARNING):' "$run/console.log" || true)
     if ((bugs)); then
         echo "vm-test: note: the guest kernel logged $bugs BUG/WARNING reports:"

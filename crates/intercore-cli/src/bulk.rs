@@ -1,12 +1,12 @@
-//! The data-plane workload shared by `demo` and `sim selftest`: fill a buffer with a
-//! sequence-dependent pattern, submit it for CRC32C, and check the result the remote wrote
-//! in place.
+//! The data-plane workload shared by `demo`, `sim selftest` and `kernel-bulk`: fill a
+//! buffer with a sequence-dependent pattern, submit it for CRC32C, and check the result
+//! the remote wrote in place. Generic over the message transport ([`MessageIo`]): the
+//! same code drives `HostBus` and the kernel's `/dev/rpmsg` (`KernelRpmsg`).
 
 use intercore::crc32c;
 use intercore::dataplane::{CacheOps, Completed, DpHost, WritableBuf};
-use intercore::rpmsg::HostBus;
+use intercore::rpmsg::MessageIo;
 use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C};
-use intercore::{Doorbell, SharedMemory};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -43,10 +43,10 @@ pub struct Checker {
 
 impl Checker {
     /// Fills `buf` (input `len` bytes) and submits it for CRC32C.
-    pub fn submit<C: CacheOps, M: SharedMemory, D: Doorbell>(
+    pub fn submit<C: CacheOps, T: MessageIo + ?Sized>(
         &mut self,
         dp: &mut DpHost<C>,
-        bus: &mut HostBus<M, D>,
+        bus: &mut T,
         buf: WritableBuf<C>,
         len: usize,
         seq_hint: u64,
@@ -56,10 +56,10 @@ impl Checker {
 
     /// As [`Self::submit`], letting `tamper` touch the whole buffer after the fill (the
     /// self-test uses it to write where it must not).
-    pub fn submit_with<C: CacheOps, M: SharedMemory, D: Doorbell>(
+    pub fn submit_with<C: CacheOps, T: MessageIo + ?Sized>(
         &mut self,
         dp: &mut DpHost<C>,
-        bus: &mut HostBus<M, D>,
+        bus: &mut T,
         mut buf: WritableBuf<C>,
         len: usize,
         seq_hint: u64,

@@ -142,6 +142,15 @@ pub enum Command {
     /// destroys the endpoint. For a guest talking to intercore vhost-user. Exit 1 on any
     /// mismatch.
     KernelEcho(KernelEchoArgs),
+    /// Run the data plane through the kernel's /dev/rpmsg_ctrlN (the kernel transport).
+    ///
+    /// Finds the intercore-dp service, opens an endpoint to it, and streams N buffers of
+    /// its own memory through the data plane (DpHost over KernelRpmsg): each is filled,
+    /// handed over by its physical address (read from /proc/self/pagemap: needs root) for
+    /// a CRC32C, and the CRC the device wrote in place is checked. For a guest talking to
+    /// intercore vhost-user --firmware offload, which reaches the guest's RAM. Exit 1 on
+    /// any mismatch.
+    KernelBulk(KernelBulkArgs),
 }
 
 /// `intercore up`.
@@ -489,6 +498,9 @@ pub enum FirmwareArg {
     Echo,
     /// Announces intercore-sink and counts.
     Sink,
+    /// firmware/offload: rpmsg-raw (echo), intercore-stats and the data plane's
+    /// intercore-dp over buffers in the guest's RAM.
+    Offload,
 }
 
 /// `intercore vhost-user`.
@@ -519,6 +531,25 @@ pub struct KernelEchoArgs {
     #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
           value_parser = count(1, ECHO_MESSAGES_MAX))]
     pub messages: u64,
+}
+
+/// `intercore kernel-bulk`.
+#[derive(Args, Debug, Clone)]
+pub struct KernelBulkArgs {
+    /// The rpmsg control device under /dev
+    #[arg(long, value_name = "rpmsg_ctrlN", default_value = "rpmsg_ctrl0")]
+    pub ctrl: String,
+    /// The data-plane service's name
+    #[arg(long, value_name = "NAME", default_value = intercore::wire::dataplane::DP_SERVICE)]
+    pub service: String,
+    /// Buffers to stream through the data plane [range: 1..=10000000]
+    #[arg(long, value_name = "N", default_value = "1000", allow_negative_numbers = true,
+          value_parser = count(1, ECHO_MESSAGES_MAX))]
+    pub buffers: u64,
+    /// Pages in the pool (one buffer each) [range: 1..=4096]
+    #[arg(long, value_name = "N", default_value = "32", allow_negative_numbers = true,
+          value_parser = count(1, 4096))]
+    pub pages: u64,
 }
 
 /// A parser for an integer in `lo..=hi`; the error states the range.

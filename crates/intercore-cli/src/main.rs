@@ -135,6 +135,7 @@ fn main() -> ExitCode {
         Command::Board(c) => ("board check", board::main(c, json)),
         Command::VhostUser(a) => ("vhost-user", vhost::main(a, json)),
         Command::KernelEcho(a) => ("kernel-echo", vhost::kernel_echo_main(a, json)),
+        Command::KernelBulk(a) => ("kernel-bulk", vhost::kernel_bulk_main(a, json)),
     };
     match r {
         Ok(code) => ExitCode::from(code),

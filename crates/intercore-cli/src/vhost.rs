@@ -1,7 +1,9 @@
 //! `intercore vhost-user`: the remote role as a vhost-user virtio-rpmsg device.
 
 use crate::error::{CliError, js};
-use intercore_cli::{EXIT_FAILED, EXIT_OK, FirmwareArg, KernelEchoArgs, VhostUserArgs};
+use intercore_cli::{
+    EXIT_FAILED, EXIT_OK, FirmwareArg, KernelBulkArgs, KernelEchoArgs, VhostUserArgs,
+};
 use intercore_vhost::DeviceFirmware;
 
 /// Serves one front end: 0 when every firmware run ended with the guest going away, 1
@@ -11,6 +13,7 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
     let firmware = match a.firmware {
         FirmwareArg::Echo => DeviceFirmware::Echo,
         FirmwareArg::Sink => DeviceFirmware::Sink,
+        FirmwareArg::Offload => DeviceFirmware::Offload,
     };
     let reports = intercore_vhost::serve_socket(&a.socket, firmware, a.verbose)
         .map_err(|e| CliError::at(&a.socket, e.to_string()))?;
@@ -45,7 +48,7 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
 /// exchange and verify messages, close the endpoint. Run inside a guest whose kernel has
 /// rpmsg (scripts/vm-test.sh); exits 0 only if every echo matched.
 pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> {
-    use intercore::rpmsg::Transport;
+    use intercore::rpmsg::{MessageIo, Transport};
     use std::time::Duration;
     let paths = intercore_linux::RpmsgPaths {
         ctrl: a.ctrl.clone(),
@@ -100,6 +103,152 @@ pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> 
         Err(e) if json => Err(CliError::failed(e)),
         Err(e) => {
             println!("kernel-echo: FAIL {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
+}
+
+/// Physical addresses of `pages` resident pages from virtual address `va`, from
+/// `/proc/self/pagemap`: one little-endian u64 per virtual page at offset `(va / page) * 8`,
+/// bit 63 "present", bits 0-54 the page frame number, which reads as 0 without
+/// `CAP_SYS_ADMIN` (Documentation/admin-guide/mm/pagemap.rst).
+fn physical_pages(va: usize, pages: usize, page: usize) -> Result<Vec<u64>, String> {
+    use std::os::unix::fs::FileExt;
+    const PRESENT: u64 = 1 << 63;
+    const PFN_MASK: u64 = (1 << 55) - 1;
+    let path = "/proc/self/pagemap";
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::with_capacity(pages);
+    for i in 0..pages {
+        let v = va + i * page;
+        let mut e = [0u8; 8];
+        f.read_exact_at(&mut e, (v / page * 8) as u64)
+            .map_err(|e| format!("{path}: reading the entry of {v:#x}: {e}"))?;
+        let e = u64::from_le_bytes(e);
+        if e & PRESENT == 0 {
+            return Err(format!("{path}: page {v:#x} is not resident"));
+        }
+        let pfn = e & PFN_MASK;
+        if pfn == 0 {
+            return Err(format!(
+                "{path}: page frame numbers read as 0: they need CAP_SYS_ADMIN (run as root)"
+            ));
+        }
+        out.push(pfn * page as u64);
+    }
+    Ok(out)
+}
+
+/// `intercore kernel-bulk`: the data plane through the kernel's rpmsg character devices.
+/// The job and completion messages travel over `KernelRpmsg` (`/dev/rpmsgM`); the buffers
+/// are pages of a memfd of this process, each handed over by its physical address, which
+/// a device that reaches the machine's RAM (a vhost-user back end maps all of a guest's)
+/// uses directly. The pages stay put: they are shmem pages kept mapped and referenced for
+/// the whole run, and page migration moves pages only for compaction, NUMA balancing or
+/// memory hot-remove (the UML guest of scripts/vm-test.sh has none of these).
+pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> {
+    use crate::bulk::{Checker, Outcome};
+    use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+    use intercore::rpmsg::Transport;
+    use intercore::{DevAddr, SharedMemory};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let paths = intercore_linux::RpmsgPaths {
+        ctrl: a.ctrl.clone(),
+        ..Default::default()
+    };
+    let service = a.service.clone();
+    let total = a.buffers;
+    let pages = a.pages as usize;
+    let t = Some(Duration::from_secs(10));
+    let run = || -> Result<String, String> {
+        let mut k = intercore_linux::KernelRpmsg::open(&paths).map_err(|e| e.to_string())?;
+        let remote = k
+            .find_service(&service, t)
+            .map_err(|e| format!("finding {service}: {e}"))?;
+        let ch = k
+            .open("intercore-bulk", remote)
+            .map_err(|e| format!("opening an endpoint to {remote}: {e}"))?;
+        let dev = k.endpoint_device(&ch);
+        let page = intercore_linux::sys::page_size();
+        let mem = Arc::new(
+            intercore_linux::MemfdRegion::create("intercore-bulk", pages * page)
+                .map_err(|e| format!("memfd of {pages} pages: {e}"))?,
+        );
+        // A shmem page is allocated at its first write: make every one resident.
+        for i in 0..pages {
+            mem.store_u32(i * page, 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let phys = physical_pages(mem.as_ptr() as usize, pages, page)?;
+        let cfg = PoolConfig {
+            classes: vec![(page, pages)],
+            align: page,
+        };
+        let pool = Pool::with_addresses(Coherent::new(Arc::clone(&mem)), 0, &cfg, |rel, _| {
+            Ok(DevAddr(phys[rel / page]))
+        })
+        .map_err(|e| format!("pool: {e}"))?;
+        let mut dp = DpHost::on_channel(pool, ch, k.max_payload()).map_err(|e| e.to_string())?;
+        dp.set_send_timeout(t);
+        let mut checker = Checker::default();
+        let (mut next, mut done, mut bytes) = (0u64, 0u64, 0u64);
+        while done < total {
+            while next < total {
+                let Some(buf) = dp.alloc(page) else { break };
+                let len = 1 + (next as usize * 97) % crate::bulk::input_len(buf.len());
+                checker
+                    .submit(&mut dp, &mut k, buf, len, next)
+                    .map_err(|e| format!("submitting buffer {next}: {e}"))?;
+                bytes += len as u64;
+                next += 1;
+            }
+            let c = dp
+                .wait_complete(&mut k, t)
+                .map_err(|e| format!("waiting for completion {done}: {e}"))?;
+            match checker.check(&c) {
+                Outcome::Good => done += 1,
+                Outcome::Failed(s) => {
+                    return Err(format!(
+                        "buffer seq {}: status {s} from the device",
+                        c.seq()
+                    ));
+                }
+                Outcome::Corrupted => {
+                    return Err(format!(
+                        "buffer seq {}: the CRC32C the device wrote differs from ours",
+                        c.seq()
+                    ));
+                }
+            }
+        }
+        let st = dp.stats();
+        k.close(ch).map_err(|e| format!("closing: {e}"))?;
+        Ok(format!(
+            "{total} buffers ({bytes} bytes) through {} via {} (remote {remote}), CRC32C of \
+             every one checked; {} job messages of up to {} entries; pool of {pages} pages \
+             from physical address {:#x}",
+            dev.map_or("?".into(), |d| d.display().to_string()),
+            paths.ctrl_dev().display(),
+            st.messages,
+            dp.batch_size(),
+            phys.iter().min().copied().unwrap_or(0),
+        ))
+    };
+    match run() {
+        Ok(s) => {
+            if json {
+                println!(
+                    "{{\"pass\":true,\"buffers\":{total},\"detail\":{}}}",
+                    js(&s)
+                );
+            } else {
+                println!("kernel-bulk: PASS {s}");
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) if json => Err(CliError::failed(e)),
+        Err(e) => {
+            println!("kernel-bulk: FAIL {e}");
             Ok(EXIT_FAILED)
         }
     }

@@ -239,7 +239,7 @@ fn base_args(path: &[String], scratch: &Path) -> Vec<String> {
         ["bench"] => s(&["soak", "--duration", "1", "--samples", "100"]),
         ["rproc", "load"] => s(&["/nonexistent/fw.elf", "--sysfs", e, "--dev", e]),
         ["rproc", _] => s(&["--sysfs", e, "--dev", e]),
-        ["kernel-echo"] => s(&["--ctrl", "intercore-test-no-such-ctrl"]),
+        ["kernel-echo"] | ["kernel-bulk"] => s(&["--ctrl", "intercore-test-no-such-ctrl"]),
         _ => Vec::new(),
     }
 }
@@ -311,6 +311,8 @@ fn every_numeric_option_refuses_hostile_values() {
         ("rproc start", "--timeout"),
         ("rproc load", "--timeout"),
         ("kernel-echo", "--messages"),
+        ("kernel-bulk", "--buffers"),
+        ("kernel-bulk", "--pages"),
     ] {
         assert!(
             all.iter()

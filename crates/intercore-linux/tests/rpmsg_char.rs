@@ -6,7 +6,7 @@
 //! real /sys or /dev.
 
 use intercore::Error;
-use intercore::rpmsg::{Channel, HostBus, HostConfig, RemoteBus, Transport};
+use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RemoteBus, Transport};
 use intercore::testing::{HeapMem, Link, ThreadBell};
 use intercore::{WaitMode, wire::rpmsg::RPMSG_ADDR_ANY};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};

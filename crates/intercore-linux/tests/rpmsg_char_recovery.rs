@@ -3,7 +3,7 @@
 //! disturbed by other tests running in parallel threads.
 
 use intercore::Error;
-use intercore::rpmsg::Transport;
+use intercore::rpmsg::{MessageIo, Transport};
 use intercore_linux::rpmsg_char::RpmsgCharError;
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use std::time::Duration;

@@ -17,9 +17,11 @@
 pub mod mem;
 pub mod proto;
 
-use intercore::rpmsg::{DeviceControl, DevicePlacement, RemoteBus};
+use intercore::dataplane::{Coherent, DpRemote};
+use intercore::rpmsg::{DeviceControl, DevicePlacement, RemoteBus, RemoteConfig};
 use intercore::virtq::VringLayout;
 use intercore::{DevAddr, Doorbell, LinearMap, WaitMode};
+pub use mem::GuestRam;
 use mem::{GuestMemory, Region};
 use proto::{FLAG_NEED_REPLY, Msg, req};
 use std::io;
@@ -42,18 +44,25 @@ pub const PROTOCOL_FEATURES: u64 = 1 << 3 | 1 << 5;
 /// Largest queue accepted.
 pub const MAX_QUEUE: u32 = 1024;
 
-/// The firmware a device runs: one of `firmware/echo`'s two loops.
+/// The firmware a device runs: one of `firmware/echo`'s two loops, or `firmware/offload`.
 ///
-/// Not the simulated SoC's `intercore_sim::Firmware`: that one also runs `firmware/offload`,
-/// whose data plane needs a pool window and cache model that a vhost-user device does not
-/// have, and this crate does not sit above the simulator. The names differ so the two are
-/// never confused where both are in scope (the CLI).
+/// Not the simulated SoC's `intercore_sim::Firmware` (this crate does not sit above the
+/// simulator); the names differ so the two are never confused where both are in scope
+/// (the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceFirmware {
     /// `firmware/echo`'s `run`: announces `rpmsg-raw` and echoes every message.
     Echo,
     /// `firmware/echo`'s `run_sink`: announces `intercore-sink`, counts messages.
     Sink,
+    /// `firmware/offload`'s `run`: `rpmsg-raw` (echo), `intercore-stats`, and the data
+    /// plane's `intercore-dp`, whose buffers are in the guest's RAM: a job's device address
+    /// is a guest physical address, translated and bounds-checked against the RAM the
+    /// front end shared ([`GuestRam`]), as a DMA-capable device without an IOMMU sees it.
+    /// The guest finds its buffers' physical addresses itself (`intercore kernel-bulk`:
+    /// `/proc/self/pagemap`). x86-64 hosts and guests are cache-coherent: the cache
+    /// operations are [`Coherent`]'s fences.
+    Offload,
 }
 
 impl std::str::FromStr for DeviceFirmware {
@@ -62,7 +71,8 @@ impl std::str::FromStr for DeviceFirmware {
         match s {
             "echo" => Ok(DeviceFirmware::Echo),
             "sink" => Ok(DeviceFirmware::Sink),
-            _ => Err(format!("unknown firmware {s:?} (echo, sink)")),
+            "offload" => Ok(DeviceFirmware::Offload),
+            _ => Err(format!("unknown firmware {s:?} (echo, sink, offload)")),
         }
     }
 }
@@ -573,8 +583,19 @@ fn run_firmware(
         u32::from(intercore::rpmsg::status::DRIVER_OK),
         Release,
     );
-    let mut bus = match RemoteBus::<_, _, 8>::with_placement(mem, bell, &placement, WaitMode::Event)
-    {
+    let mut cfg = RemoteConfig::new(placement.buffers);
+    cfg.wait = WaitMode::Event;
+    // A placement's buffers may be of any size inside the window (as `with_placement`)...
+    cfg.buf_size = usize::MAX;
+    if fw == DeviceFirmware::Offload {
+        // ...but the data plane sizes its completion batches from the largest message, and
+        // the guest is Linux's virtio_rpmsg_bus, whose buffers are MAX_RPMSG_BUF_SIZE = 512
+        // bytes (drivers/rpmsg/virtio_rpmsg_bus.c): 496 bytes of payload.
+        cfg.buf_size = intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE;
+    }
+    let ram = GuestRam(Arc::clone(&mem));
+    let pool_view = Arc::clone(&mem);
+    let mut bus = match RemoteBus::<_, _, 8>::with_placement_config(mem, bell, &placement, &cfg) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
@@ -587,6 +608,19 @@ fn run_firmware(
             Ok(n) => (n, Ok(())),
             Err(e) => (0, Err(e)),
         },
+        DeviceFirmware::Offload => {
+            let mut dp = DpRemote::new(Coherent::new(pool_view), ram);
+            let r = intercore_fw_offload::run(&mut bus, &mut dp);
+            let st = dp.stats();
+            eprintln!(
+                "vhost-user: data plane: {} jobs done, {} faults, {} refused",
+                st.done, st.faults, st.bad
+            );
+            match r {
+                Ok(s) => (s.echoed, Ok(())),
+                Err(e) => (0, Err(e)),
+            }
+        }
     };
     RunReport {
         messages,

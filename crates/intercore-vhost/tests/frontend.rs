@@ -274,3 +274,64 @@ fn memory_table_with_a_hole_is_refused() {
     drop(sock);
     dev.join().unwrap().unwrap();
 }
+
+/// The offload firmware on a vhost-user device: the data plane's buffers are in the
+/// guest's RAM and a job names one by guest physical address, which the device translates
+/// through the memory table the front end shared; it writes the CRC32C in place. A job
+/// outside the guest's RAM is refused with `DP_FAULT`, never an access outside the
+/// mapping.
+#[test]
+fn offload_data_plane_over_guest_ram() {
+    use intercore::wire::dataplane::*;
+    use intercore::wire::{Le16, Le32, Le64};
+    let mut g = connect(DeviceFirmware::Offload);
+    let mut services = std::collections::HashMap::new();
+    for _ in 0..3 {
+        let (_, dst, ns) = g.recv();
+        assert_eq!(dst, 53);
+        let a = NsAnnouncement::parse(&ns).unwrap();
+        services.insert(
+            String::from_utf8_lossy(a.name.as_bytes()).into_owned(),
+            a.addr,
+        );
+    }
+    let dp = services[DP_SERVICE];
+    // A 4 KiB buffer in guest RAM, past the rpmsg buffers.
+    const DATA: usize = 0x20000;
+    let input: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+    g.mem.write(DATA, &input);
+    let job = |seq: u64, da: u64, buf: u32| DpSubmit {
+        seq: Le64::new(seq),
+        da: Le64::new(da),
+        len: Le32::new(1000),
+        cap: Le32::new(4096),
+        buf: Le32::new(buf),
+        op: Le32::new(DP_OP_CRC32C),
+    };
+    let mut msg = DpHdr {
+        kind: Le16::new(DP_SUBMIT),
+        count: Le16::new(2),
+        reserved: Le32::new(0),
+    }
+    .as_bytes()
+    .to_vec();
+    msg.extend_from_slice(job(1, BASE + DATA as u64, 0).as_bytes());
+    msg.extend_from_slice(job(2, BASE + LEN as u64, 1).as_bytes());
+    g.send(0, None, 0x600, dp, &msg);
+    let (src, dst, reply) = g.recv();
+    assert_eq!((src, dst), (dp, 0x600));
+    let entries = dp_parse(&reply, DP_COMPLETE).unwrap();
+    assert_eq!(entries.len(), 2 * DP_ENTRY_SIZE);
+    let ok: DpComplete = dp_entry(entries, 0).unwrap();
+    let bad: DpComplete = dp_entry(entries, 1).unwrap();
+    assert_eq!(
+        (ok.seq.get(), ok.status.get(), ok.len.get()),
+        (1, DP_OK, 1004)
+    );
+    assert_eq!((bad.seq.get(), bad.status.get()), (2, DP_FAULT));
+    let mut crc = [0u8; 4];
+    g.mem.read(DATA + 1000, &mut crc);
+    assert_eq!(crc, intercore::crc32c(&input).to_le_bytes());
+    let dev = g.close();
+    assert!(dev.reports[0].result.is_ok(), "{:?}", dev.reports[0].result);
+}

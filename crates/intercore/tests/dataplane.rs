@@ -650,3 +650,144 @@ fn pool_is_safe_under_concurrent_alloc_and_free() {
     let ids: HashSet<u32> = (0..pool.len() as u32).collect();
     assert_eq!(ids.len(), pool.len());
 }
+
+/// A message pipe that records what is sent: `max` is its advertised maximum payload,
+/// `room` the size it really takes (a smaller host buffer: `MessageTooLarge` naming it),
+/// and `fail_at` makes that send (0-based) time out once.
+struct Recorder {
+    max: usize,
+    room: usize,
+    fail_at: Option<usize>,
+    attempts: usize,
+    sent: Vec<Vec<u8>>,
+}
+
+impl Recorder {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            room: max,
+            fail_at: None,
+            attempts: 0,
+            sent: Vec::new(),
+        }
+    }
+    /// `(count, first seq)` of every completion message sent.
+    fn batches(&self) -> Vec<(usize, u64)> {
+        self.sent
+            .iter()
+            .map(|m| {
+                let e = dp_parse(m, DP_COMPLETE).unwrap();
+                let c: DpComplete = dp_entry(e, 0).unwrap();
+                (e.len() / DP_ENTRY_SIZE, c.seq.get())
+            })
+            .collect()
+    }
+}
+
+impl intercore::rpmsg::MessageIo for Recorder {
+    fn send(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        data: &[u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<()> {
+        let n = self.attempts;
+        self.attempts += 1;
+        if data.len() > self.room {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max: self.room,
+            });
+        }
+        if self.fail_at == Some(n) {
+            self.fail_at = None;
+            return Err(Error::Timeout);
+        }
+        self.sent.push(data.to_vec());
+        Ok(())
+    }
+    fn recv(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        _: &mut [u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<usize> {
+        Err(Error::Timeout)
+    }
+    fn max_payload(&self) -> usize {
+        self.max
+    }
+}
+
+/// One submit message of `n` no-op jobs with sequence numbers 1..=n.
+fn nop_batch(n: usize) -> Vec<u8> {
+    let mut m = DpHdr {
+        kind: Le16::new(DP_SUBMIT),
+        count: Le16::new(n as u16),
+        reserved: Le32::new(0),
+    }
+    .as_bytes()
+    .to_vec();
+    for i in 0..n {
+        m.extend_from_slice(
+            DpSubmit {
+                seq: Le64::new(i as u64 + 1),
+                da: Le64::new(IOVA + i as u64 * 4096),
+                len: Le32::new(0),
+                cap: Le32::new(4096),
+                buf: Le32::new(i as u32),
+                op: Le32::new(DP_OP_NOP),
+            }
+            .as_bytes(),
+        );
+    }
+    m
+}
+
+/// The remote's completion messages carry as many entries as the transport's maximum
+/// payload holds (`(payload - 8) / 32`, at most `MAX_DP_BATCH`) — 15 with Linux's 496
+/// bytes, 64 from 2056 on, 2 with 100 — in order, each entry exactly once; a host buffer
+/// smaller than advertised is met with smaller messages; a flush that times out part way
+/// sends only the rest the next time.
+#[test]
+fn remote_batches_follow_the_transports_payload() {
+    use intercore::dataplane::MAX_DP_BATCH;
+    let s = setup();
+    let mem = Arc::clone(&s.link.mem);
+    let win = windows(&s.link);
+    let nop = |_: &mut intercore::dataplane::Job<'_, Cache, LinearMap>| Ok(0);
+    let run = |rec: &mut Recorder| {
+        let mut dp = DpRemote::new(Coherent::new(Arc::clone(&mem)), win);
+        dp.process(1, 2, &nop_batch(MAX_DP_BATCH), nop);
+        let r = dp.flush(rec, T);
+        if r.is_err() {
+            dp.flush(rec, T).unwrap();
+        }
+        let b = rec.batches();
+        // Every entry once, in order.
+        let mut next = 1;
+        for &(n, first) in &b {
+            assert_eq!(first, next);
+            next += n as u64;
+        }
+        assert_eq!(next, MAX_DP_BATCH as u64 + 1);
+        b.iter().map(|&(n, _)| n).collect::<Vec<_>>()
+    };
+    assert_eq!(run(&mut Recorder::new(496)), [15, 15, 15, 15, 4]);
+    assert_eq!(run(&mut Recorder::new(2056)), [64]);
+    assert_eq!(run(&mut Recorder::new(65535)), [64]);
+    assert_eq!(run(&mut Recorder::new(100)), vec![2; 32]);
+    let mut small = Recorder::new(65535);
+    small.room = 496;
+    assert_eq!(run(&mut small), [15, 15, 15, 15, 4]);
+    let mut flaky = Recorder::new(496);
+    flaky.fail_at = Some(2);
+    assert_eq!(run(&mut flaky), [15, 15, 15, 15, 4]);
+    // Too small for one entry: an error, nothing sent.
+    let mut tiny = Recorder::new(39);
+    let mut dp = DpRemote::new(Coherent::new(Arc::clone(&mem)), win);
+    dp.process(1, 2, &nop_batch(1), nop);
+    assert!(matches!(dp.flush(&mut tiny, T), Err(Error::Config(_))));
+    assert!(tiny.sent.is_empty());
+}

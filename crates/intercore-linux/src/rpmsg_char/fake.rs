@@ -23,8 +23,10 @@
 //!   thread playing the remote service at `dst`: [`Behavior::Echo`] sends every message
 //!   back, [`Behavior::Stalled`] never reads (so the transmit side fills up and
 //!   `O_NONBLOCK` writes fail with `EAGAIN`, as `rpmsg_trysendto` does when every buffer
-//!   is with the remote), and an address nobody announced swallows messages (the remote
-//!   drops messages for unbound addresses).
+//!   is with the remote), [`Behavior::External`] hands the remote end to the test as a
+//!   [`FakeRemoteEnd`] (a [`MessageIo`](intercore::rpmsg::MessageIo) for remote-side code such as `DpRemote`: see
+//!   [`FakeRpmsgKernel::announce_external`]), and an address nobody announced swallows
+//!   messages (the remote drops messages for unbound addresses).
 //! * Writes longer than the MTU (496) fail with `EMSGSIZE`; `poll` never reports
 //!   `POLLOUT` (`virtio_rpmsg_bus` has no poll operation); once the endpoint is destroyed
 //!   read and write fail with `EPIPE` and poll reports `POLLERR`, as `rpmsg_char.c` does
@@ -49,6 +51,7 @@
 use super::{KernelRpmsg, RpmsgCharError, RpmsgOs, RpmsgPaths, ppoll_one};
 use crate::sys::fd::set_nonblock;
 use crate::sys::socket::{self, recv, send, seqpacket_pair as socketpair, set_sndbuf};
+use intercore::rpmsg::Channel;
 use intercore::wire::rpmsg::{Name, RPMSG_ADDR_ANY};
 use intercore::wire::uapi::RpmsgEndpointInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,7 +60,11 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+mod remote_end;
+pub use remote_end::FakeRemoteEnd;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -68,6 +75,9 @@ pub enum Behavior {
     Echo,
     /// Never reads: the host's transmit side fills up.
     Stalled,
+    /// The remote end of each endpoint opened to the service goes to the test
+    /// ([`FakeRpmsgKernel::announce_external`]), which plays the remote itself.
+    External,
 }
 
 /// The payload limit the fake enforces (mainline's 512-byte buffers).
@@ -124,6 +134,8 @@ struct State {
     steal_next: bool,
     deny: bool,
     log: Vec<String>,
+    /// Where the remote ends of [`Behavior::External`] services go, by service address.
+    external: HashMap<u32, Sender<FakeRemoteEnd>>,
 }
 
 impl State {
@@ -246,6 +258,7 @@ impl FakeRpmsgKernel {
             steal_next: false,
             deny: false,
             log: Vec::new(),
+            external: HashMap::new(),
         };
         let p = st.paths();
         for d in [p.dev.clone(), p.class_dir(), p.bus_dir(), st.vdev(1)] {
@@ -304,6 +317,18 @@ impl FakeRpmsgKernel {
             st.vdev_n
         };
         self.add_channel(v, name, addr);
+    }
+
+    /// The remote announces service `name` at `addr` and lets the test play it: every
+    /// endpoint the host opens to `addr` delivers its remote end, a [`FakeRemoteEnd`], on
+    /// the returned receiver (at `open(2)` of `/dev/rpmsgM`, when the kernel binds the
+    /// endpoint). The end carries what the remote's rpmsg stack would: messages of at most
+    /// [`FAKE_MTU`] bytes each way, and `PeerGone` once the endpoint is destroyed.
+    pub fn announce_external(&self, name: &str, addr: u32) -> Receiver<FakeRemoteEnd> {
+        let (tx, rx) = channel();
+        lock(&self.state).external.insert(addr, tx);
+        self.announce(name, addr, Behavior::External);
+        rx
     }
 
     /// Another remote core (`virtio1`, with no control device here) announces `name`.
@@ -525,6 +550,7 @@ impl RpmsgOs for FakeOs {
             .ok_or_else(|| err(libc::ENXIO))?;
         let used: HashSet<u32> = st.epts.values().filter_map(|e| e.addr).collect();
         let behaviors = st.services.clone();
+        let behaviors_external = st.external.clone();
         let e = st
             .epts
             .get_mut(&m)
@@ -552,7 +578,29 @@ impl RpmsgOs for FakeOs {
             .iter()
             .find(|(_, a, _)| *a == e.dst)
             .map(|&(_, _, b)| b);
-        e.remote = Some(serve(behavior, theirs)?);
+        e.remote = Some(if behavior == Some(Behavior::External) {
+            let ctl = theirs.try_clone()?;
+            set_nonblock(theirs.as_fd())?;
+            let end = FakeRemoteEnd {
+                fd: theirs,
+                ch: Channel {
+                    local: e.dst,
+                    remote: addr,
+                },
+                scratch: vec![0; 64 * 1024],
+            };
+            // A test that dropped its receiver gets an endpoint nobody serves.
+            if let Some(tx) = behaviors_external.get(&e.dst) {
+                let _ = tx.send(end);
+            }
+            Remote {
+                stop: Arc::new(AtomicBool::new(false)),
+                end: ctl,
+                thread: None,
+            }
+        } else {
+            serve(behavior, theirs)?
+        });
         e.addr = Some(addr);
         e.holder = Holder::Us(ours.as_raw_fd());
         let line = format!("open rpmsg{m}: bound {addr} -> {}", e.dst);

@@ -72,7 +72,7 @@
 
 use crate::sys::{self, running_as_root};
 use intercore::Error;
-use intercore::rpmsg::{Channel, Transport};
+use intercore::rpmsg::{Channel, MessageIo, Transport};
 use intercore::wire::Le32;
 use intercore::wire::rpmsg::{Name, RPMSG_ADDR_ANY, RPMSG_NS_ADDR};
 use intercore::wire::uapi::RpmsgEndpointInfo;
@@ -282,6 +282,11 @@ impl KernelRpmsg {
     /// Sets the payload limit (for kernels built with buffers other than 512 bytes).
     pub fn set_max_payload(&mut self, n: usize) {
         self.max_payload = n;
+    }
+
+    /// The payload limit in use ([`DEFAULT_MAX_PAYLOAD`] unless set).
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// The endpoint device node of an open channel (`/dev/rpmsgM`).
@@ -645,6 +650,12 @@ impl Transport for KernelRpmsg {
     fn close(&mut self, ch: Channel) -> intercore::Result<()> {
         self.close_endpoint(ch)
     }
+}
+
+/// The base of [`Transport`]: what the data plane (`intercore::dataplane::DpHost`) runs
+/// over. `/dev/rpmsgM` does not report a message's source, so
+/// [`MessageIo::recv_from`] gives `None` for it.
+impl MessageIo for KernelRpmsg {
     fn send(
         &mut self,
         ch: &Channel,

@@ -2,8 +2,8 @@
 
 use super::pool::{Completed, Owner, Pool, WritableBuf};
 use super::{CacheOps, MAX_DP_BATCH, line_span};
-use crate::rpmsg::HostBus;
-use crate::{Doorbell, Error, Result, SharedMemory};
+use crate::rpmsg::{Channel, MessageIo};
+use crate::{Error, Result};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -49,12 +49,14 @@ struct Flight {
     seq: u64,
 }
 
-/// The host's data plane on one rpmsg endpoint, talking to the remote's `intercore-dp`
-/// service.
+/// The host's data plane on one rpmsg channel, talking to the remote's `intercore-dp`
+/// service over any [`MessageIo`]: intercore's `HostBus`, the kernel's `/dev/rpmsg`
+/// (`intercore-linux`'s `KernelRpmsg`), or another message pipe. The transport is passed
+/// to each call that talks to the remote, so the application keeps it for its other
+/// endpoints.
 pub struct DpHost<C: CacheOps> {
     pool: Pool<C>,
-    ep: u32,
-    remote: u32,
+    ch: Channel,
     next_seq: u64,
     flights: Vec<Option<Flight>>,
     batch: Vec<DpSubmit>,
@@ -62,16 +64,25 @@ pub struct DpHost<C: CacheOps> {
     done: VecDeque<Completed<C>>,
     stats: DpHostStats,
     broken: Option<Error>,
-    /// Where a completion message is copied out of its receive buffer before it is parsed:
+    /// Where a completion message is received before it is parsed (`max_payload` bytes):
     /// parsing in place would read shared memory with unaligned loads, which fault on
     /// Device memory (`crate::copy_from_shared`), and a copy cannot change under the checks.
     scratch: Vec<u8>,
+    /// How long a send waits for a transmit buffer.
+    send_timeout: Option<Duration>,
 }
 
 impl<C: CacheOps> DpHost<C> {
     /// A data plane from local endpoint `ep` to the remote service at `remote`, for a bus
-    /// whose messages carry `max_payload` bytes.
+    /// whose messages carry `max_payload` bytes ([`Self::on_channel`] with that channel).
     pub fn new(pool: Pool<C>, ep: u32, remote: u32, max_payload: usize) -> Result<Self> {
+        Self::on_channel(pool, Channel { local: ep, remote }, max_payload)
+    }
+
+    /// A data plane on an open channel `ch` (from [`crate::rpmsg::Transport::open`]) whose
+    /// messages carry `max_payload` bytes ([`MessageIo::max_payload`]): a submit message
+    /// carries as many entries as fit, at most [`MAX_DP_BATCH`].
+    pub fn on_channel(pool: Pool<C>, ch: Channel, max_payload: usize) -> Result<Self> {
         let per_msg = dp_entries_per_message(max_payload).min(MAX_DP_BATCH);
         if per_msg == 0 {
             return Err(Error::Config(
@@ -81,8 +92,7 @@ impl<C: CacheOps> DpHost<C> {
         let n = pool.len();
         Ok(Self {
             pool,
-            ep,
-            remote,
+            ch,
             next_seq: 1,
             flights: alloc::vec![None; n],
             batch: Vec::with_capacity(per_msg),
@@ -90,8 +100,15 @@ impl<C: CacheOps> DpHost<C> {
             done: VecDeque::new(),
             stats: DpHostStats::default(),
             broken: None,
-            scratch: Vec::new(),
+            scratch: alloc::vec![0; max_payload.min(u16::MAX as usize)],
+            send_timeout: Some(Duration::from_secs(1)),
         })
+    }
+
+    /// How long [`Self::flush`] (and a [`Self::submit`] that fills the batch) waits for a
+    /// transmit buffer when the remote holds them all (`None`: no limit). Default 1 s.
+    pub fn set_send_timeout(&mut self, timeout: Option<Duration>) {
+        self.send_timeout = timeout;
     }
 
     /// The pool.
@@ -121,7 +138,11 @@ impl<C: CacheOps> DpHost<C> {
     }
     /// Local endpoint and remote service address in use.
     pub fn addresses(&self) -> (u32, u32) {
-        (self.ep, self.remote)
+        (self.ch.local, self.ch.remote)
+    }
+    /// The channel in use.
+    pub fn channel(&self) -> Channel {
+        self.ch
     }
     /// Why the data plane is broken, if it is: the first protocol error the remote made
     /// (every later call that needs the remote reports it too, as rpmsg's link errors do).
@@ -162,9 +183,14 @@ impl<C: CacheOps> DpHost<C> {
     /// sticky error and talks from local endpoint `ep` to the service at `remote` (both
     /// re-created on the new link). Returns how many buffers were reclaimed.
     pub fn reset(&mut self, ep: u32, remote: u32) -> usize {
+        self.reset_channel(Channel { local: ep, remote })
+    }
+
+    /// [`Self::reset`] onto channel `ch` (a transport whose channels are not plain
+    /// addresses, such as `/dev/rpmsgM`, opened again).
+    pub fn reset_channel(&mut self, ch: Channel) -> usize {
         let n = self.reclaim();
-        self.ep = ep;
-        self.remote = remote;
+        self.ch = ch;
         self.broken = None;
         n
     }
@@ -172,9 +198,9 @@ impl<C: CacheOps> DpHost<C> {
     /// Hands `buf` to the remote for operation `op` on its first `len` bytes: cleans
     /// exactly those bytes (rounded out to cache lines), marks it in flight, and queues the
     /// submission; the batch goes out when full or at [`Self::flush`].
-    pub fn submit<M: SharedMemory, D: Doorbell>(
+    pub fn submit<T: MessageIo + ?Sized>(
         &mut self,
-        bus: &mut HostBus<M, D>,
+        bus: &mut T,
         buf: WritableBuf<C>,
         len: usize,
         op: u32,
@@ -229,8 +255,9 @@ impl<C: CacheOps> DpHost<C> {
     }
 
     /// Sends the queued submissions (one rpmsg message, one doorbell at most). Blocks up to
-    /// the bus timeout when the remote holds every transmit buffer (backpressure).
-    pub fn flush<M: SharedMemory, D: Doorbell>(&mut self, bus: &mut HostBus<M, D>) -> Result<()> {
+    /// [`Self::set_send_timeout`]'s timeout (1 s unless set, `HostConfig`'s default) when
+    /// the remote holds every transmit buffer (backpressure).
+    pub fn flush<T: MessageIo + ?Sized>(&mut self, bus: &mut T) -> Result<()> {
         self.check()?;
         if self.batch.is_empty() {
             return Ok(());
@@ -248,9 +275,9 @@ impl<C: CacheOps> DpHost<C> {
             msg[at..at + DP_ENTRY_SIZE].copy_from_slice(s.as_bytes());
         }
         bus.send(
-            self.ep,
-            self.remote,
+            &self.ch,
             &msg[..DP_HDR_SIZE + n * DP_ENTRY_SIZE],
+            self.send_timeout,
         )?;
         self.batch.clear();
         self.stats.messages += 1;
@@ -265,8 +292,11 @@ impl<C: CacheOps> DpHost<C> {
     /// breaks the data plane (sticky) with an error naming the entry. A count that
     /// disagrees with the message length is also an error, but the entries actually present
     /// (up to the count) are still judged.
-    fn absorb(&mut self, src: u32, payload: &[u8]) -> Result<()> {
-        if src != self.remote {
+    ///
+    /// `src` is `None` on a transport that does not report the sender (`/dev/rpmsgM`: the
+    /// kernel delivers to the endpoint whatever the source).
+    fn absorb(&mut self, src: Option<u32>, payload: &[u8]) -> Result<()> {
+        if src.is_some_and(|s| s != self.ch.remote) {
             self.stats.foreign += 1;
             return Ok(());
         }
@@ -375,35 +405,47 @@ impl<C: CacheOps> DpHost<C> {
     #[doc(hidden)]
     #[cfg(feature = "test-utils")]
     pub fn absorb_for_test(&mut self, src: u32, payload: &[u8]) -> Result<()> {
-        self.absorb(src, payload)
+        self.absorb(Some(src), payload)
     }
 
-    /// Copies a completion message out of its receive buffer (aligned accesses: the buffer
-    /// may be Device memory), gives the buffer back, then checks the copy.
-    fn absorb_copy<M: SharedMemory>(&mut self, rx: crate::rpmsg::RxBuf<M>) -> Result<()> {
-        let mut msg = core::mem::take(&mut self.scratch);
-        msg.resize(rx.len(), 0);
-        rx.copy_to(&mut msg);
-        let src = rx.src();
-        drop(rx);
-        let got = self.absorb(src, &msg);
+    /// A received message's length checked: one longer than the transport's maximum payload
+    /// (our scratch) cannot be a completion message we asked for.
+    fn received(&mut self, got: Result<(Option<u32>, usize)>) -> Result<(Option<u32>, usize)> {
+        match got {
+            Err(Error::Truncated { len }) => Err(self.refuse(Error::DataPlane {
+                what: "completion message longer than the transport's maximum payload",
+                entry: None,
+                buf: None,
+                seq: None,
+                value: len as u64,
+            })),
+            r => r,
+        }
+    }
+
+    /// Parses the message received into the scratch buffer.
+    fn absorb_scratch(&mut self, src: Option<u32>, n: usize) -> Result<()> {
+        let msg = core::mem::take(&mut self.scratch);
+        let got = self.absorb(src, &msg[..n]);
         self.scratch = msg;
         got
     }
 
     /// Takes every completion message that has arrived, without blocking.
-    pub fn poll<M: SharedMemory, D: Doorbell>(&mut self, bus: &mut HostBus<M, D>) -> Result<usize> {
+    pub fn poll<T: MessageIo + ?Sized>(&mut self, bus: &mut T) -> Result<usize> {
         self.check()?;
         let mut n = 0;
         loop {
-            match bus.try_recv_buf(self.ep) {
-                Ok(rx) => {
-                    self.absorb_copy(rx)?;
-                    n += 1;
-                }
-                Err(Error::WouldBlock) => return Ok(n),
-                Err(e) => return Err(e),
-            }
+            let ch = self.ch;
+            let got = bus.try_recv_from(&ch, &mut self.scratch);
+            let got = match got {
+                Ok(None) => return Ok(n),
+                Ok(Some(r)) => Ok(r),
+                Err(e) => Err(e),
+            };
+            let (src, len) = self.received(got)?;
+            self.absorb_scratch(src, len)?;
+            n += 1;
         }
     }
 
@@ -413,9 +455,9 @@ impl<C: CacheOps> DpHost<C> {
     }
 
     /// A completed buffer, if one is there (non-blocking; flushes first).
-    pub fn try_complete<M: SharedMemory, D: Doorbell>(
+    pub fn try_complete<T: MessageIo + ?Sized>(
         &mut self,
-        bus: &mut HostBus<M, D>,
+        bus: &mut T,
     ) -> Result<Option<Completed<C>>> {
         if let Some(c) = self.done.pop_front() {
             return Ok(Some(c));
@@ -428,9 +470,9 @@ impl<C: CacheOps> DpHost<C> {
     /// Waits up to `timeout` for the next completed buffer (flushes first). `Timeout` if
     /// the remote returns nothing in time; a dead remote is `PeerGone`. Buffers completed
     /// before the data plane broke are still handed out, then the sticky error.
-    pub fn wait_complete<M: SharedMemory, D: Doorbell>(
+    pub fn wait_complete<T: MessageIo + ?Sized>(
         &mut self,
-        bus: &mut HostBus<M, D>,
+        bus: &mut T,
         timeout: Option<Duration>,
     ) -> Result<Completed<C>> {
         if let Some(c) = self.done.pop_front() {
@@ -444,8 +486,10 @@ impl<C: CacheOps> DpHost<C> {
             if self.in_flight() == 0 {
                 return Err(Error::NotReady("no buffer in flight"));
             }
-            let rx = bus.recv_buf_timeout(self.ep, timeout)?;
-            self.absorb_copy(rx)?;
+            let ch = self.ch;
+            let got = bus.recv_from(&ch, &mut self.scratch, timeout);
+            let (src, len) = self.received(got)?;
+            self.absorb_scratch(src, len)?;
         }
     }
 }

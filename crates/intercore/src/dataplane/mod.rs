@@ -1,6 +1,8 @@
 //! The zero-copy data plane: bulk buffers in a shared pool that the host and the remote
 //! access in place, handed over by id and device address on an rpmsg endpoint, with the
-//! cache maintenance of a non-coherent SoC done by the types.
+//! cache maintenance of a non-coherent SoC done by the types. Both sides talk through any
+//! [`MessageIo`](crate::rpmsg::MessageIo) — intercore's buses, the kernel's `/dev/rpmsg`
+//! (`intercore-linux`'s `KernelRpmsg`), or another message pipe.
 //!
 //! * [`CacheOps`]: clean (write back before the peer reads) and invalidate (before we read
 //!   what the peer wrote) over byte ranges of a region, plus where the CPU's view of the

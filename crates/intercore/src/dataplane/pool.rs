@@ -126,12 +126,23 @@ impl<C: CacheOps> Pool<C> {
     /// Lays out the buffers of `cfg` from region offset `off` (device address `da`) in the
     /// region `cache` covers. Every buffer starts on a multiple of `cfg.align`.
     pub fn new(cache: C, off: usize, da: DevAddr, cfg: &PoolConfig) -> Result<Self> {
+        Self::with_addresses(cache, off, cfg, |rel, _| Ok(DevAddr(da.0 + rel as u64)))
+    }
+
+    /// [`Self::new`] for a pool whose device addresses are not one linear range: `da_of(rel,
+    /// cap)` gives the device address of the buffer `rel` bytes into the pool, of `cap`
+    /// bytes. The caller vouches that the device reaches those `cap` bytes contiguously
+    /// from that address — e.g. page-sized buffers, each in its own page, at the physical
+    /// addresses `/proc/self/pagemap` reports for pages that cannot move. Each address
+    /// must be aligned to `cfg.align` and the range must not wrap.
+    pub fn with_addresses(
+        cache: C,
+        off: usize,
+        cfg: &PoolConfig,
+        mut da_of: impl FnMut(usize, usize) -> Result<DevAddr>,
+    ) -> Result<Self> {
         let line = cache.line_size();
-        if !cfg.align.is_power_of_two()
-            || cfg.align < line
-            || off % cfg.align != 0
-            || da.0 % cfg.align as u64 != 0
-        {
+        if !cfg.align.is_power_of_two() || cfg.align < line || off % cfg.align != 0 {
             return Err(Error::Config(
                 "pool alignment must be a power of two >= the cache line, with offset and address aligned",
             ));
@@ -150,10 +161,16 @@ impl<C: CacheOps> Pool<C> {
             }
             let cap = size.div_ceil(cfg.align) * cfg.align;
             for _ in 0..n {
+                let da = da_of(at - off, cap)?;
+                if da.0 % cfg.align as u64 != 0 || da.0.checked_add(cap as u64).is_none() {
+                    return Err(Error::Config(
+                        "pool alignment must be a power of two >= the cache line, with offset and address aligned",
+                    ));
+                }
                 bufs.push(BufInfo {
                     off: at,
                     cap,
-                    da: DevAddr(da.0 + (at - off) as u64),
+                    da,
                     class,
                 });
                 at += cap;

@@ -1,18 +1,35 @@
 //! The remote side of the handoff protocol (`no_std`, no allocation).
 
 use super::{CacheOps, DataWindows, Fault, FaultKind, line_span};
-use crate::rpmsg::RemoteBus;
+use crate::rpmsg::{Channel, MessageIo};
 use crate::shm::OwnedRange;
-use crate::{DevAddr, Doorbell, Result, SharedMemory};
+use crate::{DevAddr, Error, Result};
 use intercore_wire::dataplane::{
     DP_BAD_REQUEST, DP_COMPLETE, DP_ENTRY_SIZE, DP_FAULT, DP_HDR_SIZE, DP_OK, DP_SUBMIT,
-    DpComplete, DpHdr, DpSubmit, dp_entry, dp_parse,
+    DpComplete, DpHdr, DpSubmit, dp_entries_per_message, dp_entry, dp_parse,
 };
 use intercore_wire::{Le16, Le32};
 use zerocopy::IntoBytes;
 
-/// Most entries in one data-plane message (the host never batches more).
+/// Most entries in one data-plane message: the host never batches more per submit
+/// message, and the remote queues at most this many completions between two flushes.
+///
+/// A protocol bound, not a buffer size: how many entries a message carries is decided by
+/// the transport's maximum payload ([`dp_entries_per_message`]: 15 with Linux's 512-byte
+/// buffers, 64 from 2056 bytes of payload on). It exists because the remote has no
+/// allocator: its completion queue is an array inside [`DpRemote`] — `8 + 64 × 32` =
+/// 2056 bytes, in the firmware's static data or wherever it places the `DpRemote`, and
+/// never on the stack (completion messages are built in place in that array) — and it
+/// must hold the completions of one whole submit message, since a submit message is
+/// processed in one go inside the bus's receive callback, where no send can happen.
 pub const MAX_DP_BATCH: usize = 64;
+
+/// The completion queue's bytes: room for a header in front of every run of entries sent
+/// as one message (see [`DpRemote::flush`]).
+const OUT_BYTES: usize = DP_HDR_SIZE + MAX_DP_BATCH * DP_ENTRY_SIZE;
+
+// A message header must fit in the entry it overwrites in place (`DpRemote::flush`).
+const _: () = assert!(DP_HDR_SIZE <= DP_ENTRY_SIZE);
 
 /// Counters of the remote's data plane.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,13 +148,18 @@ impl<C: CacheOps, W: DataWindows> Job<'_, C, W> {
     }
 }
 
-/// The remote's data plane: turns submit messages into jobs and batches completions.
+/// The remote's data plane: turns submit messages into jobs and batches completions, over
+/// any [`MessageIo`] ([`RemoteBus`](crate::rpmsg::RemoteBus), or another message pipe).
 pub struct DpRemote<C: CacheOps, W: DataWindows> {
     cache: C,
     windows: W,
-    out: [DpComplete; MAX_DP_BATCH],
+    /// Queued completions: entry `i` at `DP_HDR_SIZE + i * DP_ENTRY_SIZE`, so that each
+    /// message's header is written in place just before its first entry.
+    out: [u8; OUT_BYTES],
     n_out: usize,
-    reply_to: Option<(u32, u32)>,
+    /// Completions of `out` already sent (a flush that failed part way resumes here).
+    sent: usize,
+    reply_to: Option<Channel>,
     stats: DpRemoteStats,
 }
 
@@ -147,8 +169,9 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
         Self {
             cache,
             windows,
-            out: [DpComplete::default(); MAX_DP_BATCH],
+            out: [0; OUT_BYTES],
             n_out: 0,
+            sent: 0,
             reply_to: None,
             stats: DpRemoteStats::default(),
         }
@@ -178,7 +201,10 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
             self.stats.bad += 1;
             return;
         };
-        self.reply_to = Some((ep, src));
+        self.reply_to = Some(Channel {
+            local: ep,
+            remote: src,
+        });
         for i in 0..entries.len() / DP_ENTRY_SIZE {
             let Ok(sub) = dp_entry::<DpSubmit>(entries, i) else {
                 break;
@@ -214,7 +240,7 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
                 DP_FAULT => self.stats.faults += 1,
                 _ => self.stats.bad += 1,
             }
-            self.out[self.n_out] = DpComplete {
+            let c = DpComplete {
                 seq: sub.seq,
                 da: sub.da,
                 buf: sub.buf,
@@ -222,38 +248,83 @@ impl<C: CacheOps, W: DataWindows> DpRemote<C, W> {
                 status: Le32::new(status),
                 reserved: Le32::new(0),
             };
+            let at = DP_HDR_SIZE + self.n_out * DP_ENTRY_SIZE;
+            self.out[at..at + DP_ENTRY_SIZE].copy_from_slice(c.as_bytes());
             self.n_out += 1;
         }
     }
 
-    /// Sends the queued completions to the host (one message per batch that fits a host
-    /// buffer), waiting up to `timeout` for host buffers.
-    pub fn flush<M: SharedMemory, D: Doorbell, const N: usize>(
+    /// Receives one message on `ch` into `scratch` (waiting up to `timeout`) and
+    /// [`Self::process`]es it: the copying counterpart of a firmware's zero-copy receive,
+    /// for a remote whose transport hands messages out by copy (a Linux process serving
+    /// `/dev/rpmsgM`'s other end, a test's fake kernel). `scratch` should hold
+    /// [`MessageIo::max_payload`] bytes; a longer message is counted as malformed.
+    pub fn recv_process<T: MessageIo + ?Sized>(
         &mut self,
-        bus: &mut RemoteBus<M, D, N>,
+        bus: &mut T,
+        ch: &Channel,
+        scratch: &mut [u8],
+        timeout: Option<core::time::Duration>,
+        work: impl FnMut(&mut Job<'_, C, W>) -> Result<usize, u32>,
+    ) -> Result<()> {
+        match bus.recv_from(ch, scratch, timeout) {
+            Ok((src, n)) => {
+                self.process(ch.local, src.unwrap_or(ch.remote), &scratch[..n], work);
+                Ok(())
+            }
+            Err(Error::Truncated { .. }) => {
+                self.stats.bad += 1;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the queued completions to the host, as many per message as the transport's
+    /// maximum payload holds ([`MessageIo::max_payload`], at most [`MAX_DP_BATCH`]),
+    /// waiting up to `timeout` for each message's room. Each message is built in place in
+    /// the queue (its header written over the tail of the previous, already sent, message),
+    /// so a flush copies nothing and uses no stack buffer. A host buffer smaller than the
+    /// maximum payload (`MessageTooLarge` naming its room) is met with smaller messages. A
+    /// flush that fails part way keeps what is unsent for the next one.
+    pub fn flush<T: MessageIo + ?Sized>(
+        &mut self,
+        bus: &mut T,
         timeout: Option<core::time::Duration>,
     ) -> Result<()> {
-        let Some((ep, host)) = self.reply_to else {
+        let Some(ch) = self.reply_to else {
             return Ok(());
         };
-        let mut sent = 0;
-        while sent < self.n_out {
-            let n = (self.n_out - sent).min(15);
-            let mut msg = [0u8; DP_HDR_SIZE + 15 * DP_ENTRY_SIZE];
+        let mut per_msg = dp_entries_per_message(bus.max_payload()).min(MAX_DP_BATCH);
+        while self.sent < self.n_out {
+            if per_msg == 0 {
+                return Err(Error::Config(
+                    "rpmsg payload too small for a data-plane entry",
+                ));
+            }
+            let n = (self.n_out - self.sent).min(per_msg);
+            // The header goes in the DP_HDR_SIZE bytes before entry `sent`: the reserved
+            // space in front of entry 0, else the tail of an entry already sent.
+            let at = self.sent * DP_ENTRY_SIZE;
             let hdr = DpHdr {
                 kind: Le16::new(DP_COMPLETE),
                 count: Le16::new(n as u16),
                 reserved: Le32::new(0),
             };
-            msg[..DP_HDR_SIZE].copy_from_slice(hdr.as_bytes());
-            for (i, c) in self.out[sent..sent + n].iter().enumerate() {
-                let at = DP_HDR_SIZE + i * DP_ENTRY_SIZE;
-                msg[at..at + DP_ENTRY_SIZE].copy_from_slice(c.as_bytes());
+            self.out[at..at + DP_HDR_SIZE].copy_from_slice(hdr.as_bytes());
+            let msg = &self.out[at..at + DP_HDR_SIZE + n * DP_ENTRY_SIZE];
+            match bus.send(&ch, msg, timeout) {
+                Ok(()) => self.sent += n,
+                Err(Error::MessageTooLarge { max, .. })
+                    if dp_entries_per_message(max) < per_msg =>
+                {
+                    per_msg = dp_entries_per_message(max);
+                }
+                Err(e) => return Err(e),
             }
-            bus.send(ep, host, &msg[..DP_HDR_SIZE + n * DP_ENTRY_SIZE], timeout)?;
-            sent += n;
         }
         self.n_out = 0;
+        self.sent = 0;
         Ok(())
     }
 }

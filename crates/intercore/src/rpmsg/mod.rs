@@ -26,7 +26,7 @@ mod transport;
 pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
 pub use link::EndpointAddr;
 pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats, ReplyBuf};
-pub use transport::{Channel, Transport};
+pub use transport::{Channel, MessageIo, Transport};
 
 use crate::LinearMap;
 

@@ -268,6 +268,17 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     pub fn broken(&self) -> Option<Error> {
         self.link.broken
     }
+    /// Largest payload of one message: the configured buffer size less the 16-byte header
+    /// ([`RemoteConfig::buf_size`]; at most the 16-bit length field's 65535). A placement
+    /// that configures none allows any size: then only the host's buffer in hand bounds a
+    /// message, and a send larger than it fails with `MessageTooLarge` naming its room.
+    pub fn max_payload(&self) -> usize {
+        self.cfg.buf_size.min(RPMSG_HDR_SIZE + u16::MAX as usize) - RPMSG_HDR_SIZE
+    }
+    /// Whether the shared memory is Device memory (copies must use aligned accesses).
+    pub(crate) fn device_memory(&self) -> bool {
+        self.mem.device_memory()
+    }
 
     /// The host's virtio status; without a status word (RPMsg-Lite) the link counts as
     /// `DRIVER_OK` once up.

@@ -2,11 +2,12 @@
 //! transmit buffer lent to fill in place ([`TxBuf`]); both go back to the bus through a
 //! lock-free set when dropped.
 
-use crate::SharedMemory;
 use crate::shm::OwnedRange;
 use crate::virtq::MAX_DRIVER_QUEUE;
+use crate::{Error, Result, SharedMemory};
 use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
+use core::time::Duration;
 
 /// A set of buffer ids handed back by dropped [`RxBuf`]/[`TxBuf`] handles.
 pub(super) type Returned = crate::lockfree::IdSet<
@@ -142,5 +143,37 @@ impl<M: SharedMemory> core::fmt::Debug for TxBuf<M> {
             .field("id", &self.id)
             .field("cap", &self.range.len())
             .finish()
+    }
+}
+
+impl<M: SharedMemory, D: crate::Doorbell> super::HostBus<M, D> {
+    /// [`Self::try_recv`] for the message API ([`crate::rpmsg::MessageIo`]): copies through the
+    /// zero-copy handle where the memory allows it, so the buffer goes back with the next
+    /// batch of returned buffers (one index update and at most one doorbell for many
+    /// messages) instead of one publish per message.
+    pub(crate) fn try_recv_deferred(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
+        if self.shared.mem.as_ptr().is_null() {
+            return self.try_recv(ep, buf);
+        }
+        let rx = self.try_recv_buf(ep)?;
+        let (src, len) = (rx.src(), rx.len());
+        rx.copy_to(buf);
+        drop(rx);
+        if len > buf.len() {
+            return Err(Error::Truncated { len });
+        }
+        Ok((src, len))
+    }
+
+    /// [`Self::try_recv_deferred`], waiting up to `timeout` (`None`: forever).
+    pub(crate) fn recv_deferred(
+        &mut self,
+        ep: u32,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(u32, usize)> {
+        self.block_on(timeout, false, |bus| {
+            crate::rpmsg::link::pending(bus.try_recv_deferred(ep, buf))
+        })
     }
 }
