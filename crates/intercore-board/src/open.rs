@@ -21,7 +21,7 @@
 
 use crate::model::{Board, Boot, CacheMaintenance, TransportSpec};
 use intercore::pollbell::{PollDoorbell, PollSide};
-use intercore::rpmsg::{Channel, HostBus, HostConfig, RscLocation, Transport};
+use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RscLocation, Transport};
 use intercore::wire::rsc::ResourceTable;
 use intercore::{DevAddr, LinearMap, SharedMemory};
 use intercore_linux::notify::EventfdDoorbell;
@@ -223,47 +223,27 @@ impl Link {
     }
 }
 
-impl Transport for Link {
-    fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<u32> {
-        match &mut self.inner {
-            Inner::Sim { bus, .. } => bus.find_service(name, timeout),
-            Inner::Qemu { bus, .. } => bus.find_service(name, timeout),
-            Inner::Kernel { rpmsg } => rpmsg.find_service(name, timeout),
-            Inner::UserPoll { bus } => bus.find_service(name, timeout),
-            Inner::UserUio { bus } => bus.find_service(name, timeout),
+/// Runs `$body` with `$bus` bound to whichever transport the link holds.
+macro_rules! with_bus {
+    ($inner:expr, $bus:ident => $body:expr) => {
+        match $inner {
+            Inner::Sim { bus: $bus, .. } => $body,
+            Inner::Qemu { bus: $bus, .. } => $body,
+            Inner::Kernel { rpmsg: $bus } => $body,
+            Inner::UserPoll { bus: $bus } => $body,
+            Inner::UserUio { bus: $bus } => $body,
         }
-    }
-    fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
-        match &mut self.inner {
-            Inner::Sim { bus, .. } => Transport::open(bus, name, remote),
-            Inner::Qemu { bus, .. } => Transport::open(bus, name, remote),
-            Inner::Kernel { rpmsg } => Transport::open(rpmsg, name, remote),
-            Inner::UserPoll { bus } => Transport::open(bus, name, remote),
-            Inner::UserUio { bus } => Transport::open(bus, name, remote),
-        }
-    }
-    fn close(&mut self, ch: Channel) -> intercore::Result<()> {
-        match &mut self.inner {
-            Inner::Sim { bus, .. } => Transport::close(bus, ch),
-            Inner::Qemu { bus, .. } => Transport::close(bus, ch),
-            Inner::Kernel { rpmsg } => Transport::close(rpmsg, ch),
-            Inner::UserPoll { bus } => Transport::close(bus, ch),
-            Inner::UserUio { bus } => Transport::close(bus, ch),
-        }
-    }
+    };
+}
+
+impl MessageIo for Link {
     fn send(
         &mut self,
         ch: &Channel,
         data: &[u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<()> {
-        match &mut self.inner {
-            Inner::Sim { bus, .. } => Transport::send(bus, ch, data, timeout),
-            Inner::Qemu { bus, .. } => Transport::send(bus, ch, data, timeout),
-            Inner::Kernel { rpmsg } => Transport::send(rpmsg, ch, data, timeout),
-            Inner::UserPoll { bus } => Transport::send(bus, ch, data, timeout),
-            Inner::UserUio { bus } => Transport::send(bus, ch, data, timeout),
-        }
+        with_bus!(&mut self.inner, bus => MessageIo::send(bus, ch, data, timeout))
     }
     fn recv(
         &mut self,
@@ -271,22 +251,37 @@ impl Transport for Link {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<usize> {
-        match &mut self.inner {
-            Inner::Sim { bus, .. } => Transport::recv(bus, ch, buf, timeout),
-            Inner::Qemu { bus, .. } => Transport::recv(bus, ch, buf, timeout),
-            Inner::Kernel { rpmsg } => Transport::recv(rpmsg, ch, buf, timeout),
-            Inner::UserPoll { bus } => Transport::recv(bus, ch, buf, timeout),
-            Inner::UserUio { bus } => Transport::recv(bus, ch, buf, timeout),
-        }
+        with_bus!(&mut self.inner, bus => MessageIo::recv(bus, ch, buf, timeout))
     }
     fn max_payload(&self) -> usize {
-        match &self.inner {
-            Inner::Sim { bus, .. } => Transport::max_payload(bus),
-            Inner::Qemu { bus, .. } => Transport::max_payload(bus),
-            Inner::Kernel { rpmsg } => Transport::max_payload(rpmsg),
-            Inner::UserPoll { bus } => Transport::max_payload(bus),
-            Inner::UserUio { bus } => Transport::max_payload(bus),
-        }
+        with_bus!(&self.inner, bus => MessageIo::max_payload(bus))
+    }
+    fn recv_from(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<(Option<u32>, usize)> {
+        with_bus!(&mut self.inner, bus => MessageIo::recv_from(bus, ch, buf, timeout))
+    }
+    fn try_recv_from(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+    ) -> intercore::Result<Option<(Option<u32>, usize)>> {
+        with_bus!(&mut self.inner, bus => MessageIo::try_recv_from(bus, ch, buf))
+    }
+}
+
+impl Transport for Link {
+    fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<u32> {
+        with_bus!(&mut self.inner, bus => bus.find_service(name, timeout))
+    }
+    fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
+        with_bus!(&mut self.inner, bus => Transport::open(bus, name, remote))
+    }
+    fn close(&mut self, ch: Channel) -> intercore::Result<()> {
+        with_bus!(&mut self.inner, bus => Transport::close(bus, ch))
     }
 }
 

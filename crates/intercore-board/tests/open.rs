@@ -5,7 +5,7 @@
 //! `remoteproc_sysfs.c` (firmware, state) and `rpmsg_char.c`/`rpmsg_ctrl.c` as the fakes
 //! model them. No hardware: what a real kernel adds (probe order, udev) is not covered.
 
-use intercore::rpmsg::Transport;
+use intercore::rpmsg::{MessageIo, Transport};
 use intercore_board::{Board, OpenEnv, OpenError};
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc, minimal_arm_elf as arm_elf};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};

@@ -4,7 +4,7 @@
 
 use crate::bulk::{Checker, Outcome, alloc_all, input_len};
 use intercore::dataplane::{Coherent, DpHost};
-use intercore::rpmsg::{Channel, Transport};
+use intercore::rpmsg::{Channel, MessageIo, Transport};
 use intercore_board::Link;
 use intercore_linux::MemfdRegion;
 use serde_json::{Value, json};
