@@ -117,6 +117,10 @@ impl RemoteConfig {
 type Ept = Entry<()>;
 
 /// Where the link is: waiting for the host's `DRIVER_OK`, or up with both rings attached.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per bus, inline on a no_std target without an allocator; the rings' in-order bitmaps are most of it"
+)]
 enum State<const N: usize> {
     /// Not attached. `gone`: it was up and the host reset the device (status back to 0),
     /// so calls report `PeerGone` until [`RemoteBus::wait_ready`] attaches again.
@@ -140,6 +144,8 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     /// The blocking call in progress waits for a message and a host buffer together.
     want_both: bool,
     held_dropped: u64,
+    /// The rings run in order (negotiated at the last fresh attach).
+    in_order: bool,
     endpoints: Endpoints<(), [Option<Ept>; N]>,
     host_services: [Option<(Name, u32)>; N],
 }
@@ -177,6 +183,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 buf_off: 0,
                 buf_len: 0,
                 table: table.table,
+                intercore: table.intercore,
             },
         };
         Self::from_info(mem, bell, info, Some((rsc, table)), cfg)
@@ -239,6 +246,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             wait: cfg.wait,
             want_both: false,
             held_dropped: 0,
+            in_order: false,
             endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
         })
@@ -326,9 +334,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         // Attaching again over a link that is still up: give back the buffers held for
         // endpoints first (after a reset they belong to a ring the host rebuilt: dropped).
         let up = self.status() & status::DRIVER_OK != 0;
+        let mut again = false;
         if let State::Ready(rings) = &mut self.state {
             if up {
                 rings.release_held(&self.mem);
+                again = true;
             }
         }
         let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
@@ -378,9 +388,34 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             )));
         }
         let event_idx = g & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
+        // In-order rings: what an intercore host accepted in the vendor entry (the table
+        // parser refused an acceptance of features not offered). The word is consumed —
+        // written back to 0 — so a later host that never writes it (Linux) cannot inherit
+        // it; attaching again over a link still up keeps the mode in force.
+        let in_order = if again {
+            self.in_order
+        } else {
+            match self.info.intercore {
+                Some(e) => {
+                    if e.accepted & !intercore_wire::rsc::INTERCORE_FEATURES != 0 {
+                        return Err(self.link.fail(protocol(
+                            "host accepted intercore entry features we do not implement",
+                            e.accepted as u64,
+                        )));
+                    }
+                    // Relaxed: the host wrote it before DRIVER_OK and does not read it.
+                    self.mem.store_u32(e.accepted_off, 0, Relaxed);
+                    e.accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0
+                }
+                None => false,
+            }
+        };
         let [r0, r1] = self.info.rings;
         let mut tx = DeviceQueue::attach(&self.mem, r0.base, r0.layout, event_idx)?;
         let mut rx = DeviceQueue::attach(&self.mem, r1.base, r1.layout, event_idx)?;
+        tx.set_in_order(in_order).map_err(|e| self.link.fail(e))?;
+        rx.set_in_order(in_order).map_err(|e| self.link.fail(e))?;
+        self.in_order = in_order;
         let always = match self.cfg.notify {
             Some(p) => p == NotifyPolicy::Always,
             None => self.info.status_off.is_none(),
@@ -390,6 +425,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         rx.disable_notify(&self.mem);
         self.state = State::Ready(Rings::new(rx, tx));
         Ok(())
+    }
+
+    /// Whether the rings run in order (negotiated with an intercore host through the
+    /// vendor entry; `false`: the standard split ring). Meaningful once attached.
+    pub fn in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Whether [`Self::wait_ready`] has attached to the rings (and no reset of the device

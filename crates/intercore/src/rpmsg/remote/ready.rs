@@ -241,6 +241,18 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
         }
     }
 
+    /// Whether a message may be there for `ep` (`None`: any endpoint): one is held for it,
+    /// or the receive ring has entries not taken yet (which may turn out to be for others).
+    /// Costs no shared-memory access while entries already seen are pending, else one
+    /// index load.
+    pub fn rx_pending(&self, ep: Option<u32>) -> bool {
+        self.rings
+            .held
+            .iter()
+            .any(|h| h.is_some_and(|t| ep.is_none_or(|e| t.dst == e)))
+            || self.rings.rx.has_avail(self.mem)
+    }
+
     /// Returns the messages held for endpoint `ep` to the host unread (it is being
     /// destroyed), then publishes.
     pub fn drop_held(&mut self, ep: u32) -> Result<()> {
