@@ -127,6 +127,15 @@ pub unsafe trait SharedMemory {
     fn fence(&self, order: Ordering) {
         core::sync::atomic::fence(order)
     }
+    /// Told, each time this crate hands out a zero-copy view of `off..off+len` (a payload
+    /// slice of a received or transmit buffer), whether the view is for writing. Views are
+    /// accessed through plain slices, not through this trait, so an implementation that
+    /// observes accesses (`intercore::testing::counting`, which counts a view as one pass
+    /// over its bytes) learns of them here. Does nothing by default; it must not touch
+    /// the region.
+    fn note_view(&self, off: usize, len: usize, write: bool) {
+        let _ = (off, len, write);
+    }
 }
 
 fn checked_ptr<M: SharedMemory + ?Sized>(m: &M, off: usize, size: usize, align: usize) -> *mut u8 {
@@ -387,6 +396,7 @@ macro_rules! forward_shared_memory {
             fn read(&self, off: usize, dst: &mut [u8]) { (**self).read(off, dst) }
             fn write(&self, off: usize, src: &[u8]) { (**self).write(off, src) }
             fn fence(&self, order: Ordering) { (**self).fence(order) }
+            fn note_view(&self, off: usize, len: usize, write: bool) { (**self).note_view(off, len, write) }
         }
     )*};
 }
@@ -444,6 +454,7 @@ impl OwnedRange {
 
     /// The bytes, for reading.
     pub(crate) fn bytes<'a, M: SharedMemory + ?Sized>(&'a self, m: &'a M) -> &'a [u8] {
+        m.note_view(self.off, self.len, false);
         // SAFETY: `claim` checked the range is in the mapping, valid for `'a`; we own it
         // exclusively (see the type), and a `&mut` view needs `&mut self`, so none exists
         // while this borrow lives.
@@ -452,6 +463,7 @@ impl OwnedRange {
 
     /// The bytes, for writing.
     pub(crate) fn bytes_mut<'a, M: SharedMemory + ?Sized>(&'a mut self, m: &'a M) -> &'a mut [u8] {
+        m.note_view(self.off, self.len, true);
         // SAFETY: as in `bytes`; `&mut self` makes this the only view of the range.
         unsafe { &mut *slice(m.as_ptr(), self.off, self.len) }
     }

@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 pub mod conformance;
+pub mod counting;
 pub mod mock;
 
 use crate::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
