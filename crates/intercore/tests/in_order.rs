@@ -7,6 +7,7 @@
 use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::layout::VRING_ALIGN;
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
+use intercore::testing::counting::{self, Counts};
 use intercore::testing::{Link, TestHost, TestRemote, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_FEATURES};
@@ -234,4 +235,80 @@ fn hostile_acceptance_is_refused() {
     .unwrap();
     let err = remote.wait_ready(T).unwrap_err();
     assert!(matches!(err, Error::Protocol { .. }), "{err}");
+}
+
+/// 64-byte round trips in steady state, counted on each side (docs/BENCHMARKS.md,
+/// "Counting shared-memory accesses"): the host sends, the remote answers in place through
+/// the reply path, the host receives. `(host, remote, in order)`, over `NUM` round trips.
+fn round_trip_counts(link: &Link, cfg: HostConfig) -> (Counts, Counts, bool) {
+    let mut c = counting::connect::<8>(link, cfg, WaitMode::Poll).unwrap();
+    let r = c.remote.create_endpoint("svc", None).unwrap();
+    let h = c.host.create_endpoint("client", None).unwrap();
+    let msg = [0x5a; 64];
+    let one = |c: &mut counting::Counted<8>| {
+        c.host.try_send(h, r, &msg).unwrap();
+        c.remote
+            .try_recv_reply_with(|m, reply| reply.send_copy(m.payload).unwrap())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(c.host.try_recv(h, &mut buf).unwrap(), (r, 64));
+        assert_eq!(buf, msg);
+    };
+    // Past the first wrap of both rings: every descriptor written once already.
+    for _ in 0..3 * NUM {
+        one(&mut c);
+    }
+    // `NUM` round trips, each its own window: loads, stores and lines summed (the host's
+    // transmit-buffer reclaim comes once per `NUM`), chains the longest of any.
+    let (mut host, mut remote) = (Counts::default(), Counts::default());
+    for _ in 0..NUM {
+        c.host_mem.mark();
+        c.remote_mem.mark();
+        one(&mut c);
+        host = host + c.host_mem.take();
+        remote = remote + c.remote_mem.take();
+    }
+    let in_order = c.host.in_order();
+    (host, remote, in_order)
+}
+
+/// The negotiated in-order rings against the default standard path (a table without the
+/// entry, EVENT_IDX off as `Link::with_buffers` offers): dependent loads per 64-byte round
+/// trip — the host's chain and the remote's, which run one after the other — at most 60%
+/// of the standard path's (issue 14), and no more loads in all. Deterministic: an upper
+/// bound that fails if a cut is undone.
+#[test]
+fn in_order_cuts_dependent_loads_per_round_trip() {
+    let (sh, sr, std_in_order) = round_trip_counts(&Link::with_buffers(NUM), HostConfig::default());
+    let (fh, fr, fast_in_order) =
+        round_trip_counts(&link(INTERCORE_FEATURES), HostConfig::default());
+    assert!(!std_in_order && fast_in_order);
+    for (name, h, r) in [("standard", sh, sr), ("in-order", fh, fr)] {
+        let per = |n: u64| n as f64 / f64::from(NUM);
+        eprintln!(
+            "{name:9} per round trip: host loads {:.1} stores {:.1} fences {:.1} lines64 {:.1} \
+             chain {} ordered {} | remote loads {:.1} stores {:.1} fences {:.1} lines32 {:.1} \
+             chain {} ordered {} | chain sum {} ordered sum {}",
+            per(h.loads),
+            per(h.stores),
+            per(h.fences),
+            per(h.lines64),
+            h.chain,
+            h.ordered_chain,
+            per(r.loads),
+            per(r.stores),
+            per(r.fences),
+            per(r.lines32),
+            r.chain,
+            r.ordered_chain,
+            h.chain + r.chain,
+            h.ordered_chain + r.ordered_chain,
+        );
+    }
+    let (std_chain, fast_chain) = (sh.chain + sr.chain, fh.chain + fr.chain);
+    assert!(
+        fast_chain * 10 <= std_chain * 6,
+        "in-order chain {fast_chain} > 60% of standard {std_chain}"
+    );
+    assert!(fh.loads + fr.loads <= sh.loads + sr.loads);
 }

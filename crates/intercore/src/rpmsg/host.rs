@@ -306,6 +306,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             let Some((id, len)) = used else { break };
             n += 1;
             self.dispatch(id, len as usize)?;
+            // The batch the last index load announced is taken: the next call looks again
+            // (no load only to find the ring empty).
+            if !self.rx.has_seen_used() {
+                break;
+            }
         }
         self.publish_rx()?;
         Ok(n)
@@ -572,6 +577,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 Ok(Some((id, _))) => self.tx_free.push(id),
                 Ok(None) => break,
                 Err(e) => return Err(self.fail(e)),
+            }
+            if !self.tx.has_seen_used() {
+                break;
             }
         }
         Ok(self.tx_free.pop())

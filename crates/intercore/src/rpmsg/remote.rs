@@ -303,7 +303,14 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// cleared) and reports `PeerGone`; [`Self::wait_ready`] attaches to the next
     /// negotiation. Endpoints are kept.
     fn ready(&mut self) -> Result<Ready<'_, M, D, N>> {
-        if matches!(self.state, State::Ready(_)) && self.status() & status::DRIVER_OK == 0 {
+        // Relaxed: only the host's going away is looked for here, and nothing is read on
+        // the strength of it (`status` orders the rings after DRIVER_OK for `wait_ready`);
+        // an Acquire load would order every ring access of the call after this one.
+        let gone = match self.info.status_off {
+            Some(off) => self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0,
+            None => false,
+        };
+        if matches!(self.state, State::Ready(_)) && gone {
             self.state = State::Waiting { gone: true };
             self.link.broken = None;
             // What that host announced went with it; the next one announces again.

@@ -188,26 +188,40 @@ impl DeviceQueue {
             || mem.load_u16(self.base + self.layout.avail_idx(), Relaxed) != self.last_avail
     }
 
+    /// Whether the driver has made buffers available that we have not taken, as
+    /// [`Self::has_avail`] but loading the index with Acquire and keeping it (checked), so
+    /// the [`Self::pop`] that follows loads nothing more: one index load per batch.
+    pub fn poll_avail<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+        if self.avail_seen != self.last_avail {
+            return Ok(true);
+        }
+        self.load_avail(mem).map(|n| n != 0)
+    }
+
+    /// Loads `avail.idx` (Acquire), checks it and keeps it; returns how many entries it
+    /// makes available beyond those taken.
+    fn load_avail<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<u16> {
+        // Acquire: ring slots and descriptors the driver wrote before publishing this index
+        // are read after it (pairs with the Release in `DriverQueue::publish`). Entries up
+        // to it are taken without loading the index again (the kernel's vhost keeps
+        // `avail_idx` the same way, `vhost_get_vq_desc`).
+        let avail = mem.load_u16(self.base + self.layout.avail_idx(), Acquire);
+        let ahead = avail.wrapping_sub(self.last_avail);
+        if ahead > self.layout.num() {
+            return Err(protocol(
+                "available index runs more than the queue size ahead",
+                ahead as u64,
+            ));
+        }
+        self.avail_seen = avail;
+        Ok(ahead)
+    }
+
     /// Takes the next available chain. The available index may not run more than `num`
     /// ahead of what we took, and the head must be inside the queue.
     pub fn pop<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<DescChain>> {
-        if self.avail_seen == self.last_avail {
-            // Acquire: ring slots and descriptors the driver wrote before publishing this
-            // index are read after it (pairs with the Release in `DriverQueue::publish`).
-            // Entries up to it are taken without loading the index again (the kernel's
-            // vhost keeps `avail_idx` the same way, `vhost_get_vq_desc`).
-            let avail = mem.load_u16(self.base + self.layout.avail_idx(), Acquire);
-            if avail == self.last_avail {
-                return Ok(None);
-            }
-            let ahead = avail.wrapping_sub(self.last_avail);
-            if ahead > self.layout.num() {
-                return Err(protocol(
-                    "available index runs more than the queue size ahead",
-                    ahead as u64,
-                ));
-            }
-            self.avail_seen = avail;
+        if self.avail_seen == self.last_avail && self.load_avail(mem)? == 0 {
+            return Ok(None);
         }
         let head = if self.in_order {
             // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read.

@@ -264,6 +264,13 @@ impl DriverQueue {
             || mem.load_u16(self.base + self.layout.used_idx(), Relaxed) != self.last_used
     }
 
+    /// Whether used entries already seen (below the last loaded `used.idx`) remain to be
+    /// taken: a batch loop that stops when this is false takes a whole batch with one
+    /// index load, without a final load to find the ring empty.
+    pub fn has_seen_used(&self) -> bool {
+        self.used_seen != self.last_used
+    }
+
     /// Takes the next used buffer: `(descriptor id, bytes the device wrote)`. The id is
     /// checked to be in range and in flight, and the used index not to run ahead of the
     /// buffers the device holds. In in-order mode: `(the id given to add, the length given

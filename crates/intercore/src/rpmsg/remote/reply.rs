@@ -146,7 +146,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         // Look for a message before taking a host buffer: an empty poll then touches only
         // the receive ring's index, not vring 0's index, slot and descriptor (taken and put
         // back on every empty poll otherwise).
-        if !rd.rx_pending(ep) {
+        if !rd.rx_pending(ep)? {
             return Err(Error::WouldBlock);
         }
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
