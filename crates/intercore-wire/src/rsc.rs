@@ -806,6 +806,37 @@ mod tests {
         assert!(matches!(err, WireError::Truncated { .. }), "{err}");
     }
 
+    proptest! {
+        /// Any body of any length under the intercore type parses without panicking, and
+        /// whatever is accepted as an entry never accepts a feature it does not offer.
+        #[test]
+        fn intercore_entry_parser_is_bounded(body in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let mut buf = vec![0u8; 128];
+            let mut w = RscTableWriter::new(&mut buf, 1).unwrap();
+            w.add_vendor(RSC_INTERCORE, &body).unwrap();
+            let n = w.finish();
+            let t = ResourceTable::validate(&buf[..n]).unwrap();
+            if let Ok(Some((_, e))) = t.find_intercore() {
+                prop_assert_eq!(e.accepted.get() & !e.features.get(), 0);
+            }
+        }
+    }
+
+    /// `accepted` sits where `INTERCORE_ACCEPTED_OFFSET` says, counted from the type word.
+    #[test]
+    fn intercore_accepted_offset() {
+        assert_eq!(INTERCORE_ACCEPTED_OFFSET, 28);
+        let mut e = good_intercore();
+        e.features = Le32::new(INTERCORE_F_IN_ORDER);
+        e.accepted = Le32::new(INTERCORE_F_IN_ORDER);
+        let bytes = intercore_table(&e);
+        let t = ResourceTable::validate(&bytes).unwrap();
+        let (off, got) = t.find_intercore().unwrap().unwrap();
+        assert_eq!(got.accepted.get(), INTERCORE_F_IN_ORDER);
+        let at = off + INTERCORE_ACCEPTED_OFFSET;
+        assert_eq!(bytes[at..at + 4], INTERCORE_F_IN_ORDER.to_le_bytes());
+    }
+
     /// remoteproc.h: the write-back fields of `struct fw_rsc_vdev` sit where the offsets
     /// say, counted from the type word.
     #[test]
