@@ -438,16 +438,22 @@ pub(crate) fn read_header<M: SharedMemory + ?Sized>(
             len as u64,
         ));
     }
-    let mut raw = [0u8; RPMSG_HDR_SIZE];
-    mem.read(off, &mut raw);
-    let (hdr, _) = <intercore_wire::rpmsg::RpmsgHdr as zerocopy::FromBytes>::read_from_prefix(&raw)
-        .map_err(|_| crate::error::protocol("rpmsg header", 0))?;
-    let plen = hdr.len.get() as usize;
+    // Only what is used: `src` and `dst` (bytes 0..8) and the word holding `len` (12..16);
+    // `reserved` (8..12) is not read — one access fewer on a 32-bit core, where every
+    // shared-memory load may be a DRAM round trip. Offsets from `struct rpmsg_hdr`
+    // (drivers/rpmsg/virtio_rpmsg_bus.c: src, dst, reserved, len, flags).
+    let mut addrs = [0u8; 8];
+    mem.read(off, &mut addrs);
+    let mut tail = [0u8; 4];
+    mem.read(off + 12, &mut tail);
+    let plen = u16::from_le_bytes([tail[0], tail[1]]) as usize;
     if plen > len - RPMSG_HDR_SIZE {
         return Err(crate::error::protocol(
             "rpmsg payload length exceeds the buffer",
             plen as u64,
         ));
     }
-    Ok((hdr.src.get(), hdr.dst.get(), plen))
+    let src = u32::from_le_bytes([addrs[0], addrs[1], addrs[2], addrs[3]]);
+    let dst = u32::from_le_bytes([addrs[4], addrs[5], addrs[6], addrs[7]]);
+    Ok((src, dst, plen))
 }

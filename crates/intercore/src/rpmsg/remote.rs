@@ -146,6 +146,10 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     held_dropped: u64,
     /// The rings run in order (negotiated at the last fresh attach).
     in_order: bool,
+    /// The last call found nothing to do or failed: the next one checks the status word.
+    idle: bool,
+    /// Calls since attaching (every 64th checks the status word anyway).
+    calls: u32,
     endpoints: Endpoints<(), [Option<Ept>; N]>,
     host_services: [Option<(Name, u32)>; N],
 }
@@ -247,6 +251,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             want_both: false,
             held_dropped: 0,
             in_order: false,
+            idle: true,
+            calls: 0,
             endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
         })
@@ -303,12 +309,17 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// cleared) and reports `PeerGone`; [`Self::wait_ready`] attaches to the next
     /// negotiation. Endpoints are kept.
     fn ready(&mut self) -> Result<Ready<'_, M, D, N>> {
-        // Relaxed: only the host's going away is looked for here, and nothing is read on
-        // the strength of it (`status` orders the rings after DRIVER_OK for `wait_ready`);
-        // an Acquire load would order every ring access of the call after this one.
+        // The status word is looked at when the last call found nothing to do (or failed),
+        // and every 64th call: a busy link pays no status load per message, an idle or
+        // broken one notices the reset at its next poll. Relaxed: only the host's going
+        // away is looked for, and nothing is read on the strength of it (`status` orders
+        // the rings after DRIVER_OK for `wait_ready`).
+        self.calls = self.calls.wrapping_add(1);
+        let look = self.idle || self.calls % 64 == 0;
+        self.idle = true;
         let gone = match self.info.status_off {
-            Some(off) => self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0,
-            None => false,
+            Some(off) if look => self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0,
+            _ => false,
         };
         if matches!(self.state, State::Ready(_)) && gone {
             self.state = State::Waiting { gone: true };
@@ -524,6 +535,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     }
 
     fn try_recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        let r = self.recv_for(ep, f);
+        self.idle = r.is_err();
+        r
+    }
+
+    fn recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
         let mut rd = self.ready()?;
         let r = match rd.take_for(ep)? {
             Some(t) => rd.deliver(&t, f).map(Some),
@@ -557,6 +574,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
         }
         rd.publish_rx()?;
+        self.idle = n == 0 || r.is_err();
         r.map(|()| n)
     }
 
@@ -610,7 +628,18 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         max: usize,
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<()> {
-        let (src, dst) = (src.into().get(), dst.into().get());
+        let r = self.send_with(src.into().get(), dst.into().get(), max, f);
+        self.idle = r.is_err();
+        r
+    }
+
+    fn send_with(
+        &mut self,
+        src: u32,
+        dst: u32,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
         let mut rd = self.ready()?;
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
         if max > slot.room {
