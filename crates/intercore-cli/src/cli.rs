@@ -92,7 +92,9 @@ pub enum Command {
     ///
     /// Round trips (1/64/496 B; poll, event, adaptive), batched one-way throughput, bulk
     /// GB/s (4 KiB..4 MiB, coherent and non-coherent) against one write pass, and a soak.
-    /// Prints ratios to the baselines; --json one object per row and a summary.
+    /// Prints ratios to the baselines; --json one object per row and a summary. `accesses`
+    /// (not in the default set) counts the shared-memory loads, stores, fences, lines and
+    /// dependent load chains per message instead of timing them.
     Bench(BenchArgs),
     /// The simulator's own checks.
     #[command(subcommand)]
@@ -232,6 +234,8 @@ pub enum Suite {
     Bulk,
     /// A soak of --duration seconds.
     Soak,
+    /// Shared-memory accesses per message, counted (deterministic; not in the default set).
+    Accesses,
 }
 
 impl Suite {
@@ -242,6 +246,7 @@ impl Suite {
             Suite::Throughput => "throughput",
             Suite::Bulk => "bulk",
             Suite::Soak => "soak",
+            Suite::Accesses => "accesses",
         }
     }
 }

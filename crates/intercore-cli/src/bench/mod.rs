@@ -1,6 +1,8 @@
 //! `intercore bench`: intercore measured side by side with the machine's floor and the IPC a
 //! user would pick instead, in one run.
 
+mod accesses;
+mod accesses_vq;
 mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iox;
@@ -205,11 +207,22 @@ fn human(r: &Row) -> String {
 
 /// Runs the suites: exit 0 when every row ran and verified its data, 1 otherwise.
 pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
-    let suites: Vec<&str> = if a.suites.is_empty() {
+    let mut suites: Vec<&str> = if a.suites.is_empty() {
         vec!["rtt", "throughput", "bulk", "soak"]
     } else {
         a.suites.iter().map(|s| s.name()).collect()
     };
+    // Counted, not timed: its own table, before any timing suite.
+    if suites.contains(&"accesses") {
+        suites.retain(|s| *s != "accesses");
+        if let Err(e) = accesses::run(json) {
+            eprintln!("intercore bench: accesses: {e}");
+            return Ok(EXIT_FAILED);
+        }
+        if suites.is_empty() {
+            return Ok(EXIT_OK);
+        }
+    }
     // A plot that could not be written is found out before minutes of measuring.
     if let Some(path) = &a.plot {
         let dir = match path.parent() {

@@ -1,0 +1,298 @@
+//! `intercore bench accesses`: shared-memory accesses per message, counted
+//! (docs/BENCHMARKS.md, "Counting shared-memory accesses").
+//!
+//! Both roles run in this process over one heap region, each through its own
+//! [`CountingMem`](intercore::testing::counting::CountingMem) (the host's counts copies in
+//! 8-byte words as a Cortex-A53 makes them, the remote's in 4-byte words as a Cortex-R5F),
+//! driven one step at a time from one thread, so every count is the same on every machine.
+//! Each row covers a full turn of the ring (as many messages as it has entries), after a
+//! warm-up of several turns (fresh buffers first, then reclaimed ones: the steady state):
+//! loads, stores, fences and lines are the turn's totals per message (a driver that reclaims
+//! its transmit buffers in batches pays once a turn, so a single message would misstate
+//! it), the chains are the longest of any message of the turn.
+
+use intercore::WaitMode;
+use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::layout::CarveoutSpec;
+use intercore::testing::Link;
+use intercore::testing::counting::{self, Counted, Counts};
+
+/// Entries per vring (and buffers per direction) of the measured link.
+const NUM: u16 = 16;
+/// Buffer size (Linux's `RPMSG_BUF_SIZE`, drivers/rpmsg/virtio_rpmsg_bus.c: 512).
+const BUF_SIZE: usize = 512;
+/// Payload sizes: 1, 64 and the largest a 512-byte buffer carries (512 − 16-byte header).
+pub const SIZES: [usize; 3] = [1, 64, BUF_SIZE - 16];
+
+/// One row: what one role of one implementation accessed for one operation.
+#[derive(Debug, Clone)]
+pub struct AccessRow {
+    /// `host` or `remote`.
+    pub role: &'static str,
+    /// Whose code made the accesses.
+    pub implementation: &'static str,
+    /// `send`, `recv` or `rtt` (this role's part of a round trip it starts or answers).
+    pub op: &'static str,
+    /// Payload bytes.
+    pub size: usize,
+    /// Whether `VIRTIO_RING_F_EVENT_IDX` was negotiated.
+    pub event_idx: bool,
+    /// The counts of a turn: totals, and the longest chains of any message.
+    pub counts: Counts,
+    /// Messages in the turn.
+    pub msgs: u64,
+    /// Whether the orderings of atomic accesses and the fences were seen (not for a peer
+    /// whose memory interface hides them): `fences` and `ordered_chain` mean nothing
+    /// otherwise.
+    pub ordering_seen: bool,
+}
+
+impl AccessRow {
+    /// One JSON object.
+    pub fn json(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "{{\"bench\":\"accesses\",\"role\":\"{}\",\"impl\":\"{}\",\"op\":\"{}\",\"size\":{},\"event_idx\":{},\"msgs\":{},\"loads\":{:.2},\"stores\":{:.2},\"fences\":{},\"lines32\":{:.2},\"lines64\":{:.2},\"chain\":{},\"ordered_chain\":{}}}",
+            self.role,
+            self.implementation,
+            self.op,
+            self.size,
+            self.event_idx,
+            self.msgs,
+            self.per_msg(c.loads),
+            self.per_msg(c.stores),
+            self.seen(format!("{:.2}", self.per_msg(c.fences)), "null"),
+            self.per_msg(c.lines32),
+            self.per_msg(c.lines64),
+            c.chain,
+            self.seen(c.ordered_chain.to_string(), "null")
+        )
+    }
+
+    fn seen(&self, v: String, otherwise: &str) -> String {
+        if self.ordering_seen {
+            v
+        } else {
+            otherwise.into()
+        }
+    }
+
+    /// One line of the table.
+    pub fn human(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "{:<7} {:<13} {:<5} {:>4} {:<5} {:>7.2} {:>7.2} {:>6} {:>7.2} {:>7.2} {:>6} {:>8}",
+            self.role,
+            self.implementation,
+            self.op,
+            self.size,
+            if self.event_idx { "on" } else { "off" },
+            self.per_msg(c.loads),
+            self.per_msg(c.stores),
+            self.seen(format!("{:.2}", self.per_msg(c.fences)), "-"),
+            self.per_msg(c.lines32),
+            self.per_msg(c.lines64),
+            c.chain,
+            self.seen(c.ordered_chain.to_string(), "-")
+        )
+    }
+
+    /// A turn's total per message.
+    pub fn per_msg(&self, total: u64) -> f64 {
+        total as f64 / self.msgs.max(1) as f64
+    }
+
+    /// The table's heading.
+    pub fn heading() -> String {
+        format!(
+            "{:<7} {:<13} {:<5} {:>4} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>8}",
+            "role",
+            "impl",
+            "op",
+            "size",
+            "evidx",
+            "loads",
+            "stores",
+            "fences",
+            "lines32",
+            "lines64",
+            "chain",
+            "ordered"
+        )
+    }
+}
+
+/// Per-operation counts of one turn (totals, longest chains).
+#[derive(Default)]
+struct Turn {
+    host_send: Counts,
+    host_recv: Counts,
+    host_rtt: Counts,
+    remote_recv: Counts,
+    remote_send: Counts,
+    remote_rtt: Counts,
+}
+
+struct Bench {
+    c: Counted,
+    hep: u32,
+    rep: u32,
+    out: Vec<u8>,
+    back: Vec<u8>,
+    seq: u8,
+}
+
+impl Bench {
+    fn new(event_idx: bool) -> Result<Self, String> {
+        let link = Link::new(CarveoutSpec {
+            vring_num: NUM,
+            buf_size: BUF_SIZE,
+            event_idx,
+            da_base: 0xA000_0000,
+        });
+        let mut c: Counted = counting::connect(&link, HostConfig::default(), WaitMode::Poll)
+            .map_err(|e| format!("bringing the counted link up: {e}"))?;
+        let rep = c
+            .remote
+            .create_endpoint("bench-accesses", None)
+            .map_err(|e| e.to_string())?;
+        let hep = c
+            .host
+            .create_endpoint("bench", None)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            c,
+            hep,
+            rep,
+            out: vec![0; BUF_SIZE],
+            back: vec![0; BUF_SIZE],
+            seq: 0,
+        })
+    }
+
+    /// One verified round trip of `size` bytes. `windows` says where the counting windows
+    /// go: per operation (`false`) or per role's part of the round trip (`true`). Returns
+    /// (host send, host recv, remote recv, remote send) counts, or (host rtt, 0, remote
+    /// rtt, 0).
+    fn round_trip(&mut self, size: usize, whole: bool) -> Result<[Counts; 4], String> {
+        self.seq = self.seq.wrapping_add(1);
+        for (i, b) in self.out[..size].iter_mut().enumerate() {
+            *b = self.seq.wrapping_add(i as u8);
+        }
+        let (hm, rm) = (&self.c.host_mem, &self.c.remote_mem);
+        let mut r = [Counts::default(); 4];
+        hm.mark();
+        self.c
+            .host
+            .try_send(self.hep, self.rep, &self.out[..size])
+            .map_err(|e| format!("host send: {e}"))?;
+        if !whole {
+            r[0] = hm.take();
+        }
+        rm.mark();
+        let back = &mut self.back;
+        let (src, n) = self
+            .c
+            .remote
+            .try_recv_on(self.rep, |m| {
+                (m.src, intercore::copy_from_shared(m.payload, &mut back[..]))
+            })
+            .map_err(|e| format!("remote receive: {e}"))?;
+        if !whole {
+            r[2] = rm.take();
+        }
+        self.c
+            .remote
+            .try_send(self.rep, src, &self.back[..n])
+            .map_err(|e| format!("remote send: {e}"))?;
+        if whole {
+            r[2] = rm.take();
+        } else {
+            r[3] = rm.take();
+            hm.mark();
+        }
+        let (_, len) = self
+            .c
+            .host
+            .try_recv(self.hep, &mut self.back)
+            .map_err(|e| format!("host receive: {e}"))?;
+        r[if whole { 0 } else { 1 }] = hm.take();
+        if len != size || self.back[..len] != self.out[..size] {
+            return Err(format!("{size}-byte round trip came back altered"));
+        }
+        Ok(r)
+    }
+
+    /// A turn of per-operation windows, then a turn of round-trip windows.
+    fn measure(&mut self, size: usize) -> Result<Turn, String> {
+        for _ in 0..3 * NUM {
+            self.round_trip(size, false)?;
+        }
+        let mut w = Turn::default();
+        for _ in 0..NUM {
+            let [hs, hr, rr, rs] = self.round_trip(size, false)?;
+            w.host_send = w.host_send + hs;
+            w.host_recv = w.host_recv + hr;
+            w.remote_recv = w.remote_recv + rr;
+            w.remote_send = w.remote_send + rs;
+        }
+        for _ in 0..NUM {
+            let [h, _, r, _] = self.round_trip(size, true)?;
+            w.host_rtt = w.host_rtt + h;
+            w.remote_rtt = w.remote_rtt + r;
+        }
+        Ok(w)
+    }
+}
+
+/// intercore's rows: both roles, every size, EVENT_IDX off and on.
+pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
+    let mut rows = Vec::new();
+    for event_idx in [false, true] {
+        let mut b = Bench::new(event_idx)?;
+        for &size in &SIZES {
+            let w = b.measure(size)?;
+            let row = |role, op, counts| AccessRow {
+                role,
+                implementation: "intercore",
+                op,
+                size,
+                event_idx,
+                counts,
+                msgs: u64::from(NUM),
+                ordering_seen: true,
+            };
+            rows.extend([
+                row("host", "send", w.host_send),
+                row("host", "recv", w.host_recv),
+                row("host", "rtt", w.host_rtt),
+                row("remote", "recv", w.remote_recv),
+                row("remote", "send", w.remote_send),
+                row("remote", "rtt", w.remote_rtt),
+            ]);
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the suite and prints it: exit status 0, or the error.
+pub fn run(json: bool) -> Result<Vec<AccessRow>, String> {
+    let mut rows = intercore_rows()?;
+    rows.extend(super::accesses_vq::rows()?);
+    if json {
+        for r in &rows {
+            println!("{}", r.json());
+        }
+    } else {
+        println!("shared-memory accesses per message (deterministic; docs/BENCHMARKS.md)\n");
+        println!("{}", AccessRow::heading());
+        for r in &rows {
+            println!("{}", r.human());
+        }
+        println!(
+            "\nper message over a turn of {NUM}; chains: longest of the turn; '-': not visible \
+             through vm-memory (docs/BENCHMARKS.md derives it)"
+        );
+    }
+    Ok(rows)
+}

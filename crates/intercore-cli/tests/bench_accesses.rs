@@ -1,0 +1,125 @@
+//! `intercore bench accesses --json` as a regression guard (issue 14): the shared-memory
+//! accesses per message, counted by `intercore::testing::counting` (definitions in
+//! docs/BENCHMARKS.md, "Counting shared-memory accesses"), are deterministic, so each
+//! intercore row is held to an upper bound — the counts when the suite was written. A change
+//! that makes a message load, store, fence or touch more, or lengthens a dependent chain,
+//! fails here; one that cuts them passes (lower the bounds with it). A counter that stopped
+//! counting would pass upper bounds, so the chains every split-ring path must have are
+//! checked from below too.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_intercore");
+
+/// Counters per row, in the order of [`BOUNDS`].
+const FIELDS: [&str; 7] = [
+    "loads",
+    "stores",
+    "fences",
+    "lines32",
+    "lines64",
+    "chain",
+    "ordered_chain",
+];
+
+/// (role, op, payload bytes, upper bounds of [`FIELDS`]), for EVENT_IDX off and on alike.
+/// Loads to lines are per message (a turn's totals over its messages), chains per message.
+#[rustfmt::skip]
+const BOUNDS: [(&str, &str, usize, [f64; 7]); 18] = [
+    ("host", "send", 1, [6.07, 5.0, 1.0, 4.38, 4.13, 2.0, 19.0]),
+    ("host", "recv", 1, [10.0, 2.0, 1.0, 6.07, 5.57, 2.0, 4.0]),
+    ("host", "rtt", 1, [16.07, 7.0, 2.0, 10.44, 9.69, 2.0, 22.0]),
+    ("remote", "recv", 1, [13.0, 3.0, 1.0, 7.0, 5.63, 3.0, 6.0]),
+    ("remote", "send", 1, [8.0, 8.0, 1.0, 7.0, 5.63, 2.0, 5.0]),
+    ("remote", "rtt", 1, [21.0, 11.0, 2.0, 13.0, 10.25, 3.0, 10.0]),
+    ("host", "send", 64, [6.07, 12.0, 1.0, 6.38, 5.13, 2.0, 19.0]),
+    ("host", "recv", 64, [17.0, 2.0, 1.0, 8.07, 6.57, 2.0, 4.0]),
+    ("host", "rtt", 64, [23.07, 14.0, 2.0, 14.44, 11.69, 2.0, 22.0]),
+    ("remote", "recv", 64, [28.0, 3.0, 1.0, 9.0, 6.63, 3.0, 6.0]),
+    ("remote", "send", 64, [8.0, 23.0, 1.0, 9.0, 6.63, 2.0, 5.0]),
+    ("remote", "rtt", 64, [36.0, 26.0, 2.0, 17.0, 12.25, 3.0, 10.0]),
+    ("host", "send", 496, [6.07, 66.0, 1.0, 19.38, 11.13, 2.0, 19.0]),
+    ("host", "recv", 496, [71.0, 2.0, 1.0, 21.07, 12.57, 2.0, 4.0]),
+    ("host", "rtt", 496, [77.07, 68.0, 2.0, 40.44, 23.69, 2.0, 22.0]),
+    ("remote", "recv", 496, [136.0, 3.0, 1.0, 22.0, 12.63, 3.0, 6.0]),
+    ("remote", "send", 496, [8.0, 131.0, 1.0, 22.0, 12.63, 2.0, 5.0]),
+    ("remote", "rtt", 496, [144.0, 134.0, 2.0, 43.0, 24.25, 3.0, 10.0]),
+];
+
+/// One flat JSON object of the suite's output, as field → raw value (strings unquoted).
+fn parse(line: &str) -> BTreeMap<String, String> {
+    let body = line
+        .trim()
+        .strip_prefix('{')
+        .and_then(|l| l.strip_suffix('}'))
+        .unwrap_or_else(|| panic!("not a JSON object: {line}"));
+    body.split(',')
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once(':')
+                .unwrap_or_else(|| panic!("no value in {kv:?} of {line}"));
+            (
+                k.trim_matches('"').to_string(),
+                v.trim_matches('"').to_string(),
+            )
+        })
+        .collect()
+}
+
+fn run() -> String {
+    let out = Command::new(BIN)
+        .args(["--json", "bench", "accesses"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn counts_are_deterministic_and_within_bounds() {
+    let text = run();
+    assert_eq!(text, run(), "two runs counted differently");
+    let rows: Vec<_> = text.lines().map(parse).collect();
+    let ours: Vec<_> = rows.iter().filter(|r| r["impl"] == "intercore").collect();
+    assert_eq!(
+        ours.len(),
+        36,
+        "2 roles × 3 operations × 3 sizes × EVENT_IDX off/on"
+    );
+    let mut failures = Vec::new();
+    for r in &ours {
+        let (role, op, size) = (&r["role"], &r["op"], r["size"].parse::<usize>().unwrap());
+        let bound = BOUNDS
+            .iter()
+            .find(|b| b.0 == role && b.1 == op && b.2 == size)
+            .unwrap_or_else(|| panic!("no bound for {role} {op} {size}"));
+        for (f, max) in FIELDS.iter().zip(bound.3) {
+            let v: f64 = r[*f].parse().unwrap();
+            if v > max + 1e-9 {
+                failures.push(format!(
+                    "{role} {op} {size} B event_idx={}: {f} {v} > {max}",
+                    r["event_idx"]
+                ));
+            }
+        }
+        // From below: a split-ring device reads the available entry, then the
+        // descriptor it names, then the buffer that names (3); a driver reads a used
+        // element, then the buffer its id names (2). Fewer means the counter broke.
+        let chain: u32 = r["chain"].parse().unwrap();
+        let floor = match (role.as_str(), op.as_str()) {
+            ("remote", "recv" | "rtt") => 3,
+            ("host", "recv" | "rtt") | ("remote", "send") => 2,
+            _ => 1,
+        };
+        if chain < floor {
+            failures.push(format!("{role} {op} {size} B: chain {chain} < {floor}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
