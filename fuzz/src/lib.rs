@@ -40,6 +40,8 @@ pub fn rsc_table(data: &[u8]) {
         for r in t.iter() {
             let _ = r;
         }
+        // The intercore vendor entry, offered/accepted feature words included.
+        let _ = t.find_intercore();
         if let Ok(Some(v)) = t.find_vdev(7) {
             for i in 0..v.num_vrings() {
                 let _ = v.vring(i);

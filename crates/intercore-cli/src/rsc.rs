@@ -140,12 +140,18 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                 Some(Ok(e)) => {
                     let _ = writeln!(
                         o,
-                        "vendor   type {ty:#x} intercore v{}: polling doorbell at da {:#x} len {:#x}, {} notify ids per direction, features {:#x}",
+                        "vendor   type {ty:#x} intercore v{}: polling doorbell at da {:#x} len {:#x}, {} notify ids per direction, features offered {:#x}{}, accepted {:#x}",
                         e.version.get(),
                         e.doorbell_da.get(),
                         e.doorbell_len.get(),
                         e.num_ids.get(),
-                        e.features.get()
+                        e.features.get(),
+                        if e.features.get() & intercore::wire::rsc::INTERCORE_F_IN_ORDER != 0 {
+                            " [in-order rings]"
+                        } else {
+                            ""
+                        },
+                        e.accepted.get()
                     );
                 }
                 Some(Err(err)) => {
@@ -256,12 +262,13 @@ fn render_json(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
             }
             Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
                 Some(Ok(e)) => format!(
-                    "{{\"type\":\"intercore\",\"offset\":{off},\"vendor_type\":{ty},\"version\":{},\"features\":{},\"doorbell_da\":{},\"doorbell_len\":{},\"num_ids\":{}}}",
+                    "{{\"type\":\"intercore\",\"offset\":{off},\"vendor_type\":{ty},\"version\":{},\"features\":{},\"doorbell_da\":{},\"doorbell_len\":{},\"num_ids\":{},\"accepted\":{}}}",
                     e.version.get(),
                     e.features.get(),
                     e.doorbell_da.get(),
                     e.doorbell_len.get(),
-                    e.num_ids.get()
+                    e.num_ids.get(),
+                    e.accepted.get()
                 ),
                 Some(Err(err)) => format!(
                     "{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}",

@@ -74,7 +74,7 @@ fn shows_the_binarys_own_table() {
     for needle in [
         "\"type\":\"carveout\"",
         "\"name\":\"vdev0buffer\"",
-        "\"type\":\"vdev\",\"offset\":80,\"id\":7",
+        &format!("\"type\":\"vdev\",\"offset\":{VDEV},\"id\":7"),
         "\"status\":0",
         "{\"da\":2684358656,\"align\":4096,\"num\":256,\"notifyid\":1,\"pa\":0}",
         "\"loaded\":true",
@@ -82,6 +82,10 @@ fn shows_the_binarys_own_table() {
         assert!(json.contains(needle), "{needle:?} missing in {json}");
     }
 }
+
+/// Offset of the rpmsg vdev entry in the firmware's table (after the `vdev0buffer`
+/// carveout; the intercore vendor entry comes last).
+const VDEV: usize = core::mem::offset_of!(intercore::rpmsg::rsc_table::IntercoreRpmsgTable, vdev);
 
 /// find_table's checks, on a corrupted copy of the binary: an unsupported table version
 /// ("unsupported fw ver"), an entry offset outside the table, a vring size that is not a
@@ -105,8 +109,8 @@ fn refuses_corrupted_tables_with_the_offset() {
         err.contains(&format!("resource entry offset at offset {:#x}", at + 16)),
         "{err}"
     );
-    // vring 0's num: entry at 80, vdev body +4, vrings after 24 bytes, num at +8.
-    let num_at = at + 80 + 4 + 24 + 8;
+    // vring 0's num: the vdev entry, its body +4, vrings after 24 bytes, num at +8.
+    let num_at = at + VDEV + 4 + 24 + 8;
     let p = corrupted_copy("num", |b| {
         b[num_at..num_at + 4].copy_from_slice(&3u32.to_le_bytes())
     });

@@ -23,7 +23,7 @@ pub use remote::remote_main;
 
 use intercore::dataplane::{CacheOps, DpHost, Iommu, Perm, Pool, PoolConfig};
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
-use intercore::rpmsg::rsc_table::RpmsgTable;
+use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory, WaitMode};
 use intercore_linux::{EventFd, EventfdDoorbell, MemfdRegion, PidFd};
@@ -59,7 +59,7 @@ impl Firmware {
     /// The carveout the firmware is built for and its resource table, read from the
     /// firmware's `RESOURCE_TABLE` static (what a remoteproc loader copies from its
     /// `.resource_table` section).
-    pub fn resource_table(self) -> (CarveoutSpec, RpmsgTable) {
+    pub fn resource_table(self) -> (CarveoutSpec, IntercoreRpmsgTable) {
         match self {
             Firmware::Offload => (
                 intercore_fw_offload::CARVEOUT,
@@ -323,7 +323,7 @@ fn load_table(mem: &MemfdRegion, layout: &CarveoutLayout, cfg: &SimConfig) -> io
             let table = if fw_spec == spec {
                 fw_table
             } else {
-                RpmsgTable::standard(&spec)
+                IntercoreRpmsgTable::standard(&spec, intercore::wire::rsc::INTERCORE_FEATURES)
             };
             mem.write(
                 layout.rsc.offset,

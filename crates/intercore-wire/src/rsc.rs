@@ -543,6 +543,24 @@ pub const RSC_INTERCORE: u32 = 0x1C0;
 pub const INTERCORE_RSC_MAGIC: u32 = u32::from_le_bytes(*b"ICOR");
 /// The body version this crate writes (and the oldest it reads).
 pub const INTERCORE_RSC_VERSION: u32 = 1;
+/// Feature bit of the intercore vendor entry (`features`/`accepted`, not a virtio feature
+/// word): **in-order rings**. The semantics of `VIRTIO_F_IN_ORDER` (feature bit 35,
+/// `include/uapi/linux/virtio_config.h`; virtio 1.1+ "In-order use of descriptors" and, for
+/// the split ring, "driver uses descriptors in ring order: starting from offset 0 in the
+/// table, and wrapping around at the end of the table"), which a resource table's 32-bit
+/// `dfeatures`/`gfeatures` cannot carry, applied to both vrings of the rpmsg vdev: the
+/// driver (host) makes descriptors available in ring order — the descriptor of available
+/// entry `i` is descriptor `i mod num` — and the device (remote) uses buffers in the order
+/// they were made available, so it need not read the available ring, and the driver need
+/// not read used elements (the device writes one element per batch, the last). Only an intercore host and an intercore remote know it; any other peer never
+/// writes `accepted` (Linux, OpenAMP and RPMsg-Lite skip vendor entries) and gets the
+/// standard split ring.
+pub const INTERCORE_F_IN_ORDER: u32 = 1 << 0;
+/// The entry feature bits this crate's buses implement.
+pub const INTERCORE_FEATURES: u32 = INTERCORE_F_IN_ORDER;
+/// Offset of the `accepted` word in an [`RSC_INTERCORE`] entry, counted from its type word
+/// (the host writes it there).
+pub const INTERCORE_ACCEPTED_OFFSET: usize = 4 + core::mem::offset_of!(FwRscIntercore, accepted);
 /// Alignment (bytes) of each direction's counter array in the doorbell block: a cache line
 /// on every supported core, so the two writers never share a line.
 pub const DOORBELL_DIR_ALIGN: u32 = 64;
@@ -572,8 +590,8 @@ pub struct FwRscIntercore {
     pub magic: Le32,
     /// [`INTERCORE_RSC_VERSION`].
     pub version: Le32,
-    /// Feature bits offered by the firmware (none defined in version 1; reserved for the
-    /// performance work's negotiation).
+    /// Entry feature bits offered by the firmware ([`INTERCORE_F_IN_ORDER`]; unknown bits
+    /// are ignored by the host, never accepted).
     pub features: Le32,
     /// Device address of the polling doorbell's block (`FW_RSC_ADDR_ANY`: no polling
     /// doorbell).
@@ -582,8 +600,15 @@ pub struct FwRscIntercore {
     pub doorbell_len: Le32,
     /// Counters per direction (notify ids `0..num_ids`).
     pub num_ids: Le32,
+    /// Entry feature bits the host accepted, written by an intercore host before
+    /// `DRIVER_OK` (a subset of `features`; 0 from the firmware, and 0 whenever the host is
+    /// not intercore). The remote reads it at `DRIVER_OK`, refuses bits it did not offer,
+    /// and writes it back to 0 (consumed), so a later host that never writes it — Linux —
+    /// cannot inherit a stale acceptance. Was the first reserved word of version 1, so
+    /// older firmware offers nothing and reads nothing here.
+    pub accepted: Le32,
     /// Reserved, zero.
-    pub reserved: [Le32; 2],
+    pub reserved: [Le32; 1],
 }
 
 impl FwRscIntercore {
@@ -623,6 +648,13 @@ impl ResourceTable<'_> {
                         what: "intercore vendor entry version",
                         offset: at(4),
                         value: e.version.get() as u64,
+                    });
+                }
+                if e.accepted.get() & !e.features.get() != 0 {
+                    return Err(WireError::BadValue {
+                        what: "intercore entry accepted features not offered",
+                        offset: at(24),
+                        value: e.accepted.get() as u64,
                     });
                 }
                 let n = e.num_ids.get();
@@ -737,16 +769,21 @@ mod tests {
         );
     }
 
-    /// A wrong magic, an unknown version, zero ids, a block smaller than its counters and a
-    /// truncated body are each named, with the offset of the field.
+    /// A wrong magic, an unknown version, zero ids, a block smaller than its counters, an
+    /// acceptance of features not offered and a truncated body are each named, with the
+    /// offset of the field.
     #[test]
     fn intercore_entry_errors_are_named() {
         type Breaker = fn(&mut FwRscIntercore);
-        let cases: [(Breaker, &str); 4] = [
+        let cases: [(Breaker, &str); 5] = [
             (|e| e.magic = Le32::new(0x1234), "magic"),
             (|e| e.version = Le32::new(2), "version"),
             (|e| e.num_ids = Le32::new(0), "num_ids"),
             (|e| e.doorbell_len = Le32::new(64), "block length"),
+            (
+                |e| e.accepted = Le32::new(INTERCORE_F_IN_ORDER),
+                "not offered",
+            ),
         ];
         for (f, what) in cases {
             let mut e = good_intercore();
@@ -767,6 +804,37 @@ mod tests {
             .find_intercore()
             .unwrap_err();
         assert!(matches!(err, WireError::Truncated { .. }), "{err}");
+    }
+
+    proptest! {
+        /// Any body of any length under the intercore type parses without panicking, and
+        /// whatever is accepted as an entry never accepts a feature it does not offer.
+        #[test]
+        fn intercore_entry_parser_is_bounded(body in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let mut buf = vec![0u8; 128];
+            let mut w = RscTableWriter::new(&mut buf, 1).unwrap();
+            w.add_vendor(RSC_INTERCORE, &body).unwrap();
+            let n = w.finish();
+            let t = ResourceTable::validate(&buf[..n]).unwrap();
+            if let Ok(Some((_, e))) = t.find_intercore() {
+                prop_assert_eq!(e.accepted.get() & !e.features.get(), 0);
+            }
+        }
+    }
+
+    /// `accepted` sits where `INTERCORE_ACCEPTED_OFFSET` says, counted from the type word.
+    #[test]
+    fn intercore_accepted_offset() {
+        assert_eq!(INTERCORE_ACCEPTED_OFFSET, 28);
+        let mut e = good_intercore();
+        e.features = Le32::new(INTERCORE_F_IN_ORDER);
+        e.accepted = Le32::new(INTERCORE_F_IN_ORDER);
+        let bytes = intercore_table(&e);
+        let t = ResourceTable::validate(&bytes).unwrap();
+        let (off, got) = t.find_intercore().unwrap().unwrap();
+        assert_eq!(got.accepted.get(), INTERCORE_F_IN_ORDER);
+        let at = off + INTERCORE_ACCEPTED_OFFSET;
+        assert_eq!(bytes[at..at + 4], INTERCORE_F_IN_ORDER.to_le_bytes());
     }
 
     /// remoteproc.h: the write-back fields of `struct fw_rsc_vdev` sit where the offsets

@@ -26,15 +26,19 @@ pub const CARVEOUT: intercore::rpmsg::layout::CarveoutSpec =
     };
 
 /// The firmware's resource table (the `vdev0buffer` carveout and the rpmsg vdev of
-/// [`CARVEOUT`]), an ordinary writable static: on a hosted target the simulator's programs
+/// [`CARVEOUT`], and the intercore vendor entry offering in-order rings to an intercore
+/// host; other hosts skip it), an ordinary writable static: on a hosted target the simulator's programs
 /// link this crate next to `intercore-fw-offload`, whose table owns `.resource_table`
 /// there (one section must hold one table), and on a bare-metal target the board image
 /// declares the table for its own memory map (`firmware/images`).
 #[used]
 pub static RESOURCE_TABLE: intercore::rpmsg::rsc_table::RscTableCell<
-    intercore::rpmsg::rsc_table::RpmsgTable,
+    intercore::rpmsg::rsc_table::IntercoreRpmsgTable,
 > = intercore::rpmsg::rsc_table::RscTableCell::new(
-    intercore::rpmsg::rsc_table::RpmsgTable::standard(&CARVEOUT),
+    intercore::rpmsg::rsc_table::IntercoreRpmsgTable::standard(
+        &CARVEOUT,
+        intercore::wire::rsc::INTERCORE_FEATURES,
+    ),
 );
 
 /// What the firmware did before it stopped.

@@ -11,7 +11,7 @@
 use intercore::dataplane::{CacheOps, DataWindows, DpRemote, Job};
 use intercore::rpmsg::RemoteBus;
 use intercore::rpmsg::layout::CarveoutSpec;
-use intercore::rpmsg::rsc_table::{RpmsgTable, RscTableCell};
+use intercore::rpmsg::rsc_table::{IntercoreRpmsgTable, RscTableCell};
 use intercore::wire::dataplane::{DP_FAULT, DP_OP_CRC32C, DP_OP_NOP, DP_SERVICE, DP_UNSUPPORTED};
 use intercore::{Doorbell, Error, SharedMemory, crc32c};
 
@@ -42,8 +42,9 @@ pub const CARVEOUT: CarveoutSpec = CarveoutSpec {
 // is the only item in the project placed in `.resource_table` on a hosted target.
 #[allow(unsafe_code)]
 #[cfg_attr(not(target_os = "none"), unsafe(link_section = ".resource_table"))]
-pub static RESOURCE_TABLE: RscTableCell<RpmsgTable> =
-    RscTableCell::new(RpmsgTable::standard(&CARVEOUT));
+pub static RESOURCE_TABLE: RscTableCell<IntercoreRpmsgTable> = RscTableCell::new(
+    IntercoreRpmsgTable::standard(&CARVEOUT, intercore::wire::rsc::INTERCORE_FEATURES),
+);
 
 /// The work done on one buffer.
 pub fn work<C: CacheOps, W: DataWindows>(job: &mut Job<'_, C, W>) -> Result<usize, u32> {

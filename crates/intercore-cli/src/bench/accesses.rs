@@ -81,7 +81,7 @@ impl AccessRow {
     pub fn human(&self) -> String {
         let c = &self.counts;
         format!(
-            "{:<7} {:<13} {:<5} {:>4} {:<5} {:>7.2} {:>7.2} {:>6} {:>7.2} {:>7.2} {:>6} {:>8}",
+            "{:<7} {:<18} {:<5} {:>4} {:<5} {:>7.2} {:>7.2} {:>6} {:>7.2} {:>7.2} {:>6} {:>8}",
             self.role,
             self.implementation,
             self.op,
@@ -105,7 +105,7 @@ impl AccessRow {
     /// The table's heading.
     pub fn heading() -> String {
         format!(
-            "{:<7} {:<13} {:<5} {:>4} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>8}",
+            "{:<7} {:<18} {:<5} {:>4} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>8}",
             "role",
             "impl",
             "op",
@@ -143,13 +143,25 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(event_idx: bool) -> Result<Self, String> {
+    /// `in_order`: the table carries the intercore vendor entry offering in-order rings
+    /// (what intercore's firmwares offer), which our host accepts; otherwise the standard
+    /// table, the split ring every peer gets.
+    fn new(event_idx: bool, in_order: bool) -> Result<Self, String> {
         let link = Link::new(CarveoutSpec {
             vring_num: NUM,
             buf_size: BUF_SIZE,
             event_idx,
             da_base: 0xA000_0000,
         });
+        if in_order {
+            use intercore::SharedMemory;
+            let t = intercore::rpmsg::rsc_table::IntercoreRpmsgTable::standard(
+                &link.spec,
+                intercore::wire::rsc::INTERCORE_FEATURES,
+            );
+            link.mem
+                .write(link.rsc.offset, intercore::wire::IntoBytes::as_bytes(&t));
+        }
         let mut c: Counted = counting::connect(&link, HostConfig::default(), WaitMode::Poll)
             .map_err(|e| format!("bringing the counted link up: {e}"))?;
         let rep = c
@@ -160,6 +172,11 @@ impl Bench {
             .host
             .create_endpoint("bench", None)
             .map_err(|e| e.to_string())?;
+        if c.host.in_order() != in_order || c.remote.in_order() != in_order {
+            return Err(format!(
+                "in-order rings: wanted {in_order}, not negotiated so"
+            ));
+        }
         Ok(Self {
             c,
             hep,
@@ -245,16 +262,22 @@ impl Bench {
     }
 }
 
-/// intercore's rows: both roles, every size, EVENT_IDX off and on.
+/// intercore's rows: both roles, every size, EVENT_IDX off and on; the standard split ring
+/// (`intercore`) and the in-order rings two intercore ends negotiate (`intercore-in-order`).
 pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = Vec::new();
-    for event_idx in [false, true] {
-        let mut b = Bench::new(event_idx)?;
+    for (event_idx, in_order) in [(false, false), (true, false), (false, true), (true, true)] {
+        let implementation = if in_order {
+            "intercore-in-order"
+        } else {
+            "intercore"
+        };
+        let mut b = Bench::new(event_idx, in_order)?;
         for &size in &SIZES {
             let w = b.measure(size)?;
             let row = |role, op, counts| AccessRow {
                 role,
-                implementation: "intercore",
+                implementation,
                 op,
                 size,
                 event_idx,

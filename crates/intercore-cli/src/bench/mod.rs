@@ -254,7 +254,7 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     let peer_cpu = cpus.get(1).copied();
     let sizes = [1usize, 64, 496];
     let has = |s: &str| o.suites.contains(&s);
-    let rtt_steps = 11 + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
+    let rtt_steps = 12 + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
@@ -312,11 +312,19 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
             p.step(&format!("rtt: intercore {}", mode.0));
             let samples = if mode.0 == "event" { n / 4 } else { n };
             push(
-                suites::rtt(mode, &sizes, warm, samples, &cpus),
+                suites::rtt(mode, true, &sizes, warm, samples, &cpus),
                 "intercore rtt",
                 &mut rows,
             );
         }
+        // The standard split ring (in-order rings declined), polling: what the in-order
+        // rings save, in the same run.
+        p.step("rtt: intercore poll, standard ring");
+        push(
+            suites::rtt(suites::modes()[0], false, &sizes, warm, n, &cpus),
+            "intercore rtt (standard ring)",
+            &mut rows,
+        );
     }
     if has("throughput") {
         for s in [64usize, 496] {

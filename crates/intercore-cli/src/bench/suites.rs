@@ -22,7 +22,12 @@ pub fn modes() -> [(&'static str, WaitMode); 3] {
     ]
 }
 
-fn start(cfg: &SimConfig, wait: WaitMode, cpus: &[usize]) -> Result<(Soc, Bus), String> {
+fn start(
+    cfg: &SimConfig,
+    wait: WaitMode,
+    cpus: &[usize],
+    in_order: bool,
+) -> Result<(Soc, Bus), String> {
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
     let soc = Soc::start(cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
     if cpus.len() >= 2 {
@@ -31,6 +36,7 @@ fn start(cfg: &SimConfig, wait: WaitMode, cpus: &[usize]) -> Result<(Soc, Bus), 
     let bus = soc
         .host_bus(HostConfig {
             wait,
+            in_order,
             ..HostConfig::default()
         })
         .map_err(|e| e.to_string())?;
@@ -38,9 +44,12 @@ fn start(cfg: &SimConfig, wait: WaitMode, cpus: &[usize]) -> Result<(Soc, Bus), 
 }
 
 /// Round trips through the echo firmware for each payload size, in one wait mode (the
-/// remote waits the same way), plus the CPU both sides burn over 200 ms of idleness.
+/// remote waits the same way), plus the CPU both sides burn over 200 ms of idleness. The
+/// echo firmware offers in-order rings; `in_order` false declines them (rows named
+/// `intercore-<mode>-standard`: the standard split ring, for comparison).
 pub fn rtt(
     mode: (&str, WaitMode),
+    in_order: bool,
     sizes: &[usize],
     warmup: usize,
     samples: usize,
@@ -51,14 +60,24 @@ pub fn rtt(
         remote_wait: mode.1,
         ..SimConfig::default()
     };
-    let (soc, mut bus) = start(&cfg, mode.1, cpus)?;
+    let (soc, mut bus) = start(&cfg, mode.1, cpus, in_order)?;
+    if bus.in_order() != in_order {
+        return Err(format!(
+            "in-order rings: wanted {in_order}, negotiated {}",
+            bus.in_order()
+        ));
+    }
     let dst = bus
         .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let ep = bus
         .create_endpoint("bench", None)
         .map_err(|e| e.to_string())?;
-    let transport = format!("intercore-{}", mode.0);
+    let transport = if in_order {
+        format!("intercore-{}", mode.0)
+    } else {
+        format!("intercore-{}-standard", mode.0)
+    };
     let mut rows = Vec::new();
     for &size in sizes {
         let out: Vec<u8> = (0..size).map(|i| i as u8).collect();
@@ -111,7 +130,7 @@ pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, Str
         firmware: Firmware::Sink,
         ..SimConfig::default()
     };
-    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus
         .wait_service(
             intercore_fw_echo::SINK_SERVICE,
@@ -177,7 +196,7 @@ pub fn bulk(
         pool: bench_pool(),
         ..SimConfig::default()
     };
-    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let mut dp = soc
         .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
@@ -324,7 +343,7 @@ pub fn soak(
         }),
         ..SimConfig::default()
     };
-    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus)?;
+    let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus
         .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;

@@ -106,6 +106,25 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         rx.reset(&mem);
         tx.reset(&mem);
+        // In-order rings only with a firmware that offered them in its intercore vendor
+        // entry (an intercore remote); any other table gets the standard split ring. The
+        // word is written either way, so a stale acceptance never outlives this host.
+        let accepted = match info.intercore {
+            Some(e) => {
+                let a = if cfg.in_order {
+                    e.offered & intercore_wire::rsc::INTERCORE_FEATURES
+                } else {
+                    0
+                };
+                // Relaxed: published to the remote by the Release store of DRIVER_OK.
+                mem.store_u32(e.accepted_off, a, Relaxed);
+                a
+            }
+            None => 0,
+        };
+        let in_order = accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0;
+        rx.set_in_order(in_order)?;
+        tx.set_in_order(in_order)?;
         mem.store_u32(
             gfeatures_off,
             info.dfeatures & super::SUPPORTED_FEATURES,
@@ -197,6 +216,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     pub fn max_payload(&self) -> usize {
         self.cfg.buf_size - RPMSG_HDR_SIZE
     }
+    /// Whether the rings run in order (negotiated with an intercore remote through the
+    /// vendor entry; `false`: the standard split ring).
+    pub fn in_order(&self) -> bool {
+        self.rx.is_in_order()
+    }
     /// Buffers per direction.
     pub fn num_bufs(&self) -> u16 {
         self.nbufs
@@ -282,6 +306,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             let Some((id, len)) = used else { break };
             n += 1;
             self.dispatch(id, len as usize)?;
+            // The batch the last index load announced is taken: the next call looks again
+            // (no load only to find the ring empty).
+            if !self.rx.has_seen_used() {
+                break;
+            }
         }
         self.publish_rx()?;
         Ok(n)
@@ -548,6 +577,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 Ok(Some((id, _))) => self.tx_free.push(id),
                 Ok(None) => break,
                 Err(e) => return Err(self.fail(e)),
+            }
+            if !self.tx.has_seen_used() {
+                break;
             }
         }
         Ok(self.tx_free.pop())

@@ -101,6 +101,19 @@ pub(crate) struct VdevInfo {
     pub buf_len: usize,
     /// The resource table's own bytes (region offset, length); `(0, 0)` without a table.
     pub table: (usize, usize),
+    /// The intercore vendor entry, if the table has one.
+    pub intercore: Option<EntryFeatures>,
+}
+
+/// The feature words of the table's intercore vendor entry, as copied and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryFeatures {
+    /// Region offset of the `accepted` word (the host writes it; the remote consumes it).
+    pub accepted_off: usize,
+    /// What the firmware offered.
+    pub offered: u32,
+    /// What the host accepted (a subset of `offered`, checked by the parser).
+    pub accepted: u32,
 }
 
 /// A vring as a resource table declares it, before the host has placed it.
@@ -126,6 +139,7 @@ pub(crate) struct TableInfo {
     /// The `vdev0buffer` carveout, if the table has one: device address and length.
     pub buffers: Option<(DevAddr, usize)>,
     pub table: (usize, usize),
+    pub intercore: Option<EntryFeatures>,
 }
 
 /// Where a remote finds its device when no resource table describes it. A vhost-user
@@ -236,6 +250,13 @@ pub(crate) fn read_table<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
             }
         }
     }
+    // The intercore vendor entry (Linux, OpenAMP and RPMsg-Lite skip vendor entries): a
+    // malformed one, or one whose `accepted` word names features not offered, is refused.
+    let intercore = table.find_intercore()?.map(|(off, e)| EntryFeatures {
+        accepted_off: loc.offset + off + intercore_wire::rsc::INTERCORE_ACCEPTED_OFFSET,
+        offered: e.features.get(),
+        accepted: e.accepted.get(),
+    });
     let status_off = loc.offset + vdev.offset + intercore_wire::rsc::VDEV_STATUS_OFFSET;
     let status_rest = u32::from(vdev.vdev.num_of_vrings) << 8
         | u32::from(vdev.vdev.reserved[0]) << 16
@@ -248,6 +269,7 @@ pub(crate) fn read_table<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
         rings,
         buffers,
         table: (loc.offset, loc.len),
+        intercore,
     })
 }
 
@@ -320,6 +342,7 @@ impl TableInfo {
             buf_off,
             buf_len,
             table: self.table,
+            intercore: self.intercore,
         })
     }
 }
@@ -384,6 +407,7 @@ pub(crate) fn place<M: SharedMemory + ?Sized>(mem: &M, p: &DevicePlacement) -> R
         buf_off: b.offset,
         buf_len: b.len,
         table: (0, 0),
+        intercore: None,
     })
 }
 
@@ -414,16 +438,22 @@ pub(crate) fn read_header<M: SharedMemory + ?Sized>(
             len as u64,
         ));
     }
-    let mut raw = [0u8; RPMSG_HDR_SIZE];
-    mem.read(off, &mut raw);
-    let (hdr, _) = <intercore_wire::rpmsg::RpmsgHdr as zerocopy::FromBytes>::read_from_prefix(&raw)
-        .map_err(|_| crate::error::protocol("rpmsg header", 0))?;
-    let plen = hdr.len.get() as usize;
+    // Only what is used: `src` and `dst` (bytes 0..8) and the word holding `len` (12..16);
+    // `reserved` (8..12) is not read — one access fewer on a 32-bit core, where every
+    // shared-memory load may be a DRAM round trip. Offsets from `struct rpmsg_hdr`
+    // (drivers/rpmsg/virtio_rpmsg_bus.c: src, dst, reserved, len, flags).
+    let mut addrs = [0u8; 8];
+    mem.read(off, &mut addrs);
+    let mut tail = [0u8; 4];
+    mem.read(off + 12, &mut tail);
+    let plen = u16::from_le_bytes([tail[0], tail[1]]) as usize;
     if plen > len - RPMSG_HDR_SIZE {
         return Err(crate::error::protocol(
             "rpmsg payload length exceeds the buffer",
             plen as u64,
         ));
     }
-    Ok((hdr.src.get(), hdr.dst.get(), plen))
+    let src = u32::from_le_bytes([addrs[0], addrs[1], addrs[2], addrs[3]]);
+    let dst = u32::from_le_bytes([addrs[4], addrs[5], addrs[6], addrs[7]]);
+    Ok((src, dst, plen))
 }

@@ -117,6 +117,10 @@ impl RemoteConfig {
 type Ept = Entry<()>;
 
 /// Where the link is: waiting for the host's `DRIVER_OK`, or up with both rings attached.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per bus, inline on a no_std target without an allocator; the rings' in-order bitmaps are most of it"
+)]
 enum State<const N: usize> {
     /// Not attached. `gone`: it was up and the host reset the device (status back to 0),
     /// so calls report `PeerGone` until [`RemoteBus::wait_ready`] attaches again.
@@ -140,6 +144,12 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     /// The blocking call in progress waits for a message and a host buffer together.
     want_both: bool,
     held_dropped: u64,
+    /// The rings run in order (negotiated at the last fresh attach).
+    in_order: bool,
+    /// The last call found nothing to do or failed: the next one checks the status word.
+    idle: bool,
+    /// Calls since attaching (every 64th checks the status word anyway).
+    calls: u32,
     endpoints: Endpoints<(), [Option<Ept>; N]>,
     host_services: [Option<(Name, u32)>; N],
 }
@@ -177,6 +187,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 buf_off: 0,
                 buf_len: 0,
                 table: table.table,
+                intercore: table.intercore,
             },
         };
         Self::from_info(mem, bell, info, Some((rsc, table)), cfg)
@@ -239,6 +250,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             wait: cfg.wait,
             want_both: false,
             held_dropped: 0,
+            in_order: false,
+            idle: true,
+            calls: 0,
             endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
         })
@@ -306,7 +320,19 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// cleared) and reports `PeerGone`; [`Self::wait_ready`] attaches to the next
     /// negotiation. Endpoints are kept.
     fn ready(&mut self) -> Result<Ready<'_, M, D, N>> {
-        if matches!(self.state, State::Ready(_)) && self.status() & status::DRIVER_OK == 0 {
+        // The status word is looked at when the last call found nothing to do (or failed),
+        // and every 64th call: a busy link pays no status load per message, an idle or
+        // broken one notices the reset at its next poll. Relaxed: only the host's going
+        // away is looked for, and nothing is read on the strength of it (`status` orders
+        // the rings after DRIVER_OK for `wait_ready`).
+        self.calls = self.calls.wrapping_add(1);
+        let look = self.idle || self.calls % 64 == 0;
+        self.idle = true;
+        let gone = match self.info.status_off {
+            Some(off) if look => self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0,
+            _ => false,
+        };
+        if matches!(self.state, State::Ready(_)) && gone {
             self.state = State::Waiting { gone: true };
             self.link.broken = None;
             // What that host announced went with it; the next one announces again.
@@ -337,9 +363,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         // Attaching again over a link that is still up: give back the buffers held for
         // endpoints first (after a reset they belong to a ring the host rebuilt: dropped).
         let up = self.status() & status::DRIVER_OK != 0;
+        let mut again = false;
         if let State::Ready(rings) = &mut self.state {
             if up {
                 rings.release_held(&self.mem);
+                again = true;
             }
         }
         let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
@@ -389,9 +417,34 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             )));
         }
         let event_idx = g & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
+        // In-order rings: what an intercore host accepted in the vendor entry (the table
+        // parser refused an acceptance of features not offered). The word is consumed —
+        // written back to 0 — so a later host that never writes it (Linux) cannot inherit
+        // it; attaching again over a link still up keeps the mode in force.
+        let in_order = if again {
+            self.in_order
+        } else {
+            match self.info.intercore {
+                Some(e) => {
+                    if e.accepted & !intercore_wire::rsc::INTERCORE_FEATURES != 0 {
+                        return Err(self.link.fail(protocol(
+                            "host accepted intercore entry features we do not implement",
+                            e.accepted as u64,
+                        )));
+                    }
+                    // Relaxed: the host wrote it before DRIVER_OK and does not read it.
+                    self.mem.store_u32(e.accepted_off, 0, Relaxed);
+                    e.accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0
+                }
+                None => false,
+            }
+        };
         let [r0, r1] = self.info.rings;
         let mut tx = DeviceQueue::attach(&self.mem, r0.base, r0.layout, event_idx)?;
         let mut rx = DeviceQueue::attach(&self.mem, r1.base, r1.layout, event_idx)?;
+        tx.set_in_order(in_order).map_err(|e| self.link.fail(e))?;
+        rx.set_in_order(in_order).map_err(|e| self.link.fail(e))?;
+        self.in_order = in_order;
         let always = match self.cfg.notify {
             Some(p) => p == NotifyPolicy::Always,
             None => self.info.status_off.is_none(),
@@ -401,6 +454,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         rx.disable_notify(&self.mem);
         self.state = State::Ready(Rings::new(rx, tx));
         Ok(())
+    }
+
+    /// Whether the rings run in order (negotiated with an intercore host through the
+    /// vendor entry; `false`: the standard split ring). Meaningful once attached.
+    pub fn in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Whether [`Self::wait_ready`] has attached to the rings (and no reset of the device
@@ -487,6 +546,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     }
 
     fn try_recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        let r = self.recv_for(ep, f);
+        self.idle = r.is_err();
+        r
+    }
+
+    fn recv_for<R>(&mut self, ep: Option<u32>, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
         let mut rd = self.ready()?;
         let r = match rd.take_for(ep)? {
             Some(t) => rd.deliver(&t, f).map(Some),
@@ -520,6 +585,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
         }
         rd.publish_rx()?;
+        self.idle = n == 0 || r.is_err();
         r.map(|()| n)
     }
 
@@ -573,7 +639,18 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         max: usize,
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<()> {
-        let (src, dst) = (src.into().get(), dst.into().get());
+        let r = self.send_with(src.into().get(), dst.into().get(), max, f);
+        self.idle = r.is_err();
+        r
+    }
+
+    fn send_with(
+        &mut self,
+        src: u32,
+        dst: u32,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
         let mut rd = self.ready()?;
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
         if max > slot.room {

@@ -84,9 +84,9 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use intercore_wire::Le32;
 use intercore_wire::rsc::{
-    FwRscCarveout, FwRscIntercore, FwRscTrace, FwRscVdev, FwRscVdevVring, INTERCORE_RSC_MAGIC,
-    INTERCORE_RSC_VERSION, RSC_CARVEOUT, RSC_INTERCORE, RSC_TABLE_VERSION, RSC_TRACE, RSC_VDEV,
-    RscHeader,
+    FwRscCarveout, FwRscIntercore, FwRscTrace, FwRscVdev, FwRscVdevVring, INTERCORE_FEATURES,
+    INTERCORE_RSC_MAGIC, INTERCORE_RSC_VERSION, RSC_CARVEOUT, RSC_INTERCORE, RSC_TABLE_VERSION,
+    RSC_TRACE, RSC_VDEV, RscHeader,
 };
 use intercore_wire::vring::{VIRTIO_RING_F_EVENT_IDX, vring_size};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -344,20 +344,71 @@ pub struct IntercoreEntry {
 }
 
 impl IntercoreEntry {
-    /// A version-1 entry for a doorbell block at `doorbell_da` with `num_ids` counters per
-    /// direction (its length is what that needs).
+    /// A version-1 entry for a doorbell block at `doorbell_da` (`FW_RSC_ADDR_ANY`: no
+    /// polling doorbell) with `num_ids` counters per direction (its length is what that
+    /// needs), offering every entry feature the remote bus implements
+    /// ([`INTERCORE_FEATURES`]: in-order rings with an intercore host).
     pub const fn new(doorbell_da: u32, num_ids: u32) -> Self {
         Self {
             ty: le(RSC_INTERCORE),
             body: FwRscIntercore {
                 magic: le(INTERCORE_RSC_MAGIC),
                 version: le(INTERCORE_RSC_VERSION),
-                features: le(0),
+                features: le(INTERCORE_FEATURES),
                 doorbell_da: le(doorbell_da),
                 doorbell_len: le(FwRscIntercore::block_len(num_ids)),
                 num_ids: le(num_ids),
-                reserved: [le(0), le(0)],
+                accepted: le(0),
+                reserved: [le(0)],
             },
+        }
+    }
+
+    /// The same entry offering `features` instead (0: the standard split ring with every
+    /// host).
+    pub const fn with_features(mut self, features: u32) -> Self {
+        self.body.features = le(features);
+        self
+    }
+}
+
+/// The table an intercore firmware offers by default: [`RpmsgTable`]'s entries (the
+/// `vdev0buffer` carveout and the rpmsg vdev) and the intercore vendor entry without a
+/// polling doorbell, offering in-order rings to an intercore host ([`INTERCORE_FEATURES`];
+/// Linux, OpenAMP and RPMsg-Lite skip the entry and get the standard split ring). 3
+/// entries, 192 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C, align(4))]
+pub struct IntercoreRpmsgTable {
+    /// Version 1, three entries.
+    pub hdr: RscHeader,
+    /// Offsets of the three entries.
+    pub offsets: [Le32; 3],
+    /// The `vdev0buffer` carveout.
+    pub carveout: CarveoutEntry,
+    /// The rpmsg vdev.
+    pub vdev: RpmsgVdevEntry,
+    /// The intercore entry (features only: `doorbell_da` = `FW_RSC_ADDR_ANY`).
+    pub intercore: IntercoreEntry,
+}
+
+impl IntercoreRpmsgTable {
+    /// [`RpmsgTable::standard`]'s entries for `spec`, and the vendor entry offering
+    /// `features` ([`INTERCORE_FEATURES`] for everything the buses implement; 0 for the
+    /// standard split ring with every host).
+    pub const fn standard(spec: &CarveoutSpec, features: u32) -> Self {
+        let base = RpmsgTable::standard(spec);
+        Self {
+            hdr: rsc_header(3),
+            offsets: [
+                le(offset_of!(IntercoreRpmsgTable, carveout) as u32),
+                le(offset_of!(IntercoreRpmsgTable, vdev) as u32),
+                le(offset_of!(IntercoreRpmsgTable, intercore) as u32),
+            ],
+            carveout: base.carveout,
+            vdev: base.vdev,
+            intercore: IntercoreEntry::new(intercore_wire::rsc::FW_RSC_ADDR_ANY, 1)
+                .with_features(features),
         }
     }
 }

@@ -18,12 +18,26 @@ pub struct DeviceQueue {
     event_idx: bool,
     /// Next available entry to take (private).
     last_avail: u16,
+    /// The driver's `avail.idx` as last loaded with Acquire (and checked): entries up to it
+    /// are taken without loading the index again, so a batch costs one index load.
+    avail_seen: u16,
+    /// Whether the "no notifications" request (flag, or `avail_event` half the index space
+    /// ahead) is in shared memory as last written, so polling does not rewrite it.
+    quiet_written: Option<u16>,
     /// Our private copy of `used.idx`.
     next_used: u16,
     /// `used.idx` at the last publish.
     published: u16,
     /// Notify after every publish, whatever the driver's flag says.
     always_notify: bool,
+    /// In-order mode (see [`Self::set_in_order`]).
+    in_order: bool,
+    /// In-order mode: slots pushed used but not yet publishable, because an earlier slot is
+    /// still held (bit per slot; the queue is at most [`super::MAX_DRIVER_QUEUE`] then).
+    done: [u64; super::MAX_DRIVER_QUEUE as usize / 64],
+    /// In-order mode: the last entry made publishable (head, length), the one element the
+    /// next publish writes.
+    last_elem: (u16, u32),
 }
 
 /// The descriptors of one available chain, read one at a time. The chain is bounded by the
@@ -100,9 +114,14 @@ impl DeviceQueue {
             mask: layout.num() - 1,
             event_idx,
             last_avail: 0,
+            avail_seen: 0,
+            quiet_written: None,
             next_used: 0,
             published: 0,
             always_notify: false,
+            in_order: false,
+            done: [0; super::MAX_DRIVER_QUEUE as usize / 64],
+            last_elem: (0, 0),
         })
     }
 
@@ -134,6 +153,29 @@ impl DeviceQueue {
         self.always_notify = on;
     }
 
+    /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics, agreed outside virtio's
+    /// feature words): the driver makes descriptors available in ring order, so [`Self::pop`]
+    /// takes descriptor `i mod num` for available entry `i` without reading the available
+    /// ring; buffers are used in the order they were made available — one pushed out of
+    /// order (a message held for an endpoint nobody reads yet) is published only once every
+    /// earlier one is — and a publish writes one used element for the batch, the last
+    /// (virtio 1.1+ "In-order use of descriptors"). Only on a fresh queue of at most
+    /// [`super::MAX_DRIVER_QUEUE`] entries.
+    pub fn set_in_order(&mut self, on: bool) -> Result<()> {
+        if on && self.layout.num() > super::MAX_DRIVER_QUEUE {
+            return Err(crate::Error::Config(
+                "in-order mode on a queue larger than MAX_DRIVER_QUEUE",
+            ));
+        }
+        if self.last_avail != 0 || self.next_used != self.published {
+            return Err(crate::Error::Config(
+                "in-order mode changed on a queue in use",
+            ));
+        }
+        self.in_order = on;
+        Ok(())
+    }
+
     /// Queue size.
     pub fn num(&self) -> u16 {
         self.layout.num()
@@ -142,18 +184,28 @@ impl DeviceQueue {
     /// Whether the driver has made buffers available that we have not taken.
     pub fn has_avail<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
         // Relaxed: a hint only; `pop` re-reads with Acquire.
-        mem.load_u16(self.base + self.layout.avail_idx(), Relaxed) != self.last_avail
+        self.avail_seen != self.last_avail
+            || mem.load_u16(self.base + self.layout.avail_idx(), Relaxed) != self.last_avail
     }
 
-    /// Takes the next available chain. The available index may not run more than `num`
-    /// ahead of what we took, and the head must be inside the queue.
-    pub fn pop<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<DescChain>> {
-        // Acquire: ring slots and descriptors the driver wrote before publishing this index
-        // are read after it (pairs with the Release in `DriverQueue::publish`).
-        let avail = mem.load_u16(self.base + self.layout.avail_idx(), Acquire);
-        if avail == self.last_avail {
-            return Ok(None);
+    /// Whether the driver has made buffers available that we have not taken, as
+    /// [`Self::has_avail`] but loading the index with Acquire and keeping it (checked), so
+    /// the [`Self::pop`] that follows loads nothing more: one index load per batch.
+    pub fn poll_avail<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+        if self.avail_seen != self.last_avail {
+            return Ok(true);
         }
+        self.load_avail(mem).map(|n| n != 0)
+    }
+
+    /// Loads `avail.idx` (Acquire), checks it and keeps it; returns how many entries it
+    /// makes available beyond those taken.
+    fn load_avail<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<u16> {
+        // Acquire: ring slots and descriptors the driver wrote before publishing this index
+        // are read after it (pairs with the Release in `DriverQueue::publish`). Entries up
+        // to it are taken without loading the index again (the kernel's vhost keeps
+        // `avail_idx` the same way, `vhost_get_vq_desc`).
+        let avail = mem.load_u16(self.base + self.layout.avail_idx(), Acquire);
         let ahead = avail.wrapping_sub(self.last_avail);
         if ahead > self.layout.num() {
             return Err(protocol(
@@ -161,11 +213,26 @@ impl DeviceQueue {
                 ahead as u64,
             ));
         }
-        // Relaxed: ordered by the Acquire load above.
-        let head = mem.load_u16(
-            self.base + self.layout.avail_ring(self.last_avail & self.mask),
-            Relaxed,
-        );
+        self.avail_seen = avail;
+        Ok(ahead)
+    }
+
+    /// Takes the next available chain. The available index may not run more than `num`
+    /// ahead of what we took, and the head must be inside the queue.
+    pub fn pop<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<DescChain>> {
+        if self.avail_seen == self.last_avail && self.load_avail(mem)? == 0 {
+            return Ok(None);
+        }
+        let head = if self.in_order {
+            // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read.
+            self.last_avail & self.mask
+        } else {
+            // Relaxed: ordered by the Acquire load above.
+            mem.load_u16(
+                self.base + self.layout.avail_ring(self.last_avail & self.mask),
+                Relaxed,
+            )
+        };
         if head >= self.layout.num() {
             return Err(protocol(
                 "available ring names a descriptor outside the queue",
@@ -182,6 +249,7 @@ impl DeviceQueue {
 
     /// Puts back the chain [`Self::pop`] returned last, before anything was pushed for it.
     pub fn undo_pop(&mut self) {
+        // `avail_seen` stays: the entry given back is still below it.
         self.last_avail = self.last_avail.wrapping_sub(1);
     }
 
@@ -206,6 +274,33 @@ impl DeviceQueue {
     /// Returns chain `head` to the driver with `len` bytes written. Not visible until
     /// [`Self::publish`].
     pub fn push_used<M: SharedMemory + ?Sized>(&mut self, mem: &M, head: u16, len: u32) {
+        if self.in_order {
+            // Mark the slot done, then advance over the done prefix: the used index never
+            // passes a buffer still held, so the driver's "everything below used.idx" is
+            // true. Heads come from `pop` (in range); one not popped is ignored.
+            let taken = self.last_avail.wrapping_sub(self.next_used);
+            let ahead = head.wrapping_sub(self.next_used) & self.mask;
+            if head >= self.layout.num() || ahead >= taken {
+                return;
+            }
+            self.done[head as usize / 64] |= 1 << (head % 64);
+            if ahead == 0 {
+                self.last_elem = (head, len);
+            }
+            loop {
+                let slot = self.next_used & self.mask;
+                let bit = 1u64 << (slot % 64);
+                if self.done[slot as usize / 64] & bit == 0 {
+                    break;
+                }
+                self.done[slot as usize / 64] &= !bit;
+                if slot != head {
+                    self.last_elem = (slot, 0);
+                }
+                self.next_used = self.next_used.wrapping_add(1);
+            }
+            return;
+        }
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
@@ -222,6 +317,19 @@ impl DeviceQueue {
         let (old, new) = (self.published, self.next_used);
         if old == new {
             return false;
+        }
+        if self.in_order {
+            // One element for the batch: the last buffer's (virtio 1.1+ "In-order use of
+            // descriptors"); an earlier buffer's length is not reported (an intercore host
+            // uses the lengths it posted).
+            let (head, len) = self.last_elem;
+            let mut elem = [0u8; 8];
+            elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
+            elem[4..].copy_from_slice(&len.to_le_bytes());
+            mem.write(
+                self.base + self.layout.used_ring(new.wrapping_sub(1) & self.mask),
+                &elem,
+            );
         }
         // Release: used elements written in `push_used` (and the buffer contents written
         // before them) are visible before the index that hands them back.
@@ -245,6 +353,7 @@ impl DeviceQueue {
     /// Asks the driver to notify us of the next available buffer and says whether one is
     /// already there (`true`: do not sleep).
     pub fn enable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
+        self.quiet_written = None;
         if self.event_idx {
             mem.store_u16(
                 self.base + self.layout.avail_event(),
@@ -260,20 +369,29 @@ impl DeviceQueue {
         mem.load_u16(self.base + self.layout.avail_idx(), Acquire) != self.last_avail
     }
 
-    /// Asks the driver not to notify us (polling).
+    /// Asks the driver not to notify us (polling). Written only when the request is not in
+    /// shared memory already, as [`super::DriverQueue::disable_interrupts`].
     pub fn disable_notify<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
         if self.event_idx {
-            mem.store_u16(
-                self.base + self.layout.avail_event(),
-                self.last_avail.wrapping_add(0x8000),
-                Relaxed,
-            );
+            if self
+                .quiet_written
+                .is_some_and(|w| w.wrapping_sub(self.last_avail) >= 0x4000)
+            {
+                return;
+            }
+            let w = self.last_avail.wrapping_add(0x8000);
+            mem.store_u16(self.base + self.layout.avail_event(), w, Relaxed);
+            self.quiet_written = Some(w);
         } else {
+            if self.quiet_written.is_some() {
+                return;
+            }
             mem.store_u16(
                 self.base + self.layout.used_flags(),
                 VRING_USED_F_NO_NOTIFY,
                 Relaxed,
             );
+            self.quiet_written = Some(0);
         }
     }
 }

@@ -10,6 +10,30 @@ use intercore_wire::vring::{VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY, 
 /// so that the core needs no allocator). Linux's rpmsg uses 256.
 pub const MAX_DRIVER_QUEUE: u16 = 1024;
 
+/// What the driver keeps privately per descriptor slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// The descriptor as last written.
+    desc: [u8; 16],
+    /// In-order mode: the caller's buffer id and length.
+    id: u16,
+    len: u32,
+}
+
+#[cfg(feature = "alloc")]
+type Slots = alloc::boxed::Box<[Slot]>;
+#[cfg(not(feature = "alloc"))]
+type Slots = [Slot; 0];
+
+#[cfg(feature = "alloc")]
+fn new_slots(num: u16) -> Slots {
+    alloc::vec![Slot::default(); num as usize].into_boxed_slice()
+}
+#[cfg(not(feature = "alloc"))]
+fn new_slots(_num: u16) -> Slots {
+    []
+}
+
 /// The driver side of one split ring.
 #[derive(Debug)]
 pub struct DriverQueue {
@@ -23,7 +47,24 @@ pub struct DriverQueue {
     published: u16,
     /// The next used-ring entry to consume.
     last_used: u16,
-    /// Which descriptor ids the device owns right now.
+    /// The device's `used.idx` as last loaded with Acquire (and checked): entries up to it
+    /// are consumed without loading the index again, so a batch costs one index load.
+    used_seen: u16,
+    /// Per descriptor slot, private: what this side last wrote there (a descriptor is
+    /// rewritten only when it changes, and never read back from shared memory: only the
+    /// driver writes descriptors, a device that scribbles on them misleads only itself),
+    /// and in in-order mode the caller's buffer id and length behind it. Empty without the
+    /// `alloc` feature (descriptors are then compared by reading them, and in-order mode is
+    /// unavailable).
+    slots: Slots,
+    /// Whether the "no interrupts" request (flag, or `used_event` half the index space
+    /// ahead) is in shared memory as last written, so polling does not rewrite it.
+    quiet_written: Option<u16>,
+    /// In-order mode (`VIRTIO_F_IN_ORDER` semantics, negotiated outside virtio's feature
+    /// words): descriptors are used in ring order and the device uses buffers in the order
+    /// they were made available, so used elements are never read.
+    in_order: bool,
+    /// Which buffer ids the device owns right now (the descriptor ids, unless in order).
     in_flight: [u64; MAX_DRIVER_QUEUE as usize / 64],
     num_in_flight: u16,
     interrupts: bool,
@@ -50,6 +91,10 @@ impl DriverQueue {
             next_avail: 0,
             published: 0,
             last_used: 0,
+            used_seen: 0,
+            slots: new_slots(layout.num()),
+            quiet_written: None,
+            in_order: false,
             in_flight: [0; MAX_DRIVER_QUEUE as usize / 64],
             num_in_flight: 0,
             interrupts: false,
@@ -69,9 +114,35 @@ impl DriverQueue {
         self.next_avail = 0;
         self.published = 0;
         self.last_used = 0;
+        self.used_seen = 0;
+        self.slots.iter_mut().for_each(|s| *s = Slot::default());
+        self.quiet_written = None;
         self.in_flight = [0; MAX_DRIVER_QUEUE as usize / 64];
         self.num_in_flight = 0;
         self.disable_interrupts(mem);
+    }
+
+    /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics; virtio 1.1+ "In-order use of
+    /// descriptors"): descriptors are made available in ring order (the descriptor of
+    /// available entry `i` is `i mod num`, whatever buffer id the caller names), and the
+    /// device, having agreed to use buffers in that order, need not read the available ring
+    /// while the driver reads no used element — [`Self::pop_used`] returns the id and the
+    /// length given to [`Self::add`]. Only with a device that agreed to it (it is not a
+    /// virtio feature bit a resource table can carry), and only on a reset queue.
+    pub fn set_in_order(&mut self, on: bool) -> Result<()> {
+        if self.num_in_flight != 0 || self.next_avail != 0 {
+            return Err(Error::Config("in-order mode changed on a queue in use"));
+        }
+        if on && self.slots.is_empty() {
+            return Err(Error::Config("in-order mode needs the alloc feature"));
+        }
+        self.in_order = on;
+        Ok(())
+    }
+
+    /// Whether in-order mode is on.
+    pub fn is_in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Queue size.
@@ -114,22 +185,44 @@ impl DriverQueue {
             0
         };
         let desc = intercore_wire::vring::Desc::new(addr.0, len, flags, 0);
+        let slot = if self.in_order {
+            // Ring order: the slot of available entry `next_avail` is free, because the
+            // device returns buffers in order and fewer than `num` are in flight.
+            if self.num_in_flight >= self.layout.num() {
+                return Err(Error::Config("queue full"));
+            }
+            let slot = self.next_avail & self.mask;
+            let s = &mut self.slots[slot as usize];
+            (s.id, s.len) = (id, len);
+            slot
+        } else {
+            id
+        };
         // Rewriting an unchanged descriptor (the common case: buffers keep their address and
         // a message size often repeats) would only pull its cache line away from the device,
-        // a transfer per message; compare first — the read is a local hit while the device
-        // has only read the line. Only the driver writes descriptors; a device that
-        // scribbles on them misleads only itself.
-        let at = self.base + self.layout.desc(id);
-        let mut cur = [0u8; 16];
-        mem.read(at, &mut cur);
-        if cur != *zerocopy::IntoBytes::as_bytes(&desc) {
-            mem.write(at, zerocopy::IntoBytes::as_bytes(&desc));
+        // a transfer per message; reading it back to compare would be a shared-memory load
+        // (a DRAM round trip where the ring is uncached). Compare with what we wrote last.
+        let bytes: [u8; 16] = zerocopy::transmute!(desc);
+        let at = self.base + self.layout.desc(slot);
+        match self.slots.get_mut(slot as usize) {
+            Some(s) if s.desc == bytes => {}
+            Some(s) => {
+                mem.write(at, &bytes);
+                s.desc = bytes;
+            }
+            None => {
+                let mut cur = [0u8; 16];
+                mem.read(at, &mut cur);
+                if cur != bytes {
+                    mem.write(at, &bytes);
+                }
+            }
         }
         // Relaxed: the slot becomes visible to the device through the Release store of
         // avail.idx in `publish`.
         mem.store_u16(
             self.base + self.layout.avail_ring(self.next_avail & self.mask),
-            id,
+            slot,
             Relaxed,
         );
         self.next_avail = self.next_avail.wrapping_add(1);
@@ -167,33 +260,57 @@ impl DriverQueue {
     /// Whether the device has returned buffers we have not consumed yet.
     pub fn has_used<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
         // Relaxed: a hint only; `pop_used` re-reads with Acquire before using entries.
-        mem.load_u16(self.base + self.layout.used_idx(), Relaxed) != self.last_used
+        self.used_seen != self.last_used
+            || mem.load_u16(self.base + self.layout.used_idx(), Relaxed) != self.last_used
+    }
+
+    /// Whether used entries already seen (below the last loaded `used.idx`) remain to be
+    /// taken: a batch loop that stops when this is false takes a whole batch with one
+    /// index load, without a final load to find the ring empty.
+    pub fn has_seen_used(&self) -> bool {
+        self.used_seen != self.last_used
     }
 
     /// Takes the next used buffer: `(descriptor id, bytes the device wrote)`. The id is
     /// checked to be in range and in flight, and the used index not to run ahead of the
-    /// buffers the device holds.
+    /// buffers the device holds. In in-order mode: `(the id given to add, the length given
+    /// to add)`, from private state (the device's used element is not read; callers bound
+    /// what they read by the buffer's length, as for any used length).
     pub fn pop_used<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<(u16, u32)>> {
-        // Acquire: the used element the device wrote before publishing this index is read
-        // after it (the kernel's virtio_rmb).
-        let used = mem.load_u16(self.base + self.layout.used_idx(), Acquire);
-        if used == self.last_used {
-            return Ok(None);
+        if self.used_seen == self.last_used {
+            // Acquire: the used elements the device wrote before publishing this index are
+            // read after it (the kernel's virtio_rmb). Entries up to it stay valid to read
+            // without loading the index again (the kernel's `last_used_idx` against a
+            // fresh `used->idx` only when it has caught up).
+            let used = mem.load_u16(self.base + self.layout.used_idx(), Acquire);
+            if used == self.last_used {
+                return Ok(None);
+            }
+            let ahead = used.wrapping_sub(self.last_used);
+            if ahead > self.num_in_flight {
+                return Err(protocol(
+                    "used index runs ahead of the buffers in flight",
+                    ahead as u64,
+                ));
+            }
+            self.used_seen = used;
         }
-        let ahead = used.wrapping_sub(self.last_used);
-        if ahead > self.num_in_flight {
-            return Err(protocol(
-                "used index runs ahead of the buffers in flight",
-                ahead as u64,
-            ));
-        }
-        let mut elem = [0u8; 8];
-        mem.read(
-            self.base + self.layout.used_ring(self.last_used & self.mask),
-            &mut elem,
-        );
-        let id = u32::from_le_bytes([elem[0], elem[1], elem[2], elem[3]]);
-        let len = u32::from_le_bytes([elem[4], elem[5], elem[6], elem[7]]);
+        let (id, len) = if self.in_order {
+            // The device used this slot's buffer (it uses them in order): what it was is
+            // ours to know, not the device's to say — no used element is read.
+            let s = &self.slots[(self.last_used & self.mask) as usize];
+            (u32::from(s.id), s.len)
+        } else {
+            let mut elem = [0u8; 8];
+            mem.read(
+                self.base + self.layout.used_ring(self.last_used & self.mask),
+                &mut elem,
+            );
+            (
+                u32::from_le_bytes([elem[0], elem[1], elem[2], elem[3]]),
+                u32::from_le_bytes([elem[4], elem[5], elem[6], elem[7]]),
+            )
+        };
         if id >= u32::from(self.layout.num()) {
             return Err(protocol(
                 "used element names a descriptor outside the queue",
@@ -226,6 +343,7 @@ impl DriverQueue {
     /// already has (`true`: do not sleep, consume first).
     pub fn enable_interrupts<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> bool {
         self.interrupts = true;
+        self.quiet_written = None;
         if self.event_idx {
             mem.store_u16(
                 self.base + self.layout.used_event(),
@@ -241,23 +359,33 @@ impl DriverQueue {
         mem.load_u16(self.base + self.layout.used_idx(), Acquire) != self.last_used
     }
 
-    /// Asks the device not to notify us (polling).
+    /// Asks the device not to notify us (polling). The request is written only when it is
+    /// not in shared memory already (the kernel's `avail_flags_shadow`): a polling loop that
+    /// disarms after every wake-up writes nothing.
     pub fn disable_interrupts<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
         self.interrupts = false;
         if self.event_idx {
             // Half the index space away: the device's used index cannot reach it before we
-            // move it again.
-            mem.store_u16(
-                self.base + self.layout.used_event(),
-                self.last_used.wrapping_add(0x8000),
-                Relaxed,
-            );
+            // move it again. Rewritten once a quarter of the space has been consumed.
+            if self
+                .quiet_written
+                .is_some_and(|w| w.wrapping_sub(self.last_used) >= 0x4000)
+            {
+                return;
+            }
+            let w = self.last_used.wrapping_add(0x8000);
+            mem.store_u16(self.base + self.layout.used_event(), w, Relaxed);
+            self.quiet_written = Some(w);
         } else {
+            if self.quiet_written.is_some() {
+                return;
+            }
             mem.store_u16(
                 self.base + self.layout.avail_flags(),
                 VRING_AVAIL_F_NO_INTERRUPT,
                 Relaxed,
             );
+            self.quiet_written = Some(0);
         }
     }
 }

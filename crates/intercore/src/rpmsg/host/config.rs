@@ -35,6 +35,11 @@ pub struct HostConfig {
     /// application that stops reading one endpoint cannot starve the others or the name
     /// service.
     pub max_held_per_endpoint: Option<u16>,
+    /// Accept in-order rings when the firmware offers them in its intercore vendor entry
+    /// (`INTERCORE_F_IN_ORDER`, docs/ARCHITECTURE.md "Interoperability decisions"); a table
+    /// without the entry gets the standard split ring whatever this says. Default on;
+    /// off measures or debugs the standard path against an intercore remote.
+    pub in_order: bool,
 }
 
 impl Default for HostConfig {
@@ -48,6 +53,7 @@ impl Default for HostConfig {
             vring_region: None,
             max_services: 64,
             max_held_per_endpoint: None,
+            in_order: true,
         }
     }
 }

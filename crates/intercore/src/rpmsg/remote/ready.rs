@@ -241,6 +241,26 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
         }
     }
 
+    /// Whether a message may be there for `ep` (`None`: any endpoint): one is held for it,
+    /// or the receive ring has entries not taken yet (which may turn out to be for others).
+    /// Costs no shared-memory access while entries already seen are pending, else one
+    /// index load (kept for the pop that follows).
+    pub fn rx_pending(&mut self, ep: Option<u32>) -> Result<bool> {
+        if self
+            .rings
+            .held
+            .iter()
+            .any(|h| h.is_some_and(|t| ep.is_none_or(|e| t.dst == e)))
+        {
+            return Ok(true);
+        }
+        // The index loaded here is kept: the pop that follows loads nothing more.
+        self.rings
+            .rx
+            .poll_avail(self.mem)
+            .map_err(|e| self.link.fail(e))
+    }
+
     /// Returns the messages held for endpoint `ep` to the host unread (it is being
     /// destroyed), then publishes.
     pub fn drop_held(&mut self, ep: u32) -> Result<()> {

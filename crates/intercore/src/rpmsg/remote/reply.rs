@@ -142,7 +142,23 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         ep: Option<u32>,
         f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
     ) -> Result<R> {
+        let r = self.reply_for(ep, f);
+        self.idle = r.is_err();
+        r
+    }
+
+    fn reply_for<R>(
+        &mut self,
+        ep: Option<u32>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
         let mut rd = self.ready()?;
+        // Look for a message before taking a host buffer: an empty poll then touches only
+        // the receive ring's index, not vring 0's index, slot and descriptor (taken and put
+        // back on every empty poll otherwise).
+        if !rd.rx_pending(ep)? {
+            return Err(Error::WouldBlock);
+        }
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
         let t = match rd.take_for(ep) {
             Ok(Some(t)) => t,

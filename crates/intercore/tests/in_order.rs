@@ -1,0 +1,314 @@
+//! In-order rings between two intercore ends, negotiated through the intercore vendor
+//! resource entry (`INTERCORE_F_IN_ORDER`: `VIRTIO_F_IN_ORDER` semantics, which a resource
+//! table's 32-bit `dfeatures`/`gfeatures` cannot carry), and the fall-back to the standard
+//! split ring whenever either end does not take part — docs/ARCHITECTURE.md,
+//! "Interoperability decisions".
+
+use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::layout::VRING_ALIGN;
+use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
+use intercore::testing::counting::{self, Counts};
+use intercore::testing::{Link, TestHost, TestRemote, ThreadBell};
+use intercore::virtq::VringLayout;
+use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_FEATURES};
+use intercore::{Error, SharedMemory, WaitMode};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use zerocopy::IntoBytes;
+
+const T: Option<Duration> = Some(Duration::from_secs(5));
+const NUM: u16 = 8;
+
+/// A link whose table carries the intercore entry offering `features`.
+fn link(features: u32) -> Link {
+    let link = Link::with_buffers(NUM);
+    let table = IntercoreRpmsgTable::standard(&link.spec, features);
+    link.mem.write(link.rsc.offset, table.as_bytes());
+    link
+}
+
+/// Region offset of the entry's `accepted` word in [`link`]'s table.
+fn accepted_off(link: &Link) -> usize {
+    link.rsc.offset
+        + core::mem::offset_of!(IntercoreRpmsgTable, intercore)
+        + INTERCORE_ACCEPTED_OFFSET
+}
+
+fn connect(link: &Link, cfg: HostConfig) -> (TestHost, TestRemote<8>) {
+    link.connect::<8>(cfg, WaitMode::Poll).unwrap()
+}
+
+/// Round trips through the reply path and batches that wrap both rings several times.
+fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
+    let r = remote.create_endpoint("svc", None).unwrap();
+    let h = host.create_endpoint("client", None).unwrap();
+    for i in 0..5 * NUM as u32 {
+        let msg = i.to_le_bytes();
+        host.send(h, r, &msg).unwrap();
+        remote
+            .recv_reply_with(T, |m, reply| {
+                assert_eq!((m.src, m.dst, m.payload), (h, r, &msg[..]));
+                reply[..4].copy_from_slice(&(i * 3).to_le_bytes());
+                reply.send(4).unwrap();
+            })
+            .unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(host.recv(h, &mut buf).unwrap(), (r, 4));
+        assert_eq!(buf[..4], (i * 3).to_le_bytes());
+    }
+    for round in 0..3u8 {
+        let msgs: Vec<[u8; 3]> = (0..NUM as u8).map(|k| [round, k, 7]).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+        assert_eq!(host.try_send_batch(h, r, &refs).unwrap(), NUM as usize);
+        for m in &msgs {
+            let mut buf = [0u8; 8];
+            assert_eq!(remote.recv_timeout(&mut buf, T).unwrap(), (h, r, 3));
+            assert_eq!(&buf[..3], m);
+            remote.send(r, h, &buf[..3], T).unwrap();
+            // Read at once: the host holds at most 3/4 of its buffers per endpoint.
+            let mut back = [0u8; 8];
+            assert_eq!(host.recv(h, &mut back).unwrap(), (r, 3));
+            assert_eq!(&back[..3], m);
+        }
+    }
+}
+
+/// Both ends intercore, the entry offered: the host accepts, writes `accepted`, the remote
+/// runs in order and consumes the word (back to 0, so a later Linux host, which never
+/// writes it, cannot inherit it); messages flow both ways across several ring wraps.
+#[test]
+fn in_order_is_negotiated_between_intercore_ends() {
+    let link = link(INTERCORE_FEATURES);
+    let (mut host, mut remote) = connect(&link, HostConfig::default());
+    assert!(host.in_order() && remote.in_order());
+    assert_eq!(
+        link.mem.load_u32(accepted_off(&link), Relaxed),
+        0,
+        "consumed"
+    );
+    traffic(&mut host, &mut remote);
+
+    // What in order saves is real: the remote does not read vring 1's available ring and
+    // the host does not read vring 0's used elements — garbage there changes nothing (on
+    // the standard ring either would be a protocol error).
+    let l = VringLayout::new(u32::from(NUM), VRING_ALIGN).unwrap();
+    let scribble = |base: usize, at: fn(&VringLayout, u16) -> usize| {
+        for i in 0..NUM {
+            link.mem.store_u16(base + at(&l, i), 0xFFFF, Relaxed);
+        }
+    };
+    let r = remote.create_endpoint("svc2", None).unwrap();
+    let h = host.create_endpoint("client2", None).unwrap();
+    for i in 0..2 * NUM {
+        host.send(h, r, &[i as u8]).unwrap();
+        scribble(link.layout.vring1, VringLayout::avail_ring);
+        remote
+            .recv_reply_with(T, |m, reply| {
+                assert_eq!(m.payload, &[i as u8]);
+                reply[0] = !(i as u8);
+                reply.send(1).unwrap();
+            })
+            .unwrap();
+        scribble(link.layout.vring0, |l, i| l.used_ring(i));
+        scribble(link.layout.vring0, |l, i| l.used_ring(i) + 2);
+        let mut buf = [0u8; 4];
+        assert_eq!(host.recv(h, &mut buf).unwrap(), (r, 1));
+        assert_eq!(buf[0], !(i as u8));
+    }
+    assert_eq!(host.broken(), None);
+}
+
+/// The host accepts only what it implements: a firmware offering unknown bits gets
+/// `INTERCORE_F_IN_ORDER` and nothing else written back.
+#[test]
+fn host_accepts_only_known_bits() {
+    let link = link(u32::MAX);
+    let (hb, _rb) = ThreadBell::pair();
+    let host = intercore::rpmsg::HostBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        hb,
+        link.rsc,
+        HostConfig::default(),
+    )
+    .unwrap();
+    assert!(host.in_order());
+    assert_eq!(
+        link.mem.load_u32(accepted_off(&link), Relaxed),
+        INTERCORE_F_IN_ORDER
+    );
+}
+
+/// Fall-back: a table without the entry (what Linux, OpenAMP and RPMsg-Lite peers are
+/// tested with), an entry offering nothing, and a host configured not to accept all give
+/// the standard split ring on both ends, working.
+#[test]
+fn falls_back_to_the_standard_ring() {
+    let plain = Link::with_buffers(NUM);
+    let declining = HostConfig {
+        in_order: false,
+        ..HostConfig::default()
+    };
+    for (link, cfg) in [
+        (plain, HostConfig::default()),
+        (link(0), HostConfig::default()),
+        (link(INTERCORE_FEATURES), declining),
+    ] {
+        let (mut host, mut remote) = connect(&link, cfg);
+        assert!(!host.in_order() && !remote.in_order());
+        traffic(&mut host, &mut remote);
+    }
+}
+
+/// A message held for an endpoint nobody reads yet: in order, the buffers sent after it
+/// come back to the host only once it is read (the used index never passes it), and
+/// nothing is lost or reordered.
+#[test]
+fn held_message_delays_but_never_reorders_returns() {
+    let link = link(INTERCORE_FEATURES);
+    let (mut host, mut remote) = connect(&link, HostConfig::default());
+    let a = remote.create_endpoint("a", None).unwrap();
+    let b = remote.create_endpoint("b", None).unwrap();
+    let h = host.create_endpoint("client", None).unwrap();
+    host.send(h, a, b"for a").unwrap();
+    for k in 0..NUM as u8 - 1 {
+        host.send(h, b, &[k]).unwrap();
+    }
+    for k in 0..NUM as u8 - 1 {
+        remote
+            .recv_on(b, T, |m| assert_eq!(m.payload, &[k]))
+            .unwrap();
+    }
+    // Every transmit buffer is with the remote: "a"'s is held, the others wait behind it.
+    assert_eq!(host.try_send(h, b, b"x"), Err(Error::WouldBlock));
+    remote
+        .recv_on(a, T, |m| assert_eq!(m.payload, b"for a"))
+        .unwrap();
+    for k in 0..NUM as u8 {
+        host.send(h, b, &[k, k]).unwrap();
+        remote
+            .recv_on(b, T, |m| assert_eq!(m.payload, &[k, k]))
+            .unwrap();
+    }
+}
+
+/// A hostile `accepted` word is refused: bits the firmware did not offer (the table
+/// parser names the field), and offered bits the remote does not implement.
+#[test]
+fn hostile_acceptance_is_refused() {
+    let bad = link(0);
+    bad.mem
+        .store_u32(accepted_off(&bad), INTERCORE_F_IN_ORDER, Relaxed);
+    let (_, rb) = ThreadBell::pair();
+    let err = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
+        Arc::clone(&bad.mem),
+        &bad.map,
+        rb,
+        bad.rsc,
+        WaitMode::Poll,
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("accepted"), "{err}");
+
+    // Offered (bit 1, unknown to this crate) and "accepted" by a hostile host.
+    let hostile = link(INTERCORE_FEATURES | 2);
+    let link = hostile;
+    let (hb, rb) = ThreadBell::pair();
+    let _host = intercore::rpmsg::HostBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        hb,
+        link.rsc,
+        HostConfig::default(),
+    )
+    .unwrap();
+    link.mem.store_u32(accepted_off(&link), 2, Relaxed);
+    let mut remote = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        rb,
+        link.rsc,
+        WaitMode::Poll,
+    )
+    .unwrap();
+    let err = remote.wait_ready(T).unwrap_err();
+    assert!(matches!(err, Error::Protocol { .. }), "{err}");
+}
+
+/// 64-byte round trips in steady state, counted on each side (docs/BENCHMARKS.md,
+/// "Counting shared-memory accesses"): the host sends, the remote answers in place through
+/// the reply path, the host receives. `(host, remote, in order)`, over `NUM` round trips.
+fn round_trip_counts(link: &Link, cfg: HostConfig) -> (Counts, Counts, bool) {
+    let mut c = counting::connect::<8>(link, cfg, WaitMode::Poll).unwrap();
+    let r = c.remote.create_endpoint("svc", None).unwrap();
+    let h = c.host.create_endpoint("client", None).unwrap();
+    let msg = [0x5a; 64];
+    let one = |c: &mut counting::Counted<8>| {
+        c.host.try_send(h, r, &msg).unwrap();
+        c.remote
+            .try_recv_reply_with(|m, reply| reply.send_copy(m.payload).unwrap())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(c.host.try_recv(h, &mut buf).unwrap(), (r, 64));
+        assert_eq!(buf, msg);
+    };
+    // Past the first wrap of both rings: every descriptor written once already.
+    for _ in 0..3 * NUM {
+        one(&mut c);
+    }
+    // `NUM` round trips, each its own window: loads, stores and lines summed (the host's
+    // transmit-buffer reclaim comes once per `NUM`), chains the longest of any.
+    let (mut host, mut remote) = (Counts::default(), Counts::default());
+    for _ in 0..NUM {
+        c.host_mem.mark();
+        c.remote_mem.mark();
+        one(&mut c);
+        host = host + c.host_mem.take();
+        remote = remote + c.remote_mem.take();
+    }
+    let in_order = c.host.in_order();
+    (host, remote, in_order)
+}
+
+/// The negotiated in-order rings against the default standard path (a table without the
+/// entry, EVENT_IDX off as `Link::with_buffers` offers): dependent loads per 64-byte round
+/// trip — the host's chain and the remote's, which run one after the other — at most 60%
+/// of the standard path's (issue 14), and no more loads in all. Deterministic: an upper
+/// bound that fails if a cut is undone.
+#[test]
+fn in_order_cuts_dependent_loads_per_round_trip() {
+    let (sh, sr, std_in_order) = round_trip_counts(&Link::with_buffers(NUM), HostConfig::default());
+    let (fh, fr, fast_in_order) =
+        round_trip_counts(&link(INTERCORE_FEATURES), HostConfig::default());
+    assert!(!std_in_order && fast_in_order);
+    for (name, h, r) in [("standard", sh, sr), ("in-order", fh, fr)] {
+        let per = |n: u64| n as f64 / f64::from(NUM);
+        eprintln!(
+            "{name:9} per round trip: host loads {:.1} stores {:.1} fences {:.1} lines64 {:.1} \
+             chain {} ordered {} | remote loads {:.1} stores {:.1} fences {:.1} lines32 {:.1} \
+             chain {} ordered {} | chain sum {} ordered sum {}",
+            per(h.loads),
+            per(h.stores),
+            per(h.fences),
+            per(h.lines64),
+            h.chain,
+            h.ordered_chain,
+            per(r.loads),
+            per(r.stores),
+            per(r.fences),
+            per(r.lines32),
+            r.chain,
+            r.ordered_chain,
+            h.chain + r.chain,
+            h.ordered_chain + r.ordered_chain,
+        );
+    }
+    let (std_chain, fast_chain) = (sh.chain + sr.chain, fh.chain + fr.chain);
+    assert!(
+        fast_chain * 10 <= std_chain * 6,
+        "in-order chain {fast_chain} > 60% of standard {std_chain}"
+    );
+    assert!(fh.loads + fr.loads <= sh.loads + sr.loads);
+}
