@@ -70,7 +70,9 @@ pub enum WaitMode {
     /// Spin on the ring, never sleep and make no system call: lowest latency, burns a core.
     Poll,
     /// Spin for up to this long, then sleep on the doorbell: polling latency under
-    /// back-to-back traffic, near-zero CPU when idle.
+    /// back-to-back traffic, near-zero CPU when idle. How long each wait spins within this
+    /// maximum is learnt per bus from the peer's observed response time and the cost of
+    /// sleeping, and spinning stops while it mostly fails (see `docs/ARCHITECTURE.md`).
     Adaptive(Duration),
 }
 
@@ -340,6 +342,12 @@ impl Waiter {
         }
     }
 
+    /// The sleep [`Waiter::after_miss`] asked for did not happen (arming found work):
+    /// there is no sleep to learn from (yet).
+    pub(crate) fn no_sleep(&mut self) {
+        self.slept_at = None;
+    }
+
     /// Gives the call its spin budget (before its first [`Waiter::after_miss`]).
     pub(crate) fn set_budget(&mut self, budget: Duration) {
         self.budget = Some(budget);
@@ -409,9 +417,9 @@ impl Waiter {
             core::hint::spin_loop();
             return Ok(Next::Retry);
         }
-        if self.spinning && self.budget.is_some() {
-            self.ran_out = true;
-            self.slept_at = Some(now);
+        if self.budget.is_some() {
+            self.ran_out |= self.spinning;
+            self.slept_at.get_or_insert(now);
         }
         self.spinning = false;
         Ok(Next::Sleep(self.deadline.map(|d| d - now)))
@@ -465,7 +473,10 @@ pub(crate) fn block_on<S: Sleeper, T>(
             Ok(Next::Sleep(t)) => {
                 armed = true;
                 match s.arm(want_tx) {
-                    Ok(true) => continue,
+                    Ok(true) => {
+                        w.no_sleep();
+                        continue;
+                    }
                     Ok(false) => {}
                     Err(e) => break Err(e),
                 }
@@ -598,6 +609,7 @@ mod tests {
         tries: u32,
         ready_at: u32,
         sleeps: u32,
+        pending_on_arm: bool,
         mode: WaitMode,
         policy: SpinPolicy,
     }
@@ -629,7 +641,9 @@ mod tests {
             &mut self.policy
         }
         fn arm(&mut self, _: bool) -> crate::Result<bool> {
-            Ok(false)
+            // With `pending_on_arm`, the reply turns out to be there when arming re-checks.
+            self.rung.set(self.pending_on_arm);
+            Ok(self.pending_on_arm)
         }
         fn disarm(&mut self) {}
         fn note_sleep(&mut self) {
@@ -648,6 +662,7 @@ mod tests {
                 tries: 0,
                 ready_at: 0,
                 sleeps: 0,
+                pending_on_arm: false,
                 mode,
                 policy: SpinPolicy::default(),
             }
@@ -689,7 +704,16 @@ mod tests {
         assert!(f.call(u32::MAX).is_ok());
         assert_eq!(f.sleeps, 1);
         assert!(f.policy.fail > before);
-        assert_eq!(f.policy.slept(), 50 * US - 50 * US / 8 + 101 * US / 8);
+        let slept = 50 * US - 50 * US / 8 + 101 * US / 8;
+        assert_eq!(f.policy.slept(), slept);
+        // A reply found by arming's re-check: a failed spin, but no sleep to learn from.
+        f.pending_on_arm = true;
+        let fail = f.policy.fail;
+        assert!(f.call(u32::MAX).is_ok());
+        assert_eq!(f.sleeps, 1);
+        assert!(f.policy.fail > fail);
+        assert_eq!(f.policy.slept(), slept);
+        f.pending_on_arm = false;
         while !f.policy.bypassing() {
             f.call(u32::MAX).unwrap();
         }
