@@ -129,10 +129,11 @@ impl core::error::Error for ParseWaitModeError {}
 /// ([`Doorbell::now`]), so it runs without `std` and is tested with a fake clock.
 ///
 /// * **Estimate.** `est` is a running average (weight 1/[`EST_WEIGHT`]) of how long the
-///   waits that ended *while spinning* took, from the first miss to the last clock read
-///   before the success (the clock is read every [`SPINS_PER_CLOCK`] spins, so a wait that
-///   ends between two reads counts what the last read saw: 0 for one that ends before the
-///   first). It starts at `max / SPIN_FACTOR`, so a fresh bus spins the whole configured
+///   waits that ended *while spinning* took, from the first clock read to the last one
+///   before the success (the clock is read every [`SPINS_PER_CLOCK`] spins, the first
+///   time after that many misses, so that a wait which spins briefly — the common case —
+///   reads no clock at all and counts 0; the estimate is a lower bound, by up to two
+///   reads' distance). It starts at `max / SPIN_FACTOR`, so a fresh bus spins the whole configured
 ///   maximum and learns downwards.
 /// * **Sleep cost.** `slept` is a running average (same weight) of how long the waits that
 ///   slept stayed asleep (from the decision to sleep until the call returned with its
@@ -283,9 +284,10 @@ pub(crate) enum Next {
 
 /// The state of one blocking call: its deadline and where it is in spin-then-sleep. The
 /// clock is first read at the first miss that needs it, not on entry: in `Poll` mode after
-/// [`SPINS_PER_CLOCK`] misses (a call that spins briefly pays for no clock read at all), in
-/// `Adaptive` mode at the first miss (where the spin budget starts, and the [`SpinPolicy`]'s
-/// measurement with it).
+/// [`SPINS_PER_CLOCK`] misses in `Poll` and `Adaptive` mode (a call that spins briefly
+/// pays for no clock read at all; the adaptive spin budget and the [`SpinPolicy`]'s
+/// measurement start there), at the first miss in `Event` mode and when the policy says
+/// not to spin.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     mode: WaitMode,
@@ -370,9 +372,8 @@ impl Waiter {
         match budget {
             b if b.is_zero() => Some(Outcome::Skipped(slept)),
             _ if self.ran_out => Some(Outcome::RanOut(slept)),
-            _ if succeeded && self.started => {
-                Some(Outcome::Spun(self.last.saturating_sub(self.first)))
-            }
+            // Before the first clock read, `last` and `first` are both zero: it counts 0.
+            _ if succeeded => Some(Outcome::Spun(self.last.saturating_sub(self.first))),
             _ => None,
         }
     }
@@ -392,9 +393,9 @@ impl Waiter {
     /// Decides what to do after a try found nothing: spin again, sleep, or give up with
     /// `Timeout` (or `PeerGone` when the liveness check says so).
     pub(crate) fn after_miss<D: Doorbell + ?Sized>(&mut self, bell: &D) -> crate::Result<Next> {
-        // Adaptive calls read the clock at their first miss; otherwise every
-        // SPINS_PER_CLOCK spins.
-        if self.spinning && (self.started || self.budget.is_none()) {
+        // Spinning calls read the clock every SPINS_PER_CLOCK spins (the first time after
+        // that many misses); a call told to skip spinning goes to the clock at once.
+        if self.spinning && (self.started || self.budget != Some(Duration::ZERO)) {
             self.spins = self.spins.wrapping_add(1);
             if self.spins % SPINS_PER_PEER_CHECK == 0 {
                 bell.check_peer()?;
@@ -680,7 +681,7 @@ mod tests {
     }
 
     /// Through `block_on`: a reply found while spinning teaches the estimate (the time from
-    /// the first miss to the last clock read, 64 spins apart); a call answered at once
+    /// the first clock read to the last, 64 spins apart); a call answered at once
     /// teaches nothing; a spin that runs out sleeps and counts as a failure; once spins
     /// mostly fail, a call sleeps after a single try.
     #[test]
@@ -692,12 +693,17 @@ mod tests {
             Duration::ZERO,
             "no miss: the policy was not asked"
         );
-        // Reply on try 200: misses 1..199; the clock is read at the first miss and after
-        // spins 64, 128 and 192 (one more microsecond each), so the spin took 3 µs.
+        // Reply on try 200: misses 1..199; the clock is read after spins 64, 128 and 192
+        // (one more microsecond each), so the spin took 2 µs from the first read.
         assert_eq!(f.call(200), Ok(200));
         assert_eq!(f.sleeps, 0);
         let est0 = 50 * US / SPIN_FACTOR as u32;
-        assert_eq!(f.policy.estimate(), est0 - est0 / 8 + 3 * US / 8);
+        assert_eq!(f.policy.estimate(), est0 - est0 / 8 + 2 * US / 8);
+        // A reply within the first 64 spins reads no clock and counts 0.
+        f.call(50).unwrap();
+        let est1 = est0 - est0 / 8 + 2 * US / 8;
+        assert_eq!(f.policy.estimate(), est1 - est1 / 8);
+        assert_eq!(f.clock.get(), 3 * US, "three clock reads in all");
         // A reply that never comes while spinning: the budget runs out, the call sleeps
         // (100 µs, plus the clock read after it), and that is a failure.
         let before = f.policy.fail;
