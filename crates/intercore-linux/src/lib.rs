@@ -41,7 +41,7 @@ pub use notify::{EventFd, EventfdDoorbell, PidFd, UioDoorbell, UioLayout};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
 pub use rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 pub use sys::{
-    adopt_inherited_fd, allowed_cpus, clear_cloexec, monotonic_now, pin_to_cpu, pipe,
+    adopt_inherited_fd, allowed_cpus, clear_cloexec, monotonic_now, pin_to_cpu, pin_to_cpus, pipe,
     process_cpu_time, spawn_inheriting,
 };
 

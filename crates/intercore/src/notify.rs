@@ -70,7 +70,9 @@ pub enum WaitMode {
     /// Spin on the ring, never sleep and make no system call: lowest latency, burns a core.
     Poll,
     /// Spin for up to this long, then sleep on the doorbell: polling latency under
-    /// back-to-back traffic, near-zero CPU when idle.
+    /// back-to-back traffic, near-zero CPU when idle. How long each wait spins within this
+    /// maximum is learnt per bus from the peer's observed response time and the cost of
+    /// sleeping, and spinning stops while it mostly fails (see `docs/ARCHITECTURE.md`).
     Adaptive(Duration),
 }
 
@@ -121,6 +123,156 @@ impl fmt::Display for ParseWaitModeError {
 
 impl core::error::Error for ParseWaitModeError {}
 
+/// The adaptive spin budget: how long an [`WaitMode::Adaptive`] blocking call spins before
+/// it sleeps on the doorbell, learned from the peer's observed response time. One per bus,
+/// kept across blocking calls; everything it knows comes from the doorbell's clock
+/// ([`Doorbell::now`]), so it runs without `std` and is tested with a fake clock.
+///
+/// * **Estimate.** `est` is a running average (weight 1/[`EST_WEIGHT`]) of how long the
+///   waits that ended *while spinning* took, from the first clock read to the last one
+///   before the success (the clock is read every [`SPINS_PER_CLOCK`] spins, the first
+///   time after that many misses, so that a wait which spins briefly — the common case —
+///   reads no clock at all and counts 0; the estimate is a lower bound, by up to two
+///   reads' distance). It starts at `max / SPIN_FACTOR`, so a fresh bus spins the whole configured
+///   maximum and learns downwards.
+/// * **Sleep cost.** `slept` is a running average (same weight) of how long the waits that
+///   slept stayed asleep (from the decision to sleep until the call returned with its
+///   result): what going to the doorbell costs on this machine, with this peer, now. It
+///   starts at `max`.
+/// * **Budget.** A wait spins up to `max(SPIN_FACTOR × est, slept)`, at least [`MIN_SPIN`]
+///   and at most the configured maximum `max` (`adaptive:MICROS`): a few times the peer's
+///   usual answer, and never less than a sleep would cost — spinning as long as blocking
+///   costs is the classic rule for spin-then-block (it costs at most twice the better of
+///   the two), and on a machine where a wake-up takes tens of µs it keeps a spinning side
+///   spinning through short preemptions of its peer.
+/// * **Giving up on spinning.** `fail` is a running average (weight 1/[`EST_WEIGHT`]) of
+///   whether a spin ran out (1) or succeeded (0). Once it exceeds [`BYPASS_FAIL`] (most
+///   recent spins failed: the peer is slow or not running — on a loaded machine it may be
+///   waiting for the very CPU this side would burn), waits go straight to the doorbell.
+///   Every [`PROBE_EVERY`]-th wait in that state spins the full `max` instead (a probe);
+///   one that succeeds sets `fail` to the threshold (spinning resumes at once, successes
+///   lower it as usual, and a single spin that runs out brings the bypass back), and
+///   updates `est`.
+/// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
+///   teach nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpinPolicy {
+    /// The configured maximum this state was learnt under; a different one resets it.
+    max: Duration,
+    /// Running estimate of a successful spin's length, ns.
+    est_ns: u64,
+    /// Running estimate of a sleep's length, ns.
+    slept_ns: u64,
+    /// Running failure ratio of recent spins, in 1/[`FAIL_ONE`].
+    fail: u32,
+    /// Waits sent straight to the doorbell since the last spin.
+    skipped: u32,
+}
+
+/// The budget is this many times the estimate.
+pub(crate) const SPIN_FACTOR: u64 = 4;
+/// The least budget (unless the configured maximum is smaller), whatever sleeps cost: a
+/// few scheduler-free microseconds, so that a peer delayed by an interrupt does not send
+/// this side to sleep.
+pub(crate) const MIN_SPIN: Duration = Duration::from_micros(2);
+/// Weight of a new observation in the running averages: 1/8.
+pub(crate) const EST_WEIGHT: u64 = 8;
+/// The failure ratio's unit.
+pub(crate) const FAIL_ONE: u32 = 1024;
+/// Above this failure ratio (3/4), waits skip spinning.
+pub(crate) const BYPASS_FAIL: u32 = FAIL_ONE * 3 / 4;
+/// While skipping, every this-many-th wait spins the full maximum as a probe.
+pub(crate) const PROBE_EVERY: u32 = 16;
+
+/// How a wait under [`SpinPolicy`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It succeeded while spinning, this long after its first miss.
+    Spun(Duration),
+    /// Its spin budget ran out (it then slept, or timed out); how long it slept, when it
+    /// returned with a result.
+    RanOut(Option<Duration>),
+    /// It was sent straight to the doorbell; how long it slept, when it returned with a
+    /// result.
+    Skipped(Option<Duration>),
+}
+
+impl SpinPolicy {
+    /// The spin budget for the next wait under the maximum `max`.
+    pub(crate) fn budget(&mut self, max: Duration) -> Duration {
+        if max != self.max {
+            *self = SpinPolicy {
+                max,
+                est_ns: (max.as_nanos() as u64) / SPIN_FACTOR,
+                slept_ns: max.as_nanos() as u64,
+                fail: 0,
+                skipped: 0,
+            };
+        }
+        if self.fail > BYPASS_FAIL {
+            self.skipped += 1;
+            if self.skipped < PROBE_EVERY {
+                return Duration::ZERO;
+            }
+            return max;
+        }
+        Duration::from_nanos(self.est_ns.saturating_mul(SPIN_FACTOR).max(self.slept_ns))
+            .max(MIN_SPIN)
+            .min(max)
+    }
+
+    /// Learns from how the wait that asked for the last budget ended.
+    pub(crate) fn record(&mut self, outcome: Outcome) {
+        let w = EST_WEIGHT as u32;
+        match outcome {
+            Outcome::Spun(t) => {
+                let t = t.as_nanos().min(u64::MAX as u128) as u64;
+                // est += (t - est) / W, in integers and without overflow.
+                self.est_ns = self.est_ns - self.est_ns / EST_WEIGHT + t / EST_WEIGHT;
+                self.fail = if self.fail > BYPASS_FAIL {
+                    // A probe that succeeds ends the bypass, just: one more spin that runs
+                    // out brings it back.
+                    BYPASS_FAIL
+                } else {
+                    self.fail - self.fail / w
+                };
+                self.skipped = 0;
+            }
+            Outcome::RanOut(slept) => {
+                self.fail += (FAIL_ONE - self.fail) / w;
+                self.skipped = 0;
+                self.learn_sleep(slept);
+            }
+            Outcome::Skipped(slept) => self.learn_sleep(slept),
+        }
+    }
+
+    fn learn_sleep(&mut self, slept: Option<Duration>) {
+        if let Some(t) = slept {
+            let t = t.as_nanos().min(u64::MAX as u128) as u64;
+            self.slept_ns = self.slept_ns - self.slept_ns / EST_WEIGHT + t / EST_WEIGHT;
+        }
+    }
+
+    /// The current estimate of a successful spin's length.
+    #[cfg(test)]
+    pub(crate) fn estimate(&self) -> Duration {
+        Duration::from_nanos(self.est_ns)
+    }
+
+    /// The current estimate of a sleep's length.
+    #[cfg(test)]
+    pub(crate) fn slept(&self) -> Duration {
+        Duration::from_nanos(self.slept_ns)
+    }
+
+    /// Whether waits currently skip spinning.
+    #[cfg(test)]
+    pub(crate) fn bypassing(&self) -> bool {
+        self.fail > BYPASS_FAIL
+    }
+}
+
 /// What a blocking loop does after a try found nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Next {
@@ -131,8 +283,11 @@ pub(crate) enum Next {
 }
 
 /// The state of one blocking call: its deadline and where it is in spin-then-sleep. The
-/// clock is first read at the first miss that needs it, not on entry, so a call that spins
-/// briefly pays for no clock read at all.
+/// clock is first read at the first miss that needs it, not on entry: in `Poll` mode after
+/// [`SPINS_PER_CLOCK`] misses in `Poll` and `Adaptive` mode (a call that spins briefly
+/// pays for no clock read at all; the adaptive spin budget and the [`SpinPolicy`]'s
+/// measurement start there), at the first miss in `Event` mode and when the policy says
+/// not to spin.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     mode: WaitMode,
@@ -142,6 +297,15 @@ pub(crate) struct Waiter {
     started: bool,
     spinning: bool,
     spins: u32,
+    /// Adaptive: the spin budget the policy granted (set at the first miss).
+    budget: Option<Duration>,
+    /// Adaptive: the budget ran out (the call then slept or timed out).
+    ran_out: bool,
+    /// Adaptive: the clock at the first miss and at the latest read.
+    first: Duration,
+    last: Duration,
+    /// Adaptive: the clock when the call decided to sleep.
+    slept_at: Option<Duration>,
 }
 
 /// Spins between clock reads (a clock read is a vDSO call, ~20 ns).
@@ -164,15 +328,63 @@ impl Waiter {
             started: false,
             spinning,
             spins: 0,
+            budget: None,
+            ran_out: false,
+            first: Duration::ZERO,
+            last: Duration::ZERO,
+            slept_at: None,
+        }
+    }
+
+    /// The adaptive maximum when this call still needs its spin budget (its first miss).
+    pub(crate) fn wants_budget(&self) -> Option<Duration> {
+        match self.mode {
+            WaitMode::Adaptive(max) if self.budget.is_none() => Some(max),
+            _ => None,
+        }
+    }
+
+    /// The sleep [`Waiter::after_miss`] asked for did not happen (arming found work):
+    /// there is no sleep to learn from (yet).
+    pub(crate) fn no_sleep(&mut self) {
+        self.slept_at = None;
+    }
+
+    /// Gives the call its spin budget (before its first [`Waiter::after_miss`]).
+    pub(crate) fn set_budget(&mut self, budget: Duration) {
+        self.budget = Some(budget);
+    }
+
+    /// What the [`SpinPolicy`] should learn from this call, given whether it ended in
+    /// success (`None`: nothing — not adaptive, no miss, or a timeout before the budget
+    /// ran out). A call that slept and succeeded reads the clock once more, to learn how
+    /// long it slept.
+    pub(crate) fn outcome<D: Doorbell + ?Sized>(
+        &self,
+        bell: &D,
+        succeeded: bool,
+    ) -> Option<Outcome> {
+        let budget = self.budget?;
+        let slept = match self.slept_at {
+            Some(t) if succeeded => Some(bell.now().saturating_sub(t)),
+            _ => None,
+        };
+        match budget {
+            b if b.is_zero() => Some(Outcome::Skipped(slept)),
+            _ if self.ran_out => Some(Outcome::RanOut(slept)),
+            // Before the first clock read, `last` and `first` are both zero: it counts 0.
+            _ if succeeded => Some(Outcome::Spun(self.last.saturating_sub(self.first))),
+            _ => None,
         }
     }
 
     fn start(&mut self, now: Duration) {
         if !self.started {
             self.started = true;
+            self.first = now;
             self.deadline = self.timeout.map(|t| now.saturating_add(t));
             self.spin_end = match self.mode {
-                WaitMode::Adaptive(d) => Some(now.saturating_add(d)),
+                WaitMode::Adaptive(d) => Some(now.saturating_add(self.budget.unwrap_or(d))),
                 _ => None,
             };
         }
@@ -181,7 +393,9 @@ impl Waiter {
     /// Decides what to do after a try found nothing: spin again, sleep, or give up with
     /// `Timeout` (or `PeerGone` when the liveness check says so).
     pub(crate) fn after_miss<D: Doorbell + ?Sized>(&mut self, bell: &D) -> crate::Result<Next> {
-        if self.spinning {
+        // Spinning calls read the clock every SPINS_PER_CLOCK spins (the first time after
+        // that many misses); a call told to skip spinning goes to the clock at once.
+        if self.spinning && (self.started || self.budget != Some(Duration::ZERO)) {
             self.spins = self.spins.wrapping_add(1);
             if self.spins % SPINS_PER_PEER_CHECK == 0 {
                 bell.check_peer()?;
@@ -193,6 +407,9 @@ impl Waiter {
         }
         let now = bell.now();
         self.start(now);
+        if self.spinning {
+            self.last = now;
+        }
         if self.deadline.is_some_and(|d| now >= d) {
             bell.check_peer()?;
             return Err(crate::Error::Timeout);
@@ -200,6 +417,10 @@ impl Waiter {
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
             core::hint::spin_loop();
             return Ok(Next::Retry);
+        }
+        if self.budget.is_some() {
+            self.ran_out |= self.spinning;
+            self.slept_at.get_or_insert(now);
         }
         self.spinning = false;
         Ok(Next::Sleep(self.deadline.map(|d| d - now)))
@@ -214,6 +435,8 @@ pub(crate) trait Sleeper {
     fn bell(&self) -> &Self::Bell;
     /// How blocking calls wait.
     fn wait_mode(&self) -> WaitMode;
+    /// The adaptive spin budget's state, kept across calls.
+    fn spin_policy(&mut self) -> &mut SpinPolicy;
     /// Asks the peer to notify us (of received messages, and with `want_tx` of returned
     /// transmit buffers); `Ok(true)` when work is already pending (do not sleep).
     fn arm(&mut self, want_tx: bool) -> crate::Result<bool>;
@@ -242,12 +465,19 @@ pub(crate) fn block_on<S: Sleeper, T>(
             Ok(None) => {}
             Err(e) => break Err(e),
         }
+        if let Some(max) = w.wants_budget() {
+            let b = s.spin_policy().budget(max);
+            w.set_budget(b);
+        }
         match w.after_miss(s.bell()) {
             Ok(Next::Retry) => {}
             Ok(Next::Sleep(t)) => {
                 armed = true;
                 match s.arm(want_tx) {
-                    Ok(true) => continue,
+                    Ok(true) => {
+                        w.no_sleep();
+                        continue;
+                    }
                     Ok(false) => {}
                     Err(e) => break Err(e),
                 }
@@ -262,5 +492,246 @@ pub(crate) fn block_on<S: Sleeper, T>(
     if armed {
         s.disarm();
     }
+    if let Some(o) = w.outcome(s.bell(), r.is_ok()) {
+        s.spin_policy().record(o);
+    }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    const US: Duration = Duration::from_micros(1);
+
+    /// A fresh policy spins the whole configured maximum; the budget then follows a few
+    /// times the peer's response time, never below what a sleep costs (nor [`MIN_SPIN`]),
+    /// never above the maximum.
+    #[test]
+    fn budget_follows_the_estimates() {
+        let max = 50 * US;
+        let mut p = SpinPolicy::default();
+        assert_eq!(p.budget(max), max);
+        // Fast answers alone do not shorten the spin: a sleep is still thought to cost max.
+        for _ in 0..64 {
+            p.record(Outcome::Spun(Duration::from_nanos(300)));
+        }
+        assert!(p.estimate() < US, "{:?}", p.estimate());
+        assert_eq!(p.budget(max), max);
+        // Cheap sleeps do.
+        for _ in 0..64 {
+            p.record(Outcome::Skipped(Some(US)));
+        }
+        assert!(p.slept() < 2 * US, "{:?}", p.slept());
+        assert_eq!(p.budget(max), MIN_SPIN);
+        // A slower peer: four times its answer.
+        for _ in 0..64 {
+            p.record(Outcome::Spun(3 * US));
+        }
+        let b = p.budget(max);
+        assert!(b > 10 * US && b <= 12 * US, "{b:?}");
+        // Dearer sleeps: as long as a sleep.
+        for _ in 0..64 {
+            p.record(Outcome::Skipped(Some(20 * US)));
+        }
+        let b = p.budget(max);
+        assert!(b > 18 * US && b <= 20 * US, "{b:?}");
+        for _ in 0..64 {
+            p.record(Outcome::Spun(40 * US));
+        }
+        assert_eq!(p.budget(max), max);
+        // A smaller maximum bounds everything; a new maximum starts afresh.
+        assert_eq!(p.budget(US), US);
+        assert_eq!(p.estimate(), US / 4);
+        assert_eq!(p.slept(), US);
+        assert_eq!(p.budget(Duration::ZERO), Duration::ZERO);
+    }
+
+    /// Spins that mostly run out send waits straight to the doorbell, with a full-length
+    /// probe every `PROBE_EVERY` waits; a probe that succeeds resumes spinning, and one
+    /// failure brings the bypass back, two successes keep it away.
+    #[test]
+    fn failures_bypass_the_spin_and_probes_resume_it() {
+        let max = 50 * US;
+        let mut p = SpinPolicy::default();
+        let mut ran_out = 0;
+        while !p.bypassing() {
+            p.budget(max);
+            p.record(Outcome::RanOut(None));
+            ran_out += 1;
+        }
+        // (7/8)^n < 1/4 first at n = 11.
+        assert_eq!(ran_out, 11);
+        for round in 0..3 {
+            for i in 1..PROBE_EVERY {
+                assert_eq!(p.budget(max), Duration::ZERO, "round {round}, wait {i}");
+                p.record(Outcome::Skipped(None));
+            }
+            assert_eq!(p.budget(max), max, "the probe spins the maximum");
+            p.record(Outcome::RanOut(None));
+            assert!(p.bypassing());
+        }
+        // The estimate learnt nothing from failures or skips.
+        assert_eq!(p.estimate(), max / SPIN_FACTOR as u32);
+        for _ in 1..PROBE_EVERY {
+            p.budget(max);
+            p.record(Outcome::Skipped(None));
+        }
+        assert_eq!(p.budget(max), max);
+        p.record(Outcome::Spun(US));
+        assert!(!p.bypassing());
+        assert!(p.budget(max) > Duration::ZERO);
+        let mut again = 0;
+        while !p.bypassing() {
+            p.budget(max);
+            p.record(Outcome::RanOut(None));
+            again += 1;
+        }
+        assert_eq!(again, 1);
+        for _ in 0..PROBE_EVERY {
+            p.budget(max);
+            p.record(Outcome::Skipped(None));
+        }
+        p.record(Outcome::Spun(US));
+        p.budget(max);
+        p.record(Outcome::Spun(US));
+        p.budget(max);
+        p.record(Outcome::RanOut(None));
+        assert!(!p.bypassing());
+    }
+
+    /// A fake link for `block_on`: a clock that advances 1 µs per read, a reply that
+    /// appears on the `ready_at`-th try (or once the doorbell is slept on), and counts of
+    /// what the loop did.
+    struct Fake {
+        clock: Cell<Duration>,
+        rung: Cell<bool>,
+        tries: u32,
+        ready_at: u32,
+        sleeps: u32,
+        pending_on_arm: bool,
+        mode: WaitMode,
+        policy: SpinPolicy,
+    }
+
+    impl Doorbell for Fake {
+        fn ring(&self, _: u32) -> crate::Result<()> {
+            Ok(())
+        }
+        fn wait(&self, _: Option<Duration>) -> crate::Result<bool> {
+            self.clock.set(self.clock.get() + 100 * US);
+            self.rung.set(true);
+            Ok(true)
+        }
+        fn now(&self) -> Duration {
+            self.clock.set(self.clock.get() + US);
+            self.clock.get()
+        }
+    }
+
+    impl Sleeper for Fake {
+        type Bell = Fake;
+        fn bell(&self) -> &Fake {
+            self
+        }
+        fn wait_mode(&self) -> WaitMode {
+            self.mode
+        }
+        fn spin_policy(&mut self) -> &mut SpinPolicy {
+            &mut self.policy
+        }
+        fn arm(&mut self, _: bool) -> crate::Result<bool> {
+            // With `pending_on_arm`, the reply turns out to be there when arming re-checks.
+            self.rung.set(self.pending_on_arm);
+            Ok(self.pending_on_arm)
+        }
+        fn disarm(&mut self) {}
+        fn note_sleep(&mut self) {
+            self.sleeps += 1;
+        }
+        fn fail(&mut self, e: crate::Error) -> crate::Error {
+            e
+        }
+    }
+
+    impl Fake {
+        fn new(mode: WaitMode) -> Self {
+            Fake {
+                clock: Cell::new(Duration::ZERO),
+                rung: Cell::new(false),
+                tries: 0,
+                ready_at: 0,
+                sleeps: 0,
+                pending_on_arm: false,
+                mode,
+                policy: SpinPolicy::default(),
+            }
+        }
+        /// One blocking call whose reply comes on try `ready_at` (1: at once).
+        fn call(&mut self, ready_at: u32) -> crate::Result<u32> {
+            self.tries = 0;
+            self.ready_at = ready_at;
+            self.rung.set(false);
+            block_on(self, Some(Duration::from_secs(1)), false, |f| {
+                f.tries += 1;
+                Ok((f.tries >= f.ready_at || f.rung.get()).then_some(f.tries))
+            })
+        }
+    }
+
+    /// Through `block_on`: a reply found while spinning teaches the estimate (the time from
+    /// the first clock read to the last, 64 spins apart); a call answered at once
+    /// teaches nothing; a spin that runs out sleeps and counts as a failure; once spins
+    /// mostly fail, a call sleeps after a single try.
+    #[test]
+    fn block_on_feeds_the_policy() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        assert_eq!(f.call(1), Ok(1));
+        assert_eq!(
+            f.policy.max,
+            Duration::ZERO,
+            "no miss: the policy was not asked"
+        );
+        // Reply on try 200: misses 1..199; the clock is read after spins 64, 128 and 192
+        // (one more microsecond each), so the spin took 2 µs from the first read.
+        assert_eq!(f.call(200), Ok(200));
+        assert_eq!(f.sleeps, 0);
+        let est0 = 50 * US / SPIN_FACTOR as u32;
+        assert_eq!(f.policy.estimate(), est0 - est0 / 8 + 2 * US / 8);
+        // A reply within the first 64 spins reads no clock and counts 0.
+        f.call(50).unwrap();
+        let est1 = est0 - est0 / 8 + 2 * US / 8;
+        assert_eq!(f.policy.estimate(), est1 - est1 / 8);
+        assert_eq!(f.clock.get(), 3 * US, "three clock reads in all");
+        // A reply that never comes while spinning: the budget runs out, the call sleeps
+        // (100 µs, plus the clock read after it), and that is a failure.
+        let before = f.policy.fail;
+        assert!(f.call(u32::MAX).is_ok());
+        assert_eq!(f.sleeps, 1);
+        assert!(f.policy.fail > before);
+        let slept = 50 * US - 50 * US / 8 + 101 * US / 8;
+        assert_eq!(f.policy.slept(), slept);
+        // A reply found by arming's re-check: a failed spin, but no sleep to learn from.
+        f.pending_on_arm = true;
+        let fail = f.policy.fail;
+        assert!(f.call(u32::MAX).is_ok());
+        assert_eq!(f.sleeps, 1);
+        assert!(f.policy.fail > fail);
+        assert_eq!(f.policy.slept(), slept);
+        f.pending_on_arm = false;
+        while !f.policy.bypassing() {
+            f.call(u32::MAX).unwrap();
+        }
+        let sleeps = f.sleeps;
+        // Bypassing: one try, then straight to sleep.
+        assert_eq!(f.call(u32::MAX), Ok(2));
+        assert_eq!(f.sleeps, sleeps + 1);
+        // Poll and event modes leave the policy alone.
+        for mode in [WaitMode::Poll, WaitMode::Event] {
+            let mut f = Fake::new(mode);
+            f.call(500).unwrap();
+            assert_eq!(f.policy.max, Duration::ZERO);
+        }
+    }
 }

@@ -284,6 +284,22 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             s.write_all(&(bytes / size as u64).to_le_bytes())
                 .map_err(|e| e.to_string())
         }
+        Some("busy") => {
+            // Background load: burn the CPU until the parent (named by pid) is gone, so
+            // that even a harness killed outright leaves no busy process behind.
+            let parent: u32 = args
+                .get(1)
+                .ok_or("missing parent pid")?
+                .parse()
+                .map_err(|_| "bad parent pid")?;
+            let mut x = 1u64;
+            while std::os::unix::process::parent_id() == parent {
+                for _ in 0..100_000 {
+                    x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005) ^ 1);
+                }
+            }
+            Ok(())
+        }
         #[cfg(feature = "iceoryx2")]
         Some("iceoryx2") => super::iox::peer(&args[1..]),
         _ => Err("unknown baseline peer".into()),

@@ -164,6 +164,34 @@ pub fn measure(
     Ok(r)
 }
 
+/// [`measure`] with a time limit, for runs whose operations may each take a scheduler time
+/// slice (under background load): the warm-up stops after a quarter of `limit`, the
+/// measurement once `samples` are taken and [`MIN_WINDOW`] has passed, or at `limit`
+/// (with at least 100 samples).
+pub fn measure_within(
+    warmup: usize,
+    samples: usize,
+    limit: Duration,
+    mut op: impl FnMut() -> Result<(), String>,
+) -> Result<(Recorder, u64), String> {
+    let start = Instant::now();
+    let mut warm = 0u64;
+    while (warm as usize) < warmup && start.elapsed() < limit / 4 {
+        op()?;
+        warm += 1;
+    }
+    let mut r = Recorder::new();
+    let start = Instant::now();
+    let mut n = 0;
+    while (n < samples || start.elapsed() < MIN_WINDOW) && (n < 100 || start.elapsed() < limit) {
+        let t = Instant::now();
+        op()?;
+        r.record(t.elapsed());
+        n += 1;
+    }
+    Ok((r, warm))
+}
+
 impl Recorder {
     /// Number of samples recorded.
     pub fn count(&self) -> u64 {

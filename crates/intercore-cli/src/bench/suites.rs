@@ -1,6 +1,7 @@
 //! The intercore side of each suite, against the simulated SoC (firmware in its own process).
 
-use super::stats::{CpuMeter, Recorder, Row, measure};
+use super::floor::Peer;
+use super::stats::{CpuMeter, Recorder, Row, measure_within};
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
@@ -43,10 +44,48 @@ fn start(
     Ok((soc, bus))
 }
 
+/// Background load: one busy process per CPU (this binary re-run as the `busy` baseline
+/// peer), each pinned to its CPU, so that every core the link's two sides run on is shared
+/// with a process that never sleeps. The processes are killed and reaped when this is
+/// dropped, and each also exits by itself within a millisecond once its parent is gone.
+pub struct Load {
+    hogs: Vec<Peer>,
+}
+
+impl Load {
+    /// Starts one busy process per CPU in `cpus` (one, unpinned, when the list is empty).
+    pub fn start(cpus: &[usize]) -> Result<Self, String> {
+        let me = std::process::id().to_string();
+        let mut hogs = Vec::new();
+        let targets: Vec<Option<usize>> = if cpus.is_empty() {
+            vec![None]
+        } else {
+            cpus.iter().copied().map(Some).collect()
+        };
+        for cpu in targets {
+            hogs.push(Peer::spawn(&["busy".into(), me.clone()], &[], cpu)?);
+        }
+        Ok(Load { hogs })
+    }
+
+    /// How many busy processes run.
+    pub fn len(&self) -> usize {
+        self.hogs.len()
+    }
+}
+
+/// How long one row under background load may take (a round trip can cost a scheduler time
+/// slice there).
+const LOAD_ROW_LIMIT: Duration = Duration::from_secs(3);
+
 /// Round trips through the echo firmware for each payload size, in one wait mode (the
 /// remote waits the same way), plus the CPU both sides burn over 200 ms of idleness. The
 /// echo firmware offers in-order rings; `in_order` false declines them (rows named
-/// `intercore-<mode>-standard`: the standard split ring, for comparison).
+/// `intercore-<mode>-standard`: the standard split ring, for comparison). Under
+/// `load` (a [`Load`] running; `pinned`: host and firmware stay on separate CPUs, else
+/// both may run on any CPU, where the scheduler puts them), the rows are `rtt-load` or
+/// `rtt-load-unpinned` instead of `rtt`, each limited to [`LOAD_ROW_LIMIT`], and the idle
+/// row is skipped.
 pub fn rtt(
     mode: (&str, WaitMode),
     in_order: bool,
@@ -54,13 +93,35 @@ pub fn rtt(
     warmup: usize,
     samples: usize,
     cpus: &[usize],
+    load: Option<(&Load, bool)>,
+) -> Result<Vec<Row>, String> {
+    let unpinned = matches!(load, Some((_, false)));
+    if unpinned && !cpus.is_empty() {
+        intercore_linux::pin_to_cpus(0, cpus).map_err(|e| format!("unpinning: {e}"))?;
+    }
+    let r = rtt_in(mode, in_order, sizes, warmup, samples, cpus, load);
+    if unpinned && cpus.len() >= 2 {
+        let _ = intercore_linux::pin_to_cpu(0, cpus[0]);
+    }
+    r
+}
+
+fn rtt_in(
+    mode: (&str, WaitMode),
+    in_order: bool,
+    sizes: &[usize],
+    warmup: usize,
+    samples: usize,
+    cpus: &[usize],
+    load: Option<(&Load, bool)>,
 ) -> Result<Vec<Row>, String> {
     let cfg = SimConfig {
         firmware: Firmware::Echo,
         remote_wait: mode.1,
         ..SimConfig::default()
     };
-    let (soc, mut bus) = start(&cfg, mode.1, cpus, in_order)?;
+    let pinned = !matches!(load, Some((_, false)));
+    let (soc, mut bus) = start(&cfg, mode.1, if pinned { cpus } else { &[] }, in_order)?;
     if bus.in_order() != in_order {
         return Err(format!(
             "in-order rings: wanted {in_order}, negotiated {}",
@@ -84,7 +145,12 @@ pub fn rtt(
         let mut back = vec![0u8; 496];
         let mut errors = 0u64;
         let meter = CpuMeter::start(Some(soc.remote_pid()));
-        let rec = measure(warmup, samples, || {
+        let limit = if load.is_some() {
+            LOAD_ROW_LIMIT
+        } else {
+            Duration::MAX
+        };
+        let (rec, warm) = measure_within(warmup, samples, limit, || {
             bus.send(ep, dst, &out).map_err(|e| e.to_string())?;
             let (_, n) = bus.recv(ep, &mut back).map_err(|e| e.to_string())?;
             if back[..n] != out[..] {
@@ -92,13 +158,36 @@ pub fn rtt(
             }
             Ok(())
         })?;
-        let (h, p) = meter.per_op(warmup as u64 + rec.count());
-        let mut row = Row::new("rtt", &transport, size);
+        let (h, p) = meter.per_op(warm + rec.count());
+        let bench = match load {
+            None => "rtt",
+            Some((_, true)) => "rtt-load",
+            Some((_, false)) => "rtt-load-unpinned",
+        };
+        let mut row = Row::new(bench, &transport, size);
         row.lat = Some(rec.lat());
         row.host_cpu_ns = Some(h);
         row.peer_cpu_ns = p;
         row.errors = errors;
+        if let Some((l, pinned)) = load {
+            row.note = format!(
+                "under load: {} busy process(es), one pinned per CPU; host and firmware {}; \
+                 load average {}",
+                l.len(),
+                if pinned {
+                    "pinned to separate CPUs"
+                } else {
+                    "unpinned"
+                },
+                loadavg()
+            );
+        }
         rows.push(row);
+    }
+    if load.is_some() {
+        drop(bus);
+        let _ = soc.shutdown(Duration::from_secs(1));
+        return Ok(rows);
     }
     // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
     let meter = CpuMeter::start(Some(soc.remote_pid()));

@@ -26,4 +26,6 @@ pub use mmap::Mmap;
 pub(crate) use mmap::OwnsMmap;
 pub use mmio::MmioRegs;
 pub(crate) use process::running_as_root;
-pub use process::{allowed_cpus, monotonic_now, page_size, pin_to_cpu, process_cpu_time};
+pub use process::{
+    allowed_cpus, monotonic_now, page_size, pin_to_cpu, pin_to_cpus, process_cpu_time,
+};

@@ -35,16 +35,27 @@ pub fn process_cpu_time(pid: libc::pid_t) -> io::Result<Duration> {
 
 /// Pins process (or thread) `pid` (0: the calling thread) to CPU `cpu`.
 pub fn pin_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+    pin_to_cpus(pid, &[cpu])
+}
+
+/// Lets process (or thread) `pid` (0: the calling thread) run on exactly the CPUs in `cpus`
+/// (e.g. [`allowed_cpus`]'s list, to undo a [`pin_to_cpu`]).
+pub fn pin_to_cpus(pid: libc::pid_t, cpus: &[usize]) -> io::Result<()> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "CPU number too large",
-        ));
+    if cpus.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no CPU given"));
     }
-    // SAFETY: `cpu` < CPU_SETSIZE (checked above) and `set` is a valid cpu_set_t.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "CPU number too large",
+            ));
+        }
+        // SAFETY: `cpu` < CPU_SETSIZE (checked above) and `set` is a valid cpu_set_t.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: passes a valid cpu_set_t of the size given.
     cvt(unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) })
         .map(|_| ())

@@ -60,6 +60,8 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     held_limit: u16,
     /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
     detached: bool,
+    /// How long blocking calls spin in adaptive mode (learnt across calls).
+    spin: crate::notify::SpinPolicy,
     sleeps: u64,
     ns_refused: u64,
     ns_overflow: u64,
@@ -162,6 +164,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 .unwrap_or(nbufs - nbufs / 4)
                 .clamp(1, nbufs),
             detached: false,
+            spin: crate::notify::SpinPolicy::default(),
             sleeps: 0,
             ns_refused: 0,
             ns_overflow: 0,
@@ -773,6 +776,9 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
     }
     fn wait_mode(&self) -> WaitMode {
         self.cfg.wait
+    }
+    fn spin_policy(&mut self) -> &mut crate::notify::SpinPolicy {
+        &mut self.spin
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
         let mem = &self.shared.mem;

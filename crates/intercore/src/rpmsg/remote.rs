@@ -141,6 +141,8 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     cfg: RemoteConfig,
     state: State<N>,
     wait: WaitMode,
+    /// How long blocking calls spin in adaptive mode (learnt across calls).
+    spin: crate::notify::SpinPolicy,
     /// The blocking call in progress waits for a message and a host buffer together.
     want_both: bool,
     held_dropped: u64,
@@ -248,6 +250,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             cfg: *cfg,
             state: State::Waiting { gone: false },
             wait: cfg.wait,
+            spin: crate::notify::SpinPolicy::default(),
             want_both: false,
             held_dropped: 0,
             in_order: false,
@@ -721,6 +724,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for Re
     }
     fn wait_mode(&self) -> WaitMode {
         self.wait
+    }
+    fn spin_policy(&mut self) -> &mut crate::notify::SpinPolicy {
+        &mut self.spin
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
         let State::Ready(rings) = &mut self.state else {
