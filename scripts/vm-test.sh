@@ -220,7 +220,9 @@ fi
 attempt=${VM_TEST_ATTEMPT:-1}
 if [[ -z $verdict ]] && grep -a -q 'Kernel panic' "$run/console.log" && ((attempt < 3)); then
     echo "vm-test: the guest kernel panicked before a verdict (boot $attempt); booting it again"
-    grep -a -E '^(BUG|WARNING|Kernel panic)' "$run/console.log" | sed 's/^/vm-test:   /'
+    # Not anchored, and never fatal: the panic line may carry a prefix, and under `set -e`
+    # with pipefail a grep that matched nothing would end the script silently.
+    { grep -a -E '(BUG|WARNING|Kernel panic)' "$run/console.log" || true; } | tr -d '\r' | sed 's/^/vm-test:   /'
     cleanup
     trap - EXIT
     exec env VM_TEST_ATTEMPT=$((attempt + 1)) bash "$root/scripts/vm-test.sh" "$@"
