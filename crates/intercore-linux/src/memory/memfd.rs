@@ -54,8 +54,16 @@ impl MemfdRegion {
                     e.kind(),
                     format!("mapping a {len:#x}-byte hugetlb memfd: {e}: not enough free huge pages (reserve them: `echo N > /proc/sys/vm/nr_hugepages`, or hugepages=N on the kernel command line; see HugePages_Free in /proc/meminfo)"),
                 )
+            } else if e.raw_os_error() == Some(libc::EINVAL) {
+                // hugetlbfs refuses a mapping whose address or length is not a multiple of
+                // the huge page size (fs/hugetlbfs/inode.c, hugetlbfs_file_mmap); an emulator
+                // such as qemu-user chooses the address itself and meets this.
+                io::Error::new(
+                    e.kind(),
+                    format!("mapping a {len:#x}-byte hugetlb memfd: {e}: address or length not a multiple of the huge page size (Hugepagesize in /proc/meminfo)"),
+                )
             } else {
-                e
+                io::Error::new(e.kind(), format!("mapping a {len:#x}-byte hugetlb memfd: {e}"))
             }
         })
     }
