@@ -44,6 +44,12 @@ pub trait Doorbell {
     fn check_peer(&self) -> Result<()> {
         Ok(())
     }
+    /// Lets whatever else waits for this CPU run before a long spin goes on: an
+    /// [`WaitMode::Adaptive`] wait calls it at each of its clock reads once it has spun
+    /// 2 µs, so that a peer (or the process it waits on) sharing this CPU is not
+    /// kept off it by the spin. The default does nothing (bare metal: nothing else to run);
+    /// on Linux it is `sched_yield(2)`.
+    fn yield_cpu(&self) {}
 }
 
 impl<D: Doorbell + ?Sized> Doorbell for &D {
@@ -59,6 +65,9 @@ impl<D: Doorbell + ?Sized> Doorbell for &D {
     }
     fn check_peer(&self) -> Result<()> {
         (**self).check_peer()
+    }
+    fn yield_cpu(&self) {
+        (**self).yield_cpu()
     }
 }
 
@@ -308,6 +317,12 @@ pub(crate) struct Waiter {
     slept_at: Option<Duration>,
 }
 
+/// How long an adaptive wait spins (from its first clock read) before it yields the CPU at
+/// every clock read ([`Doorbell::yield_cpu`]): past this, the peer is late — on a loaded
+/// machine most likely because it, or what it waits on, cannot get a CPU — and a yield
+/// (a system call when nothing else is runnable here, ≈ 0.1–0.5 µs) costs little next to
+/// the wait so far.
+pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
 /// Spins between clock reads (a clock read is a vDSO call, ~20 ns).
 const SPINS_PER_CLOCK: u32 = 64;
 /// Spins between liveness checks (may be a system call).
@@ -415,7 +430,11 @@ impl Waiter {
             return Err(crate::Error::Timeout);
         }
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
-            core::hint::spin_loop();
+            if self.budget.is_some() && now.saturating_sub(self.first) >= YIELD_AFTER {
+                bell.yield_cpu();
+            } else {
+                core::hint::spin_loop();
+            }
             return Ok(Next::Retry);
         }
         if self.budget.is_some() {
@@ -613,6 +632,7 @@ mod tests {
         pending_on_arm: bool,
         mode: WaitMode,
         policy: SpinPolicy,
+        yields: Cell<u32>,
     }
 
     impl Doorbell for Fake {
@@ -627,6 +647,9 @@ mod tests {
         fn now(&self) -> Duration {
             self.clock.set(self.clock.get() + US);
             self.clock.get()
+        }
+        fn yield_cpu(&self) {
+            self.yields.set(self.yields.get() + 1);
         }
     }
 
@@ -666,6 +689,7 @@ mod tests {
                 pending_on_arm: false,
                 mode,
                 policy: SpinPolicy::default(),
+                yields: Cell::new(0),
             }
         }
         /// One blocking call whose reply comes on try `ready_at` (1: at once).
@@ -732,6 +756,38 @@ mod tests {
             let mut f = Fake::new(mode);
             f.call(500).unwrap();
             assert_eq!(f.policy.max, Duration::ZERO);
+        }
+    }
+
+    /// An adaptive wait yields the CPU at each clock read once it has spun
+    /// [`YIELD_AFTER`] (2 µs) since its first one, and not before; poll and event waits
+    /// never yield.
+    #[test]
+    fn long_adaptive_spins_yield_the_cpu() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        // Reads after spins 64 (1 µs, the first), 128 (2 µs) and 192 (3 µs: 2 µs after the
+        // first): one yield.
+        f.call(200).unwrap();
+        assert_eq!(f.yields.get(), 1);
+        // Within the first 64 spins: no clock read, no yield.
+        f.call(50).unwrap();
+        assert_eq!(f.yields.get(), 1);
+        // 1000 tries: reads at 64, 128, ..., 960 (15 reads), yields from the third on.
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), 1 + 13);
+        assert_eq!(f.sleeps, 0);
+        // A spin that runs out yields at every read past 2 µs, then sleeps; it still yields
+        // nothing more once asleep.
+        let mut f = Fake::new(WaitMode::Adaptive(10 * US));
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 1);
+        let y = f.yields.get();
+        // Reads at 1..=11 µs: spinning while now < 1 + 10 µs, yielding from 3 µs: 3..=10.
+        assert_eq!(y, 8);
+        for mode in [WaitMode::Poll, WaitMode::Event] {
+            let mut f = Fake::new(mode);
+            f.call(5000).unwrap();
+            assert_eq!(f.yields.get(), 0, "{mode}");
         }
     }
 }
