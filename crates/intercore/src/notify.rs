@@ -162,6 +162,11 @@ impl core::error::Error for ParseWaitModeError {}
 ///   one that succeeds sets `fail` to the threshold (spinning resumes at once, successes
 ///   lower it as usual, and a single spin that runs out brings the bypass back), and
 ///   updates `est`.
+/// * **Yielding.** After a spin runs out, waits yield the CPU while they spin past
+///   [`YIELD_AFTER`] ([`Doorbell::yield_cpu`]): the peer may share this CPU. They stop once
+///   [`CALM_WAITS`] waits in a row succeeded within [`YIELD_AFTER`] (the peer answers
+///   without needing this CPU): a yield can hand the CPU to another busy process for a
+///   whole time slice, so it is not paid where it is not needed.
 /// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
 ///   teach nothing.
 #[derive(Debug, Clone, Default)]
@@ -176,6 +181,10 @@ pub(crate) struct SpinPolicy {
     fail: u32,
     /// Waits sent straight to the doorbell since the last spin.
     skipped: u32,
+    /// Whether spinning waits yield the CPU past [`YIELD_AFTER`].
+    yielding: bool,
+    /// Waits in a row that succeeded within [`YIELD_AFTER`].
+    calm: u32,
 }
 
 /// The budget is this many times the estimate.
@@ -192,6 +201,8 @@ pub(crate) const FAIL_ONE: u32 = 1024;
 pub(crate) const BYPASS_FAIL: u32 = FAIL_ONE * 3 / 4;
 /// While skipping, every this-many-th wait spins the full maximum as a probe.
 pub(crate) const PROBE_EVERY: u32 = 16;
+/// Waits in a row that succeed within [`YIELD_AFTER`] after which spinning stops yielding.
+pub(crate) const CALM_WAITS: u32 = 64;
 
 /// How a wait under [`SpinPolicy`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +227,8 @@ impl SpinPolicy {
                 slept_ns: max.as_nanos() as u64,
                 fail: 0,
                 skipped: 0,
+                yielding: false,
+                calm: 0,
             };
         }
         if self.fail > BYPASS_FAIL {
@@ -246,10 +259,20 @@ impl SpinPolicy {
                     self.fail - self.fail / w
                 };
                 self.skipped = 0;
+                if t >= YIELD_AFTER.as_nanos() as u64 {
+                    self.calm = 0;
+                } else {
+                    self.calm += 1;
+                    if self.calm >= CALM_WAITS {
+                        self.yielding = false;
+                    }
+                }
             }
             Outcome::RanOut(slept) => {
                 self.fail += (FAIL_ONE - self.fail) / w;
                 self.skipped = 0;
+                self.yielding = true;
+                self.calm = 0;
                 self.learn_sleep(slept);
             }
             Outcome::Skipped(slept) => self.learn_sleep(slept),
@@ -261,6 +284,11 @@ impl SpinPolicy {
             let t = t.as_nanos().min(u64::MAX as u128) as u64;
             self.slept_ns = self.slept_ns - self.slept_ns / EST_WEIGHT + t / EST_WEIGHT;
         }
+    }
+
+    /// Whether spinning waits yield the CPU past [`YIELD_AFTER`].
+    pub(crate) fn yields(&self) -> bool {
+        self.yielding
     }
 
     /// The current estimate of a successful spin's length.
@@ -308,6 +336,8 @@ pub(crate) struct Waiter {
     spins: u32,
     /// Adaptive: the spin budget the policy granted (set at the first miss).
     budget: Option<Duration>,
+    /// Adaptive: whether the policy lets this call yield the CPU past [`YIELD_AFTER`].
+    may_yield: bool,
     /// Adaptive: the budget ran out (the call then slept or timed out).
     ran_out: bool,
     /// Adaptive: the clock at the first miss and at the latest read.
@@ -318,7 +348,8 @@ pub(crate) struct Waiter {
 }
 
 /// How long an adaptive wait spins (from its first clock read) before it yields the CPU at
-/// every clock read ([`Doorbell::yield_cpu`]): past this, the peer is late — on a loaded
+/// every clock read ([`Doorbell::yield_cpu`]), while its [`SpinPolicy`] says to yield
+/// (since a spin ran out): past this, the peer is late — on a loaded
 /// machine most likely because it, or what it waits on, cannot get a CPU — and a yield
 /// (a system call when nothing else is runnable here, ≈ 0.1–0.5 µs) costs little next to
 /// the wait so far.
@@ -344,6 +375,7 @@ impl Waiter {
             spinning,
             spins: 0,
             budget: None,
+            may_yield: false,
             ran_out: false,
             first: Duration::ZERO,
             last: Duration::ZERO,
@@ -365,9 +397,11 @@ impl Waiter {
         self.slept_at = None;
     }
 
-    /// Gives the call its spin budget (before its first [`Waiter::after_miss`]).
-    pub(crate) fn set_budget(&mut self, budget: Duration) {
+    /// Gives the call its spin budget, and whether it yields the CPU past [`YIELD_AFTER`]
+    /// (before its first [`Waiter::after_miss`]).
+    pub(crate) fn set_budget(&mut self, budget: Duration, may_yield: bool) {
         self.budget = Some(budget);
+        self.may_yield = may_yield;
     }
 
     /// What the [`SpinPolicy`] should learn from this call, given whether it ended in
@@ -430,7 +464,7 @@ impl Waiter {
             return Err(crate::Error::Timeout);
         }
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
-            if self.budget.is_some() && now.saturating_sub(self.first) >= YIELD_AFTER {
+            if self.may_yield && now.saturating_sub(self.first) >= YIELD_AFTER {
                 bell.yield_cpu();
             } else {
                 core::hint::spin_loop();
@@ -485,8 +519,10 @@ pub(crate) fn block_on<S: Sleeper, T>(
             Err(e) => break Err(e),
         }
         if let Some(max) = w.wants_budget() {
-            let b = s.spin_policy().budget(max);
-            w.set_budget(b);
+            let p = s.spin_policy();
+            let b = p.budget(max);
+            let y = p.yields();
+            w.set_budget(b, y);
         }
         match w.after_miss(s.bell()) {
             Ok(Next::Retry) => {}
@@ -759,12 +795,19 @@ mod tests {
         }
     }
 
-    /// An adaptive wait yields the CPU at each clock read once it has spun
-    /// [`YIELD_AFTER`] (2 µs) since its first one, and not before; poll and event waits
-    /// never yield.
+    /// After a spin ran out, an adaptive wait yields the CPU at each clock read once it
+    /// has spun [`YIELD_AFTER`] (2 µs) since its first one, and not before; [`CALM_WAITS`]
+    /// quick answers in a row stop the yielding; poll and event waits never yield.
     #[test]
     fn long_adaptive_spins_yield_the_cpu() {
         let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        // Before any spin ran out: no yield, however long the spin.
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), 0);
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 1);
+        assert!(f.policy.yields());
+        f.yields.set(0);
         // Reads after spins 64 (1 µs, the first), 128 (2 µs) and 192 (3 µs: 2 µs after the
         // first): one yield.
         f.call(200).unwrap();
@@ -775,12 +818,29 @@ mod tests {
         // 1000 tries: reads at 64, 128, ..., 960 (15 reads), yields from the third on.
         f.call(1000).unwrap();
         assert_eq!(f.yields.get(), 1 + 13);
-        assert_eq!(f.sleeps, 0);
-        // A spin that runs out yields at every read past 2 µs, then sleeps; it still yields
+        assert_eq!(f.sleeps, 1);
+        // Quick answers (within 2 µs of the first read) stop the yielding after CALM_WAITS
+        // in a row; a slow one in between starts the count again.
+        for _ in 0..CALM_WAITS - 1 {
+            f.call(100).unwrap();
+        }
+        f.call(1000).unwrap();
+        for _ in 0..CALM_WAITS - 1 {
+            f.call(100).unwrap();
+        }
+        assert!(f.policy.yields());
+        f.call(100).unwrap();
+        assert!(!f.policy.yields());
+        let y = f.yields.get();
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), y);
+        // A spin that runs out yields at every read past 2 µs, then sleeps; it yields
         // nothing more once asleep.
         let mut f = Fake::new(WaitMode::Adaptive(10 * US));
         f.call(u32::MAX).unwrap();
-        assert_eq!(f.sleeps, 1);
+        f.yields.set(0);
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 2);
         let y = f.yields.get();
         // Reads at 1..=11 µs: spinning while now < 1 + 10 µs, yielding from 3 µs: 3..=10.
         assert_eq!(y, 8);
