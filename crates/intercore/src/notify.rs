@@ -162,11 +162,13 @@ impl core::error::Error for ParseWaitModeError {}
 ///   one that succeeds sets `fail` to the threshold (spinning resumes at once, successes
 ///   lower it as usual, and a single spin that runs out brings the bypass back), and
 ///   updates `est`.
-/// * **Yielding.** After a spin runs out, waits yield the CPU while they spin past
-///   [`YIELD_AFTER`] ([`Doorbell::yield_cpu`]): the peer may share this CPU. They stop once
-///   [`CALM_WAITS`] waits in a row succeeded within [`YIELD_AFTER`] (the peer answers
-///   without needing this CPU): a yield can hand the CPU to another busy process for a
-///   whole time slice, so it is not paid where it is not needed.
+/// * **Yielding.** Once a spin runs out with `fail` above [`YIELD_FAIL`] (several recent
+///   spins ran out: the peer may share this CPU), waits yield the CPU while they spin past
+///   [`YIELD_AFTER`] ([`Doorbell::yield_cpu`]). They stop once [`CALM_WAITS`] waits in a
+///   row succeeded within [`YIELD_AFTER`] (the peer answers without needing this CPU), or
+///   at once when a wait that yielded took longer than a sleep costs (`slept`): a yield can
+///   hand the CPU to another busy process for a whole time slice, so it is paid only
+///   where it helps.
 /// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
 ///   teach nothing.
 #[derive(Debug, Clone, Default)]
@@ -201,6 +203,9 @@ pub(crate) const FAIL_ONE: u32 = 1024;
 pub(crate) const BYPASS_FAIL: u32 = FAIL_ONE * 3 / 4;
 /// While skipping, every this-many-th wait spins the full maximum as a probe.
 pub(crate) const PROBE_EVERY: u32 = 16;
+/// Above this failure ratio (1/4: about three of the last eight spins ran out), a spin that
+/// runs out turns yielding on.
+pub(crate) const YIELD_FAIL: u32 = FAIL_ONE / 4;
 /// Waits in a row that succeed within [`YIELD_AFTER`] after which spinning stops yielding.
 pub(crate) const CALM_WAITS: u32 = 64;
 
@@ -259,7 +264,11 @@ impl SpinPolicy {
                     self.fail - self.fail / w
                 };
                 self.skipped = 0;
-                if t >= YIELD_AFTER.as_nanos() as u64 {
+                if self.yielding && t > self.slept_ns.max(YIELD_AFTER.as_nanos() as u64) {
+                    // Yielding cost more than a sleep would have: something else had the CPU.
+                    self.yielding = false;
+                    self.calm = 0;
+                } else if t >= YIELD_AFTER.as_nanos() as u64 {
                     self.calm = 0;
                 } else {
                     self.calm += 1;
@@ -271,8 +280,10 @@ impl SpinPolicy {
             Outcome::RanOut(slept) => {
                 self.fail += (FAIL_ONE - self.fail) / w;
                 self.skipped = 0;
-                self.yielding = true;
-                self.calm = 0;
+                if self.fail > YIELD_FAIL {
+                    self.yielding = true;
+                    self.calm = 0;
+                }
                 self.learn_sleep(slept);
             }
             Outcome::Skipped(slept) => self.learn_sleep(slept),
@@ -801,13 +812,17 @@ mod tests {
     #[test]
     fn long_adaptive_spins_yield_the_cpu() {
         let mut f = Fake::new(WaitMode::Adaptive(50 * US));
-        // Before any spin ran out: no yield, however long the spin.
+        // Before spins ran out: no yield, however long the spin; a spin that runs out now
+        // and then does not start yielding, three in a row do.
         f.call(1000).unwrap();
         assert_eq!(f.yields.get(), 0);
         f.call(u32::MAX).unwrap();
-        assert_eq!(f.sleeps, 1);
+        f.call(u32::MAX).unwrap();
+        assert!(!f.policy.yields());
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 3);
         assert!(f.policy.yields());
-        f.yields.set(0);
+        assert_eq!(f.yields.get(), 0);
         // Reads after spins 64 (1 µs, the first), 128 (2 µs) and 192 (3 µs: 2 µs after the
         // first): one yield.
         f.call(200).unwrap();
@@ -818,7 +833,7 @@ mod tests {
         // 1000 tries: reads at 64, 128, ..., 960 (15 reads), yields from the third on.
         f.call(1000).unwrap();
         assert_eq!(f.yields.get(), 1 + 13);
-        assert_eq!(f.sleeps, 1);
+        assert_eq!(f.sleeps, 3);
         // Quick answers (within 2 µs of the first read) stop the yielding after CALM_WAITS
         // in a row; a slow one in between starts the count again.
         for _ in 0..CALM_WAITS - 1 {
@@ -834,13 +849,27 @@ mod tests {
         let y = f.yields.get();
         f.call(1000).unwrap();
         assert_eq!(f.yields.get(), y);
+        // A yielding wait that takes longer than a sleep costs stops the yielding at once.
+        let mut f = Fake::new(WaitMode::Adaptive(200 * US));
+        for _ in 0..3 {
+            f.call(u32::MAX).unwrap();
+        }
+        assert!(f.policy.yields());
+        // 101 µs per sleep learnt from a start at 200 µs: `slept` is about 167 µs, the
+        // budget still 200 µs; this spin takes 180 µs (181 reads after the first).
+        assert!(f.policy.slept() < 180 * US, "{:?}", f.policy.slept());
+        f.call(64 * 182).unwrap();
+        assert_eq!(f.sleeps, 3);
+        assert!(!f.policy.yields());
         // A spin that runs out yields at every read past 2 µs, then sleeps; it yields
         // nothing more once asleep.
         let mut f = Fake::new(WaitMode::Adaptive(10 * US));
-        f.call(u32::MAX).unwrap();
+        for _ in 0..3 {
+            f.call(u32::MAX).unwrap();
+        }
         f.yields.set(0);
         f.call(u32::MAX).unwrap();
-        assert_eq!(f.sleeps, 2);
+        assert_eq!(f.sleeps, 4);
         let y = f.yields.get();
         // Reads at 1..=11 µs: spinning while now < 1 + 10 µs, yielding from 3 µs: 3..=10.
         assert_eq!(y, 8);
