@@ -81,7 +81,9 @@ pub enum WaitMode {
     /// Spin for up to this long, then sleep on the doorbell: polling latency under
     /// back-to-back traffic, near-zero CPU when idle. How long each wait spins within this
     /// maximum is learnt per bus from the peer's observed response time and the cost of
-    /// sleeping, and spinning stops while it mostly fails (see `docs/ARCHITECTURE.md`).
+    /// sleeping; while spins keep running out, long spins yield the CPU
+    /// ([`Doorbell::yield_cpu`]), and spinning stops while it mostly fails (see
+    /// `docs/ARCHITECTURE.md`).
     Adaptive(Duration),
 }
 
