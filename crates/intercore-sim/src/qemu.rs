@@ -421,6 +421,9 @@ impl PollPlatform for HostPoll {
     fn back_off(&self, round: u32) {
         intercore_linux::notify::LinuxPoll.back_off(round)
     }
+    fn yield_cpu(&self) {
+        intercore_linux::notify::LinuxPoll.yield_cpu()
+    }
     fn check_peer(&self) -> intercore::Result<()> {
         match self.qemu.exited() {
             Ok(true) => Err(intercore::Error::PeerGone),

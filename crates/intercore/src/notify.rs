@@ -44,6 +44,12 @@ pub trait Doorbell {
     fn check_peer(&self) -> Result<()> {
         Ok(())
     }
+    /// Lets whatever else waits for this CPU run before a long spin goes on: an
+    /// [`WaitMode::Adaptive`] wait calls it at each of its clock reads once it has spun
+    /// 2 µs, so that a peer (or the process it waits on) sharing this CPU is not
+    /// kept off it by the spin. The default does nothing (bare metal: nothing else to run);
+    /// on Linux it is `sched_yield(2)`.
+    fn yield_cpu(&self) {}
 }
 
 impl<D: Doorbell + ?Sized> Doorbell for &D {
@@ -60,6 +66,9 @@ impl<D: Doorbell + ?Sized> Doorbell for &D {
     fn check_peer(&self) -> Result<()> {
         (**self).check_peer()
     }
+    fn yield_cpu(&self) {
+        (**self).yield_cpu()
+    }
 }
 
 /// How a blocking call waits for the peer.
@@ -72,7 +81,9 @@ pub enum WaitMode {
     /// Spin for up to this long, then sleep on the doorbell: polling latency under
     /// back-to-back traffic, near-zero CPU when idle. How long each wait spins within this
     /// maximum is learnt per bus from the peer's observed response time and the cost of
-    /// sleeping, and spinning stops while it mostly fails (see `docs/ARCHITECTURE.md`).
+    /// sleeping; while spins keep running out, long spins yield the CPU
+    /// ([`Doorbell::yield_cpu`]), and spinning stops while it mostly fails (see
+    /// `docs/ARCHITECTURE.md`).
     Adaptive(Duration),
 }
 
@@ -153,6 +164,13 @@ impl core::error::Error for ParseWaitModeError {}
 ///   one that succeeds sets `fail` to the threshold (spinning resumes at once, successes
 ///   lower it as usual, and a single spin that runs out brings the bypass back), and
 ///   updates `est`.
+/// * **Yielding.** Once a spin runs out with `fail` above [`YIELD_FAIL`] (several recent
+///   spins ran out: the peer may share this CPU), waits yield the CPU while they spin past
+///   [`YIELD_AFTER`] ([`Doorbell::yield_cpu`]). They stop once [`CALM_WAITS`] waits in a
+///   row succeeded within [`YIELD_AFTER`] (the peer answers without needing this CPU), or
+///   at once when a wait that yielded took longer than a sleep costs (`slept`): a yield can
+///   hand the CPU to another busy process for a whole time slice, so it is paid only
+///   where it helps.
 /// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
 ///   teach nothing.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +185,10 @@ pub(crate) struct SpinPolicy {
     fail: u32,
     /// Waits sent straight to the doorbell since the last spin.
     skipped: u32,
+    /// Whether spinning waits yield the CPU past [`YIELD_AFTER`].
+    yielding: bool,
+    /// Waits in a row that succeeded within [`YIELD_AFTER`].
+    calm: u32,
 }
 
 /// The budget is this many times the estimate.
@@ -183,6 +205,11 @@ pub(crate) const FAIL_ONE: u32 = 1024;
 pub(crate) const BYPASS_FAIL: u32 = FAIL_ONE * 3 / 4;
 /// While skipping, every this-many-th wait spins the full maximum as a probe.
 pub(crate) const PROBE_EVERY: u32 = 16;
+/// Above this failure ratio (1/4: about three of the last eight spins ran out), a spin that
+/// runs out turns yielding on.
+pub(crate) const YIELD_FAIL: u32 = FAIL_ONE / 4;
+/// Waits in a row that succeed within [`YIELD_AFTER`] after which spinning stops yielding.
+pub(crate) const CALM_WAITS: u32 = 64;
 
 /// How a wait under [`SpinPolicy`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +234,8 @@ impl SpinPolicy {
                 slept_ns: max.as_nanos() as u64,
                 fail: 0,
                 skipped: 0,
+                yielding: false,
+                calm: 0,
             };
         }
         if self.fail > BYPASS_FAIL {
@@ -237,10 +266,26 @@ impl SpinPolicy {
                     self.fail - self.fail / w
                 };
                 self.skipped = 0;
+                if self.yielding && t > self.slept_ns.max(YIELD_AFTER.as_nanos() as u64) {
+                    // Yielding cost more than a sleep would have: something else had the CPU.
+                    self.yielding = false;
+                    self.calm = 0;
+                } else if t >= YIELD_AFTER.as_nanos() as u64 {
+                    self.calm = 0;
+                } else {
+                    self.calm += 1;
+                    if self.calm >= CALM_WAITS {
+                        self.yielding = false;
+                    }
+                }
             }
             Outcome::RanOut(slept) => {
                 self.fail += (FAIL_ONE - self.fail) / w;
                 self.skipped = 0;
+                if self.fail > YIELD_FAIL {
+                    self.yielding = true;
+                    self.calm = 0;
+                }
                 self.learn_sleep(slept);
             }
             Outcome::Skipped(slept) => self.learn_sleep(slept),
@@ -252,6 +297,11 @@ impl SpinPolicy {
             let t = t.as_nanos().min(u64::MAX as u128) as u64;
             self.slept_ns = self.slept_ns - self.slept_ns / EST_WEIGHT + t / EST_WEIGHT;
         }
+    }
+
+    /// Whether spinning waits yield the CPU past [`YIELD_AFTER`].
+    pub(crate) fn yields(&self) -> bool {
+        self.yielding
     }
 
     /// The current estimate of a successful spin's length.
@@ -299,6 +349,8 @@ pub(crate) struct Waiter {
     spins: u32,
     /// Adaptive: the spin budget the policy granted (set at the first miss).
     budget: Option<Duration>,
+    /// Adaptive: whether the policy lets this call yield the CPU past [`YIELD_AFTER`].
+    may_yield: bool,
     /// Adaptive: the budget ran out (the call then slept or timed out).
     ran_out: bool,
     /// Adaptive: the clock at the first miss and at the latest read.
@@ -308,6 +360,13 @@ pub(crate) struct Waiter {
     slept_at: Option<Duration>,
 }
 
+/// How long an adaptive wait spins (from its first clock read) before it yields the CPU at
+/// every clock read ([`Doorbell::yield_cpu`]), while its [`SpinPolicy`] says to yield
+/// (since a spin ran out): past this, the peer is late — on a loaded
+/// machine most likely because it, or what it waits on, cannot get a CPU — and a yield
+/// (a system call when nothing else is runnable here, ≈ 0.1–0.5 µs) costs little next to
+/// the wait so far.
+pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
 /// Spins between clock reads (a clock read is a vDSO call, ~20 ns).
 const SPINS_PER_CLOCK: u32 = 64;
 /// Spins between liveness checks (may be a system call).
@@ -329,6 +388,7 @@ impl Waiter {
             spinning,
             spins: 0,
             budget: None,
+            may_yield: false,
             ran_out: false,
             first: Duration::ZERO,
             last: Duration::ZERO,
@@ -350,9 +410,11 @@ impl Waiter {
         self.slept_at = None;
     }
 
-    /// Gives the call its spin budget (before its first [`Waiter::after_miss`]).
-    pub(crate) fn set_budget(&mut self, budget: Duration) {
+    /// Gives the call its spin budget, and whether it yields the CPU past [`YIELD_AFTER`]
+    /// (before its first [`Waiter::after_miss`]).
+    pub(crate) fn set_budget(&mut self, budget: Duration, may_yield: bool) {
         self.budget = Some(budget);
+        self.may_yield = may_yield;
     }
 
     /// What the [`SpinPolicy`] should learn from this call, given whether it ended in
@@ -415,7 +477,11 @@ impl Waiter {
             return Err(crate::Error::Timeout);
         }
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
-            core::hint::spin_loop();
+            if self.may_yield && now.saturating_sub(self.first) >= YIELD_AFTER {
+                bell.yield_cpu();
+            } else {
+                core::hint::spin_loop();
+            }
             return Ok(Next::Retry);
         }
         if self.budget.is_some() {
@@ -466,8 +532,10 @@ pub(crate) fn block_on<S: Sleeper, T>(
             Err(e) => break Err(e),
         }
         if let Some(max) = w.wants_budget() {
-            let b = s.spin_policy().budget(max);
-            w.set_budget(b);
+            let p = s.spin_policy();
+            let b = p.budget(max);
+            let y = p.yields();
+            w.set_budget(b, y);
         }
         match w.after_miss(s.bell()) {
             Ok(Next::Retry) => {}
@@ -613,6 +681,7 @@ mod tests {
         pending_on_arm: bool,
         mode: WaitMode,
         policy: SpinPolicy,
+        yields: Cell<u32>,
     }
 
     impl Doorbell for Fake {
@@ -627,6 +696,9 @@ mod tests {
         fn now(&self) -> Duration {
             self.clock.set(self.clock.get() + US);
             self.clock.get()
+        }
+        fn yield_cpu(&self) {
+            self.yields.set(self.yields.get() + 1);
         }
     }
 
@@ -666,6 +738,7 @@ mod tests {
                 pending_on_arm: false,
                 mode,
                 policy: SpinPolicy::default(),
+                yields: Cell::new(0),
             }
         }
         /// One blocking call whose reply comes on try `ready_at` (1: at once).
@@ -732,6 +805,80 @@ mod tests {
             let mut f = Fake::new(mode);
             f.call(500).unwrap();
             assert_eq!(f.policy.max, Duration::ZERO);
+        }
+    }
+
+    /// After a spin ran out, an adaptive wait yields the CPU at each clock read once it
+    /// has spun [`YIELD_AFTER`] (2 µs) since its first one, and not before; [`CALM_WAITS`]
+    /// quick answers in a row stop the yielding; poll and event waits never yield.
+    #[test]
+    fn long_adaptive_spins_yield_the_cpu() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        // Before spins ran out: no yield, however long the spin; a spin that runs out now
+        // and then does not start yielding, three in a row do.
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), 0);
+        f.call(u32::MAX).unwrap();
+        f.call(u32::MAX).unwrap();
+        assert!(!f.policy.yields());
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 3);
+        assert!(f.policy.yields());
+        assert_eq!(f.yields.get(), 0);
+        // Reads after spins 64 (1 µs, the first), 128 (2 µs) and 192 (3 µs: 2 µs after the
+        // first): one yield.
+        f.call(200).unwrap();
+        assert_eq!(f.yields.get(), 1);
+        // Within the first 64 spins: no clock read, no yield.
+        f.call(50).unwrap();
+        assert_eq!(f.yields.get(), 1);
+        // 1000 tries: reads at 64, 128, ..., 960 (15 reads), yields from the third on.
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), 1 + 13);
+        assert_eq!(f.sleeps, 3);
+        // Quick answers (within 2 µs of the first read) stop the yielding after CALM_WAITS
+        // in a row; a slow one in between starts the count again.
+        for _ in 0..CALM_WAITS - 1 {
+            f.call(100).unwrap();
+        }
+        f.call(1000).unwrap();
+        for _ in 0..CALM_WAITS - 1 {
+            f.call(100).unwrap();
+        }
+        assert!(f.policy.yields());
+        f.call(100).unwrap();
+        assert!(!f.policy.yields());
+        let y = f.yields.get();
+        f.call(1000).unwrap();
+        assert_eq!(f.yields.get(), y);
+        // A yielding wait that takes longer than a sleep costs stops the yielding at once.
+        let mut f = Fake::new(WaitMode::Adaptive(200 * US));
+        for _ in 0..3 {
+            f.call(u32::MAX).unwrap();
+        }
+        assert!(f.policy.yields());
+        // 101 µs per sleep learnt from a start at 200 µs: `slept` is about 167 µs, the
+        // budget still 200 µs; this spin takes 180 µs (181 reads after the first).
+        assert!(f.policy.slept() < 180 * US, "{:?}", f.policy.slept());
+        f.call(64 * 182).unwrap();
+        assert_eq!(f.sleeps, 3);
+        assert!(!f.policy.yields());
+        // A spin that runs out yields at every read past 2 µs, then sleeps; it yields
+        // nothing more once asleep.
+        let mut f = Fake::new(WaitMode::Adaptive(10 * US));
+        for _ in 0..3 {
+            f.call(u32::MAX).unwrap();
+        }
+        f.yields.set(0);
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.sleeps, 4);
+        let y = f.yields.get();
+        // Reads at 1..=11 µs: spinning while now < 1 + 10 µs, yielding from 3 µs: 3..=10.
+        assert_eq!(y, 8);
+        for mode in [WaitMode::Poll, WaitMode::Event] {
+            let mut f = Fake::new(mode);
+            f.call(5000).unwrap();
+            assert_eq!(f.yields.get(), 0, "{mode}");
         }
     }
 }

@@ -59,6 +59,9 @@ pub trait PollPlatform {
     fn check_peer(&self) -> Result<()> {
         Ok(())
     }
+    /// Lets whatever else waits for this CPU run ([`Doorbell::yield_cpu`], which the
+    /// polling doorbell forwards here); the default does nothing.
+    fn yield_cpu(&self) {}
 }
 
 impl<P: PollPlatform + ?Sized> PollPlatform for &P {
@@ -70,6 +73,9 @@ impl<P: PollPlatform + ?Sized> PollPlatform for &P {
     }
     fn check_peer(&self) -> Result<()> {
         (**self).check_peer()
+    }
+    fn yield_cpu(&self) {
+        (**self).yield_cpu()
     }
 }
 
@@ -235,6 +241,10 @@ impl<M: SharedMemory, P: PollPlatform> Doorbell for PollDoorbell<M, P> {
 
     fn check_peer(&self) -> Result<()> {
         self.platform.check_peer()
+    }
+
+    fn yield_cpu(&self) {
+        self.platform.yield_cpu()
     }
 }
 

@@ -115,6 +115,11 @@ impl Doorbell for EventfdDoorbell {
         monotonic_now()
     }
 
+    /// `sched_yield(2)`.
+    fn yield_cpu(&self) {
+        std::thread::yield_now()
+    }
+
     fn check_peer(&self) -> intercore::Result<()> {
         match &self.peer {
             Some(p) if p.exited().map_err(os)? => Err(Error::PeerGone),

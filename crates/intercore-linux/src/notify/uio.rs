@@ -504,4 +504,9 @@ impl Doorbell for UioDoorbell {
     fn now(&self) -> Duration {
         monotonic_now()
     }
+
+    /// `sched_yield(2)`.
+    fn yield_cpu(&self) {
+        std::thread::yield_now()
+    }
 }
