@@ -20,7 +20,10 @@ use intercore_linux::{DevMemCaching, DmaHeapRegion, PhysCarveout, UDmaBufRegion}
 use std::path::Path;
 use std::sync::Arc;
 
-/// The cache maintenance of a board's pool, whichever backend the board names.
+/// The cache maintenance of a board's pool, whichever backend the board names. An `Arc`
+/// because the core forwards [`CacheOps`] through `Arc` (and `&`), not `Box`; it is used
+/// for type erasure only, and is neither `Send` nor `Sync` (the dma-buf and u-dma-buf
+/// backends are not `Sync`): the pool stays on the thread that opened it.
 pub type PoolCache = Arc<dyn CacheOps>;
 
 /// The data plane's buffers for a board: a [`Pool`] over the board's memory, laid out as
@@ -55,8 +58,20 @@ impl Board {
     /// Maps the board's `[memory]` and lays out its `[pool]` there, with the device
     /// addresses `[mapping]` gives and the cache maintenance `[cache]` names (see the
     /// [module](crate::pool) for what is wired). Errors name the board key.
+    #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
     pub fn open_pool(&self, env: &OpenEnv) -> Result<BoardPool, OpenError> {
         let need = self.pool.region_len();
+        // The mapping first: what it cannot do is refused before any memory is taken.
+        let delta = match self.mapping {
+            MappingSpec::Identity => 0,
+            MappingSpec::Offset(d) => d,
+            other => {
+                return Err(cfg_err("mapping.kind")(format!(
+                    "\"{}\" is not wired into Board::open_pool (identity and offset are)",
+                    other.kind().as_str()
+                )));
+            }
+        };
         let (phys, cache, source): (u64, PoolCache, String) = match &self.memory {
             MemorySpec::Carveout(c) => {
                 let caching = match self.cache.mode {
@@ -147,20 +162,11 @@ impl Board {
                 )));
             }
         };
-        let device_addr = match self.mapping {
-            MappingSpec::Identity => DevAddr(phys),
-            MappingSpec::Offset(d) => DevAddr(phys.checked_add_signed(d).ok_or_else(|| {
-                cfg_err("mapping.offset")(format!(
-                    "physical address {phys:#x} moved by {d:#x} leaves the address space"
-                ))
-            })?),
-            other => {
-                return Err(cfg_err("mapping.kind")(format!(
-                    "\"{}\" is not wired into Board::open_pool (identity and offset are)",
-                    other.kind().as_str()
-                )));
-            }
-        };
+        let device_addr = DevAddr(phys.checked_add_signed(delta).ok_or_else(|| {
+            cfg_err("mapping.offset")(format!(
+                "physical address {phys:#x} moved by {delta:#x} leaves the address space"
+            ))
+        })?);
         if cache.region_len() < need {
             return Err(cfg_err("pool.classes")(format!(
                 "the pool needs {need:#x} bytes, {source} has {:#x}",
