@@ -5,6 +5,7 @@
 use crate::bulk::{Checker, Outcome, alloc_all, input_len};
 use intercore::dataplane::{Coherent, DpHost};
 use intercore::rpmsg::{Channel, MessageIo, Transport};
+use intercore::wire::dataplane::DP_SERVICE;
 use intercore_board::Link;
 use intercore_linux::MemfdRegion;
 use serde_json::{Value, json};
@@ -226,11 +227,22 @@ pub fn bench_throughput(link: &mut Link, service: &str, samples: u64) -> Value {
 pub struct Session {
     sim_dp: Option<DpHost<intercore_sim::AnyCache>>,
     qemu_dp: Option<DpHost<Coherent<Arc<MemfdRegion>>>>,
+    /// Kernel and userspace boards: the pool from the board file ([`Board::open_pool`]),
+    /// its jobs over the link's channel to the firmware's offload service.
+    ///
+    /// [`Board::open_pool`]: intercore_board::Board::open_pool
+    board_dp: Option<DpHost<intercore_board::PoolCache>>,
 }
+
+/// How long a kernel or userspace board's firmware may take to announce the offload
+/// service before `bench bulk` says n/a (it is announced with the core's other services).
+const DP_SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(3));
 
 /// `bench bulk`: `mib` MiB in 1 MiB buffers through the zero-copy data plane, CRC32C by the
 /// remote in place, every result checked. Needs the offload firmware and a pool: the sim
-/// board with `firmware = "offload"`, or a QEMU board (n/a otherwise, with why).
+/// board with `firmware = "offload"`, a QEMU board, or a kernel or userspace board whose
+/// firmware announces the offload service ([`DP_SERVICE`]), the pool from the board's
+/// `[memory]`/`[mapping]`/`[cache]` (n/a otherwise, with why).
 pub fn bench_bulk(
     link: &mut Link,
     session: &mut Session,
@@ -315,7 +327,29 @@ pub fn bench_bulk(
         let dp = session.qemu_dp.as_mut().expect("opened above");
         return stream!(dp, bus);
     }
-    na(
-        "the data plane runs over intercore's own host bus (sim, qemu); over this transport it is not wired to the board yet",
-    )
+    if session.board_dp.is_none() {
+        let remote = match link.find_service(DP_SERVICE, DP_SERVICE_TIMEOUT) {
+            Ok(r) => r,
+            Err(e) => {
+                return na(&format!(
+                    "the firmware does not announce the offload service {DP_SERVICE:?} ({e}): it has no data plane"
+                ));
+            }
+        };
+        let bp = match board.open_pool(&intercore_board::OpenEnv::default()) {
+            Ok(bp) => bp,
+            Err(e) => return json!({ "error": format!("data-plane pool: {e}") }),
+        };
+        let ch = match Transport::open(link, "dp-host", remote) {
+            Ok(ch) => ch,
+            Err(e) => return json!({ "error": format!("data-plane channel: {e}") }),
+        };
+        let max = link.max_payload();
+        match DpHost::on_channel(bp.pool, ch, max) {
+            Ok(dp) => session.board_dp = Some(dp),
+            Err(e) => return json!({ "error": format!("data plane: {e}") }),
+        }
+    }
+    let dp = session.board_dp.as_mut().expect("opened above");
+    stream!(dp, link)
 }
