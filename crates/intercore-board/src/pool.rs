@@ -56,8 +56,11 @@ const PAGEMAP: &str = "/proc/self/pagemap";
 
 impl Board {
     /// Maps the board's `[memory]` and lays out its `[pool]` there, with the device
-    /// addresses `[mapping]` gives and the cache maintenance `[cache]` names (see the
-    /// [module](crate::pool) for what is wired). Errors name the board key.
+    /// addresses `[mapping]` gives and the cache maintenance `[cache]` names. Wired:
+    /// `memory.source` = `carveout` (`/dev/mem` or a UIO map), `dma-heap` with
+    /// `device_address = "pagemap"`, `u-dma-buf`; `mapping.kind` = `identity`, `offset`;
+    /// `cache.mode` = `coherent`, `arm64-el0` (aarch64 hosts), `dma-buf` (dma-heap),
+    /// `u-dma-buf-sysfs` (u-dma-buf). The rest is refused. Errors name the board key.
     #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
     pub fn open_pool(&self, env: &OpenEnv) -> Result<BoardPool, OpenError> {
         let need = self.pool.region_len();
