@@ -126,6 +126,7 @@ mod error;
 mod keyword;
 mod model;
 mod open;
+mod pool;
 mod raw;
 mod validate;
 
@@ -142,3 +143,4 @@ pub use open::{
     KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,
     UserUioBus, qemu_image,
 };
+pub use pool::{BoardPool, PoolCache};

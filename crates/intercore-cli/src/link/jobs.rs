@@ -5,6 +5,7 @@
 use crate::bulk::{Checker, Outcome, alloc_all, input_len};
 use intercore::dataplane::{Coherent, DpHost};
 use intercore::rpmsg::{Channel, MessageIo, Transport};
+use intercore::wire::dataplane::DP_SERVICE;
 use intercore_board::Link;
 use intercore_linux::MemfdRegion;
 use serde_json::{Value, json};
@@ -226,11 +227,27 @@ pub fn bench_throughput(link: &mut Link, service: &str, samples: u64) -> Value {
 pub struct Session {
     sim_dp: Option<DpHost<intercore_sim::AnyCache>>,
     qemu_dp: Option<DpHost<Coherent<Arc<MemfdRegion>>>>,
+    /// Kernel and userspace boards: the pool from the board file ([`Board::open_pool`]),
+    /// its jobs over the link's channel to the firmware's offload service.
+    ///
+    /// [`Board::open_pool`]: intercore_board::Board::open_pool
+    board_dp: Option<DpHost<intercore_board::PoolCache>>,
+    /// Where [`Board::open_pool`] looks for `/dev`, `/sys` and the device tree (`None`: the
+    /// machine's own; tests pass fake trees).
+    ///
+    /// [`Board::open_pool`]: intercore_board::Board::open_pool
+    pool_roots: Option<intercore_linux::SysRoots>,
 }
+
+/// How long a kernel or userspace board's firmware may take to announce the offload
+/// service before `bench bulk` says n/a (it is announced with the core's other services).
+const DP_SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(3));
 
 /// `bench bulk`: `mib` MiB in 1 MiB buffers through the zero-copy data plane, CRC32C by the
 /// remote in place, every result checked. Needs the offload firmware and a pool: the sim
-/// board with `firmware = "offload"`, or a QEMU board (n/a otherwise, with why).
+/// board with `firmware = "offload"`, a QEMU board, or a kernel or userspace board whose
+/// firmware announces the offload service ([`DP_SERVICE`]), the pool from the board's
+/// `[memory]`/`[mapping]`/`[cache]` (n/a otherwise, with why).
 pub fn bench_bulk(
     link: &mut Link,
     session: &mut Session,
@@ -315,7 +332,145 @@ pub fn bench_bulk(
         let dp = session.qemu_dp.as_mut().expect("opened above");
         return stream!(dp, bus);
     }
-    na(
-        "the data plane runs over intercore's own host bus (sim, qemu); over this transport it is not wired to the board yet",
-    )
+    if session.board_dp.is_none() {
+        let remote = match link.find_service(DP_SERVICE, DP_SERVICE_TIMEOUT) {
+            Ok(r) => r,
+            Err(e) => {
+                return na(&format!(
+                    "the firmware does not announce the offload service {DP_SERVICE:?} ({e}): it has no data plane"
+                ));
+            }
+        };
+        let env = intercore_board::OpenEnv {
+            roots: session.pool_roots.clone().unwrap_or_default(),
+            ..intercore_board::OpenEnv::default()
+        };
+        let bp = match board.open_pool(&env) {
+            Ok(bp) => bp,
+            Err(e) => return json!({ "error": format!("data-plane pool: {e}") }),
+        };
+        let ch = match Transport::open(link, "dp-host", remote) {
+            Ok(ch) => ch,
+            Err(e) => return json!({ "error": format!("data-plane channel: {e}") }),
+        };
+        let max = link.max_payload();
+        match DpHost::on_channel(bp.pool, ch, max) {
+            Ok(dp) => session.board_dp = Some(dp),
+            Err(e) => return json!({ "error": format!("data plane: {e}") }),
+        }
+    }
+    let dp = session.board_dp.as_mut().expect("opened above");
+    stream!(dp, link)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `bench bulk` on a kernel board against intercore-linux's fake rpmsg kernel
+    //! (`rpmsg_char::fake`) and fake remoteproc tree, the pool a carveout through a fake
+    //! `/dev/mem` (a sparse file), the remote `DpRemote` with the offload firmware's worker
+    //! on the fake's remote end, reading a second mapping of the same file.
+    use super::*;
+    use intercore::dataplane::DpRemote;
+    use intercore::{DevAddr, LinearMap};
+    use intercore_board::{Board, OpenEnv};
+    use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
+    use intercore_linux::rpmsg_char::fake::FakeRpmsgKernel;
+    use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots};
+
+    const PA: u64 = 0x400_0000;
+    const LEN: usize = 4 << 20;
+
+    fn setup(tag: &str) -> (std::path::PathBuf, FakeKernel, Arc<FakeRpmsgKernel>, Board) {
+        let root =
+            std::env::temp_dir().join(format!("intercore-cli-bulk-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::create_dir_all(root.join("sys")).unwrap();
+        let f = std::fs::File::create(root.join("dev/mem")).unwrap();
+        f.set_len(PA + LEN as u64).unwrap();
+        let rp = FakeKernel::new(&[FakeRproc::offline("78000000.r5f", "fw")]);
+        rp.set_state(0, "running");
+        let b = Board::from_str(&format!(
+            "[board]\nname = \"kb\"\narch = \"any\"\n[remoteproc]\nname = \"78000000.r5f\"\n[transport]\nkind = \"kernel\"\n[memory]\nsource = \"carveout\"\nbase = {PA:#x}\nsize = {LEN:#x}\n[mapping]\nkind = \"identity\"\n[cache]\nmode = \"coherent\"\n[pool]\nclasses = [[1048576, 3]]\n"
+        ))
+        .unwrap();
+        (root, rp, Arc::new(FakeRpmsgKernel::new()), b)
+    }
+
+    fn open(root: &std::path::Path, rp: &FakeKernel, k: &Arc<FakeRpmsgKernel>, b: &Board) -> Link {
+        let k2 = Arc::clone(k);
+        b.open_with(OpenEnv {
+            rproc: rp.paths(),
+            rpmsg: k.paths(),
+            ready_timeout: Duration::from_secs(5),
+            kernel_opener: Some(Box::new(move |p| k2.transport_with(p))),
+            roots: SysRoots::under(root),
+            ..OpenEnv::default()
+        })
+        .unwrap()
+    }
+
+    /// 3 MiB through the kernel board's carveout pool: every CRC32C good.
+    #[test]
+    fn bench_bulk_runs_on_a_kernel_board_with_the_offload_service() {
+        let (root, rp, k, b) = setup("ok");
+        let ends = k.announce_external(DP_SERVICE, 0x401);
+        let mut link = open(&root, &rp, &k, &b);
+        let remote_mem = Arc::new(
+            PhysCarveout::devmem(&SysRoots::under(&root), PA, LEN, DevMemCaching::Uncached)
+                .unwrap(),
+        );
+        let remote = std::thread::spawn(move || {
+            let mut end = ends.recv_timeout(Duration::from_secs(10)).unwrap();
+            let windows = LinearMap {
+                base: DevAddr(PA),
+                offset: 0,
+                len: LEN,
+            };
+            let mut dp = DpRemote::new(Coherent::new(remote_mem), windows);
+            let ch = end.channel();
+            let mut scratch = vec![0u8; end.max_payload()];
+            while dp
+                .recv_process(&mut end, &ch, &mut scratch, None, |job| {
+                    intercore_fw_offload::work(job)
+                })
+                .is_ok()
+            {
+                if dp.flush(&mut end, MSG_TIMEOUT).is_err() {
+                    break;
+                }
+            }
+            dp.stats()
+        });
+        let mut session = Session {
+            pool_roots: Some(SysRoots::under(&root)),
+            ..Session::default()
+        };
+        let v = bench_bulk(&mut link, &mut session, &b, 3);
+        let row = &v["rows"][0];
+        assert_eq!(row["corrupted"], 0, "{v}");
+        assert!(row["buffers"].as_u64().unwrap() >= 3, "{v}");
+        assert!(row["bytes"].as_u64().unwrap() >= 3 << 20, "{v}");
+        drop(session);
+        drop(link);
+        let rs = remote.join().unwrap();
+        assert_eq!((rs.faults, rs.bad), (0, 0));
+        assert!(rs.done >= 3, "{rs:?}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Without the offload service the row is n/a, saying why.
+    #[test]
+    fn bench_bulk_is_na_without_the_offload_service() {
+        let (root, rp, k, b) = setup("na");
+        let mut link = open(&root, &rp, &k, &b);
+        let mut session = Session {
+            pool_roots: Some(SysRoots::under(&root)),
+            ..Session::default()
+        };
+        let v = bench_bulk(&mut link, &mut session, &b, 1);
+        let na = v["rows"][0]["na"].as_str().unwrap_or_default();
+        assert!(na.contains(DP_SERVICE), "{v}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
