@@ -16,7 +16,8 @@ use crate::model::{
 use crate::open::{OpenEnv, OpenError};
 use intercore::dataplane::{CacheOps, Coherent, Pool};
 use intercore::{DevAddr, SharedMemory};
-use intercore_linux::{DevMemCaching, DmaHeapRegion, PhysCarveout, UDmaBufRegion};
+use intercore_linux::memory::contiguous_phys_addr;
+use intercore_linux::{DevMemCaching, DmaHeapRegion, MemfdRegion, PhysCarveout, UDmaBufRegion};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ impl Board {
     /// Maps the board's `[memory]` and lays out its `[pool]` there, with the device
     /// addresses `[mapping]` gives and the cache maintenance `[cache]` names. Wired:
     /// `memory.source` = `carveout` (`/dev/mem` or a UIO map), `dma-heap` with
-    /// `device_address = "pagemap"`, `u-dma-buf`; `mapping.kind` = `identity`, `offset`;
+    /// `device_address = "pagemap"`, `hugetlb` (address from pagemap), `u-dma-buf`; `mapping.kind` = `identity`, `offset`;
     /// `cache.mode` = `coherent`, `arm64-el0` (aarch64 hosts), `dma-buf` (dma-heap),
     /// `u-dma-buf-sysfs` (u-dma-buf). The rest is refused. Errors name the board key.
     #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
@@ -158,9 +159,26 @@ impl Board {
                 };
                 (phys, cache, format!("u-dma-buf {device}"))
             }
+            MemorySpec::Hugetlb { size } => {
+                // The mainline route to cacheable, contiguous memory with a known address: one
+                // huge page (or several that happen to be adjacent) from a hugetlbfs memfd, its
+                // physical address from /proc/self/pagemap (root), checked page by page.
+                let len = usize::try_from(*size)
+                    .map_err(|_| cfg_err("memory.size")("exceeds the address space".into()))?;
+                let region = MemfdRegion::create_hugetlb("intercore-pool", len)
+                    .map_err(|e| cfg_err("memory.size")(e.to_string()))?;
+                let phys = contiguous_phys_addr(Path::new(PAGEMAP), &region)
+                    .map_err(|e| cfg_err("memory.source")(e.to_string()))?;
+                let cache: PoolCache = match self.cache.mode {
+                    CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
+                    CacheMaintenance::Arm64El0 => arm64_el0(region)?,
+                    other => return Err(unsupported_cache(other, "a hugetlb memfd")),
+                };
+                (phys, cache, format!("hugetlb memfd of {len:#x} bytes"))
+            }
             other => {
                 return Err(cfg_err("memory.source")(format!(
-                    "\"{}\" is not wired into Board::open_pool (carveout, dma-heap with device_address = \"pagemap\" and u-dma-buf are; the simulator and QEMU boards open their pool through their SoC)",
+                    "\"{}\" is not wired into Board::open_pool (carveout, dma-heap with device_address = \"pagemap\", hugetlb and u-dma-buf are; the simulator and QEMU boards open their pool through their SoC)",
                     other.source().as_str()
                 )));
             }

@@ -242,3 +242,43 @@ fn pool_errors_name_the_board_key() {
     assert_eq!(key_of(e), "memory.heap", "{msg}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A hugetlb pool (the mainline route to cacheable, contiguous memory, docs/PORTING.md):
+/// opened when this host has free huge pages and pagemap gives addresses (root), with the
+/// address from pagemap; otherwise the error names the key and the fix — `memory.size` with
+/// `nr_hugepages` when too few huge pages are free, `memory.source` when pagemap gives no
+/// address or the pages are not contiguous. Which branch must hold is decided from /proc/meminfo and the uid.
+#[test]
+fn hugetlb_pool_opens_or_names_the_key_and_the_fix() {
+    let free = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .unwrap_or(0);
+    // The board's pool (3.1 MiB of classes) needs two 2 MiB huge pages.
+    let size: u64 = 4 << 20;
+    // An I/O-coherent SoC, so that the cache mode is valid on any host (on a non-coherent one
+    // it would be "arm64-el0", which only an aarch64 host can run).
+    let b = Board::from_str(&format!(
+        "[board]\nname = \"kp\"\narch = \"any\"\n[remoteproc]\nname = \"78000000.r5f\"\n[transport]\nkind = \"kernel\"\n[memory]\nsource = \"hugetlb\"\nsize = {size:#x}\n[mapping]\nkind = \"identity\"\n[cache]\nmode = \"coherent\"\nio_coherent = true\n[pool]\nclasses = [[4096, 32], [65536, 16], [1048576, 2]]\n"
+    ))
+    .unwrap();
+    match b.open_pool(&OpenEnv::default()) {
+        Ok(p) => {
+            assert!(free >= 2, "opened without two free huge pages?");
+            assert_ne!(p.device_addr.0, 0, "a physical address from pagemap");
+            assert!(p.source.contains("hugetlb"), "{}", p.source);
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            if free < 2 {
+                assert_eq!(key_of(e), "memory.size", "{msg}");
+                assert!(msg.contains("nr_hugepages"), "{msg}");
+            } else {
+                // Not root (pagemap hides addresses), or the two pages are not adjacent.
+                assert_eq!(key_of(e), "memory.source", "{msg}");
+            }
+        }
+    }
+}
