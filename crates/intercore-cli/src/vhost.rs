@@ -43,6 +43,34 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
 
+/// The kernel transport, a channel to a service, the service's address and `/dev/rpmsgM`.
+type OpenedService = (
+    intercore_linux::KernelRpmsg,
+    intercore::rpmsg::Channel,
+    u32,
+    Option<std::path::PathBuf>,
+);
+
+/// Opens the kernel transport, waits up to `t` for `service` and opens an endpoint named
+/// `name` to it: the transport, the channel, the service's address and `/dev/rpmsgM`.
+fn open_service(
+    paths: &intercore_linux::RpmsgPaths,
+    service: &str,
+    name: &str,
+    t: Option<std::time::Duration>,
+) -> Result<OpenedService, String> {
+    use intercore::rpmsg::Transport;
+    let mut k = intercore_linux::KernelRpmsg::open(paths).map_err(|e| e.to_string())?;
+    let remote = k
+        .find_service(service, t)
+        .map_err(|e| format!("finding {service}: {e}"))?;
+    let ch = k
+        .open(name, remote)
+        .map_err(|e| format!("opening an endpoint to {remote}: {e}"))?;
+    let dev = k.endpoint_device(&ch);
+    Ok((k, ch, remote, dev))
+}
+
 /// `intercore kernel-echo`: through the kernel's rpmsg character devices
 /// (`KernelRpmsg` on `/dev/rpmsg_ctrlN`), find an echo service, open an endpoint to it,
 /// exchange and verify messages, close the endpoint. Run inside a guest whose kernel has
@@ -58,14 +86,7 @@ pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> 
     let messages = a.messages as usize;
     let t = Some(Duration::from_secs(10));
     let run = || -> Result<String, String> {
-        let mut k = intercore_linux::KernelRpmsg::open(&paths).map_err(|e| e.to_string())?;
-        let remote = k
-            .find_service(&service, t)
-            .map_err(|e| format!("finding {service}: {e}"))?;
-        let ch = k
-            .open("intercore-check", remote)
-            .map_err(|e| format!("opening an endpoint to {remote}: {e}"))?;
-        let dev = k.endpoint_device(&ch);
+        let (mut k, ch, remote, dev) = open_service(&paths, &service, "intercore-check", t)?;
         let max = k.max_payload();
         let mut buf = vec![0u8; max];
         for i in 0..messages {
@@ -162,14 +183,7 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
     let pages = a.pages as usize;
     let t = Some(Duration::from_secs(10));
     let run = || -> Result<String, String> {
-        let mut k = intercore_linux::KernelRpmsg::open(&paths).map_err(|e| e.to_string())?;
-        let remote = k
-            .find_service(&service, t)
-            .map_err(|e| format!("finding {service}: {e}"))?;
-        let ch = k
-            .open("intercore-bulk", remote)
-            .map_err(|e| format!("opening an endpoint to {remote}: {e}"))?;
-        let dev = k.endpoint_device(&ch);
+        let (mut k, ch, remote, dev) = open_service(&paths, &service, "intercore-bulk", t)?;
         let page = intercore_linux::sys::page_size();
         let mem = Arc::new(
             intercore_linux::MemfdRegion::create("intercore-bulk", pages * page)

@@ -78,60 +78,47 @@ pub trait Transport: MessageIo {
     fn close(&mut self, ch: Channel) -> Result<()>;
 }
 
-impl<T: MessageIo + ?Sized> MessageIo for &mut T {
-    fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
-        (**self).send(ch, data, timeout)
-    }
-    fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
-        (**self).recv(ch, buf, timeout)
-    }
-    fn max_payload(&self) -> usize {
-        (**self).max_payload()
-    }
-    fn recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(Option<u32>, usize)> {
-        (**self).recv_from(ch, buf, timeout)
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> Result<Option<(Option<u32>, usize)>> {
-        (**self).try_recv_from(ch, buf)
-    }
+/// `MessageIo` for a pointer to a `MessageIo`: every method forwarded, the provided ones
+/// included (an implementation's own `recv_from` must not be replaced by the default).
+macro_rules! forward_message_io {
+    ($($ptr:ty),+) => {$(
+        impl<T: MessageIo + ?Sized> MessageIo for $ptr {
+            fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+                (**self).send(ch, data, timeout)
+            }
+            fn recv(
+                &mut self,
+                ch: &Channel,
+                buf: &mut [u8],
+                timeout: Option<Duration>,
+            ) -> Result<usize> {
+                (**self).recv(ch, buf, timeout)
+            }
+            fn max_payload(&self) -> usize {
+                (**self).max_payload()
+            }
+            fn recv_from(
+                &mut self,
+                ch: &Channel,
+                buf: &mut [u8],
+                timeout: Option<Duration>,
+            ) -> Result<(Option<u32>, usize)> {
+                (**self).recv_from(ch, buf, timeout)
+            }
+            fn try_recv_from(
+                &mut self,
+                ch: &Channel,
+                buf: &mut [u8],
+            ) -> Result<Option<(Option<u32>, usize)>> {
+                (**self).try_recv_from(ch, buf)
+            }
+        }
+    )+};
 }
 
+forward_message_io!(&mut T);
 #[cfg(feature = "alloc")]
-impl<T: MessageIo + ?Sized> MessageIo for alloc::boxed::Box<T> {
-    fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
-        (**self).send(ch, data, timeout)
-    }
-    fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
-        (**self).recv(ch, buf, timeout)
-    }
-    fn max_payload(&self) -> usize {
-        (**self).max_payload()
-    }
-    fn recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(Option<u32>, usize)> {
-        (**self).recv_from(ch, buf, timeout)
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> Result<Option<(Option<u32>, usize)>> {
-        (**self).try_recv_from(ch, buf)
-    }
-}
+forward_message_io!(alloc::boxed::Box<T>);
 
 #[cfg(feature = "alloc")]
 impl<M: crate::SharedMemory, D: crate::Doorbell> MessageIo for super::HostBus<M, D> {
