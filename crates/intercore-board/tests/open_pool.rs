@@ -61,16 +61,7 @@ fn env(root: &std::path::Path, rp: &FakeKernel, k: &Arc<FakeRpmsgKernel>) -> Ope
     }
 }
 
-/// Fills `b` with a pattern that depends on `seed`.
-fn fill(b: &mut [u8], seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for v in b.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *v = x as u8;
-    }
-}
+use intercore::testing::pattern as fill;
 
 /// The link and the pool from the board file; 400 buffers of 1 byte .. 1 MiB less the
 /// CRC's line streamed through `DpHost` over the link, the remote computing CRC32C in

@@ -28,16 +28,7 @@ fn pool_cfg() -> PoolConfig {
     }
 }
 
-/// Fills `b` with a pattern that depends on `seed`.
-fn fill(b: &mut [u8], seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for v in b.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *v = x as u8;
-    }
-}
+use intercore::testing::pattern as fill;
 
 /// `n` buffers of lengths cycling through 1 byte .. 64 KiB less the CRC's line, streamed
 /// with up to the whole pool in flight; every completion's CRC32C (written by the remote in

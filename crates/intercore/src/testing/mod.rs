@@ -7,6 +7,18 @@
 //! tests of the protocol logic and for firmware authors' unit tests.
 #![allow(unsafe_code)]
 
+/// Fills `buf` with a pseudo-random pattern that depends on `seed` (xorshift64), so a
+/// test can tell one buffer's bytes from another's, and a misplaced or stale copy fails.
+pub fn pattern(buf: &mut [u8], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for v in buf.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *v = x as u8;
+    }
+}
+
 pub mod conformance;
 pub mod counting;
 pub mod mock;
