@@ -25,21 +25,8 @@ out=${BAREMETAL_OUT:-$root/target/baremetal}
 build_only=0
 [[ ${1:-} == --build-only ]] && build_only=1
 
-# --- tools (one apt step) ---------------------------------------------------------------
-# qemu-system-arm comes from bookworm-backports (QEMU 10) when that suite is configured —
-# other CI steps install their QEMU from there, and all qemu-system-* packages must match
-# one qemu-system-common — and from bookworm (7.2) otherwise; both run these machines.
-pkgs=(rustc-web cargo-web rust-web-src binutils-arm-none-eabi qemu-system-arm)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-    apt-get update -q
-    if apt-cache madison qemu-system-arm | grep -q bookworm-backports; then
-        missing=("${missing[@]/#qemu-system-arm/qemu-system-arm/bookworm-backports}")
-    fi
-    echo "test-baremetal: installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# --- tools: the one shared apt step (QEMU from bookworm-backports) --------------------------
+"$root/scripts/deps.sh"
 rustc_version=$(/usr/bin/rustc --version | awk '{print $2}')
 libsrc=/usr/src/rustc-$rustc_version/library
 [[ -d $libsrc ]] || { echo "test-baremetal: no library source at $libsrc (rust-web-src)"; exit 1; }

@@ -46,14 +46,8 @@ bulk=${VM_BULK:-500}
 mkdir -p "$vm"
 t0=$(date +%s)
 
-pkgs=(linux-source-6.1 flex bison bc busybox-static cpio xz-utils gcc make binutils libc6-dev)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-    echo "vm-test: installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# The one shared apt step (linux-source-6.1, the kernel build tools, busybox).
+"$root/scripts/deps.sh"
 
 # --- the guest kernel: UML with virtio_uml and the rpmsg stack built in ---------------
 options=(VIRTIO_UML UML_PCI_OVER_VIRTIO RPMSG RPMSG_VIRTIO RPMSG_CHAR RPMSG_CTRL RPMSG_NS

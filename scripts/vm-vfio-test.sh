@@ -43,46 +43,23 @@ t0=$(date +%s)
 say() { echo "vm-vfio-test: $*"; }
 
 # --- packages -------------------------------------------------------------------------------
-bpo_src=/etc/apt/sources.list.d/intercore-bookworm-backports.sources
-if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    say "adding the bookworm-backports suite ($bpo_src)"
-    cat >"$bpo_src" <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    apt-get update -q
-fi
+# The one shared apt step: QEMU 10 and every other QEMU package from bookworm-backports.
+"$root/scripts/deps.sh"
 qemu_ok() {
     command -v qemu-system-x86_64 >/dev/null 2>&1 &&
         [[ $(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p;q') -ge 10 ]]
 }
-base=(busybox-static cpio xz-utils gzip binutils bc gcc libc6-dev)
-missing=()
-for p in "${base[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ! qemu_ok; then
-    # qemu-system-x86 and the packages of the same source it pins to its own version.
-    missing+=(qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports
-        qemu-system-data/bookworm-backports seabios/bookworm-backports)
-fi
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
 qemu_ok || { say "qemu-system-x86_64 >= 10 is needed (bookworm-backports)"; exit 1; }
 t_apt=$(date +%s)
 
 # --- the guest kernel: linux-image-6.12.*-amd64-unsigned, unpacked once ---------------------
 kernel_name() {
-    apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null |
+    { apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null || true; } |
         sed -n 's/^Depends: \(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -1
 }
 meta=$(kernel_name)
 if [[ -z $meta ]]; then
-    apt-get update -q # the suite is configured but its package lists are missing or stale
+    apt-get -o DPkg::Lock::Timeout=600 update -q # the suite is configured but its package lists are missing or stale
     meta=$(kernel_name)
 fi
 [[ -n $meta ]] || { say "cannot find linux-image-amd64 in bookworm-backports"; exit 1; }
