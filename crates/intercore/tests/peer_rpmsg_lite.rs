@@ -368,8 +368,17 @@ impl LiteMaster {
 type Remote = RemoteBus<Arc<HeapMem>, MailBell, 4>;
 
 fn remote(mem: &Arc<HeapMem>, bell: MailBell, p: &DevicePlacement) -> Remote {
+    remote_waiting(mem, bell, p, WaitMode::Poll)
+}
+
+fn remote_waiting(
+    mem: &Arc<HeapMem>,
+    bell: MailBell,
+    p: &DevicePlacement,
+    wait: WaitMode,
+) -> Remote {
     let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.wait = WaitMode::Poll;
+    cfg.wait = wait;
     cfg.buf_size = LiteMaster::BUF;
     let mut r = RemoteBus::with_placement_config(Arc::clone(mem), bell, p, &cfg).unwrap();
     r.create_endpoint("rpmsg-lite", Some(REMOTE_EP)).unwrap();
@@ -493,8 +502,9 @@ fn remote_does_not_attach_during_the_masters_initialisation() {
 }
 
 /// Issue 19.2 with real concurrency: the remote started before, during and after the
-/// master's initialisation (the master yielding between its steps), 10 runs each, every
-/// echo verified and more messages than buffers (so a lost transmit buffer shows).
+/// master's initialisation (the master yielding between its steps), 10 runs each in the
+/// three wait modes in turn, every echo verified and more messages than buffers (so a lost
+/// transmit buffer shows). Before the fix: "no free transmit buffer within 5 s".
 #[test]
 fn remote_comes_up_whenever_it_starts_against_rpmsg_lite_master() {
     let num = 16;
@@ -506,8 +516,13 @@ fn remote_comes_up_whenever_it_starts_against_rpmsg_lite_master() {
             let start = Arc::new(std::sync::Barrier::new(2));
             let remote_side = {
                 let (mem, p, start) = (Arc::clone(&mem), p, Arc::clone(&start));
+                let wait = [
+                    WaitMode::Poll,
+                    WaitMode::Event,
+                    WaitMode::Adaptive(Duration::from_micros(50)),
+                ][run % 3];
                 move || {
-                    let mut r = remote(&mem, rb, &p);
+                    let mut r = remote_waiting(&mem, rb, &p, wait);
                     start.wait();
                     r.wait_ready(T).map(|()| r)
                 }
