@@ -175,6 +175,24 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
     bus.wait_ready(T).unwrap();
 }
 
+/// A firmware whose table leaves the vrings to the host and names no buffer carveout, built
+/// without a buffer region, is refused when the bus is built (its own configuration), not
+/// at `DRIVER_OK` (where errors are the host's). Before: accepted, then an error at
+/// `wait_ready`.
+#[test]
+fn firmware_without_any_buffer_window_is_refused_at_once() {
+    let mem = Arc::new(HeapMem::new(REGION0 + REGION1));
+    let loc = ti_table(&mem, REGION0);
+    let cfg = RemoteConfig::new(LinearMap {
+        base: DevAddr(DA),
+        offset: 0,
+        len: REGION0 + REGION1,
+    });
+    let (_host, bell) = ThreadBell::pair();
+    let got = RemoteBus::<_, _, 4>::with_config(Arc::clone(&mem), bell, loc, &cfg);
+    assert!(matches!(got, Err(Error::Config(_))), "{:?}", got.err());
+}
+
 /// Issue 20.1 for a placement (a vhost-user front end sends the ring addresses): a vring
 /// over the firmware's private memory is refused when the bus is built.
 #[test]
