@@ -116,8 +116,8 @@ fn snapshot(mem: &HeapMem, (off, len): (usize, usize)) -> Vec<u8> {
 /// Issue 20.1: on the TI K3 layout, a host that places vring 1 at the start of the
 /// firmware's private memory — or so that only the end of vring 1 reaches into it — is
 /// refused by `wait_ready` with a protocol error that stays (later calls and another
-/// `wait_ready` report it too), and the private memory is not written. The same firmware
-/// attaches to vrings placed in region 0. Before the fix `wait_ready` returned `Ok` and the
+/// `wait_ready` report it too), and the private memory is not written. A later placement
+/// in region 0 attaches, the refused attempt's error gone with it. Before the fix `wait_ready` returned `Ok` and the
 /// remote wrote its used-ring flags into its own memory.
 #[test]
 fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
@@ -167,6 +167,15 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
         assert!(
             snapshot(&mem, private) == before,
             "{what}: the remote wrote into its private memory"
+        );
+        // The host places the vrings where they belong and sets DRIVER_OK again: the next
+        // negotiation attaches, without the refused attempt's error.
+        host_places(&mem, loc, [0, 0x2_0000]);
+        bus.wait_ready(T).unwrap();
+        assert_eq!(
+            bus.try_recv_with(|_| ()).err(),
+            Some(Error::WouldBlock),
+            "{what}: the refused attempt's error outlived the next negotiation"
         );
     }
     // Control: the same firmware with the vrings in region 0 attaches.
