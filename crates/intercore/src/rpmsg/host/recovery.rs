@@ -36,6 +36,7 @@ impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
         fresh.sleeps = self.sleeps;
         fresh.ns_refused = self.ns_refused;
         fresh.ns_overflow = self.ns_overflow;
+        fresh.held_copied = self.held_copied;
         fresh.held_dropped = self.held_dropped;
         let mut announce = Vec::new();
         for ep in self.endpoints.iter() {
