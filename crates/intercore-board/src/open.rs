@@ -161,6 +161,8 @@ enum Inner {
 pub struct Link {
     inner: Inner,
     name: String,
+    /// The channels [`Link::service_channel`] opened, kept for the link's life.
+    services: Vec<(String, Channel)>,
 }
 
 impl fmt::Debug for Link {
@@ -198,6 +200,25 @@ impl Link {
             Inner::Qemu { bus, soc } => Some((soc, bus)),
             _ => None,
         }
+    }
+    /// The channel to `service`, opened (as `name`) the first time and kept for the link's
+    /// life, as the kernel's rpmsg char driver keeps one endpoint per announced channel for
+    /// every process that opens `/dev/rpmsgN`. A peer that binds an endpoint's reply
+    /// address to its first sender (OpenAMP: `rpmsg_virtio.c`, Zephyr's samples) keeps
+    /// answering it; a new endpoint per request would get no replies.
+    pub fn service_channel(
+        &mut self,
+        service: &str,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> intercore::Result<Channel> {
+        if let Some((_, ch)) = self.services.iter().find(|(s, _)| s == service) {
+            return Ok(*ch);
+        }
+        let remote = self.find_service(service, timeout)?;
+        let ch = Transport::open(self, name, remote)?;
+        self.services.push((service.to_string(), ch));
+        Ok(ch)
     }
     /// What the core's firmware printed so far (QEMU: the semihosting console, with QEMU's
     /// own diagnostics); `None` where this host does not see the core's console.
@@ -500,6 +521,7 @@ impl Board {
                 Ok(Link {
                     inner: Inner::Sim { bus, soc },
                     name,
+                    services: Vec::new(),
                 })
             }
             TransportSpec::Qemu { core, .. } => {
@@ -517,6 +539,7 @@ impl Board {
                 Ok(Link {
                     inner: Inner::Qemu { bus, soc },
                     name: core.name().to_string(),
+                    services: Vec::new(),
                 })
             }
             TransportSpec::Kernel { ctrl } => {
@@ -535,6 +558,7 @@ impl Board {
                 Ok(Link {
                     inner: Inner::Kernel { rpmsg },
                     name: "kernel".into(),
+                    services: Vec::new(),
                 })
             }
             TransportSpec::Userspace { .. } => {
@@ -610,6 +634,7 @@ impl Board {
                     return Ok(Link {
                         inner: Inner::UserRings { bus },
                         name: "userspace/polled-rings".into(),
+                        services: Vec::new(),
                     });
                 };
                 let bell = PollDoorbell::from_entry(
@@ -627,6 +652,7 @@ impl Board {
                 Ok(Link {
                     inner: Inner::UserPoll { bus },
                     name: "userspace/poll".into(),
+                    services: Vec::new(),
                 })
             }
             crate::model::DoorbellSpec::Uio { device, layout } => {
@@ -640,6 +666,7 @@ impl Board {
                 Ok(Link {
                     inner: Inner::UserUio { bus },
                     name: "userspace/uio".into(),
+                    services: Vec::new(),
                 })
             }
         }
