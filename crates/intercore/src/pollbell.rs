@@ -342,6 +342,25 @@ mod tests {
         (h, r)
     }
 
+    /// With no doorbell, a wait is a bounded look-away: `Some(0)` only looks (false), a
+    /// timeout shorter than a tick waits it out and reports false (never earlier), a longer
+    /// or no timeout returns "look again" (true) after at most about a tick; ringing does
+    /// nothing and cannot fail.
+    #[test]
+    fn polled_rings_wait_is_a_bounded_look_away() {
+        let b = PolledRings::new(Clock(Instant::now()));
+        b.ring(0).unwrap();
+        b.ring(7).unwrap();
+        assert_eq!(b.wait(Some(Duration::ZERO)), Ok(false));
+        let t = Instant::now();
+        assert_eq!(b.wait(Some(Duration::from_micros(30))), Ok(false));
+        assert!(t.elapsed() >= Duration::from_micros(30));
+        let t = Instant::now();
+        assert_eq!(b.wait(None), Ok(true));
+        assert_eq!(b.wait(Some(Duration::from_secs(5))), Ok(true));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+
     /// Each side writes only its own direction's words (host → remote at the block's
     /// start, remote → host one 64-byte line later, per `FwRscIntercore`), one counter per
     /// notify id, and a ring is seen exactly once by the other side only.
