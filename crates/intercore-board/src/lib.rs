@@ -99,7 +99,9 @@
 //! | | `control` | | `sysfs` (default) or `cdev` (`/dev/remoteprocN`) |
 //! | `transport` | `kind` | all | `sim`, `qemu` (the firmware as ARM code under QEMU), `userspace` (intercore's own virtio-rpmsg over a carveout), `kernel` (`/dev/rpmsg_ctrlN`) |
 //! | | `firmware`, `da_base`, `event_idx`, `layout` | `sim` | the simulated firmware (`echo`, `offload`, `sink`), where the remote sees the carveout, whether the firmware offers EVENT_IDX (default false), the layout (`standard`, `ti-k3`) |
-//! | | `core`, `fw_dir` | `qemu` | the emulated core (`r5f`, `m4f`); the directory of the firmware images (default `$INTERCORE_FW_DIR`, then `target/baremetal/images`, `firmware/images/target`; relative to the board file) |
+//! | | `core`, `fw_dir` | `qemu` | the emulated core (`r5f`, `m4f`); the directory of intercore's own firmware images (default `$INTERCORE_FW_DIR`, then `target/baremetal/images`, `firmware/images/target`; relative to the board file) |
+//! | | `image` | `qemu` | any ELF firmware instead (relative to the board file; `$VAR`, `${VAR:-default}`, `~/` expanded); not with `fw_dir` |
+//! | | `ready_timeout_ms` | all | how long `intercore up` waits for the core's service (default 30000; `up --timeout`) |
 //! | | `ctrl` | `kernel` | `rpmsg_ctrlN` (default: the only one) |
 //! | | `region` or `base` + `size`, `rsc_offset`, `vring_offset`, `doorbell` | `userspace` | the carveout with the resource table, vrings and `vdev0buffer` (reserved-memory node, or physical range); the table's offset in it; where the host places vrings left at `FW_RSC_ADDR_ANY` (to the carveout's end); `poll` (default) or `uio` |
 //! | | `uio_device`, `mailbox` | `doorbell = "uio"` | `uioN`; `omap` (TI K3 mailbox: `mbox_map` default 0, `mbox_tx`, `mbox_rx`, `mbox_user`) or `zynqmp-ipi` (`ipi_regs_map` default 0, `ipi_buf_map` default 1, `ipi_req_offset`, `ipi_remote`) |
@@ -116,6 +118,8 @@
 //! | | `io_coherent` | `coherent` | the interconnect snoops the CPU's caches for the remote core |
 //! | `rpmsg` | `buffers`, `buffer_size`, `wait`, `timeout_ms`, `service` | all | buffers per direction, bytes per buffer (with the 16-byte header), how blocking calls wait, their default timeout, the channel to open |
 //! | `pool` | `classes`, `align` | all | `[size, count]` per size class; buffer alignment |
+//! | `vdev` | `pool_base` + `pool_size` | `qemu`, `userspace` | the vdev's DMA pool (device addresses): vrings at `FW_RSC_ADDR_ANY`, then the buffers, placed as Linux's coherent pool does |
+//! | | `buffers_base` + `buffers_size` | `qemu`, `userspace` | a `vdev0buffer` region for the buffers |
 
 #![forbid(unsafe_code)]
 
@@ -129,18 +133,20 @@ mod open;
 mod pool;
 mod raw;
 mod validate;
+mod vdev;
 
 pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
-    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DeviceAddress, DoorbellSpec,
-    KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec,
-    MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector,
-    RprocSpec, TransportKind, TransportSpec, default_pool,
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DEFAULT_READY_TIMEOUT,
+    DeviceAddress, DoorbellSpec, KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind,
+    MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec,
+    RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec, default_pool,
 };
 pub use open::{
     KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,
-    UserUioBus, qemu_image,
+    UserRingsBus, UserUioBus, console_tail, expand_path, qemu_image,
 };
 pub use pool::{BoardPool, PoolCache};
+pub use vdev::{DaRange, VdevPlan, VdevSpec, Wake};

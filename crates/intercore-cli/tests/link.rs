@@ -303,3 +303,181 @@ fn errors_name_what_and_where() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("mode 0700") && err.contains("755"), "{err}");
 }
+
+/// An ELF32 ARM image for the emulated R5F holding only a resource table (at 0x100000, in
+/// a `.resource_table` section and a PT_LOAD segment) as vendors' tables are: an rpmsg
+/// vdev with both vrings at FW_RSC_ADDR_ANY (256 entries, align 4096), no carveout, no
+/// intercore vendor entry. Enough for `board check` and `up`'s checks, which refuse
+/// before QEMU starts.
+fn vendor_table_elf() -> Vec<u8> {
+    let mut t = vec![0u8; 16 + 4 + 4 + 24 + 2 * 20];
+    t[0..4].copy_from_slice(&1u32.to_le_bytes());
+    t[4..8].copy_from_slice(&1u32.to_le_bytes());
+    t[16..20].copy_from_slice(&20u32.to_le_bytes());
+    t[20..24].copy_from_slice(&3u32.to_le_bytes());
+    t[24..28].copy_from_slice(&7u32.to_le_bytes());
+    t[32..36].copy_from_slice(&1u32.to_le_bytes());
+    t[45] = 2;
+    for i in 0..2 {
+        let r = 48 + 20 * i;
+        t[r..r + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        t[r + 4..r + 8].copy_from_slice(&4096u32.to_le_bytes());
+        t[r + 8..r + 12].copy_from_slice(&256u32.to_le_bytes());
+        t[r + 12..r + 16].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+    }
+    let strtab = b"\0.resource_table\0.shstrtab\0";
+    let (data_off, addr) = (0x100usize, 0x10_0000u32);
+    let str_off = data_off + t.len();
+    let sh_off = (str_off + strtab.len()).next_multiple_of(4);
+    let mut v = vec![0u8; sh_off + 3 * 40];
+    v[..4].copy_from_slice(b"\x7fELF");
+    v[4] = 1; // ELFCLASS32
+    v[5] = 1; // little-endian
+    v[6] = 1;
+    let w16 = |v: &mut Vec<u8>, at: usize, x: u16| v[at..at + 2].copy_from_slice(&x.to_le_bytes());
+    let w32 = |v: &mut Vec<u8>, at: usize, x: u32| v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+    w16(&mut v, 16, 2); // ET_EXEC
+    w16(&mut v, 18, 40); // EM_ARM
+    w32(&mut v, 20, 1);
+    w32(&mut v, 24, addr); // e_entry
+    w32(&mut v, 28, 52); // e_phoff
+    w32(&mut v, 32, sh_off as u32); // e_shoff
+    w16(&mut v, 40, 52); // e_ehsize
+    w16(&mut v, 42, 32); // e_phentsize
+    w16(&mut v, 44, 1); // e_phnum
+    w16(&mut v, 46, 40); // e_shentsize
+    w16(&mut v, 48, 3); // e_shnum
+    w16(&mut v, 50, 2); // e_shstrndx
+    // PT_LOAD: the table, read/write.
+    for (i, x) in [
+        1,
+        data_off as u32,
+        addr,
+        addr,
+        t.len() as u32,
+        t.len() as u32,
+        6,
+        4,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w32(&mut v, 52 + 4 * i, x);
+    }
+    v[data_off..data_off + t.len()].copy_from_slice(&t);
+    v[str_off..str_off + strtab.len()].copy_from_slice(strtab);
+    // Section 1: .resource_table (PROGBITS, WA); section 2: .shstrtab (STRTAB).
+    let s1 = sh_off + 40;
+    for (i, x) in [
+        1u32,
+        1,
+        3,
+        addr,
+        data_off as u32,
+        t.len() as u32,
+        0,
+        0,
+        4,
+        0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w32(&mut v, s1 + 4 * i, x);
+    }
+    let s2 = sh_off + 80;
+    for (i, x) in [
+        17u32,
+        3,
+        0,
+        0,
+        str_off as u32,
+        strtab.len() as u32,
+        0,
+        0,
+        1,
+        0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w32(&mut v, s2 + 4 * i, x);
+    }
+    v
+}
+
+/// `board check` and `up` agree: for each QEMU board `up` refuses — the image missing
+/// (`transport.image`), not firmware for the core (`transport.image`), a vendor table whose
+/// ANY vrings have no pool to go to (`vdev.pool_base`), a pool outside the shared RAM —
+/// `board check --strict` fails (exit 3, an `[error]` line) naming the same key `up` names, and `up` starts no owner. (Before,
+/// `board check` said "nothing stops this machine from opening the board" for the last
+/// two, and a qemu board could not name an image at all.) With the pool given, the check
+/// passes and says where the host places the rings and buffers.
+#[test]
+fn board_check_fails_naming_the_key_for_every_qemu_board_up_refuses() {
+    let rt = Rt::new("check-agrees");
+    let elf = rt.0.join("vendor.elf");
+    std::fs::write(&elf, vendor_table_elf()).unwrap();
+    let not_arm = rt.0.join("not-arm.elf");
+    std::fs::copy(BIN, &not_arm).unwrap();
+    let board = |name: &str, image: &str, extra: &str| {
+        let p = rt.0.join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!("[board]\nname = \"{name}\"\n[transport]\nkind = \"qemu\"\ncore = \"r5f\"\nimage = \"{image}\"\n{extra}[memory]\nsource = \"memfd\"\n[cache]\nmode = \"coherent\"\n[rpmsg]\nwait = \"poll\"\n"),
+        )
+        .unwrap();
+        p
+    };
+    let cases = [
+        (
+            board("missing", "${INTERCORE_TEST_NOWHERE:-nowhere}/fw.elf", ""),
+            "transport.image",
+        ),
+        (board("not-arm", "not-arm.elf", ""), "transport.image"),
+        (board("no-pool", "vendor.elf", ""), "vdev.pool_base"),
+        (
+            board(
+                "far-pool",
+                "vendor.elf",
+                "[vdev]\npool_base = 0x2000000\npool_size = 0x100000\n",
+            ),
+            "vdev.pool_base",
+        ),
+    ];
+    for (b, key) in &cases {
+        let f = b.to_str().unwrap();
+        let check = rt.run(&["board", "check", "--strict", f]);
+        assert_eq!(check.status.code(), Some(3), "{f}: {}", text(&check));
+        let out = text(&check);
+        assert!(
+            out.lines()
+                .any(|l| l.contains("[error]") && l.contains(key)),
+            "{f}: board check must name {key}: {out}"
+        );
+        let up = rt.run(&["up", "--board", f]);
+        assert_eq!(up.status.code(), Some(1), "{f}: {}", text(&up));
+        assert!(
+            text(&up).contains(key),
+            "{f}: up must name {key}: {}",
+            text(&up)
+        );
+    }
+    let ok = board(
+        "pool",
+        "vendor.elf",
+        "[vdev]\npool_base = 0x200000\npool_size = 0x100000\n",
+    );
+    let check = rt.run(&["board", "check", "--strict", ok.to_str().unwrap()]);
+    let out = text(&check);
+    assert_eq!(check.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("vring 1: 256 entries, align 4096, placed by the host at 0x204000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("512 × 512 B placed by the host at 0x240000"),
+        "{out}"
+    );
+    assert!(out.contains("the host polls the rings"), "{out}");
+}

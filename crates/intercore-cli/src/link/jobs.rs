@@ -41,14 +41,6 @@ fn pattern(buf: &mut [u8], seq: u64) {
     }
 }
 
-fn open_echo(link: &mut Link, service: &str, name: &str) -> Result<Channel, String> {
-    let remote = link
-        .find_service(service, SERVICE_TIMEOUT)
-        .map_err(|e| format!("waiting for the service {service:?}: {e}"))?;
-    link.open(name, remote)
-        .map_err(|e| format!("opening an endpoint to {service:?}: {e}"))
-}
-
 /// Round trips of `sizes[i % len]` bytes; returns (sorted round-trip times in ns,
 /// verified, errors, first error).
 fn round_trips(
@@ -97,13 +89,13 @@ fn with_channel(
     name: &str,
     f: impl FnOnce(&mut Link, &Channel) -> Value,
 ) -> Value {
-    let ch = match open_echo(link, service, name) {
+    // One channel per service for the owner's life (Link::service_channel): a peer that
+    // answers only its first sender (OpenAMP, Zephyr) answers every job.
+    let ch = match link.service_channel(service, name, SERVICE_TIMEOUT) {
         Ok(c) => c,
-        Err(e) => return json!({ "error": e }),
+        Err(e) => return json!({ "error": format!("the channel to {service:?}: {e}") }),
     };
-    let v = f(link, &ch);
-    let _ = Transport::close(link, ch);
-    v
+    f(link, &ch)
 }
 
 /// `ping`: `count` verified round trips of 16 bytes.
