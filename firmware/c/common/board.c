@@ -153,6 +153,15 @@ int fmt_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
     return (int)o.pos;
 }
 
+int fmt_snprintf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = fmt_vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 void con_vprintf(const char *fmt, va_list ap)
 {
     char line[256];

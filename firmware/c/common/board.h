@@ -24,6 +24,7 @@ void con_puts(const char *s);
 void con_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void con_vprintf(const char *fmt, va_list ap);
 int fmt_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap);
+int fmt_snprintf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Print the reason and exit with `code` (never 0). */
 void fatal(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
