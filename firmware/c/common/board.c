@@ -195,7 +195,7 @@ void board_exception(uint32_t kind, uint32_t lr)
     __asm__ volatile("mrc p15, 0, %0, c6, c0, 0" : "=r"(dfar));
     con_printf("FATAL: %s exception, lr %p, DFSR %08x, DFAR %08x\n", names[kind & 7], (void *)lr,
                (unsigned)dfsr, (unsigned)dfar);
-    board_exit(64 + (int)kind);
+    board_exit(4); /* as firmware/images: 4 = CPU fault */
 }
 
 /* --- MPU and PMU ------------------------------------------------------------------- */

@@ -16,7 +16,7 @@
 void board_init(void);
 /* Exit QEMU through semihosting (SYS_EXIT_EXTENDED) with this code. */
 void board_exit(int code) __attribute__((noreturn));
-/* An exception was taken: print it and exit with 64 + kind. */
+/* An exception was taken: print which and exit with 4 (a CPU fault, as firmware/images). */
 void board_exception(uint32_t kind, uint32_t lr) __attribute__((noreturn));
 
 /* Console: one semihosting write per line. */
