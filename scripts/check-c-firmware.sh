@@ -4,8 +4,10 @@
 # Linux's remoteproc + virtio_rpmsg_bus do (status 0x7, ANY vrings and buffers from a
 # power-of-two-aligned coherent pool, receive buffers re-posted by cookie). Every case
 # must end as stated, the refusals included; any other outcome fails the script.
-# Needs: qemu-system-arm (or $INTERCORE_QEMU), python3.
-# Usage: scripts/check-c-firmware.sh [--no-build]
+# With --intercore it then runs crates/intercore-sim/tests/c_firmware.rs (ignored in a
+# plain cargo test): intercore's own HostBus, placed as Linux would, against every image.
+# Needs: qemu-system-arm (or $INTERCORE_QEMU), python3; cargo for --intercore.
+# Usage: scripts/check-c-firmware.sh [--no-build] [--intercore]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${INTERCORE_PEERS_DIR:-$HOME/.cache/intercore/peers}
@@ -14,7 +16,15 @@ host=firmware/c/tests/linux_host.py
 qemu=${INTERCORE_QEMU:-qemu-system-arm}
 command -v "$qemu" >/dev/null || { echo "check-c-firmware: $qemu not found (apt-get install qemu-system-arm)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "check-c-firmware: python3 not found" >&2; exit 1; }
-[[ ${1:-} == --no-build ]] || scripts/build-c-firmware.sh
+build=1 intercore=0
+for arg in "$@"; do
+    case $arg in
+    --no-build) build=0 ;;
+    --intercore) intercore=1 ;;
+    *) echo "usage: $0 [--no-build] [--intercore]" >&2; exit 2 ;;
+    esac
+done
+((build == 0)) || scripts/build-c-firmware.sh
 
 failed=0
 pass() { echo "ok   $1"; }
@@ -63,6 +73,12 @@ run "rpmsglite-remote: no status word, echo 1..=496, descriptor lengths as used 
     "$r" --no-status --buffers 0x600000 --expect rpmsg-virtual-tty-channel-1@30 --tx-used-len desc --rx-used-len desc
 run "rpmsglite-remote: no vring-0 notification, no link" \
     "$r" --no-status --no-buffers --buffers 0x600000 --expect-silent 3
+
+if ((intercore)); then
+    if nice -n 5 cargo test -p intercore-sim --test c_firmware \
+        -- --ignored; then pass "intercore HostBus against every image"; else
+        echo "FAIL intercore HostBus against the images (above)"; failed=1; fi
+fi
 
 if ((failed)); then
     echo "check-c-firmware: FAILED" >&2

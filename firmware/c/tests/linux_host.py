@@ -19,6 +19,8 @@ It then checks the announcements and an echo of every payload size, and exits no
 with the reason on any difference. Written for this project (tests only)."""
 
 import argparse
+import ctypes
+import signal
 import mmap
 import os
 import struct
@@ -93,6 +95,11 @@ class Ring:
         return i, ln
 
 
+def die_with_parent():
+    """QEMU gets SIGKILL when this harness dies, however it dies (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def order_align(size):
     """kernel/dma/coherent.c: bitmap_find_free_region(.., get_order(size)) aligns an
     allocation to its own power-of-two number of pages."""
@@ -151,6 +158,7 @@ def main():
     rt, rt_size = elf.sections[".resource_table"]
 
     fd, path = tempfile.mkstemp(prefix="fw-shm-", dir="/dev/shm")
+    os.unlink(path)  # nothing left behind: QEMU gets the open file as /proc/self/fd/N
     os.ftruncate(fd, RAM)
     mem = mmap.mmap(fd, RAM)
     for pa, data, msz in elf.segs:
@@ -175,10 +183,11 @@ def main():
     qemu = subprocess.Popen(
         [a.qemu, "-nodefaults", "-display", "none", "-monitor", "none",
          "-semihosting-config", "enable=on,target=native",
-         "-object", f"memory-backend-file,id=shm,mem-path={path},size=16M,share=on",
+         "-object", f"memory-backend-file,id=shm,mem-path=/proc/self/fd/{fd},size=16M,share=on",
          "-M", "none,memory-backend=shm", "-cpu", "cortex-r5f",
          "-device", f"loader,addr={elf.entry:#x},cpu-num=0"],
-        stdin=subprocess.DEVNULL, stdout=console, stderr=console)
+        stdin=subprocess.DEVNULL, stdout=console, stderr=console, preexec_fn=die_with_parent,
+        pass_fds=(fd,))
 
     def console_text():
         return open(console.name, errors="replace").read()
@@ -192,7 +201,6 @@ def main():
             print(("PASS: " if code == 0 else "FAIL: ") + msg, file=sys.stderr)
         if code != 0:
             print("--- firmware console ---\n" + text, file=sys.stderr)
-        os.unlink(path)
         os.unlink(console.name)
         sys.exit(code)
 
