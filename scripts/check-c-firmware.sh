@@ -56,6 +56,9 @@ for img in ti-echo ti-ipc-rpmsg; do
     run_fails "$img: buffers right after the vrings lose its messages" "got 0 bytes to 0" \
         "$fw/$img.elf" --buffers 0x208000 --expect ti.ipc4.ping-pong@13 --timeout 5
 done
+run "ti-echo: a descriptor index past the table stops it with the reason (exit 2)" \
+    "$fw/ti-echo.elf" --expect ti.ipc4.ping-pong@13 --expect rpmsg_chrdev@14 --bad-head --expect-exit 2 \
+    --console "names descriptor 261 of 256" --timeout 10
 
 z=$fw/zephyr-rsc.elf
 run "zephyr-rsc: rpmsg-client-sample echo 1..=496, descriptor lengths as used lengths" \
@@ -65,12 +68,18 @@ run "zephyr-rsc: rpmsg-tty answers 'TTY 0x0401: ' + message up to 484 bytes" \
     --prefix "TTY 0x%04x: " --max 484
 run "zephyr-rsc: only DRIVER_OK counts (status 0xF works)" \
     "$z" --status 0xf --expect rpmsg-client-sample@0x400 --max 16
+run "zephyr-rsc: a descriptor index past the table stops it with the reason (exit 2)" \
+    "$z" --expect rpmsg-client-sample@0x400 --expect rpmsg-tty@0x401 --bad-head --expect-exit 2 \
+    --console "names descriptor 13 of 8" --timeout 10
 run "zephyr-rsc: buffers outside its window are refused" \
     "$z" --buffers 0x180000 --expect-silent 3 --console "outside the shared-memory window"
 
 r=$fw/rpmsglite-remote.elf
 run "rpmsglite-remote: no status word, echo 1..=496, descriptor lengths as used lengths" \
     "$r" --no-status --buffers 0x600000 --expect rpmsg-virtual-tty-channel-1@30 --tx-used-len desc --rx-used-len desc
+run "rpmsglite-remote: a descriptor index past the table stops it with the reason (exit 2)" \
+    "$r" --no-status --buffers 0x600000 --expect rpmsg-virtual-tty-channel-1@30 --bad-head --expect-exit 2 \
+    --console "names descriptor 261 of 256" --timeout 10
 run "rpmsglite-remote: no vring-0 notification, no link" \
     "$r" --no-status --no-buffers --buffers 0x600000 --expect-silent 3
 

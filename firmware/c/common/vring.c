@@ -39,6 +39,11 @@ int vq_take(struct vq *q, uint16_t *head)
     }
     dmb(); /* the ring entry (and the buffer) after the index that published it */
     *head = q->avail->ring[q->last_avail % q->num];
+    if (*head >= q->num) {
+        /* the vendors index their descriptor table with it unchecked; stop, saying why */
+        fatal(2, "FATAL: ring at %08x: avail entry %u names descriptor %u of %u\n", (unsigned)q->base,
+              (unsigned)q->last_avail, (unsigned)*head, (unsigned)q->num);
+    }
     q->last_avail++;
     return 1;
 }

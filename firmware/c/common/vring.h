@@ -24,7 +24,8 @@ uint32_t vring_size(uint32_t num, uint32_t align);
 void vq_attach(struct vq *q, uint32_t da, uint16_t num, uint32_t align);
 /* Entries the driver made available that we have not taken yet. */
 uint16_t vq_pending(const struct vq *q);
-/* Take the next available head; 0 when none. */
+/* Take the next available head; 0 when none. A head past the descriptor table is fatal
+ * (exit 2, with the ring and the index). */
 int vq_take(struct vq *q, uint16_t *head);
 /* Return `head` with used length `len` (element first, then the index). */
 void vq_give(struct vq *q, uint16_t head, uint32_t len);

@@ -148,6 +148,9 @@ def main():
                     help="expect NO announcement within this many seconds (the firmware must not start)")
     ap.add_argument("--expect-exit", type=int, default=None,
                     help="expect the firmware to exit with this code, having printed --console text")
+    ap.add_argument("--bad-head", action="store_true",
+                    help="after the announcements, make a vring-1 avail entry name a descriptor past "
+                         "the table; with --expect-exit")
     ap.add_argument("--console", action="append", default=[], help="text the console must show")
     ap.add_argument("--timeout", type=float, default=30.0)
     a = ap.parse_args()
@@ -300,7 +303,7 @@ def main():
             if c not in console_text():
                 finish(1, f"console lacks {c!r}")
         finish(0, f"no announcement within {a.expect_silent} s, as expected")
-    if a.expect_exit is not None:
+    def wait_exit():
         deadline = time.time() + a.timeout
         while qemu.poll() is None and time.time() < deadline:
             time.sleep(0.05)
@@ -310,6 +313,9 @@ def main():
             if c not in console_text():
                 finish(1, f"console lacks {c!r}")
         finish(0, f"firmware exited with {a.expect_exit} as expected")
+
+    if a.expect_exit is not None and not a.bad_head:
+        wait_exit()
 
     deadline = time.time() + a.timeout
     services = {}
@@ -326,6 +332,11 @@ def main():
         if got != name or (addr != "*" and gaddr != int(addr, 0)) or flags != 0:
             finish(1, f"announcement {got}@{gaddr:#x} flags {flags}, expected {e}")
         services[name] = gaddr
+    if a.bad_head:
+        tx.w16(tx.avail + 4 + 2 * (tx.avail_idx % tx.num), tx.num + 5)
+        tx.avail_idx = (tx.avail_idx + 1) & 0xFFFF
+        tx.w16(tx.avail + 2, tx.avail_idx)
+        wait_exit()
     for c in a.console:
         if c not in console_text():
             finish(1, f"console lacks {c!r}")
