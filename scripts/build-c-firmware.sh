@@ -55,8 +55,9 @@ for fw in ti-echo zephyr-rsc rpmsglite-remote; do
 done
 
 ti_drv=$ti_tree/source/drivers/ipc_rpmsg
-if [[ ! -f $ti_drv/ipc_rpmsg.c || ! -f $ti_drv/ipc_rpmsg_vring.c || ! -d $ti_tree/source/kernel/dpl ]]; then
-    echo "!!!!! SKIPPED ti-ipc-rpmsg.elf: TI MCU+ SDK sources absent at $ti_tree (need source/drivers/ipc_rpmsg, source/drivers/ipc_{rpmsg,notify}.h, source/kernel/dpl from TexasInstruments/mcupsdk-core $ti_commit) !!!!!"
+if [[ ! -f $ti_drv/ipc_rpmsg.c || ! -f $ti_drv/ipc_rpmsg_vring.c || ! -f $ti_tree/source/drivers/ipc_rpmsg.h ||
+    ! -f $ti_tree/source/drivers/ipc_notify.h || ! -d $ti_tree/source/kernel/dpl ]]; then
+    echo "!!!!! SKIPPED ti-ipc-rpmsg.elf: TI MCU+ SDK sources absent at $ti_tree (need source/drivers/ipc_rpmsg, source/drivers/ipc_{rpmsg,notify}.h, source/kernel/dpl from TexasInstruments/mcupsdk-core $ti_commit; how: firmware/c/README.md) !!!!!"
     exit 0
 fi
 have=$(cat "$ti_tree/COMMIT" 2>/dev/null || echo unknown)
