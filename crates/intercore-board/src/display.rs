@@ -104,15 +104,27 @@ impl fmt::Display for Board {
                     ),
                 }
             )?,
-            TransportSpec::Qemu { core, fw_dir } => writeln!(
-                f,
-                "transport  QEMU: the offload firmware as ARM code on an emulated Cortex-{} (image from {}), polling doorbell",
-                core.as_str().to_uppercase(),
-                fw_dir.as_ref().map_or(
-                    "$INTERCORE_FW_DIR, target/baremetal/images or firmware/images/target".into(),
-                    |d| d.display().to_string()
-                )
-            )?,
+            TransportSpec::Qemu {
+                core,
+                fw_dir,
+                image,
+            } => match image {
+                Some(i) => writeln!(
+                    f,
+                    "transport  QEMU: the firmware {i} as ARM code on an emulated Cortex-{}",
+                    core.as_str().to_uppercase()
+                )?,
+                None => writeln!(
+                    f,
+                    "transport  QEMU: the offload firmware as ARM code on an emulated Cortex-{} (image from {}), polling doorbell",
+                    core.as_str().to_uppercase(),
+                    fw_dir.as_ref().map_or(
+                        "$INTERCORE_FW_DIR, target/baremetal/images or firmware/images/target"
+                            .into(),
+                        |d| d.display().to_string()
+                    )
+                )?,
+            },
             TransportSpec::Kernel { ctrl } => writeln!(
                 f,
                 "transport  kernel rpmsg char devices through /dev/{}",
@@ -208,6 +220,22 @@ impl fmt::Display for Board {
             self.rpmsg.timeout.as_millis(),
             self.rpmsg.service
         )?;
+        if let Some(p) = self.vdev.pool {
+            writeln!(
+                f,
+                "vdev       DMA pool {}+{}: vrings at FW_RSC_ADDR_ANY and the buffers placed as Linux's coherent pool does",
+                hex(p.base),
+                hex(p.size)
+            )?;
+        }
+        if let Some(b) = self.vdev.buffers {
+            writeln!(
+                f,
+                "vdev       buffers (vdev0buffer) at {}+{}",
+                hex(b.base),
+                hex(b.size)
+            )?;
+        }
         let classes = self
             .pool
             .classes

@@ -129,18 +129,20 @@ mod open;
 mod pool;
 mod raw;
 mod validate;
+mod vdev;
 
 pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
-    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DeviceAddress, DoorbellSpec,
-    KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec,
-    MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector,
-    RprocSpec, TransportKind, TransportSpec, default_pool,
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DEFAULT_READY_TIMEOUT,
+    DeviceAddress, DoorbellSpec, KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind,
+    MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec,
+    RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec, default_pool,
 };
 pub use open::{
     KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,
-    UserUioBus, qemu_image,
+    UserRingsBus, UserUioBus, console_tail, expand_path, qemu_image,
 };
 pub use pool::{BoardPool, PoolCache};
+pub use vdev::{DaRange, VdevPlan, VdevSpec, Wake};

@@ -130,9 +130,13 @@ pub enum TransportSpec {
     Qemu {
         /// Which emulated core.
         core: QemuCoreName,
-        /// Where the firmware images are (`None`: `$INTERCORE_FW_DIR`, then
+        /// Where intercore's own firmware images are (`None`: `$INTERCORE_FW_DIR`, then
         /// `target/baremetal/images`, then `firmware/images/target`).
         fw_dir: Option<PathBuf>,
+        /// `transport.image`: any ELF firmware, as written (`$VAR`, `${VAR:-default}` and
+        /// a leading `~/` are expanded when the board is opened; relative to the board
+        /// file). Excludes `fw_dir`.
+        image: Option<String>,
     },
     /// The kernel's rpmsg char devices (`/dev/rpmsg_ctrlN`, then `/dev/rpmsgM`).
     Kernel {
@@ -536,10 +540,20 @@ pub struct Board {
     pub rpmsg: RpmsgSpec,
     /// `[pool]`.
     pub pool: PoolConfig,
+    /// `[vdev]`: where the host places the vrings and buffers the firmware's table leaves
+    /// to it (`qemu`, `userspace`).
+    pub vdev: crate::vdev::VdevSpec,
+    /// `transport.ready_timeout_ms`: how long `intercore up` waits for the core to come up
+    /// and announce its service (default [`DEFAULT_READY_TIMEOUT`]).
+    pub ready_timeout: Duration,
     /// The file it was read from, if any (relative `firmware_file`s resolve against its
     /// directory).
     pub file: Option<PathBuf>,
 }
+
+/// How long `intercore up` waits for a core to announce its service when the board does
+/// not say (`transport.ready_timeout_ms`).
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The kernel's rpmsg buffer size (`MAX_RPMSG_BUF_SIZE` in `virtio_rpmsg_bus.c`).
 pub const KERNEL_RPMSG_BUF_SIZE: usize = 512;

@@ -20,10 +20,10 @@
 //! firmware to exit by itself first and says how it ended.
 
 use crate::model::{Board, Boot, CacheMaintenance, TransportSpec};
-use intercore::pollbell::{PollDoorbell, PollSide};
+use intercore::SharedMemory;
+use intercore::pollbell::{PollDoorbell, PollSide, PolledRings};
 use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RscLocation, Transport};
 use intercore::wire::rsc::ResourceTable;
-use intercore::{DevAddr, LinearMap, SharedMemory};
 use intercore_linux::notify::EventfdDoorbell;
 pub use intercore_linux::notify::LinuxPoll;
 use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
@@ -31,6 +31,7 @@ use intercore_linux::rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 use intercore_linux::{DevMemCaching, MemfdRegion, PhysCarveout, SysRoots, UioDoorbell};
 use intercore_sim::qemu::{HostBell, QemuConfig, QemuCore, QemuSoc, find_image};
 use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc};
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub type QemuBus = HostBus<Arc<MemfdRegion>, HostBell>;
 pub type UserMem = Arc<PhysCarveout>;
 /// The userspace transport's host bus with the polling doorbell.
 pub type UserPollBus = HostBus<UserMem, PollDoorbell<UserMem, LinuxPoll>>;
+/// The userspace transport's host bus for a firmware without intercore's vendor entry:
+/// no doorbell, the rings polled.
+pub type UserRingsBus = HostBus<UserMem, PolledRings<LinuxPoll>>;
 /// The userspace transport's host bus with a UIO doorbell.
 pub type UserUioBus = HostBus<UserMem, UioDoorbell>;
 
@@ -118,6 +122,24 @@ impl fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
+/// How long `close` waits for a firmware without intercore's vendor entry to exit before
+/// QEMU is stopped (vendor firmware runs forever).
+const FOREIGN_EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// The last `n` lines of a console, for an error message (`""` when empty).
+pub fn console_tail(console: &str, n: usize) -> String {
+    let lines: Vec<&str> = console
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(n)..];
+    format!("; firmware console: {}", tail.join(" | "))
+}
+
 fn start_err(what: impl Into<String>) -> impl FnOnce(String) -> OpenError {
     let what = what.into();
     move |message| OpenError::Start { what, message }
@@ -130,6 +152,7 @@ enum Inner {
     Qemu { bus: QemuBus, soc: QemuSoc },
     Kernel { rpmsg: KernelRpmsg },
     UserPoll { bus: UserPollBus },
+    UserRings { bus: UserRingsBus },
     UserUio { bus: UserUioBus },
 }
 
@@ -176,6 +199,14 @@ impl Link {
             _ => None,
         }
     }
+    /// What the core's firmware printed so far (QEMU: the semihosting console, with QEMU's
+    /// own diagnostics); `None` where this host does not see the core's console.
+    pub fn console(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Qemu { soc, .. } => Some(soc.console()),
+            _ => None,
+        }
+    }
     /// Whether the link is broken (the peer reset or died), with why.
     pub fn broken(&mut self) -> Option<String> {
         match &mut self.inner {
@@ -185,6 +216,7 @@ impl Link {
                 .map(|f| f.to_string())
                 .or_else(|| bus.broken().map(|e| e.to_string())),
             Inner::UserPoll { bus } => bus.broken().map(|e| e.to_string()),
+            Inner::UserRings { bus } => bus.broken().map(|e| e.to_string()),
             Inner::UserUio { bus } => bus.broken().map(|e| e.to_string()),
             Inner::Kernel { .. } => None,
         }
@@ -203,15 +235,36 @@ impl Link {
             }
             Inner::Qemu { bus, soc } => {
                 drop(bus);
-                soc.shutdown(timeout)
-                    .map(|_| "QEMU's firmware exited cleanly".to_string())
-                    .map_err(|e| start_err("stopping QEMU")(e.to_string()))
+                // A firmware without intercore's vendor entry (a vendor's image) does not
+                // exit when the host goes away: that is how it is, not a fault — said, and
+                // QEMU stopped after a short grace.
+                let foreign = soc.doorbell_entry().is_none();
+                let wait = if foreign {
+                    timeout.min(FOREIGN_EXIT_GRACE)
+                } else {
+                    timeout
+                };
+                match soc.shutdown(wait) {
+                    Ok(_) => Ok("QEMU's firmware exited cleanly".to_string()),
+                    Err(intercore_sim::qemu::QemuError::FirmwareFault {
+                        code: None,
+                        meaning,
+                        ..
+                    }) if foreign && meaning.starts_with("did not exit") => Ok(format!(
+                        "the firmware {meaning}: QEMU stopped (a firmware without intercore's vendor entry is not expected to exit by itself)"
+                    )),
+                    Err(e) => Err(start_err("stopping QEMU")(e.to_string())),
+                }
             }
             Inner::Kernel { rpmsg } => {
                 drop(rpmsg);
                 Ok("kernel endpoints closed; the core stays up".into())
             }
             Inner::UserPoll { bus } => {
+                drop(bus);
+                Ok("host bus reset; the core stays up".into())
+            }
+            Inner::UserRings { bus } => {
                 drop(bus);
                 Ok("host bus reset; the core stays up".into())
             }
@@ -231,6 +284,7 @@ macro_rules! with_bus {
             Inner::Qemu { bus: $bus, .. } => $body,
             Inner::Kernel { rpmsg: $bus } => $body,
             Inner::UserPoll { bus: $bus } => $body,
+            Inner::UserRings { bus: $bus } => $body,
             Inner::UserUio { bus: $bus } => $body,
         }
     };
@@ -315,29 +369,89 @@ impl Board {
         Some(cfg)
     }
 
-    /// The firmware image of a `qemu` board: under `transport.fw_dir` (relative to the
-    /// board file), else [`qemu_image`]'s default directories.
+    /// The firmware image of a `qemu` board: `transport.image` (expanded, relative to the
+    /// board file), else intercore's own image under `transport.fw_dir` (relative to the
+    /// board file) or [`qemu_image`]'s default directories. The error names the key.
     pub fn qemu_image(&self) -> Result<PathBuf, String> {
-        let TransportSpec::Qemu { core, fw_dir } = &self.transport else {
+        let TransportSpec::Qemu {
+            core,
+            fw_dir,
+            image,
+        } = &self.transport
+        else {
             return Err("transport.kind: not \"qemu\"".into());
         };
-        let dir = fw_dir.as_ref().map(|d| {
-            if d.is_absolute() {
-                d.clone()
-            } else {
-                self.file
-                    .as_ref()
-                    .and_then(|p| p.parent())
-                    .unwrap_or(Path::new(""))
-                    .join(d)
+        let board_dir = self
+            .file
+            .as_ref()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new(""));
+        if let Some(i) = image {
+            let path = expand_path(i, board_dir, &|k| std::env::var_os(k))
+                .map_err(|e| format!("transport.image = {i:?}: {e}"))?;
+            if !path.is_file() {
+                return Err(format!(
+                    "transport.image = {i:?}: no firmware file at {}",
+                    path.display()
+                ));
             }
-        });
+            return Ok(path);
+        }
+        let dir = fw_dir.as_ref().map(|d| board_dir.join(d));
         qemu_image(core.core(), dir.as_deref()).map_err(|e| {
             format!(
                 "transport.fw_dir{}: {e}",
                 if dir.is_some() { "" } else { " (default)" }
             )
         })
+    }
+
+    /// The key a `qemu` board's image comes from.
+    fn image_key(&self) -> &'static str {
+        match &self.transport {
+            TransportSpec::Qemu { image: Some(_), .. } => "transport.image",
+            _ => "transport.fw_dir",
+        }
+    }
+
+    /// Everything `open` decides about a `qemu` board before starting QEMU: the image, its
+    /// resource table, and the placement and doorbell plan. `board check` runs the same.
+    pub fn qemu_plan(&self) -> Result<(PathBuf, crate::vdev::VdevPlan), OpenError> {
+        let key = self.image_key();
+        let image = self
+            .qemu_image()
+            .map_err(|message| OpenError::Config { key, message })?;
+        let TransportSpec::Qemu { core, .. } = &self.transport else {
+            unreachable!("qemu_image succeeded");
+        };
+        let t = intercore_sim::qemu::read_table(core.core(), &image).map_err(|e| {
+            OpenError::Config {
+                key,
+                message: e.to_string(),
+            }
+        })?;
+        let table = ResourceTable::validate(&t.table).map_err(|e| OpenError::Config {
+            key,
+            message: format!("{}: the resource table: {e}", image.display()),
+        })?;
+        let plan = self.plan_vdev(&table, &t.window, key)?;
+        Ok((image, plan))
+    }
+
+    /// The host bus configuration: the board's `[rpmsg]` (with `wait` overriding its wait
+    /// mode) and the plan's placement.
+    fn host_config(
+        &self,
+        wait: intercore::WaitMode,
+        plan: Option<&crate::vdev::VdevPlan>,
+    ) -> HostConfig {
+        let mut host = self.rpmsg.host_config();
+        host.wait = wait;
+        if let Some(p) = plan {
+            host.vring_region = p.vring_region;
+            host.buffers = p.buffers;
+        }
+        host
     }
 
     /// Opens the board with default roots ([`OpenEnv::default`]).
@@ -366,6 +480,7 @@ impl Board {
             timeout: Some(self.rpmsg.timeout),
             ..HostConfig::default()
         };
+
         match &self.transport {
             TransportSpec::Sim { layout, .. } => {
                 let cfg = self.sim_config().expect("a sim transport");
@@ -388,16 +503,17 @@ impl Board {
                 })
             }
             TransportSpec::Qemu { core, .. } => {
-                let image = self.qemu_image().map_err(|message| OpenError::Config {
-                    key: "transport.fw_dir",
-                    message,
-                })?;
+                let (path, plan) = self.qemu_plan()?;
                 let core = core.core();
-                let soc = QemuSoc::start(&QemuConfig::new(core, image))
+                let soc = QemuSoc::start(&QemuConfig::new(core, path))
                     .map_err(|e| start_err(format!("starting {}", core.name()))(e.to_string()))?;
-                let bus = soc
-                    .host_bus(host)
-                    .map_err(|e| start_err(format!("{}'s host bus", core.name()))(e.to_string()))?;
+                let host = self.host_config(wait, Some(&plan));
+                let bus = soc.host_bus(host).map_err(|e| {
+                    start_err(format!("{}'s host bus", core.name()))(format!(
+                        "{e}{}",
+                        console_tail(&soc.console(), 6)
+                    ))
+                })?;
                 Ok(Link {
                     inner: Inner::Qemu { bus, soc },
                     name: core.name().to_string(),
@@ -428,7 +544,8 @@ impl Board {
         }
     }
 
-    fn open_userspace(&self, env: &OpenEnv, mut host: HostConfig) -> Result<Link, OpenError> {
+    fn open_userspace(&self, env: &OpenEnv, host: HostConfig) -> Result<Link, OpenError> {
+        let mut host = self.host_config(host.wait, None);
         let TransportSpec::Userspace {
             region,
             rsc_offset,
@@ -474,27 +591,27 @@ impl Board {
             ))
         })?;
         let rsc = RscLocation { offset: off, len };
-        if let Some(v) = vring_offset {
-            let v = *v as usize;
-            host.vring_region = Some(LinearMap {
-                base: DevAddr(map.base.0 + v as u64),
-                offset: v,
-                len: mem.len().saturating_sub(v),
-            });
-        }
+        // The same plan `board check` makes from the firmware file: vrings and buffers the
+        // table leaves to the host from [vdev] (or vring_offset), the doorbell from the
+        // vendor entry (none: the rings are polled).
+        let _ = vring_offset;
+        let plan = self.plan_vdev(&table, &map, "transport.rsc_offset")?;
+        host.vring_region = plan.vring_region;
+        host.buffers = plan.buffers;
         let bus_err = |e: intercore::Error| OpenError::Start {
             what: "transport: the host bus over the carveout".into(),
             message: e.to_string(),
         };
         match doorbell {
             crate::model::DoorbellSpec::Poll => {
-                let (_, entry) = table
-                    .find_intercore()
-                    .map_err(|e| rsc_err(e.to_string()))?
-                    .ok_or_else(|| OpenError::Config {
-                        key: "transport.doorbell",
-                        message: "\"poll\" needs the firmware's intercore vendor entry (where the polling doorbell's counters are), and its resource table has none: use doorbell = \"uio\" with the core's mailbox".into(),
-                    })?;
+                let crate::vdev::Wake::Counters(entry) = plan.wake else {
+                    let bus = HostBus::new(mem, &map, PolledRings::new(LinuxPoll), rsc, host)
+                        .map_err(bus_err)?;
+                    return Ok(Link {
+                        inner: Inner::UserRings { bus },
+                        name: "userspace/polled-rings".into(),
+                    });
+                };
                 let bell = PollDoorbell::from_entry(
                     Arc::clone(&mem),
                     &map,
@@ -614,6 +731,70 @@ pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String>
     ))
 }
 
+/// Expands a board file's path as a shell would, without running one: `$NAME` and
+/// `${NAME}` (an unset variable is an error naming it), `${NAME:-default}` (the default
+/// when unset or empty; itself expanded), a leading `~/` (`$HOME`); a relative result is
+/// taken relative to `base` (the board file's directory). `env` reads a variable.
+pub fn expand_path(
+    text: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, String> {
+    fn expand(
+        t: &str,
+        env: &dyn Fn(&str) -> Option<OsString>,
+        depth: u32,
+    ) -> Result<String, String> {
+        if depth > 4 {
+            return Err("defaults nested too deeply".into());
+        }
+        let mut out = String::new();
+        let mut rest = t;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            rest = &rest[i + 1..];
+            let (name, default, after) = if let Some(r) = rest.strip_prefix('{') {
+                let end = r.find('}').ok_or("unclosed ${")?;
+                let inner = &r[..end];
+                match inner.split_once(":-") {
+                    Some((n, d)) => (n, Some(d), &r[end + 1..]),
+                    None => (inner, None, &r[end + 1..]),
+                }
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                (&rest[..end], None, &rest[end..])
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("${name:?} is not a variable name"));
+            }
+            let val = env(name)
+                .map(|v| v.to_string_lossy().into_owned())
+                .filter(|v| !(default.is_some() && v.is_empty()));
+            match (val, default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(&expand(d, env, depth + 1)?),
+                (None, None) => {
+                    return Err(format!(
+                        "${name} is not set (set it, or write ${{{name}:-DEFAULT}})"
+                    ));
+                }
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+    let mut s = expand(text, env, 0)?;
+    if let Some(r) = s.strip_prefix("~/") {
+        let home = env("HOME").ok_or("~/: $HOME is not set")?;
+        s = Path::new(&home).join(r).to_string_lossy().into_owned();
+    }
+    let p = PathBuf::from(s);
+    Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
 /// The rpmsg control devices (`rpmsg_ctrl*`) under `dev`, sorted.
 pub(crate) fn ctrl_devices(dev: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dev)
@@ -675,5 +856,38 @@ fn wait_ctrl(
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `transport.image` expands as a shell would: `$X`, `${X}`, `${X:-default}` (also when
+    /// set but empty), a leading `~/`; relative results are under the board's directory;
+    /// an unset variable without a default is an error naming it.
+    #[test]
+    fn image_paths_expand_like_a_shell() {
+        let env = |k: &str| -> Option<OsString> {
+            match k {
+                "P" => Some("/peers".into()),
+                "EMPTY" => Some("".into()),
+                "HOME" => Some("/home/u".into()),
+                _ => None,
+            }
+        };
+        let b = Path::new("/boards");
+        let x = |s: &str| expand_path(s, b, &env);
+        assert_eq!(x("$P/fw/a.elf").unwrap(), PathBuf::from("/peers/fw/a.elf"));
+        assert_eq!(x("${P}/a.elf").unwrap(), PathBuf::from("/peers/a.elf"));
+        assert_eq!(
+            x("${UNSET:-~/.cache/p}/fw/a.elf").unwrap(),
+            PathBuf::from("/home/u/.cache/p/fw/a.elf")
+        );
+        assert_eq!(x("${EMPTY:-/d}/a").unwrap(), PathBuf::from("/d/a"));
+        assert_eq!(x("fw/a.elf").unwrap(), PathBuf::from("/boards/fw/a.elf"));
+        let e = x("$UNSET/a.elf").unwrap_err();
+        assert!(e.contains("$UNSET is not set"), "{e}");
+        assert!(x("${P").is_err());
     }
 }

@@ -16,6 +16,16 @@ pub(crate) struct RawBoard {
     pub(crate) cache: RawCache,
     pub(crate) rpmsg: Option<RawRpmsg>,
     pub(crate) pool: Option<RawPool>,
+    pub(crate) vdev: Option<RawVdev>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVdev {
+    pub(crate) pool_base: Option<u64>,
+    pub(crate) pool_size: Option<u64>,
+    pub(crate) buffers_base: Option<u64>,
+    pub(crate) buffers_size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +63,8 @@ pub(crate) struct RawTransport {
     pub(crate) doorbell: Option<String>,
     pub(crate) core: Option<String>,
     pub(crate) fw_dir: Option<String>,
+    pub(crate) image: Option<String>,
+    pub(crate) ready_timeout_ms: Option<u64>,
     pub(crate) vring_offset: Option<u64>,
     pub(crate) uio_device: Option<String>,
     pub(crate) mailbox: Option<String>,

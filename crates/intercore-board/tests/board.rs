@@ -893,7 +893,8 @@ fn qemu_boards_are_validated_by_key() {
         b.transport,
         TransportSpec::Qemu {
             core: intercore_board::QemuCoreName::M4f,
-            fw_dir: None
+            fw_dir: None,
+            image: None
         }
     );
     assert_eq!(b.mapping, intercore_board::MappingSpec::Identity);

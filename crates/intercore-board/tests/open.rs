@@ -261,9 +261,9 @@ fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
 }
 
 /// The userspace transport's failures name the key: no /dev/mem (transport.base), no
-/// valid table at rsc_offset (transport.rsc_offset), a table without the intercore vendor
-/// entry for doorbell = "poll" (transport.doorbell), and a UIO device that is not there
-/// (transport.uio_device).
+/// valid table at rsc_offset (transport.rsc_offset), and a UIO device that is not there
+/// (transport.uio_device). A table without the intercore vendor entry opens with the
+/// rings polled.
 #[test]
 fn userspace_board_failures_name_the_key() {
     use intercore::SharedMemory;
@@ -320,17 +320,11 @@ fn userspace_board_failures_name_the_key() {
         0,
         zerocopy::IntoBytes::as_bytes(&RpmsgTable::standard(&spec)),
     );
-    let e = user_board("").open_with(env(&root)).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            OpenError::Config {
-                key: "transport.doorbell",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    // A table without the intercore vendor entry: no doorbell counters, so the rings are
+    // polled (a vendor's firmware polls them too) — opened, not refused.
+    let link = user_board("").open_with(env(&root)).unwrap();
+    assert_eq!(link.transport_name(), "userspace/polled-rings");
+    drop(link);
 
     let uio = user_board(
         "doorbell = \"uio\"\nuio_device = \"uio4\"\nmailbox = \"omap\"\nmbox_tx = 1\nmbox_rx = 0\nmbox_user = 1\n",
@@ -347,5 +341,123 @@ fn userspace_board_failures_name_the_key() {
         "{e}"
     );
     assert!(e.to_string().contains("uio4"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A firmware laid out as vendors ship it, through the userspace transport: its table has
+/// an rpmsg vdev with both vrings at `FW_RSC_ADDR_ANY`, no `vdev0buffer` carveout and no
+/// intercore vendor entry (TI MCU+ SDK, Zephyr, OpenAMP tables). The board's `[vdev]` pool
+/// is where the host allocates the rings and buffers as Linux's coherent pool does; with no
+/// doorbell both sides poll the rings. The remote (`RemoteBus` with no doorbell, over a
+/// second mapping) reads the ring addresses the host wrote back and echoes 40 verified
+/// messages. Before `[vdev]` and the polled link existed this board was refused
+/// (`transport.doorbell`: no vendor entry; no key for the buffers).
+#[test]
+fn userspace_board_opens_a_vendor_table_with_host_placed_rings_and_no_doorbell() {
+    use intercore::SharedMemory;
+    use intercore::pollbell::PolledRings;
+    use intercore::rpmsg::{RemoteBus, RscLocation};
+    use intercore_board::LinuxPoll;
+    use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots};
+
+    let root = fake_devmem("vendor", USER_PA, USER_LEN);
+    let roots = SysRoots::under(&root);
+    // header (ver 1, one entry at 20), then the vdev: id 7, NS, two ANY vrings of 16.
+    let mut t = vec![0u8; 16 + 4 + 4 + 24 + 2 * 20];
+    t[0..4].copy_from_slice(&1u32.to_le_bytes());
+    t[4..8].copy_from_slice(&1u32.to_le_bytes());
+    t[16..20].copy_from_slice(&20u32.to_le_bytes());
+    t[20..24].copy_from_slice(&3u32.to_le_bytes());
+    t[24..28].copy_from_slice(&7u32.to_le_bytes());
+    t[32..36].copy_from_slice(&1u32.to_le_bytes());
+    t[45] = 2;
+    for (i, notify) in [(0usize, 1u32), (1, 2)] {
+        let r = 48 + 20 * i;
+        t[r..r + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        t[r + 4..r + 8].copy_from_slice(&4096u32.to_le_bytes());
+        t[r + 8..r + 12].copy_from_slice(&16u32.to_le_bytes());
+        t[r + 12..r + 16].copy_from_slice(&notify.to_le_bytes());
+    }
+    let remote_mem = std::sync::Arc::new(
+        PhysCarveout::devmem(&roots, USER_PA, USER_LEN, DevMemCaching::Uncached).unwrap(),
+    );
+    remote_mem.write(0, &t);
+    let pool = USER_PA + 0x8_0000;
+    let b = user_board(&format!(
+        "[vdev]\npool_base = {pool:#x}\npool_size = 0x40000\n"
+    ));
+    let rp = running_core();
+    let env = OpenEnv {
+        roots: roots.clone(),
+        rproc: rp.paths(),
+        ..OpenEnv::default()
+    };
+    let map = remote_mem.identity_map();
+    let rsc = RscLocation {
+        offset: 0,
+        len: t.len(),
+    };
+    let rm = std::sync::Arc::clone(&remote_mem);
+    let remote = std::thread::spawn(move || -> Result<u64, String> {
+        // As Zephyr's OpenAMP remote: buffers accepted anywhere in its shared window (here
+        // the pool), wherever the host put them.
+        let mut cfg = intercore::rpmsg::RemoteConfig::new(map);
+        cfg.wait = intercore::WaitMode::Poll;
+        cfg.buffers = Some(intercore::LinearMap {
+            base: intercore::DevAddr(pool),
+            offset: (pool - USER_PA) as usize,
+            len: 0x40000,
+        });
+        let mut bus: RemoteBus<_, _, 4> =
+            RemoteBus::with_config(rm, PolledRings::new(LinuxPoll), rsc, &cfg)
+                .map_err(|e| e.to_string())?;
+        bus.wait_ready(Some(Duration::from_secs(20)))
+            .map_err(|e| e.to_string())?;
+        let ep = bus
+            .create_endpoint("rpmsg-raw", None)
+            .map_err(|e| e.to_string())?;
+        bus.announce(ep).map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 512];
+        let mut echoed = 0;
+        loop {
+            match bus.recv_timeout(&mut buf, Some(Duration::from_secs(10))) {
+                Ok((src, _, n)) => {
+                    bus.send(ep, src, &buf[..n], Some(Duration::from_secs(10)))
+                        .map_err(|e| e.to_string())?;
+                    echoed += 1;
+                }
+                Err(_) => return Ok(echoed),
+            }
+        }
+    });
+    let mut link = b.open_with(env).unwrap();
+    assert_eq!(link.transport_name(), "userspace/polled-rings");
+    // The host wrote the rings' addresses back where Linux's allocator puts them:
+    // 16-entry rings aligned to 4096 are two pages each (order 1): +0 and +0x2000.
+    let da = |off: usize| {
+        let mut w = [0u8; 4];
+        remote_mem.read(off, &mut w);
+        u32::from_le_bytes(w) as u64
+    };
+    assert_eq!((da(48), da(68)), (pool, pool + 0x2000));
+    let svc = match link.find_service("rpmsg-raw", Some(Duration::from_secs(20))) {
+        Ok(s) => s,
+        Err(e) => {
+            drop(link);
+            panic!("{e}; the remote: {:?}", remote.join());
+        }
+    };
+    let ch = Transport::open(&mut link, "t", svc).unwrap();
+    let mut back = [0u8; 496];
+    for i in 0..40u8 {
+        let msg = vec![i; 1 + i as usize * 12];
+        link.send(&ch, &msg, Some(Duration::from_secs(10))).unwrap();
+        let n = link
+            .recv(&ch, &mut back, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(&back[..n], &msg[..]);
+    }
+    link.close(Duration::from_secs(1)).unwrap();
+    assert_eq!(remote.join().unwrap(), Ok(40));
     std::fs::remove_dir_all(&root).unwrap();
 }

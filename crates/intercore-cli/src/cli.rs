@@ -167,6 +167,11 @@ pub struct UpArgs {
     /// (internal) run as the background owner `up` started: report readiness on stdout
     #[arg(long, hide = true, conflicts_with = "foreground")]
     pub daemon_child: bool,
+    /// How long to wait for the core to come up and announce its service, in seconds
+    /// (default: the board's transport.ready_timeout_ms, else 30) [range: 0.001..=3600 s]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = seconds(DURATION_MIN_S, 3600.0))]
+    pub timeout: Option<Duration>,
 }
 
 /// A command that needs only the board.

@@ -35,7 +35,9 @@ pub const MAX_LINE: u64 = 1 << 20;
 /// nothing else there.
 const DAEMON_FLAG: &str = "--daemon-child";
 /// How long `up` waits for the owner to have the link up.
-const UP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How much longer than the board's ready timeout `up` waits for the owner's line: QEMU or
+/// the simulated SoC starting, the owner's own start.
+const UP_MARGIN: Duration = Duration::from_secs(30);
 /// How long the owner waits for one request line from a client.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -301,10 +303,14 @@ fn serve_one(link: &mut Link, session: &mut jobs::Session, b: &Board, req: &Valu
 pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     let daemon_child = a.daemon_child;
     let b = load(&a.board)?;
+    let ready_timeout = a.timeout.unwrap_or(b.ready_timeout);
     if !owned(&b) {
         // The kernel owns the link: bring the core up and wait for its control device.
         let link = b
-            .open_with(open_env())
+            .open_with(OpenEnv {
+                ready_timeout,
+                ..open_env()
+            })
             .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
         let _ = link.close(Duration::from_secs(1));
         if json_out {
@@ -340,7 +346,7 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
         return Ok(EXIT_OK);
     }
     if a.foreground || daemon_child {
-        return own(&b, &a.board, &p, daemon_child, json_out);
+        return own(&b, &a.board, &p, daemon_child, json_out, ready_timeout);
     }
     // Start the owner in the background, in its own process group (a ^C at this terminal
     // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
@@ -354,6 +360,8 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
         .arg("--board")
         .arg(&a.board)
         .arg(DAEMON_FLAG)
+        .arg("--timeout")
+        .arg(ready_timeout.as_secs_f64().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -367,7 +375,9 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
         let _ = BufReader::new(out.take(MAX_LINE)).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx.recv_timeout(UP_TIMEOUT).unwrap_or_default();
+    let line = rx
+        .recv_timeout(ready_timeout + UP_MARGIN)
+        .unwrap_or_default();
     let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
     if ready.get("ready").and_then(Value::as_bool) != Some(true) {
         let _ = child.kill();
@@ -404,7 +414,14 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
 }
 
 /// The link owner: opens the link, serves the control socket until `down`.
-fn own(b: &Board, file: &Path, p: &Place, daemon: bool, json_out: bool) -> Result<u8, CliError> {
+fn own(
+    b: &Board,
+    file: &Path,
+    p: &Place,
+    daemon: bool,
+    json_out: bool,
+    ready_timeout: Duration,
+) -> Result<u8, CliError> {
     let report = |v: &Value| {
         if daemon {
             // The one line `up` waits for; nothing else goes to stdout.
@@ -435,7 +452,10 @@ fn own(b: &Board, file: &Path, p: &Place, daemon: bool, json_out: bool) -> Resul
         }
     };
     let _ = std::fs::write(&p.pid, format!("{}\n", std::process::id()));
-    let mut link = match b.open_with(open_env()) {
+    let mut link = match b.open_with(OpenEnv {
+        ready_timeout,
+        ..open_env()
+    }) {
         Ok(l) => l,
         Err(e) => {
             remove_ours();
@@ -445,12 +465,20 @@ fn own(b: &Board, file: &Path, p: &Place, daemon: bool, json_out: bool) -> Resul
         }
     };
     // Up only once the echo service answers.
-    if let Err(e) = link.find_service(&jobs::service(b), Some(Duration::from_secs(60))) {
+    if let Err(e) = link.find_service(&jobs::service(b), Some(ready_timeout)) {
         remove_ours();
+        // The firmware's console says why, if anything does: all of it to the owner's log,
+        // its last lines in the message `up` prints.
+        let console = link.console().unwrap_or_default();
+        if !console.trim().is_empty() {
+            eprintln!("firmware console:\n{}", console.trim_end());
+        }
         let msg = format!(
-            "{}: the link opened but the service {:?} was not announced: {e}",
+            "{}: the link opened but the service {:?} was not announced within {:.1} s (transport.ready_timeout_ms or up --timeout): {e}{}",
             file.display(),
-            jobs::service(b)
+            jobs::service(b),
+            ready_timeout.as_secs_f64(),
+            intercore_board::console_tail(&console, 6)
         );
         report(&json!({ "error": msg }));
         return Err(CliError::at(file, msg));
@@ -493,7 +521,12 @@ fn own(b: &Board, file: &Path, p: &Place, daemon: bool, json_out: bool) -> Resul
             .to_string();
         if op == "down" {
             drop(session);
+            let console = link.console();
             let out = link.close(Duration::from_secs(5));
+            // The firmware's console goes to the owner's log.
+            if let Some(c) = console.filter(|c| !c.trim().is_empty()) {
+                eprintln!("firmware console:\n{}", c.trim_end());
+            }
             let v = match &out {
                 Ok(how) => {
                     json!({ "down": true, "board": b.name, "core": how, "up_s": started.elapsed().as_secs_f64() })

@@ -10,11 +10,14 @@
 //! side loaded what. QEMU gets the memfd as its RAM (`memory-backend-file`,
 //! `mem-path=/proc/self/fd/N`, inherited). The link is opened with [`HostBus`] and the
 //! polling doorbell ([`intercore::pollbell`]) the firmware declares in its intercore
-//! vendor resource entry. The firmware logs and exits through semihosting: a clean exit
-//! after the host goes away is 0, anything else is a [`QemuError::FirmwareFault`].
+//! vendor resource entry; a firmware without that entry (any vendor's image: a vdev and a
+//! trace entry) gets no doorbell at all — `-M none` has no interrupt controller — and both
+//! sides poll the rings ([`PolledRings`]). intercore's images log and exit through
+//! semihosting: a clean exit after the host goes away is 0, anything else is a
+//! [`QemuError::FirmwareFault`]; a foreign firmware usually never exits.
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
-use intercore::pollbell::{PollDoorbell, PollPlatform, PollSide};
+use intercore::pollbell::{PollDoorbell, PollPlatform, PollSide, PolledRings};
 use intercore::rpmsg::rsc_table::DP_POOL_CARVEOUT;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
@@ -146,7 +149,7 @@ impl fmt::Display for QemuError {
                     )?,
                     None => write!(
                         f,
-                        "firmware fault on {}: QEMU was killed by a signal",
+                        "firmware fault on {}: QEMU was killed by a signal ({meaning})",
                         core.name()
                     )?,
                 }
@@ -276,8 +279,37 @@ struct Image {
     outside: Vec<(u64, Vec<u8>)>,
     plan: LoadPlan,
     rsc: RscLocation,
-    doorbell: FwRscIntercore,
+    doorbell: Option<FwRscIntercore>,
     pool: Option<(u64, usize)>,
+}
+
+/// What the host reads from an image before starting anything: the resource table as it
+/// is loaded into the shared RAM, and where.
+#[derive(Debug, Clone)]
+pub struct ImageTable {
+    /// The table's bytes.
+    pub table: Vec<u8>,
+    /// Where it is in the shared RAM.
+    pub rsc: RscLocation,
+    /// The shared RAM as the core sees it (device address of offset 0, its length).
+    pub window: LinearMap,
+}
+
+/// Loads and checks `path` for `core` without starting QEMU (as [`QemuSoc::start`] does
+/// first) and returns its resource table: `board check` and `Board::open` plan the link
+/// from it.
+pub fn read_table(core: QemuCore, path: &Path) -> Result<ImageTable, QemuError> {
+    let img = load_image(core, path)?;
+    let r = img.rsc;
+    Ok(ImageTable {
+        table: img.shared[r.offset..r.offset + r.len].to_vec(),
+        rsc: r,
+        window: LinearMap {
+            base: DevAddr(core.shared_base()),
+            offset: 0,
+            len: SHARED_RAM_LEN,
+        },
+    })
 }
 
 fn load_image(core: QemuCore, path: &Path) -> Result<Image, QemuError> {
@@ -353,12 +385,11 @@ fn load_image(core: QemuCore, path: &Path) -> Result<Image, QemuError> {
     {
         return Err(bad("the resource table has no rpmsg vdev".into()));
     }
-    let (_, doorbell) = table
+    // No entry: a foreign firmware; the link polls the rings (no interrupt on -M none).
+    let doorbell = table
         .find_intercore()
         .map_err(|e| bad(e.to_string()))?
-        .ok_or_else(|| {
-            bad("the resource table has no intercore vendor entry: this SoC has no interrupt between the cores and needs the polling doorbell it declares".into())
-        })?;
+        .map(|(_, e)| e);
     let mut pool = None;
     for e in table.iter() {
         if let Resource::Carveout(c) = e.map_err(|e| bad(e.to_string()))? {
@@ -432,8 +463,41 @@ impl PollPlatform for HostPoll {
     }
 }
 
-/// The doorbell of the host's bus.
-pub type HostBell = PollDoorbell<Arc<MemfdRegion>, HostPoll>;
+/// The doorbell of the host's bus: the counters the firmware's intercore vendor entry
+/// declares, or (no entry) none, the rings polled.
+pub enum HostBell {
+    /// intercore's polling doorbell.
+    Counters(PollDoorbell<Arc<MemfdRegion>, HostPoll>),
+    /// No doorbell: the host polls the rings.
+    Rings(PolledRings<HostPoll>),
+}
+
+impl intercore::Doorbell for HostBell {
+    fn ring(&self, notify_id: u32) -> intercore::Result<()> {
+        match self {
+            HostBell::Counters(b) => b.ring(notify_id),
+            HostBell::Rings(b) => b.ring(notify_id),
+        }
+    }
+    fn wait(&self, timeout: Option<Duration>) -> intercore::Result<bool> {
+        match self {
+            HostBell::Counters(b) => b.wait(timeout),
+            HostBell::Rings(b) => b.wait(timeout),
+        }
+    }
+    fn now(&self) -> Duration {
+        intercore_linux::notify::LinuxPoll.now()
+    }
+    fn check_peer(&self) -> intercore::Result<()> {
+        match self {
+            HostBell::Counters(b) => intercore::Doorbell::check_peer(b),
+            HostBell::Rings(b) => intercore::Doorbell::check_peer(b),
+        }
+    }
+    fn yield_cpu(&self) {
+        std::thread::yield_now()
+    }
+}
 
 /// Output of a child's stream, collected by a thread (bounded: the last 1 MiB).
 struct Collector {
@@ -481,7 +545,7 @@ pub struct QemuSoc {
     mem: Arc<MemfdRegion>,
     map: LinearMap,
     rsc: RscLocation,
-    doorbell: FwRscIntercore,
+    doorbell: Option<FwRscIntercore>,
     pool: Option<(u64, usize)>,
     plan: LoadPlan,
     child: Child,
@@ -599,22 +663,37 @@ impl QemuSoc {
     pub fn memory(&self) -> &Arc<MemfdRegion> {
         &self.mem
     }
-    /// Where the doorbell counters are, as the firmware declared.
-    pub fn doorbell_entry(&self) -> FwRscIntercore {
+    /// Where the doorbell counters are, as the firmware declared (`None`: a firmware
+    /// without intercore's vendor entry; the rings are polled).
+    pub fn doorbell_entry(&self) -> Option<FwRscIntercore> {
         self.doorbell
     }
+    /// Where the resource table is in the shared RAM.
+    pub fn rsc(&self) -> RscLocation {
+        self.rsc
+    }
+    /// The shared RAM as the core sees it.
+    pub fn window(&self) -> LinearMap {
+        self.map
+    }
 
-    /// The host's doorbell: the polling doorbell over the firmware's block.
+    /// The host's doorbell: the polling doorbell over the firmware's block, or (no vendor
+    /// entry) none, the rings polled.
     pub fn host_doorbell(&self) -> intercore::Result<HostBell> {
-        PollDoorbell::from_entry(
-            Arc::clone(&self.mem),
-            &self.map,
-            &self.doorbell,
-            PollSide::Host,
-            HostPoll {
-                qemu: Arc::clone(&self.pidfd),
-            },
-        )
+        let platform = HostPoll {
+            qemu: Arc::clone(&self.pidfd),
+        };
+        match &self.doorbell {
+            Some(entry) => PollDoorbell::from_entry(
+                Arc::clone(&self.mem),
+                &self.map,
+                entry,
+                PollSide::Host,
+                platform,
+            )
+            .map(HostBell::Counters),
+            None => Ok(HostBell::Rings(PolledRings::new(platform))),
+        }
     }
 
     /// A host bus over the firmware's resource table, with the polling doorbell.
@@ -831,6 +910,19 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("CPU fault: HardFault at pc 0x100"), "{s}");
+        // Killed because it never exited: the reason is in the message (it was dropped:
+        // "QEMU was killed by a signal" alone).
+        let e = QemuError::FirmwareFault {
+            core: QemuCore::R5f,
+            code: None,
+            meaning: "did not exit after the host went away (killed)",
+            log: String::new(),
+        };
+        assert!(
+            e.to_string()
+                .contains("did not exit after the host went away"),
+            "{e}"
+        );
         assert_eq!(QemuCore::from_name("qemu-r5f"), Some(QemuCore::R5f));
         assert_eq!(QemuCore::from_name("r5f"), None);
     }

@@ -248,6 +248,68 @@ impl<M: SharedMemory, P: PollPlatform> Doorbell for PollDoorbell<M, P> {
     }
 }
 
+/// How long one [`PolledRings::wait`] looks away before the caller re-reads its rings.
+pub const RING_POLL_TICK: Duration = Duration::from_micros(100);
+
+/// The "doorbell" of a link that has none: a firmware whose resource table has no
+/// intercore vendor entry (stock TI MCU+ SDK, Zephyr, RPMsg-Lite tables) on a board whose
+/// interrupt between the cores this host cannot use (QEMU's `-M none` has no interrupt
+/// controller; a mailbox the kernel owns). Both sides poll the rings themselves:
+/// [`Doorbell::ring`] does nothing, and [`Doorbell::wait`] backs off for at most
+/// [`RING_POLL_TICK`] (the platform's spin, yield, sleep) and then returns `Ok(true)` —
+/// "look at the rings again" — because a change of the rings is the only ring there is.
+/// The bus's blocking calls re-check their ring after every wait, so a wake-up with
+/// nothing new costs one look. The liveness check is the platform's.
+pub struct PolledRings<P: PollPlatform> {
+    platform: P,
+}
+
+impl<P: PollPlatform> PolledRings<P> {
+    /// Polling with `platform`'s clock, back-off and liveness check.
+    pub fn new(platform: P) -> Self {
+        Self { platform }
+    }
+    /// The platform part.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+}
+
+impl<P: PollPlatform> Doorbell for PolledRings<P> {
+    fn ring(&self, _notify_id: u32) -> Result<()> {
+        // Nothing to ring: the peer polls its rings.
+        Ok(())
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.platform.check_peer()?;
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Ok(false);
+        }
+        let tick = timeout.map_or(RING_POLL_TICK, |t| t.min(RING_POLL_TICK));
+        let start = self.platform.now();
+        let mut round = 0u32;
+        while self.platform.now().saturating_sub(start) < tick {
+            self.platform.back_off(round);
+            round = round.saturating_add(1);
+        }
+        // A wait as long as the whole timeout is a timeout; a tick is "look again".
+        Ok(timeout.is_none_or(|t| t > RING_POLL_TICK))
+    }
+
+    fn now(&self) -> Duration {
+        self.platform.now()
+    }
+
+    fn check_peer(&self) -> Result<()> {
+        self.platform.check_peer()
+    }
+
+    fn yield_cpu(&self) {
+        self.platform.yield_cpu()
+    }
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;

@@ -25,17 +25,24 @@ impl Board {
                     firmware.name()
                 ),
             ),
-            TransportSpec::Qemu { core, .. } => match self.qemu_image() {
-                Ok(image) => f.push(
-                    Level::Ok,
-                    "transport",
-                    format!(
-                        "QEMU runs the firmware image {} on an emulated {} as a child process of this host (intercore up)",
-                        image.display(),
-                        core.core().name()
-                    ),
-                ),
-                Err(e) => f.push(Level::Error, "transport", e),
+            // The same plan `Board::open` makes before it starts QEMU: the image, its
+            // table, where the host places vrings and buffers, how it is woken.
+            TransportSpec::Qemu { core, .. } => match self.qemu_plan() {
+                Ok((image, plan)) => {
+                    f.push(
+                        Level::Ok,
+                        "transport",
+                        format!(
+                            "QEMU runs the firmware image {} on an emulated {} as a child process of this host (intercore up)",
+                            image.display(),
+                            core.core().name()
+                        ),
+                    );
+                    for n in plan.notes {
+                        f.push(Level::Info, "transport", n);
+                    }
+                }
+                Err(e) => f.push(Level::Error, "transport", e.to_string()),
             },
             TransportSpec::Kernel { ctrl } => {
                 let missing = "no rpmsg control device: the kernel needs CONFIG_RPMSG_CHAR and CONFIG_RPMSG_CTRL, virtio_rpmsg_bus bound to the core's vdev, and a running core whose resource table has an rpmsg vdev";

@@ -9,6 +9,7 @@ mod pool;
 mod remoteproc;
 mod rpmsg;
 mod transport;
+mod vdev;
 
 use crate::error::{BoardError, Problem};
 use crate::keyword::Keyword;
@@ -229,6 +230,28 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         }
     }
 
+    // [vdev] and how long `up` waits.
+    let vdev = vdev::validate(raw.vdev.as_ref(), kind, c);
+    if vdev.pool.is_some() && raw.transport.vring_offset.is_some() {
+        c.err(
+            "transport.vring_offset",
+            None,
+            "give either transport.vring_offset or vdev.pool_base + vdev.pool_size, not both",
+        );
+    }
+    let ready_timeout = match raw.transport.ready_timeout_ms {
+        None => crate::model::DEFAULT_READY_TIMEOUT,
+        Some(ms) if (1..=3_600_000).contains(&ms) => std::time::Duration::from_millis(ms),
+        Some(ms) => {
+            c.err(
+                "transport.ready_timeout_ms",
+                Some(ms.to_string()),
+                "expected 1..=3600000 (milliseconds `intercore up` waits for the core to announce its service)",
+            );
+            crate::model::DEFAULT_READY_TIMEOUT
+        }
+    };
+
     Some(Board {
         name: raw.board.name,
         description: raw.board.description,
@@ -240,6 +263,8 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         cache: cache?,
         rpmsg,
         pool,
+        vdev,
+        ready_timeout,
         file: None,
     })
 }

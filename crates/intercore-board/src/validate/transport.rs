@@ -57,6 +57,7 @@ pub(super) fn validate(
     if kind != Some(TransportKind::Qemu) {
         c.not_here("transport.core", &t.core, qemu_keys);
         c.not_here("transport.fw_dir", &t.fw_dir, qemu_keys);
+        c.not_here("transport.image", &t.image, qemu_keys);
     }
     if kind != Some(TransportKind::Kernel) {
         c.not_here("transport.ctrl", &t.ctrl, "transport.kind = \"kernel\"");
@@ -165,9 +166,26 @@ pub(super) fn validate(
                     );
                 }
             }
+            if let Some(i) = &t.image {
+                if i.trim().is_empty() {
+                    c.err(
+                        "transport.image",
+                        Some(quoted(i)),
+                        "must not be empty: the firmware ELF (relative to the board file; $VAR, ${VAR:-default} and ~/ expand)",
+                    );
+                }
+                if t.fw_dir.is_some() {
+                    c.err(
+                        "transport.fw_dir",
+                        None,
+                        "give either transport.image (any ELF) or transport.fw_dir (intercore's own images), not both",
+                    );
+                }
+            }
             core.map(|core| TransportSpec::Qemu {
                 core,
                 fw_dir: t.fw_dir.as_ref().map(std::path::PathBuf::from),
+                image: t.image.clone(),
             })
         }
         Some(TransportKind::Kernel) => {
