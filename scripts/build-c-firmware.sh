@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the C remote firmwares of firmware/c for the emulated Cortex-R5F (QEMU -M none)
+# into $INTERCORE_PEERS_DIR/fw (default ~/.cache/intercore/peers/fw, outside the clone):
+#   ti-echo.elf           own code behaving as TI MCU+ SDK's ipc_rpmsg_echo_linux
+#   zephyr-rsc.elf        own code behaving as Zephyr's samples/subsys/ipc/openamp_rsc_table
+#   rpmsglite-remote.elf  own code behaving as an RPMsg-Lite remote (i.MX str-echo example)
+#   ti-ipc-rpmsg.elf      TI's own ipc_rpmsg.c + ipc_rpmsg_vring.c, unmodified, from
+#                         $INTERCORE_PEERS_DIR/src/mcupsdk-core (TexasInstruments/
+#                         mcupsdk-core, commit d0ccb3c8f7), with firmware/c/ti-dpl's stubs;
+#                         skipped, with one loud line, when that tree is absent.
+# Run any of them: qemu-system-arm -nodefaults -display none -monitor none
+#   -semihosting-config enable=on,target=native
+#   -object memory-backend-file,id=shm,mem-path=FILE,size=16M,share=on
+#   -M none,memory-backend=shm -cpu cortex-r5f -device loader,file=FW.elf,cpu-num=0
+# (or load the PT_LOAD segments into FILE yourself and pass -device loader,addr=ENTRY,cpu-num=0).
+#
+# Packages (Debian bookworm), installed here only when missing:
+PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+#
+# Usage: scripts/build-c-firmware.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD/firmware/c
+peers=${INTERCORE_PEERS_DIR:-$HOME/.cache/intercore/peers}
+out=$peers/fw
+ti_tree=$peers/src/mcupsdk-core
+ti_commit=d0ccb3c8f7
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "build-c-firmware: missing packages: ${missing[*]} (apt-get install them as root)" >&2
+        exit 1
+    fi
+    echo "build-c-firmware: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+for tool in arm-none-eabi-gcc arm-none-eabi-size; do
+    command -v "$tool" >/dev/null || { echo "build-c-firmware: $tool not found" >&2; exit 1; }
+done
+
+mkdir -p "$out/obj"
+cflags=(-mcpu=cortex-r5 -marm -mfloat-abi=soft -ffreestanding -O2 -g -ffunction-sections -fdata-sections)
+ldflags=(-nostartfiles -T "$src/common/r5f.ld" -Wl,--gc-sections --specs=nano.specs -Wl,--no-warn-rwx-segments)
+own=(-Wall -Wextra -Werror)
+common=("$src/common/startup.S" "$src/common/board.c" "$src/common/vring.c")
+
+for fw in ti-echo zephyr-rsc rpmsglite-remote; do
+    arm-none-eabi-gcc "${cflags[@]}" "${own[@]}" "${ldflags[@]}" -o "$out/$fw.elf" \
+        "${common[@]}" "$src/$fw/main.c" -lc_nano -lgcc
+    echo "built $out/$fw.elf ($(arm-none-eabi-size -B "$out/$fw.elf" | awk 'NR==2 {print $1 " B text"}'))"
+done
+
+ti_drv=$ti_tree/source/drivers/ipc_rpmsg
+if [[ ! -f $ti_drv/ipc_rpmsg.c || ! -f $ti_drv/ipc_rpmsg_vring.c || ! -f $ti_tree/source/drivers/ipc_rpmsg.h ||
+    ! -f $ti_tree/source/drivers/ipc_notify.h || ! -d $ti_tree/source/kernel/dpl ]]; then
+    echo "!!!!! SKIPPED ti-ipc-rpmsg.elf: TI MCU+ SDK sources absent at $ti_tree (need source/drivers/ipc_rpmsg, source/drivers/ipc_{rpmsg,notify}.h, source/kernel/dpl from TexasInstruments/mcupsdk-core $ti_commit; how: firmware/c/README.md) !!!!!"
+    exit 0
+fi
+have=$(cat "$ti_tree/COMMIT" 2>/dev/null || echo unknown)
+echo "TI ipc_rpmsg from $ti_tree (commit $have; the recipe names $ti_commit)"
+ti_inc=(-I "$src/ti-dpl" -I "$ti_tree/source")
+objs=()
+for c in "$ti_drv/ipc_rpmsg.c" "$ti_drv/ipc_rpmsg_vring.c"; do
+    o=$out/obj/$(basename "$c" .c).o
+    arm-none-eabi-gcc "${cflags[@]}" "${ti_inc[@]}" -c "$c" -o "$o" # TI's code: TI's warnings are not ours
+    objs+=("$o")
+done
+for c in dpl ipc_notify main; do
+    o=$out/obj/ti-dpl-$c.o
+    arm-none-eabi-gcc "${cflags[@]}" "${own[@]}" "${ti_inc[@]}" -c "$src/ti-dpl/$c.c" -o "$o"
+    objs+=("$o")
+done
+arm-none-eabi-gcc "${cflags[@]}" "${ldflags[@]}" -o "$out/ti-ipc-rpmsg.elf" \
+    "$src/common/startup.S" "$src/common/board.c" "${objs[@]}" -lc_nano -lgcc
+echo "built $out/ti-ipc-rpmsg.elf ($(arm-none-eabi-size -B "$out/ti-ipc-rpmsg.elf" | awk 'NR==2 {print $1 " B text"}'))"
