@@ -14,8 +14,7 @@
 #   -M none,memory-backend=shm -cpu cortex-r5f -device loader,file=FW.elf,cpu-num=0
 # (or load the PT_LOAD segments into FILE yourself and pass -device loader,addr=ENTRY,cpu-num=0).
 #
-# Packages (Debian bookworm), installed here only when missing:
-PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+# Packages (gcc-arm-none-eabi, libnewlib-arm-none-eabi): the one shared apt step, scripts/deps.sh.
 #
 # Usage: scripts/build-c-firmware.sh
 set -euo pipefail
@@ -26,18 +25,7 @@ out=$peers/fw
 ti_tree=$peers/src/mcupsdk-core
 ti_commit=d0ccb3c8f7
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
-        echo "build-c-firmware: missing packages: ${missing[*]} (apt-get install them as root)" >&2
-        exit 1
-    fi
-    echo "build-c-firmware: installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+"$PWD/scripts/deps.sh"
 for tool in arm-none-eabi-gcc arm-none-eabi-size; do
     command -v "$tool" >/dev/null || { echo "build-c-firmware: $tool not found" >&2; exit 1; }
 done
