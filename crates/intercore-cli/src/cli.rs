@@ -18,6 +18,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod control;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use intercore::WaitMode;
 use intercore_sim::{CacheMode, Eviction};
