@@ -144,3 +144,5 @@ pub use open::{
     UserUioBus, qemu_image,
 };
 pub use pool::{BoardPool, PoolCache};
+pub use raw::{MAX_NESTING, MAX_STRUCTURE};
+pub use validate::MAX_POOL_BUFFERS;
