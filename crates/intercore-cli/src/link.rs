@@ -7,8 +7,9 @@
 //! keeps it, serving a control socket; the other commands connect and ask it to run their
 //! job over its link, and it does the timing. docs/ARCHITECTURE.md ("Who owns a link").
 //!
-//! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `/tmp/intercore-UID/`), a
-//! directory of mode 0700 owned by us (anything else is refused), the socket named after
+//! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `$HOME/.cache/intercore/run/`,
+//! else `/tmp/intercore-UID/`; [`runtime_dir`]), a directory of mode 0700 owned by us
+//! (anything else is refused), the socket named after
 //! the board file's canonical path (`<stem>-<hash>.sock`) with the owner's pid beside it
 //! (`.pid`) and its log (`.log`). One request per connection, one JSON object per line each
 //! way: the protocol, its bounds and deadlines are [`intercore_cli::control`]'s. Clients are
@@ -61,14 +62,27 @@ fn uid() -> u32 {
     std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
 }
 
-/// The runtime directory: created with mode 0700 if missing; refused unless it is a
-/// directory owned by us that nobody else may enter.
+/// The runtime directory: `$XDG_RUNTIME_DIR/intercore` (the session's own directory),
+/// else `$HOME/.cache/intercore/run` (in the user's home, where no other user can create
+/// it first: a fixed name in the shared `/tmp`, which this used, let any local user block
+/// `up` for good by creating it), else, with neither set, `/tmp/intercore-UID`. Created
+/// with mode 0700 if missing; refused unless it is a directory owned by us that nobody
+/// else may enter, with an error that says what to do.
 fn runtime_dir() -> Result<PathBuf, CliError> {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("intercore"),
-        None => std::env::temp_dir().join(format!("intercore-{}", uid())),
+    let var = |k: &str| std::env::var_os(k).filter(|d| !d.is_empty());
+    let (dir, from) = match (var("XDG_RUNTIME_DIR"), var("HOME")) {
+        (Some(d), _) => (PathBuf::from(d).join("intercore"), "XDG_RUNTIME_DIR"),
+        (None, Some(h)) => (PathBuf::from(h).join(".cache/intercore/run"), "HOME"),
+        (None, None) => (
+            std::env::temp_dir().join(format!("intercore-{}", uid())),
+            "neither XDG_RUNTIME_DIR nor HOME is set",
+        ),
     };
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+    match std::fs::DirBuilder::new()
+        .recursive(from == "HOME")
+        .mode(0o700)
+        .create(&dir)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(CliError::at(&dir, format!("{}: {e}", dir.display()))),
@@ -76,19 +90,38 @@ fn runtime_dir() -> Result<PathBuf, CliError> {
     let m = std::fs::symlink_metadata(&dir)
         .map_err(|e| CliError::at(&dir, format!("{}: {e}", dir.display())))?;
     if !m.is_dir() || m.uid() != uid() || m.permissions().mode() & 0o077 != 0 {
+        let what = if m.file_type().is_symlink() {
+            "a symbolic link"
+        } else if m.is_dir() {
+            "a directory"
+        } else {
+            "not a directory"
+        };
+        let todo = if m.uid() != uid() {
+            format!(
+                "it is not yours (another user may have created it to block this); set XDG_RUNTIME_DIR to a directory of your own{}",
+                if from == "XDG_RUNTIME_DIR" {
+                    ""
+                } else {
+                    " (or HOME)"
+                }
+            )
+        } else {
+            format!("`chmod 700 {}`, or remove it", dir.display())
+        };
         return Err(CliError::at(
             &dir,
             format!(
-                "{}: the control-socket directory must be a directory owned by uid {} with mode 0700 (it is {}, uid {}, mode {:o}); remove it",
+                "{}: the control-socket directory must be a directory owned by uid {} with mode 0700 (it is {what}, uid {}, mode {:o}; chosen because {}): {todo}",
                 dir.display(),
                 uid(),
-                if m.is_dir() {
-                    "a directory"
-                } else {
-                    "not a directory"
-                },
                 m.uid(),
-                m.permissions().mode() & 0o7777
+                m.permissions().mode() & 0o7777,
+                if from.contains(' ') {
+                    from.to_string()
+                } else {
+                    format!("{from} is set")
+                },
             ),
         ));
     }

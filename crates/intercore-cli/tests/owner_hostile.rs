@@ -211,3 +211,60 @@ fn commands_against_a_stopped_owner_end_with_an_error() {
     let (out, _) = o.run(&["down", "--board", b]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Issue 20.9: with XDG_RUNTIME_DIR unset, the control socket lived in `/tmp/intercore-UID`,
+/// a name any local user could create first (the victim cannot remove it), blocking `up`
+/// for good. Here another uid (65534, made with chown: the test needs root, as CI runs)
+/// owns that directory under this test's TMPDIR: `up` and `down` work through
+/// `$HOME/.cache/intercore/run`, and with HOME unset too the error names the squatted
+/// directory and says what to do.
+#[test]
+fn a_squatted_tmp_directory_does_not_block_up() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let root = std::env::temp_dir().join(format!("intercore-squat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (tmp, home) = (root.join("tmp"), root.join("home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let squat = tmp.join(format!("intercore-{uid}"));
+    std::fs::create_dir_all(&squat).unwrap();
+    std::fs::set_permissions(&squat, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&squat, Some(65534), Some(65534))
+        .expect("this test makes a directory owned by another user: it needs root (chown)");
+    let b = sim_board();
+    let b = b.to_str().unwrap();
+    let run = |args: &[&str], home: Option<&Path>| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null());
+        match home {
+            Some(h) => c.env("HOME", h),
+            None => c.env_remove("HOME"),
+        };
+        c.output().unwrap()
+    };
+    let o = run(&["up", "--board", b, "--json"], Some(&home));
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let sock = v["socket"].as_str().unwrap_or_default();
+    assert!(
+        sock.starts_with(home.join(".cache/intercore/run").to_str().unwrap()),
+        "{v}"
+    );
+    let o = run(&["down", "--board", b], Some(&home));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = run(&["up", "--board", b], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(squat.to_str().unwrap())
+            && err.contains("not yours")
+            && err.contains("set XDG_RUNTIME_DIR"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
