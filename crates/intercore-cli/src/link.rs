@@ -396,8 +396,11 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     }
     // Start the owner in the background, in its own process group (a ^C at this terminal
     // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
-    let log = std::fs::File::create(&p.log)
-        .map_err(|e| CliError::at(&p.log, format!("{}: {e}", p.log.display())))?;
+    // The log is ours, in our directory: replaced as the same regular file, never written
+    // through a link planted there (or into a FIFO, or a file with other hard links).
+    let (log, _) =
+        intercore_linux::file::create_output(&p.log, intercore_linux::file::Existing::Replace)
+            .map_err(|e| CliError::at(&p.log, e.to_string()))?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
     use std::os::unix::process::CommandExt;
