@@ -149,4 +149,6 @@ pub use open::{
     UserRingsBus, UserUioBus, console_tail, expand_path, qemu_image,
 };
 pub use pool::{BoardPool, PoolCache};
+pub use raw::{MAX_NESTING, MAX_STRUCTURE};
+pub use validate::MAX_POOL_BUFFERS;
 pub use vdev::{DaRange, VdevPlan, VdevSpec, Wake};

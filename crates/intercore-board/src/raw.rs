@@ -129,6 +129,89 @@ pub(crate) struct RawPool {
     pub(crate) align: Option<u64>,
 }
 
+/// Most structural characters a board file may have outside strings and comments: `[`,
+/// `{` (tables, arrays), `,` (elements), `.` (dotted keys, decimals) and `=` (keys). The
+/// shipped board files have 23 to 35; toml's parser keeps a node for each (a 900 KB file
+/// of `[[t]]` headers took 45 MB and more to reject), so the work is bounded before it runs.
+pub const MAX_STRUCTURE: usize = 4096;
+/// Deepest nesting of arrays and inline tables (the shipped files nest 2 deep).
+pub const MAX_NESTING: usize = 16;
+
+/// Counts the structure of `text` before the parser sees it ([`MAX_STRUCTURE`],
+/// [`MAX_NESTING`]): one pass over the bytes, skipping comments and strings (basic,
+/// literal and multi-line), no allocation. Unterminated strings and other syntax errors are
+/// left to the parser.
+pub(crate) fn prescan(text: &str) -> Result<(), Problem> {
+    let b = text.as_bytes();
+    let (mut i, mut line, mut depth, mut structure) = (0usize, 1usize, 0usize, 0usize);
+    let refuse = |line: usize, message: String| Problem {
+        key: "(file)".into(),
+        value: None,
+        message,
+        line: Some(line),
+    };
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => line += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' => {
+                let delim: &[u8] = match (c, b[i..].starts_with(&[c, c, c])) {
+                    (b'"', true) => b"\"\"\"",
+                    (b'"', false) => b"\"",
+                    (_, true) => b"\'\'\'",
+                    _ => b"\'",
+                };
+                i += delim.len();
+                while i < b.len() {
+                    if b[i..].starts_with(delim) {
+                        i += delim.len();
+                        break;
+                    }
+                    match b[i] {
+                        b'\n' if delim.len() == 1 => break,
+                        b'\n' => line += 1,
+                        b'\\' if c == b'"' => i += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                structure += 1;
+                if depth > MAX_NESTING {
+                    return Err(refuse(
+                        line,
+                        format!(
+                            "arrays or tables nested more than {MAX_NESTING} deep; a board file nests 2 deep"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' | b'.' | b'=' => structure += 1,
+            _ => {}
+        }
+        if structure > MAX_STRUCTURE {
+            return Err(refuse(
+                line,
+                format!(
+                    "more than {MAX_STRUCTURE} tables, arrays, elements and keys by this line; a board file has a few dozen (refused before parsing)"
+                ),
+            ));
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// 1-based line of byte offset `at`.
 fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1

@@ -18,6 +18,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod control;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use intercore::WaitMode;
 use intercore_sim::{CacheMode, Eviction};
@@ -347,9 +349,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value = "20000", allow_negative_numbers = true,
           value_parser = count(SAMPLES_MIN, SAMPLES_MAX))]
     pub samples: u64,
-    /// Also write an SVG plot to FILE
+    /// Also write an SVG plot to FILE (a new file, or an earlier plot; never through a
+    /// symbolic link, nor into a FIFO or device)
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Let --plot replace an existing regular file that is not an earlier plot
+    #[arg(long, requires = "plot")]
+    pub force: bool,
     /// Measure through this board's link instead (rtt, throughput, bulk; the board's core
     /// is the peer; `intercore up --board FILE` first for sim/qemu/userspace boards)
     #[arg(long, value_name = "FILE", conflicts_with = "plot")]

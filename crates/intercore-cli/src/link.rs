@@ -7,18 +7,22 @@
 //! keeps it, serving a control socket; the other commands connect and ask it to run their
 //! job over its link, and it does the timing. docs/ARCHITECTURE.md ("Who owns a link").
 //!
-//! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `/tmp/intercore-UID/`), a
-//! directory of mode 0700 owned by us (anything else is refused), the socket named after
+//! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `$HOME/.cache/intercore/run/`,
+//! else `/tmp/intercore-UID/`; [`runtime_dir`]), a directory of mode 0700 owned by us
+//! (anything else is refused), the socket named after
 //! the board file's canonical path (`<stem>-<hash>.sock`) with the owner's pid beside it
 //! (`.pid`) and its log (`.log`). One request per connection, one JSON object per line each
-//! way, a request at most [`MAX_LINE`] bytes: `{"op":"status"}`, `{"op":"ping","count":N}`,
-//! `{"op":"echo","messages":N}`, `{"op":"bench","suite":"rtt","samples":N}`,
-//! `{"op":"down"}`; the answer is the job's object, or `{"error":"..."}`.
+//! way: the protocol, its bounds and deadlines are [`intercore_cli::control`]'s. Clients are
+//! served concurrently (a thread per connection, at most [`MAX_CLIENTS`]): the status is
+//! answered at once by the connection's thread; jobs and `down` queue (at most
+//! [`JOB_QUEUE`]) for the one thread that holds the link, which stops a job whose client
+//! has gone. `down` stops the running job too.
 
 pub mod jobs;
 
 use crate::error::CliError;
 use intercore_board::{Board, Link, OpenEnv, TransportSpec};
+use intercore_cli::control::{self, BenchSuite, Job, Request};
 use intercore_cli::{BenchArgs, BoardArg, EXIT_FAILED, EXIT_OK, EchoArgs, PingArgs, Suite, UpArgs};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -26,20 +30,27 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Longest request or answer line.
+/// Longest line `up` reads from the owner it starts.
 pub const MAX_LINE: u64 = 1 << 20;
+/// Connections the owner serves at once; one more is told the owner is busy.
+pub const MAX_CLIENTS: usize = 16;
+/// Jobs (and `down`) waiting for the link; one more is told the owner is busy.
+pub const JOB_QUEUE: usize = 8;
+/// How long the owner's write of an answer or heartbeat may block on a client that does
+/// not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The hidden flag with which `up` starts the owner in the background
 /// ([`UpArgs::daemon_child`]): it then reports readiness on stdout (one line) and prints
 /// nothing else there.
 const DAEMON_FLAG: &str = "--daemon-child";
-/// How long `up` waits for the owner to have the link up.
 /// How much longer than the board's ready timeout `up` waits for the owner's line: QEMU or
 /// the simulated SoC starting, the owner's own start.
 const UP_MARGIN: Duration = Duration::from_secs(30);
-/// How long the owner waits for one request line from a client.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The files of one board's owner.
 struct Place {
@@ -52,14 +63,27 @@ fn uid() -> u32 {
     std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
 }
 
-/// The runtime directory: created with mode 0700 if missing; refused unless it is a
-/// directory owned by us that nobody else may enter.
+/// The runtime directory: `$XDG_RUNTIME_DIR/intercore` (the session's own directory),
+/// else `$HOME/.cache/intercore/run` (in the user's home, where no other user can create
+/// it first: a fixed name in the shared `/tmp`, which this used, let any local user block
+/// `up` for good by creating it), else, with neither set, `/tmp/intercore-UID`. Created
+/// with mode 0700 if missing; refused unless it is a directory owned by us that nobody
+/// else may enter, with an error that says what to do.
 fn runtime_dir() -> Result<PathBuf, CliError> {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("intercore"),
-        None => std::env::temp_dir().join(format!("intercore-{}", uid())),
+    let var = |k: &str| std::env::var_os(k).filter(|d| !d.is_empty());
+    let (dir, from) = match (var("XDG_RUNTIME_DIR"), var("HOME")) {
+        (Some(d), _) => (PathBuf::from(d).join("intercore"), "XDG_RUNTIME_DIR"),
+        (None, Some(h)) => (PathBuf::from(h).join(".cache/intercore/run"), "HOME"),
+        (None, None) => (
+            std::env::temp_dir().join(format!("intercore-{}", uid())),
+            "neither XDG_RUNTIME_DIR nor HOME is set",
+        ),
     };
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+    match std::fs::DirBuilder::new()
+        .recursive(from == "HOME")
+        .mode(0o700)
+        .create(&dir)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(CliError::at(&dir, format!("{}: {e}", dir.display()))),
@@ -67,19 +91,38 @@ fn runtime_dir() -> Result<PathBuf, CliError> {
     let m = std::fs::symlink_metadata(&dir)
         .map_err(|e| CliError::at(&dir, format!("{}: {e}", dir.display())))?;
     if !m.is_dir() || m.uid() != uid() || m.permissions().mode() & 0o077 != 0 {
+        let what = if m.file_type().is_symlink() {
+            "a symbolic link"
+        } else if m.is_dir() {
+            "a directory"
+        } else {
+            "not a directory"
+        };
+        let todo = if m.uid() != uid() {
+            format!(
+                "it is not yours (another user may have created it to block this); set XDG_RUNTIME_DIR to a directory of your own{}",
+                if from == "XDG_RUNTIME_DIR" {
+                    ""
+                } else {
+                    " (or HOME)"
+                }
+            )
+        } else {
+            format!("`chmod 700 {}`, or remove it", dir.display())
+        };
         return Err(CliError::at(
             &dir,
             format!(
-                "{}: the control-socket directory must be a directory owned by uid {} with mode 0700 (it is {}, uid {}, mode {:o}); remove it",
+                "{}: the control-socket directory must be a directory owned by uid {} with mode 0700 (it is {what}, uid {}, mode {:o}; chosen because {}): {todo}",
                 dir.display(),
                 uid(),
-                if m.is_dir() {
-                    "a directory"
-                } else {
-                    "not a directory"
-                },
                 m.uid(),
-                m.permissions().mode() & 0o7777
+                m.permissions().mode() & 0o7777,
+                if from.contains(' ') {
+                    from.to_string()
+                } else {
+                    format!("{from} is set")
+                },
             ),
         ));
     }
@@ -182,53 +225,33 @@ fn connect(p: &Place) -> Result<Owner, CliError> {
     }
 }
 
-/// Sends one request and reads the answer, showing progress on a terminal.
-fn request(mut s: UnixStream, req: &Value, what: &str, json_out: bool) -> Result<Value, CliError> {
-    let mut line = req.to_string();
+/// Sends one request and reads the answer (by the request's deadline, and giving up when
+/// the owner sends nothing, not even its heartbeat, for [`control::IDLE_DEADLINE`]),
+/// showing progress on a terminal.
+fn request(
+    mut s: UnixStream,
+    req: &Request,
+    what: &str,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let mut line = req.to_json().to_string();
     line.push('\n');
+    let _ = s.set_write_timeout(Some(control::IDLE_DEADLINE));
     s.write_all(line.as_bytes())
         .map_err(|e| CliError::failed(format!("sending the request to the link owner: {e}")))?;
     let _ = s.shutdown(std::net::Shutdown::Write);
     let progress = !json_out && std::io::stderr().is_terminal();
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let t = Instant::now();
-    let mut buf = Vec::new();
-    let mut r = s.take(MAX_LINE);
-    loop {
-        let mut chunk = [0u8; 4096];
-        match r.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if progress {
-                    eprint!("\r{what}: {} s", t.elapsed().as_secs());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(CliError::failed(format!(
-                    "reading the link owner's answer: {e}"
-                )));
-            }
+    let mut shown = false;
+    let r = control::read_answer(&mut s, req.client_deadline(), &mut |waited| {
+        if progress {
+            shown = true;
+            eprint!("\r{what}: {} s", waited.as_secs());
         }
-    }
-    if progress && t.elapsed() >= Duration::from_secs(1) {
+    });
+    if shown {
         eprint!("\r{:<60}\r", "");
     }
-    let text = String::from_utf8_lossy(&buf);
-    let first = text.lines().next().unwrap_or("");
-    if first.is_empty() {
-        return Err(CliError::failed(
-            "the link owner closed the connection without an answer (it may have died: see its log)",
-        ));
-    }
-    serde_json::from_str(first)
-        .map_err(|e| CliError::failed(format!("the link owner's answer is not JSON: {e}")))
+    r.map_err(CliError::failed)
 }
 
 fn no_owner(board: &Path) -> CliError {
@@ -244,7 +267,7 @@ fn no_owner(board: &Path) -> CliError {
 /// Runs `req` on the board's link: through its owner, or (kernel boards) here.
 fn run_job(
     board_file: &Path,
-    req: Value,
+    req: Request,
     what: &str,
     json_out: bool,
 ) -> Result<(Board, Value), CliError> {
@@ -253,7 +276,9 @@ fn run_job(
         let mut link = b
             .open_with(open_env())
             .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
-        let v = serve_one(&mut link, &mut jobs::Session::default(), &b, &req);
+        let v = serve_one(&mut link, &mut jobs::Session::default(), &b, &req, &|| {
+            false
+        });
         let _ = link.close(Duration::from_secs(1));
         return Ok((b, v));
     }
@@ -271,24 +296,40 @@ fn run_job(
     }
 }
 
-/// One job on `link`.
-fn serve_one(link: &mut Link, session: &mut jobs::Session, b: &Board, req: &Value) -> Value {
+/// One job on `link` (its counts are bounded by [`Request::parse`]); `stop` ends it early.
+fn serve_one(
+    link: &mut Link,
+    session: &mut jobs::Session,
+    b: &Board,
+    req: &Request,
+    stop: jobs::Stop,
+) -> Value {
     let service = jobs::service(b);
-    let n = |k: &str, d: u64| req.get(k).and_then(Value::as_u64).unwrap_or(d);
-    let v = match req.get("op").and_then(Value::as_str) {
-        Some("ping") => jobs::ping(link, &service, n("count", 100).max(1)),
-        Some("echo") => jobs::echo(link, &service, req.get("messages").and_then(Value::as_u64)),
-        Some("bench") => match req.get("suite").and_then(Value::as_str) {
-            Some("rtt") => jobs::bench_rtt(link, &service, n("samples", 1000).max(1)),
-            Some("throughput") => jobs::bench_throughput(link, &service, n("samples", 1000).max(1)),
-            Some("bulk") => jobs::bench_bulk(link, session, b, n("mib", 16).max(1)),
-            other => json!({ "error": format!("unknown bench suite {other:?}") }),
-        },
-        Some("status") => json!({}),
-        other => json!({ "error": format!("unknown request {other:?}") }),
+    let mut v = match *req {
+        Request::Ping { count } => jobs::ping(link, &service, count, stop),
+        Request::Echo { messages } => jobs::echo(link, &service, messages, stop),
+        Request::Bench {
+            suite: BenchSuite::Rtt,
+            n,
+        } => jobs::bench_rtt(link, &service, n, stop),
+        Request::Bench {
+            suite: BenchSuite::Throughput,
+            n,
+        } => jobs::bench_throughput(link, &service, n, stop),
+        Request::Bench {
+            suite: BenchSuite::Bulk,
+            n,
+        } => jobs::bench_bulk(link, session, b, n, stop),
+        Request::Status => json!({}),
+        Request::Down => json!({ "error": "down is the owner's to serve" }),
     };
-    let mut v = v;
-    if let Value::Object(m) = &mut v {
+    decorate(&mut v, b, link);
+    v
+}
+
+/// Adds the board, transport and pids to an answer.
+fn decorate(v: &mut Value, b: &Board, link: &Link) {
+    if let Value::Object(m) = v {
         m.insert("board".into(), json!(b.name));
         m.insert("transport".into(), json!(link.transport_name()));
         m.insert("owner_pid".into(), json!(std::process::id()));
@@ -296,7 +337,6 @@ fn serve_one(link: &mut Link, session: &mut jobs::Session, b: &Board, req: &Valu
             m.insert("core_pid".into(), json!(pid));
         }
     }
-    v
 }
 
 /// `intercore up`.
@@ -328,7 +368,18 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     }
     let p = place(&a.board)?;
     if let Owner::Up(s) = connect(&p)? {
-        let st = request(s, &json!({ "op": "status" }), "status", true).unwrap_or(Value::Null);
+        let st = request(s, &Request::Status, "status", true).map_err(|e| {
+            CliError::at(
+                &a.board,
+                format!(
+                    "{}: a link owner listens on {} but did not answer its status: {} (its log is {})",
+                    a.board.display(),
+                    p.sock.display(),
+                    e.message,
+                    p.log.display()
+                ),
+            )
+        })?;
         let pid = st.get("owner_pid").and_then(Value::as_u64);
         if json_out {
             println!(
@@ -350,8 +401,11 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     }
     // Start the owner in the background, in its own process group (a ^C at this terminal
     // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
-    let log = std::fs::File::create(&p.log)
-        .map_err(|e| CliError::at(&p.log, format!("{}: {e}", p.log.display())))?;
+    // The log is ours, in our directory: replaced as the same regular file, never written
+    // through a link planted there (or into a FIFO, or a file with other hard links).
+    let (log, _) =
+        intercore_linux::file::create_output(&p.log, intercore_linux::file::Existing::Replace)
+            .map_err(|e| CliError::at(&p.log, e.to_string()))?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
     use std::os::unix::process::CommandExt;
@@ -504,22 +558,13 @@ fn own(
     }
     let started = Instant::now();
     let mut session = jobs::Session::default();
-    for conn in listener.incoming() {
-        let Ok(mut s) = conn else { continue };
-        let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
-        let mut line = String::new();
-        let read = BufReader::new((&s).take(MAX_LINE)).read_line(&mut line);
-        let req: Value = match read {
-            Ok(_) => serde_json::from_str(line.trim())
-                .unwrap_or_else(|e| json!({ "op": "invalid", "why": e.to_string() })),
-            Err(e) => json!({ "op": "invalid", "why": e.to_string() }),
-        };
-        let op = req
-            .get("op")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if op == "down" {
+    let mut status = json!({});
+    decorate(&mut status, b, &link);
+    let (jobs_rx, going_down) = serve_clients(listener, status);
+    // Relaxed: a standalone flag (see serve_clients).
+    let stop = |job: &Job| job.stopped() || going_down.load(Ordering::Relaxed);
+    while let Ok(job) = jobs_rx.recv() {
+        if job.request == Request::Down {
             drop(session);
             let console = link.console();
             let out = link.close(Duration::from_secs(5));
@@ -533,19 +578,103 @@ fn own(
                 }
                 Err(e) => json!({ "down": true, "board": b.name, "error": e.to_string() }),
             };
-            let _ = writeln!(s, "{v}");
+            let _ = job.reply.send(v);
+            // Until the answer is written (the sender side is dropped then), at most 2 s.
+            let _ = job.written.recv_timeout(Duration::from_secs(2));
             remove_ours();
             return Ok(if out.is_ok() { EXIT_OK } else { EXIT_FAILED });
         }
-        let v = if op == "invalid" {
-            json!({ "error": format!("bad request: {}", req["why"]) })
-        } else {
-            serve_one(&mut link, &mut session, b, &req)
-        };
-        let _ = writeln!(s, "{v}");
+        if stop(&job) {
+            let _ = job.reply.send(json!({ "error": "the link is going down" }));
+            continue;
+        }
+        let v = serve_one(&mut link, &mut session, b, &job.request, &|| stop(&job));
+        let _ = job.reply.send(v);
     }
     remove_ours();
     Ok(EXIT_OK)
+}
+
+/// Accepts clients on a thread of its own, each served by a thread of its own
+/// ([`control::serve_connection`], at most [`MAX_CLIENTS`] at once); returns the queue of
+/// jobs for the link's thread, and the flag a `down` request sets (it stops the running
+/// and queued jobs).
+fn serve_clients(listener: UnixListener, status: Value) -> (mpsc::Receiver<Job>, Arc<AtomicBool>) {
+    let (tx, rx) = mpsc::sync_channel::<Job>(JOB_QUEUE);
+    let status = Arc::new(status);
+    let clients = Arc::new(AtomicUsize::new(0));
+    let going_down = Arc::new(AtomicBool::new(false));
+    let down_asked = Arc::clone(&going_down);
+    let accept = move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
+            // Relaxed: a counter of live connection threads; it orders nothing else.
+            if clients.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
+                clients.fetch_sub(1, Ordering::Relaxed);
+                let _ = writeln!(
+                    s,
+                    "{}",
+                    json!({ "error": format!("the link owner is busy: {MAX_CLIENTS} clients are connected; try again") })
+                );
+                continue;
+            }
+            let (tx, status, live, going_down) = (
+                tx.clone(),
+                Arc::clone(&status),
+                Arc::clone(&clients),
+                Arc::clone(&going_down),
+            );
+            let serve = move || {
+                let mut submit = |job: Job| -> Result<(), String> {
+                    // Relaxed: a standalone flag, read by the link's thread between jobs.
+                    if going_down.load(Ordering::Relaxed) {
+                        return Err("the link is going down".into());
+                    }
+                    let down = job.request == Request::Down;
+                    match tx.try_send(job) {
+                        Ok(()) => {}
+                        Err(mpsc::TrySendError::Full(_)) => {
+                            return Err(format!(
+                                "the link owner is busy: {JOB_QUEUE} jobs are waiting for the link; try again"
+                            ));
+                        }
+                        Err(mpsc::TrySendError::Disconnected(_)) => {
+                            return Err("the link is going down".into());
+                        }
+                    }
+                    if down {
+                        going_down.store(true, Ordering::Relaxed);
+                    }
+                    Ok(())
+                };
+                let _ = control::serve_connection(&mut s, &status, &mut submit);
+                live.fetch_sub(1, Ordering::Relaxed);
+            };
+            if std::thread::Builder::new()
+                .name("intercore-client".into())
+                .stack_size(256 << 10)
+                .spawn(serve)
+                .is_err()
+            {
+                // The closure (and its connection) is dropped: the client sees the close.
+                clients.fetch_sub(1, Ordering::Relaxed);
+                log_line("could not start a thread for a client");
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("intercore-accept".into())
+        .spawn(accept)
+    {
+        log_line(&format!("could not start the accepting thread: {e}"));
+    }
+    (rx, down_asked)
+}
+
+/// One line to the owner's log (its stderr).
+fn log_line(what: &str) {
+    eprintln!("intercore link owner: {what}");
 }
 
 /// `intercore down`.
@@ -585,7 +714,7 @@ pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
     let p = place(&a.board)?;
     match connect(&p)? {
         Owner::Up(s) => {
-            let v = request(s, &json!({ "op": "down" }), "down", json_out)?;
+            let v = request(s, &Request::Down, "down", json_out)?;
             if json_out {
                 println!("{v}");
             } else {
@@ -630,12 +759,7 @@ fn us(ns: &Value) -> String {
 
 /// `intercore ping`.
 pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
-    let (b, v) = run_job(
-        &a.board,
-        json!({ "op": "ping", "count": a.count }),
-        "ping",
-        json_out,
-    )?;
+    let (b, v) = run_job(&a.board, Request::Ping { count: a.count }, "ping", json_out)?;
     if let Some(e) = job_error(&v) {
         return Err(CliError::at(&a.board, format!("{}: {e}", b.name)));
     }
@@ -665,7 +789,9 @@ pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
 pub fn echo(a: &EchoArgs, json_out: bool) -> Result<u8, CliError> {
     let (b, v) = run_job(
         &a.board,
-        json!({ "op": "echo", "messages": a.messages }),
+        Request::Echo {
+            messages: a.messages,
+        },
         "echo",
         json_out,
     )?;
@@ -722,11 +848,18 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
     let (mut bname, mut transport) = (String::new(), String::new());
     for s in suites {
         let req = match s {
-            Suite::Rtt => json!({ "op": "bench", "suite": "rtt", "samples": a.samples }),
-            Suite::Throughput => {
-                json!({ "op": "bench", "suite": "throughput", "samples": a.samples })
-            }
-            _ => json!({ "op": "bench", "suite": "bulk", "mib": 16 }),
+            Suite::Rtt => Request::Bench {
+                suite: BenchSuite::Rtt,
+                n: a.samples,
+            },
+            Suite::Throughput => Request::Bench {
+                suite: BenchSuite::Throughput,
+                n: a.samples,
+            },
+            _ => Request::Bench {
+                suite: BenchSuite::Bulk,
+                n: 16,
+            },
         };
         let (b, v) = run_job(
             board,

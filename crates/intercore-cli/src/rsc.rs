@@ -6,14 +6,20 @@ use intercore::wire::elf::{self, Elf, RscSection};
 use intercore::wire::rsc::{FwRscCarveout, Resource};
 use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use intercore_cli::{EXIT_OK, RscArgs};
-use intercore_linux::file::{FIRMWARE_MAX, read_regular};
+use intercore_linux::file::{FIRMWARE_MAX, read_regular_magic};
 use std::fmt::Write as _;
 
 /// Prints the table: exit 0 printed, 1 the file is not readable firmware (not a regular
 /// file, over 256 MiB, not ELF, no or a malformed table).
 pub fn main(a: &RscArgs, json: bool) -> Result<u8, CliError> {
     let file = a.file.display().to_string();
-    let bytes = read_regular(&a.file, FIRMWARE_MAX)?;
+    // Sniffed first: a large file that is not ELF is refused after 4 bytes, not read whole.
+    let bytes = read_regular_magic(
+        &a.file,
+        FIRMWARE_MAX,
+        b"\x7fELF",
+        "ELF magic (not an ELF file) at offset 0x0",
+    )?;
     let out =
         run(&file, &bytes, json).map_err(|e| CliError::at(&a.file, format!("{file}: {e}")))?;
     print!("{out}");

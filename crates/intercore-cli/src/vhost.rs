@@ -71,6 +71,40 @@ fn open_service(
     Ok((k, ch, remote, dev))
 }
 
+/// The rpmsg paths for `--ctrl NAME`: `rpmsg_ctrlN` under `/dev`, and, if that exists, a
+/// character device — not any path or device the user or a script mistyped, opened with
+/// whatever effect opening it has (a watchdog starts counting, a tape rewinds).
+fn ctrl_paths(ctrl: &str) -> Result<intercore_linux::RpmsgPaths, CliError> {
+    use std::os::unix::fs::FileTypeExt;
+    let option = |m: String| CliError {
+        option: Some("--ctrl".into()),
+        ..CliError::failed(m)
+    };
+    let n = ctrl.strip_prefix("rpmsg_ctrl").unwrap_or("");
+    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(option(format!(
+            "--ctrl {ctrl:?}: expected the name of an rpmsg control device under /dev, rpmsg_ctrlN (N a number), not a path or another device"
+        )));
+    }
+    let paths = intercore_linux::RpmsgPaths {
+        ctrl: ctrl.to_string(),
+        ..Default::default()
+    };
+    let dev = paths.ctrl_dev();
+    if let Ok(m) = std::fs::metadata(&dev) {
+        if !m.file_type().is_char_device() {
+            return Err(CliError {
+                path: Some(dev.clone()),
+                ..option(format!(
+                    "{}: not a character device (an rpmsg control device is /dev/rpmsg_ctrlN); not opened",
+                    dev.display()
+                ))
+            });
+        }
+    }
+    Ok(paths)
+}
+
 /// `intercore kernel-echo`: through the kernel's rpmsg character devices
 /// (`KernelRpmsg` on `/dev/rpmsg_ctrlN`), find an echo service, open an endpoint to it,
 /// exchange and verify messages, close the endpoint. Run inside a guest whose kernel has
@@ -78,10 +112,7 @@ fn open_service(
 pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> {
     use intercore::rpmsg::{MessageIo, Transport};
     use std::time::Duration;
-    let paths = intercore_linux::RpmsgPaths {
-        ctrl: a.ctrl.clone(),
-        ..Default::default()
-    };
+    let paths = ctrl_paths(&a.ctrl)?;
     let service = a.service.clone();
     let messages = a.messages as usize;
     let t = Some(Duration::from_secs(10));
@@ -174,10 +205,7 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
     use intercore::{DevAddr, SharedMemory};
     use std::sync::Arc;
     use std::time::Duration;
-    let paths = intercore_linux::RpmsgPaths {
-        ctrl: a.ctrl.clone(),
-        ..Default::default()
-    };
+    let paths = ctrl_paths(&a.ctrl)?;
     let service = a.service.clone();
     let total = a.buffers;
     let pages = a.pages as usize;

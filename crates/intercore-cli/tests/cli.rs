@@ -893,6 +893,7 @@ fn rproc_load_into_a_test_tree_never_touches_lib_firmware() {
     assert!(r.stderr.contains("--firmware-dir"), "{}", r.stderr);
     assert!(!Path::new("/lib/firmware/tree-test-fw.elf").exists());
     let dir = k.root().join("fw");
+    std::fs::create_dir(&dir).unwrap();
     let r = run_for(
         &rproc_args(
             &k,

@@ -154,6 +154,7 @@ fn cdev_control_and_load_start() {
     assert_eq!(k.state(1), "offline");
 
     let other_dir = k.root().join("elsewhere");
+    std::fs::create_dir(&other_dir).unwrap();
     let out = ok(&rproc(
         &k,
         &[

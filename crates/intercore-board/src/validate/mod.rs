@@ -6,6 +6,7 @@ mod cache;
 mod mapping;
 mod memory;
 mod pool;
+pub use pool::MAX_POOL_BUFFERS;
 mod remoteproc;
 mod rpmsg;
 mod transport;
@@ -104,6 +105,10 @@ pub(crate) fn check_page(key: &str, base: u64, c: &mut Check) {
 
 /// Parses and validates a board file's text.
 pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
+    crate::raw::prescan(text).map_err(|problem| BoardError::Syntax {
+        path: None,
+        problem,
+    })?;
     let raw: RawBoard = toml::from_str(text).map_err(|e| BoardError::Syntax {
         path: None,
         problem: syntax_problem(text, &e),

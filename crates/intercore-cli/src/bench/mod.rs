@@ -278,27 +278,42 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
             return Ok(EXIT_OK);
         }
     }
-    // A plot that could not be written is found out before minutes of measuring.
-    if let Some(path) = &a.plot {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => std::path::Path::new("."),
-        };
-        if !dir.is_dir() {
-            return Err(CliError::at(
+    // A plot that could not be written is found out before minutes of measuring: the file
+    // is created now (no links followed, no FIFO or device opened; an existing file is
+    // replaced only if it is an earlier plot) and written after the run.
+    let plot = match &a.plot {
+        Some(path) => {
+            let (f, created) = intercore_linux::file::create_output(
                 path,
-                format!(
-                    "{}: cannot write the plot there: {} is not a directory",
-                    path.display(),
-                    dir.display()
-                ),
-            ));
+                if a.force {
+                    intercore_linux::file::Existing::Replace
+                } else {
+                    intercore_linux::file::Existing::ReplaceIfStartsWith(plot::HEAD.as_bytes())
+                },
+            )
+            .map_err(|e| {
+                let force = match &e {
+                    intercore_linux::file::FileError::Refused { why, .. }
+                        if why.contains("did not write") =>
+                    {
+                        "; --force replaces it"
+                    }
+                    _ => "",
+                };
+                CliError::at(path, format!("cannot write the plot: {e}{force}"))
+            })?;
+            Some(PlotFile {
+                path: path.clone(),
+                file: Some(f),
+                created,
+            })
         }
-    }
-    let o = Opts {
+        None => None,
+    };
+    let mut o = Opts {
         suites,
         json,
-        plot: a.plot.clone(),
+        plot,
         soak: a.duration,
         samples: a.samples as usize,
     };
@@ -543,13 +558,15 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     for f in &failures {
         eprintln!("intercore bench: {f}");
     }
-    if let Some(path) = &o.plot {
-        if let Err(e) = std::fs::write(path, plot::svg(&rows)) {
+    if let Some(p) = &mut o.plot {
+        let mut f = p.file.take().expect("written once");
+        if let Err(e) = std::io::Write::write_all(&mut f, plot::svg(&rows).as_bytes()) {
             return Err(CliError::at(
-                path,
-                format!("writing the plot {}: {e}", path.display()),
+                &p.path,
+                format!("writing the plot {}: {e}", p.path.display()),
             ));
         }
+        p.created = false;
     }
     let integrity = rows.iter().all(|r| r.errors == 0);
     Ok(if failures.is_empty() && integrity {
@@ -559,10 +576,26 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     })
 }
 
+/// The plot's file, created before the run. A file created for a run that ends without
+/// writing it is removed again.
+struct PlotFile {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    created: bool,
+}
+
+impl Drop for PlotFile {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 struct Opts {
     suites: Vec<&'static str>,
     json: bool,
-    plot: Option<std::path::PathBuf>,
+    plot: Option<PlotFile>,
     soak: Duration,
     samples: usize,
 }

@@ -10,6 +10,10 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The first bytes of every plot: how `bench --plot` recognises a file it wrote before
+/// (and may replace) from one it did not (which it refuses to replace).
+pub const HEAD: &str = "<!-- intercore bench --plot -->\n";
+
 pub fn svg(rows: &[Row]) -> String {
     let lat: Vec<&Row> = rows
         .iter()
@@ -29,7 +33,7 @@ pub fn svg(rows: &[Row]) -> String {
     let transports = ["write-pass", "intercore-coherent", "intercore-noncoherent"];
     let bulk_h = 80.0 + sizes.len() as f64 * (transports.len() as f64 * 16.0 + 14.0);
     let h = lat_h + bulk_h + 20.0;
-    let mut s = String::new();
+    let mut s = String::from(HEAD);
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#

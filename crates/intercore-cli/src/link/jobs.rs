@@ -17,6 +17,13 @@ const MSG_TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 /// How long the echo service may take to be announced.
 const SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 
+/// Asked between messages: true when the job's client has gone or the link is going down
+/// (the job then ends early and its answer is dropped).
+pub type Stop<'a> = &'a dyn Fn() -> bool;
+
+/// The first error of a job that was stopped.
+const STOPPED: &str = "stopped: the client went away or the link is going down";
+
 /// The echo service every firmware the boards run announces (the echo and offload
 /// firmwares, on the simulator and under QEMU), unless the board names another.
 pub fn service(board: &intercore_board::Board) -> String {
@@ -47,6 +54,7 @@ fn round_trips(
     link: &mut Link,
     ch: &Channel,
     count: u64,
+    stop: Stop,
     size_of: impl Fn(u64) -> usize,
 ) -> (Vec<u64>, u64, u64, Option<String>) {
     let max = link.max_payload();
@@ -54,6 +62,11 @@ fn round_trips(
     let mut rtts = Vec::with_capacity(count.min(1 << 20) as usize);
     let (mut errors, mut first) = (0u64, None);
     for seq in 0..count {
+        if stop() {
+            errors += 1;
+            first.get_or_insert(STOPPED.to_string());
+            break;
+        }
         let len = size_of(seq).clamp(1, max);
         pattern(&mut out[..len], seq);
         let t0 = Instant::now();
@@ -99,10 +112,10 @@ fn with_channel(
 }
 
 /// `ping`: `count` verified round trips of 16 bytes.
-pub fn ping(link: &mut Link, service: &str, count: u64) -> Value {
+pub fn ping(link: &mut Link, service: &str, count: u64, stop: Stop) -> Value {
     with_channel(link, service, "intercore-ping", |link, ch| {
         let t = Instant::now();
-        let (rtts, verified, errors, first) = round_trips(link, ch, count, |_| 16);
+        let (rtts, verified, errors, first) = round_trips(link, ch, count, stop, |_| 16);
         json!({
             "count": count,
             "verified": verified,
@@ -120,13 +133,13 @@ pub fn ping(link: &mut Link, service: &str, count: u64) -> Value {
 
 /// `echo`: `messages` verified messages of 1, 2, ... max payload bytes (and round again);
 /// `None`: one of each size.
-pub fn echo(link: &mut Link, service: &str, messages: Option<u64>) -> Value {
+pub fn echo(link: &mut Link, service: &str, messages: Option<u64>, stop: Stop) -> Value {
     with_channel(link, service, "intercore-echo", |link, ch| {
         let max = link.max_payload();
         let n = messages.unwrap_or(max as u64);
         let t = Instant::now();
         let (rtts, verified, errors, first) =
-            round_trips(link, ch, n, |seq| 1 + (seq % max as u64) as usize);
+            round_trips(link, ch, n, stop, |seq| 1 + (seq % max as u64) as usize);
         let bytes: u64 = (0..verified).map(|s| 1 + s % max as u64).sum();
         json!({
             "messages": n,
@@ -143,13 +156,13 @@ pub fn echo(link: &mut Link, service: &str, messages: Option<u64>) -> Value {
 
 /// `bench rtt`: round trips of 1, 64 and max-payload bytes, `samples` each (a tenth of them,
 /// at least 10, as warm-up first).
-pub fn bench_rtt(link: &mut Link, service: &str, samples: u64) -> Value {
+pub fn bench_rtt(link: &mut Link, service: &str, samples: u64, stop: Stop) -> Value {
     with_channel(link, service, "intercore-bench", |link, ch| {
         let max = link.max_payload();
         let mut rows = Vec::new();
         for size in [1usize, 64, max] {
-            let _ = round_trips(link, ch, (samples / 10).max(10), |_| size);
-            let (rtts, verified, errors, first) = round_trips(link, ch, samples, |_| size);
+            let _ = round_trips(link, ch, (samples / 10).max(10), stop, |_| size);
+            let (rtts, verified, errors, first) = round_trips(link, ch, samples, stop, |_| size);
             let mean = if rtts.is_empty() {
                 0
             } else {
@@ -167,7 +180,7 @@ pub fn bench_rtt(link: &mut Link, service: &str, samples: u64) -> Value {
 
 /// `bench throughput`: bursts of `burst` messages sent back to back, then their echoes
 /// received; messages per second and MB/s one way, for 64 bytes and the largest payload.
-pub fn bench_throughput(link: &mut Link, service: &str, samples: u64) -> Value {
+pub fn bench_throughput(link: &mut Link, service: &str, samples: u64, stop: Stop) -> Value {
     with_channel(link, service, "intercore-bench", |link, ch| {
         let max = link.max_payload();
         let burst = 16u64;
@@ -178,6 +191,11 @@ pub fn bench_throughput(link: &mut Link, service: &str, samples: u64) -> Value {
             let (mut done, mut errors, mut first) = (0u64, 0u64, None::<String>);
             let t = Instant::now();
             'outer: while done < samples {
+                if stop() {
+                    errors += 1;
+                    first.get_or_insert(STOPPED.to_string());
+                    break;
+                }
                 let k = burst.min(samples - done);
                 for _ in 0..k {
                     if let Err(e) = link.send(ch, &out, MSG_TIMEOUT) {
@@ -245,6 +263,7 @@ pub fn bench_bulk(
     session: &mut Session,
     board: &intercore_board::Board,
     mib: u64,
+    stop: Stop,
 ) -> Value {
     const BUF: usize = 1 << 20;
     let timeout = Some(Duration::from_secs(30));
@@ -262,7 +281,14 @@ pub fn bench_bulk(
             let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
             let mut first = None::<String>;
             let t = Instant::now();
+            // Stopped: nothing more is submitted, what is in flight is drained (so the
+            // session's data plane holds no stale completions for the next job).
+            let (mut total, mut stopped) = (total, false);
             while done < total {
+                if !stopped && stop() {
+                    (total, stopped) = (submitted, true);
+                    continue;
+                }
                 while submitted < total {
                     let Some(buf) = free.pop() else { break };
                     if let Err(e) = checker.submit(dp, bus, buf, len, submitted) {
@@ -283,6 +309,9 @@ pub fn bench_bulk(
                 }
                 done += 1;
                 free.push(c.into_writable());
+            }
+            if stopped {
+                return json!({ "error": STOPPED });
             }
             let s = t.elapsed().as_secs_f64().max(1e-9);
             json!({ "rows": [ {
@@ -438,7 +467,7 @@ mod tests {
             pool_roots: Some(SysRoots::under(&root)),
             ..Session::default()
         };
-        let v = bench_bulk(&mut link, &mut session, &b, 3);
+        let v = bench_bulk(&mut link, &mut session, &b, 3, &|| false);
         let row = &v["rows"][0];
         assert_eq!(row["corrupted"], 0, "{v}");
         assert!(row["buffers"].as_u64().unwrap() >= 3, "{v}");
@@ -460,7 +489,7 @@ mod tests {
             pool_roots: Some(SysRoots::under(&root)),
             ..Session::default()
         };
-        let v = bench_bulk(&mut link, &mut session, &b, 1);
+        let v = bench_bulk(&mut link, &mut session, &b, 1, &|| false);
         let na = v["rows"][0]["na"].as_str().unwrap_or_default();
         assert!(na.contains(DP_SERVICE), "{v}");
         let _ = std::fs::remove_dir_all(&root);

@@ -40,12 +40,42 @@ pub fn install_firmware(
 ) -> Result<PathBuf, RprocError> {
     check_name(name)?;
     let dir = firmware_dir(paths)?;
-    fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
+    // The directory must be there: a mistyped --firmware-dir is an error, not a directory
+    // created where the kernel will never look.
+    match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(io_err(
+                "using",
+                &dir,
+                io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            ));
+        }
+        Err(e) => {
+            return Err(io_err(
+                "using",
+                &dir,
+                io::Error::new(
+                    e.kind(),
+                    format!("{e} (the firmware directory is not created: name an existing one)"),
+                ),
+            ));
+        }
+    }
     let dest = dir.join(name);
     let tmp = dir.join(format!(".{name}.intercore-{}", std::process::id()));
-    let res = fs::write(&tmp, bytes)
-        .map_err(|e| io_err("writing", &tmp, e))
-        .and_then(|()| fs::rename(&tmp, &dest).map_err(|e| io_err("installing", &dest, e)));
+    let (tmp_file, _) =
+        crate::file::create_output(&tmp, crate::file::Existing::Refuse).map_err(|e| match e {
+            crate::file::FileError::Io { source, .. } => io_err("writing", &tmp, source),
+            other => io_err("writing", &tmp, io::Error::other(other.reason())),
+        })?;
+    let res = {
+        use std::io::Write;
+        let mut f = tmp_file;
+        f.write_all(bytes)
+    }
+    .map_err(|e| io_err("writing", &tmp, e))
+    .and_then(|()| fs::rename(&tmp, &dest).map_err(|e| io_err("installing", &dest, e)));
     if res.is_err() {
         let _ = fs::remove_file(&tmp);
     }
