@@ -261,13 +261,22 @@ fn shm_publication<M: SharedMemory + Sync + ?Sized>(mem: &M) -> Outcome {
     mem.store_u32(ACK, 0, Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(20);
     let gave_up = AtomicBool::new(false);
+    // Spins, then yields: on a machine with one CPU (the VFIO guests run under -smp 1, with
+    // the test binary's other tests spinning beside this one) a pure spin burns a whole
+    // time slice per round, and 200 rounds can outlast the deadline on a loaded host.
     let spin_until = |off: usize, v: u32| -> bool {
+        let mut spins = 0u32;
         while mem.load_u32(off, Ordering::Acquire) != v {
             if gave_up.load(Ordering::Relaxed) || Instant::now() > deadline {
                 gave_up.store(true, Ordering::Relaxed);
                 return false;
             }
-            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % 256 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
         true
     };
