@@ -151,11 +151,43 @@ pub fn rings(data: &[u8]) {
     }
 }
 
-/// The host's data plane judging completion messages: eight buffers in flight (staged as
-/// one batch of submissions), then the input as completion messages (split on a 2-byte
-/// length prefix), each from the service's address or, by its first byte's low bit,
-/// another. Afterwards `reclaim` must account for every buffer.
+/// A transport that takes every message and delivers none: where `dp_completions` sends
+/// its submissions (a completion counts only for a submission that was sent).
+struct Sink;
+
+impl intercore::rpmsg::MessageIo for Sink {
+    fn send(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        _: &[u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<()> {
+        Ok(())
+    }
+    fn recv(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        _: &mut [u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<usize> {
+        Err(intercore::Error::Timeout)
+    }
+    fn max_payload(&self) -> usize {
+        496
+    }
+}
+
+/// The host's data plane judging completion messages: eight buffers staged as one batch
+/// of submissions — sent, unless the first byte's bit 1 is set (then every completion
+/// names a submission the remote was never sent) — then the rest of the input as
+/// completion messages (split on a 2-byte length prefix), each from the service's address
+/// or, by its first byte's low bit, another. With the first byte's bit 2 set, the data
+/// plane is `reset` half-way (stale completions follow: the fence). Afterwards `reclaim`
+/// must account for every buffer.
 pub fn dp_completions(data: &[u8]) {
+    let Some((&sel, data)) = data.split_first() else {
+        return;
+    };
     let cfg = PoolConfig {
         classes: vec![(4096, 8), (8192, 2)],
         align: 4096,
@@ -167,13 +199,26 @@ pub fn dp_completions(data: &[u8]) {
     let Ok(mut dp) = DpHost::new(pool, 1030, 1024, 496) else {
         return;
     };
-    for _ in 0..8 {
-        if let Some(b) = dp.alloc(4096) {
-            let _ = dp.stage(b, 16, 1);
+    let stage = |dp: &mut DpHost<_>| {
+        for _ in 0..8 {
+            if let Some(b) = dp.alloc(4096) {
+                let _ = dp.stage(b, 16, 1);
+            }
         }
-    }
+        if sel & 2 == 0 {
+            let _ = dp.flush(&mut Sink);
+        }
+    };
+    stage(&mut dp);
     let mut rest = data;
+    let half = data.len() / 2;
+    let mut reset = sel & 4 != 0;
     while rest.len() >= 2 {
+        if reset && rest.len() <= half {
+            reset = false;
+            dp.reset(1030, 1024);
+            stage(&mut dp);
+        }
         let n = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
         let msg = &rest[2..2 + n];
         rest = &rest[2 + n..];
