@@ -176,6 +176,11 @@ impl DeviceQueue {
         Ok(())
     }
 
+    /// Whether in-order mode is on.
+    pub fn is_in_order(&self) -> bool {
+        self.in_order
+    }
+
     /// Queue size.
     pub fn num(&self) -> u16 {
         self.layout.num()
