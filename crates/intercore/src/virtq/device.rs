@@ -35,9 +35,6 @@ pub struct DeviceQueue {
     /// In-order mode: slots pushed used but not yet publishable, because an earlier slot is
     /// still held (bit per slot; the queue is at most [`super::MAX_DRIVER_QUEUE`] then).
     done: [u64; super::MAX_DRIVER_QUEUE as usize / 64],
-    /// In-order mode: the last entry made publishable (head, length), the one element the
-    /// next publish writes.
-    last_elem: (u16, u32),
 }
 
 /// The descriptors of one available chain, read one at a time. The chain is bounded by the
@@ -47,6 +44,9 @@ pub struct DescChain {
     head: u16,
     next: Option<u16>,
     seen: u16,
+    /// In-order mode: the available-ring slot that must name `head` (checked with the
+    /// first descriptor).
+    check: Option<u16>,
 }
 
 impl DescChain {
@@ -74,6 +74,17 @@ impl DescChain {
         // Copy first, then validate the copy: the driver cannot change it under us.
         mem.read(q.base + q.layout.desc(id), &mut raw);
         let d = Desc::parse(&raw).map_err(crate::Error::from)?;
+        if let Some(slot) = self.check.take() {
+            // Relaxed: ordered after the Acquire load of `avail.idx` that made the entry
+            // available (in `pop`).
+            let named = mem.load_u16(q.base + q.layout.avail_ring(slot), Relaxed);
+            if named != self.head {
+                return Err(protocol(
+                    "available ring names another descriptor than the next in order",
+                    named as u64,
+                ));
+            }
+        }
         let flags = d.flags.get();
         if flags & VRING_DESC_F_INDIRECT != 0 {
             return Err(protocol(
@@ -121,7 +132,6 @@ impl DeviceQueue {
             always_notify: false,
             in_order: false,
             done: [0; super::MAX_DRIVER_QUEUE as usize / 64],
-            last_elem: (0, 0),
         })
     }
 
@@ -155,12 +165,13 @@ impl DeviceQueue {
 
     /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics, agreed outside virtio's
     /// feature words): the driver makes descriptors available in ring order, so [`Self::pop`]
-    /// takes descriptor `i mod num` for available entry `i` without reading the available
-    /// ring; buffers are used in the order they were made available — one pushed out of
-    /// order (a message held for an endpoint nobody reads yet) is published only once every
-    /// earlier one is — and a publish writes one used element for the batch, the last
-    /// (virtio 1.1+ "In-order use of descriptors"). Only on a fresh queue of at most
-    /// [`super::MAX_DRIVER_QUEUE`] entries.
+    /// takes descriptor `i mod num` for available entry `i` without waiting for the
+    /// available ring (it reads the entry only to check that it names that descriptor);
+    /// buffers are used in the order they were made available — one pushed out of order is
+    /// published only once every earlier one is — and every buffer gets its used element
+    /// (virtio 1.1+ "In-order use of descriptors" allows one per batch; intercore's driver
+    /// checks each, so a device that writes only the last would be refused). Only on a
+    /// fresh queue of at most [`super::MAX_DRIVER_QUEUE`] entries.
     pub fn set_in_order(&mut self, on: bool) -> Result<()> {
         if on && self.layout.num() > super::MAX_DRIVER_QUEUE {
             return Err(crate::Error::Config(
@@ -228,15 +239,19 @@ impl DeviceQueue {
         if self.avail_seen == self.last_avail && self.load_avail(mem)? == 0 {
             return Ok(None);
         }
-        let head = if self.in_order {
-            // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read.
-            self.last_avail & self.mask
+        let (head, check) = if self.in_order {
+            // Ring order: entry `i`'s descriptor is `i mod num`, known without the ring;
+            // the driver writes it there all the same, and the chain checks it once the
+            // descriptor is read (so the descriptor's address never waits for it).
+            let slot = self.last_avail & self.mask;
+            (slot, Some(slot))
         } else {
             // Relaxed: ordered by the Acquire load above.
-            mem.load_u16(
+            let head = mem.load_u16(
                 self.base + self.layout.avail_ring(self.last_avail & self.mask),
                 Relaxed,
-            )
+            );
+            (head, None)
         };
         if head >= self.layout.num() {
             return Err(protocol(
@@ -249,6 +264,7 @@ impl DeviceQueue {
             head,
             next: Some(head),
             seen: 0,
+            check,
         }))
     }
 
@@ -288,10 +304,10 @@ impl DeviceQueue {
             if head >= self.layout.num() || ahead >= taken {
                 return;
             }
+            // Its element goes where its entry is (the driver reads it only once the used
+            // index passes it): one element per buffer, so the driver checks each.
+            self.write_elem(mem, self.next_used.wrapping_add(ahead), head, len);
             self.done[head as usize / 64] |= 1 << (head % 64);
-            if ahead == 0 {
-                self.last_elem = (head, len);
-            }
             loop {
                 let slot = self.next_used & self.mask;
                 let bit = 1u64 << (slot % 64);
@@ -299,21 +315,20 @@ impl DeviceQueue {
                     break;
                 }
                 self.done[slot as usize / 64] &= !bit;
-                if slot != head {
-                    self.last_elem = (slot, 0);
-                }
                 self.next_used = self.next_used.wrapping_add(1);
             }
             return;
         }
+        self.write_elem(mem, self.next_used, head, len);
+        self.next_used = self.next_used.wrapping_add(1);
+    }
+
+    /// Writes used element `(head, len)` for used-ring entry `at`.
+    fn write_elem<M: SharedMemory + ?Sized>(&self, mem: &M, at: u16, head: u16, len: u32) {
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(
-            self.base + self.layout.used_ring(self.next_used & self.mask),
-            &elem,
-        );
-        self.next_used = self.next_used.wrapping_add(1);
+        mem.write(self.base + self.layout.used_ring(at & self.mask), &elem);
     }
 
     /// Publishes the used entries pushed since the last publish and says whether the
@@ -322,19 +337,6 @@ impl DeviceQueue {
         let (old, new) = (self.published, self.next_used);
         if old == new {
             return false;
-        }
-        if self.in_order {
-            // One element for the batch: the last buffer's (virtio 1.1+ "In-order use of
-            // descriptors"); an earlier buffer's length is not reported (an intercore host
-            // uses the lengths it posted).
-            let (head, len) = self.last_elem;
-            let mut elem = [0u8; 8];
-            elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
-            elem[4..].copy_from_slice(&len.to_le_bytes());
-            mem.write(
-                self.base + self.layout.used_ring(new.wrapping_sub(1) & self.mask),
-                &elem,
-            );
         }
         // Release: used elements written in `push_used` (and the buffer contents written
         // before them) are visible before the index that hands them back.
