@@ -10,11 +10,13 @@
 #![allow(missing_docs)]
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
 use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::wire::IntoBytes;
 use intercore::wire::elf::{Elf, Region};
 use intercore::wire::rpmsg::{NsAnnouncement, RpmsgHdr};
-use intercore::wire::rsc::ResourceTable;
+use intercore::wire::rsc::{INTERCORE_FEATURES, ResourceTable};
 use intercore::{DevAddr, SharedMemory, WaitMode};
 use std::io::Write;
 use std::sync::Arc;
@@ -99,13 +101,21 @@ fn quick() -> HostConfig {
 }
 
 /// Both ring roles over shared memory the input writes: the first byte picks which areas
-/// (rings, buffers) are overwritten, the rest is their new contents; then the host (driver
-/// of both rings) and the remote (device of both) poll, send and receive.
+/// (rings, buffers) are overwritten (bits 0–2), whether the firmware's table offers
+/// in-order rings (bit 3: the intercore vendor entry, which the host accepts) and how much
+/// honest traffic comes first (bits 4–7); the rest is the areas' new contents. Then the
+/// host (driver of both rings) and the remote (device of both) poll, send and receive —
+/// the remote reading one of its two endpoints, so messages for the other are held (on an
+/// in-order ring: copied out).
 pub fn rings(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
     let link = Link::with_buffers(4);
+    if sel & 8 != 0 {
+        let table = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_FEATURES);
+        link.mem.write(link.rsc.offset, table.as_bytes());
+    }
     let (hb, rb) = ThreadBell::pair();
     let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick()) else {
         return;
@@ -122,9 +132,11 @@ pub fn rings(data: &[u8]) {
     let _ = remote.wait_ready(Some(Duration::ZERO));
     let hep = host.create_endpoint("fuzz", None).unwrap_or(1024);
     let rep = remote.create_endpoint("fuzz", None).unwrap_or(1024);
+    let other = remote.create_endpoint("other", None).unwrap_or(1025);
     // Some honest traffic first, so the indices are not all zero.
-    for _ in 0..(sel >> 4) {
-        let _ = host.try_send(hep, rep, b"ping");
+    for k in 0..(sel >> 4) {
+        let _ = host.try_send(hep, if k % 3 == 0 { other } else { rep }, b"ping");
+        let _ = remote.try_recv_on(rep, |m| m.payload.len());
         let _ = remote.try_send(rep, hep, b"pong");
     }
     let areas = [
@@ -142,10 +154,11 @@ pub fn rings(data: &[u8]) {
         at += n;
     }
     let mut buf = [0u8; 512];
-    for _ in 0..4 {
+    for k in 0..4 {
         let _ = host.poll();
         let _ = host.try_recv(hep, &mut buf);
-        let _ = host.try_send(hep, rep, b"x");
+        let _ = host.try_send(hep, if k == 1 { other } else { rep }, b"x");
+        let _ = remote.try_recv_on(rep, |m| m.payload.len());
         let _ = remote.try_recv_with(|m| m.payload.len());
         let _ = remote.try_send(rep, hep, b"y");
     }
