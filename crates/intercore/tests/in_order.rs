@@ -92,12 +92,13 @@ fn in_order_is_negotiated_between_intercore_ends() {
     assert_eq!((host.broken(), remote.broken()), (None, None));
 }
 
-/// Issue 20.3: in order, the remote takes descriptor `i mod num` without waiting for the
-/// available ring and the host takes its buffer without waiting for the used element, but
-/// both are still written and checked, as on the standard ring: an available-ring entry
-/// naming another descriptor breaks the link on the remote, a used element naming another
-/// descriptor breaks it on the host (at the host's next call after the message it
-/// announced). Before, garbage in either changed nothing.
+/// Issue 20.3: in order, the host takes its buffer without waiting for the used element,
+/// but the remote still writes one for every buffer and the host checks each (at its next
+/// call after the message it announced): an element naming another descriptor than the
+/// next in ring order breaks the link, as a bad used id does on the standard ring. Before,
+/// garbage there changed nothing. The available ring, which an in-order device has no use
+/// for, is still not read (docs/ARCHITECTURE.md, "In-order rings": its check would cost the
+/// remote a load per buffer).
 #[test]
 fn in_order_rings_check_what_they_do_not_follow() {
     let l = VringLayout::new(u32::from(NUM), VRING_ALIGN).unwrap();
@@ -106,18 +107,15 @@ fn in_order_rings_check_what_they_do_not_follow() {
             link.mem.store_u16(base + at(&l, i), 0xFFFF, Relaxed);
         }
     };
-    // The available ring, on the remote.
+    // The available ring: not read by the remote.
     let link = link(INTERCORE_FEATURES);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
     host.send(h, r, b"x").unwrap();
     scribble(&link, link.layout.vring1, VringLayout::avail_ring);
-    let e = remote.try_recv(&mut [0u8; 8]).unwrap_err();
-    assert!(
-        matches!(e, Error::Protocol { what, .. } if what.contains("available ring")),
-        "{e:?}"
-    );
+    let mut buf = [0u8; 8];
+    assert_eq!(remote.try_recv(&mut buf).unwrap(), (h, r, 1));
     // The used ring, on the host.
     let link = self::link(INTERCORE_FEATURES);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
@@ -125,7 +123,6 @@ fn in_order_rings_check_what_they_do_not_follow() {
     let h = host.create_endpoint("client", None).unwrap();
     remote.send(r, h, b"y", T).unwrap();
     scribble(&link, link.layout.vring0, |l, i| l.used_ring(i));
-    let mut buf = [0u8; 8];
     assert_eq!(host.try_recv(h, &mut buf).unwrap(), (r, 1));
     let e = host.poll().unwrap_err();
     assert!(

@@ -534,9 +534,9 @@ fn used_notify_flags() {
 
 /// Both directions at once: three request/reply round trips through a two-entry ring
 /// (descriptor and slot reuse, indices past `num`), each side sleeping on its doorbell.
-/// `in_order`: both sides in in-order mode — the device checks the available-ring entry
-/// after the descriptor and writes a used element per buffer, which the driver checks at
-/// its next `pop_used` (a last one at the end checks the last element).
+/// `in_order`: both sides in in-order mode — the device writes a used element per buffer,
+/// which the driver checks at its next `pop_used` (a last one at the end checks the last
+/// element).
 fn duplex_model(event_idx: bool, in_order: bool) {
     let name = format!("duplex, event_idx = {event_idx}, in order = {in_order}");
     check(&name, move || {
@@ -583,9 +583,9 @@ fn duplex_flags() {
     duplex_model(false, false);
 }
 
-/// Both directions on in-order rings with EVENT_IDX: the checks the in-order path keeps
-/// off its dependent loads (issue 20.3) see what the other side wrote, under every
-/// interleaving explored.
+/// Both directions on in-order rings with EVENT_IDX: the used-element check the in-order
+/// driver keeps off its dependent loads (issue 20.3) sees what the device wrote, under
+/// every interleaving explored.
 #[test]
 fn duplex_in_order_event_idx() {
     duplex_model(true, true);

@@ -44,9 +44,6 @@ pub struct DescChain {
     head: u16,
     next: Option<u16>,
     seen: u16,
-    /// In-order mode: the available-ring slot that must name `head` (checked with the
-    /// first descriptor).
-    check: Option<u16>,
 }
 
 impl DescChain {
@@ -74,17 +71,6 @@ impl DescChain {
         // Copy first, then validate the copy: the driver cannot change it under us.
         mem.read(q.base + q.layout.desc(id), &mut raw);
         let d = Desc::parse(&raw).map_err(crate::Error::from)?;
-        if let Some(slot) = self.check.take() {
-            // Relaxed: ordered after the Acquire load of `avail.idx` that made the entry
-            // available (in `pop`).
-            let named = mem.load_u16(q.base + q.layout.avail_ring(slot), Relaxed);
-            if named != self.head {
-                return Err(protocol(
-                    "available ring names another descriptor than the next in order",
-                    named as u64,
-                ));
-            }
-        }
         let flags = d.flags.get();
         if flags & VRING_DESC_F_INDIRECT != 0 {
             return Err(protocol(
@@ -165,9 +151,8 @@ impl DeviceQueue {
 
     /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics, agreed outside virtio's
     /// feature words): the driver makes descriptors available in ring order, so [`Self::pop`]
-    /// takes descriptor `i mod num` for available entry `i` without waiting for the
-    /// available ring (it reads the entry only to check that it names that descriptor);
-    /// buffers are used in the order they were made available — one pushed out of order is
+    /// takes descriptor `i mod num` for available entry `i` without reading the available
+    /// ring; buffers are used in the order they were made available — one pushed out of order is
     /// published only once every earlier one is — and every buffer gets its used element
     /// (virtio 1.1+ "In-order use of descriptors" allows one per batch; intercore's driver
     /// checks each, so a device that writes only the last would be refused). Only on a
@@ -239,19 +224,17 @@ impl DeviceQueue {
         if self.avail_seen == self.last_avail && self.load_avail(mem)? == 0 {
             return Ok(None);
         }
-        let (head, check) = if self.in_order {
-            // Ring order: entry `i`'s descriptor is `i mod num`, known without the ring;
-            // the driver writes it there all the same, and the chain checks it once the
-            // descriptor is read (so the descriptor's address never waits for it).
-            let slot = self.last_avail & self.mask;
-            (slot, Some(slot))
+        let head = if self.in_order {
+            // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read. (Its
+            // entry is of no use to an in-order device; checking it would cost a load per
+            // buffer — docs/ARCHITECTURE.md, "In-order rings".)
+            self.last_avail & self.mask
         } else {
             // Relaxed: ordered by the Acquire load above.
-            let head = mem.load_u16(
+            mem.load_u16(
                 self.base + self.layout.avail_ring(self.last_avail & self.mask),
                 Relaxed,
-            );
-            (head, None)
+            )
         };
         if head >= self.layout.num() {
             return Err(protocol(
@@ -264,7 +247,6 @@ impl DeviceQueue {
             head,
             next: Some(head),
             seen: 0,
-            check,
         }))
     }
 

@@ -131,8 +131,7 @@ impl DriverQueue {
     /// descriptors"): descriptors are made available in ring order (the descriptor of
     /// available entry `i` is `i mod num`, whatever buffer id the caller names), and the
     /// device, having agreed to use buffers in that order, takes descriptor `i mod num` for
-    /// entry `i` without following the available ring (it still checks it), and writes a
-    /// used element for every buffer, which must name descriptor `i mod num` too —
+    /// entry `i` without reading the available ring, and writes a used element for every buffer, which must name descriptor `i mod num` too —
     /// [`Self::pop_used`] returns the id and the length given to [`Self::add`] without
     /// waiting for that element, and checks it at its next call. Only with a device that
     /// agreed to it (it is not a virtio feature bit a resource table can carry), and only
