@@ -10,11 +10,13 @@
 #![allow(missing_docs)]
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
 use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::wire::IntoBytes;
 use intercore::wire::elf::{Elf, Region};
 use intercore::wire::rpmsg::{NsAnnouncement, RpmsgHdr};
-use intercore::wire::rsc::ResourceTable;
+use intercore::wire::rsc::{INTERCORE_FEATURES, ResourceTable};
 use intercore::{DevAddr, SharedMemory, WaitMode};
 use std::io::Write;
 use std::sync::Arc;
@@ -99,13 +101,21 @@ fn quick() -> HostConfig {
 }
 
 /// Both ring roles over shared memory the input writes: the first byte picks which areas
-/// (rings, buffers) are overwritten, the rest is their new contents; then the host (driver
-/// of both rings) and the remote (device of both) poll, send and receive.
+/// (rings, buffers) are overwritten (bits 0–2), whether the firmware's table offers
+/// in-order rings (bit 3: the intercore vendor entry, which the host accepts) and how much
+/// honest traffic comes first (bits 4–7); the rest is the areas' new contents. Then the
+/// host (driver of both rings) and the remote (device of both) poll, send and receive —
+/// the remote reading one of its two endpoints, so messages for the other are held (on an
+/// in-order ring: copied out).
 pub fn rings(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
     let link = Link::with_buffers(4);
+    if sel & 8 != 0 {
+        let table = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_FEATURES);
+        link.mem.write(link.rsc.offset, table.as_bytes());
+    }
     let (hb, rb) = ThreadBell::pair();
     let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick()) else {
         return;
@@ -122,9 +132,11 @@ pub fn rings(data: &[u8]) {
     let _ = remote.wait_ready(Some(Duration::ZERO));
     let hep = host.create_endpoint("fuzz", None).unwrap_or(1024);
     let rep = remote.create_endpoint("fuzz", None).unwrap_or(1024);
+    let other = remote.create_endpoint("other", None).unwrap_or(1025);
     // Some honest traffic first, so the indices are not all zero.
-    for _ in 0..(sel >> 4) {
-        let _ = host.try_send(hep, rep, b"ping");
+    for k in 0..(sel >> 4) {
+        let _ = host.try_send(hep, if k % 3 == 0 { other } else { rep }, b"ping");
+        let _ = remote.try_recv_on(rep, |m| m.payload.len());
         let _ = remote.try_send(rep, hep, b"pong");
     }
     let areas = [
@@ -142,20 +154,53 @@ pub fn rings(data: &[u8]) {
         at += n;
     }
     let mut buf = [0u8; 512];
-    for _ in 0..4 {
+    for k in 0..4 {
         let _ = host.poll();
         let _ = host.try_recv(hep, &mut buf);
-        let _ = host.try_send(hep, rep, b"x");
+        let _ = host.try_send(hep, if k == 1 { other } else { rep }, b"x");
+        let _ = remote.try_recv_on(rep, |m| m.payload.len());
         let _ = remote.try_recv_with(|m| m.payload.len());
         let _ = remote.try_send(rep, hep, b"y");
     }
 }
 
-/// The host's data plane judging completion messages: eight buffers in flight (staged as
-/// one batch of submissions), then the input as completion messages (split on a 2-byte
-/// length prefix), each from the service's address or, by its first byte's low bit,
-/// another. Afterwards `reclaim` must account for every buffer.
+/// A transport that takes every message and delivers none: where `dp_completions` sends
+/// its submissions (a completion counts only for a submission that was sent).
+struct Sink;
+
+impl intercore::rpmsg::MessageIo for Sink {
+    fn send(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        _: &[u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<()> {
+        Ok(())
+    }
+    fn recv(
+        &mut self,
+        _: &intercore::rpmsg::Channel,
+        _: &mut [u8],
+        _: Option<Duration>,
+    ) -> intercore::Result<usize> {
+        Err(intercore::Error::Timeout)
+    }
+    fn max_payload(&self) -> usize {
+        496
+    }
+}
+
+/// The host's data plane judging completion messages: eight buffers staged as one batch
+/// of submissions — sent, unless the first byte's bit 1 is set (then every completion
+/// names a submission the remote was never sent) — then the rest of the input as
+/// completion messages (split on a 2-byte length prefix), each from the service's address
+/// or, by its first byte's low bit, another. With the first byte's bit 2 set, the data
+/// plane is `reset` half-way (stale completions follow: the fence). Afterwards `reclaim`
+/// must account for every buffer.
 pub fn dp_completions(data: &[u8]) {
+    let Some((&sel, data)) = data.split_first() else {
+        return;
+    };
     let cfg = PoolConfig {
         classes: vec![(4096, 8), (8192, 2)],
         align: 4096,
@@ -167,13 +212,26 @@ pub fn dp_completions(data: &[u8]) {
     let Ok(mut dp) = DpHost::new(pool, 1030, 1024, 496) else {
         return;
     };
-    for _ in 0..8 {
-        if let Some(b) = dp.alloc(4096) {
-            let _ = dp.stage(b, 16, 1);
+    let stage = |dp: &mut DpHost<_>| {
+        for _ in 0..8 {
+            if let Some(b) = dp.alloc(4096) {
+                let _ = dp.stage(b, 16, 1);
+            }
         }
-    }
+        if sel & 2 == 0 {
+            let _ = dp.flush(&mut Sink);
+        }
+    };
+    stage(&mut dp);
     let mut rest = data;
+    let half = data.len() / 2;
+    let mut reset = sel & 4 != 0;
     while rest.len() >= 2 {
+        if reset && rest.len() <= half {
+            reset = false;
+            dp.reset(1030, 1024);
+            stage(&mut dp);
+        }
         let n = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
         let msg = &rest[2..2 + n];
         rest = &rest[2 + n..];

@@ -460,6 +460,108 @@ fn remote_death_then_reclaim_accounts_for_every_buffer() {
     assert_eq!(dp.pool().counts(), [20, 0, 0, 0], "every buffer free");
 }
 
+/// Issue 20.5: a completion is valid only for a submission the remote has been sent. A
+/// remote that guesses the sequence number, id and address of a buffer that is staged but
+/// not flushed is refused (the data plane breaks, naming it); the buffer stays with the
+/// host's records and no `Completed` is handed out for it.
+#[test]
+fn completion_for_a_staged_unsent_submission_is_refused() {
+    let (mut s, rep, ep, mut dp, _f) = fake_service_with_three_in_flight();
+    let b = dp.alloc(4096).unwrap();
+    let (id, da) = (b.id(), b.da().0);
+    let t = dp.stage(b, 10, DP_OP_NOP).unwrap();
+    s.remote
+        .try_send(rep, ep, &completion(t.seq, da, id, 4))
+        .unwrap();
+    let e = dp.poll(&mut s.host).unwrap_err();
+    assert!(
+        matches!(e, Error::DataPlane { buf: Some(b), seq: Some(q), .. } if b == id && q == t.seq),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not sent"), "{e}");
+    assert!(dp.take_completed().is_none(), "nothing completed");
+    assert_eq!(dp.pool().owner(id), Some(Owner::InFlight));
+    assert_eq!(dp.stats().completed, 0);
+}
+
+/// Issue 20.4: the data plane broke (a bad completion) while the remote kept completing
+/// the buffers it had; those completions wait in the transport. `reset` on the live link
+/// reclaims the buffers and fences their sequence numbers: the queued completions, which
+/// name reclaimed buffers (one of them in flight again under a new sequence number), are
+/// ignored and counted as stale, and the next submission completes.
+#[test]
+fn reset_on_a_live_link_ignores_stale_completions() {
+    let (mut s, rep, ep, mut dp, f) = fake_service_with_three_in_flight();
+    s.remote
+        .try_send(rep, ep, &completion(f[0].0 + 5, f[0].1, f[0].2, 4))
+        .unwrap();
+    assert!(matches!(
+        dp.wait_complete(&mut s.host, T),
+        Err(Error::DataPlane { .. })
+    ));
+    let late: Vec<_> = f.iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
+    s.remote.try_send(rep, ep, &completions(3, &late)).unwrap();
+    assert_eq!(dp.reset(ep, rep), 3);
+    assert_eq!(dp.broken(), None);
+    // The pool lends a reclaimed buffer out again.
+    let b = dp.alloc(4096).unwrap();
+    let (id, da) = (b.id(), b.da().0);
+    assert!(f.iter().any(|x| x.2 == id), "a reclaimed buffer is reused");
+    let t = dp.submit(&mut s.host, b, 10, DP_OP_NOP).unwrap();
+    dp.flush(&mut s.host).unwrap();
+    s.remote.try_recv_with(|_| ()).unwrap();
+    s.remote
+        .try_send(rep, ep, &completion(t.seq, da, id, 4))
+        .unwrap();
+    let c = dp.wait_complete(&mut s.host, T).unwrap();
+    assert_eq!((c.id(), c.seq()), (id, t.seq));
+    assert_eq!(dp.stats().stale, 3);
+    assert_eq!(dp.broken(), None);
+    drop(c);
+    assert_eq!(dp.pool().counts(), [20, 0, 0, 0]);
+}
+
+/// Issue 20.4, the live-remote path: `recover` drains what the remote returns (good
+/// entries complete, a bad one is counted and skipped), takes back a staged submission that
+/// never went out, leaves the buffer the remote still holds in flight (a live remote may
+/// still write it) — which then completes normally when it comes back — and the data plane
+/// works again.
+#[test]
+fn recover_drains_a_live_remote() {
+    let (mut s, rep, ep, mut dp, f) = fake_service_with_three_in_flight();
+    let staged = dp.alloc(4096).unwrap();
+    dp.stage(staged, 1, DP_OP_NOP).unwrap();
+    s.remote
+        .try_send(rep, ep, &completion(f[0].0 + 5, f[0].1, f[0].2, 4))
+        .unwrap();
+    assert!(dp.poll(&mut s.host).is_err());
+    let two: Vec<_> = f[..2].iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
+    s.remote
+        .try_send(rep, ep, &completions(1, &[entry(77, f[2].1, f[2].2, 4)]))
+        .unwrap();
+    s.remote.try_send(rep, ep, &completions(2, &two)).unwrap();
+    let left = dp.recover(&mut s.host, Some(Duration::from_millis(100)));
+    assert_eq!(left, 1, "the third buffer is still at the remote");
+    assert_eq!(dp.broken(), None);
+    assert_eq!(dp.pool().owner(f[2].2), Some(Owner::InFlight));
+    let a = dp.take_completed().unwrap();
+    let b = dp.take_completed().unwrap();
+    assert_eq!((a.id(), b.id()), (f[0].2, f[1].2));
+    drop((a, b));
+    s.remote
+        .try_send(
+            rep,
+            ep,
+            &completions(1, &[entry(f[2].0, f[2].1, f[2].2, 4)]),
+        )
+        .unwrap();
+    let c = dp.wait_complete(&mut s.host, T).unwrap();
+    assert_eq!(c.id(), f[2].2);
+    drop(c);
+    assert_eq!(dp.broken(), None);
+    assert_eq!(dp.pool().counts(), [20, 0, 0, 0]);
+}
+
 /// The remote refuses requests outside its windows (status DP_FAULT) and inconsistent ones
 /// (DP_BAD_REQUEST), without touching memory.
 #[test]

@@ -62,7 +62,7 @@
 //!     cargo test -p intercore --test loom --release --target-dir target/loom
 //! ```
 //!
-//! With bound 3 the six ring models take about 6 s after the build on a 2-core machine (the
+//! With bound 3 the eight ring models (two of them on in-order rings) take about 6 s after the build on a 2-core machine (the
 //! `duplex_*` ones about 60 000 executions each); bound 4 passes in about a minute, bound 5
 //! in about 7 minutes (`--nocapture` prints the execution counts). The two models of
 //! `src/lockfree.rs` (32-bit free list and returned-buffer set) take well under a second.
@@ -273,14 +273,16 @@ impl Doorbells {
     }
 }
 
-/// One ring and its buffers in one region.
-fn setup(event_idx: bool) -> (Arc<LoomMem>, DriverQueue, DeviceQueue) {
+/// One ring and its buffers in one region; `in_order`: both sides in in-order mode.
+fn setup(event_idx: bool, in_order: bool) -> (Arc<LoomMem>, DriverQueue, DeviceQueue) {
     let layout = VringLayout::new(NUM, ALIGN).unwrap();
     let mem = Arc::new(LoomMem::new(buf_base(&layout) + 3 * BUF_SIZE));
     let mut drv = DriverQueue::new(&*mem, RING, layout, event_idx).unwrap();
     // Zeroes the ring and disables used-buffer notifications, as before DRIVER_OK.
     drv.reset(&*mem);
     let mut dev = DeviceQueue::new(&*mem, RING, layout, event_idx).unwrap();
+    drv.set_in_order(in_order).unwrap();
+    dev.set_in_order(in_order).unwrap();
     // The remote starts with available-buffer notifications off (`RemoteBus` setup).
     dev.disable_notify(&*mem);
     (mem, drv, dev)
@@ -396,7 +398,8 @@ fn device_reply(mem: &LoomMem, dev: &mut DeviceQueue, bells: &Doorbells, head: u
 
 /// Driver: takes the next used buffer the way `HostBus::block_on` waits for one: pop; if
 /// there is none, enable interrupts and re-check; sleep only if that found nothing. Checks
-/// that it is message `i`, with the device's reply visible.
+/// that it is message `i`, with the device's reply visible (in order, the length is the
+/// one posted: the driver does not wait for the used element).
 fn driver_wait_used(mem: &LoomMem, drv: &mut DriverQueue, bells: &Doorbells, i: usize) {
     let mut armed = false;
     let (id, len) = loop {
@@ -419,7 +422,8 @@ fn driver_wait_used(mem: &LoomMem, drv: &mut DriverQueue, bells: &Doorbells, i: 
         drv.disable_interrupts(mem);
     }
     assert_eq!(id, desc_id(i), "message {i}: used id");
-    assert_eq!(len, 4, "message {i}: used length");
+    let posted = if drv.is_in_order() { desc_len(i) } else { 4 };
+    assert_eq!(len, posted, "message {i}: used length");
     let mut rep = [0; 2];
     mem.read(buf_addr(i).0 as usize + 2, &mut rep);
     assert_eq!(
@@ -454,7 +458,7 @@ fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
 fn avail_model(event_idx: bool) {
     check(&format!("avail, event_idx = {event_idx}"), move || {
         const K: usize = NUM as usize;
-        let (mem, mut drv, mut dev) = setup(event_idx);
+        let (mem, mut drv, mut dev) = setup(event_idx, false);
         let bells = Arc::new(Doorbells::new());
         let device = {
             let (mem, bells) = (mem.clone(), bells.clone());
@@ -480,7 +484,7 @@ fn avail_model(event_idx: bool) {
 fn used_model(event_idx: bool) {
     check(&format!("used, event_idx = {event_idx}"), move || {
         const K: usize = NUM as usize;
-        let (mem, mut drv, mut dev) = setup(event_idx);
+        let (mem, mut drv, mut dev) = setup(event_idx, false);
         let bells = Arc::new(Doorbells::new());
         for i in 0..K {
             driver_send(&mem, &mut drv, &bells, i, true);
@@ -530,10 +534,14 @@ fn used_notify_flags() {
 
 /// Both directions at once: three request/reply round trips through a two-entry ring
 /// (descriptor and slot reuse, indices past `num`), each side sleeping on its doorbell.
-fn duplex_model(event_idx: bool) {
-    check(&format!("duplex, event_idx = {event_idx}"), move || {
+/// `in_order`: both sides in in-order mode — the device writes a used element per buffer,
+/// which the driver checks at its next `pop_used` (a last one at the end checks the last
+/// element).
+fn duplex_model(event_idx: bool, in_order: bool) {
+    let name = format!("duplex, event_idx = {event_idx}, in order = {in_order}");
+    check(&name, move || {
         const K: usize = 3;
-        let (mem, mut drv, mut dev) = setup(event_idx);
+        let (mem, mut drv, mut dev) = setup(event_idx, in_order);
         let bells = Arc::new(Doorbells::new());
         let device = {
             let (mem, bells) = (mem.clone(), bells.clone());
@@ -557,6 +565,8 @@ fn duplex_model(event_idx: bool) {
         for i in K - NUM as usize..K {
             driver_wait_used(&mem, &mut drv, &bells, i);
         }
+        // In order: checks the last entry's used element (nothing more is used).
+        assert_eq!(drv.pop_used(&*mem), Ok(None), "last used element");
         device.join().unwrap();
     });
 }
@@ -564,13 +574,27 @@ fn duplex_model(event_idx: bool) {
 /// Both directions with EVENT_IDX.
 #[test]
 fn duplex_event_idx() {
-    duplex_model(true);
+    duplex_model(true, false);
 }
 
 /// Both directions with the notification flags.
 #[test]
 fn duplex_flags() {
-    duplex_model(false);
+    duplex_model(false, false);
+}
+
+/// Both directions on in-order rings with EVENT_IDX: the used-element check the in-order
+/// driver keeps off its dependent loads (issue 20.3) sees what the device wrote, under
+/// every interleaving explored.
+#[test]
+fn duplex_in_order_event_idx() {
+    duplex_model(true, true);
+}
+
+/// Both directions on in-order rings with the notification flags.
+#[test]
+fn duplex_in_order_flags() {
+    duplex_model(false, true);
 }
 
 /// The host-side lock-free structures (`src/lockfree.rs`), included as they are with loom's

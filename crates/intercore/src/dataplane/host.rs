@@ -40,6 +40,10 @@ pub struct DpHostStats {
     pub foreign: u64,
     /// Completion entries refused (each one also breaks the data plane).
     pub refused: u64,
+    /// Completion entries for submissions made before the last [`DpHost::reset`] (their
+    /// sequence number is below the reset's fence): ignored, they name buffers that were
+    /// reclaimed.
+    pub stale: u64,
     /// In-flight buffers taken back by [`DpHost::reclaim`] / [`DpHost::reset`].
     pub reclaimed: u64,
 }
@@ -47,6 +51,10 @@ pub struct DpHostStats {
 #[derive(Debug, Clone, Copy)]
 struct Flight {
     seq: u64,
+    /// The submission has gone out to the remote ([`DpHost::flush`] sent its batch). Until
+    /// then the remote cannot know the buffer, so a completion naming it is refused,
+    /// however well it guesses the sequence number, id and address.
+    sent: bool,
 }
 
 /// The host's data plane on one rpmsg channel, talking to the remote's `intercore-dp`
@@ -58,6 +66,11 @@ pub struct DpHost<C: CacheOps> {
     pool: Pool<C>,
     ch: Channel,
     next_seq: u64,
+    /// The sequence number of the first submission after the last [`Self::reset`] /
+    /// [`Self::recover`] (0: never): a completion with a lower sequence number for a buffer
+    /// no longer in flight with it belongs to the time before, and is ignored (counted in
+    /// [`DpHostStats::stale`]) instead of breaking the data plane again.
+    fence: u64,
     flights: Vec<Option<Flight>>,
     batch: Vec<DpSubmit>,
     per_msg: usize,
@@ -94,6 +107,7 @@ impl<C: CacheOps> DpHost<C> {
             pool,
             ch,
             next_seq: 1,
+            fence: 0,
             flights: alloc::vec![None; n],
             batch: Vec::with_capacity(per_msg),
             per_msg,
@@ -179,9 +193,17 @@ impl<C: CacheOps> DpHost<C> {
         n
     }
 
-    /// After a link reset: reclaims every in-flight buffer ([`Self::reclaim`]), clears the
-    /// sticky error and talks from local endpoint `ep` to the service at `remote` (both
-    /// re-created on the new link). Returns how many buffers were reclaimed.
+    /// After a link reset (the remote restarted or the device was reset, so it holds
+    /// nothing any more): reclaims every in-flight buffer ([`Self::reclaim`]), clears the
+    /// sticky error, fences off the sequence numbers used so far and talks from local
+    /// endpoint `ep` to the service at `remote` (both re-created on the new link). Returns
+    /// how many buffers were reclaimed.
+    ///
+    /// Completions for earlier submissions that are still queued in the transport, or that
+    /// a remote still sends, name reclaimed buffers or old sequence numbers: they are
+    /// ignored and counted ([`DpHostStats::stale`]), so the data plane works at once. On a
+    /// link that stayed up with the remote alive, use [`Self::recover`], which waits for
+    /// the remote to return its buffers before any of them is lent out again.
     pub fn reset(&mut self, ep: u32, remote: u32) -> usize {
         self.reset_channel(Channel { local: ep, remote })
     }
@@ -192,7 +214,56 @@ impl<C: CacheOps> DpHost<C> {
         let n = self.reclaim();
         self.ch = ch;
         self.broken = None;
+        self.fence = self.next_seq;
         n
+    }
+
+    /// Recovers a broken data plane on a link that is still up, the remote alive: drains
+    /// the completion messages the remote sends (each waited for up to `timeout`, at most
+    /// one per buffer at the remote plus 16 — a remote that keeps talking cannot keep us
+    /// here), completing every buffer a good entry names as usual (bad entries are counted
+    /// in `refused` and skipped); takes back the submissions staged but never sent; fences
+    /// the sequence numbers used so far (as [`Self::reset`]) and clears the sticky error.
+    /// Returns how many buffers the remote still holds: they stay in flight — a live remote
+    /// may still write them — and complete normally if it returns them later;
+    /// [`Self::reclaim`] takes them back once the remote is known dead or the link reset.
+    /// A dead transport (`PeerGone`) ends the drain early, not in an error.
+    pub fn recover<T: MessageIo + ?Sized>(
+        &mut self,
+        bus: &mut T,
+        timeout: Option<Duration>,
+    ) -> usize {
+        // Submissions that never left: the remote cannot know them.
+        let shared = &self.pool.shared;
+        let mut unsent = 0u64;
+        for (id, f) in self.flights.iter_mut().enumerate() {
+            if f.is_some_and(|f| !f.sent) {
+                *f = None;
+                let info = *shared.info(id as u32);
+                shared.cache.invalidate(id as u32, info.off, info.cap);
+                shared.release(id as u32, Owner::InFlight);
+                unsent += 1;
+            }
+        }
+        self.batch.clear();
+        self.stats.reclaimed += unsent;
+        let at_remote = |dp: &Self| dp.flights.iter().flatten().count();
+        let mut budget = at_remote(self) + 16;
+        while at_remote(self) > 0 && budget > 0 {
+            budget -= 1;
+            let ch = self.ch;
+            match bus.recv_from(&ch, &mut self.scratch, timeout) {
+                Ok((src, len)) => {
+                    // Bad entries are counted (`refused`); good ones complete.
+                    let _ = self.absorb_scratch(src, len);
+                }
+                Err(Error::Truncated { .. }) => self.stats.refused += 1,
+                Err(_) => break,
+            }
+        }
+        self.broken = None;
+        self.fence = self.next_seq;
+        at_remote(self)
     }
 
     /// Hands `buf` to the remote for operation `op` on its first `len` bytes: cleans
@@ -239,7 +310,7 @@ impl<C: CacheOps> DpHost<C> {
         debug_assert!(ok);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.flights[buf.id as usize] = Some(Flight { seq });
+        self.flights[buf.id as usize] = Some(Flight { seq, sent: false });
         self.batch.push(DpSubmit {
             seq: Le64::new(seq),
             da: Le64::new(info.da.0),
@@ -279,6 +350,12 @@ impl<C: CacheOps> DpHost<C> {
             &msg[..DP_HDR_SIZE + n * DP_ENTRY_SIZE],
             self.send_timeout,
         )?;
+        // Only now may the remote complete these buffers.
+        for s in &self.batch {
+            if let Some(f) = self.flights[s.buf.get() as usize].as_mut() {
+                f.sent = true;
+            }
+        }
         self.batch.clear();
         self.stats.messages += 1;
         Ok(())
@@ -368,7 +445,16 @@ impl<C: CacheOps> DpHost<C> {
             .info(id)
             .ok_or(bad("buffer id outside the pool", id as u64))?;
         match self.flights[id as usize] {
-            Some(f) if f.seq == seq => {}
+            Some(f) if f.seq == seq && f.sent => {}
+            // From before the last reset: that submission's buffer was reclaimed (it may
+            // be in flight again under a newer sequence number).
+            _ if seq < self.fence => {
+                self.stats.stale += 1;
+                return Ok(());
+            }
+            Some(f) if f.seq == seq => {
+                return Err(bad("buffer staged but its submission not sent yet", seq));
+            }
             Some(f) => return Err(bad("sequence differs from the buffer's in flight", f.seq)),
             None => return Err(bad("buffer not in flight", id as u64)),
         }

@@ -35,9 +35,6 @@ pub struct DeviceQueue {
     /// In-order mode: slots pushed used but not yet publishable, because an earlier slot is
     /// still held (bit per slot; the queue is at most [`super::MAX_DRIVER_QUEUE`] then).
     done: [u64; super::MAX_DRIVER_QUEUE as usize / 64],
-    /// In-order mode: the last entry made publishable (head, length), the one element the
-    /// next publish writes.
-    last_elem: (u16, u32),
 }
 
 /// The descriptors of one available chain, read one at a time. The chain is bounded by the
@@ -121,7 +118,6 @@ impl DeviceQueue {
             always_notify: false,
             in_order: false,
             done: [0; super::MAX_DRIVER_QUEUE as usize / 64],
-            last_elem: (0, 0),
         })
     }
 
@@ -156,11 +152,11 @@ impl DeviceQueue {
     /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics, agreed outside virtio's
     /// feature words): the driver makes descriptors available in ring order, so [`Self::pop`]
     /// takes descriptor `i mod num` for available entry `i` without reading the available
-    /// ring; buffers are used in the order they were made available — one pushed out of
-    /// order (a message held for an endpoint nobody reads yet) is published only once every
-    /// earlier one is — and a publish writes one used element for the batch, the last
-    /// (virtio 1.1+ "In-order use of descriptors"). Only on a fresh queue of at most
-    /// [`super::MAX_DRIVER_QUEUE`] entries.
+    /// ring; buffers are used in the order they were made available — one pushed out of order is
+    /// published only once every earlier one is — and every buffer gets its used element
+    /// (virtio 1.1+ "In-order use of descriptors" allows one per batch; intercore's driver
+    /// checks each, so a device that writes only the last would be refused). Only on a
+    /// fresh queue of at most [`super::MAX_DRIVER_QUEUE`] entries.
     pub fn set_in_order(&mut self, on: bool) -> Result<()> {
         if on && self.layout.num() > super::MAX_DRIVER_QUEUE {
             return Err(crate::Error::Config(
@@ -185,6 +181,11 @@ impl DeviceQueue {
     pub fn used_idx_intact<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
         // Relaxed: a hint that the link was reset; nothing is read on the strength of it.
         mem.load_u16(self.base + self.layout.used_idx(), Relaxed) == self.published
+    }
+
+    /// Whether in-order mode is on.
+    pub fn is_in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Queue size.
@@ -235,7 +236,9 @@ impl DeviceQueue {
             return Ok(None);
         }
         let head = if self.in_order {
-            // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read.
+            // Ring order: entry `i`'s descriptor is `i mod num`; the ring is not read. (Its
+            // entry is of no use to an in-order device; checking it would cost a load per
+            // buffer — docs/ARCHITECTURE.md, "In-order rings".)
             self.last_avail & self.mask
         } else {
             // Relaxed: ordered by the Acquire load above.
@@ -294,10 +297,10 @@ impl DeviceQueue {
             if head >= self.layout.num() || ahead >= taken {
                 return;
             }
+            // Its element goes where its entry is (the driver reads it only once the used
+            // index passes it): one element per buffer, so the driver checks each.
+            self.write_elem(mem, self.next_used.wrapping_add(ahead), head, len);
             self.done[head as usize / 64] |= 1 << (head % 64);
-            if ahead == 0 {
-                self.last_elem = (head, len);
-            }
             loop {
                 let slot = self.next_used & self.mask;
                 let bit = 1u64 << (slot % 64);
@@ -305,21 +308,20 @@ impl DeviceQueue {
                     break;
                 }
                 self.done[slot as usize / 64] &= !bit;
-                if slot != head {
-                    self.last_elem = (slot, 0);
-                }
                 self.next_used = self.next_used.wrapping_add(1);
             }
             return;
         }
+        self.write_elem(mem, self.next_used, head, len);
+        self.next_used = self.next_used.wrapping_add(1);
+    }
+
+    /// Writes used element `(head, len)` for used-ring entry `at`.
+    fn write_elem<M: SharedMemory + ?Sized>(&self, mem: &M, at: u16, head: u16, len: u32) {
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(
-            self.base + self.layout.used_ring(self.next_used & self.mask),
-            &elem,
-        );
-        self.next_used = self.next_used.wrapping_add(1);
+        mem.write(self.base + self.layout.used_ring(at & self.mask), &elem);
     }
 
     /// Publishes the used entries pushed since the last publish and says whether the
@@ -328,19 +330,6 @@ impl DeviceQueue {
         let (old, new) = (self.published, self.next_used);
         if old == new {
             return false;
-        }
-        if self.in_order {
-            // One element for the batch: the last buffer's (virtio 1.1+ "In-order use of
-            // descriptors"); an earlier buffer's length is not reported (an intercore host
-            // uses the lengths it posted).
-            let (head, len) = self.last_elem;
-            let mut elem = [0u8; 8];
-            elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
-            elem[4..].copy_from_slice(&len.to_le_bytes());
-            mem.write(
-                self.base + self.layout.used_ring(new.wrapping_sub(1) & self.mask),
-                &elem,
-            );
         }
         // Release: used elements written in `push_used` (and the buffer contents written
         // before them) are visible before the index that hands them back.

@@ -64,6 +64,9 @@ pub struct DriverQueue {
     /// words): descriptors are used in ring order and the device uses buffers in the order
     /// they were made available, so used elements are never read.
     in_order: bool,
+    /// In-order mode: the entry `pop_used` returned last, whose used element the next
+    /// call checks.
+    unchecked: Option<u16>,
     /// Which buffer ids the device owns right now (the descriptor ids, unless in order).
     in_flight: [u64; MAX_DRIVER_QUEUE as usize / 64],
     num_in_flight: u16,
@@ -95,6 +98,7 @@ impl DriverQueue {
             slots: new_slots(layout.num()),
             quiet_written: None,
             in_order: false,
+            unchecked: None,
             in_flight: [0; MAX_DRIVER_QUEUE as usize / 64],
             num_in_flight: 0,
             interrupts: false,
@@ -117,6 +121,7 @@ impl DriverQueue {
         self.used_seen = 0;
         self.slots.iter_mut().for_each(|s| *s = Slot::default());
         self.quiet_written = None;
+        self.unchecked = None;
         self.in_flight = [0; MAX_DRIVER_QUEUE as usize / 64];
         self.num_in_flight = 0;
         self.disable_interrupts(mem);
@@ -125,10 +130,12 @@ impl DriverQueue {
     /// Switches in-order mode (`VIRTIO_F_IN_ORDER` semantics; virtio 1.1+ "In-order use of
     /// descriptors"): descriptors are made available in ring order (the descriptor of
     /// available entry `i` is `i mod num`, whatever buffer id the caller names), and the
-    /// device, having agreed to use buffers in that order, need not read the available ring
-    /// while the driver reads no used element — [`Self::pop_used`] returns the id and the
-    /// length given to [`Self::add`]. Only with a device that agreed to it (it is not a
-    /// virtio feature bit a resource table can carry), and only on a reset queue.
+    /// device, having agreed to use buffers in that order, takes descriptor `i mod num` for
+    /// entry `i` without reading the available ring, and writes a used element for every buffer, which must name descriptor `i mod num` too —
+    /// [`Self::pop_used`] returns the id and the length given to [`Self::add`] without
+    /// waiting for that element, and checks it at its next call. Only with a device that
+    /// agreed to it (it is not a virtio feature bit a resource table can carry), and only
+    /// on a reset queue.
     pub fn set_in_order(&mut self, on: bool) -> Result<()> {
         if self.num_in_flight != 0 || self.next_avail != 0 {
             return Err(Error::Config("in-order mode changed on a queue in use"));
@@ -274,9 +281,11 @@ impl DriverQueue {
     /// Takes the next used buffer: `(descriptor id, bytes the device wrote)`. The id is
     /// checked to be in range and in flight, and the used index not to run ahead of the
     /// buffers the device holds. In in-order mode: `(the id given to add, the length given
-    /// to add)`, from private state (the device's used element is not read; callers bound
-    /// what they read by the buffer's length, as for any used length).
+    /// to add)`, from private state (callers bound what they read by the buffer's length,
+    /// as for any used length); the device's used element for it is checked to name the
+    /// descriptor in ring order at the next call, which reports a mismatch.
     pub fn pop_used<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<(u16, u32)>> {
+        self.check_in_order(mem)?;
         if self.used_seen == self.last_used {
             // Acquire: the used elements the device wrote before publishing this index are
             // read after it (the kernel's virtio_rmb). Entries up to it stay valid to read
@@ -296,9 +305,13 @@ impl DriverQueue {
             self.used_seen = used;
         }
         let (id, len) = if self.in_order {
-            // The device used this slot's buffer (it uses them in order): what it was is
-            // ours to know, not the device's to say — no used element is read.
-            let s = &self.slots[(self.last_used & self.mask) as usize];
+            // The device used this slot's buffer (it uses them in order): which buffer that
+            // is, and its length, are ours to know, not the device's to say. Its used
+            // element is checked at the next call (`check_in_order`), after the caller has
+            // read the buffer, so the buffer's address never waits for that load.
+            let slot = self.last_used & self.mask;
+            self.unchecked = Some(self.last_used);
+            let s = &self.slots[slot as usize];
             (u32::from(s.id), s.len)
         } else {
             let mut elem = [0u8; 8];
@@ -337,6 +350,28 @@ impl DriverQueue {
             );
         }
         Ok(Some((id, len)))
+    }
+
+    /// In-order mode: checks the used element of the entry [`Self::pop_used`] returned
+    /// last. The device writes one for every buffer (`DeviceQueue::set_in_order`), and
+    /// entry `i`'s must name descriptor `i mod num`, the only one it may have used there.
+    /// An element rewritten since for entry `i + num` names the same descriptor, so a
+    /// device that kept going cannot make this fail; a scribbled one does.
+    fn check_in_order<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<()> {
+        let Some(entry) = self.unchecked.take() else {
+            return Ok(());
+        };
+        let slot = entry & self.mask;
+        // Relaxed: ordered after the Acquire load of `used.idx` that announced the entry.
+        // Only the id: the length is the one given to `add`.
+        let id = mem.load_u32(self.base + self.layout.used_ring(slot), Relaxed);
+        if id != u32::from(slot) {
+            return Err(protocol(
+                "used element names another descriptor than the next in order",
+                id as u64,
+            ));
+        }
+        Ok(())
     }
 
     /// Asks the device to notify us when it uses the next buffer, and says whether it

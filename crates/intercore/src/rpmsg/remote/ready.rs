@@ -11,15 +11,27 @@ use crate::virtq::{DescChain, DescInfo, DeviceQueue};
 use crate::{Doorbell, Error, Result, SharedMemory};
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
 
+/// Payload bytes a message held on an in-order ring can be copied into: the payload of
+/// the default 512-byte buffer (Linux's, and `RemoteConfig::buf_size`'s default).
+pub(super) const HELD_COPY: usize = intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE - RPMSG_HDR_SIZE;
+
 /// The two rings, attached at `DRIVER_OK`, and the messages taken off the receive ring
 /// and kept for an endpoint that was not being read (at most `N`, oldest first). Held
 /// buffers belong to this attachment: a reset of the device drops them with the rings.
+///
+/// On the standard ring a held message stays in its buffer (zero copy: the device may
+/// return buffers in any order). On an in-order ring it may not — the used index cannot
+/// pass a buffer still held, so one unread endpoint would hold back every buffer the host
+/// sends after it, and with them the link — so a held message is copied into `copies`
+/// (one slot per held entry) and its buffer returned at once.
 pub(super) struct Rings<const N: usize> {
     /// vring 1: the host's transmit ring, our receive ring.
     pub rx: DeviceQueue,
     /// vring 0: the host's receive buffers, which we fill.
     pub tx: DeviceQueue,
     held: [Option<Taken>; N],
+    /// In-order rings: the payloads of held messages ([`Taken::copy`] names the slot).
+    copies: [[u8; HELD_COPY]; N],
 }
 
 impl<const N: usize> Rings<N> {
@@ -28,6 +40,7 @@ impl<const N: usize> Rings<N> {
             rx,
             tx,
             held: [None; N],
+            copies: [[0; HELD_COPY]; N],
         }
     }
 
@@ -39,12 +52,20 @@ impl<const N: usize> Rings<N> {
     }
 
     /// Returns every held buffer to the host unread and publishes (before attaching
-    /// again over a link that is still up).
+    /// again over a link that is still up). Copied messages are forgotten: their buffers
+    /// went back when they were copied.
     pub fn release_held<M: SharedMemory>(&mut self, mem: &M) {
         for t in self.held.iter_mut().filter_map(Option::take) {
-            self.rx.push_used(mem, t.head, t.desc_len);
+            if t.copy.is_none() {
+                self.rx.push_used(mem, t.head, t.desc_len);
+            }
         }
         self.rx.publish(mem);
+    }
+
+    /// A copy slot no held message uses.
+    fn free_copy(&self) -> Option<usize> {
+        (0..N).find(|&k| !self.held.iter().flatten().any(|t| t.copy == Some(k)))
     }
 }
 
@@ -71,6 +92,10 @@ pub(super) struct Taken {
     pub src: u32,
     pub dst: u32,
     pub plen: usize,
+    /// Held on an in-order ring: the payload was copied into this slot of
+    /// `Rings::copies` and the buffer is back with the host (`head`, `desc_len` and `off`
+    /// name nothing any more).
+    pub copy: Option<usize>,
 }
 
 /// A host receive buffer (vring 0) popped for us to fill.
@@ -213,6 +238,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
                         src,
                         dst,
                         plen,
+                        copy: None,
                     }));
                 }
                 Ok(_) => self.link.count.no_endpoint += 1,
@@ -243,14 +269,37 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             if ep.is_none_or(|e| t.dst == e) {
                 return Ok(Some(t));
             }
-            match self.rings.held.iter_mut().find(|h| h.is_none()) {
-                Some(slot) => *slot = Some(t),
-                None => {
+            self.hold(t);
+        }
+    }
+
+    /// Keeps `t` for its endpoint. On an in-order ring the payload is copied out and the
+    /// buffer returned at once (see [`Rings`]); a payload larger than [`HELD_COPY`] (a
+    /// firmware configured for buffers over 512 bytes) cannot be, and is returned unread
+    /// and counted like a message that finds `N` held already (`held_dropped`).
+    fn hold(&mut self, mut t: Taken) {
+        let Some(i) = self.rings.held.iter().position(Option::is_none) else {
+            *self.held_dropped += 1;
+            self.give_back(t.head, t.desc_len);
+            return;
+        };
+        if self.rings.rx.is_in_order() {
+            let k = match self.rings.free_copy() {
+                Some(k) if t.plen <= HELD_COPY => k,
+                _ => {
                     *self.held_dropped += 1;
                     self.give_back(t.head, t.desc_len);
+                    return;
                 }
-            }
+            };
+            // The chain is popped and not yet returned: the host does not touch the
+            // buffer until we push it to the used ring below. Aligned copy (`read`).
+            self.mem
+                .read(t.off + RPMSG_HDR_SIZE, &mut self.rings.copies[k][..t.plen]);
+            self.give_back(t.head, t.desc_len);
+            t.copy = Some(k);
         }
+        self.rings.held[i] = Some(t);
     }
 
     /// Whether a message may be there for `ep` (`None`: any endpoint): one is held for it,
@@ -279,7 +328,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
         for i in 0..N {
             if let Some(t) = self.rings.held[i].filter(|t| t.dst == ep) {
                 self.rings.held[i] = None;
-                self.give_back(t.head, t.desc_len);
+                self.finish(&t);
             }
         }
         let held = &mut self.rings.held;
@@ -302,20 +351,43 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
         self.rings.rx.push_used(self.mem, head, desc_len);
     }
 
-    /// Delivers a taken message to `f` in place, then returns its buffer to the host (not
-    /// yet published).
+    /// Returns a taken message's buffer to the host (not yet published), unless it was
+    /// copied out (its buffer went back then).
+    pub fn finish(&mut self, t: &Taken) {
+        if t.copy.is_none() {
+            self.give_back(t.head, t.desc_len);
+        }
+    }
+
+    /// The payload of a held message copied out on an in-order ring (`None`: it is in its
+    /// buffer).
+    pub fn copied(&self, t: &Taken) -> Option<&[u8]> {
+        t.copy.map(|k| &self.rings.copies[k][..t.plen])
+    }
+
+    /// Delivers a taken message to `f` in place (or from its copy), then returns its
+    /// buffer to the host (not yet published).
     pub fn deliver<R>(&mut self, t: &Taken, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
-        // The chain is popped and not yet returned: the host does not touch the buffer
-        // until we push it to the used ring.
-        let range = OwnedRange::claim(self.mem, t.off + RPMSG_HDR_SIZE, t.plen)
-            .ok_or(Error::Config("memory without direct access"))?;
+        let range = match t.copy {
+            Some(_) => None,
+            // The chain is popped and not yet returned: the host does not touch the
+            // buffer until we push it to the used ring.
+            None => Some(
+                OwnedRange::claim(self.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+                    .ok_or(Error::Config("memory without direct access"))?,
+            ),
+        };
         self.link.count.received += 1;
+        let payload = match &range {
+            Some(r) => r.bytes(self.mem),
+            None => self.copied(t).unwrap_or(&[]),
+        };
         let r = f(Msg {
             src: t.src,
             dst: t.dst,
-            payload: range.bytes(self.mem),
+            payload,
         });
-        self.give_back(t.head, t.desc_len);
+        self.finish(t);
         Ok(r)
     }
 

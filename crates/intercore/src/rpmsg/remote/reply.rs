@@ -169,10 +169,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
             Err(e) => return Err(e),
         };
-        if overlaps(
-            (t.off, t.desc_len as usize),
-            (slot.off, slot.desc_len as usize),
-        ) {
+        if t.copy.is_none()
+            && overlaps(
+                (t.off, t.desc_len as usize),
+                (slot.off, slot.desc_len as usize),
+            )
+        {
             return Err(rd.link.fail(protocol(
                 "host transmit and receive buffers overlap",
                 slot.off as u64,
@@ -180,10 +182,20 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         // Both chains are popped and not yet returned: the host touches neither buffer
         // until we push them to the used rings below, and they do not overlap.
-        let rx = OwnedRange::claim(rd.mem, t.off + RPMSG_HDR_SIZE, t.plen)
-            .ok_or(Error::Config("memory without direct access"))?;
+        let rx = match t.copy {
+            // Held on an in-order ring: copied out, its buffer already returned.
+            Some(_) => None,
+            None => Some(
+                OwnedRange::claim(rd.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+                    .ok_or(Error::Config("memory without direct access"))?,
+            ),
+        };
         let mut tx = rd.claim_tx(&slot, slot.room)?;
         rd.link.count.received += 1;
+        let payload = match &rx {
+            Some(r) => r.bytes(rd.mem),
+            None => rd.copied(&t).unwrap_or(&[]),
+        };
         let mut reply = ReplyBuf {
             buf: tx.bytes_mut(rd.mem),
             from: t.dst,
@@ -194,12 +206,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             Msg {
                 src: t.src,
                 dst: t.dst,
-                payload: rx.bytes(rd.mem),
+                payload,
             },
             &mut reply,
         );
         let out = reply.out;
-        rd.give_back(t.head, t.desc_len);
+        rd.finish(&t);
         if out.is_none() {
             rd.untake_tx();
         }
