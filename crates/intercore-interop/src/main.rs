@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use intercore::rpmsg::{
-    DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RscLocation,
+    DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RemoteConfig, RscLocation,
 };
 use intercore::virtq::VringLayout;
 use intercore::wire::Le32;
@@ -281,9 +281,16 @@ fn run(a: Args) -> Result<ExitCode, String> {
                 openamp::NOTIFY_IDS,
             )?;
             let bell = SocketBell::accept(&a.socket).map_err(|e| e.to_string())?;
-            let mut bus =
-                RemoteBus::<_, _, 8>::new(mem, &identity(openamp::SHM_SIZE), bell, loc, a.wait)
-                    .map_err(err)?;
+            // The generic machine's table has no buffer carveout: the host's pool is at
+            // SHARED_BUF_PA, which is where our remote accepts buffers.
+            let mut cfg = RemoteConfig::new(identity(openamp::SHM_SIZE));
+            cfg.wait = a.wait;
+            cfg.buffers = Some(LinearMap {
+                base: DevAddr(openamp::BUF_PA as u64),
+                offset: openamp::BUF_PA,
+                len: openamp::BUF_SIZE,
+            });
+            let mut bus = RemoteBus::<_, _, 8>::with_config(mem, bell, loc, &cfg).map_err(err)?;
             remote_echo(&mut bus, openamp::SERVICE, a.count)?;
             Ok(ExitCode::SUCCESS)
         }
