@@ -1,15 +1,16 @@
 //! `intercore-peer`: intercore's side of one pair of `scripts/test-real-peers.sh`.
 //!
 //! ```text
-//! intercore-peer openamp-host   [--shm PATH] [--socket PATH] [--sweeps N] [--wait MODE]
+//! intercore-peer openamp-host   [--shm PATH] [--socket PATH] [--sweeps N] [--depth N] [--wait MODE]
 //! intercore-peer openamp-remote [--shm PATH] [--socket PATH] [--count N] [--wait MODE]
-//! intercore-peer lite-host      --shm PATH [--sweeps N] [--wait MODE]
+//! intercore-peer lite-host      --shm PATH [--sweeps N] [--depth N] [--wait MODE]
 //! intercore-peer lite-remote    --shm PATH [--count N] [--wait MODE]
 //! ```
 //!
 //! A host sends every payload size 1..=496 `--sweeps` times to the peer's echo service and
 //! checks every reply byte for byte; it prints `intercore host: N passed, N failed` and
-//! exits non-zero unless every message came back intact. A remote announces the echo
+//! exits non-zero unless every message came back intact. `--depth N` keeps up to N
+//! messages in flight to the one endpoint (a pipelined echo; default 1, a ping-pong). A remote announces the echo
 //! service and echoes `--count` messages. MODE is `poll`, `event` or `adaptive`.
 #![forbid(unsafe_code)]
 
@@ -40,6 +41,7 @@ struct Args {
     socket: String,
     sweeps: usize,
     count: usize,
+    depth: usize,
     wait: WaitMode,
 }
 
@@ -54,6 +56,7 @@ fn parse() -> Result<Args, String> {
         socket: openamp::SOCKET.into(),
         sweeps: 1,
         count: MAX_PAYLOAD,
+        depth: 1,
         wait: WaitMode::Event,
     };
     while let Some(k) = it.next() {
@@ -62,6 +65,7 @@ fn parse() -> Result<Args, String> {
             "--shm" => a.shm = Some(v()?),
             "--socket" => a.socket = v()?,
             "--sweeps" => a.sweeps = v()?.parse().map_err(|e| format!("--sweeps: {e}"))?,
+            "--depth" => a.depth = v()?.parse().map_err(|e| format!("--depth: {e}"))?,
             "--count" => a.count = v()?.parse().map_err(|e| format!("--count: {e}"))?,
             "--wait" => {
                 a.wait = match v()?.as_str() {
@@ -153,6 +157,7 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
     host: &mut HostBus<M, D>,
     name: &str,
     sweeps: usize,
+    depth: usize,
 ) -> ExitCode {
     let addr = match host.wait_service(name, START) {
         Ok(a) => a,
@@ -172,30 +177,48 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
     let (mut passed, mut failed) = (0usize, 0usize);
     let total = sweeps * MAX_PAYLOAD;
     let mut buf = [0u8; 512];
-    'all: for sweep in 0..sweeps {
-        for size in 1..=MAX_PAYLOAD {
+    // Messages sent and not yet answered, oldest first (one endpoint: echoes keep order).
+    let mut outstanding = std::collections::VecDeque::new();
+    let mut next = (0..sweeps).flat_map(|s| (1..=MAX_PAYLOAD).map(move |n| (s, n)));
+    let mut more = true;
+    loop {
+        while more && outstanding.len() < depth.max(1) {
+            let Some((sweep, size)) = next.next() else {
+                more = false;
+                break;
+            };
             let p = pattern(sweep, size);
             if let Err(e) = host.send_timeout(ep, addr, &p, STEP) {
                 println!("intercore host: sweep {sweep} size {size}: send: {e}");
-                failed = total - passed;
-                break 'all;
+                return verdict(passed, total - passed, total);
             }
-            match host.recv_timeout(ep, &mut buf, STEP) {
-                Ok((src, len)) if src == addr && buf[..len] == p[..] => passed += 1,
-                Ok((src, len)) => {
-                    failed += 1;
-                    println!(
-                        "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:#x} differs"
-                    );
-                }
-                Err(e) => {
-                    println!("intercore host: sweep {sweep} size {size}: no reply: {e}");
-                    failed = total - passed;
-                    break 'all;
-                }
+            outstanding.push_back((sweep, size, p));
+        }
+        let Some((sweep, size, p)) = outstanding.pop_front() else {
+            break;
+        };
+        match host.recv_timeout(ep, &mut buf, STEP) {
+            Ok((src, len)) if src == addr && buf[..len] == p[..] => passed += 1,
+            Ok((src, len)) => {
+                failed += 1;
+                println!(
+                    "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:#x} differs"
+                );
+            }
+            Err(e) => {
+                println!(
+                    "intercore host: sweep {sweep} size {size}: no reply: {e} ({} of the host's held messages dropped so far)",
+                    host.stats().held_dropped
+                );
+                return verdict(passed, total - passed, total);
             }
         }
     }
+    verdict(passed, failed, total)
+}
+
+/// Prints the verdict line; success only if every message came back intact.
+fn verdict(passed: usize, failed: usize, total: usize) -> ExitCode {
     println!("intercore host: {passed} passed, {failed} failed");
     if failed == 0 && passed == total {
         ExitCode::SUCCESS
@@ -265,7 +288,7 @@ fn run(a: Args) -> Result<ExitCode, String> {
                 cfg,
             )
             .map_err(err)?;
-            Ok(host_sweeps(&mut host, openamp::SERVICE, a.sweeps))
+            Ok(host_sweeps(&mut host, openamp::SERVICE, a.sweeps, a.depth))
         }
         "openamp-remote" => {
             let path = a.shm.unwrap_or(format!("/dev/shm/{}", openamp::SHM_NAME));
@@ -320,7 +343,7 @@ fn run(a: Args) -> Result<ExitCode, String> {
             let mut host =
                 HostBus::new(Arc::clone(&mem), &identity(lite::SHM_SIZE), bell, loc, cfg)
                     .map_err(err)?;
-            Ok(host_sweeps(&mut host, lite::SERVICE, a.sweeps))
+            Ok(host_sweeps(&mut host, lite::SERVICE, a.sweeps, a.depth))
         }
         "lite-remote" => {
             let path = a.shm.ok_or("lite-remote needs --shm")?;
