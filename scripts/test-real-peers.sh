@@ -15,10 +15,15 @@
 # byte per notification over a UNIX stream socket). RPMsg-Lite runs over a POSIX shm object
 # with RPMsg-Lite's own master layout and a mailbox whose every notification names ONE
 # vring, as i.MX's MU does (env_isr(vector)). Every message of every size 1..=496 is
-# verified byte for byte by the side that sent it. Each pair runs RUNS times with the
-# remote started before, after and during the master's initialisation (RPMsg-Lite's
-# master: a delay hook in our platform layer, INTEROP_INIT_DELAY_US, slows its buffer
-# placement so the remote starts in the middle of it).
+# verified byte for byte by the side that sent it (RPMsg-Lite's apps send even sizes
+# through its zero-copy API, which checks the room a returned buffer's used length
+# reports). Each pair runs RUNS times with the remote started before, RUNS times after and
+# RUNS times during the master's initialisation (RPMsg-Lite's master: a delay hook in our
+# platform layer, INTEROP_INIT_DELAY_US, slows its buffer placement so the remote starts
+# in the middle of it; "before" runs of the RPMsg-Lite master start over the memory the
+# previous master left, stale indices included); intercore's wait mode rotates through
+# event, poll and adaptive. Both intercore-host pairs also run a pipelined echo with 256
+# messages in flight to one endpoint (once per start order).
 #
 # Upstream sources (fetched with `scripts/test-real-peers.sh fetch`, or put there by hand):
 #   $INTERCORE_PEERS_DIR/src/open-amp    https://github.com/OpenAMP/open-amp     v2026.04.0 = 5bcc7c0401cace5e3d6719a06a0d1f92e30251aa
@@ -32,7 +37,7 @@
 # Usage: scripts/test-real-peers.sh [fetch]
 # Environment:
 #   INTERCORE_PEERS_DIR      cache directory (default ~/.cache/intercore/peers)
-#   INTERCORE_PEER_RUNS      runs per pair and setting (default 10)
+#   INTERCORE_PEER_RUNS      runs per pair and start order (default 10)
 #   INTERCORE_REQUIRE_PEERS  1: missing sources are a failure (set it in CI on machines
 #                            that hold the cached trees)
 #   CI                       true under CI: with the sources absent and
@@ -185,49 +190,51 @@ run_pair() {
     fi
 }
 
-orders=(before after during)
 waits=(event poll adaptive)
+k=0
 for ((i = 0; i < runs; i++)); do
-    o=${orders[i % 3]}
-    w=${waits[i % 3]}
-    s=$shm_prefix-$i
-    # OpenAMP: the remote is the socket server and writes the table; the host (client)
-    # retries its connection until the server is there, as the generic machine's does.
-    rm -f "$s"
-    DURING_GAP=0 run_pair "intercore host <-> OpenAMP remote" "$o" \
-        "$peer" openamp-host --shm "$s" --socket "$tmp/oa$i.sock" --wait "$w" -- \
-        env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$i.sock" "$bin/openamp-app" remote 496
-    rm -f "$s"
-    run_pair "OpenAMP host <-> intercore remote" "$o" \
-        env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$i.sock" "$bin/openamp-app" host 1 -- \
-        "$peer" openamp-remote --shm "$s" --socket "$tmp/oa$i.sock" --count 496 --wait "$w"
-    for cbn in 0 1; do
+    for o in before after during; do
+        w=${waits[k % 3]}
+        k=$((k + 1))
+        s=$shm_prefix-$k
+        # OpenAMP: the remote is the socket server and writes the table; the host (client)
+        # retries its connection until the server is there, as the generic machine's does.
         rm -f "$s"
-        DURING_GAP=0 run_pair "intercore host <-> RPMsg-Lite remote (consumed-buffer notification $cbn)" "$o" \
-            "$peer" lite-host --shm "$s" --wait "$w" -- \
-            "$bin/lite-app-cbn$cbn" remote "$s" 496
-        # "before": the remote starts over the memory the previous master (the run above)
-        # left, stale indices included, as after a master's reboot; otherwise fresh memory.
-        [[ $o == before ]] || rm -f "$s"
-        run_pair "RPMsg-Lite master (consumed-buffer notification $cbn) <-> intercore remote" "$o" \
-            env INTEROP_INIT_DELAY_US=$([[ $o == during ]] && echo 2000 || echo 0) \
-            "$bin/lite-app-cbn$cbn" master "$s" 1 -- \
-            "$peer" lite-remote --shm "$s" --count 496 --wait "$w"
+        DURING_GAP=0 run_pair "intercore host <-> OpenAMP remote" "$o" \
+            "$peer" openamp-host --shm "$s" --socket "$tmp/oa$k.sock" --wait "$w" -- \
+            env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$k.sock" "$bin/openamp-app" remote 496
+        rm -f "$s"
+        run_pair "OpenAMP host <-> intercore remote" "$o" \
+            env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$k.sock" "$bin/openamp-app" host 1 -- \
+            "$peer" openamp-remote --shm "$s" --socket "$tmp/oa$k.sock" --count 496 --wait "$w"
+        for cbn in 0 1; do
+            rm -f "$s"
+            DURING_GAP=0 run_pair "intercore host <-> RPMsg-Lite remote (consumed-buffer notification $cbn)" "$o" \
+                "$peer" lite-host --shm "$s" --wait "$w" -- \
+                "$bin/lite-app-cbn$cbn" remote "$s" 496
+            # "before": the remote starts over the memory the previous master (the run above)
+            # left, stale indices included, as after a master's reboot; otherwise fresh memory.
+            [[ $o == before ]] || rm -f "$s"
+            run_pair "RPMsg-Lite master (consumed-buffer notification $cbn) <-> intercore remote" "$o" \
+                env INTEROP_INIT_DELAY_US=$([[ $o == during ]] && echo 2000 || echo 0) \
+                "$bin/lite-app-cbn$cbn" master "$s" 1 -- \
+                "$peer" lite-remote --shm "$s" --count 496 --wait "$w"
+        done
+        if ((i == 0)); then
+            # A pipelined echo: 256 messages in flight to one endpoint (the whole ring).
+            rm -f "$s"
+            run_pair "intercore host (depth 256) <-> OpenAMP remote" "$o" \
+                "$peer" openamp-host --shm "$s" --socket "$tmp/oa$k.sock" --depth 256 --wait "$w" -- \
+                env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$k.sock" "$bin/openamp-app" remote 496
+            rm -f "$s"
+            run_pair "intercore host (depth 256) <-> RPMsg-Lite remote" "$o" \
+                "$peer" lite-host --shm "$s" --depth 256 --wait "$w" -- \
+                "$bin/lite-app-cbn0" remote "$s" 496
+        fi
     done
-    if ((i < 3)); then
-        # A pipelined echo: 256 messages in flight to one endpoint (the whole ring).
-        rm -f "$s"
-        run_pair "intercore host (depth 256) <-> OpenAMP remote" "$o" \
-            "$peer" openamp-host --shm "$s" --socket "$tmp/oa$i.sock" --depth 256 --wait "$w" -- \
-            env OPENAMP_SHM="$s" OPENAMP_SOCKET="$tmp/oa$i.sock" "$bin/openamp-app" remote 496
-        rm -f "$s"
-        run_pair "intercore host (depth 256) <-> RPMsg-Lite remote" "$o" \
-            "$peer" lite-host --shm "$s" --depth 256 --wait "$w" -- \
-            "$bin/lite-app-cbn0" remote "$s" 496
-    fi
 done
 
-echo "test-real-peers: runs per pair ($runs each, depth 256: 3; remote started before/after/during in turn; every size 1..=496 verified in each run):"
+echo "test-real-peers: runs per pair ($runs with the remote started before, $runs after, $runs during the master's initialisation; depth 256: one of each; every size 1..=496 verified in each run):"
 bad=0
 for pair in "intercore host <-> OpenAMP remote" "OpenAMP host <-> intercore remote" \
     "intercore host <-> RPMsg-Lite remote (consumed-buffer notification 0)" \
