@@ -5,15 +5,13 @@
 //!
 //! * Linux host: `drivers/rpmsg/virtio_rpmsg_bus.c` and `drivers/virtio/virtio_ring.c` (v6.1–6.12)
 //! * OpenAMP host and remote: `lib/rpmsg/rpmsg_virtio.c`, `lib/virtio/virtqueue.c` (v2023.10+)
-//! * RPMsg-Lite master and remote: `lib/rpmsg_lite/rpmsg_lite.c`, `lib/virtio/virtqueue.c` (v5.x)
+//! * RPMsg-Lite remote: `lib/rpmsg_lite/rpmsg_lite.c`, `lib/virtio/virtqueue.c` (v5.x); its
+//!   master is modelled in `peer_rpmsg_lite.rs`
 //! * TI MCU+ SDK IPC firmware on K3 (`ipc_rpmsg`), with Linux's `ti_k3_common.c` layout
 //!
 //! The roles under test run with intercore's defaults unless a test says otherwise.
 
-use intercore::rpmsg::{
-    DeviceControl, DevicePlacement, HostBus, HostConfig, NotifyPolicy, RemoteBus, RemoteConfig,
-    RscLocation, status,
-};
+use intercore::rpmsg::{HostBus, HostConfig, RemoteBus, RemoteConfig, RscLocation, status};
 use intercore::testing::HeapMem;
 use intercore::virtq::{DeviceQueue, DriverQueue, VringLayout};
 use intercore::wire::rpmsg::{NsAnnouncement, NsKind, RpmsgHdr, VIRTIO_ID_RPMSG};
@@ -21,7 +19,7 @@ use intercore::wire::rsc::{
     FW_RSC_ADDR_ANY, FwRscCarveout, FwRscTrace, FwRscVdev, FwRscVdevVring, ResourceTable,
     RscTableWriter, VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET,
 };
-use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VRING_AVAIL_F_NO_INTERRUPT};
+use intercore::wire::vring::VIRTIO_RING_F_EVENT_IDX;
 use intercore::wire::{Le32, rpmsg::Name};
 use intercore::{DevAddr, Doorbell, Error, LinearMap, SharedMemory, WaitMode};
 use std::collections::VecDeque;
@@ -560,227 +558,17 @@ fn remote_returns_descriptor_length_as_used_length() {
     );
 }
 
-/// An RPMsg-Lite master over raw rings (`rpmsg_lite_master_init`): no resource table and
-/// no status word; vrings and buffers laid out from one shared base; all receive buffers
-/// made available on vring 0 (`virtqueue_fill_avail_buffers`) and all transmit buffers put
-/// into vring 1's **used** ring (`virtqueue_fill_used_buffers`, used.idx = count);
-/// `VRING_AVAIL_F_NO_INTERRUPT` set on both rings (`virtqueue_disable_cb`) and never
-/// cleared; the link is brought up by a notification; the master takes free transmit
-/// buffers from vring 1's used ring (`rpmsg_lite_alloc_tx_buffer`, polling) and reads vring
-/// 0 only when the mailbox names it (`rpmsg_lite_rx_callback` via `env_isr(vector)`).
-struct LiteMaster {
-    mem: Arc<HeapMem>,
-    l: VringLayout,
-    r: [usize; 2],
-    bufs: usize,
-    num: u16,
-    /// vring 0: next avail slot to write; next used entry to read.
-    rx_avail: u16,
-    rx_used: u16,
-    /// vring 1: next avail slot to write; next used entry to read.
-    tx_avail: u16,
-    tx_used: u16,
-    bell: MailBell,
-}
-
-impl LiteMaster {
-    const BUF: usize = 512;
-
-    fn init(num: u16, bell: MailBell) -> (LiteMaster, DevicePlacement) {
-        let l = layout(num as u32);
-        let rb = ring_bytes(num as u32);
-        let total = 2 * rb + 2 * num as usize * Self::BUF;
-        let mem = Arc::new(HeapMem::new(total));
-        let mut m = LiteMaster {
-            mem,
-            l,
-            r: [0, rb],
-            bufs: 2 * rb,
-            num,
-            rx_avail: 0,
-            rx_used: 0,
-            tx_avail: 0,
-            tx_used: 0,
-            bell,
-        };
-        let mem = Arc::clone(&m.mem);
-        // Descriptors: ids 0..num in each ring, receive buffers first.
-        for q in 0..2 {
-            for id in 0..num {
-                let b = m.buf(q, id);
-                let d = m.r[q] + l.desc(id);
-                mem.write(d, &((DA + b as u64).to_le_bytes()));
-                mem.store_u32(d + 8, Self::BUF as u32, Relaxed);
-                mem.store_u16(d + 12, if q == 0 { 2 } else { 0 }, Relaxed); // WRITE on vring 0
-                mem.store_u16(d + 14, 0, Relaxed);
-            }
-        }
-        for id in 0..num {
-            // vring 0: every receive buffer available.
-            mem.store_u16(m.r[0] + l.avail_ring(id), id, Relaxed);
-            // vring 1: every transmit buffer in the used ring, with its length.
-            let e = m.r[1] + l.used_ring(id);
-            mem.store_u32(e, id as u32, Relaxed);
-            mem.store_u32(e + 4, Self::BUF as u32, Relaxed);
-        }
-        for q in 0..2 {
-            mem.store_u16(
-                m.r[q] + l.avail_flags(),
-                VRING_AVAIL_F_NO_INTERRUPT,
-                Relaxed,
-            );
-        }
-        mem.store_u16(m.r[1] + l.used_idx(), num, Release);
-        mem.store_u16(m.r[0] + l.avail_idx(), num, Release);
-        m.rx_avail = num;
-        let placement = DevicePlacement {
-            control: DeviceControl::FirstNotification { features: NS },
-            rings: [(m.r[0], l), (m.r[1], l)],
-            notify_ids: [0, 1],
-            buffers: LinearMap {
-                base: DevAddr(DA + m.bufs as u64),
-                offset: m.bufs,
-                len: 2 * num as usize * Self::BUF,
-            },
-        };
-        (m, placement)
-    }
-
-    fn buf(&self, q: usize, id: u16) -> usize {
-        self.bufs + (q * self.num as usize + id as usize) * Self::BUF
-    }
-
-    /// `rpmsg_lite_alloc_tx_buffer`: a free buffer from vring 1's used ring.
-    fn alloc_tx(&mut self) -> Option<(u16, u32)> {
-        let used = self.mem.load_u16(self.r[1] + self.l.used_idx(), Acquire);
-        let ahead = used.wrapping_sub(self.tx_used);
-        assert!(
-            ahead <= self.num,
-            "vring 1 used index moved backwards or jumped: used.idx {used}, master at {} (its transmit buffers are lost)",
-            self.tx_used
-        );
-        if ahead == 0 {
-            return None;
-        }
-        let e = self.r[1] + self.l.used_ring(self.tx_used % self.num);
-        let id = self.mem.load_u32(e, Relaxed) as u16;
-        let len = self.mem.load_u32(e + 4, Relaxed);
-        self.tx_used = self.tx_used.wrapping_add(1);
-        Some((id, len))
-    }
-
-    fn send(&mut self, src: u32, dst: u32, data: &[u8]) {
-        let end = Instant::now() + Duration::from_secs(5);
-        let (id, len) = loop {
-            if let Some(b) = self.alloc_tx() {
-                break b;
-            }
-            assert!(Instant::now() < end, "no free transmit buffer within 5 s");
-            std::thread::sleep(Duration::from_micros(100));
-        };
-        assert_eq!(
-            len as usize,
-            Self::BUF,
-            "zero-copy TX buffer size (used length)"
-        );
-        // The descriptor keeps the buffer's full length (set at init).
-        let b = self.buf(1, id);
-        self.mem.write(b, &msg_bytes(src, dst, data));
-        self.mem.store_u16(
-            self.r[1] + self.l.avail_ring(self.tx_avail % self.num),
-            id,
-            Relaxed,
-        );
-        self.tx_avail = self.tx_avail.wrapping_add(1);
-        self.mem
-            .store_u16(self.r[1] + self.l.avail_idx(), self.tx_avail, Release);
-        self.bell.ring(1).unwrap();
-    }
-
-    /// Waits for a notification naming vring 0, then takes one message from it.
-    fn recv(&mut self) -> (u32, u32, Vec<u8>) {
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut notified = false;
-        loop {
-            notified |= self.bell.take().contains(&0);
-            if notified {
-                let used = self.mem.load_u16(self.r[0] + self.l.used_idx(), Acquire);
-                if used != self.rx_used {
-                    let e = self.r[0] + self.l.used_ring(self.rx_used % self.num);
-                    let id = self.mem.load_u32(e, Relaxed) as u16;
-                    let len = self.mem.load_u32(e + 4, Relaxed) as usize;
-                    self.rx_used = self.rx_used.wrapping_add(1);
-                    let mut raw = vec![0u8; len];
-                    self.mem.read(self.buf(0, id), &mut raw);
-                    self.mem.store_u16(
-                        self.r[0] + self.l.avail_ring(self.rx_avail % self.num),
-                        id,
-                        Relaxed,
-                    );
-                    self.rx_avail = self.rx_avail.wrapping_add(1);
-                    self.mem
-                        .store_u16(self.r[0] + self.l.avail_idx(), self.rx_avail, Release);
-                    return parse_msg(&raw);
-                }
-                notified = false;
-            }
-            assert!(
-                Instant::now() < end,
-                "no notification naming vring 0 within 5 s (the master sleeps until one comes)"
-            );
-            std::thread::sleep(Duration::from_micros(100));
-        }
-    }
-}
-
-/// RPMsg-Lite master: our remote (defaults, placement without a status word) comes up on
-/// the first notification, keeps the master's pre-filled transmit buffers (continuing vring
-/// 1's used index from 256), notifies although NO_INTERRUPT stays set, and echoes more
-/// messages than there are buffers. Before the fixes: no placement without status words;
-/// the used index restarted at 0 ("used index moved backwards"); no echo ever notified.
-#[test]
-fn remote_under_rpmsg_lite_master() {
-    let (hb, rb) = MailBell::pair();
-    let (mut master, placement) = LiteMaster::init(16, hb);
-    let mut remote = RemoteBus::<_, _, 8>::with_placement(
-        Arc::clone(&master.mem),
-        rb,
-        &placement,
-        WaitMode::Poll,
-    )
-    .unwrap();
-    master.bell.ring(0).unwrap(); // link up (env_isr on queue 0)
-    remote.wait_ready(T).unwrap();
-    // RPMsg-Lite's remote endpoint sends to a static master endpoint (no NS needed).
-    let ep = remote.create_endpoint("rpmsg-lite", Some(30)).unwrap();
-    let t = std::thread::spawn(move || {
-        echo_n(&mut remote, ep, 200);
-        remote
-    });
-    for i in 0..200 {
-        let p = payload(i);
-        master.send(0x400, 30, &p);
-        assert_eq!(master.recv(), (30, 0x400, p), "echo {i}");
-    }
-    let remote = t.join().unwrap();
-    assert!(
-        remote
-            .doorbell()
-            .rung()
-            .iter()
-            .all(|&id| id == 0 || id == 1)
-    );
-}
+// The RPMsg-Lite master model and its tests are in `peer_rpmsg_lite.rs`.
 
 /// Descriptor checks on the remote (issue: buffers outside the table): a transmit buffer
-/// marked device-writable, one longer than the configured buffer size, one over the
-/// resource table and one in the firmware's own memory each break the link; the remote
-/// never touches them.
+/// longer than the configured buffer size, one over the resource table and one in the
+/// firmware's own memory each break the link; the remote never touches them. (A transmit
+/// buffer marked device-writable is accepted, as RPMsg-Lite's master marks them all:
+/// `peer_rpmsg_lite.rs`.)
 #[test]
 fn remote_refuses_descriptors_outside_its_windows() {
     type Bad = fn(&ModelHost) -> (u64, u32, bool);
-    let cases: [(&str, Bad); 5] = [
-        ("device-writable on vring 1", |h| (h.buf_da, 64, true)),
+    let cases: [(&str, Bad); 4] = [
         ("longer than the buffer size", |h| (h.buf_da, 1024, false)),
         ("over the resource table", |_| (DA, 64, false)),
         ("in the firmware's memory", |h| {
@@ -1327,26 +1115,4 @@ fn remote_destroy_comes_from_the_endpoint_address() {
     let (src, dst, body) = host.recv().unwrap();
     assert_eq!((src, dst), (ep, 53));
     assert_eq!(NsAnnouncement::parse(&body).unwrap().kind, NsKind::Destroy);
-}
-
-/// With `NotifyPolicy::Honour` forced, a master that never clears NO_INTERRUPT gets no
-/// notification — the failure the default avoids (documents the policy's effect).
-#[test]
-fn honouring_no_interrupt_starves_an_rpmsg_lite_master() {
-    let (hb, rb) = MailBell::pair();
-    let (master, placement) = LiteMaster::init(8, hb);
-    let mut cfg = RemoteConfig::new(placement.buffers);
-    cfg.notify = Some(NotifyPolicy::Honour);
-    cfg.buf_size = 512;
-    let mut remote =
-        RemoteBus::<_, _, 4>::with_placement_config(Arc::clone(&master.mem), rb, &placement, &cfg)
-            .unwrap();
-    master.bell.ring(0).unwrap();
-    remote.wait_ready(T).unwrap();
-    let ep = remote.create_endpoint("x", Some(30)).unwrap();
-    remote.send(ep, 0x400, b"hello", T).unwrap();
-    assert!(
-        !master.bell.take().contains(&0),
-        "the remote honoured NO_INTERRUPT, so the master was not notified"
-    );
 }

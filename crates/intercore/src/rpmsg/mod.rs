@@ -175,9 +175,12 @@ pub enum DeviceControl {
         /// Features offered; the host may accept only these.
         dfeatures: u32,
     },
-    /// No status word (RPMsg-Lite): the link is up at the host's first notification (or
-    /// once it has posted receive buffers on vring 0), with these features in force. The
-    /// host's going away cannot be seen in memory; only the doorbell can report it.
+    /// No status word (RPMsg-Lite): the link is up at the master's notification once the
+    /// rings are as `rpmsg_lite_master_init` leaves them (vring 0's used index 0, vring 1's
+    /// used index equal to vring 0's available index), with these features in force. The
+    /// host's going away is seen from the doorbell (`PeerGone`) or from a used index the
+    /// remote did not write (a master that rebuilt the rings); `wait_ready` then waits for
+    /// the next master's initialisation.
     FirstNotification {
         /// The features both sides were built with (RPMsg-Lite negotiates none).
         features: u32,

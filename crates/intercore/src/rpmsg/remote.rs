@@ -95,6 +95,12 @@ pub struct RemoteConfig {
     /// addresses and notify ids is seen. `None` where the table is mapped non-cacheable
     /// (the usual MPU setting for the shared window) or the cores are coherent.
     pub invalidate_table: Option<fn(*const u8, usize)>,
+    /// How long [`RemoteBus::announce`] and [`RemoteBus::destroy_endpoint`] wait for a
+    /// host receive buffer to carry the name-service message (`None`: no limit). 15 s by
+    /// default, the bound Linux's own blocking send has (`rpmsg_send_offchannel_raw` in
+    /// `virtio_rpmsg_bus.c`): a host that sets `DRIVER_OK` and never posts a receive
+    /// buffer must not stall the firmware for good.
+    pub announce_timeout: Option<Duration>,
 }
 
 impl RemoteConfig {
@@ -109,6 +115,7 @@ impl RemoteConfig {
             private: None,
             notify: None,
             invalidate_table: None,
+            announce_timeout: Some(Duration::from_secs(15)),
         }
     }
 }
@@ -242,6 +249,17 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 ));
             }
         }
+        // Rings known now (a placement, or a table with every vring fixed) must not reach
+        // into the firmware's own memory: the device writes their used rings and flags.
+        // Rings the host places are checked when it has placed them (`wait_ready`).
+        let placed = table
+            .as_ref()
+            .is_none_or(|(_, t)| t.rings.iter().all(|r| r.da.is_some()));
+        if placed && ring_over_private(&info, cfg).is_some() {
+            return Err(Error::Config(
+                "a vring lies in the firmware's private memory",
+            ));
+        }
         Ok(Self {
             mem,
             link: Core::new(bell, info.notify_ids),
@@ -308,13 +326,24 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
     }
 
-    /// Without a status word: whether the host has started the link — it notified us, or
-    /// it has posted receive buffers on vring 0 (a notification sent before we were
-    /// listening is not lost that way).
-    fn host_started(&self) -> bool {
-        let r0 = self.info.rings[0];
-        // Relaxed: a hint; `pop` reads the index again with Acquire.
-        self.mem.load_u16(r0.base + r0.layout.avail_idx(), Relaxed) != 0
+    /// Without a status word: whether the rings are as an RPMsg-Lite master leaves them at
+    /// the end of its initialisation, before the remote has taken anything
+    /// (`rpmsg_lite_master_init`: both rings zeroed with `env_memset`, then every receive
+    /// buffer made available on vring 0 one at a time (`virtqueue_fill_avail_buffers`),
+    /// then as many transmit buffers put into vring 1's used ring
+    /// (`virtqueue_fill_used_buffers`), then the notification). vring 0's used index is
+    /// written by the device alone, so it is 0 only over rings a master has just rebuilt;
+    /// vring 1's used index equal to vring 0's available index (and not 0) says both fills
+    /// are complete. A master still filling, and rings a previous link left behind, do not
+    /// match.
+    fn master_ready(&self) -> bool {
+        let [r0, r1] = self.info.rings;
+        // Acquire: the master's index stores come after its ring writes (`env_wmb` in
+        // `vq_ring_update_avail`/`vq_ring_update_used`); `attach` loads them again.
+        let used0 = self.mem.load_u16(r0.base + r0.layout.used_idx(), Acquire);
+        let avail0 = self.mem.load_u16(r0.base + r0.layout.avail_idx(), Acquire);
+        let used1 = self.mem.load_u16(r1.base + r1.layout.used_idx(), Acquire);
+        used0 == 0 && avail0 != 0 && used1 == avail0
     }
 
     /// The link, checked: attached, not broken, and the host still has `DRIVER_OK`. A host
@@ -331,8 +360,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         self.calls = self.calls.wrapping_add(1);
         let look = self.idle || self.calls % 64 == 0;
         self.idle = true;
-        let gone = match self.info.status_off {
-            Some(off) if look => self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0,
+        let gone = match (self.info.status_off, &self.state) {
+            (Some(off), _) if look => {
+                self.mem.load_u32(off, Relaxed) as u8 & status::DRIVER_OK == 0
+            }
+            // No status word: a used index we did not write is a master that rebuilt the
+            // rings (`Rings::rebuilt`).
+            (None, State::Ready(rings)) if look => rings.rebuilt(&self.mem),
             _ => false,
         };
         if matches!(self.state, State::Ready(_)) && gone {
@@ -359,10 +393,23 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
     }
 
-    /// Waits until the host sets `DRIVER_OK` (or, with no status word, notifies us first),
-    /// then checks the features it accepted, re-reads the vrings the host placed, and
-    /// attaches to the rings at their current indices.
+    /// Waits until the host sets `DRIVER_OK` (or, with no status word, until the master has
+    /// initialised both rings and notified us), then checks the features it accepted,
+    /// re-reads and checks the vrings the host placed, and attaches to the rings at their
+    /// current indices.
+    ///
+    /// With a status word, a link that is still up is attached again (held buffers given
+    /// back first). Without one (RPMsg-Lite), a link that is up and healthy is left as it
+    /// is (`Ok` at once); a dead one — a sticky error, `PeerGone` from the doorbell, or a
+    /// master that rebuilt the rings — is dropped (held buffers, the host's announcements
+    /// and the error with it) and the call waits for a new master's initialisation: a
+    /// notification with the rings as `rpmsg_lite_master_init` leaves them. It never
+    /// returns `Ok` while the link is dead: with the doorbell reporting the peer gone it
+    /// returns `PeerGone`.
     pub fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if self.info.status_off.is_none() {
+            return self.wait_master(timeout);
+        }
         // Attaching again over a link that is still up: give back the buffers held for
         // endpoints first (after a reset they belong to a ring the host rebuilt: dropped).
         let up = self.status() & status::DRIVER_OK != 0;
@@ -374,26 +421,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
         }
         let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
-        if self.info.status_off.is_some() {
-            loop {
-                if self.status() & status::DRIVER_OK != 0 {
-                    break;
-                }
-                if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
-                    if self.status() & status::DRIVER_OK == 0 {
-                        self.link.bell.wait(t)?;
-                    }
-                }
+        loop {
+            if self.status() & status::DRIVER_OK != 0 {
+                break;
             }
-        } else {
-            loop {
-                if self.host_started() {
-                    break;
-                }
-                if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
-                    if self.link.bell.wait(t)? {
-                        break;
-                    }
+            if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
+                if self.status() & status::DRIVER_OK == 0 {
+                    self.link.bell.wait(t)?;
                 }
             }
         }
@@ -402,12 +436,73 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 inv(self.mem.as_ptr().wrapping_add(rsc.offset), rsc.len);
             }
             // The host wrote the vrings' `da` and `notifyid` before `DRIVER_OK` (Release,
-            // paired with the Acquire in `status`): read the table again.
-            let t = super::read_table(&self.mem, &self.cfg.map, rsc)?;
-            self.info = t.resolve(&self.cfg.map, self.cfg.buffers, true)?;
+            // paired with the Acquire in `status`): read the table again. The table was
+            // sound when the bus was built, so what fails now is the host's writing: a
+            // sticky protocol error, as for a bad descriptor.
+            let t = match super::read_table(&self.mem, &self.cfg.map, rsc).and_then(|t| {
+                t.resolve(&self.cfg.map, self.cfg.buffers, true)
+                    .map(|i| (t, i))
+            }) {
+                Ok(r) => r,
+                Err(Error::Config(what)) => return Err(self.link.fail(protocol(what, 0))),
+                Err(e) => return Err(self.link.fail(e)),
+            };
+            if let Some(i) = ring_over_private(&t.1, &self.cfg) {
+                let da = t.0.rings[i].da.map_or(0, |d| d.0);
+                return Err(self.link.fail(protocol(
+                    "host placed a vring in the firmware's private memory",
+                    da,
+                )));
+            }
+            (self.table, self.info) = (Some((rsc, t.0)), t.1);
             self.link.notify_ids = self.info.notify_ids;
-            self.table = Some((rsc, t));
         }
+        if !again {
+            // A fresh attach: an error that belonged to an earlier attempt (a refused
+            // placement, features) is the previous negotiation's.
+            self.link.broken = None;
+        }
+        self.attach(again)
+    }
+
+    /// [`Self::wait_ready`] without a status word (an RPMsg-Lite master). RPMsg-Lite's own
+    /// remote is up at the master's first notification (`rpmsg_lite_tx_callback` sets
+    /// `link_state`), which `rpmsg_lite_master_init` sends only once both rings are
+    /// complete; the doorbell keeps a ring made before we wait, so a remote started after
+    /// the master still sees it. The rings are checked too ([`Self::master_ready`]): a
+    /// notification left from an earlier link, or one over rings still being filled, does
+    /// not attach, nor do stale indices in memory a previous master used.
+    fn wait_master(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if let State::Ready(rings) = &self.state {
+            if self.link.broken.is_none() && !rings.rebuilt(&self.mem) {
+                return Ok(());
+            }
+        }
+        if !matches!(self.state, State::Waiting { gone: false }) {
+            // The link died (or the master rebuilt the rings): what it held and what its
+            // master announced went with it.
+            self.state = State::Waiting { gone: true };
+            self.host_services = [None; N];
+        }
+        self.link.broken = None;
+        let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
+        loop {
+            // Only looks (a zero timeout): polling modes never sleep in `after_miss`.
+            if self.link.bell.wait(Some(Duration::ZERO))? && self.master_ready() {
+                break;
+            }
+            if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
+                if self.link.bell.wait(t)? && self.master_ready() {
+                    break;
+                }
+            }
+        }
+        self.attach(false)
+    }
+
+    /// Attaches to both rings at their current indices (the common end of both
+    /// [`Self::wait_ready`] paths; `again`: over a link still up, in-order mode kept).
+    fn attach(&mut self, again: bool) -> Result<()> {
         let g = match self.info.gfeatures_off {
             // Relaxed: ordered after the Acquire load of the status word.
             Some(off) => self.mem.load_u32(off, Relaxed),
@@ -477,17 +572,22 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         self.endpoints.create(name, addr, ())
     }
 
-    /// Announces endpoint `addr` to the host's name service.
+    /// Announces endpoint `addr` to the host's name service, waiting at most
+    /// [`RemoteConfig::announce_timeout`] for a host receive buffer (`Timeout` then, and
+    /// the endpoint counts as not announced).
     pub fn announce(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
         let addr = addr.into().get();
-        let ept = self.endpoints.get_mut(addr)?;
-        ept.announced = true;
-        let msg = link::ns_message(ept.name, addr, NsKind::Create);
-        self.send(addr, RPMSG_NS_ADDR, &msg, None)
+        let name = self.endpoints.get(addr)?.name;
+        let msg = link::ns_message(name, addr, NsKind::Create);
+        self.send(addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
+        self.endpoints.get_mut(addr)?.announced = true;
+        Ok(())
     }
 
     /// Destroys endpoint `addr`, withdrawing its announcement (from its own address, as
-    /// both roles do).
+    /// both roles do). The endpoint is gone locally at once; the withdrawal waits at most
+    /// [`RemoteConfig::announce_timeout`] for a host receive buffer (`Timeout` then: the
+    /// host was not told).
     pub fn destroy_endpoint(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
         let ept = self.endpoints.remove(addr.into().get())?;
         if let Ok(mut rd) = self.ready() {
@@ -495,9 +595,15 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         if ept.announced {
             let msg = link::ns_message(ept.name, ept.addr, NsKind::Destroy);
-            self.send(ept.addr, RPMSG_NS_ADDR, &msg, None)?;
+            self.send(ept.addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
         }
         Ok(())
+    }
+
+    /// Changes how long [`Self::announce`] and [`Self::destroy_endpoint`] wait for a host
+    /// buffer ([`RemoteConfig::announce_timeout`]).
+    pub fn set_announce_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.announce_timeout = timeout;
     }
 
     /// Endpoints the host announced: its address for `name`.
@@ -706,6 +812,15 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         self.want_both = want == Want::Both;
         crate::notify::block_on(self, timeout, want != Want::Rx, attempt)
     }
+}
+
+/// The first vring (index) that overlaps the firmware's private memory, with its full
+/// extent.
+fn ring_over_private(info: &VdevInfo, cfg: &RemoteConfig) -> Option<usize> {
+    let p = cfg.private?;
+    info.rings
+        .iter()
+        .position(|r| super::overlaps((r.base, r.layout.size()), p))
 }
 
 /// What a blocking call waits for: a message, a host buffer to fill, or both at once

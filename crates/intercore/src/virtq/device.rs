@@ -176,6 +176,17 @@ impl DeviceQueue {
         Ok(())
     }
 
+    /// Whether `used.idx` in shared memory is still the value we published last. The device
+    /// is the used index's only writer once attached, so a different value means the driver
+    /// rebuilt the ring under us: RPMsg-Lite's master zeroes both rings and fills them again
+    /// in `rpmsg_lite_master_init` (`env_memset`, `virtqueue_fill_avail_buffers`,
+    /// `virtqueue_fill_used_buffers`), and that is all a link without a status word shows of
+    /// a new master.
+    pub fn used_idx_intact<M: SharedMemory + ?Sized>(&self, mem: &M) -> bool {
+        // Relaxed: a hint that the link was reset; nothing is read on the strength of it.
+        mem.load_u16(self.base + self.layout.used_idx(), Relaxed) == self.published
+    }
+
     /// Queue size.
     pub fn num(&self) -> u16 {
         self.layout.num()

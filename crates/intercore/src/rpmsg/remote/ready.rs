@@ -31,6 +31,13 @@ impl<const N: usize> Rings<N> {
         }
     }
 
+    /// Whether the driver wrote either used index since we last published it: the device
+    /// is its only writer, so the driver rebuilt the rings (a new RPMsg-Lite master;
+    /// [`DeviceQueue::used_idx_intact`]).
+    pub fn rebuilt<M: SharedMemory>(&self, mem: &M) -> bool {
+        !self.tx.used_idx_intact(mem) || !self.rx.used_idx_intact(mem)
+    }
+
     /// Returns every held buffer to the host unread and publishes (before attaching
     /// again over a link that is still up).
     pub fn release_held<M: SharedMemory>(&mut self, mem: &M) {
@@ -78,16 +85,21 @@ pub(super) struct TxSlot {
 impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     /// Checks a descriptor the host gave us on vring `ring`: at least a header, at most
     /// the configured buffer size, inside the buffer window, never over the resource
-    /// table, a vring or the firmware's own memory; device-writable exactly on vring 0 (the
-    /// host's receive buffers) and read-only on vring 1. Anything else breaks the protocol.
+    /// table, a vring or the firmware's own memory, and device-writable on vring 0 (the
+    /// host's receive buffers, which we fill). Anything else breaks the protocol.
+    ///
+    /// On vring 1 the `WRITE` flag is not looked at: RPMsg-Lite's master sets it on every
+    /// descriptor it creates, its transmit buffers included (`lib/virtio/virtqueue.c`
+    /// `vq_ring_add_buffer`, from `virtqueue_fill_used_buffers` in
+    /// `rpmsg_lite_master_init`), while Linux (`virtqueue_add_outbuf`) and OpenAMP
+    /// (`virtqueue_add_buffer` with the buffer readable) clear it. The bus only ever reads
+    /// a vring-1 buffer, so the flag grants nothing there. Every real host marks its
+    /// receive buffers writable (Linux `virtqueue_add_inbuf`, OpenAMP `rpmsg_init_vdev`,
+    /// RPMsg-Lite `virtqueue_fill_avail_buffers`), so one that does not on vring 0 is refused.
     fn buffer(&self, d: &DescInfo, ring: usize) -> Result<usize> {
-        if d.writable != (ring == 0) {
+        if ring == 0 && !d.writable {
             return Err(protocol(
-                if ring == 0 {
-                    "host receive buffer (vring 0) not device-writable"
-                } else {
-                    "host transmit buffer (vring 1) marked device-writable"
-                },
+                "host receive buffer (vring 0) not device-writable",
                 d.addr.0,
             ));
         }
