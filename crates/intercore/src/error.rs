@@ -44,6 +44,13 @@ pub enum Error {
         /// The message's full length.
         len: usize,
     },
+    /// Messages for this endpoint were dropped because its queue was full (the host's
+    /// `HostConfig::max_copied_per_endpoint`); returned by the receive that reaches their
+    /// place in the endpoint's order. The next receive continues with the message after them.
+    Lost {
+        /// How many messages were dropped there.
+        count: u64,
+    },
     /// An operating-system call failed with this errno.
     Os(i32),
     /// The remote broke the data-plane protocol; the data plane is unusable until reset
@@ -90,6 +97,10 @@ impl fmt::Display for Error {
             Error::Truncated { len } => {
                 write!(f, "message of {len} bytes truncated to the caller's buffer")
             }
+            Error::Lost { count } => write!(
+                f,
+                "{count} message(s) for this endpoint were dropped: its receive queue was full"
+            ),
             Error::Os(e) => write!(f, "system call failed with errno {e}"),
             Error::DataPlane {
                 what,

@@ -902,8 +902,8 @@ fn host_without_name_service_uses_static_endpoints() {
 /// TI K3 layout (`ti_k3_common.c`, TI MCU+ SDK `ipc_rpmsg` firmware): the table at the start
 /// of the second reserved-memory region, vrings at `FW_RSC_ADDR_ANY` with the firmware's own
 /// notify ids, a trace entry and no buffer carveout; the host allocates the vrings from the
-/// first region (`rproc_alloc_vring`), writes `da` and `notifyid` (0, 1) back, and puts the
-/// buffers there too. TI's echo firmware announces "rpmsg_chrdev" at address 14 (below
+/// first region (`rproc_alloc_vring`, as `kernel/dma/coherent.c` places them), writes `da`
+/// and `notifyid` (0, 1) back, and puts the buffers there too (`rpmsg_probe`). TI's echo firmware announces "rpmsg_chrdev" at address 14 (below
 /// 1024). Both start-up orders: IPC-only attach (the firmware is running and waiting) and
 /// host first. Before the fix: "host-allocated vrings are not supported".
 #[test]
@@ -930,15 +930,11 @@ fn host_with_ti_k3_firmware_both_start_orders() {
             offset: 0,
             len: region0 + region1,
         };
-        let vrings = LinearMap {
+        // The vdev's DMA pool: Linux's coherent allocator places vrings and buffers in it.
+        let pool = LinearMap {
             base: DevAddr(DA),
             offset: 0,
-            len: 2 * ring_bytes(num),
-        };
-        let buffers = LinearMap {
-            base: DevAddr(DA + vrings.len as u64),
-            offset: vrings.len,
-            len: region0 - vrings.len,
+            len: region0,
         };
         let (hb, rbell) = MailBell::pair();
         let fw = {
@@ -962,8 +958,7 @@ fn host_with_ti_k3_firmware_both_start_orders() {
             }
         };
         let cfg = HostConfig {
-            vring_region: Some(vrings),
-            buffers: Some(buffers),
+            vring_region: Some(pool),
             ..HostConfig::default()
         };
         let (mut host, remote) = if firmware_first {
@@ -979,9 +974,11 @@ fn host_with_ti_k3_firmware_both_start_orders() {
         };
         let w = table_words(&mem, loc);
         assert_eq!(mem.load_u32(w.vring_entry[0], Relaxed), DA as u32);
+        // Where Linux's coherent pool puts them (`CoherentPool`): each allocation aligned
+        // to its own power-of-two size, so vring 1 (12 KiB → a 16 KiB run) at +0x4000.
         assert_eq!(
             mem.load_u32(w.vring_entry[1], Relaxed),
-            (DA + ring_bytes(num) as u64) as u32
+            (DA + 0x4000) as u32
         );
         assert_eq!(mem.load_u32(w.vring_entry[0] + 12, Relaxed), 0, "notifyid");
         assert_eq!(mem.load_u32(w.vring_entry[1] + 12, Relaxed), 1, "notifyid");

@@ -6,13 +6,14 @@ mod config;
 mod recovery;
 
 pub use bufs::{RxBuf, TxBuf};
-pub use config::{HostConfig, HostStats};
+pub use config::{CoherentPool, HostConfig, HostStats, LINUX_PAGE, VdevPlacement};
 
 use super::link::{self, Core, EndpointAddr, Endpoints, Entry};
 use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, VdevInfo, status};
 use crate::shm::OwnedRange;
 use crate::virtq::DriverQueue;
 use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -21,19 +22,26 @@ use core::sync::atomic::Ordering::{Relaxed, Release};
 use core::time::Duration;
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
 
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    id: u16,
-    src: u32,
-    len: u16,
+/// One entry of an endpoint's queue, in arrival order.
+#[derive(Debug)]
+enum Pending {
+    /// Held in place in receive buffer `id`.
+    Ring { id: u16, src: u32, len: u16 },
+    /// Copied out of the ring (the endpoint held its limit of buffers in place).
+    Copied { src: u32, data: Box<[u8]> },
+    /// This many messages were dropped here (the queue was full): the receive that reaches
+    /// this entry returns `Error::Lost`.
+    Lost(u64),
 }
 
 /// What the host keeps per endpoint beyond the shared table entry.
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Pending>,
-    /// Receive buffers this endpoint holds: queued, or lent out as `RxBuf`.
+    /// Receive buffers this endpoint holds: queued in place, or lent out as `RxBuf`.
     held: u16,
+    /// `Pending::Copied` entries in the queue.
+    copied: usize,
 }
 
 type Table = Endpoints<Inbox, Vec<Option<Entry<Inbox>>>>;
@@ -65,6 +73,7 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     sleeps: u64,
     ns_refused: u64,
     ns_overflow: u64,
+    held_copied: u64,
     held_dropped: u64,
 }
 
@@ -87,55 +96,64 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 "buffer size must be a multiple of 8 in 32..=65551",
             ));
         }
-        config::place_rings(&mem, &mut table, cfg.vring_region)?;
-        let info = table.resolve(map, cfg.buffers, false)?;
+        // Everything is planned and checked on private copies first: a failed open leaves
+        // shared memory as it found it.
+        let nbufs = cfg
+            .num_bufs
+            .min(table.rings[0].layout.num())
+            .min(table.rings[1].layout.num());
+        if nbufs == 0 {
+            return Err(Error::Config("no buffers"));
+        }
+        let buf_bytes = 2 * nbufs as usize * cfg.buf_size;
+        let from_pool = (table.buffers.is_none() && cfg.buffers.is_none()).then_some(buf_bytes);
+        let pooled = config::plan(mem.len(), &mut table, cfg.vring_region, from_pool)?;
+        let info = table.resolve(map, cfg.buffers.or(pooled), false)?;
         let status_off = table.status_off;
         let gfeatures_off = table.gfeatures_off;
         let event_idx = info.dfeatures & (1 << intercore_wire::vring::VIRTIO_RING_F_EVENT_IDX) != 0;
         let ns = info.dfeatures & (1 << intercore_wire::rpmsg::VIRTIO_RPMSG_F_NS) != 0;
-        // Relaxed: the remote reads nothing until the Release store of DRIVER_OK below.
-        mem.store_u32(status_off, info.status_rest, Release);
         let mut rx = DriverQueue::new(&mem, info.rings[0].base, info.rings[0].layout, event_idx)?;
         let mut tx = DriverQueue::new(&mem, info.rings[1].base, info.rings[1].layout, event_idx)?;
-        let nbufs = cfg.num_bufs.min(rx.num()).min(tx.num());
-        if nbufs == 0 {
-            return Err(Error::Config("no buffers"));
-        }
-        if 2 * nbufs as usize * cfg.buf_size > info.buf_len {
+        if buf_bytes > info.buf_len {
             return Err(Error::Config(
                 "the buffer area (vdev0buffer) is too small for the configured buffers",
             ));
         }
-        rx.reset(&mem);
-        tx.reset(&mem);
         // In-order rings only with a firmware that offered them in its intercore vendor
-        // entry (an intercore remote); any other table gets the standard split ring. The
-        // word is written either way, so a stale acceptance never outlives this host.
+        // entry (an intercore remote); any other table gets the standard split ring.
         let accepted = match info.intercore {
-            Some(e) => {
-                let a = if cfg.in_order {
-                    e.offered & intercore_wire::rsc::INTERCORE_FEATURES
-                } else {
-                    0
-                };
-                // Relaxed: published to the remote by the Release store of DRIVER_OK.
-                mem.store_u32(e.accepted_off, a, Relaxed);
-                a
-            }
-            None => 0,
+            Some(e) if cfg.in_order => e.offered & intercore_wire::rsc::INTERCORE_FEATURES,
+            _ => 0,
         };
         let in_order = accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0;
         rx.set_in_order(in_order)?;
         tx.set_in_order(in_order)?;
+        // From here on only writes. The device is reset first (status 0: the remote reads
+        // nothing until the Release store of DRIVER_OK below).
+        mem.store_u32(status_off, info.status_rest, Release);
+        config::write_rings(&mem, &table);
+        rx.reset(&mem);
+        tx.reset(&mem);
+        // The acceptance word is written either way, so a stale one never outlives this
+        // host. Relaxed: published to the remote by the Release store of DRIVER_OK.
+        if let Some(e) = info.intercore {
+            mem.store_u32(e.accepted_off, accepted, Relaxed);
+        }
         mem.store_u32(
             gfeatures_off,
             info.dfeatures & super::SUPPORTED_FEATURES,
             Relaxed,
         );
+        // The status Linux writes for a remoteproc vdev: ACKNOWLEDGE, DRIVER, then
+        // DRIVER_OK — never FEATURES_OK. `virtio_dev_probe` → `virtio_features_ok()` sets
+        // FEATURES_OK only when the device offers VIRTIO_F_VERSION_1 (bit 32), which the
+        // table's 32-bit `dfeatures` cannot; TI's MCU+ SDK firmware waits for status == 0x7
+        // exactly (`RPMessage_waitForLinuxReady`). Our remote checks DRIVER_OK alone.
         let status_word = |s: u8| info.status_rest | u32::from(s);
         mem.store_u32(
             status_off,
-            status_word(status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK),
+            status_word(status::ACKNOWLEDGE | status::DRIVER),
             Relaxed,
         );
         let shared = Arc::new(Shared {
@@ -168,6 +186,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             sleeps: 0,
             ns_refused: 0,
             ns_overflow: 0,
+            held_copied: 0,
             held_dropped: 0,
         };
         for id in 0..nbufs {
@@ -179,9 +198,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         // Release: rings, features and posted buffers are visible before DRIVER_OK.
         mem.store_u32(
             bus.status_off,
-            status_word(
-                status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK,
-            ),
+            status_word(status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK),
             Release,
         );
         bus.kick(0)?;
@@ -212,6 +229,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             malformed: c.malformed,
             ns_refused: self.ns_refused,
             ns_overflow: self.ns_overflow,
+            held_copied: self.held_copied,
             held_dropped: self.held_dropped,
         }
     }
@@ -337,25 +355,50 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             return self.repost(id);
         }
         let limit = self.held_limit;
-        match self.endpoints.get_mut(dst).ok().map(|e| &mut e.ext) {
-            Some(ep) if ep.held >= limit => {
-                self.held_dropped += 1;
-                self.repost(id)
+        let copy_limit = self.cfg.max_copied_per_endpoint;
+        let Some((held, copied)) = self
+            .endpoints
+            .get_mut(dst)
+            .ok()
+            .map(|e| (e.ext.held, e.ext.copied))
+        else {
+            self.link.count.no_endpoint += 1;
+            return self.repost(id);
+        };
+        let entry = if held < limit {
+            self.rx_holder[id as usize] = Some(dst);
+            Pending::Ring {
+                id,
+                src,
+                len: plen as u16,
             }
-            Some(ep) => {
-                ep.queue.push_back(Pending {
-                    id,
-                    src,
-                    len: plen as u16,
-                });
-                ep.held += 1;
-                self.rx_holder[id as usize] = Some(dst);
-                Ok(())
+        } else if copied < copy_limit {
+            // Past the in-place limit: copy out (as Linux copies every message into an
+            // skb queue) so the buffer goes back to the ring at once.
+            let mut data = alloc::vec![0u8; plen].into_boxed_slice();
+            self.mem().read(off + RPMSG_HDR_SIZE, &mut data);
+            self.held_copied += 1;
+            Pending::Copied { src, data }
+        } else {
+            self.held_dropped += 1;
+            Pending::Lost(1)
+        };
+        let ep = &mut self.endpoints.get_mut(dst)?.ext;
+        match (entry, ep.queue.back_mut()) {
+            (Pending::Lost(_), Some(Pending::Lost(n))) => *n += 1,
+            (e, _) => {
+                match e {
+                    Pending::Ring { .. } => ep.held += 1,
+                    Pending::Copied { .. } => ep.copied += 1,
+                    Pending::Lost(_) => {}
+                }
+                ep.queue.push_back(e);
             }
-            None => {
-                self.link.count.no_endpoint += 1;
-                self.repost(id)
-            }
+        }
+        if held < limit {
+            Ok(())
+        } else {
+            self.repost(id)
         }
     }
 
@@ -464,48 +507,70 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             }
         }
         for p in ep.ext.queue {
-            self.repost(p.id)?;
+            if let Pending::Ring { id, .. } = p {
+                self.repost(id)?;
+            }
         }
         self.publish_rx()?;
         sent
     }
 
+    /// The next entry of endpoint `ep`'s queue (polling the ring once when it is empty);
+    /// `Lost` entries come back as `Error::Lost`.
     fn next_pending(&mut self, ep: u32) -> Result<Pending> {
         self.check()?;
-        if let Some(p) = self.endpoints.get_mut(ep)?.ext.queue.pop_front() {
-            return Ok(p);
+        let mut p = self.endpoints.get_mut(ep)?.ext.queue.pop_front();
+        if p.is_none() {
+            self.poll()?;
+            p = self.endpoints.get_mut(ep)?.ext.queue.pop_front();
         }
-        self.poll()?;
-        self.endpoints
-            .get_mut(ep)?
-            .ext
-            .queue
-            .pop_front()
-            .ok_or(Error::WouldBlock)
+        match p {
+            None => Err(Error::WouldBlock),
+            Some(Pending::Lost(count)) => Err(Error::Lost { count }),
+            Some(p) => {
+                if let Pending::Copied { .. } = p {
+                    let e = &mut self.endpoints.get_mut(ep)?.ext;
+                    e.copied = e.copied.saturating_sub(1);
+                }
+                Ok(p)
+            }
+        }
     }
 
     /// Receives one message for endpoint `ep` into `buf` without blocking: `(source
     /// address, payload length)`. `WouldBlock` when none is there; `Truncated` (and the
-    /// message consumed) when `buf` is too small.
+    /// message consumed) when `buf` is too small; `Lost` (once, at their place in the
+    /// order) when messages for `ep` were dropped because its queue was full
+    /// (`HostConfig::max_copied_per_endpoint`).
     pub fn try_recv(
         &mut self,
         ep: impl Into<EndpointAddr>,
         buf: &mut [u8],
     ) -> Result<(u32, usize)> {
         let ep = ep.into().get();
-        let p = self.next_pending(ep)?;
-        let len = p.len as usize;
-        let n = len.min(buf.len());
-        self.shared
-            .mem
-            .read(self.rx_off(p.id) + RPMSG_HDR_SIZE, &mut buf[..n]);
-        self.repost(p.id)?;
-        self.publish_rx()?;
+        let (src, len) = match self.next_pending(ep)? {
+            Pending::Ring { id, src, len } => {
+                let len = len as usize;
+                let n = len.min(buf.len());
+                self.shared
+                    .mem
+                    .read(self.rx_off(id) + RPMSG_HDR_SIZE, &mut buf[..n]);
+                self.repost(id)?;
+                self.publish_rx()?;
+                (src, len)
+            }
+            Pending::Copied { src, data } => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                (src, data.len())
+            }
+            Pending::Lost(count) => return Err(Error::Lost { count }),
+        };
         self.link.count.received += 1;
-        if n < len {
+        if buf.len() < len {
             Err(Error::Truncated { len })
         } else {
-            Ok((p.src, len))
+            Ok((src, len))
         }
     }
 
@@ -526,21 +591,28 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.block_on(timeout, false, |bus| link::pending(bus.try_recv(ep, buf)))
     }
 
-    /// Receives one message for `ep` in place, without blocking (zero copy).
+    /// Receives one message for `ep` in place, without blocking (zero copy; a message that
+    /// was copied out of the ring — its endpoint held its limit of buffers in place — comes
+    /// in its copy). Errors as [`Self::try_recv`].
     pub fn try_recv_buf(&mut self, ep: impl Into<EndpointAddr>) -> Result<RxBuf<M>> {
         let ep = ep.into().get();
-        let p = self.next_pending(ep)?;
-        let off = self.rx_off(p.id) + RPMSG_HDR_SIZE;
-        // The buffer left the ring (`pop_used`) and is owned by this handle alone until it
-        // is dropped and reposted.
-        let range = OwnedRange::claim(&self.shared.mem, off, p.len as usize)
-            .ok_or(Error::Config("memory without direct access"))?;
+        let (src, slot) = match self.next_pending(ep)? {
+            Pending::Ring { id, src, len } => {
+                let off = self.rx_off(id) + RPMSG_HDR_SIZE;
+                // The buffer left the ring (`pop_used`) and is owned by this handle alone
+                // until it is dropped and reposted.
+                let range = OwnedRange::claim(&self.shared.mem, off, len as usize)
+                    .ok_or(Error::Config("memory without direct access"))?;
+                (src, bufs::Slot::Ring { id, range })
+            }
+            Pending::Copied { src, data } => (src, bufs::Slot::Copied(data)),
+            Pending::Lost(count) => return Err(Error::Lost { count }),
+        };
         self.link.count.received += 1;
         Ok(RxBuf {
             shared: Arc::clone(&self.shared),
-            id: p.id,
-            range,
-            src: p.src,
+            slot,
+            src,
             dst: ep,
         })
     }

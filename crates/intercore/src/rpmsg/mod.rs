@@ -23,7 +23,9 @@ pub mod rsc_table;
 mod transport;
 
 #[cfg(feature = "alloc")]
-pub use host::{HostBus, HostConfig, HostStats, RxBuf, TxBuf};
+pub use host::{
+    CoherentPool, HostBus, HostConfig, HostStats, LINUX_PAGE, RxBuf, TxBuf, VdevPlacement,
+};
 pub use link::EndpointAddr;
 pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats, ReplyBuf};
 pub use transport::{Channel, MessageIo, Transport};

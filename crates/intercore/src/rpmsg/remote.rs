@@ -204,7 +204,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
 
     /// Prepares the link from a placement given directly instead of a resource table (a
     /// vhost-user back end learns the rings from its front end; an RPMsg-Lite master lays
-    /// them out itself); call [`Self::wait_ready`] before using it.
+    /// them out itself); call [`Self::wait_ready`] before using it. Buffers are limited to
+    /// the default size ([`RemoteConfig::buf_size`], 512 bytes as Linux and RPMsg-Lite
+    /// build them); another size goes through [`Self::with_placement_config`].
     pub fn with_placement(
         mem: M,
         bell: D,
@@ -213,8 +215,6 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     ) -> Result<Self> {
         let mut cfg = RemoteConfig::new(placement.buffers);
         cfg.wait = wait;
-        // A placement's buffers may be of any size inside the window.
-        cfg.buf_size = usize::MAX;
         Self::with_placement_config(mem, bell, placement, &cfg)
     }
 

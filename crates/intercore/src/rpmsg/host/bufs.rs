@@ -43,18 +43,27 @@ pub(super) struct Shared<M> {
 /// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct RxBuf<M: SharedMemory> {
     pub(super) shared: Arc<Shared<M>>,
-    pub(super) id: u16,
-    pub(super) range: OwnedRange,
+    pub(super) slot: Slot,
     pub(super) src: u32,
     pub(super) dst: u32,
+}
+
+/// Where a received message's payload is.
+pub(super) enum Slot {
+    /// In place in receive buffer `id`.
+    Ring { id: u16, range: OwnedRange },
+    /// Copied out of the ring (its endpoint held its limit of buffers in place).
+    Copied(alloc::boxed::Box<[u8]>),
 }
 
 impl<M: SharedMemory> RxBuf<M> {
     /// Copies the payload (up to `out.len()` bytes) out of shared memory, once; returns
     /// the bytes copied. Validate the copy, not the view (see the type's documentation).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        // Aligned accesses only if the buffer may be Device memory (`copy_from_shared`).
-        crate::shm::copy_out_of(self.shared.mem.device_memory(), self, out)
+        // Aligned accesses only if the buffer may be Device memory (`copy_from_shared`);
+        // a copy out of the ring is ordinary heap memory.
+        let device = matches!(self.slot, Slot::Ring { .. }) && self.shared.mem.device_memory();
+        crate::shm::copy_out_of(device, self, out)
     }
     /// Address of the sending endpoint.
     pub fn src(&self) -> u32 {
@@ -69,13 +78,18 @@ impl<M: SharedMemory> RxBuf<M> {
 impl<M: SharedMemory> Deref for RxBuf<M> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.range.bytes(&self.shared.mem)
+        match &self.slot {
+            Slot::Ring { range, .. } => range.bytes(&self.shared.mem),
+            Slot::Copied(data) => data,
+        }
     }
 }
 
 impl<M: SharedMemory> Drop for RxBuf<M> {
     fn drop(&mut self) {
-        self.shared.rx_returned.put(self.id);
+        if let Slot::Ring { id, .. } = self.slot {
+            self.shared.rx_returned.put(id);
+        }
     }
 }
 
@@ -132,7 +146,7 @@ impl<M: SharedMemory> core::fmt::Debug for RxBuf<M> {
         f.debug_struct("RxBuf")
             .field("src", &self.src)
             .field("dst", &self.dst)
-            .field("len", &self.range.len())
+            .field("len", &self.len())
             .finish()
     }
 }
