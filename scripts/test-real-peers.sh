@@ -216,7 +216,7 @@ for ((i = 0; i < runs; i++)); do
             # left, stale indices included, as after a master's reboot; otherwise fresh memory.
             [[ $o == before ]] || rm -f "$s"
             run_pair "RPMsg-Lite master (consumed-buffer notification $cbn) <-> intercore remote" "$o" \
-                env INTEROP_INIT_DELAY_US=$([[ $o == during ]] && echo 2000 || echo 0) \
+                env INTEROP_INIT_DELAY_US=$([[ $o == during ]] && echo 1000 || echo 0) \
                 "$bin/lite-app-cbn$cbn" master "$s" 1 -- \
                 "$peer" lite-remote --shm "$s" --count 496 --wait "$w"
         done
