@@ -23,7 +23,8 @@
 # in the middle of it; "before" runs of the RPMsg-Lite master start over the memory the
 # previous master left, stale indices included); intercore's wait mode rotates through
 # event, poll and adaptive. Both intercore-host pairs also run a pipelined echo with 256
-# messages in flight to one endpoint (once per start order).
+# messages in flight to one endpoint (three runs), and an intercore remote lives through a
+# second RPMsg-Lite master that re-initialises the rings under it (three runs).
 #
 # Upstream sources (fetched with `scripts/test-real-peers.sh fetch`, or put there by hand):
 #   $INTERCORE_PEERS_DIR/src/open-amp    https://github.com/OpenAMP/open-amp     v2026.04.0 = 5bcc7c0401cace5e3d6719a06a0d1f92e30251aa
@@ -230,18 +231,27 @@ for ((i = 0; i < runs; i++)); do
             run_pair "intercore host (depth 256) <-> RPMsg-Lite remote" "$o" \
                 "$peer" lite-host --shm "$s" --depth 256 --wait "$w" -- \
                 "$bin/lite-app-cbn0" remote "$s" 496
+            # A new RPMsg-Lite master under a running intercore remote (as when Linux
+            # reboots and the core keeps running): the second master rebuilds the rings and
+            # notifies once; the remote must see the old master gone and attach to the new
+            # one (issue 19.3). Remote first, whatever the order.
+            rm -f "$s"
+            run_pair "RPMsg-Lite master, then a second one <-> intercore remote (restart)" before \
+                bash -c '"$0" master "$1" 1 && "$0" master "$1" 1' "$bin/lite-app-cbn0" "$s" -- \
+                "$peer" lite-remote --shm "$s" --count 992 --wait "$w"
         fi
     done
 done
 
-echo "test-real-peers: runs per pair ($runs with the remote started before, $runs after, $runs during the master's initialisation; depth 256: one of each; every size 1..=496 verified in each run):"
+echo "test-real-peers: runs per pair ($runs with the remote started before, $runs after, $runs during the master's initialisation; depth 256 and restart: 3 each; every size 1..=496 verified in each run):"
 bad=0
 for pair in "intercore host <-> OpenAMP remote" "OpenAMP host <-> intercore remote" \
     "intercore host <-> RPMsg-Lite remote (consumed-buffer notification 0)" \
     "intercore host <-> RPMsg-Lite remote (consumed-buffer notification 1)" \
     "RPMsg-Lite master (consumed-buffer notification 0) <-> intercore remote" \
     "RPMsg-Lite master (consumed-buffer notification 1) <-> intercore remote" \
-    "intercore host (depth 256) <-> OpenAMP remote" "intercore host (depth 256) <-> RPMsg-Lite remote"; do
+    "intercore host (depth 256) <-> OpenAMP remote" "intercore host (depth 256) <-> RPMsg-Lite remote" \
+    "RPMsg-Lite master, then a second one <-> intercore remote (restart)"; do
     echo "  $pair: ${pass[$pair]:-0} passed, ${fail[$pair]:-0} failed"
     ((${fail[$pair]:-0} == 0)) || bad=1
 done
