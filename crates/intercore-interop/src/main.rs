@@ -264,11 +264,11 @@ fn remote_echo<M: SharedMemory, D: Doorbell, const N: usize>(
                     buf[..n].copy_from_slice(&m.payload[..n]);
                     (m.src, n)
                 })
-                .or_else(|e| {
+                .map_err(|e| {
                     if e == intercore::Error::WouldBlock || e == intercore::Error::Timeout {
-                        Err(intercore::Error::PeerGone)
+                        intercore::Error::PeerGone
                     } else {
-                        Err(e)
+                        e
                     }
                 }),
             other => other,
