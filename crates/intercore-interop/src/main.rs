@@ -258,17 +258,18 @@ fn remote_echo<M: SharedMemory, D: Doorbell, const N: usize>(
         let got = match got {
             // A rebuilt ring met first may surface as a protocol error; the next call
             // tells whether the host is gone.
-            Err(intercore::Error::Protocol { .. }) if bus.is_ready() => bus
+            Err(first @ intercore::Error::Protocol { .. }) if bus.is_ready() => bus
                 .recv_with(Some(Duration::ZERO), |m| {
                     let n = m.payload.len().min(buf.len());
                     buf[..n].copy_from_slice(&m.payload[..n]);
                     (m.src, n)
                 })
+                // Only `PeerGone` replaces the protocol error: anything else reports it.
                 .map_err(|e| {
-                    if e == intercore::Error::WouldBlock || e == intercore::Error::Timeout {
-                        intercore::Error::PeerGone
-                    } else {
+                    if e == intercore::Error::PeerGone {
                         e
+                    } else {
+                        first
                     }
                 }),
             other => other,
