@@ -116,8 +116,8 @@ fn snapshot(mem: &HeapMem, (off, len): (usize, usize)) -> Vec<u8> {
 /// Issue 20.1: on the TI K3 layout, a host that places vring 1 at the start of the
 /// firmware's private memory — or so that only the end of vring 1 reaches into it — is
 /// refused by `wait_ready` with a protocol error that stays (later calls and another
-/// `wait_ready` report it too), and the private memory is not written. The same firmware
-/// attaches to vrings placed in region 0. Before the fix `wait_ready` returned `Ok` and the
+/// `wait_ready` report it too), and the private memory is not written. A later placement
+/// in region 0 attaches, the refused attempt's error gone with it. Before the fix `wait_ready` returned `Ok` and the
 /// remote wrote its used-ring flags into its own memory.
 #[test]
 fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
@@ -168,11 +168,38 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
             snapshot(&mem, private) == before,
             "{what}: the remote wrote into its private memory"
         );
+        // The host places the vrings where they belong and sets DRIVER_OK again: the next
+        // negotiation attaches, without the refused attempt's error.
+        host_places(&mem, loc, [0, 0x2_0000]);
+        bus.wait_ready(T).unwrap();
+        assert_eq!(
+            bus.try_recv_with(|_| ()).err(),
+            Some(Error::WouldBlock),
+            "{what}: the refused attempt's error outlived the next negotiation"
+        );
     }
     // Control: the same firmware with the vrings in region 0 attaches.
     let (mem, loc, mut bus, _host) = k3_firmware((table_end, REGION0 + REGION1 - table_end));
     host_places(&mem, loc, [0, 0x2_0000]);
     bus.wait_ready(T).unwrap();
+}
+
+/// A firmware whose table leaves the vrings to the host and names no buffer carveout, built
+/// without a buffer region, is refused when the bus is built (its own configuration), not
+/// at `DRIVER_OK` (where errors are the host's). Before: accepted, then an error at
+/// `wait_ready`.
+#[test]
+fn firmware_without_any_buffer_window_is_refused_at_once() {
+    let mem = Arc::new(HeapMem::new(REGION0 + REGION1));
+    let loc = ti_table(&mem, REGION0);
+    let cfg = RemoteConfig::new(LinearMap {
+        base: DevAddr(DA),
+        offset: 0,
+        len: REGION0 + REGION1,
+    });
+    let (_host, bell) = ThreadBell::pair();
+    let got = RemoteBus::<_, _, 4>::with_config(Arc::clone(&mem), bell, loc, &cfg);
+    assert!(matches!(got, Err(Error::Config(_))), "{:?}", got.err());
 }
 
 /// Issue 20.1 for a placement (a vhost-user front end sends the ring addresses): a vring

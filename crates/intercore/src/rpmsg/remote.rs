@@ -177,6 +177,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// are read again once the host has set `DRIVER_OK` (it writes their addresses first).
     pub fn with_config(mem: M, bell: D, rsc: RscLocation, cfg: &RemoteConfig) -> Result<Self> {
         let table = super::read_table(&mem, &cfg.map, rsc)?;
+        if table.buffers.is_none() && cfg.buffers.is_none() {
+            // Known now, whoever places the rings: say so before the host comes (an error
+            // at `DRIVER_OK` is the host's).
+            return Err(Error::Config(
+                "the resource table has no vdev0buffer carveout and no buffer region was configured",
+            ));
+        }
         // Until the host has placed every ring, keep a provisional placement: nothing is
         // read through it before `wait_ready` re-reads the table.
         let info = match table.resolve(&cfg.map, cfg.buffers, true) {
