@@ -130,10 +130,14 @@ impl SimLayout {
 /// offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct K3Regions {
-    /// Memory-region 0: vrings then buffers (offset 0).
+    /// Memory-region 0, the vdev's DMA pool (offset 0): vrings and buffers, placed by the
+    /// host as Linux's coherent allocator places them.
     pub dma_len: usize,
-    /// The vrings' share of it (the host allocates them there).
-    pub vrings_len: usize,
+    /// Where that allocator puts vring 0, vring 1 and the buffers (receive half first)
+    /// ([`intercore::rpmsg::CoherentPool::linux_vdev`]): with 256-entry vrings 0, 0x4000
+    /// and 0x40000 — the offset TI's MCU+ SDK firmware rewrites vring 0 with
+    /// (`RPMessage_vringResetLinux`).
+    pub placement: intercore::rpmsg::VdevPlacement,
     /// Memory-region 1: the firmware's memory, the resource table at its start.
     pub fw_off: usize,
     /// Its length.
@@ -146,18 +150,25 @@ pub struct K3Regions {
 const K3_FW_LEN: usize = 256 << 10;
 
 impl K3Regions {
-    /// The regions for `num` entries per vring and `buf_size`-byte buffers.
+    /// The regions for `num` entries per vring and `buf_size`-byte buffers (`num` per
+    /// direction).
     pub fn new(num: u16, buf_size: usize) -> io::Result<Self> {
-        let ring = intercore::virtq::VringLayout::new(num as u32, 4096)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let page = |n: usize| n.div_ceil(4096) * 4096;
-        let vrings_len = 2 * page(ring.size());
-        let dma_len = page(vrings_len + 2 * num as usize * buf_size);
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let ring =
+            intercore::virtq::VringLayout::new(num as u32, 4096).map_err(|e| bad(e.to_string()))?;
+        let placement = intercore::rpmsg::CoherentPool::linux_vdev(
+            usize::MAX,
+            [ring; 2],
+            2 * num as usize,
+            buf_size,
+        )
+        .ok_or_else(|| bad("no room for the vrings and buffers".into()))?;
+        let dma_len = placement.end;
         // TI's device trees put memory-region 1 right after region 0, 1 MiB-aligned.
         let fw_off = dma_len.div_ceil(1 << 20) * (1 << 20);
         Ok(Self {
             dma_len,
-            vrings_len,
+            placement,
             fw_off,
             fw_len: K3_FW_LEN,
             rsc_len: 1024,
@@ -398,10 +409,10 @@ impl Soc {
                     offset: k.fw_off,
                     len: k.rsc_len,
                 },
-                vring0: 0,
-                vring1: k.vrings_len / 2,
-                buffers: k.vrings_len,
-                buffers_len: k.dma_len - k.vrings_len,
+                vring0: k.placement.vrings[0],
+                vring1: k.placement.vrings[1],
+                buffers: k.placement.buffers,
+                buffers_len: k.placement.buffers_len,
                 total: k.fw_off + k.fw_len,
             },
         };
@@ -488,17 +499,15 @@ impl Soc {
             .map_err(|e| intercore::Error::Os(e.raw_os_error().unwrap_or(libc::EIO)))?;
         let mut cfg = cfg;
         if self.cfg.layout == SimLayout::TiK3 {
-            // Linux on K3: vrings and buffers from memory-region 0 (`rproc_alloc_vring`,
-            // the vdev's DMA pool).
-            let at = |off: usize, len: usize| LinearMap {
-                base: DevAddr(self.cfg.da_base + off as u64),
-                offset: off,
-                len,
-            };
-            cfg.vring_region
-                .get_or_insert(at(self.layout.vring0, self.layout.buffers));
-            cfg.buffers
-                .get_or_insert(at(self.layout.buffers, self.layout.buffers_len));
+            // Linux on K3: vrings (`rproc_alloc_vring`) and buffers (`rpmsg_probe`) from
+            // memory-region 0, the vdev's DMA pool, where its coherent allocator puts them.
+            let k = K3Regions::new(self.cfg.vring_num, self.cfg.buf_size)
+                .map_err(|_| intercore::Error::Config("no TI K3 layout for this geometry"))?;
+            cfg.vring_region.get_or_insert(LinearMap {
+                base: DevAddr(self.cfg.da_base),
+                offset: 0,
+                len: k.dma_len,
+            });
         }
         HostBus::new(Arc::clone(&self.mem), &self.map, bell, self.layout.rsc, cfg)
     }

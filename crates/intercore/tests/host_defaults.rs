@@ -2,18 +2,20 @@
 //! writes, no message lost by default, a failed open that leaves shared memory as it found
 //! it, and a placed remote that keeps the default buffer size.
 
+use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, status};
 use intercore::testing::{HeapMem, Link, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::Le32;
 use intercore::wire::rsc::{
-    FW_RSC_ADDR_ANY, FwRscTrace, FwRscVdev, FwRscVdevVring, RscTableWriter, VDEV_GFEATURES_OFFSET,
-    VDEV_STATUS_OFFSET,
+    FW_RSC_ADDR_ANY, FwRscTrace, FwRscVdev, FwRscVdevVring, INTERCORE_FEATURES, RscTableWriter,
+    VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET,
 };
 use intercore::{DevAddr, Error, LinearMap, SharedMemory, WaitMode};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+use zerocopy::IntoBytes;
 
 type Remote = RemoteBus<Arc<HeapMem>, ThreadBell, 8>;
 
@@ -81,14 +83,20 @@ fn message(i: usize) -> Vec<u8> {
 /// Issue 19.6: a pipelined echo of depth 256 to one endpoint over 256-entry rings, default
 /// settings: every reply arrives, in order, verified. Before the fix the endpoint held at
 /// most 192 buffers and the other 64 replies were dropped (only counted): the caller saw
-/// a timeout.
+/// a timeout. Over the standard split ring and over in-order rings (an intercore remote).
 #[test]
 fn pipelined_echo_of_depth_256_to_one_endpoint_loses_nothing() {
-    for depth in [255usize, 256] {
+    for (depth, in_order) in [(255usize, false), (256, false), (256, true)] {
         let link = Link::with_buffers(256);
+        if in_order {
+            // An intercore firmware's table: in-order rings negotiated.
+            let t = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_FEATURES);
+            link.mem.write(link.rsc.offset, t.as_bytes());
+        }
         let (mut host, remote) = link
             .connect::<8>(HostConfig::default(), WaitMode::Event)
             .unwrap();
+        assert_eq!(host.in_order(), in_order);
         let echo = spawn_echo(remote);
         let dst = host.wait_service("echo", T).unwrap();
         let me = host.create_endpoint("me", None).unwrap();

@@ -9,10 +9,12 @@
 //! Both roles find the virtio device (id 7) and its two vrings in the remoteproc resource
 //! table, read from shared memory into a private copy and checked before use. Buffers come
 //! from a carveout named `vdev0buffer` when the table has one, else from a region the caller
-//! configures (Linux likewise looks `vdev%dbuffer` up among all carveouts, usually one from
-//! the device tree, and otherwise uses the parent device's DMA memory). Vrings the table
-//! leaves at `FW_RSC_ADDR_ANY` are placed by the host, which writes `da` and `notifyid`
-//! back into the table before `DRIVER_OK`, as `rproc_alloc_vring` and `rp_find_vq` do.
+//! configures, else from the vdev's DMA pool (Linux likewise looks `vdev%dbuffer` up among
+//! all carveouts, usually one from the device tree, and otherwise uses the parent device's
+//! DMA memory). Vrings the table leaves at `FW_RSC_ADDR_ANY` are placed by the host where
+//! Linux's coherent allocator would put them (`CoherentPool`), which writes `da` and
+//! `notifyid` back into the table before `DRIVER_OK`, as `rproc_alloc_vring` and
+//! `rp_find_vq` do.
 
 #[cfg(feature = "alloc")]
 mod host;

@@ -19,9 +19,9 @@
 //! use intercore::rpmsg::layout::CarveoutSpec;
 //! use intercore::rpmsg::rsc_table::{RpmsgTable, RscTableCell};
 //!
-//! /// The carveout this firmware is linked for.
+//! /// The carveout this firmware is linked for. EVENT_IDX off: what every host can do.
 //! pub const CARVEOUT: CarveoutSpec =
-//!     CarveoutSpec { vring_num: 256, buf_size: 512, event_idx: true, da_base: 0xA000_0000 };
+//!     CarveoutSpec { vring_num: 256, buf_size: 512, event_idx: false, da_base: 0xA000_0000 };
 //!
 //! #[used]
 //! #[unsafe(link_section = ".resource_table")] // see "Placing the table" below
@@ -31,9 +31,18 @@
 //! // The host's view: the bytes validate as a resource table with the rpmsg vdev.
 //! let t = RESOURCE_TABLE.snapshot();
 //! let table = intercore::wire::rsc::ResourceTable::validate(zerocopy::IntoBytes::as_bytes(&t))?;
-//! assert!(table.find_vdev(7)?.is_some());
+//! let vdev = table.find_vdev(7)?.expect("the rpmsg vdev");
+//! // Offers the name service only: no VIRTIO_RING_F_EVENT_IDX (bit 29).
+//! assert_eq!(vdev.vdev.dfeatures.get(), 1 << intercore::wire::rpmsg::VIRTIO_RPMSG_F_NS);
 //! # Ok::<(), intercore::wire::WireError>(())
 //! ```
+//!
+//! **EVENT_IDX** (`CarveoutSpec::event_idx`) stays off in every example: OpenAMP's host
+//! accepts the bit but never writes `used_event` (its remoteproc-virtio transport never
+//! sets `vdev->features`), so a firmware that honours it stops notifying after the first
+//! message and the link hangs; RPMsg-Lite implements none of it. Turn it on only for a
+//! firmware that will only ever run under hosts known to implement it — Linux's
+//! `virtio_ring` and intercore's host — where it saves doorbells under load.
 //!
 //! Other shapes are composed from the entry types ([`CarveoutEntry`], [`TraceEntry`],
 //! [`RpmsgVdevEntry`]) in a `#[repr(C)]` struct of the firmware's own, with the offsets
