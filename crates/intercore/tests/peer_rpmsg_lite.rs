@@ -673,3 +673,41 @@ fn honouring_no_interrupt_starves_an_rpmsg_lite_master() {
         "the remote honoured NO_INTERRUPT, so the master was not notified"
     );
 }
+
+/// A second master while the remote sleeps in a receive: the master's one notification
+/// (`rpmsg_lite_master_init` sends it once, at its end) wakes that receive, which then
+/// sees the rebuilt rings and reports `PeerGone` — the notification is taken. `wait_ready`
+/// must still attach, on the rings' state. Before the fix it waited for a notification
+/// that never came (seen against the real RPMsg-Lite master: "no new host after 496
+/// messages").
+#[test]
+fn remote_attaches_to_a_new_master_whose_notification_a_receive_took() {
+    let num = 8;
+    let (mem, p) = LiteMaster::memory(num);
+    let (mb, rb) = MailBell::pair();
+    let mut old = LiteMaster::start(Arc::clone(&mem), num, mb.clone());
+    let mut r = remote_waiting(&mem, rb, &p, WaitMode::Event);
+    r.wait_ready(T).unwrap();
+    echo(&mut old, &mut r, num as usize + 3);
+    drop(old);
+    mb.take();
+    let (mut r, mut master) = std::thread::scope(|s| {
+        let receiver = s.spawn(move || {
+            let mut got = r.recv_with(T, |_| ()).err();
+            if matches!(got, Some(Error::Protocol { .. })) {
+                got = r.try_recv_with(|_| ()).err();
+            }
+            (r, got)
+        });
+        // The remote is asleep in its receive before the new master starts.
+        std::thread::sleep(Duration::from_millis(50));
+        let master = LiteMaster::start(Arc::clone(&mem), num, mb.clone());
+        let (r, got) = receiver.join().unwrap();
+        assert_eq!(got, Some(Error::PeerGone), "rebuilt rings not seen");
+        (r, master)
+    });
+    assert!(!r.is_ready());
+    r.wait_ready(Some(Duration::from_secs(2)))
+        .expect("the new master's notification was taken by the receive");
+    echo(&mut master, &mut r, 3 * num as usize);
+}

@@ -123,6 +123,10 @@ impl RemoteConfig {
 /// A local endpoint: the shared table entry, with nothing added on the remote.
 type Ept = Entry<()>;
 
+/// How often [`RemoteBus::wait_ready`] looks at the rings while a new RPMsg-Lite master
+/// whose notification may have been taken is initialising them.
+const REBUILT_POLL: Duration = Duration::from_millis(1);
+
 /// Where the link is: waiting for the host's `DRIVER_OK`, or up with both rings attached.
 #[allow(
     clippy::large_enum_variant,
@@ -157,6 +161,12 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     in_order: bool,
     /// The last call found nothing to do or failed: the next one checks the status word.
     idle: bool,
+    /// Without a status word: the link died because the master rebuilt the rings, so the
+    /// one notification `rpmsg_lite_master_init` sends may already have been taken by the
+    /// call that saw the rebuild. [`Self::wait_ready`] then attaches on the rings' state
+    /// alone (looked at every millisecond), which is as `rpmsg_lite_master_init` leaves it
+    /// only once the new master is done.
+    rebuilt_seen: bool,
     /// Calls since attaching (every 64th checks the status word anyway).
     calls: u32,
     endpoints: Endpoints<(), [Option<Ept>; N]>,
@@ -280,6 +290,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             held_dropped: 0,
             in_order: false,
             idle: true,
+            rebuilt_seen: false,
             calls: 0,
             endpoints: Endpoints::new([const { None }; N]),
             host_services: [None; N],
@@ -373,7 +384,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             }
             // No status word: a used index we did not write is a master that rebuilt the
             // rings (`Rings::rebuilt`).
-            (None, State::Ready(rings)) if look => rings.rebuilt(&self.mem),
+            (None, State::Ready(rings)) if look => {
+                let rebuilt = rings.rebuilt(&self.mem);
+                self.rebuilt_seen |= rebuilt;
+                rebuilt
+            }
             _ => false,
         };
         if matches!(self.state, State::Ready(_)) && gone {
@@ -481,9 +496,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// not attach, nor do stale indices in memory a previous master used.
     fn wait_master(&mut self, timeout: Option<Duration>) -> Result<()> {
         if let State::Ready(rings) = &self.state {
-            if self.link.broken.is_none() && !rings.rebuilt(&self.mem) {
+            let rebuilt = rings.rebuilt(&self.mem);
+            if self.link.broken.is_none() && !rebuilt {
                 return Ok(());
             }
+            self.rebuilt_seen |= rebuilt;
         }
         if !matches!(self.state, State::Waiting { gone: false }) {
             // The link died (or the master rebuilt the rings): what it held and what its
@@ -493,17 +510,28 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         self.link.broken = None;
         let mut w = Waiter::new(&self.link.bell, self.wait, timeout);
+        // After a rebuild the master's notification may be gone (`rebuilt_seen`): the
+        // rings alone decide, looked at at least every millisecond while sleeping.
+        let rings_alone = self.rebuilt_seen;
         loop {
             // Only looks (a zero timeout): polling modes never sleep in `after_miss`.
-            if self.link.bell.wait(Some(Duration::ZERO))? && self.master_ready() {
+            let rung = self.link.bell.wait(Some(Duration::ZERO))?;
+            if (rung || rings_alone) && self.master_ready() {
                 break;
             }
             if let Next::Sleep(t) = w.after_miss(&self.link.bell)? {
-                if self.link.bell.wait(t)? && self.master_ready() {
+                let t = if rings_alone {
+                    Some(t.map_or(REBUILT_POLL, |t| t.min(REBUILT_POLL)))
+                } else {
+                    t
+                };
+                let rung = self.link.bell.wait(t)?;
+                if (rung || rings_alone) && self.master_ready() {
                     break;
                 }
             }
         }
+        self.rebuilt_seen = false;
         self.attach(false)
     }
 
