@@ -23,7 +23,7 @@ aarch64=(rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm
 baremetal=(rustc-web cargo-web rust-web-src binutils-arm-none-eabi gcc-arm-none-eabi
     libnewlib-arm-none-eabi)
 uml=(linux-source-6.1 flex bison bc busybox-static cpio xz-utils gzip)
-peers=(cmake pkg-config)
+peers=(cmake pkg-config libsysfs-dev python3)
 # From bookworm-backports, all of them, always together.
 qemu=(qemu-system-arm qemu-system-x86 qemu-system-common qemu-system-data qemu-user-static
     seabios)

@@ -33,7 +33,7 @@
 # Nothing of theirs is copied into this repository; nothing is built inside the clone
 # except intercore-peer (cargo's target directory).
 #
-# apt packages: gcc make cmake libsysfs-dev (libmetal's Linux port needs libsysfs)
+# apt packages: gcc make cmake libsysfs-dev (libmetal's Linux port needs libsysfs), through scripts/deps.sh
 #
 # Usage: scripts/test-real-peers.sh [fetch]
 # Environment:
@@ -86,15 +86,8 @@ if ((${#missing[@]})); then
     exit 77
 fi
 
-# --- tools (one apt step) ---------------------------------------------------------------
-pkgs=(gcc make cmake libsysfs-dev)
-need=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-if ((${#need[@]})); then
-    echo "test-real-peers: installing ${need[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+# --- tools: the one shared apt step (gcc, make, cmake, libsysfs-dev) -------------------------
+"$root/scripts/deps.sh"
 
 # --- build ---------------------------------------------------------------------------------
 build=$peers/build
