@@ -591,6 +591,22 @@ fn remote_ignores_rings_a_previous_master_left() {
     echo(&mut master, &mut r, 3 * num as usize);
 }
 
+/// A remote that served a first master (8-entry rings) for a few round trips, the master
+/// gone: `(memory, the master's side of the mailbox, the remote)`.
+fn after_a_first_master(wait: WaitMode) -> (Arc<HeapMem>, MailBell, Remote) {
+    let (mem, p) = LiteMaster::memory(REBUILD_NUM);
+    let (mb, rb) = MailBell::pair();
+    let mut old = LiteMaster::start(Arc::clone(&mem), REBUILD_NUM, mb.clone());
+    let mut r = remote_waiting(&mem, rb, &p, wait);
+    r.wait_ready(T).unwrap();
+    echo(&mut old, &mut r, REBUILD_NUM as usize + 3);
+    drop(old);
+    (mem, mb, r)
+}
+
+/// Ring size of the tests where a second master follows the first.
+const REBUILD_NUM: u16 = 8;
+
 /// Issue 19.3, a master that re-initialises the rings under a running remote (RPMsg-Lite
 /// does not support it, and shows it only by zeroing and refilling the rings): the
 /// remote's next call reports `PeerGone` (a used index it did not write), `wait_ready`
@@ -598,14 +614,8 @@ fn remote_ignores_rings_a_previous_master_left() {
 /// stayed sticky after `wait_ready` returned `Ok`.
 #[test]
 fn remote_attaches_to_a_new_master_after_the_rings_were_rebuilt() {
-    let num = 8;
-    let (mem, p) = LiteMaster::memory(num);
-    let (mb, rb) = MailBell::pair();
-    let mut old = LiteMaster::start(Arc::clone(&mem), num, mb.clone());
-    let mut r = remote(&mem, rb, &p);
-    r.wait_ready(T).unwrap();
-    echo(&mut old, &mut r, num as usize + 3);
-    drop(old);
+    let num = REBUILD_NUM;
+    let (mem, mb, mut r) = after_a_first_master(WaitMode::Poll);
     mb.take();
     let mut master = LiteMaster::start(Arc::clone(&mem), num, mb);
     // A busy remote looks at the used indices at its next idle call; the new master's
@@ -627,14 +637,8 @@ fn remote_attaches_to_a_new_master_after_the_rings_were_rebuilt() {
 /// failed with `PeerGone`.
 #[test]
 fn remote_waits_for_a_new_master_after_peer_gone() {
-    let num = 8;
-    let (mem, p) = LiteMaster::memory(num);
-    let (mb, rb) = MailBell::pair();
-    let mut old = LiteMaster::start(Arc::clone(&mem), num, mb.clone());
-    let mut r = remote(&mem, rb, &p);
-    r.wait_ready(T).unwrap();
-    echo(&mut old, &mut r, num as usize + 3);
-    drop(old);
+    let num = REBUILD_NUM;
+    let (mem, mb, mut r) = after_a_first_master(WaitMode::Poll);
     mb.set_master_gone(true);
     let got = r.recv_with(Some(Duration::from_millis(20)), |_| ());
     assert_eq!(got.err(), Some(Error::PeerGone));
@@ -682,17 +686,12 @@ fn honouring_no_interrupt_starves_an_rpmsg_lite_master() {
 /// messages").
 #[test]
 fn remote_attaches_to_a_new_master_whose_notification_a_receive_took() {
-    let num = 8;
-    let (mem, p) = LiteMaster::memory(num);
-    let (mb, rb) = MailBell::pair();
-    let mut old = LiteMaster::start(Arc::clone(&mem), num, mb.clone());
-    let mut r = remote_waiting(&mem, rb, &p, WaitMode::Event);
-    r.wait_ready(T).unwrap();
-    echo(&mut old, &mut r, num as usize + 3);
-    drop(old);
+    let num = REBUILD_NUM;
+    let (mem, mb, r) = after_a_first_master(WaitMode::Event);
     mb.take();
     let (mut r, mut master) = std::thread::scope(|s| {
         let receiver = s.spawn(move || {
+            let mut r = r;
             let mut got = r.recv_with(T, |_| ()).err();
             if matches!(got, Some(Error::Protocol { .. })) {
                 got = r.try_recv_with(|_| ()).err();
