@@ -537,3 +537,44 @@ fn mailbox_held_by_remoteproc_for_the_userspace_transport() {
         render(&f)
     );
 }
+
+/// `board check` agrees with `open` on a userspace board: over a carveout given by
+/// address, a firmware whose table leaves its vrings at `FW_RSC_ADDR_ANY`, with neither
+/// `[vdev]` nor `transport.vring_offset`, is an error naming `vdev.pool_base` — the
+/// refusal `Board::open` makes (the same plan, `plan_vdev`, on the firmware file's
+/// table); with a `[vdev]` pool inside the carveout it is not. Before, check said nothing
+/// and only `up` refused.
+#[test]
+fn userspace_check_runs_the_plan_open_runs() {
+    let k = am64("offline", true);
+    let dir = k.root().join("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("board.toml");
+    let text = userspace("intercore-pool@a6000000")
+        .replace(
+            "name = \"78000000.r5f\"",
+            "name = \"78000000.r5f\"\nfirmware = \"fw\"\nfirmware_file = \"fw.elf\"",
+        )
+        .replace(
+            "region = \"r5f-dma-memory@a0000000\"",
+            "base = 0xa0000000\nsize = 0x100000",
+        );
+    std::fs::write(
+        dir.join("fw.elf"),
+        arm_elf_with_table(&rpmsg_table(256, 0x40000)),
+    )
+    .unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let f = Board::from_file(&file).unwrap().check(&env(&k));
+    error(
+        &f,
+        "vdev.pool_base",
+        &["missing", "FW_RSC_ADDR_ANY", "vdev.pool_size"],
+    );
+    std::fs::write(
+        &file,
+        format!("{text}\n[vdev]\npool_base = 0xa0040000\npool_size = 0x40000\n"),
+    )
+    .unwrap();
+    no_errors(&Board::from_file(&file).unwrap().check(&env(&k)));
+}

@@ -209,6 +209,7 @@ impl Board {
                         );
                         return;
                     }
+                    self.check_userspace_plan(bytes, f);
                 }
                 let num = v.vring(0).map(|r| r.num.get());
                 match num {
@@ -263,6 +264,46 @@ impl Board {
     /// Why intercore's host bus (`HostBus::new`, `read_table`) would refuse this vdev, in
     /// the words of its own checks: two vrings, and a `vdev0buffer`
     /// carveout (when there is one) large enough for both directions' buffers.
+    /// The userspace transport's open places what the firmware's table leaves to the host
+    /// (`Board::plan_vdev` over the carveout): run the same plan on the firmware file's
+    /// table, so that `check` refuses, naming the key, what `open` would.
+    fn check_userspace_plan(&self, bytes: &[u8], f: &mut Findings) {
+        use intercore::wire::elf::Elf;
+        let TransportSpec::Userspace { region, .. } = &self.transport else {
+            return;
+        };
+        let crate::model::RegionSpec::Range { base, size } = region else {
+            f.push(
+                Level::Info,
+                "firmware",
+                "the vring and buffer placement over a reserved-memory carveout is checked when the board is opened",
+            );
+            return;
+        };
+        let (Ok(len), Ok(Some(s))) = (
+            usize::try_from(*size),
+            Elf::parse(bytes).and_then(|e| e.resource_table()),
+        ) else {
+            return;
+        };
+        let window = intercore::LinearMap {
+            base: intercore::DevAddr(*base),
+            offset: 0,
+            len,
+        };
+        match self.plan_vdev(&s.table, &window, "transport.rsc_offset") {
+            Ok(plan) => {
+                for n in plan.notes {
+                    f.push(Level::Info, "firmware", n);
+                }
+            }
+            Err(crate::OpenError::Config { key, message }) => {
+                f.push(Level::Error, key, message);
+            }
+            Err(e) => f.push(Level::Error, "firmware", e.to_string()),
+        }
+    }
+
     fn userspace_cannot_drive(
         &self,
         v: &intercore::wire::rsc::VdevEntry<'_>,
