@@ -71,10 +71,10 @@ impl fmt::Display for Board {
             } => writeln!(
                 f,
                 "transport  simulated SoC: firmware {:?} in its own process, carveout at device address {}{}, {} layout",
-                firmware.name(),
+                firmware.as_str(),
                 hex(*da_base),
                 if *event_idx { ", EVENT_IDX" } else { "" },
-                layout.name()
+                layout.as_str()
             )?,
             TransportSpec::Userspace {
                 region,

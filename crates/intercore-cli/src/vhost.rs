@@ -5,15 +5,17 @@ use intercore_cli::{
     EXIT_FAILED, EXIT_OK, FirmwareArg, KernelBulkArgs, KernelEchoArgs, VhostUserArgs,
 };
 use intercore_vhost::DeviceFirmware;
+use std::sync::Arc;
 
 /// Serves one front end: 0 when every firmware run ended with the guest going away, 1
 /// otherwise; an unusable socket path (a regular file, a socket in use) is an error
 /// naming it, and the file is left as it was.
 pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
-    let firmware = match a.firmware {
-        FirmwareArg::Echo => DeviceFirmware::Echo,
-        FirmwareArg::Sink => DeviceFirmware::Sink,
-        FirmwareArg::Offload => DeviceFirmware::Offload,
+    // The firmwares this command ships, the device's parameter.
+    let firmware: Arc<DeviceFirmware> = match a.firmware {
+        FirmwareArg::Echo => Arc::new(intercore_fw_echo::Echo),
+        FirmwareArg::Sink => Arc::new(intercore_fw_echo::Sink),
+        FirmwareArg::Offload => Arc::new(intercore_fw_offload::Offload),
     };
     let reports = intercore_vhost::serve_socket(&a.socket, firmware, a.verbose)
         .map_err(|e| CliError::at(&a.socket, e.to_string()))?;

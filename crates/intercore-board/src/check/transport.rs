@@ -17,16 +17,30 @@ impl Board {
         f: &mut Findings,
     ) {
         match &self.transport {
+            #[cfg(not(feature = "sim"))]
+            TransportSpec::Sim { .. } => f.push(
+                Level::Error,
+                "transport",
+                crate::open::feature_off("sim").to_string(),
+            ),
+            #[cfg(not(feature = "qemu"))]
+            TransportSpec::Qemu { .. } => f.push(
+                Level::Error,
+                "transport",
+                crate::open::feature_off("qemu").to_string(),
+            ),
+            #[cfg(feature = "sim")]
             TransportSpec::Sim { firmware, .. } => f.push(
                 Level::Ok,
                 "transport",
                 format!(
                     "the simulated SoC runs firmware {:?} as a child process of this host (intercore demo)",
-                    firmware.name()
+                    firmware.as_str()
                 ),
             ),
             // The same plan `Board::open` makes before it starts QEMU: the image, its
             // table, where the host places vrings and buffers, how it is woken.
+            #[cfg(feature = "qemu")]
             TransportSpec::Qemu { core, .. } => match self.qemu_plan() {
                 Ok((image, plan)) => {
                     f.push(

@@ -2,9 +2,9 @@
 //! and the memory's mapping.
 
 use super::{Check, quoted};
+use crate::model::Eviction;
 use crate::model::{Arch, CacheKind, CacheMaintenance, CacheSpec, MemorySpec};
 use crate::raw::RawCache;
-use intercore_sim::Eviction;
 
 /// The table, checked against the host architecture and the memory.
 pub(super) fn validate(

@@ -2,9 +2,9 @@
 //! IOMMU through VFIO, TI's dma-buf attach, or the simulator's IOMMU.
 
 use super::{Check, check_page, hex, quoted};
+use crate::model::POOL_IOVA;
 use crate::model::{MappingKind, MappingSpec, MemorySpec, PoolCarveout, RegionSpec, RprocSpec};
 use crate::raw::RawMapping;
-use intercore_sim::POOL_IOVA;
 
 /// A QEMU board's mapping: the emulated core has no IOMMU and reaches the shared memfd at
 /// its own addresses (the firmware declares the data-plane window), so only `identity` (the

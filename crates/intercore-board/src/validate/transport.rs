@@ -3,11 +3,11 @@
 
 use super::{Check, check_page, hex, plain_node_name, quoted};
 use crate::model::{
-    DoorbellSpec, MailboxKind, QemuCoreName, RegionSpec, TransportKind, TransportSpec,
+    DA_BASE, DoorbellSpec, FirmwareName, MailboxKind, QemuCoreName, RegionSpec, SimLayout,
+    TransportKind, TransportSpec,
 };
 use crate::raw::RawTransport;
 use intercore_linux::notify::{OmapMailbox, UioLayout, ZynqmpIpi};
-use intercore_sim::SimConfig;
 
 /// The table's kind (when it is one) and, when it could be built, the table.
 pub(super) fn validate(
@@ -16,7 +16,7 @@ pub(super) fn validate(
 ) -> (Option<TransportKind>, Option<TransportSpec>) {
     let kind = c.one_of::<TransportKind>("transport.kind", &t.kind);
     // The simulated SoC's own defaults (firmware, layout, device address, EVENT_IDX).
-    let defaults = SimConfig::default();
+    let defaults = SimDefaults::default();
     let sim_keys = "transport.kind = \"sim\"";
     let user_keys = "transport.kind = \"userspace\"";
     let qemu_keys = "transport.kind = \"qemu\"";
@@ -306,6 +306,26 @@ fn doorbell(t: &RawTransport, c: &mut Check) -> Option<DoorbellSpec> {
                 "expected \"poll\" or \"uio\"",
             );
             None
+        }
+    }
+}
+
+/// A simulated board's defaults: the offload firmware in the standard layout at
+/// [`DA_BASE`], without `EVENT_IDX` (what the simulator's firmwares are built for).
+struct SimDefaults {
+    firmware: FirmwareName,
+    layout: SimLayout,
+    da_base: u64,
+    event_idx: bool,
+}
+
+impl Default for SimDefaults {
+    fn default() -> Self {
+        Self {
+            firmware: FirmwareName::Offload,
+            layout: SimLayout::Standard,
+            da_base: DA_BASE,
+            event_idx: false,
         }
     }
 }

@@ -324,7 +324,7 @@ pub fn bench_bulk(
         if !matches!(
             board.transport,
             intercore_board::TransportSpec::Sim {
-                firmware: intercore_sim::Firmware::Offload,
+                firmware: intercore_board::FirmwareName::Offload,
                 ..
             }
         ) {
