@@ -125,6 +125,7 @@
 //! | | `buffers_base` + `buffers_size` | `qemu`, `userspace` | a `vdev0buffer` region for the buffers |
 
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 mod check;
 mod core_isa;

@@ -461,6 +461,7 @@ impl Board {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
     fn open_userspace(&self, env: &OpenEnv, host: HostConfig) -> Result<Link, OpenError> {
         let mut host = self.host_config(host.wait, None);
         let TransportSpec::Userspace {
