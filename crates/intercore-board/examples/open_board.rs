@@ -1,6 +1,7 @@
 //! `Board::open` from a board file: `boards/sim.toml` (the simulated SoC running
 //! `firmware/offload`), its echo service opened through the live [`Link`], every message
-//! size sent and its echo verified. Exits non-zero on any failure.
+//! size sent and its echo verified; then the zero-copy data plane, reached through the
+//! link ([`Link::open_data_plane`]), CRC32C jobs verified. Exits non-zero on any failure.
 //!
 //! ```text
 //! cargo run -p intercore-board --features sim --example open_board
@@ -36,7 +37,9 @@ fn main() {
         std::process::exit(intercore_sim::remote_main(&args[1..], &firmwares()));
     }
     match run() {
-        Ok(n) => println!("open_board: {n} message sizes echoed and verified"),
+        Ok((n, jobs)) => println!(
+            "open_board: {n} message sizes echoed and verified, {jobs} CRC32C jobs verified"
+        ),
         Err(e) => {
             eprintln!("open_board: {e}");
             std::process::exit(1);
@@ -44,7 +47,7 @@ fn main() {
     }
 }
 
-fn run() -> Result<usize, String> {
+fn run() -> Result<(usize, usize), String> {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../boards/sim.toml");
     let board = Board::from_file(file).map_err(|e| e.to_string())?;
     let env = OpenEnv {
@@ -73,11 +76,39 @@ fn run() -> Result<usize, String> {
             return Err(format!("size {len}: the echo differs"));
         }
     }
+    let jobs = data_plane(&mut link, &board)?;
     let how = link
         .close(Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     if !how.ends_with("exit status: 0") {
         return Err(format!("closing: {how}"));
     }
-    Ok(max)
+    Ok((max, jobs))
+}
+
+/// CRC32C jobs on the data plane, through the link whatever the transport.
+fn data_plane(link: &mut Link, board: &Board) -> Result<usize, String> {
+    use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C};
+    let t = Some(Duration::from_secs(10));
+    let mut dp = link
+        .open_data_plane(board, &OpenEnv::default(), t)
+        .map_err(|e| e.to_string())?;
+    let jobs = 8;
+    for job in 0..jobs {
+        let len = 4000 + job * 1000;
+        let mut b = dp.alloc(len + 4).ok_or("no free buffer in the pool")?;
+        for (i, x) in b[..len].iter_mut().enumerate() {
+            *x = (i * 3 + job) as u8;
+        }
+        let want = intercore::crc32c(&b[..len]);
+        dp.submit(link, b, len, DP_OP_CRC32C)
+            .map_err(|e| format!("job {job}: {e}"))?;
+        let c = dp
+            .wait_complete(link, t)
+            .map_err(|e| format!("job {job}: {e}"))?;
+        if c.status() != DP_OK || c[len..len + 4] != want.to_le_bytes() {
+            return Err(format!("job {job}: status {}, wrong CRC", c.status()));
+        }
+    }
+    Ok(jobs)
 }

@@ -16,7 +16,7 @@
 //! semihosting: a clean exit after the host goes away is 0, anything else is a
 //! [`QemuError::FirmwareFault`]; a foreign firmware usually never exits.
 
-use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::dataplane::{CacheOps, Coherent, DpHost, Pool, PoolConfig};
 use intercore::pollbell::{PollDoorbell, PollPlatform, PollSide, PolledRings};
 use intercore::rpmsg::rsc_table::DP_POOL_CARVEOUT;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
@@ -740,6 +740,18 @@ impl QemuSoc {
         pool: &PoolConfig,
         timeout: Option<Duration>,
     ) -> intercore::Result<DpHost<Coherent<Arc<MemfdRegion>>>> {
+        self.open_data_plane_with(bus, pool, timeout, |c| c)
+    }
+
+    /// As [`open_data_plane`](Self::open_data_plane), with the host's cache operations
+    /// wrapped by `wrap` (a caller that keeps one data-plane type for every transport).
+    pub fn open_data_plane_with<D: intercore::Doorbell, C: CacheOps>(
+        &self,
+        bus: &mut HostBus<Arc<MemfdRegion>, D>,
+        pool: &PoolConfig,
+        timeout: Option<Duration>,
+        wrap: impl FnOnce(Coherent<Arc<MemfdRegion>>) -> C,
+    ) -> intercore::Result<DpHost<C>> {
         let (da, len) = self.pool.ok_or(intercore::Error::Config(
             "the firmware declares no intercore-dp window",
         ))?;
@@ -751,7 +763,8 @@ impl QemuSoc {
         let remote = bus.wait_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
         let ep = bus.create_endpoint("intercore-dp-host", None)?;
         let off = (da - self.core.shared_base()) as usize;
-        let pool = Pool::new(Coherent::new(Arc::clone(&self.mem)), off, DevAddr(da), pool)?;
+        let cache = wrap(Coherent::new(Arc::clone(&self.mem)));
+        let pool = Pool::new(cache, off, DevAddr(da), pool)?;
         DpHost::new(pool, ep, remote, bus.max_payload())
     }
 

@@ -25,9 +25,12 @@ mod qemu;
 mod sim;
 
 use crate::model::{Board, Boot, TransportSpec};
+use crate::pool::PoolCache;
 use intercore::SharedMemory;
+use intercore::dataplane::DpHost;
 use intercore::pollbell::{PollDoorbell, PollSide, PolledRings};
 use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RscLocation, Transport};
+use intercore::wire::dataplane::DP_SERVICE;
 use intercore::wire::rsc::ResourceTable;
 pub use intercore_linux::notify::LinuxPoll;
 use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
@@ -104,9 +107,10 @@ impl Default for OpenEnv {
 }
 
 /// Why a board could not be opened. Each names the board key or the file concerned.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The board's configuration cannot be opened this way (`key`: the board key).
+    #[error("{key}: {message}")]
     Config {
         /// The board key (`transport.kind`, `transport.fw_dir`).
         key: &'static str,
@@ -114,6 +118,7 @@ pub enum OpenError {
         message: String,
     },
     /// Starting or reaching the core failed.
+    #[error("{what}: {message}")]
     Start {
         /// What was being done.
         what: String,
@@ -122,18 +127,35 @@ pub enum OpenError {
     },
 }
 
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::Config { key, message } => {
-                write!(f, "{key}: {message}")
-            }
-            OpenError::Start { what, message } => write!(f, "{what}: {message}"),
-        }
-    }
+/// Why [`Link::open_data_plane`] could not open the data plane.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    /// The firmware does not announce the offload service ([`DP_SERVICE`]) in time: it
+    /// has no data plane.
+    #[error("{0}")]
+    NoService(intercore::Error),
+    /// The board's pool could not be opened ([`Board::open_pool`]).
+    #[error("data-plane pool: {0}")]
+    Pool(OpenError),
+    /// The channel to the offload service could not be opened.
+    #[error("data-plane channel: {0}")]
+    Channel(intercore::Error),
+    /// The data plane itself could not be set up.
+    #[error("data plane: {0}")]
+    Open(intercore::Error),
 }
 
-impl std::error::Error for OpenError {}
+/// Why a live link is broken ([`Link::broken`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Broken {
+    /// The host bus saw the peer reset or die, or a protocol error (sticky).
+    #[error("{0}")]
+    Bus(intercore::Error),
+    /// The emulated core's firmware faulted or exited (QEMU).
+    #[cfg(feature = "qemu")]
+    #[error("{0}")]
+    Firmware(intercore_sim::qemu::QemuError),
+}
 
 /// The last `n` lines of a console, for an error message (`""` when empty).
 pub fn console_tail(console: &str, n: usize) -> String {
@@ -225,21 +247,41 @@ impl Link {
             _ => None,
         }
     }
-    /// The simulated SoC and its host bus (for its data plane), if this is a `sim` link.
-    #[cfg(feature = "sim")]
-    pub fn sim_mut(&mut self) -> Option<(&Soc, &mut SimBus)> {
+    /// Opens the data plane to the firmware's offload service ([`DP_SERVICE`]) through
+    /// this link, one type whatever the transport: the simulated SoC's pool (mapped into
+    /// its IOMMU) or QEMU's window (laid out as the board's `[pool]` says), else the
+    /// board's own pool ([`Board::open_pool`], with `env`'s roots) on a channel of this
+    /// link. `timeout` bounds the wait for the service. Opening maps the pool into the
+    /// remote's window, so a link opens it once and keeps it.
+    #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
+    pub fn open_data_plane(
+        &mut self,
+        board: &Board,
+        env: &OpenEnv,
+        timeout: Option<Duration>,
+    ) -> Result<DpHost<PoolCache>, DataPlaneError> {
         match &mut self.inner {
-            Inner::Sim { bus, soc } => Some((soc, bus)),
-            _ => None,
+            #[cfg(feature = "sim")]
+            Inner::Sim { bus, soc } => {
+                return soc
+                    .open_data_plane_with(bus, timeout, |c| Arc::new(c) as PoolCache)
+                    .map_err(DataPlaneError::Open);
+            }
+            #[cfg(feature = "qemu")]
+            Inner::Qemu { bus, soc } => {
+                return soc
+                    .open_data_plane_with(bus, &board.pool, timeout, |c| Arc::new(c) as PoolCache)
+                    .map_err(DataPlaneError::Open);
+            }
+            _ => {}
         }
-    }
-    /// The QEMU SoC and its host bus (for its data plane), if this is a `qemu` link.
-    #[cfg(feature = "qemu")]
-    pub fn qemu_mut(&mut self) -> Option<(&QemuSoc, &mut QemuBus)> {
-        match &mut self.inner {
-            Inner::Qemu { bus, soc } => Some((soc, bus)),
-            _ => None,
-        }
+        let remote = self
+            .find_service(DP_SERVICE, timeout)
+            .map_err(DataPlaneError::NoService)?;
+        let bp = board.open_pool(env).map_err(DataPlaneError::Pool)?;
+        let ch = Transport::open(self, "dp-host", remote).map_err(DataPlaneError::Channel)?;
+        let max = self.max_payload();
+        DpHost::on_channel(bp.pool, ch, max).map_err(DataPlaneError::Open)
     }
     /// The channel to `service`, opened (as `name`) the first time and kept for the link's
     /// life, as the kernel's rpmsg char driver keeps one endpoint per announced channel for
@@ -270,18 +312,18 @@ impl Link {
         }
     }
     /// Whether the link is broken (the peer reset or died), with why.
-    pub fn broken(&mut self) -> Option<String> {
+    pub fn broken(&mut self) -> Option<Broken> {
         match &mut self.inner {
             #[cfg(feature = "sim")]
-            Inner::Sim { bus, .. } => bus.broken().map(|e| e.to_string()),
+            Inner::Sim { bus, .. } => bus.broken().map(Broken::Bus),
             #[cfg(feature = "qemu")]
             Inner::Qemu { bus, soc } => soc
                 .fault_now()
-                .map(|f| f.to_string())
-                .or_else(|| bus.broken().map(|e| e.to_string())),
-            Inner::UserPoll { bus } => bus.broken().map(|e| e.to_string()),
-            Inner::UserRings { bus } => bus.broken().map(|e| e.to_string()),
-            Inner::UserUio { bus } => bus.broken().map(|e| e.to_string()),
+                .map(Broken::Firmware)
+                .or_else(|| bus.broken().map(Broken::Bus)),
+            Inner::UserPoll { bus } => bus.broken().map(Broken::Bus),
+            Inner::UserRings { bus } => bus.broken().map(Broken::Bus),
+            Inner::UserUio { bus } => bus.broken().map(Broken::Bus),
             Inner::Kernel { .. } => None,
         }
     }
