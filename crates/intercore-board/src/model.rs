@@ -1,12 +1,10 @@
 //! The typed board: what a validated board file says, part by part.
 
-use crate::error::BoardError;
 use crate::keyword::keyword_enum;
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::HostConfig;
 use intercore_linux::remoteproc::Control;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -645,39 +643,6 @@ pub fn default_pool() -> PoolConfig {
 }
 
 impl Board {
-    /// Reads and validates the board file `path`.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
-        let path = path.as_ref();
-        let text =
-            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
-                .map_err(|e| BoardError::Io {
-                    path: path.to_path_buf(),
-                    source: match e {
-                        intercore_linux::file::FileError::Io { source, .. } => source,
-                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
-                    },
-                })?;
-        let mut b = crate::validate::parse(&text).map_err(|e| match e {
-            BoardError::Syntax { problem, .. } => BoardError::Syntax {
-                path: Some(path.to_path_buf()),
-                problem,
-            },
-            BoardError::Invalid { problems, .. } => BoardError::Invalid {
-                path: Some(path.to_path_buf()),
-                problems,
-            },
-            other => other,
-        })?;
-        b.file = Some(path.to_path_buf());
-        Ok(b)
-    }
-
-    /// Parses and validates a board configuration held in memory.
-    #[allow(clippy::should_implement_trait)] // also offered as `FromStr`
-    pub fn from_str(text: &str) -> Result<Board, BoardError> {
-        crate::validate::parse(text)
-    }
-
     /// `firmware_file`, resolved against the board file's directory.
     pub fn firmware_path(&self) -> Option<PathBuf> {
         let f = self.remoteproc.as_ref()?.firmware_file.as_ref()?;
@@ -690,12 +655,5 @@ impl Board {
             .and_then(|p| p.parent())
             .unwrap_or(Path::new(""));
         Some(dir.join(f))
-    }
-}
-
-impl std::str::FromStr for Board {
-    type Err = BoardError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::validate::parse(s)
     }
 }
