@@ -503,7 +503,6 @@ impl Board {
         }
     }
 
-    #[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
     fn open_userspace(&self, env: &OpenEnv, host: HostConfig) -> Result<Link, OpenError> {
         let mut host = self.host_config(host.wait, None);
         let TransportSpec::Userspace {
@@ -558,54 +557,7 @@ impl Board {
         let plan = self.plan_vdev(&table, &map, "transport.rsc_offset")?;
         host.vring_region = plan.vring_region;
         host.buffers = plan.buffers;
-        let bus_err = |e: intercore::Error| OpenError::Start {
-            what: "transport: the host bus over the carveout".into(),
-            message: e.to_string(),
-        };
-        match doorbell {
-            crate::model::DoorbellSpec::Poll => {
-                let crate::vdev::Wake::Counters(entry) = plan.wake else {
-                    let bus = HostBus::new(mem, &map, PolledRings::new(LinuxPoll), rsc, host)
-                        .map_err(bus_err)?;
-                    return Ok(Link {
-                        inner: Inner::UserRings { bus },
-                        name: "userspace/polled-rings".into(),
-                        services: Vec::new(),
-                    });
-                };
-                let bell = PollDoorbell::from_entry(
-                    Arc::clone(&mem),
-                    &map,
-                    &entry,
-                    PollSide::Host,
-                    LinuxPoll,
-                )
-                .map_err(|e| OpenError::Config {
-                    key: "transport.doorbell",
-                    message: e.to_string(),
-                })?;
-                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
-                Ok(Link {
-                    inner: Inner::UserPoll { bus },
-                    name: "userspace/poll".into(),
-                    services: Vec::new(),
-                })
-            }
-            crate::model::DoorbellSpec::Uio { device, layout } => {
-                let bell = UioDoorbell::open(&env.roots, device, *layout).map_err(|e| {
-                    OpenError::Config {
-                        key: "transport.uio_device",
-                        message: e.to_string(),
-                    }
-                })?;
-                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
-                Ok(Link {
-                    inner: Inner::UserUio { bus },
-                    name: "userspace/uio".into(),
-                    services: Vec::new(),
-                })
-            }
-        }
+        userspace_link(mem, &map, rsc, host, doorbell, &plan.wake, env)
     }
 
     /// The board's remote processor (`kernel`/`userspace` boards with `[remoteproc]`).
@@ -722,6 +674,62 @@ pub fn expand_path(
     }
     let p = PathBuf::from(s);
     Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+/// The userspace transport's host bus over the mapped carveout, with the doorbell the board
+/// names: `poll` at the block the firmware's vendor entry declares (none: the rings
+/// polled), or `uio`.
+fn userspace_link(
+    mem: UserMem,
+    map: &intercore::LinearMap,
+    rsc: RscLocation,
+    host: HostConfig,
+    doorbell: &crate::model::DoorbellSpec,
+    wake: &crate::vdev::Wake,
+    env: &OpenEnv,
+) -> Result<Link, OpenError> {
+    let bus_err = |e: intercore::Error| OpenError::Start {
+        what: "transport: the host bus over the carveout".into(),
+        message: e.to_string(),
+    };
+    match doorbell {
+        crate::model::DoorbellSpec::Poll => {
+            let crate::vdev::Wake::Counters(entry) = wake else {
+                let bus = HostBus::new(mem, map, PolledRings::new(LinuxPoll), rsc, host)
+                    .map_err(bus_err)?;
+                return Ok(Link {
+                    inner: Inner::UserRings { bus },
+                    name: "userspace/polled-rings".into(),
+                    services: Vec::new(),
+                });
+            };
+            let bell =
+                PollDoorbell::from_entry(Arc::clone(&mem), map, entry, PollSide::Host, LinuxPoll)
+                    .map_err(|e| OpenError::Config {
+                        key: "transport.doorbell",
+                        message: e.to_string(),
+                    })?;
+            let bus = HostBus::new(mem, map, bell, rsc, host).map_err(bus_err)?;
+            Ok(Link {
+                inner: Inner::UserPoll { bus },
+                name: "userspace/poll".into(),
+                services: Vec::new(),
+            })
+        }
+        crate::model::DoorbellSpec::Uio { device, layout } => {
+            let bell =
+                UioDoorbell::open(&env.roots, device, *layout).map_err(|e| OpenError::Config {
+                    key: "transport.uio_device",
+                    message: e.to_string(),
+                })?;
+            let bus = HostBus::new(mem, map, bell, rsc, host).map_err(bus_err)?;
+            Ok(Link {
+                inner: Inner::UserUio { bus },
+                name: "userspace/uio".into(),
+                services: Vec::new(),
+            })
+        }
+    }
 }
 
 /// The rpmsg control devices (`rpmsg_ctrl*`) under `dev`, sorted.
