@@ -706,9 +706,9 @@ fn userspace_link(
             let bell =
                 PollDoorbell::from_entry(Arc::clone(&mem), map, entry, PollSide::Host, LinuxPoll)
                     .map_err(|e| OpenError::Config {
-                        key: "transport.doorbell",
-                        message: e.to_string(),
-                    })?;
+                    key: "transport.doorbell",
+                    message: e.to_string(),
+                })?;
             let bus = HostBus::new(mem, map, bell, rsc, host).map_err(bus_err)?;
             Ok(Link {
                 inner: Inner::UserPoll { bus },
