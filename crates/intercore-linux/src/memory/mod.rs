@@ -53,6 +53,7 @@ mod devtree;
 mod dma_heap;
 #[cfg(all(feature = "vfio", feature = "test-utils"))]
 pub mod edu;
+mod guest;
 mod memfd;
 mod pagemap;
 #[cfg(test)]
@@ -66,6 +67,7 @@ mod vfio;
 pub use carveout::{DevMemCaching, PhysCarveout};
 pub use devtree::{ReservedMemory, parse_reg, reserved_memory};
 pub use dma_heap::{DmaHeapRegion, RprocDmaBufAttach, list_dma_heaps};
+pub use guest::{GuestMemory, GuestRegion};
 pub use memfd::{MemfdRegion, PrivateRegion};
 pub use pagemap::{
     PM_PFN_MASK, PM_PRESENT, PM_SWAPPED, check_contiguous, contiguous_phys_addr, own_pagemap,
