@@ -221,13 +221,13 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 }
 
 /// `memfd_create(name, flags)`.
-pub(crate) fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+pub fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid NUL-terminated string; the flags are plain integers.
     cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) }).map(owned)
 }
 
 /// `ftruncate(fd, len)`.
-pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+pub fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size too large"))?;
     // SAFETY: ftruncate with integer arguments on a descriptor we borrow.
@@ -244,13 +244,13 @@ pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
 }
 
 /// `fcntl(fd, F_ADD_SEALS, seals)`.
-pub(crate) fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
+pub fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
     // SAFETY: F_ADD_SEALS with an integer argument on a descriptor we borrow.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(|_| ())
 }
 
 /// `fcntl(fd, F_GET_SEALS)`.
-pub(crate) fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     // SAFETY: F_GET_SEALS takes no argument and only reads the descriptor's seals.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
 }

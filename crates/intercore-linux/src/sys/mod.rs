@@ -25,8 +25,8 @@ mod process;
 pub(crate) mod socket;
 
 pub use fd::{
-    adopt_inherited_fd, clear_cloexec, pipe, poll_readable_any, read, set_nonblock,
-    spawn_inheriting, write,
+    add_seals, adopt_inherited_fd, clear_cloexec, ftruncate, memfd_create, pipe, poll_readable_any,
+    read, seals, set_nonblock, spawn_inheriting, write,
 };
 pub use mmap::Mmap;
 pub(crate) use mmap::OwnsMmap;
