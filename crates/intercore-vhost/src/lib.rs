@@ -90,6 +90,8 @@ pub struct RunReport {
     pub messages: u64,
     /// How the firmware stopped: `Ok` when the guest went away.
     pub result: Result<(), String>,
+    /// The data plane's counters, for a firmware that serves one (`Offload`).
+    pub data_plane: Option<intercore::dataplane::DpRemoteStats>,
 }
 
 /// The doorbell of a vhost-user device: the guest kicks through one eventfd per ring (we
@@ -255,8 +257,8 @@ impl Device {
             let code = msg.request;
             let want_ack = msg.flags & FLAG_NEED_REPLY != 0;
             if self.verbose {
-                eprintln!(
-                    "vhost-user: request {code} flags {:#x} size {} fds {}",
+                log::info!(
+                    "request {code} flags {:#x} size {} fds {}",
                     msg.flags,
                     msg.payload.len(),
                     msg.fds.len()
@@ -272,7 +274,7 @@ impl Device {
                 Ok(None) if need_ack => proto::reply(&mut sock, code, &0u64.to_le_bytes())?,
                 Ok(None) => {}
                 Err(e) => {
-                    eprintln!("vhost-user: request {code} refused: {e}");
+                    log::warn!("request {code} refused: {e}");
                     if need_ack {
                         proto::reply(&mut sock, code, &1u64.to_le_bytes())?;
                     } else if matches!(
@@ -511,10 +513,12 @@ impl Device {
             let report = t.join().unwrap_or_else(|_| RunReport {
                 messages: 0,
                 result: Err("firmware thread panicked".into()),
+                data_plane: None,
             });
-            eprintln!(
-                "vhost-user: firmware stopped after {} messages: {:?}",
-                report.messages, report.result
+            log::info!(
+                "firmware stopped after {} messages: {:?}",
+                report.messages,
+                report.result
             );
             self.reports.push(report);
         }
@@ -534,6 +538,7 @@ fn run_firmware(
     let fail = |e: String| RunReport {
         messages: 0,
         result: Err(e),
+        data_plane: None,
     };
     loop {
         match poll_in(&[&bell.stop, &bell.kicks[0]], None) {
@@ -575,6 +580,7 @@ fn run_firmware(
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
+    let mut data_plane = None;
     let (messages, r) = match fw {
         DeviceFirmware::Echo => match intercore_fw_echo::run(&mut bus) {
             Ok(s) => (s.echoed, Ok(())),
@@ -588,10 +594,13 @@ fn run_firmware(
             let mut dp = DpRemote::new(Coherent::new(pool_view), ram);
             let r = intercore_fw_offload::run(&mut bus, &mut dp);
             let st = dp.stats();
-            eprintln!(
-                "vhost-user: data plane: {} jobs done, {} faults, {} refused",
-                st.done, st.faults, st.bad
+            log::info!(
+                "data plane: {} jobs done, {} faults, {} refused",
+                st.done,
+                st.faults,
+                st.bad
             );
+            data_plane = Some(st);
             match r {
                 Ok(s) => (s.echoed, Ok(())),
                 Err(e) => (0, Err(e)),
@@ -601,6 +610,7 @@ fn run_firmware(
     RunReport {
         messages,
         result: r.map_err(|e| e.to_string()),
+        data_plane,
     }
 }
 

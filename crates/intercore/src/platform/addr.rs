@@ -2,7 +2,8 @@
 //!
 //! A [`DevAddr`] is what the remote core puts on the bus; it is a different type from a
 //! byte offset inside a [`SharedMemory`](crate::SharedMemory) region, so one cannot be used
-//! for the other by accident (design rule 1).
+//! for the other by accident: the wire carries offsets and device addresses, never
+//! pointers, and the two are kept apart by type.
 
 use core::fmt;
 
