@@ -15,7 +15,7 @@
 //! and the rejection closes the connection, so the guest's probe fails with `-EIO`.
 //!
 //! No `unsafe` here: the system calls (descriptor reads and writes, polling, messages with
-//! descriptors attached) are `intercore-linux`'s safe [`sys`](intercore_linux::sys)
+//! descriptors attached) are `intercore-linux`'s safe [`sys`]
 //! functions, and the guest memory mapping is its `GuestMemory`.
 #![deny(unsafe_code)]
 

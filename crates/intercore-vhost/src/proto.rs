@@ -89,7 +89,7 @@ pub fn recv(sock: &mut UnixStream) -> io::Result<Option<Msg>> {
             "too many file descriptors with one message",
         ));
     }
-    let got = n as usize;
+    let got = n;
     if got < hdr.len() {
         sock.read_exact(&mut hdr[got..])?;
     }
