@@ -38,6 +38,11 @@ mod shm;
 pub mod testing;
 pub mod virtq;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
 pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};

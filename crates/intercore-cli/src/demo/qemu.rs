@@ -6,7 +6,9 @@
 use super::{Opts, Rng, fill, percentile};
 use crate::bulk::{Checker, Outcome, input_len};
 use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
 use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
 use std::path::PathBuf;
@@ -88,7 +90,7 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
         let step = (|| -> Result<(), String> {
             let service = intercore_fw_offload::ECHO_SERVICE;
             let remote = bus
-                .wait_service(service, Some(TIMEOUT))
+                .find_service(service, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {service:?}: {e}"))?;
             let ep = bus
                 .create_endpoint("intercore-demo", None)
@@ -101,8 +103,15 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                 fill(&mut out[..len], seq ^ o.seed);
                 let t0 = Instant::now();
                 let r = bus
-                    .send(ep, remote, &out[..len])
-                    .and_then(|_| bus.recv(ep, &mut back));
+                    .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+                    .and_then(|_| {
+                        bus.recv_from(
+                            &Channel::new(ep, RPMSG_ADDR_ANY),
+                            &mut back,
+                            Some(Duration::from_secs(1)),
+                        )
+                        .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
+                    });
                 match r {
                     Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
                         rtts.push(t0.elapsed().as_nanos() as u64)
@@ -122,11 +131,17 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
             }
             // The firmware's own count, over the link.
             let stats_ep = bus
-                .wait_service(STATS_SERVICE, Some(TIMEOUT))
+                .find_service(STATS_SERVICE, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
-            bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
+            bus.send_raw(ep, stats_ep, b"?", Some(Duration::from_secs(1)))
+                .map_err(|e| e.to_string())?;
             let (_, n) = bus
-                .recv(ep, &mut back)
+                .recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .map_err(|e| format!("statistics: {e}"))?;
             fw_link = OffloadStats::from_bytes(&back[..n]);
             if bulk_mib > 0 {
