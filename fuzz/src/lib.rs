@@ -168,13 +168,11 @@ pub fn rings(data: &[u8]) {
     let mut buf = [0u8; 512];
     for k in 0..4 {
         let _ = host.poll();
-        let _ = host
-            .recv_from(
-                &Channel::new(hep, RPMSG_ADDR_ANY),
-                &mut buf,
-                Some(Duration::ZERO),
-            )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n));
+        let _ = host.recv_from(
+            &Channel::new(hep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO),
+        );
         let _ = host.send_raw(
             hep,
             if k == 1 { other } else { rep },

@@ -85,7 +85,6 @@ fn rpmsg(c: &mut Criterion) {
                     &mut back,
                     Some(Duration::ZERO),
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .unwrap(),
             );
         })
@@ -249,7 +248,6 @@ fn round_trip<M: SharedMemory + Send + Sync + 'static>(
                     &mut back,
                     Some(Duration::ZERO),
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .unwrap(),
             );
         })

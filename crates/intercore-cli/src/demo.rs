@@ -226,17 +226,19 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
                     &mut back,
                     Some(Duration::from_secs(1)),
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             });
         let rtt = t0.elapsed();
         match r {
-            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+            Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                 rtts.push(rtt.as_nanos() as u64);
                 bytes += 2 * len as u64;
             }
             Ok((src, n)) => {
                 errors += 1;
-                first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                first_error.get_or_insert(format!(
+                    "message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs",
+                    src.unwrap_or_default()
+                ));
             }
             Err(e) => {
                 errors += 1;

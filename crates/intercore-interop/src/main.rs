@@ -199,15 +199,12 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
         let Some((sweep, size, p)) = outstanding.pop_front() else {
             break;
         };
-        match host
-            .recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut buf, STEP)
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-        {
-            Ok((src, len)) if src == addr && buf[..len] == p[..] => passed += 1,
+        match host.recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut buf, STEP) {
+            Ok((src, len)) if src == Some(addr) && buf[..len] == p[..] => passed += 1,
             Ok((src, len)) => {
                 failed += 1;
                 println!(
-                    "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:#x} differs"
+                    "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:x?} differs"
                 );
             }
             Err(e) => {

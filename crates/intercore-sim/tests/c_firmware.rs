@@ -169,9 +169,8 @@ fn echo_every_size(h: &mut Host, dst: u32, max: usize, prefix: &[u8]) {
                 &mut buf,
                 Some(Duration::from_secs(1)),
             )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             .unwrap();
-        assert_eq!(src, dst, "size {size}");
+        assert_eq!(src, Some(dst), "size {size}");
         assert_eq!(&buf[..prefix.len()], prefix, "size {size}");
         assert_eq!(&buf[prefix.len()..n], &payload[..], "size {size}");
     }

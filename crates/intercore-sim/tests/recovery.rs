@@ -49,9 +49,8 @@ fn prove_alive(bus: &mut Bus, ep: u32, echo: u32, dp: &mut DpHost<AnyCache>, cyc
     let mut back = [0u8; 64];
     let (src, n) = bus
         .recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut back, T)
-        .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
         .unwrap();
-    assert_eq!((src, &back[..n]), (echo, msg.as_bytes()));
+    assert_eq!((src, &back[..n]), (Some(echo), msg.as_bytes()));
     let mut b = dp.alloc(4096).unwrap();
     b[..100].fill(cycle as u8);
     let want = intercore::crc32c(&b[..100]);
@@ -68,14 +67,11 @@ fn wait_peer_gone(bus: &mut Bus, ep: u32, dp: &mut DpHost<AnyCache>) {
     let mut buf = [0u8; 512];
     loop {
         assert!(Instant::now() < deadline, "PeerGone not reported");
-        let r = match bus
-            .recv_from(
-                &Channel::new(ep, RPMSG_ADDR_ANY),
-                &mut buf,
-                Some(Duration::from_millis(50)),
-            )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-        {
+        let r = match bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::from_millis(50)),
+        ) {
             Ok(_) | Err(Error::Timeout) => match dp.try_complete(bus) {
                 Ok(Some(c)) => {
                     drop(c);

@@ -686,14 +686,12 @@ mod tests {
             let mut back = vec![0u8; 512];
             let log = watch(|| {
                 assert_eq!(
-                    host.recv_from(
+                    host.recv(
                         &Channel::new(ep, RPMSG_ADDR_ANY),
                         &mut back,
                         Some(Duration::ZERO)
                     )
-                    .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-                    .unwrap()
-                    .1,
+                    .unwrap(),
                     n
                 )
             });

@@ -64,9 +64,8 @@ fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
                 &mut buf,
                 Some(Duration::from_secs(1))
             )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             .unwrap(),
-            (r, 4)
+            (Some(r), 4)
         );
         assert_eq!(buf[..4], (i * 3).to_le_bytes());
     }
@@ -96,9 +95,8 @@ fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
                     &mut back,
                     Some(Duration::from_secs(1))
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .unwrap(),
-                (r, 3)
+                (Some(r), 3)
             );
             assert_eq!(&back[..3], m);
         }
@@ -170,9 +168,8 @@ fn in_order_rings_check_what_they_do_not_follow() {
             &mut buf,
             Some(Duration::ZERO)
         )
-        .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
         .unwrap(),
-        (r, 1)
+        (Some(r), 1)
     );
     let e = host.poll().unwrap_err();
     assert!(
@@ -271,14 +268,11 @@ fn held_message_does_not_stall_the_link() {
             };
             let mut buf = [0u8; 8];
             if echoed.is_err()
-                || host
-                    .recv_from(
-                        &Channel::new(h, RPMSG_ADDR_ANY),
-                        &mut buf,
-                        Some(Duration::from_secs(1)),
-                    )
-                    .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-                    != Ok((b, 4))
+                || host.recv_from(
+                    &Channel::new(h, RPMSG_ADDR_ANY),
+                    &mut buf,
+                    Some(Duration::from_secs(1)),
+                ) != Ok((Some(b), 4))
                 || buf[..4] != msg
             {
                 break;
@@ -310,9 +304,8 @@ fn held_message_does_not_stall_the_link() {
                 &mut buf,
                 Some(Duration::from_secs(1))
             )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             .unwrap(),
-            (a, 2)
+            (Some(a), 2)
         );
         assert_eq!(remote.stats().held_dropped, 0, "{ring}");
         assert_eq!((host.broken(), remote.broken()), (None, None), "{ring}");
@@ -386,9 +379,8 @@ fn round_trip_counts(link: &Carveout, cfg: HostConfig) -> (Counts, Counts, bool)
                     &mut buf,
                     Some(Duration::ZERO)
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .unwrap(),
-            (r, 64)
+            (Some(r), 64)
         );
         assert_eq!(buf, msg);
     };

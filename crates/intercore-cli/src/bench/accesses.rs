@@ -241,7 +241,6 @@ impl Bench {
                 &mut self.back,
                 Some(Duration::ZERO),
             )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             .map_err(|e| format!("host receive: {e}"))?;
         r[if whole { 0 } else { 1 }] = hm.take();
         if len != size || self.back[..len] != self.out[..size] {

@@ -287,7 +287,6 @@ impl Vq {
                 &mut back,
                 Some(Duration::ZERO),
             )
-            .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
             .map_err(|e| format!("host receive: {e}"))?;
         if n != size || back[..n] != self.out[..size] {
             return Err(format!(

@@ -161,7 +161,6 @@ fn rtt_in(
                     &mut back,
                     Some(Duration::from_secs(1)),
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .map_err(|e| e.to_string())?;
             if back[..n] != out[..] {
                 errors += 1;
@@ -202,13 +201,11 @@ fn rtt_in(
     // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
     let meter = CpuMeter::start(Some(soc.remote_pid()));
     let t0 = Instant::now();
-    let r = bus
-        .recv_from(
-            &Channel::new(ep, RPMSG_ADDR_ANY),
-            &mut [0u8; 16],
-            Some(Duration::from_millis(200)),
-        )
-        .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n));
+    let r = bus.recv_from(
+        &Channel::new(ep, RPMSG_ADDR_ANY),
+        &mut [0u8; 16],
+        Some(Duration::from_millis(200)),
+    );
     if !matches!(r, Err(intercore::Error::Timeout)) {
         return Err(format!("idle measurement: expected a timeout, got {r:?}"));
     }
@@ -271,7 +268,6 @@ pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, Str
         &mut count,
         Some(Duration::from_secs(5)),
     )
-    .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
     .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     let mut row = Row::new("throughput", "intercore-batched", size);
@@ -500,14 +496,11 @@ pub fn soak(
         let mut silent = Duration::ZERO;
         let n = loop {
             let before = proc_cpu(peer);
-            match bus
-                .recv_from(
-                    &Channel::new(ep, RPMSG_ADDR_ANY),
-                    &mut back,
-                    Some(Duration::from_secs(1)),
-                )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-            {
+            match bus.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::from_secs(1)),
+            ) {
                 Ok((_, n)) => break n,
                 Err(intercore::Error::Timeout) => {}
                 Err(e) => {
@@ -520,14 +513,11 @@ pub fn soak(
             }
             silent += Duration::from_secs(1);
             // Was the reply there all along? A non-blocking look that does not wait.
-            let lost = match bus
-                .recv_from(
-                    &Channel::new(ep, RPMSG_ADDR_ANY),
-                    &mut back,
-                    Some(Duration::ZERO),
-                )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
-            {
+            let lost = match bus.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::ZERO),
+            ) {
                 Ok((_, n)) => Some(n),
                 Err(intercore::Error::Timeout) => None,
                 Err(e) => {

@@ -110,15 +110,14 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                             &mut back,
                             Some(Duration::from_secs(1)),
                         )
-                        .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                     });
                 match r {
-                    Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+                    Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                         rtts.push(t0.elapsed().as_nanos() as u64)
                     }
                     Ok((src, n)) => {
                         errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs", src.unwrap_or_default()));
                     }
                     Err(e) => {
                         errors += 1;
@@ -141,7 +140,6 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                     &mut back,
                     Some(Duration::from_secs(1)),
                 )
-                .map(|(s, n)| (s.unwrap_or(RPMSG_ADDR_ANY), n))
                 .map_err(|e| format!("statistics: {e}"))?;
             fw_link = OffloadStats::from_bytes(&back[..n]);
             if bulk_mib > 0 {
