@@ -54,7 +54,7 @@ impl Channel {
 ///
 /// * `None` waits with no limit,
 /// * `Some(Duration::ZERO)` does not wait: one look, and nothing there is an expiry,
-/// * an expiry is always [`Error::Timeout`] (never `WouldBlock`).
+/// * an expiry is always [`Error::Timeout`](crate::Error::Timeout) (never `WouldBlock`).
 ///
 /// A dead peer is `PeerGone`, whatever the timeout.
 pub trait MessageIo {

@@ -32,8 +32,8 @@ pub(super) struct Shared<M> {
 /// cannot make this process access memory outside the region, but it can defeat
 /// validation. For data you must validate, copy first and validate the copy:
 /// [`Self::copy_to`], or receive with [`HostBus::recv`](super::HostBus::recv) or
-/// [`HostBus::try_recv`](super::HostBus::try_recv), which copy
-/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
+/// [`HostBus::recv_from`](super::HostBus::recv_from), which copy the payload out of
+/// shared memory before returning it. An `RxBuf` also holds one of
 /// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
 ///
 /// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
