@@ -87,3 +87,30 @@ fn generic_code_drives_a_remote_calling_a_host() {
     echo(&mut host, &ch, 20).unwrap();
     client.join().unwrap().unwrap();
 }
+
+/// A remote channel opened to `RPMSG_ADDR_ANY` answers whoever sent last to its endpoint,
+/// and says so (`NotReady`) before anyone has.
+#[test]
+fn a_remote_channel_to_any_answers_the_last_sender() {
+    let c = Carveout::with_buffers(16);
+    let (mut host, mut remote) = c
+        .connect::<8>(HostConfig::default(), WaitMode::Event)
+        .unwrap();
+    let service = remote.open(NAME, RPMSG_ADDR_ANY).unwrap();
+    assert!(matches!(
+        remote.send(&service, b"to nobody", T),
+        Err(Error::NotReady(_))
+    ));
+    let a = host.connect(NAME, T).unwrap();
+    let b = host.open("second", a.remote).unwrap();
+    let mut buf = [0u8; 16];
+    let turns: [(&Channel, &[u8]); 3] = [(&b, b"from b"), (&a, b"from a"), (&b, b"again b")];
+    for (ch, msg) in turns {
+        host.send(ch, msg, T).unwrap();
+        let n = remote.recv(&service, &mut buf, T).unwrap();
+        assert_eq!(&buf[..n], msg);
+        remote.send(&service, &buf[..n], T).unwrap();
+        let n = host.recv(ch, &mut buf, T).unwrap();
+        assert_eq!(&buf[..n], msg, "the answer went to the sender");
+    }
+}
