@@ -49,22 +49,19 @@ fn run() -> Result<(usize, usize), String> {
         .map_err(|e| e.to_string())?;
     let t = Some(Duration::from_secs(10));
     // Messages: the echo service.
-    let echo = bus
-        .wait_service(intercore_fw_offload::ECHO_SERVICE, t)
+    let ch = bus
+        .connect(intercore_fw_offload::ECHO_SERVICE, t)
         .map_err(|e| format!("the echo service: {e}"))?;
-    let ep = bus
-        .create_endpoint("sim-host-example", None)
-        .map_err(|e| e.to_string())?;
     let max = bus.max_payload();
     let mut back = vec![0u8; max];
     for len in 1..=max {
         let msg: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
-        bus.send(ep, echo, &msg)
+        bus.send(&ch, &msg, t)
             .map_err(|e| format!("size {len}: {e}"))?;
-        let (src, n) = bus
-            .recv_timeout(ep, &mut back, t)
+        let n = bus
+            .recv(&ch, &mut back, t)
             .map_err(|e| format!("size {len}: {e}"))?;
-        if (src, &back[..n]) != (echo, &msg[..]) {
+        if back[..n] != msg[..] {
             return Err(format!("size {len}: the echo differs"));
         }
     }

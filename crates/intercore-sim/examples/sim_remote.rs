@@ -45,21 +45,18 @@ fn self_check() -> Result<(), String> {
         .host_bus(HostConfig::default())
         .map_err(|e| e.to_string())?;
     let t = Some(Duration::from_secs(10));
-    let dst = bus
-        .wait_service(intercore_fw_echo::SERVICE, t)
-        .map_err(|e| e.to_string())?;
-    let ep = bus
-        .create_endpoint("sim-remote-check", None)
+    let ch = bus
+        .connect(intercore_fw_echo::SERVICE, t)
         .map_err(|e| e.to_string())?;
     let max = bus.max_payload();
     let mut back = vec![0u8; max];
     for len in 1..=max {
         let msg: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
-        bus.send(ep, dst, &msg).map_err(|e| e.to_string())?;
-        let (src, n) = bus
-            .recv_timeout(ep, &mut back, t)
+        bus.send(&ch, &msg, t).map_err(|e| e.to_string())?;
+        let n = bus
+            .recv(&ch, &mut back, t)
             .map_err(|e| format!("size {len}: {e}"))?;
-        if (src, &back[..n]) != (dst, &msg[..]) {
+        if back[..n] != msg[..] {
             return Err(format!("size {len}: the echo differs"));
         }
     }

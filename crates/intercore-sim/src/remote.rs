@@ -129,16 +129,14 @@ fn run(args: &[String], firmwares: &[Arc<SimFirmware>]) -> Result<(), String> {
         len: mem.len(),
     };
     let doorbell = EventfdDoorbell::new(peer_bell, bell, Some(host));
-    let mut cfg = RemoteConfig::new(map);
-    cfg.wait = a.wait;
-    cfg.buf_size = a.buf_size;
+    let mut cfg = RemoteConfig::default().wait(a.wait).buf_size(a.buf_size);
     cfg.buffers = a.buf_window.map(|(off, len)| LinearMap {
         base: DevAddr(a.da_base + off as u64),
         offset: off,
         len,
     });
     cfg.private = a.private;
-    let mut bus = RemoteBus::<_, _, 8>::with_config(Arc::clone(&mem), doorbell, a.rsc, &cfg)
+    let mut bus = RemoteBus::<_, _, 8>::new(Arc::clone(&mem), doorbell, &map, a.rsc, cfg)
         .map_err(|e| e.to_string())?;
     let ctrl = Ctrl::new(Arc::clone(&mem), a.ctrl_off);
     let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))

@@ -279,9 +279,11 @@ impl Link {
             .find_service(DP_SERVICE, timeout)
             .map_err(DataPlaneError::NoService)?;
         let bp = board.open_pool(env).map_err(DataPlaneError::Pool)?;
-        let ch = Transport::open(self, "dp-host", remote).map_err(DataPlaneError::Channel)?;
+        let ch = self
+            .open("dp-host", remote)
+            .map_err(DataPlaneError::Channel)?;
         let max = self.max_payload();
-        DpHost::on_channel(bp.pool, ch, max).map_err(DataPlaneError::Open)
+        DpHost::new(bp.pool, ch, max).map_err(DataPlaneError::Open)
     }
     /// The channel to `service`, opened (as `name`) the first time and kept for the link's
     /// life, as the kernel's rpmsg char driver keeps one endpoint per announced channel for
@@ -298,7 +300,7 @@ impl Link {
             return Ok(*ch);
         }
         let remote = self.find_service(service, timeout)?;
-        let ch = Transport::open(self, name, remote)?;
+        let ch = self.open(name, remote)?;
         self.services.push((service.to_string(), ch));
         Ok(ch)
     }
@@ -382,7 +384,7 @@ impl MessageIo for Link {
         data: &[u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<()> {
-        with_bus!(&mut self.inner, bus => MessageIo::send(bus, ch, data, timeout))
+        with_bus!(&mut self.inner, bus => bus.send(ch, data, timeout))
     }
     fn recv(
         &mut self,
@@ -390,10 +392,10 @@ impl MessageIo for Link {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<usize> {
-        with_bus!(&mut self.inner, bus => MessageIo::recv(bus, ch, buf, timeout))
+        with_bus!(&mut self.inner, bus => bus.recv(ch, buf, timeout))
     }
     fn max_payload(&self) -> usize {
-        with_bus!(&self.inner, bus => MessageIo::max_payload(bus))
+        with_bus!(&self.inner, bus => bus.max_payload())
     }
     fn recv_from(
         &mut self,
@@ -401,14 +403,7 @@ impl MessageIo for Link {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<(Option<u32>, usize)> {
-        with_bus!(&mut self.inner, bus => MessageIo::recv_from(bus, ch, buf, timeout))
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> intercore::Result<Option<(Option<u32>, usize)>> {
-        with_bus!(&mut self.inner, bus => MessageIo::try_recv_from(bus, ch, buf))
+        with_bus!(&mut self.inner, bus => bus.recv_from(ch, buf, timeout))
     }
 }
 
@@ -417,10 +412,10 @@ impl Transport for Link {
         with_bus!(&mut self.inner, bus => bus.find_service(name, timeout))
     }
     fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
-        with_bus!(&mut self.inner, bus => Transport::open(bus, name, remote))
+        with_bus!(&mut self.inner, bus => bus.open(name, remote))
     }
     fn close(&mut self, ch: Channel) -> intercore::Result<()> {
-        with_bus!(&mut self.inner, bus => Transport::close(bus, ch))
+        with_bus!(&mut self.inner, bus => bus.close(ch))
     }
 }
 
@@ -695,7 +690,7 @@ fn userspace_link(
     match doorbell {
         crate::model::DoorbellSpec::Poll => {
             let crate::vdev::Wake::Counters(entry) = wake else {
-                let bus = HostBus::new(mem, map, PolledRings::new(LinuxPoll), rsc, host)
+                let bus = HostBus::new(mem, PolledRings::new(LinuxPoll), map, rsc, host)
                     .map_err(bus_err)?;
                 return Ok(Link {
                     inner: Inner::UserRings { bus },
@@ -709,7 +704,7 @@ fn userspace_link(
                     key: "transport.doorbell",
                     message: e.to_string(),
                 })?;
-            let bus = HostBus::new(mem, map, bell, rsc, host).map_err(bus_err)?;
+            let bus = HostBus::new(mem, bell, map, rsc, host).map_err(bus_err)?;
             Ok(Link {
                 inner: Inner::UserPoll { bus },
                 name: "userspace/poll".into(),
@@ -722,7 +717,7 @@ fn userspace_link(
                     key: "transport.uio_device",
                     message: e.to_string(),
                 })?;
-            let bus = HostBus::new(mem, map, bell, rsc, host).map_err(bus_err)?;
+            let bus = HostBus::new(mem, bell, map, rsc, host).map_err(bus_err)?;
             Ok(Link {
                 inner: Inner::UserUio { bus },
                 name: "userspace/uio".into(),
