@@ -29,6 +29,9 @@
 //! # Ok(()) }
 //! ```
 
+mod kernel;
+pub use kernel::AsyncKernelRpmsg;
+
 use intercore::dataplane::{Completed, DpHost};
 use intercore::platform::{CacheOps, Doorbell, SharedMemory};
 use intercore::pollbell::{PollDoorbell, PollPlatform};
