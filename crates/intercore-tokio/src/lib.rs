@@ -3,7 +3,8 @@
 //! [`AsyncHost`] wraps a [`HostBus`] whose doorbell has a file descriptor (the eventfd
 //! doorbells of `intercore-linux`, [`WakeFd`]) and registers that descriptor with tokio's
 //! reactor ([`tokio::io::unix::AsyncFd`]): a task that finds nothing to receive asks the
-//! remote to ring ([`HostBus::arm_notify`]) and sleeps until the descriptor is readable.
+//! remote to ring ([`HostBus::arm_notify`]) and sleeps until the descriptor is readable
+//! (an edge: every ring is a write, and every write is a new event for the reactor).
 //! Nothing polls on a timer; a doorbell without a descriptor (a polled doorbell) is refused
 //! when the [`AsyncHost`] is built ([`OpenError::NoWakeFd`]).
 //!
@@ -29,6 +30,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod kernel;
 pub use kernel::AsyncKernelRpmsg;
 
@@ -52,7 +55,7 @@ pub trait WakeFd: Doorbell {
     /// The descriptor readable while a ring is pending; `None` for a doorbell that has
     /// none (it must be polled, which an async bus refuses to do).
     fn wake_fd(&self) -> Option<BorrowedFd<'_>>;
-    /// Consumes the pending rings after [`Self::wake_fd`] became readable.
+    /// Consumes the pending rings (when the bus goes back to blocking use).
     fn take_rings(&self) -> io::Result<()>;
     /// A descriptor readable once the peer is dead (a pidfd), if the doorbell watches one.
     fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
@@ -150,8 +153,13 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
     }
 
     /// Gives the bus back (for blocking use).
+    /// Rings left counted on the eventfd (the async side never reads them) are taken off,
+    /// so the bus's first blocking wait does not wake for them.
     pub fn into_inner(self) -> HostBus<M, D> {
-        self.bus.into_inner().unwrap_or_else(|e| e.into_inner())
+        let bus = self.bus.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Best effort: a failed read only costs the first blocking wait a spurious wake-up.
+        let _ = bus.doorbell().take_rings();
+        bus
     }
 
     /// Runs `f` on the bus (non-blocking calls: `stats`, `services`, `open`, ...). A
@@ -213,9 +221,11 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
         tokio::select! {
             r = self.bell.readable() => {
                 let mut guard = r.map_err(os)?;
-                // Consume the rings, then clear the reactor's readiness: a ring after the
-                // read makes the descriptor readable again (a new edge), so none is lost.
-                self.lock().doorbell().take_rings().map_err(os)?;
+                // The eventfd's count is not read here (a system call per wake-up saved):
+                // every ring is a write, and every write wakes the eventfd's wait queue,
+                // which is a new event for the reactor's edge-triggered epoll; readiness
+                // that arrived after this guard was taken survives `clear_ready` (tokio
+                // compares its tick). So no ring is lost; `into_inner` reads the count off.
                 guard.clear_ready();
                 Ok(())
             }

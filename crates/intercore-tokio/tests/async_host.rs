@@ -21,6 +21,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Runs `f` on a current-thread runtime, failing (not hanging) if it takes over 60 s: a
+/// lost wake-up shows as this failure.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(60), f)
+            .await
+            .expect("hung: a wake-up was lost")
+    })
+}
+
 /// A message of length `len` that names its number.
 fn message(i: u32, len: usize) -> Vec<u8> {
     (0..len).map(|k| (i as usize * 31 + k) as u8).collect()
@@ -30,7 +40,7 @@ fn message(i: u32, len: usize) -> Vec<u8> {
 #[test]
 fn async_round_trips_are_verified() {
     let (bus, remote) = common::echo_link(2 * 497, WaitMode::Event);
-    runtime().block_on(async move {
+    run(async move {
         let host = AsyncHost::new(bus).unwrap();
         let ch = host.connect(common::SERVICE).await.unwrap();
         let max = host.with_bus(|b| b.max_payload());
@@ -72,7 +82,7 @@ fn async_round_trips_are_verified() {
 fn dropped_receives_lose_no_message() {
     const N: u32 = 3000;
     let (bus, remote) = common::echo_link(u64::from(N), WaitMode::Event);
-    runtime().block_on(async move {
+    run(async move {
         let host = Arc::new(AsyncHost::new(bus).unwrap());
         let ch = host.connect(common::SERVICE).await.unwrap();
         let sender = {
@@ -126,7 +136,7 @@ fn sixty_four_endpoints_on_one_thread() {
     const EPS: u32 = 64;
     const ROUNDS: u32 = 20;
     let (bus, remote) = common::echo_link(u64::from(EPS * ROUNDS), WaitMode::Event);
-    runtime().block_on(async move {
+    run(async move {
         let host = Arc::new(AsyncHost::new(bus).unwrap());
         let addr = host.find_service(common::SERVICE).await.unwrap();
         let mut tasks = tokio::task::JoinSet::new();

@@ -90,46 +90,50 @@ fn completions_are_awaited() {
         .build()
         .unwrap();
     let dropped = rt.block_on(async move {
-        let host = AsyncHost::new(host).unwrap();
-        let ch = host.connect(DP_SERVICE).await.unwrap();
-        let pool = Pool::new(
-            Coherent::new(Arc::clone(&carveout.mem)),
-            carveout.pool.0,
-            DevAddr(IOVA),
-            &pool_cfg,
-        )
-        .unwrap();
-        let max = host.with_bus(|b| b.max_payload());
-        let mut dp = DpHost::new(pool, ch, max).unwrap();
-        let (mut expected, mut dropped) = (HashMap::new(), 0u32);
-        for round in 0..20u32 {
-            for k in 0..3u32 {
-                let mut buf = dp.alloc(4096).unwrap();
-                let len = 1000 + 500 * k as usize;
-                for (i, b) in buf[..len].iter_mut().enumerate() {
-                    *b = (i as u32 * 7 + round) as u8;
+        tokio::time::timeout(Duration::from_secs(60), async move {
+            let host = AsyncHost::new(host).unwrap();
+            let ch = host.connect(DP_SERVICE).await.unwrap();
+            let pool = Pool::new(
+                Coherent::new(Arc::clone(&carveout.mem)),
+                carveout.pool.0,
+                DevAddr(IOVA),
+                &pool_cfg,
+            )
+            .unwrap();
+            let max = host.with_bus(|b| b.max_payload());
+            let mut dp = DpHost::new(pool, ch, max).unwrap();
+            let (mut expected, mut dropped) = (HashMap::new(), 0u32);
+            for round in 0..20u32 {
+                for k in 0..3u32 {
+                    let mut buf = dp.alloc(4096).unwrap();
+                    let len = 1000 + 500 * k as usize;
+                    for (i, b) in buf[..len].iter_mut().enumerate() {
+                        *b = (i as u32 * 7 + round) as u8;
+                    }
+                    let crc = crc32c(&buf[..len]);
+                    let t = host
+                        .with_bus(|b| dp.submit(b, buf, len, DP_OP_CRC32C))
+                        .unwrap();
+                    expected.insert(t.seq, (len, crc));
                 }
-                let crc = crc32c(&buf[..len]);
-                let t = host
-                    .with_bus(|b| dp.submit(b, buf, len, DP_OP_CRC32C))
-                    .unwrap();
-                expected.insert(t.seq, (len, crc));
+                while dp.outstanding() > 0 {
+                    let done = tokio::select! {
+                        r = host.next_completion(&mut dp) => r.unwrap(),
+                        () = tokio::task::yield_now() => { dropped += 1; continue; }
+                    };
+                    let (len, crc) = expected.remove(&done.seq()).expect("a known completion");
+                    assert_eq!(done.status(), DP_OK);
+                    assert_eq!(done.len(), len + 4);
+                    assert_eq!(done[len..], crc.to_le_bytes());
+                }
             }
-            while dp.outstanding() > 0 {
-                let done = tokio::select! {
-                    r = host.next_completion(&mut dp) => r.unwrap(),
-                    () = tokio::task::yield_now() => { dropped += 1; continue; }
-                };
-                let (len, crc) = expected.remove(&done.seq()).expect("a known completion");
-                assert_eq!(done.status(), DP_OK);
-                assert_eq!(done.len(), len + 4);
-                assert_eq!(done[len..], crc.to_le_bytes());
-            }
-        }
-        assert!(expected.is_empty());
-        drop(dp);
-        drop(host.into_inner()); // resets the device: the remote sees PeerGone
-        dropped
+            assert!(expected.is_empty());
+            drop(dp);
+            drop(host.into_inner()); // resets the device: the remote sees PeerGone
+            dropped
+        })
+        .await
+        .expect("hung: a wake-up was lost")
     });
     assert_eq!(worker.join().unwrap(), Ok(60));
     assert!(dropped > 0, "no await was dropped: the race did not happen");

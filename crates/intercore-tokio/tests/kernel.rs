@@ -13,6 +13,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Runs `f` on a current-thread runtime, failing (not hanging) if it takes over 60 s: a
+/// lost wake-up shows as this failure.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(60), f)
+            .await
+            .expect("hung: a wake-up was lost")
+    })
+}
+
 /// Eight channels to the echo service, one task each on one thread, 200 messages each,
 /// every receive raced against a task yield (`select!`) so that many are dropped; each
 /// channel still gets exactly its own messages, in order.
@@ -21,7 +31,7 @@ fn kernel_echo_on_many_channels_with_dropped_receives() {
     let k = FakeRpmsgKernel::new();
     k.announce("echo", 1024, Behavior::Echo);
     let t = k.transport().unwrap();
-    runtime().block_on(async move {
+    run(async move {
         let t = Arc::new(AsyncKernelRpmsg::new(t).unwrap());
         let mut tasks = tokio::task::JoinSet::new();
         for c in 0..8u32 {
