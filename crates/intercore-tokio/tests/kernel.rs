@@ -5,6 +5,7 @@
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use intercore_tokio::AsyncKernelRpmsg;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -23,9 +24,11 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
     })
 }
 
-/// Eight channels to the echo service, one task each on one thread, 200 messages each,
-/// every receive raced against a task yield (`select!`) so that many are dropped; each
-/// channel still gets exactly its own messages, in order.
+/// Eight channels to the echo service, one task each on one thread, 200 messages each;
+/// before each send a receive parks on the descriptor and is dropped (zero timeout), and
+/// every receive after it is raced against a task yield (`select!`), so that some are
+/// dropped while the echo arrives; each channel still gets exactly its own messages, in
+/// order.
 #[test]
 fn kernel_echo_on_many_channels_with_dropped_receives() {
     let k = FakeRpmsgKernel::new();
@@ -42,6 +45,10 @@ fn kernel_echo_on_many_channels_with_dropped_receives() {
                 let mut buf = [0u8; 496];
                 for i in 0..200u32 {
                     let m = [c.to_le_bytes(), i.to_le_bytes()].concat();
+                    // A receive parked on the descriptor, dropped before anything is sent.
+                    let early = tokio::time::timeout(Duration::ZERO, t.recv(&ch, &mut buf)).await;
+                    assert!(early.is_err(), "channel {c}: a message before any was sent");
+                    dropped += 1;
                     t.send(&ch, &m).await.unwrap();
                     let n = loop {
                         tokio::select! {
