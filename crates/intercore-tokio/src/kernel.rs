@@ -107,7 +107,7 @@ impl AsyncKernelRpmsg {
     }
 
     /// Sends `data` on `ch`; while every transmit buffer is with the remote it retries
-    /// every [`SEND_RETRY`] (the kernel has no writable event). Cancellation-safe: it sent
+    /// every 200 µs (the kernel has no writable event). Cancellation-safe: it sent
     /// its message or nothing.
     pub async fn send(&self, ch: &Channel, data: &[u8]) -> Result<()> {
         loop {
