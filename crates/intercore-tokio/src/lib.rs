@@ -41,7 +41,9 @@ use intercore::pollbell::{PollDoorbell, PollPlatform};
 use intercore::rpmsg::{Channel, HostBus, Msg};
 use intercore::{Error, Result};
 use intercore_linux::notify::EventfdDoorbell;
+use std::borrow::BorrowMut;
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -104,9 +106,12 @@ pub enum OpenError {
 }
 
 /// A [`HostBus`] driven by tokio: `async` send and receive, woken by the doorbell's file
-/// descriptor through the reactor.
-pub struct AsyncHost<M: SharedMemory, D: WakeFd> {
-    bus: Mutex<HostBus<M, D>>,
+/// descriptor through the reactor. `B` is how it holds the bus: owned ([`AsyncHost::new`])
+/// or borrowed ([`AsyncHost::borrowed`], e.g. a board's simulated link through
+/// `intercore_board::Link::sim_mut`).
+pub struct AsyncHost<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>> = HostBus<M, D>> {
+    bus: Mutex<B>,
+    _bus: PhantomData<fn() -> (M, D)>,
     /// A duplicate of the doorbell's descriptor (same eventfd), registered for reading.
     bell: AsyncFd<OwnedFd>,
     /// The peer's pidfd, when the doorbell watches one.
@@ -135,21 +140,7 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
     /// Wraps `bus`; must run inside a tokio runtime with I/O enabled. Refuses a doorbell
     /// without a file descriptor ([`OpenError::NoWakeFd`]).
     pub fn new(bus: HostBus<M, D>) -> std::result::Result<Self, OpenError> {
-        // Registering outside a runtime would panic in tokio: say so instead.
-        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
-        let Some(fd) = bus.doorbell().wake_fd() else {
-            return Err(OpenError::NoWakeFd {
-                doorbell: std::any::type_name::<D>(),
-            });
-        };
-        let bell = register(fd)?;
-        let peer = bus.doorbell().peer_fd().map(register).transpose()?;
-        Ok(Self {
-            bus: Mutex::new(bus),
-            bell,
-            peer,
-            filed: Notify::new(),
-        })
+        Self::wrap(bus)
     }
 
     /// Gives the bus back (for blocking use).
@@ -161,14 +152,46 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
         let _ = bus.doorbell().take_rings();
         bus
     }
+}
+
+impl<'a, M: SharedMemory, D: WakeFd> AsyncHost<M, D, &'a mut HostBus<M, D>> {
+    /// Wraps a borrowed bus (one a board's link owns: `Link::sim_mut`), as
+    /// [`AsyncHost::new`]. Once it is dropped the bus is the lender's again; rings counted
+    /// on the eventfd meanwhile cost its first blocking wait one spurious wake-up.
+    pub fn borrowed(bus: &'a mut HostBus<M, D>) -> std::result::Result<Self, OpenError> {
+        Self::wrap(bus)
+    }
+}
+
+impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B> {
+    fn wrap(bus: B) -> std::result::Result<Self, OpenError> {
+        let bus_ref: &HostBus<M, D> = bus.borrow();
+        // Registering outside a runtime would panic in tokio: say so instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let Some(fd) = bus_ref.doorbell().wake_fd() else {
+            return Err(OpenError::NoWakeFd {
+                doorbell: std::any::type_name::<D>(),
+            });
+        };
+        let bell = register(fd)?;
+        let peer = bus_ref.doorbell().peer_fd().map(register).transpose()?;
+        Ok(Self {
+            bus: Mutex::new(bus),
+            _bus: PhantomData,
+            bell,
+            peer,
+            filed: Notify::new(),
+        })
+    }
 
     /// Runs `f` on the bus (non-blocking calls: `stats`, `services`, `open`, ...). A
     /// blocking call made here blocks the runtime's thread.
     pub fn with_bus<R>(&self, f: impl FnOnce(&mut HostBus<M, D>) -> R) -> R {
-        f(&mut self.lock())
+        let mut guard = self.lock();
+        f((*guard).borrow_mut())
     }
 
-    fn lock(&self) -> MutexGuard<'_, HostBus<M, D>> {
+    fn lock(&self) -> MutexGuard<'_, B> {
         // A panic while the bus was locked left it consistent as far as the rings go
         // (every ring change is complete before the call returns); the bus's own sticky
         // error says whether it is usable.
@@ -190,13 +213,14 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
             // still wakes us.
             filed.as_mut().enable();
             {
-                let mut bus = self.lock();
+                let mut guard = self.lock();
+                let bus: &mut HostBus<M, D> = (*guard).borrow_mut();
                 // Take what arrived off the ring first: if that filed messages, every
                 // parked task looks again (their messages may be among them).
                 if bus.poll()? > 0 {
                     self.filed.notify_waiters();
                 }
-                if let Some(v) = attempt(&mut bus)? {
+                if let Some(v) = attempt(bus)? {
                     return Ok(v);
                 }
                 if bus.arm_notify(want_tx)? {
@@ -245,17 +269,17 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
     /// [`Self::find_service`] then [`HostBus::open`].
     pub async fn connect(&self, name: &str) -> Result<Channel> {
         let remote = self.find_service(name).await?;
-        self.lock().open(name, remote)
+        self.with_bus(|bus| bus.open(name, remote))
     }
 
     /// [`HostBus::open`]: a local endpoint talking to the remote address `remote`.
     pub fn open(&self, name: &str, remote: u32) -> Result<Channel> {
-        self.lock().open(name, remote)
+        self.with_bus(|bus| bus.open(name, remote))
     }
 
     /// [`HostBus::close`].
     pub fn close(&self, ch: Channel) -> Result<()> {
-        self.lock().close(ch)
+        self.with_bus(|bus| bus.close(ch))
     }
 
     /// Sends `data` on `ch`, waiting for a transmit buffer.
@@ -331,7 +355,9 @@ impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
     }
 }
 
-impl<M: SharedMemory, D: WakeFd> core::fmt::Debug for AsyncHost<M, D> {
+impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> core::fmt::Debug
+    for AsyncHost<M, D, B>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("AsyncHost")
             .field("bell", &self.bell)

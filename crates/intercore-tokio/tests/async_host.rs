@@ -192,3 +192,26 @@ fn no_runtime_is_an_error() {
     assert!(matches!(e, OpenError::Reactor(_)), "{e:?}");
     assert!(e.to_string().contains("reactor"), "{e}");
 }
+
+/// A borrowed bus (as a board's link lends its simulated bus through `Link::sim_mut`)
+/// runs async round trips, then works blocking again once the async host is dropped.
+#[test]
+fn a_borrowed_bus_goes_back_to_blocking_use() {
+    let (mut bus, remote) = common::echo_link(11, WaitMode::Event);
+    let ch = run(async {
+        let host = AsyncHost::borrowed(&mut bus).unwrap();
+        let ch = host.connect(common::SERVICE).await.unwrap();
+        let mut buf = [0u8; 496];
+        for i in 0..10u32 {
+            host.send(&ch, &i.to_le_bytes()).await.unwrap();
+            let n = host.recv(&ch, &mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &i.to_le_bytes());
+        }
+        ch
+    });
+    let mut buf = [0u8; 496];
+    bus.send(&ch, b"blocking", common::TIMEOUT).unwrap();
+    let n = bus.recv(&ch, &mut buf, common::TIMEOUT).unwrap();
+    assert_eq!(&buf[..n], b"blocking");
+    assert_eq!(remote.join().unwrap(), Ok(11));
+}
