@@ -215,3 +215,23 @@ fn a_borrowed_bus_goes_back_to_blocking_use() {
     assert_eq!(&buf[..n], b"blocking");
     assert_eq!(remote.join().unwrap(), Ok(11));
 }
+
+/// A receive parked on a bus whose peer (watched through its pidfd) has exited ends with
+/// `PeerGone`, woken by the pidfd through the reactor.
+#[test]
+fn a_dead_peer_ends_a_parked_receive() {
+    use intercore_linux::notify::{EventFd, EventfdDoorbell, PidFd};
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = PidFd::open(child.id() as i32).unwrap();
+    child.wait().unwrap();
+    let c = Carveout::with_buffers(4);
+    let bell = EventfdDoorbell::new(EventFd::new().unwrap(), EventFd::new().unwrap(), Some(pid));
+    let bus = HostBus::new(c.mem.clone(), bell, &c.map, c.rsc, HostConfig::default()).unwrap();
+    let e = run(async move {
+        let host = AsyncHost::new(bus).unwrap();
+        let ch = host.open("gone", 1024).unwrap();
+        let mut buf = [0u8; 16];
+        host.recv(&ch, &mut buf).await.unwrap_err()
+    });
+    assert_eq!(e, intercore::Error::PeerGone);
+}
