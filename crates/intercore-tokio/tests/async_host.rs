@@ -235,3 +235,39 @@ fn a_dead_peer_ends_a_parked_receive() {
     });
     assert_eq!(e, intercore::Error::PeerGone);
 }
+
+/// With the remote not reading for 200 ms, 200 sends use up every transmit buffer and
+/// park; they are woken again once the remote reads (its returns of transmit buffers and
+/// its echoes ring the eventfd) while another task collects every echo, in order. (The
+/// echoes alone would also wake them: this checks that parked sends finish, not which
+/// notification woke them.)
+#[test]
+fn sends_park_until_transmit_buffers_return() {
+    const N: u32 = 200;
+    let (bus, remote) =
+        common::echo_link_after(u64::from(N), WaitMode::Event, Duration::from_millis(200));
+    run(async move {
+        let host = Arc::new(AsyncHost::new(bus).unwrap());
+        let ch = host.connect(common::SERVICE).await.unwrap();
+        let sender = {
+            let host = Arc::clone(&host);
+            tokio::spawn(async move {
+                for i in 0..N {
+                    host.send(&ch, &i.to_le_bytes()).await.unwrap();
+                }
+            })
+        };
+        let mut buf = [0u8; 496];
+        for i in 0..N {
+            let n = host.recv(&ch, &mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &i.to_le_bytes(), "echo {i}");
+        }
+        sender.await.unwrap();
+        let tx = host.with_bus(|b| b.num_bufs());
+        assert!(
+            u32::from(tx) < N,
+            "{tx} transmit buffers: the sends never ran out"
+        );
+    });
+    assert_eq!(remote.join().unwrap(), Ok(u64::from(N)));
+}

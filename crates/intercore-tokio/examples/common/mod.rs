@@ -21,6 +21,17 @@ pub type Host = HostBus<Arc<HeapMem>, EventfdDoorbell>;
 /// A host bus and the thread running the remote, which echoes `messages` messages (each
 /// back to its sender) and returns how many it echoed.
 pub fn echo_link(messages: u64, wait: WaitMode) -> (Host, JoinHandle<Result<u64, String>>) {
+    echo_link_after(messages, wait, Duration::ZERO)
+}
+
+/// [`echo_link`], the remote reading nothing for `delay` after it announced the service
+/// (so that the host's transmit buffers run out meanwhile).
+#[allow(dead_code)] // used by the tests, not by every example
+pub fn echo_link_after(
+    messages: u64,
+    wait: WaitMode,
+    delay: Duration,
+) -> (Host, JoinHandle<Result<u64, String>>) {
     let carveout = Carveout::with_buffers(64);
     let (to_host, to_remote) = (EventFd::new().unwrap(), EventFd::new().unwrap());
     let dup = |e: &EventFd| EventFd::from_fd(e.as_fd().try_clone_to_owned().unwrap());
@@ -40,6 +51,7 @@ pub fn echo_link(messages: u64, wait: WaitMode) -> (Host, JoinHandle<Result<u64,
         let ch = bus
             .open(SERVICE, RPMSG_ADDR_ANY)
             .map_err(|e| e.to_string())?;
+        std::thread::sleep(delay);
         let mut buf = vec![0u8; 496];
         for i in 0..messages {
             let n = bus
