@@ -3,12 +3,13 @@
 //! firmware's own echo count over the link (its statistics service) and on semihosting,
 //! then the data-plane stage with CRC32C computed on the ARM core, every result checked.
 
-use super::{Opts, Rng, fill, percentile};
-use crate::bulk::{Checker, Outcome, input_len};
+use super::Opts;
+use crate::workload::{Checker, Outcome, Recorder, Rng, fill, input_len};
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::HostConfig;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
 use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -31,20 +32,6 @@ fn echoed_on_console(console: &str) -> Option<u64> {
     })
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 #[derive(Default)]
 struct Bulk {
     bytes: u64,
@@ -53,6 +40,7 @@ struct Bulk {
     first_problem: Option<String>,
 }
 
+#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> {
     let messages = o.messages.unwrap_or(QEMU_MESSAGES);
     let bulk_mib = o.bulk_mib.unwrap_or(QEMU_BULK_MIB);
@@ -62,18 +50,18 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
     let plan = soc.load_plan().clone();
     let qemu_pid = soc.qemu_pid();
     if !json {
-        println!(
+        outln!(
             "intercore demo: {} up — image {}, QEMU pid {}",
             core.name(),
             image.display(),
             qemu_pid
-        );
-        println!("{plan}");
+        )?;
+        outln!("{plan}")?;
     }
     let t_all = Instant::now();
     let mut fault: Option<String> = None;
     let mut errors = 0u64;
-    let mut rtts = Vec::new();
+    let mut rtts = Recorder::new();
     let mut first_error = None;
     let mut fw_link = None;
     let mut bulk = Bulk::default();
@@ -97,7 +85,7 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
             let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
             let mut rng = Rng::new(o.seed);
             for seq in 0..messages {
-                let len = 1 + (rng.next() % max as u64) as usize;
+                let len = 1 + (rng.next_u64() % max as u64) as usize;
                 fill(&mut out[..len], seq ^ o.seed);
                 let t0 = Instant::now();
                 let r = bus
@@ -105,7 +93,7 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                     .and_then(|_| bus.recv(ep, &mut back));
                 match r {
                     Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
-                        rtts.push(t0.elapsed().as_nanos() as u64)
+                        rtts.record(t0.elapsed())
                     }
                     Ok((src, n)) => {
                         errors += 1;
@@ -161,68 +149,58 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
         fault = Some(e.to_string());
     }
     let fw_console = echoed_on_console(&console);
-    let ok_msgs = rtts.len() as u64;
-    rtts.sort_unstable();
-    let (p50, p99, max_rtt) = (
-        percentile(&rtts, 0.50),
-        percentile(&rtts, 0.99),
-        rtts.last().copied().unwrap_or(0),
-    );
+    let lat = rtts.lat();
+    let (ok_msgs, p50, p99, max_rtt) = (lat.samples, lat.p50, lat.p99, lat.max);
     let fw_echoed_link = fw_link.map(|s| s.echoed);
     let counts_agree = fw_echoed_link == Some(ok_msgs) && fw_console == Some(ok_msgs);
     let by = |l: Loader| plan.segments.iter().filter(|s| s.by == l).count();
     if !json {
-        println!(
+        outln!(
             "messages: {ok_msgs} verified in {:.2} s ({errors} errors), round trip p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
             elapsed.as_secs_f64(),
             p50 as f64 / 1e3,
             p99 as f64 / 1e3,
             max_rtt as f64 / 1e3
-        );
-        println!(
+        )?;
+        outln!(
             "firmware's own echo count: {} over the link, {} on semihosting (host verified {ok_msgs})",
             fw_echoed_link.map_or("none".into(), |n| n.to_string()),
             fw_console.map_or("none".into(), |n| n.to_string())
-        );
-        println!(
+        )?;
+        outln!(
             "bulk: {:.1} MiB in {} buffers, CRC32C on the {} core, {} corrupted",
             bulk.bytes as f64 / (1 << 20) as f64,
             bulk.buffers,
             core.name(),
             bulk.corrupted
-        );
-        print!("firmware console:\n{console}");
+        )?;
+        crate::out::text(format_args!("firmware console:\n{console}"))?;
         if let Some(u) = &uart {
-            print!("firmware UART:\n{u}");
+            crate::out::text(format_args!("firmware UART:\n{u}"))?;
         }
     }
     if let Some(e) = bulk.first_problem.as_ref().or(first_error.as_ref()) {
-        eprintln!("first problem: {e}");
+        diagln!("first problem: {e}");
     }
     if json {
-        let opt = |v: Option<u64>| v.map_or("null".into(), |n| n.to_string());
-        println!(
-            "{{\"soc\":\"{}\",\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_max_ns\":{max_rtt},\"elapsed_s\":{:.3},\"qemu_pid\":{},\"doorbells\":{kicks},\"bulk_bytes\":{},\"bulk_buffers\":{},\"corrupted\":{},\"fw_echoed_link\":{},\"fw_echoed_semihosting\":{},\"host_echoed\":{ok_msgs},\"segments_loaded_by_host\":{},\"segments_loaded_by_qemu\":{},\"entry\":{},\"error\":{}}}",
-            core.name(),
-            elapsed.as_secs_f64(),
-            qemu_pid,
-            bulk.bytes,
-            bulk.buffers,
-            bulk.corrupted,
-            opt(fw_echoed_link),
-            opt(fw_console),
-            by(Loader::Host),
-            by(Loader::Qemu),
-            plan.entry,
-            fault.as_deref().map_or("null".into(), json_str),
-        );
+        crate::out::json(&json!({
+            "soc": core.name(), "messages": ok_msgs, "errors": errors, "rtt_p50_ns": p50,
+            "rtt_p99_ns": p99, "rtt_max_ns": max_rtt,
+            "elapsed_s": (elapsed.as_secs_f64() * 1e3).round() / 1e3, "qemu_pid": qemu_pid,
+            "doorbells": kicks, "bulk_bytes": bulk.bytes, "bulk_buffers": bulk.buffers,
+            "corrupted": bulk.corrupted, "fw_echoed_link": fw_echoed_link,
+            "fw_echoed_semihosting": fw_console, "host_echoed": ok_msgs,
+            "segments_loaded_by_host": by(Loader::Host),
+            "segments_loaded_by_qemu": by(Loader::Qemu), "entry": plan.entry, "error": fault,
+        }))?;
     }
     if let Some(f) = &fault {
-        eprintln!("intercore demo: {f}");
+        diagln!("intercore demo: {f}");
     } else if !counts_agree {
-        eprintln!(
+        diagln!(
             "intercore demo: the firmware's echo count ({:?} over the link, {:?} on semihosting) differs from the host's {ok_msgs}",
-            fw_echoed_link, fw_console
+            fw_echoed_link,
+            fw_console
         );
     }
     Ok(fault.is_none()
