@@ -55,7 +55,8 @@ impl AccessRow {
     /// `ordered_chain` null where the ordering was not seen).
     pub fn json(&self) -> serde_json::Value {
         let c = &self.counts;
-        let r2 = |v: f64| (v * 100.0).round() / 100.0;
+        // Rounded as `{:.2}` prints (ties to even: 3.125 is 3.12), as the bounds were read.
+        let r2 = |v: f64| format!("{v:.2}").parse::<f64>().unwrap_or(v);
         let seen = |v: serde_json::Value| {
             if self.ordering_seen {
                 v

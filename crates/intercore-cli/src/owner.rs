@@ -904,6 +904,8 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
 /// transport, size), then what the row measured.
 pub fn bench_row_text(r: &Value) -> String {
     let size = match r.get("size").and_then(Value::as_u64) {
+        Some(s) if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        Some(s) if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
         Some(s) => format!("{s} B"),
         None => "-".into(),
     };

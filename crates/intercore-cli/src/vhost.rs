@@ -135,19 +135,7 @@ pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> 
             paths.ctrl_dev().display()
         ))
     };
-    match run() {
-        Ok(s) => {
-            if json {
-                crate::out::json(&json!({ "pass": true, "messages": messages, "detail": s }))?;
-            } else {
-                outln!("kernel-echo: PASS {s}")?;
-            }
-            Ok(EXIT_OK)
-        }
-        // A failure is an error like any other: `intercore kernel-echo: message` on stderr,
-        // or the one JSON error line under --json.
-        Err(e) => Err(CliError::failed(e)),
-    }
+    verdict("kernel-echo", run(), json, ("messages", messages as u64))
 }
 
 /// Physical addresses of `pages` resident pages from virtual address `va`, from
@@ -188,7 +176,6 @@ fn physical_pages(va: usize, pages: usize, page: usize) -> Result<Vec<u64>, Stri
 /// uses directly. The pages stay put: they are shmem pages kept mapped and referenced for
 /// the whole run, and page migration moves pages only for compaction, NUMA balancing or
 /// memory hot-remove (the UML guest of scripts/vm-test.sh has none of these).
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> {
     use crate::workload::{Checker, Outcome};
     use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
@@ -267,17 +254,23 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
             phys.iter().min().copied().unwrap_or(0),
         ))
     };
-    match run() {
-        Ok(s) => {
-            if json {
-                crate::out::json(&json!({ "pass": true, "buffers": total, "detail": s }))?;
-            } else {
-                outln!("kernel-bulk: PASS {s}")?;
-            }
-            Ok(EXIT_OK)
-        }
-        // A failure is an error like any other: `intercore kernel-bulk: message` on stderr,
-        // or the one JSON error line under --json.
-        Err(e) => Err(CliError::failed(e)),
+    verdict("kernel-bulk", run(), json, ("buffers", total))
+}
+
+/// How `kernel-echo` and `kernel-bulk` end: a pass is `CMD: PASS detail` (JSON:
+/// `{"pass":true,KEY:N,"detail":…}`) with exit 0; a failure is an error like any other,
+/// `intercore CMD: message` on stderr (or the one JSON error line), exit 1.
+pub fn verdict(
+    cmd: &str,
+    r: Result<String, String>,
+    json: bool,
+    (key, n): (&str, u64),
+) -> Result<u8, CliError> {
+    let detail = r.map_err(CliError::failed)?;
+    if json {
+        crate::out::json(&json!({ "pass": true, key: n, "detail": detail }))?;
+    } else {
+        outln!("{cmd}: PASS {detail}")?;
     }
+    Ok(EXIT_OK)
 }

@@ -44,9 +44,14 @@ impl Row {
     /// The row's JSON object: the latency fields only when measured, rates rounded
     /// (messages/s and CPU ns to units, GB/s to 3 decimals), `note` only when there is one.
     pub fn json(&self) -> Value {
-        let round = |v: f64, digits: i32| {
-            let k = 10f64.powi(digits);
-            (v * k).round() / k
+        // As `{:.N}` prints it; whole numbers (N = 0) as integers.
+        let round = |v: f64, digits: usize| -> Value {
+            let s = format!("{v:.digits$}");
+            if digits == 0 {
+                s.parse::<i64>().map_or(Value::Null, Value::from)
+            } else {
+                s.parse::<f64>().map_or(Value::Null, Value::from)
+            }
         };
         let mut o = Map::new();
         o.insert("bench".into(), json!(self.bench));
