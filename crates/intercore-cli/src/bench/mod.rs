@@ -86,96 +86,127 @@ impl Target {
     }
 }
 
-/// The targets, computed from the rows measured.
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
-pub fn targets(rows: &[Row]) -> Vec<Target> {
-    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
-    let idle_remote = find(rows, "idle", "intercore-adaptive", 0)
-        .and_then(|r| r.peer_cpu_ns)
-        .map(|ns| ns / 200e6 * 100.0);
-    #[cfg_attr(not(feature = "iceoryx2"), allow(unused_mut))]
-    let mut ts = vec![
-        Target {
-            name: "poll_rtt_64_over_spin_floor",
-            value: ratio(
-                lat_of(rows, "intercore-poll", 64),
-                lat_of(rows, "spin-floor", 0),
-            ),
-            bound: Some(2.0),
-            at_most: true,
-            what: "polling round trip, 64 B, p50 / spin floor p50",
+/// A target's definition: name, what it compares, bound, whether lower is better, and how
+/// its value is computed from the rows.
+type TargetDef = (
+    &'static str,
+    &'static str,
+    Option<f64>,
+    bool,
+    fn(&[Row]) -> Option<f64>,
+);
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| a / b)
+}
+
+fn bulk_gbps(rows: &[Row], transport: &str) -> Option<f64> {
+    find(rows, "bulk", transport, 1 << 20).and_then(|r| r.gbps)
+}
+
+/// The targets every run is held to.
+const TARGETS: [TargetDef; 9] = [
+    (
+        "poll_rtt_64_over_spin_floor",
+        "polling round trip, 64 B, p50 / spin floor p50",
+        Some(2.0),
+        true,
+        |r| ratio(lat_of(r, "intercore-poll", 64), lat_of(r, "spin-floor", 0)),
+    ),
+    (
+        "event_rtt_64_over_eventfd_floor",
+        "event round trip, 64 B, p50 / eventfd floor p50",
+        Some(1.3),
+        true,
+        |r| {
+            ratio(
+                lat_of(r, "intercore-event", 64),
+                lat_of(r, "eventfd-floor", 0),
+            )
         },
-        Target {
-            name: "event_rtt_64_over_eventfd_floor",
-            value: ratio(
-                lat_of(rows, "intercore-event", 64),
-                lat_of(rows, "eventfd-floor", 0),
-            ),
-            bound: Some(1.3),
-            at_most: true,
-            what: "event round trip, 64 B, p50 / eventfd floor p50",
+    ),
+    (
+        "adaptive_rtt_64_over_poll",
+        "adaptive round trip, 64 B, p50 / polling p50",
+        Some(1.2),
+        true,
+        |r| {
+            ratio(
+                lat_of(r, "intercore-adaptive", 64),
+                lat_of(r, "intercore-poll", 64),
+            )
         },
-        Target {
-            name: "adaptive_rtt_64_over_poll",
-            value: ratio(
-                lat_of(rows, "intercore-adaptive", 64),
-                lat_of(rows, "intercore-poll", 64),
-            ),
-            bound: Some(1.2),
-            at_most: true,
-            what: "adaptive round trip, 64 B, p50 / polling p50",
+    ),
+    (
+        "adaptive_rtt_64_load_over_best",
+        "under load, pinned: adaptive p50 / min(poll, event) p50",
+        Some(1.2),
+        true,
+        |r| over_best(r, "rtt-load"),
+    ),
+    (
+        "adaptive_rtt_64_load_unpinned_over_best",
+        "under load, unpinned: adaptive p50 / min(poll, event) p50",
+        Some(1.2),
+        true,
+        |r| over_best(r, "rtt-load-unpinned"),
+    ),
+    (
+        "adaptive_idle_remote_cpu_pct",
+        "adaptive, remote CPU % while idle",
+        Some(5.0),
+        true,
+        |r| {
+            find(r, "idle", "intercore-adaptive", 0)
+                .and_then(|r| r.peer_cpu_ns)
+                .map(|ns| ns / 200e6 * 100.0)
         },
-        Target {
-            name: "adaptive_rtt_64_load_over_best",
-            value: over_best(rows, "rtt-load"),
-            bound: Some(1.2),
-            at_most: true,
-            what: "under load, pinned: adaptive p50 / min(poll, event) p50",
+    ),
+    (
+        "uds_rtt_64_over_adaptive",
+        "Unix socket p50 / intercore adaptive p50, 64 B",
+        Some(5.0),
+        false,
+        |r| ratio(lat_of(r, "uds", 64), lat_of(r, "intercore-adaptive", 64)),
+    ),
+    (
+        "bulk_1mib_coherent_over_write_pass",
+        "bulk GB/s, 1 MiB, coherent / one write pass",
+        Some(0.9),
+        false,
+        |r| {
+            ratio(
+                bulk_gbps(r, "intercore-coherent"),
+                bulk_gbps(r, "write-pass"),
+            )
         },
-        Target {
-            name: "adaptive_rtt_64_load_unpinned_over_best",
-            value: over_best(rows, "rtt-load-unpinned"),
-            bound: Some(1.2),
-            at_most: true,
-            what: "under load, unpinned: adaptive p50 / min(poll, event) p50",
-        },
-        Target {
-            name: "adaptive_idle_remote_cpu_pct",
-            value: idle_remote,
-            bound: Some(5.0),
-            at_most: true,
-            what: "adaptive, remote CPU % while idle",
-        },
-        Target {
-            name: "uds_rtt_64_over_adaptive",
-            value: ratio(
-                lat_of(rows, "uds", 64),
-                lat_of(rows, "intercore-adaptive", 64),
-            ),
-            bound: Some(5.0),
-            at_most: false,
-            what: "Unix socket p50 / intercore adaptive p50, 64 B",
-        },
-        Target {
-            name: "bulk_1mib_coherent_over_write_pass",
-            value: ratio(
-                find(rows, "bulk", "intercore-coherent", 1 << 20).and_then(|r| r.gbps),
-                find(rows, "bulk", "write-pass", 1 << 20).and_then(|r| r.gbps),
-            ),
-            bound: Some(0.9),
-            at_most: false,
-            what: "bulk GB/s, 1 MiB, coherent / one write pass",
-        },
-        Target {
-            name: "throughput_64_mmsgs_per_s",
-            value: find(rows, "throughput", "intercore-batched", 64)
+    ),
+    (
+        "throughput_64_mmsgs_per_s",
+        "batched one-way throughput, 64 B, million msgs/s",
+        Some(5.0),
+        false,
+        |r| {
+            find(r, "throughput", "intercore-batched", 64)
                 .and_then(|r| r.msgs_per_s)
-                .map(|v| v / 1e6),
-            bound: Some(5.0),
-            at_most: false,
-            what: "batched one-way throughput, 64 B, million msgs/s",
+                .map(|v| v / 1e6)
         },
-    ];
+    ),
+];
+
+/// The targets, computed from the rows measured.
+pub fn targets(rows: &[Row]) -> Vec<Target> {
+    #[cfg_attr(not(feature = "iceoryx2"), allow(unused_mut))]
+    let mut ts: Vec<Target> = TARGETS
+        .iter()
+        .map(|&(name, what, bound, at_most, value)| Target {
+            name,
+            value: value(rows),
+            bound,
+            at_most,
+            what,
+        })
+        .collect();
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {

@@ -106,7 +106,6 @@ pub fn rtt(
     r
 }
 
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 fn rtt_in(
     mode: (&str, WaitMode),
     in_order: bool,
@@ -190,7 +189,14 @@ fn rtt_in(
         let _ = soc.shutdown(Duration::from_secs(1));
         return Ok(rows);
     }
-    // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
+    rows.push(idle_row(&soc, &mut bus, ep, &transport)?);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
+
+/// Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
+fn idle_row(soc: &Soc, bus: &mut Bus, ep: u32, transport: &str) -> Result<Row, String> {
     let meter = CpuMeter::start(Some(soc.remote_pid()));
     let t0 = Instant::now();
     let r = bus.recv_timeout(ep, &mut [0u8; 16], Some(Duration::from_millis(200)));
@@ -199,7 +205,7 @@ fn rtt_in(
     }
     let ns = t0.elapsed().as_nanos() as f64;
     let (h, p) = meter.per_op(1);
-    let mut idle = Row::new("idle", &transport, 0);
+    let mut idle = Row::new("idle", transport, 0);
     idle.host_cpu_ns = Some(h);
     idle.peer_cpu_ns = p;
     idle.note = format!(
@@ -207,10 +213,7 @@ fn rtt_in(
         100.0 * h / ns,
         100.0 * p.unwrap_or(0.0) / ns
     );
-    rows.push(idle);
-    drop(bus);
-    let _ = soc.shutdown(Duration::from_secs(1));
-    Ok(rows)
+    Ok(idle)
 }
 
 /// One-way messages per second into the sink firmware, sent in batches (one index update
