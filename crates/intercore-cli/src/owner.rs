@@ -340,76 +340,117 @@ fn decorate(v: &mut Value, b: &Board, link: &Link) {
 }
 
 /// `intercore up`.
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     let daemon_child = a.daemon_child;
     let b = load(&a.board)?;
     let ready_timeout = a.timeout.unwrap_or(b.ready_timeout);
     if !owned(&b) {
-        // The kernel owns the link: bring the core up and wait for its control device.
-        let link = b
-            .open_with(OpenEnv {
-                ready_timeout,
-                ..open_env()
-            })
-            .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
-        let _ = link.close(Duration::from_secs(1));
-        if json_out {
-            outln!(
-                "{}",
-                json!({ "board": b.name, "transport": "kernel", "up": true, "owner": "kernel" })
-            )?;
-        } else {
-            outln!(
-                "{}: up (kernel transport): the core is running and its rpmsg control device is there; ping/echo/bench open their own endpoints",
-                b.name
-            )?;
-        }
-        return Ok(EXIT_OK);
+        return up_kernel(a, &b, ready_timeout, json_out);
     }
     let p = place(&a.board)?;
     if let Owner::Up(s) = connect(&p)? {
-        let st = request(s, &Request::Status, "status", true).map_err(|e| {
-            CliError::at(
-                &a.board,
-                format!(
-                    "{}: a link owner listens on {} but did not answer its status: {} (its log is {})",
-                    a.board.display(),
-                    p.sock.display(),
-                    e.message,
-                    p.log.display()
-                ),
-            )
-        })?;
-        let pid = st.get("owner_pid").and_then(Value::as_u64);
-        if json_out {
-            outln!(
-                "{}",
-                json!({ "board": b.name, "up": true, "already": true, "owner_pid": pid, "socket": p.sock })
-            )?;
-        } else {
-            outln!(
-                "{}: already up (link owner pid {}, socket {})",
-                b.name,
-                pid.map_or("?".into(), |p| p.to_string()),
-                p.sock.display()
-            )?;
-        }
-        return Ok(EXIT_OK);
+        return already_up(a, &b, &p, s, json_out);
     }
     if a.foreground || daemon_child {
         return own(&b, &a.board, &p, daemon_child, json_out, ready_timeout);
     }
-    // Start the owner in the background, in its own process group (a ^C at this terminal
-    // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
-    // The log is ours, in our directory: replaced as the same regular file, never written
-    // through a link planted there (or into a FIFO, or a file with other hard links).
+    let ready = start_owner(a, &p, ready_timeout)?;
+    if json_out {
+        outln!("{ready}")?;
+    } else {
+        outln!(
+            "{}: up ({} transport), link owner pid {}{}; control socket {}",
+            b.name,
+            ready["transport"].as_str().unwrap_or("?"),
+            ready["owner_pid"],
+            ready
+                .get("core_pid")
+                .and_then(Value::as_u64)
+                .map_or(String::new(), |c| format!(", core pid {c}")),
+            p.sock.display()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `up` on a kernel board: the kernel owns the link; bring the core up and wait for its
+/// control device.
+fn up_kernel(
+    a: &UpArgs,
+    b: &Board,
+    ready_timeout: Duration,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let link = b
+        .open_with(OpenEnv {
+            ready_timeout,
+            ..open_env()
+        })
+        .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
+    let _ = link.close(Duration::from_secs(1));
+    if json_out {
+        outln!(
+            "{}",
+            json!({ "board": b.name, "transport": "kernel", "up": true, "owner": "kernel" })
+        )?;
+    } else {
+        outln!(
+            "{}: up (kernel transport): the core is running and its rpmsg control device is there; ping/echo/bench open their own endpoints",
+            b.name
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `up` on a board whose owner already runs: say so, naming it.
+fn already_up(
+    a: &UpArgs,
+    b: &Board,
+    p: &Place,
+    s: UnixStream,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let st = request(s, &Request::Status, "status", true).map_err(|e| {
+        CliError::at(
+            &a.board,
+            format!(
+                "{}: a link owner listens on {} but did not answer its status: {} (its log is {})",
+                a.board.display(),
+                p.sock.display(),
+                e.message,
+                p.log.display()
+            ),
+        )
+    })?;
+    let pid = st.get("owner_pid").and_then(Value::as_u64);
+    if json_out {
+        outln!(
+            "{}",
+            json!({ "board": b.name, "up": true, "already": true, "owner_pid": pid, "socket": p.sock })
+        )?;
+    } else {
+        outln!(
+            "{}: already up (link owner pid {}, socket {})",
+            b.name,
+            pid.map_or("?".into(), |p| p.to_string()),
+            p.sock.display()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// Starts the owner in the background, in its own process group (a ^C at this terminal
+/// does not reach it), its stderr to the log; it says "ready" on stdout once the link is
+/// up, and that line is returned. The log is ours, in our directory: replaced as the same
+/// regular file, never written through a link planted there (or into a FIFO, or a file
+/// with other hard links).
+fn start_owner(a: &UpArgs, p: &Place, ready_timeout: Duration) -> Result<Value, CliError> {
+    use std::os::unix::process::CommandExt;
     let (log, _) =
         intercore_linux::file::create_output(&p.log, intercore_linux::file::Existing::Replace)
             .map_err(|e| CliError::at(&p.log, e.to_string()))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
-    use std::os::unix::process::CommandExt;
+    let exe =
+        crate::program().map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
     let mut child = Command::new(exe)
         .arg("up")
         .arg("--board")
@@ -434,42 +475,26 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
         .recv_timeout(ready_timeout + UP_MARGIN)
         .unwrap_or_default();
     let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
-    if ready.get("ready").and_then(Value::as_bool) != Some(true) {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-        // The owner's own message names the board file; otherwise its log's last line.
-        let why = match ready.get("error").and_then(Value::as_str) {
-            Some(e) => e.to_string(),
-            None => format!(
-                "{}: the link owner did not come up: {} (log {})",
-                a.board.display(),
-                log.lines().last().unwrap_or("it exited without saying why"),
-                p.log.display()
-            ),
-        };
-        return Err(CliError::at(&a.board, why));
+    if ready.get("ready").and_then(Value::as_bool) == Some(true) {
+        return Ok(ready);
     }
-    if json_out {
-        outln!("{ready}")?;
-    } else {
-        outln!(
-            "{}: up ({} transport), link owner pid {}{}; control socket {}",
-            b.name,
-            ready["transport"].as_str().unwrap_or("?"),
-            ready["owner_pid"],
-            ready
-                .get("core_pid")
-                .and_then(Value::as_u64)
-                .map_or(String::new(), |c| format!(", core pid {c}")),
-            p.sock.display()
-        )?;
-    }
-    Ok(EXIT_OK)
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+    // The owner's own message names the board file; otherwise its log's last line.
+    let why = match ready.get("error").and_then(Value::as_str) {
+        Some(e) => e.to_string(),
+        None => format!(
+            "{}: the link owner did not come up: {} (log {})",
+            a.board.display(),
+            log.lines().last().unwrap_or("it exited without saying why"),
+            p.log.display()
+        ),
+    };
+    Err(CliError::at(&a.board, why))
 }
 
 /// The link owner: opens the link, serves the control socket until `down`.
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 fn own(
     b: &Board,
     file: &Path,
@@ -558,6 +583,17 @@ fn own(
             )?;
         }
     }
+    serve_jobs(link, b, listener, &remove_ours)
+}
+
+/// The owner's life once the link is up: runs each client's job on the link until a
+/// `down` (the link closed, the socket removed) or until the clients' thread ends.
+fn serve_jobs(
+    mut link: Link,
+    b: &Board,
+    listener: UnixListener,
+    remove_ours: &dyn Fn(),
+) -> Result<u8, CliError> {
     let started = Instant::now();
     let mut session = jobs::Session::default();
     let mut status = json!({});

@@ -71,7 +71,6 @@ fn loaded_note(rsc: &RscSection<'_>) -> Option<String> {
     }
 }
 
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
     let mut o = String::new();
     let machine = elf::machine::name(elf.machine())
@@ -112,38 +111,7 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                     tr.len.get()
                 );
             }
-            Ok(Resource::Vdev(v)) => {
-                let d = &v.vdev;
-                let id = d.id.get();
-                let kind = if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG {
-                    " (rpmsg)"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    o,
-                    "vdev     id {id}{kind} notifyid {} dfeatures {:#x} [{}] gfeatures {:#x} status {:#x} config_len {}",
-                    d.notifyid.get(),
-                    d.dfeatures.get(),
-                    feature_names(id, d.dfeatures.get()).join(", "),
-                    d.gfeatures.get(),
-                    d.status,
-                    d.config_len.get()
-                );
-                for r in 0..v.num_vrings() {
-                    if let Some(vr) = v.vring(r) {
-                        let _ = writeln!(
-                            o,
-                            "         vring{r} da {:#x} align {} num {} notifyid {} pa {:#x}",
-                            vr.da.get(),
-                            vr.align.get(),
-                            vr.num.get(),
-                            vr.notifyid.get(),
-                            vr.pa.get()
-                        );
-                    }
-                }
-            }
+            Ok(Resource::Vdev(v)) => vdev_lines(&mut o, &v),
             Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
                 Some(Ok(e)) => {
                     let _ = writeln!(
@@ -196,6 +164,40 @@ fn intercore_entry(
                 })
         })
     })
+}
+
+/// A vdev entry and its vrings, as text.
+fn vdev_lines(o: &mut String, v: &intercore::wire::rsc::VdevEntry<'_>) {
+    let d = &v.vdev;
+    let id = d.id.get();
+    let kind = if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG {
+        " (rpmsg)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        o,
+        "vdev     id {id}{kind} notifyid {} dfeatures {:#x} [{}] gfeatures {:#x} status {:#x} config_len {}",
+        d.notifyid.get(),
+        d.dfeatures.get(),
+        feature_names(id, d.dfeatures.get()).join(", "),
+        d.gfeatures.get(),
+        d.status,
+        d.config_len.get()
+    );
+    for r in 0..v.num_vrings() {
+        if let Some(vr) = v.vring(r) {
+            let _ = writeln!(
+                o,
+                "         vring{r} da {:#x} align {} num {} notifyid {} pa {:#x}",
+                vr.da.get(),
+                vr.align.get(),
+                vr.num.get(),
+                vr.notifyid.get(),
+                vr.pa.get()
+            );
+        }
+    }
 }
 
 fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
