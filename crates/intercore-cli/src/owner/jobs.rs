@@ -3,7 +3,7 @@
 //! is done here, next to the link.
 
 use crate::workload::{Checker, Lat, Outcome, Recorder, alloc_all, fill, input_len};
-use intercore::dataplane::{Coherent, DpHost};
+use intercore::dataplane::{CacheOps, Coherent, DpHost};
 use intercore::rpmsg::{Channel, MessageIo, Transport};
 use intercore::wire::dataplane::DP_SERVICE;
 use intercore_board::Link;
@@ -229,12 +229,81 @@ pub struct Session {
 /// service before `bench bulk` says n/a (it is announced with the core's other services).
 const DP_SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(3));
 
+/// A `bench bulk` row that says why it was not measured.
+fn na_row(why: &str) -> Value {
+    json!({ "rows": [ { "bench": "bulk", "na": why } ] })
+}
+
+/// Buffers of `bench bulk`.
+const BUF: usize = 1 << 20;
+
+/// Streams `mib` MiB of checksummed data through `dp` over `bus` in 1 MiB buffers
+/// (exactly: full buffers, 1 MiB less the CRC's cache line, then the rest, so 16 MiB take
+/// 17 buffers), every CRC32C the remote wrote checked; the `bench bulk` row.
+fn stream_bulk<C: CacheOps, T: MessageIo + ?Sized>(
+    dp: &mut DpHost<C>,
+    bus: &mut T,
+    mib: u64,
+    timeout: Option<Duration>,
+    stop: Stop,
+) -> Value {
+    let na = na_row;
+    let len = input_len(BUF);
+    let want = mib << 20;
+    let total = want.div_ceil(len as u64);
+    let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
+    let mut checker = Checker::default();
+    let mut free = alloc_all(dp, BUF);
+    if free.is_empty() {
+        return na("the pool has no 1 MiB buffers");
+    }
+    let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
+    let mut first = None::<String>;
+    let t = Instant::now();
+    // Stopped: nothing more is submitted, what is in flight is drained (so the
+    // session's data plane holds no stale completions for the next job).
+    let (mut total, mut stopped) = (total, false);
+    while done < total {
+        if !stopped && stop() {
+            (total, stopped) = (submitted, true);
+            continue;
+        }
+        while submitted < total {
+            let Some(buf) = free.pop() else { break };
+            if let Err(e) = checker.submit(dp, bus, buf, len_of(submitted), submitted) {
+                return json!({ "error": format!("submit: {e}") });
+            }
+            submitted += 1;
+        }
+        let c = match dp.wait_complete(bus, timeout) {
+            Ok(c) => c,
+            Err(e) => return json!({ "error": format!("waiting for a completion: {e}") }),
+        };
+        match checker.check(&c) {
+            Outcome::Good => good += c.len().saturating_sub(4) as u64,
+            other => {
+                corrupted += 1;
+                first.get_or_insert(format!("buffer {}: {other:?}", c.seq()));
+            }
+        }
+        done += 1;
+        free.push(c.into_writable());
+    }
+    if stopped {
+        return json!({ "error": STOPPED });
+    }
+    let s = t.elapsed().as_secs_f64().max(1e-9);
+    json!({ "rows": [ {
+        "bench": "bulk", "size": BUF, "buffers": done, "bytes": good,
+        "corrupted": corrupted, "gbps": good as f64 / s / 1e9, "first_error": first,
+    } ] })
+}
+
 /// `bench bulk`: `mib` MiB in 1 MiB buffers through the zero-copy data plane, CRC32C by the
 /// remote in place, every result checked. Needs the offload firmware and a pool: the sim
 /// board with `firmware = "offload"`, a QEMU board, or a kernel or userspace board whose
 /// firmware announces the offload service ([`DP_SERVICE`]), the pool from the board's
 /// `[memory]`/`[mapping]`/`[cache]` (n/a otherwise, with why).
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 pub fn bench_bulk(
     link: &mut Link,
     session: &mut Session,
@@ -242,65 +311,8 @@ pub fn bench_bulk(
     mib: u64,
     stop: Stop,
 ) -> Value {
-    const BUF: usize = 1 << 20;
     let timeout = Some(Duration::from_secs(30));
-    let na = |why: &str| json!({ "rows": [ { "bench": "bulk", "na": why } ] });
-    // Exactly `mib` MiB of checksummed data: full buffers (1 MiB less the CRC's cache
-    // line), then the rest, so 16 MiB take 17 buffers of 1 MiB.
-    let len = input_len(BUF);
-    let want = mib << 20;
-    let total = want.div_ceil(len as u64);
-    let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
-    macro_rules! stream {
-        ($dp:expr, $bus:expr) => {{
-            let (dp, bus) = ($dp, $bus);
-            let mut checker = Checker::default();
-            let mut free = alloc_all(dp, BUF);
-            if free.is_empty() {
-                return na("the pool has no 1 MiB buffers");
-            }
-            let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
-            let mut first = None::<String>;
-            let t = Instant::now();
-            // Stopped: nothing more is submitted, what is in flight is drained (so the
-            // session's data plane holds no stale completions for the next job).
-            let (mut total, mut stopped) = (total, false);
-            while done < total {
-                if !stopped && stop() {
-                    (total, stopped) = (submitted, true);
-                    continue;
-                }
-                while submitted < total {
-                    let Some(buf) = free.pop() else { break };
-                    if let Err(e) = checker.submit(dp, bus, buf, len_of(submitted), submitted) {
-                        return json!({ "error": format!("submit: {e}") });
-                    }
-                    submitted += 1;
-                }
-                let c = match dp.wait_complete(bus, timeout) {
-                    Ok(c) => c,
-                    Err(e) => return json!({ "error": format!("waiting for a completion: {e}") }),
-                };
-                match checker.check(&c) {
-                    Outcome::Good => good += c.len().saturating_sub(4) as u64,
-                    other => {
-                        corrupted += 1;
-                        first.get_or_insert(format!("buffer {}: {other:?}", c.seq()));
-                    }
-                }
-                done += 1;
-                free.push(c.into_writable());
-            }
-            if stopped {
-                return json!({ "error": STOPPED });
-            }
-            let s = t.elapsed().as_secs_f64().max(1e-9);
-            json!({ "rows": [ {
-                "bench": "bulk", "size": BUF, "buffers": done, "bytes": good,
-                "corrupted": corrupted, "gbps": good as f64 / s / 1e9, "first_error": first,
-            } ] })
-        }};
-    }
+    let na = |why: &str| na_row(why);
     if let Some((soc, bus)) = link.sim_mut() {
         if !matches!(
             board.transport,
@@ -318,7 +330,7 @@ pub fn bench_bulk(
             }
         }
         let dp = session.sim_dp.as_mut().expect("opened above");
-        return stream!(dp, bus);
+        return stream_bulk(dp, bus, mib, timeout, stop);
     }
     if let Some((soc, bus)) = link.qemu_mut() {
         let cfg = intercore::dataplane::PoolConfig {
@@ -332,7 +344,7 @@ pub fn bench_bulk(
             }
         }
         let dp = session.qemu_dp.as_mut().expect("opened above");
-        return stream!(dp, bus);
+        return stream_bulk(dp, bus, mib, timeout, stop);
     }
     if session.board_dp.is_none() {
         let remote = match link.find_service(DP_SERVICE, DP_SERVICE_TIMEOUT) {
@@ -362,7 +374,7 @@ pub fn bench_bulk(
         }
     }
     let dp = session.board_dp.as_mut().expect("opened above");
-    stream!(dp, link)
+    stream_bulk(dp, link, mib, timeout, stop)
 }
 
 #[cfg(test)]
