@@ -40,13 +40,11 @@ struct Bulk {
     first_problem: Option<String>,
 }
 
-#[expect(clippy::too_many_lines, reason = "not yet split (issue 21.5)")]
 pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> {
     let messages = o.messages.unwrap_or(QEMU_MESSAGES);
     let bulk_mib = o.bulk_mib.unwrap_or(QEMU_BULK_MIB);
     let image = image_for(o, core)?;
-    let mut soc =
-        QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
+    let soc = QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
     let plan = soc.load_plan().clone();
     let qemu_pid = soc.qemu_pid();
     if !json {
@@ -60,11 +58,7 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
     }
     let t_all = Instant::now();
     let mut fault: Option<String> = None;
-    let mut errors = 0u64;
-    let mut rtts = Recorder::new();
-    let mut first_error = None;
-    let mut fw_link = None;
-    let mut bulk = Bulk::default();
+    let mut st = Stage::default();
     let mut kicks = 0;
     {
         let mut bus = soc
@@ -73,122 +67,38 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                 ..HostConfig::default()
             })
             .map_err(|e| format!("host bus: {e}"))?;
-        let step = (|| -> Result<(), String> {
-            let service = intercore_fw_offload::ECHO_SERVICE;
-            let remote = bus
-                .wait_service(service, Some(TIMEOUT))
-                .map_err(|e| format!("waiting for {service:?}: {e}"))?;
-            let ep = bus
-                .create_endpoint("intercore-demo", None)
-                .map_err(|e| e.to_string())?;
-            let max = bus.max_payload();
-            let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
-            let mut rng = Rng::new(o.seed);
-            for seq in 0..messages {
-                let len = 1 + (rng.next_u64() % max as u64) as usize;
-                fill(&mut out[..len], seq ^ o.seed);
-                let t0 = Instant::now();
-                let r = bus
-                    .send(ep, remote, &out[..len])
-                    .and_then(|_| bus.recv(ep, &mut back));
-                match r {
-                    Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
-                        rtts.record(t0.elapsed())
-                    }
-                    Ok((src, n)) => {
-                        errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: {e}"));
-                        if bus.broken().is_some() || matches!(e, intercore::Error::Timeout) {
-                            return Err(format!("message {seq}: {e}"));
-                        }
-                    }
-                }
-            }
-            // The firmware's own count, over the link.
-            let stats_ep = bus
-                .wait_service(STATS_SERVICE, Some(TIMEOUT))
-                .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
-            bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
-            let (_, n) = bus
-                .recv(ep, &mut back)
-                .map_err(|e| format!("statistics: {e}"))?;
-            fw_link = OffloadStats::from_bytes(&back[..n]);
-            if bulk_mib > 0 {
-                bulk_stage(&soc, &mut bus, o.seed, bulk_mib, &mut bulk)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = step {
+        if let Err(e) = exchange(&soc, &mut bus, o, (messages, bulk_mib), &mut st) {
             fault = Some(e);
         }
         kicks = bus.stats().kicks.max(kicks);
         // Dropping the bus resets the device and rings the firmware, which then exits.
     }
     let elapsed = t_all.elapsed();
-    // A firmware that died mid-run is the cause of whatever the link reported.
-    let exit = match soc.fault_now() {
-        Some(f) => Err(f),
-        None => soc.shutdown(TIMEOUT),
-    };
-    let (console, uart, exit_err) = match exit {
-        Ok(x) => (x.console, x.uart, None),
-        Err(e) => {
-            let log = match &e {
-                QemuError::FirmwareFault { log, .. } => log.clone(),
-                _ => String::new(),
-            };
-            (log, None, Some(e))
-        }
-    };
-    if let Some(e) = &exit_err {
+    let (console, uart, exit_err) = finish(soc);
+    if let Some(e) = exit_err {
         // The named firmware error replaces the link's symptom (PeerGone, Timeout).
-        fault = Some(e.to_string());
+        fault = Some(e);
     }
     let fw_console = echoed_on_console(&console);
-    let lat = rtts.lat();
+    let lat = st.rtts.lat();
     let (ok_msgs, p50, p99, max_rtt) = (lat.samples, lat.p50, lat.p99, lat.max);
-    let fw_echoed_link = fw_link.map(|s| s.echoed);
+    let fw_echoed_link = st.fw_link.map(|s| s.echoed);
     let counts_agree = fw_echoed_link == Some(ok_msgs) && fw_console == Some(ok_msgs);
     let by = |l: Loader| plan.segments.iter().filter(|s| s.by == l).count();
     if !json {
-        outln!(
-            "messages: {ok_msgs} verified in {:.2} s ({errors} errors), round trip p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-            elapsed.as_secs_f64(),
-            p50 as f64 / 1e3,
-            p99 as f64 / 1e3,
-            max_rtt as f64 / 1e3
-        )?;
-        outln!(
-            "firmware's own echo count: {} over the link, {} on semihosting (host verified {ok_msgs})",
-            fw_echoed_link.map_or("none".into(), |n| n.to_string()),
-            fw_console.map_or("none".into(), |n| n.to_string())
-        )?;
-        outln!(
-            "bulk: {:.1} MiB in {} buffers, CRC32C on the {} core, {} corrupted",
-            bulk.bytes as f64 / (1 << 20) as f64,
-            bulk.buffers,
-            core.name(),
-            bulk.corrupted
-        )?;
-        crate::out::text(format_args!("firmware console:\n{console}"))?;
-        if let Some(u) = &uart {
-            crate::out::text(format_args!("firmware UART:\n{u}"))?;
-        }
+        let echoed = (fw_echoed_link, fw_console);
+        print_text(core, &st, elapsed, echoed, (&console, uart.as_deref()))?;
     }
-    if let Some(e) = bulk.first_problem.as_ref().or(first_error.as_ref()) {
+    if let Some(e) = st.bulk.first_problem.as_ref().or(st.first_error.as_ref()) {
         diagln!("first problem: {e}");
     }
     if json {
         crate::out::json(&json!({
-            "soc": core.name(), "messages": ok_msgs, "errors": errors, "rtt_p50_ns": p50,
+            "soc": core.name(), "messages": ok_msgs, "errors": st.errors, "rtt_p50_ns": p50,
             "rtt_p99_ns": p99, "rtt_max_ns": max_rtt,
             "elapsed_s": (elapsed.as_secs_f64() * 1e3).round() / 1e3, "qemu_pid": qemu_pid,
-            "doorbells": kicks, "bulk_bytes": bulk.bytes, "bulk_buffers": bulk.buffers,
-            "corrupted": bulk.corrupted, "fw_echoed_link": fw_echoed_link,
+            "doorbells": kicks, "bulk_bytes": st.bulk.bytes, "bulk_buffers": st.bulk.buffers,
+            "corrupted": st.bulk.corrupted, "fw_echoed_link": fw_echoed_link,
             "fw_echoed_semihosting": fw_console, "host_echoed": ok_msgs,
             "segments_loaded_by_host": by(Loader::Host),
             "segments_loaded_by_qemu": by(Loader::Qemu), "entry": plan.entry, "error": fault,
@@ -204,11 +114,137 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
         );
     }
     Ok(fault.is_none()
-        && errors == 0
+        && st.errors == 0
         && ok_msgs == messages
         && counts_agree
-        && bulk.corrupted == 0
-        && (bulk_mib == 0 || bulk.bytes > 0))
+        && st.bulk.corrupted == 0
+        && (bulk_mib == 0 || st.bulk.bytes > 0))
+}
+
+/// Stops the emulated core: its console, its UART and, if it faulted or did not stop,
+/// the named error. A firmware that died mid-run is the cause of whatever the link
+/// reported.
+fn finish(mut soc: QemuSoc) -> (String, Option<String>, Option<String>) {
+    let exit = match soc.fault_now() {
+        Some(f) => Err(f),
+        None => soc.shutdown(TIMEOUT),
+    };
+    match exit {
+        Ok(x) => (x.console, x.uart, None),
+        Err(e) => {
+            let log = match &e {
+                QemuError::FirmwareFault { log, .. } => log.clone(),
+                _ => String::new(),
+            };
+            (log, None, Some(e.to_string()))
+        }
+    }
+}
+
+/// The text summary of a run on an emulated core (`echoed`: the firmware's count over the
+/// link and on semihosting; `logs`: console and UART).
+fn print_text(
+    core: QemuCore,
+    st: &Stage,
+    elapsed: Duration,
+    (fw_echoed_link, fw_console): (Option<u64>, Option<u64>),
+    (console, uart): (&str, Option<&str>),
+) -> Result<(), crate::out::Closed> {
+    let lat = st.rtts.lat();
+    let (ok_msgs, p50, p99, max_rtt) = (lat.samples, lat.p50, lat.p99, lat.max);
+    outln!(
+        "messages: {ok_msgs} verified in {:.2} s ({} errors), round trip p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        elapsed.as_secs_f64(),
+        st.errors,
+        p50 as f64 / 1e3,
+        p99 as f64 / 1e3,
+        max_rtt as f64 / 1e3
+    )?;
+    outln!(
+        "firmware's own echo count: {} over the link, {} on semihosting (host verified {ok_msgs})",
+        fw_echoed_link.map_or("none".into(), |n| n.to_string()),
+        fw_console.map_or("none".into(), |n| n.to_string())
+    )?;
+    outln!(
+        "bulk: {:.1} MiB in {} buffers, CRC32C on the {} core, {} corrupted",
+        st.bulk.bytes as f64 / (1 << 20) as f64,
+        st.bulk.buffers,
+        core.name(),
+        st.bulk.corrupted
+    )?;
+    crate::out::text(format_args!("firmware console:\n{console}"))?;
+    if let Some(u) = &uart {
+        crate::out::text(format_args!("firmware UART:\n{u}"))?;
+    }
+    Ok(())
+}
+
+/// What the stages on the link found.
+#[derive(Default)]
+struct Stage {
+    errors: u64,
+    rtts: Recorder,
+    first_error: Option<String>,
+    fw_link: Option<OffloadStats>,
+    bulk: Bulk,
+}
+
+/// The message stage, the firmware's own echo count over the link, then the bulk stage
+/// (`counts`: messages, MiB).
+fn exchange<D: intercore::Doorbell>(
+    soc: &QemuSoc,
+    bus: &mut intercore::rpmsg::HostBus<std::sync::Arc<intercore_linux::MemfdRegion>, D>,
+    o: &Opts,
+    (messages, bulk_mib): (u64, u64),
+    st: &mut Stage,
+) -> Result<(), String> {
+    let service = intercore_fw_offload::ECHO_SERVICE;
+    let remote = bus
+        .wait_service(service, Some(TIMEOUT))
+        .map_err(|e| format!("waiting for {service:?}: {e}"))?;
+    let ep = bus
+        .create_endpoint("intercore-demo", None)
+        .map_err(|e| e.to_string())?;
+    let max = bus.max_payload();
+    let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
+    let mut rng = Rng::new(o.seed);
+    for seq in 0..messages {
+        let len = 1 + (rng.next_u64() % max as u64) as usize;
+        fill(&mut out[..len], seq ^ o.seed);
+        let t0 = Instant::now();
+        let r = bus
+            .send(ep, remote, &out[..len])
+            .and_then(|_| bus.recv(ep, &mut back));
+        match r {
+            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+                st.rtts.record(t0.elapsed())
+            }
+            Ok((src, n)) => {
+                st.errors += 1;
+                st.first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+            }
+            Err(e) => {
+                st.errors += 1;
+                st.first_error.get_or_insert(format!("message {seq}: {e}"));
+                if bus.broken().is_some() || matches!(e, intercore::Error::Timeout) {
+                    return Err(format!("message {seq}: {e}"));
+                }
+            }
+        }
+    }
+    // The firmware's own count, over the link.
+    let stats_ep = bus
+        .wait_service(STATS_SERVICE, Some(TIMEOUT))
+        .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
+    bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
+    let (_, n) = bus
+        .recv(ep, &mut back)
+        .map_err(|e| format!("statistics: {e}"))?;
+    st.fw_link = OffloadStats::from_bytes(&back[..n]);
+    if bulk_mib > 0 {
+        bulk_stage(soc, bus, o.seed, bulk_mib, &mut st.bulk)?;
+    }
+    Ok(())
 }
 
 fn bulk_stage<D: intercore::Doorbell>(
