@@ -1,6 +1,8 @@
 //! `accesses [--json]`: shared-memory accesses per message, counted
 //! ([`intercore_bench::accesses`]). Exit 0, 1 when the bench failed, 2 on a usage error.
 
+#![deny(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 
