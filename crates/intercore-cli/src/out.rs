@@ -1,5 +1,5 @@
 //! The one printer: every report goes to stdout as text ([`Display`]) or as one JSON line
-//! (serde_json), through [`emit`]; free-form lines through [`line`] (the `outln!` macro).
+//! (serde_json), through [`emit`]; free-form lines through [`line()`] (the `outln!` macro).
 //!
 //! A reader that closed stdout (`intercore bench --json | head -1`) makes a write fail
 //! with [`Closed`], which the command returns at once (`?`) and the binary turns into a

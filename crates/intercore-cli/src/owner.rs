@@ -8,7 +8,7 @@
 //! job over its link, and it does the timing. docs/ARCHITECTURE.md ("Who owns a link").
 //!
 //! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `$HOME/.cache/intercore/run/`,
-//! else `/tmp/intercore-UID/`; [`runtime_dir`]), a directory of mode 0700 owned by us
+//! else `/tmp/intercore-UID/`; `runtime_dir`), a directory of mode 0700 owned by us
 //! (anything else is refused), the socket named after
 //! the board file's canonical path (`<stem>-<hash>.sock`) with the owner's pid beside it
 //! (`.pid`) and its log (`.log`). One request per connection, one JSON object per line each
