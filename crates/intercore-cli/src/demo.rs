@@ -6,7 +6,9 @@ use crate::workload::{
 };
 use crate::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
 use intercore::WaitMode;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_board::CacheMaintenance;
 use intercore_sim::qemu::QemuCore;
 use intercore_sim::{Firmware, SimConfig, Soc};
@@ -199,7 +201,7 @@ pub fn run_sim(o: &Opts, cfg: &SimConfig, json: bool) -> Result<DemoReport, Stri
         .map_err(|e| format!("host bus: {e}"))?;
     let service = intercore_fw_echo::SERVICE;
     let remote = bus
-        .wait_service(service, Some(Duration::from_secs(5)))
+        .find_service(service, Some(Duration::from_secs(5)))
         .map_err(|e| format!("waiting for {service:?}: {e}"))?;
     let ep = bus
         .create_endpoint("intercore-demo", None)
@@ -327,17 +329,26 @@ fn message_stage<D: intercore::Doorbell>(
         fill(&mut out[..len], seq ^ o.seed);
         let t0 = Instant::now();
         let r = bus
-            .send(ep, remote, &out[..len])
-            .and_then(|_| bus.recv(ep, &mut back));
+            .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+            .and_then(|_| {
+                bus.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+            });
         let rtt = t0.elapsed();
         match r {
-            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+            Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                 rec.record(rtt);
                 m.bytes += 2 * len as u64;
             }
             Ok((src, n)) => {
                 m.errors += 1;
-                m.first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                m.first_error.get_or_insert(format!(
+                    "message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs",
+                    src.unwrap_or_default()
+                ));
             }
             Err(e) => {
                 m.errors += 1;

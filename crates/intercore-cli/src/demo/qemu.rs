@@ -6,7 +6,9 @@
 use super::Opts;
 use crate::workload::{Checker, Outcome, Recorder, Rng, fill, input_len};
 use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
 use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
 use serde_json::json;
@@ -200,7 +202,7 @@ fn exchange<D: intercore::Doorbell>(
 ) -> Result<(), String> {
     let service = intercore_fw_offload::ECHO_SERVICE;
     let remote = bus
-        .wait_service(service, Some(TIMEOUT))
+        .find_service(service, Some(TIMEOUT))
         .map_err(|e| format!("waiting for {service:?}: {e}"))?;
     let ep = bus
         .create_endpoint("intercore-demo", None)
@@ -213,15 +215,24 @@ fn exchange<D: intercore::Doorbell>(
         fill(&mut out[..len], seq ^ o.seed);
         let t0 = Instant::now();
         let r = bus
-            .send(ep, remote, &out[..len])
-            .and_then(|_| bus.recv(ep, &mut back));
+            .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+            .and_then(|_| {
+                bus.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+            });
         match r {
-            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+            Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                 st.rtts.record(t0.elapsed())
             }
             Ok((src, n)) => {
                 st.errors += 1;
-                st.first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                st.first_error.get_or_insert(format!(
+                    "message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs",
+                    src.unwrap_or_default()
+                ));
             }
             Err(e) => {
                 st.errors += 1;
@@ -234,11 +245,16 @@ fn exchange<D: intercore::Doorbell>(
     }
     // The firmware's own count, over the link.
     let stats_ep = bus
-        .wait_service(STATS_SERVICE, Some(TIMEOUT))
+        .find_service(STATS_SERVICE, Some(TIMEOUT))
         .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
-    bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
+    bus.send_raw(ep, stats_ep, b"?", Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
     let (_, n) = bus
-        .recv(ep, &mut back)
+        .recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut back,
+            Some(Duration::from_secs(1)),
+        )
         .map_err(|e| format!("statistics: {e}"))?;
     st.fw_link = OffloadStats::from_bytes(&back[..n]);
     if bulk_mib > 0 {
