@@ -1,16 +1,129 @@
-//! `intercore board check FILE`: parse and validate a board file (`boards/*.toml`), print
-//! what it describes, then what opening it on this machine would do and why it could not
-//! (`intercore_board`).
+//! `intercore board check FILE...`: parse and validate board files (`boards/*.toml`),
+//! print what each describes, then what opening it on this machine would do and why it
+//! could not (`intercore_board`). One verdict per file; the exit status is the worst.
 
-use crate::error::{CliError, js};
+use crate::error::CliError;
+use crate::{BoardCheck, BoardCommand, EXIT_BOARD_UNOPENABLE, EXIT_OK};
 use intercore_board::{Board, CheckEnv, Level};
-use intercore_cli::{BoardCheck, BoardCommand, EXIT_BOARD_UNOPENABLE, EXIT_OK};
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
 
-/// Runs `intercore board check`: 0 valid, 1 invalid file, 3 valid but not openable here
-/// (`--strict` only).
+/// Runs `intercore board check`: 0 valid, 1 an invalid file, 3 valid but not openable here
+/// (`--strict` only); with several files, the worst of them (1 over 3 over 0).
 pub fn main(c: &BoardCommand, json: bool) -> Result<u8, CliError> {
     let BoardCommand::Check(o) = c;
-    check(o, json)
+    let env = env_of(o);
+    // A single file keeps the plain error rule: its error is the command's.
+    if let [file] = o.files.as_slice() {
+        let r = check(file, &env)?;
+        crate::out::emit(&r, json)?;
+        return Ok(r.status(o.strict));
+    }
+    let mut worst = EXIT_OK;
+    for (i, file) in o.files.iter().enumerate() {
+        if !json && i > 0 {
+            outln!()?;
+        }
+        let code = match check(file, &env) {
+            Ok(r) => {
+                crate::out::emit(&r, json)?;
+                r.status(o.strict)
+            }
+            Err(e) => {
+                if json {
+                    crate::out::line(format_args!("{}", e.json()))?;
+                } else {
+                    outln!("{}: invalid", file.display())?;
+                    e.report("board check", false);
+                }
+                e.code
+            }
+        };
+        worst = worse(worst, code);
+    }
+    Ok(worst)
+}
+
+/// The worse of two exit statuses: an invalid file (1) over an unopenable board (3) over
+/// a valid one (0).
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        EXIT_OK => 0,
+        EXIT_BOARD_UNOPENABLE => 1,
+        _ => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// What `board check` found in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardReport {
+    /// The file, as given.
+    pub file: String,
+    /// Always true (an invalid file is an error, not a report).
+    pub valid: bool,
+    /// What the board describes, as text.
+    pub summary: String,
+    /// The host architecture checked for.
+    pub host_arch: String,
+    /// What opening it here would meet.
+    pub findings: Vec<FindingJson>,
+    /// Findings that stop this machine from opening it.
+    pub errors: usize,
+    /// Findings that do not.
+    pub warnings: usize,
+    /// Whether nothing stops this machine from opening it.
+    pub openable: bool,
+    #[serde(skip)]
+    lines: Vec<String>,
+}
+
+/// One finding of [`BoardReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingJson {
+    /// `error`, `warn` or `info`.
+    pub level: &'static str,
+    /// What it is about.
+    pub topic: &'static str,
+    /// What was found.
+    pub message: String,
+}
+
+impl BoardReport {
+    /// The exit status of this verdict.
+    pub fn status(&self, strict: bool) -> u8 {
+        if self.errors > 0 && strict {
+            EXIT_BOARD_UNOPENABLE
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+impl fmt::Display for BoardReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: valid", self.file)?;
+        writeln!(f, "{}", self.summary)?;
+        writeln!(f)?;
+        writeln!(f, "on this machine ({}):", self.host_arch)?;
+        for l in &self.lines {
+            writeln!(f, "{l}")?;
+        }
+        if self.errors == 0 {
+            write!(
+                f,
+                "{} warning(s); nothing stops this machine from opening the board",
+                self.warnings
+            )
+        } else {
+            write!(
+                f,
+                "{} error(s), {} warning(s): this machine cannot open the board as configured",
+                self.errors, self.warnings
+            )
+        }
+    }
 }
 
 fn env_of(o: &BoardCheck) -> CheckEnv {
@@ -35,51 +148,29 @@ fn env_of(o: &BoardCheck) -> CheckEnv {
     env
 }
 
-fn check(o: &BoardCheck, json: bool) -> Result<u8, CliError> {
-    let env = env_of(o);
-    let board = Board::from_file(&o.file).map_err(|e| CliError::at(&o.file, e.to_string()))?;
-    let findings = board.check(&env);
+/// Checks one board file in `env`: its report, or the error that makes it invalid
+/// (exit 1).
+pub fn check(file: &Path, env: &CheckEnv) -> Result<BoardReport, CliError> {
+    let board = Board::from_file(file).map_err(|e| CliError::at(file, e.to_string()))?;
+    let findings = board.check(env);
     let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warn));
-    if json {
-        let rows: Vec<String> = findings
+    Ok(BoardReport {
+        file: file.to_string_lossy().into_owned(),
+        valid: true,
+        summary: board.to_string(),
+        host_arch: env.host_arch.clone(),
+        findings: findings
             .iter()
-            .map(|f| {
-                format!(
-                    "{{\"level\":{},\"topic\":{},\"message\":{}}}",
-                    js(f.level.as_str()),
-                    js(f.topic),
-                    js(&f.message)
-                )
+            .map(|f| FindingJson {
+                level: f.level.as_str(),
+                topic: f.topic,
+                message: f.message.clone(),
             })
-            .collect();
-        println!(
-            "{{\"file\":{},\"valid\":true,\"summary\":{},\"host_arch\":{},\"findings\":[{}],\"errors\":{errors},\"warnings\":{warnings},\"openable\":{}}}",
-            js(&o.file.to_string_lossy()),
-            js(&board.to_string()),
-            js(&env.host_arch),
-            rows.join(","),
-            errors == 0
-        );
-    } else {
-        println!("{}: valid", o.file.display());
-        println!("{board}");
-        println!();
-        println!("on this machine ({}):", env.host_arch);
-        for f in &findings {
-            println!("{f}");
-        }
-        if errors == 0 {
-            println!("{warnings} warning(s); nothing stops this machine from opening the board");
-        } else {
-            println!(
-                "{errors} error(s), {warnings} warning(s): this machine cannot open the board as configured"
-            );
-        }
-    }
-    Ok(if errors > 0 && o.strict {
-        EXIT_BOARD_UNOPENABLE
-    } else {
-        EXIT_OK
+            .collect(),
+        errors,
+        warnings,
+        openable: errors == 0,
+        lines: findings.iter().map(ToString::to_string).collect(),
     })
 }

@@ -1,6 +1,7 @@
 //! The command line of `intercore`, as `clap` derive types, kept apart from what the
 //! commands do so that tests can walk the whole [`clap::Command`] tree
 //! (`Cli::command()`): every subcommand, every option, every numeric range.
+//! Re-exported at the crate root.
 //!
 //! Conventions every command follows:
 //!
@@ -15,10 +16,6 @@
 //! * `--json` (global, accepted by every command) prints results as JSON on stdout; an
 //!   error is then exactly one line on stdout, `{"error":{"message":…,"path":…,"option":…}}`
 //!   (`path` and `option` only when known), with the same exit status.
-
-#![deny(unsafe_code)]
-
-pub mod control;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use intercore::WaitMode;
@@ -109,9 +106,9 @@ pub enum Command {
     ///
     /// Round trips (1/64/496 B; poll, event, adaptive), batched one-way throughput, bulk
     /// GB/s (4 KiB..4 MiB, coherent and non-coherent) against one write pass, and a soak.
-    /// Prints ratios to the baselines; --json one object per row and a summary. `accesses`
-    /// (not in the default set) counts the shared-memory loads, stores, fences, lines and
-    /// dependent load chains per message instead of timing them.
+    /// Prints ratios to the baselines; --json one object per row (each printed as it is
+    /// measured) and a summary. The access counts per message are another program:
+    /// `cargo run --release -p intercore-bench --bin accesses`.
     ///
     /// With --board FILE: rtt, throughput and bulk through that board's link, rows naming
     /// the board and transport; host-only baselines say n/a.
@@ -318,8 +315,6 @@ pub enum Suite {
     Bulk,
     /// A soak of --duration seconds.
     Soak,
-    /// Shared-memory accesses per message, counted (deterministic; not in the default set).
-    Accesses,
 }
 
 impl Suite {
@@ -330,7 +325,6 @@ impl Suite {
             Suite::Throughput => "throughput",
             Suite::Bulk => "bulk",
             Suite::Soak => "soak",
-            Suite::Accesses => "accesses",
         }
     }
 }
@@ -469,7 +463,7 @@ pub struct RprocLoad {
 /// `intercore board ...`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum BoardCommand {
-    /// Validate a board file, print what it describes and what opening it here would do.
+    /// Validate board files, print what each describes and what opening it here would do.
     ///
     /// Reads the board file (remote processor and firmware, transport, data-plane memory,
     /// device-address mapping, cache mode, rpmsg parameters), prints it, then what opening
@@ -477,7 +471,8 @@ pub enum BoardCommand {
     #[command(
         after_help = "Exit status: 0 valid; 1 invalid file (each problem named by \
                             key); 2 usage error; 3 valid but this machine cannot open it \
-                            (only with --strict)."
+                            (only with --strict). With several files, one verdict each \
+                            and the worst status (1 over 3 over 0)."
     )]
     Check(BoardCheck),
 }
@@ -485,8 +480,9 @@ pub enum BoardCommand {
 /// `intercore board check`.
 #[derive(Args, Debug, Clone)]
 pub struct BoardCheck {
-    /// The board file (TOML, at most 1 MiB)
-    pub file: PathBuf,
+    /// The board files (TOML, at most 1 MiB each): `board check boards/*.toml`
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Exit 3 when this machine cannot open a valid board
     #[arg(long)]
     pub strict: bool,

@@ -1,23 +1,33 @@
 //! How `intercore` reports an error: `intercore CMD: message` on stderr, or with `--json`
 //! exactly one line on stdout, `{"error":{"message":…,"path":…,"option":…}}` (`path` and
-//! `option` only when known). The exit status is the same either way.
+//! `option` only when known). The exit status is the same either way. Usage errors (clap's)
+//! follow the same rule, with exit 2.
 
-use intercore_cli::EXIT_FAILED;
-use std::fmt::Write as _;
+use crate::out::Closed;
+use crate::{Cli, EXIT_FAILED};
+use serde::Serialize;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// An error a command ends with.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CliError {
     /// What went wrong (for I/O errors, naming the path).
     pub message: String,
     /// The file it is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// The option it is about, if any (`--messages`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub option: Option<String>,
     /// The exit status.
+    #[serde(skip)]
     pub code: u8,
+    /// Nothing to print: stdout is closed (its reader went away), so the command ended
+    /// quietly.
+    #[serde(skip)]
+    pub quiet: bool,
 }
 
 impl CliError {
@@ -28,6 +38,7 @@ impl CliError {
             path: None,
             option: None,
             code: EXIT_FAILED,
+            quiet: false,
         }
     }
     /// A failure about `path` (exit 1); the message should name it.
@@ -39,22 +50,27 @@ impl CliError {
     }
     /// The error's JSON line.
     pub fn json(&self) -> String {
-        let mut o = format!("{{\"error\":{{\"message\":{}", js(&self.message));
-        if let Some(p) = &self.path {
-            let _ = write!(o, ",\"path\":{}", js(&p.to_string_lossy()));
-        }
-        if let Some(opt) = &self.option {
-            let _ = write!(o, ",\"option\":{}", js(opt));
-        }
-        o.push_str("}}");
-        o
+        serde_json::json!({ "error": self }).to_string()
     }
-    /// Prints the error for command `cmd`.
+    /// Prints the error for command `cmd` (nothing when [`Self::quiet`]).
     pub fn report(&self, cmd: &str, json: bool) {
+        if self.quiet {
+            return;
+        }
         if json {
-            println!("{}", self.json());
+            // stdout may be closed too; then there is nobody to tell.
+            let _ = crate::out::line(format_args!("{}", self.json()));
         } else {
-            eprintln!("intercore {cmd}: {}", self.message);
+            diagln!("intercore {cmd}: {}", self.message);
+        }
+    }
+}
+
+impl From<Closed> for CliError {
+    fn from(c: Closed) -> Self {
+        Self {
+            quiet: true,
+            ..Self::failed(c.to_string())
         }
     }
 }
@@ -65,16 +81,30 @@ impl From<intercore_linux::file::FileError> for CliError {
     }
 }
 
-/// Reports a clap error: help and version go to stdout with exit 0; a usage error goes to
-/// stderr (or, with `--json`, as one JSON line to stdout) with exit 2.
-pub fn clap_error(e: clap::Error, json: bool) -> ExitCode {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let code = e.exit_code() as u8;
-    let is_error = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
-    if !json || !is_error {
-        let _ = e.print();
-        return ExitCode::from(code);
+/// The subcommand words of `argv` that name a command (`board check`), for the message
+/// prefix of a usage error; empty when even the first is unknown.
+pub fn command_words(argv: &[OsString]) -> Vec<String> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut words = Vec::new();
+    for a in argv.iter().skip(1) {
+        let Some(a) = a.to_str() else { break };
+        if a.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = cmd.find_subcommand(a).cloned() else {
+            break;
+        };
+        words.push(a.to_string());
+        cmd = sub;
     }
+    words
+}
+
+/// A usage error as the rule says: its message (clap's first line, without `error: `) and
+/// the option it is about, if clap names one.
+pub fn usage_error(e: &clap::Error) -> CliError {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let option = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s.split([' ', '=']).next().map(str::to_string),
         _ => None,
@@ -86,29 +116,37 @@ pub fn clap_error(e: clap::Error, json: bool) -> ExitCode {
         let first = text.lines().next().unwrap_or("").trim();
         first.strip_prefix("error: ").unwrap_or(first).to_string()
     };
-    let err = CliError {
-        message,
-        path: None,
+    CliError {
         option,
-        code,
-    };
-    println!("{}", err.json());
-    ExitCode::from(code)
+        code: e.exit_code() as u8,
+        ..CliError::failed(message)
+    }
 }
 
-/// A JSON string literal.
-pub fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
+/// Reports a clap error: help and version go to stdout with exit 0; a usage error is
+/// `intercore CMD: message` on stderr with a pointer to the help (or, with `--json`, one
+/// JSON line on stdout), exit 2.
+pub fn clap_error(e: &clap::Error, argv: &[OsString], json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = e.exit_code() as u8;
+    let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || (!json && e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    if help {
+        let _ = e.print();
+        return ExitCode::from(code);
     }
-    o.push('"');
-    o
+    let words = command_words(argv).join(" ");
+    let err = usage_error(e);
+    if json {
+        err.report(&words, true);
+    } else {
+        let cmd = if words.is_empty() {
+            "intercore".to_string()
+        } else {
+            format!("intercore {words}")
+        };
+        diagln!("{cmd}: {}", err.message);
+        diagln!("see `{cmd} --help`");
+    }
+    ExitCode::from(code)
 }

@@ -1,11 +1,12 @@
 //! `intercore rproc list|start|stop|detach|load`: remoteproc control through sysfs (or
 //! `/dev/remoteprocN`), as `Documentation/ABI/testing/sysfs-class-remoteproc` describes it.
 
-use crate::error::{CliError, js};
+use crate::error::CliError;
+use crate::{ControlArg, EXIT_OK, RprocCommand, RprocControl, RprocRoots};
 use intercore_board::CoreIsa;
-use intercore_cli::{ControlArg, EXIT_OK, RprocCommand, RprocControl, RprocRoots};
 use intercore_linux::file::{FIRMWARE_MAX, read_regular};
 use intercore_linux::remoteproc::{Control, Remoteproc, RprocError, RprocPaths, firmware_dir};
+use serde_json::{Map, Value, json};
 
 /// Runs the subcommand: 0 done, 1 refused or failed (the message says why and what to
 /// do); usage errors (2) are clap's.
@@ -38,26 +39,25 @@ pub fn main(c: &RprocCommand, json: bool) -> Result<u8, CliError> {
                 None
             };
             if json {
-                println!(
-                    "{{\"rproc\":{},\"name\":{},\"file\":{},\"installed\":{},\"firmware_dir\":{},\"firmware\":{},\"state\":{}}}",
-                    js(&r.id()),
-                    js(&r.name().unwrap_or_default()),
-                    js(&l.file.to_string_lossy()),
-                    js(&loaded.installed.to_string_lossy()),
-                    js(&dir.to_string_lossy()),
-                    js(&loaded.name),
-                    state.map_or("null".into(), |s| js(s.as_str()))
-                );
+                crate::out::json(&json!({
+                    "rproc": r.id(),
+                    "name": r.name().unwrap_or_default(),
+                    "file": l.file.to_string_lossy(),
+                    "installed": loaded.installed.to_string_lossy(),
+                    "firmware_dir": dir.to_string_lossy(),
+                    "firmware": loaded.name,
+                    "state": state.map(|s| s.as_str().to_string()),
+                }))?;
             } else {
-                println!(
+                outln!(
                     "{who}: installed {} as {} (firmware search directory {}); firmware = {}",
                     l.file.display(),
                     loaded.installed.display(),
                     dir.display(),
                     loaded.name
-                );
+                )?;
                 if let Some(s) = state {
-                    println!("{who}: {s}");
+                    outln!("{who}: {s}")?;
                 }
             }
             Ok(EXIT_OK)
@@ -117,20 +117,19 @@ fn control(o: &RprocControl, cmd: &str, json: bool) -> Result<u8, CliError> {
     .map_err(err)?;
     let firmware = r.firmware().ok();
     if json {
-        println!(
-            "{{\"rproc\":{},\"name\":{},\"state\":{},\"firmware\":{}}}",
-            js(&r.id()),
-            js(&r.name().unwrap_or_default()),
-            js(s.as_str()),
-            firmware.as_deref().map_or("null".into(), js)
-        );
+        crate::out::json(&json!({
+            "rproc": r.id(),
+            "name": r.name().unwrap_or_default(),
+            "state": s.as_str(),
+            "firmware": firmware,
+        }))?;
     } else if cmd == "start" {
-        println!(
+        outln!(
             "{who}: {s} (firmware {})",
             firmware.as_deref().unwrap_or("unreadable")
-        );
+        )?;
     } else {
-        println!("{who}: {s}");
+        outln!("{who}: {s}")?;
     }
     Ok(EXIT_OK)
 }
@@ -148,39 +147,38 @@ fn list(p: &RprocPaths, json: bool) -> Result<u8, CliError> {
             ("firmware", r.firmware()),
         ];
         if json {
-            let mut fields = vec![
-                format!("\"index\":{}", r.index()),
-                format!("\"id\":{}", js(&r.id())),
-            ];
-            let mut bad = Vec::new();
+            let mut o = Map::new();
+            o.insert("index".into(), json!(r.index()));
+            o.insert("id".into(), json!(r.id()));
+            let mut bad = Map::new();
             for (k, v) in &attrs {
                 match v {
-                    Ok(v) => fields.push(format!("{}:{}", js(k), js(v))),
+                    Ok(v) => o.insert((*k).into(), json!(v)),
                     Err(e) => {
-                        fields.push(format!("{}:null", js(k)));
-                        bad.push(format!("{}:{}", js(k), js(&e.to_string())));
+                        bad.insert((*k).into(), json!(e.to_string()));
+                        o.insert((*k).into(), Value::Null)
                     }
-                }
+                };
             }
             if !bad.is_empty() {
-                fields.push(format!("\"unreadable\":{{{}}}", bad.join(",")));
+                o.insert("unreadable".into(), Value::Object(bad));
             }
-            rows.push(format!("{{{}}}", fields.join(",")));
+            rows.push(Value::Object(o));
         } else {
             let v = |i: usize| match &attrs[i].1 {
                 Ok(v) => v.clone(),
                 Err(e) => {
-                    eprintln!("intercore rproc list: {}: {e}", r.id());
+                    diagln!("intercore rproc list: {}: {e}", r.id());
                     "unreadable".to_string()
                 }
             };
-            println!("{:<13} {:<24} {:<10} {}", r.id(), v(0), v(1), v(2));
+            outln!("{:<13} {:<24} {:<10} {}", r.id(), v(0), v(1), v(2))?;
         }
     }
     if json {
-        println!("[{}]", rows.join(","));
+        crate::out::json(&rows)?;
     } else if all.is_empty() {
-        println!("no remote processors under {}", p.class_dir().display());
+        outln!("no remote processors under {}", p.class_dir().display())?;
     }
     Ok(EXIT_OK)
 }

@@ -1,12 +1,13 @@
 //! `intercore rsc FILE [--json]`: the resource table of an ELF firmware, as remoteproc
 //! would read it (the `.resource_table` section, checked), or the named problem.
 
-use crate::error::{CliError, js};
+use crate::error::CliError;
+use crate::{EXIT_OK, RscArgs};
 use intercore::wire::elf::{self, Elf, RscSection};
 use intercore::wire::rsc::{FwRscCarveout, Resource};
 use intercore::wire::vring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
-use intercore_cli::{EXIT_OK, RscArgs};
 use intercore_linux::file::{FIRMWARE_MAX, read_regular_magic};
+use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// Prints the table: exit 0 printed, 1 the file is not readable firmware (not a regular
@@ -22,7 +23,7 @@ pub fn main(a: &RscArgs, json: bool) -> Result<u8, CliError> {
     )?;
     let out =
         run(&file, &bytes, json).map_err(|e| CliError::at(&a.file, format!("{file}: {e}")))?;
-    print!("{out}");
+    crate::out::text(format_args!("{out}"))?;
     Ok(EXIT_OK)
 }
 
@@ -110,38 +111,7 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                     tr.len.get()
                 );
             }
-            Ok(Resource::Vdev(v)) => {
-                let d = &v.vdev;
-                let id = d.id.get();
-                let kind = if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG {
-                    " (rpmsg)"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    o,
-                    "vdev     id {id}{kind} notifyid {} dfeatures {:#x} [{}] gfeatures {:#x} status {:#x} config_len {}",
-                    d.notifyid.get(),
-                    d.dfeatures.get(),
-                    feature_names(id, d.dfeatures.get()).join(", "),
-                    d.gfeatures.get(),
-                    d.status,
-                    d.config_len.get()
-                );
-                for r in 0..v.num_vrings() {
-                    if let Some(vr) = v.vring(r) {
-                        let _ = writeln!(
-                            o,
-                            "         vring{r} da {:#x} align {} num {} notifyid {} pa {:#x}",
-                            vr.da.get(),
-                            vr.align.get(),
-                            vr.num.get(),
-                            vr.notifyid.get(),
-                            vr.pa.get()
-                        );
-                    }
-                }
-            }
+            Ok(Resource::Vdev(v)) => vdev_lines(&mut o, &v),
             Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
                 Some(Ok(e)) => {
                     let _ = writeln!(
@@ -196,6 +166,40 @@ fn intercore_entry(
     })
 }
 
+/// A vdev entry and its vrings, as text.
+fn vdev_lines(o: &mut String, v: &intercore::wire::rsc::VdevEntry<'_>) {
+    let d = &v.vdev;
+    let id = d.id.get();
+    let kind = if id == intercore::wire::rpmsg::VIRTIO_ID_RPMSG {
+        " (rpmsg)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        o,
+        "vdev     id {id}{kind} notifyid {} dfeatures {:#x} [{}] gfeatures {:#x} status {:#x} config_len {}",
+        d.notifyid.get(),
+        d.dfeatures.get(),
+        feature_names(id, d.dfeatures.get()).join(", "),
+        d.gfeatures.get(),
+        d.status,
+        d.config_len.get()
+    );
+    for r in 0..v.num_vrings() {
+        if let Some(vr) = v.vring(r) {
+            let _ = writeln!(
+                o,
+                "         vring{r} da {:#x} align {} num {} notifyid {} pa {:#x}",
+                vr.da.get(),
+                vr.align.get(),
+                vr.num.get(),
+                vr.notifyid.get(),
+                vr.pa.get()
+            );
+        }
+    }
+}
+
 fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
     let _ = writeln!(
         o,
@@ -208,98 +212,68 @@ fn carveout_line(o: &mut String, kind: &str, c: &FwRscCarveout) {
     );
 }
 
-fn carveout_json(kind: &str, off: usize, c: &FwRscCarveout) -> String {
-    format!(
-        "{{\"type\":{},\"offset\":{off},\"name\":{},\"da\":{},\"pa\":{},\"len\":{},\"flags\":{}}}",
-        js(kind),
-        js(&name(&c.name)),
-        c.da.get(),
-        c.pa.get(),
-        c.len.get(),
-        c.flags.get()
-    )
+fn carveout_json(kind: &str, off: usize, c: &FwRscCarveout) -> Value {
+    json!({
+        "type": kind, "offset": off, "name": name(&c.name), "da": c.da.get(),
+        "pa": c.pa.get(), "len": c.len.get(), "flags": c.flags.get(),
+    })
+}
+
+fn entry_json(t: &intercore::wire::rsc::ResourceTable<'_>, i: usize) -> Value {
+    let off = t.entry_offset(i).unwrap_or(0);
+    let error = |e: String| json!({ "type": "error", "offset": off, "error": e });
+    match t.entry(i) {
+        Ok(Resource::Carveout(c)) => carveout_json("carveout", off, &c),
+        Ok(Resource::Devmem(c)) => carveout_json("devmem", off, &c),
+        Ok(Resource::Trace(tr)) => json!({
+            "type": "trace", "offset": off, "name": name(&tr.name), "da": tr.da.get(),
+            "len": tr.len.get(),
+        }),
+        Ok(Resource::Vdev(v)) => {
+            let d = &v.vdev;
+            let vrings: Vec<Value> = (0..v.num_vrings())
+                .filter_map(|r| v.vring(r))
+                .map(|vr| {
+                    json!({
+                        "da": vr.da.get(), "align": vr.align.get(), "num": vr.num.get(),
+                        "notifyid": vr.notifyid.get(), "pa": vr.pa.get(),
+                    })
+                })
+                .collect();
+            json!({
+                "type": "vdev", "offset": off, "id": d.id.get(), "notifyid": d.notifyid.get(),
+                "dfeatures": d.dfeatures.get(),
+                "dfeature_names": feature_names(d.id.get(), d.dfeatures.get()),
+                "gfeatures": d.gfeatures.get(), "status": d.status,
+                "config_len": d.config_len.get(), "vrings": vrings,
+            })
+        }
+        Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
+            Some(Ok(e)) => json!({
+                "type": "intercore", "offset": off, "vendor_type": ty,
+                "version": e.version.get(), "features": e.features.get(),
+                "doorbell_da": e.doorbell_da.get(), "doorbell_len": e.doorbell_len.get(),
+                "num_ids": e.num_ids.get(), "accepted": e.accepted.get(),
+            }),
+            Some(Err(err)) => error(err.to_string()),
+            None => {
+                json!({ "type": "vendor", "offset": off, "vendor_type": ty, "len": body.len() })
+            }
+        },
+        Err(e) => error(e.to_string()),
+    }
 }
 
 fn render_json(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
     let t = &rsc.table;
-    let mut entries = Vec::new();
-    for i in 0..t.len() {
-        let off = t.entry_offset(i).unwrap_or(0);
-        entries.push(match t.entry(i) {
-            Ok(Resource::Carveout(c)) => carveout_json("carveout", off, &c),
-            Ok(Resource::Devmem(c)) => carveout_json("devmem", off, &c),
-            Ok(Resource::Trace(tr)) => format!(
-                "{{\"type\":\"trace\",\"offset\":{off},\"name\":{},\"da\":{},\"len\":{}}}",
-                js(&name(&tr.name)),
-                tr.da.get(),
-                tr.len.get()
-            ),
-            Ok(Resource::Vdev(v)) => {
-                let d = &v.vdev;
-                let vrings: Vec<String> = (0..v.num_vrings())
-                    .filter_map(|r| v.vring(r))
-                    .map(|vr| {
-                        format!(
-                            "{{\"da\":{},\"align\":{},\"num\":{},\"notifyid\":{},\"pa\":{}}}",
-                            vr.da.get(),
-                            vr.align.get(),
-                            vr.num.get(),
-                            vr.notifyid.get(),
-                            vr.pa.get()
-                        )
-                    })
-                    .collect();
-                let feats: Vec<String> = feature_names(d.id.get(), d.dfeatures.get())
-                    .iter()
-                    .map(|f| js(f))
-                    .collect();
-                format!(
-                    "{{\"type\":\"vdev\",\"offset\":{off},\"id\":{},\"notifyid\":{},\"dfeatures\":{},\
-                     \"dfeature_names\":[{}],\"gfeatures\":{},\"status\":{},\"config_len\":{},\"vrings\":[{}]}}",
-                    d.id.get(),
-                    d.notifyid.get(),
-                    d.dfeatures.get(),
-                    feats.join(","),
-                    d.gfeatures.get(),
-                    d.status,
-                    d.config_len.get(),
-                    vrings.join(",")
-                )
-            }
-            Ok(Resource::Vendor { ty, body }) => match intercore_entry(t, ty) {
-                Some(Ok(e)) => format!(
-                    "{{\"type\":\"intercore\",\"offset\":{off},\"vendor_type\":{ty},\"version\":{},\"features\":{},\"doorbell_da\":{},\"doorbell_len\":{},\"num_ids\":{},\"accepted\":{}}}",
-                    e.version.get(),
-                    e.features.get(),
-                    e.doorbell_da.get(),
-                    e.doorbell_len.get(),
-                    e.num_ids.get(),
-                    e.accepted.get()
-                ),
-                Some(Err(err)) => format!(
-                    "{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}",
-                    js(&err.to_string())
-                ),
-                None => format!(
-                    "{{\"type\":\"vendor\",\"offset\":{off},\"vendor_type\":{ty},\"len\":{}}}",
-                    body.len()
-                ),
-            },
-            Err(e) => format!("{{\"type\":\"error\",\"offset\":{off},\"error\":{}}}", js(&e.to_string())),
-        });
-    }
+    let entries: Vec<Value> = (0..t.len()).map(|i| entry_json(t, i)).collect();
     let s = &rsc.section;
-    format!(
-        "{{\"file\":{},\"class\":{},\"machine\":{},\"entry\":{},\"section\":{{\"offset\":{},\"addr\":{},\"size\":{},\"loaded\":{}}},\
-         \"version\":1,\"entries\":[{}]}}\n",
-        js(file),
-        elf.class().bits(),
-        elf.machine(),
-        elf.entry(),
-        s.offset,
-        s.addr,
-        s.size,
-        rsc.loaded_in.is_some(),
-        entries.join(",")
-    )
+    let v = json!({
+        "file": file, "class": elf.class().bits(), "machine": elf.machine(),
+        "entry": elf.entry(),
+        "section": { "offset": s.offset, "addr": s.addr, "size": s.size,
+                     "loaded": rsc.loaded_in.is_some() },
+        "version": 1, "entries": entries,
+    });
+    format!("{v}\n")
 }

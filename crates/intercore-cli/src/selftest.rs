@@ -2,14 +2,14 @@
 //! catch every bug class they exist for, by committing each bug on purpose, and that a
 //! correct run under random eviction is clean.
 
-use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
+use crate::workload::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::DevAddr;
 use intercore::dataplane::{DpHost, FaultKind, Iommu, Perm};
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
 use intercore_sim::{
-    AnyCache, CacheMode, Detection, Eviction, FaultInjection, FaultyCache, POOL_IOVA,
-    RemoteProgram, SimConfig, Soc,
+    AnyCache, CacheMode, Detection, Eviction, FaultInjection, FaultyCache, POOL_IOVA, SimConfig,
+    Soc,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ fn rig(per_mille: u32) -> Result<Rig, String> {
         cache: CacheMode::NonCoherent(Eviction { seed: 7, per_mille }),
         ..SimConfig::new(crate::firmwares::offload())
     };
-    let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
+    let program = crate::sim_remote().map_err(|e| e.to_string())?;
     let soc = Soc::start(&cfg, &program).map_err(|e| e.to_string())?;
     let mut bus = soc
         .host_bus(HostConfig::default())
@@ -289,9 +289,9 @@ pub fn main(json: bool) -> Result<u8, crate::error::CliError> {
         ),
     ];
     if !json {
-        println!(
+        outln!(
             "intercore sim selftest: every injected bug must be caught; the correct run must be clean\n"
-        );
+        )?;
     }
     let mut all = true;
     let mut fields = Vec::new();
@@ -303,9 +303,9 @@ pub fn main(json: bool) -> Result<u8, crate::error::CliError> {
         all &= ok;
         fields.push(format!("\"{key}\":{ok}"));
         if !json {
-            println!("  {:<100} {}", what, if ok { "CAUGHT" } else { "MISSED" });
+            outln!("  {:<100} {}", what, if ok { "CAUGHT" } else { "MISSED" })?;
             for l in lines {
-                println!("      {l}");
+                outln!("      {l}")?;
             }
         }
     }
@@ -314,26 +314,26 @@ pub fn main(json: bool) -> Result<u8, crate::error::CliError> {
     all &= clean;
     fields.push(format!("\"correct_run_clean\":{clean}"));
     if json {
-        println!("{{{},\"all_ok\":{all}}}", fields.join(","));
+        outln!("{{{},\"all_ok\":{all}}}", fields.join(","))?;
     } else {
-        println!(
+        outln!(
             "  {:<100} {}",
             "correct run (non-coherent caches, random eviction)",
             if clean { "CLEAN" } else { "NOT CLEAN" }
-        );
-        println!("      {text}");
-        println!(
+        )?;
+        outln!("      {text}")?;
+        outln!(
             "\n{}",
             if all {
                 "all bug classes caught; the correct run is clean"
             } else {
                 "SELFTEST FAILED"
             }
-        );
+        )?;
     }
     Ok(if all {
-        intercore_cli::EXIT_OK
+        crate::EXIT_OK
     } else {
-        intercore_cli::EXIT_FAILED
+        crate::EXIT_FAILED
     })
 }

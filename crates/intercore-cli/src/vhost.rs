@@ -1,10 +1,9 @@
 //! `intercore vhost-user`: the remote role as a vhost-user virtio-rpmsg device.
 
-use crate::error::{CliError, js};
-use intercore_cli::{
-    EXIT_FAILED, EXIT_OK, FirmwareArg, KernelBulkArgs, KernelEchoArgs, VhostUserArgs,
-};
+use crate::error::CliError;
+use crate::{EXIT_FAILED, EXIT_OK, FirmwareArg, KernelBulkArgs, KernelEchoArgs, VhostUserArgs};
 use intercore_vhost::DeviceFirmware;
+use serde_json::json;
 use std::sync::Arc;
 
 /// Where the device's log lines go (the library reports through the `log` facade): standard
@@ -52,17 +51,13 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
             }
         };
         if json {
-            rows.push(format!(
-                "{{\"messages\":{},\"result\":{}}}",
-                r.messages,
-                js(&result)
-            ));
+            rows.push(json!({ "messages": r.messages, "result": result }));
         } else {
-            println!("firmware run: {} messages, {result}", r.messages);
+            outln!("firmware run: {} messages, {result}", r.messages)?;
         }
     }
     if json {
-        println!("{{\"runs\":[{}],\"ok\":{ok}}}", rows.join(","));
+        crate::out::json(&json!({ "runs": rows, "ok": ok }))?;
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
@@ -164,24 +159,7 @@ pub fn kernel_echo_main(a: &KernelEchoArgs, json: bool) -> Result<u8, CliError> 
             paths.ctrl_dev().display()
         ))
     };
-    match run() {
-        Ok(s) => {
-            if json {
-                println!(
-                    "{{\"pass\":true,\"messages\":{messages},\"detail\":{}}}",
-                    js(&s)
-                );
-            } else {
-                println!("kernel-echo: PASS {s}");
-            }
-            Ok(EXIT_OK)
-        }
-        Err(e) if json => Err(CliError::failed(e)),
-        Err(e) => {
-            println!("kernel-echo: FAIL {e}");
-            Ok(EXIT_FAILED)
-        }
-    }
+    verdict("kernel-echo", run(), json, ("messages", messages as u64))
 }
 
 /// Physical addresses of `pages` resident pages from virtual address `va`, from
@@ -223,7 +201,7 @@ fn physical_pages(va: usize, pages: usize, page: usize) -> Result<Vec<u64>, Stri
 /// the whole run, and page migration moves pages only for compaction, NUMA balancing or
 /// memory hot-remove (the UML guest of scripts/vm-test.sh has none of these).
 pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> {
-    use crate::bulk::{Checker, Outcome};
+    use crate::workload::{Checker, Outcome};
     use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
     use intercore::rpmsg::Transport;
     use intercore::{DevAddr, SharedMemory};
@@ -261,7 +239,7 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
         while done < total {
             while next < total {
                 let Some(buf) = dp.alloc(page) else { break };
-                let len = 1 + (next as usize * 97) % crate::bulk::input_len(buf.len());
+                let len = 1 + (next as usize * 97) % crate::workload::input_len(buf.len());
                 checker
                     .submit(&mut dp, &mut k, buf, len, next)
                     .map_err(|e| format!("submitting buffer {next}: {e}"))?;
@@ -300,22 +278,23 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
             phys.iter().min().copied().unwrap_or(0),
         ))
     };
-    match run() {
-        Ok(s) => {
-            if json {
-                println!(
-                    "{{\"pass\":true,\"buffers\":{total},\"detail\":{}}}",
-                    js(&s)
-                );
-            } else {
-                println!("kernel-bulk: PASS {s}");
-            }
-            Ok(EXIT_OK)
-        }
-        Err(e) if json => Err(CliError::failed(e)),
-        Err(e) => {
-            println!("kernel-bulk: FAIL {e}");
-            Ok(EXIT_FAILED)
-        }
+    verdict("kernel-bulk", run(), json, ("buffers", total))
+}
+
+/// How `kernel-echo` and `kernel-bulk` end: a pass is `CMD: PASS detail` (JSON:
+/// `{"pass":true,KEY:N,"detail":…}`) with exit 0; a failure is an error like any other,
+/// `intercore CMD: message` on stderr (or the one JSON error line), exit 1.
+pub fn verdict(
+    cmd: &str,
+    r: Result<String, String>,
+    json: bool,
+    (key, n): (&str, u64),
+) -> Result<u8, CliError> {
+    let detail = r.map_err(CliError::failed)?;
+    if json {
+        crate::out::json(&json!({ "pass": true, key: n, "detail": detail }))?;
+    } else {
+        outln!("{cmd}: PASS {detail}")?;
     }
+    Ok(EXIT_OK)
 }

@@ -655,7 +655,7 @@ fn the_issues_cases() {
             "demo 256 MiB (printed as 257.0 MiB in 257 buffers)",
             s(&["demo", "--messages", "10"]),
             0,
-            "256 MiB in 257 buffers".into(),
+            "256 MiB of data in 257 buffers".into(),
         ),
         (
             "unknown command",
@@ -976,7 +976,7 @@ fn demo_prints_whole_mib_and_the_wait_mode() {
     ]);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(
-        r.stdout.contains("3 MiB in 4 buffers of 1 MiB"),
+        r.stdout.contains("3 MiB of data in 4 buffers of 1 MiB"),
         "{}",
         r.stdout
     );

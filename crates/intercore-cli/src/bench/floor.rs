@@ -26,7 +26,7 @@ impl Peer {
         keep: &[BorrowedFd<'_>],
         cpu: Option<usize>,
     ) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = crate::program().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(exe);
         cmd.arg(PEER).args(args);
         let child = intercore_linux::spawn_inheriting(&mut cmd, keep)
@@ -219,89 +219,94 @@ fn adopt(arg: Option<&String>) -> Result<OwnedFd, String> {
 /// The peer side of every baseline (runs in the child process).
 pub fn peer_main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        Some("spin") => {
-            let mem = MemfdRegion::from_fd(adopt(args.get(1))?).map_err(|e| e.to_string())?;
-            loop {
-                let v = mem.load_u32(0, Acquire);
-                if v == u32::MAX {
-                    return Ok(());
-                }
-                if v % 2 == 1 {
-                    mem.store_u32(0, v + 1, Release);
-                }
-                core::hint::spin_loop();
-            }
-        }
-        Some("eventfd") => {
-            let a = EventFd::from_fd(adopt(args.get(1))?);
-            let b = EventFd::from_fd(adopt(args.get(2))?);
-            let host = PidFd::open(std::os::unix::process::parent_id() as i32)
-                .map_err(|e| e.to_string())?;
-            let bell = EventfdDoorbell::new(b, a, Some(host));
-            loop {
-                match bell.wait(None) {
-                    Ok(_) => bell.ring(0).map_err(|e| e.to_string())?,
-                    Err(_) => return Ok(()),
-                }
-            }
-        }
-        Some("echo") => {
-            let mut r = std::fs::File::from(adopt(args.get(1))?);
-            let mut w = if args.get(1) == args.get(2) {
-                r.try_clone().map_err(|e| e.to_string())?
-            } else {
-                std::fs::File::from(adopt(args.get(2))?)
-            };
-            let size: usize = args
-                .get(3)
-                .ok_or("missing size")?
-                .parse()
-                .map_err(|_| "bad size")?;
-            let mut buf = vec![0u8; size];
-            loop {
-                if r.read_exact(&mut buf).is_err() {
-                    return Ok(());
-                }
-                w.write_all(&buf).map_err(|e| e.to_string())?;
-            }
-        }
-        Some("sink") => {
-            let mut s = UnixStream::from(adopt(args.get(1))?);
-            let size: usize = args
-                .get(2)
-                .ok_or("missing size")?
-                .parse()
-                .map_err(|_| "bad size")?;
-            let mut buf = vec![0u8; size * 64];
-            let mut bytes = 0u64;
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => bytes += n as u64,
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            s.write_all(&(bytes / size as u64).to_le_bytes())
-                .map_err(|e| e.to_string())
-        }
-        Some("busy") => {
-            // Background load: burn the CPU until the parent (named by pid) is gone, so
-            // that even a harness killed outright leaves no busy process behind.
-            let parent: u32 = args
-                .get(1)
-                .ok_or("missing parent pid")?
-                .parse()
-                .map_err(|_| "bad parent pid")?;
-            let mut x = 1u64;
-            while std::os::unix::process::parent_id() == parent {
-                for _ in 0..100_000 {
-                    x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005) ^ 1);
-                }
-            }
-            Ok(())
-        }
+        Some("spin") => peer_spin(args),
+        Some("eventfd") => peer_eventfd(args),
+        Some("echo") => peer_echo(args),
+        Some("sink") => peer_sink(args),
+        Some("busy") => peer_busy(args),
         #[cfg(feature = "iceoryx2")]
         Some("iceoryx2") => super::iox::peer(&args[1..]),
         _ => Err("unknown baseline peer".into()),
     }
+}
+
+fn size_arg(a: Option<&String>) -> Result<usize, String> {
+    Ok(a.ok_or("missing size")?.parse().map_err(|_| "bad size")?)
+}
+
+fn peer_spin(args: &[String]) -> Result<(), String> {
+    let mem = MemfdRegion::from_fd(adopt(args.get(1))?).map_err(|e| e.to_string())?;
+    loop {
+        let v = mem.load_u32(0, Acquire);
+        if v == u32::MAX {
+            return Ok(());
+        }
+        if v % 2 == 1 {
+            mem.store_u32(0, v + 1, Release);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+fn peer_eventfd(args: &[String]) -> Result<(), String> {
+    let a = EventFd::from_fd(adopt(args.get(1))?);
+    let b = EventFd::from_fd(adopt(args.get(2))?);
+    let host =
+        PidFd::open(std::os::unix::process::parent_id() as i32).map_err(|e| e.to_string())?;
+    let bell = EventfdDoorbell::new(b, a, Some(host));
+    loop {
+        match bell.wait(None) {
+            Ok(_) => bell.ring(0).map_err(|e| e.to_string())?,
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+fn peer_echo(args: &[String]) -> Result<(), String> {
+    let mut r = std::fs::File::from(adopt(args.get(1))?);
+    let mut w = if args.get(1) == args.get(2) {
+        r.try_clone().map_err(|e| e.to_string())?
+    } else {
+        std::fs::File::from(adopt(args.get(2))?)
+    };
+    let mut buf = vec![0u8; size_arg(args.get(3))?];
+    loop {
+        if r.read_exact(&mut buf).is_err() {
+            return Ok(());
+        }
+        w.write_all(&buf).map_err(|e| e.to_string())?;
+    }
+}
+
+fn peer_sink(args: &[String]) -> Result<(), String> {
+    let mut s = UnixStream::from(adopt(args.get(1))?);
+    let size = size_arg(args.get(2))?;
+    let mut buf = vec![0u8; size * 64];
+    let mut bytes = 0u64;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes += n as u64,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    s.write_all(&(bytes / size as u64).to_le_bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// Background load: burn the CPU until the parent (named by pid) is gone, so that even a
+/// harness killed outright leaves no busy process behind.
+fn peer_busy(args: &[String]) -> Result<(), String> {
+    let parent: u32 = args
+        .get(1)
+        .ok_or("missing parent pid")?
+        .parse()
+        .map_err(|_| "bad parent pid")?;
+    let mut x = 1u64;
+    while std::os::unix::process::parent_id() == parent {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005) ^ 1);
+        }
+    }
+    Ok(())
 }

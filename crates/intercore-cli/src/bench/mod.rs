@@ -1,8 +1,6 @@
 //! `intercore bench`: intercore measured side by side with the machine's floor and the IPC a
 //! user would pick instead, in one run.
 
-mod accesses;
-mod accesses_vq;
 mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iox;
@@ -11,39 +9,14 @@ mod stats;
 mod suites;
 
 use crate::error::CliError;
+use crate::out::Closed;
+use crate::workload::Progress;
+use crate::{BenchArgs, EXIT_FAILED, EXIT_OK};
 pub use floor::{PEER, peer_main};
-use intercore_cli::{BenchArgs, EXIT_FAILED, EXIT_OK};
-use stats::Row;
-use std::io::IsTerminal;
+use serde::Serialize;
+pub use stats::Row;
+use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// A one-line progress indicator on stderr, shown only on a terminal.
-struct Progress {
-    on: bool,
-    total: usize,
-    done: usize,
-}
-
-impl Progress {
-    fn step(&mut self, what: &str) {
-        if self.on {
-            let w = 30;
-            let filled = (self.done * w / self.total.max(1)).min(w);
-            eprint!(
-                "\r[{}{}] {:<60}",
-                "#".repeat(filled),
-                " ".repeat(w - filled),
-                what
-            );
-        }
-        self.done += 1;
-    }
-    fn finish(&self) {
-        if self.on {
-            eprint!("\r{:<100}\r", "");
-        }
-    }
-}
 
 fn lat_of(rows: &[Row], transport: &str, size: usize) -> Option<f64> {
     p50_of(rows, "rtt", transport, size)
@@ -95,7 +68,7 @@ fn find<'a>(rows: &'a [Row], bench: &str, transport: &str, size: usize) -> Optio
 
 /// A target: its name, the measured ratio, the bound (none: informational), and whether
 /// lower is better.
-struct Target {
+pub struct Target {
     name: &'static str,
     value: Option<f64>,
     bound: Option<f64>,
@@ -113,94 +86,127 @@ impl Target {
     }
 }
 
-fn targets(rows: &[Row]) -> Vec<Target> {
-    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
-    let idle_remote = find(rows, "idle", "intercore-adaptive", 0)
-        .and_then(|r| r.peer_cpu_ns)
-        .map(|ns| ns / 200e6 * 100.0);
-    #[cfg_attr(not(feature = "iceoryx2"), allow(unused_mut))]
-    let mut ts = vec![
-        Target {
-            name: "poll_rtt_64_over_spin_floor",
-            value: ratio(
-                lat_of(rows, "intercore-poll", 64),
-                lat_of(rows, "spin-floor", 0),
-            ),
-            bound: Some(2.0),
-            at_most: true,
-            what: "polling round trip, 64 B, p50 / spin floor p50",
+/// A target's definition: name, what it compares, bound, whether lower is better, and how
+/// its value is computed from the rows.
+type TargetDef = (
+    &'static str,
+    &'static str,
+    Option<f64>,
+    bool,
+    fn(&[Row]) -> Option<f64>,
+);
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| a / b)
+}
+
+fn bulk_gbps(rows: &[Row], transport: &str) -> Option<f64> {
+    find(rows, "bulk", transport, 1 << 20).and_then(|r| r.gbps)
+}
+
+/// The targets every run is held to.
+const TARGETS: [TargetDef; 9] = [
+    (
+        "poll_rtt_64_over_spin_floor",
+        "polling round trip, 64 B, p50 / spin floor p50",
+        Some(2.0),
+        true,
+        |r| ratio(lat_of(r, "intercore-poll", 64), lat_of(r, "spin-floor", 0)),
+    ),
+    (
+        "event_rtt_64_over_eventfd_floor",
+        "event round trip, 64 B, p50 / eventfd floor p50",
+        Some(1.3),
+        true,
+        |r| {
+            ratio(
+                lat_of(r, "intercore-event", 64),
+                lat_of(r, "eventfd-floor", 0),
+            )
         },
-        Target {
-            name: "event_rtt_64_over_eventfd_floor",
-            value: ratio(
-                lat_of(rows, "intercore-event", 64),
-                lat_of(rows, "eventfd-floor", 0),
-            ),
-            bound: Some(1.3),
-            at_most: true,
-            what: "event round trip, 64 B, p50 / eventfd floor p50",
+    ),
+    (
+        "adaptive_rtt_64_over_poll",
+        "adaptive round trip, 64 B, p50 / polling p50",
+        Some(1.2),
+        true,
+        |r| {
+            ratio(
+                lat_of(r, "intercore-adaptive", 64),
+                lat_of(r, "intercore-poll", 64),
+            )
         },
-        Target {
-            name: "adaptive_rtt_64_over_poll",
-            value: ratio(
-                lat_of(rows, "intercore-adaptive", 64),
-                lat_of(rows, "intercore-poll", 64),
-            ),
-            bound: Some(1.2),
-            at_most: true,
-            what: "adaptive round trip, 64 B, p50 / polling p50",
+    ),
+    (
+        "adaptive_rtt_64_load_over_best",
+        "under load, pinned: adaptive p50 / min(poll, event) p50",
+        Some(1.2),
+        true,
+        |r| over_best(r, "rtt-load"),
+    ),
+    (
+        "adaptive_rtt_64_load_unpinned_over_best",
+        "under load, unpinned: adaptive p50 / min(poll, event) p50",
+        Some(1.2),
+        true,
+        |r| over_best(r, "rtt-load-unpinned"),
+    ),
+    (
+        "adaptive_idle_remote_cpu_pct",
+        "adaptive, remote CPU % while idle",
+        Some(5.0),
+        true,
+        |r| {
+            find(r, "idle", "intercore-adaptive", 0)
+                .and_then(|r| r.peer_cpu_ns)
+                .map(|ns| ns / 200e6 * 100.0)
         },
-        Target {
-            name: "adaptive_rtt_64_load_over_best",
-            value: over_best(rows, "rtt-load"),
-            bound: Some(1.2),
-            at_most: true,
-            what: "under load, pinned: adaptive p50 / min(poll, event) p50",
+    ),
+    (
+        "uds_rtt_64_over_adaptive",
+        "Unix socket p50 / intercore adaptive p50, 64 B",
+        Some(5.0),
+        false,
+        |r| ratio(lat_of(r, "uds", 64), lat_of(r, "intercore-adaptive", 64)),
+    ),
+    (
+        "bulk_1mib_coherent_over_write_pass",
+        "bulk GB/s, 1 MiB, coherent / one write pass",
+        Some(0.9),
+        false,
+        |r| {
+            ratio(
+                bulk_gbps(r, "intercore-coherent"),
+                bulk_gbps(r, "write-pass"),
+            )
         },
-        Target {
-            name: "adaptive_rtt_64_load_unpinned_over_best",
-            value: over_best(rows, "rtt-load-unpinned"),
-            bound: Some(1.2),
-            at_most: true,
-            what: "under load, unpinned: adaptive p50 / min(poll, event) p50",
-        },
-        Target {
-            name: "adaptive_idle_remote_cpu_pct",
-            value: idle_remote,
-            bound: Some(5.0),
-            at_most: true,
-            what: "adaptive, remote CPU % while idle",
-        },
-        Target {
-            name: "uds_rtt_64_over_adaptive",
-            value: ratio(
-                lat_of(rows, "uds", 64),
-                lat_of(rows, "intercore-adaptive", 64),
-            ),
-            bound: Some(5.0),
-            at_most: false,
-            what: "Unix socket p50 / intercore adaptive p50, 64 B",
-        },
-        Target {
-            name: "bulk_1mib_coherent_over_write_pass",
-            value: ratio(
-                find(rows, "bulk", "intercore-coherent", 1 << 20).and_then(|r| r.gbps),
-                find(rows, "bulk", "write-pass", 1 << 20).and_then(|r| r.gbps),
-            ),
-            bound: Some(0.9),
-            at_most: false,
-            what: "bulk GB/s, 1 MiB, coherent / one write pass",
-        },
-        Target {
-            name: "throughput_64_mmsgs_per_s",
-            value: find(rows, "throughput", "intercore-batched", 64)
+    ),
+    (
+        "throughput_64_mmsgs_per_s",
+        "batched one-way throughput, 64 B, million msgs/s",
+        Some(5.0),
+        false,
+        |r| {
+            find(r, "throughput", "intercore-batched", 64)
                 .and_then(|r| r.msgs_per_s)
-                .map(|v| v / 1e6),
-            bound: Some(5.0),
-            at_most: false,
-            what: "batched one-way throughput, 64 B, million msgs/s",
+                .map(|v| v / 1e6)
         },
-    ];
+    ),
+];
+
+/// The targets, computed from the rows measured.
+pub fn targets(rows: &[Row]) -> Vec<Target> {
+    #[cfg_attr(not(feature = "iceoryx2"), allow(unused_mut))]
+    let mut ts: Vec<Target> = TARGETS
+        .iter()
+        .map(|&(name, what, bound, at_most, value)| Target {
+            name,
+            value: value(rows),
+            bound,
+            at_most,
+            what,
+        })
+        .collect();
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {
@@ -214,7 +220,8 @@ fn targets(rows: &[Row]) -> Vec<Target> {
     ts
 }
 
-fn human(r: &Row) -> String {
+/// A row as one line of the text table.
+pub fn human(r: &Row) -> String {
     let mut s = format!(
         "{:<11} {:<22} {:>8}",
         r.bench,
@@ -260,316 +267,357 @@ fn human(r: &Row) -> String {
     s
 }
 
-/// Runs the suites: exit 0 when every row ran and verified its data, 1 otherwise.
-pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
-    let mut suites: Vec<&str> = if a.suites.is_empty() {
+/// The JSON line ending `bench --json`: each target's value, bound and verdict.
+#[derive(Serialize)]
+pub struct Summary {
+    /// Target name → its value (3 decimals), bound and whether it was met (null: not
+    /// measured, or informational).
+    pub summary: BTreeMap<&'static str, TargetJson>,
+    /// CPUs this process may run on.
+    pub cpus: usize,
+    /// Whether host and peer were pinned to separate CPUs.
+    pub pinned: bool,
+    /// Suites or rows that failed to run.
+    pub failures: usize,
+}
+
+/// One target in [`Summary`].
+#[derive(Serialize)]
+pub struct TargetJson {
+    /// The measured ratio.
+    pub value: Option<f64>,
+    /// The bound.
+    pub bound: Option<f64>,
+    /// Whether the bound was met.
+    pub met: Option<bool>,
+}
+
+impl Summary {
+    fn new(ts: &[Target], cpus: usize, failures: usize) -> Self {
+        let summary = ts
+            .iter()
+            .map(|t| {
+                let value = t.value.map(|v| (v * 1e3).round() / 1e3);
+                let (bound, met) = (t.bound, t.met());
+                (t.name, TargetJson { value, bound, met })
+            })
+            .collect();
+        Summary {
+            summary,
+            cpus,
+            pinned: cpus >= 2,
+            failures,
+        }
+    }
+}
+
+/// The text of the targets: each ratio against its bound.
+fn targets_text(ts: &[Target]) -> String {
+    let mut s = String::from("\ntargets (ratios to baselines measured above):");
+    for t in ts {
+        let v = t.value.map_or("n/a".into(), |v| format!("{v:.2}"));
+        let Some(bound) = t.bound else {
+            s += &format!("\n  {:<55} {:>8}  (informational)", t.what, v);
+            continue;
+        };
+        let verdict = match t.met() {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        let op = if t.at_most { "≤" } else { "≥" };
+        s += &format!(
+            "\n  {:<55} {:>8}  (target {op} {bound})  {verdict}",
+            t.what, v
+        );
+    }
+    s
+}
+
+/// A bench run in progress: every row is printed the moment it is measured (so
+/// `bench --json | head -1` ends at once: the first write after the reader has gone
+/// returns [`Closed`]), and kept for the targets and the plot.
+struct Run {
+    json: bool,
+    samples: usize,
+    warm: usize,
+    cpus: Vec<usize>,
+    progress: Progress,
+    rows: Vec<Row>,
+    failures: Vec<String>,
+}
+
+impl Run {
+    fn emit(&self, r: &Row) -> Result<(), Closed> {
+        if self.json {
+            crate::out::json(&r.json())
+        } else {
+            outln!("{}", human(r))
+        }
+    }
+
+    /// Prints and keeps `r`'s rows, or notes its failure as `what`.
+    fn push(&mut self, r: Result<Vec<Row>, String>, what: &str) -> Result<(), Closed> {
+        match r {
+            Ok(v) => {
+                for row in v {
+                    self.emit(&row)?;
+                    self.rows.push(row);
+                }
+            }
+            Err(e) => self.failures.push(format!("{what}: {e}")),
+        }
+        Ok(())
+    }
+
+    fn peer_cpu(&self) -> Option<usize> {
+        self.cpus.get(1).copied()
+    }
+
+    /// The floors and the other IPC, then intercore in each wait mode.
+    fn rtt(&mut self, sizes: &[usize]) -> Result<(), Closed> {
+        let (n, warm, cpu) = (self.samples, self.warm, self.peer_cpu());
+        self.progress.step("rtt: spin floor");
+        self.push(floor::spin(warm, n, cpu).map(|r| vec![r]), "spin floor")?;
+        self.progress.step("rtt: eventfd floor");
+        self.push(
+            floor::eventfd(warm, n / 4, cpu).map(|r| vec![r]),
+            "eventfd floor",
+        )?;
+        for &s in sizes {
+            self.progress.step(&format!("rtt: unix socket {s} B"));
+            self.push(floor::uds(s, warm, n / 4, cpu).map(|r| vec![r]), "uds")?;
+            self.progress.step(&format!("rtt: pipe {s} B"));
+            self.push(floor::pipe(s, warm, n / 4, cpu).map(|r| vec![r]), "pipe")?;
+        }
+        #[cfg(feature = "iceoryx2")]
+        for &s in sizes {
+            self.progress.step(&format!("rtt: iceoryx2 {s} B"));
+            self.push(iox::rtt(s, warm, n, cpu).map(|r| vec![r]), "iceoryx2")?;
+        }
+        for mode in suites::modes() {
+            self.progress.step(&format!("rtt: intercore {}", mode.0));
+            let samples = if mode.0 == "event" { n / 4 } else { n };
+            let r = suites::rtt(mode, true, sizes, warm, samples, &self.cpus, None);
+            self.push(r, "intercore rtt")?;
+        }
+        // The standard split ring (in-order rings declined), polling: what the in-order
+        // rings save, in the same run.
+        self.progress.step("rtt: intercore poll, standard ring");
+        let r = suites::rtt(suites::modes()[0], false, sizes, warm, n, &self.cpus, None);
+        self.push(r, "intercore rtt (standard ring)")
+    }
+
+    /// The three modes again, 64 B only, with every CPU shared with a busy process: host
+    /// and firmware pinned to separate CPUs as above, then left to the scheduler. Each
+    /// mode runs LOAD_ROUNDS times, interleaved with the others (the machine's state
+    /// drifts: vCPU placement, the scheduler's choices), and its row is the round with the
+    /// median p50.
+    fn rtt_load(&mut self) -> Result<(), Closed> {
+        let load = match suites::Load::start(&self.cpus) {
+            Ok(l) => l,
+            Err(e) => return self.push(Err(e), "background load"),
+        };
+        let (n, warm) = (self.samples, self.warm);
+        for pinned in [true, false] {
+            let how = if pinned { "pinned" } else { "unpinned" };
+            let mut rounds: Vec<Vec<Row>> = vec![Vec::new(); 3];
+            for _ in 0..LOAD_ROUNDS {
+                self.progress
+                    .step(&format!("rtt: intercore under load, {how}"));
+                for (i, mode) in suites::modes().into_iter().enumerate() {
+                    let samples = if mode.0 == "event" { n / 4 } else { n };
+                    let r = suites::rtt(
+                        mode,
+                        true,
+                        &[64],
+                        warm / LOAD_ROUNDS,
+                        samples / LOAD_ROUNDS,
+                        &self.cpus,
+                        Some((&load, pinned)),
+                    );
+                    match r {
+                        Ok(v) => rounds[i].extend(v),
+                        Err(e) => self.push(Err(e), "intercore rtt under load")?,
+                    }
+                }
+            }
+            let medians = rounds.into_iter().filter_map(median_round).collect();
+            self.push(Ok(medians), "intercore rtt under load")?;
+        }
+        Ok(())
+    }
+
+    fn throughput(&mut self) -> Result<(), Closed> {
+        let one = Duration::from_secs(1);
+        for s in [64usize, 496] {
+            self.progress.step(&format!("throughput: intercore {s} B"));
+            let r = suites::throughput(s, one, &self.cpus).map(|r| vec![r]);
+            self.push(r, "intercore throughput")?;
+            self.progress
+                .step(&format!("throughput: unix socket {s} B"));
+            let r = floor::uds_throughput(s, one, self.peer_cpu()).map(|r| vec![r]);
+            self.push(r, "uds throughput")?;
+        }
+        Ok(())
+    }
+
+    fn bulk(&mut self) -> Result<(), Closed> {
+        use intercore_sim::CacheMode;
+        for size in [4096usize, 64 << 10, 1 << 20, 4 << 20] {
+            for cache in [
+                CacheMode::Coherent,
+                CacheMode::parse("noncoherent:5:20").expect("valid"),
+            ] {
+                let coherent = cache == CacheMode::Coherent;
+                self.progress
+                    .step(&format!("bulk: {} {} KiB", cache.name(), size >> 10));
+                let bytes = if coherent { 512 << 20 } else { 128 << 20 };
+                // The write-pass baseline once per size (with the coherent run).
+                let r = suites::bulk(size, cache, bytes, &self.cpus)
+                    .map(|(a, b)| if coherent { vec![a, b] } else { vec![a] });
+                self.push(r, "bulk")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The soak: its rows are printed as they are measured, and it stops at the first
+    /// row it cannot print.
+    fn soak(&mut self, dur: Duration) -> Result<(), Closed> {
+        self.progress.step("soak");
+        let on = self.progress.on();
+        let mut closed = false;
+        let json = self.json;
+        let r = suites::soak(
+            dur,
+            &self.cpus,
+            |f| {
+                if on {
+                    diag!("\r[soak {:>3.0}%]", f * 100.0);
+                }
+            },
+            |row| {
+                let r = if json {
+                    crate::out::json(&row.json())
+                } else {
+                    outln!("{}", human(row))
+                };
+                closed |= r.is_err();
+                !closed
+            },
+        );
+        if closed {
+            return Err(Closed);
+        }
+        match r {
+            Ok(v) => self.rows.extend(v),
+            Err(e) => self.failures.push(format!("soak: {e}")),
+        }
+        Ok(())
+    }
+}
+
+/// The suites asked for (default: all but the soak's length is --duration).
+fn suite_names(a: &BenchArgs) -> Vec<&'static str> {
+    if a.suites.is_empty() {
         vec!["rtt", "throughput", "bulk", "soak"]
     } else {
         a.suites.iter().map(|s| s.name()).collect()
-    };
-    // Counted, not timed: its own table, before any timing suite.
-    if suites.contains(&"accesses") {
-        suites.retain(|s| *s != "accesses");
-        if let Err(e) = accesses::run(json) {
-            eprintln!("intercore bench: accesses: {e}");
-            return Ok(EXIT_FAILED);
-        }
-        if suites.is_empty() {
-            return Ok(EXIT_OK);
-        }
     }
-    // A plot that could not be written is found out before minutes of measuring: the file
-    // is created now (no links followed, no FIFO or device opened; an existing file is
-    // replaced only if it is an earlier plot) and written after the run.
-    let plot = match &a.plot {
-        Some(path) => {
-            let (f, created) = intercore_linux::file::create_output(
-                path,
-                if a.force {
-                    intercore_linux::file::Existing::Replace
-                } else {
-                    intercore_linux::file::Existing::ReplaceIfStartsWith(plot::HEAD.as_bytes())
-                },
-            )
-            .map_err(|e| {
-                let force = match &e {
-                    intercore_linux::file::FileError::Refused { why, .. }
-                        if why.contains("did not write") =>
-                    {
-                        "; --force replaces it"
-                    }
-                    _ => "",
-                };
-                CliError::at(path, format!("cannot write the plot: {e}{force}"))
-            })?;
-            Some(PlotFile {
-                path: path.clone(),
-                file: Some(f),
-                created,
-            })
-        }
-        None => None,
+}
+
+/// A plot that could not be written is found out before minutes of measuring: the file
+/// is created now (no links followed, no FIFO or device opened; an existing file is
+/// replaced only if it is an earlier plot) and written after the run.
+fn open_plot(a: &BenchArgs) -> Result<Option<PlotFile>, CliError> {
+    use intercore_linux::file::{Existing, FileError};
+    let Some(path) = &a.plot else {
+        return Ok(None);
     };
-    let mut o = Opts {
-        suites,
-        json,
-        plot,
-        soak: a.duration,
-        samples: a.samples as usize,
+    let existing = if a.force {
+        Existing::Replace
+    } else {
+        Existing::ReplaceIfStartsWith(plot::HEAD.as_bytes())
     };
+    let (f, created) = intercore_linux::file::create_output(path, existing).map_err(|e| {
+        let force = match &e {
+            FileError::Refused { why, .. } if why.contains("did not write") => {
+                "; --force replaces it"
+            }
+            _ => "",
+        };
+        CliError::at(path, format!("cannot write the plot: {e}{force}"))
+    })?;
+    Ok(Some(PlotFile {
+        path: path.clone(),
+        file: Some(f),
+        created,
+    }))
+}
+
+/// Runs the suites, printing each row as it is measured, then the targets: exit 0 when
+/// every row ran and verified its data, 1 otherwise.
+pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
+    let suites = suite_names(a);
+    let has = |s: &str| suites.contains(&s);
+    let mut plot = open_plot(a)?;
     let cpus = intercore_linux::allowed_cpus();
     if cpus.len() >= 2 {
         let _ = intercore_linux::pin_to_cpu(0, cpus[0]);
     }
-    let peer_cpu = cpus.get(1).copied();
-    let sizes = [1usize, 64, 496];
-    let has = |s: &str| o.suites.contains(&s);
     let rtt_steps = 12 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
         + has("soak") as usize;
-    let mut p = Progress {
-        on: std::io::stderr().is_terminal() && !o.json,
-        total: steps,
-        done: 0,
+    let samples = a.samples as usize;
+    let mut run = Run {
+        json,
+        samples,
+        warm: (samples / 10).max(100),
+        cpus,
+        progress: Progress::new(json, steps),
+        rows: Vec::new(),
+        failures: Vec::new(),
     };
-    let mut rows: Vec<Row> = Vec::new();
-    let mut failures = Vec::new();
-    let mut push = |r: Result<Vec<Row>, String>, what: &str, rows: &mut Vec<Row>| match r {
-        Ok(v) => rows.extend(v),
-        Err(e) => failures.push(format!("{what}: {e}")),
-    };
-    let n = o.samples;
-    let warm = (n / 10).max(100);
+    if !json {
+        let pinned = if run.cpus.len() >= 2 {
+            ", host and peer pinned to separate CPUs"
+        } else {
+            ""
+        };
+        let n = run.cpus.len();
+        outln!("intercore bench — {n} CPUs{pinned}; all rows measured in this run\n")?;
+    }
     if has("rtt") {
-        p.step("rtt: spin floor");
-        push(
-            floor::spin(warm, n, peer_cpu).map(|r| vec![r]),
-            "spin floor",
-            &mut rows,
-        );
-        p.step("rtt: eventfd floor");
-        push(
-            floor::eventfd(warm, n / 4, peer_cpu).map(|r| vec![r]),
-            "eventfd floor",
-            &mut rows,
-        );
-        for &s in &sizes {
-            p.step(&format!("rtt: unix socket {s} B"));
-            push(
-                floor::uds(s, warm, n / 4, peer_cpu).map(|r| vec![r]),
-                "uds",
-                &mut rows,
-            );
-            p.step(&format!("rtt: pipe {s} B"));
-            push(
-                floor::pipe(s, warm, n / 4, peer_cpu).map(|r| vec![r]),
-                "pipe",
-                &mut rows,
-            );
-        }
-        #[cfg(feature = "iceoryx2")]
-        for &s in &sizes {
-            p.step(&format!("rtt: iceoryx2 {s} B"));
-            push(
-                iox::rtt(s, warm, n, peer_cpu).map(|r| vec![r]),
-                "iceoryx2",
-                &mut rows,
-            );
-        }
-        for mode in suites::modes() {
-            p.step(&format!("rtt: intercore {}", mode.0));
-            let samples = if mode.0 == "event" { n / 4 } else { n };
-            push(
-                suites::rtt(mode, true, &sizes, warm, samples, &cpus, None),
-                "intercore rtt",
-                &mut rows,
-            );
-        }
-        // The standard split ring (in-order rings declined), polling: what the in-order
-        // rings save, in the same run.
-        p.step("rtt: intercore poll, standard ring");
-        push(
-            suites::rtt(suites::modes()[0], false, &sizes, warm, n, &cpus, None),
-            "intercore rtt (standard ring)",
-            &mut rows,
-        );
-        // The same three modes again, 64 B only, with every CPU shared with a busy process:
-        // host and firmware pinned to separate CPUs as above, then left to the scheduler.
-        // Each mode runs LOAD_ROUNDS times, interleaved with the others (the machine's
-        // state drifts: vCPU placement, the scheduler's choices), and its row is the round
-        // with the median p50.
-        match suites::Load::start(&cpus) {
-            Ok(load) => {
-                for pinned in [true, false] {
-                    let how = if pinned { "pinned" } else { "unpinned" };
-                    let mut rounds: Vec<Vec<Row>> = vec![Vec::new(); 3];
-                    for _ in 0..LOAD_ROUNDS {
-                        p.step(&format!("rtt: intercore under load, {how}"));
-                        for (i, mode) in suites::modes().into_iter().enumerate() {
-                            let samples = if mode.0 == "event" { n / 4 } else { n };
-                            let r = suites::rtt(
-                                mode,
-                                true,
-                                &[64],
-                                warm / LOAD_ROUNDS,
-                                samples / LOAD_ROUNDS,
-                                &cpus,
-                                Some((&load, pinned)),
-                            );
-                            match r {
-                                Ok(v) => rounds[i].extend(v),
-                                Err(e) => push(Err(e), "intercore rtt under load", &mut rows),
-                            }
-                        }
-                    }
-                    rows.extend(rounds.into_iter().filter_map(median_round));
-                }
-            }
-            Err(e) => push(Err(e), "background load", &mut rows),
-        }
+        run.rtt(&[1, 64, 496])?;
+        run.rtt_load()?;
     }
     if has("throughput") {
-        for s in [64usize, 496] {
-            p.step(&format!("throughput: intercore {s} B"));
-            push(
-                suites::throughput(s, Duration::from_secs(1), &cpus).map(|r| vec![r]),
-                "intercore throughput",
-                &mut rows,
-            );
-            p.step(&format!("throughput: unix socket {s} B"));
-            push(
-                floor::uds_throughput(s, Duration::from_secs(1), peer_cpu).map(|r| vec![r]),
-                "uds throughput",
-                &mut rows,
-            );
-        }
+        run.throughput()?;
     }
     if has("bulk") {
-        for size in [4096usize, 64 << 10, 1 << 20, 4 << 20] {
-            for cache in [
-                intercore_sim::CacheMode::Coherent,
-                intercore_sim::CacheMode::parse("noncoherent:5:20").expect("valid"),
-            ] {
-                p.step(&format!("bulk: {} {} KiB", cache.name(), size >> 10));
-                let bytes = if cache == intercore_sim::CacheMode::Coherent {
-                    512 << 20
-                } else {
-                    128 << 20
-                };
-                let r = suites::bulk(size, cache, bytes, &cpus).map(|(a, b)| {
-                    if cache == intercore_sim::CacheMode::Coherent {
-                        vec![a, b]
-                    } else {
-                        vec![a]
-                    }
-                });
-                push(r, "bulk", &mut rows);
-            }
-        }
+        run.bulk()?;
     }
-    // Soak rows are streamed as they are measured (a long run interrupted or stalled
-    // still leaves every row it measured on stdout), so they are not printed again below.
-    let mut streamed = 0;
     if has("soak") {
-        p.step("soak");
-        let on = p.on;
-        let json = o.json;
-        let r = suites::soak(
-            o.soak,
-            &cpus,
-            |f| {
-                if on {
-                    eprint!("\r[soak {:>3.0}%]", f * 100.0);
-                }
-            },
-            |row| {
-                if json {
-                    println!("{}", row.json());
-                } else {
-                    println!("{}", human(row));
-                }
-            },
-        );
-        streamed = r.as_ref().map_or(0, Vec::len);
-        push(r, "soak", &mut rows);
+        run.soak(a.duration)?;
     }
-    p.finish();
-    let ts = targets(&rows);
-    let unstreamed = &rows[..rows.len() - streamed];
-    if o.json {
-        for r in unstreamed {
-            println!("{}", r.json());
-        }
-        let fields: Vec<String> = ts
-            .iter()
-            .map(|t| {
-                format!(
-                    "\"{}\":{{\"value\":{},\"bound\":{},\"met\":{}}}",
-                    t.name,
-                    t.value.map_or("null".into(), |v| format!("{v:.3}")),
-                    t.bound.map_or("null".into(), |b| b.to_string()),
-                    t.met().map_or("null".into(), |m| m.to_string())
-                )
-            })
-            .collect();
-        println!(
-            "{{\"summary\":{{{}}},\"cpus\":{},\"pinned\":{},\"failures\":{}}}",
-            fields.join(","),
-            cpus.len(),
-            cpus.len() >= 2,
-            failures.len()
-        );
+    run.progress.clear();
+    let ts = targets(&run.rows);
+    if json {
+        crate::out::json(&Summary::new(&ts, run.cpus.len(), run.failures.len()))?;
     } else {
-        println!(
-            "intercore bench — {} CPUs{}; all rows measured in this run\n",
-            cpus.len(),
-            if cpus.len() >= 2 {
-                ", host and peer pinned to separate CPUs"
-            } else {
-                ""
-            }
-        );
-        for r in unstreamed {
-            println!("{}", human(r));
-        }
-        println!("\ntargets (ratios to baselines measured above):");
-        for t in &ts {
-            let v = t.value.map_or("n/a".into(), |v| format!("{v:.2}"));
-            let Some(bound) = t.bound else {
-                println!("  {:<55} {:>8}  (informational)", t.what, v);
-                continue;
-            };
-            let verdict = match t.met() {
-                Some(true) => "met",
-                Some(false) => "MISSED",
-                None => "not measured",
-            };
-            println!(
-                "  {:<55} {:>8}  (target {} {})  {verdict}",
-                t.what,
-                v,
-                if t.at_most { "≤" } else { "≥" },
-                bound
-            );
-        }
+        outln!("{}", targets_text(&ts))?;
     }
-    for f in &failures {
-        eprintln!("intercore bench: {f}");
+    for f in &run.failures {
+        diagln!("intercore bench: {f}");
     }
-    if let Some(p) = &mut o.plot {
-        let mut f = p.file.take().expect("written once");
-        if let Err(e) = std::io::Write::write_all(&mut f, plot::svg(&rows).as_bytes()) {
-            return Err(CliError::at(
-                &p.path,
-                format!("writing the plot {}: {e}", p.path.display()),
-            ));
-        }
-        p.created = false;
+    if let Some(p) = &mut plot {
+        p.write(&plot::svg(&run.rows))?;
     }
-    let integrity = rows.iter().all(|r| r.errors == 0);
-    Ok(if failures.is_empty() && integrity {
+    let integrity = run.rows.iter().all(|r| r.errors == 0);
+    Ok(if run.failures.is_empty() && integrity {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -584,18 +632,25 @@ struct PlotFile {
     created: bool,
 }
 
+impl PlotFile {
+    /// Writes the plot (once); the file stays.
+    fn write(&mut self, svg: &str) -> Result<(), CliError> {
+        let Some(mut f) = self.file.take() else {
+            return Ok(());
+        };
+        std::io::Write::write_all(&mut f, svg.as_bytes()).map_err(|e| {
+            let p = &self.path;
+            CliError::at(p, format!("writing the plot {}: {e}", p.display()))
+        })?;
+        self.created = false;
+        Ok(())
+    }
+}
+
 impl Drop for PlotFile {
     fn drop(&mut self) {
         if self.created {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-struct Opts {
-    suites: Vec<&'static str>,
-    json: bool,
-    plot: Option<PlotFile>,
-    soak: Duration,
-    samples: usize,
 }

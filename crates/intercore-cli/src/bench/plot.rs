@@ -14,6 +14,7 @@ fn esc(s: &str) -> String {
 /// (and may replace) from one it did not (which it refuses to replace).
 pub const HEAD: &str = "<!-- intercore bench --plot -->\n";
 
+/// The plot of `rows`.
 pub fn svg(rows: &[Row]) -> String {
     let lat: Vec<&Row> = rows
         .iter()
@@ -43,6 +44,16 @@ pub fn svg(rows: &[Row]) -> String {
         s,
         r#"<text x="10" y="22" font-size="15" font-weight="bold">Round trip, 64 B messages (floors carry no payload): p50 bar, p99 ▲, p99.9 ●, log scale</text>"#
     );
+    latency_bars(&mut s, &lat, (w, left, bar_h, lat_h));
+    bulk_bars(&mut s, &bulk, &sizes, &transports, (w, left, lat_h));
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The round-trip section: one bar per transport, log scale. `geo`: width, left margin,
+/// bar height, section height.
+fn latency_bars(s: &mut String, lat: &[&Row], geo: (f64, f64, f64, f64)) {
+    let (w, left, bar_h, lat_h) = geo;
     // Log scale from 50 ns to 1 ms.
     let (lo, hi) = (50f64.ln(), 1e6f64.ln());
     let x = |ns: f64| left + (ns.max(50.0).ln() - lo) / (hi - lo) * (w - left - 30.0);
@@ -96,6 +107,18 @@ pub fn svg(rows: &[Row]) -> String {
             y + 11.0
         );
     }
+}
+
+/// The bulk section: GB/s bars per buffer size and transport. `geo`: width, left margin,
+/// height of the section above.
+fn bulk_bars(
+    s: &mut String,
+    bulk: &[&Row],
+    sizes: &[usize],
+    transports: &[&str],
+    geo: (f64, f64, f64),
+) {
+    let (w, left, lat_h) = geo;
     let top = lat_h + 10.0;
     let _ = writeln!(
         s,
@@ -105,7 +128,7 @@ pub fn svg(rows: &[Row]) -> String {
     let max = bulk.iter().filter_map(|r| r.gbps).fold(0.1, f64::max);
     let colors = ["#999", "#2b7bb9", "#e8833a"];
     let mut y = top + 30.0;
-    for size in &sizes {
+    for size in sizes {
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{} KiB</text>"#,
@@ -135,6 +158,4 @@ pub fn svg(rows: &[Row]) -> String {
         }
         y += 14.0;
     }
-    s.push_str("</svg>\n");
-    s
 }

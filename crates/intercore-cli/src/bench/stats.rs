@@ -1,6 +1,8 @@
-//! Measurement plumbing: latency histograms, CPU time of both sides, result rows.
+//! Measurement plumbing: timed loops, CPU time of both sides, result rows (latency
+//! statistics are the workload's [`Recorder`]).
 
-use hdrhistogram::Histogram;
+pub use crate::workload::{Lat, Recorder};
+use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
 /// One measured row, as printed and as emitted in `--json`.
@@ -28,18 +30,8 @@ pub struct Row {
     pub note: String,
 }
 
-/// Latency percentiles of a set of samples.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Lat {
-    pub samples: u64,
-    pub p50: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-    pub mean: f64,
-}
-
 impl Row {
+    /// A row of suite `bench` over `transport` at `size` bytes, nothing measured yet.
     pub fn new(bench: &str, transport: &str, size: usize) -> Self {
         Row {
             bench: bench.into(),
@@ -49,61 +41,44 @@ impl Row {
         }
     }
 
-    pub fn json(&self) -> String {
-        let mut f = vec![
-            format!("\"bench\":\"{}\"", self.bench),
-            format!("\"transport\":\"{}\"", self.transport),
-            format!("\"size\":{}", self.size),
-        ];
+    /// The row's JSON object: the latency fields only when measured, rates rounded
+    /// (messages/s and CPU ns to units, GB/s to 3 decimals), `note` only when there is one.
+    pub fn json(&self) -> Value {
+        // As `{:.N}` prints it; whole numbers (N = 0) as integers.
+        let round = |v: f64, digits: usize| -> Value {
+            let s = format!("{v:.digits$}");
+            if digits == 0 {
+                s.parse::<i64>().map_or(Value::Null, Value::from)
+            } else {
+                s.parse::<f64>().map_or(Value::Null, Value::from)
+            }
+        };
+        let mut o = Map::new();
+        o.insert("bench".into(), json!(self.bench));
+        o.insert("transport".into(), json!(self.transport));
+        o.insert("size".into(), json!(self.size));
         if let Some(l) = self.lat {
-            f.push(format!(
-                "\"samples\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"mean_ns\":{:.0}",
-                l.samples, l.p50, l.p99, l.p999, l.max, l.mean
-            ));
+            o.insert("samples".into(), json!(l.samples));
+            o.insert("p50_ns".into(), json!(l.p50));
+            o.insert("p99_ns".into(), json!(l.p99));
+            o.insert("p999_ns".into(), json!(l.p999));
+            o.insert("max_ns".into(), json!(l.max));
+            o.insert("mean_ns".into(), json!(round(l.mean, 0)));
         }
-        if let Some(v) = self.msgs_per_s {
-            f.push(format!("\"msgs_per_s\":{v:.0}"));
-        }
-        if let Some(v) = self.gbps {
-            f.push(format!("\"gbps\":{v:.3}"));
-        }
-        if let Some(v) = self.host_cpu_ns {
-            f.push(format!("\"host_cpu_ns_per_op\":{v:.0}"));
-        }
-        if let Some(v) = self.peer_cpu_ns {
-            f.push(format!("\"peer_cpu_ns_per_op\":{v:.0}"));
-        }
-        f.push(format!("\"errors\":{}", self.errors));
+        let mut opt = |k: &str, v: Option<f64>, digits| {
+            if let Some(v) = v {
+                o.insert(k.into(), json!(round(v, digits)));
+            }
+        };
+        opt("msgs_per_s", self.msgs_per_s, 0);
+        opt("gbps", self.gbps, 3);
+        opt("host_cpu_ns_per_op", self.host_cpu_ns, 0);
+        opt("peer_cpu_ns_per_op", self.peer_cpu_ns, 0);
+        o.insert("errors".into(), json!(self.errors));
         if !self.note.is_empty() {
-            f.push(format!("\"note\":\"{}\"", self.note.replace('"', "'")));
+            o.insert("note".into(), json!(self.note));
         }
-        format!("{{{}}}", f.join(","))
-    }
-}
-
-/// Records latencies in nanoseconds, 1 ns to 10 s, 3 significant digits.
-pub struct Recorder {
-    h: Histogram<u64>,
-}
-
-impl Recorder {
-    pub fn new() -> Self {
-        Self {
-            h: Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds"),
-        }
-    }
-    pub fn record(&mut self, d: Duration) {
-        let _ = self.h.record((d.as_nanos() as u64).max(1));
-    }
-    pub fn lat(&self) -> Lat {
-        Lat {
-            samples: self.h.len(),
-            p50: self.h.value_at_quantile(0.50),
-            p99: self.h.value_at_quantile(0.99),
-            p999: self.h.value_at_quantile(0.999),
-            max: self.h.max(),
-            mean: self.h.mean(),
-        }
+        Value::Object(o)
     }
 }
 
@@ -190,11 +165,4 @@ pub fn measure_within(
         n += 1;
     }
     Ok((r, warm))
-}
-
-impl Recorder {
-    /// Number of samples recorded.
-    pub fn count(&self) -> u64 {
-        self.h.len()
-    }
 }

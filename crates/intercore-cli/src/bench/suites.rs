@@ -2,7 +2,7 @@
 
 use super::floor::Peer;
 use super::stats::{CpuMeter, Recorder, Row, measure_within};
-use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
+use crate::workload::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::Channel;
@@ -10,7 +10,7 @@ use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::wire::dataplane::DP_OP_NOP;
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
-use intercore_sim::{CacheMode, Eviction, RemoteProgram, SimConfig, Soc};
+use intercore_sim::{CacheMode, Eviction, SimConfig, Soc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ fn start(
     cpus: &[usize],
     in_order: bool,
 ) -> Result<(Soc, Bus), String> {
-    let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
+    let program = crate::sim_remote().map_err(|e| e.to_string())?;
     let soc = Soc::start(cfg, &program).map_err(|e| format!("starting the simulated SoC: {e}"))?;
     if cpus.len() >= 2 {
         let _ = intercore_linux::pin_to_cpu(soc.remote_pid() as i32, cpus[1]);
@@ -178,17 +178,7 @@ fn rtt_in(
         row.peer_cpu_ns = p;
         row.errors = errors;
         if let Some((l, pinned)) = load {
-            row.note = format!(
-                "under load: {} busy process(es), one pinned per CPU; host and firmware {}; \
-                 load average {}",
-                l.len(),
-                if pinned {
-                    "pinned to separate CPUs"
-                } else {
-                    "unpinned"
-                },
-                loadavg()
-            );
+            row.note = load_note(l, pinned);
         }
         rows.push(row);
     }
@@ -197,7 +187,29 @@ fn rtt_in(
         let _ = soc.shutdown(Duration::from_secs(1));
         return Ok(rows);
     }
-    // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
+    rows.push(idle_row(&soc, &mut bus, ep, &transport)?);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
+
+/// The note of a row measured under background load.
+fn load_note(l: &Load, pinned: bool) -> String {
+    let how = if pinned {
+        "pinned to separate CPUs"
+    } else {
+        "unpinned"
+    };
+    format!(
+        "under load: {} busy process(es), one pinned per CPU; host and firmware {how}; \
+         load average {}",
+        l.len(),
+        loadavg()
+    )
+}
+
+/// Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
+fn idle_row(soc: &Soc, bus: &mut Bus, ep: u32, transport: &str) -> Result<Row, String> {
     let meter = CpuMeter::start(Some(soc.remote_pid()));
     let t0 = Instant::now();
     let r = bus.recv_from(
@@ -210,7 +222,7 @@ fn rtt_in(
     }
     let ns = t0.elapsed().as_nanos() as f64;
     let (h, p) = meter.per_op(1);
-    let mut idle = Row::new("idle", &transport, 0);
+    let mut idle = Row::new("idle", transport, 0);
     idle.host_cpu_ns = Some(h);
     idle.peer_cpu_ns = p;
     idle.note = format!(
@@ -218,10 +230,7 @@ fn rtt_in(
         100.0 * h / ns,
         100.0 * p.unwrap_or(0.0) / ns
     );
-    rows.push(idle);
-    drop(bus);
-    let _ = soc.shutdown(Duration::from_secs(1));
-    Ok(rows)
+    Ok(idle)
 }
 
 /// One-way messages per second into the sink firmware, sent in batches (one index update
@@ -438,8 +447,137 @@ pub fn soak(
     dur: Duration,
     cpus: &[usize],
     mut progress: impl FnMut(f64),
-    mut emit: impl FnMut(&Row),
+    mut emit: impl FnMut(&Row) -> bool,
 ) -> Result<Vec<Row>, String> {
+    let (soc, mut bus, dst, ep, mut dp) = soak_link(cpus)?;
+    let peer = soc.remote_pid();
+    let mut checker = Checker::default();
+    let mut rows = Vec::new();
+    // `emit` false: nobody reads the rows any more; the soak ends at once.
+    let mut gone = false;
+    let mut push = |row: Row, rows: &mut Vec<Row>| {
+        gone |= !emit(&row);
+        rows.push(row);
+        gone
+    };
+    let mut rng = 0x1234_5678_9ABC_DEF0u64;
+    let (mut out, mut back) = (vec![0u8; 496], vec![0u8; 496]);
+    let t_all = Instant::now();
+    let mut second = Instant::now();
+    let (mut msgs, mut bulk_bytes, mut errors, mut seq) = (0u64, 0u64, 0u64, 0u64);
+    let mut total_msgs = 0u64;
+    let mut rec = Recorder::new();
+    let mut ended: Option<String> = None;
+    while t_all.elapsed() < dur {
+        let len = 1 + (xorshift(&mut rng) % 496) as usize;
+        out[..len].fill(rng as u8);
+        let t = Instant::now();
+        if let Err(e) = bus.send_raw(ep, dst, &out[..len], Some(SOAK_STALL_LIMIT)) {
+            ended = Some(format!("send failed after {total_msgs} messages: {e}"));
+            break;
+        }
+        let at = (t_all, total_msgs, len);
+        let n = match wait_echo(&mut bus, ep, &mut back, peer, at, &mut rows, &mut push) {
+            Ok(n) => n,
+            Err(why) => {
+                ended = why;
+                break;
+            }
+        };
+        rec.record(t.elapsed());
+        if back[..n] != out[..len] {
+            errors += 1;
+        }
+        msgs += 1;
+        total_msgs += 1;
+        if msgs % 8 == 0 {
+            let r = bulk_step(&mut dp, &mut bus, &mut checker, &mut seq);
+            match r {
+                Ok((good, bad)) => (bulk_bytes, errors) = (bulk_bytes + good, errors + bad),
+                Err(e) => {
+                    ended = Some(format!(
+                        "data plane failed after {total_msgs} messages: {e}"
+                    ));
+                    break;
+                }
+            }
+        }
+        if second.elapsed() >= Duration::from_secs(1) {
+            let t = t_all.elapsed().as_secs_f64();
+            let row = second_row(&rec, second.elapsed(), (msgs, bulk_bytes, errors), t);
+            if push(row, &mut rows) {
+                break;
+            }
+            progress(t_all.elapsed().as_secs_f64() / dur.as_secs_f64());
+            (msgs, bulk_bytes, errors) = (0, 0, 0);
+            rec = Recorder::new();
+            second = Instant::now();
+        }
+    }
+    if ended.is_none() {
+        ended = drain(&mut dp, &mut bus, &mut checker, &mut errors);
+    }
+    let sanitizer = (dp.pool().cache().reports().len() + soc.remote_reports().len()) as u64;
+    let last = last_row(ended, errors + sanitizer);
+    if let Some(row) = last {
+        push(row, &mut rows);
+    }
+    drop(dp);
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
+
+/// One step of xorshift64: the soak's message sizes and contents.
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// The soak's row of one second (`counts`: messages, bulk bytes, errors; `t`: seconds
+/// since the start).
+fn second_row(rec: &Recorder, elapsed: Duration, counts: (u64, u64, u64), t: f64) -> Row {
+    let (msgs, bulk_bytes, errors) = counts;
+    let secs = elapsed.as_secs_f64();
+    let mut row = Row::new("soak", "intercore-adaptive", 0);
+    row.lat = Some(rec.lat());
+    row.msgs_per_s = Some(msgs as f64 / secs);
+    row.gbps = Some(bulk_bytes as f64 / secs / 1e9);
+    row.errors = errors;
+    row.note = format!("t={t:.0}s");
+    row
+}
+
+/// The soak's closing row, if any: why the run ended early, with every error not yet
+/// reported (counted one more, so the exit status shows it), or the errors after the last
+/// full second.
+fn last_row(ended: Option<String>, errors: u64) -> Option<Row> {
+    match ended {
+        Some(what) => Some(stall_row(what, errors + 1)),
+        None if errors > 0 => Some(stall_row(
+            "errors after the last full second".into(),
+            errors,
+        )),
+        None => None,
+    }
+}
+
+/// The soak's link: the offload firmware under the coherency sanitizer, its echo
+/// service's address, our endpoint and the data plane.
+fn soak_link(
+    cpus: &[usize],
+) -> Result<
+    (
+        Soc,
+        Bus,
+        u32,
+        u32,
+        intercore::dataplane::DpHost<intercore_sim::AnyCache>,
+    ),
+    String,
+> {
     let cfg = SimConfig {
         cache: CacheMode::NonCoherent(Eviction {
             seed: 11,
@@ -454,175 +592,131 @@ pub fn soak(
     let ep = bus
         .create_endpoint("soak", None)
         .map_err(|e| e.to_string())?;
-    let mut dp = soc
+    let dp = soc
         .open_data_plane(&mut bus, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    let peer = soc.remote_pid();
-    let mut checker = Checker::default();
-    let mut rows = Vec::new();
-    let mut push = |row: Row, rows: &mut Vec<Row>| {
-        emit(&row);
-        rows.push(row);
-    };
-    let mut rng = 0x1234_5678_9ABC_DEF0u64;
-    let (mut out, mut back) = (vec![0u8; 496], vec![0u8; 496]);
-    let t_all = Instant::now();
-    let mut second = Instant::now();
-    let (mut msgs, mut bulk_bytes, mut errors, mut seq) = (0u64, 0u64, 0u64, 0u64);
-    let mut total_msgs = 0u64;
-    let mut rec = Recorder::new();
-    let stall_row = |what: String, errors: u64| {
-        let mut row = Row::new("soak", "stall", 0);
-        row.errors = errors;
-        row.note = what;
-        row
-    };
-    let mut ended: Option<String> = None;
-    'run: while t_all.elapsed() < dur {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let len = 1 + (rng % 496) as usize;
-        out[..len].fill(rng as u8);
-        let t = Instant::now();
-        if let Err(e) = bus.send_raw(ep, dst, &out[..len], Some(SOAK_STALL_LIMIT)) {
-            ended = Some(format!("send failed after {total_msgs} messages: {e}"));
-            break;
+    Ok((soc, bus, dst, ep, dp))
+}
+
+/// Waits for the echo of a `len`-byte message (`at`: the soak's start, messages so far,
+/// `len`): its length; or why the soak ends (`None`: nobody reads the rows any more).
+/// Each 1 s wait without the echo is diagnosed and reported in a `stall` row.
+fn wait_echo(
+    bus: &mut Bus,
+    ep: u32,
+    back: &mut [u8],
+    peer: u32,
+    (t_all, total_msgs, len): (Instant, u64, usize),
+    rows: &mut Vec<Row>,
+    push: &mut impl FnMut(Row, &mut Vec<Row>) -> bool,
+) -> Result<usize, Option<String>> {
+    let mut silent = Duration::ZERO;
+    loop {
+        let before = proc_cpu(peer);
+        match bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            back,
+            Some(Duration::from_secs(1)),
+        ) {
+            Ok((_, n)) => return Ok(n),
+            Err(intercore::Error::Timeout) => {}
+            Err(e) => {
+                return Err(Some(format!(
+                    "receive failed after {total_msgs} messages at t={:.1}s: {e}",
+                    t_all.elapsed().as_secs_f64()
+                )));
+            }
         }
-        let mut silent = Duration::ZERO;
-        let n = loop {
-            let before = proc_cpu(peer);
-            match bus.recv_from(
-                &Channel::new(ep, RPMSG_ADDR_ANY),
-                &mut back,
-                Some(Duration::from_secs(1)),
-            ) {
-                Ok((_, n)) => break n,
-                Err(intercore::Error::Timeout) => {}
-                Err(e) => {
-                    ended = Some(format!(
-                        "receive failed after {total_msgs} messages at t={:.1}s: {e}",
-                        t_all.elapsed().as_secs_f64()
-                    ));
-                    break 'run;
-                }
-            }
-            silent += Duration::from_secs(1);
-            // Was the reply there all along? A non-blocking look that does not wait.
-            let lost = match bus.recv_from(
-                &Channel::new(ep, RPMSG_ADDR_ANY),
-                &mut back,
-                Some(Duration::ZERO),
-            ) {
-                Ok((_, n)) => Some(n),
-                Err(intercore::Error::Timeout) => None,
-                Err(e) => {
-                    ended = Some(format!("receive failed after a stall: {e}"));
-                    break 'run;
-                }
-            };
-            let after = proc_cpu(peer);
-            let kind = match (lost, before, after) {
-                (Some(_), _, _) => Stall::LostWakeup,
-                (None, Some((_, a)), Some((st, b))) if a == b => Stall::PeerStarved(st),
-                (None, _, Some((st, _))) => Stall::PeerBusy(st),
-                (None, _, None) => Stall::PeerStarved('?'),
-            };
-            let what = format!(
-                "stall at t={:.1}s after {total_msgs} messages: no echo of a {len}-byte \
-                 message for {}s; {}; load average {}",
-                t_all.elapsed().as_secs_f64(),
-                silent.as_secs(),
-                kind.describe(),
-                loadavg()
-            );
-            push(stall_row(what, 0), &mut rows);
-            if let Some(n) = lost {
-                break n;
-            }
-            if silent >= SOAK_STALL_LIMIT {
-                ended = Some(format!(
-                    "gave up after {}s without an echo",
-                    silent.as_secs()
-                ));
-                break 'run;
-            }
+        silent += Duration::from_secs(1);
+        // Was the reply there all along? A non-blocking look that does not wait.
+        let lost = match bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            back,
+            Some(Duration::ZERO),
+        ) {
+            Ok((_, n)) => Some(n),
+            Err(intercore::Error::Timeout) => None,
+            Err(e) => return Err(Some(format!("receive failed after a stall: {e}"))),
         };
-        rec.record(t.elapsed());
-        if back[..n] != out[..len] {
-            errors += 1;
-        }
-        msgs += 1;
-        total_msgs += 1;
-        if msgs % 8 == 0 {
-            let r: intercore::Result<()> = (|| {
-                if let Some(b) = dp.alloc(64 << 10) {
-                    let l = input_len(b.cap());
-                    checker.submit(&mut dp, &mut bus, b, l, seq)?;
-                    seq += 1;
-                }
-                dp.flush(&mut bus)?;
-                while let Some(c) = dp.try_complete(&mut bus)? {
-                    match checker.check(&c) {
-                        Outcome::Good => bulk_bytes += (c.len() - 4) as u64,
-                        _ => errors += 1,
-                    }
-                }
-                Ok(())
-            })();
-            if let Err(e) = r {
-                ended = Some(format!(
-                    "data plane failed after {total_msgs} messages: {e}"
-                ));
-                break;
-            }
-        }
-        if second.elapsed() >= Duration::from_secs(1) {
-            let secs = second.elapsed().as_secs_f64();
-            let mut row = Row::new("soak", "intercore-adaptive", 0);
-            row.lat = Some(rec.lat());
-            row.msgs_per_s = Some(msgs as f64 / secs);
-            row.gbps = Some(bulk_bytes as f64 / secs / 1e9);
-            row.errors = errors;
-            row.note = format!("t={:.0}s", t_all.elapsed().as_secs_f64());
-            push(row, &mut rows);
-            progress(t_all.elapsed().as_secs_f64() / dur.as_secs_f64());
-            (msgs, bulk_bytes, errors) = (0, 0, 0);
-            rec = Recorder::new();
-            second = Instant::now();
-        }
-    }
-    if ended.is_none() {
-        while dp.outstanding() > 0 {
-            match dp.wait_complete(&mut bus, COMPLETION_TIMEOUT) {
-                Ok(c) => {
-                    if checker.check(&c) != Outcome::Good {
-                        errors += 1;
-                    }
-                }
-                Err(e) => {
-                    ended = Some(format!("draining the data plane: {e}"));
-                    break;
-                }
-            }
-        }
-    }
-    let sanitizer = (dp.pool().cache().reports().len() + soc.remote_reports().len()) as u64;
-    if let Some(what) = ended {
-        // The run ended early: say why, with everything not yet reported, and count it
-        // as an error so the exit status shows it.
-        push(stall_row(what, errors + sanitizer + 1), &mut rows);
-    } else if errors + sanitizer > 0 {
-        push(
-            stall_row(
-                "errors after the last full second".into(),
-                errors + sanitizer,
-            ),
-            &mut rows,
+        let after = proc_cpu(peer);
+        let kind = match (lost, before, after) {
+            (Some(_), _, _) => Stall::LostWakeup,
+            (None, Some((_, a)), Some((st, b))) if a == b => Stall::PeerStarved(st),
+            (None, _, Some((st, _))) => Stall::PeerBusy(st),
+            (None, _, None) => Stall::PeerStarved('?'),
+        };
+        let what = format!(
+            "stall at t={:.1}s after {total_msgs} messages: no echo of a {len}-byte \
+             message for {}s; {}; load average {}",
+            t_all.elapsed().as_secs_f64(),
+            silent.as_secs(),
+            kind.describe(),
+            loadavg()
         );
+        if push(stall_row(what, 0), rows) {
+            return Err(None);
+        }
+        if let Some(n) = lost {
+            return Ok(n);
+        }
+        if silent >= SOAK_STALL_LIMIT {
+            return Err(Some(format!(
+                "gave up after {}s without an echo",
+                silent.as_secs()
+            )));
+        }
     }
-    drop(dp);
-    drop(bus);
-    let _ = soc.shutdown(Duration::from_secs(1));
-    Ok(rows)
+}
+
+/// A `stall` row of the soak: what happened, and the errors it reports.
+fn stall_row(what: String, errors: u64) -> Row {
+    let mut row = Row::new("soak", "stall", 0);
+    row.errors = errors;
+    row.note = what;
+    row
+}
+
+/// The soak's data-plane step: one 64 KiB CRC32C buffer submitted, the completions there
+/// checked: (good bytes, bad buffers).
+fn bulk_step<C: intercore::dataplane::CacheOps>(
+    dp: &mut intercore::dataplane::DpHost<C>,
+    bus: &mut Bus,
+    checker: &mut Checker,
+    seq: &mut u64,
+) -> intercore::Result<(u64, u64)> {
+    if let Some(b) = dp.alloc(64 << 10) {
+        let l = input_len(b.cap());
+        checker.submit(dp, bus, b, l, *seq)?;
+        *seq += 1;
+    }
+    dp.flush(bus)?;
+    let (mut good, mut bad) = (0, 0);
+    while let Some(c) = dp.try_complete(bus)? {
+        match checker.check(&c) {
+            Outcome::Good => good += (c.len() - 4) as u64,
+            _ => bad += 1,
+        }
+    }
+    Ok((good, bad))
+}
+
+/// Waits out every buffer still in flight, counting the bad ones in `errors`; why it
+/// could not, if it could not.
+fn drain<C: intercore::dataplane::CacheOps>(
+    dp: &mut intercore::dataplane::DpHost<C>,
+    bus: &mut Bus,
+    checker: &mut Checker,
+    errors: &mut u64,
+) -> Option<String> {
+    while dp.outstanding() > 0 {
+        match dp.wait_complete(bus, COMPLETION_TIMEOUT) {
+            Ok(c) => {
+                if checker.check(&c) != Outcome::Good {
+                    *errors += 1;
+                }
+            }
+            Err(e) => return Some(format!("draining the data plane: {e}")),
+        }
+    }
+    None
 }

@@ -3,14 +3,15 @@
 //! firmware's own echo count over the link (its statistics service) and on semihosting,
 //! then the data-plane stage with CRC32C computed on the ARM core, every result checked.
 
-use super::{Opts, Rng, fill, percentile};
-use crate::bulk::{Checker, Outcome, input_len};
+use super::Opts;
+use crate::workload::{Checker, Outcome, Recorder, Rng, fill, input_len};
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
 use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,20 +34,6 @@ fn echoed_on_console(console: &str) -> Option<u64> {
     })
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 #[derive(Default)]
 struct Bulk {
     bytes: u64,
@@ -59,26 +46,21 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
     let messages = o.messages.unwrap_or(QEMU_MESSAGES);
     let bulk_mib = o.bulk_mib.unwrap_or(QEMU_BULK_MIB);
     let image = image_for(o, core)?;
-    let mut soc =
-        QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
+    let soc = QemuSoc::start(&QemuConfig::new(core, image.clone())).map_err(|e| e.to_string())?;
     let plan = soc.load_plan().clone();
     let qemu_pid = soc.qemu_pid();
     if !json {
-        println!(
+        outln!(
             "intercore demo: {} up — image {}, QEMU pid {}",
             core.name(),
             image.display(),
             qemu_pid
-        );
-        println!("{plan}");
+        )?;
+        outln!("{plan}")?;
     }
     let t_all = Instant::now();
     let mut fault: Option<String> = None;
-    let mut errors = 0u64;
-    let mut rtts = Vec::new();
-    let mut first_error = None;
-    let mut fw_link = None;
-    let mut bulk = Bulk::default();
+    let mut st = Stage::default();
     let mut kicks = 0;
     {
         let mut bus = soc
@@ -87,163 +69,198 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                 ..HostConfig::default()
             })
             .map_err(|e| format!("host bus: {e}"))?;
-        let step = (|| -> Result<(), String> {
-            let service = intercore_fw_offload::ECHO_SERVICE;
-            let remote = bus
-                .find_service(service, Some(TIMEOUT))
-                .map_err(|e| format!("waiting for {service:?}: {e}"))?;
-            let ep = bus
-                .create_endpoint("intercore-demo", None)
-                .map_err(|e| e.to_string())?;
-            let max = bus.max_payload();
-            let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
-            let mut rng = Rng::new(o.seed);
-            for seq in 0..messages {
-                let len = 1 + (rng.next() % max as u64) as usize;
-                fill(&mut out[..len], seq ^ o.seed);
-                let t0 = Instant::now();
-                let r = bus
-                    .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
-                    .and_then(|_| {
-                        bus.recv_from(
-                            &Channel::new(ep, RPMSG_ADDR_ANY),
-                            &mut back,
-                            Some(Duration::from_secs(1)),
-                        )
-                    });
-                match r {
-                    Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
-                        rtts.push(t0.elapsed().as_nanos() as u64)
-                    }
-                    Ok((src, n)) => {
-                        errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs", src.unwrap_or_default()));
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: {e}"));
-                        if bus.broken().is_some() || matches!(e, intercore::Error::Timeout) {
-                            return Err(format!("message {seq}: {e}"));
-                        }
-                    }
-                }
-            }
-            // The firmware's own count, over the link.
-            let stats_ep = bus
-                .find_service(STATS_SERVICE, Some(TIMEOUT))
-                .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
-            bus.send_raw(ep, stats_ep, b"?", Some(Duration::from_secs(1)))
-                .map_err(|e| e.to_string())?;
-            let (_, n) = bus
-                .recv_from(
-                    &Channel::new(ep, RPMSG_ADDR_ANY),
-                    &mut back,
-                    Some(Duration::from_secs(1)),
-                )
-                .map_err(|e| format!("statistics: {e}"))?;
-            fw_link = OffloadStats::from_bytes(&back[..n]);
-            if bulk_mib > 0 {
-                bulk_stage(&soc, &mut bus, o.seed, bulk_mib, &mut bulk)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = step {
+        if let Err(e) = exchange(&soc, &mut bus, o, (messages, bulk_mib), &mut st) {
             fault = Some(e);
         }
         kicks = bus.stats().kicks.max(kicks);
         // Dropping the bus resets the device and rings the firmware, which then exits.
     }
     let elapsed = t_all.elapsed();
-    // A firmware that died mid-run is the cause of whatever the link reported.
+    let (console, uart, exit_err) = finish(soc);
+    if let Some(e) = exit_err {
+        // The named firmware error replaces the link's symptom (PeerGone, Timeout).
+        fault = Some(e);
+    }
+    let fw_console = echoed_on_console(&console);
+    let lat = st.rtts.lat();
+    let (ok_msgs, p50, p99, max_rtt) = (lat.samples, lat.p50, lat.p99, lat.max);
+    let fw_echoed_link = st.fw_link.map(|s| s.echoed);
+    let counts_agree = fw_echoed_link == Some(ok_msgs) && fw_console == Some(ok_msgs);
+    let by = |l: Loader| plan.segments.iter().filter(|s| s.by == l).count();
+    if !json {
+        let echoed = (fw_echoed_link, fw_console);
+        print_text(core, &st, elapsed, echoed, (&console, uart.as_deref()))?;
+    }
+    if let Some(e) = st.bulk.first_problem.as_ref().or(st.first_error.as_ref()) {
+        diagln!("first problem: {e}");
+    }
+    if json {
+        crate::out::json(&json!({
+            "soc": core.name(), "messages": ok_msgs, "errors": st.errors, "rtt_p50_ns": p50,
+            "rtt_p99_ns": p99, "rtt_max_ns": max_rtt,
+            "elapsed_s": (elapsed.as_secs_f64() * 1e3).round() / 1e3, "qemu_pid": qemu_pid,
+            "doorbells": kicks, "bulk_bytes": st.bulk.bytes, "bulk_buffers": st.bulk.buffers,
+            "corrupted": st.bulk.corrupted, "fw_echoed_link": fw_echoed_link,
+            "fw_echoed_semihosting": fw_console, "host_echoed": ok_msgs,
+            "segments_loaded_by_host": by(Loader::Host),
+            "segments_loaded_by_qemu": by(Loader::Qemu), "entry": plan.entry, "error": fault,
+        }))?;
+    }
+    if let Some(f) = &fault {
+        diagln!("intercore demo: {f}");
+    } else if !counts_agree {
+        diagln!(
+            "intercore demo: the firmware's echo count ({:?} over the link, {:?} on semihosting) differs from the host's {ok_msgs}",
+            fw_echoed_link,
+            fw_console
+        );
+    }
+    Ok(fault.is_none()
+        && st.errors == 0
+        && ok_msgs == messages
+        && counts_agree
+        && st.bulk.corrupted == 0
+        && (bulk_mib == 0 || st.bulk.bytes > 0))
+}
+
+/// Stops the emulated core: its console, its UART and, if it faulted or did not stop,
+/// the named error. A firmware that died mid-run is the cause of whatever the link
+/// reported.
+fn finish(mut soc: QemuSoc) -> (String, Option<String>, Option<String>) {
     let exit = match soc.fault_now() {
         Some(f) => Err(f),
         None => soc.shutdown(TIMEOUT),
     };
-    let (console, uart, exit_err) = match exit {
+    match exit {
         Ok(x) => (x.console, x.uart, None),
         Err(e) => {
             let log = match &e {
                 QemuError::FirmwareFault { log, .. } => log.clone(),
                 _ => String::new(),
             };
-            (log, None, Some(e))
-        }
-    };
-    if let Some(e) = &exit_err {
-        // The named firmware error replaces the link's symptom (PeerGone, Timeout).
-        fault = Some(e.to_string());
-    }
-    let fw_console = echoed_on_console(&console);
-    let ok_msgs = rtts.len() as u64;
-    rtts.sort_unstable();
-    let (p50, p99, max_rtt) = (
-        percentile(&rtts, 0.50),
-        percentile(&rtts, 0.99),
-        rtts.last().copied().unwrap_or(0),
-    );
-    let fw_echoed_link = fw_link.map(|s| s.echoed);
-    let counts_agree = fw_echoed_link == Some(ok_msgs) && fw_console == Some(ok_msgs);
-    let by = |l: Loader| plan.segments.iter().filter(|s| s.by == l).count();
-    if !json {
-        println!(
-            "messages: {ok_msgs} verified in {:.2} s ({errors} errors), round trip p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-            elapsed.as_secs_f64(),
-            p50 as f64 / 1e3,
-            p99 as f64 / 1e3,
-            max_rtt as f64 / 1e3
-        );
-        println!(
-            "firmware's own echo count: {} over the link, {} on semihosting (host verified {ok_msgs})",
-            fw_echoed_link.map_or("none".into(), |n| n.to_string()),
-            fw_console.map_or("none".into(), |n| n.to_string())
-        );
-        println!(
-            "bulk: {:.1} MiB in {} buffers, CRC32C on the {} core, {} corrupted",
-            bulk.bytes as f64 / (1 << 20) as f64,
-            bulk.buffers,
-            core.name(),
-            bulk.corrupted
-        );
-        print!("firmware console:\n{console}");
-        if let Some(u) = &uart {
-            print!("firmware UART:\n{u}");
+            (log, None, Some(e.to_string()))
         }
     }
-    if let Some(e) = bulk.first_problem.as_ref().or(first_error.as_ref()) {
-        eprintln!("first problem: {e}");
+}
+
+/// The text summary of a run on an emulated core (`echoed`: the firmware's count over the
+/// link and on semihosting; `logs`: console and UART).
+fn print_text(
+    core: QemuCore,
+    st: &Stage,
+    elapsed: Duration,
+    (fw_echoed_link, fw_console): (Option<u64>, Option<u64>),
+    (console, uart): (&str, Option<&str>),
+) -> Result<(), crate::out::Closed> {
+    let lat = st.rtts.lat();
+    let (ok_msgs, p50, p99, max_rtt) = (lat.samples, lat.p50, lat.p99, lat.max);
+    outln!(
+        "messages: {ok_msgs} verified in {:.2} s ({} errors), round trip p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        elapsed.as_secs_f64(),
+        st.errors,
+        p50 as f64 / 1e3,
+        p99 as f64 / 1e3,
+        max_rtt as f64 / 1e3
+    )?;
+    outln!(
+        "firmware's own echo count: {} over the link, {} on semihosting (host verified {ok_msgs})",
+        fw_echoed_link.map_or("none".into(), |n| n.to_string()),
+        fw_console.map_or("none".into(), |n| n.to_string())
+    )?;
+    outln!(
+        "bulk: {:.1} MiB in {} buffers, CRC32C on the {} core, {} corrupted",
+        st.bulk.bytes as f64 / (1 << 20) as f64,
+        st.bulk.buffers,
+        core.name(),
+        st.bulk.corrupted
+    )?;
+    crate::out::text(format_args!("firmware console:\n{console}"))?;
+    if let Some(u) = &uart {
+        crate::out::text(format_args!("firmware UART:\n{u}"))?;
     }
-    if json {
-        let opt = |v: Option<u64>| v.map_or("null".into(), |n| n.to_string());
-        println!(
-            "{{\"soc\":\"{}\",\"messages\":{ok_msgs},\"errors\":{errors},\"rtt_p50_ns\":{p50},\"rtt_p99_ns\":{p99},\"rtt_max_ns\":{max_rtt},\"elapsed_s\":{:.3},\"qemu_pid\":{},\"doorbells\":{kicks},\"bulk_bytes\":{},\"bulk_buffers\":{},\"corrupted\":{},\"fw_echoed_link\":{},\"fw_echoed_semihosting\":{},\"host_echoed\":{ok_msgs},\"segments_loaded_by_host\":{},\"segments_loaded_by_qemu\":{},\"entry\":{},\"error\":{}}}",
-            core.name(),
-            elapsed.as_secs_f64(),
-            qemu_pid,
-            bulk.bytes,
-            bulk.buffers,
-            bulk.corrupted,
-            opt(fw_echoed_link),
-            opt(fw_console),
-            by(Loader::Host),
-            by(Loader::Qemu),
-            plan.entry,
-            fault.as_deref().map_or("null".into(), json_str),
-        );
+    Ok(())
+}
+
+/// What the stages on the link found.
+#[derive(Default)]
+struct Stage {
+    errors: u64,
+    rtts: Recorder,
+    first_error: Option<String>,
+    fw_link: Option<OffloadStats>,
+    bulk: Bulk,
+}
+
+/// The message stage, the firmware's own echo count over the link, then the bulk stage
+/// (`counts`: messages, MiB).
+fn exchange<D: intercore::Doorbell>(
+    soc: &QemuSoc,
+    bus: &mut intercore::rpmsg::HostBus<std::sync::Arc<intercore_linux::MemfdRegion>, D>,
+    o: &Opts,
+    (messages, bulk_mib): (u64, u64),
+    st: &mut Stage,
+) -> Result<(), String> {
+    let service = intercore_fw_offload::ECHO_SERVICE;
+    let remote = bus
+        .find_service(service, Some(TIMEOUT))
+        .map_err(|e| format!("waiting for {service:?}: {e}"))?;
+    let ep = bus
+        .create_endpoint("intercore-demo", None)
+        .map_err(|e| e.to_string())?;
+    let max = bus.max_payload();
+    let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
+    let mut rng = Rng::new(o.seed);
+    for seq in 0..messages {
+        let len = 1 + (rng.next_u64() % max as u64) as usize;
+        fill(&mut out[..len], seq ^ o.seed);
+        let t0 = Instant::now();
+        let r = bus
+            .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+            .and_then(|_| {
+                bus.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+            });
+        match r {
+            Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
+                st.rtts.record(t0.elapsed())
+            }
+            Ok((src, n)) => {
+                st.errors += 1;
+                st.first_error.get_or_insert(format!(
+                    "message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs",
+                    src.unwrap_or_default()
+                ));
+            }
+            Err(e) => {
+                st.errors += 1;
+                st.first_error.get_or_insert(format!("message {seq}: {e}"));
+                if bus.broken().is_some() || matches!(e, intercore::Error::Timeout) {
+                    return Err(format!("message {seq}: {e}"));
+                }
+            }
+        }
     }
-    if let Some(f) = &fault {
-        eprintln!("intercore demo: {f}");
-    } else if !counts_agree {
-        eprintln!(
-            "intercore demo: the firmware's echo count ({:?} over the link, {:?} on semihosting) differs from the host's {ok_msgs}",
-            fw_echoed_link, fw_console
-        );
+    // The firmware's own count, over the link.
+    let stats_ep = bus
+        .find_service(STATS_SERVICE, Some(TIMEOUT))
+        .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
+    bus.send_raw(ep, stats_ep, b"?", Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    let (_, n) = bus
+        .recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut back,
+            Some(Duration::from_secs(1)),
+        )
+        .map_err(|e| format!("statistics: {e}"))?;
+    st.fw_link = OffloadStats::from_bytes(&back[..n]);
+    if bulk_mib > 0 {
+        bulk_stage(soc, bus, o.seed, bulk_mib, &mut st.bulk)?;
     }
-    Ok(fault.is_none()
-        && errors == 0
-        && ok_msgs == messages
-        && counts_agree
-        && bulk.corrupted == 0
-        && (bulk_mib == 0 || bulk.bytes > 0))
+    Ok(())
 }
 
 fn bulk_stage<D: intercore::Doorbell>(

@@ -8,11 +8,11 @@
 //! job over its link, and it does the timing. docs/ARCHITECTURE.md ("Who owns a link").
 //!
 //! The control socket: `$XDG_RUNTIME_DIR/intercore/` (else `$HOME/.cache/intercore/run/`,
-//! else `/tmp/intercore-UID/`; [`runtime_dir`]), a directory of mode 0700 owned by us
+//! else `/tmp/intercore-UID/`; `runtime_dir`), a directory of mode 0700 owned by us
 //! (anything else is refused), the socket named after
 //! the board file's canonical path (`<stem>-<hash>.sock`) with the owner's pid beside it
 //! (`.pid`) and its log (`.log`). One request per connection, one JSON object per line each
-//! way: the protocol, its bounds and deadlines are [`intercore_cli::control`]'s. Clients are
+//! way: the protocol, its bounds and deadlines are [`crate::control`]'s. Clients are
 //! served concurrently (a thread per connection, at most [`MAX_CLIENTS`]): the status is
 //! answered at once by the connection's thread; jobs and `down` queue (at most
 //! [`JOB_QUEUE`]) for the one thread that holds the link, which stops a job whose client
@@ -20,10 +20,10 @@
 
 pub mod jobs;
 
+use crate::control::{self, BenchSuite, Job, Request};
 use crate::error::CliError;
+use crate::{BenchArgs, BoardArg, EXIT_FAILED, EXIT_OK, EchoArgs, PingArgs, Suite, UpArgs};
 use intercore_board::{Board, Link, OpenEnv, TransportSpec};
-use intercore_cli::control::{self, BenchSuite, Job, Request};
-use intercore_cli::{BenchArgs, BoardArg, EXIT_FAILED, EXIT_OK, EchoArgs, PingArgs, Suite, UpArgs};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -171,7 +171,7 @@ fn owned(b: &Board) -> bool {
 
 fn open_env() -> OpenEnv {
     OpenEnv {
-        sim_remote: intercore_sim::RemoteProgram::current_exe(crate::SIM_REMOTE).ok(),
+        sim_remote: crate::sim_remote().ok(),
         sim_firmwares: crate::firmwares::sim(),
         ..OpenEnv::default()
     }
@@ -246,11 +246,11 @@ fn request(
     let r = control::read_answer(&mut s, req.client_deadline(), &mut |waited| {
         if progress {
             shown = true;
-            eprint!("\r{what}: {} s", waited.as_secs());
+            diag!("\r{what}: {} s", waited.as_secs());
         }
     });
     if shown {
-        eprint!("\r{:<60}\r", "");
+        diag!("\r{:<60}\r", "");
     }
     r.map_err(CliError::failed)
 }
@@ -346,70 +346,112 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     let b = load(&a.board)?;
     let ready_timeout = a.timeout.unwrap_or(b.ready_timeout);
     if !owned(&b) {
-        // The kernel owns the link: bring the core up and wait for its control device.
-        let link = b
-            .open_with(OpenEnv {
-                ready_timeout,
-                ..open_env()
-            })
-            .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
-        let _ = link.close(Duration::from_secs(1));
-        if json_out {
-            println!(
-                "{}",
-                json!({ "board": b.name, "transport": "kernel", "up": true, "owner": "kernel" })
-            );
-        } else {
-            println!(
-                "{}: up (kernel transport): the core is running and its rpmsg control device is there; ping/echo/bench open their own endpoints",
-                b.name
-            );
-        }
-        return Ok(EXIT_OK);
+        return up_kernel(a, &b, ready_timeout, json_out);
     }
     let p = place(&a.board)?;
     if let Owner::Up(s) = connect(&p)? {
-        let st = request(s, &Request::Status, "status", true).map_err(|e| {
-            CliError::at(
-                &a.board,
-                format!(
-                    "{}: a link owner listens on {} but did not answer its status: {} (its log is {})",
-                    a.board.display(),
-                    p.sock.display(),
-                    e.message,
-                    p.log.display()
-                ),
-            )
-        })?;
-        let pid = st.get("owner_pid").and_then(Value::as_u64);
-        if json_out {
-            println!(
-                "{}",
-                json!({ "board": b.name, "up": true, "already": true, "owner_pid": pid, "socket": p.sock })
-            );
-        } else {
-            println!(
-                "{}: already up (link owner pid {}, socket {})",
-                b.name,
-                pid.map_or("?".into(), |p| p.to_string()),
-                p.sock.display()
-            );
-        }
-        return Ok(EXIT_OK);
+        return already_up(a, &b, &p, s, json_out);
     }
     if a.foreground || daemon_child {
         return own(&b, &a.board, &p, daemon_child, json_out, ready_timeout);
     }
-    // Start the owner in the background, in its own process group (a ^C at this terminal
-    // does not reach it), its stderr to the log; it says "ready" on stdout once the link is up.
-    // The log is ours, in our directory: replaced as the same regular file, never written
-    // through a link planted there (or into a FIFO, or a file with other hard links).
+    let ready = start_owner(a, &p, ready_timeout)?;
+    if json_out {
+        outln!("{ready}")?;
+    } else {
+        outln!(
+            "{}: up ({} transport), link owner pid {}{}; control socket {}",
+            b.name,
+            ready["transport"].as_str().unwrap_or("?"),
+            ready["owner_pid"],
+            ready
+                .get("core_pid")
+                .and_then(Value::as_u64)
+                .map_or(String::new(), |c| format!(", core pid {c}")),
+            p.sock.display()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `up` on a kernel board: the kernel owns the link; bring the core up and wait for its
+/// control device.
+fn up_kernel(
+    a: &UpArgs,
+    b: &Board,
+    ready_timeout: Duration,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let link = b
+        .open_with(OpenEnv {
+            ready_timeout,
+            ..open_env()
+        })
+        .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
+    let _ = link.close(Duration::from_secs(1));
+    if json_out {
+        outln!(
+            "{}",
+            json!({ "board": b.name, "transport": "kernel", "up": true, "owner": "kernel" })
+        )?;
+    } else {
+        outln!(
+            "{}: up (kernel transport): the core is running and its rpmsg control device is there; ping/echo/bench open their own endpoints",
+            b.name
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `up` on a board whose owner already runs: say so, naming it.
+fn already_up(
+    a: &UpArgs,
+    b: &Board,
+    p: &Place,
+    s: UnixStream,
+    json_out: bool,
+) -> Result<u8, CliError> {
+    let st = request(s, &Request::Status, "status", true).map_err(|e| {
+        CliError::at(
+            &a.board,
+            format!(
+                "{}: a link owner listens on {} but did not answer its status: {} (its log is {})",
+                a.board.display(),
+                p.sock.display(),
+                e.message,
+                p.log.display()
+            ),
+        )
+    })?;
+    let pid = st.get("owner_pid").and_then(Value::as_u64);
+    if json_out {
+        outln!(
+            "{}",
+            json!({ "board": b.name, "up": true, "already": true, "owner_pid": pid, "socket": p.sock })
+        )?;
+    } else {
+        outln!(
+            "{}: already up (link owner pid {}, socket {})",
+            b.name,
+            pid.map_or("?".into(), |p| p.to_string()),
+            p.sock.display()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// Starts the owner in the background, in its own process group (a ^C at this terminal
+/// does not reach it), its stderr to the log; it says "ready" on stdout once the link is
+/// up, and that line is returned. The log is ours, in our directory: replaced as the same
+/// regular file, never written through a link planted there (or into a FIFO, or a file
+/// with other hard links).
+fn start_owner(a: &UpArgs, p: &Place, ready_timeout: Duration) -> Result<Value, CliError> {
+    use std::os::unix::process::CommandExt;
     let (log, _) =
         intercore_linux::file::create_output(&p.log, intercore_linux::file::Existing::Replace)
             .map_err(|e| CliError::at(&p.log, e.to_string()))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
-    use std::os::unix::process::CommandExt;
+    let exe =
+        crate::program().map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
     let mut child = Command::new(exe)
         .arg("up")
         .arg("--board")
@@ -434,38 +476,23 @@ pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
         .recv_timeout(ready_timeout + UP_MARGIN)
         .unwrap_or_default();
     let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
-    if ready.get("ready").and_then(Value::as_bool) != Some(true) {
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-        // The owner's own message names the board file; otherwise its log's last line.
-        let why = match ready.get("error").and_then(Value::as_str) {
-            Some(e) => e.to_string(),
-            None => format!(
-                "{}: the link owner did not come up: {} (log {})",
-                a.board.display(),
-                log.lines().last().unwrap_or("it exited without saying why"),
-                p.log.display()
-            ),
-        };
-        return Err(CliError::at(&a.board, why));
+    if ready.get("ready").and_then(Value::as_bool) == Some(true) {
+        return Ok(ready);
     }
-    if json_out {
-        println!("{ready}");
-    } else {
-        println!(
-            "{}: up ({} transport), link owner pid {}{}; control socket {}",
-            b.name,
-            ready["transport"].as_str().unwrap_or("?"),
-            ready["owner_pid"],
-            ready
-                .get("core_pid")
-                .and_then(Value::as_u64)
-                .map_or(String::new(), |c| format!(", core pid {c}")),
-            p.sock.display()
-        );
-    }
-    Ok(EXIT_OK)
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+    // The owner's own message names the board file; otherwise its log's last line.
+    let why = match ready.get("error").and_then(Value::as_str) {
+        Some(e) => e.to_string(),
+        None => format!(
+            "{}: the link owner did not come up: {} (log {})",
+            a.board.display(),
+            log.lines().last().unwrap_or("it exited without saying why"),
+            p.log.display()
+        ),
+    };
+    Err(CliError::at(&a.board, why))
 }
 
 /// The link owner: opens the link, serves the control socket until `down`.
@@ -526,7 +553,7 @@ fn own(
         // its last lines in the message `up` prints.
         let console = link.console().unwrap_or_default();
         if !console.trim().is_empty() {
-            eprintln!("firmware console:\n{}", console.trim_end());
+            diagln!("firmware console:\n{}", console.trim_end());
         }
         let msg = format!(
             "{}: the link opened but the service {:?} was not announced within {:.1} s (transport.ready_timeout_ms or up --timeout): {e}{}",
@@ -546,17 +573,28 @@ fn own(
     report(&ready);
     if !daemon {
         if json_out {
-            println!("{ready}");
+            outln!("{ready}")?;
         } else {
-            println!(
+            outln!(
                 "{}: up ({} transport), serving {} in the foreground until `intercore down --board {}`",
                 b.name,
                 link.transport_name(),
                 p.sock.display(),
                 file.display()
-            );
+            )?;
         }
     }
+    serve_jobs(link, b, listener, &remove_ours)
+}
+
+/// The owner's life once the link is up: runs each client's job on the link until a
+/// `down` (the link closed, the socket removed) or until the clients' thread ends.
+fn serve_jobs(
+    mut link: Link,
+    b: &Board,
+    listener: UnixListener,
+    remove_ours: &dyn Fn(),
+) -> Result<u8, CliError> {
     let started = Instant::now();
     let mut session = jobs::Session::default();
     let mut status = json!({});
@@ -571,7 +609,7 @@ fn own(
             let out = link.close(Duration::from_secs(5));
             // The firmware's console goes to the owner's log.
             if let Some(c) = console.filter(|c| !c.trim().is_empty()) {
-                eprintln!("firmware console:\n{}", c.trim_end());
+                diagln!("firmware console:\n{}", c.trim_end());
             }
             let v = match &out {
                 Ok(how) => {
@@ -675,7 +713,7 @@ fn serve_clients(listener: UnixListener, status: Value) -> (mpsc::Receiver<Job>,
 
 /// One line to the owner's log (its stderr).
 fn log_line(what: &str) {
-    eprintln!("intercore link owner: {what}");
+    diagln!("intercore link owner: {what}");
 }
 
 /// `intercore down`.
@@ -703,12 +741,12 @@ pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
         };
         let st = r.map_err(|e| CliError::at(&a.board, e.to_string()))?;
         if json_out {
-            println!(
+            outln!(
                 "{}",
                 json!({ "board": b.name, "down": true, "state": st.as_str() })
-            );
+            )?;
         } else {
-            println!("{}: down (remote processor {})", b.name, st);
+            outln!("{}: down (remote processor {})", b.name, st)?;
         }
         return Ok(EXIT_OK);
     }
@@ -717,16 +755,16 @@ pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
         Owner::Up(s) => {
             let v = request(s, &Request::Down, "down", json_out)?;
             if json_out {
-                println!("{v}");
+                outln!("{v}")?;
             } else {
-                println!(
+                outln!(
                     "{}: down ({})",
                     b.name,
                     v.get("core")
                         .and_then(Value::as_str)
                         .or_else(|| v.get("error").and_then(Value::as_str))
                         .unwrap_or("")
-                );
+                )?;
             }
             Ok(if v.get("error").is_some() {
                 EXIT_FAILED
@@ -767,9 +805,9 @@ pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
     let verified = v["verified"].as_u64().unwrap_or(0);
     let ok = verified == a.count && v["errors"].as_u64() == Some(0);
     if json_out {
-        println!("{v}");
+        outln!("{v}")?;
     } else {
-        println!(
+        outln!(
             "{} ({}): {verified}/{} round trips verified, p50 {}, p99 {}, min {}, max {}",
             b.name,
             v["transport"].as_str().unwrap_or("?"),
@@ -778,10 +816,10 @@ pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
             us(&v["p99_ns"]),
             us(&v["min_ns"]),
             us(&v["max_ns"])
-        );
+        )?;
     }
     if let Some(e) = v["first_error"].as_str() {
-        eprintln!("first problem: {e}");
+        diagln!("first problem: {e}");
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
 }
@@ -804,19 +842,19 @@ pub fn echo(a: &EchoArgs, json_out: bool) -> Result<u8, CliError> {
         v["verified"].as_u64().unwrap_or(0),
     );
     if json_out {
-        println!("{v}");
+        outln!("{v}")?;
     } else {
-        println!(
+        outln!(
             "{} ({}): {verified}/{n} messages of 1..{} bytes echoed and verified ({} bytes), p50 {}",
             b.name,
             v["transport"].as_str().unwrap_or("?"),
             v["max_payload"],
             v["bytes"],
             us(&v["p50_ns"])
-        );
+        )?;
     }
     if let Some(e) = v["first_error"].as_str() {
-        eprintln!("first problem: {e}");
+        diagln!("first problem: {e}");
     }
     Ok(if verified == n && n > 0 {
         EXIT_OK
@@ -846,7 +884,6 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
     }
     let mut failed = false;
     let mut rows = Vec::new();
-    let (mut bname, mut transport) = (String::new(), String::new());
     for s in suites {
         let req = match s {
             Suite::Rtt => Request::Bench {
@@ -868,8 +905,8 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
             &format!("bench {} on {}", s.name(), board.display()),
             json_out,
         )?;
-        bname = b.name.clone();
-        transport = v["transport"].as_str().unwrap_or("?").to_string();
+        let bname = b.name.clone();
+        let transport = v["transport"].as_str().unwrap_or("?").to_string();
         if let Some(e) = job_error(&v) {
             failed = true;
             rows.push(
@@ -891,52 +928,78 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
             for base in BASELINES {
                 rows.push(json!({
                     "bench": "rtt", "board": bname, "transport": base, "na":
-                    "a host-only baseline: its peer is a process on this host, not the board's core (run `intercore bench rtt` without --board)",
+                    "a host-only baseline whose peer is a process on this host, not the board's core; `intercore bench rtt` without --board measures it",
                 }));
             }
         }
     }
-    for r in &rows {
+    print_bench_rows(&rows, json_out)?;
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// One `bench --board` row as text: the same columns for every row (suite, board,
+/// transport, size), then what the row measured.
+pub fn bench_row_text(r: &Value) -> String {
+    let size = match r.get("size").and_then(Value::as_u64) {
+        Some(s) if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        Some(s) if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
+        Some(s) => format!("{s} B"),
+        None => "-".into(),
+    };
+    let head = format!(
+        "{:<10} {:<28} {:<14} {:>6}",
+        r["bench"].as_str().unwrap_or(""),
+        r["board"].as_str().unwrap_or(""),
+        r["transport"].as_str().unwrap_or(""),
+        size
+    );
+    if let Some(na) = r.get("na").and_then(Value::as_str) {
+        return format!("{head}  n/a: {na}");
+    }
+    if let Some(e) = r.get("error").and_then(Value::as_str) {
+        return format!("{head}  failed: {e}");
+    }
+    match r["bench"].as_str() {
+        Some("rtt") => format!(
+            "{head}  p50 {:>9}  p99 {:>9}  mean {:>9}  {} samples",
+            us(&r["p50_ns"]),
+            us(&r["p99_ns"]),
+            us(&r["mean_ns"]),
+            r["samples"]
+        ),
+        Some("throughput") => format!(
+            "{head}  {:>10.0} msg/s  {:>8.1} MB/s one way, bursts of {}",
+            r["msgs_per_s"].as_f64().unwrap_or(0.0),
+            r["mb_per_s"].as_f64().unwrap_or(0.0),
+            r["burst"]
+        ),
+        _ => format!(
+            "{head}  {} of data in {} buffers of 1 MiB, {:.3} GB/s, {} corrupted; CRC32C by the core, each checked",
+            mib_text(r["bytes"].as_u64()),
+            r["buffers"],
+            r["gbps"].as_f64().unwrap_or(0.0),
+            r["corrupted"]
+        ),
+    }
+}
+
+/// `16 MiB`, or bytes when not a whole number of MiB (`? MiB` when unknown).
+fn mib_text(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) if b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        Some(b) => format!("{:.2} MiB", b as f64 / f64::from(1 << 20)),
+        None => "? MiB".into(),
+    }
+}
+
+/// Prints the rows of `bench --board`, each as it is given.
+fn print_bench_rows(rows: &[Value], json_out: bool) -> Result<(), crate::out::Closed> {
+    for r in rows {
         if json_out {
-            println!("{r}");
-            continue;
-        }
-        let head = format!(
-            "{:<10} {:<28} {:<12}",
-            r["bench"].as_str().unwrap_or(""),
-            r["board"].as_str().unwrap_or(""),
-            r["transport"].as_str().unwrap_or("")
-        );
-        if let Some(na) = r.get("na").and_then(Value::as_str) {
-            println!("{head} n/a ({na})");
-        } else if let Some(e) = r.get("error").and_then(Value::as_str) {
-            println!("{head} failed: {e}");
+            crate::out::json(r)?;
         } else {
-            match r["bench"].as_str() {
-                Some("rtt") => println!(
-                    "{head} {:>4} B  p50 {:>9}  p99 {:>9}  mean {:>9}  ({} samples)",
-                    r["size"],
-                    us(&r["p50_ns"]),
-                    us(&r["p99_ns"]),
-                    us(&r["mean_ns"]),
-                    r["samples"]
-                ),
-                Some("throughput") => println!(
-                    "{head} {:>4} B  {:>10.0} msg/s  {:>8.1} MB/s one way (bursts of {})",
-                    r["size"],
-                    r["msgs_per_s"].as_f64().unwrap_or(0.0),
-                    r["mb_per_s"].as_f64().unwrap_or(0.0),
-                    r["burst"]
-                ),
-                _ => println!(
-                    "{head} {} buffers of 1 MiB, {:.3} GB/s, {} corrupted (CRC32C by the core, each checked)",
-                    r["buffers"],
-                    r["gbps"].as_f64().unwrap_or(0.0),
-                    r["corrupted"]
-                ),
-            }
+            outln!("{}", bench_row_text(r))?;
         }
     }
-    let _ = (&bname, &transport);
-    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+    Ok(())
 }

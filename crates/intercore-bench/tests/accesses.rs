@@ -1,4 +1,4 @@
-//! `intercore bench accesses --json` as a regression guard (issue 14): the shared-memory
+//! The access-counting bench (`accesses --json`, this crate's binary) as a regression guard (issue 14): the shared-memory
 //! accesses per message, counted by `intercore::testing::counting` (definitions in
 //! docs/BENCHMARKS.md, "Counting shared-memory accesses"), are deterministic, so each
 //! intercore row is held to an upper bound — the counts when the suite was written. A change
@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_intercore");
+const BIN: &str = env!("CARGO_BIN_EXE_accesses");
 
 /// Counters per row, in the order of [`BOUNDS`].
 const FIELDS: [&str; 7] = [
@@ -68,10 +68,7 @@ fn parse(line: &str) -> BTreeMap<String, String> {
 }
 
 fn run() -> String {
-    let out = Command::new(BIN)
-        .args(["--json", "bench", "accesses"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).arg("--json").output().unwrap();
     assert!(
         out.status.success(),
         "exit {:?}: {}",

@@ -1,4 +1,5 @@
-//! `intercore bench accesses`: shared-memory accesses per message, counted
+//! The access-counting bench (`cargo run --release -p intercore-bench --bin accesses`):
+//! shared-memory accesses per message, counted
 //! (docs/BENCHMARKS.md, "Counting shared-memory accesses").
 //!
 //! Both roles run in this process over one heap region, each through its own
@@ -10,6 +11,8 @@
 //! loads, stores, fences and lines are the turn's totals per message (a driver that reclaims
 //! its transmit buffers in batches pays once a turn, so a single message would misstate
 //! it), the chains are the longest of any message of the turn.
+
+mod vq;
 
 use intercore::WaitMode;
 use intercore::rpmsg::Channel;
@@ -51,28 +54,38 @@ pub struct AccessRow {
 }
 
 impl AccessRow {
-    /// One JSON object.
-    pub fn json(&self) -> String {
+    /// One JSON object (per-message values rounded to 2 decimals; `fences` and
+    /// `ordered_chain` null where the ordering was not seen).
+    pub fn json(&self) -> serde_json::Value {
         let c = &self.counts;
-        format!(
-            "{{\"bench\":\"accesses\",\"role\":\"{}\",\"impl\":\"{}\",\"op\":\"{}\",\"size\":{},\"event_idx\":{},\"msgs\":{},\"loads\":{:.2},\"stores\":{:.2},\"fences\":{},\"lines32\":{:.2},\"lines64\":{:.2},\"chain\":{},\"ordered_chain\":{}}}",
-            self.role,
-            self.implementation,
-            self.op,
-            self.size,
-            self.event_idx,
-            self.msgs,
-            self.per_msg(c.loads),
-            self.per_msg(c.stores),
-            self.seen(format!("{:.2}", self.per_msg(c.fences)), "null"),
-            self.per_msg(c.lines32),
-            self.per_msg(c.lines64),
-            c.chain,
-            self.seen(c.ordered_chain.to_string(), "null")
-        )
+        // Rounded as `{:.2}` prints (ties to even: 3.125 is 3.12), as the bounds were read.
+        let r2 = |v: f64| format!("{v:.2}").parse::<f64>().unwrap_or(v);
+        let seen = |v: serde_json::Value| {
+            if self.ordering_seen {
+                v
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        serde_json::json!({
+            "bench": "accesses",
+            "role": self.role,
+            "impl": self.implementation,
+            "op": self.op,
+            "size": self.size,
+            "event_idx": self.event_idx,
+            "msgs": self.msgs,
+            "loads": r2(self.per_msg(c.loads)),
+            "stores": r2(self.per_msg(c.stores)),
+            "fences": seen(r2(self.per_msg(c.fences)).into()),
+            "lines32": r2(self.per_msg(c.lines32)),
+            "lines64": r2(self.per_msg(c.lines64)),
+            "chain": c.chain,
+            "ordered_chain": seen(c.ordered_chain.into()),
+        })
     }
 
-    fn seen(&self, v: String, otherwise: &str) -> String {
+    fn shown(&self, v: String, otherwise: &str) -> String {
         if self.ordering_seen {
             v
         } else {
@@ -92,11 +105,11 @@ impl AccessRow {
             if self.event_idx { "on" } else { "off" },
             self.per_msg(c.loads),
             self.per_msg(c.stores),
-            self.seen(format!("{:.2}", self.per_msg(c.fences)), "-"),
+            self.shown(format!("{:.2}", self.per_msg(c.fences)), "-"),
             self.per_msg(c.lines32),
             self.per_msg(c.lines64),
             c.chain,
-            self.seen(c.ordered_chain.to_string(), "-")
+            self.shown(c.ordered_chain.to_string(), "-")
         )
     }
 
@@ -307,24 +320,27 @@ pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
     Ok(rows)
 }
 
-/// Runs the suite and prints it: exit status 0, or the error.
-pub fn run(json: bool) -> Result<Vec<AccessRow>, String> {
+/// Every row: intercore's, then rust-vmm `virtio-queue`'s device path through the same
+/// counter.
+pub fn rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = intercore_rows()?;
-    rows.extend(super::accesses_vq::rows()?);
-    if json {
-        for r in &rows {
-            println!("{}", r.json());
-        }
-    } else {
-        println!("shared-memory accesses per message (deterministic; docs/BENCHMARKS.md)\n");
-        println!("{}", AccessRow::heading());
-        for r in &rows {
-            println!("{}", r.human());
-        }
-        println!(
-            "\nper message over a turn of {NUM}; chains: longest of the turn; '-': not visible \
-             through vm-memory (docs/BENCHMARKS.md derives it)"
-        );
-    }
+    rows.extend(vq::rows()?);
     Ok(rows)
+}
+
+/// The text table of `rows`, with its heading and footnote.
+pub fn table(rows: &[AccessRow]) -> String {
+    let mut s =
+        String::from("shared-memory accesses per message (deterministic; docs/BENCHMARKS.md)\n\n");
+    s += &AccessRow::heading();
+    s.push('\n');
+    for r in rows {
+        s += &r.human();
+        s.push('\n');
+    }
+    s += &format!(
+        "\nper message over a turn of {NUM}; chains: longest of the turn; '-': not visible \
+         through vm-memory (docs/BENCHMARKS.md derives it)\n"
+    );
+    s
 }

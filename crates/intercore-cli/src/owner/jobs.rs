@@ -2,8 +2,8 @@
 //! qemu) or in the command itself (kernel boards). Each returns one JSON object; the timing
 //! is done here, next to the link.
 
-use crate::bulk::{Checker, Outcome, alloc_all, input_len};
-use intercore::dataplane::DpHost;
+use crate::workload::{Checker, Lat, Outcome, Recorder, alloc_all, fill, input_len};
+use intercore::dataplane::{CacheOps, DpHost};
 use intercore::rpmsg::{Channel, MessageIo};
 use intercore::wire::dataplane::DP_SERVICE;
 use intercore_board::Link;
@@ -28,36 +28,18 @@ pub fn service(board: &intercore_board::Board) -> String {
     board.rpmsg.service.clone()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Deterministic content for message `seq` of `len` bytes.
-fn pattern(buf: &mut [u8], seq: u64) {
-    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for b in buf.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-}
-
-/// Round trips of `sizes[i % len]` bytes; returns (sorted round-trip times in ns,
-/// verified, errors, first error).
+/// Round trips of `size_of(seq)` bytes; returns (round-trip statistics, verified,
+/// errors, first error).
 fn round_trips(
     link: &mut Link,
     ch: &Channel,
     count: u64,
     stop: Stop,
     size_of: impl Fn(u64) -> usize,
-) -> (Vec<u64>, u64, u64, Option<String>) {
+) -> (Lat, u64, u64, Option<String>) {
     let max = link.max_payload();
     let (mut out, mut back) = (vec![0u8; max], vec![0u8; max]);
-    let mut rtts = Vec::with_capacity(count.min(1 << 20) as usize);
+    let mut rtts = Recorder::new();
     let (mut errors, mut first) = (0u64, None);
     for seq in 0..count {
         if stop() {
@@ -66,14 +48,14 @@ fn round_trips(
             break;
         }
         let len = size_of(seq).clamp(1, max);
-        pattern(&mut out[..len], seq);
+        fill(&mut out[..len], seq);
         let t0 = Instant::now();
         let r = link
             .send(ch, &out[..len], MSG_TIMEOUT)
             .and_then(|_| link.recv(ch, &mut back, MSG_TIMEOUT));
-        let dt = t0.elapsed().as_nanos() as u64;
+        let dt = t0.elapsed();
         match r {
-            Ok(n) if n == len && back[..n] == out[..len] => rtts.push(dt),
+            Ok(n) if n == len && back[..n] == out[..len] => rtts.record(dt),
             Ok(n) => {
                 errors += 1;
                 first.get_or_insert(format!(
@@ -89,9 +71,8 @@ fn round_trips(
             }
         }
     }
-    let verified = rtts.len() as u64;
-    rtts.sort_unstable();
-    (rtts, verified, errors, first)
+    let lat = rtts.lat();
+    (lat, lat.samples, errors, first)
 }
 
 fn with_channel(
@@ -119,10 +100,10 @@ pub fn ping(link: &mut Link, service: &str, count: u64, stop: Stop) -> Value {
             "verified": verified,
             "errors": errors,
             "size": 16,
-            "p50_ns": percentile(&rtts, 0.5),
-            "p99_ns": percentile(&rtts, 0.99),
-            "min_ns": rtts.first().copied().unwrap_or(0),
-            "max_ns": rtts.last().copied().unwrap_or(0),
+            "p50_ns": rtts.p50,
+            "p99_ns": rtts.p99,
+            "min_ns": rtts.min,
+            "max_ns": rtts.max,
             "elapsed_s": t.elapsed().as_secs_f64(),
             "first_error": first,
         })
@@ -145,7 +126,7 @@ pub fn echo(link: &mut Link, service: &str, messages: Option<u64>, stop: Stop) -
             "errors": errors,
             "max_payload": max,
             "bytes": bytes,
-            "p50_ns": percentile(&rtts, 0.5),
+            "p50_ns": rtts.p50,
             "elapsed_s": t.elapsed().as_secs_f64(),
             "first_error": first,
         })
@@ -161,15 +142,10 @@ pub fn bench_rtt(link: &mut Link, service: &str, samples: u64, stop: Stop) -> Va
         for size in [1usize, 64, max] {
             let _ = round_trips(link, ch, (samples / 10).max(10), stop, |_| size);
             let (rtts, verified, errors, first) = round_trips(link, ch, samples, stop, |_| size);
-            let mean = if rtts.is_empty() {
-                0
-            } else {
-                rtts.iter().sum::<u64>() / rtts.len() as u64
-            };
             rows.push(json!({
                 "bench": "rtt", "size": size, "samples": verified, "errors": errors,
-                "p50_ns": percentile(&rtts, 0.5), "p99_ns": percentile(&rtts, 0.99),
-                "mean_ns": mean, "first_error": first,
+                "p50_ns": rtts.p50, "p99_ns": rtts.p99,
+                "mean_ns": rtts.mean.round() as u64, "first_error": first,
             }));
         }
         json!({ "rows": rows })
@@ -248,6 +224,76 @@ pub struct Session {
 /// service before `bench bulk` says n/a (it is announced with the core's other services).
 const DP_SERVICE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(3));
 
+/// A `bench bulk` row that says why it was not measured.
+fn na_row(why: &str) -> Value {
+    json!({ "rows": [ { "bench": "bulk", "na": why } ] })
+}
+
+/// Buffers of `bench bulk`.
+const BUF: usize = 1 << 20;
+
+/// Streams `mib` MiB of checksummed data through `dp` over `bus` in 1 MiB buffers
+/// (exactly: full buffers, 1 MiB less the CRC's cache line, then the rest, so 16 MiB take
+/// 17 buffers), every CRC32C the remote wrote checked; the `bench bulk` row.
+fn stream_bulk<C: CacheOps, T: MessageIo + ?Sized>(
+    dp: &mut DpHost<C>,
+    bus: &mut T,
+    mib: u64,
+    timeout: Option<Duration>,
+    stop: Stop,
+) -> Value {
+    let na = na_row;
+    let len = input_len(BUF);
+    let want = mib << 20;
+    let total = want.div_ceil(len as u64);
+    let len_of = |i: u64| (want - i * len as u64).min(len as u64) as usize;
+    let mut checker = Checker::default();
+    let mut free = alloc_all(dp, BUF);
+    if free.is_empty() {
+        return na("the pool has no 1 MiB buffers");
+    }
+    let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
+    let mut first = None::<String>;
+    let t = Instant::now();
+    // Stopped: nothing more is submitted, what is in flight is drained (so the
+    // session's data plane holds no stale completions for the next job).
+    let (mut total, mut stopped) = (total, false);
+    while done < total {
+        if !stopped && stop() {
+            (total, stopped) = (submitted, true);
+            continue;
+        }
+        while submitted < total {
+            let Some(buf) = free.pop() else { break };
+            if let Err(e) = checker.submit(dp, bus, buf, len_of(submitted), submitted) {
+                return json!({ "error": format!("submit: {e}") });
+            }
+            submitted += 1;
+        }
+        let c = match dp.wait_complete(bus, timeout) {
+            Ok(c) => c,
+            Err(e) => return json!({ "error": format!("waiting for a completion: {e}") }),
+        };
+        match checker.check(&c) {
+            Outcome::Good => good += c.len().saturating_sub(4) as u64,
+            other => {
+                corrupted += 1;
+                first.get_or_insert(format!("buffer {}: {other:?}", c.seq()));
+            }
+        }
+        done += 1;
+        free.push(c.into_writable());
+    }
+    if stopped {
+        return json!({ "error": STOPPED });
+    }
+    let s = t.elapsed().as_secs_f64().max(1e-9);
+    json!({ "rows": [ {
+        "bench": "bulk", "size": BUF, "buffers": done, "bytes": good,
+        "corrupted": corrupted, "gbps": good as f64 / s / 1e9, "first_error": first,
+    } ] })
+}
+
 /// `bench bulk`: `mib` MiB in 1 MiB buffers through the zero-copy data plane, CRC32C by the
 /// remote in place, every result checked. Needs the offload firmware and a pool: the sim
 /// board with `firmware = "offload"`, a QEMU board, or a kernel or userspace board whose
@@ -260,61 +306,8 @@ pub fn bench_bulk(
     mib: u64,
     stop: Stop,
 ) -> Value {
-    const BUF: usize = 1 << 20;
     let timeout = Some(Duration::from_secs(30));
-    let na = |why: &str| json!({ "rows": [ { "bench": "bulk", "na": why } ] });
-    let len = input_len(BUF);
-    let total = (mib << 20).div_ceil(len as u64);
-    macro_rules! stream {
-        ($dp:expr, $bus:expr) => {{
-            let (dp, bus) = ($dp, $bus);
-            let mut checker = Checker::default();
-            let mut free = alloc_all(dp, BUF);
-            if free.is_empty() {
-                return na("the pool has no 1 MiB buffers");
-            }
-            let (mut submitted, mut done, mut good, mut corrupted) = (0u64, 0u64, 0u64, 0u64);
-            let mut first = None::<String>;
-            let t = Instant::now();
-            // Stopped: nothing more is submitted, what is in flight is drained (so the
-            // session's data plane holds no stale completions for the next job).
-            let (mut total, mut stopped) = (total, false);
-            while done < total {
-                if !stopped && stop() {
-                    (total, stopped) = (submitted, true);
-                    continue;
-                }
-                while submitted < total {
-                    let Some(buf) = free.pop() else { break };
-                    if let Err(e) = checker.submit(dp, bus, buf, len, submitted) {
-                        return json!({ "error": format!("submit: {e}") });
-                    }
-                    submitted += 1;
-                }
-                let c = match dp.wait_complete(bus, timeout) {
-                    Ok(c) => c,
-                    Err(e) => return json!({ "error": format!("waiting for a completion: {e}") }),
-                };
-                match checker.check(&c) {
-                    Outcome::Good => good += len as u64,
-                    other => {
-                        corrupted += 1;
-                        first.get_or_insert(format!("buffer {}: {other:?}", c.seq()));
-                    }
-                }
-                done += 1;
-                free.push(c.into_writable());
-            }
-            if stopped {
-                return json!({ "error": STOPPED });
-            }
-            let s = t.elapsed().as_secs_f64().max(1e-9);
-            json!({ "rows": [ {
-                "bench": "bulk", "size": BUF, "buffers": done, "bytes": good,
-                "corrupted": corrupted, "gbps": good as f64 / s / 1e9, "first_error": first,
-            } ] })
-        }};
-    }
+    let na = |why: &str| na_row(why);
     if matches!(
         board.transport,
         intercore_board::TransportSpec::Sim { firmware, .. }
@@ -345,7 +338,7 @@ pub fn bench_bulk(
         }
     }
     let dp = session.dp.as_mut().expect("opened above");
-    stream!(dp, link)
+    stream_bulk(dp, link, mib, timeout, stop)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! columns are therefore not measured for this peer (`null` in JSON); docs/BENCHMARKS.md
 //! derives them from its source.
 
-use super::accesses::{AccessRow, SIZES};
+use super::{AccessRow, SIZES};
 use intercore::rpmsg::Channel;
 use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::layout::{CarveoutSpec, VRING_ALIGN};
