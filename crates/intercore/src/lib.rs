@@ -23,6 +23,8 @@ mod addr;
 mod crc32c;
 pub mod dataplane;
 mod error;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 #[cfg(feature = "alloc")]
 mod lockfree;
 /// The atomics `lockfree` is built on (loom's in `tests/loom.rs`).

@@ -1,0 +1,519 @@
+//! `intercore::inspect` (issue 22.3): links frozen in each stuck state users meet — a real
+//! bus of one role against the hand-driven peer of `intercore::testing::mock` (or a real
+//! pair), driven into the state — are decoded read-only and the diagnosis names the cause;
+//! a healthy link and an RPMsg-Lite layout decode correctly with nothing wrong; garbage
+//! never panics; and an inspector re-reading a live link changes neither its traffic nor
+//! its memory.
+
+use intercore::inspect::{Flavor, Loads, Report, Severity, Target, VringSpec, inspect};
+use intercore::rpmsg::layout::CarveoutSpec;
+use intercore::rpmsg::{
+    DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RemoteConfig,
+};
+use intercore::testing::counting::{CountingMem, MemoryMap};
+use intercore::testing::mock::{MockDevice, MockDriver};
+use intercore::testing::{HeapMem, Link, TestHost, TestRemote, ThreadBell};
+use intercore::virtq::VringLayout;
+use intercore::wire::rpmsg::{RPMSG_NS_ADDR, RpmsgHdr};
+use intercore::wire::rsc::{ResourceTable, VDEV_STATUS_OFFSET};
+use intercore::wire::vring::{
+    Desc, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY,
+};
+use intercore::{DevAddr, Doorbell, Error, LinearMap, SharedMemory, WaitMode};
+use proptest::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, Release};
+use std::time::Duration;
+use zerocopy::IntoBytes;
+
+const NUM: u16 = 4;
+const T: Option<Duration> = Some(Duration::from_secs(5));
+const EP: u32 = 0x500;
+
+fn target(link: &Link) -> Target {
+    Target {
+        base: link.spec.da_base,
+        rsc_offset: Some(link.rsc.offset),
+        ..Target::default()
+    }
+}
+
+fn report(link: &Link) -> Report {
+    let r = inspect(&Loads(&*link.mem), &target(link));
+    // Both output forms of every report the tests make are exercised.
+    let text = r.to_string();
+    serde_json::to_string(&r).expect("serializes");
+    println!("{text}");
+    r
+}
+
+fn codes(r: &Report) -> Vec<&'static str> {
+    r.diagnosis.iter().map(|f| f.code).collect()
+}
+
+/// The finding `code`, which must be there.
+fn named<'a>(r: &'a Report, code: &str) -> &'a intercore::inspect::Finding {
+    r.diagnosis
+        .iter()
+        .find(|f| f.code == code)
+        .unwrap_or_else(|| panic!("no {code} in {:?}\n{r}", codes(r)))
+}
+
+fn host_cfg() -> HostConfig {
+    HostConfig {
+        wait: WaitMode::Event,
+        timeout: Some(Duration::from_millis(50)),
+        ..HostConfig::default()
+    }
+}
+
+/// A name-service message as the remote sends it, header included.
+fn ns_bytes(name: &str, addr: u32) -> Vec<u8> {
+    let mut v = RpmsgHdr::new(addr, RPMSG_NS_ADDR, 40).as_bytes().to_vec();
+    let mut n = [0u8; 32];
+    n[..name.len()].copy_from_slice(name.as_bytes());
+    v.extend_from_slice(&n);
+    v.extend_from_slice(&addr.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v
+}
+
+/// A healthy link after a round trip: the table, the status and features by name, both
+/// rings' indices, the last headers each way and the announcement decode as written, and
+/// nothing is reported wrong.
+#[test]
+fn healthy_link_decodes_and_nothing_is_wrong() {
+    let link = Link::with_buffers(8);
+    let (mut host, mut remote): (TestHost, TestRemote) =
+        link.connect(host_cfg(), WaitMode::Event).unwrap();
+    remote.create_endpoint("rpmsg-echo", Some(EP)).unwrap();
+    remote.announce(EP).unwrap();
+    assert_eq!(host.wait_service("rpmsg-echo", T).unwrap(), EP);
+    let hep = host.create_endpoint("h", None).unwrap();
+    host.send(hep, EP, b"hello").unwrap();
+    let mut buf = [0u8; 64];
+    let (src, dst, n) = remote.recv_timeout(&mut buf, T).unwrap();
+    assert_eq!((src, dst, &buf[..n]), (hep, EP, &b"hello"[..]));
+    remote.send(EP, hep, b"hello back", T).unwrap();
+    assert_eq!(host.recv_timeout(hep, &mut buf, T).unwrap(), (EP, 10));
+
+    let r = report(&link);
+    assert!(r.diagnosis.is_empty(), "{r}");
+    let v = r.resource_table.as_ref().unwrap().vdev.as_ref().unwrap();
+    assert_eq!(v.status.value, 0x7);
+    assert_eq!(v.status.names, ["ACKNOWLEDGE", "DRIVER", "DRIVER_OK"]);
+    assert!(v.gfeatures.names.contains(&"VIRTIO_RPMSG_F_NS".to_string()));
+    let (r0, r1) = (&r.vrings[0], &r.vrings[1]);
+    assert_eq!(
+        (r0.used_idx, r0.avail_idx),
+        (2, 8 + 2),
+        "announcement + reply, reposted"
+    );
+    assert_eq!((r0.held_by_remote, r0.held_by_host), (8, 0));
+    assert_eq!((r1.avail_idx, r1.used_idx, r1.held_by_remote), (1, 1, 0));
+    let m = &r0.last_messages[0];
+    assert_eq!((m.src, m.dst, m.len, m.flags), (EP, hep, 10, 0));
+    let m = &r0.last_messages[1];
+    assert_eq!((m.src, m.dst, m.len), (EP, RPMSG_NS_ADDR, 40));
+    assert!(m.note.as_ref().unwrap().contains("rpmsg-echo"));
+    let m = &r1.last_messages[0];
+    assert_eq!((m.src, m.dst, m.len), (hep, EP, 5));
+    assert_eq!(r.announcements.len(), 1);
+    assert_eq!(
+        (r.announcements[0].name.as_str(), r.announcements[0].addr),
+        ("rpmsg-echo", EP)
+    );
+}
+
+/// Every transmit buffer sent and none returned (the remote stopped taking them): named,
+/// and, as the remote announced nothing, the host's destination is named as never
+/// announced.
+#[test]
+fn all_transmit_buffers_held_by_the_remote() {
+    let (dev, mut host) = MockDevice::new(NUM, host_cfg()).unwrap();
+    let hep = host.create_endpoint("h", None).unwrap();
+    for _ in 0..NUM {
+        host.try_send(hep, EP, b"x").unwrap();
+    }
+    assert!(matches!(
+        host.try_send(hep, EP, b"x"),
+        Err(Error::WouldBlock)
+    ));
+    let r = report(dev.link());
+    let f = named(&r, "tx-buffers-all-with-remote");
+    assert_eq!(f.severity, Severity::Stuck);
+    assert!(f.summary.contains("4 of 4"), "{}", f.summary);
+    assert_eq!(r.vrings[1].remote_holds.len(), NUM as usize);
+    let f = named(&r, "endpoint-never-announced");
+    assert!(f.summary.contains("0x500"), "{}", f.summary);
+}
+
+/// The remote asked not to be kicked (NO_NOTIFY) and has host messages waiting.
+#[test]
+fn remote_waits_for_a_kick_it_suppressed() {
+    let (dev, mut host) = MockDevice::new(NUM, host_cfg()).unwrap();
+    let (base, l) = dev.ring(1);
+    dev.link()
+        .mem
+        .store_u16(base + l.used_flags(), VRING_USED_F_NO_NOTIFY, Release);
+    let hep = host.create_endpoint("h", None).unwrap();
+    host.try_send(hep, EP, b"one").unwrap();
+    host.try_send(hep, EP, b"two").unwrap();
+    let r = report(dev.link());
+    let f = named(&r, "remote-kicks-suppressed");
+    assert!(f.summary.starts_with("2 message(s)"), "{}", f.summary);
+    assert!(!codes(&r).contains(&"tx-buffers-all-with-remote"));
+}
+
+/// The host (played as RPMsg-Lite's master plays it: NO_INTERRUPT set and kept) has
+/// messages from a real remote that honours the flag, so it was never interrupted.
+#[test]
+fn host_waits_for_an_interrupt_it_suppressed() {
+    let (drv, mut remote): (MockDriver, TestRemote<8>) = MockDriver::new(NUM).unwrap();
+    drv.set_driver_ok(None).unwrap();
+    let (base, l) = drv.ring(0);
+    for i in 0..NUM {
+        drv.offer(
+            0,
+            i,
+            i,
+            Desc::new(drv.rx_da(i as u64), 512, VRING_DESC_F_WRITE, 0),
+        );
+    }
+    drv.link()
+        .mem
+        .store_u16(base + l.avail_flags(), VRING_AVAIL_F_NO_INTERRUPT, Relaxed);
+    drv.set_avail_idx(0, NUM);
+    remote.wait_ready(T).unwrap();
+    let ep = remote.create_endpoint("x", Some(EP)).unwrap();
+    remote.try_send(ep, 0x401, b"ping").unwrap();
+    remote.try_send(ep, 0x401, b"pong").unwrap();
+    let r = report(drv.link());
+    let f = named(&r, "host-interrupts-suppressed");
+    assert!(f.summary.contains("2 unread"), "{}", f.summary);
+    assert_eq!(r.vrings[0].last_messages[0].len, 4);
+}
+
+/// A used index ahead of the available index: the impossible state.
+#[test]
+fn used_index_running_ahead() {
+    let (dev, _host) = MockDevice::new(NUM, host_cfg()).unwrap();
+    dev.set_used_idx(0, 10);
+    let r = report(dev.link());
+    let f = named(&r, "used-ahead-of-avail");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.summary.contains("6 ahead"), "{}", f.summary);
+    assert_eq!(
+        r.diagnosis[0].code, "used-ahead-of-avail",
+        "errors come first"
+    );
+}
+
+/// A host that writes FEATURES_OK too (a virtio-1 host): status 0xf, which TI's firmware
+/// never accepts.
+#[test]
+fn status_byte_ti_firmware_rejects() {
+    let link = Link::with_buffers(NUM);
+    let (_host, _remote): (TestHost, TestRemote) =
+        link.connect(host_cfg(), WaitMode::Event).unwrap();
+    let mut raw = vec![0u8; link.rsc.len];
+    link.mem.read(link.rsc.offset, &mut raw);
+    let vdev = ResourceTable::parse(&raw)
+        .unwrap()
+        .find_vdev(7)
+        .unwrap()
+        .unwrap()
+        .offset;
+    let off = link.rsc.offset + vdev + VDEV_STATUS_OFFSET;
+    assert_eq!(report(&link).diagnosis, vec![], "0x7 is fine");
+    let w = link.mem.load_u32(off, Relaxed);
+    link.mem.store_u32(off, (w & !0xFF) | 0xF, Release);
+    let r = report(&link);
+    let f = named(&r, "status-not-0x7");
+    assert!(f.summary.contains("0xf"), "{}", f.summary);
+    assert!(f.evidence[0].contains("FEATURES_OK"), "{:?}", f.evidence);
+}
+
+/// A host that offers a buffer outside the shared memory; the real remote refuses it and
+/// the inspector says why.
+#[test]
+fn buffer_outside_every_window() {
+    let (drv, mut remote): (MockDriver, TestRemote<8>) = MockDriver::new(NUM).unwrap();
+    drv.set_driver_ok(None).unwrap();
+    remote.wait_ready(T).unwrap();
+    drv.offer(1, 0, 0, Desc::new(0x1000_0000, 512, 0, 0));
+    drv.set_avail_idx(1, 1);
+    remote.create_endpoint("r", Some(EP)).unwrap();
+    assert!(matches!(
+        remote.try_recv_with(|_| ()),
+        Err(Error::Protocol { .. })
+    ));
+    let r = report(drv.link());
+    let f = named(&r, "buffer-outside-windows");
+    assert!(
+        f.evidence[0].contains("0x10000000..0x10000200"),
+        "{:?}",
+        f.evidence
+    );
+}
+
+/// EVENT_IDX negotiated with a remote that never writes `avail_event`: the host (which
+/// honours EVENT_IDX) kicks once; the inspector names the missing word.
+#[test]
+fn event_index_never_written() {
+    let link = Link::new(CarveoutSpec {
+        vring_num: NUM,
+        buf_size: 512,
+        event_idx: true,
+        da_base: 0xA000_0000,
+    });
+    let (hb, _rb) = ThreadBell::pair();
+    let mut host =
+        HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, host_cfg()).unwrap();
+    let hep = host.create_endpoint("h", None).unwrap();
+    for _ in 0..3 {
+        host.try_send(hep, EP, b"x").unwrap();
+    }
+    let r = report(&link);
+    let f = named(&r, "event-idx-never-written");
+    assert!(f.summary.contains("avail_event"), "{}", f.summary);
+    assert!(
+        !codes(&r).contains(&"remote-kicks-suppressed"),
+        "the first publish crossed avail_event 0: a kick was due"
+    );
+}
+
+/// A remote that announces a service before its endpoint exists (address ANY).
+#[test]
+fn announcement_without_an_endpoint() {
+    let (dev, mut host) = MockDevice::new(NUM, host_cfg()).unwrap();
+    dev.write_rx(0, &ns_bytes("rpmsg-echo", u32::MAX));
+    dev.push_used(0, 0, 0, 56);
+    dev.set_used_idx(0, 1);
+    host.poll().ok();
+    let r = report(dev.link());
+    let f = named(&r, "announcement-without-endpoint");
+    assert!(f.summary.contains("rpmsg-echo"), "{}", f.summary);
+    assert_eq!(r.announcements[0].addr, u32::MAX);
+}
+
+/// An RPMsg-Lite master's layout (no table; all transmit buffers start in vring 1's used
+/// ring; NO_INTERRUPT kept on both rings), built step by step as `rpmsg_lite_master_init`
+/// does, with a real remote attached that sent one message and has one from the master
+/// pending. Decoded as RPMsg-Lite: the rings as they are, no error. Decoded as a virtio
+/// layout, the pre-filled used ring is (rightly) impossible.
+#[test]
+fn rpmsg_lite_layout_decodes() {
+    const BUF: usize = 512;
+    const DA: u64 = 0xA000_0000;
+    let l = VringLayout::new(NUM as u32, 4096).unwrap();
+    let rb = l.size().div_ceil(4096) * 4096;
+    let bufs = 2 * rb;
+    let mem = Arc::new(HeapMem::new(bufs + 2 * NUM as usize * BUF));
+    let da = |id: usize| DA + (bufs + id * BUF) as u64;
+    for q in 0..2 {
+        let base = q * rb;
+        mem.store_u16(base + l.avail_flags(), VRING_AVAIL_F_NO_INTERRUPT, Relaxed);
+        for id in 0..NUM {
+            let d = Desc::new(
+                da(q * NUM as usize + id as usize),
+                BUF as u32,
+                VRING_DESC_F_WRITE,
+                0,
+            );
+            mem.write(base + l.desc(id), d.as_bytes());
+            if q == 0 {
+                mem.store_u16(base + l.avail_ring(id), id, Relaxed);
+                mem.store_u16(base + l.avail_idx(), id + 1, Release);
+            } else {
+                let mut e = [0u8; 8];
+                e[..4].copy_from_slice(&u32::from(id).to_le_bytes());
+                e[4..].copy_from_slice(&(BUF as u32).to_le_bytes());
+                mem.write(base + l.used_ring(id), &e);
+                mem.store_u16(base + l.used_idx(), id + 1, Release);
+            }
+        }
+    }
+    let (master, rbell) = ThreadBell::pair();
+    master.ring(0).unwrap();
+    let p = DevicePlacement {
+        control: DeviceControl::FirstNotification { features: 1 },
+        rings: [(0, l), (rb, l)],
+        notify_ids: [0, 1],
+        buffers: LinearMap {
+            base: DevAddr(DA + bufs as u64),
+            offset: bufs,
+            len: 2 * NUM as usize * BUF,
+        },
+    };
+    let mut cfg = RemoteConfig::new(p.buffers);
+    cfg.wait = WaitMode::Event;
+    let mut remote =
+        RemoteBus::<_, _, 4>::with_placement_config(Arc::clone(&mem), rbell, &p, &cfg).unwrap();
+    remote.wait_ready(T).unwrap();
+    let ep = remote.create_endpoint("x", Some(30)).unwrap();
+    remote.send(ep, EP, b"hello", T).unwrap();
+    // The master sends: the first free transmit buffer (from vring 1's used ring) into
+    // its available ring, not yet taken by the remote.
+    mem.write(
+        bufs + NUM as usize * BUF,
+        RpmsgHdr::new(EP, 30, 3).as_bytes(),
+    );
+    mem.store_u16(rb + l.avail_ring(0), 0, Relaxed);
+    mem.store_u16(rb + l.avail_idx(), 1, Release);
+
+    let t = Target {
+        base: DA,
+        vrings: vec![
+            VringSpec {
+                da: DA,
+                num: NUM as u32,
+                align: 4096,
+            },
+            VringSpec {
+                da: DA + rb as u64,
+                num: NUM as u32,
+                align: 4096,
+            },
+        ],
+        flavor: Flavor::RpmsgLite,
+        ..Target::default()
+    };
+    let r = inspect(&Loads(&*mem), &t);
+    println!("{r}");
+    assert!(
+        r.diagnosis.iter().all(|f| f.severity > Severity::Stuck),
+        "{r}"
+    );
+    let (r0, r1) = (&r.vrings[0], &r.vrings[1]);
+    assert_eq!(
+        (r0.avail_idx, r0.used_idx, r0.held_by_remote),
+        (NUM, 1, NUM - 1)
+    );
+    assert_eq!((r1.avail_idx, r1.used_idx, r1.held_by_remote), (1, NUM, 1));
+    assert_eq!(
+        (
+            r0.last_messages[0].src,
+            r0.last_messages[0].dst,
+            r0.last_messages[0].len
+        ),
+        (30, EP, 5)
+    );
+    assert_eq!((r1.last_messages[0].src, r1.last_messages[0].dst), (EP, 30));
+    let f = named(&r, "host-interrupts-suppressed");
+    assert!(f.explanation.contains("RPMsg-Lite"), "{}", f.explanation);
+    let virtio = inspect(
+        &Loads(&*mem),
+        &Target {
+            flavor: Flavor::Virtio,
+            ..t
+        },
+    );
+    named(&virtio, "used-ahead-of-avail");
+}
+
+/// Reads a live link without disturbing it: the same lock-step traffic run twice, once
+/// alone and once with an inspector thread re-reading the whole link continuously,
+/// leaves identical traffic counters on both buses; and the inspector's memory, which
+/// counts every access, saw loads and not one store.
+#[test]
+fn inspector_does_not_disturb_a_live_link() {
+    fn traffic(inspect_it: bool) -> (String, String, u64, u64) {
+        let link = Link::with_buffers(8);
+        let (mut host, mut remote): (TestHost, TestRemote) =
+            link.connect(host_cfg(), WaitMode::Event).unwrap();
+        let watched = Arc::new(CountingMem::new(
+            Arc::clone(&link.mem),
+            MemoryMap::for_link(&link),
+        ));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let t = target(&link);
+        let inspector = inspect_it.then(|| {
+            let (w, stop, t) = (Arc::clone(&watched), Arc::clone(&stop), t.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Relaxed) || n == 0 {
+                    let r = inspect(&Loads(&*w), &t);
+                    assert_eq!(r.vrings.len(), 2);
+                    n += 1;
+                }
+                n
+            })
+        });
+        remote.create_endpoint("rpmsg-echo", Some(EP)).unwrap();
+        remote.announce(EP).unwrap();
+        host.wait_service("rpmsg-echo", T).unwrap();
+        let hep = host.create_endpoint("h", None).unwrap();
+        let mut buf = [0u8; 512];
+        for i in 0..300usize {
+            let len = 1 + i % 496;
+            let msg: Vec<u8> = (0..len).map(|k| (k + i) as u8).collect();
+            host.send(hep, EP, &msg).unwrap();
+            let (src, _, n) = remote.recv_timeout(&mut buf, T).unwrap();
+            assert_eq!(&buf[..n], &msg[..]);
+            remote.send(EP, src, &msg, T).unwrap();
+            let (_, n) = host.recv_timeout(hep, &mut buf, T).unwrap();
+            assert_eq!(&buf[..n], &msg[..]);
+        }
+        stop.store(true, Relaxed);
+        let reads = inspector.map_or(0, |h| h.join().unwrap());
+        let c = watched.counts();
+        assert_eq!(c.stores, 0, "the inspector stored into the link");
+        (
+            format!("{:?}", host.stats()),
+            format!("{:?}", remote.stats()),
+            reads,
+            c.loads,
+        )
+    }
+    let alone = traffic(false);
+    let watched = traffic(true);
+    assert!(
+        watched.2 > 0 && watched.3 > 0,
+        "the inspector ran: {watched:?}"
+    );
+    assert_eq!((&alone.0, &alone.1), (&watched.0, &watched.1));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Garbage, with any addresses and geometry: findings and errors, never a panic.
+    #[test]
+    fn garbage_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..12288),
+        base in prop_oneof![Just(0u64), Just(0xA000_0000u64), any::<u64>()],
+        rsc in proptest::option::of(0usize..14000),
+        rings in proptest::collection::vec((0u64..0x4000, 0u32..70000, 0u32..10000), 0..3),
+        lite in any::<bool>(),
+        event_idx in any::<bool>(),
+        history in 0usize..100,
+    ) {
+        let t = Target {
+            base,
+            rsc_offset: rsc,
+            vrings: rings.iter().map(|&(off, num, align)| VringSpec { da: base.wrapping_add(off), num, align }).collect(),
+            event_idx,
+            flavor: if lite { Flavor::RpmsgLite } else { Flavor::Virtio },
+            windows: vec![(u64::MAX - 10, 100)],
+            history,
+        };
+        let r = inspect(&bytes, &t);
+        let _ = r.to_string();
+        serde_json::to_string(&r).unwrap();
+    }
+
+    /// A real link's memory scribbled over (ring words, table bytes, buffers): decoded
+    /// without panicking.
+    #[test]
+    fn scribbled_link_never_panics(writes in proptest::collection::vec((0usize..0x8000, any::<u16>()), 1..64)) {
+        let link = Link::with_buffers(NUM);
+        let (_host, _remote): (TestHost, TestRemote) = link.connect(host_cfg(), WaitMode::Event).unwrap();
+        for (off, v) in writes {
+            let off = (off % link.mem.len()) & !1;
+            link.mem.store_u16(off, v, Relaxed);
+        }
+        let r = inspect(&Loads(&*link.mem), &target(&link));
+        let _ = r.to_string();
+    }
+}
