@@ -122,6 +122,10 @@ fn main() -> ExitCode {
         Command::Echo(a) => ("echo", link::echo(a, json)),
         Command::Sim(SimCommand::Selftest) => ("sim selftest", selftest::main(json)),
         Command::Rsc(a) => ("rsc", rsc::main(a, json)),
+        Command::Inspect(a) => (
+            "inspect",
+            intercore_cli::inspect::main(a, json).map_err(CliError::failed),
+        ),
         Command::Rproc(c) => (
             match c {
                 RprocCommand::List { .. } => "rproc list",

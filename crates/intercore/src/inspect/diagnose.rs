@@ -390,11 +390,12 @@ fn suppression(i: &Input<'_>, out: &mut Vec<Finding>) {
                     "host-interrupts-suppressed",
                     Severity::Warning,
                     format!(
-                        "the host has {pending} unread message(s) and has asked the remote not to interrupt it"
+                        "{pending} message buffer(s) from the remote are with the host, which has asked not to be interrupted"
                     ),
                     format!(
-                        "The host is not waiting for an interrupt on vring 0 right now. If it \
-                         is busy, these messages wait for its next read. If it is blocked \
+                        "The host is not waiting for an interrupt on vring 0 right now. The \
+                         buffers hold messages it has not read, or has read and not yet given \
+                         back. If it is busy, they wait for its next read. If it is blocked \
                          waiting for an interrupt while asking for none, it sleeps forever: a \
                          host must re-enable interrupts (clear NO_INTERRUPT, or set used_event \
                          to what it consumed) and then look at the ring once more before it \
