@@ -286,8 +286,8 @@ fn indices(r: &Ring, out: &mut Vec<Finding>) {
             "tx-buffers-all-with-remote",
             Severity::Stuck,
             format!("every transmit buffer ({num} of {num}) is held by the remote"),
-            "The host has no free buffer left: its next send blocks (Linux waits 15 s, then \
-             fails with ETIMEDOUT; intercore times out). The remote is not taking messages \
+            "The host has no free buffer left: its next send blocks (Linux waits 15 s, logs \
+             \"timeout waiting for a tx buffer\" and fails the send; intercore times out). The remote is not taking messages \
              off vring 1 and returning them to its used ring: it is not running, it is not \
              being notified (see the other findings), it waits on something else, or it \
              consumes messages without returning the buffers.",
@@ -342,8 +342,7 @@ fn outside(i: &Input<'_>, r: &Ring, out: &mut Vec<Finding>) {
         Severity::Stuck,
         format!("{name}: {total} buffer(s) given to the remote lie outside its shared memory"),
         "The remote cannot reach these buffers. OpenAMP refuses them without telling the \
-         host (rpmsg_create_ept / the receive path fail with RPMSG_ERR_ADDR), intercore's \
-         remote stops the link, others read or write whatever sits there. Typical causes: \
+         host (rpmsg_create_ept returns -2002), intercore's remote stops the link, others read or write whatever sits there. Typical causes: \
          the host placed buffers in its own DMA pool instead of the vdev's carveout (no \
          `vdev0buffer` region), a physical/device address mix-up (an IOMMU or a bus offset \
          the address map does not apply), or a carveout smaller than the buffers.",
@@ -521,8 +520,9 @@ fn names(i: &Input<'_>, out: &mut Vec<Finding>) {
                 ),
                 "The name service told the other side about a service whose endpoint address \
                  is RPMSG_ADDR_ANY (the firmware announced before its endpoint was created, \
-                 or announced the wrong variable) or a reserved address. Linux ignores such an \
-                 announcement (\"invalid address\"); messages to it go nowhere.",
+                 or announced the wrong variable) or a reserved address. Linux creates the \
+                 channel, but every send to it fails (\"invalid addr\", EINVAL); intercore's \
+                 host ignores the announcement.",
                 vec![format!(
                     "vring {}: name service create \"{}\" addr {:#x}",
                     a.vring, a.name, a.addr
@@ -572,8 +572,9 @@ fn names(i: &Input<'_>, out: &mut Vec<Finding>) {
             list.join(", ")
         ),
         "Everything the remote ever sent is still in vring 0 and none of it announces these \
-         addresses. If no endpoint exists there, the remote drops the messages (OpenAMP and \
-         intercore count them, Linux logs \"msg received with no recipient\"). Check the \
+         addresses. If no endpoint exists there, the remote drops the messages (OpenAMP \
+         silently, intercore counts them as no_endpoint; a Linux receiver logs \"msg received \
+         with no recipient\"). Check the \
          address the host uses against the firmware's endpoint, or whether the firmware \
          announces at all.",
         vec![format!(
