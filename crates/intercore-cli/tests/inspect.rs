@@ -241,8 +241,36 @@ fn board_link_is_read_without_taking_it() {
     let o = cmd(&["up", "--board", b]);
     assert!(o.status.success(), "{}", text(&o));
     let o = cmd(&["inspect", "--board", b, "--json"]);
-    let ping = cmd(&["ping", "--board", b, "--count", "20"]);
+    // Pings while --watch re-reads the link every 10 ms: every round trip still verified.
+    let mut watch = Command::new(BIN)
+        .args([
+            "inspect",
+            "--board",
+            b,
+            "--watch",
+            "--interval",
+            "0.01",
+            "--count",
+            "200",
+        ])
+        .env("XDG_RUNTIME_DIR", &rt)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ping = cmd(&["ping", "--board", b, "--count", "200"]);
+    let watched = watch.wait_with_output().unwrap();
     let _ = cmd(&["down", "--board", b]);
+    assert!(
+        watched.status.code().is_some_and(|c| c == 0 || c == 4),
+        "{}",
+        text(&watched)
+    );
+    assert!(
+        String::from_utf8_lossy(&watched.stdout).contains("vring1 avail"),
+        "{}",
+        text(&watched)
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["base"], 0xA000_0000u64);

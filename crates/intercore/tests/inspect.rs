@@ -148,6 +148,26 @@ fn all_transmit_buffers_held_by_the_remote() {
     assert!(f.summary.contains("0x500"), "{}", f.summary);
 }
 
+/// The remote filled every receive buffer the host posted and the host has read none:
+/// the remote cannot send.
+#[test]
+fn all_receive_buffers_held_by_the_host() {
+    let (dev, _host) = MockDevice::new(NUM, host_cfg()).unwrap();
+    for id in 0..NUM {
+        dev.write_rx(id as usize, RpmsgHdr::new(EP, 0x400, 1).as_bytes());
+        dev.push_used(0, id, u32::from(id), 17);
+    }
+    dev.set_used_idx(0, NUM);
+    let r = report(dev.link());
+    let f = named(&r, "rx-buffers-all-with-host");
+    assert_eq!(f.severity, Severity::Stuck);
+    assert_eq!(
+        (r.vrings[0].held_by_remote, r.vrings[0].held_by_host),
+        (0, NUM)
+    );
+    assert_eq!(r.vrings[0].last_messages.len(), 4);
+}
+
 /// The remote asked not to be kicked (NO_NOTIFY) and has host messages waiting.
 #[test]
 fn remote_waits_for_a_kick_it_suppressed() {
