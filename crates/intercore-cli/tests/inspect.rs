@@ -242,7 +242,7 @@ fn board_link_is_read_without_taking_it() {
     assert!(o.status.success(), "{}", text(&o));
     let o = cmd(&["inspect", "--board", b, "--json"]);
     // Pings while --watch re-reads the link every 10 ms: every round trip still verified.
-    let mut watch = Command::new(BIN)
+    let watch = Command::new(BIN)
         .args([
             "inspect",
             "--board",
