@@ -15,7 +15,7 @@ use intercore::testing::mock::{MockDevice, MockDriver};
 use intercore::testing::{HeapMem, Link, TestHost, TestRemote, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::rpmsg::{RPMSG_NS_ADDR, RpmsgHdr};
-use intercore::wire::rsc::{ResourceTable, VDEV_STATUS_OFFSET};
+use intercore::wire::rsc::{ResourceTable, VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET};
 use intercore::wire::vring::{
     Desc, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY,
 };
@@ -305,6 +305,63 @@ fn event_index_never_written() {
         !codes(&r).contains(&"remote-kicks-suppressed"),
         "the first publish crossed avail_event 0: a kick was due"
     );
+}
+
+/// EVENT_IDX negotiated with a host that never writes `used_event` (OpenAMP's
+/// remoteproc host): the real remote, which honours EVENT_IDX, interrupts once; the
+/// inspector names the missing word on the host's side.
+#[test]
+fn host_never_writes_used_event() {
+    let link = Link::new(CarveoutSpec {
+        vring_num: NUM,
+        buf_size: 512,
+        event_idx: true,
+        da_base: 0xA000_0000,
+    });
+    let (hb, rb) = ThreadBell::pair();
+    let mut remote: TestRemote = RemoteBus::new(
+        Arc::clone(&link.mem),
+        &link.map,
+        rb,
+        link.rsc,
+        WaitMode::Event,
+    )
+    .unwrap();
+    // The host's part by hand: its receive buffers posted, then gfeatures = dfeatures
+    // and DRIVER_OK, as OpenAMP's host writes them; used_event is never touched.
+    let l = VringLayout::new(u32::from(NUM), 4096).unwrap();
+    let r0 = link.layout.vring0;
+    for id in 0..NUM {
+        let da = 0xA000_0000 + (link.layout.buffers + id as usize * 512) as u64;
+        link.mem.write(
+            r0 + l.desc(id),
+            Desc::new(da, 512, VRING_DESC_F_WRITE, 0).as_bytes(),
+        );
+        link.mem.store_u16(r0 + l.avail_ring(id), id, Relaxed);
+    }
+    link.mem.store_u16(r0 + l.avail_idx(), NUM, Release);
+    let mut raw = vec![0u8; link.rsc.len];
+    link.mem.read(link.rsc.offset, &mut raw);
+    let v = ResourceTable::parse(&raw)
+        .unwrap()
+        .find_vdev(7)
+        .unwrap()
+        .unwrap();
+    let vdev = link.rsc.offset + v.offset;
+    link.mem
+        .store_u32(vdev + 16, v.vdev.dfeatures.get(), Relaxed);
+    link.mem
+        .store_u32(vdev + VDEV_STATUS_OFFSET, 0x7 | 2 << 8, Release);
+    hb.ring(0).unwrap();
+    remote.wait_ready(T).unwrap();
+    let ep = remote.create_endpoint("x", Some(EP)).unwrap();
+    for _ in 0..3 {
+        remote.try_send(ep, 0x400, b"x").unwrap();
+    }
+    let r = report(&link);
+    let f = named(&r, "event-idx-never-written");
+    assert!(f.summary.contains("used_event"), "{}", f.summary);
+    assert_eq!(r.vrings[0].used_idx, 3);
 }
 
 /// A remote that announces a service before its endpoint exists (address ANY).
