@@ -348,8 +348,11 @@ fn host_never_writes_used_event() {
         .unwrap()
         .unwrap();
     let vdev = link.rsc.offset + v.offset;
-    link.mem
-        .store_u32(vdev + 16, v.vdev.dfeatures.get(), Relaxed);
+    link.mem.store_u32(
+        vdev + VDEV_GFEATURES_OFFSET,
+        v.vdev.dfeatures.get(),
+        Relaxed,
+    );
     link.mem
         .store_u32(vdev + VDEV_STATUS_OFFSET, 0x7 | 2 << 8, Release);
     hb.ring(0).unwrap();
