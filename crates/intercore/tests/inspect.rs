@@ -496,6 +496,114 @@ fn rpmsg_lite_layout_decodes() {
     named(&virtio, "used-ahead-of-avail");
 }
 
+/// OpenAMP's Linux "generic" machine layout (REFERENCE.md: `openamp.shm`, 0x80000 bytes,
+/// offset = physical address, the table at 0 with a trace entry and a vdev whose vrings sit
+/// at 0x4000 and 0x8000 (256 entries, align 0x1000), the host's buffer pool at 0x10000):
+/// a real host and remote exchange messages over it, and the inspector reads it back as
+/// laid out, with nothing wrong.
+#[test]
+fn openamp_generic_layout_decodes() {
+    use intercore::rpmsg::RscLocation;
+    use intercore::wire::Le32;
+    use intercore::wire::rsc::{FwRscTrace, FwRscVdev, FwRscVdevVring, RscTableWriter};
+    let mem = Arc::new(HeapMem::new(0x8_0000));
+    let mut buf = [0u8; 512];
+    let mut w = RscTableWriter::new(&mut buf, 2).unwrap();
+    let mut name = [0u8; 32];
+    name[..5].copy_from_slice(b"trace");
+    w.add_trace(&FwRscTrace {
+        da: Le32::new(0x7_0000),
+        len: Le32::new(0x1000),
+        reserved: Le32::new(0),
+        name,
+    })
+    .unwrap();
+    let ring = |da: u32, id: u32| FwRscVdevVring {
+        da: Le32::new(da),
+        align: Le32::new(0x1000),
+        num: Le32::new(256),
+        notifyid: Le32::new(id),
+        pa: Le32::new(0),
+    };
+    w.add_vdev(
+        &FwRscVdev {
+            id: Le32::new(7),
+            dfeatures: Le32::new(1),
+            ..Default::default()
+        },
+        &[ring(0x4000, 0), ring(0x8000, 1)],
+        &[],
+    )
+    .unwrap();
+    let len = w.finish();
+    mem.write(0, &buf[..len]);
+    let rsc = RscLocation { offset: 0, len };
+    let map = LinearMap {
+        base: DevAddr(0),
+        offset: 0,
+        len: 0x8_0000,
+    };
+    let cfg = HostConfig {
+        buffers: Some(LinearMap {
+            base: DevAddr(0x1_0000),
+            offset: 0x1_0000,
+            len: 0x4_0000,
+        }),
+        ..host_cfg()
+    };
+    let (hb, rb) = ThreadBell::pair();
+    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, rsc, cfg).unwrap();
+    let mut rcfg = RemoteConfig::new(map);
+    rcfg.wait = WaitMode::Event;
+    rcfg.buffers = Some(LinearMap {
+        base: DevAddr(0x1_0000),
+        offset: 0x1_0000,
+        len: 0x4_0000,
+    });
+    let mut remote: TestRemote = RemoteBus::with_config(Arc::clone(&mem), rb, rsc, &rcfg).unwrap();
+    remote.wait_ready(T).unwrap();
+    remote
+        .create_endpoint("rpmsg-openamp-demo-channel", Some(EP))
+        .unwrap();
+    remote.announce(EP).unwrap();
+    host.wait_service("rpmsg-openamp-demo-channel", T).unwrap();
+    let hep = host.create_endpoint("h", None).unwrap();
+    let mut b = [0u8; 64];
+    for i in 0..3u8 {
+        host.send(hep, EP, &[i; 7]).unwrap();
+        let (src, _, n) = remote.recv_timeout(&mut b, T).unwrap();
+        remote.send(EP, src, &b[..n], T).unwrap();
+        host.recv_timeout(hep, &mut b, T).unwrap();
+    }
+    let r = inspect(
+        &Loads(&*mem),
+        &Target {
+            rsc_offset: Some(0),
+            ..Target::default()
+        },
+    );
+    println!("{r}");
+    assert!(r.diagnosis.is_empty(), "{r}");
+    let t = r.resource_table.as_ref().unwrap();
+    assert!(matches!(
+        &t.entries[0],
+        intercore::inspect::RscEntry::Trace { da: 0x7_0000, .. }
+    ));
+    let (r0, r1) = (&r.vrings[0], &r.vrings[1]);
+    assert_eq!(
+        (r0.da, r0.num, r0.align, r1.da),
+        (0x4000, 256, 0x1000, 0x8000)
+    );
+    assert_eq!((r0.used_idx, r1.avail_idx, r1.used_idx), (4, 3, 3));
+    assert!(
+        r0.remote_holds
+            .iter()
+            .all(|d| (0x1_0000..0x5_0000).contains(&d.addr))
+    );
+    assert_eq!(r1.last_messages[0].len, 7);
+    assert_eq!(r.announcements[0].name, "rpmsg-openamp-demo-channel");
+}
+
 /// Reads a live link without disturbing it: the same lock-step traffic run twice, once
 /// alone and once with an inspector thread re-reading the whole link continuously,
 /// leaves identical traffic counters on both buses; and the inspector's memory, which
