@@ -193,9 +193,18 @@ fn find_table(mem: &dyn Peek) -> Option<usize> {
 /// The memfd a running link owner of `board` uses, and the board's device address base.
 fn board_memory(file: &Path) -> Result<(FileMem, u64), String> {
     let b = intercore_board::Board::from_file(file).map_err(|e| e.to_string())?;
+    use intercore_board::TransportSpec as Tr;
     let base = match &b.transport {
-        intercore_board::TransportSpec::Sim { da_base, .. } => *da_base,
-        _ => 0,
+        Tr::Sim { da_base, .. } => *da_base,
+        Tr::Qemu { core, .. } => core.core().shared_base(),
+        Tr::Userspace { .. } | Tr::Kernel { .. } => {
+            return Err(format!(
+                "{}: the link memory of a {} board is physical memory, not an owner's memfd: \
+                 read it with --shm /dev/mem --file-offset PHYS --size LEN --base DA (root)",
+                file.display(),
+                b.transport.kind().as_str()
+            ));
+        }
     };
     let pid = owner_pid(file)?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))

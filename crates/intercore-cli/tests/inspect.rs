@@ -164,6 +164,15 @@ fn garbage_is_an_error_not_a_crash() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(&["inspect"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A kernel board's link memory is physical: the error says how to read it.
+    let k = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/ti-am64x-r5f.toml");
+    let o = run(&["inspect", "--board", k.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--shm /dev/mem"),
+        "{}",
+        text(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
