@@ -131,7 +131,11 @@ impl Peek for FileMem {
         self.len
     }
     fn peek(&self, off: usize, dst: &mut [u8]) -> std::io::Result<()> {
-        self.file.read_exact_at(dst, self.start + off as u64)
+        let at = self
+            .start
+            .checked_add(off as u64)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        self.file.read_exact_at(dst, at)
     }
 }
 
@@ -179,6 +183,15 @@ fn shm_path(p: &Path) -> PathBuf {
 fn find_table(mem: &dyn Peek) -> Option<usize> {
     let end = mem.len().min(16 << 20);
     (0..end).step_by(4096).find(|&off| {
+        // A table starts with version 1, 1..=256 entries and two reserved zero words.
+        let mut h = [0u8; 16];
+        if off + 16 > mem.len() || mem.peek(off, &mut h).is_err() {
+            return false;
+        }
+        let w = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if w(0) != 1 || !(1..=256).contains(&w(4)) || w(8) != 0 || w(12) != 0 {
+            return false;
+        }
         let r = inspect(
             mem,
             &Target {

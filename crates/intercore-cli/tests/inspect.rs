@@ -164,6 +164,24 @@ fn garbage_is_an_error_not_a_crash() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(&["inspect"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A file offset at the top of the 64-bit range: reads fail, nothing overflows.
+    let o = run(&[
+        "inspect",
+        "--dump",
+        f,
+        "--file-offset",
+        "0xffffffffffffff00",
+        "--size",
+        "0x1000",
+        "--rsc-offset",
+        "0x200",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("resource-table-unreadable"),
+        "{}",
+        text(&o)
+    );
     // A kernel board's link memory is physical: the error says how to read it.
     let k = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/ti-am64x-r5f.toml");
     let o = run(&["inspect", "--board", k.to_str().unwrap()]);

@@ -667,6 +667,38 @@ fn inspector_does_not_disturb_a_live_link() {
     assert_eq!((&alone.0, &alone.1), (&watched.0, &watched.1));
 }
 
+/// A region that ends at the top of the address space, with a name-service message in
+/// its last bytes: the payload's address would overflow; decoded without a panic.
+#[test]
+fn region_at_the_top_of_the_address_space() {
+    let base = u64::MAX - 0xFFFF;
+    let mut mem = vec![0u8; 0x10000];
+    let l = VringLayout::new(4, 16).unwrap();
+    let ring1 = 0x100;
+    let buf = 0x10000 - 16;
+    mem[ring1..ring1 + 16].copy_from_slice(Desc::new(base + buf as u64, 56, 0, 0).as_bytes());
+    mem[ring1 + l.avail_idx()] = 1;
+    mem[buf..].copy_from_slice(RpmsgHdr::new(0x400, RPMSG_NS_ADDR, 40).as_bytes());
+    let t = Target {
+        base,
+        vrings: vec![
+            VringSpec {
+                da: base,
+                num: 4,
+                align: 16,
+            },
+            VringSpec {
+                da: base + ring1 as u64,
+                num: 4,
+                align: 16,
+            },
+        ],
+        ..Target::default()
+    };
+    let r = inspect(&mem, &t);
+    assert_eq!(r.vrings[1].last_messages[0].dst, RPMSG_NS_ADDR, "{r}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -339,7 +339,8 @@ fn read_msg(rd: &Rd<'_>, d: &Desc, ring_idx: u16, id: u16) -> Option<MsgReport> 
         ));
     } else if dst == RPMSG_NS_ADDR {
         let mut p = vec![0u8; len as usize];
-        if let Some(poff) = rd.off_of(d.addr.get() + RPMSG_HDR_SIZE as u64, u64::from(len)) {
+        let payload = d.addr.get().checked_add(RPMSG_HDR_SIZE as u64);
+        if let Some(poff) = payload.and_then(|a| rd.off_of(a, u64::from(len))) {
             if rd.bytes(poff, &mut p).is_ok() {
                 note = Some(match ns_of(&p) {
                     Ok(a) => format!(
