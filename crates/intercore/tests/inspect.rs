@@ -231,6 +231,14 @@ fn used_index_running_ahead() {
         r.diagnosis[0].code, "used-ahead-of-avail",
         "errors come first"
     );
+    // Half the index space away: as far ahead as a u16 index can be.
+    dev.set_used_idx(0, 4 + 0x8000);
+    let r = report(dev.link());
+    assert!(
+        named(&r, "used-ahead-of-avail")
+            .summary
+            .contains("32768 ahead")
+    );
 }
 
 /// A host that writes FEATURES_OK too (a virtio-1 host): status 0xf, which TI's firmware
@@ -706,7 +714,7 @@ proptest! {
     #[test]
     fn garbage_never_panics(
         bytes in proptest::collection::vec(any::<u8>(), 0..12288),
-        base in prop_oneof![Just(0u64), Just(0xA000_0000u64), any::<u64>()],
+        base in prop_oneof![Just(0u64), Just(0xA000_0000u64), any::<u64>(), Just(u64::MAX - 0x2FFF)],
         rsc in proptest::option::of(0usize..14000),
         rings in proptest::collection::vec((0u64..0x4000, 0u32..70000, 0u32..10000), 0..3),
         lite in any::<bool>(),

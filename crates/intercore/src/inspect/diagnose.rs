@@ -222,7 +222,7 @@ fn indices(r: &Ring, out: &mut Vec<Finding>) {
             Severity::Error,
             format!(
                 "{name}: the used index is {} ahead of the available index",
-                -ahead
+                ahead.unsigned_abs()
             ),
             "The remote has returned more buffers than the host ever offered, which no \
              working link can do. Either the memory is corrupted, the ring is stale (the \
