@@ -542,7 +542,8 @@ fn names(i: &Input<'_>, out: &mut Vec<Finding>) {
     if !ns || i.flavor != Flavor::Virtio {
         return;
     }
-    let (Some(r0), Some(r1)) = (i.rings.first(), i.rings.get(1)) else {
+    let ring = |n: usize| i.rings.iter().find(|r| r.report.index == n);
+    let (Some(r0), Some(r1)) = (ring(0), ring(1)) else {
         return;
     };
     if r0.report.used_idx > r0.report.num {
