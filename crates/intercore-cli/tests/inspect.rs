@@ -49,7 +49,8 @@ fn stuck_dump(dir: &Path) -> PathBuf {
     let (dev, mut host) = MockDevice::new(4, cfg).unwrap();
     let ep = host.create_endpoint("h", None).unwrap();
     for _ in 0..4 {
-        host.try_send(ep, 0x400, b"x").unwrap();
+        host.send_raw(ep, 0x400, b"x", Some(Duration::ZERO))
+            .unwrap();
     }
     let mem = &dev.link().mem;
     let mut bytes = vec![0u8; mem.len()];

@@ -8,11 +8,11 @@
 use intercore::inspect::{Flavor, Loads, Report, Severity, Target, VringSpec, inspect};
 use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::{
-    DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RemoteConfig,
+    Channel, DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RemoteConfig,
 };
 use intercore::testing::counting::{CountingMem, MemoryMap};
 use intercore::testing::mock::{MockDevice, MockDriver};
-use intercore::testing::{HeapMem, Link, TestHost, TestRemote, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, TestHost, TestRemote, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::rpmsg::{RPMSG_NS_ADDR, RpmsgHdr};
 use intercore::wire::rsc::{ResourceTable, VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET};
@@ -30,7 +30,7 @@ const NUM: u16 = 4;
 const T: Option<Duration> = Some(Duration::from_secs(5));
 const EP: u32 = 0x500;
 
-fn target(link: &Link) -> Target {
+fn target(link: &Carveout) -> Target {
     Target {
         base: link.spec.da_base,
         rsc_offset: Some(link.rsc.offset),
@@ -38,7 +38,7 @@ fn target(link: &Link) -> Target {
     }
 }
 
-fn report(link: &Link) -> Report {
+fn report(link: &Carveout) -> Report {
     let r = inspect(&Loads(&*link.mem), &target(link));
     // Both output forms of every report the tests make are exercised.
     let text = r.to_string();
@@ -83,19 +83,28 @@ fn ns_bytes(name: &str, addr: u32) -> Vec<u8> {
 /// nothing is reported wrong.
 #[test]
 fn healthy_link_decodes_and_nothing_is_wrong() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let (mut host, mut remote): (TestHost, TestRemote) =
         link.connect(host_cfg(), WaitMode::Event).unwrap();
     remote.create_endpoint("rpmsg-echo", Some(EP)).unwrap();
     remote.announce(EP).unwrap();
-    assert_eq!(host.wait_service("rpmsg-echo", T).unwrap(), EP);
+    assert_eq!(host.find_service("rpmsg-echo", T).unwrap(), EP);
     let hep = host.create_endpoint("h", None).unwrap();
-    host.send(hep, EP, b"hello").unwrap();
+    host.send_raw(hep, EP, b"hello", T).unwrap();
     let mut buf = [0u8; 64];
-    let (src, dst, n) = remote.recv_timeout(&mut buf, T).unwrap();
+    let (src, dst, n) = remote
+        .recv_any_with(T, |m| {
+            let n = m.payload.len();
+            buf[..n].copy_from_slice(m.payload);
+            (m.src, m.dst, n)
+        })
+        .unwrap();
     assert_eq!((src, dst, &buf[..n]), (hep, EP, &b"hello"[..]));
-    remote.send(EP, hep, b"hello back", T).unwrap();
-    assert_eq!(host.recv_timeout(hep, &mut buf, T).unwrap(), (EP, 10));
+    remote.send_raw(EP, hep, b"hello back", T).unwrap();
+    assert_eq!(
+        host.recv_from(&Channel::new(hep, EP), &mut buf, T).unwrap(),
+        (Some(EP), 10)
+    );
 
     let r = report(&link);
     assert!(r.diagnosis.is_empty(), "{r}");
@@ -133,11 +142,11 @@ fn all_transmit_buffers_held_by_the_remote() {
     let (dev, mut host) = MockDevice::new(NUM, host_cfg()).unwrap();
     let hep = host.create_endpoint("h", None).unwrap();
     for _ in 0..NUM {
-        host.try_send(hep, EP, b"x").unwrap();
+        host.send_raw(hep, EP, b"x", Some(Duration::ZERO)).unwrap();
     }
     assert!(matches!(
-        host.try_send(hep, EP, b"x"),
-        Err(Error::WouldBlock)
+        host.send_raw(hep, EP, b"x", Some(Duration::ZERO)),
+        Err(Error::Timeout)
     ));
     let r = report(dev.link());
     let f = named(&r, "tx-buffers-all-with-remote");
@@ -177,8 +186,10 @@ fn remote_waits_for_a_kick_it_suppressed() {
         .mem
         .store_u16(base + l.used_flags(), VRING_USED_F_NO_NOTIFY, Release);
     let hep = host.create_endpoint("h", None).unwrap();
-    host.try_send(hep, EP, b"one").unwrap();
-    host.try_send(hep, EP, b"two").unwrap();
+    host.send_raw(hep, EP, b"one", Some(Duration::ZERO))
+        .unwrap();
+    host.send_raw(hep, EP, b"two", Some(Duration::ZERO))
+        .unwrap();
     let r = report(dev.link());
     let f = named(&r, "remote-kicks-suppressed");
     assert!(f.summary.starts_with("2 message(s)"), "{}", f.summary);
@@ -206,8 +217,12 @@ fn host_waits_for_an_interrupt_it_suppressed() {
     drv.set_avail_idx(0, NUM);
     remote.wait_ready(T).unwrap();
     let ep = remote.create_endpoint("x", Some(EP)).unwrap();
-    remote.try_send(ep, 0x401, b"ping").unwrap();
-    remote.try_send(ep, 0x401, b"pong").unwrap();
+    remote
+        .send_raw(ep, 0x401, b"ping", Some(Duration::ZERO))
+        .unwrap();
+    remote
+        .send_raw(ep, 0x401, b"pong", Some(Duration::ZERO))
+        .unwrap();
     let r = report(drv.link());
     let f = named(&r, "host-interrupts-suppressed");
     assert!(
@@ -245,7 +260,7 @@ fn used_index_running_ahead() {
 /// never accepts.
 #[test]
 fn status_byte_ti_firmware_rejects() {
-    let link = Link::with_buffers(NUM);
+    let link = Carveout::with_buffers(NUM);
     let (_host, _remote): (TestHost, TestRemote) =
         link.connect(host_cfg(), WaitMode::Event).unwrap();
     let mut raw = vec![0u8; link.rsc.len];
@@ -277,7 +292,7 @@ fn buffer_outside_every_window() {
     drv.set_avail_idx(1, 1);
     remote.create_endpoint("r", Some(EP)).unwrap();
     assert!(matches!(
-        remote.try_recv_with(|_| ()),
+        remote.recv_any_with(Some(Duration::ZERO), |_| ()),
         Err(Error::Protocol { .. })
     ));
     let r = report(drv.link());
@@ -293,7 +308,7 @@ fn buffer_outside_every_window() {
 /// honours EVENT_IDX) kicks once; the inspector names the missing word.
 #[test]
 fn event_index_never_written() {
-    let link = Link::new(CarveoutSpec {
+    let link = Carveout::new(CarveoutSpec {
         vring_num: NUM,
         buf_size: 512,
         event_idx: true,
@@ -301,10 +316,10 @@ fn event_index_never_written() {
     });
     let (hb, _rb) = ThreadBell::pair();
     let mut host =
-        HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, host_cfg()).unwrap();
+        HostBus::new(Arc::clone(&link.mem), hb, &link.map, link.rsc, host_cfg()).unwrap();
     let hep = host.create_endpoint("h", None).unwrap();
     for _ in 0..3 {
-        host.try_send(hep, EP, b"x").unwrap();
+        host.send_raw(hep, EP, b"x", Some(Duration::ZERO)).unwrap();
     }
     let r = report(&link);
     let f = named(&r, "event-idx-never-written");
@@ -320,7 +335,7 @@ fn event_index_never_written() {
 /// inspector names the missing word on the host's side.
 #[test]
 fn host_never_writes_used_event() {
-    let link = Link::new(CarveoutSpec {
+    let link = Carveout::new(CarveoutSpec {
         vring_num: NUM,
         buf_size: 512,
         event_idx: true,
@@ -329,10 +344,10 @@ fn host_never_writes_used_event() {
     let (hb, rb) = ThreadBell::pair();
     let mut remote: TestRemote = RemoteBus::new(
         Arc::clone(&link.mem),
-        &link.map,
         rb,
+        &link.map,
         link.rsc,
-        WaitMode::Event,
+        RemoteConfig::default().wait(WaitMode::Event),
     )
     .unwrap();
     // The host's part by hand: its receive buffers posted, then gfeatures = dfeatures
@@ -367,7 +382,9 @@ fn host_never_writes_used_event() {
     remote.wait_ready(T).unwrap();
     let ep = remote.create_endpoint("x", Some(EP)).unwrap();
     for _ in 0..3 {
-        remote.try_send(ep, 0x400, b"x").unwrap();
+        remote
+            .send_raw(ep, 0x400, b"x", Some(Duration::ZERO))
+            .unwrap();
     }
     let r = report(&link);
     let f = named(&r, "event-idx-never-written");
@@ -438,13 +455,12 @@ fn rpmsg_lite_layout_decodes() {
             len: 2 * NUM as usize * BUF,
         },
     };
-    let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.wait = WaitMode::Event;
+    let cfg = RemoteConfig::default().wait(WaitMode::Event);
     let mut remote =
-        RemoteBus::<_, _, 4>::with_placement_config(Arc::clone(&mem), rbell, &p, &cfg).unwrap();
+        RemoteBus::<_, _, 4>::new(Arc::clone(&mem), rbell, &p.buffers, p, cfg).unwrap();
     remote.wait_ready(T).unwrap();
     let ep = remote.create_endpoint("x", Some(30)).unwrap();
-    remote.send(ep, EP, b"hello", T).unwrap();
+    remote.send_raw(ep, EP, b"hello", T).unwrap();
     // The master sends: the first free transmit buffer (from vring 1's used ring) into
     // its available ring, not yet taken by the remote.
     mem.write(
@@ -560,28 +576,34 @@ fn openamp_generic_layout_decodes() {
         ..host_cfg()
     };
     let (hb, rb) = ThreadBell::pair();
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, rsc, cfg).unwrap();
-    let mut rcfg = RemoteConfig::new(map);
-    rcfg.wait = WaitMode::Event;
-    rcfg.buffers = Some(LinearMap {
-        base: DevAddr(0x1_0000),
-        offset: 0x1_0000,
-        len: 0x4_0000,
-    });
-    let mut remote: TestRemote = RemoteBus::with_config(Arc::clone(&mem), rb, rsc, &rcfg).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, rsc, cfg).unwrap();
+    let rcfg = RemoteConfig::default()
+        .wait(WaitMode::Event)
+        .buffers(Some(LinearMap {
+            base: DevAddr(0x1_0000),
+            offset: 0x1_0000,
+            len: 0x4_0000,
+        }));
+    let mut remote: TestRemote = RemoteBus::new(Arc::clone(&mem), rb, &map, rsc, rcfg).unwrap();
     remote.wait_ready(T).unwrap();
     remote
         .create_endpoint("rpmsg-openamp-demo-channel", Some(EP))
         .unwrap();
     remote.announce(EP).unwrap();
-    host.wait_service("rpmsg-openamp-demo-channel", T).unwrap();
+    host.find_service("rpmsg-openamp-demo-channel", T).unwrap();
     let hep = host.create_endpoint("h", None).unwrap();
     let mut b = [0u8; 64];
     for i in 0..3u8 {
-        host.send(hep, EP, &[i; 7]).unwrap();
-        let (src, _, n) = remote.recv_timeout(&mut b, T).unwrap();
-        remote.send(EP, src, &b[..n], T).unwrap();
-        host.recv_timeout(hep, &mut b, T).unwrap();
+        host.send_raw(hep, EP, &[i; 7], T).unwrap();
+        let (src, _, n) = remote
+            .recv_any_with(T, |m| {
+                let n = m.payload.len();
+                b[..n].copy_from_slice(m.payload);
+                (m.src, m.dst, n)
+            })
+            .unwrap();
+        remote.send_raw(EP, src, &b[..n], T).unwrap();
+        host.recv_from(&Channel::new(hep, EP), &mut b, T).unwrap();
     }
     let r = inspect(
         &Loads(&*mem),
@@ -619,7 +641,7 @@ fn openamp_generic_layout_decodes() {
 #[test]
 fn inspector_does_not_disturb_a_live_link() {
     fn traffic(inspect_it: bool) -> (String, String, u64, u64) {
-        let link = Link::with_buffers(8);
+        let link = Carveout::with_buffers(8);
         let (mut host, mut remote): (TestHost, TestRemote) =
             link.connect(host_cfg(), WaitMode::Event).unwrap();
         let watched = Arc::new(CountingMem::new(
@@ -642,17 +664,23 @@ fn inspector_does_not_disturb_a_live_link() {
         });
         remote.create_endpoint("rpmsg-echo", Some(EP)).unwrap();
         remote.announce(EP).unwrap();
-        host.wait_service("rpmsg-echo", T).unwrap();
+        host.find_service("rpmsg-echo", T).unwrap();
         let hep = host.create_endpoint("h", None).unwrap();
         let mut buf = [0u8; 512];
         for i in 0..300usize {
             let len = 1 + i % 496;
             let msg: Vec<u8> = (0..len).map(|k| (k + i) as u8).collect();
-            host.send(hep, EP, &msg).unwrap();
-            let (src, _, n) = remote.recv_timeout(&mut buf, T).unwrap();
+            host.send_raw(hep, EP, &msg, T).unwrap();
+            let (src, _, n) = remote
+                .recv_any_with(T, |m| {
+                    let n = m.payload.len();
+                    buf[..n].copy_from_slice(m.payload);
+                    (m.src, m.dst, n)
+                })
+                .unwrap();
             assert_eq!(&buf[..n], &msg[..]);
-            remote.send(EP, src, &msg, T).unwrap();
-            let (_, n) = host.recv_timeout(hep, &mut buf, T).unwrap();
+            remote.send_raw(EP, src, &msg, T).unwrap();
+            let (_, n) = host.recv_from(&Channel::new(hep, EP), &mut buf, T).unwrap();
             assert_eq!(&buf[..n], &msg[..]);
         }
         stop.store(true, Relaxed);
@@ -739,7 +767,7 @@ proptest! {
     /// without panicking.
     #[test]
     fn scribbled_link_never_panics(writes in proptest::collection::vec((0usize..0x8000, any::<u16>()), 1..64)) {
-        let link = Link::with_buffers(NUM);
+        let link = Carveout::with_buffers(NUM);
         let (_host, _remote): (TestHost, TestRemote) = link.connect(host_cfg(), WaitMode::Event).unwrap();
         for (off, v) in writes {
             let off = (off % link.mem.len()) & !1;
