@@ -123,6 +123,14 @@ pub enum Command {
     /// offset (exit 1). This binary carries the offload firmware's table:
     /// intercore rsc $(which intercore).
     Rsc(RscArgs),
+    /// Decode a live or frozen link read-only and say what is wrong.
+    ///
+    /// The resource table, vdev status and features, each vring's indices, flags and
+    /// event indices, the buffers the remote holds, the last messages' headers each way,
+    /// the name-service announcements, and a diagnosis of stuck states with the evidence.
+    /// Input: a board's running link (--board), a shared-memory file (--shm) or a raw dump
+    /// (--dump --base ADDR), opened read-only. Exit 4 if the link is stuck or broken.
+    Inspect(crate::inspect::InspectArgs),
     /// Remote processors under /sys/class/remoteproc: list, start, stop, detach, load.
     #[command(subcommand)]
     Rproc(RprocCommand),

@@ -44,6 +44,7 @@ pub mod control;
 pub mod demo;
 pub mod error;
 pub mod firmwares;
+pub mod inspect;
 pub mod out;
 pub mod owner;
 pub mod rproc;

@@ -74,6 +74,10 @@ fn run(cli: &Cli) -> (&'static str, Result<u8, CliError>) {
         Command::Echo(a) => ("echo", owner::echo(a, json)),
         Command::Sim(SimCommand::Selftest) => ("sim selftest", intercore_cli::selftest::main(json)),
         Command::Rsc(a) => ("rsc", intercore_cli::rsc::main(a, json)),
+        Command::Inspect(a) => (
+            "inspect",
+            intercore_cli::inspect::main(a, json).map_err(CliError::failed),
+        ),
         Command::Rproc(c) => (
             match c {
                 RprocCommand::List { .. } => "rproc list",

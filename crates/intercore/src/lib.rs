@@ -26,6 +26,8 @@ mod crc32c;
 pub mod dataplane;
 mod error;
 pub mod firmware;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 #[cfg(feature = "alloc")]
 mod lockfree;
 /// The atomics `lockfree` is built on (loom's in `tests/loom.rs`).
