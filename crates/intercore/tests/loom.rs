@@ -67,6 +67,9 @@
 //! in about 7 minutes (`--nocapture` prints the execution counts). The two models of
 //! `src/lockfree.rs` (32-bit free list and returned-buffer set) take well under a second.
 
+/// The inline-slot ring's model (issue 24).
+mod loom_inline;
+
 use intercore::virtq::{DescChain, DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, SharedMemory};
 use loom::sync::atomic::{AtomicU16, Ordering, fence};

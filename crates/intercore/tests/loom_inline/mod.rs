@@ -1,0 +1,236 @@
+//! Loom model of the inline-slot ring's protocol (`intercore::virtq::inline`), run with the
+//! other ring models by `tests/loom.rs` (which includes this module).
+//!
+//! The real `InlineTx` / `InlineRx` code runs on `LoomMem32` (one loom `AtomicU32` per
+//! 32-bit word: every inline-ring word is a single-copy-atomic u32 on hardware, so the
+//! 16-bit model of `loom.rs`, which splits u32 accesses, would tear the sequence word).
+//! A two-slot ring carries three messages each way of a request/reply exchange, so both
+//! ends wait — the consumer for data (`arm`, sleep), the producer for space (`arm_space`,
+//! sleep) — and slots are reused. Checked:
+//!
+//! * **no lost wakeup** in either direction (a side sleeping forever is a loom deadlock);
+//! * **data visibility**: each message's header and payload (distinct per message) are
+//!   what the producer wrote, seen after the `Acquire` load of the slot's sequence word;
+//! * **no protocol error** between two correct ends (a torn or early sequence word would
+//!   be refused as "neither the next message nor empty").
+//!
+//! When this was written, each of these changes to `src/virtq/inline.rs` was tried and
+//! made the model fail: the `seq` store in `try_send_with` → `Relaxed` ("payload not
+//! visible"); the `SeqCst` fence in `try_send_with` → `Release` (deadlock: a lost wakeup
+//! of the consumer); the fence in `InlineRx::arm` removed (deadlock).
+
+use intercore::SharedMemory;
+use intercore::virtq::inline::{Companions, InlineLayout, InlineRx, InlineTx};
+use loom::sync::atomic::{AtomicU32, Ordering, fence};
+use loom::sync::{Arc, Condvar, Mutex};
+
+/// Shared memory made of loom atomics, one per 32-bit word.
+struct LoomMem32 {
+    words: Vec<AtomicU32>,
+}
+
+impl LoomMem32 {
+    fn new(len: usize) -> Self {
+        Self {
+            words: (0..len.div_ceil(4)).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn word(&self, off: usize) -> &AtomicU32 {
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len(),
+            "access at {off:#x} misaligned or outside {:#x}",
+            self.len()
+        );
+        &self.words[off / 4]
+    }
+
+    /// Bytes of `off..off+len` word by word: (word, first byte in it, bytes, position).
+    fn span(&self, off: usize, len: usize) -> Vec<(usize, usize, usize, usize)> {
+        assert!(off + len <= self.len(), "copy at {off:#x}+{len} outside the region");
+        let mut v = Vec::new();
+        let mut pos = 0;
+        while pos < len {
+            let a = off + pos;
+            let n = (4 - a % 4).min(len - pos);
+            v.push((a / 4, a % 4, n, pos));
+            pos += n;
+        }
+        v
+    }
+}
+
+// SAFETY: `as_ptr()` is null, which the contract allows, so no code dereferences a pointer
+// into this region; every access method is overridden and checks its offsets (`word`,
+// `span` assert them).
+unsafe impl SharedMemory for LoomMem32 {
+    fn as_ptr(&self) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+    fn len(&self) -> usize {
+        self.words.len() * 4
+    }
+    fn load_u16(&self, off: usize, order: Ordering) -> u16 {
+        let w = self.word(off & !3).load(order);
+        (w >> (8 * (off % 4))) as u16
+    }
+    fn store_u16(&self, off: usize, v: u16, order: Ordering) {
+        let sh = 8 * (off % 4);
+        let _ = self.word(off & !3).fetch_update(order, Ordering::Relaxed, |w| {
+            Some(w & !(0xFFFF << sh) | u32::from(v) << sh)
+        });
+    }
+    fn load_u32(&self, off: usize, order: Ordering) -> u32 {
+        self.word(off).load(order)
+    }
+    fn store_u32(&self, off: usize, v: u32, order: Ordering) {
+        self.word(off).store(v, order)
+    }
+    // Copies are Relaxed word accesses, ordered by the sequence/progress words and fences.
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        for (w, first, n, pos) in self.span(off, dst.len()) {
+            let b = self.words[w].load(Ordering::Relaxed).to_le_bytes();
+            dst[pos..pos + n].copy_from_slice(&b[first..first + n]);
+        }
+    }
+    fn write(&self, off: usize, src: &[u8]) {
+        for (w, first, n, pos) in self.span(off, src.len()) {
+            let part = &src[pos..pos + n];
+            let _ = self.words[w].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                let mut b = old.to_le_bytes();
+                b[first..first + n].copy_from_slice(part);
+                Some(u32::from_le_bytes(b))
+            });
+        }
+    }
+    fn fence(&self, order: Ordering) {
+        fence(order)
+    }
+}
+
+/// A doorbell: a latched flag and a condition variable.
+#[derive(Default)]
+struct Bell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Bell {
+    fn ring(&self) {
+        *self.rung.lock().unwrap() = true;
+        self.cv.notify_one();
+    }
+    fn sleep(&self) {
+        let mut r = self.rung.lock().unwrap();
+        while !*r {
+            r = self.cv.wait(r).unwrap();
+        }
+        *r = false;
+    }
+}
+
+/// One direction: its ring and the bells of its two ends.
+struct Dir {
+    layout: InlineLayout,
+    comp: Companions,
+    /// Rung by the producer, slept on by the consumer.
+    data: Bell,
+    /// Rung by the consumer, slept on by the producer.
+    space: Bell,
+}
+
+fn send(mem: &LoomMem32, d: &Dir, tx: &mut InlineTx, v: u32) {
+    loop {
+        match tx.try_send(mem, v, v + 100, &v.to_le_bytes()) {
+            Ok(kick) => {
+                if kick {
+                    d.data.ring();
+                }
+                break;
+            }
+            Err(intercore::Error::WouldBlock) => {
+                if !tx.arm_space(mem).unwrap() {
+                    d.space.sleep();
+                }
+            }
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    tx.disarm_space(mem);
+}
+
+fn recv(mem: &LoomMem32, d: &Dir, rx: &mut InlineRx) -> u32 {
+    loop {
+        if let Some(m) = rx.try_recv(mem).unwrap() {
+            let mut b = [0u8; 4];
+            assert_eq!(m.len, 4, "header not visible");
+            mem.read(m.off, &mut b);
+            let v = u32::from_le_bytes(b);
+            assert_eq!((m.src, m.dst), (v, v + 100), "payload not visible");
+            if rx.release(mem).unwrap() {
+                d.space.ring();
+            }
+            rx.disarm(mem);
+            return v;
+        }
+        let (ready, kick) = rx.arm(mem).unwrap();
+        if kick {
+            d.space.ring();
+        }
+        if !ready {
+            d.data.sleep();
+        }
+    }
+}
+
+/// Three request/reply round trips over two-slot rings, so the requests' producer must
+/// wait for space before the third, and each end sleeps for data.
+#[test]
+fn inline_duplex_no_lost_wakeup() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(
+        std::env::var("LOOM_MAX_PREEMPTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
+    );
+    b.check(|| {
+        // Two rings (192 + 2 × 64 bytes each) and their companions (2 × 48 each).
+        let ring = |base: usize, comp: usize| Dir {
+            layout: InlineLayout::fit(base, 320, 48, 2).unwrap(),
+            comp: Companions {
+                base: comp,
+                stride: 48,
+            },
+            data: Bell::default(),
+            space: Bell::default(),
+        };
+        let mem = Arc::new(LoomMem32::new(1024));
+        let dirs = Arc::new([ring(0, 640), ring(320, 736)]);
+        for d in dirs.iter() {
+            d.layout.reset(&*mem);
+        }
+        let (m2, d2) = (Arc::clone(&mem), Arc::clone(&dirs));
+        let remote = loom::thread::spawn(move || {
+            let (req, rep) = (&d2[0], &d2[1]);
+            let mut rx = InlineRx::new(&*m2, req.layout, req.comp).unwrap();
+            let mut tx = InlineTx::new(&*m2, rep.layout, rep.comp).unwrap();
+            for i in 0..3 {
+                let v = recv(&m2, req, &mut rx);
+                assert_eq!(v, i, "request out of order");
+                send(&m2, rep, &mut tx, v + 1000);
+            }
+        });
+        let (req, rep) = (&dirs[0], &dirs[1]);
+        let mut tx = InlineTx::new(&*mem, req.layout, req.comp).unwrap();
+        let mut rx = InlineRx::new(&*mem, rep.layout, rep.comp).unwrap();
+        // Two requests in flight, then one per reply: the third waits for space.
+        send(&mem, req, &mut tx, 0);
+        send(&mem, req, &mut tx, 1);
+        assert_eq!(recv(&mem, rep, &mut rx), 1000);
+        send(&mem, req, &mut tx, 2);
+        assert_eq!(recv(&mem, rep, &mut rx), 1001);
+        assert_eq!(recv(&mem, rep, &mut rx), 1002);
+        remote.join().unwrap();
+    });
+}
