@@ -302,6 +302,7 @@ pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
 pub fn run(json: bool) -> Result<Vec<AccessRow>, String> {
     let mut rows = intercore_rows()?;
     rows.extend(super::accesses_vq::rows()?);
+    rows.extend(super::accesses_inline::rows()?);
     if json {
         for r in &rows {
             println!("{}", r.json());

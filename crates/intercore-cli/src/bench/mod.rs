@@ -2,6 +2,7 @@
 //! user would pick instead, in one run.
 
 mod accesses;
+mod accesses_inline;
 mod accesses_vq;
 mod floor;
 #[cfg(feature = "iceoryx2")]

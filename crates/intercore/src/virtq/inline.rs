@@ -13,10 +13,14 @@
 //!
 //! | offset | line | written by | word |
 //! |---|---|---|---|
-//! | 0 | progress | consumer | `progress`: messages released (published in batches) |
-//! | 64 | wake | consumer | `wake_at`: the message number it sleeps for ([`DISARMED`] ahead when awake) |
-//! | 128 | space | producer | `space_at`: the `progress` it sleeps for, when full |
-//! | 192 + k·slot | slot k | producer | `src`, `dst`, `seq`, `len` (u16), `flags` (u16), payload |
+//! | 0 | consumer's | consumer | `progress`: messages released (published in batches) |
+//! | 4 | consumer's | consumer | `wake_at`: the message number it sleeps for ([`DISARMED`] ahead when awake) |
+//! | 64 | producer's | producer | `space_at`: the `progress` it sleeps for, when full |
+//! | 128 + k·slot | slot k | producer | `src`, `dst`, `seq`, `len` (u16), `flags` (u16), payload |
+//!
+//! The producer loads `wake_at` after every message (the consumer writes that line only
+//! once a batch and when it goes to sleep or wakes, so it stays in both caches) and
+//! `progress`, in the same line, only when the slots it knows free run out.
 //!
 //! Message `n` (counted from 0 at reset, wrapping) goes into slot `n mod slots` with
 //! `seq = n + 1`; a zeroed slot (the first lap) or one holding `n + 1 − slots` (the lap
@@ -40,8 +44,8 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// A cache line.
 pub const LINE: usize = 64;
-/// Bytes of the three control lines before the first slot.
-pub const CTRL: usize = 3 * LINE;
+/// Bytes of the two control lines before the first slot.
+pub const CTRL: usize = 2 * LINE;
 /// Bytes of the slot header (the rpmsg header's layout, `reserved` = sequence word).
 pub const SLOT_HDR: usize = 16;
 /// Slot header flag: the payload is in the slot's companion buffer.
@@ -53,8 +57,8 @@ pub const MAX_INLINE: usize = 2 * LINE - SLOT_HDR;
 pub const DISARMED: u32 = 1 << 31;
 
 const PROGRESS: usize = 0;
-const WAKE: usize = LINE;
-const SPACE: usize = 2 * LINE;
+const WAKE: usize = 4;
+const SPACE: usize = LINE;
 const SEQ: usize = 8;
 /// `len` (u16) and `flags` (u16), accessed as one word.
 const LEN: usize = 12;
@@ -559,7 +563,7 @@ mod tests {
         assert_eq!((l.slot_size, l.max_inline()), (64, 48));
         let l = InlineLayout::fit(0, 4096, 49, 256).unwrap();
         assert_eq!((l.slot_size, l.max_inline()), (128, 112));
-        assert_eq!(l.slots, 16); // (4096 - 192) / 128 = 30 → 16
+        assert_eq!(l.slots, 16); // (4096 - 128) / 128 = 31 → 16
         assert!(InlineLayout::fit(32, 4096, 48, 256).is_err());
         assert!(InlineLayout::fit(0, 4096, 113, 256).is_err());
         assert!(InlineLayout::fit(0, CTRL + 64, 48, 256).is_err());

@@ -15,9 +15,10 @@
 //!   be refused as "neither the next message nor empty").
 //!
 //! When this was written, each of these changes to `src/virtq/inline.rs` was tried and
-//! made the model fail: the `seq` store in `try_send_with` → `Relaxed` ("payload not
-//! visible"); the `SeqCst` fence in `try_send_with` → `Release` (deadlock: a lost wakeup
-//! of the consumer); the fence in `InlineRx::arm` removed (deadlock).
+//! made the model fail: the `seq` store in `try_send_with` → `Relaxed` (a reply read with
+//! the previous lap's payload: 1000 where 1002 was sent); the `SeqCst` fence in
+//! `try_send_with` → `Release` (deadlock: a lost wakeup of the consumer); the fence in
+//! `InlineRx::arm` removed (deadlock, both ends asleep).
 
 use intercore::SharedMemory;
 use intercore::virtq::inline::{Companions, InlineLayout, InlineRx, InlineTx};
@@ -195,9 +196,9 @@ fn inline_duplex_no_lost_wakeup() {
             .unwrap_or(2),
     );
     b.check(|| {
-        // Two rings (192 + 2 × 64 bytes each) and their companions (2 × 48 each).
+        // Two rings (128 + 2 × 64 bytes each) and their companions (2 × 48 each).
         let ring = |base: usize, comp: usize| Dir {
-            layout: InlineLayout::fit(base, 320, 48, 2).unwrap(),
+            layout: InlineLayout::fit(base, 256, 48, 2).unwrap(),
             comp: Companions {
                 base: comp,
                 stride: 48,
@@ -205,8 +206,8 @@ fn inline_duplex_no_lost_wakeup() {
             data: Bell::default(),
             space: Bell::default(),
         };
-        let mem = Arc::new(LoomMem32::new(1024));
-        let dirs = Arc::new([ring(0, 640), ring(320, 736)]);
+        let mem = Arc::new(LoomMem32::new(704));
+        let dirs = Arc::new([ring(0, 512), ring(256, 608)]);
         for d in dirs.iter() {
             d.layout.reset(&*mem);
         }
