@@ -245,6 +245,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 }
             }
         }
+        Some("inline") => super::rtt_inline::peer(adopt(args.get(1))?),
         Some("echo") => {
             let mut r = std::fs::File::from(adopt(args.get(1))?);
             let mut w = if args.get(1) == args.get(2) {

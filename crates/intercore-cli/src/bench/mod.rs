@@ -8,6 +8,7 @@ mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iox;
 mod plot;
+mod rtt_inline;
 mod stats;
 mod suites;
 
@@ -202,6 +203,7 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             what: "batched one-way throughput, 64 B, million msgs/s",
         },
     ];
+    ts.extend(rtt_inline::targets(rows));
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {
@@ -325,7 +327,7 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     let peer_cpu = cpus.get(1).copied();
     let sizes = [1usize, 64, 496];
     let has = |s: &str| o.suites.contains(&s);
-    let rtt_steps = 12 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
+    let rtt_steps = 13 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
@@ -348,6 +350,12 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
         push(
             floor::spin(warm, n, peer_cpu).map(|r| vec![r]),
             "spin floor",
+            &mut rows,
+        );
+        p.step("rtt: inline-slot ring");
+        push(
+            rtt_inline::rows(warm, n, peer_cpu),
+            "inline-slot ring",
             &mut rows,
         );
         p.step("rtt: eventfd floor");
