@@ -346,7 +346,10 @@ pub fn inline_slots(data: &[u8]) {
                     && m.off >= comp.base
                     && m.off + m.len <= span
                     && m.len <= comp.stride;
-                assert!(in_slot || in_comp, "message outside its slot or companion: {m:?}");
+                assert!(
+                    in_slot || in_comp,
+                    "message outside its slot or companion: {m:?}"
+                );
                 mem.read(m.off, &mut out[..m.len]);
                 if k % 3 != 2 {
                     let _ = rx.release(&mem);

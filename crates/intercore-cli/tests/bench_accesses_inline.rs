@@ -39,7 +39,13 @@ fn rows() -> (String, Vec<BTreeMap<String, String>>) {
     (text, rows)
 }
 
-fn get(rows: &[BTreeMap<String, String>], imp: &str, role: &str, op: &str, size: usize) -> BTreeMap<String, String> {
+fn get(
+    rows: &[BTreeMap<String, String>],
+    imp: &str,
+    role: &str,
+    op: &str,
+    size: usize,
+) -> BTreeMap<String, String> {
     rows.iter()
         .find(|r| {
             r["impl"] == imp
@@ -64,7 +70,11 @@ fn inline_64_byte_round_trip_is_one_load_deep_and_three_lines_per_message() {
         }
         for op in ["send", "recv"] {
             let r = get(&rows, "intercore-inline", role, op, 64);
-            assert!(f(&r, "lines64") <= 3.0, "{role} {op}: lines64 {}", r["lines64"]);
+            assert!(
+                f(&r, "lines64") <= 3.0,
+                "{role} {op}: lines64 {}",
+                r["lines64"]
+            );
         }
         let inline = get(&rows, "intercore-inline", role, "rtt", 64);
         let in_order = get(&rows, "intercore-in-order", role, "rtt", 64);
@@ -78,7 +88,11 @@ fn inline_64_byte_round_trip_is_one_load_deep_and_three_lines_per_message() {
         // control line the producer reads.
         for size in [1, 16, 48] {
             let r = get(&rows, "intercore-inline-1line", role, "send", size);
-            assert!(f(&r, "lines64") <= 2.0, "{role} send {size}: {}", r["lines64"]);
+            assert!(
+                f(&r, "lines64") <= 2.0,
+                "{role} send {size}: {}",
+                r["lines64"]
+            );
         }
     }
 }

@@ -20,7 +20,8 @@ use zerocopy::IntoBytes;
 #[test]
 fn inline_offer_falls_back_while_the_buses_do_not_drive_it() {
     let link = Link::with_buffers(8);
-    let mut table = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE);
+    let mut table =
+        IntercoreRpmsgTable::standard(&link.spec, INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE);
     table.intercore.body.inline_max = intercore::wire::Le32::new(112);
     link.mem.write(link.rsc.offset, table.as_bytes());
     let e = table.intercore.body;

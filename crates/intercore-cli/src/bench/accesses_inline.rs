@@ -101,8 +101,7 @@ impl Bench {
         let mut r = [Counts::default(); 4];
         let (h, rm) = (&mut self.host, &mut self.remote);
         h.mem.mark();
-        h.tx
-            .try_send(&h.mem, 1024, 1025, &self.out[..size])
+        h.tx.try_send(&h.mem, 1024, 1025, &self.out[..size])
             .map_err(|x| e("host send", x))?;
         if !whole {
             r[0] = h.mem.take();
@@ -127,11 +126,10 @@ impl Bench {
             r[3] = rm.mem.take();
             h.mem.mark();
         }
-        let m = h
-            .rx
-            .try_recv(&h.mem)
-            .map_err(|x| e("host receive", x))?
-            .ok_or("host: no reply")?;
+        let m =
+            h.rx.try_recv(&h.mem)
+                .map_err(|x| e("host receive", x))?
+                .ok_or("host: no reply")?;
         h.mem.read(m.off, &mut self.back[..m.len]);
         h.rx.release(&h.mem).map_err(|x| e("host release", x))?;
         r[if whole { 0 } else { 1 }] = h.mem.take();
@@ -146,7 +144,8 @@ impl Bench {
 /// 64-byte message needs) and one-line slots (`intercore-inline-1line`, 48 bytes inline).
 pub fn rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = Vec::new();
-    for (implementation, max_inline) in [("intercore-inline", 112), ("intercore-inline-1line", 48)] {
+    for (implementation, max_inline) in [("intercore-inline", 112), ("intercore-inline-1line", 48)]
+    {
         let mut b = Bench::new(max_inline)?;
         for &size in &SIZES {
             for _ in 0..3 * NUM {

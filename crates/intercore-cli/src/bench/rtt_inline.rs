@@ -36,7 +36,10 @@ fn rings() -> Result<[(InlineLayout, Companions); 2], String> {
     };
     Ok([
         (InlineLayout::fit(0, AREA, 112, SLOTS).map_err(e)?, comp(0)),
-        (InlineLayout::fit(AREA, AREA, 112, SLOTS).map_err(e)?, comp(1)),
+        (
+            InlineLayout::fit(AREA, AREA, 112, SLOTS).map_err(e)?,
+            comp(1),
+        ),
     ])
 }
 
@@ -131,11 +134,26 @@ pub fn peer(fd: std::os::fd::OwnedFd) -> Result<(), String> {
 /// from issue 24 (64 B ≤ 2×, up to 16 B ≤ 1.5×), the other sizes printed without one.
 pub(super) fn targets(rows: &[Row]) -> Vec<super::Target> {
     const NAMES: [(&str, &str); 5] = [
-        ("inline_ring_rtt_1_over_spin_floor", "inline-slot ring (no bus), 1 B, p50 / spin floor p50"),
-        ("inline_ring_rtt_16_over_spin_floor", "inline-slot ring (no bus), 16 B, p50 / spin floor p50"),
-        ("inline_ring_rtt_48_over_spin_floor", "inline-slot ring (no bus), 48 B, p50 / spin floor p50"),
-        ("inline_ring_rtt_64_over_spin_floor", "inline-slot ring (no bus), 64 B, p50 / spin floor p50"),
-        ("inline_ring_rtt_496_over_spin_floor", "inline-slot ring (no bus), 496 B (by reference), p50 / spin floor p50"),
+        (
+            "inline_ring_rtt_1_over_spin_floor",
+            "inline-slot ring (no bus), 1 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_ring_rtt_16_over_spin_floor",
+            "inline-slot ring (no bus), 16 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_ring_rtt_48_over_spin_floor",
+            "inline-slot ring (no bus), 48 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_ring_rtt_64_over_spin_floor",
+            "inline-slot ring (no bus), 64 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_ring_rtt_496_over_spin_floor",
+            "inline-slot ring (no bus), 496 B (by reference), p50 / spin floor p50",
+        ),
     ];
     let p50 = |t: &str, s: usize| {
         rows.iter()

@@ -140,7 +140,10 @@ impl InlineLayout {
             && self.slots.is_power_of_two()
             && (self.slot_size == LINE || self.slot_size == 2 * LINE)
             && self.base % LINE == 0
-            && self.base.checked_add(self.size()).is_some_and(|e| e <= mem.len())
+            && self
+                .base
+                .checked_add(self.size())
+                .is_some_and(|e| e <= mem.len())
             && c.stride >= self.max_inline()
             && c.base % 4 == 0
             && (self.slots as usize)
@@ -150,7 +153,9 @@ impl InlineLayout {
         if ok {
             Ok(())
         } else {
-            Err(Error::Config("inline ring or its companion buffers do not fit the region"))
+            Err(Error::Config(
+                "inline ring or its companion buffers do not fit the region",
+            ))
         }
     }
 
@@ -209,7 +214,11 @@ pub struct InlineTx {
 impl InlineTx {
     /// The producer of a ring at `layout` whose long messages go to `comp`; starts at
     /// message 0 (after [`InlineLayout::reset`]).
-    pub fn new<M: SharedMemory + ?Sized>(mem: &M, layout: InlineLayout, comp: Companions) -> Result<Self> {
+    pub fn new<M: SharedMemory + ?Sized>(
+        mem: &M,
+        layout: InlineLayout,
+        comp: Companions,
+    ) -> Result<Self> {
         layout.check(mem, &comp)?;
         Ok(Self {
             layout,
@@ -315,7 +324,10 @@ impl InlineTx {
     /// Asks the consumer to ring when it releases enough for one more slot, then looks
     /// again: `true` when a slot is free now (do not sleep).
     pub fn arm_space<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<bool> {
-        let want = self.produced.wrapping_sub(self.layout.slots).wrapping_add(1);
+        let want = self
+            .produced
+            .wrapping_sub(self.layout.slots)
+            .wrapping_add(1);
         // Relaxed: ordered before the re-check by the SeqCst fence.
         mem.store_u32(self.layout.base + SPACE, want, Relaxed);
         self.space_armed = true;
@@ -330,7 +342,11 @@ impl InlineTx {
         if self.space_armed {
             self.space_armed = false;
             // Relaxed: a late wake-up is harmless, only a missed one is not.
-            mem.store_u32(self.layout.base + SPACE, self.seen.wrapping_add(DISARMED), Relaxed);
+            mem.store_u32(
+                self.layout.base + SPACE,
+                self.seen.wrapping_add(DISARMED),
+                Relaxed,
+            );
         }
     }
 
@@ -363,7 +379,11 @@ impl InlineRx {
     /// The consumer of a ring at `layout` whose long messages are in `comp`; starts at
     /// message 0 (after [`InlineLayout::reset`]). Progress is published every
     /// `slots / 4` releases (at least 1).
-    pub fn new<M: SharedMemory + ?Sized>(mem: &M, layout: InlineLayout, comp: Companions) -> Result<Self> {
+    pub fn new<M: SharedMemory + ?Sized>(
+        mem: &M,
+        layout: InlineLayout,
+        comp: Companions,
+    ) -> Result<Self> {
         layout.check(mem, &comp)?;
         Ok(Self {
             layout,
@@ -519,7 +539,11 @@ impl InlineRx {
         if self.armed {
             self.armed = false;
             // Relaxed: a late wake-up is harmless, only a missed one is not.
-            mem.store_u32(self.layout.base + WAKE, self.next.wrapping_add(DISARMED), Relaxed);
+            mem.store_u32(
+                self.layout.base + WAKE,
+                self.next.wrapping_add(DISARMED),
+                Relaxed,
+            );
         }
     }
 }
@@ -547,7 +571,7 @@ mod tests {
     /// not offer it against one that does, both fall back to the split ring.
     #[test]
     fn negotiation_needs_both_ends() {
-        use intercore_wire::rsc::{INTERCORE_F_INLINE, INTERCORE_F_IN_ORDER};
+        use intercore_wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
         let both = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
         assert_eq!(negotiate(Some((both, 48)), true), Some(48));
         assert_eq!(negotiate(Some((INTERCORE_F_IN_ORDER, 0)), true), None);
@@ -580,7 +604,10 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|b| (b as u32 + i) as u8).collect();
             tx.try_send(&mem, 1024 + i, 53 + i, &data).unwrap();
             let m = rx.try_recv(&mem).unwrap().unwrap();
-            assert_eq!((m.src, m.dst, m.len, m.inline), (1024 + i, 53 + i, len, len <= 112));
+            assert_eq!(
+                (m.src, m.dst, m.len, m.inline),
+                (1024 + i, 53 + i, len, len <= 112)
+            );
             let mut got = vec![0; len];
             mem.read(m.off, &mut got);
             assert_eq!(got, data);
@@ -677,10 +704,16 @@ mod tests {
     fn layouts_outside_the_region_are_refused() {
         let mem = MemcpyMem::new(1024);
         let l = InlineLayout::fit(0, 4096, 48, 64).unwrap();
-        let c = Companions { base: 0, stride: 64 };
+        let c = Companions {
+            base: 0,
+            stride: 64,
+        };
         assert!(InlineTx::new(&mem, l, c).is_err());
         let l = InlineLayout::fit(0, 1024, 48, 8).unwrap();
-        let c = Companions { base: 1024 - 64, stride: 64 };
+        let c = Companions {
+            base: 1024 - 64,
+            stride: 64,
+        };
         assert!(InlineRx::new(&mem, l, c).is_err());
     }
 }

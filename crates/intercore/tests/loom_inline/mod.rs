@@ -48,7 +48,10 @@ impl LoomMem32 {
 
     /// Bytes of `off..off+len` word by word: (word, first byte in it, bytes, position).
     fn span(&self, off: usize, len: usize) -> Vec<(usize, usize, usize, usize)> {
-        assert!(off + len <= self.len(), "copy at {off:#x}+{len} outside the region");
+        assert!(
+            off + len <= self.len(),
+            "copy at {off:#x}+{len} outside the region"
+        );
         let mut v = Vec::new();
         let mut pos = 0;
         while pos < len {
@@ -77,9 +80,11 @@ unsafe impl SharedMemory for LoomMem32 {
     }
     fn store_u16(&self, off: usize, v: u16, order: Ordering) {
         let sh = 8 * (off % 4);
-        let _ = self.word(off & !3).fetch_update(order, Ordering::Relaxed, |w| {
-            Some(w & !(0xFFFF << sh) | u32::from(v) << sh)
-        });
+        let _ = self
+            .word(off & !3)
+            .fetch_update(order, Ordering::Relaxed, |w| {
+                Some(w & !(0xFFFF << sh) | u32::from(v) << sh)
+            });
     }
     fn load_u32(&self, off: usize, order: Ordering) -> u32 {
         self.word(off).load(order)
