@@ -415,8 +415,15 @@ impl InlineRx {
             return Ok(false);
         }
         let n = self.next;
+        let slot = self.layout.slot(n);
+        if self.layout.slot_size > LINE {
+            // A two-line slot: touch its second line first (value unused; Relaxed, it
+            // orders nothing), so both lines' transfers are in flight at once instead of the
+            // second starting only after the sequence word arrived.
+            let _ = mem.load_u32(slot + LINE, Relaxed);
+        }
         // Acquire: header and payload written before `seq` are visible after it.
-        let seq = mem.load_u32(self.layout.slot(n) + SEQ, Acquire);
+        let seq = mem.load_u32(slot + SEQ, Acquire);
         let empty = if self.lapped {
             n.wrapping_add(1).wrapping_sub(self.layout.slots)
         } else {
