@@ -623,6 +623,41 @@ mod tests {
         }
     }
 
+    /// Message numbers wrap (at 3 M messages/s, u32 wraps in 24 minutes): both ends started
+    /// just below 2³², as a ring left after that many messages would be, carry several laps
+    /// across the wrap (where a sequence word of 0 means "full"), with the wake words.
+    #[test]
+    fn message_numbers_wrap() {
+        let (mem, l, c) = ring();
+        let start = u32::MAX - 5;
+        for i in 0..NUM {
+            let n = start.wrapping_add(i);
+            mem.store_u32(
+                l.slot(n) + SEQ,
+                n.wrapping_add(1).wrapping_sub(NUM),
+                Relaxed,
+            );
+        }
+        mem.store_u32(l.base + PROGRESS, start, Relaxed);
+        let mut tx = InlineTx::new(&mem, l, c).unwrap();
+        let mut rx = InlineRx::new(&mem, l, c).unwrap();
+        (tx.produced, tx.seen) = (start, start);
+        (rx.next, rx.released, rx.published, rx.lapped) = (start, start, start, true);
+        for i in 0..5 * NUM {
+            assert_eq!(rx.try_recv(&mem).unwrap(), None, "message {i}: empty");
+            assert_eq!(rx.arm(&mem).unwrap(), (false, false));
+            assert!(
+                tx.try_send(&mem, i, 0, &i.to_le_bytes()).unwrap(),
+                "armed: ring"
+            );
+            rx.disarm(&mem);
+            let m = rx.try_recv(&mem).unwrap().expect("crossed");
+            assert_eq!(m.src, i);
+            rx.release(&mem).unwrap();
+        }
+        assert!(tx.produced < 100, "wrapped");
+    }
+
     /// The producer stops at a full ring, reads progress only when its slots run out, and
     /// the consumer's batched progress frees them.
     #[test]
