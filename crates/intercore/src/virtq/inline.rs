@@ -402,6 +402,14 @@ impl InlineRx {
         &self.layout
     }
 
+    /// Publishes progress every `batch` releases instead (clamped to `1..=slots`; a
+    /// producer waiting for space is never stranded: once every slot is released a whole
+    /// batch is, and `arm` publishes what is left before sleeping).
+    pub fn with_batch(mut self, batch: u32) -> Self {
+        self.batch = batch.clamp(1, self.layout.slots);
+        self
+    }
+
     /// Messages taken and not yet released.
     pub fn held(&self) -> u32 {
         self.next.wrapping_sub(self.released)

@@ -18,7 +18,10 @@
 //! made the model fail: the `seq` store in `try_send_with` → `Relaxed` (a reply read with
 //! the previous lap's payload: 1000 where 1002 was sent); the `SeqCst` fence in
 //! `try_send_with` → `Release` (deadlock: a lost wakeup of the consumer); the fence in
-//! `InlineRx::arm` removed (deadlock, both ends asleep).
+//! `InlineRx::arm` removed (deadlock, both ends asleep); and, for the batched model, a
+//! batch published one release late (`>` for `>=` in `release`) together with `arm` no
+//! longer publishing what is left before sleeping (deadlock: the producer waits for space
+//! that was released but never published).
 
 use intercore::SharedMemory;
 use intercore::virtq::inline::{Companions, InlineLayout, InlineRx, InlineTx};
@@ -238,5 +241,46 @@ fn inline_duplex_no_lost_wakeup() {
         assert_eq!(recv(&mem, rep, &mut rx), 1001);
         assert_eq!(recv(&mem, rep, &mut rx), 1002);
         remote.join().unwrap();
+    });
+}
+
+/// One way, batched progress: a two-slot ring whose consumer publishes progress only every
+/// second release (`with_batch(2)`), four messages, so the producer waits for space while
+/// the consumer holds an unpublished release — the case the batching argument covers.
+#[test]
+fn inline_batched_progress_no_lost_wakeup() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(
+        std::env::var("LOOM_MAX_PREEMPTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
+    );
+    b.check(|| {
+        let mem = Arc::new(LoomMem32::new(352));
+        let d = Arc::new(Dir {
+            layout: InlineLayout::fit(0, 256, 48, 2).unwrap(),
+            comp: Companions {
+                base: 256,
+                stride: 48,
+            },
+            data: Bell::default(),
+            space: Bell::default(),
+        });
+        d.layout.reset(&*mem);
+        let (m2, d2) = (Arc::clone(&mem), Arc::clone(&d));
+        let consumer = loom::thread::spawn(move || {
+            let mut rx = InlineRx::new(&*m2, d2.layout, d2.comp)
+                .unwrap()
+                .with_batch(2);
+            for i in 0..4 {
+                assert_eq!(recv(&m2, &d2, &mut rx), i, "out of order");
+            }
+        });
+        let mut tx = InlineTx::new(&*mem, d.layout, d.comp).unwrap();
+        for i in 0..4 {
+            send(&mem, &d, &mut tx, i);
+        }
+        consumer.join().unwrap();
     });
 }
