@@ -5,7 +5,7 @@
 
 use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
-use intercore::testing::Link;
+use intercore::testing::Carveout;
 use intercore::virtq::inline;
 use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
 use intercore::{SharedMemory, WaitMode};
@@ -19,7 +19,7 @@ use zerocopy::IntoBytes;
 /// be used if the host offered it, so the fallback is the host's choice, not a bad offer.
 #[test]
 fn inline_offer_falls_back_while_the_buses_do_not_drive_it() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let mut table =
         IntercoreRpmsgTable::standard(&link.spec, INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE);
     table.intercore.body.inline_max = intercore::wire::Le32::new(112);
@@ -35,8 +35,8 @@ fn inline_offer_falls_back_while_the_buses_do_not_drive_it() {
     let (hb, _rb) = intercore::testing::ThreadBell::pair();
     let host = intercore::rpmsg::HostBus::new(
         std::sync::Arc::clone(&link.mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
@@ -49,9 +49,12 @@ fn inline_offer_falls_back_while_the_buses_do_not_drive_it() {
     assert!(host.in_order() && remote.in_order());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
-    host.send(h, r, b"ping").unwrap();
+    let t = Some(Duration::from_secs(5));
+    host.send_raw(h, r, b"ping", t).unwrap();
     let got = remote
-        .recv_on(r, Some(Duration::from_secs(5)), |m| m.payload.to_vec())
+        .recv_any_with(t, |m| (m.dst, m.payload.to_vec()))
         .unwrap();
+    assert_eq!(got.0, r);
+    let got = got.1;
     assert_eq!(got, b"ping");
 }
