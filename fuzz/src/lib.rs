@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dp_completions", dp_completions),
     ("board_toml", board_toml),
     ("vhost_user", vhost_user),
+    ("inline_slots", inline_slots),
 ];
 
 /// The resource table parser, and a host bus discovering its device in it.
@@ -308,6 +309,87 @@ pub fn vhost_user(data: &[u8]) {
                 let _ = dev.handle(m);
             }
             _ => break,
+        }
+    }
+}
+
+/// The inline-slot ring (`intercore::virtq::inline`) between a producer and a consumer
+/// over memory the input scribbles on. The first byte: bit 0 picks one- or two-line slots,
+/// bits 1–4 how much honest traffic comes first; the rest is 6-byte records (a 16-bit
+/// offset into the ring and its companions, a 32-bit word written there). Then both ends
+/// send, take and release. Every message the consumer accepts must lie inside its slot or
+/// its companion buffer, and its length inside what they hold.
+pub fn inline_slots(data: &[u8]) {
+    use intercore::virtq::inline::{Companions, InlineLayout, InlineRx, InlineTx};
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mem = HeapMem::new(4096);
+    let max_inline = if sel & 1 == 0 { 48 } else { 112 };
+    let Ok(layout) = InlineLayout::fit(0, 2048, max_inline, 8) else {
+        return;
+    };
+    let comp = Companions {
+        base: 2048,
+        stride: 256,
+    };
+    layout.reset(&mem);
+    let (Ok(mut tx), Ok(mut rx)) = (
+        InlineTx::new(&mem, layout, comp),
+        InlineRx::new(&mem, layout, comp),
+    ) else {
+        return;
+    };
+    let payload = [0xA5u8; 256];
+    let send = |tx: &mut InlineTx, k: usize| {
+        let _ = tx.try_send(&mem, k as u32, 1024, &payload[..(k * 37) % 257]);
+    };
+    for k in 0..usize::from(sel >> 1 & 15) {
+        send(&mut tx, k);
+        if let Ok(Some(_)) = rx.try_recv(&mem) {
+            let _ = rx.release(&mem);
+        }
+    }
+    let span = comp.base + layout.slots as usize * comp.stride;
+    for r in rest.chunks_exact(6) {
+        let off = (usize::from(u16::from_le_bytes([r[0], r[1]])) % span) & !3;
+        mem.store_u32(
+            off,
+            u32::from_le_bytes([r[2], r[3], r[4], r[5]]),
+            core::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    let mut out = [0u8; 256];
+    for k in 0..24 {
+        match rx.try_recv(&mem) {
+            Ok(Some(m)) => {
+                let in_slot = m.inline
+                    && m.off >= layout.base
+                    && m.off + m.len <= layout.base + layout.size()
+                    && m.len <= layout.max_inline();
+                let in_comp = !m.inline
+                    && m.off >= comp.base
+                    && m.off + m.len <= span
+                    && m.len <= comp.stride;
+                assert!(
+                    in_slot || in_comp,
+                    "message outside its slot or companion: {m:?}"
+                );
+                mem.read(m.off, &mut out[..m.len]);
+                if k % 3 != 2 {
+                    let _ = rx.release(&mem);
+                }
+            }
+            Ok(None) => {
+                let _ = rx.arm(&mem);
+                rx.disarm(&mem);
+            }
+            Err(_) => break,
+        }
+        send(&mut tx, k);
+        if k % 5 == 4 {
+            let _ = tx.arm_space(&mem);
+            tx.disarm_space(&mem);
         }
     }
 }

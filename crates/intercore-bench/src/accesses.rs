@@ -12,6 +12,7 @@
 //! its transmit buffers in batches pays once a turn, so a single message would misstate
 //! it), the chains are the longest of any message of the turn.
 
+mod inline;
 mod vq;
 
 use intercore::WaitMode;
@@ -325,6 +326,7 @@ pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
 pub fn rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = intercore_rows()?;
     rows.extend(vq::rows()?);
+    rows.extend(inline::rows()?);
     Ok(rows)
 }
 

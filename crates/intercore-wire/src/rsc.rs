@@ -556,6 +556,19 @@ pub const INTERCORE_RSC_VERSION: u32 = 1;
 /// writes `accepted` (Linux, OpenAMP and RPMsg-Lite skip vendor entries) and gets the
 /// standard split ring.
 pub const INTERCORE_F_IN_ORDER: u32 = 1 << 0;
+/// Feature bit of the intercore vendor entry: **inline-slot rings** (issue 24). Each
+/// direction's vring area holds a ring of one- or two-line slots carrying the rpmsg
+/// header and payload, with a per-slot sequence word written last
+/// (`intercore::virtq::inline`); the slot size follows [`FwRscIntercore::inline_max`],
+/// which the firmware sets (1..=[`INTERCORE_INLINE_MAX`]) when it offers this bit.
+/// Only between two intercore ends: no other peer writes `accepted`, so every other host
+/// gets the standard split ring.
+pub const INTERCORE_F_INLINE: u32 = 1 << 1;
+/// The largest `inline_max` (two 64-byte lines less the 16-byte header).
+pub const INTERCORE_INLINE_MAX: u32 = 112;
+/// Every entry feature bit this crate knows (the parser refuses an `accepted` outside the
+/// offered bits; a bus accepts only what it implements).
+pub const INTERCORE_KNOWN_FEATURES: u32 = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
 /// The entry feature bits this crate's buses implement.
 pub const INTERCORE_FEATURES: u32 = INTERCORE_F_IN_ORDER;
 /// Offset of the `accepted` word in an [`RSC_INTERCORE`] entry, counted from its type word
@@ -607,8 +620,12 @@ pub struct FwRscIntercore {
     /// cannot inherit a stale acceptance. Was the first reserved word of version 1, so
     /// older firmware offers nothing and reads nothing here.
     pub accepted: Le32,
-    /// Reserved, zero.
-    pub reserved: [Le32; 1],
+    /// Payload bytes the firmware carries inline in a slot when [`INTERCORE_F_INLINE`] is
+    /// negotiated (1..=[`INTERCORE_INLINE_MAX`]; 48 makes one-line slots, more two-line
+    /// ones). Zero when the firmware does not offer inline rings; a value outside that
+    /// range makes the offer unusable (the host does not accept the bit), not the table. Was the second reserved
+    /// word of version 1 (zero in older firmware, which offers no inline rings).
+    pub inline_max: Le32,
 }
 
 impl FwRscIntercore {
@@ -804,6 +821,27 @@ mod tests {
             .find_intercore()
             .unwrap_err();
         assert!(matches!(err, WireError::Truncated { .. }), "{err}");
+    }
+
+    /// The inline bit sits beside in-order with its slot payload in the former second
+    /// reserved word: offered with 1..=112, accepted like any offered bit.
+    #[test]
+    fn intercore_inline_offer_parses() {
+        assert_eq!(INTERCORE_F_INLINE & INTERCORE_F_IN_ORDER, 0);
+        assert_eq!(core::mem::size_of::<FwRscIntercore>(), 32);
+        for im in [1, 48, 112] {
+            let mut e = good_intercore();
+            e.features = Le32::new(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE);
+            e.accepted = Le32::new(INTERCORE_F_INLINE);
+            e.inline_max = Le32::new(im);
+            let bytes = intercore_table(&e);
+            let (_, got) = ResourceTable::validate(&bytes)
+                .unwrap()
+                .find_intercore()
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.inline_max.get(), im);
+        }
     }
 
     proptest! {

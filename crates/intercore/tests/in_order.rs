@@ -331,7 +331,8 @@ fn hostile_acceptance_is_refused() {
     .expect("refused");
     assert!(err.to_string().contains("accepted"), "{err}");
 
-    // Offered (bit 1, unknown to this crate) and "accepted" by a hostile host.
+    // Offered (bit 1: inline rings, which the buses do not implement yet) and "accepted"
+    // by a hostile host.
     let hostile = link(INTERCORE_FEATURES | 2);
     let link = hostile;
     let (hb, rb) = ThreadBell::pair();

@@ -67,9 +67,12 @@
 //! in about 7 minutes (`--nocapture` prints the execution counts). The two models of
 //! `src/lockfree.rs` (32-bit free list and returned-buffer set) take well under a second.
 
+/// The inline-slot ring's model (issue 24).
+mod loom_inline;
+
 use intercore::virtq::{DescChain, DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, SharedMemory};
-use loom::sync::atomic::{AtomicU16, Ordering, fence};
+use loom::sync::atomic::{AtomicU16, AtomicU32, Ordering, fence};
 use loom::sync::{Arc, Condvar, Mutex};
 
 /// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set.
@@ -663,4 +666,94 @@ fn word32_id_set_takes_each_once() {
         assert_eq!(seen, [1, 33], "first drain took {first:?}");
         assert!(!set.pending());
     });
+}
+
+/// For the inline-slot ring's model (`loom_inline`): its 32-bit words must not tear.
+/// Shared memory made of loom atomics, one per 32-bit word.
+pub(crate) struct LoomMem32 {
+    words: Vec<AtomicU32>,
+}
+
+impl LoomMem32 {
+    pub(crate) fn new(len: usize) -> Self {
+        Self {
+            words: (0..len.div_ceil(4)).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn word(&self, off: usize) -> &AtomicU32 {
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len(),
+            "access at {off:#x} misaligned or outside {:#x}",
+            self.len()
+        );
+        &self.words[off / 4]
+    }
+
+    /// Bytes of `off..off+len` word by word: (word, first byte in it, bytes, position).
+    fn span(&self, off: usize, len: usize) -> Vec<(usize, usize, usize, usize)> {
+        assert!(
+            off + len <= self.len(),
+            "copy at {off:#x}+{len} outside the region"
+        );
+        let mut v = Vec::new();
+        let mut pos = 0;
+        while pos < len {
+            let a = off + pos;
+            let n = (4 - a % 4).min(len - pos);
+            v.push((a / 4, a % 4, n, pos));
+            pos += n;
+        }
+        v
+    }
+}
+
+// SAFETY: `as_ptr()` is null, which the contract allows, so no code dereferences a pointer
+// into this region; every access method is overridden and checks its offsets (`word`,
+// `span` assert them).
+unsafe impl SharedMemory for LoomMem32 {
+    fn as_ptr(&self) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+    fn len(&self) -> usize {
+        self.words.len() * 4
+    }
+    fn load_u16(&self, off: usize, order: Ordering) -> u16 {
+        let w = self.word(off & !3).load(order);
+        (w >> (8 * (off % 4))) as u16
+    }
+    fn store_u16(&self, off: usize, v: u16, order: Ordering) {
+        let sh = 8 * (off % 4);
+        let _ = self
+            .word(off & !3)
+            .fetch_update(order, Ordering::Relaxed, |w| {
+                Some(w & !(0xFFFF << sh) | u32::from(v) << sh)
+            });
+    }
+    fn load_u32(&self, off: usize, order: Ordering) -> u32 {
+        self.word(off).load(order)
+    }
+    fn store_u32(&self, off: usize, v: u32, order: Ordering) {
+        self.word(off).store(v, order)
+    }
+    // Copies are Relaxed word accesses, ordered by the sequence/progress words and fences.
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        for (w, first, n, pos) in self.span(off, dst.len()) {
+            let b = self.words[w].load(Ordering::Relaxed).to_le_bytes();
+            dst[pos..pos + n].copy_from_slice(&b[first..first + n]);
+        }
+    }
+    fn write(&self, off: usize, src: &[u8]) {
+        for (w, first, n, pos) in self.span(off, src.len()) {
+            let part = &src[pos..pos + n];
+            let _ = self.words[w].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                let mut b = old.to_le_bytes();
+                b[first..first + n].copy_from_slice(part);
+                Some(u32::from_le_bytes(b))
+            });
+        }
+    }
+    fn fence(&self, order: Ordering) {
+        fence(order)
+    }
 }

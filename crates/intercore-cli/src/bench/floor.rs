@@ -221,6 +221,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("spin") => peer_spin(args),
         Some("eventfd") => peer_eventfd(args),
+        Some("inline") => super::rtt_inline::peer(adopt(args.get(1))?),
         Some("echo") => peer_echo(args),
         Some("sink") => peer_sink(args),
         Some("busy") => peer_busy(args),

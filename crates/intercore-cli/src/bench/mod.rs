@@ -5,6 +5,7 @@ mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iox;
 mod plot;
+mod rtt_inline;
 mod stats;
 mod suites;
 
@@ -207,6 +208,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             what,
         })
         .collect();
+    ts.extend(rtt_inline::targets(rows));
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {
@@ -379,6 +381,8 @@ impl Run {
         let (n, warm, cpu) = (self.samples, self.warm, self.peer_cpu());
         self.progress.step("rtt: spin floor");
         self.push(floor::spin(warm, n, cpu).map(|r| vec![r]), "spin floor")?;
+        self.progress.step("rtt: inline-slot ring");
+        self.push(rtt_inline::rows(warm, n, cpu), "inline-slot ring")?;
         self.progress.step("rtt: eventfd floor");
         self.push(
             floor::eventfd(warm, n / 4, cpu).map(|r| vec![r]),
@@ -566,7 +570,7 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     if cpus.len() >= 2 {
         let _ = intercore_linux::pin_to_cpu(0, cpus[0]);
     }
-    let rtt_steps = 12 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
+    let rtt_steps = 13 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8

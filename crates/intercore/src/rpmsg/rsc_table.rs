@@ -368,7 +368,7 @@ impl IntercoreEntry {
                 doorbell_len: le(FwRscIntercore::block_len(num_ids)),
                 num_ids: le(num_ids),
                 accepted: le(0),
-                reserved: [le(0)],
+                inline_max: le(0),
             },
         }
     }

@@ -18,6 +18,7 @@
 
 mod device;
 mod driver;
+pub mod inline;
 
 pub use device::{DescChain, DeviceQueue};
 pub use driver::{DriverQueue, MAX_DRIVER_QUEUE};
