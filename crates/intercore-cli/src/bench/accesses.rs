@@ -302,9 +302,14 @@ pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
 pub fn run(json: bool) -> Result<Vec<AccessRow>, String> {
     let mut rows = intercore_rows()?;
     rows.extend(super::accesses_vq::rows()?);
+    let soc = soc_paths(&rows);
+    let cost = intercore_bench::soc_model::UNCACHED_ACCESS_NS;
     if json {
         for r in &rows {
             println!("{}", r.json());
+        }
+        for l in intercore_bench::soc_model::summary_json(&soc, cost) {
+            println!("{l}");
         }
     } else {
         println!("shared-memory accesses per message (deterministic; docs/BENCHMARKS.md)\n");
@@ -316,6 +321,55 @@ pub fn run(json: bool) -> Result<Vec<AccessRow>, String> {
             "\nper message over a turn of {NUM}; chains: longest of the turn; '-': not visible \
              through vm-memory (docs/BENCHMARKS.md derives it)"
         );
+        println!();
+        for l in intercore_bench::soc_model::summary(&soc, cost) {
+            println!("{l}");
+        }
     }
     Ok(rows)
+}
+
+/// The paths of the uncached-SoC estimate (issue 24.3), from the 64-byte round-trip rows
+/// with EVENT_IDX off.
+fn soc_paths(rows: &[AccessRow]) -> Vec<intercore_bench::soc_model::Path> {
+    use intercore_bench::soc_model::{LINUX_HOST_RTT, OPENAMP_HOST_RTT, Path, SideCounts};
+    let side = |role: &str, implementation: &str| {
+        rows.iter()
+            .find(|r| {
+                r.role == role
+                    && r.implementation == implementation
+                    && r.op == "rtt"
+                    && r.size == 64
+                    && !r.event_idx
+            })
+            .map(|r| SideCounts {
+                loads: r.per_msg(r.counts.loads),
+                ordered_chain: r.counts.ordered_chain,
+            })
+    };
+    let both = |imp| side("host", imp).zip(side("remote", imp));
+    let standard_remote = side("remote", "intercore");
+    vec![
+        Path {
+            name: "intercore standard ring",
+            counts: both("intercore"),
+        },
+        Path {
+            name: "intercore in-order rings",
+            counts: both("intercore-in-order"),
+        },
+        // Branch `inline` (issue 24.1): its rows slot in here once `bench accesses` has them.
+        Path {
+            name: "intercore inline slots",
+            counts: both("intercore-inline"),
+        },
+        Path {
+            name: "Linux host (derived) + intercore remote",
+            counts: standard_remote.map(|r| (LINUX_HOST_RTT, r)),
+        },
+        Path {
+            name: "OpenAMP host (derived) + intercore remote",
+            counts: standard_remote.map(|r| (OPENAMP_HOST_RTT, r)),
+        },
+    ]
 }
