@@ -165,6 +165,20 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             what: "under load, unpinned: adaptive p50 / min(poll, event) p50",
         },
         Target {
+            name: "adaptive_rtt_64_load_unpinned_p99_over_poll",
+            value: ratio(
+                find(rows, "rtt-load-unpinned", "intercore-adaptive", 64)
+                    .and_then(|r| r.lat)
+                    .map(|l| l.p99 as f64),
+                find(rows, "rtt-load-unpinned", "intercore-poll", 64)
+                    .and_then(|r| r.lat)
+                    .map(|l| l.p99 as f64),
+            ),
+            bound: Some(2.0),
+            at_most: true,
+            what: "under load, unpinned: adaptive p99 / poll p99 (issue 24.5)",
+        },
+        Target {
             name: "adaptive_idle_remote_cpu_pct",
             value: idle_remote,
             bound: Some(5.0),
@@ -187,9 +201,19 @@ fn targets(rows: &[Row]) -> Vec<Target> {
                 find(rows, "bulk", "intercore-coherent", 1 << 20).and_then(|r| r.gbps),
                 find(rows, "bulk", "write-pass", 1 << 20).and_then(|r| r.gbps),
             ),
-            bound: Some(0.9),
+            bound: Some(0.95),
             at_most: false,
             what: "bulk GB/s, 1 MiB, coherent / one write pass",
+        },
+        Target {
+            name: "bulk_4kib_coherent_over_write_pass",
+            value: ratio(
+                find(rows, "bulk", "intercore-coherent", 4096).and_then(|r| r.gbps),
+                find(rows, "bulk", "write-pass", 4096).and_then(|r| r.gbps),
+            ),
+            bound: Some(0.5),
+            at_most: false,
+            what: "bulk GB/s, 4 KiB, coherent / one write pass (issue 24.4)",
         },
         Target {
             name: "throughput_64_mmsgs_per_s",
