@@ -6,10 +6,32 @@ use intercore_cli::{
 };
 use intercore_vhost::DeviceFirmware;
 
+/// Where the device's log lines go (the library reports through the `log` facade): standard
+/// error, as `vhost-user: …`, at level info (the per-request trace of `--verbose` is info).
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("vhost-user: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static STDERR_LOG: StderrLog = StderrLog;
+
 /// Serves one front end: 0 when every firmware run ended with the guest going away, 1
 /// otherwise; an unusable socket path (a regular file, a socket in use) is an error
 /// naming it, and the file is left as it was.
 pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
+    // A logger set earlier in this process stays (set_logger succeeds once).
+    if log::set_logger(&STDERR_LOG).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let firmware = match a.firmware {
         FirmwareArg::Echo => DeviceFirmware::Echo,
         FirmwareArg::Sink => DeviceFirmware::Sink,

@@ -21,7 +21,8 @@
 //! system call in a safe function (and alone implements `SharedMemory` for the crate's
 //! regions, through [`sys::Mmap`]), and the cache-maintenance module, whose EL0 assembly
 //! and `CacheOps` implementations cannot be written without it. Each block says why it is
-//! sound; a test (`tests/unsafe_confinement.rs`) keeps it so.
+//! sound; a test over the workspace (`crates/intercore/tests/unsafe_confinement.rs`) keeps
+//! it so.
 #![deny(unsafe_code)]
 
 pub mod file;

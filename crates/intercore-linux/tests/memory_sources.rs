@@ -7,17 +7,14 @@
 
 use intercore::{DevAddr, DeviceAddressMap, SharedMemory};
 use intercore_linux::*;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The page size (4 KiB on x86-64; 4, 16 or 64 KiB on arm64).
 fn page() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    assert!(p > 0);
-    p as usize
+    intercore_linux::sys::page_size()
 }
 
 /// A fake system root in a temporary directory, removed on drop.
@@ -110,10 +107,7 @@ fn assert_unknown_ioctl(source: &std::io::Error, hint: &str, enotty_hint: &str) 
 }
 
 fn seals(fd: BorrowedFd<'_>) -> i32 {
-    // SAFETY: F_GET_SEALS takes no argument and only reads the descriptor's seals.
-    let s = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    assert!(s >= 0, "F_GET_SEALS: {}", std::io::Error::last_os_error());
-    s
+    intercore_linux::sys::seals(fd).expect("F_GET_SEALS")
 }
 
 /// The memfd udmabuf needs, made for real (memfd_create(2), fcntl(2) F_ADD_SEALS):
@@ -135,16 +129,10 @@ fn sealed_memfd_for_udmabuf_works_here() {
         0,
         "F_SEAL_SEAL keeps F_SEAL_WRITE out later"
     );
-    // SAFETY: ftruncate on a descriptor we own; it must fail (the shrink seal).
-    let r = unsafe { libc::ftruncate(fd.as_raw_fd(), page() as libc::off_t) };
-    assert_eq!(r, -1);
-    assert_eq!(
-        std::io::Error::last_os_error().raw_os_error(),
-        Some(libc::EPERM)
-    );
-    // SAFETY: as above; adding F_SEAL_WRITE must fail too (F_SEAL_SEAL).
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_WRITE) };
-    assert_eq!(r, -1);
+    // Shrinking must fail (the shrink seal), and so must adding F_SEAL_WRITE (F_SEAL_SEAL).
+    let e = intercore_linux::sys::ftruncate(fd.as_fd(), page() as u64).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+    assert!(intercore_linux::sys::add_seals(fd.as_fd(), libc::F_SEAL_WRITE).is_err());
     let a = MemfdRegion::from_fd(fd.try_clone().unwrap()).unwrap();
     let b = MemfdRegion::from_fd(fd).unwrap();
     assert_eq!(a.len(), 2 * page());
@@ -605,22 +593,7 @@ fn uio_malformed_inputs() {
 
 /// A memfd mapping with its descriptor: something that is not a dma-buf, to offer the
 /// dma-buf consumers.
-#[derive(Debug)]
-struct NotADmaBuf(MemfdRegion);
-// SAFETY: forwards to `MemfdRegion`, whose mapping lives as long as the wrapper.
-unsafe impl SharedMemory for NotADmaBuf {
-    fn as_ptr(&self) -> *mut u8 {
-        self.0.as_ptr()
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-impl AsFd for NotADmaBuf {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.fd()
-    }
-}
+type NotADmaBuf = MemfdRegion;
 
 /// TI's `RPROC_IOC_DMA_BUF_ATTACH` (TI's remoteproc_cdev.h, not mainline): without
 /// `/dev/remoteprocN` the error names the node and CONFIG_REMOTEPROC_CDEV; against a node
@@ -629,7 +602,7 @@ impl AsFd for NotADmaBuf {
 #[test]
 fn rproc_dma_buf_attach_explained() {
     let t = FakeTree::new("rproc");
-    let region = NotADmaBuf(MemfdRegion::create("intercore-rproc", page()).unwrap());
+    let region = MemfdRegion::create("intercore-rproc", page()).unwrap();
     match RprocDmaBufAttach::attach_in(&t.roots(), 0, &region) {
         Err(MemError::Missing { path, hint }) => {
             assert!(path.ends_with("dev/remoteproc0"));
@@ -652,7 +625,7 @@ fn rproc_dma_buf_attach_explained() {
 /// through a dma-buf file); under qemu-user (ENOSYS) the error says so.
 #[test]
 fn dma_buf_cache_needs_a_dma_buf() {
-    let region = NotADmaBuf(MemfdRegion::create("intercore-notdmabuf", page()).unwrap());
+    let region: NotADmaBuf = MemfdRegion::create("intercore-notdmabuf", page()).unwrap();
     let e = DmaBufCache::new(region).unwrap_err().to_string();
     assert!(
         e.contains("not a dma-buf") || e.contains("qemu"),

@@ -29,7 +29,7 @@ use intercore_linux::{
 };
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -462,23 +462,14 @@ fn dma_buf_sync_against_the_kernel() {
 }
 
 fn memfd(len: usize, sealing: bool) -> OwnedFd {
-    let name = c"intercore-refusal";
     let flags = libc::MFD_CLOEXEC | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
-    // SAFETY: a valid NUL-terminated name and plain flags.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
-    // SAFETY: memfd_create returned a new descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: ftruncate on our own descriptor.
-    let r = unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) };
-    assert_eq!(r, 0);
+    let fd = intercore_linux::sys::memfd_create(c"intercore-refusal", flags).expect("memfd_create");
+    intercore_linux::sys::ftruncate(fd.as_fd(), len as u64).expect("ftruncate");
     fd
 }
 
 fn seal(fd: &OwnedFd, seals: i32) {
-    // SAFETY: F_ADD_SEALS with an integer argument on our own memfd.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
-    assert_eq!(r, 0);
+    intercore_linux::sys::add_seals(fd.as_fd(), seals).expect("F_ADD_SEALS");
 }
 
 /// udmabuf's rules, enforced by the kernel (drivers/dma-buf/udmabuf.c), come back as

@@ -13,6 +13,11 @@
 //! crate's `SET_MEM_TABLE` check (payload exactly `8 + 32 × num` bytes) rejects user-mode
 //! Linux, whose message always carries room for two regions (72 bytes with one region),
 //! and the rejection closes the connection, so the guest's probe fails with `-EIO`.
+//!
+//! No `unsafe` here: the system calls (descriptor reads and writes, polling, messages with
+//! descriptors attached) are `intercore-linux`'s safe [`sys`]
+//! functions, and the guest memory mapping is its `GuestMemory`.
+#![deny(unsafe_code)]
 
 pub mod mem;
 pub mod proto;
@@ -21,11 +26,12 @@ use intercore::dataplane::{Coherent, DpRemote};
 use intercore::rpmsg::{DeviceControl, DevicePlacement, RemoteBus, RemoteConfig};
 use intercore::virtq::VringLayout;
 use intercore::{DevAddr, Doorbell, LinearMap, WaitMode};
+use intercore_linux::sys;
 pub use mem::GuestRam;
 use mem::{GuestMemory, Region};
 use proto::{FLAG_NEED_REPLY, Msg, req};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, Release};
@@ -84,6 +90,8 @@ pub struct RunReport {
     pub messages: u64,
     /// How the firmware stopped: `Ok` when the guest went away.
     pub result: Result<(), String>,
+    /// The data plane's counters, for a firmware that serves one (`Offload`).
+    pub data_plane: Option<intercore::dataplane::DpRemoteStats>,
 }
 
 /// The doorbell of a vhost-user device: the guest kicks through one eventfd per ring (we
@@ -99,57 +107,27 @@ pub struct VhostBell {
 }
 
 fn write_u64(fd: &OwnedFd) -> io::Result<()> {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writes 8 bytes from a live stack buffer to a descriptor we hold.
-    let n = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), 8) };
-    if n == 8 {
-        return Ok(());
+    match sys::write(fd.as_fd(), &1u64.to_ne_bytes()) {
+        Ok(8) => Ok(()),
+        Ok(n) => Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write of an 8-byte counter: {n} bytes"),
+        )),
+        // A full pipe or a saturated eventfd still means "interrupt pending".
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
     }
-    let e = io::Error::last_os_error();
-    // A full pipe or a saturated eventfd still means "interrupt pending".
-    if n < 0 && e.kind() == io::ErrorKind::WouldBlock {
-        return Ok(());
-    }
-    Err(e)
 }
 
 fn drain(fd: &OwnedFd) {
     let mut b = [0u8; 64];
-    // SAFETY: reads into a live stack buffer from a non-blocking descriptor we hold.
-    while unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) } > 0 {}
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we hold, no pointers involved.
-    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    // SAFETY: as above.
-    if fl < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    while sys::read(fd.as_fd(), &mut b).is_ok_and(|n| n > 0) {}
 }
 
 /// Polls `fds` for input; the readiness of each, or all false on timeout.
 fn poll_in(fds: &[&OwnedFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
-    // SAFETY: `p` is a live array of `p.len()` pollfds.
-    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as _, ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(e);
-    }
-    Ok(p.iter().map(|p| p.revents != 0).collect())
+    let fds: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    sys::poll_readable_any(&fds, timeout)
 }
 
 impl VhostBell {
@@ -279,8 +257,8 @@ impl Device {
             let code = msg.request;
             let want_ack = msg.flags & FLAG_NEED_REPLY != 0;
             if self.verbose {
-                eprintln!(
-                    "vhost-user: request {code} flags {:#x} size {} fds {}",
+                log::info!(
+                    "request {code} flags {:#x} size {} fds {}",
                     msg.flags,
                     msg.payload.len(),
                     msg.fds.len()
@@ -296,7 +274,7 @@ impl Device {
                 Ok(None) if need_ack => proto::reply(&mut sock, code, &0u64.to_le_bytes())?,
                 Ok(None) => {}
                 Err(e) => {
-                    eprintln!("vhost-user: request {code} refused: {e}");
+                    log::warn!("request {code} refused: {e}");
                     if need_ack {
                         proto::reply(&mut sock, code, &1u64.to_le_bytes())?;
                     } else if matches!(
@@ -418,7 +396,7 @@ impl Device {
                     .into_iter()
                     .next()
                     .ok_or_else(|| invalid("kick/call without a file descriptor"))?;
-                set_nonblocking(&fd)?;
+                sys::set_nonblock(fd.as_fd())?;
                 let fd = Some(Arc::new(fd));
                 if m.request == req::SET_VRING_KICK {
                     self.vrings[i].kick = fd;
@@ -535,10 +513,12 @@ impl Device {
             let report = t.join().unwrap_or_else(|_| RunReport {
                 messages: 0,
                 result: Err("firmware thread panicked".into()),
+                data_plane: None,
             });
-            eprintln!(
-                "vhost-user: firmware stopped after {} messages: {:?}",
-                report.messages, report.result
+            log::info!(
+                "firmware stopped after {} messages: {:?}",
+                report.messages,
+                report.result
             );
             self.reports.push(report);
         }
@@ -558,6 +538,7 @@ fn run_firmware(
     let fail = |e: String| RunReport {
         messages: 0,
         result: Err(e),
+        data_plane: None,
     };
     loop {
         match poll_in(&[&bell.stop, &bell.kicks[0]], None) {
@@ -599,6 +580,7 @@ fn run_firmware(
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
+    let mut data_plane = None;
     let (messages, r) = match fw {
         DeviceFirmware::Echo => match intercore_fw_echo::run(&mut bus) {
             Ok(s) => (s.echoed, Ok(())),
@@ -612,10 +594,13 @@ fn run_firmware(
             let mut dp = DpRemote::new(Coherent::new(pool_view), ram);
             let r = intercore_fw_offload::run(&mut bus, &mut dp);
             let st = dp.stats();
-            eprintln!(
-                "vhost-user: data plane: {} jobs done, {} faults, {} refused",
-                st.done, st.faults, st.bad
+            log::info!(
+                "data plane: {} jobs done, {} faults, {} refused",
+                st.done,
+                st.faults,
+                st.bad
             );
+            data_plane = Some(st);
             match r {
                 Ok(s) => (s.echoed, Ok(())),
                 Err(e) => (0, Err(e)),
@@ -625,6 +610,7 @@ fn run_firmware(
     RunReport {
         messages,
         result: r.map_err(|e| e.to_string()),
+        data_plane,
     }
 }
 

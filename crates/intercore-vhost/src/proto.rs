@@ -1,8 +1,9 @@
 //! The vhost-user wire format (the subset a virtio-rpmsg back end needs), over a Unix
 //! stream socket with file descriptors in `SCM_RIGHTS`.
 
+use intercore_linux::sys;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// Request codes (front end → back end).
@@ -74,49 +75,21 @@ fn short() -> io::Error {
 /// Receives one message; `Ok(None)` at end of stream.
 pub fn recv(sock: &mut UnixStream) -> io::Result<Option<Msg>> {
     let mut hdr = [0u8; 12];
-    let mut cbuf = [0u64; 16]; // room for CMSG_SPACE(MAX_FDS * 4), 8-aligned
-    let mut iov = libc::iovec {
-        iov_base: hdr.as_mut_ptr().cast(),
-        iov_len: hdr.len(),
-    };
-    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
-    let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
-    mh.msg_iov = &mut iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf.as_mut_ptr().cast();
-    mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-    // SAFETY: `mh` points at live buffers of the lengths it states.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut mh, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut fds = Vec::new();
-    // SAFETY: walking the control buffer the kernel just filled, with the libc macros that
-    // bound every step by `msg_controllen`.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&mh);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c).cast::<libc::c_int>();
-                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
-                for i in 0..count {
-                    // The kernel installed these descriptors for us: we own them.
-                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&mh, c);
-        }
-    }
+    let sys::Received {
+        len: n,
+        fds,
+        fds_truncated,
+    } = sys::recv_with_fds(sock.as_fd(), &mut hdr)?;
     if n == 0 {
         return Ok(None);
     }
-    if mh.msg_flags & libc::MSG_CTRUNC != 0 || fds.len() > MAX_FDS {
+    if fds_truncated || fds.len() > MAX_FDS {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "too many file descriptors with one message",
         ));
     }
-    let got = n as usize;
+    let got = n;
     if got < hdr.len() {
         sock.read_exact(&mut hdr[got..])?;
     }
@@ -165,37 +138,7 @@ pub fn send(
     if fds.len() > MAX_FDS {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many fds"));
     }
-    let mut iov = libc::iovec {
-        iov_base: out.as_mut_ptr().cast(),
-        iov_len: out.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
-    let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
-    mh.msg_iov = &mut iov;
-    mh.msg_iovlen = 1;
-    if !fds.is_empty() {
-        mh.msg_control = cbuf.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE is a pure size computation.
-        mh.msg_controllen = unsafe { libc::CMSG_SPACE((fds.len() * 4) as u32) } as _;
-        // SAFETY: the control buffer is 128 bytes, more than CMSG_SPACE of 8 descriptors,
-        // and the header pointer comes from CMSG_FIRSTHDR over that buffer.
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&mh);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN((fds.len() * 4) as u32) as _;
-            let data = libc::CMSG_DATA(c).cast::<libc::c_int>();
-            for (i, fd) in fds.iter().enumerate() {
-                data.add(i).write_unaligned(fd.as_raw_fd());
-            }
-        }
-    }
-    // SAFETY: `mh` points at live buffers of the lengths it states.
-    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &mh, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = sys::send_with_fds(sock.as_fd(), &out, fds)?;
     if n as usize != out.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg"));
     }

@@ -6,12 +6,15 @@
 //! * [`rpmsg`]: the rpmsg bus on top — the host role ([`rpmsg::HostBus`], needs `alloc`)
 //!   and the remote role ([`rpmsg::RemoteBus`], `no_std` without allocation) — with
 //!   endpoints and the name service.
-//! * [`SharedMemory`], [`Doorbell`], [`DeviceAddressMap`]: the traits a platform
-//!   implements (`intercore-linux` for Linux, `intercore-sim` for the simulated SoC).
+//! * [`platform`]: the traits a platform implements — [`SharedMemory`], [`Doorbell`],
+//!   [`DeviceAddressMap`], [`CacheOps`](platform::CacheOps), [`Iommu`](platform::Iommu)
+//!   (`intercore-linux` for Linux, `intercore-sim` for the simulated SoC); the most used
+//!   are re-exported here.
+//! * [`wait`]: the wait policy — how a blocking call waits for the peer ([`WaitMode`]).
 //!
-//! `unsafe` code is denied everywhere except four modules, each saying why: `shm` (turns
-//! the [`SharedMemory`] contract into bounds-checked accessors and makes the only slices
-//! into shared memory), `dataplane::cache` (declares the `CacheOps` contract),
+//! `unsafe` code is denied everywhere except four modules, each saying why: `platform::shm`
+//! (turns the [`SharedMemory`] contract into bounds-checked accessors and makes the only
+//! slices into shared memory), `platform::cache` (declares the `CacheOps` contract),
 //! `rpmsg::rsc_table` (a writable static the host writes back into) and `testing`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
@@ -19,7 +22,6 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-mod addr;
 mod crc32c;
 pub mod dataplane;
 mod error;
@@ -30,20 +32,25 @@ mod lockfree;
 mod lf_atomic {
     pub(crate) use core::sync::atomic::*;
 }
-mod notify;
+pub mod platform;
 pub mod pollbell;
 pub mod rpmsg;
-mod shm;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 pub mod virtq;
+pub mod wait;
 
-pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
+// The modules' former crate-internal paths, still used by `rpmsg/` (`crate::shm::…`,
+// `crate::notify::…`); new code names `platform::shm` and `wait`.
+use platform::shm;
+use wait as notify;
+
 pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;
-pub use notify::{Doorbell, ParseWaitModeError, WaitMode};
+pub use platform::{DevAddr, DeviceAddressMap, Doorbell, LinearMap, SharedMemory};
 #[doc(hidden)]
 #[cfg(feature = "test-utils")]
 pub use shm::MemcpyMem;
-pub use shm::{AlignedLoad, SharedMemory, copy_from_shared, copy_to_shared, fill_shared};
+pub use shm::{AlignedLoad, copy_from_shared, copy_to_shared, fill_shared};
+pub use wait::{ParseWaitModeError, WaitMode};

@@ -3,7 +3,9 @@
 //!
 //! For cores and boards with no usable interrupt between the two sides (an emulated core
 //! whose RAM is a file, a soft core, a board whose mailbox is owned by another OS). This
-//! departs from design rule 6 (interrupt-driven doorbells) — see ARCHITECTURE.md.
+//! departs from the rule that blocking calls sleep on an interrupt-driven notifier (a
+//! mailbox, an eventfd) and poll only when asked to — see ARCHITECTURE.md, "The polling
+//! doorbell".
 //!
 //! The block's place is declared by the firmware in its resource table, in intercore's
 //! vendor entry ([`FwRscIntercore`], type [`RSC_INTERCORE`]): `num_ids` little-endian u32

@@ -49,3 +49,81 @@ fn rsc_table_module_examples_leave_event_idx_off() {
         .collect();
     check("rsc_table module doc", &doc);
 }
+
+/// Issue 21.9: the README and docs a newcomer reads first stay true to the repository.
+mod readme {
+    use std::path::Path;
+
+    fn root() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    }
+
+    fn read(p: &str) -> String {
+        std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    /// Every fenced code block of the README names its language (`sh`, `rust`, `text`, …),
+    /// so Rust blocks can become doctests and the rest render as what they are.
+    #[test]
+    fn readme_code_blocks_carry_a_language() {
+        let mut open = false;
+        let mut bare = Vec::new();
+        for (i, line) in read("README.md").lines().enumerate() {
+            let l = line.trim_start();
+            if let Some(tag) = l.strip_prefix("```") {
+                if !open && tag.trim().is_empty() {
+                    bare.push(i + 1);
+                }
+                open = !open;
+            }
+        }
+        assert!(!open, "README.md: a code block is never closed");
+        assert!(
+            bare.is_empty(),
+            "README.md: code blocks without a language at lines {bare:?}"
+        );
+    }
+
+    /// The README names every crate of the workspace (no "five crates" when there are nine)
+    /// and tells a newcomer how to put `intercore` on the PATH.
+    #[test]
+    fn readme_names_every_crate_and_the_install() {
+        let readme = read("README.md");
+        let manifest = read("Cargo.toml");
+        let members = manifest
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("\"crates/"))
+            .filter_map(|l| l.split('"').next())
+            .collect::<Vec<_>>();
+        assert!(members.len() >= 9, "{members:?}");
+        for m in members {
+            assert!(
+                readme.contains(&format!("`{m}`")),
+                "README.md does not name `{m}`"
+            );
+        }
+        assert!(readme.contains("cargo install --path crates/intercore-cli"));
+    }
+
+    /// The docs state the rules they cite instead of pointing at a design brief that is not
+    /// in the repository.
+    #[test]
+    fn docs_cite_no_document_outside_the_repository() {
+        for p in [
+            "README.md",
+            "docs/ARCHITECTURE.md",
+            "docs/STATUS.md",
+            "docs/BENCHMARKS.md",
+        ] {
+            let text = read(p);
+            for gone in ["DESIGN.md", "design rule"] {
+                assert!(
+                    !text.contains(gone),
+                    "{p} cites `{gone}`, which is not in the repository"
+                );
+            }
+        }
+        let arch = read("docs/ARCHITECTURE.md");
+        assert!(arch.contains("## Design rules") && arch.contains("6. **Event-driven waits.**"));
+    }
+}

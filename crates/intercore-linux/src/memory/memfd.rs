@@ -92,6 +92,12 @@ impl MemfdRegion {
     }
 }
 
+impl AsFd for MemfdRegion {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
 impl OwnsMmap for MemfdRegion {
     fn mmap(&self) -> &Mmap {
         &self.map

@@ -16,6 +16,14 @@
 //! | [`DmaHeapRegion`] + [`contiguous_phys_addr`] | a CMA heap (`CONFIG_DMABUF_HEAPS_CMA`, `cma=` or a `linux,cma` / `reusable` pool), root for `/proc/self/pagemap` | checked page by page | the physical address from pagemap ([`DmaHeapRegion::pagemap_map`]) |
 //! | [`UDmaBufRegion`] | the out-of-tree u-dma-buf module (`/dev/udmabufN`) | yes | `phys_addr` from sysfs ([`identity`](UDmaBufRegion::identity_map)) |
 //!
+//! **Two sources, one spelling each.** The kernel's udmabuf (`/dev/udmabuf`,
+//! `CONFIG_UDMABUF`: a dma-buf made of a sealed memfd's pages, not contiguous) is spelled
+//! `Udmabuf` everywhere ([`UdmabufRegion`], module `udmabuf`, board files' `udmabuf`); the
+//! out-of-tree u-dma-buf driver (`/dev/udmabufN`: contiguous memory at a physical address
+//! sysfs gives) is spelled `UDmaBuf` ([`UDmaBufRegion`], [`UDmaBufCache`](crate::UDmaBufCache),
+//! `u_dma_buf_*`, board files' `u-dma-buf`). They are different drivers with different
+//! properties, not two spellings of one.
+//!
 //! The last two are the mainline routes to memory that is at once **cacheable**,
 //! physically contiguous and at a known device address (without an IOMMU or TI's ioctl).
 //! Their cache maintenance: a CMA heap's `DMA_BUF_IOCTL_SYNC` does nothing with no
@@ -53,6 +61,7 @@ mod devtree;
 mod dma_heap;
 #[cfg(all(feature = "vfio", feature = "test-utils"))]
 pub mod edu;
+mod guest;
 mod memfd;
 mod pagemap;
 #[cfg(test)]
@@ -66,6 +75,7 @@ mod vfio;
 pub use carveout::{DevMemCaching, PhysCarveout};
 pub use devtree::{ReservedMemory, parse_reg, reserved_memory};
 pub use dma_heap::{DmaHeapRegion, RprocDmaBufAttach, list_dma_heaps};
+pub use guest::{GuestMemory, GuestRegion};
 pub use memfd::{MemfdRegion, PrivateRegion};
 pub use pagemap::{
     PM_PFN_MASK, PM_PRESENT, PM_SWAPPED, check_contiguous, contiguous_phys_addr, own_pagemap,

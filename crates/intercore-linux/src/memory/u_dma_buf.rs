@@ -20,7 +20,7 @@
 use super::*;
 use std::os::unix::fs::FileExt;
 
-const UDMABUF_DRV_MISSING: &str = "no u-dma-buf device: load the out-of-tree u-dma-buf module (github.com/ikwzm/udmabuf) with udmabuf0=<size>, or give it a device-tree node (compatible = \"ikwzm,u-dma-buf\")";
+const U_DMA_BUF_MISSING: &str = "no u-dma-buf device: load the out-of-tree u-dma-buf module (github.com/ikwzm/udmabuf) with udmabuf0=<size>, or give it a device-tree node (compatible = \"ikwzm,u-dma-buf\")";
 
 /// `sync_direction` values (the kernel's `enum dma_data_direction`, as the driver maps them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ fn sysfs_dir(roots: &SysRoots, name: &str) -> Result<PathBuf, MemError> {
     }
     Err(MemError::Missing {
         path: new,
-        hint: UDMABUF_DRV_MISSING,
+        hint: U_DMA_BUF_MISSING,
     })
 }
 
@@ -95,7 +95,7 @@ pub fn u_dma_buf_info(roots: &SysRoots, name: &str) -> Result<UDmaBufInfo, MemEr
     let dir = sysfs_dir(roots, name)?;
     let num = |attr: &str| -> Result<u64, MemError> {
         let p = dir.join(attr);
-        let raw = read_file(&p, UDMABUF_DRV_MISSING)?;
+        let raw = read_file(&p, U_DMA_BUF_MISSING)?;
         // `phys_addr` is printed "%pad" / "0x%llx" by every release; accept it without the
         // prefix too (hex either way).
         if attr == "phys_addr" {
@@ -125,7 +125,7 @@ pub fn u_dma_buf_info(roots: &SysRoots, name: &str) -> Result<UDmaBufInfo, MemEr
         match std::fs::read(&p) {
             Ok(raw) => parse_num(&p, &raw).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(open_error(&p, e, UDMABUF_DRV_MISSING, UDEV_HINT)),
+            Err(e) => Err(open_error(&p, e, U_DMA_BUF_MISSING, UDEV_HINT)),
         }
     };
     Ok(UDmaBufInfo {
@@ -199,7 +199,7 @@ impl UDmaBufRegion {
             )));
         }
         let node = roots.dev.join(name);
-        let fd = open_rw(&node, 0, UDMABUF_DRV_MISSING, UDEV_HINT)?;
+        let fd = open_rw(&node, 0, U_DMA_BUF_MISSING, UDEV_HINT)?;
         let map = Mmap::shared(fd.as_fd(), len, 0)
             .map_err(|e| mmap_error(&node, e, "the u-dma-buf driver refused the mapping"))?;
         Ok(Self {
@@ -288,7 +288,7 @@ impl UDmaBufSync {
             OpenOptions::new()
                 .write(true)
                 .open(&p)
-                .map_err(|e| open_error(&p, e, UDMABUF_DRV_MISSING, UDEV_HINT))
+                .map_err(|e| open_error(&p, e, U_DMA_BUF_MISSING, UDEV_HINT))
         };
         Ok(Self {
             offset: w("sync_offset")?,

@@ -70,6 +70,49 @@ pub(crate) fn poll_readable<const N: usize>(
     }
 }
 
+/// Polls any number of `fds` for readability for at most `timeout` (`None`: forever),
+/// retrying on `EINTR` with what is left of the timeout: whether each is readable (or hung
+/// up), all false once the timeout has passed.
+pub fn poll_readable_any(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let n = libc::nfds_t::try_from(pfds.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors"))?;
+    let deadline = timeout.map(|t| monotonic_now() + t);
+    loop {
+        let ts = deadline.map(|d| {
+            let left = d.saturating_sub(monotonic_now());
+            libc::timespec {
+                tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            }
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `pfds` is a live array of `n` pollfd structs, `tsp` is null or points to
+        // a live timespec, and a null signal mask keeps the current one.
+        let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), n, tsp, std::ptr::null()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(pfds.iter().map(|p| p.revents != 0).collect());
+    }
+}
+
 /// Spawns `cmd` so that the child inherits the descriptors `keep` (their close-on-exec
 /// flag is cleared in the child only) and is killed when the spawning thread's process
 /// dies (`PR_SET_PDEATHSIG`), like a core that loses power with its SoC.
@@ -155,8 +198,8 @@ pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     retry_eintr(|| unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
 }
 
-/// One `read(2)` into `buf`.
-pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+/// One `read(2)` into `buf`: the bytes read (0 at end of file).
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
     let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
@@ -166,8 +209,8 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// One `write(2)` of `buf`.
-pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+/// One `write(2)` of `buf`: the bytes written.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live buffer of `buf.len()` bytes, only read by the kernel.
     let r = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
     if r < 0 {
@@ -178,13 +221,13 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 }
 
 /// `memfd_create(name, flags)`.
-pub(crate) fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+pub fn memfd_create(name: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
     // SAFETY: `name` is a valid NUL-terminated string; the flags are plain integers.
     cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) }).map(owned)
 }
 
 /// `ftruncate(fd, len)`.
-pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+pub fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size too large"))?;
     // SAFETY: ftruncate with integer arguments on a descriptor we borrow.
@@ -201,20 +244,20 @@ pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
 }
 
 /// `fcntl(fd, F_ADD_SEALS, seals)`.
-pub(crate) fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
+pub fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
     // SAFETY: F_ADD_SEALS with an integer argument on a descriptor we borrow.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(|_| ())
 }
 
 /// `fcntl(fd, F_GET_SEALS)`.
-pub(crate) fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     // SAFETY: F_GET_SEALS takes no argument and only reads the descriptor's seals.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
 }
 
-/// Sets `O_NONBLOCK` on the open file behind `fd`.
-#[cfg(any(test, feature = "test-utils"))]
-pub(crate) fn set_nonblock(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// Sets `O_NONBLOCK` on the open file behind `fd` (every descriptor sharing that open
+/// file sees it).
+pub fn set_nonblock(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: F_GETFL with no argument on a descriptor we borrow.
     let fl = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
     // SAFETY: F_SETFL with an integer argument on a descriptor we borrow.

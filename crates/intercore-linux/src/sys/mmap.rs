@@ -213,6 +213,7 @@ shared_memory_via_mmap!(
     crate::memory::DmaHeapRegion,
     crate::memory::PhysCarveout,
     crate::memory::UDmaBufRegion,
+    crate::memory::GuestMemory,
 );
 
 #[cfg(test)]

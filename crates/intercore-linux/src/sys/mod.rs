@@ -9,7 +9,11 @@
 //! * `ioctl`: every ioctl request the crate issues, paired with its argument type, and
 //!   safe calls with `EINTR` retry.
 //! * `fd`: creating descriptors (memfd, eventfd, pidfd, pipes), reading, writing, seals,
-//!   polling, passing them to children; `socket`: the socket pairs of the fake rpmsg kernel.
+//!   polling, passing them to children; `socket`: the socket pairs of the fake rpmsg
+//!   kernel, and messages with descriptors attached ([`recv_with_fds`], [`send_with_fds`]).
+//!
+//! The public functions here are what other crates of the workspace use instead of
+//! `unsafe` of their own (`intercore-vhost` denies it): each is safe for any argument.
 //! * `process`: clocks, CPU affinity, the effective user, the page size.
 #![allow(unsafe_code)]
 
@@ -18,10 +22,12 @@ pub(crate) mod ioctl;
 mod mmap;
 mod mmio;
 mod process;
-#[cfg(any(test, feature = "test-utils"))]
 pub(crate) mod socket;
 
-pub use fd::{adopt_inherited_fd, clear_cloexec, pipe, spawn_inheriting};
+pub use fd::{
+    add_seals, adopt_inherited_fd, clear_cloexec, ftruncate, memfd_create, pipe, poll_readable_any,
+    read, seals, set_nonblock, spawn_inheriting, write,
+};
 pub use mmap::Mmap;
 pub(crate) use mmap::OwnsMmap;
 pub use mmio::MmioRegs;
@@ -29,3 +35,4 @@ pub(crate) use process::running_as_root;
 pub use process::{
     allowed_cpus, monotonic_now, page_size, pin_to_cpu, pin_to_cpus, process_cpu_time,
 };
+pub use socket::{MAX_PASSED_FDS, Received, recv_with_fds, send_with_fds};

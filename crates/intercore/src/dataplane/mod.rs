@@ -55,18 +55,16 @@
 //! # }
 //! ```
 
-mod cache;
 #[cfg(feature = "alloc")]
 mod host;
 #[cfg(feature = "alloc")]
 mod pool;
 mod remote;
-mod window;
 
-pub use cache::{CacheOps, Coherent, line_span};
+pub use crate::platform::{CacheOps, Coherent, line_span};
+pub use crate::platform::{DataWindows, Fault, FaultKind, Iommu, Perm};
 #[cfg(feature = "alloc")]
 pub use host::{DpHost, DpHostStats, Ticket};
 #[cfg(feature = "alloc")]
 pub use pool::{BufInfo, Completed, Owner, Pool, PoolConfig, WritableBuf};
 pub use remote::{DpRemote, DpRemoteStats, Job, MAX_DP_BATCH};
-pub use window::{DataWindows, Fault, FaultKind, Iommu, Perm};

@@ -1,7 +1,8 @@
 //! Hand-driven peers: the test plays one role itself by writing the shared memory
 //! directly, at the offsets of virtio 1.x §2.7 and remoteproc's resource table, and hands a
 //! real bus of the other role whatever it wants — a well-formed exchange step by step, or
-//! garbage ("never trust the peer", design rule 2).
+//! garbage (never trust the peer: every value read from shared memory is validated before
+//! use, and a bad one is an error for the link, never a panic, hang or stray access).
 //!
 //! [`MockDevice`] stands where the remote core would be, in front of a real
 //! [`HostBus`](crate::rpmsg::HostBus); [`MockDriver`] stands where the host would be, in

@@ -1,7 +1,8 @@
 //! Shared memory, as the core sees it: a byte range that another core (or process) reads
 //! and writes concurrently.
 //!
-//! This is one of the two places in the core crate where `unsafe` is allowed. All other
+//! This is one of the places in the core crate where `unsafe` is allowed (the crate
+//! documentation lists them). All other
 //! modules reach shared memory only through the accessors here, which check bounds and
 //! alignment, and through [`OwnedRange`], the proof that this side exclusively owns a byte
 //! range (a buffer whose descriptor is not in any ring).
@@ -34,6 +35,37 @@ use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 /// in bounds); a Release store publishes the writes before it to an Acquire load on another
 /// thread.
 ///
+/// Offsets and values are little-endian on every host, as virtio and rpmsg lay them out:
+/// the atomic accessors convert at this one access point (free on a little-endian CPU).
+///
+/// ```
+/// use core::cell::UnsafeCell;
+/// use core::sync::atomic::Ordering;
+/// use intercore::platform::SharedMemory;
+///
+/// /// 4 KiB of process memory: 8-aligned, mutable through `&self`.
+/// struct Heap(Box<[UnsafeCell<u64>]>);
+///
+/// // SAFETY: the boxed slice lives as long as the value, is 8-aligned and `len()` bytes
+/// // long, and `UnsafeCell` permits mutation through `&self`; nothing else references it.
+/// unsafe impl SharedMemory for Heap {
+///     fn as_ptr(&self) -> *mut u8 {
+///         self.0.as_ptr().cast_mut().cast()
+///     }
+///     fn len(&self) -> usize {
+///         self.0.len() * 8
+///     }
+/// }
+///
+/// let mem = Heap((0..512).map(|_| UnsafeCell::new(0)).collect());
+/// mem.write(0x10, &[0x34, 0x12]); // a little-endian u16, as a peer writes it
+/// assert_eq!(mem.load_u16(0x10, Ordering::Acquire), 0x1234);
+/// mem.store_u32(0x20, 7, Ordering::Release);
+/// let mut out = [0; 4];
+/// mem.read(0x20, &mut out);
+/// assert_eq!(out, [7, 0, 0, 0]);
+/// ```
+///
 /// # Safety
 ///
 /// An implementor guarantees that, for as long as the value lives, `as_ptr()` is either
@@ -63,33 +95,35 @@ pub unsafe trait SharedMemory {
         true
     }
 
-    /// Atomically loads the u16 at `off` (little-endian on the wire; all supported targets
-    /// are little-endian). Panics if `off` is out of range or unaligned: callers compute
-    /// offsets from validated values, so that is a bug in this crate, never peer input.
+    /// Atomically loads the little-endian u16 at `off` (virtio and rpmsg fields are
+    /// little-endian whatever the host: the conversion is here, at the one access point,
+    /// and costs nothing on a little-endian CPU). Panics if `off` is out of range or
+    /// unaligned: callers compute offsets from validated values, so that is a bug in this
+    /// crate, never peer input.
     fn load_u16(&self, off: usize, order: Ordering) -> u16 {
         let p = checked_ptr(self, off, 2, 2);
         // SAFETY: `checked_ptr` proved `off..off+2` lies inside the mapping the trait's
         // contract makes valid, and that it is 2-aligned; shared memory is only ever accessed
         // atomically or through raw copies, never through `&`/`&mut` references.
-        unsafe { AtomicU16::from_ptr(p.cast()) }.load(order)
+        u16::from_le(unsafe { AtomicU16::from_ptr(p.cast()) }.load(order))
     }
-    /// Atomically stores a u16 at `off`.
+    /// Atomically stores `v` at `off`, little-endian.
     fn store_u16(&self, off: usize, v: u16, order: Ordering) {
         let p = checked_ptr(self, off, 2, 2);
         // SAFETY: as in `load_u16`.
-        unsafe { AtomicU16::from_ptr(p.cast()) }.store(v, order)
+        unsafe { AtomicU16::from_ptr(p.cast()) }.store(v.to_le(), order)
     }
-    /// Atomically loads the u32 at `off`.
+    /// Atomically loads the little-endian u32 at `off`.
     fn load_u32(&self, off: usize, order: Ordering) -> u32 {
         let p = checked_ptr(self, off, 4, 4);
         // SAFETY: as in `load_u16`, with 4-byte size and alignment checked.
-        unsafe { AtomicU32::from_ptr(p.cast()) }.load(order)
+        u32::from_le(unsafe { AtomicU32::from_ptr(p.cast()) }.load(order))
     }
-    /// Atomically stores a u32 at `off`.
+    /// Atomically stores `v` at `off`, little-endian.
     fn store_u32(&self, off: usize, v: u32, order: Ordering) {
         let p = checked_ptr(self, off, 4, 4);
         // SAFETY: as in `load_u32`.
-        unsafe { AtomicU32::from_ptr(p.cast()) }.store(v, order)
+        unsafe { AtomicU32::from_ptr(p.cast()) }.store(v.to_le(), order)
     }
     /// Copies `dst.len()` bytes from `off` into `dst`. The peer may be writing the same
     /// bytes; the copy may then be torn, which is why callers validate what they copied.
@@ -433,7 +467,7 @@ impl OwnedRange {
     }
 
     /// Claims a range of a data-plane region as the CPU sees it (`CacheOps::cpu_ptr`).
-    pub(crate) fn claim_cpu<C: crate::dataplane::CacheOps + ?Sized>(
+    pub(crate) fn claim_cpu<C: crate::platform::CacheOps + ?Sized>(
         c: &C,
         off: usize,
         len: usize,
@@ -469,7 +503,7 @@ impl OwnedRange {
     }
 
     /// The bytes as the CPU sees them, for reading.
-    pub(crate) fn cpu_bytes<'a, C: crate::dataplane::CacheOps + ?Sized>(
+    pub(crate) fn cpu_bytes<'a, C: crate::platform::CacheOps + ?Sized>(
         &'a self,
         c: &'a C,
     ) -> &'a [u8] {
@@ -480,7 +514,7 @@ impl OwnedRange {
     }
 
     /// The bytes as the CPU sees them, for writing.
-    pub(crate) fn cpu_bytes_mut<'a, C: crate::dataplane::CacheOps + ?Sized>(
+    pub(crate) fn cpu_bytes_mut<'a, C: crate::platform::CacheOps + ?Sized>(
         &'a mut self,
         c: &'a C,
     ) -> &'a mut [u8] {

@@ -1,7 +1,7 @@
 //! Cache maintenance over byte ranges of a shared region.
 //!
 //! `unsafe` is allowed here only to declare and implement the `CacheOps` contract (the
-//! CPU view pointer); the views themselves are made in `shm`.
+//! CPU view pointer); the views themselves are made in [`shm`](super::shm).
 #![allow(unsafe_code)]
 
 use crate::SharedMemory;
@@ -22,6 +22,19 @@ use core::sync::atomic::Ordering;
 /// the range (ARM64 userspace's clean+invalidate cannot; the dma-buf ioctl, which covers
 /// the whole buffer, must clean first) and `clean` never writes back over data the peer
 /// wrote outside the range's lines.
+///
+/// ```
+/// use intercore::platform::{CacheOps, Coherent, line_span};
+/// use intercore::testing::HeapMem;
+///
+/// // Coherent memory needs fences only; a non-coherent platform cleans and invalidates
+/// // the whole lines holding a range.
+/// let cache = Coherent::new(HeapMem::new(4096));
+/// assert_eq!(cache.region_len(), 4096);
+/// cache.clean(0, 100, 8); // before the peer reads bytes 100..108
+/// cache.invalidate(0, 100, 8); // before we read what the peer wrote there
+/// assert_eq!(line_span(cache.line_size(), 100, 8), (64, 64));
+/// ```
 ///
 /// # Safety
 ///

@@ -2,7 +2,8 @@
 //!
 //! A [`DevAddr`] is what the remote core puts on the bus; it is a different type from a
 //! byte offset inside a [`SharedMemory`](crate::SharedMemory) region, so one cannot be used
-//! for the other by accident (design rule 1).
+//! for the other by accident: the wire carries offsets and device addresses, never
+//! pointers, and the two are kept apart by type.
 
 use core::fmt;
 
@@ -25,6 +26,16 @@ impl fmt::Debug for DevAddr {
 /// whose end overflows is `None` — never a wrapped or clamped offset); inside a window,
 /// translation is linear both ways and `to_dev` inverts `to_offset`; neither method panics,
 /// whatever the input. A zero-length range may translate or not.
+///
+/// ```
+/// use intercore::platform::{DevAddr, DeviceAddressMap, LinearMap};
+///
+/// // The remote sees the region's bytes 0x1000.. at device address 0xa000_0000.
+/// let map = LinearMap { base: DevAddr(0xa000_0000), offset: 0x1000, len: 0x8000 };
+/// assert_eq!(map.to_offset(DevAddr(0xa000_0010), 16), Some(0x1010));
+/// assert_eq!(map.to_offset(DevAddr(0xa000_7ff8), 16), None); // ends past the window
+/// assert_eq!(map.to_dev(0x1010), Some(DevAddr(0xa000_0010)));
+/// ```
 pub trait DeviceAddressMap {
     /// The region offset of `da..da+len`, or `None` if any byte of it lies outside what is
     /// mapped.

@@ -55,6 +55,46 @@ pub struct Fault {
 
 /// The host's control of the remote's IOMMU (VFIO or iommufd on Linux, the simulator's
 /// table): which device addresses reach which bytes of the pool region, with which rights.
+///
+/// ```
+/// use intercore::platform::{DataWindows, DevAddr, FaultKind, Iommu, Perm};
+///
+/// /// A table of windows `(da, off, len, perm)`, as a simulator keeps one.
+/// #[derive(Default)]
+/// struct Table(Vec<(DevAddr, usize, usize, Perm)>);
+///
+/// impl Iommu for Table {
+///     fn map(&mut self, da: DevAddr, off: usize, len: usize, perm: Perm) -> intercore::Result<()> {
+///         self.0.push((da, off, len, perm));
+///         Ok(())
+///     }
+///     fn unmap(&mut self, da: DevAddr, len: usize) -> intercore::Result<()> {
+///         self.0.retain(|w| (w.0, w.2) != (da, len));
+///         Ok(())
+///     }
+/// }
+///
+/// impl DataWindows for Table {
+///     fn translate(&self, da: DevAddr, len: usize, write: bool) -> Result<usize, intercore::platform::Fault> {
+///         let fault = |kind| intercore::platform::Fault { da, len, write, kind };
+///         let rel = |w: &(DevAddr, usize, usize, Perm)| {
+///             let rel = usize::try_from(da.0.checked_sub(w.0.0)?).ok()?;
+///             (rel.checked_add(len)? <= w.2).then_some(rel)
+///         };
+///         let (w, rel) = self.0.iter().find_map(|w| Some((w, rel(w)?))).ok_or(fault(FaultKind::Unmapped))?;
+///         let allowed = if write { w.3.write } else { w.3.read };
+///         allowed.then_some(w.1 + rel).ok_or(fault(FaultKind::Permission))
+///     }
+/// }
+///
+/// let mut iommu = Table::default();
+/// iommu.map(DevAddr(0x8000_0000), 0x4000, 0x1000, Perm::R)?;
+/// assert_eq!(iommu.translate(DevAddr(0x8000_0010), 16, false), Ok(0x4010));
+/// assert_eq!(iommu.translate(DevAddr(0x8000_0010), 16, true).unwrap_err().kind, FaultKind::Permission);
+/// iommu.unmap(DevAddr(0x8000_0000), 0x1000)?;
+/// assert_eq!(iommu.translate(DevAddr(0x8000_0010), 16, false).unwrap_err().kind, FaultKind::Unmapped);
+/// # Ok::<(), intercore::Error>(())
+/// ```
 pub trait Iommu {
     /// Maps region bytes `off..off+len` at device address `da` with `perm`.
     fn map(&mut self, da: DevAddr, off: usize, len: usize, perm: Perm) -> crate::Result<()>;

@@ -1,75 +1,11 @@
-//! Doorbells: how one side tells the other that a ring changed, and how it sleeps.
+//! The wait policy: how a blocking call waits for the peer — spin, sleep on the
+//! [`Doorbell`], or spin adaptively then sleep ([`WaitMode`]), and the adaptive spin budget
+//! learnt per bus. The [`Doorbell`] trait itself is a platform trait
+//! ([`crate::platform`]); this module only decides when to use it.
 
-use crate::Result;
+use crate::Doorbell;
 use core::fmt;
 use core::time::Duration;
-
-/// A two-way doorbell between this side and the peer (an eventfd pair in the simulator,
-/// a mailbox on hardware).
-///
-/// Every ring names the vring it is about by that vring's `notifyid` (from the resource
-/// table or the placement), as Linux's remoteproc does (`rproc->ops->kick(rproc, notifyid)`):
-/// TI's K3 driver sends it as the mailbox message, and NXP's i.MX RPMsg-Lite port runs only
-/// the virtqueue named in each message. A doorbell that cannot deliver the id (an eventfd
-/// carries only "something changed") says so with [`Doorbell::CARRIES_NOTIFY_ID`] `= false`;
-/// a peer that needs ids cannot be driven through it.
-///
-/// The contract, checked for every implementation by
-/// `intercore::testing::conformance::doorbell` (feature `test-utils`):
-///
-/// * A ring is never lost: one made while the peer is not waiting stays pending and wakes
-///   its next [`wait`](Doorbell::wait); one made while it sleeps wakes it. Rings pending
-///   together may be delivered as one wake-up (the bus re-checks its rings after every
-///   wake-up, so coalescing loses nothing).
-/// * A side's own ring never wakes that side.
-/// * A doorbell that carries ids delivers exactly the id it was rung with, and refuses (with
-///   an error, ringing nothing) an id it cannot deliver; one that does not carry ids ignores
-///   the id.
-/// * Once the peer is known dead, `wait` and `check_peer` say [`PeerGone`](crate::Error::PeerGone)
-///   (a doorbell that cannot tell never does).
-pub trait Doorbell {
-    /// Whether [`Doorbell::ring`] delivers its notify id to the peer.
-    const CARRIES_NOTIFY_ID: bool = false;
-    /// Rings the peer's doorbell for the vring whose notify id is `notify_id`.
-    fn ring(&self, notify_id: u32) -> Result<()>;
-    /// Sleeps until our doorbell rings or `timeout` passes (`None`: no limit; `Some(0)`:
-    /// only looks). Returns `Ok(true)` when rung, `Ok(false)` once the timeout has passed
-    /// with no ring (never earlier), `Err(PeerGone)` when the peer died. Consumes every
-    /// ring pending when it returns `Ok(true)`: a later wait wakes only for a later ring.
-    fn wait(&self, timeout: Option<Duration>) -> Result<bool>;
-    /// A monotonic clock, for deadlines while spinning.
-    fn now(&self) -> Duration;
-    /// Cheap liveness check used while spinning: `Err(PeerGone)` once the peer is known
-    /// dead. The default knows nothing and says alive.
-    fn check_peer(&self) -> Result<()> {
-        Ok(())
-    }
-    /// Lets whatever else waits for this CPU run before a long spin goes on: an
-    /// [`WaitMode::Adaptive`] wait calls it at each of its clock reads once it has spun
-    /// 2 µs, so that a peer (or the process it waits on) sharing this CPU is not
-    /// kept off it by the spin. The default does nothing (bare metal: nothing else to run);
-    /// on Linux it is `sched_yield(2)`.
-    fn yield_cpu(&self) {}
-}
-
-impl<D: Doorbell + ?Sized> Doorbell for &D {
-    const CARRIES_NOTIFY_ID: bool = D::CARRIES_NOTIFY_ID;
-    fn ring(&self, notify_id: u32) -> Result<()> {
-        (**self).ring(notify_id)
-    }
-    fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        (**self).wait(timeout)
-    }
-    fn now(&self) -> Duration {
-        (**self).now()
-    }
-    fn check_peer(&self) -> Result<()> {
-        (**self).check_peer()
-    }
-    fn yield_cpu(&self) {
-        (**self).yield_cpu()
-    }
-}
 
 /// How a blocking call waits for the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
