@@ -10,9 +10,12 @@
 #![allow(missing_docs)]
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::wire::IntoBytes;
 use intercore::wire::elf::{Elf, Region};
 use intercore::wire::rpmsg::{NsAnnouncement, RpmsgHdr};
@@ -52,11 +55,11 @@ pub fn rsc_table(data: &[u8]) {
     }
     let _ = ResourceTable::validate(data);
     // The host's discovery: the table in shared memory, as a loaded firmware left it.
-    let link = Link::with_buffers(4);
+    let link = Carveout::with_buffers(4);
     let n = data.len().min(link.rsc.len);
     link.mem.write(link.rsc.offset, &data[..n]);
     let (hb, _rb) = ThreadBell::pair();
-    let _ = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick());
+    let _ = HostBus::new(Arc::clone(&link.mem), hb, &link.map, link.rsc, quick());
 }
 
 /// The ELF firmware loader: parse, find the resource table, load into two small
@@ -111,21 +114,21 @@ pub fn rings(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let link = Link::with_buffers(4);
+    let link = Carveout::with_buffers(4);
     if sel & 8 != 0 {
         let table = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_FEATURES);
         link.mem.write(link.rsc.offset, table.as_bytes());
     }
     let (hb, rb) = ThreadBell::pair();
-    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, quick()) else {
+    let Ok(mut host) = HostBus::new(Arc::clone(&link.mem), hb, &link.map, link.rsc, quick()) else {
         return;
     };
     let Ok(mut remote) = RemoteBus::<_, _, 4>::new(
         Arc::clone(&link.mem),
-        &link.map,
         rb,
+        &link.map,
         link.rsc,
-        WaitMode::Poll,
+        RemoteConfig::default().wait(WaitMode::Poll),
     ) else {
         return;
     };
@@ -135,9 +138,18 @@ pub fn rings(data: &[u8]) {
     let other = remote.create_endpoint("other", None).unwrap_or(1025);
     // Some honest traffic first, so the indices are not all zero.
     for k in 0..(sel >> 4) {
-        let _ = host.try_send(hep, if k % 3 == 0 { other } else { rep }, b"ping");
-        let _ = remote.try_recv_on(rep, |m| m.payload.len());
-        let _ = remote.try_send(rep, hep, b"pong");
+        let _ = host.send_raw(
+            hep,
+            if k % 3 == 0 { other } else { rep },
+            b"ping",
+            Some(Duration::ZERO),
+        );
+        let _ = remote.recv_with(
+            &Channel::new(rep, RPMSG_ADDR_ANY),
+            Some(Duration::ZERO),
+            |m| m.payload.len(),
+        );
+        let _ = remote.send_raw(rep, hep, b"pong", Some(Duration::ZERO));
     }
     let areas = [
         (link.layout.vring0, link.layout.vring1 - link.layout.vring0),
@@ -156,11 +168,24 @@ pub fn rings(data: &[u8]) {
     let mut buf = [0u8; 512];
     for k in 0..4 {
         let _ = host.poll();
-        let _ = host.try_recv(hep, &mut buf);
-        let _ = host.try_send(hep, if k == 1 { other } else { rep }, b"x");
-        let _ = remote.try_recv_on(rep, |m| m.payload.len());
-        let _ = remote.try_recv_with(|m| m.payload.len());
-        let _ = remote.try_send(rep, hep, b"y");
+        let _ = host.recv_from(
+            &Channel::new(hep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO),
+        );
+        let _ = host.send_raw(
+            hep,
+            if k == 1 { other } else { rep },
+            b"x",
+            Some(Duration::ZERO),
+        );
+        let _ = remote.recv_with(
+            &Channel::new(rep, RPMSG_ADDR_ANY),
+            Some(Duration::ZERO),
+            |m| m.payload.len(),
+        );
+        let _ = remote.recv_any_with(Some(Duration::ZERO), |m| m.payload.len());
+        let _ = remote.send_raw(rep, hep, b"y", Some(Duration::ZERO));
     }
 }
 
@@ -209,7 +234,7 @@ pub fn dp_completions(data: &[u8]) {
     let Ok(pool) = Pool::new(Coherent::new(mem), 4096, DevAddr(0xC000_0000), &cfg) else {
         return;
     };
-    let Ok(mut dp) = DpHost::new(pool, 1030, 1024, 496) else {
+    let Ok(mut dp) = DpHost::new(pool, Channel::new(1030, 1024), 496) else {
         return;
     };
     let stage = |dp: &mut DpHost<_>| {
@@ -229,7 +254,7 @@ pub fn dp_completions(data: &[u8]) {
     while rest.len() >= 2 {
         if reset && rest.len() <= half {
             reset = false;
-            dp.reset(1030, 1024);
+            dp.reset(Channel::new(1030, 1024));
             stage(&mut dp);
         }
         let n = (u16::from_le_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);

@@ -4,15 +4,19 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use intercore::dataplane::{Coherent, Pool, PoolConfig};
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::{HostBus, RemoteBus};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::virtq::{DeviceQueue, DriverQueue, VringLayout};
 use intercore::{DevAddr, WaitMode};
 use intercore::{MemcpyMem, SharedMemory};
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn rings(c: &mut Criterion) {
     let layout = VringLayout::new(256, 4096).unwrap();
@@ -55,7 +59,7 @@ fn rings(c: &mut Criterion) {
 }
 
 fn rpmsg(c: &mut Criterion) {
-    let link = Link::with_buffers(256);
+    let link = Carveout::with_buffers(256);
     let (mut host, mut remote) = link
         .connect::<8>(HostConfig::default(), WaitMode::Poll)
         .unwrap();
@@ -67,25 +71,38 @@ fn rpmsg(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("64 B host->remote->host, copy API, one thread", |b| {
         b.iter(|| {
-            host.try_send(ep, rep, &msg).unwrap();
+            host.send_raw(ep, rep, &msg, Some(Duration::ZERO)).unwrap();
             let mut got = [0u8; 64];
             remote
-                .try_recv_with(|m| got.copy_from_slice(m.payload))
+                .recv_any_with(Some(Duration::ZERO), |m| got.copy_from_slice(m.payload))
                 .unwrap();
-            remote.try_send(rep, ep, &got).unwrap();
-            black_box(host.try_recv(ep, &mut back).unwrap());
+            remote
+                .send_raw(rep, ep, &got, Some(Duration::ZERO))
+                .unwrap();
+            black_box(
+                host.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::ZERO),
+                )
+                .unwrap(),
+            );
         })
     });
     g.bench_function("64 B zero-copy send and receive", |b| {
         b.iter(|| {
-            let mut tx = host.try_tx_buf().unwrap();
+            let mut tx = host.tx_buf(Some(Duration::ZERO)).unwrap();
             tx[..64].copy_from_slice(&msg);
-            host.send_buf(ep, rep, tx, 64).unwrap();
+            host.send_buf(&Channel::new(ep, rep), tx, 64).unwrap();
             remote
-                .try_recv_with(|m| black_box(m.payload.len()))
+                .recv_any_with(Some(Duration::ZERO), |m| black_box(m.payload.len()))
                 .unwrap();
-            remote.try_send(rep, ep, &msg).unwrap();
-            let rx = host.try_recv_buf(ep).unwrap();
+            remote
+                .send_raw(rep, ep, &msg, Some(Duration::ZERO))
+                .unwrap();
+            let rx = host
+                .recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+                .unwrap();
             black_box(rx[0]);
         })
     });
@@ -97,7 +114,7 @@ fn pool(c: &mut Criterion) {
         classes: vec![(4096, 64), (1 << 20, 4)],
         align: 4096,
     };
-    let link = Link::with_pool_area(
+    let link = Carveout::with_pool_area(
         CarveoutSpec {
             vring_num: 4,
             buf_size: 512,
@@ -164,7 +181,7 @@ fn device_copies(c: &mut Criterion) {
     let mut g = c.benchmark_group("shm copy rpmsg");
     g.throughput(Throughput::Elements(1));
     for n in [64usize, 496] {
-        let link = Link::with_buffers(256);
+        let link = Carveout::with_buffers(256);
         round_trip(
             &mut g,
             &link,
@@ -172,7 +189,7 @@ fn device_copies(c: &mut Criterion) {
             n,
             "memcpy (Normal, = old)",
         );
-        let link = Link::with_buffers(256);
+        let link = Carveout::with_buffers(256);
         round_trip(&mut g, &link, Arc::clone(&link.mem), n, "aligned (Device)");
     }
     g.finish();
@@ -180,7 +197,7 @@ fn device_copies(c: &mut Criterion) {
 
 fn round_trip<M: SharedMemory + Send + Sync + 'static>(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    link: &Link,
+    link: &Carveout,
     mem: Arc<M>,
     n: usize,
     what: &str,
@@ -188,14 +205,20 @@ fn round_trip<M: SharedMemory + Send + Sync + 'static>(
     let (hb, rb) = ThreadBell::pair();
     let mut host = HostBus::new(
         Arc::clone(&mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
     .unwrap();
-    let mut remote: RemoteBus<_, _, 8> =
-        RemoteBus::new(mem, &link.map, rb, link.rsc, WaitMode::Poll).unwrap();
+    let mut remote: RemoteBus<_, _, 8> = RemoteBus::new(
+        mem,
+        rb,
+        &link.map,
+        link.rsc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     remote
         .wait_ready(Some(std::time::Duration::from_secs(5)))
         .unwrap();
@@ -206,10 +229,27 @@ fn round_trip<M: SharedMemory + Send + Sync + 'static>(
     let mut back = [0u8; 496];
     g.bench_function(format!("{n} B host->remote->host, copy API, {what}"), |b| {
         b.iter(|| {
-            host.try_send(ep, rep, &msg).unwrap();
-            remote.try_recv(&mut got).unwrap();
-            remote.try_send(rep, ep, &got[..n]).unwrap();
-            black_box(host.try_recv(ep, &mut back).unwrap());
+            host.send_raw(ep, rep, &msg, Some(Duration::ZERO)).unwrap();
+            remote
+                .recv_any_with(Some(Duration::ZERO), |m| {
+                    (
+                        m.src,
+                        m.dst,
+                        intercore::copy_from_shared(m.payload, &mut got),
+                    )
+                })
+                .unwrap();
+            remote
+                .send_raw(rep, ep, &got[..n], Some(Duration::ZERO))
+                .unwrap();
+            black_box(
+                host.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::ZERO),
+                )
+                .unwrap(),
+            );
         })
     });
 }

@@ -216,7 +216,7 @@ impl Link {
             return Ok(*ch);
         }
         let remote = self.find_service(service, timeout)?;
-        let ch = Transport::open(self, name, remote)?;
+        let ch = self.open(name, remote)?;
         self.services.push((service.to_string(), ch));
         Ok(ch)
     }
@@ -318,7 +318,7 @@ impl MessageIo for Link {
         data: &[u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<()> {
-        with_bus!(&mut self.inner, bus => MessageIo::send(bus, ch, data, timeout))
+        with_bus!(&mut self.inner, bus => bus.send(ch, data, timeout))
     }
     fn recv(
         &mut self,
@@ -326,10 +326,10 @@ impl MessageIo for Link {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<usize> {
-        with_bus!(&mut self.inner, bus => MessageIo::recv(bus, ch, buf, timeout))
+        with_bus!(&mut self.inner, bus => bus.recv(ch, buf, timeout))
     }
     fn max_payload(&self) -> usize {
-        with_bus!(&self.inner, bus => MessageIo::max_payload(bus))
+        with_bus!(&self.inner, bus => bus.max_payload())
     }
     fn recv_from(
         &mut self,
@@ -337,14 +337,7 @@ impl MessageIo for Link {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> intercore::Result<(Option<u32>, usize)> {
-        with_bus!(&mut self.inner, bus => MessageIo::recv_from(bus, ch, buf, timeout))
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> intercore::Result<Option<(Option<u32>, usize)>> {
-        with_bus!(&mut self.inner, bus => MessageIo::try_recv_from(bus, ch, buf))
+        with_bus!(&mut self.inner, bus => bus.recv_from(ch, buf, timeout))
     }
 }
 
@@ -353,10 +346,10 @@ impl Transport for Link {
         with_bus!(&mut self.inner, bus => bus.find_service(name, timeout))
     }
     fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
-        with_bus!(&mut self.inner, bus => Transport::open(bus, name, remote))
+        with_bus!(&mut self.inner, bus => bus.open(name, remote))
     }
     fn close(&mut self, ch: Channel) -> intercore::Result<()> {
-        with_bus!(&mut self.inner, bus => Transport::close(bus, ch))
+        with_bus!(&mut self.inner, bus => bus.close(ch))
     }
 }
 
@@ -629,7 +622,7 @@ impl Board {
         match doorbell {
             crate::model::DoorbellSpec::Poll => {
                 let crate::vdev::Wake::Counters(entry) = plan.wake else {
-                    let bus = HostBus::new(mem, &map, PolledRings::new(LinuxPoll), rsc, host)
+                    let bus = HostBus::new(mem, PolledRings::new(LinuxPoll), &map, rsc, host)
                         .map_err(bus_err)?;
                     return Ok(Link {
                         inner: Inner::UserRings { bus },
@@ -648,7 +641,7 @@ impl Board {
                     key: "transport.doorbell",
                     message: e.to_string(),
                 })?;
-                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
+                let bus = HostBus::new(mem, bell, &map, rsc, host).map_err(bus_err)?;
                 Ok(Link {
                     inner: Inner::UserPoll { bus },
                     name: "userspace/poll".into(),
@@ -662,7 +655,7 @@ impl Board {
                         message: e.to_string(),
                     }
                 })?;
-                let bus = HostBus::new(mem, &map, bell, rsc, host).map_err(bus_err)?;
+                let bus = HostBus::new(mem, bell, &map, rsc, host).map_err(bus_err)?;
                 Ok(Link {
                     inner: Inner::UserUio { bus },
                     name: "userspace/uio".into(),

@@ -5,6 +5,7 @@
 //! `remoteproc_sysfs.c` (firmware, state) and `rpmsg_char.c`/`rpmsg_ctrl.c` as the fakes
 //! model them. No hardware: what a real kernel adds (probe order, udev) is not covered.
 
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::{MessageIo, Transport};
 use intercore_board::{Board, OpenEnv, OpenError};
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc, minimal_arm_elf as arm_elf};
@@ -54,13 +55,14 @@ fn kernel_board_opens_through_remoteproc_and_rpmsg_ctrl() {
         .find_service("rpmsg-raw", Some(Duration::from_secs(2)))
         .unwrap();
     assert_eq!(remote, 0x400);
-    let ch = Transport::open(&mut link, "t", remote).unwrap();
+    let ch = link.open("t", remote).unwrap();
     link.send(&ch, b"hello", None).unwrap();
     let mut buf = [0u8; 496];
     let n = link
         .recv(&ch, &mut buf, Some(Duration::from_secs(2)))
         .unwrap();
     assert_eq!(&buf[..n], b"hello");
+    // Qualified: the board link's inherent `close(self, timeout)` shuts the link down.
     Transport::close(&mut link, ch).unwrap();
     link.close(Duration::from_secs(1)).unwrap();
     let writes = rp.log().len();
@@ -219,9 +221,14 @@ fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
             LinuxPoll,
         )
         .map_err(|e| e.to_string())?;
-        let mut bus: RemoteBus<_, _, 4> =
-            RemoteBus::new(remote_mem, &map, bell, rsc, intercore::WaitMode::Poll)
-                .map_err(|e| e.to_string())?;
+        let mut bus: RemoteBus<_, _, 4> = RemoteBus::new(
+            remote_mem,
+            bell,
+            &map,
+            rsc,
+            RemoteConfig::default().wait(intercore::WaitMode::Poll),
+        )
+        .map_err(|e| e.to_string())?;
         bus.wait_ready(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
         let ep = bus
@@ -231,9 +238,15 @@ fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
         let mut buf = [0u8; 512];
         let mut echoed = 0;
         loop {
-            match bus.recv_timeout(&mut buf, Some(Duration::from_secs(10))) {
+            match bus.recv_any_with(Some(Duration::from_secs(10)), |m| {
+                (
+                    m.src,
+                    m.dst,
+                    intercore::copy_from_shared(m.payload, &mut buf),
+                )
+            }) {
                 Ok((src, _, n)) => {
-                    bus.send(ep, src, &buf[..n], Some(Duration::from_secs(10)))
+                    bus.send_raw(ep, src, &buf[..n], Some(Duration::from_secs(10)))
                         .map_err(|e| e.to_string())?;
                     echoed += 1;
                 }
@@ -245,7 +258,7 @@ fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
     let svc = link
         .find_service("rpmsg-raw", Some(Duration::from_secs(10)))
         .unwrap();
-    let ch = Transport::open(&mut link, "t", svc).unwrap();
+    let ch = link.open("t", svc).unwrap();
     let mut back = [0u8; 496];
     for i in 0..50u8 {
         let msg = vec![i; 1 + i as usize * 9];
@@ -401,15 +414,14 @@ fn userspace_board_opens_a_vendor_table_with_host_placed_rings_and_no_doorbell()
     let remote = std::thread::spawn(move || -> Result<u64, String> {
         // As Zephyr's OpenAMP remote: buffers accepted anywhere in its shared window (here
         // the pool), wherever the host put them.
-        let mut cfg = intercore::rpmsg::RemoteConfig::new(map);
-        cfg.wait = intercore::WaitMode::Poll;
+        let mut cfg = intercore::rpmsg::RemoteConfig::default().wait(intercore::WaitMode::Poll);
         cfg.buffers = Some(intercore::LinearMap {
             base: intercore::DevAddr(pool),
             offset: (pool - USER_PA) as usize,
             len: 0x40000,
         });
         let mut bus: RemoteBus<_, _, 4> =
-            RemoteBus::with_config(rm, PolledRings::new(LinuxPoll), rsc, &cfg)
+            RemoteBus::new(rm, PolledRings::new(LinuxPoll), &map, rsc, cfg)
                 .map_err(|e| e.to_string())?;
         bus.wait_ready(Some(Duration::from_secs(20)))
             .map_err(|e| e.to_string())?;
@@ -420,9 +432,15 @@ fn userspace_board_opens_a_vendor_table_with_host_placed_rings_and_no_doorbell()
         let mut buf = [0u8; 512];
         let mut echoed = 0;
         loop {
-            match bus.recv_timeout(&mut buf, Some(Duration::from_secs(10))) {
+            match bus.recv_any_with(Some(Duration::from_secs(10)), |m| {
+                (
+                    m.src,
+                    m.dst,
+                    intercore::copy_from_shared(m.payload, &mut buf),
+                )
+            }) {
                 Ok((src, _, n)) => {
-                    bus.send(ep, src, &buf[..n], Some(Duration::from_secs(10)))
+                    bus.send_raw(ep, src, &buf[..n], Some(Duration::from_secs(10)))
                         .map_err(|e| e.to_string())?;
                     echoed += 1;
                 }
@@ -447,7 +465,7 @@ fn userspace_board_opens_a_vendor_table_with_host_placed_rings_and_no_doorbell()
             panic!("{e}; the remote: {:?}", remote.join());
         }
     };
-    let ch = Transport::open(&mut link, "t", svc).unwrap();
+    let ch = link.open("t", svc).unwrap();
     let mut back = [0u8; 496];
     for i in 0..40u8 {
         let msg = vec![i; 1 + i as usize * 12];

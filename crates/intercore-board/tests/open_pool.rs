@@ -90,7 +90,7 @@ fn kernel_board_pool_on_a_devmem_carveout_streams_with_every_crc_checked() {
         assert!(bp.source.contains("dev/mem"), "{}", bp.source);
         let mut link = b.open_with(env).unwrap();
         let service = link.find_service(DP_SERVICE, T).unwrap();
-        let ch = Transport::open(&mut link, "dp-host", service).unwrap();
+        let ch = link.open("dp-host", service).unwrap();
         let mut end = ends.recv_timeout(Duration::from_secs(5)).unwrap();
 
         let remote_mem = Arc::new(
@@ -131,7 +131,7 @@ fn kernel_board_pool_on_a_devmem_carveout_streams_with_every_crc_checked() {
         });
 
         let max = link.max_payload();
-        let mut dp = DpHost::on_channel(bp.pool, ch, max).unwrap();
+        let mut dp = DpHost::new(bp.pool, ch, max).unwrap();
         let lens = [
             1usize,
             63,
@@ -171,6 +171,7 @@ fn kernel_board_pool_on_a_devmem_carveout_streams_with_every_crc_checked() {
         }
         let st = dp.stats();
         assert_eq!((st.submitted, st.completed, st.failed), (total, total, 0));
+        // Qualified: the board link's inherent `close(self, timeout)` shuts the link down.
         Transport::close(&mut link, ch).unwrap();
         let rs = remote.join().unwrap().unwrap();
         assert_eq!((rs.done, rs.faults, rs.bad), (total, 0, 0), "{tag}");

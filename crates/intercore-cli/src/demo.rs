@@ -3,7 +3,9 @@
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, alloc_all, input_len};
 use crate::error::CliError;
 use intercore::WaitMode;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_board::CacheMaintenance;
 use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
 use intercore_sim::qemu::QemuCore;
@@ -182,7 +184,7 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
         .map_err(|e| format!("host bus: {e}"))?;
     let service = intercore_fw_echo::SERVICE;
     let remote = bus
-        .wait_service(service, Some(Duration::from_secs(5)))
+        .find_service(service, Some(Duration::from_secs(5)))
         .map_err(|e| format!("waiting for {service:?}: {e}"))?;
     let ep = bus
         .create_endpoint("intercore-demo", None)
@@ -217,17 +219,26 @@ fn run(o: &Opts, cfg: &SimConfig, json: bool) -> Result<bool, String> {
         fill(&mut out[..len], seq ^ o.seed);
         let t0 = Instant::now();
         let r = bus
-            .send(ep, remote, &out[..len])
-            .and_then(|_| bus.recv(ep, &mut back));
+            .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+            .and_then(|_| {
+                bus.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+            });
         let rtt = t0.elapsed();
         match r {
-            Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+            Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                 rtts.push(rtt.as_nanos() as u64);
                 bytes += 2 * len as u64;
             }
             Ok((src, n)) => {
                 errors += 1;
-                first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                first_error.get_or_insert(format!(
+                    "message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs",
+                    src.unwrap_or_default()
+                ));
             }
             Err(e) => {
                 errors += 1;

@@ -252,7 +252,7 @@ pub fn kernel_bulk_main(a: &KernelBulkArgs, json: bool) -> Result<u8, CliError> 
             Ok(DevAddr(phys[rel / page]))
         })
         .map_err(|e| format!("pool: {e}"))?;
-        let mut dp = DpHost::on_channel(pool, ch, k.max_payload()).map_err(|e| e.to_string())?;
+        let mut dp = DpHost::new(pool, ch, k.max_payload()).map_err(|e| e.to_string())?;
         dp.set_send_timeout(t);
         let mut checker = Checker::default();
         let (mut next, mut done, mut bytes) = (0u64, 0u64, 0u64);

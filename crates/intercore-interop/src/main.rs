@@ -14,6 +14,8 @@
 //! service and echoes `--count` messages. MODE is `poll`, `event` or `adaptive`.
 #![forbid(unsafe_code)]
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{
     DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, RemoteConfig, RscLocation,
 };
@@ -159,7 +161,7 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
     sweeps: usize,
     depth: usize,
 ) -> ExitCode {
-    let addr = match host.wait_service(name, START) {
+    let addr = match host.find_service(name, START) {
         Ok(a) => a,
         Err(e) => {
             println!("intercore host: the service {name:?} was never announced: {e}");
@@ -188,7 +190,7 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
                 break;
             };
             let p = pattern(sweep, size);
-            if let Err(e) = host.send_timeout(ep, addr, &p, STEP) {
+            if let Err(e) = host.send_raw(ep, addr, &p, STEP) {
                 println!("intercore host: sweep {sweep} size {size}: send: {e}");
                 return verdict(passed, total - passed, total);
             }
@@ -197,12 +199,12 @@ fn host_sweeps<M: SharedMemory, D: Doorbell>(
         let Some((sweep, size, p)) = outstanding.pop_front() else {
             break;
         };
-        match host.recv_timeout(ep, &mut buf, STEP) {
-            Ok((src, len)) if src == addr && buf[..len] == p[..] => passed += 1,
+        match host.recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut buf, STEP) {
+            Ok((src, len)) if src == Some(addr) && buf[..len] == p[..] => passed += 1,
             Ok((src, len)) => {
                 failed += 1;
                 println!(
-                    "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:#x} differs"
+                    "intercore host: sweep {sweep} size {size}: reply of {len} bytes from {src:x?} differs"
                 );
             }
             Err(e) => {
@@ -250,7 +252,7 @@ fn remote_echo<M: SharedMemory, D: Doorbell, const N: usize>(
     let mut first = true;
     while i < count {
         let t = if first { START } else { STEP };
-        let got = bus.recv_with(t, |m| {
+        let got = bus.recv_any_with(t, |m| {
             let n = m.payload.len().min(buf.len());
             buf[..n].copy_from_slice(&m.payload[..n]);
             (m.src, n)
@@ -259,7 +261,7 @@ fn remote_echo<M: SharedMemory, D: Doorbell, const N: usize>(
             // A rebuilt ring met first may surface as a protocol error; the next call
             // tells whether the host is gone.
             Err(first @ intercore::Error::Protocol { .. }) if bus.is_ready() => bus
-                .recv_with(Some(Duration::ZERO), |m| {
+                .recv_any_with(Some(Duration::ZERO), |m| {
                     let n = m.payload.len().min(buf.len());
                     buf[..n].copy_from_slice(&m.payload[..n]);
                     (m.src, n)
@@ -291,7 +293,7 @@ fn remote_echo<M: SharedMemory, D: Doorbell, const N: usize>(
             Err(e) => return Err(format!("message {i} of {count}: {e}")),
         };
         first = false;
-        bus.send(ep, src, &buf[..len], STEP)
+        bus.send_raw(ep, src, &buf[..len], STEP)
             .map_err(|e| format!("echo {i} of {count}: {e}"))?;
         i += 1;
     }
@@ -324,8 +326,8 @@ fn run(a: Args) -> Result<ExitCode, String> {
             };
             let mut host = HostBus::new(
                 Arc::clone(&mem),
-                &identity(openamp::SHM_SIZE),
                 bell,
+                &identity(openamp::SHM_SIZE),
                 loc,
                 cfg,
             )
@@ -348,14 +350,14 @@ fn run(a: Args) -> Result<ExitCode, String> {
             let bell = SocketBell::accept(&a.socket).map_err(|e| e.to_string())?;
             // The generic machine's table has no buffer carveout: the host's pool is at
             // SHARED_BUF_PA, which is where our remote accepts buffers.
-            let mut cfg = RemoteConfig::new(identity(openamp::SHM_SIZE));
-            cfg.wait = a.wait;
+            let rmap = identity(openamp::SHM_SIZE);
+            let mut cfg = RemoteConfig::default().wait(a.wait);
             cfg.buffers = Some(LinearMap {
                 base: DevAddr(openamp::BUF_PA as u64),
                 offset: openamp::BUF_PA,
                 len: openamp::BUF_SIZE,
             });
-            let mut bus = RemoteBus::<_, _, 8>::with_config(mem, bell, loc, &cfg).map_err(err)?;
+            let mut bus = RemoteBus::<_, _, 8>::new(mem, bell, &rmap, loc, cfg).map_err(err)?;
             remote_echo(&mut bus, openamp::SERVICE, a.count)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -383,7 +385,7 @@ fn run(a: Args) -> Result<ExitCode, String> {
                 ..HostConfig::default()
             };
             let mut host =
-                HostBus::new(Arc::clone(&mem), &identity(lite::SHM_SIZE), bell, loc, cfg)
+                HostBus::new(Arc::clone(&mem), bell, &identity(lite::SHM_SIZE), loc, cfg)
                     .map_err(err)?;
             Ok(host_sweeps(&mut host, lite::SERVICE, a.sweeps, a.depth))
         }
@@ -405,8 +407,14 @@ fn run(a: Args) -> Result<ExitCode, String> {
                     len: lite::BUF_LEN,
                 },
             };
-            let mut bus =
-                RemoteBus::<_, _, 8>::with_placement(mem, bell, &placement, a.wait).map_err(err)?;
+            let mut bus = RemoteBus::<_, _, 8>::new(
+                mem,
+                bell,
+                &placement.buffers,
+                placement,
+                RemoteConfig::default().wait(a.wait),
+            )
+            .map_err(err)?;
             remote_echo(&mut bus, lite::SERVICE, a.count)?;
             Ok(ExitCode::SUCCESS)
         }

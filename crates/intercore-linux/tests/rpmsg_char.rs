@@ -7,7 +7,7 @@
 
 use intercore::Error;
 use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RemoteBus, Transport};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::{WaitMode, wire::rpmsg::RPMSG_ADDR_ANY};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use intercore_linux::rpmsg_char::{
@@ -409,7 +409,7 @@ type Remote = RemoteBus<Arc<HeapMem>, ThreadBell, 8>;
 /// intercore's own bus with an echo service on a remote thread (as crates/intercore's
 /// rpmsg tests set it up).
 fn userspace_bus() -> (Host, thread::JoinHandle<()>) {
-    let (host, mut remote): (Host, Remote) = Link::with_buffers(16)
+    let (host, mut remote): (Host, Remote) = Carveout::with_buffers(16)
         .connect(HostConfig::default(), WaitMode::Event)
         .unwrap();
     let echo = thread::spawn(move || {
@@ -417,11 +417,11 @@ fn userspace_bus() -> (Host, thread::JoinHandle<()>) {
         remote.announce(ep).unwrap();
         let mut buf = [0u8; 512];
         loop {
-            match remote.recv_with(None, |m| {
+            match remote.recv_any_with(None, |m| {
                 buf[..m.payload.len()].copy_from_slice(m.payload);
                 (m.src, m.payload.len())
             }) {
-                Ok((src, len)) => remote.send(ep, src, &buf[..len], None).unwrap(),
+                Ok((src, len)) => remote.send_raw(ep, src, &buf[..len], None).unwrap(),
                 Err(Error::PeerGone) => return,
                 Err(e) => panic!("remote: {e}"),
             }

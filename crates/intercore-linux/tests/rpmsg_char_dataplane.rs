@@ -68,7 +68,7 @@ fn bulk_stage_over_kernel_rpmsg_checks_every_crc() {
     });
 
     let pool = Pool::new(Coherent::new(Arc::clone(&mem)), 0, DevAddr(POOL_DA), &cfg).unwrap();
-    let mut dp = DpHost::on_channel(pool, ch, t.max_payload()).unwrap();
+    let mut dp = DpHost::new(pool, ch, t.max_payload()).unwrap();
     // Mainline's 496-byte payload: (496 - 8) / 32 entries per message.
     assert_eq!(dp.batch_size(), dp_entries_per_message(FAKE_MTU));
     assert_eq!(dp.batch_size(), 15);
@@ -146,7 +146,7 @@ fn forged_completion_over_kernel_rpmsg_is_refused() {
     let ch = t.open("dp-host", 0x402).unwrap();
     let mut end = ends.recv_timeout(Duration::from_secs(5)).unwrap();
     let pool = Pool::new(Coherent::new(Arc::clone(&mem)), 0, DevAddr(POOL_DA), &cfg).unwrap();
-    let mut dp = DpHost::on_channel(pool, ch, t.max_payload()).unwrap();
+    let mut dp = DpHost::new(pool, ch, t.max_payload()).unwrap();
     let buf = dp.alloc(100).unwrap();
     dp.submit(&mut t, buf, 100, DP_OP_CRC32C).unwrap();
     dp.flush(&mut t).unwrap();
@@ -193,7 +193,7 @@ fn data_plane_through_dyn_transport() {
     };
     let mut remote = DpRemote::new(Coherent::new(Arc::clone(&mem)), windows);
     let pool = Pool::new(Coherent::new(Arc::clone(&mem)), 0, DevAddr(POOL_DA), &cfg).unwrap();
-    let mut dp = DpHost::on_channel(pool, ch, boxed.max_payload()).unwrap();
+    let mut dp = DpHost::new(pool, ch, boxed.max_payload()).unwrap();
     let t: &mut dyn Transport = &mut *boxed;
     let mut buf = dp.alloc(4096).unwrap();
     fill(&mut buf[..500], 5);

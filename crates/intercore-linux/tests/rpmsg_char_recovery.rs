@@ -34,7 +34,7 @@ fn reconnect_after_the_remote_restarts_with_a_new_control_device() {
     let mut t = k.transport().unwrap();
     let fds = open_fds();
     for cycle in 1..=10u32 {
-        let remote = t.wait_service("rpmsg-raw", T).unwrap();
+        let remote = t.find_service("rpmsg-raw", T).unwrap();
         let ch = t.open("rpmsg-raw", remote).unwrap();
         let msg = pattern(64, cycle as u8);
         t.send(&ch, &msg, T).unwrap();
@@ -62,7 +62,7 @@ fn reconnect_after_the_remote_restarts_with_a_new_control_device() {
         assert_eq!(reopen, vec![("rpmsg-raw".to_string(), remote)]);
         assert_eq!(t.paths().ctrl, new_ctrl);
         assert!(t.send(&ch, b"x", T).is_err(), "old channel is closed");
-        let remote = t.wait_service("rpmsg-raw", T).unwrap();
+        let remote = t.find_service("rpmsg-raw", T).unwrap();
         assert_eq!(remote, 0x400 + cycle);
         let ch = t.open(&reopen[0].0, remote).unwrap();
         t.send(&ch, b"again", T).unwrap();

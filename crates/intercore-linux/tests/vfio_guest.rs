@@ -16,8 +16,9 @@ use intercore::SharedMemory;
 use intercore::dataplane::{
     Coherent, DataWindows, DpHost, DpRemote, FaultKind, Iommu, Perm, PoolConfig,
 };
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
-use intercore::testing::Link;
+use intercore::testing::Carveout;
 use intercore::wire::dataplane::{DP_FAULT, DP_OK, DP_SERVICE, DP_UNSUPPORTED};
 use intercore::{DevAddr, Error, WaitMode};
 use intercore_linux::edu::{Edu, EduDir, EduPci, find_edu};
@@ -270,7 +271,7 @@ fn dataplane_through_iommu_windows_with_edu_remote() {
     )
     .unwrap();
 
-    let link = Link::with_buffers(16);
+    let link = Carveout::with_buffers(16);
     let (mut host, mut rbus) = link
         .connect::<8>(HostConfig::default(), WaitMode::Event)
         .unwrap();
@@ -284,7 +285,7 @@ fn dataplane_through_iommu_windows_with_edu_remote() {
             let ep = rbus.create_endpoint(DP_SERVICE, None).unwrap();
             rbus.announce(ep).unwrap();
             loop {
-                let r = rbus.recv_with(None, |msg| {
+                let r = rbus.recv_any_with(None, |msg| {
                     dp.process(ep, msg.src, msg.payload, |job| {
                         if job.op() != OP_EDU_COPY {
                             return Err(DP_UNSUPPORTED);
@@ -311,10 +312,10 @@ fn dataplane_through_iommu_windows_with_edu_remote() {
                 }
             }
         });
-        let dst = host.wait_service(DP_SERVICE, T).unwrap();
+        let dst = host.find_service(DP_SERVICE, T).unwrap();
         let ep = host.create_endpoint("dp", None).unwrap();
         let max = host.max_payload();
-        let mut dp = DpHost::new(pool, ep, dst, max).unwrap();
+        let mut dp = DpHost::new(pool, Channel::new(ep, dst), max).unwrap();
         let mut sent = std::collections::HashMap::new();
         let mut held = Vec::new();
         for i in 0..BUFS {

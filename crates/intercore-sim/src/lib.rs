@@ -22,6 +22,7 @@ pub use faults::{FaultInjection, FaultyCache};
 pub use remote::remote_main;
 
 use intercore::dataplane::{CacheOps, DpHost, Iommu, Perm, Pool, PoolConfig};
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
@@ -509,7 +510,7 @@ impl Soc {
                 len: k.dma_len,
             });
         }
-        HostBus::new(Arc::clone(&self.mem), &self.map, bell, self.layout.rsc, cfg)
+        HostBus::new(Arc::clone(&self.mem), bell, &self.map, self.layout.rsc, cfg)
     }
 
     /// The host's handle on the remote's (simulated) IOMMU.
@@ -565,7 +566,7 @@ impl Soc {
         timeout: Option<Duration>,
         wrap: impl FnOnce(AnyCache) -> C,
     ) -> intercore::Result<DpHost<C>> {
-        let remote = bus.wait_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
+        let remote = bus.find_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
         let ep = bus.create_endpoint("intercore-dp-host", None)?;
         let mode = match self.cfg.cache {
             CacheMode::NonCoherent(e) => CacheMode::NonCoherent(Eviction {
@@ -584,7 +585,7 @@ impl Soc {
         )?;
         self.iommu()
             .map(DevAddr(POOL_IOVA), self.pool_off, self.pool_len, Perm::RW)?;
-        DpHost::new(pool, ep, remote, bus.max_payload())
+        DpHost::new(pool, Channel::new(ep, remote), bus.max_payload())
     }
 
     /// A doorbell for the host side: rings the remote, sleeps on the host's eventfd,

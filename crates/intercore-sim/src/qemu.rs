@@ -18,6 +18,7 @@
 
 use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
 use intercore::pollbell::{PollDoorbell, PollPlatform, PollSide, PolledRings};
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::rsc_table::DP_POOL_CARVEOUT;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
@@ -703,8 +704,8 @@ impl QemuSoc {
     ) -> intercore::Result<HostBus<Arc<MemfdRegion>, HostBell>> {
         HostBus::new(
             Arc::clone(&self.mem),
-            &self.map,
             self.host_doorbell()?,
+            &self.map,
             self.rsc,
             cfg,
         )
@@ -727,11 +728,11 @@ impl QemuSoc {
                 "the pool is larger than the firmware's intercore-dp window",
             ));
         }
-        let remote = bus.wait_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
+        let remote = bus.find_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
         let ep = bus.create_endpoint("intercore-dp-host", None)?;
         let off = (da - self.core.shared_base()) as usize;
         let pool = Pool::new(Coherent::new(Arc::clone(&self.mem)), off, DevAddr(da), pool)?;
-        DpHost::new(pool, ep, remote, bus.max_payload())
+        DpHost::new(pool, Channel::new(ep, remote), bus.max_payload())
     }
 
     /// What the firmware wrote to the semihosting console so far (QEMU's stderr: its own

@@ -119,17 +119,15 @@ fn run(args: &[String]) -> Result<(), String> {
         len: mem.len(),
     };
     let doorbell = EventfdDoorbell::new(peer_bell, bell, Some(host));
-    let mut cfg = RemoteConfig::new(map);
-    cfg.wait = a.wait;
-    cfg.buf_size = a.buf_size;
+    let mut cfg = RemoteConfig::default().wait(a.wait).buf_size(a.buf_size);
     cfg.buffers = a.buf_window.map(|(off, len)| LinearMap {
         base: DevAddr(a.da_base + off as u64),
         offset: off,
         len,
     });
     cfg.private = a.private;
-    let mut bus = RemoteBus::<_, _, 8>::with_config(&*mem, doorbell, a.rsc, &cfg)
-        .map_err(|e| e.to_string())?;
+    let mut bus =
+        RemoteBus::<_, _, 8>::new(&*mem, doorbell, &map, a.rsc, cfg).map_err(|e| e.to_string())?;
     match a.fw {
         Firmware::Echo => intercore_fw_echo::run(&mut bus)
             .map(|_| ())

@@ -13,6 +13,8 @@
 //! tests are ignored in a plain `cargo test` and run by `scripts/check-c-firmware.sh
 //! --intercore`; there a missing image or QEMU fails them with its reason.
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::testing::ThreadBell;
 use intercore::{DevAddr, LinearMap, SharedMemory, WaitMode};
@@ -147,7 +149,7 @@ fn host(
         timeout: T,
         ..HostConfig::default()
     };
-    let h = HostBus::new(Arc::clone(&fw.mem), &region(0, RAM), bell, fw.rsc, cfg).unwrap();
+    let h = HostBus::new(Arc::clone(&fw.mem), bell, &region(0, RAM), fw.rsc, cfg).unwrap();
     (h, other)
 }
 
@@ -159,9 +161,16 @@ fn echo_every_size(h: &mut Host, dst: u32, max: usize, prefix: &[u8]) {
     for size in 1..=max {
         let mut payload = vec![0u8; size];
         intercore::testing::pattern(&mut payload, size as u64);
-        h.send(ep, dst, &payload).unwrap();
-        let (src, n) = h.recv(ep, &mut buf).unwrap();
-        assert_eq!(src, dst, "size {size}");
+        h.send_raw(ep, dst, &payload, Some(Duration::from_secs(1)))
+            .unwrap();
+        let (src, n) = h
+            .recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
+        assert_eq!(src, Some(dst), "size {size}");
         assert_eq!(&buf[..prefix.len()], prefix, "size {size}");
         assert_eq!(&buf[prefix.len()..n], &payload[..], "size {size}");
     }
@@ -177,8 +186,8 @@ fn ti_echo_every_size(name: &str) {
     let fw = boot(name);
     let pool = 0x20_0000;
     let (mut h, _bell) = host(&fw, Some(region(pool, 0x10_0000)), None);
-    assert_eq!(h.wait_service("ti.ipc4.ping-pong", T).unwrap(), 13);
-    let chrdev = h.wait_service("rpmsg_chrdev", T).unwrap();
+    assert_eq!(h.find_service("ti.ipc4.ping-pong", T).unwrap(), 13);
+    let chrdev = h.find_service("rpmsg_chrdev", T).unwrap();
     assert_eq!(chrdev, 14);
     echo_every_size(&mut h, chrdev, 496, b"");
 }
@@ -204,8 +213,8 @@ fn zephyr_rsc_sample_echoes_every_size() {
     let fw = boot("zephyr-rsc");
     let pool = 0x20_0000;
     let (mut h, _bell) = host(&fw, Some(region(pool, 0x10_0000)), None);
-    let sample = h.wait_service("rpmsg-client-sample", T).unwrap();
-    let tty = h.wait_service("rpmsg-tty", T).unwrap();
+    let sample = h.find_service("rpmsg-client-sample", T).unwrap();
+    let tty = h.find_service("rpmsg-tty", T).unwrap();
     assert_eq!((sample, tty), (0x400, 0x401));
     echo_every_size(&mut h, sample, 496, b"");
     echo_every_size(&mut h, tty, 484, b"TTY 0x0401: ");
@@ -218,7 +227,7 @@ fn zephyr_rsc_sample_echoes_every_size() {
 fn rpmsglite_remote_echoes_every_size() {
     let fw = boot("rpmsglite-remote");
     let (mut h, _bell) = host(&fw, None, Some(region(0x60_0000, 0x10_0000)));
-    let addr = h.wait_service("rpmsg-virtual-tty-channel-1", T).unwrap();
+    let addr = h.find_service("rpmsg-virtual-tty-channel-1", T).unwrap();
     assert_eq!(addr, 30);
     echo_every_size(&mut h, addr, 496, b"");
 }

@@ -8,6 +8,8 @@
 
 use intercore::Error;
 use intercore::dataplane::DpHost;
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C, DP_SERVICE};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
@@ -42,10 +44,13 @@ fn rss_kib() -> u64 {
 /// One echo round trip and one CRC32C offload on the live link.
 fn prove_alive(bus: &mut Bus, ep: u32, echo: u32, dp: &mut DpHost<AnyCache>, cycle: usize) {
     let msg = format!("cycle {cycle}");
-    bus.send(ep, echo, msg.as_bytes()).unwrap();
+    bus.send_raw(ep, echo, msg.as_bytes(), Some(Duration::from_secs(1)))
+        .unwrap();
     let mut back = [0u8; 64];
-    let (src, n) = bus.recv_timeout(ep, &mut back, T).unwrap();
-    assert_eq!((src, &back[..n]), (echo, msg.as_bytes()));
+    let (src, n) = bus
+        .recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut back, T)
+        .unwrap();
+    assert_eq!((src, &back[..n]), (Some(echo), msg.as_bytes()));
     let mut b = dp.alloc(4096).unwrap();
     b[..100].fill(cycle as u8);
     let want = intercore::crc32c(&b[..100]);
@@ -62,7 +67,11 @@ fn wait_peer_gone(bus: &mut Bus, ep: u32, dp: &mut DpHost<AnyCache>) {
     let mut buf = [0u8; 512];
     loop {
         assert!(Instant::now() < deadline, "PeerGone not reported");
-        let r = match bus.recv_timeout(ep, &mut buf, Some(Duration::from_millis(50))) {
+        let r = match bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::from_millis(50)),
+        ) {
             Ok(_) | Err(Error::Timeout) => match dp.try_complete(bus) {
                 Ok(Some(c)) => {
                     drop(c);
@@ -92,7 +101,7 @@ fn forty_kill_and_restart_cycles_leak_nothing() {
             ..HostConfig::default()
         })
         .unwrap();
-    let echo = bus.wait_service(ECHO, T).unwrap();
+    let echo = bus.find_service(ECHO, T).unwrap();
     let ep = bus.create_endpoint("recovery", None).unwrap();
     let mut dp = soc.open_data_plane(&mut bus, T).unwrap();
     let (dp_ep, _) = dp.addresses();
@@ -110,7 +119,8 @@ fn forty_kill_and_restart_cycles_leak_nothing() {
             // Mid-traffic: messages in both rings when the remote dies.
             0 => {
                 for i in 0..32u32 {
-                    bus.send(ep, echo, &i.to_le_bytes()).unwrap();
+                    bus.send_raw(ep, echo, &i.to_le_bytes(), Some(Duration::from_secs(1)))
+                        .unwrap();
                 }
             }
             // Mid-bulk: data-plane buffers in flight (some sent, some still batched).
@@ -135,10 +145,10 @@ fn forty_kill_and_restart_cycles_leak_nothing() {
         );
         soc.restart_remote().unwrap();
         soc.reconnect(&mut bus).unwrap();
-        let echo_now = bus.wait_service(ECHO, T).unwrap();
+        let echo_now = bus.find_service(ECHO, T).unwrap();
         assert_eq!(echo_now, echo, "the firmware announces at the same address");
-        let dp_remote = bus.wait_service(DP_SERVICE, T).unwrap();
-        dp.reset(dp_ep, dp_remote);
+        let dp_remote = bus.find_service(DP_SERVICE, T).unwrap();
+        dp.reset(intercore::rpmsg::Channel::new(dp_ep, dp_remote));
         assert_eq!(bus.endpoint_count(), endpoints, "cycle {cycle}: endpoints");
         prove_alive(&mut bus, ep, echo, &mut dp, cycle + 1);
         assert_eq!(dp.pool().counts(), [npool, 0, 0, 0], "cycle {cycle}");

@@ -56,7 +56,7 @@ fn soc_copies_the_firmware_table_into_the_carveout() {
     intercore::SharedMemory::read(&**soc.memory(), soc.rsc().offset, &mut got);
     assert_eq!(&got[..], table.as_bytes());
     let mut bus = soc.host_bus(HostConfig::default()).unwrap();
-    bus.wait_service(
+    bus.find_service(
         intercore_fw_offload::ECHO_SERVICE,
         Some(Duration::from_secs(10)),
     )

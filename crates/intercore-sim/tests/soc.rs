@@ -3,7 +3,9 @@
 //! reaches the host as an error within the bounded time the core issue asks for (≤ 1 s).
 
 use intercore::Error;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_sim::{RemoteProgram, SimConfig, Soc};
 use std::time::{Duration, Instant};
 
@@ -28,15 +30,22 @@ fn remote_runs_in_its_own_process_and_echoes() {
     assert_ne!(soc.remote_pid(), std::process::id());
     let mut bus = soc.host_bus(HostConfig::default()).unwrap();
     let dst = bus
-        .wait_service(SERVICE, Some(Duration::from_secs(10)))
+        .find_service(SERVICE, Some(Duration::from_secs(10)))
         .unwrap();
     let ep = bus.create_endpoint("test", None).unwrap();
     let mut back = [0u8; 496];
     for len in 1..=496usize {
         let msg: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
-        bus.send(ep, dst, &msg).unwrap();
-        let (src, n) = bus.recv(ep, &mut back).unwrap();
-        assert_eq!((src, &back[..n]), (dst, &msg[..]));
+        bus.send_raw(ep, dst, &msg, Some(Duration::from_secs(1)))
+            .unwrap();
+        let (src, n) = bus
+            .recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
+        assert_eq!((src, &back[..n]), (Some(dst), &msg[..]));
     }
     drop(bus);
     let status = soc.shutdown(Duration::from_secs(5)).unwrap();
@@ -53,21 +62,32 @@ fn killed_remote_is_reported_within_a_second() {
     let mut soc = start();
     let mut bus = soc.host_bus(HostConfig::default()).unwrap();
     let dst = bus
-        .wait_service(SERVICE, Some(Duration::from_secs(10)))
+        .find_service(SERVICE, Some(Duration::from_secs(10)))
         .unwrap();
     let ep = bus.create_endpoint("test", None).unwrap();
     let mut back = [0u8; 64];
     for _ in 0..1000 {
-        bus.send(ep, dst, b"before").unwrap();
-        bus.recv(ep, &mut back).unwrap();
+        bus.send_raw(ep, dst, b"before", Some(Duration::from_secs(1)))
+            .unwrap();
+        bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut back,
+            Some(Duration::from_secs(1)),
+        )
+        .unwrap();
     }
     soc.kill_remote().unwrap();
     let t0 = Instant::now();
     let err = loop {
         match bus
-            .send(ep, dst, b"after")
-            .and_then(|_| bus.recv(ep, &mut back))
-        {
+            .send_raw(ep, dst, b"after", Some(Duration::from_secs(1)))
+            .and_then(|_| {
+                bus.recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+            }) {
             Ok(_) => assert!(
                 t0.elapsed() < Duration::from_secs(1),
                 "still answering after the kill"
@@ -79,7 +99,11 @@ fn killed_remote_is_reported_within_a_second() {
     assert_eq!(err, Error::PeerGone);
     assert!(dt <= Duration::from_secs(1), "took {dt:?}");
     assert_eq!(
-        bus.recv(ep, &mut back),
+        bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut back,
+            Some(Duration::from_secs(1))
+        ),
         Err(Error::PeerGone),
         "the link stays dead"
     );
@@ -93,13 +117,21 @@ fn frozen_remote_times_out_after_the_default_second() {
     let mut bus = soc.host_bus(HostConfig::default()).unwrap();
     assert_eq!(bus.config().timeout, Some(Duration::from_secs(1)));
     let dst = bus
-        .wait_service(SERVICE, Some(Duration::from_secs(10)))
+        .find_service(SERVICE, Some(Duration::from_secs(10)))
         .unwrap();
     let ep = bus.create_endpoint("test", None).unwrap();
     soc.freeze_remote().unwrap();
-    bus.send(ep, dst, b"hello?").unwrap();
+    bus.send_raw(ep, dst, b"hello?", Some(Duration::from_secs(1)))
+        .unwrap();
     let t0 = Instant::now();
-    assert_eq!(bus.recv(ep, &mut [0; 64]), Err(Error::Timeout));
+    assert_eq!(
+        bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut [0; 64],
+            Some(Duration::from_secs(1))
+        ),
+        Err(Error::Timeout)
+    );
     let dt = t0.elapsed();
     assert!(
         dt >= Duration::from_millis(990) && dt < Duration::from_millis(1500),
@@ -107,8 +139,14 @@ fn frozen_remote_times_out_after_the_default_second() {
     );
     soc.thaw_remote().unwrap();
     // Thawed, the remote answers the message it missed.
-    let (src, n) = bus.recv(ep, &mut [0; 64]).unwrap();
-    assert_eq!((src, n), (dst, 6));
+    let (src, n) = bus
+        .recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut [0; 64],
+            Some(Duration::from_secs(1)),
+        )
+        .unwrap();
+    assert_eq!((src, n), (Some(dst), 6));
 }
 
 /// Each wait mode works against the real process (the remote uses the same mode).
@@ -132,13 +170,19 @@ fn every_wait_mode_round_trips() {
             })
             .unwrap();
         let dst = bus
-            .wait_service(SERVICE, Some(Duration::from_secs(10)))
+            .find_service(SERVICE, Some(Duration::from_secs(10)))
             .unwrap();
         let ep = bus.create_endpoint("test", None).unwrap();
         for i in 0..200u32 {
-            bus.send(ep, dst, &i.to_le_bytes()).unwrap();
+            bus.send_raw(ep, dst, &i.to_le_bytes(), Some(Duration::from_secs(1)))
+                .unwrap();
             let mut b = [0u8; 4];
-            bus.recv(ep, &mut b).unwrap();
+            bus.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut b,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
             assert_eq!(u32::from_le_bytes(b), i, "{mode:?}");
         }
     }
@@ -163,7 +207,7 @@ fn ti_k3_layout_firmware_first() {
     std::thread::sleep(Duration::from_millis(50));
     let mut bus = soc.host_bus(HostConfig::default()).unwrap();
     let dst = bus
-        .wait_service(SERVICE, Some(Duration::from_secs(10)))
+        .find_service(SERVICE, Some(Duration::from_secs(10)))
         .unwrap();
     let rsc = soc.rsc();
     assert!(rsc.offset >= 1 << 20, "table in the second region");
@@ -184,9 +228,16 @@ fn ti_k3_layout_firmware_first() {
     let mut back = [0u8; 496];
     for len in 1..=496usize {
         let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
-        bus.send(ep, dst, &msg).unwrap();
-        let (src, n) = bus.recv(ep, &mut back).unwrap();
-        assert_eq!((src, &back[..n]), (dst, &msg[..]));
+        bus.send_raw(ep, dst, &msg, Some(Duration::from_secs(1)))
+            .unwrap();
+        let (src, n) = bus
+            .recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
+        assert_eq!((src, &back[..n]), (Some(dst), &msg[..]));
     }
     drop(bus);
     assert!(soc.shutdown(Duration::from_secs(5)).unwrap().success());

@@ -564,8 +564,7 @@ fn run_firmware(
         u32::from(intercore::rpmsg::status::DRIVER_OK),
         Release,
     );
-    let mut cfg = RemoteConfig::new(placement.buffers);
-    cfg.wait = WaitMode::Event;
+    let mut cfg = RemoteConfig::default().wait(WaitMode::Event);
     // A placement's buffers may be of any size inside the window (as `with_placement`)...
     cfg.buf_size = usize::MAX;
     if fw == DeviceFirmware::Offload {
@@ -576,7 +575,7 @@ fn run_firmware(
     }
     let ram = GuestRam(Arc::clone(&mem));
     let pool_view = Arc::clone(&mem);
-    let mut bus = match RemoteBus::<_, _, 8>::with_placement_config(mem, bell, &placement, &cfg) {
+    let mut bus = match RemoteBus::<_, _, 8>::new(mem, bell, &placement.buffers, placement, cfg) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };

@@ -45,6 +45,11 @@ pub mod wait;
 use platform::shm;
 use wait as notify;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;

@@ -3,9 +3,10 @@
 //! model and its sanitizer are tested in `intercore-sim`.
 
 use intercore::dataplane::{Coherent, DpHost, DpRemote, Owner, Pool, PoolConfig, WritableBuf};
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::wire::dataplane::*;
 use intercore::wire::{Le16, Le32, Le64};
 use intercore::{DevAddr, Error, LinearMap, WaitMode, crc32c};
@@ -31,7 +32,7 @@ fn cfg() -> PoolConfig {
 }
 
 struct Setup {
-    link: Link,
+    link: Carveout,
     host: Host,
     remote: Remote,
 }
@@ -43,14 +44,14 @@ fn setup() -> Setup {
         event_idx: true,
         da_base: 0xA000_0000,
     };
-    let link = Link::with_pool_area(spec, cfg().region_len());
+    let link = Carveout::with_pool_area(spec, cfg().region_len());
     let (host, remote) = link
         .connect(HostConfig::default(), WaitMode::Event)
         .unwrap();
     Setup { link, host, remote }
 }
 
-fn pool(link: &Link) -> Pool<Cache> {
+fn pool(link: &Carveout) -> Pool<Cache> {
     Pool::new(
         Coherent::new(Arc::clone(&link.mem)),
         link.pool.0,
@@ -60,7 +61,7 @@ fn pool(link: &Link) -> Pool<Cache> {
     .unwrap()
 }
 
-fn windows(link: &Link) -> LinearMap {
+fn windows(link: &Carveout) -> LinearMap {
     LinearMap {
         base: DevAddr(IOVA),
         offset: link.pool.0,
@@ -80,7 +81,7 @@ fn spawn_remote(
         let ep = bus.create_endpoint(DP_SERVICE, None).unwrap();
         bus.announce(ep).unwrap();
         loop {
-            let r = bus.recv_with(None, |m| {
+            let r = bus.recv_any_with(None, |m| {
                 dp.process(ep, m.src, m.payload, |job| match job.op() {
                     DP_OP_CRC32C => {
                         let crc = crc32c(job.input().map_err(|_| DP_FAULT)?);
@@ -109,12 +110,12 @@ fn connect(s: Setup) -> (Host, DpHost<Cache>, thread::JoinHandle<(u64, u64)>) {
         remote,
     } = s;
     let worker = spawn_remote(remote, windows(&link), Arc::clone(&link.mem));
-    let dst = host.wait_service(DP_SERVICE, T).unwrap();
+    let dst = host.find_service(DP_SERVICE, T).unwrap();
     let ep = host.create_endpoint("dp", None).unwrap();
     let max = host.max_payload();
     (
         host,
-        DpHost::new(pool(&link), ep, dst, max).unwrap(),
+        DpHost::new(pool(&link), Channel::new(ep, dst), max).unwrap(),
         worker,
     )
 }
@@ -216,7 +217,7 @@ fn silent_remote_times_out() {
     } = setup();
     let ep = host.create_endpoint("dp", None).unwrap();
     let max = host.max_payload();
-    let mut dp = DpHost::new(pool(&link), ep, 1024, max).unwrap();
+    let mut dp = DpHost::new(pool(&link), Channel::new(ep, 1024), max).unwrap();
     let b = dp.alloc(4096).unwrap();
     let id = b.id();
     dp.submit(&mut host, b, 10, DP_OP_CRC32C).unwrap();
@@ -280,16 +281,18 @@ fn hostile_completions_are_refused() {
         } = setup();
         let rep = remote.create_endpoint("fake-dp", None).unwrap();
         remote.announce(rep).unwrap();
-        let dst = host.wait_service("fake-dp", T).unwrap();
+        let dst = host.find_service("fake-dp", T).unwrap();
         let ep = host.create_endpoint("dp", None).unwrap();
         let max = host.max_payload();
-        let mut dp = DpHost::new(pool(&link), ep, dst, max).unwrap();
+        let mut dp = DpHost::new(pool(&link), Channel::new(ep, dst), max).unwrap();
         let b = dp.alloc(4096).unwrap();
         let (id, da) = (b.id(), b.da().0);
         let t = dp.submit(&mut host, b, 10, DP_OP_CRC32C).unwrap();
         dp.flush(&mut host).unwrap();
-        remote.try_recv_with(|_| ()).unwrap();
-        remote.try_send(rep, ep, &make(t.seq, da, id)).unwrap();
+        remote.recv_any_with(Some(Duration::ZERO), |_| ()).unwrap();
+        remote
+            .send_raw(rep, ep, &make(t.seq, da, id), Some(Duration::ZERO))
+            .unwrap();
         let e = dp.wait_complete(&mut host, T).unwrap_err();
         assert!(matches!(e, Error::DataPlane { .. }), "{what}: {e:?}");
         assert_eq!(
@@ -341,10 +344,10 @@ fn fake_service_with_three_in_flight() -> (Setup, u32, u32, DpHost<Cache>, Vec<F
     let mut s = setup();
     let rep = s.remote.create_endpoint("fake-dp", None).unwrap();
     s.remote.announce(rep).unwrap();
-    let dst = s.host.wait_service("fake-dp", T).unwrap();
+    let dst = s.host.find_service("fake-dp", T).unwrap();
     let ep = s.host.create_endpoint("dp", None).unwrap();
     let max = s.host.max_payload();
-    let mut dp = DpHost::new(pool(&s.link), ep, dst, max).unwrap();
+    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
     let mut flying = Vec::new();
     for _ in 0..3 {
         let b = dp.alloc(4096).unwrap();
@@ -353,7 +356,9 @@ fn fake_service_with_three_in_flight() -> (Setup, u32, u32, DpHost<Cache>, Vec<F
         flying.push((t.seq, da, id));
     }
     dp.flush(&mut s.host).unwrap();
-    s.remote.try_recv_with(|_| ()).unwrap();
+    s.remote
+        .recv_any_with(Some(Duration::ZERO), |_| ())
+        .unwrap();
     (s, rep, ep, dp, flying)
 }
 
@@ -370,7 +375,9 @@ fn good_bad_good_completes_both_good_buffers() {
             entry(f[2].0, f[2].1, f[2].2, 4),
         ],
     );
-    s.remote.try_send(rep, ep, &msg).unwrap();
+    s.remote
+        .send_raw(rep, ep, &msg, Some(Duration::ZERO))
+        .unwrap();
     let e = dp.wait_complete(&mut s.host, T).unwrap_err();
     match e {
         Error::DataPlane {
@@ -405,7 +412,7 @@ fn lying_count_keeps_the_entries_present() {
         let (mut s, rep, ep, mut dp, f) = fake_service_with_three_in_flight();
         let all: Vec<_> = f.iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
         s.remote
-            .try_send(rep, ep, &completions(count, &all))
+            .send_raw(rep, ep, &completions(count, &all), Some(Duration::ZERO))
             .unwrap();
         let e = dp.wait_complete(&mut s.host, T).unwrap_err();
         assert!(
@@ -428,9 +435,11 @@ fn completions_from_another_address_are_ignored() {
     let (mut s, rep, ep, mut dp, f) = fake_service_with_three_in_flight();
     let other = s.remote.create_endpoint("other", None).unwrap();
     let all: Vec<_> = f.iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
-    s.remote.try_send(other, ep, &completions(3, &all)).unwrap();
     s.remote
-        .try_send(rep, ep, &completions(1, &all[..1]))
+        .send_raw(other, ep, &completions(3, &all), Some(Duration::ZERO))
+        .unwrap();
+    s.remote
+        .send_raw(rep, ep, &completions(1, &all[..1]), Some(Duration::ZERO))
         .unwrap();
     let c = dp.wait_complete(&mut s.host, T).unwrap();
     assert_eq!(c.id(), f[0].2);
@@ -471,7 +480,7 @@ fn completion_for_a_staged_unsent_submission_is_refused() {
     let (id, da) = (b.id(), b.da().0);
     let t = dp.stage(b, 10, DP_OP_NOP).unwrap();
     s.remote
-        .try_send(rep, ep, &completion(t.seq, da, id, 4))
+        .send_raw(rep, ep, &completion(t.seq, da, id, 4), Some(Duration::ZERO))
         .unwrap();
     let e = dp.poll(&mut s.host).unwrap_err();
     assert!(
@@ -493,15 +502,22 @@ fn completion_for_a_staged_unsent_submission_is_refused() {
 fn reset_on_a_live_link_ignores_stale_completions() {
     let (mut s, rep, ep, mut dp, f) = fake_service_with_three_in_flight();
     s.remote
-        .try_send(rep, ep, &completion(f[0].0 + 5, f[0].1, f[0].2, 4))
+        .send_raw(
+            rep,
+            ep,
+            &completion(f[0].0 + 5, f[0].1, f[0].2, 4),
+            Some(Duration::ZERO),
+        )
         .unwrap();
     assert!(matches!(
         dp.wait_complete(&mut s.host, T),
         Err(Error::DataPlane { .. })
     ));
     let late: Vec<_> = f.iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
-    s.remote.try_send(rep, ep, &completions(3, &late)).unwrap();
-    assert_eq!(dp.reset(ep, rep), 3);
+    s.remote
+        .send_raw(rep, ep, &completions(3, &late), Some(Duration::ZERO))
+        .unwrap();
+    assert_eq!(dp.reset(Channel::new(ep, rep)), 3);
     assert_eq!(dp.broken(), None);
     // The pool lends a reclaimed buffer out again.
     let b = dp.alloc(4096).unwrap();
@@ -509,9 +525,11 @@ fn reset_on_a_live_link_ignores_stale_completions() {
     assert!(f.iter().any(|x| x.2 == id), "a reclaimed buffer is reused");
     let t = dp.submit(&mut s.host, b, 10, DP_OP_NOP).unwrap();
     dp.flush(&mut s.host).unwrap();
-    s.remote.try_recv_with(|_| ()).unwrap();
     s.remote
-        .try_send(rep, ep, &completion(t.seq, da, id, 4))
+        .recv_any_with(Some(Duration::ZERO), |_| ())
+        .unwrap();
+    s.remote
+        .send_raw(rep, ep, &completion(t.seq, da, id, 4), Some(Duration::ZERO))
         .unwrap();
     let c = dp.wait_complete(&mut s.host, T).unwrap();
     assert_eq!((c.id(), c.seq()), (id, t.seq));
@@ -532,14 +550,26 @@ fn recover_drains_a_live_remote() {
     let staged = dp.alloc(4096).unwrap();
     dp.stage(staged, 1, DP_OP_NOP).unwrap();
     s.remote
-        .try_send(rep, ep, &completion(f[0].0 + 5, f[0].1, f[0].2, 4))
+        .send_raw(
+            rep,
+            ep,
+            &completion(f[0].0 + 5, f[0].1, f[0].2, 4),
+            Some(Duration::ZERO),
+        )
         .unwrap();
     assert!(dp.poll(&mut s.host).is_err());
     let two: Vec<_> = f[..2].iter().map(|&(q, d, i)| entry(q, d, i, 4)).collect();
     s.remote
-        .try_send(rep, ep, &completions(1, &[entry(77, f[2].1, f[2].2, 4)]))
+        .send_raw(
+            rep,
+            ep,
+            &completions(1, &[entry(77, f[2].1, f[2].2, 4)]),
+            Some(Duration::ZERO),
+        )
         .unwrap();
-    s.remote.try_send(rep, ep, &completions(2, &two)).unwrap();
+    s.remote
+        .send_raw(rep, ep, &completions(2, &two), Some(Duration::ZERO))
+        .unwrap();
     let left = dp.recover(&mut s.host, Some(Duration::from_millis(100)));
     assert_eq!(left, 1, "the third buffer is still at the remote");
     assert_eq!(dp.broken(), None);
@@ -549,10 +579,11 @@ fn recover_drains_a_live_remote() {
     assert_eq!((a.id(), b.id()), (f[0].2, f[1].2));
     drop((a, b));
     s.remote
-        .try_send(
+        .send_raw(
             rep,
             ep,
             &completions(1, &[entry(f[2].0, f[2].1, f[2].2, 4)]),
+            Some(Duration::ZERO),
         )
         .unwrap();
     let c = dp.wait_complete(&mut s.host, T).unwrap();
@@ -676,7 +707,7 @@ proptest! {
     /// and the owner accounting always adds up.
     #[test]
     fn pool_never_loses_or_duplicates(ops in proptest::collection::vec((any::<bool>(), 0usize..70_000, any::<u8>()), 1..400)) {
-        let link = Link::with_pool_area(CarveoutSpec { vring_num: 4, buf_size: 512, event_idx: true, da_base: 0xA000_0000 }, cfg().region_len());
+        let link = Carveout::with_pool_area(CarveoutSpec { vring_num: 4, buf_size: 512, event_idx: true, da_base: 0xA000_0000 }, cfg().region_len());
         let pool = pool(&link);
         let mut held: Vec<WritableBuf<Cache>> = Vec::new();
         for (alloc, size, pick) in ops {
@@ -709,7 +740,7 @@ proptest! {
 /// held by at most one thread at any time, and all come back.
 #[test]
 fn pool_is_safe_under_concurrent_alloc_and_free() {
-    let link = Link::with_pool_area(
+    let link = Carveout::with_pool_area(
         CarveoutSpec {
             vring_num: 4,
             buf_size: 512,

@@ -11,9 +11,12 @@
 
 #![allow(unsafe_code)] // implements `SharedMemory` for the test region
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
 use intercore::testing::conformance::shared_memory;
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::{SharedMemory, WaitMode};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -106,48 +109,74 @@ fn device_mem_faults_on_an_unaligned_access() {
 /// `RxBuf::copy_to`), with odd lengths so heads and tails are never whole words.
 #[test]
 fn rpmsg_both_roles_over_device_memory() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let mem = Arc::new(DeviceMem::new(Arc::clone(&link.mem)));
     let (hb, rb) = ThreadBell::pair();
     let mut host = HostBus::new(
         Arc::clone(&mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
     .unwrap();
-    let mut remote: RemoteBus<_, _, 4> =
-        RemoteBus::new(Arc::clone(&mem), &link.map, rb, link.rsc, WaitMode::Poll).unwrap();
+    let mut remote: RemoteBus<_, _, 4> = RemoteBus::new(
+        Arc::clone(&mem),
+        rb,
+        &link.map,
+        link.rsc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     remote.wait_ready(Some(Duration::from_secs(5))).unwrap();
     let ep = host.create_endpoint("devmem", None).unwrap();
     let rep = remote.create_endpoint("echo", None).unwrap();
     for n in [1usize, 3, 7, 13, 61, 255] {
         let msg: Vec<u8> = (0..n).map(|i| (i * 13 + n) as u8).collect();
         let before = mem.copied();
-        host.try_send(ep, rep, &msg).unwrap();
+        host.send_raw(ep, rep, &msg, Some(Duration::ZERO)).unwrap();
         assert!(
             mem.copied().1 >= before.1 + n,
             "host send went through write"
         );
         let mut got = vec![0u8; 512];
-        assert_eq!(remote.try_recv(&mut got).unwrap().2, n);
+        assert_eq!(
+            remote
+                .recv_any_with(Some(Duration::ZERO), |m| (
+                    m.src,
+                    m.dst,
+                    intercore::copy_from_shared(m.payload, &mut got)
+                ))
+                .unwrap()
+                .2,
+            n
+        );
         assert_eq!(&got[..n], &msg[..]);
-        remote.try_send(rep, ep, &msg).unwrap();
+        remote
+            .send_raw(rep, ep, &msg, Some(Duration::ZERO))
+            .unwrap();
         let before = mem.copied();
         let mut back = vec![0u8; 512];
-        assert_eq!(host.try_recv(ep, &mut back).unwrap().1, n);
+        assert_eq!(
+            host.recv(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::ZERO)
+            )
+            .unwrap(),
+            n
+        );
         assert!(
             mem.copied().0 >= before.0 + n,
             "host receive went through read"
         );
         assert_eq!(&back[..n], &msg[..]);
 
-        let mut tx = host.try_tx_buf().unwrap();
+        let mut tx = host.tx_buf(Some(Duration::ZERO)).unwrap();
         assert_eq!(tx.copy_from(&msg), n);
-        host.send_buf(ep, rep, tx, n).unwrap();
+        host.send_buf(&Channel::new(ep, rep), tx, n).unwrap();
         let seen = remote
-            .try_recv_reply_with(|m, reply| {
+            .recv_reply_any_with(Some(Duration::ZERO), |m, reply| {
                 let mut copy = vec![0u8; m.payload.len()];
                 intercore::copy_from_shared(m.payload, &mut copy);
                 reply.send_copy(&copy).unwrap();
@@ -155,7 +184,9 @@ fn rpmsg_both_roles_over_device_memory() {
             })
             .unwrap();
         assert_eq!(seen, msg);
-        let rx = host.try_recv_buf(ep).unwrap();
+        let rx = host
+            .recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+            .unwrap();
         let mut out = vec![0u8; n];
         assert_eq!(rx.copy_to(&mut out), n);
         assert_eq!(out, msg);

@@ -2,9 +2,12 @@
 //! writes, no message lost by default, a failed open that leaves shared memory as it found
 //! it, and a placed remote that keeps the default buffer size.
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::rpmsg::{DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, status};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::Le32;
 use intercore::wire::rsc::{
@@ -29,7 +32,7 @@ const DA: u64 = 0xA000_0000;
 /// DRIVER_OK alone, comes up on it. Before the fix the host wrote 0xF.
 #[test]
 fn host_writes_status_0x7_as_linux_does_and_our_remote_accepts_it() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let (mut host, mut remote): (_, Remote) =
         link.connect(HostConfig::default(), WaitMode::Poll).unwrap();
     let mut raw = vec![0u8; link.rsc.len];
@@ -44,10 +47,13 @@ fn host_writes_status_0x7_as_linux_does_and_our_remote_accepts_it() {
     // The link works on that status.
     let ep = remote.create_endpoint("s", None).unwrap();
     remote.announce(ep).unwrap();
-    let dst = host.wait_service("s", T).unwrap();
+    let dst = host.find_service("s", T).unwrap();
     let me = host.create_endpoint("me", None).unwrap();
-    host.send(me, dst, b"ping").unwrap();
-    let (src, n) = remote.recv_with(T, |m| (m.src, m.payload.len())).unwrap();
+    host.send_raw(me, dst, b"ping", Some(Duration::from_secs(1)))
+        .unwrap();
+    let (src, n) = remote
+        .recv_any_with(T, |m| (m.src, m.payload.len()))
+        .unwrap();
     assert_eq!((src, n), (me, 4));
 }
 
@@ -59,12 +65,12 @@ fn spawn_echo(mut remote: Remote) -> thread::JoinHandle<u64> {
         let mut n = 0;
         let mut buf = [0u8; 512];
         loop {
-            match remote.recv_with(None, |m| {
+            match remote.recv_any_with(None, |m| {
                 buf[..m.payload.len()].copy_from_slice(m.payload);
                 (m.src, m.payload.len())
             }) {
                 Ok((src, len)) => {
-                    remote.send(ep, src, &buf[..len], None).unwrap();
+                    remote.send_raw(ep, src, &buf[..len], None).unwrap();
                     n += 1;
                 }
                 Err(Error::PeerGone) => return n,
@@ -87,7 +93,7 @@ fn message(i: usize) -> Vec<u8> {
 #[test]
 fn pipelined_echo_of_depth_256_to_one_endpoint_loses_nothing() {
     for (depth, in_order) in [(255usize, false), (256, false), (256, true)] {
-        let link = Link::with_buffers(256);
+        let link = Carveout::with_buffers(256);
         if in_order {
             // An intercore firmware's table: in-order rings negotiated.
             let t = IntercoreRpmsgTable::standard(&link.spec, INTERCORE_FEATURES);
@@ -98,10 +104,11 @@ fn pipelined_echo_of_depth_256_to_one_endpoint_loses_nothing() {
             .unwrap();
         assert_eq!(host.in_order(), in_order);
         let echo = spawn_echo(remote);
-        let dst = host.wait_service("echo", T).unwrap();
+        let dst = host.find_service("echo", T).unwrap();
         let me = host.create_endpoint("me", None).unwrap();
         for i in 0..depth {
-            host.send(me, dst, &message(i)).unwrap();
+            host.send_raw(me, dst, &message(i), Some(Duration::from_secs(1)))
+                .unwrap();
         }
         // Every reply is in before the first is read: the ring alone could not hold them
         // in place past the endpoint's limit.
@@ -114,9 +121,9 @@ fn pipelined_echo_of_depth_256_to_one_endpoint_loses_nothing() {
         let mut buf = [0u8; 496];
         for i in 0..depth {
             let (src, n) = host
-                .recv_timeout(me, &mut buf, T)
+                .recv_from(&Channel::new(me, RPMSG_ADDR_ANY), &mut buf, T)
                 .unwrap_or_else(|e| panic!("depth {depth}: reply {i}: {e}"));
-            assert_eq!(src, dst);
+            assert_eq!(src, Some(dst));
             assert_eq!(&buf[..n], &message(i)[..], "depth {depth}: reply {i}");
         }
         let s = host.stats();
@@ -138,44 +145,101 @@ fn overflow_past_the_bound_is_told_to_the_receiver() {
         max_copied_per_endpoint: 3,
         ..HostConfig::default()
     };
-    let (mut host, mut remote): (_, Remote) =
-        Link::with_buffers(8).connect(cfg, WaitMode::Poll).unwrap();
+    let (mut host, mut remote): (_, Remote) = Carveout::with_buffers(8)
+        .connect(cfg, WaitMode::Poll)
+        .unwrap();
     let me = host.create_endpoint("me", None).unwrap();
     let other = host.create_endpoint("other", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..10u32 {
-        remote.try_send(r, me, &i.to_le_bytes()).unwrap();
+        remote
+            .send_raw(r, me, &i.to_le_bytes(), Some(Duration::ZERO))
+            .unwrap();
         host.poll().unwrap();
     }
     // Another endpoint is not affected.
-    remote.try_send(r, other, b"x").unwrap();
+    remote
+        .send_raw(r, other, b"x", Some(Duration::ZERO))
+        .unwrap();
     let mut b = [0u8; 4];
-    assert_eq!(host.try_recv(other, &mut b).unwrap(), (r, 1));
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(other, RPMSG_ADDR_ANY),
+            &mut b,
+            Some(Duration::ZERO)
+        )
+        .unwrap(),
+        (Some(r), 1)
+    );
     let s = host.stats();
     assert_eq!((s.held_copied, s.held_dropped), (3, 5));
     for i in 0..5u32 {
-        assert_eq!(host.try_recv(me, &mut b).unwrap(), (r, 4));
+        assert_eq!(
+            host.recv_from(
+                &Channel::new(me, RPMSG_ADDR_ANY),
+                &mut b,
+                Some(Duration::ZERO)
+            )
+            .unwrap(),
+            (Some(r), 4)
+        );
         assert_eq!(b, i.to_le_bytes());
     }
-    assert_eq!(host.try_recv(me, &mut b), Err(Error::Lost { count: 5 }));
-    assert_eq!(host.try_recv(me, &mut b), Err(Error::WouldBlock));
-    remote.try_send(r, me, &10u32.to_le_bytes()).unwrap();
-    assert_eq!(host.try_recv(me, &mut b).unwrap(), (r, 4));
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(me, RPMSG_ADDR_ANY),
+            &mut b,
+            Some(Duration::ZERO)
+        ),
+        Err(Error::Lost { count: 5 })
+    );
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(me, RPMSG_ADDR_ANY),
+            &mut b,
+            Some(Duration::ZERO)
+        ),
+        Err(Error::Timeout)
+    );
+    remote
+        .send_raw(r, me, &10u32.to_le_bytes(), Some(Duration::ZERO))
+        .unwrap();
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(me, RPMSG_ADDR_ANY),
+            &mut b,
+            Some(Duration::ZERO)
+        )
+        .unwrap(),
+        (Some(r), 4)
+    );
     assert_eq!(b, 10u32.to_le_bytes());
     // The zero-copy receive is told the same way.
     for i in 11..20u32 {
-        remote.try_send(r, me, &i.to_le_bytes()).unwrap();
+        remote
+            .send_raw(r, me, &i.to_le_bytes(), Some(Duration::ZERO))
+            .unwrap();
         host.poll().unwrap();
     }
     let got: Vec<u32> = (0..5)
         .map(|_| {
-            let m = host.try_recv_buf(me).unwrap();
+            let m = host
+                .recv_buf(&Channel::new(me, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+                .unwrap();
             u32::from_le_bytes(m[..4].try_into().unwrap())
         })
         .collect();
     assert_eq!(got, [11, 12, 13, 14, 15]);
-    assert_eq!(host.try_recv_buf(me).unwrap_err(), Error::Lost { count: 4 });
-    assert_eq!(host.try_recv_buf(me).unwrap_err(), Error::WouldBlock);
+    assert_eq!(
+        host.recv_buf(&Channel::new(me, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+            .unwrap_err(),
+        Error::Lost { count: 4 }
+    );
+    assert_eq!(
+        host.recv_buf(&Channel::new(me, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+            .unwrap_err(),
+        Error::Timeout
+    );
 }
 
 /// A table as TI's, OpenAMP's and Zephyr's firmware declare it: a trace entry and the rpmsg
@@ -294,7 +358,7 @@ fn a_failed_open_leaves_shared_memory_as_it_found_it() {
         let mut before = vec![0u8; mem.len()];
         mem.read(0, &mut before);
         let (hb, _rb) = ThreadBell::pair();
-        let e = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg)
+        let e = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg)
             .err()
             .unwrap_or_else(|| panic!("{what}: opened"));
         assert!(matches!(e, Error::Config(_)), "{what}: {e:?}");
@@ -305,12 +369,12 @@ fn a_failed_open_leaves_shared_memory_as_it_found_it() {
     }
 }
 
-/// Issue 19.9: `RemoteBus::with_placement` keeps the default buffer size (512, as Linux and
+/// Issue 19.9: `RemoteBus::new` with a `DevicePlacement` keeps the default buffer size (512, as Linux and
 /// RPMsg-Lite build it): a host buffer longer than that is refused, as it is for a remote
 /// built from a table. Before the fix it silently set the limit to `usize::MAX`.
 #[test]
 fn a_placed_remote_keeps_the_default_buffer_size() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let mut raw = vec![0u8; link.rsc.len];
     link.mem.read(link.rsc.offset, &mut raw);
     let table = intercore::wire::rsc::ResourceTable::validate(&raw).unwrap();
@@ -338,16 +402,22 @@ fn a_placed_remote_keeps_the_default_buffer_size() {
         ..HostConfig::default()
     };
     let (hb, rb) = ThreadBell::pair();
-    let mut host = HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, cfg).unwrap();
-    let mut remote =
-        RemoteBus::<_, _, 4>::with_placement(Arc::clone(&link.mem), rb, &p, WaitMode::Poll)
-            .unwrap();
+    let mut host = HostBus::new(Arc::clone(&link.mem), hb, &link.map, link.rsc, cfg).unwrap();
+    let mut remote = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&link.mem),
+        rb,
+        &p.buffers,
+        p,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     remote.wait_ready(T).unwrap();
     let r = remote.create_endpoint("r", Some(0x400)).unwrap();
     let me = host.create_endpoint("me", None).unwrap();
     // 600 bytes of payload: a 616-byte descriptor, more than a 512-byte buffer.
-    host.send(me, r, &[7u8; 600]).unwrap();
-    let e = remote.recv_with(T, |m| m.payload.len()).unwrap_err();
+    host.send_raw(me, r, &[7u8; 600], Some(Duration::from_secs(1)))
+        .unwrap();
+    let e = remote.recv_any_with(T, |m| m.payload.len()).unwrap_err();
     assert!(
         matches!(e, Error::Protocol { .. }),
         "a 1024-byte descriptor must be refused by a 512-byte remote: {e:?}"

@@ -7,6 +7,8 @@
 //! The misbehaving peers are `intercore::testing::mock`'s hand-driven `MockDevice` (in the
 //! remote's place) and `MockDriver` (in the host's place).
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostConfig, RemoteBus};
 use intercore::testing::mock::{MockDevice, MockDriver};
 use intercore::testing::{HeapMem, TestHost, ThreadBell};
@@ -46,7 +48,10 @@ fn used_index_running_ahead_breaks_the_link() {
     assert!(is_protocol(bus.poll()));
     let ep = bus.create_endpoint("x", None).unwrap();
     assert!(
-        matches!(bus.try_send(ep, 1, b"a"), Err(Error::Protocol { .. })),
+        matches!(
+            bus.send_raw(ep, 1, b"a", Some(Duration::ZERO)),
+            Err(Error::Protocol { .. })
+        ),
         "error is sticky"
     );
 }
@@ -85,7 +90,14 @@ fn malformed_messages_are_dropped_and_counted() {
     dev.set_used_idx(0, 3);
     assert_eq!(bus.poll(), Ok(3));
     assert_eq!(bus.stats().malformed, 3);
-    assert_eq!(bus.try_recv(ep, &mut [0; 64]), Err(Error::WouldBlock));
+    assert_eq!(
+        bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut [0; 64],
+            Some(Duration::ZERO)
+        ),
+        Err(Error::Timeout)
+    );
     // All four receive buffers are back in the ring: the remote can return them again.
     let hdr = RpmsgHdr::new(5000, 1024, 2);
     dev.write_rx(0, hdr.as_bytes());
@@ -93,7 +105,14 @@ fn malformed_messages_are_dropped_and_counted() {
     dev.push_used(0, 3, 0, 18);
     dev.set_used_idx(0, 4);
     let mut buf = [0u8; 8];
-    assert_eq!(bus.try_recv(ep, &mut buf), Ok((5000, 2)));
+    assert_eq!(
+        bus.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO)
+        ),
+        Ok((Some(5000), 2))
+    );
 }
 
 /// A name-service message of the wrong size or with unknown flags is ignored and counted
@@ -123,7 +142,7 @@ fn remote(features: Option<u32>) -> (MockDriver, Remote) {
 
 fn remote_err(bus: &mut Remote) -> Error {
     bus.create_endpoint("r", Some(1024)).ok();
-    bus.try_recv_with(|_| ()).unwrap_err()
+    bus.recv_any_with(Some(Duration::ZERO), |_| ()).unwrap_err()
 }
 
 /// The remote validates what the host offers as strictly as the host validates the remote:
@@ -189,7 +208,11 @@ fn remote_rejects_bad_descriptors() {
         setup(&drv);
         let e = remote_err(&mut bus);
         assert!(matches!(e, Error::Protocol { .. }), "{what}: {e:?}");
-        assert_eq!(bus.try_recv_with(|_| ()).unwrap_err(), e, "{what}: sticky");
+        assert_eq!(
+            bus.recv_any_with(Some(Duration::ZERO), |_| ()).unwrap_err(),
+            e,
+            "{what}: sticky"
+        );
     }
 }
 
@@ -213,7 +236,7 @@ fn remote_rejects_read_only_receive_buffer() {
     drv.set_avail_idx(0, 1);
     let ep = bus.create_endpoint("r", None).unwrap();
     assert!(matches!(
-        bus.try_send(ep, 1, b"x"),
+        bus.send_raw(ep, 1, b"x", Some(Duration::ZERO)),
         Err(Error::Protocol { .. })
     ));
     // With VRING_DESC_F_WRITE the same buffer is accepted.
@@ -221,7 +244,7 @@ fn remote_rejects_read_only_receive_buffer() {
     drv.offer(0, 0, 0, Desc::new(da, 512, VRING_DESC_F_WRITE, 0));
     drv.set_avail_idx(0, 1);
     let ep = bus.create_endpoint("r", None).unwrap();
-    bus.try_send(ep, 1, b"x").unwrap();
+    bus.send_raw(ep, 1, b"x", Some(Duration::ZERO)).unwrap();
 }
 
 proptest! {
@@ -237,9 +260,9 @@ proptest! {
             dev.corrupt(which, off, val);
             let _ = match k % 4 {
                 0 => bus.poll().map(|_| ()),
-                1 => bus.try_send(ep, 1024, b"payload"),
-                2 => bus.try_recv(ep, &mut [0; 512]).map(|_| ()),
-                _ => bus.try_recv_buf(ep).map(|_| ()),
+                1 => bus.send_raw(ep, 1024, b"payload", Some(Duration::ZERO)),
+                2 => bus.recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut [0; 512], Some(Duration::ZERO)).map(|_| ()),
+                _ => bus.recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), Some(Duration::ZERO)).map(|_| ()),
             };
         }
     }
@@ -251,7 +274,7 @@ proptest! {
         let ep = bus.create_endpoint("r", None).unwrap();
         for (k, (which, off, val)) in writes.into_iter().enumerate() {
             drv.corrupt(which, off, val);
-            let _ = if k % 2 == 0 { bus.try_recv_with(|m| m.payload.len()).map(|_| ()) } else { bus.try_send(ep, 1024, b"x") };
+            let _ = if k % 2 == 0 { bus.recv_any_with(Some(Duration::ZERO), |m| m.payload.len()).map(|_| ()) } else { bus.send_raw(ep, 1024, b"x", Some(Duration::ZERO)) };
         }
     }
 }
@@ -293,7 +316,7 @@ impl Rng {
 fn scribble_links(in_order: bool, links: u64) -> Outcomes {
     use intercore::rpmsg::layout::VRING_ALIGN;
     use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
-    use intercore::testing::Link;
+    use intercore::testing::Carveout;
     use intercore::virtq::VringLayout;
     use intercore::wire::rsc::INTERCORE_FEATURES;
     const N: u16 = 8;
@@ -301,7 +324,7 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let layout = VringLayout::new(u32::from(N), VRING_ALIGN).unwrap();
     for _ in 0..links {
-        let link = Link::with_buffers(N);
+        let link = Carveout::with_buffers(N);
         let features = if in_order { INTERCORE_FEATURES } else { 0 };
         let table = IntercoreRpmsgTable::standard(&link.spec, features);
         link.mem.write(link.rsc.offset, table.as_bytes());
@@ -325,7 +348,7 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
                 for _ in 0..4 {
                     match f() {
                         Ok(()) => return Ok(true),
-                        Err(Error::WouldBlock | Error::Timeout) => {}
+                        Err(Error::Timeout) => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -333,21 +356,34 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
             };
             let mut right = true;
             let mut got = [0u8; 16];
-            if !retry(&mut || host.try_send(h, r, &msg))? {
+            if !retry(&mut || host.send_raw(h, r, &msg, Some(Duration::ZERO)))? {
                 return Ok(None);
             }
             if !retry(&mut || {
-                remote.try_recv(&mut got).map(|(_, _, n)| {
-                    right &= got[..n] == msg;
-                })
+                remote
+                    .recv_any_with(Some(Duration::ZERO), |m| {
+                        (
+                            m.src,
+                            m.dst,
+                            intercore::copy_from_shared(m.payload, &mut got),
+                        )
+                    })
+                    .map(|(_, _, n)| {
+                        right &= got[..n] == msg;
+                    })
             })? {
                 return Ok(None);
             }
-            if !retry(&mut || remote.try_send(r, h, &msg))? {
+            if !retry(&mut || remote.send_raw(r, h, &msg, Some(Duration::ZERO)))? {
                 return Ok(None);
             }
             if !retry(&mut || {
-                host.try_recv(h, &mut got).map(|(_, n)| {
+                host.recv_from(
+                    &Channel::new(h, RPMSG_ADDR_ANY),
+                    &mut got,
+                    Some(Duration::ZERO),
+                )
+                .map(|(_, n)| {
                     right &= got[..n] == msg;
                 })
             })? {
@@ -383,16 +419,46 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
             for _ in 0..rng.below(4) {
                 let _ = match rng.below(5) {
                     0 => host.poll().map(|_| ()),
-                    1 => host.try_send(h, r, b"noise"),
-                    2 => host.try_recv(h, &mut buf).map(|_| ()),
-                    3 => remote.try_recv(&mut buf).map(|_| ()),
-                    _ => remote.try_send(r, h, b"noise"),
+                    1 => host.send_raw(h, r, b"noise", Some(Duration::ZERO)),
+                    2 => host
+                        .recv_from(
+                            &Channel::new(h, RPMSG_ADDR_ANY),
+                            &mut buf,
+                            Some(Duration::ZERO),
+                        )
+                        .map(|_| ()),
+                    3 => remote
+                        .recv_any_with(Some(Duration::ZERO), |m| {
+                            (
+                                m.src,
+                                m.dst,
+                                intercore::copy_from_shared(m.payload, &mut buf),
+                            )
+                        })
+                        .map(|_| ()),
+                    _ => remote.send_raw(r, h, b"noise", Some(Duration::ZERO)),
                 };
             }
         }
         // What the noise left unread is read and dropped, then the round trips.
-        while remote.try_recv(&mut buf).is_ok() {}
-        while host.try_recv(h, &mut buf).is_ok() {}
+        while remote
+            .recv_any_with(Some(Duration::ZERO), |m| {
+                (
+                    m.src,
+                    m.dst,
+                    intercore::copy_from_shared(m.payload, &mut buf),
+                )
+            })
+            .is_ok()
+        {}
+        while host
+            .recv_from(
+                &Channel::new(h, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::ZERO),
+            )
+            .is_ok()
+        {}
         let mut outcome = Ok(Some(true));
         for _ in 0..2 * N {
             outcome = round_trip(&mut host, &mut remote);

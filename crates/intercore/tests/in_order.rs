@@ -4,11 +4,14 @@
 //! split ring whenever either end does not take part — docs/ARCHITECTURE.md,
 //! "Interoperability decisions".
 
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::layout::VRING_ALIGN;
 use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::testing::counting::{self, Counts};
-use intercore::testing::{Link, TestHost, TestRemote, ThreadBell};
+use intercore::testing::{Carveout, TestHost, TestRemote, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_FEATURES};
 use intercore::{Error, SharedMemory, WaitMode};
@@ -21,21 +24,21 @@ const T: Option<Duration> = Some(Duration::from_secs(5));
 const NUM: u16 = 8;
 
 /// A link whose table carries the intercore entry offering `features`.
-fn link(features: u32) -> Link {
-    let link = Link::with_buffers(NUM);
+fn link(features: u32) -> Carveout {
+    let link = Carveout::with_buffers(NUM);
     let table = IntercoreRpmsgTable::standard(&link.spec, features);
     link.mem.write(link.rsc.offset, table.as_bytes());
     link
 }
 
 /// Region offset of the entry's `accepted` word in [`link`]'s table.
-fn accepted_off(link: &Link) -> usize {
+fn accepted_off(link: &Carveout) -> usize {
     link.rsc.offset
         + core::mem::offset_of!(IntercoreRpmsgTable, intercore)
         + INTERCORE_ACCEPTED_OFFSET
 }
 
-fn connect(link: &Link, cfg: HostConfig) -> (TestHost, TestRemote<8>) {
+fn connect(link: &Carveout, cfg: HostConfig) -> (TestHost, TestRemote<8>) {
     link.connect::<8>(cfg, WaitMode::Poll).unwrap()
 }
 
@@ -45,16 +48,25 @@ fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
     let h = host.create_endpoint("client", None).unwrap();
     for i in 0..5 * NUM as u32 {
         let msg = i.to_le_bytes();
-        host.send(h, r, &msg).unwrap();
+        host.send_raw(h, r, &msg, Some(Duration::from_secs(1)))
+            .unwrap();
         remote
-            .recv_reply_with(T, |m, reply| {
+            .recv_reply_any_with(T, |m, reply| {
                 assert_eq!((m.src, m.dst, m.payload), (h, r, &msg[..]));
                 reply[..4].copy_from_slice(&(i * 3).to_le_bytes());
                 reply.send(4).unwrap();
             })
             .unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(host.recv(h, &mut buf).unwrap(), (r, 4));
+        assert_eq!(
+            host.recv_from(
+                &Channel::new(h, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::from_secs(1))
+            )
+            .unwrap(),
+            (Some(r), 4)
+        );
         assert_eq!(buf[..4], (i * 3).to_le_bytes());
     }
     for round in 0..3u8 {
@@ -63,12 +75,29 @@ fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
         assert_eq!(host.try_send_batch(h, r, &refs).unwrap(), NUM as usize);
         for m in &msgs {
             let mut buf = [0u8; 8];
-            assert_eq!(remote.recv_timeout(&mut buf, T).unwrap(), (h, r, 3));
+            assert_eq!(
+                remote
+                    .recv_any_with(T, |m| (
+                        m.src,
+                        m.dst,
+                        intercore::copy_from_shared(m.payload, &mut buf)
+                    ))
+                    .unwrap(),
+                (h, r, 3)
+            );
             assert_eq!(&buf[..3], m);
-            remote.send(r, h, &buf[..3], T).unwrap();
+            remote.send_raw(r, h, &buf[..3], T).unwrap();
             // Read at once: the host holds at most 3/4 of its buffers per endpoint.
             let mut back = [0u8; 8];
-            assert_eq!(host.recv(h, &mut back).unwrap(), (r, 3));
+            assert_eq!(
+                host.recv_from(
+                    &Channel::new(h, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1))
+                )
+                .unwrap(),
+                (Some(r), 3)
+            );
             assert_eq!(&back[..3], m);
         }
     }
@@ -102,7 +131,7 @@ fn in_order_is_negotiated_between_intercore_ends() {
 #[test]
 fn in_order_rings_check_what_they_do_not_follow() {
     let l = VringLayout::new(u32::from(NUM), VRING_ALIGN).unwrap();
-    let scribble = |link: &Link, base: usize, at: fn(&VringLayout, u16) -> usize| {
+    let scribble = |link: &Carveout, base: usize, at: fn(&VringLayout, u16) -> usize| {
         for i in 0..NUM {
             link.mem.store_u16(base + at(&l, i), 0xFFFF, Relaxed);
         }
@@ -112,18 +141,36 @@ fn in_order_rings_check_what_they_do_not_follow() {
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
-    host.send(h, r, b"x").unwrap();
+    host.send_raw(h, r, b"x", Some(Duration::from_secs(1)))
+        .unwrap();
     scribble(&link, link.layout.vring1, VringLayout::avail_ring);
     let mut buf = [0u8; 8];
-    assert_eq!(remote.try_recv(&mut buf).unwrap(), (h, r, 1));
+    assert_eq!(
+        remote
+            .recv_any_with(Some(Duration::ZERO), |m| (
+                m.src,
+                m.dst,
+                intercore::copy_from_shared(m.payload, &mut buf)
+            ))
+            .unwrap(),
+        (h, r, 1)
+    );
     // The used ring, on the host.
     let link = self::link(INTERCORE_FEATURES);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
-    remote.send(r, h, b"y", T).unwrap();
+    remote.send_raw(r, h, b"y", T).unwrap();
     scribble(&link, link.layout.vring0, |l, i| l.used_ring(i));
-    assert_eq!(host.try_recv(h, &mut buf).unwrap(), (r, 1));
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(h, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO)
+        )
+        .unwrap(),
+        (Some(r), 1)
+    );
     let e = host.poll().unwrap_err();
     assert!(
         matches!(e, Error::Protocol { what, .. } if what.contains("used element")),
@@ -139,8 +186,8 @@ fn host_accepts_only_known_bits() {
     let (hb, _rb) = ThreadBell::pair();
     let host = intercore::rpmsg::HostBus::new(
         Arc::clone(&link.mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
@@ -157,7 +204,7 @@ fn host_accepts_only_known_bits() {
 /// the standard split ring on both ends, working.
 #[test]
 fn falls_back_to_the_standard_ring() {
-    let plain = Link::with_buffers(NUM);
+    let plain = Carveout::with_buffers(NUM);
     let declining = HostConfig {
         in_order: false,
         ..HostConfig::default()
@@ -193,27 +240,41 @@ fn held_message_does_not_stall_the_link() {
         let a = remote.create_endpoint("a", None).unwrap();
         let b = remote.create_endpoint("b", None).unwrap();
         let h = host.create_endpoint("client", None).unwrap();
-        host.send(h, a, b"for a").unwrap();
-        host.send(h, a, b"for a, again").unwrap();
+        host.send_raw(h, a, b"for a", Some(Duration::from_secs(1)))
+            .unwrap();
+        host.send_raw(h, a, b"for a, again", Some(Duration::from_secs(1)))
+            .unwrap();
         let mut done = 0;
         for i in 0..200u32 {
             let msg = i.to_le_bytes();
-            if host.send(h, b, &msg).is_err() {
+            if host
+                .send_raw(h, b, &msg, Some(Duration::from_secs(1)))
+                .is_err()
+            {
                 break;
             }
             let echoed = if i % 2 == 0 {
-                remote.recv_reply_on(b, short, |m, reply| {
+                remote.recv_reply_with(&Channel::new(b, RPMSG_ADDR_ANY), short, |m, reply| {
                     assert_eq!(m.payload, &msg[..]);
                     reply[..4].copy_from_slice(&msg);
                     reply.send(4).unwrap();
                 })
             } else {
                 remote
-                    .recv_on(b, short, |m| assert_eq!(m.payload, &msg[..]))
-                    .and_then(|()| remote.send(b, h, &msg, short))
+                    .recv_with(&Channel::new(b, RPMSG_ADDR_ANY), short, |m| {
+                        assert_eq!(m.payload, &msg[..])
+                    })
+                    .and_then(|()| remote.send_raw(b, h, &msg, short))
             };
             let mut buf = [0u8; 8];
-            if echoed.is_err() || host.recv(h, &mut buf) != Ok((b, 4)) || buf[..4] != msg {
+            if echoed.is_err()
+                || host.recv_from(
+                    &Channel::new(h, RPMSG_ADDR_ANY),
+                    &mut buf,
+                    Some(Duration::from_secs(1)),
+                ) != Ok((Some(b), 4))
+                || buf[..4] != msg
+            {
                 break;
             }
             done += 1;
@@ -225,19 +286,27 @@ fn held_message_does_not_stall_the_link() {
         };
         assert_eq!(done, 200, "{ring}: round trips before the link stalled");
         remote
-            .recv_reply_on(a, T, |m, reply| {
+            .recv_reply_with(&Channel::new(a, RPMSG_ADDR_ANY), T, |m, reply| {
                 assert_eq!(m.payload, b"for a");
                 reply[..2].copy_from_slice(b"ok");
                 reply.send(2).unwrap();
             })
             .unwrap();
         remote
-            .recv_with(T, |m| {
+            .recv_any_with(T, |m| {
                 assert_eq!((m.dst, m.payload), (a, &b"for a, again"[..]))
             })
             .unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(host.recv(h, &mut buf).unwrap(), (a, 2));
+        assert_eq!(
+            host.recv_from(
+                &Channel::new(h, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::from_secs(1))
+            )
+            .unwrap(),
+            (Some(a), 2)
+        );
         assert_eq!(remote.stats().held_dropped, 0, "{ring}");
         assert_eq!((host.broken(), remote.broken()), (None, None), "{ring}");
     }
@@ -253,10 +322,10 @@ fn hostile_acceptance_is_refused() {
     let (_, rb) = ThreadBell::pair();
     let err = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
         Arc::clone(&bad.mem),
-        &bad.map,
         rb,
+        &bad.map,
         bad.rsc,
-        WaitMode::Poll,
+        RemoteConfig::default().wait(WaitMode::Poll),
     )
     .err()
     .expect("refused");
@@ -268,8 +337,8 @@ fn hostile_acceptance_is_refused() {
     let (hb, rb) = ThreadBell::pair();
     let _host = intercore::rpmsg::HostBus::new(
         Arc::clone(&link.mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
@@ -277,10 +346,10 @@ fn hostile_acceptance_is_refused() {
     link.mem.store_u32(accepted_off(&link), 2, Relaxed);
     let mut remote = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
         Arc::clone(&link.mem),
-        &link.map,
         rb,
+        &link.map,
         link.rsc,
-        WaitMode::Poll,
+        RemoteConfig::default().wait(WaitMode::Poll),
     )
     .unwrap();
     let err = remote.wait_ready(T).unwrap_err();
@@ -290,18 +359,29 @@ fn hostile_acceptance_is_refused() {
 /// 64-byte round trips in steady state, counted on each side (docs/BENCHMARKS.md,
 /// "Counting shared-memory accesses"): the host sends, the remote answers in place through
 /// the reply path, the host receives. `(host, remote, in order)`, over `NUM` round trips.
-fn round_trip_counts(link: &Link, cfg: HostConfig) -> (Counts, Counts, bool) {
+fn round_trip_counts(link: &Carveout, cfg: HostConfig) -> (Counts, Counts, bool) {
     let mut c = counting::connect::<8>(link, cfg, WaitMode::Poll).unwrap();
     let r = c.remote.create_endpoint("svc", None).unwrap();
     let h = c.host.create_endpoint("client", None).unwrap();
     let msg = [0x5a; 64];
     let one = |c: &mut counting::Counted<8>| {
-        c.host.try_send(h, r, &msg).unwrap();
+        c.host.send_raw(h, r, &msg, Some(Duration::ZERO)).unwrap();
         c.remote
-            .try_recv_reply_with(|m, reply| reply.send_copy(m.payload).unwrap())
+            .recv_reply_any_with(Some(Duration::ZERO), |m, reply| {
+                reply.send_copy(m.payload).unwrap()
+            })
             .unwrap();
         let mut buf = [0u8; 64];
-        assert_eq!(c.host.try_recv(h, &mut buf).unwrap(), (r, 64));
+        assert_eq!(
+            c.host
+                .recv_from(
+                    &Channel::new(h, RPMSG_ADDR_ANY),
+                    &mut buf,
+                    Some(Duration::ZERO)
+                )
+                .unwrap(),
+            (Some(r), 64)
+        );
         assert_eq!(buf, msg);
     };
     // Past the first wrap of both rings: every descriptor written once already.
@@ -323,13 +403,14 @@ fn round_trip_counts(link: &Link, cfg: HostConfig) -> (Counts, Counts, bool) {
 }
 
 /// The negotiated in-order rings against the default standard path (a table without the
-/// entry, EVENT_IDX off as `Link::with_buffers` offers): dependent loads per 64-byte round
+/// entry, EVENT_IDX off as `Carveout::with_buffers` offers): dependent loads per 64-byte round
 /// trip — the host's chain and the remote's, which run one after the other — at most 60%
 /// of the standard path's (issue 14), and no more loads in all. Deterministic: an upper
 /// bound that fails if a cut is undone.
 #[test]
 fn in_order_cuts_dependent_loads_per_round_trip() {
-    let (sh, sr, std_in_order) = round_trip_counts(&Link::with_buffers(NUM), HostConfig::default());
+    let (sh, sr, std_in_order) =
+        round_trip_counts(&Carveout::with_buffers(NUM), HostConfig::default());
     let (fh, fr, fast_in_order) =
         round_trip_counts(&link(INTERCORE_FEATURES), HostConfig::default());
     assert!(!std_in_order && fast_in_order);

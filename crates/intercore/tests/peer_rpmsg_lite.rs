@@ -377,10 +377,8 @@ fn remote_waiting(
     p: &DevicePlacement,
     wait: WaitMode,
 ) -> Remote {
-    let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.wait = wait;
-    cfg.buf_size = LiteMaster::BUF;
-    let mut r = RemoteBus::with_placement_config(Arc::clone(mem), bell, p, &cfg).unwrap();
+    let cfg = RemoteConfig::default().wait(wait).buf_size(LiteMaster::BUF);
+    let mut r = RemoteBus::new(Arc::clone(mem), bell, &(p).buffers, p, cfg).unwrap();
     r.create_endpoint("rpmsg-lite", Some(REMOTE_EP)).unwrap();
     r
 }
@@ -391,11 +389,11 @@ fn round_trip(master: &mut LiteMaster, r: &mut Remote, i: usize) -> Result<(), E
     let p = payload(i);
     master.send(MASTER_EP, REMOTE_EP, &p);
     let mut buf = [0u8; 512];
-    let (src, len) = r.recv_with(T, |m| {
+    let (src, len) = r.recv_any_with(T, |m| {
         buf[..m.payload.len()].copy_from_slice(m.payload);
         (m.src, m.payload.len())
     })?;
-    r.send(REMOTE_EP, src, &buf[..len], T)?;
+    r.send_raw(REMOTE_EP, src, &buf[..len], T)?;
     assert_eq!(master.recv(), (REMOTE_EP, MASTER_EP, p), "echo {i}");
     Ok(())
 }
@@ -430,7 +428,7 @@ fn remote_reads_rpmsg_lite_transmit_buffers_marked_writable_and_never_writes_the
             mem.read(master.buf(1, id), &mut raw);
             (id, raw)
         };
-        let got = r.recv_with(T, |m| m.payload.to_vec()).unwrap();
+        let got = r.recv_any_with(T, |m| m.payload.to_vec()).unwrap();
         assert_eq!(got, payload(i));
         let mut after = vec![0u8; LiteMaster::BUF];
         mem.read(master.buf(1, before.0), &mut after);
@@ -455,12 +453,12 @@ fn remote_under_rpmsg_lite_master() {
         let mut buf = [0u8; 512];
         for _ in 0..200 {
             let (src, len) = r
-                .recv_with(T, |m| {
+                .recv_any_with(T, |m| {
                     buf[..m.payload.len()].copy_from_slice(m.payload);
                     (m.src, m.payload.len())
                 })
                 .unwrap();
-            r.send(REMOTE_EP, src, &buf[..len], T).unwrap();
+            r.send_raw(REMOTE_EP, src, &buf[..len], T).unwrap();
         }
         r
     });
@@ -620,9 +618,9 @@ fn remote_attaches_to_a_new_master_after_the_rings_were_rebuilt() {
     let mut master = LiteMaster::start(Arc::clone(&mem), num, mb);
     // A busy remote looks at the used indices at its next idle call; the new master's
     // indices, met first, may surface as a protocol error on the way.
-    let mut got = r.try_recv_with(|_| ()).err();
+    let mut got = r.recv_any_with(Some(Duration::ZERO), |_| ()).err();
     if matches!(got, Some(Error::Protocol { .. })) {
-        got = r.try_recv_with(|_| ()).err();
+        got = r.recv_any_with(Some(Duration::ZERO), |_| ()).err();
     }
     assert_eq!(got, Some(Error::PeerGone), "rebuilt rings not seen");
     assert!(!r.is_ready());
@@ -640,7 +638,7 @@ fn remote_waits_for_a_new_master_after_peer_gone() {
     let num = REBUILD_NUM;
     let (mem, mb, mut r) = after_a_first_master(WaitMode::Poll);
     mb.set_master_gone(true);
-    let got = r.recv_with(Some(Duration::from_millis(20)), |_| ());
+    let got = r.recv_any_with(Some(Duration::from_millis(20)), |_| ());
     assert_eq!(got.err(), Some(Error::PeerGone));
     let got = r.wait_ready(Some(Duration::from_millis(50)));
     assert_eq!(
@@ -648,7 +646,7 @@ fn remote_waits_for_a_new_master_after_peer_gone() {
         Some(Error::PeerGone),
         "wait_ready on a dead link"
     );
-    assert!(r.try_recv_with(|_| ()).is_err());
+    assert!(r.recv_any_with(Some(Duration::ZERO), |_| ()).is_err());
     // A new master on the same mailbox.
     mb.set_master_gone(false);
     let mut master = LiteMaster::start(Arc::clone(&mem), num, mb);
@@ -664,14 +662,13 @@ fn honouring_no_interrupt_starves_an_rpmsg_lite_master() {
     let (mem, p) = LiteMaster::memory(num);
     let (mb, rb) = MailBell::pair();
     let master = LiteMaster::start(Arc::clone(&mem), num, mb);
-    let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.notify = Some(NotifyPolicy::Honour);
-    cfg.buf_size = 512;
-    let mut r =
-        RemoteBus::<_, _, 4>::with_placement_config(Arc::clone(&mem), rb, &p, &cfg).unwrap();
+    let cfg = RemoteConfig::default()
+        .notify(Some(NotifyPolicy::Honour))
+        .buf_size(512);
+    let mut r = RemoteBus::<_, _, 4>::new(Arc::clone(&mem), rb, &p.buffers, p, cfg).unwrap();
     r.wait_ready(T).unwrap();
     let ep = r.create_endpoint("x", Some(REMOTE_EP)).unwrap();
-    r.send(ep, MASTER_EP, b"hello", T).unwrap();
+    r.send_raw(ep, MASTER_EP, b"hello", T).unwrap();
     assert!(
         !master.bell.take().contains(&0),
         "the remote honoured NO_INTERRUPT, so the master was not notified"
@@ -692,9 +689,9 @@ fn remote_attaches_to_a_new_master_whose_notification_a_receive_took() {
     let (mut r, mut master) = std::thread::scope(|s| {
         let receiver = s.spawn(move || {
             let mut r = r;
-            let mut got = r.recv_with(T, |_| ()).err();
+            let mut got = r.recv_any_with(T, |_| ()).err();
             if matches!(got, Some(Error::Protocol { .. })) {
-                got = r.try_recv_with(|_| ()).err();
+                got = r.recv_any_with(Some(Duration::ZERO), |_| ()).err();
             }
             (r, got)
         });

@@ -13,6 +13,8 @@
 //! * it announces `rpmsg_chrdev` on endpoint 14 and `ti.ipc4.ping-pong` on 13
 //!   (`RPMessage_announce`, from and to endpoint 53), 512-byte buffers (496-byte payloads).
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig, RscLocation};
 use intercore::testing::HeapMem;
 use intercore::wire::Le32;
@@ -500,30 +502,44 @@ fn host_under_ti_ipc_rpmsg_firmware() {
             let t = std::thread::spawn(fw);
             std::thread::sleep(Duration::from_millis(20));
             (
-                HostBus::new(Arc::clone(&mem), &map, hb, loc, k3_host_config()).unwrap(),
+                HostBus::new(Arc::clone(&mem), hb, &map, loc, k3_host_config()).unwrap(),
                 t,
             )
         } else {
-            let h = HostBus::new(Arc::clone(&mem), &map, hb, loc, k3_host_config()).unwrap();
+            let h = HostBus::new(Arc::clone(&mem), hb, &map, loc, k3_host_config()).unwrap();
             (h, std::thread::spawn(fw))
         };
-        let chrdev = host.wait_service("rpmsg_chrdev", T).unwrap();
-        let ping = host.wait_service("ti.ipc4.ping-pong", T).unwrap();
+        let chrdev = host.find_service("rpmsg_chrdev", T).unwrap();
+        let ping = host.find_service("ti.ipc4.ping-pong", T).unwrap();
         assert_eq!((chrdev, ping), (14, 13));
         let me = host.create_endpoint("me", None).unwrap();
         let mut buf = [0u8; 496];
         for len in 1..=496 {
             let p = payload(len, len);
-            host.send(me, chrdev, &p).unwrap();
-            let (src, n) = host.recv(me, &mut buf).unwrap();
-            assert_eq!(src, chrdev);
+            host.send_raw(me, chrdev, &p, Some(Duration::from_secs(1)))
+                .unwrap();
+            let (src, n) = host
+                .recv_from(
+                    &Channel::new(me, RPMSG_ADDR_ANY),
+                    &mut buf,
+                    Some(Duration::from_secs(1)),
+                )
+                .unwrap();
+            assert_eq!(src, Some(chrdev));
             assert_eq!(&buf[..n], &p[..], "size {len}");
         }
         for i in 0..50 {
             let p = payload(i, 1 + i * 9);
-            host.send(me, ping, &p).unwrap();
-            let (src, n) = host.recv(me, &mut buf).unwrap();
-            assert_eq!(src, ping);
+            host.send_raw(me, ping, &p, Some(Duration::from_secs(1)))
+                .unwrap();
+            let (src, n) = host
+                .recv_from(
+                    &Channel::new(me, RPMSG_ADDR_ANY),
+                    &mut buf,
+                    Some(Duration::from_secs(1)),
+                )
+                .unwrap();
+            assert_eq!(src, Some(ping));
             assert_eq!(&buf[..n], &p[..]);
         }
         let fw = fw.join().unwrap();
@@ -558,10 +574,10 @@ fn buffers_right_after_the_vrings_lose_ti_messages() {
         }),
         ..k3_host_config()
     };
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap();
     fw.join().unwrap();
     assert_eq!(
-        host.wait_service("rpmsg_chrdev", Some(Duration::from_millis(300))),
+        host.find_service("rpmsg_chrdev", Some(Duration::from_millis(300))),
         Err(Error::Timeout)
     );
 }

@@ -11,6 +11,8 @@
 //!
 //! The roles under test run with intercore's defaults unless a test says otherwise.
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus, RemoteConfig, RscLocation, status};
 use intercore::testing::HeapMem;
 use intercore::virtq::{DeviceQueue, DriverQueue, VringLayout};
@@ -248,12 +250,12 @@ fn echo_n<M: SharedMemory, D: Doorbell, const N: usize>(
     let mut buf = [0u8; 2048];
     for _ in 0..n {
         let (src, len) = bus
-            .recv_with(T, |m| {
+            .recv_any_with(T, |m| {
                 buf[..m.payload.len()].copy_from_slice(m.payload);
                 (m.src, m.payload.len())
             })
             .unwrap();
-        bus.send(ep, src, &buf[..len], T).unwrap();
+        bus.send_raw(ep, src, &buf[..len], T).unwrap();
     }
 }
 
@@ -504,7 +506,14 @@ fn remote_echo_under(
 fn remote_under_linux_host() {
     let (mem, loc, map) = standard_carveout(default_features());
     let (hb, rb) = MailBell::pair();
-    let remote = RemoteBus::new(Arc::clone(&mem), &map, rb, loc, WaitMode::Poll).unwrap();
+    let remote = RemoteBus::new(
+        Arc::clone(&mem),
+        rb,
+        &map,
+        loc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     let host = ModelHost::start(mem, loc, hb, false);
     remote_echo_under(host, remote, 1000);
 }
@@ -515,7 +524,14 @@ fn remote_under_linux_host() {
 fn remote_under_linux_host_with_event_idx() {
     let (mem, loc, map) = standard_carveout(NS | EVENT_IDX);
     let (hb, rb) = MailBell::pair();
-    let remote = RemoteBus::new(Arc::clone(&mem), &map, rb, loc, WaitMode::Poll).unwrap();
+    let remote = RemoteBus::new(
+        Arc::clone(&mem),
+        rb,
+        &map,
+        loc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     let host = ModelHost::start(mem, loc, hb, false);
     remote_echo_under(host, remote, 600);
 }
@@ -530,7 +546,14 @@ fn remote_under_linux_host_with_event_idx() {
 fn remote_under_openamp_host() {
     let (mem, loc, map) = standard_carveout(default_features());
     let (hb, rb) = MailBell::pair();
-    let remote = RemoteBus::new(Arc::clone(&mem), &map, rb, loc, WaitMode::Poll).unwrap();
+    let remote = RemoteBus::new(
+        Arc::clone(&mem),
+        rb,
+        &map,
+        loc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     let host = ModelHost::start(mem, loc, hb, true);
     remote_echo_under(host, remote, 700);
 }
@@ -541,14 +564,20 @@ fn remote_under_openamp_host() {
 fn remote_returns_descriptor_length_as_used_length() {
     let (mem, loc, map) = standard_carveout(default_features());
     let (hb, rb) = MailBell::pair();
-    let mut remote =
-        RemoteBus::<_, _, 4>::new(Arc::clone(&mem), &map, rb, loc, WaitMode::Poll).unwrap();
+    let mut remote = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&mem),
+        rb,
+        &map,
+        loc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     let mut host = ModelHost::start(Arc::clone(&mem), loc, hb, false);
     remote.wait_ready(T).unwrap();
     let ep = remote.create_endpoint("x", Some(30)).unwrap();
     host.send(0x400, ep, &[7; 10]).unwrap();
     remote
-        .recv_with(T, |m| assert_eq!(m.payload, &[7; 10]))
+        .recv_any_with(T, |m| assert_eq!(m.payload, &[7; 10]))
         .unwrap();
     let (id, len) = host.tx.pop_used(&*mem).unwrap().expect("returned");
     assert_eq!(
@@ -579,22 +608,23 @@ fn remote_refuses_descriptors_outside_its_windows() {
     for (what, bad) in cases {
         let (mem, loc, map) = standard_carveout(default_features());
         let (hb, rb) = MailBell::pair();
-        let mut cfg = RemoteConfig::new(map);
-        cfg.wait = WaitMode::Poll;
+        let mut cfg = RemoteConfig::default().wait(WaitMode::Poll);
         // The last buffer-sized block of the carveout is the firmware's own.
         let host = ModelHost::start(Arc::clone(&mem), loc, hb, false);
         cfg.private = Some((host.buf_off + 2 * 256 * 512 - 512, 512));
-        let mut remote =
-            RemoteBus::<_, _, 4>::with_config(Arc::clone(&mem), rb, loc, &cfg).unwrap();
+        let mut remote = RemoteBus::<_, _, 4>::new(Arc::clone(&mem), rb, &map, loc, cfg).unwrap();
         let mut host = host;
         remote.wait_ready(T).unwrap();
         let (da, len, writable) = bad(&host);
         host.tx.add(&*mem, 0, DevAddr(da), len, writable).unwrap();
         host.tx.publish(&*mem);
-        let r = remote.try_recv_with(|_| ());
+        let r = remote.recv_any_with(Some(Duration::ZERO), |_| ());
         assert!(matches!(r, Err(Error::Protocol { .. })), "{what}: {r:?}");
         assert!(
-            matches!(remote.try_recv_with(|_| ()), Err(Error::Protocol { .. })),
+            matches!(
+                remote.recv_any_with(Some(Duration::ZERO), |_| ()),
+                Err(Error::Protocol { .. })
+            ),
             "{what}: sticky"
         );
     }
@@ -733,9 +763,16 @@ fn host_round_trips(host: &mut HostBus<Arc<HeapMem>, MailBell>, addr: u32, n: us
     let mut buf = [0u8; 512];
     for i in 0..n {
         let p = payload(i);
-        host.send(ep, addr, &p).unwrap();
-        let (src, len) = host.recv(ep, &mut buf).unwrap();
-        assert_eq!((src, &buf[..len]), (addr, &p[..]), "round trip {i}");
+        host.send_raw(ep, addr, &p, Some(Duration::from_secs(1)))
+            .unwrap();
+        let (src, len) = host
+            .recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
+        assert_eq!((src, &buf[..len]), (Some(addr), &p[..]), "round trip {i}");
     }
 }
 
@@ -774,8 +811,8 @@ fn host_with_openamp_remote_without_buffer_carveout() {
     });
     let no_buffers = HostBus::new(
         Arc::clone(&mem),
-        &map,
         hb.clone(),
+        &map,
         loc,
         HostConfig::default(),
     );
@@ -793,8 +830,8 @@ fn host_with_openamp_remote_without_buffer_carveout() {
         }),
         ..HostConfig::default()
     };
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap();
-    let addr = host.wait_service("rpmsg-openamp-demo-channel", T).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap();
+    let addr = host.find_service("rpmsg-openamp-demo-channel", T).unwrap();
     host_round_trips(&mut host, addr, 300);
     remote.join().unwrap();
 }
@@ -843,8 +880,8 @@ fn host_with_rpmsg_lite_remote_per_vring_doorbell() {
         }),
         ..HostConfig::default()
     };
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb.clone(), loc, cfg).unwrap();
-    let addr = host.wait_service("rpmsg-lite-echo", T).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb.clone(), &map, loc, cfg).unwrap();
+    let addr = host.find_service("rpmsg-lite-echo", T).unwrap();
     host_round_trips(&mut host, addr, 200);
     let r = remote.join().unwrap();
     let by_host = hb.rung();
@@ -893,7 +930,7 @@ fn host_without_name_service_uses_static_endpoints() {
         num_bufs: num as u16,
         ..HostConfig::default()
     };
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap();
     host_round_trips(&mut host, 30, 50);
     remote.join().unwrap();
     assert!(host.services().is_empty());
@@ -940,16 +977,16 @@ fn host_with_ti_k3_firmware_both_start_orders() {
         let fw = {
             let mem = Arc::clone(&mem);
             move || {
-                let mut cfg = RemoteConfig::new(map);
-                cfg.buffers = Some(LinearMap {
-                    base: DevAddr(DA),
-                    offset: 0,
-                    len: region0,
-                });
-                cfg.private = Some((region0 + loc.len, region1 - loc.len));
-                cfg.wait = WaitMode::Poll;
-                cfg.invalidate_table = Some(note_table_invalidated);
-                let mut bus = RemoteBus::<_, _, 4>::with_config(mem, rbell, loc, &cfg).unwrap();
+                let cfg = RemoteConfig::default()
+                    .buffers(Some(LinearMap {
+                        base: DevAddr(DA),
+                        offset: 0,
+                        len: region0,
+                    }))
+                    .private(Some((region0 + loc.len, region1 - loc.len)))
+                    .wait(WaitMode::Poll)
+                    .invalidate_table(Some(note_table_invalidated));
+                let mut bus = RemoteBus::<_, _, 4>::new(mem, rbell, &map, loc, cfg).unwrap();
                 bus.wait_ready(T).unwrap();
                 let ep = bus.create_endpoint("rpmsg_chrdev", Some(14)).unwrap();
                 bus.announce(ep).unwrap();
@@ -965,11 +1002,11 @@ fn host_with_ti_k3_firmware_both_start_orders() {
             let t = std::thread::spawn(fw);
             std::thread::sleep(Duration::from_millis(20));
             (
-                HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap(),
+                HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap(),
                 t,
             )
         } else {
-            let h = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap();
+            let h = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap();
             (h, std::thread::spawn(fw))
         };
         let w = table_words(&mem, loc);
@@ -982,7 +1019,7 @@ fn host_with_ti_k3_firmware_both_start_orders() {
         );
         assert_eq!(mem.load_u32(w.vring_entry[0] + 12, Relaxed), 0, "notifyid");
         assert_eq!(mem.load_u32(w.vring_entry[1] + 12, Relaxed), 1, "notifyid");
-        let addr = host.wait_service("rpmsg_chrdev", T).unwrap();
+        let addr = host.find_service("rpmsg_chrdev", T).unwrap();
         assert_eq!(addr, 14);
         host_round_trips(&mut host, addr, 100);
         let bus = remote.join().unwrap();
@@ -1031,9 +1068,8 @@ fn non_default_buffer_size_and_count() {
     let (hb, rbell) = MailBell::pair();
     let m = Arc::clone(&mem);
     let remote = std::thread::spawn(move || {
-        let mut cfg = RemoteConfig::new(map);
-        cfg.buf_size = 1024;
-        let mut bus = RemoteBus::<_, _, 4>::with_config(m, rbell, loc, &cfg).unwrap();
+        let cfg = RemoteConfig::default().buf_size(1024);
+        let mut bus = RemoteBus::<_, _, 4>::new(m, rbell, &map, loc, cfg).unwrap();
         bus.wait_ready(T).unwrap();
         let ep = bus.create_endpoint("big", None).unwrap();
         bus.announce(ep).unwrap();
@@ -1044,15 +1080,22 @@ fn non_default_buffer_size_and_count() {
         buf_size: 1024,
         ..HostConfig::default()
     };
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, loc, cfg).unwrap();
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, loc, cfg).unwrap();
     assert_eq!(host.max_payload(), 1008);
-    let addr = host.wait_service("big", T).unwrap();
+    let addr = host.find_service("big", T).unwrap();
     let ep = host.create_endpoint("c", None).unwrap();
     let mut buf = [0u8; 1008];
     for i in 0..100 {
         let p: Vec<u8> = (0..(i * 97) % 1008 + 1).map(|b| b as u8).collect();
-        host.send(ep, addr, &p).unwrap();
-        let (_, len) = host.recv(ep, &mut buf).unwrap();
+        host.send_raw(ep, addr, &p, Some(Duration::from_secs(1)))
+            .unwrap();
+        let (_, len) = host
+            .recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut buf,
+                Some(Duration::from_secs(1)),
+            )
+            .unwrap();
         assert_eq!(&buf[..len], &p[..]);
     }
     remote.join().unwrap();
@@ -1077,8 +1120,8 @@ fn announcements_early_late_and_destroyed() {
         r.send(0x401, 53, destroy.emit().as_bytes());
         r
     });
-    let mut host = HostBus::new(Arc::clone(&mem), &map, hb, loc, HostConfig::default()).unwrap();
-    assert_eq!(host.wait_service("early", T).unwrap(), 0x400);
+    let mut host = HostBus::new(Arc::clone(&mem), hb, &map, loc, HostConfig::default()).unwrap();
+    assert_eq!(host.find_service("early", T).unwrap(), 0x400);
     remote.join().unwrap();
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -1100,8 +1143,14 @@ fn announcements_early_late_and_destroyed() {
 fn remote_destroy_comes_from_the_endpoint_address() {
     let (mem, loc, map) = standard_carveout(default_features());
     let (hb, rb) = MailBell::pair();
-    let mut remote =
-        RemoteBus::<_, _, 4>::new(Arc::clone(&mem), &map, rb, loc, WaitMode::Poll).unwrap();
+    let mut remote = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&mem),
+        rb,
+        &map,
+        loc,
+        RemoteConfig::default().wait(WaitMode::Poll),
+    )
+    .unwrap();
     let mut host = ModelHost::start(Arc::clone(&mem), loc, hb, false);
     remote.wait_ready(T).unwrap();
     let ep = remote.create_endpoint("gone", None).unwrap();

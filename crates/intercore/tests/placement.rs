@@ -1,10 +1,13 @@
-//! `RemoteBus::with_placement`: a remote that is told where its rings and status words are
+//! `RemoteBus::new` with a `DevicePlacement`: a remote that is told where its rings and status words are
 //! (as a vhost-user back end is) instead of reading a resource table. Its buffer window may
 //! hold the rings, as a guest's RAM does; a buffer over a ring is still refused.
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::layout::VRING_ALIGN;
 use intercore::rpmsg::{DeviceControl, DevicePlacement, HostBus, HostConfig, RemoteBus, status};
-use intercore::testing::{Link, ThreadBell};
+use intercore::testing::{Carveout, ThreadBell};
 use intercore::virtq::{DriverQueue, VringLayout};
 use intercore::wire::rsc::{ResourceTable, VDEV_GFEATURES_OFFSET, VDEV_STATUS_OFFSET};
 use intercore::{DevAddr, Error, LinearMap, SharedMemory, WaitMode};
@@ -17,7 +20,7 @@ const NUM: u16 = 8;
 
 /// The placement `discover` would find in `link`'s table, but with a buffer window that
 /// spans both rings and the buffers (everything after the table page).
-fn placement(link: &Link) -> DevicePlacement {
+fn placement(link: &Carveout) -> DevicePlacement {
     let mut raw = vec![0u8; link.rsc.len];
     link.mem.read(link.rsc.offset, &mut raw);
     let table = ResourceTable::validate(&raw).unwrap();
@@ -44,20 +47,25 @@ fn placement(link: &Link) -> DevicePlacement {
 /// A host bus and a placed remote exchange messages both ways.
 #[test]
 fn placed_remote_echoes() {
-    let link = Link::with_buffers(NUM);
+    let link = Carveout::with_buffers(NUM);
     let (hb, rb) = ThreadBell::pair();
     let p = placement(&link);
     let mut host = HostBus::new(
         Arc::clone(&link.mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
     .unwrap();
-    let mut remote =
-        RemoteBus::<_, _, 4>::with_placement(Arc::clone(&link.mem), rb, &p, WaitMode::Event)
-            .unwrap();
+    let mut remote = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&link.mem),
+        rb,
+        &p.buffers,
+        p,
+        RemoteConfig::default().wait(WaitMode::Event),
+    )
+    .unwrap();
     let t = std::thread::spawn(move || {
         remote.wait_ready(T).unwrap();
         let ep = remote.create_endpoint("rpmsg-raw", None).unwrap();
@@ -65,23 +73,32 @@ fn placed_remote_echoes() {
         for _ in 0..20 {
             let mut buf = [0u8; 496];
             let (src, _, n) = loop {
-                match remote.try_recv(&mut buf) {
-                    Err(Error::WouldBlock) => {}
+                match remote.recv_any_with(Some(Duration::ZERO), |m| {
+                    (
+                        m.src,
+                        m.dst,
+                        intercore::copy_from_shared(m.payload, &mut buf),
+                    )
+                }) {
+                    Err(Error::Timeout) => {}
                     r => break r.unwrap(),
                 }
                 std::thread::sleep(Duration::from_millis(1));
             };
-            remote.send(ep, src, &buf[..n], T).unwrap();
+            remote.send_raw(ep, src, &buf[..n], T).unwrap();
         }
     });
-    let dst = host.wait_service("rpmsg-raw", T).unwrap();
+    let dst = host.find_service("rpmsg-raw", T).unwrap();
     let ep = host.create_endpoint("me", None).unwrap();
     for i in 0..20u32 {
         let msg = i.to_le_bytes().repeat(i as usize + 1);
-        host.send(ep, dst, &msg).unwrap();
+        host.send_raw(ep, dst, &msg, Some(Duration::from_secs(1)))
+            .unwrap();
         let mut buf = [0u8; 496];
-        let (src, n) = host.recv_timeout(ep, &mut buf, T).unwrap();
-        assert_eq!((src, &buf[..n]), (dst, &msg[..]));
+        let (src, n) = host
+            .recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut buf, T)
+            .unwrap();
+        assert_eq!((src, &buf[..n]), (Some(dst), &msg[..]));
     }
     t.join().unwrap();
 }
@@ -115,12 +132,19 @@ fn with_words(mut p: DevicePlacement, s: usize, g: usize) -> DevicePlacement {
 /// Placements that do not fit the region, or overlap, are refused before use.
 #[test]
 fn bad_placements_are_refused() {
-    let link = Link::with_buffers(NUM);
+    let link = Carveout::with_buffers(NUM);
     let good = placement(&link);
     let mem = || Arc::clone(&link.mem);
     let bell = || ThreadBell::pair().0;
     let try_place = |p: DevicePlacement| {
-        RemoteBus::<_, _, 4>::with_placement(mem(), bell(), &p, WaitMode::Event).err()
+        RemoteBus::<_, _, 4>::new(
+            mem(),
+            bell(),
+            &p.buffers,
+            p,
+            RemoteConfig::default().wait(WaitMode::Event),
+        )
+        .err()
     };
     assert!(try_place(good).is_none());
     let (s, g) = words(&good);
@@ -141,12 +165,17 @@ fn bad_placements_are_refused() {
 /// A host that hands the remote a "buffer" lying over a vring breaks the link.
 #[test]
 fn buffer_over_a_ring_is_a_protocol_error() {
-    let link = Link::with_buffers(NUM);
+    let link = Carveout::with_buffers(NUM);
     let p = placement(&link);
     let (hb, rb) = ThreadBell::pair();
-    let mut remote =
-        RemoteBus::<_, _, 4>::with_placement(Arc::clone(&link.mem), rb, &p, WaitMode::Event)
-            .unwrap();
+    let mut remote = RemoteBus::<_, _, 4>::new(
+        Arc::clone(&link.mem),
+        rb,
+        &p.buffers,
+        p,
+        RemoteConfig::default().wait(WaitMode::Event),
+    )
+    .unwrap();
     // Play the host: rings reset, DRIVER_OK, then one transmit "buffer" over vring 0.
     let mem = &*link.mem;
     let (base1, layout) = p.rings[1];
@@ -163,7 +192,11 @@ fn buffer_over_a_ring_is_a_protocol_error() {
     q.publish(mem);
     let mut buf = [0u8; 64];
     assert!(matches!(
-        remote.try_recv(&mut buf),
+        remote.recv_any_with(Some(Duration::ZERO), |m| (
+            m.src,
+            m.dst,
+            intercore::copy_from_shared(m.payload, &mut buf)
+        )),
         Err(Error::Protocol { .. })
     ));
     drop(hb);

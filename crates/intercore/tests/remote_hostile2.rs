@@ -90,20 +90,21 @@ type Bus = RemoteBus<Arc<HeapMem>, ThreadBell, 4>;
 fn k3_firmware(private: (usize, usize)) -> (Arc<HeapMem>, RscLocation, Bus, ThreadBell) {
     let mem = Arc::new(HeapMem::new(REGION0 + REGION1));
     let loc = ti_table(&mem, REGION0);
-    let mut cfg = RemoteConfig::new(LinearMap {
+    let rmap = LinearMap {
         base: DevAddr(DA),
         offset: 0,
         len: REGION0 + REGION1,
-    });
-    cfg.buffers = Some(LinearMap {
-        base: DevAddr(DA),
-        offset: 0,
-        len: REGION0,
-    });
-    cfg.private = Some(private);
-    cfg.wait = WaitMode::Poll;
+    };
+    let cfg = RemoteConfig::default()
+        .buffers(Some(LinearMap {
+            base: DevAddr(DA),
+            offset: 0,
+            len: REGION0,
+        }))
+        .private(Some(private))
+        .wait(WaitMode::Poll);
     let (host, bell) = ThreadBell::pair();
-    let bus = RemoteBus::with_config(Arc::clone(&mem), bell, loc, &cfg).unwrap();
+    let bus = RemoteBus::new(Arc::clone(&mem), bell, &rmap, loc, cfg).unwrap();
     (mem, loc, bus, host)
 }
 
@@ -155,7 +156,10 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
             "{what}: {got:?}"
         );
         assert!(
-            matches!(bus.try_recv_with(|_| ()), Err(Error::Protocol { .. })),
+            matches!(
+                bus.recv_any_with(Some(Duration::ZERO), |_| ()),
+                Err(Error::Protocol { .. })
+            ),
             "{what}: not sticky"
         );
         assert!(
@@ -163,7 +167,7 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
             "{what}: a second wait_ready attached"
         );
         let ep = bus.create_endpoint("rpmsg_chrdev", Some(14)).unwrap();
-        assert!(bus.send(ep, 0x400, b"x", Some(Duration::ZERO)).is_err());
+        assert!(bus.send_raw(ep, 0x400, b"x", Some(Duration::ZERO)).is_err());
         assert!(
             snapshot(&mem, private) == before,
             "{what}: the remote wrote into its private memory"
@@ -173,8 +177,8 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
         host_places(&mem, loc, [0, 0x2_0000]);
         bus.wait_ready(T).unwrap();
         assert_eq!(
-            bus.try_recv_with(|_| ()).err(),
-            Some(Error::WouldBlock),
+            bus.recv_any_with(Some(Duration::ZERO), |_| ()).err(),
+            Some(Error::Timeout),
             "{what}: the refused attempt's error outlived the next negotiation"
         );
     }
@@ -192,13 +196,14 @@ fn remote_refuses_vrings_the_host_places_in_its_private_memory() {
 fn firmware_without_any_buffer_window_is_refused_at_once() {
     let mem = Arc::new(HeapMem::new(REGION0 + REGION1));
     let loc = ti_table(&mem, REGION0);
-    let cfg = RemoteConfig::new(LinearMap {
+    let rmap = LinearMap {
         base: DevAddr(DA),
         offset: 0,
         len: REGION0 + REGION1,
-    });
+    };
+    let cfg = RemoteConfig::default();
     let (_host, bell) = ThreadBell::pair();
-    let got = RemoteBus::<_, _, 4>::with_config(Arc::clone(&mem), bell, loc, &cfg);
+    let got = RemoteBus::<_, _, 4>::new(Arc::clone(&mem), bell, &rmap, loc, cfg);
     assert!(matches!(got, Err(Error::Config(_))), "{:?}", got.err());
 }
 
@@ -218,10 +223,9 @@ fn placement_with_a_vring_in_private_memory_is_refused() {
             len: 0x1_0000,
         },
     };
-    let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.private = Some((0x3_0000, 0x1_0000));
+    let cfg = RemoteConfig::default().private(Some((0x3_0000, 0x1_0000)));
     let (_h, bell) = ThreadBell::pair();
-    let got = RemoteBus::<_, _, 4>::with_placement_config(Arc::clone(&mem), bell, &p, &cfg);
+    let got = RemoteBus::<_, _, 4>::new(Arc::clone(&mem), bell, &p.buffers, p, cfg);
     assert!(matches!(got, Err(Error::Config(_))), "{:?}", got.err());
 }
 
@@ -258,11 +262,11 @@ fn starved_link(bufs: u16, announce_timeout: Option<Duration>) -> (Bus, ThreadBe
     }
     q.publish(&*mem);
     mem.store_u32(0x1_F000, u32::from(status::DRIVER_OK), Release);
-    let mut cfg = RemoteConfig::new(p.buffers);
-    cfg.wait = WaitMode::Poll;
-    cfg.announce_timeout = announce_timeout;
+    let cfg = RemoteConfig::default()
+        .wait(WaitMode::Poll)
+        .announce_timeout(announce_timeout);
     let (host, bell) = ThreadBell::pair();
-    let mut bus = RemoteBus::with_placement_config(mem, bell, &p, &cfg).unwrap();
+    let mut bus = RemoteBus::new(mem, bell, &p.buffers, p, cfg).unwrap();
     bus.wait_ready(T).unwrap();
     (bus, host)
 }
@@ -310,12 +314,7 @@ fn announce_and_destroy_wait_at_most_the_announce_timeout() {
     // The default is bounded too (Linux's 15 s), and the bound can be changed on a bus
     // built without a `RemoteConfig`.
     assert_eq!(
-        RemoteConfig::new(LinearMap {
-            base: DevAddr(0),
-            offset: 0,
-            len: 1
-        })
-        .announce_timeout,
+        RemoteConfig::default().announce_timeout,
         Some(Duration::from_secs(15))
     );
     let got = bounded("announce after set_announce_timeout", move || {

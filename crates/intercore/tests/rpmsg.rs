@@ -2,8 +2,10 @@
 //! service, endpoints, copy and zero-copy paths, flow control and errors. Behaviour follows
 //! Linux's `drivers/rpmsg/virtio_rpmsg_bus.c` unless a test says otherwise.
 
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig, RemoteBus};
-use intercore::testing::{HeapMem, Link, ThreadBell};
+use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::{Error, WaitMode};
 use std::sync::Arc;
 use std::thread;
@@ -19,7 +21,7 @@ fn pair(num: u16) -> (Host, Remote) {
 }
 
 fn pair_with(num: u16, cfg: HostConfig) -> (Host, Remote) {
-    Link::with_buffers(num)
+    Carveout::with_buffers(num)
         .connect(cfg, WaitMode::Event)
         .unwrap()
 }
@@ -32,12 +34,12 @@ fn spawn_echo(mut remote: Remote, name: &'static str) -> thread::JoinHandle<u64>
         let mut n = 0;
         let mut buf = [0u8; 512];
         loop {
-            match remote.recv_with(None, |m| {
+            match remote.recv_any_with(None, |m| {
                 buf[..m.payload.len()].copy_from_slice(m.payload);
                 (m.src, m.payload.len())
             }) {
                 Ok((src, len)) => {
-                    remote.send(ep, src, &buf[..len], None).unwrap();
+                    remote.send_raw(ep, src, &buf[..len], None).unwrap();
                     n += 1;
                 }
                 Err(Error::PeerGone) => return n,
@@ -58,7 +60,7 @@ fn name_service_create_and_destroy() {
         "dynamic addresses start at RPMSG_RESERVED_ADDRESSES"
     );
     remote.announce(ep).unwrap();
-    assert_eq!(host.wait_service("svc-a", T).unwrap(), 1024);
+    assert_eq!(host.find_service("svc-a", T).unwrap(), 1024);
     remote.destroy_endpoint(ep).unwrap();
     let t0 = Instant::now();
     while host.service("svc-a").is_some() {
@@ -78,8 +80,8 @@ fn host_announcement_reaches_remote() {
     let ep = host.create_endpoint("host-svc", Some(2000)).unwrap();
     host.announce(ep).unwrap();
     assert_eq!(
-        remote.try_recv_with(|_| ()),
-        Err(Error::WouldBlock),
+        remote.recv_any_with(Some(Duration::ZERO), |_| ()),
+        Err(Error::Timeout),
         "an announcement is not a message for an endpoint"
     );
     assert_eq!(remote.host_service("host-svc"), Some(2000));
@@ -114,7 +116,7 @@ fn endpoint_addresses() {
         Err(Error::NoSuchEndpoint(1024))
     );
     assert_eq!(
-        host.try_send(4242, 1, b"x"),
+        host.send_raw(4242, 1, b"x", Some(Duration::ZERO)),
         Err(Error::NoSuchEndpoint(4242))
     );
 }
@@ -126,7 +128,7 @@ fn endpoint_addresses() {
 fn echo_copy_and_zero_copy_across_wraparound() {
     let (mut host, remote) = pair(4);
     let echo = spawn_echo(remote, "echo");
-    let dst = host.wait_service("echo", T).unwrap();
+    let dst = host.find_service("echo", T).unwrap();
     let ep = host.create_endpoint("me", None).unwrap();
     let mut out = [0u8; 496];
     let mut back = [0u8; 496];
@@ -136,16 +138,23 @@ fn echo_copy_and_zero_copy_across_wraparound() {
             *b = (i as usize + k) as u8;
         }
         if i % 2 == 0 {
-            host.send(ep, dst, &out[..len]).unwrap();
-            let (src, n) = host.recv(ep, &mut back).unwrap();
-            assert_eq!((src, n), (dst, len));
+            host.send_raw(ep, dst, &out[..len], Some(Duration::from_secs(1)))
+                .unwrap();
+            let (src, n) = host
+                .recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+                .unwrap();
+            assert_eq!((src, n), (Some(dst), len));
             assert_eq!(&back[..n], &out[..len], "message {i}");
         } else {
-            let mut tx = host.tx_buf_timeout(T).unwrap();
+            let mut tx = host.tx_buf(T).unwrap();
             assert_eq!(tx.len(), 496);
             tx[..len].copy_from_slice(&out[..len]);
-            host.send_buf(ep, dst, tx, len).unwrap();
-            let rx = host.recv_buf_timeout(ep, T).unwrap();
+            host.send_buf(&Channel::new(ep, dst), tx, len).unwrap();
+            let rx = host.recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), T).unwrap();
             assert_eq!((rx.src(), rx.dst()), (dst, ep));
             assert_eq!(&rx[..], &out[..len], "message {i}");
         }
@@ -161,20 +170,30 @@ fn oversized_payload_is_an_error() {
     let (mut host, mut remote) = pair(8);
     let ep = host.create_endpoint("me", None).unwrap();
     assert_eq!(
-        host.try_send(ep, 1024, &[0; 497]),
+        host.send_raw(ep, 1024, &[0; 497], Some(Duration::ZERO)),
         Err(Error::MessageTooLarge { len: 497, max: 496 })
     );
     let r = remote.create_endpoint("r", None).unwrap();
     assert_eq!(
-        remote.try_send(r, ep, &[0; 497]),
+        remote.send_raw(r, ep, &[0; 497], Some(Duration::ZERO)),
         Err(Error::MessageTooLarge { len: 497, max: 496 })
     );
-    remote.try_send(r, ep, &[7; 496]).unwrap();
+    remote
+        .send_raw(r, ep, &[7; 496], Some(Duration::ZERO))
+        .unwrap();
     let mut buf = [0u8; 496];
-    assert_eq!(host.try_recv(ep, &mut buf).unwrap(), (r, 496));
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO)
+        )
+        .unwrap(),
+        (Some(r), 496)
+    );
 }
 
-/// With every transmit buffer at the remote, `try_send` says `WouldBlock` and `send` times
+/// With every transmit buffer at the remote, a send that does not wait says `Timeout` and `send` times
 /// out (the kernel waits up to 15 s; ours is configurable) — by sleeping on the doorbell,
 /// not by spinning in Event mode.
 #[test]
@@ -183,12 +202,16 @@ fn full_transmit_ring_blocks_then_times_out() {
     host.set_wait_mode(WaitMode::Event);
     let ep = host.create_endpoint("me", None).unwrap();
     for _ in 0..8 {
-        host.try_send(ep, 1024, b"fill").unwrap();
+        host.send_raw(ep, 1024, b"fill", Some(Duration::ZERO))
+            .unwrap();
     }
-    assert_eq!(host.try_send(ep, 1024, b"x"), Err(Error::WouldBlock));
+    assert_eq!(
+        host.send_raw(ep, 1024, b"x", Some(Duration::ZERO)),
+        Err(Error::Timeout)
+    );
     let t0 = Instant::now();
     assert_eq!(
-        host.send_timeout(ep, 1024, b"x", Some(Duration::from_millis(100))),
+        host.send_raw(ep, 1024, b"x", Some(Duration::from_millis(100))),
         Err(Error::Timeout)
     );
     assert!(t0.elapsed() >= Duration::from_millis(95));
@@ -206,14 +229,14 @@ fn blocked_sender_wakes_when_remote_consumes() {
     let ep = host.create_endpoint("me", None).unwrap();
     let r = remote.create_endpoint("sink", None).unwrap();
     for _ in 0..4 {
-        host.try_send(ep, r, b"fill").unwrap();
+        host.send_raw(ep, r, b"fill", Some(Duration::ZERO)).unwrap();
     }
     let t = thread::spawn(move || {
         thread::sleep(Duration::from_millis(50));
-        remote.recv_with(T, |m| m.payload.len()).unwrap();
+        remote.recv_any_with(T, |m| m.payload.len()).unwrap();
         remote
     });
-    host.send_timeout(ep, r, b"more", T).unwrap();
+    host.send_raw(ep, r, b"more", T).unwrap();
     let _remote = t.join().unwrap();
 }
 
@@ -229,17 +252,30 @@ fn held_receive_buffers_return_on_drop() {
     let ep = host.create_endpoint("me", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..4u8 {
-        remote.try_send(r, ep, &[i; 10]).unwrap();
+        remote
+            .send_raw(r, ep, &[i; 10], Some(Duration::ZERO))
+            .unwrap();
     }
-    assert_eq!(remote.try_send(r, ep, b"x"), Err(Error::WouldBlock));
-    let held: Vec<_> = (0..4).map(|_| host.try_recv_buf(ep).unwrap()).collect();
+    assert_eq!(
+        remote.send_raw(r, ep, b"x", Some(Duration::ZERO)),
+        Err(Error::Timeout)
+    );
+    let held: Vec<_> = (0..4)
+        .map(|_| {
+            host.recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+                .unwrap()
+        })
+        .collect();
     for (i, b) in held.iter().enumerate() {
         assert_eq!(&b[..], &[i as u8; 10]);
     }
-    assert_eq!(remote.try_send(r, ep, b"x"), Err(Error::WouldBlock));
+    assert_eq!(
+        remote.send_raw(r, ep, b"x", Some(Duration::ZERO)),
+        Err(Error::Timeout)
+    );
     drop(held);
     host.poll().unwrap();
-    remote.try_send(r, ep, b"x").unwrap();
+    remote.send_raw(r, ep, b"x", Some(Duration::ZERO)).unwrap();
 }
 
 /// An unsent transmit buffer dropped by the caller goes back to the pool.
@@ -247,11 +283,17 @@ fn held_receive_buffers_return_on_drop() {
 fn dropped_transmit_buffer_is_not_lost() {
     let (mut host, _remote) = pair(4);
     let ep = host.create_endpoint("me", None).unwrap();
-    let bufs: Vec<_> = (0..4).map(|_| host.try_tx_buf().unwrap()).collect();
-    assert!(matches!(host.try_tx_buf(), Err(Error::WouldBlock)));
+    let bufs: Vec<_> = (0..4)
+        .map(|_| host.tx_buf(Some(Duration::ZERO)).unwrap())
+        .collect();
+    assert!(matches!(
+        host.tx_buf(Some(Duration::ZERO)),
+        Err(Error::Timeout)
+    ));
     drop(bufs);
     for _ in 0..4 {
-        host.try_send(ep, 1024, b"ok").unwrap();
+        host.send_raw(ep, 1024, b"ok", Some(Duration::ZERO))
+            .unwrap();
     }
 }
 
@@ -262,7 +304,7 @@ fn message_without_recipient_is_dropped() {
     let (mut host, mut remote) = pair(4);
     let r = remote.create_endpoint("r", None).unwrap();
     for _ in 0..10 {
-        remote.send(r, 4000, b"nobody", T).unwrap();
+        remote.send_raw(r, 4000, b"nobody", T).unwrap();
         host.poll().unwrap();
     }
     assert_eq!(host.stats().no_endpoint, 10);
@@ -275,14 +317,27 @@ fn short_receive_buffer_truncates() {
     let (mut host, mut remote) = pair(4);
     let ep = host.create_endpoint("me", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
-    remote.try_send(r, ep, &[1; 100]).unwrap();
+    remote
+        .send_raw(r, ep, &[1; 100], Some(Duration::ZERO))
+        .unwrap();
     let mut small = [0u8; 10];
     assert_eq!(
-        host.try_recv(ep, &mut small),
+        host.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut small,
+            Some(Duration::ZERO)
+        ),
         Err(Error::Truncated { len: 100 })
     );
     assert_eq!(small, [1; 10]);
-    assert_eq!(host.try_recv(ep, &mut small), Err(Error::WouldBlock));
+    assert_eq!(
+        host.recv_from(
+            &Channel::new(ep, RPMSG_ADDR_ANY),
+            &mut small,
+            Some(Duration::ZERO)
+        ),
+        Err(Error::Timeout)
+    );
 }
 
 /// Messages for two endpoints are kept apart, in order, whichever endpoint is read first.
@@ -294,16 +349,31 @@ fn messages_are_demultiplexed_by_endpoint() {
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..6u8 {
         remote
-            .try_send(r, if i % 2 == 0 { a } else { b }, &[i])
+            .send_raw(
+                r,
+                if i % 2 == 0 { a } else { b },
+                &[i],
+                Some(Duration::ZERO),
+            )
             .unwrap();
     }
     let mut buf = [0u8; 8];
     for want in [1u8, 3, 5] {
-        host.try_recv(b, &mut buf).unwrap();
+        host.recv_from(
+            &Channel::new(b, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO),
+        )
+        .unwrap();
         assert_eq!(buf[0], want);
     }
     for want in [0u8, 2, 4] {
-        host.try_recv(a, &mut buf).unwrap();
+        host.recv_from(
+            &Channel::new(a, RPMSG_ADDR_ANY),
+            &mut buf,
+            Some(Duration::ZERO),
+        )
+        .unwrap();
         assert_eq!(buf[0], want);
     }
 }
@@ -315,7 +385,7 @@ fn host_reset_is_peer_gone_for_remote() {
     let (host, mut remote) = pair(4);
     remote.create_endpoint("r", None).unwrap();
     drop(host);
-    assert_eq!(remote.recv_with(T, |_| ()), Err(Error::PeerGone));
+    assert_eq!(remote.recv_any_with(T, |_| ()), Err(Error::PeerGone));
 }
 
 /// A remote that never answers turns a blocking receive into `Timeout` after the
@@ -332,7 +402,15 @@ fn silent_remote_times_out_in_every_mode() {
         host.set_timeout(Some(Duration::from_millis(200)));
         let ep = host.create_endpoint("me", None).unwrap();
         let t0 = Instant::now();
-        assert_eq!(host.recv(ep, &mut [0; 16]), Err(Error::Timeout), "{mode:?}");
+        assert_eq!(
+            host.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut [0; 16],
+                Some(Duration::from_secs(1))
+            ),
+            Err(Error::Timeout),
+            "{mode:?}"
+        );
         let dt = t0.elapsed();
         assert!(
             dt >= Duration::from_millis(195) && dt < Duration::from_secs(2),
@@ -348,12 +426,12 @@ fn silent_remote_times_out_in_every_mode() {
 /// Linux host or an OpenAMP remote reads them where `struct fw_rsc_vdev` puts them.
 #[test]
 fn host_writes_back_status_and_features_into_the_kernel_fields() {
-    let link = Link::with_buffers(8);
+    let link = Carveout::with_buffers(8);
     let (hb, _rb) = ThreadBell::pair();
     let _host = HostBus::new(
         Arc::clone(&link.mem),
-        &link.map,
         hb,
+        &link.map,
         link.rsc,
         HostConfig::default(),
     )
@@ -382,7 +460,9 @@ fn a_non_reading_endpoint_cannot_starve_the_others() {
     let busy = host.create_endpoint("busy", None).unwrap();
     let r = remote.create_endpoint("r", None).unwrap();
     for i in 0..20u32 {
-        remote.try_send(r, lazy, &i.to_le_bytes()).unwrap();
+        remote
+            .send_raw(r, lazy, &i.to_le_bytes(), Some(Duration::ZERO))
+            .unwrap();
         host.poll().unwrap();
     }
     let stats = host.stats();
@@ -392,21 +472,37 @@ fn a_non_reading_endpoint_cannot_starve_the_others() {
         "6 held in place (3/4 of 8), 14 copied out"
     );
     for i in 0..20u32 {
-        remote.try_send(r, busy, &i.to_le_bytes()).unwrap();
+        remote
+            .send_raw(r, busy, &i.to_le_bytes(), Some(Duration::ZERO))
+            .unwrap();
         let mut b = [0u8; 4];
-        assert_eq!(host.try_recv(busy, &mut b).unwrap(), (r, 4));
+        assert_eq!(
+            host.recv_from(
+                &Channel::new(busy, RPMSG_ADDR_ANY),
+                &mut b,
+                Some(Duration::ZERO)
+            )
+            .unwrap(),
+            (Some(r), 4)
+        );
         assert_eq!(b, i.to_le_bytes());
     }
     // The lazy endpoint has all twenty, in order: six in place, then the copies.
     for i in 0..20u32 {
-        let m = host.try_recv_buf(lazy).unwrap();
+        let m = host
+            .recv_buf(&Channel::new(lazy, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+            .unwrap();
         // The copy path for untrusted data: one copy out of shared memory.
         let mut copy = [0u8; 8];
         assert_eq!(m.copy_to(&mut copy), 4);
         assert_eq!(&copy[..4], &i.to_le_bytes());
         assert_eq!(m.src(), r);
     }
-    assert_eq!(host.try_recv_buf(lazy).unwrap_err(), Error::WouldBlock);
+    assert_eq!(
+        host.recv_buf(&Channel::new(lazy, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+            .unwrap_err(),
+        Error::Timeout
+    );
 }
 
 fn announce_raw(remote: &mut Remote, name: &[u8], addr: u32, flags: u32) {
@@ -414,7 +510,9 @@ fn announce_raw(remote: &mut Remote, name: &[u8], addr: u32, flags: u32) {
     m[..name.len()].copy_from_slice(name);
     m[32..36].copy_from_slice(&addr.to_le_bytes());
     m[36..].copy_from_slice(&flags.to_le_bytes());
-    remote.try_send(addr.max(1024), 53, &m).unwrap();
+    remote
+        .send_raw(addr.max(1024), 53, &m, Some(Duration::ZERO))
+        .unwrap();
 }
 
 /// Issue 12: announcements for 53 (the name service) and 0xFFFFFFFF are refused and

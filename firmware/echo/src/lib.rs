@@ -72,7 +72,7 @@ fn serve<M: SharedMemory, D: Doorbell, const N: usize>(
     loop {
         // The answer is written straight into one of the host's receive buffers, lent with
         // the message: no copy to a buffer of our own.
-        let echoed = bus.recv_reply_with(None, |m, reply| {
+        let echoed = bus.recv_reply_any_with(None, |m, reply| {
             if m.payload.len() > MAX_ECHO {
                 return Ok(false);
             }
@@ -120,10 +120,10 @@ fn sink<M: SharedMemory, D: Doorbell, const N: usize>(
             }
         };
         if bus.try_recv_batch(256, &mut handle)? == 0 {
-            bus.recv_with(None, &mut handle)?;
+            bus.recv_any_with(None, &mut handle)?;
         }
         if let Some(src) = asked {
-            bus.send(ep, src, &count.to_le_bytes(), None)?;
+            bus.send_raw(ep, src, &count.to_le_bytes(), None)?;
         }
     }
 }

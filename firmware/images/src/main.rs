@@ -9,6 +9,7 @@ mod bsp;
 use bsp::{DOORBELL_DA, DOORBELL_IDS, POOL_DA, POOL_LEN, SHM_DA, SHM_LEN, Window};
 use intercore::dataplane::{CacheOps, DataWindows, DpRemote, Job};
 use intercore::pollbell::{PollDoorbell, PollSide};
+use intercore::rpmsg::RemoteConfig;
 use intercore::rpmsg::layout::CarveoutSpec;
 use intercore::rpmsg::rsc_table::{PolledRpmsgTable, RscTableCell};
 use intercore::rpmsg::{RemoteBus, RscLocation};
@@ -86,7 +87,13 @@ extern "C" fn fw_main() -> ! {
             bsp::exit(bsp::exit_code::LINK)
         }
     };
-    let mut bus = match RemoteBus::<_, _, 8>::new(&Window, &map, bell, rsc, WaitMode::Event) {
+    let mut bus = match RemoteBus::<_, _, 8>::new(
+        &Window,
+        bell,
+        &map,
+        rsc,
+        RemoteConfig::default().wait(WaitMode::Event),
+    ) {
         Ok(b) => b,
         Err(e) => {
             log!("resource table: {e}");

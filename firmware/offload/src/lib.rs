@@ -153,7 +153,7 @@ where
     loop {
         // Each control message is answered in one of the host's receive buffers lent with
         // it: no copy to a buffer of our own.
-        bus.recv_reply_with(None, |m, reply| {
+        bus.recv_reply_any_with(None, |m, reply| {
             if m.dst == dp_ep {
                 stats.dp_requests += 1;
                 dp.process(dp_ep, m.src, m.payload, &mut worker);

@@ -12,10 +12,13 @@
 //! it), the chains are the longest of any message of the turn.
 
 use intercore::WaitMode;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::layout::CarveoutSpec;
-use intercore::testing::Link;
+use intercore::testing::Carveout;
 use intercore::testing::counting::{self, Counted, Counts};
+use std::time::Duration;
 
 /// Entries per vring (and buffers per direction) of the measured link.
 const NUM: u16 = 16;
@@ -147,7 +150,7 @@ impl Bench {
     /// (what intercore's firmwares offer), which our host accepts; otherwise the standard
     /// table, the split ring every peer gets.
     fn new(event_idx: bool, in_order: bool) -> Result<Self, String> {
-        let link = Link::new(CarveoutSpec {
+        let link = Carveout::new(CarveoutSpec {
             vring_num: NUM,
             buf_size: BUF_SIZE,
             event_idx,
@@ -201,7 +204,7 @@ impl Bench {
         hm.mark();
         self.c
             .host
-            .try_send(self.hep, self.rep, &self.out[..size])
+            .send_raw(self.hep, self.rep, &self.out[..size], Some(Duration::ZERO))
             .map_err(|e| format!("host send: {e}"))?;
         if !whole {
             r[0] = hm.take();
@@ -211,16 +214,18 @@ impl Bench {
         let (src, n) = self
             .c
             .remote
-            .try_recv_on(self.rep, |m| {
-                (m.src, intercore::copy_from_shared(m.payload, &mut back[..]))
-            })
+            .recv_with(
+                &Channel::new(self.rep, RPMSG_ADDR_ANY),
+                Some(Duration::ZERO),
+                |m| (m.src, intercore::copy_from_shared(m.payload, &mut back[..])),
+            )
             .map_err(|e| format!("remote receive: {e}"))?;
         if !whole {
             r[2] = rm.take();
         }
         self.c
             .remote
-            .try_send(self.rep, src, &self.back[..n])
+            .send_raw(self.rep, src, &self.back[..n], Some(Duration::ZERO))
             .map_err(|e| format!("remote send: {e}"))?;
         if whole {
             r[2] = rm.take();
@@ -231,7 +236,11 @@ impl Bench {
         let (_, len) = self
             .c
             .host
-            .try_recv(self.hep, &mut self.back)
+            .recv_from(
+                &Channel::new(self.hep, RPMSG_ADDR_ANY),
+                &mut self.back,
+                Some(Duration::ZERO),
+            )
             .map_err(|e| format!("host receive: {e}"))?;
         r[if whole { 0 } else { 1 }] = hm.take();
         if len != size || self.back[..len] != self.out[..size] {

@@ -18,16 +18,19 @@
 //! derives them from its source.
 
 use super::accesses::{AccessRow, SIZES};
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::layout::{CarveoutSpec, VRING_ALIGN};
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::testing::counting::{Counter, CountingMem, Counts, MemoryMap};
-use intercore::testing::{Link, ThreadBell};
+use intercore::testing::{Carveout, ThreadBell};
 use intercore::virtq::VringLayout;
 use intercore::{DevAddr, DeviceAddressMap, LinearMap, SharedMemory};
 use std::cell::RefCell;
 use std::iter::FusedIterator;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::guest_memory::GuestMemorySliceIterator;
 use vm_memory::{
@@ -170,7 +173,7 @@ fn queue(base_da: u64, layout: &VringLayout, event_idx: bool) -> Result<Queue, S
 
 impl Vq {
     fn new(event_idx: bool) -> Result<Self, String> {
-        let link = Link::new(CarveoutSpec {
+        let link = Carveout::new(CarveoutSpec {
             vring_num: NUM,
             buf_size: BUF_SIZE,
             event_idx,
@@ -180,7 +183,7 @@ impl Vq {
         let host_mem = Arc::new(CountingMem::new(Arc::clone(&link.mem), map.clone()));
         let remote_mem = Arc::new(CountingMem::new(Arc::clone(&link.mem), map).with_word(4));
         let (hb, rb) = ThreadBell::pair();
-        let mut host = HostBus::new(host_mem, &link.map, hb, link.rsc, HostConfig::default())
+        let mut host = HostBus::new(host_mem, hb, &link.map, link.rsc, HostConfig::default())
             .map_err(|e| format!("host bus: {e}"))?;
         let hep = host
             .create_endpoint("bench", None)
@@ -214,7 +217,7 @@ impl Vq {
             *b = self.seq.wrapping_add(i as u8);
         }
         self.host
-            .try_send(self.hep, REP, &self.out[..size])
+            .send_raw(self.hep, REP, &self.out[..size], Some(Duration::ZERO))
             .map_err(|e| format!("host send: {e}"))?;
         let m = &*self.vq.mem;
         let mut r = [Counts::default(); 2];
@@ -279,7 +282,11 @@ impl Vq {
         let mut back = vec![0u8; BUF_SIZE];
         let (_, n) = self
             .host
-            .try_recv(self.hep, &mut back)
+            .recv_from(
+                &Channel::new(self.hep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::ZERO),
+            )
             .map_err(|e| format!("host receive: {e}"))?;
         if n != size || back[..n] != self.out[..size] {
             return Err(format!(

@@ -5,6 +5,8 @@ use super::stats::{CpuMeter, Recorder, Row, measure_within};
 use crate::bulk::{COMPLETION_TIMEOUT, Checker, Outcome, input_len};
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::Channel;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::wire::dataplane::DP_OP_NOP;
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
@@ -129,7 +131,7 @@ fn rtt_in(
         ));
     }
     let dst = bus
-        .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
+        .find_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let ep = bus
         .create_endpoint("bench", None)
@@ -151,8 +153,15 @@ fn rtt_in(
             Duration::MAX
         };
         let (rec, warm) = measure_within(warmup, samples, limit, || {
-            bus.send(ep, dst, &out).map_err(|e| e.to_string())?;
-            let (_, n) = bus.recv(ep, &mut back).map_err(|e| e.to_string())?;
+            bus.send_raw(ep, dst, &out, Some(Duration::from_secs(1)))
+                .map_err(|e| e.to_string())?;
+            let (_, n) = bus
+                .recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
+                .map_err(|e| e.to_string())?;
             if back[..n] != out[..] {
                 errors += 1;
             }
@@ -192,7 +201,11 @@ fn rtt_in(
     // Idle: nobody sends for 200 ms; how much CPU does each side burn waiting?
     let meter = CpuMeter::start(Some(soc.remote_pid()));
     let t0 = Instant::now();
-    let r = bus.recv_timeout(ep, &mut [0u8; 16], Some(Duration::from_millis(200)));
+    let r = bus.recv_from(
+        &Channel::new(ep, RPMSG_ADDR_ANY),
+        &mut [0u8; 16],
+        Some(Duration::from_millis(200)),
+    );
     if !matches!(r, Err(intercore::Error::Timeout)) {
         return Err(format!("idle measurement: expected a timeout, got {r:?}"));
     }
@@ -221,7 +234,7 @@ pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, Str
     };
     let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus
-        .wait_service(
+        .find_service(
             intercore_fw_echo::SINK_SERVICE,
             Some(Duration::from_secs(5)),
         )
@@ -240,16 +253,22 @@ pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, Str
                 .try_send_batch(ep, dst, &batch)
                 .map_err(|e| e.to_string())?;
             if n == 0 {
-                bus.send(ep, dst, &msg).map_err(|e| e.to_string())?;
+                bus.send_raw(ep, dst, &msg, Some(Duration::from_secs(1)))
+                    .map_err(|e| e.to_string())?;
                 sent += 1;
             }
             sent += n as u64;
         }
     }
-    bus.send(ep, dst, b"?").map_err(|e| e.to_string())?;
-    let mut count = [0u8; 8];
-    bus.recv_timeout(ep, &mut count, Some(Duration::from_secs(5)))
+    bus.send_raw(ep, dst, b"?", Some(Duration::from_secs(1)))
         .map_err(|e| e.to_string())?;
+    let mut count = [0u8; 8];
+    bus.recv_from(
+        &Channel::new(ep, RPMSG_ADDR_ANY),
+        &mut count,
+        Some(Duration::from_secs(5)),
+    )
+    .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     let mut row = Row::new("throughput", "intercore-batched", size);
     row.msgs_per_s = Some(sent as f64 / secs);
@@ -434,7 +453,7 @@ pub fn soak(
     };
     let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus
-        .wait_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
+        .find_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let ep = bus
         .create_endpoint("soak", None)
@@ -470,14 +489,18 @@ pub fn soak(
         let len = 1 + (rng % 496) as usize;
         out[..len].fill(rng as u8);
         let t = Instant::now();
-        if let Err(e) = bus.send_timeout(ep, dst, &out[..len], Some(SOAK_STALL_LIMIT)) {
+        if let Err(e) = bus.send_raw(ep, dst, &out[..len], Some(SOAK_STALL_LIMIT)) {
             ended = Some(format!("send failed after {total_msgs} messages: {e}"));
             break;
         }
         let mut silent = Duration::ZERO;
         let n = loop {
             let before = proc_cpu(peer);
-            match bus.recv_timeout(ep, &mut back, Some(Duration::from_secs(1))) {
+            match bus.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::from_secs(1)),
+            ) {
                 Ok((_, n)) => break n,
                 Err(intercore::Error::Timeout) => {}
                 Err(e) => {
@@ -490,9 +513,13 @@ pub fn soak(
             }
             silent += Duration::from_secs(1);
             // Was the reply there all along? A non-blocking look that does not wait.
-            let lost = match bus.try_recv(ep, &mut back) {
+            let lost = match bus.recv_from(
+                &Channel::new(ep, RPMSG_ADDR_ANY),
+                &mut back,
+                Some(Duration::ZERO),
+            ) {
                 Ok((_, n)) => Some(n),
-                Err(intercore::Error::WouldBlock) => None,
+                Err(intercore::Error::Timeout) => None,
                 Err(e) => {
                     ended = Some(format!("receive failed after a stall: {e}"));
                     break 'run;

@@ -6,7 +6,9 @@
 use super::{Opts, Rng, fill, percentile};
 use crate::bulk::{Checker, Outcome, input_len};
 use intercore::dataplane::PoolConfig;
+use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
+use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_fw_offload::{OffloadStats, STATS_SERVICE};
 use intercore_sim::qemu::{Loader, QemuConfig, QemuCore, QemuError, QemuSoc};
 use std::path::PathBuf;
@@ -88,7 +90,7 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
         let step = (|| -> Result<(), String> {
             let service = intercore_fw_offload::ECHO_SERVICE;
             let remote = bus
-                .wait_service(service, Some(TIMEOUT))
+                .find_service(service, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {service:?}: {e}"))?;
             let ep = bus
                 .create_endpoint("intercore-demo", None)
@@ -101,15 +103,21 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
                 fill(&mut out[..len], seq ^ o.seed);
                 let t0 = Instant::now();
                 let r = bus
-                    .send(ep, remote, &out[..len])
-                    .and_then(|_| bus.recv(ep, &mut back));
+                    .send_raw(ep, remote, &out[..len], Some(Duration::from_secs(1)))
+                    .and_then(|_| {
+                        bus.recv_from(
+                            &Channel::new(ep, RPMSG_ADDR_ANY),
+                            &mut back,
+                            Some(Duration::from_secs(1)),
+                        )
+                    });
                 match r {
-                    Ok((src, n)) if src == remote && n == len && back[..n] == out[..len] => {
+                    Ok((src, n)) if src == Some(remote) && n == len && back[..n] == out[..len] => {
                         rtts.push(t0.elapsed().as_nanos() as u64)
                     }
                     Ok((src, n)) => {
                         errors += 1;
-                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {src}, sent {len} to {remote}, content differs"));
+                        first_error.get_or_insert(format!("message {seq}: got {n} bytes from {}, sent {len} to {remote}, content differs", src.unwrap_or_default()));
                     }
                     Err(e) => {
                         errors += 1;
@@ -122,11 +130,16 @@ pub(super) fn run(o: &Opts, core: QemuCore, json: bool) -> Result<bool, String> 
             }
             // The firmware's own count, over the link.
             let stats_ep = bus
-                .wait_service(STATS_SERVICE, Some(TIMEOUT))
+                .find_service(STATS_SERVICE, Some(TIMEOUT))
                 .map_err(|e| format!("waiting for {STATS_SERVICE:?}: {e}"))?;
-            bus.send(ep, stats_ep, b"?").map_err(|e| e.to_string())?;
+            bus.send_raw(ep, stats_ep, b"?", Some(Duration::from_secs(1)))
+                .map_err(|e| e.to_string())?;
             let (_, n) = bus
-                .recv(ep, &mut back)
+                .recv_from(
+                    &Channel::new(ep, RPMSG_ADDR_ANY),
+                    &mut back,
+                    Some(Duration::from_secs(1)),
+                )
                 .map_err(|e| format!("statistics: {e}"))?;
             fw_link = OffloadStats::from_bytes(&back[..n]);
             if bulk_mib > 0 {

@@ -370,12 +370,12 @@ pub fn bench_bulk(
             Ok(bp) => bp,
             Err(e) => return json!({ "error": format!("data-plane pool: {e}") }),
         };
-        let ch = match Transport::open(link, "dp-host", remote) {
+        let ch = match link.open("dp-host", remote) {
             Ok(ch) => ch,
             Err(e) => return json!({ "error": format!("data-plane channel: {e}") }),
         };
         let max = link.max_payload();
-        match DpHost::on_channel(bp.pool, ch, max) {
+        match DpHost::new(bp.pool, ch, max) {
             Ok(dp) => session.board_dp = Some(dp),
             Err(e) => return json!({ "error": format!("data plane: {e}") }),
         }

@@ -64,6 +64,49 @@ struct Flight<C: CacheOps> {
 /// (`intercore-linux`'s `KernelRpmsg`), or another message pipe. The transport is passed
 /// to each call that talks to the remote, so the application keeps it for its other
 /// endpoints.
+/// A buffer's round trip (the remote part, hidden here, is on [`DpRemote`](super::DpRemote)):
+///
+/// ```
+/// use std::time::Duration;
+/// use intercore::dataplane::{Coherent, DpHost, DpRemote, Pool, PoolConfig};
+/// use intercore::rpmsg::{layout::CarveoutSpec, HostConfig, RPMSG_ADDR_ANY};
+/// use intercore::testing::Carveout;
+/// use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C, DP_SERVICE};
+/// use intercore::{crc32c, DevAddr, LinearMap, WaitMode};
+/// let t = Some(Duration::from_secs(5));
+/// let spec = CarveoutSpec { vring_num: 16, buf_size: 512, event_idx: false, da_base: 0xA000_0000 };
+/// let pool_cfg = PoolConfig { classes: vec![(4096, 4)], align: 4096 };
+/// let c = Carveout::with_pool_area(spec, pool_cfg.region_len());
+/// let (mut host, mut remote) = c.connect::<8>(HostConfig::default(), WaitMode::Event)?;
+/// // Both cores see the pool at device address 0xC000_0000 (the remote's window onto it).
+/// let iova = DevAddr(0xC000_0000);
+/// let window = LinearMap { base: iova, offset: c.pool.0, len: c.pool.1 };
+/// // The host: a pool, a channel to the remote's data-plane service, one buffer submitted.
+/// let service = remote.open(DP_SERVICE, RPMSG_ADDR_ANY)?;
+/// let pool = Pool::new(Coherent::new(c.mem.clone()), c.pool.0, iova, &pool_cfg)?;
+/// let ch = host.connect(DP_SERVICE, t)?;
+/// let mut dp = DpHost::new(pool, ch, host.max_payload())?;
+/// let mut buf = dp.alloc(4096).unwrap();
+/// buf[..100].fill(7);
+/// dp.submit(&mut host, buf, 100, DP_OP_CRC32C)?;
+/// dp.flush(&mut host)?;
+/// # // The remote: computes the CRC32C of the input in place, right after it.
+/// # let mut worker = DpRemote::new(Coherent::new(c.mem.clone()), window);
+/// # remote.recv_with(&service, t, |m| {
+/// #     worker.process(service.local, m.src, m.payload, |job| {
+/// #         let crc = crc32c(job.input().map_err(|_| 1u32)?);
+/// #         let n = job.len();
+/// #         job.output(n, 4).map_err(|_| 1u32)?.copy_from_slice(&crc.to_le_bytes());
+/// #         Ok(n + 4)
+/// #     })
+/// # })?;
+/// # worker.flush(&mut remote, t)?;
+/// // Back on the host: the same memory, with the result written in place.
+/// let done = dp.wait_complete(&mut host, t)?;
+/// assert_eq!(done.status(), DP_OK);
+/// assert_eq!(done[100..104], crc32c(&[7; 100]).to_le_bytes());
+/// # Ok::<(), intercore::Error>(())
+/// ```
 pub struct DpHost<C: CacheOps> {
     pool: Pool<C>,
     ch: Channel,
@@ -96,16 +139,11 @@ pub struct DpHost<C: CacheOps> {
 }
 
 impl<C: CacheOps> DpHost<C> {
-    /// A data plane from local endpoint `ep` to the remote service at `remote`, for a bus
-    /// whose messages carry `max_payload` bytes ([`Self::on_channel`] with that channel).
-    pub fn new(pool: Pool<C>, ep: u32, remote: u32, max_payload: usize) -> Result<Self> {
-        Self::on_channel(pool, Channel { local: ep, remote }, max_payload)
-    }
-
-    /// A data plane on an open channel `ch` (from [`crate::rpmsg::Transport::open`]) whose
-    /// messages carry `max_payload` bytes ([`MessageIo::max_payload`]): a submit message
-    /// carries as many entries as fit, at most [`MAX_DP_BATCH`].
-    pub fn on_channel(pool: Pool<C>, ch: Channel, max_payload: usize) -> Result<Self> {
+    /// A data plane on an open channel `ch` (from `open`/`connect` on either bus, or
+    /// [`Transport::open`](crate::rpmsg::Transport::open)) whose messages carry
+    /// `max_payload` bytes ([`MessageIo::max_payload`]): a submit message carries as many
+    /// entries as fit, at most [`MAX_DP_BATCH`].
+    pub fn new(pool: Pool<C>, ch: Channel, max_payload: usize) -> Result<Self> {
         let per_msg = dp_entries_per_message(max_payload).min(MAX_DP_BATCH);
         if per_msg == 0 {
             return Err(Error::Config(
@@ -213,7 +251,7 @@ impl<C: CacheOps> DpHost<C> {
     /// After a link reset (the remote restarted or the device was reset, so it holds
     /// nothing any more): reclaims every in-flight buffer ([`Self::reclaim`]), clears the
     /// sticky error, fences off the sequence numbers used so far and talks from local
-    /// endpoint `ep` to the service at `remote` (both re-created on the new link). Returns
+    /// channel `ch` (re-created on the new link; on `/dev/rpmsgM` the device opened again). Returns
     /// how many buffers were reclaimed.
     ///
     /// Completions for earlier submissions that are still queued in the transport, or that
@@ -221,13 +259,7 @@ impl<C: CacheOps> DpHost<C> {
     /// ignored and counted ([`DpHostStats::stale`]), so the data plane works at once. On a
     /// link that stayed up with the remote alive, use [`Self::recover`], which waits for
     /// the remote to return its buffers before any of them is lent out again.
-    pub fn reset(&mut self, ep: u32, remote: u32) -> usize {
-        self.reset_channel(Channel { local: ep, remote })
-    }
-
-    /// [`Self::reset`] onto channel `ch` (a transport whose channels are not plain
-    /// addresses, such as `/dev/rpmsgM`, opened again).
-    pub fn reset_channel(&mut self, ch: Channel) -> usize {
+    pub fn reset(&mut self, ch: Channel) -> usize {
         let n = self.reclaim();
         self.ch = ch;
         self.broken = None;
@@ -539,11 +571,10 @@ impl<C: CacheOps> DpHost<C> {
         let mut n = 0;
         loop {
             let ch = self.ch;
-            let got = bus.try_recv_from(&ch, &mut self.scratch);
-            let got = match got {
-                Ok(None) => return Ok(n),
-                Ok(Some(r)) => Ok(r),
-                Err(e) => Err(e),
+            // Don't wait: one look (expiry is `Timeout`, the convention of `MessageIo`).
+            let got = match bus.recv_from(&ch, &mut self.scratch, Some(Duration::ZERO)) {
+                Err(Error::Timeout) => return Ok(n),
+                got => got,
             };
             let (src, len) = self.received(got)?;
             self.absorb_scratch(src, len)?;

@@ -150,6 +150,50 @@ impl<C: CacheOps, W: DataWindows> Job<'_, C, W> {
 
 /// The remote's data plane: turns submit messages into jobs and batches completions, over
 /// any [`MessageIo`] ([`RemoteBus`](crate::rpmsg::RemoteBus), or another message pipe).
+/// Serving one submitted buffer (the host part, hidden here, is on
+/// [`DpHost`](super::DpHost)):
+///
+/// ```
+/// # use std::time::Duration;
+/// # use intercore::dataplane::{Coherent, DpHost, DpRemote, Pool, PoolConfig};
+/// # use intercore::rpmsg::{layout::CarveoutSpec, HostConfig, RPMSG_ADDR_ANY};
+/// # use intercore::testing::Carveout;
+/// # use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C, DP_SERVICE};
+/// # use intercore::{crc32c, DevAddr, LinearMap, WaitMode};
+/// # let t = Some(Duration::from_secs(5));
+/// # let spec = CarveoutSpec { vring_num: 16, buf_size: 512, event_idx: false, da_base: 0xA000_0000 };
+/// # let pool_cfg = PoolConfig { classes: vec![(4096, 4)], align: 4096 };
+/// # let c = Carveout::with_pool_area(spec, pool_cfg.region_len());
+/// # let (mut host, mut remote) = c.connect::<8>(HostConfig::default(), WaitMode::Event)?;
+/// # // Both cores see the pool at device address 0xC000_0000 (the remote's window onto it).
+/// # let iova = DevAddr(0xC000_0000);
+/// # let window = LinearMap { base: iova, offset: c.pool.0, len: c.pool.1 };
+/// # // The host: a pool, a channel to the remote's data-plane service, one buffer submitted.
+/// # let service = remote.open(DP_SERVICE, RPMSG_ADDR_ANY)?;
+/// # let pool = Pool::new(Coherent::new(c.mem.clone()), c.pool.0, iova, &pool_cfg)?;
+/// # let ch = host.connect(DP_SERVICE, t)?;
+/// # let mut dp = DpHost::new(pool, ch, host.max_payload())?;
+/// # let mut buf = dp.alloc(4096).unwrap();
+/// # buf[..100].fill(7);
+/// # dp.submit(&mut host, buf, 100, DP_OP_CRC32C)?;
+/// # dp.flush(&mut host)?;
+/// // The remote: computes the CRC32C of the input in place, right after it.
+/// let mut worker = DpRemote::new(Coherent::new(c.mem.clone()), window);
+/// remote.recv_with(&service, t, |m| {
+///     worker.process(service.local, m.src, m.payload, |job| {
+///         let crc = crc32c(job.input().map_err(|_| 1u32)?);
+///         let n = job.len();
+///         job.output(n, 4).map_err(|_| 1u32)?.copy_from_slice(&crc.to_le_bytes());
+///         Ok(n + 4)
+///     })
+/// })?;
+/// worker.flush(&mut remote, t)?;
+/// // Back on the host: the same memory, with the result written in place.
+/// let done = dp.wait_complete(&mut host, t)?;
+/// assert_eq!(done.status(), DP_OK);
+/// assert_eq!(done[100..104], crc32c(&[7; 100]).to_le_bytes());
+/// # Ok::<(), intercore::Error>(())
+/// ```
 pub struct DpRemote<C: CacheOps, W: DataWindows> {
     cache: C,
     windows: W,

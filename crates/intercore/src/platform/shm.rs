@@ -535,8 +535,10 @@ mod tests {
     use super::*;
     use crate::WaitMode;
     use crate::rpmsg::HostConfig;
-    use crate::testing::Link;
+    use crate::rpmsg::{Channel, RPMSG_ADDR_ANY};
+    use crate::testing::Carveout;
     use std::cell::RefCell;
+    use std::time::Duration;
     use std::vec;
     use std::vec::Vec;
 
@@ -679,7 +681,7 @@ mod tests {
     /// payload byte moved is seen by the probe (a `copy_from_slice` would go around it).
     #[test]
     fn rpmsg_copies_in_both_roles_are_aligned() {
-        let link = Link::with_buffers(8);
+        let link = Carveout::with_buffers(8);
         let (mut host, mut remote) = link
             .connect::<4>(HostConfig::default(), WaitMode::Poll)
             .unwrap();
@@ -688,34 +690,64 @@ mod tests {
         for n in [1usize, 3, 7, 13, 61, 250] {
             let msg: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
             // Host copy send: header (16) + payload written.
-            let log = watch(|| host.try_send(ep, rep, &msg).unwrap());
+            let log = watch(|| host.send_raw(ep, rep, &msg, Some(Duration::ZERO)).unwrap());
             assert!(covered_writes(&log) >= n, "host send {n}: {log:x?}");
             // Remote copy receive.
             let mut got = vec![0u8; 512];
-            let log = watch(|| assert_eq!(remote.try_recv(&mut got).unwrap().2, n));
+            let log = watch(|| {
+                assert_eq!(
+                    remote
+                        .recv_any_with(Some(Duration::ZERO), |m| (
+                            m.src,
+                            m.dst,
+                            crate::copy_from_shared(m.payload, &mut got)
+                        ))
+                        .unwrap()
+                        .2,
+                    n
+                )
+            });
             assert!(reads(&log) >= n, "remote recv {n}");
             assert_eq!(&got[..n], &msg[..]);
             // Remote copy send.
-            let log = watch(|| remote.try_send(rep, ep, &msg).unwrap());
+            let log = watch(|| {
+                remote
+                    .send_raw(rep, ep, &msg, Some(Duration::ZERO))
+                    .unwrap()
+            });
             assert!(covered_writes(&log) >= n, "remote send {n}");
             // Host copy receive.
             let mut back = vec![0u8; 512];
-            let log = watch(|| assert_eq!(host.try_recv(ep, &mut back).unwrap().1, n));
+            let log = watch(|| {
+                assert_eq!(
+                    host.recv(
+                        &Channel::new(ep, RPMSG_ADDR_ANY),
+                        &mut back,
+                        Some(Duration::ZERO)
+                    )
+                    .unwrap(),
+                    n
+                )
+            });
             assert!(reads(&log) >= n, "host recv {n}");
             assert_eq!(&back[..n], &msg[..]);
             // Zero-copy views' copy helpers: TxBuf::copy_from, ReplyBuf::send_copy,
             // RxBuf::copy_to.
-            let mut tx = host.try_tx_buf().unwrap();
+            let mut tx = host.tx_buf(Some(Duration::ZERO)).unwrap();
             let log = watch(|| assert_eq!(tx.copy_from(&msg), n));
             assert_eq!(covered(&log, true), n);
-            host.send_buf(ep, rep, tx, n).unwrap();
+            host.send_buf(&Channel::new(ep, rep), tx, n).unwrap();
             let log = watch(|| {
                 remote
-                    .try_recv_reply_with(|_m, reply| reply.send_copy(&msg).unwrap())
+                    .recv_reply_any_with(Some(Duration::ZERO), |_m, reply| {
+                        reply.send_copy(&msg).unwrap()
+                    })
                     .unwrap()
             });
             assert!(covered_writes(&log) >= n, "send_copy {n}");
-            let rx = host.try_recv_buf(ep).unwrap();
+            let rx = host
+                .recv_buf(&Channel::new(ep, RPMSG_ADDR_ANY), Some(Duration::ZERO))
+                .unwrap();
             let mut out = vec![0u8; n];
             let log = watch(|| assert_eq!(rx.copy_to(&mut out), n));
             assert_eq!(covered(&log, false), n);
@@ -803,17 +835,17 @@ mod tests {
             event_idx: true,
             da_base: 0xA000_0000,
         };
-        let link = Link::with_pool_area(spec, cfg.region_len());
+        let link = Carveout::with_pool_area(spec, cfg.region_len());
         let (mut host, mut remote) = link
             .connect::<8>(HostConfig::default(), WaitMode::Poll)
             .unwrap();
         let rep = remote.create_endpoint("fake-dp", None).unwrap();
         remote.announce(rep).unwrap();
-        let dst = host.wait_service("fake-dp", t).unwrap();
+        let dst = host.find_service("fake-dp", t).unwrap();
         let ep = host.create_endpoint("dp", None).unwrap();
         let mem = std::sync::Arc::clone(&link.mem);
         let pool = Pool::new(Coherent::new(mem), link.pool.0, DevAddr(0xC000_0000), &cfg).unwrap();
-        let mut dp = DpHost::new(pool, ep, dst, host.max_payload()).unwrap();
+        let mut dp = DpHost::new(pool, Channel::new(ep, dst), host.max_payload()).unwrap();
         let mut b = dp.alloc(4096).unwrap();
         let data: Vec<u8> = (0..61).collect();
         let log = watch(|| assert_eq!(b.copy_from(&data), 61));
@@ -821,7 +853,7 @@ mod tests {
         let (id, da) = (b.id(), b.da().0);
         let ticket = dp.submit(&mut host, b, 61, DP_OP_NOP).unwrap();
         dp.flush(&mut host).unwrap();
-        remote.try_recv_with(|_| ()).unwrap();
+        remote.recv_any_with(Some(Duration::ZERO), |_| ()).unwrap();
         let mut msg = DpHdr {
             kind: Le16::new(DP_COMPLETE),
             count: Le16::new(1),
@@ -838,7 +870,9 @@ mod tests {
             reserved: Le32::new(0),
         };
         msg.extend_from_slice(done.as_bytes());
-        remote.try_send(rep, ep, &msg).unwrap();
+        remote
+            .send_raw(rep, ep, &msg, Some(Duration::ZERO))
+            .unwrap();
         let mut c = None;
         let log = watch(|| c = Some(dp.wait_complete(&mut host, t).unwrap()));
         // The ring reads (used element 8 bytes; of the rpmsg header `src`, `dst` and the

@@ -8,8 +8,10 @@ mod recovery;
 pub use bufs::{RxBuf, TxBuf};
 pub use config::{CoherentPool, HostConfig, HostStats, LINUX_PAGE, VdevPlacement};
 
-use super::link::{self, Core, EndpointAddr, Endpoints, Entry};
-use super::{RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, VdevInfo, status};
+use super::endpoints::{self, Core, EndpointAddr, Endpoints, Entry};
+use super::{
+    Channel, Msg, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, VdevInfo, status,
+};
 use crate::shm::OwnedRange;
 use crate::virtq::DriverQueue;
 use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
@@ -46,7 +48,28 @@ struct Inbox {
 
 type Table = Endpoints<Inbox, Vec<Option<Entry<Inbox>>>>;
 
-/// The host side of an rpmsg link.
+/// The host side of an rpmsg link: built like [`RemoteBus`](super::RemoteBus)
+/// (`new(mem, bell, &map, rsc, cfg)`), with the same endpoint and message calls.
+///
+/// ```
+/// use std::time::Duration;
+/// use intercore::rpmsg::{HostBus, HostConfig};
+/// use intercore::testing::{Carveout, ThreadBell};
+///
+/// // Shared memory holding the firmware's resource table, and a doorbell to the remote.
+/// let c = Carveout::with_buffers(16);
+/// let (bell, _remote_bell) = ThreadBell::pair();
+/// let cfg = HostConfig::default().timeout(Some(Duration::from_millis(100)));
+/// let mut host = HostBus::new(c.mem.clone(), bell, &c.map, c.rsc, cfg)?;
+/// // No remote runs here: nothing was announced, and a look that does not wait says so.
+/// let none = host.find_service("rpmsg-echo", Some(Duration::ZERO));
+/// assert_eq!(none, Err(intercore::Error::Timeout));
+/// // Messages wait in the host's transmit buffers until the remote takes them.
+/// let ch = host.open("me", 1024)?;
+/// host.send(&ch, b"for the remote", None)?;
+/// assert_eq!(host.stats().sent, 1);
+/// # Ok::<(), intercore::Error>(())
+/// ```
 pub struct HostBus<M: SharedMemory, D: Doorbell> {
     shared: Arc<Shared<M>>,
     link: Core<D>,
@@ -78,12 +101,14 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
 }
 
 impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
-    /// Sets up the link the resource table at `rsc` describes: negotiates features, resets
-    /// both rings, posts every receive buffer and sets `DRIVER_OK`, then rings the remote.
+    /// Sets up the link the resource table at `rsc` describes, with device addresses
+    /// mapped to region offsets by `map`: negotiates features, resets both rings, posts
+    /// every receive buffer and sets `DRIVER_OK`, then rings the remote. The same shape as
+    /// [`RemoteBus::new`](super::RemoteBus::new).
     pub fn new<A: DeviceAddressMap>(
         mem: M,
-        map: &A,
         bell: D,
+        map: &A,
         rsc: RscLocation,
         cfg: HostConfig,
     ) -> Result<Self> {
@@ -462,12 +487,133 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.services.get(&key).copied()
     }
 
-    /// Waits (default timeout) until the remote announces `name`; returns its address.
-    pub fn wait_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
+    /// The address of the service `name` the remote announced, waiting up to `timeout`
+    /// for the announcement ([`MessageIo`](super::MessageIo) has the timeout convention).
+    pub fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
         self.block_on(timeout, false, |bus| {
             bus.poll()?;
             Ok(bus.service(name))
         })
+    }
+
+    /// Opens a local endpoint named `name` (at the next free dynamic address) talking to
+    /// the remote address `remote` (usually from [`Self::find_service`]).
+    pub fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
+        Ok(Channel {
+            local: self.create_endpoint(name, None)?,
+            remote,
+        })
+    }
+
+    /// [`Self::find_service`] then [`Self::open`]: a channel to the remote's service `name`.
+    pub fn connect(&mut self, name: &str, timeout: Option<Duration>) -> Result<Channel> {
+        let remote = self.find_service(name, timeout)?;
+        self.open(name, remote)
+    }
+
+    /// Closes a channel: its local endpoint is destroyed ([`Self::destroy_endpoint`]).
+    pub fn close(&mut self, ch: Channel) -> Result<()> {
+        self.destroy_endpoint(ch.local)
+    }
+
+    /// Sends `data` on `ch`, waiting up to `timeout` for a transmit buffer
+    /// (`MessageTooLarge` beyond [`Self::max_payload`]).
+    pub fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+        self.send_raw(ch.local, ch.remote, data, timeout)
+    }
+
+    /// Receives one message for `ch`'s local endpoint into `buf`, waiting up to `timeout`:
+    /// its length (`Truncated` with the full length, and the message consumed, when `buf`
+    /// is too small; `Lost` once where messages were dropped because the endpoint's queue
+    /// was full, `HostConfig::max_copied_per_endpoint`). Messages from any sender are
+    /// delivered ([`Self::recv_from`] says which).
+    pub fn recv(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        self.recv_from(ch, buf, timeout).map(|(_, n)| n)
+    }
+
+    /// [`Self::recv`], also returning the sender's address (always `Some` on this bus).
+    pub fn recv_from(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(Option<u32>, usize)> {
+        self.recv_deferred(ch.local, buf, timeout)
+            .map(|(src, n)| (Some(src), n))
+    }
+
+    /// Sends on `ch` a message written in place (zero copy): `fill` gets a transmit
+    /// buffer's payload area ([`Self::max_payload`] bytes) and returns the length it wrote.
+    /// Waits up to `timeout` for a transmit buffer.
+    pub fn send_with(
+        &mut self,
+        ch: &Channel,
+        timeout: Option<Duration>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
+        let mut buf = self.tx_buf(timeout)?;
+        let len = fill(&mut buf).min(buf.len());
+        self.send_buf(ch, buf, len)
+    }
+
+    /// Receives one message for `ch`'s local endpoint and hands it to `f` in place (zero
+    /// copy), waiting up to `timeout`; its buffer goes back to the remote afterwards.
+    pub fn recv_with<R>(
+        &mut self,
+        ch: &Channel,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let buf = self.recv_buf(ch, timeout)?;
+        Ok(f(Msg {
+            src: buf.src(),
+            dst: buf.dst(),
+            payload: &buf,
+        }))
+    }
+
+    /// Receives one message for any local endpoint and hands it to `f` in place (`m.dst`
+    /// names the endpoint), waiting up to `timeout`: the raw form of [`Self::recv_with`].
+    pub fn recv_any_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let mut f = Some(f);
+        self.block_on(timeout, false, |bus| {
+            let Some(ep) = bus.endpoint_with_mail()? else {
+                return Ok(None);
+            };
+            let buf = bus.try_recv_buf(ep)?;
+            Ok(f.take().map(|f| {
+                f(Msg {
+                    src: buf.src(),
+                    dst: buf.dst(),
+                    payload: &buf,
+                })
+            }))
+        })
+    }
+
+    /// A local endpoint with something queued (polling the ring once when none has).
+    fn endpoint_with_mail(&mut self) -> Result<Option<u32>> {
+        self.check()?;
+        let find = |bus: &Self| {
+            bus.endpoints
+                .iter()
+                .find(|e| !e.ext.queue.is_empty())
+                .map(|e| e.addr)
+        };
+        if let Some(ep) = find(self) {
+            return Ok(Some(ep));
+        }
+        self.poll()?;
+        Ok(find(self))
     }
 
     /// Creates a local endpoint named `name` at `addr` (`None`: the next free dynamic
@@ -484,8 +630,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             return Err(Error::Config("the remote did not offer VIRTIO_RPMSG_F_NS"));
         }
         ep.announced = true;
-        let msg = link::ns_message(ep.name, addr, NsKind::Create);
-        self.send(addr, RPMSG_NS_ADDR, &msg)
+        let msg = endpoints::ns_message(ep.name, addr, NsKind::Create);
+        self.send_raw(addr, RPMSG_NS_ADDR, &msg, self.cfg.timeout)
     }
 
     /// Destroys endpoint `addr`: withdraws its announcement (from its own address, as
@@ -494,8 +640,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let addr = addr.into().get();
         let ep = self.endpoints.get(addr)?;
         let sent = if ep.announced && self.link.broken.is_none() {
-            let msg = link::ns_message(ep.name, addr, NsKind::Destroy);
-            self.send(addr, RPMSG_NS_ADDR, &msg)
+            let msg = endpoints::ns_message(ep.name, addr, NsKind::Destroy);
+            self.send_raw(addr, RPMSG_NS_ADDR, &msg, self.cfg.timeout)
         } else {
             Ok(())
         };
@@ -537,17 +683,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
     }
 
-    /// Receives one message for endpoint `ep` into `buf` without blocking: `(source
-    /// address, payload length)`. `WouldBlock` when none is there; `Truncated` (and the
-    /// message consumed) when `buf` is too small; `Lost` (once, at their place in the
-    /// order) when messages for `ep` were dropped because its queue was full
+    /// Receives one message for endpoint `ep` into `buf` without blocking, its buffer
+    /// reposted at once (memory without direct access): `(source address, payload
+    /// length)`. `WouldBlock` when none is there; `Truncated` (and the message consumed)
+    /// when `buf` is too small; `Lost` (once, at their place in the order) when messages
+    /// for `ep` were dropped because its queue was full
     /// (`HostConfig::max_copied_per_endpoint`).
-    pub fn try_recv(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
-        buf: &mut [u8],
-    ) -> Result<(u32, usize)> {
-        let ep = ep.into().get();
+    fn try_recv_copy(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
         let (src, len) = match self.next_pending(ep)? {
             Pending::Ring { id, src, len } => {
                 let len = len as usize;
@@ -574,28 +716,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
     }
 
-    /// [`Self::try_recv`], waiting up to the configured timeout.
-    pub fn recv(&mut self, ep: impl Into<EndpointAddr>, buf: &mut [u8]) -> Result<(u32, usize)> {
-        let ep = ep.into().get();
-        self.recv_timeout(ep, buf, self.cfg.timeout)
-    }
-
-    /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_timeout(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(u32, usize)> {
-        let ep = ep.into().get();
-        self.block_on(timeout, false, |bus| link::pending(bus.try_recv(ep, buf)))
-    }
-
     /// Receives one message for `ep` in place, without blocking (zero copy; a message that
     /// was copied out of the ring — its endpoint held its limit of buffers in place — comes
-    /// in its copy). Errors as [`Self::try_recv`].
-    pub fn try_recv_buf(&mut self, ep: impl Into<EndpointAddr>) -> Result<RxBuf<M>> {
-        let ep = ep.into().get();
+    /// in its copy). Errors as [`Self::try_recv_copy`].
+    fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
         let (src, slot) = match self.next_pending(ep)? {
             Pending::Ring { id, src, len } => {
                 let off = self.rx_off(id) + RPMSG_HDR_SIZE;
@@ -617,14 +741,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         })
     }
 
-    /// [`Self::try_recv_buf`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_buf_timeout(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
-        timeout: Option<Duration>,
-    ) -> Result<RxBuf<M>> {
-        let ep = ep.into().get();
-        self.block_on(timeout, false, |bus| link::pending(bus.try_recv_buf(ep)))
+    /// Receives one message for `ch`'s local endpoint in place, as an owned handle that
+    /// gives its buffer back to the remote when dropped (zero copy; a message that was
+    /// copied out of the ring — its endpoint held its limit of buffers in place — comes in
+    /// its copy), waiting up to `timeout`. `Lost` (once, at their place in the order) when
+    /// messages for the endpoint were dropped because its queue was full
+    /// (`HostConfig::max_copied_per_endpoint`).
+    pub fn recv_buf(&mut self, ch: &Channel, timeout: Option<Duration>) -> Result<RxBuf<M>> {
+        let ep = ch.local;
+        self.block_on(timeout, false, |bus| {
+            endpoints::pending(bus.try_recv_buf(ep))
+        })
     }
 
     /// Gives a held receive buffer back to the remote at once.
@@ -734,14 +861,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// Sends `data` from local endpoint `src` to remote address `dst` without blocking
     /// (`WouldBlock` when every transmit buffer is with the remote).
-    pub fn try_send(
-        &mut self,
-        src: impl Into<EndpointAddr>,
-        dst: impl Into<EndpointAddr>,
-        data: &[u8],
-    ) -> Result<()> {
-        let src = src.into().get();
-        let dst = dst.into().get();
+    fn try_send(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<()> {
         self.check()?;
         if data.len() > self.max_payload() {
             return Err(Error::MessageTooLarge {
@@ -755,20 +875,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.submit(id, src, dst, data.len(), false)
     }
 
-    /// [`Self::try_send`], waiting up to the configured timeout for a transmit buffer.
-    pub fn send(
-        &mut self,
-        src: impl Into<EndpointAddr>,
-        dst: impl Into<EndpointAddr>,
-        data: &[u8],
-    ) -> Result<()> {
-        let src = src.into().get();
-        let dst = dst.into().get();
-        self.send_timeout(src, dst, data, self.cfg.timeout)
-    }
-
-    /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a buffer.
-    pub fn send_timeout(
+    /// Sends `data` from local endpoint `src` to address `dst`, waiting up to `timeout` for
+    /// a transmit buffer: the raw form of [`Self::send`], for peers that need a source or
+    /// destination no channel names (the name service, a reply to any sender).
+    pub fn send_raw(
         &mut self,
         src: impl Into<EndpointAddr>,
         dst: impl Into<EndpointAddr>,
@@ -778,12 +888,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let src = src.into().get();
         let dst = dst.into().get();
         self.block_on(timeout, true, |bus| {
-            link::pending(bus.try_send(src, dst, data))
+            endpoints::pending(bus.try_send(src, dst, data))
         })
     }
 
     /// Borrows a transmit buffer to fill in place, without blocking.
-    pub fn try_tx_buf(&mut self) -> Result<TxBuf<M>> {
+    fn try_tx_buf(&mut self) -> Result<TxBuf<M>> {
         self.check()?;
         let id = self.take_tx()?.ok_or(Error::WouldBlock)?;
         let off = self.tx_off(id) + RPMSG_HDR_SIZE;
@@ -799,21 +909,15 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         })
     }
 
-    /// [`Self::try_tx_buf`], waiting up to `timeout` (`None`: forever).
-    pub fn tx_buf_timeout(&mut self, timeout: Option<Duration>) -> Result<TxBuf<M>> {
-        self.block_on(timeout, true, |bus| link::pending(bus.try_tx_buf()))
+    /// Borrows a transmit buffer to fill in place, as an owned handle (sent with
+    /// [`Self::send_buf`], or given back when dropped), waiting up to `timeout` for one.
+    pub fn tx_buf(&mut self, timeout: Option<Duration>) -> Result<TxBuf<M>> {
+        self.block_on(timeout, true, |bus| endpoints::pending(bus.try_tx_buf()))
     }
 
-    /// Sends the first `len` payload bytes of a filled buffer from `src` to `dst`.
-    pub fn send_buf(
-        &mut self,
-        src: impl Into<EndpointAddr>,
-        dst: impl Into<EndpointAddr>,
-        mut buf: TxBuf<M>,
-        len: usize,
-    ) -> Result<()> {
-        let src = src.into().get();
-        let dst = dst.into().get();
+    /// Sends the first `len` payload bytes of a filled buffer on `ch`.
+    pub fn send_buf(&mut self, ch: &Channel, mut buf: TxBuf<M>, len: usize) -> Result<()> {
+        let (src, dst) = (ch.local, ch.remote);
         if !Arc::ptr_eq(&buf.shared, &self.shared) {
             return Err(Error::Config("transmit buffer belongs to another bus"));
         }
@@ -831,12 +935,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.submit(id, src, dst, len, true)
     }
 
+    /// Runs `attempt` until it returns something, waiting as the timeout convention of
+    /// [`MessageIo`](super::MessageIo) says (`Some(ZERO)`: one attempt; expiry `Timeout`).
     fn block_on<T>(
         &mut self,
         timeout: Option<Duration>,
         want_tx: bool,
-        attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
     ) -> Result<T> {
+        if timeout == Some(Duration::ZERO) {
+            return attempt(self)?.ok_or(Error::Timeout);
+        }
         crate::notify::block_on(self, timeout, want_tx, attempt)
     }
 }

@@ -16,20 +16,20 @@
 //! `notifyid` back into the table before `DRIVER_OK`, as `rproc_alloc_vring` and
 //! `rp_find_vq` do.
 
+mod endpoints;
 #[cfg(feature = "alloc")]
 mod host;
 pub mod layout;
-mod link;
 mod remote;
 pub mod rsc_table;
 mod transport;
 
+pub use endpoints::EndpointAddr;
 #[cfg(feature = "alloc")]
 pub use host::{
     CoherentPool, HostBus, HostConfig, HostStats, LINUX_PAGE, RxBuf, TxBuf, VdevPlacement,
 };
-pub use link::EndpointAddr;
-pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteStats, ReplyBuf};
+pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteSetup, RemoteStats, ReplyBuf};
 pub use transport::{Channel, MessageIo, Transport};
 
 use crate::LinearMap;
@@ -151,7 +151,7 @@ pub(crate) struct TableInfo {
 /// itself, so the back end places the status words in memory of its own
 /// (`intercore-vhost`); an RPMsg-Lite master (`rpmsg_lite_master_init`) lays vrings and
 /// buffers out from one shared-memory base and has no status word at all. Checked by
-/// [`RemoteBus::with_placement`].
+/// [`RemoteBus::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DevicePlacement {
     /// How the link is started and its features agreed.

@@ -6,9 +6,10 @@ mod reply;
 
 pub use reply::ReplyBuf;
 
-use super::link::{self, Core, EndpointAddr, Endpoints, Entry};
+use super::endpoints::{self, Core, EndpointAddr, Endpoints, Entry};
 use super::{
-    DevicePlacement, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, TableInfo, VdevInfo, status,
+    Channel, DevicePlacement, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, TableInfo, VdevInfo,
+    status,
 };
 use crate::error::protocol;
 use crate::notify::{Next, Waiter};
@@ -24,7 +25,7 @@ use ready::{Ready, Rings};
 /// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
 /// is Device memory: an unaligned access or `DC ZVA` there faults (SIGBUS), and
 /// `copy_from_slice`, `fill` or `to_vec` on `payload` may compile to `memcpy`/`memset`,
-/// which use both. On such a region copy with [`crate::copy_from_shared`] (as [`RemoteBus::try_recv`] does), which make naturally aligned
+/// which use both. On such a region copy with [`crate::copy_from_shared`] (as [`RemoteBus::recv`] does), which make naturally aligned
 /// accesses only; do not `memcpy` the view with unaligned accesses.
 #[derive(Debug, Clone, Copy)]
 pub struct Msg<'a> {
@@ -50,7 +51,7 @@ pub struct RemoteStats {
     /// Messages that failed validation (returned unread).
     pub malformed: u64,
     /// Messages for an endpoint not being read that found `N` messages held already
-    /// (returned unread; see [`RemoteBus::recv_on`]).
+    /// (returned unread; see [`RemoteBus::recv_with`]).
     pub held_dropped: u64,
 }
 
@@ -69,11 +70,21 @@ pub enum NotifyPolicy {
     Always,
 }
 
-/// How the remote runs the link.
+/// How the remote runs the link: [`RemoteConfig::default`], changed with the chained
+/// setters (one per field, by value).
+///
+/// ```
+/// use core::time::Duration;
+/// use intercore::WaitMode;
+/// use intercore::rpmsg::RemoteConfig;
+///
+/// let cfg = RemoteConfig::default()
+///     .wait(WaitMode::Poll)
+///     .announce_timeout(Some(Duration::from_secs(1)));
+/// assert_eq!(cfg.buf_size, 512);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteConfig {
-    /// How device addresses (in descriptors and the table) map to region offsets.
-    pub map: LinearMap,
     /// How blocking calls wait.
     pub wait: WaitMode,
     /// Where host buffers may lie when the table has no `vdev0buffer` carveout (Linux
@@ -103,25 +114,106 @@ pub struct RemoteConfig {
     pub announce_timeout: Option<Duration>,
 }
 
+impl Default for RemoteConfig {
+    /// Buffers of up to 512 bytes, the default wait mode, the notification policy chosen
+    /// by the kind of host, 15 s for a name-service message.
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 impl RemoteConfig {
-    /// Defaults for a shared window mapped by `map`: buffers of up to 512 bytes, the
-    /// default wait mode, the notification policy chosen by the kind of host.
-    pub const fn new(map: LinearMap) -> Self {
-        Self {
-            map,
-            wait: WaitMode::Adaptive(Duration::from_micros(50)),
-            buffers: None,
-            buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
-            private: None,
-            notify: None,
-            invalidate_table: None,
-            announce_timeout: Some(Duration::from_secs(15)),
-        }
+    /// [`RemoteConfig::default`], usable in a `const` (firmware keeps it in a static).
+    pub const DEFAULT: Self = Self {
+        wait: WaitMode::Adaptive(Duration::from_micros(50)),
+        buffers: None,
+        buf_size: intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
+        private: None,
+        notify: None,
+        invalidate_table: None,
+        announce_timeout: Some(Duration::from_secs(15)),
+    };
+
+    /// Sets [`Self::wait`](RemoteConfig#structfield.wait).
+    #[must_use]
+    pub const fn wait(mut self, wait: WaitMode) -> Self {
+        self.wait = wait;
+        self
+    }
+    /// Sets [`Self::buffers`](RemoteConfig#structfield.buffers).
+    #[must_use]
+    pub const fn buffers(mut self, buffers: Option<LinearMap>) -> Self {
+        self.buffers = buffers;
+        self
+    }
+    /// Sets [`Self::buf_size`](RemoteConfig#structfield.buf_size).
+    #[must_use]
+    pub const fn buf_size(mut self, buf_size: usize) -> Self {
+        self.buf_size = buf_size;
+        self
+    }
+    /// Sets [`Self::private`](RemoteConfig#structfield.private).
+    #[must_use]
+    pub const fn private(mut self, private: Option<(usize, usize)>) -> Self {
+        self.private = private;
+        self
+    }
+    /// Sets [`Self::notify`](RemoteConfig#structfield.notify).
+    #[must_use]
+    pub const fn notify(mut self, notify: Option<NotifyPolicy>) -> Self {
+        self.notify = notify;
+        self
+    }
+    /// Sets [`Self::invalidate_table`](RemoteConfig#structfield.invalidate_table).
+    #[must_use]
+    pub const fn invalidate_table(
+        mut self,
+        invalidate_table: Option<fn(*const u8, usize)>,
+    ) -> Self {
+        self.invalidate_table = invalidate_table;
+        self
+    }
+    /// Sets [`Self::announce_timeout`](RemoteConfig#structfield.announce_timeout).
+    #[must_use]
+    pub const fn announce_timeout(mut self, announce_timeout: Option<Duration>) -> Self {
+        self.announce_timeout = announce_timeout;
+        self
+    }
+}
+
+/// How a remote finds its device: its resource table, or a placement given directly
+/// (a vhost-user front end, an RPMsg-Lite master). Both convert into it, so
+/// [`RemoteBus::new`] takes either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteSetup {
+    /// The firmware's resource table, in shared memory.
+    Table(RscLocation),
+    /// Rings, buffers and control words placed without a table.
+    Placement(DevicePlacement),
+}
+
+impl From<RscLocation> for RemoteSetup {
+    fn from(r: RscLocation) -> Self {
+        Self::Table(r)
+    }
+}
+
+impl From<DevicePlacement> for RemoteSetup {
+    fn from(p: DevicePlacement) -> Self {
+        Self::Placement(p)
+    }
+}
+
+impl From<&DevicePlacement> for RemoteSetup {
+    fn from(p: &DevicePlacement) -> Self {
+        Self::Placement(*p)
     }
 }
 
 /// A local endpoint: the shared table entry, with nothing added on the remote.
-type Ept = Entry<()>;
+/// A local endpoint: the shared table entry and the last sender to it (`RPMSG_ADDR_ANY`
+/// before the first message), where a channel opened to `RPMSG_ADDR_ANY` replies.
+type Ept = Entry<u32>;
 
 /// How often [`RemoteBus::wait_ready`] looks at the rings while a new RPMsg-Lite master
 /// whose notification may have been taken is initialising them.
@@ -142,7 +234,9 @@ enum State<const N: usize> {
 }
 
 /// The remote side of an rpmsg link, with room for `N` local endpoints and `N` host
-/// services.
+/// services: built like [`HostBus`](super::HostBus) (`new(mem, bell, &map, rsc, cfg)`, see
+/// [`RemoteBus::new`] for both roles at work), with the same endpoint and message calls
+/// and, its own, [`Self::wait_ready`] and the reply path ([`Self::recv_reply_with`]).
 pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     mem: M,
     link: Core<D>,
@@ -169,24 +263,73 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     rebuilt_seen: bool,
     /// Calls since attaching (every 64th checks the status word anyway).
     calls: u32,
-    endpoints: Endpoints<(), [Option<Ept>; N]>,
+    endpoints: Endpoints<u32, [Option<Ept>; N]>,
+    /// How device addresses (in descriptors and the table) map to region offsets.
+    map: LinearMap,
     host_services: [Option<(Name, u32)>; N],
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
-    /// Reads our resource table (at `rsc` in shared memory) and prepares the link with
-    /// the defaults of [`RemoteConfig::new`]; call [`Self::wait_ready`] before using it.
-    pub fn new(mem: M, map: &LinearMap, bell: D, rsc: RscLocation, wait: WaitMode) -> Result<Self> {
-        let mut cfg = RemoteConfig::new(*map);
-        cfg.wait = wait;
-        Self::with_config(mem, bell, rsc, &cfg)
+    /// Prepares the link: reads our resource table (`rsc` a [`RscLocation`]) or checks a
+    /// placement given directly ([`DevicePlacement`]: a vhost-user back end learns the
+    /// rings from its front end, an RPMsg-Lite master lays them out itself); call
+    /// [`Self::wait_ready`] before using it. `map` says how device addresses (in the table
+    /// and in descriptors) map to region offsets; with a placement, whose `buffers` say
+    /// where buffers lie, it is unused, as are [`RemoteConfig::buffers`]. Vrings a table
+    /// leaves at `FW_RSC_ADDR_ANY` are read again once the host has set `DRIVER_OK` (it
+    /// writes their addresses first). The same shape as
+    /// [`HostBus::new`](super::HostBus::new).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use intercore::rpmsg::{HostBus, HostConfig, RemoteBus, RemoteConfig};
+    /// use intercore::testing::{Carveout, ThreadBell};
+    ///
+    /// let c = Carveout::with_buffers(16);
+    /// let (host_bell, remote_bell) = ThreadBell::pair();
+    /// let mut host = HostBus::new(c.mem.clone(), host_bell, &c.map, c.rsc, HostConfig::default())?;
+    /// let mut remote: RemoteBus<_, _> =
+    ///     RemoteBus::new(c.mem.clone(), remote_bell, &c.map, c.rsc, RemoteConfig::default())?;
+    /// remote.wait_ready(Some(Duration::from_secs(1)))?;
+    /// assert!(remote.is_ready());
+    ///
+    /// // Both roles: the same endpoint calls and the same message family.
+    /// let timeout = Some(Duration::from_secs(1));
+    /// let on_remote = remote.open("demo", intercore::rpmsg::RPMSG_ADDR_ANY)?;
+    /// let on_host = host.connect("demo", timeout)?;
+    /// host.send(&on_host, b"ping", timeout)?;
+    /// let mut buf = [0u8; 64];
+    /// let (from, n) = remote.recv_from(&on_remote, &mut buf, timeout)?;
+    /// assert_eq!((from, &buf[..n]), (Some(on_host.local), &b"ping"[..]));
+    /// remote.send(&on_remote, b"pong", timeout)?; // to the last sender
+    /// assert_eq!(host.recv(&on_host, &mut buf, timeout)?, 4);
+    /// # Ok::<(), intercore::Error>(())
+    /// ```
+    pub fn new(
+        mem: M,
+        bell: D,
+        map: &LinearMap,
+        rsc: impl Into<RemoteSetup>,
+        cfg: RemoteConfig,
+    ) -> Result<Self> {
+        match rsc.into() {
+            RemoteSetup::Table(rsc) => Self::from_table(mem, bell, *map, rsc, &cfg),
+            RemoteSetup::Placement(p) => {
+                let info = super::place(&mem, &p)?;
+                Self::from_info(mem, bell, p.buffers, info, None, &cfg)
+            }
+        }
     }
 
-    /// Reads our resource table (at `rsc` in shared memory) and prepares the link; call
-    /// [`Self::wait_ready`] before using it. Vrings the table leaves at `FW_RSC_ADDR_ANY`
-    /// are read again once the host has set `DRIVER_OK` (it writes their addresses first).
-    pub fn with_config(mem: M, bell: D, rsc: RscLocation, cfg: &RemoteConfig) -> Result<Self> {
-        let table = super::read_table(&mem, &cfg.map, rsc)?;
+    fn from_table(
+        mem: M,
+        bell: D,
+        map: LinearMap,
+        rsc: RscLocation,
+        cfg: &RemoteConfig,
+    ) -> Result<Self> {
+        let table = super::read_table(&mem, &map, rsc)?;
         if table.buffers.is_none() && cfg.buffers.is_none() {
             // Known now, whoever places the rings: say so before the host comes (an error
             // at `DRIVER_OK` is the host's).
@@ -196,7 +339,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         }
         // Until the host has placed every ring, keep a provisional placement: nothing is
         // read through it before `wait_ready` re-reads the table.
-        let info = match table.resolve(&cfg.map, cfg.buffers, true) {
+        let info = match table.resolve(&map, cfg.buffers, true) {
             Ok(info) => info,
             Err(e) if table.rings.iter().all(|r| r.da.is_some()) => return Err(e),
             Err(_) => VdevInfo {
@@ -216,40 +359,13 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                 intercore: table.intercore,
             },
         };
-        Self::from_info(mem, bell, info, Some((rsc, table)), cfg)
-    }
-
-    /// Prepares the link from a placement given directly instead of a resource table (a
-    /// vhost-user back end learns the rings from its front end; an RPMsg-Lite master lays
-    /// them out itself); call [`Self::wait_ready`] before using it. Buffers are limited to
-    /// the default size ([`RemoteConfig::buf_size`], 512 bytes as Linux and RPMsg-Lite
-    /// build them); another size goes through [`Self::with_placement_config`].
-    pub fn with_placement(
-        mem: M,
-        bell: D,
-        placement: &DevicePlacement,
-        wait: WaitMode,
-    ) -> Result<Self> {
-        let mut cfg = RemoteConfig::new(placement.buffers);
-        cfg.wait = wait;
-        Self::with_placement_config(mem, bell, placement, &cfg)
-    }
-
-    /// [`Self::with_placement`] with a configuration (its `map` and `buffers` are unused:
-    /// the placement says where buffers lie).
-    pub fn with_placement_config(
-        mem: M,
-        bell: D,
-        placement: &DevicePlacement,
-        cfg: &RemoteConfig,
-    ) -> Result<Self> {
-        let info = super::place(&mem, placement)?;
-        Self::from_info(mem, bell, info, None, cfg)
+        Self::from_info(mem, bell, map, info, Some((rsc, table)), cfg)
     }
 
     fn from_info(
         mem: M,
         bell: D,
+        map: LinearMap,
         info: VdevInfo,
         table: Option<(RscLocation, TableInfo)>,
         cfg: &RemoteConfig,
@@ -293,6 +409,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             rebuilt_seen: false,
             calls: 0,
             endpoints: Endpoints::new([const { None }; N]),
+            map,
             host_services: [None; N],
         })
     }
@@ -327,10 +444,6 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// message, and a send larger than it fails with `MessageTooLarge` naming its room.
     pub fn max_payload(&self) -> usize {
         self.cfg.buf_size.min(RPMSG_HDR_SIZE + u16::MAX as usize) - RPMSG_HDR_SIZE
-    }
-    /// Whether the shared memory is Device memory (copies must use aligned accesses).
-    pub(crate) fn device_memory(&self) -> bool {
-        self.mem.device_memory()
     }
 
     /// The host's virtio status; without a status word (RPMsg-Lite) the link counts as
@@ -461,10 +574,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             // paired with the Acquire in `status`): read the table again. The table was
             // sound when the bus was built, so what fails now is the host's writing: a
             // sticky protocol error, as for a bad descriptor.
-            let t = match super::read_table(&self.mem, &self.cfg.map, rsc).and_then(|t| {
-                t.resolve(&self.cfg.map, self.cfg.buffers, true)
-                    .map(|i| (t, i))
-            }) {
+            let t = match super::read_table(&self.mem, &self.map, rsc)
+                .and_then(|t| t.resolve(&self.map, self.cfg.buffers, true).map(|i| (t, i)))
+            {
                 Ok(r) => r,
                 Err(Error::Config(what)) => return Err(self.link.fail(protocol(what, 0))),
                 Err(e) => return Err(self.link.fail(e)),
@@ -604,7 +716,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     /// Creates a local endpoint (`addr` `None`: the next free dynamic address from 1024,
     /// wrapping before `RPMSG_ADDR_ANY`, as on the host).
     pub fn create_endpoint(&mut self, name: &str, addr: Option<u32>) -> Result<u32> {
-        self.endpoints.create(name, addr, ())
+        self.endpoints.create(name, addr, super::RPMSG_ADDR_ANY)
     }
 
     /// Announces endpoint `addr` to the host's name service, waiting at most
@@ -613,8 +725,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     pub fn announce(&mut self, addr: impl Into<EndpointAddr>) -> Result<()> {
         let addr = addr.into().get();
         let name = self.endpoints.get(addr)?.name;
-        let msg = link::ns_message(name, addr, NsKind::Create);
-        self.send(addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
+        let msg = endpoints::ns_message(name, addr, NsKind::Create);
+        self.send_raw(addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
         self.endpoints.get_mut(addr)?.announced = true;
         Ok(())
     }
@@ -629,8 +741,8 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             rd.drop_held(ept.addr)?;
         }
         if ept.announced {
-            let msg = link::ns_message(ept.name, ept.addr, NsKind::Destroy);
-            self.send(ept.addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
+            let msg = endpoints::ns_message(ept.name, ept.addr, NsKind::Destroy);
+            self.send_raw(ept.addr, RPMSG_NS_ADDR, &msg, self.cfg.announce_timeout)?;
         }
         Ok(())
     }
@@ -650,42 +762,166 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             .map(|&(_, a)| a)
     }
 
-    /// Delivers one message for a local endpoint to `f`, in place, without blocking
-    /// (`WouldBlock` when none is there). Messages for unknown addresses and malformed ones
-    /// are returned to the host unread (and counted); a descriptor that breaks the protocol
-    /// is an error for the link.
-    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
-        self.try_recv_for(None, f)
+    /// The address of the service `name` the host announced, waiting up to `timeout` for
+    /// the announcement ([`MessageIo`](super::MessageIo) has the timeout convention).
+    /// Messages for local endpoints that arrive meanwhile are held for them (as a receive
+    /// on one endpoint holds the others').
+    pub fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
+        self.block_on(timeout, Want::Rx, |bus| {
+            if let Some(a) = bus.host_service(name) {
+                return Ok(Some(a));
+            }
+            bus.take_announcements()?;
+            Ok(bus.host_service(name))
+        })
     }
 
-    /// Delivers one message for endpoint `ep` to `f`, in place, without blocking
-    /// (`WouldBlock` when none is there). Messages for the bus's other endpoints that
-    /// arrive first are held for them, in their buffers (up to `N`, then returned unread
-    /// and counted in [`RemoteStats::held_dropped`]); the any-endpoint calls deliver held
-    /// messages first.
-    pub fn try_recv_on<R>(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
-        f: impl FnOnce(Msg<'_>) -> R,
-    ) -> Result<R> {
-        let ep = ep.into().get();
-        self.endpoints.get(ep)?;
-        self.try_recv_for(Some(ep), f)
+    /// Takes what the receive ring holds: name-service messages are read, messages for
+    /// local endpoints held for them.
+    fn take_announcements(&mut self) -> Result<()> {
+        let mut rd = self.ready()?;
+        // No endpoint has the address RPMSG_ADDR_ANY: every message is held or consumed.
+        let r = rd.take_for(Some(super::RPMSG_ADDR_ANY));
+        if let Ok(Some(t)) = &r {
+            rd.finish(t);
+        }
+        rd.publish_rx()?;
+        r.map(|_| ())
     }
 
-    /// [`Self::try_recv_on`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_on<R>(
+    /// Opens a local endpoint named `name` (at the next free dynamic address) and announces
+    /// it to the host's name service (waiting at most [`RemoteConfig::announce_timeout`]
+    /// for a host buffer; the endpoint is removed again if the announcement fails).
+    /// `remote` is the host address it talks to, or `RPMSG_ADDR_ANY`: then a send on the
+    /// channel goes to the last sender to the endpoint (a service answering whoever calls).
+    pub fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
+        let local = self.create_endpoint(name, None)?;
+        if let Err(e) = self.announce(local) {
+            let _ = self.endpoints.remove(local);
+            return Err(e);
+        }
+        Ok(Channel { local, remote })
+    }
+
+    /// [`Self::find_service`] then [`Self::open`]: a channel to the host's service `name`.
+    pub fn connect(&mut self, name: &str, timeout: Option<Duration>) -> Result<Channel> {
+        let remote = self.find_service(name, timeout)?;
+        self.open(name, remote)
+    }
+
+    /// Closes a channel: its local endpoint is destroyed and its announcement withdrawn
+    /// ([`Self::destroy_endpoint`]).
+    pub fn close(&mut self, ch: Channel) -> Result<()> {
+        self.destroy_endpoint(ch.local)
+    }
+
+    /// Where a send on `ch` goes: its remote address, or for `RPMSG_ADDR_ANY` the last
+    /// sender to its local endpoint.
+    fn destination(&self, ch: &Channel) -> Result<u32> {
+        if ch.remote != super::RPMSG_ADDR_ANY {
+            return Ok(ch.remote);
+        }
+        match self.endpoints.get(ch.local)?.ext {
+            super::RPMSG_ADDR_ANY => Err(Error::NotReady(
+                "channel to RPMSG_ADDR_ANY: no message received yet to reply to",
+            )),
+            last => Ok(last),
+        }
+    }
+
+    /// Sends a copy of `data` on `ch`, waiting up to `timeout` for a host receive buffer
+    /// (`MessageTooLarge` beyond [`Self::max_payload`] or the host buffer in hand).
+    pub fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let dst = self.destination(ch)?;
+        self.send_raw(ch.local, dst, data, timeout)
+    }
+
+    /// Receives one message for `ch`'s local endpoint into `buf`, waiting up to `timeout`:
+    /// its length (`Truncated` with the full length, and the message consumed, when `buf`
+    /// is too small). Copies with aligned accesses where the memory is Device memory.
+    pub fn recv(
         &mut self,
-        ep: impl Into<EndpointAddr>,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        self.recv_from(ch, buf, timeout).map(|(_, n)| n)
+    }
+
+    /// [`Self::recv`], also returning the sender's address (always `Some` on this bus).
+    pub fn recv_from(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(Option<u32>, usize)> {
+        let device = self.mem.device_memory();
+        let (src, len) = self.recv_with(ch, timeout, |m| {
+            // Aligned accesses only if the payload may be Device memory.
+            crate::shm::copy_out_of(device, m.payload, buf);
+            (m.src, m.payload.len())
+        })?;
+        if len > buf.len() {
+            return Err(Error::Truncated { len });
+        }
+        Ok((Some(src), len))
+    }
+
+    /// Sends on `ch` a message written in place in a host receive buffer (zero copy):
+    /// `fill` gets the payload area (the host buffer's room, at most
+    /// [`Self::max_payload`]) and returns the length it wrote. Waits up to `timeout` for a
+    /// host buffer. The header is written from the channel and the returned length, never
+    /// read back.
+    pub fn send_with(
+        &mut self,
+        ch: &Channel,
+        timeout: Option<Duration>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
+        let dst = self.destination(ch)?;
+        let src = ch.local;
+        let mut fill = Some(fill);
+        self.block_on(timeout, Want::Tx, |bus| {
+            endpoints::pending(bus.try_send_in_place(src, dst, None, &mut fill))
+        })
+    }
+
+    /// Receives one message for `ch`'s local endpoint and hands it to `f` in place (zero
+    /// copy), waiting up to `timeout`; its buffer goes back to the host afterwards.
+    /// Messages for the bus's other endpoints that arrive first are held for them, in
+    /// their buffers (up to `N`, then returned unread and counted in
+    /// [`RemoteStats::held_dropped`]); [`Self::recv_any_with`] delivers held messages
+    /// first.
+    pub fn recv_with<R>(
+        &mut self,
+        ch: &Channel,
         timeout: Option<Duration>,
         f: impl FnOnce(Msg<'_>) -> R,
     ) -> Result<R> {
-        let ep = ep.into().get();
+        let ep = ch.local;
+        self.endpoints.get(ep)?;
         let mut f = Some(f);
         self.block_on(timeout, Want::Rx, |bus| {
             let mut out = None;
-            let got = bus.try_recv_on(ep, |m| out = f.take().map(|f| f(m)));
-            link::pending(got).map(|g| g.and(out))
+            let got = bus.try_recv_for(Some(ep), |m| out = f.take().map(|f| f(m)));
+            endpoints::pending(got).map(|g| g.and(out))
+        })
+    }
+
+    /// Receives one message for any local endpoint and hands it to `f` in place (`m.dst`
+    /// names the endpoint), waiting up to `timeout`: the raw form of [`Self::recv_with`].
+    /// Messages for unknown addresses and malformed ones are returned to the host unread
+    /// (and counted); a descriptor that breaks the protocol is an error for the link.
+    pub fn recv_any_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>) -> R,
+    ) -> Result<R> {
+        let mut f = Some(f);
+        self.block_on(timeout, Want::Rx, |bus| {
+            let mut out = None;
+            let got = bus.try_recv_for(None, |m| out = f.take().map(|f| f(m)));
+            endpoints::pending(got).map(|g| g.and(out))
         })
     }
 
@@ -733,99 +969,59 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         r.map(|()| n)
     }
 
-    /// [`Self::try_recv_with`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_with<R>(
+    /// Fills one of the host's receive buffers in place with `fill` (which gets the
+    /// payload area and returns the length it wrote) and sends it from `src` to `dst`,
+    /// without blocking (`WouldBlock` when the host has no receive buffer posted). `max`
+    /// is the payload length needed (`None`: the buffer's room, at most
+    /// [`Self::max_payload`]); a host buffer too small for it is an error
+    /// (`MessageTooLarge`) and the buffer stays available. `fill` is taken only once a
+    /// buffer is in hand.
+    fn try_send_in_place(
         &mut self,
-        timeout: Option<Duration>,
-        f: impl FnOnce(Msg<'_>) -> R,
-    ) -> Result<R> {
-        let mut f = Some(f);
-        self.block_on(timeout, Want::Rx, |bus| {
-            let mut out = None;
-            let got = bus.try_recv_with(|m| out = f.take().map(|f| f(m)));
-            link::pending(got).map(|g| g.and(out))
-        })
-    }
-
-    /// Copies one message into `buf` without blocking: `(src, dst, length)`; `Truncated` if
-    /// `buf` is too small (the message is consumed).
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u32, u32, usize)> {
-        let device = self.mem.device_memory();
-        match self.try_recv_with(|m| {
-            // Aligned accesses only if the payload may be Device memory.
-            crate::shm::copy_out_of(device, m.payload, buf);
-            (m.src, m.dst, m.payload.len())
-        })? {
-            (_, _, len) if len > buf.len() => Err(Error::Truncated { len }),
-            r => Ok(r),
-        }
-    }
-
-    /// [`Self::try_recv`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_timeout(
-        &mut self,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(u32, u32, usize)> {
-        self.block_on(timeout, Want::Rx, |bus| link::pending(bus.try_recv(buf)))
-    }
-
-    /// Fills one of the host's receive buffers in place with `f` (which gets the payload
-    /// area and returns the length it wrote) and sends it from `src` to `dst`, without
-    /// blocking (`WouldBlock` when the host has no receive buffer posted). `max` is the
-    /// payload length needed; a host buffer too small for it is an error
-    /// (`MessageTooLarge`) and the buffer stays available. The header is written from
-    /// `src`, `dst` and the returned length (at most `max`), never read back.
-    pub fn try_send_with(
-        &mut self,
-        src: impl Into<EndpointAddr>,
-        dst: impl Into<EndpointAddr>,
-        max: usize,
-        f: impl FnOnce(&mut [u8]) -> usize,
+        src: u32,
+        dst: u32,
+        max: Option<usize>,
+        fill: &mut Option<impl FnOnce(&mut [u8]) -> usize>,
     ) -> Result<()> {
-        let r = self.send_with(src.into().get(), dst.into().get(), max, f);
+        let r = self.send_in_place(src, dst, max, fill);
         self.idle = r.is_err();
         r
     }
 
-    fn send_with(
+    fn send_in_place(
         &mut self,
         src: u32,
         dst: u32,
-        max: usize,
-        f: impl FnOnce(&mut [u8]) -> usize,
+        max: Option<usize>,
+        fill: &mut Option<impl FnOnce(&mut [u8]) -> usize>,
     ) -> Result<()> {
+        let limit = self.max_payload();
         let mut rd = self.ready()?;
         let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
-        if max > slot.room {
+        let max = match max {
+            Some(m) if m > slot.room => {
+                rd.untake_tx();
+                return Err(Error::MessageTooLarge {
+                    len: m,
+                    max: slot.room,
+                });
+            }
+            Some(m) => m,
+            None => slot.room.min(limit),
+        };
+        let Some(f) = fill.take() else {
             rd.untake_tx();
-            return Err(Error::MessageTooLarge {
-                len: max,
-                max: slot.room,
-            });
-        }
+            return Err(Error::WouldBlock);
+        };
         let mut range = rd.claim_tx(&slot, max)?;
         let len = f(range.bytes_mut(rd.mem)).min(max);
         rd.submit(&slot, src, dst, len)
     }
 
-    /// Sends a copy of `data` from `src` to `dst` without blocking (`WouldBlock` when the
-    /// host has no receive buffer posted).
-    pub fn try_send(
-        &mut self,
-        src: impl Into<EndpointAddr>,
-        dst: impl Into<EndpointAddr>,
-        data: &[u8],
-    ) -> Result<()> {
-        // Aligned accesses only if the host's buffer may be Device memory.
-        let device = self.mem.device_memory();
-        self.try_send_with(src, dst, data.len(), |buf| {
-            crate::shm::copy_into(device, buf, data)
-        })
-    }
-
-    /// [`Self::try_send`], waiting up to `timeout` (`None`: forever) for a host buffer.
-    pub fn send(
+    /// Sends a copy of `data` from `src` to `dst`, waiting up to `timeout` for a host
+    /// receive buffer: the raw form of [`Self::send`], for a source or destination no
+    /// channel names (the name service, a reply to a given sender).
+    pub fn send_raw(
         &mut self,
         src: impl Into<EndpointAddr>,
         dst: impl Into<EndpointAddr>,
@@ -833,17 +1029,25 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         timeout: Option<Duration>,
     ) -> Result<()> {
         let (src, dst) = (src.into().get(), dst.into().get());
+        // Aligned accesses only if the host's buffer may be Device memory.
+        let device = self.mem.device_memory();
         self.block_on(timeout, Want::Tx, |bus| {
-            link::pending(bus.try_send(src, dst, data))
+            let mut fill = Some(|buf: &mut [u8]| crate::shm::copy_into(device, buf, data));
+            endpoints::pending(bus.try_send_in_place(src, dst, Some(data.len()), &mut fill))
         })
     }
 
+    /// Runs `attempt` until it returns something, waiting as the timeout convention of
+    /// [`MessageIo`](super::MessageIo) says (`Some(ZERO)`: one attempt; expiry `Timeout`).
     fn block_on<T>(
         &mut self,
         timeout: Option<Duration>,
         want: Want,
-        attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
+        mut attempt: impl FnMut(&mut Self) -> Result<Option<T>>,
     ) -> Result<T> {
+        if timeout == Some(Duration::ZERO) {
+            return attempt(self)?.ok_or(Error::Timeout);
+        }
         self.want_both = want == Want::Both;
         crate::notify::block_on(self, timeout, want != Want::Rx, attempt)
     }

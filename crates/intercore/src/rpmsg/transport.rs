@@ -1,7 +1,7 @@
 //! One endpoint API over every way of reaching the other core, so an application switches
-//! transport by configuration: intercore's own userspace bus ([`HostBus`](super::HostBus)),
-//! the kernel's rpmsg character devices (`intercore-linux`), or — for the message part — the
-//! remote role's [`RemoteBus`](super::RemoteBus).
+//! transport — or role — by configuration: intercore's own buses in both roles
+//! ([`HostBus`](super::HostBus), [`RemoteBus`](super::RemoteBus)), the kernel's rpmsg
+//! character devices (`intercore-linux`), or the board's live link (`intercore-board`).
 //!
 //! Two traits, one built on the other:
 //!
@@ -10,12 +10,14 @@
 //!   data plane ([`crate::dataplane`]) is generic over it on both sides, so the same
 //!   `DpHost` runs over `HostBus` and `KernelRpmsg`, and the same `DpRemote` over
 //!   `RemoteBus` and any other message pipe.
-//! * [`Transport`]`: MessageIo` (the host's extension): finding a service the remote
-//!   announced and opening/closing endpoints — what only the side holding the name service
-//!   and the endpoint table of the host can do. A remote creates and announces endpoints
-//!   through `RemoteBus`'s own API, which has no counterpart on `/dev/rpmsg`.
+//! * [`Transport`]`: MessageIo`: finding a service the peer announced and opening/closing
+//!   endpoints. On the remote role `open` also announces the endpoint.
+//!
+//! Both buses have inherent methods of the same names and signatures; the trait
+//! implementations forward to them, so a method call means the same with or without the
+//! traits in scope.
 
-use crate::{Error, Result};
+use crate::Result;
 use core::time::Duration;
 
 /// A local endpoint bound to one remote address: what `/dev/rpmsgM` is in the kernel's
@@ -28,22 +30,44 @@ pub struct Channel {
     pub remote: u32,
 }
 
+impl Channel {
+    /// The channel from local endpoint `local` to address `remote`.
+    pub const fn new(local: u32, remote: u32) -> Self {
+        Self { local, remote }
+    }
+}
+
 /// Messages on an open channel, one per call: the base every transport shares, in either
 /// role (`no_std`, no allocation).
+///
+/// Every implementation in the crate ([`HostBus`](super::HostBus),
+/// [`RemoteBus`](super::RemoteBus)) has inherent methods of the same names and signatures,
+/// which these forward to: `bus.send(&ch, data, timeout)` means the same with or without
+/// the trait in scope, and nothing needs a fully qualified call. The zero-copy forms
+/// (`send_with`, `recv_with`) and the raw ones (`send_raw`, `recv_any_with`) are inherent
+/// on both roles only (they take closures; the traits stay usable as `dyn`).
+///
+/// # Timeouts
+///
+/// One convention for every blocking call of both roles and of every transport
+/// (`KernelRpmsg` included): `timeout: Option<Duration>`, where
+///
+/// * `None` waits with no limit,
+/// * `Some(Duration::ZERO)` does not wait: one look, and nothing there is an expiry,
+/// * an expiry is always [`Error::Timeout`](crate::Error::Timeout) (never `WouldBlock`).
+///
+/// A dead peer is `PeerGone`, whatever the timeout.
 pub trait MessageIo {
-    /// Sends one message, waiting up to `timeout` (`None`: no limit) for room.
-    /// `MessageTooLarge` beyond [`Self::max_payload`].
+    /// Sends one message, waiting up to `timeout` for room. `MessageTooLarge` beyond
+    /// [`Self::max_payload`].
     fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()>;
     /// Receives one message for `ch`'s local endpoint into `buf`, waiting up to `timeout`;
     /// returns its length (`Error::Truncated` with the full length, and the message
     /// consumed, if `buf` was too small). Messages from other remote addresses to this
     /// endpoint are delivered too, as on `/dev/rpmsgM`, which does not filter by source.
     fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize>;
-    /// Largest payload of one message.
-    fn max_payload(&self) -> usize;
-
     /// [`Self::recv`], also returning the sender's address where the transport reports it
-    /// (`None` on `/dev/rpmsgM`, which does not).
+    /// (always on both buses; `None` on `/dev/rpmsgM`, which does not, and by default).
     fn recv_from(
         &mut self,
         ch: &Channel,
@@ -52,35 +76,31 @@ pub trait MessageIo {
     ) -> Result<(Option<u32>, usize)> {
         self.recv(ch, buf, timeout).map(|n| (None, n))
     }
-
-    /// [`Self::recv_from`] without waiting: `Ok(None)` when no message is there.
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> Result<Option<(Option<u32>, usize)>> {
-        match self.recv_from(ch, buf, Some(Duration::ZERO)) {
-            Ok(r) => Ok(Some(r)),
-            Err(Error::WouldBlock | Error::Timeout) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
+    /// Largest payload of one message.
+    fn max_payload(&self) -> usize;
 }
 
-/// Message transport to the remote core as the host sees it: [`MessageIo`] plus the name
-/// service and endpoint management.
+/// Message transport to the other core with endpoints: [`MessageIo`] plus the name
+/// service and endpoint management. Implemented by both roles ([`HostBus`](super::HostBus),
+/// [`RemoteBus`](super::RemoteBus)), by the kernel's character devices and by the board's
+/// live link; the buses' inherent methods have the same names and signatures.
 pub trait Transport: MessageIo {
-    /// The remote address of the announced service `name`, waiting up to `timeout`.
+    /// The address of the service `name` the peer announced, waiting up to `timeout`.
     fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32>;
     /// Opens a local endpoint named `name` talking to `remote`.
     fn open(&mut self, name: &str, remote: u32) -> Result<Channel>;
     /// Closes a channel (its endpoint is destroyed).
     fn close(&mut self, ch: Channel) -> Result<()>;
+    /// [`Self::find_service`] then [`Self::open`]: a channel to the peer's service `name`.
+    fn connect(&mut self, name: &str, timeout: Option<Duration>) -> Result<Channel> {
+        let remote = self.find_service(name, timeout)?;
+        self.open(name, remote)
+    }
 }
 
-/// `MessageIo` for a pointer to a `MessageIo`: every method forwarded, the provided ones
-/// included (an implementation's own `recv_from` must not be replaced by the default).
-macro_rules! forward_message_io {
+/// `MessageIo` and `Transport` for a pointer to one: every method forwarded, the provided
+/// ones included.
+macro_rules! forward {
     ($($ptr:ty),+) => {$(
         impl<T: MessageIo + ?Sized> MessageIo for $ptr {
             fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
@@ -94,9 +114,6 @@ macro_rules! forward_message_io {
             ) -> Result<usize> {
                 (**self).recv(ch, buf, timeout)
             }
-            fn max_payload(&self) -> usize {
-                (**self).max_payload()
-            }
             fn recv_from(
                 &mut self,
                 ch: &Channel,
@@ -105,118 +122,76 @@ macro_rules! forward_message_io {
             ) -> Result<(Option<u32>, usize)> {
                 (**self).recv_from(ch, buf, timeout)
             }
-            fn try_recv_from(
-                &mut self,
-                ch: &Channel,
-                buf: &mut [u8],
-            ) -> Result<Option<(Option<u32>, usize)>> {
-                (**self).try_recv_from(ch, buf)
+            fn max_payload(&self) -> usize {
+                (**self).max_payload()
+            }
+        }
+        impl<T: Transport + ?Sized> Transport for $ptr {
+            fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
+                (**self).find_service(name, timeout)
+            }
+            fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
+                (**self).open(name, remote)
+            }
+            fn close(&mut self, ch: Channel) -> Result<()> {
+                (**self).close(ch)
+            }
+            fn connect(&mut self, name: &str, timeout: Option<Duration>) -> Result<Channel> {
+                (**self).connect(name, timeout)
             }
         }
     )+};
 }
 
-forward_message_io!(&mut T);
+forward!(&mut T);
 #[cfg(feature = "alloc")]
-forward_message_io!(alloc::boxed::Box<T>);
+forward!(alloc::boxed::Box<T>);
 
-#[cfg(feature = "alloc")]
-impl<M: crate::SharedMemory, D: crate::Doorbell> MessageIo for super::HostBus<M, D> {
-    fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
-        self.send_timeout(ch.local, ch.remote, data, timeout)
-    }
-    fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
-        self.recv_deferred(ch.local, buf, timeout).map(|(_, n)| n)
-    }
-    fn max_payload(&self) -> usize {
-        super::HostBus::max_payload(self)
-    }
-    fn recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(Option<u32>, usize)> {
-        self.recv_deferred(ch.local, buf, timeout)
-            .map(|(src, n)| (Some(src), n))
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> Result<Option<(Option<u32>, usize)>> {
-        match self.try_recv_deferred(ch.local, buf) {
-            Ok((src, n)) => Ok(Some((Some(src), n))),
-            Err(Error::WouldBlock) => Ok(None),
-            Err(e) => Err(e),
+/// Both buses implement the traits by forwarding to their inherent methods of the same
+/// names and signatures.
+macro_rules! by_inherent {
+    ($bus:ty, $($gen:tt)*) => {
+        impl<$($gen)*> MessageIo for $bus {
+            fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
+                <$bus>::send(self, ch, data, timeout)
+            }
+            fn recv(
+                &mut self,
+                ch: &Channel,
+                buf: &mut [u8],
+                timeout: Option<Duration>,
+            ) -> Result<usize> {
+                <$bus>::recv(self, ch, buf, timeout)
+            }
+            fn recv_from(
+                &mut self,
+                ch: &Channel,
+                buf: &mut [u8],
+                timeout: Option<Duration>,
+            ) -> Result<(Option<u32>, usize)> {
+                <$bus>::recv_from(self, ch, buf, timeout)
+            }
+            fn max_payload(&self) -> usize {
+                <$bus>::max_payload(self)
+            }
         }
-    }
+        impl<$($gen)*> Transport for $bus {
+            fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
+                <$bus>::find_service(self, name, timeout)
+            }
+            fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
+                <$bus>::open(self, name, remote)
+            }
+            fn close(&mut self, ch: Channel) -> Result<()> {
+                <$bus>::close(self, ch)
+            }
+            fn connect(&mut self, name: &str, timeout: Option<Duration>) -> Result<Channel> {
+                <$bus>::connect(self, name, timeout)
+            }
+        }
+    };
 }
 
 #[cfg(feature = "alloc")]
-impl<M: crate::SharedMemory, D: crate::Doorbell> Transport for super::HostBus<M, D> {
-    fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
-        self.wait_service(name, timeout)
-    }
-    fn open(&mut self, name: &str, remote: u32) -> Result<Channel> {
-        Ok(Channel {
-            local: self.create_endpoint(name, None)?,
-            remote,
-        })
-    }
-    fn close(&mut self, ch: Channel) -> Result<()> {
-        self.destroy_endpoint(ch.local)
-    }
-}
-
-/// The remote role's side of the base trait: `ch.local` is one of the bus's endpoints,
-/// `ch.remote` the host's address. Copies in and out of the host's buffers (aligned
-/// accesses where the memory is Device memory); firmware that answers in place keeps using
-/// the bus's zero-copy calls ([`RemoteBus::recv_reply_with`](super::RemoteBus)) and hands
-/// the payload to whatever protocol runs over it.
-impl<M: crate::SharedMemory, D: crate::Doorbell, const N: usize> MessageIo
-    for super::RemoteBus<M, D, N>
-{
-    fn send(&mut self, ch: &Channel, data: &[u8], timeout: Option<Duration>) -> Result<()> {
-        super::RemoteBus::send(self, ch.local, ch.remote, data, timeout)
-    }
-    fn recv(&mut self, ch: &Channel, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
-        self.recv_from(ch, buf, timeout).map(|(_, n)| n)
-    }
-    fn max_payload(&self) -> usize {
-        super::RemoteBus::max_payload(self)
-    }
-    fn recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<(Option<u32>, usize)> {
-        let device = self.device_memory();
-        let (src, len) = self.recv_on(ch.local, timeout, |m| {
-            crate::shm::copy_out_of(device, m.payload, buf);
-            (m.src, m.payload.len())
-        })?;
-        if len > buf.len() {
-            return Err(Error::Truncated { len });
-        }
-        Ok((Some(src), len))
-    }
-    fn try_recv_from(
-        &mut self,
-        ch: &Channel,
-        buf: &mut [u8],
-    ) -> Result<Option<(Option<u32>, usize)>> {
-        let device = self.device_memory();
-        let got = self.try_recv_on(ch.local, |m| {
-            crate::shm::copy_out_of(device, m.payload, buf);
-            (m.src, m.payload.len())
-        });
-        match got {
-            Ok((_, len)) if len > buf.len() => Err(Error::Truncated { len }),
-            Ok((src, len)) => Ok(Some((Some(src), len))),
-            Err(Error::WouldBlock) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+by_inherent!(super::HostBus<M, D>, M: crate::SharedMemory, D: crate::Doorbell);
+by_inherent!(super::RemoteBus<M, D, N>, M: crate::SharedMemory, D: crate::Doorbell, const N: usize);

@@ -30,6 +30,7 @@
 //! wrapper only forwards, and the buses call it exactly as they call any other memory.
 #![allow(unsafe_code)]
 
+use crate::rpmsg::RemoteConfig;
 use crate::rpmsg::layout::VRING_ALIGN;
 use crate::wire::vring::{DESC_SIZE, USED_ELEM_SIZE, VringLayout};
 use crate::{DevAddr, DeviceAddressMap, LinearMap, SharedMemory};
@@ -99,9 +100,9 @@ pub struct MemoryMap {
 }
 
 impl MemoryMap {
-    /// The map of a [`Link`](super::Link)'s carveout: its two vrings, its device-address
+    /// The map of a [`Carveout`](super::Carveout)'s carveout: its two vrings, its device-address
     /// window and its buffer size.
-    pub fn for_link(link: &super::Link) -> Self {
+    pub fn for_link(link: &super::Carveout) -> Self {
         let layout =
             VringLayout::new(u32::from(link.spec.vring_num), VRING_ALIGN).expect("laid out");
         MemoryMap {
@@ -574,7 +575,7 @@ impl<M> core::fmt::Debug for CountingMem<M> {
     }
 }
 
-/// The counting memory of one side of a [`Link`](super::Link).
+/// The counting memory of one side of a [`Carveout`](super::Carveout).
 pub type Counter = CountingMem<std::sync::Arc<super::HeapMem>>;
 /// A host bus whose accesses are counted.
 pub type CountedHost = crate::rpmsg::HostBus<std::sync::Arc<Counter>, super::ThreadBell>;
@@ -596,11 +597,11 @@ pub struct Counted<const N: usize = 8> {
     pub remote_mem: std::sync::Arc<Counter>,
 }
 
-/// Brings up both roles over `link` as [`Link::connect`](super::Link::connect) does, each
+/// Brings up both roles over `link` as [`Carveout::connect`](super::Carveout::connect) does, each
 /// through a counting memory built from [`MemoryMap::for_link`]. Nothing is marked: call
 /// [`CountingMem::mark`] before what is to be counted.
 pub fn connect<const N: usize>(
-    link: &super::Link,
+    link: &super::Carveout,
     cfg: crate::rpmsg::HostConfig,
     wait: crate::WaitMode,
 ) -> crate::Result<Counted<N>> {
@@ -609,9 +610,14 @@ pub fn connect<const N: usize>(
     let host_mem = Arc::new(CountingMem::new(Arc::clone(&link.mem), map.clone()));
     let remote_mem = Arc::new(CountingMem::new(Arc::clone(&link.mem), map).with_word(4));
     let (hb, rb) = super::ThreadBell::pair();
-    let host = crate::rpmsg::HostBus::new(Arc::clone(&host_mem), &link.map, hb, link.rsc, cfg)?;
-    let mut remote =
-        crate::rpmsg::RemoteBus::new(Arc::clone(&remote_mem), &link.map, rb, link.rsc, wait)?;
+    let host = crate::rpmsg::HostBus::new(Arc::clone(&host_mem), hb, &link.map, link.rsc, cfg)?;
+    let mut remote = crate::rpmsg::RemoteBus::new(
+        Arc::clone(&remote_mem),
+        rb,
+        &link.map,
+        link.rsc,
+        RemoteConfig::default().wait(wait),
+    )?;
     remote.wait_ready(Some(std::time::Duration::from_secs(5)))?;
     Ok(Counted {
         host,
@@ -629,6 +635,7 @@ mod tests {
     use super::*;
     use crate::testing::HeapMem;
     use Ordering::{Acquire, Relaxed};
+    use std::time::Duration;
 
     const DA: u64 = 0x1000_0000;
     const BUFS: usize = 0x2000;
@@ -747,16 +754,21 @@ mod tests {
     /// descriptor → buffer, at least 3 deep), and a message arrives intact.
     #[test]
     fn buses_through_the_wrapper() {
-        let link = crate::testing::Link::with_buffers(8);
+        let link = crate::testing::Carveout::with_buffers(8);
         let mut c: Counted = connect(&link, Default::default(), crate::WaitMode::Poll).unwrap();
         let ep = c.remote.create_endpoint("count", None).unwrap();
         let hep = c.host.create_endpoint("h", None).unwrap();
         c.host_mem.mark();
-        c.host.try_send(hep, ep, b"hello").unwrap();
+        c.host
+            .send_raw(hep, ep, b"hello", Some(Duration::ZERO))
+            .unwrap();
         let sent = c.host_mem.take();
         assert!(sent.stores > 0 && sent.lines64 > 0, "{sent:?}");
         c.remote_mem.mark();
-        let got = c.remote.try_recv_with(|m| m.payload.to_vec()).unwrap();
+        let got = c
+            .remote
+            .recv_any_with(Some(Duration::ZERO), |m| m.payload.to_vec())
+            .unwrap();
         assert_eq!(got, b"hello");
         if std::env::var_os("COUNT_TRACE").is_some() {
             std::eprintln!("{:#x?}", c.remote_mem.log());

@@ -7,10 +7,11 @@
 //! [`MockDevice`] stands where the remote core would be, in front of a real
 //! [`HostBus`](crate::rpmsg::HostBus); [`MockDriver`] stands where the host would be, in
 //! front of a real [`RemoteBus`](crate::rpmsg::RemoteBus). Both use the standard carveout
-//! of [`Link::with_buffers`] (512-byte buffers, the host's receive buffers first) and keep
+//! of [`Carveout::with_buffers`] (512-byte buffers, the host's receive buffers first) and keep
 //! the other side's [`ThreadBell`], so the bus under test sees a live peer.
 
-use super::{Link, TestHost, TestRemote, ThreadBell};
+use super::{Carveout, TestHost, TestRemote, ThreadBell};
+use crate::rpmsg::RemoteConfig;
 use crate::rpmsg::layout::VRING_ALIGN;
 use crate::rpmsg::{HostConfig, status};
 use crate::virtq::VringLayout;
@@ -23,7 +24,7 @@ use zerocopy::IntoBytes;
 
 /// The rings of a link: region offset and layout of vring `which` (0: remote → host, the
 /// host's receive ring; 1: host → remote).
-fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
+fn ring(link: &Carveout, which: usize) -> (usize, VringLayout) {
     let base = if which == 0 {
         link.layout.vring0
     } else {
@@ -36,7 +37,7 @@ fn ring(link: &Link, which: usize) -> (usize, VringLayout) {
 
 /// Stores `val` at byte `off` of vring `which`, wrapped into the ring and 2-aligned: a
 /// random corruption of either side's ring words.
-fn corrupt(link: &Link, which: usize, off: usize, val: u16) {
+fn corrupt(link: &Carveout, which: usize, off: usize, val: u16) {
     let (base, l) = ring(link, which);
     link.mem
         .store_u16(base + ((off % l.size()) & !1), val, Relaxed);
@@ -44,7 +45,7 @@ fn corrupt(link: &Link, which: usize, off: usize, val: u16) {
 
 /// The device (remote) role played by hand against a real host bus.
 pub struct MockDevice {
-    link: Link,
+    link: Carveout,
     bell: ThreadBell,
 }
 
@@ -52,14 +53,14 @@ impl MockDevice {
     /// A link with `num` buffers per direction, a host bus on it configured by `cfg`, and
     /// this mock in the remote's place.
     pub fn new(num: u16, cfg: HostConfig) -> crate::Result<(Self, TestHost)> {
-        let link = Link::with_buffers(num);
+        let link = Carveout::with_buffers(num);
         let (hb, rb) = ThreadBell::pair();
-        let host = crate::rpmsg::HostBus::new(Arc::clone(&link.mem), &link.map, hb, link.rsc, cfg)?;
+        let host = crate::rpmsg::HostBus::new(Arc::clone(&link.mem), hb, &link.map, link.rsc, cfg)?;
         Ok((Self { link, bell: rb }, host))
     }
 
     /// The link (memory, layout, device addresses).
-    pub fn link(&self) -> &Link {
+    pub fn link(&self) -> &Carveout {
         &self.link
     }
 
@@ -108,7 +109,7 @@ impl MockDevice {
 
 /// The driver (host) role played by hand against a real remote bus.
 pub struct MockDriver {
-    link: Link,
+    link: Carveout,
     bell: ThreadBell,
 }
 
@@ -117,20 +118,20 @@ impl MockDriver {
     /// [`WaitMode::Event`]) and this mock in the host's place. The bus is not ready: call
     /// [`set_driver_ok`](Self::set_driver_ok), then the bus's `wait_ready`.
     pub fn new<const N: usize>(num: u16) -> crate::Result<(Self, TestRemote<N>)> {
-        let link = Link::with_buffers(num);
+        let link = Carveout::with_buffers(num);
         let (hb, rb) = ThreadBell::pair();
         let bus = crate::rpmsg::RemoteBus::new(
             Arc::clone(&link.mem),
-            &link.map,
             rb,
+            &link.map,
             link.rsc,
-            WaitMode::Event,
+            RemoteConfig::default().wait(WaitMode::Event),
         )?;
         Ok((Self { link, bell: hb }, bus))
     }
 
     /// The link (memory, layout, device addresses).
-    pub fn link(&self) -> &Link {
+    pub fn link(&self) -> &Carveout {
         &self.link
     }
 

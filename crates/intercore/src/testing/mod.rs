@@ -1,5 +1,5 @@
 //! Test kit (feature `test-utils`): heap-backed shared memory, a doorbell pair for two
-//! threads, a ready-made link layout and its bring-up ([`Link::connect`]), so both roles
+//! threads, a ready-made link layout and its bring-up ([`Carveout::connect`]), so both roles
 //! can run in one process; hand-driven peers for hostile-peer tests ([`mock`]); and the
 //! conformance suites every implementation of the platform traits runs ([`conformance`]).
 //!
@@ -25,7 +25,7 @@ pub mod mock;
 
 use crate::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
 use crate::rpmsg::rsc_table::RpmsgTable;
-use crate::rpmsg::{HostBus, HostConfig, RemoteBus, RscLocation};
+use crate::rpmsg::{HostBus, HostConfig, RemoteBus, RemoteConfig, RscLocation};
 use crate::{DevAddr, Doorbell, Error, LinearMap, SharedMemory, WaitMode};
 use core::cell::UnsafeCell;
 use std::sync::{Arc, Condvar, Mutex};
@@ -170,14 +170,14 @@ impl Drop for ThreadBell {
     }
 }
 
-/// The host bus [`Link::connect`] brings up.
+/// The host bus [`Carveout::connect`] brings up.
 pub type TestHost = HostBus<Arc<HeapMem>, ThreadBell>;
-/// The remote bus [`Link::connect`] brings up, with room for `N` endpoints.
+/// The remote bus [`Carveout::connect`] brings up, with room for `N` endpoints.
 pub type TestRemote<const N: usize = 8> = RemoteBus<Arc<HeapMem>, ThreadBell, N>;
 
 /// A carveout in heap memory with the resource table written: what a host bus and a
 /// remote bus need to find each other.
-pub struct Link {
+pub struct Carveout {
     /// The memory.
     pub mem: Arc<HeapMem>,
     /// Device addresses of the carveout.
@@ -192,7 +192,7 @@ pub struct Link {
     pub spec: CarveoutSpec,
 }
 
-impl Link {
+impl Carveout {
     /// Lays out `spec` in fresh memory.
     pub fn new(spec: CarveoutSpec) -> Self {
         Self::with_pool_area(spec, 0)
@@ -209,7 +209,7 @@ impl Link {
             offset: 0,
             len: layout.total,
         };
-        Link {
+        Carveout {
             mem,
             map,
             rsc: layout.rsc,
@@ -240,8 +240,14 @@ impl Link {
         wait: WaitMode,
     ) -> crate::Result<(TestHost, TestRemote<N>)> {
         let (hb, rb) = ThreadBell::pair();
-        let host = HostBus::new(Arc::clone(&self.mem), &self.map, hb, self.rsc, cfg)?;
-        let mut remote = RemoteBus::new(Arc::clone(&self.mem), &self.map, rb, self.rsc, wait)?;
+        let host = HostBus::new(Arc::clone(&self.mem), hb, &self.map, self.rsc, cfg)?;
+        let mut remote = RemoteBus::new(
+            Arc::clone(&self.mem),
+            rb,
+            &self.map,
+            self.rsc,
+            RemoteConfig::default().wait(wait),
+        )?;
         remote.wait_ready(Some(Duration::from_secs(5)))?;
         Ok((host, remote))
     }

@@ -32,8 +32,8 @@ pub(super) struct Shared<M> {
 /// cannot make this process access memory outside the region, but it can defeat
 /// validation. For data you must validate, copy first and validate the copy:
 /// [`Self::copy_to`], or receive with [`HostBus::recv`](super::HostBus::recv) or
-/// [`HostBus::try_recv`](super::HostBus::try_recv), which copy
-/// the payload out of shared memory before returning it. An `RxBuf` also holds one of
+/// [`HostBus::recv_from`](super::HostBus::recv_from), which copy the payload out of
+/// shared memory before returning it. An `RxBuf` also holds one of
 /// its endpoint's receive buffers (`HostConfig::max_held_per_endpoint`).
 ///
 /// **Device memory.** On arm64, a region mapped from UIO or a `/dev/mem` no-map carveout
@@ -161,13 +161,15 @@ impl<M: SharedMemory> core::fmt::Debug for TxBuf<M> {
 }
 
 impl<M: SharedMemory, D: crate::Doorbell> super::HostBus<M, D> {
-    /// [`Self::try_recv`] for the message API ([`crate::rpmsg::MessageIo`]): copies through the
+    /// One receive for the message API ([`Self::recv`]): copies through the
     /// zero-copy handle where the memory allows it, so the buffer goes back with the next
     /// batch of returned buffers (one index update and at most one doorbell for many
     /// messages) instead of one publish per message.
     pub(crate) fn try_recv_deferred(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
-        if self.shared.mem.as_ptr().is_null() {
-            return self.try_recv(ep, buf);
+        // Memory without direct access, and Device memory (where the copy must be made
+        // with the region's own aligned reads), copy through `read`.
+        if self.shared.mem.as_ptr().is_null() || self.shared.mem.device_memory() {
+            return self.try_recv_copy(ep, buf);
         }
         let rx = self.try_recv_buf(ep)?;
         let (src, len) = (rx.src(), rx.len());
@@ -187,7 +189,7 @@ impl<M: SharedMemory, D: crate::Doorbell> super::HostBus<M, D> {
         timeout: Option<Duration>,
     ) -> Result<(u32, usize)> {
         self.block_on(timeout, false, |bus| {
-            crate::rpmsg::link::pending(bus.try_recv_deferred(ep, buf))
+            crate::rpmsg::endpoints::pending(bus.try_recv_deferred(ep, buf))
         })
     }
 }

@@ -73,6 +73,81 @@ impl Default for HostConfig {
     }
 }
 
+/// Chained setters, one per field (by value), for building a configuration from
+/// [`HostConfig::default`]:
+///
+/// ```
+/// use core::time::Duration;
+/// use intercore::rpmsg::HostConfig;
+///
+/// let cfg = HostConfig::default()
+///     .num_bufs(64)
+///     .timeout(Some(Duration::from_millis(500)));
+/// assert_eq!((cfg.num_bufs, cfg.buf_size), (64, 512));
+/// ```
+impl HostConfig {
+    /// Sets [`Self::num_bufs`](HostConfig#structfield.num_bufs).
+    #[must_use]
+    pub fn num_bufs(mut self, num_bufs: u16) -> Self {
+        self.num_bufs = num_bufs;
+        self
+    }
+    /// Sets [`Self::buf_size`](HostConfig#structfield.buf_size).
+    #[must_use]
+    pub fn buf_size(mut self, buf_size: usize) -> Self {
+        self.buf_size = buf_size;
+        self
+    }
+    /// Sets [`Self::timeout`](HostConfig#structfield.timeout).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Sets [`Self::wait`](HostConfig#structfield.wait).
+    #[must_use]
+    pub fn wait(mut self, wait: WaitMode) -> Self {
+        self.wait = wait;
+        self
+    }
+    /// Sets [`Self::buffers`](HostConfig#structfield.buffers).
+    #[must_use]
+    pub fn buffers(mut self, buffers: Option<LinearMap>) -> Self {
+        self.buffers = buffers;
+        self
+    }
+    /// Sets [`Self::vring_region`](HostConfig#structfield.vring_region).
+    #[must_use]
+    pub fn vring_region(mut self, vring_region: Option<LinearMap>) -> Self {
+        self.vring_region = vring_region;
+        self
+    }
+    /// Sets [`Self::max_services`](HostConfig#structfield.max_services).
+    #[must_use]
+    pub fn max_services(mut self, max_services: usize) -> Self {
+        self.max_services = max_services;
+        self
+    }
+    /// Sets [`Self::max_held_per_endpoint`](HostConfig#structfield.max_held_per_endpoint).
+    #[must_use]
+    pub fn max_held_per_endpoint(mut self, max_held_per_endpoint: Option<u16>) -> Self {
+        self.max_held_per_endpoint = max_held_per_endpoint;
+        self
+    }
+    /// Sets [`Self::max_copied_per_endpoint`](HostConfig#structfield.max_copied_per_endpoint).
+    #[must_use]
+    pub fn max_copied_per_endpoint(mut self, max_copied_per_endpoint: usize) -> Self {
+        self.max_copied_per_endpoint = max_copied_per_endpoint;
+        self
+    }
+    /// Sets [`Self::in_order`](HostConfig#structfield.in_order).
+    #[must_use]
+    pub fn in_order(mut self, in_order: bool) -> Self {
+        self.in_order = in_order;
+        self
+    }
+}
+
 /// The host's allocations for a table-described vdev, planned on the private copy of the
 /// table before anything is written to shared memory ([`write_rings`] writes them).
 ///

@@ -15,7 +15,7 @@ impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
     /// watched the dead process). Endpoints are kept — same addresses and names, messages
     /// queued for them from the old link dropped — and re-announced if they were; the
     /// service table starts empty (wait for the re-announcements with
-    /// [`Self::wait_service`]); the sticky error is cleared; counters carry on.
+    /// [`Self::find_service`]); the sticky error is cleared; counters carry on.
     ///
     /// Refused with `NotReady` while an [`RxBuf`](super::RxBuf) or
     /// [`TxBuf`](super::TxBuf) of the old link is alive: its buffer id would alias one of
@@ -31,7 +31,7 @@ impl<M: SharedMemory + Clone, D: Doorbell> HostBus<M, D> {
                 "receive or transmit buffers of the old link are still held",
             ));
         }
-        let mut fresh = HostBus::new(self.shared.mem.clone(), map, bell, rsc, self.cfg)?;
+        let mut fresh = HostBus::new(self.shared.mem.clone(), bell, map, rsc, self.cfg)?;
         fresh.link.count = self.link.count;
         fresh.sleeps = self.sleeps;
         fresh.ns_refused = self.ns_refused;

@@ -4,7 +4,7 @@
 
 use super::{Ept, Msg, RemoteConfig};
 use crate::error::protocol;
-use crate::rpmsg::link::{Core, Endpoints};
+use crate::rpmsg::endpoints::{Core, Endpoints};
 use crate::rpmsg::{RPMSG_HDR_SIZE, RPMSG_NS_ADDR, VdevInfo, overlaps};
 use crate::shm::OwnedRange;
 use crate::virtq::{DescChain, DescInfo, DeviceQueue};
@@ -76,7 +76,7 @@ pub(super) struct Ready<'a, M, D, const N: usize> {
     pub link: &'a mut Core<D>,
     pub info: &'a VdevInfo,
     pub cfg: &'a RemoteConfig,
-    pub endpoints: &'a mut Endpoints<(), [Option<Ept>; N]>,
+    pub endpoints: &'a mut Endpoints<u32, [Option<Ept>; N]>,
     pub host_services: &'a mut [Option<(Name, u32)>; N],
     pub held_dropped: &'a mut u64,
 }
@@ -378,6 +378,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             ),
         };
         self.link.count.received += 1;
+        self.note_sender(t);
         let payload = match &range {
             Some(r) => r.bytes(self.mem),
             None => self.copied(t).unwrap_or(&[]),
@@ -389,6 +390,14 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
         });
         self.finish(t);
         Ok(r)
+    }
+
+    /// Records `t`'s sender as the last one to its endpoint (where a channel opened to
+    /// `RPMSG_ADDR_ANY` replies).
+    pub fn note_sender(&mut self, t: &Taken) {
+        if let Ok(e) = self.endpoints.get_mut(t.dst) {
+            e.ext = t.src;
+        }
     }
 
     /// Publishes the receive buffers returned so far (one index store, at most one kick).

@@ -4,15 +4,15 @@
 
 use super::{Msg, RemoteBus, Want};
 use crate::error::protocol;
-use crate::rpmsg::link::{self, EndpointAddr};
-use crate::rpmsg::{RPMSG_HDR_SIZE, overlaps};
+use crate::rpmsg::endpoints::{self, EndpointAddr};
+use crate::rpmsg::{Channel, RPMSG_HDR_SIZE, overlaps};
 use crate::shm::OwnedRange;
 use crate::{Doorbell, Error, Result, SharedMemory};
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
 /// One of the host's receive buffers, lent with a received message by
-/// [`RemoteBus::try_recv_reply_with`]. Derefs to its payload area (the buffer less the
+/// [`RemoteBus::recv_reply_with`]. Derefs to its payload area (the buffer less the
 /// 16-byte header). Fill it and call [`Self::send`] (a reply from the endpoint the message
 /// was sent to, to its sender) or [`Self::send_to`]; left unsent, the buffer stays the
 /// host's to post again, untouched as far as the protocol goes.
@@ -94,46 +94,46 @@ impl core::fmt::Debug for ReplyBuf<'_> {
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
-    /// Receives one message for a local endpoint and lends it to `f` in place together
-    /// with a host buffer to answer in ([`ReplyBuf`]), without blocking. `WouldBlock`
-    /// unless both are there: a message is not taken while the host has no receive buffer
-    /// posted. The message's buffer goes back to the host after `f`, then the reply (if
-    /// `f` sent one) is published — the order of a receive followed by a send.
+    /// Receives one message for `ch`'s local endpoint and lends it to `f` in place together
+    /// with a host buffer to answer in ([`ReplyBuf`]; [`ReplyBuf::send`] answers the
+    /// sender), waiting up to `timeout` for both: a message is not taken while the host
+    /// has no receive buffer posted. The message's buffer goes back to the host after `f`,
+    /// then the reply (if `f` sent one) is published — the order of a receive followed by
+    /// a send. Others' messages are held as [`Self::recv_with`] holds them.
     ///
     /// A host that hands the same memory out as a transmit and a receive buffer breaks the
     /// protocol: that is an error for the link (the two views must not alias).
-    pub fn try_recv_reply_with<R>(
+    pub fn recv_reply_with<R>(
         &mut self,
-        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
-    ) -> Result<R> {
-        self.try_reply_for(None, f)
-    }
-
-    /// [`Self::try_recv_reply_with`] for endpoint `ep` only (others' messages are held as
-    /// [`Self::try_recv_on`] holds them).
-    pub fn try_recv_reply_on<R>(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
-        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
-    ) -> Result<R> {
-        let ep = ep.into().get();
-        self.endpoints.get(ep)?;
-        self.try_reply_for(Some(ep), f)
-    }
-
-    /// [`Self::try_recv_reply_on`], waiting up to `timeout` (`None`: forever).
-    pub fn recv_reply_on<R>(
-        &mut self,
-        ep: impl Into<EndpointAddr>,
+        ch: &Channel,
         timeout: Option<Duration>,
         f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
     ) -> Result<R> {
-        let ep = ep.into().get();
+        let ep = ch.local;
+        self.endpoints.get(ep)?;
+        self.reply_loop(Some(ep), timeout, f)
+    }
+
+    /// [`Self::recv_reply_with`] for a message to any local endpoint (`m.dst` names it).
+    pub fn recv_reply_any_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
+        self.reply_loop(None, timeout, f)
+    }
+
+    fn reply_loop<R>(
+        &mut self,
+        ep: Option<u32>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
+    ) -> Result<R> {
         let mut f = Some(f);
         self.block_on(timeout, Want::Both, |bus| {
             let mut out = None;
-            let got = bus.try_recv_reply_on(ep, |m, tx| out = f.take().map(|f| f(m, tx)));
-            link::pending(got).map(|g| g.and(out))
+            let got = bus.try_reply_for(ep, |m, tx| out = f.take().map(|f| f(m, tx)));
+            endpoints::pending(got).map(|g| g.and(out))
         })
     }
 
@@ -192,6 +192,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         };
         let mut tx = rd.claim_tx(&slot, slot.room)?;
         rd.link.count.received += 1;
+        rd.note_sender(&t);
         let payload = match &rx {
             Some(r) => r.bytes(rd.mem),
             None => rd.copied(&t).unwrap_or(&[]),
@@ -221,20 +222,5 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             None => Ok(()),
         };
         published.and(sent).map(|()| r)
-    }
-
-    /// [`Self::try_recv_reply_with`], waiting up to `timeout` (`None`: forever) for a
-    /// message and a host buffer.
-    pub fn recv_reply_with<R>(
-        &mut self,
-        timeout: Option<Duration>,
-        f: impl FnOnce(Msg<'_>, &mut ReplyBuf<'_>) -> R,
-    ) -> Result<R> {
-        let mut f = Some(f);
-        self.block_on(timeout, Want::Both, |bus| {
-            let mut out = None;
-            let got = bus.try_recv_reply_with(|m, tx| out = f.take().map(|f| f(m, tx)));
-            link::pending(got).map(|g| g.and(out))
-        })
     }
 }

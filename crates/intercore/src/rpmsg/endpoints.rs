@@ -291,9 +291,9 @@ impl<D: Doorbell> Core<D> {
     }
 }
 
-/// "Nothing yet" is `Err(WouldBlock)` on both roles' `try_*` calls; the blocking calls
-/// turn it into another try. This adapter is what every blocking call passes to
-/// `notify::block_on`.
+/// "Nothing yet" is `Err(WouldBlock)` from each attempt inside both roles' blocking calls;
+/// the calls turn it into another try (or, when the time is up, `Timeout`). This adapter is
+/// what every blocking call passes to its `block_on`.
 pub(crate) fn pending<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Err(Error::WouldBlock) => Ok(None),
