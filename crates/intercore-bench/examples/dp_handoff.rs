@@ -8,9 +8,9 @@
 //! (pin it: `taskset -c 1 ...`).
 
 use intercore::dataplane::{Coherent, DpHost, DpRemote, Pool, PoolConfig};
-use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::layout::CarveoutSpec;
-use intercore::testing::Link;
+use intercore::rpmsg::{Channel, HostConfig};
+use intercore::testing::Carveout;
 use intercore::wire::dataplane::{DP_OP_NOP, DP_SERVICE};
 use intercore::{DevAddr, LinearMap, WaitMode};
 use std::collections::VecDeque;
@@ -42,7 +42,7 @@ fn main() {
         event_idx: false,
         da_base: 0xA000_0000,
     };
-    let link = Link::with_pool_area(spec, cfg.region_len());
+    let link = Carveout::with_pool_area(spec, cfg.region_len());
     let host_cfg = HostConfig {
         wait: WaitMode::Poll,
         ..HostConfig::default()
@@ -57,7 +57,7 @@ fn main() {
     let rep = remote.create_endpoint(DP_SERVICE, None).unwrap();
     remote.announce(rep).unwrap();
     let t = Some(Duration::from_secs(5));
-    let dst = host.wait_service(DP_SERVICE, t).unwrap();
+    let dst = host.find_service(DP_SERVICE, t).unwrap();
     let ep = host.create_endpoint("dp", None).unwrap();
     let max = host.max_payload();
     let pool = Pool::new(
@@ -67,7 +67,7 @@ fn main() {
         &cfg,
     )
     .unwrap();
-    let mut dp = DpHost::new(pool, ep, dst, max).unwrap();
+    let mut dp = DpHost::new(pool, Channel::new(ep, dst), max).unwrap();
     let mut free = VecDeque::new();
     while let Some(b) = dp.alloc(size) {
         free.push_back(b);
@@ -92,9 +92,9 @@ fn main() {
         }
         dp.flush(&mut host).unwrap();
         let t2 = Instant::now();
-        while let Ok(()) = remote.recv_with(z, |m| rdp.process(rep, m.src, m.payload, |_job| Ok(0)))
-        {
-        }
+        while let Ok(()) =
+            remote.recv_any_with(z, |m| rdp.process(rep, m.src, m.payload, |_job| Ok(0)))
+        {}
         rdp.flush(&mut remote, z).unwrap();
         let t3 = Instant::now();
         while let Ok(Some(c)) = dp.try_complete(&mut host) {

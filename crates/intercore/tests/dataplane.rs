@@ -937,10 +937,10 @@ fn arrived_completions_are_taken_before_a_partial_batch_is_sent() {
     let mut remote_dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
     let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
     s.remote.announce(rep).unwrap();
-    let dst = s.host.wait_service(DP_SERVICE, T).unwrap();
+    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
     let ep = s.host.create_endpoint("dp", None).unwrap();
     let max = s.host.max_payload();
-    let mut dp = DpHost::new(pool(&s.link), ep, dst, max).unwrap();
+    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
     assert_eq!(dp.batch_size(), 15);
     // The pool has 16 small buffers: take 15, and one more after the first completes.
     for _ in 0..15 {
@@ -952,10 +952,9 @@ fn arrived_completions_are_taken_before_a_partial_batch_is_sent() {
     dp.stage(b, 8, DP_OP_NOP).unwrap();
     // The remote completes the 15 it was sent.
     let serve = |s: &mut Setup, dp: &mut DpRemote<Cache, LinearMap>| {
-        while let Ok(()) = s
-            .remote
-            .try_recv_with(|m| dp.process(rep, m.src, m.payload, |_| Ok(0)))
-        {}
+        while let Ok(()) = s.remote.recv_any_with(Some(Duration::ZERO), |m| {
+            dp.process(rep, m.src, m.payload, |_| Ok(0))
+        }) {}
         dp.flush(&mut s.remote, T).unwrap();
     };
     serve(&mut s, &mut remote_dp);

@@ -608,10 +608,10 @@ impl<C: CacheOps> DpHost<C> {
         if self.done.is_empty() && self.flying > self.staged.len() {
             self.check()?;
             let ch = self.ch;
-            let got = match bus.try_recv_from(&ch, &mut self.scratch) {
-                Ok(None) => return Ok(None),
-                Ok(Some(r)) => Ok(r),
-                Err(e) => Err(e),
+            // Don't wait: one look (expiry is `Timeout`, the convention of `MessageIo`).
+            let got = match bus.recv_from(&ch, &mut self.scratch, Some(Duration::ZERO)) {
+                Err(Error::Timeout) => return Ok(None),
+                got => got,
             };
             let (src, len) = self.received(got)?;
             self.absorb_scratch(src, len)?;
