@@ -346,3 +346,47 @@ pub fn table(rows: &[AccessRow]) -> String {
     );
     s
 }
+
+/// The paths of the uncached-SoC estimate (issue 24.3), from the 64-byte round-trip rows
+/// with EVENT_IDX off.
+pub fn soc_paths(rows: &[AccessRow]) -> Vec<crate::soc_model::Path> {
+    use crate::soc_model::{LINUX_HOST_RTT, OPENAMP_HOST_RTT, Path, SideCounts};
+    let side = |role: &str, implementation: &str| {
+        rows.iter()
+            .find(|r| {
+                r.role == role
+                    && r.implementation == implementation
+                    && r.op == "rtt"
+                    && r.size == 64
+                    && !r.event_idx
+            })
+            .map(|r| SideCounts {
+                loads: r.per_msg(r.counts.loads),
+                ordered_chain: r.counts.ordered_chain,
+            })
+    };
+    let both = |imp| side("host", imp).zip(side("remote", imp));
+    let standard_remote = side("remote", "intercore");
+    vec![
+        Path {
+            name: "intercore standard ring",
+            counts: both("intercore"),
+        },
+        Path {
+            name: "intercore in-order rings",
+            counts: both("intercore-in-order"),
+        },
+        Path {
+            name: "intercore inline slots",
+            counts: both("intercore-inline"),
+        },
+        Path {
+            name: "Linux host (derived) + intercore remote",
+            counts: standard_remote.map(|r| (LINUX_HOST_RTT, r)),
+        },
+        Path {
+            name: "OpenAMP host (derived) + intercore remote",
+            counts: standard_remote.map(|r| (OPENAMP_HOST_RTT, r)),
+        },
+    ]
+}

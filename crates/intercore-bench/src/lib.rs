@@ -6,8 +6,9 @@
 //! * The access-counting bench, [`accesses`]: shared-memory loads, stores, fences, lines
 //!   and dependent load chains per message, counted (docs/BENCHMARKS.md, "Counting
 //!   shared-memory accesses"): `cargo run --release -p intercore-bench --bin accesses
-//!   [-- --json]`.
+//!   [-- --json]`, ending with [`soc_model`]'s uncached-SoC estimate from those counts.
 
 #![deny(unsafe_code)]
 
 pub mod accesses;
+pub mod soc_model;

@@ -107,6 +107,14 @@ impl core::error::Error for ParseWaitModeError {}
 ///   at once when a wait that yielded took longer than a sleep costs (`slept`): a yield can
 ///   hand the CPU to another busy process for a whole time slice, so it is paid only
 ///   where it helps.
+/// * **Slow yields.** A yield after which the next clock read comes [`SLOW_YIELD`] or more
+///   later gave a time slice away (to a busy process sharing this CPU, not to the peer):
+///   that wait yields no more, yielding stops, and it cannot restart for the next
+///   `backoff` waits — [`YIELD_BACKOFF_MIN`] after the first slow yield, doubling with
+///   each one up to [`YIELD_BACKOFF_MAX`], halving each time yielding stops because the
+///   peer answers quickly again. So a machine where yields keep giving slices away pays
+///   one slice per `backoff` waits (at most 1 in 256 once it has happened twice: below a
+///   p99), while one where they reach the peer keeps them (issue 24.5).
 /// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
 ///   teach nothing.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +133,10 @@ pub(crate) struct SpinPolicy {
     yielding: bool,
     /// Waits in a row that succeeded within [`YIELD_AFTER`].
     calm: u32,
+    /// Waits for which yielding stays off after the next slow yield (0: none seen yet).
+    backoff: u32,
+    /// Waits left before yielding may start again (after a slow yield).
+    quiet: u32,
 }
 
 /// The budget is this many times the estimate.
@@ -139,13 +151,23 @@ pub(crate) const EST_WEIGHT: u64 = 8;
 pub(crate) const FAIL_ONE: u32 = 1024;
 /// Above this failure ratio (3/4), waits skip spinning.
 pub(crate) const BYPASS_FAIL: u32 = FAIL_ONE * 3 / 4;
-/// While skipping, every this-many-th wait spins the full maximum as a probe.
-pub(crate) const PROBE_EVERY: u32 = 16;
+/// While skipping, every this-many-th wait spins the full maximum as a probe: rarely
+/// enough that the probes that fail (they spin the whole maximum, then sleep) stay below
+/// 1% of the waits, out of the p99 (with every 16th, p99 under load was the maximum spin
+/// plus a wake-up: issue 24.5); a peer that is fast again is found within 256 sleeps.
+pub(crate) const PROBE_EVERY: u32 = 256;
 /// Above this failure ratio (1/4: about three of the last eight spins ran out), a spin that
 /// runs out turns yielding on.
 pub(crate) const YIELD_FAIL: u32 = FAIL_ONE / 4;
 /// Waits in a row that succeed within [`YIELD_AFTER`] after which spinning stops yielding.
 pub(crate) const CALM_WAITS: u32 = 64;
+/// A yield whose next clock read comes this much later or more gave a time slice away:
+/// far above a switch to the peer and back (µs), far below a scheduler slice (ms).
+pub(crate) const SLOW_YIELD: Duration = Duration::from_micros(100);
+/// Waits without yielding after the first slow yield.
+pub(crate) const YIELD_BACKOFF_MIN: u32 = 128;
+/// The most waits without yielding after a slow yield.
+pub(crate) const YIELD_BACKOFF_MAX: u32 = 8192;
 
 /// How a wait under [`SpinPolicy`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +194,11 @@ impl SpinPolicy {
                 skipped: 0,
                 yielding: false,
                 calm: 0,
+                backoff: 0,
+                quiet: 0,
             };
         }
+        self.quiet = self.quiet.saturating_sub(1);
         if self.fail > BYPASS_FAIL {
             self.skipped += 1;
             if self.skipped < PROBE_EVERY {
@@ -210,15 +235,18 @@ impl SpinPolicy {
                     self.calm = 0;
                 } else {
                     self.calm += 1;
-                    if self.calm >= CALM_WAITS {
+                    if self.calm >= CALM_WAITS && self.yielding {
+                        // The peer answers without this CPU again: slow yields seen
+                        // before weigh half as much.
                         self.yielding = false;
+                        self.backoff /= 2;
                     }
                 }
             }
             Outcome::RanOut(slept) => {
                 self.fail += (FAIL_ONE - self.fail) / w;
                 self.skipped = 0;
-                if self.fail > YIELD_FAIL {
+                if self.fail > YIELD_FAIL && self.quiet == 0 {
                     self.yielding = true;
                     self.calm = 0;
                 }
@@ -226,6 +254,21 @@ impl SpinPolicy {
             }
             Outcome::Skipped(slept) => self.learn_sleep(slept),
         }
+    }
+
+    /// A wait's yield gave a time slice away ([`SLOW_YIELD`]): stop yielding, and keep it
+    /// off for the next `backoff` waits (doubled each time).
+    pub(crate) fn record_slow_yield(&mut self) {
+        self.yielding = false;
+        self.calm = 0;
+        self.backoff = (self.backoff.saturating_mul(2)).clamp(YIELD_BACKOFF_MIN, YIELD_BACKOFF_MAX);
+        self.quiet = self.backoff;
+    }
+
+    /// Waits left before yielding may start again.
+    #[cfg(test)]
+    pub(crate) fn quiet(&self) -> u32 {
+        self.quiet
     }
 
     fn learn_sleep(&mut self, slept: Option<Duration>) {
@@ -287,6 +330,11 @@ pub(crate) struct Waiter {
     budget: Option<Duration>,
     /// Adaptive: whether the policy lets this call yield the CPU past [`YIELD_AFTER`].
     may_yield: bool,
+    /// Adaptive: the clock read just before the last yield (`None`: the last read did not
+    /// yield).
+    yielded_at: Option<Duration>,
+    /// Adaptive: a yield of this call gave a time slice away ([`SLOW_YIELD`]).
+    slow_yield: bool,
     /// Adaptive: the budget ran out (the call then slept or timed out).
     ran_out: bool,
     /// Adaptive: the clock at the first miss and at the latest read.
@@ -325,6 +373,8 @@ impl Waiter {
             spins: 0,
             budget: None,
             may_yield: false,
+            yielded_at: None,
+            slow_yield: false,
             ran_out: false,
             first: Duration::ZERO,
             last: Duration::ZERO,
@@ -344,6 +394,15 @@ impl Waiter {
     /// there is no sleep to learn from (yet).
     pub(crate) fn no_sleep(&mut self) {
         self.slept_at = None;
+    }
+
+    /// Whether a yield of this call gave a time slice away ([`SLOW_YIELD`]). A call whose
+    /// last clock read yielded and which then ended reads the clock once more to tell.
+    pub(crate) fn slow_yield<D: Doorbell + ?Sized>(&mut self, bell: &D) -> bool {
+        if let Some(t) = self.yielded_at.take() {
+            self.slow_yield |= bell.now().saturating_sub(t) >= SLOW_YIELD;
+        }
+        self.slow_yield
     }
 
     /// Gives the call its spin budget, and whether it yields the CPU past [`YIELD_AFTER`]
@@ -408,6 +467,13 @@ impl Waiter {
         if self.spinning {
             self.last = now;
         }
+        if let Some(t) = self.yielded_at.take() {
+            if now.saturating_sub(t) >= SLOW_YIELD {
+                // That yield gave a slice away: no more yields in this call.
+                self.slow_yield = true;
+                self.may_yield = false;
+            }
+        }
         if self.deadline.is_some_and(|d| now >= d) {
             bell.check_peer()?;
             return Err(crate::Error::Timeout);
@@ -415,6 +481,7 @@ impl Waiter {
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
             if self.may_yield && now.saturating_sub(self.first) >= YIELD_AFTER {
                 bell.yield_cpu();
+                self.yielded_at = Some(now);
             } else {
                 core::hint::spin_loop();
             }
@@ -496,8 +563,12 @@ pub(crate) fn block_on<S: Sleeper, T>(
     if armed {
         s.disarm();
     }
+    let slow_yield = w.slow_yield(s.bell());
     if let Some(o) = w.outcome(s.bell(), r.is_ok()) {
         s.spin_policy().record(o);
+    }
+    if slow_yield {
+        s.spin_policy().record_slow_yield();
     }
     r
 }
@@ -618,6 +689,8 @@ mod tests {
         mode: WaitMode,
         policy: SpinPolicy,
         yields: Cell<u32>,
+        /// How far the clock moves during a yield (the time slice it gave away).
+        yield_cost: Cell<Duration>,
     }
 
     impl Doorbell for Fake {
@@ -635,6 +708,7 @@ mod tests {
         }
         fn yield_cpu(&self) {
             self.yields.set(self.yields.get() + 1);
+            self.clock.set(self.clock.get() + self.yield_cost.get());
         }
     }
 
@@ -675,6 +749,7 @@ mod tests {
                 mode,
                 policy: SpinPolicy::default(),
                 yields: Cell::new(0),
+                yield_cost: Cell::new(Duration::ZERO),
             }
         }
         /// One blocking call whose reply comes on try `ready_at` (1: at once).
@@ -815,6 +890,85 @@ mod tests {
             let mut f = Fake::new(mode);
             f.call(5000).unwrap();
             assert_eq!(f.yields.get(), 0, "{mode}");
+        }
+    }
+
+    /// Issue 24.5: a yield that gives a time slice away (the next clock read comes
+    /// [`SLOW_YIELD`] or more later) ends yielding in that wait and for the next
+    /// [`YIELD_BACKOFF_MIN`] waits, doubling with each slow yield up to
+    /// [`YIELD_BACKOFF_MAX`] and halving when yielding stops because the peer answers
+    /// quickly again; spins that run out during the back-off do not restart yielding.
+    #[test]
+    fn slow_yields_back_off() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        let start_yielding = |f: &mut Fake| {
+            let mut n = 0;
+            while !f.policy.yields() {
+                f.call(u32::MAX).unwrap();
+                n += 1;
+                assert!(n <= 3, "three spins that run out start yielding");
+            }
+        };
+        start_yielding(&mut f);
+        // A fast yield (the peer ran) changes nothing.
+        f.call(200).unwrap();
+        assert_eq!(f.yields.get(), 1);
+        assert!(f.policy.yields());
+        assert_eq!(f.policy.quiet(), 0);
+        // A yield that takes 500 µs: found at the end of the call (its last read yielded).
+        f.yield_cost.set(500 * US);
+        f.call(200).unwrap();
+        assert_eq!(f.yields.get(), 2);
+        assert!(!f.policy.yields());
+        assert_eq!(f.policy.quiet(), YIELD_BACKOFF_MIN);
+        // During the back-off, spins that run out do not turn yielding on, and nothing
+        // yields; every wait counts down.
+        for _ in 0..5 {
+            f.call(u32::MAX).unwrap();
+        }
+        assert!(!f.policy.yields());
+        assert_eq!(f.yields.get(), 2);
+        assert_eq!(f.policy.quiet(), YIELD_BACKOFF_MIN - 5);
+        while f.policy.quiet() > 0 {
+            f.call(100).unwrap();
+        }
+        // Afterwards yielding can start again; a slow yield in the middle of a wait stops
+        // that wait's yields at once (one yield, then spinning until the budget runs out),
+        // and doubles the back-off.
+        start_yielding(&mut f);
+        let y = f.yields.get();
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.yields.get(), y + 1);
+        assert_eq!(f.policy.quiet(), 2 * YIELD_BACKOFF_MIN);
+        // Yielding that stops because the peer answers quickly halves it.
+        f.yield_cost.set(Duration::ZERO);
+        while f.policy.quiet() > 0 {
+            f.call(100).unwrap();
+        }
+        start_yielding(&mut f);
+        for _ in 0..CALM_WAITS {
+            f.call(100).unwrap();
+        }
+        assert!(!f.policy.yields());
+        start_yielding(&mut f);
+        f.yield_cost.set(500 * US);
+        f.call(200).unwrap();
+        assert_eq!(
+            f.policy.quiet(),
+            2 * YIELD_BACKOFF_MIN,
+            "halved to 128, doubled"
+        );
+        // Never more than the maximum.
+        for _ in 0..20 {
+            f.policy.record_slow_yield();
+        }
+        assert_eq!(f.policy.quiet(), YIELD_BACKOFF_MAX);
+        // Poll and event waits never yield, so never back off.
+        for mode in [WaitMode::Poll, WaitMode::Event] {
+            let mut f = Fake::new(mode);
+            f.yield_cost.set(500 * US);
+            f.call(5000).unwrap();
+            assert_eq!(f.policy.quiet(), 0, "{mode}");
         }
     }
 }

@@ -924,3 +924,65 @@ fn remote_batches_follow_the_transports_payload() {
     assert!(matches!(dp.flush(&mut tiny, T), Err(Error::Config(_))));
     assert!(tiny.sent.is_empty());
 }
+
+/// Issue 24.4: submissions are published in whole batches while completions keep coming.
+/// With 20 buffers submitted (one message of 15 sent, 5 staged) and the completion message
+/// for the first 15 already arrived, taking completions does not send the 5 as a short
+/// message: the application resubmits what comes back and fills the batch instead. Only
+/// when nothing has arrived does a wait (here `try_complete`) flush the staged 5.
+#[test]
+fn arrived_completions_are_taken_before_a_partial_batch_is_sent() {
+    let mut s = setup();
+    let win = windows(&s.link);
+    let mut remote_dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
+    let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
+    s.remote.announce(rep).unwrap();
+    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
+    let ep = s.host.create_endpoint("dp", None).unwrap();
+    let max = s.host.max_payload();
+    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    assert_eq!(dp.batch_size(), 15);
+    // The pool has 16 small buffers: take 15, and one more after the first completes.
+    for _ in 0..15 {
+        let b = dp.alloc(4096).unwrap();
+        dp.submit(&mut s.host, b, 8, DP_OP_NOP).unwrap();
+    }
+    assert_eq!(dp.stats().messages, 1);
+    let b = dp.alloc(4096).unwrap();
+    dp.stage(b, 8, DP_OP_NOP).unwrap();
+    // The remote completes the 15 it was sent.
+    let serve = |s: &mut Setup, dp: &mut DpRemote<Cache, LinearMap>| {
+        while let Ok(()) = s.remote.recv_any_with(Some(Duration::ZERO), |m| {
+            dp.process(rep, m.src, m.payload, |_| Ok(0))
+        }) {}
+        dp.flush(&mut s.remote, T).unwrap();
+    };
+    serve(&mut s, &mut remote_dp);
+    for i in 0..14 {
+        let c = dp.wait_complete(&mut s.host, T).unwrap();
+        assert_eq!(
+            dp.stats().messages,
+            1,
+            "completion {i} had arrived: the staged batch waits to fill"
+        );
+        dp.stage(c.into_writable(), 8, DP_OP_NOP).unwrap();
+    }
+    // The 15th completion: the batch (the 16th buffer and 14 resubmitted) is full now.
+    let last = dp.wait_complete(&mut s.host, T).unwrap();
+    assert_eq!(dp.stats().messages, 1);
+    // Nothing more can arrive (the remote holds nothing): a wait sends the batch first.
+    assert!(dp.try_complete(&mut s.host).unwrap().is_none());
+    assert_eq!(
+        dp.stats().messages,
+        2,
+        "nothing had arrived: the batch went out"
+    );
+    serve(&mut s, &mut remote_dp);
+    for _ in 0..15 {
+        drop(dp.wait_complete(&mut s.host, T).unwrap());
+    }
+    drop(last);
+    assert_eq!(dp.outstanding(), 0);
+    assert_eq!(dp.stats().messages, 2);
+    assert_eq!(dp.pool().counts(), [20, 0, 0, 0]);
+}

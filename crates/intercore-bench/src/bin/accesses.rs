@@ -23,10 +23,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let text = if json {
-        rows.iter().map(|r| format!("{}\n", r.json())).collect()
+    // The uncached-SoC estimate (issue 24.3) from the 64-byte round-trip counts.
+    let soc = intercore_bench::accesses::soc_paths(&rows);
+    let cost = intercore_bench::soc_model::UNCACHED_ACCESS_NS;
+    let text: String = if json {
+        let rows = rows.iter().map(|r| format!("{}\n", r.json()));
+        let est = intercore_bench::soc_model::summary_json(&soc, cost)
+            .into_iter()
+            .map(|l| format!("{l}\n"));
+        rows.chain(est).collect()
     } else {
-        intercore_bench::accesses::table(&rows)
+        let est: String = intercore_bench::soc_model::summary(&soc, cost)
+            .into_iter()
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!("{}\n{est}", intercore_bench::accesses::table(&rows))
     };
     // A reader that closed stdout early ends the program quietly.
     match std::io::stdout().lock().write_all(text.as_bytes()) {

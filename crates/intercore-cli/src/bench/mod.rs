@@ -106,7 +106,7 @@ fn bulk_gbps(rows: &[Row], transport: &str) -> Option<f64> {
 }
 
 /// The targets every run is held to.
-const TARGETS: [TargetDef; 9] = [
+const TARGETS: [TargetDef; 11] = [
     (
         "poll_rtt_64_over_spin_floor",
         "polling round trip, 64 B, p50 / spin floor p50",
@@ -153,6 +153,20 @@ const TARGETS: [TargetDef; 9] = [
         |r| over_best(r, "rtt-load-unpinned"),
     ),
     (
+        "adaptive_rtt_64_load_unpinned_p99_over_poll",
+        "under load, unpinned: adaptive p99 / poll p99 (issue 24.5)",
+        Some(2.0),
+        true,
+        |r| {
+            let p99 = |imp| {
+                find(r, "rtt-load-unpinned", imp, 64)
+                    .and_then(|r| r.lat)
+                    .map(|l| l.p99 as f64)
+            };
+            ratio(p99("intercore-adaptive"), p99("intercore-poll"))
+        },
+    ),
+    (
         "adaptive_idle_remote_cpu_pct",
         "adaptive, remote CPU % while idle",
         Some(5.0),
@@ -173,13 +187,23 @@ const TARGETS: [TargetDef; 9] = [
     (
         "bulk_1mib_coherent_over_write_pass",
         "bulk GB/s, 1 MiB, coherent / one write pass",
-        Some(0.9),
+        Some(0.95),
         false,
         |r| {
             ratio(
                 bulk_gbps(r, "intercore-coherent"),
                 bulk_gbps(r, "write-pass"),
             )
+        },
+    ),
+    (
+        "bulk_4kib_coherent_over_write_pass",
+        "bulk GB/s, 4 KiB, coherent / one write pass (issue 24.4)",
+        Some(0.5),
+        false,
+        |r| {
+            let gbps = |imp| find(r, "bulk", imp, 4096).and_then(|r| r.gbps);
+            ratio(gbps("intercore-coherent"), gbps("write-pass"))
         },
     ),
     (

@@ -1,6 +1,6 @@
 //! The host side of the handoff protocol.
 
-use super::pool::{Completed, Owner, Pool, WritableBuf};
+use super::pool::{Completed, Lease, Owner, Pool, WritableBuf};
 use super::{CacheOps, MAX_DP_BATCH, line_span};
 use crate::rpmsg::{Channel, MessageIo};
 use crate::{Error, Result};
@@ -48,13 +48,15 @@ pub struct DpHostStats {
     pub reclaimed: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Flight {
+struct Flight<C: CacheOps> {
     seq: u64,
     /// The submission has gone out to the remote ([`DpHost::flush`] sent its batch). Until
     /// then the remote cannot know the buffer, so a completion naming it is refused,
     /// however well it guesses the sequence number, id and address.
     sent: bool,
+    /// The buffer's claim on the pool, moved here from its `WritableBuf` and on to its
+    /// `Completed`.
+    lease: Lease<C>,
 }
 
 /// The host's data plane on one rpmsg channel, talking to the remote's `intercore-dp`
@@ -114,8 +116,16 @@ pub struct DpHost<C: CacheOps> {
     /// no longer in flight with it belongs to the time before, and is ignored (counted in
     /// [`DpHostStats::stale`]) instead of breaking the data plane again.
     fence: u64,
-    flights: Vec<Option<Flight>>,
-    batch: Vec<DpSubmit>,
+    flights: Vec<Option<Flight<C>>>,
+    /// How many of `flights` are `Some` (kept, not counted: `wait_complete` asks for every
+    /// completion message, and counting walked the whole pool).
+    flying: usize,
+    /// The next submit message, built in place as buffers are staged: the header's room,
+    /// then one entry per staged buffer (so a flush copies the batch once, into the
+    /// transport's buffer).
+    msg: Vec<u8>,
+    /// Ids of the staged buffers, in the order of their entries in `msg`.
+    staged: Vec<u32>,
     per_msg: usize,
     done: VecDeque<Completed<C>>,
     stats: DpHostStats,
@@ -146,8 +156,14 @@ impl<C: CacheOps> DpHost<C> {
             ch,
             next_seq: 1,
             fence: 0,
-            flights: alloc::vec![None; n],
-            batch: Vec::with_capacity(per_msg),
+            flights: (0..n).map(|_| None).collect(),
+            flying: 0,
+            msg: {
+                let mut m = Vec::with_capacity(DP_HDR_SIZE + per_msg * DP_ENTRY_SIZE);
+                m.resize(DP_HDR_SIZE, 0);
+                m
+            },
+            staged: Vec::with_capacity(per_msg),
             per_msg,
             done: VecDeque::new(),
             stats: DpHostStats::default(),
@@ -177,7 +193,7 @@ impl<C: CacheOps> DpHost<C> {
     }
     /// Buffers at the remote now.
     pub fn in_flight(&self) -> usize {
-        self.flights.iter().filter(|f| f.is_some()).count()
+        self.flying
     }
     /// Buffers submitted and not yet taken back by the application: at the remote, or
     /// completed and waiting in [`Self::wait_complete`]'s queue.
@@ -219,14 +235,15 @@ impl<C: CacheOps> DpHost<C> {
         let shared = &self.pool.shared;
         let mut n = 0;
         for (id, f) in self.flights.iter_mut().enumerate() {
-            if f.take().is_some() {
+            if let Some(f) = f.take() {
+                self.flying -= 1;
                 let info = *shared.info(id as u32);
                 shared.cache.invalidate(id as u32, info.off, info.cap);
-                shared.release(id as u32, Owner::InFlight);
+                f.lease.free();
                 n += 1;
             }
         }
-        self.batch.clear();
+        self.unstage();
         self.stats.reclaimed += n as u64;
         n
     }
@@ -269,17 +286,17 @@ impl<C: CacheOps> DpHost<C> {
         let shared = &self.pool.shared;
         let mut unsent = 0u64;
         for (id, f) in self.flights.iter_mut().enumerate() {
-            if f.is_some_and(|f| !f.sent) {
-                *f = None;
+            if let Some(f) = f.take_if(|f| !f.sent) {
+                self.flying -= 1;
                 let info = *shared.info(id as u32);
                 shared.cache.invalidate(id as u32, info.off, info.cap);
-                shared.release(id as u32, Owner::InFlight);
+                f.lease.free();
                 unsent += 1;
             }
         }
-        self.batch.clear();
+        self.unstage();
         self.stats.reclaimed += unsent;
-        let at_remote = |dp: &Self| dp.flights.iter().flatten().count();
+        let at_remote = |dp: &Self| dp.flying;
         let mut budget = at_remote(self) + 16;
         while at_remote(self) > 0 && budget > 0 {
             budget -= 1;
@@ -309,7 +326,7 @@ impl<C: CacheOps> DpHost<C> {
         op: u32,
     ) -> Result<Ticket> {
         let ticket = self.stage(buf, len, op)?;
-        if self.batch.len() == self.per_msg {
+        if self.staged.len() == self.per_msg {
             self.flush(bus)?;
         }
         Ok(ticket)
@@ -318,43 +335,47 @@ impl<C: CacheOps> DpHost<C> {
     /// [`Self::submit`] without sending: the buffer is cleaned, marked in flight and
     /// queued; it goes out with the next [`Self::flush`] (or a submit that fills the batch).
     /// `Exhausted` when a whole batch is already queued.
-    pub fn stage(&mut self, mut buf: WritableBuf<C>, len: usize, op: u32) -> Result<Ticket> {
+    pub fn stage(&mut self, buf: WritableBuf<C>, len: usize, op: u32) -> Result<Ticket> {
         self.check()?;
-        if self.batch.len() >= self.per_msg {
+        if self.staged.len() >= self.per_msg {
             return Err(Error::Exhausted("a full batch is queued: flush first"));
         }
-        if !alloc::sync::Arc::ptr_eq(&buf.shared, &self.pool.shared) {
+        if !alloc::sync::Arc::ptr_eq(&buf.lease.shared, &self.pool.shared) {
             return Err(Error::Config("buffer belongs to another pool"));
         }
-        let info = *buf.shared.info(buf.id);
+        let info = buf.info;
         if len > info.cap {
             return Err(Error::MessageTooLarge { len, max: info.cap });
         }
+        let id = buf.id();
         let cache = &self.pool.shared.cache;
         let (start, n) = line_span(cache.line_size(), info.off, len);
-        cache.clean(buf.id, start, n);
-        cache.handoff(buf.id, info.off, info.cap);
-        buf.live = false;
-        let ok = self
-            .pool
-            .shared
-            .transfer(buf.id, Owner::Cpu, Owner::InFlight);
+        cache.clean(id, start, n);
+        cache.handoff(id, info.off, info.cap);
+        // The handle ends here; its claim on the pool moves to the in-flight record.
+        let mut lease = buf.lease;
+        let ok = lease.pass(Owner::InFlight);
         debug_assert!(ok);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.flights[buf.id as usize] = Some(Flight { seq, sent: false });
-        self.batch.push(DpSubmit {
+        self.flights[id as usize] = Some(Flight {
+            seq,
+            sent: false,
+            lease,
+        });
+        self.flying += 1;
+        let entry = DpSubmit {
             seq: Le64::new(seq),
             da: Le64::new(info.da.0),
             len: Le32::new(len as u32),
             cap: Le32::new(info.cap as u32),
-            buf: Le32::new(buf.id),
+            buf: Le32::new(id),
             op: Le32::new(op),
-        });
+        };
+        self.msg.extend_from_slice(entry.as_bytes());
+        self.staged.push(id);
         self.stats.submitted += 1;
-        let ticket = Ticket { seq, buf: buf.id };
-        drop(buf);
-        Ok(ticket)
+        Ok(Ticket { seq, buf: id })
     }
 
     /// Sends the queued submissions (one rpmsg message, one doorbell at most). Blocks up to
@@ -362,35 +383,31 @@ impl<C: CacheOps> DpHost<C> {
     /// the remote holds every transmit buffer (backpressure).
     pub fn flush<T: MessageIo + ?Sized>(&mut self, bus: &mut T) -> Result<()> {
         self.check()?;
-        if self.batch.is_empty() {
+        if self.staged.is_empty() {
             return Ok(());
         }
-        let mut msg = [0u8; DP_HDR_SIZE + MAX_DP_BATCH * DP_ENTRY_SIZE];
-        let n = self.batch.len();
         let hdr = DpHdr {
             kind: Le16::new(DP_SUBMIT),
-            count: Le16::new(n as u16),
+            count: Le16::new(self.staged.len() as u16),
             reserved: Le32::new(0),
         };
-        msg[..DP_HDR_SIZE].copy_from_slice(hdr.as_bytes());
-        for (i, s) in self.batch.iter().enumerate() {
-            let at = DP_HDR_SIZE + i * DP_ENTRY_SIZE;
-            msg[at..at + DP_ENTRY_SIZE].copy_from_slice(s.as_bytes());
-        }
-        bus.send(
-            &self.ch,
-            &msg[..DP_HDR_SIZE + n * DP_ENTRY_SIZE],
-            self.send_timeout,
-        )?;
+        self.msg[..DP_HDR_SIZE].copy_from_slice(hdr.as_bytes());
+        bus.send(&self.ch, &self.msg, self.send_timeout)?;
         // Only now may the remote complete these buffers.
-        for s in &self.batch {
-            if let Some(f) = self.flights[s.buf.get() as usize].as_mut() {
+        for &id in &self.staged {
+            if let Some(f) = self.flights[id as usize].as_mut() {
                 f.sent = true;
             }
         }
-        self.batch.clear();
+        self.unstage();
         self.stats.messages += 1;
         Ok(())
+    }
+
+    /// Empties the next submit message (its buffers were sent or taken back).
+    fn unstage(&mut self) {
+        self.msg.truncate(DP_HDR_SIZE);
+        self.staged.clear();
     }
 
     /// Judges one completion message from `src`. A message from any address but the
@@ -476,7 +493,7 @@ impl<C: CacheOps> DpHost<C> {
             .pool
             .info(id)
             .ok_or(bad("buffer id outside the pool", id as u64))?;
-        match self.flights[id as usize] {
+        match &self.flights[id as usize] {
             Some(f) if f.seq == seq && f.sent => {}
             // From before the last reset: that submission's buffer was reclaimed (it may
             // be in flight again under a newer sequence number).
@@ -497,23 +514,22 @@ impl<C: CacheOps> DpHost<C> {
         if len > info.cap {
             return Err(bad("length beyond the buffer's capacity", len as u64));
         }
-        self.flights[id as usize] = None;
-        let shared = &self.pool.shared;
-        let ok = shared.transfer(id, Owner::InFlight, Owner::Completed);
+        let Some(f) = self.flights[id as usize].take() else {
+            return Err(bad("buffer not in flight", id as u64));
+        };
+        self.flying -= 1;
+        let mut lease = f.lease;
+        let ok = lease.pass(Owner::Completed);
         debug_assert!(ok);
-        let (start, n) = line_span(shared.cache.line_size(), info.off, len);
-        shared.cache.invalidate(id, start, n);
+        let cache = &self.pool.shared.cache;
+        let (start, n) = line_span(cache.line_size(), info.off, len);
+        cache.invalidate(id, start, n);
         self.stats.completed += 1;
         if c.status.get() != intercore_wire::dataplane::DP_OK {
             self.stats.failed += 1;
         }
-        self.done.push_back(Completed::new(
-            alloc::sync::Arc::clone(shared),
-            id,
-            len,
-            c.status.get(),
-            seq,
-        ));
+        self.done
+            .push_back(Completed::new(lease, len, c.status.get(), seq));
         Ok(())
     }
 
@@ -571,12 +587,13 @@ impl<C: CacheOps> DpHost<C> {
         self.done.pop_front()
     }
 
-    /// A completed buffer, if one is there (non-blocking; flushes first).
+    /// A completed buffer, if one is there (non-blocking). Staged submissions are flushed
+    /// unless a completion message had already arrived (see [`Self::wait_complete`]).
     pub fn try_complete<T: MessageIo + ?Sized>(
         &mut self,
         bus: &mut T,
     ) -> Result<Option<Completed<C>>> {
-        if let Some(c) = self.done.pop_front() {
+        if let Some(c) = self.take_arrived(bus)? {
             return Ok(Some(c));
         }
         self.flush(bus)?;
@@ -584,15 +601,38 @@ impl<C: CacheOps> DpHost<C> {
         Ok(self.done.pop_front())
     }
 
-    /// Waits up to `timeout` for the next completed buffer (flushes first). `Timeout` if
-    /// the remote returns nothing in time; a dead remote is `PeerGone`. Buffers completed
-    /// before the data plane broke are still handed out, then the sticky error.
+    /// The next completed buffer already queued, or from a completion message that has
+    /// already arrived (one non-blocking receive, tried only while submissions that went
+    /// out are outstanding).
+    fn take_arrived<T: MessageIo + ?Sized>(&mut self, bus: &mut T) -> Result<Option<Completed<C>>> {
+        if self.done.is_empty() && self.flying > self.staged.len() {
+            self.check()?;
+            let ch = self.ch;
+            // Don't wait: one look (expiry is `Timeout`, the convention of `MessageIo`).
+            let got = match bus.recv_from(&ch, &mut self.scratch, Some(Duration::ZERO)) {
+                Err(Error::Timeout) => return Ok(None),
+                got => got,
+            };
+            let (src, len) = self.received(got)?;
+            self.absorb_scratch(src, len)?;
+        }
+        Ok(self.done.pop_front())
+    }
+
+    /// Waits up to `timeout` for the next completed buffer. `Timeout` if the remote
+    /// returns nothing in time; a dead remote is `PeerGone`. Buffers completed before the
+    /// data plane broke are still handed out, then the sticky error.
+    ///
+    /// Staged submissions are flushed before waiting, but not when a completion message
+    /// has already arrived: an application that resubmits each buffer as it comes back
+    /// then fills whole submit messages instead of sending a short one at every
+    /// completion message (fewer messages per buffer, issue 24.4).
     pub fn wait_complete<T: MessageIo + ?Sized>(
         &mut self,
         bus: &mut T,
         timeout: Option<Duration>,
     ) -> Result<Completed<C>> {
-        if let Some(c) = self.done.pop_front() {
+        if let Some(c) = self.take_arrived(bus)? {
             return Ok(c);
         }
         self.flush(bus)?;

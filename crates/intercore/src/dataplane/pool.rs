@@ -7,7 +7,7 @@ use crate::{DevAddr, Error, Result};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicU8, AtomicU32};
 
 /// Buffer sizes and counts of a pool.
@@ -96,7 +96,16 @@ impl<C: CacheOps> Shared<C> {
         &self.bufs[id as usize]
     }
 
-    /// Moves buffer `id` from `from` to `to`; false if it was not in `from`.
+    /// Moves buffer `id` from `from` to `to`; false (and nothing changed) if it was not in
+    /// `from`.
+    ///
+    /// A load and a store, not a compare-and-swap: a buffer's owner word is only written
+    /// by whoever holds the buffer — its one [`Lease`] (inside a [`WritableBuf`], a
+    /// [`Completed`] or the `DpHost`'s record while it is in flight), or the allocator that
+    /// popped it from the free list — and each holder got it from the previous one by a
+    /// move or through the free list's own Release/Acquire, so two writers never race. A
+    /// locked read-modify-write here (three per buffer cycle) stalled the host behind the
+    /// stores of the write it had just made to the buffer (issue 24.4).
     pub(crate) fn transfer(&self, id: u32, from: Owner, to: Owner) -> bool {
         let enc = |o| match o {
             Owner::Free => FREE,
@@ -104,16 +113,59 @@ impl<C: CacheOps> Shared<C> {
             Owner::InFlight => IN_FLIGHT,
             Owner::Completed => COMPLETED,
         };
-        // AcqRel: ownership changes order the byte accesses of the old and new owner.
-        self.owner[id as usize]
-            .compare_exchange(enc(from), enc(to), AcqRel, Acquire)
-            .is_ok()
+        let word = &self.owner[id as usize];
+        // Acquire/Release: a reader of the owner (`Pool::owner`, `owners`) that sees the new
+        // owner also sees what the old one did before handing the buffer on.
+        if word.load(Acquire) != enc(from) {
+            return false;
+        }
+        word.store(enc(to), Release);
+        true
     }
 
     pub(crate) fn release(&self, id: u32, from: Owner) {
         let ok = self.transfer(id, from, Owner::Free);
         debug_assert!(ok, "buffer {id} released from the wrong state");
         self.push(id);
+    }
+}
+
+/// One buffer's claim on the pool: the pool reference and which owner state the holder
+/// keeps it in. It travels with the buffer — `WritableBuf` → the `DpHost`'s in-flight
+/// record → `Completed` → `WritableBuf` — by moves, so a buffer cycle updates no reference
+/// count (each update is a locked read-modify-write, which waits for the stores of the
+/// write just made to the buffer: issue 24.4). Dropped while the CPU holds the buffer
+/// (`Cpu`, `Completed`), it returns the buffer to the free list; in flight it does not
+/// (a live remote may still write it: `DpHost::reclaim` decides).
+pub(crate) struct Lease<C: CacheOps> {
+    pub(crate) shared: Arc<Shared<C>>,
+    pub(crate) id: u32,
+    holder: Owner,
+}
+
+impl<C: CacheOps> Lease<C> {
+    /// Moves the buffer to owner `to`; false (nothing changed) if it was not in the state
+    /// this lease says.
+    pub(crate) fn pass(&mut self, to: Owner) -> bool {
+        let ok = self.shared.transfer(self.id, self.holder, to);
+        if ok {
+            self.holder = to;
+        }
+        ok
+    }
+
+    /// Returns the buffer to the free list now, whoever holds it (reclaim).
+    pub(crate) fn free(mut self) {
+        self.shared.release(self.id, self.holder);
+        self.holder = Owner::Free;
+    }
+}
+
+impl<C: CacheOps> Drop for Lease<C> {
+    fn drop(&mut self) {
+        if matches!(self.holder, Owner::Cpu | Owner::Completed) {
+            self.shared.release(self.id, self.holder);
+        }
     }
 }
 
@@ -211,9 +263,14 @@ impl<C: CacheOps> Pool<C> {
         for &(cap, class) in &s.by_size {
             if cap >= len {
                 if let Some(id) = s.pop(class) {
-                    let ok = s.transfer(id, Owner::Free, Owner::Cpu);
+                    let mut lease = Lease {
+                        shared: Arc::clone(s),
+                        id,
+                        holder: Owner::Free,
+                    };
+                    let ok = lease.pass(Owner::Cpu);
                     debug_assert!(ok, "popped buffer {id} was not free");
-                    return Some(WritableBuf::new(Arc::clone(s), id));
+                    return Some(WritableBuf::new(lease));
                 }
             }
         }
@@ -270,29 +327,25 @@ impl<C: CacheOps> Pool<C> {
 /// [`crate::fill_shared`], which make naturally aligned
 /// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct WritableBuf<C: CacheOps> {
-    pub(crate) shared: Arc<Shared<C>>,
-    pub(crate) id: u32,
+    /// Returns the buffer to the pool when the handle is dropped.
+    pub(crate) lease: Lease<C>,
+    pub(crate) info: BufInfo,
     range: OwnedRange,
-    pub(crate) live: bool,
 }
 
 impl<C: CacheOps> WritableBuf<C> {
-    fn new(shared: Arc<Shared<C>>, id: u32) -> Self {
+    fn new(lease: Lease<C>) -> Self {
+        let (shared, id) = (&lease.shared, lease.id);
         let info = *shared.info(id);
         shared.cache.cpu_access(id, info.off, info.cap, true);
         // The buffer is ours (state CPU): no other handle and not the peer.
         let range = OwnedRange::claim_cpu(&shared.cache, info.off, info.cap)
             .expect("pool checked its layout");
-        Self {
-            shared,
-            id,
-            range,
-            live: true,
-        }
+        Self { lease, info, range }
     }
     /// Buffer id.
     pub fn id(&self) -> u32 {
-        self.id
+        self.lease.id
     }
     /// Capacity in bytes.
     pub fn cap(&self) -> usize {
@@ -300,7 +353,7 @@ impl<C: CacheOps> WritableBuf<C> {
     }
     /// Device address.
     pub fn da(&self) -> DevAddr {
-        self.shared.info(self.id).da
+        self.info.da
     }
 }
 
@@ -315,21 +368,13 @@ impl<C: CacheOps> WritableBuf<C> {
 impl<C: CacheOps> Deref for WritableBuf<C> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.range.cpu_bytes(&self.shared.cache)
+        self.range.cpu_bytes(&self.lease.shared.cache)
     }
 }
 
 impl<C: CacheOps> DerefMut for WritableBuf<C> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.range.cpu_bytes_mut(&self.shared.cache)
-    }
-}
-
-impl<C: CacheOps> Drop for WritableBuf<C> {
-    fn drop(&mut self) {
-        if self.live {
-            self.shared.release(self.id, Owner::Cpu);
-        }
+        self.range.cpu_bytes_mut(&self.lease.shared.cache)
     }
 }
 
@@ -349,33 +394,32 @@ impl<C: CacheOps> Drop for WritableBuf<C> {
 /// which use both. On such a region copy with [`Self::copy_to`] or [`crate::copy_from_shared`] (not `to_vec()`), which make naturally aligned
 /// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct Completed<C: CacheOps> {
-    shared: Arc<Shared<C>>,
-    id: u32,
+    /// Returns the buffer to the pool when the handle is dropped.
+    lease: Lease<C>,
     range: OwnedRange,
     status: u32,
     seq: u64,
-    live: bool,
 }
 
 impl<C: CacheOps> Completed<C> {
-    pub(crate) fn new(shared: Arc<Shared<C>>, id: u32, len: usize, status: u32, seq: u64) -> Self {
+    /// A handle for the buffer of `lease`, which the caller has moved to `Completed`.
+    pub(crate) fn new(lease: Lease<C>, len: usize, status: u32, seq: u64) -> Self {
+        let (shared, id) = (&lease.shared, lease.id);
         let off = shared.info(id).off;
         shared.cache.cpu_access(id, off, len, false);
         // The buffer is ours again (state COMPLETED), and was invalidated by the caller.
         let range = OwnedRange::claim_cpu(&shared.cache, off, len)
             .expect("length checked against capacity");
         Self {
-            shared,
-            id,
+            lease,
             range,
             status,
             seq,
-            live: true,
         }
     }
     /// Buffer id.
     pub fn id(&self) -> u32 {
-        self.id
+        self.lease.id
     }
     /// The submission's sequence number.
     pub fn seq(&self) -> u64 {
@@ -392,33 +436,25 @@ impl<C: CacheOps> Completed<C> {
         crate::copy_from_shared(self, out)
     }
     /// Takes the buffer back for writing (to fill and submit again).
-    pub fn into_writable(mut self) -> WritableBuf<C> {
-        self.live = false;
-        let ok = self.shared.transfer(self.id, Owner::Completed, Owner::Cpu);
-        debug_assert!(ok, "completed buffer {} was not COMPLETED", self.id);
-        WritableBuf::new(Arc::clone(&self.shared), self.id)
+    pub fn into_writable(self) -> WritableBuf<C> {
+        let mut lease = self.lease;
+        let ok = lease.pass(Owner::Cpu);
+        debug_assert!(ok, "completed buffer {} was not COMPLETED", lease.id);
+        WritableBuf::new(lease)
     }
 }
 
 impl<C: CacheOps> Deref for Completed<C> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.range.cpu_bytes(&self.shared.cache)
-    }
-}
-
-impl<C: CacheOps> Drop for Completed<C> {
-    fn drop(&mut self) {
-        if self.live {
-            self.shared.release(self.id, Owner::Completed);
-        }
+        self.range.cpu_bytes(&self.lease.shared.cache)
     }
 }
 
 impl<C: CacheOps> core::fmt::Debug for WritableBuf<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WritableBuf")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("cap", &self.cap())
             .finish()
     }
@@ -427,7 +463,7 @@ impl<C: CacheOps> core::fmt::Debug for WritableBuf<C> {
 impl<C: CacheOps> core::fmt::Debug for Completed<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Completed")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("seq", &self.seq)
             .field("status", &self.status)
             .field("len", &self.range.len())
