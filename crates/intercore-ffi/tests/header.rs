@@ -32,15 +32,33 @@ fn header_is_current() {
 fn header_compiles_as_c11_and_cxx17() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = std::env::temp_dir().join(format!("intercore-ffi-header-{}.c", std::process::id()));
-    std::fs::write(&src, "#include \"intercore.h\"\nint main(void) { return INTERCORE_OK; }\n").unwrap();
+    std::fs::write(
+        &src,
+        "#include \"intercore.h\"\nint main(void) { return INTERCORE_OK; }\n",
+    )
+    .unwrap();
     for (cc, lang, std) in [("cc", "c", "-std=c11"), ("c++", "c++", "-std=c++17")] {
         let out = std::process::Command::new(cc)
-            .args(["-x", lang, std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .args([
+                "-x",
+                lang,
+                std,
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-fsyntax-only",
+                "-I",
+            ])
             .arg(dir.join("include"))
             .arg(&src)
             .output()
             .unwrap_or_else(|e| panic!("{cc} (needed to check the header): {e}"));
-        assert!(out.status.success(), "{cc} {std}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{cc} {std}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let _ = std::fs::remove_file(&src);
 }
