@@ -251,7 +251,7 @@ pub unsafe extern "C" fn intercore_remote_attach(
         return INTERCORE_E_INVALID;
     }
     let base = c.shm_base.cast::<u8>();
-    if base.is_null() || !(base as usize).is_multiple_of(8) || c.shm_len == 0 {
+    if base.is_null() || (base as usize) % 8 != 0 || c.shm_len == 0 {
         return INTERCORE_E_INVALID;
     }
     let rsc_off = (c.rsc as usize).wrapping_sub(base as usize);
