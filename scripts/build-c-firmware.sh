@@ -52,8 +52,10 @@ done
 rustc_version=$(/usr/bin/rustc --version | awk '{print $2}')
 libsrc=/usr/src/rustc-$rustc_version/library
 [[ -d $libsrc ]] || { echo "build-c-firmware: !!!!! no Rust library source at $libsrc (rust-web-src): ffi-echo.elf cannot be built !!!!!" >&2; exit 1; }
+# Also for a Cortex-M4F/M7 (thumbv7em-none-eabihf): compiled, not linked into a firmware here.
 (RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 __CARGO_TESTS_ONLY_SRC_ROOT=$libsrc \
-    nice -n 10 /usr/bin/cargo build -p intercore-ffi --release --locked --target armv7r-none-eabihf \
+    nice -n 10 /usr/bin/cargo build -p intercore-ffi --release --locked \
+    --target armv7r-none-eabihf --target thumbv7em-none-eabihf \
     -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem --target-dir "$peers/ffi-cargo")
 ffi_lib=$peers/ffi-cargo/armv7r-none-eabihf/release/libintercore_ffi.a
 hard=(-mcpu=cortex-r5 -marm -mfpu=vfpv3-d16 -mfloat-abi=hard -ffreestanding -O2 -g -ffunction-sections -fdata-sections)
