@@ -301,7 +301,7 @@ pub fn vhost_user(data: &[u8]) {
     }
     drop(a);
     let _ = b.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut dev = intercore_vhost::Device::new(intercore_vhost::DeviceFirmware::Echo);
+    let mut dev = intercore_vhost::Device::new(std::sync::Arc::new(intercore_fw_echo::Echo));
     for _ in 0..64 {
         match intercore_vhost::proto::recv(&mut b) {
             Ok(Some(m)) => {

@@ -1,7 +1,7 @@
 //! The summary of a board, one aspect per line (what `intercore board check` prints).
 
 use crate::model::{
-    Board, Boot, CacheMaintenance, MappingSpec, MemorySpec, PoolCarveout, RegionSpec,
+    Board, Boot, CacheMaintenance, CacheSpec, MappingSpec, MemorySpec, PoolCarveout, RegionSpec,
     RprocSelector, TransportSpec,
 };
 use crate::validate::hex;
@@ -62,6 +62,58 @@ impl fmt::Display for Board {
                 writeln!(f, "           installs {}", p.display())?;
             }
         }
+        self.fmt_transport(f)?;
+        writeln!(
+            f,
+            "memory     {}",
+            self.memory.describe(self.pool.region_len() as u64)
+        )?;
+        writeln!(f, "mapping    {}", self.mapping.describe())?;
+        writeln!(f, "cache      {}", self.cache.describe())?;
+        writeln!(
+            f,
+            "rpmsg      {} × {} B per direction, wait {}, timeout {} ms, service {:?}",
+            self.rpmsg.buffers,
+            self.rpmsg.buffer_size,
+            self.rpmsg.wait,
+            self.rpmsg.timeout.as_millis(),
+            self.rpmsg.service
+        )?;
+        if let Some(p) = self.vdev.pool {
+            writeln!(
+                f,
+                "vdev       DMA pool {}+{}: vrings at FW_RSC_ADDR_ANY and the buffers placed as Linux's coherent pool does",
+                hex(p.base),
+                hex(p.size)
+            )?;
+        }
+        if let Some(b) = self.vdev.buffers {
+            writeln!(
+                f,
+                "vdev       buffers (vdev0buffer) at {}+{}",
+                hex(b.base),
+                hex(b.size)
+            )?;
+        }
+        let classes = self
+            .pool
+            .classes
+            .iter()
+            .map(|&(s, n)| format!("{n} × {}", size_str(s as u64)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        write!(
+            f,
+            "pool       {classes} ({}, buffers aligned to {})",
+            size_str(self.pool.region_len() as u64),
+            self.pool.align
+        )
+    }
+}
+
+impl Board {
+    /// The transport's lines of the summary.
+    fn fmt_transport(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.transport {
             TransportSpec::Sim {
                 firmware,
@@ -71,10 +123,10 @@ impl fmt::Display for Board {
             } => writeln!(
                 f,
                 "transport  simulated SoC: firmware {:?} in its own process, carveout at device address {}{}, {} layout",
-                firmware.name(),
+                firmware.as_str(),
                 hex(*da_base),
                 if *event_idx { ", EVENT_IDX" } else { "" },
-                layout.name()
+                layout.as_str()
             )?,
             TransportSpec::Userspace {
                 region,
@@ -131,11 +183,18 @@ impl fmt::Display for Board {
                 ctrl.as_deref().unwrap_or("rpmsg_ctrlN (the only one)")
             )?,
         }
-        let mem = match &self.memory {
-            MemorySpec::Memfd { size } => format!(
-                "memfd of {}",
-                size_str(size.unwrap_or(self.pool.region_len() as u64))
-            ),
+        Ok(())
+    }
+}
+
+impl MemorySpec {
+    /// The memory source, described for the summary (`pool_len`: the pool's bytes, a
+    /// memfd's default size).
+    pub fn describe(&self, pool_len: u64) -> String {
+        match self {
+            MemorySpec::Memfd { size } => {
+                format!("memfd of {}", size_str(size.unwrap_or(pool_len)))
+            }
             MemorySpec::Carveout(PoolCarveout::DevMem(r)) => {
                 format!("carveout {} through /dev/mem", region_str(r))
             }
@@ -169,9 +228,14 @@ impl fmt::Display for Board {
                 size.map(|s| format!(", first {}", size_str(s)))
                     .unwrap_or_default()
             ),
-        };
-        writeln!(f, "memory     {mem}")?;
-        let map = match self.mapping {
+        }
+    }
+}
+
+impl MappingSpec {
+    /// The mapping, described for the summary.
+    pub fn describe(&self) -> String {
+        match *self {
             MappingSpec::Identity => "identity (device address = physical address)".to_string(),
             MappingSpec::Offset(o) => {
                 format!("device address = physical address {o:+#x}")
@@ -188,10 +252,15 @@ impl fmt::Display for Board {
             MappingSpec::SimIommu { iova } => {
                 format!("the simulator's IOMMU: the pool at {}", hex(iova))
             }
-        };
-        writeln!(f, "mapping    {map}")?;
-        let cache = match self.cache.mode {
-            CacheMaintenance::Coherent if self.cache.io_coherent => {
+        }
+    }
+}
+
+impl CacheSpec {
+    /// The cache maintenance, described for the summary.
+    pub fn describe(&self) -> String {
+        match self.mode {
+            CacheMaintenance::Coherent if self.io_coherent => {
                 "coherent: fences only (the interconnect snoops for the remote)".to_string()
             }
             CacheMaintenance::Coherent => "coherent: fences only".to_string(),
@@ -209,45 +278,6 @@ impl fmt::Display for Board {
                 "sim-noncoherent: the coherency sanitizer, eviction seed {}, {}‰",
                 e.seed, e.per_mille
             ),
-        };
-        writeln!(f, "cache      {cache}")?;
-        writeln!(
-            f,
-            "rpmsg      {} × {} B per direction, wait {}, timeout {} ms, service {:?}",
-            self.rpmsg.buffers,
-            self.rpmsg.buffer_size,
-            self.rpmsg.wait,
-            self.rpmsg.timeout.as_millis(),
-            self.rpmsg.service
-        )?;
-        if let Some(p) = self.vdev.pool {
-            writeln!(
-                f,
-                "vdev       DMA pool {}+{}: vrings at FW_RSC_ADDR_ANY and the buffers placed as Linux's coherent pool does",
-                hex(p.base),
-                hex(p.size)
-            )?;
         }
-        if let Some(b) = self.vdev.buffers {
-            writeln!(
-                f,
-                "vdev       buffers (vdev0buffer) at {}+{}",
-                hex(b.base),
-                hex(b.size)
-            )?;
-        }
-        let classes = self
-            .pool
-            .classes
-            .iter()
-            .map(|&(s, n)| format!("{n} × {}", size_str(s as u64)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        write!(
-            f,
-            "pool       {classes} ({}, buffers aligned to {})",
-            size_str(self.pool.region_len() as u64),
-            self.pool.align
-        )
     }
 }

@@ -3,7 +3,6 @@
 //! unknown value is reported with every value allowed.
 
 use intercore_linux::remoteproc::Control;
-use intercore_sim::{Firmware, SimLayout};
 
 /// An enum whose every variant has one spelling in the board file.
 pub(crate) trait Keyword: Copy + 'static {
@@ -77,22 +76,6 @@ impl Keyword for Control {
     }
 }
 
-/// `transport.firmware`: the simulator's own names.
-impl Keyword for Firmware {
-    const ALL: &'static [Self] = &Firmware::ALL;
-    fn keyword(self) -> &'static str {
-        self.name()
-    }
-}
-
-/// `transport.layout`: the simulator's own names.
-impl Keyword for SimLayout {
-    const ALL: &'static [Self] = &SimLayout::ALL;
-    fn keyword(self) -> &'static str {
-        self.name()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,8 +99,8 @@ mod tests {
         round_trip::<CacheKind>();
         round_trip::<crate::model::DeviceAddress>();
         round_trip::<Control>();
-        round_trip::<Firmware>();
-        round_trip::<SimLayout>();
+        round_trip::<crate::model::FirmwareName>();
+        round_trip::<crate::model::SimLayout>();
         round_trip::<crate::model::QemuCoreName>();
         assert_eq!(
             TransportKind::allowed(),
@@ -135,7 +118,13 @@ mod tests {
             CacheKind::allowed(),
             "\"coherent\", \"arm64-el0\", \"dma-buf\", \"u-dma-buf-sysfs\", \"sim-noncoherent\""
         );
-        assert_eq!(Firmware::allowed(), "\"echo\", \"offload\", \"sink\"");
-        assert_eq!(SimLayout::allowed(), "\"standard\", \"ti-k3\"");
+        assert_eq!(
+            crate::model::FirmwareName::allowed(),
+            "\"echo\", \"offload\", \"sink\""
+        );
+        assert_eq!(
+            crate::model::SimLayout::allowed(),
+            "\"standard\", \"ti-k3\""
+        );
     }
 }

@@ -68,11 +68,14 @@
 //! # Where it sits
 //!
 //! Above `intercore-linux` (the memory sources, remoteproc control and device-tree readers
-//! that [`Board::check`] probes with) and `intercore-sim` (whose own types a simulated
-//! board names: [`Firmware`](intercore_sim::Firmware), [`SimLayout`](intercore_sim::SimLayout),
-//! [`Eviction`](intercore_sim::Eviction), [`POOL_IOVA`](intercore_sim::POOL_IOVA),
-//! [`DA_BASE`](intercore_sim::DA_BASE)). The command line (`intercore board check`,
-//! `intercore demo --board`) uses it.
+//! that [`Board::check`] probes with). The simulated SoC and QEMU (`intercore-sim`) are
+//! behind this crate's features `sim` and `qemu`, off by default: a board for a real core
+//! links no simulator and no firmware. Without them a simulated board still loads (its
+//! vocabulary, [`FirmwareName`], [`SimLayout`], [`Eviction`], [`DA_BASE`], [`POOL_IOVA`],
+//! is this crate's) and opening or checking it says which feature it needs. With `sim`, the
+//! firmware is the caller's ([`OpenEnv`]'s `sim_firmwares`, with the program hosting the
+//! remote core). The command line (`intercore board check`, `intercore demo --board`)
+//! enables both.
 //!
 //! # Modules
 //!
@@ -122,6 +125,7 @@
 //! | | `buffers_base` + `buffers_size` | `qemu`, `userspace` | a `vdev0buffer` region for the buffers |
 
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 mod check;
 mod core_isa;
@@ -139,15 +143,20 @@ pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::CoreIsa;
 pub use error::{BoardError, Problem};
 pub use model::{
-    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DEFAULT_READY_TIMEOUT,
-    DeviceAddress, DoorbellSpec, KERNEL_RPMSG_BUF_SIZE, KERNEL_RPMSG_MAX_BUFS, MailboxKind,
-    MappingKind, MappingSpec, MemorySource, MemorySpec, PoolCarveout, QemuCoreName, RegionSpec,
-    RpmsgSpec, RprocSelector, RprocSpec, TransportKind, TransportSpec, default_pool,
+    Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DA_BASE, DEFAULT_READY_TIMEOUT,
+    DeviceAddress, DoorbellSpec, Eviction, FirmwareName, KERNEL_RPMSG_BUF_SIZE,
+    KERNEL_RPMSG_MAX_BUFS, MailboxKind, MappingKind, MappingSpec, MemorySource, MemorySpec,
+    POOL_IOVA, PoolCarveout, QemuCoreName, RegionSpec, RpmsgSpec, RprocSelector, RprocSpec,
+    SimLayout, TransportKind, TransportSpec, default_pool,
 };
+#[cfg(feature = "sim")]
+pub use open::SimBus;
 pub use open::{
-    KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, QemuBus, SimBus, UserMem, UserPollBus,
-    UserRingsBus, UserUioBus, console_tail, expand_path, qemu_image,
+    Broken, DataPlaneError, KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, UserMem,
+    UserPollBus, UserRingsBus, UserUioBus, console_tail, expand_path,
 };
+#[cfg(feature = "qemu")]
+pub use open::{QemuBus, qemu_image};
 pub use pool::{BoardPool, PoolCache};
 pub use raw::{MAX_NESTING, MAX_STRUCTURE};
 pub use validate::MAX_POOL_BUFFERS;

@@ -1,13 +1,10 @@
 //! The typed board: what a validated board file says, part by part.
 
-use crate::error::BoardError;
 use crate::keyword::keyword_enum;
 use intercore::WaitMode;
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::HostConfig;
 use intercore_linux::remoteproc::Control;
-use intercore_sim::{Eviction, Firmware, SimConfig, SimLayout};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,13 +92,69 @@ pub enum RegionSpec {
     },
 }
 
+keyword_enum! {
+    /// `transport.firmware` of a simulated board: the name of the firmware the simulated
+    /// remote core runs. A name only: the firmware itself is a parameter of the simulator,
+    /// supplied with the program that hosts the remote core ([`crate::OpenEnv`]).
+    pub enum FirmwareName {
+        /// `firmware/echo`: echoes every message.
+        Echo = "echo",
+        /// `firmware/offload`: CRC32C on the data plane, plus the echo service.
+        Offload = "offload",
+        /// `firmware/echo`'s sink: counts messages (one-way throughput).
+        Sink = "sink",
+    }
+}
+
+keyword_enum! {
+    /// `transport.layout` of a simulated board: how the simulated SoC lays out its shared
+    /// memory (the simulator's `SimLayout`, by the same names).
+    pub enum SimLayout {
+        /// One carveout: resource table, vrings and `vdev0buffer` at fixed addresses.
+        Standard = "standard",
+        /// As on TI K3: the table in the firmware's region, vrings placed by the host,
+        /// buffers from the DMA region, the firmware started first.
+        TiK3 = "ti-k3",
+    }
+}
+
+/// How the simulator's non-coherent cache model evicts on its own (`cache.seed`,
+/// `cache.per_mille`; the simulator's `Eviction`, field for field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eviction {
+    /// Seed of the eviction generator (runs are reproducible).
+    pub seed: u64,
+    /// Chance per hook, in thousandths, that a random line of a buffer the peer owns is
+    /// evicted.
+    pub per_mille: u32,
+}
+
+/// Seed 1, 50 evictions per thousand hooks: `sim-noncoherent` without `seed` and
+/// `per_mille`.
+impl Default for Eviction {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            per_mille: 50,
+        }
+    }
+}
+
+/// Where a simulated board's remote sees the carveout by default (`transport.da_base`):
+/// the simulator's `DA_BASE`.
+pub const DA_BASE: u64 = 0xA000_0000;
+
+/// Device address at which the simulated SoC's data-plane pool is mapped into the remote's
+/// IOMMU: the simulator's `POOL_IOVA`.
+pub const POOL_IOVA: u64 = 0xC000_0000;
+
 /// The `[transport]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportSpec {
     /// The simulated SoC (`intercore-sim`): the firmware runs as a child process.
     Sim {
         /// The firmware the simulated remote core runs.
-        firmware: Firmware,
+        firmware: FirmwareName,
         /// Where the remote sees the carveout.
         da_base: u64,
         /// Whether the firmware offers `VIRTIO_RING_F_EVENT_IDX`.
@@ -193,16 +246,6 @@ keyword_enum! {
         R5f = "r5f",
         /// Cortex-M4F (QEMU's `mps2-an386`).
         M4f = "m4f",
-    }
-}
-
-impl QemuCoreName {
-    /// The simulator's core.
-    pub fn core(self) -> intercore_sim::qemu::QemuCore {
-        match self {
-            QemuCoreName::R5f => intercore_sim::qemu::QemuCore::R5f,
-            QemuCoreName::M4f => intercore_sim::qemu::QemuCore::M4f,
-        }
     }
 }
 
@@ -418,9 +461,8 @@ impl MappingSpec {
 
 /// The cache maintenance the data plane uses (`[cache]`'s `mode` and its parameters).
 ///
-/// Not the simulator's `intercore_sim::CacheMode`, which says only whether the simulated
-/// SoC's caches are coherent: this one also names the real backends. A simulated board's
-/// mode converts to the simulator's with [`CacheMaintenance::sim`].
+/// Not the simulator's `CacheMode`, which says only whether the simulated SoC's caches are
+/// coherent: this one also names the real backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMaintenance {
     /// Fences only: coherent hardware, or an uncached mapping.
@@ -467,17 +509,6 @@ impl CacheMaintenance {
     pub fn as_str(&self) -> &'static str {
         self.kind().as_str()
     }
-    /// The simulated SoC's cache mode this is: `coherent` or the model; `None` for the
-    /// real backends, which the simulator does not have.
-    pub fn sim(&self) -> Option<intercore_sim::CacheMode> {
-        match *self {
-            CacheMaintenance::Coherent => Some(intercore_sim::CacheMode::Coherent),
-            CacheMaintenance::SimNoncoherent(e) => Some(intercore_sim::CacheMode::NonCoherent(e)),
-            CacheMaintenance::Arm64El0
-            | CacheMaintenance::DmaBuf
-            | CacheMaintenance::UDmaBufSysfs => None,
-        }
-    }
 }
 
 /// The `[cache]` table.
@@ -518,6 +549,49 @@ impl RpmsgSpec {
 }
 
 /// A parsed and validated board file.
+///
+/// Read one ([`Board::from_file`], [`Board::from_str`]), check it against this machine
+/// ([`Board::check`]), open the link ([`Board::open`]). A board whose memory is a
+/// carveout given by address, read and checked:
+///
+/// ```
+/// use intercore_board::{Board, CheckEnv, Level, TransportKind};
+///
+/// let board = Board::from_str(r#"
+///     [board]
+///     name = "my-board"
+///     arch = "aarch64"
+///     [remoteproc]
+///     name = "78000000.r5f"
+///     firmware = "am64-main-r5f0_0-fw"
+///     [transport]
+///     kind = "kernel"
+///     [memory]
+///     source = "carveout"
+///     base = 0xa5000000
+///     size = 0x800000
+///     [mapping]
+///     kind = "identity"
+///     [cache]
+///     mode = "coherent"
+///     [pool]
+///     classes = [[4096, 64], [65536, 16]]
+/// "#)?;
+/// assert_eq!(board.transport.kind(), TransportKind::Kernel);
+/// // What this machine lacks for it, each finding naming the part concerned.
+/// for f in board.check(&CheckEnv::default()) {
+///     if f.level == Level::Error {
+///         println!("{}: {}", f.topic, f.message);
+///     }
+/// }
+/// // A key in the wrong place is an error naming it.
+/// let e = Board::from_str("[board]\nname = \"b\"\ncolour = \"red\"\n").unwrap_err();
+/// assert!(e.to_string().contains("colour"), "{e}");
+/// # Ok::<(), intercore_board::BoardError>(())
+/// ```
+///
+/// Opening a simulated board needs the feature `sim` and the firmwares: the example
+/// `open_board` (`cargo run -p intercore-board --features sim --example open_board`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Board {
     /// `board.name`.
@@ -562,43 +636,13 @@ pub const KERNEL_RPMSG_MAX_BUFS: usize = 256;
 
 /// The default pool: the simulated SoC's (64 × 4 KiB, 16 × 64 KiB, 16 × 1 MiB).
 pub fn default_pool() -> PoolConfig {
-    SimConfig::default().pool
+    PoolConfig {
+        classes: vec![(4096, 64), (64 << 10, 16), (1 << 20, 16)],
+        align: 4096,
+    }
 }
 
 impl Board {
-    /// Reads and validates the board file `path`.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
-        let path = path.as_ref();
-        let text =
-            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
-                .map_err(|e| BoardError::Io {
-                    path: path.to_path_buf(),
-                    source: match e {
-                        intercore_linux::file::FileError::Io { source, .. } => source,
-                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
-                    },
-                })?;
-        let mut b = crate::validate::parse(&text).map_err(|e| match e {
-            BoardError::Syntax { problem, .. } => BoardError::Syntax {
-                path: Some(path.to_path_buf()),
-                problem,
-            },
-            BoardError::Invalid { problems, .. } => BoardError::Invalid {
-                path: Some(path.to_path_buf()),
-                problems,
-            },
-            other => other,
-        })?;
-        b.file = Some(path.to_path_buf());
-        Ok(b)
-    }
-
-    /// Parses and validates a board configuration held in memory.
-    #[allow(clippy::should_implement_trait)] // also offered as `FromStr`
-    pub fn from_str(text: &str) -> Result<Board, BoardError> {
-        crate::validate::parse(text)
-    }
-
     /// `firmware_file`, resolved against the board file's directory.
     pub fn firmware_path(&self) -> Option<PathBuf> {
         let f = self.remoteproc.as_ref()?.firmware_file.as_ref()?;
@@ -611,12 +655,5 @@ impl Board {
             .and_then(|p| p.parent())
             .unwrap_or(Path::new(""));
         Some(dir.join(f))
-    }
-}
-
-impl std::str::FromStr for Board {
-    type Err = BoardError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::validate::parse(s)
     }
 }

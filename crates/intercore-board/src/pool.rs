@@ -77,105 +77,14 @@ impl Board {
             }
         };
         let (phys, cache, source): (u64, PoolCache, String) = match &self.memory {
-            MemorySpec::Carveout(c) => {
-                let caching = match self.cache.mode {
-                    CacheMaintenance::Arm64El0 => DevMemCaching::Cached,
-                    _ => DevMemCaching::Uncached,
-                };
-                let (key, r) = match c {
-                    PoolCarveout::DevMem(RegionSpec::Range { base, size }) => (
-                        "memory.base",
-                        usize::try_from(*size)
-                            .map_err(|_| {
-                                intercore_linux::MemError::InvalidRequest(format!(
-                                    "size {size:#x} exceeds the address space"
-                                ))
-                            })
-                            .and_then(|len| PhysCarveout::devmem(&env.roots, *base, len, caching)),
-                    ),
-                    PoolCarveout::DevMem(RegionSpec::ReservedMemory { node, .. }) => (
-                        "memory.reserved_memory",
-                        PhysCarveout::from_device_tree(&env.roots, node, caching),
-                    ),
-                    PoolCarveout::Uio { device, map } => (
-                        "memory.uio_device",
-                        PhysCarveout::uio(&env.roots, device, *map as usize),
-                    ),
-                    PoolCarveout::UioNamed(name) => (
-                        "memory.uio_map_name",
-                        PhysCarveout::uio_named(&env.roots, name),
-                    ),
-                };
-                let mem = Arc::new(r.map_err(|e| cfg_err(key)(e.to_string()))?);
-                let source = format!("carveout {}", mem.source().display());
-                let phys = mem.phys_addr();
-                let cache: PoolCache = match self.cache.mode {
-                    CacheMaintenance::Coherent => Arc::new(Coherent::new(mem)),
-                    CacheMaintenance::Arm64El0 => arm64_el0(mem)?,
-                    other => return Err(unsupported_cache(other, "a carveout")),
-                };
-                (phys, cache, source)
-            }
+            MemorySpec::Carveout(c) => self.open_carveout(c, env)?,
             MemorySpec::DmaHeap {
                 heap,
                 size,
                 device_address,
-            } => {
-                if *device_address != Some(DeviceAddress::Pagemap) {
-                    return Err(cfg_err("memory.device_address")(
-                        "a dma-heap pool needs device_address = \"pagemap\" here (an IOMMU or TI's attach ioctl is not wired into Board::open_pool)".into(),
-                    ));
-                }
-                let len = usize::try_from(*size)
-                    .map_err(|_| cfg_err("memory.size")("exceeds the address space".into()))?;
-                let region = DmaHeapRegion::alloc_in(&env.roots, heap, len)
-                    .map_err(|e| cfg_err("memory.heap")(e.to_string()))?;
-                let phys = region
-                    .phys_addr_from_pagemap(Path::new(PAGEMAP))
-                    .map_err(|e| cfg_err("memory.device_address")(e.to_string()))?;
-                let cache: PoolCache = match self.cache.mode {
-                    CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
-                    CacheMaintenance::Arm64El0 => arm64_el0(region)?,
-                    CacheMaintenance::DmaBuf => Arc::new(
-                        intercore_linux::DmaBufCache::new(region)
-                            .map_err(|e| cfg_err("cache.mode")(e.to_string()))?,
-                    ),
-                    other => return Err(unsupported_cache(other, "a dma-heap buffer")),
-                };
-                (phys, cache, format!("dma-heap {heap}"))
-            }
-            MemorySpec::UDmaBuf { device, .. } => {
-                let region = UDmaBufRegion::open(&env.roots, device)
-                    .map_err(|e| cfg_err("memory.device")(e.to_string()))?;
-                let phys = region.phys_addr();
-                let cache: PoolCache = match self.cache.mode {
-                    CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
-                    CacheMaintenance::Arm64El0 => arm64_el0(region)?,
-                    CacheMaintenance::UDmaBufSysfs => Arc::new(
-                        intercore_linux::UDmaBufCache::new(region)
-                            .map_err(|e| cfg_err("cache.mode")(e.to_string()))?,
-                    ),
-                    other => return Err(unsupported_cache(other, "a u-dma-buf buffer")),
-                };
-                (phys, cache, format!("u-dma-buf {device}"))
-            }
-            MemorySpec::Hugetlb { size } => {
-                // The mainline route to cacheable, contiguous memory with a known address: one
-                // huge page (or several that happen to be adjacent) from a hugetlbfs memfd, its
-                // physical address from /proc/self/pagemap (root), checked page by page.
-                let len = usize::try_from(*size)
-                    .map_err(|_| cfg_err("memory.size")("exceeds the address space".into()))?;
-                let region = MemfdRegion::create_hugetlb("intercore-pool", len)
-                    .map_err(|e| cfg_err("memory.size")(e.to_string()))?;
-                let phys = contiguous_phys_addr(Path::new(PAGEMAP), &region)
-                    .map_err(|e| cfg_err("memory.source")(e.to_string()))?;
-                let cache: PoolCache = match self.cache.mode {
-                    CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
-                    CacheMaintenance::Arm64El0 => arm64_el0(region)?,
-                    other => return Err(unsupported_cache(other, "a hugetlb memfd")),
-                };
-                (phys, cache, format!("hugetlb memfd of {len:#x} bytes"))
-            }
+            } => self.open_dma_heap(heap, *size, *device_address, env)?,
+            MemorySpec::UDmaBuf { device, .. } => self.open_u_dma_buf(device, env)?,
+            MemorySpec::Hugetlb { size } => self.open_hugetlb(*size)?,
             other => {
                 return Err(cfg_err("memory.source")(format!(
                     "\"{}\" is not wired into Board::open_pool (carveout, dma-heap with device_address = \"pagemap\", hugetlb and u-dma-buf are; the simulator and QEMU boards open their pool through their SoC)",
@@ -201,6 +110,129 @@ impl Board {
             device_addr,
             source,
         })
+    }
+}
+
+/// One way to open the pool per memory source: the physical address, the cache
+/// operations over the mapping, and how to name it.
+impl Board {
+    /// A carveout: through `/dev/mem` (by address or reserved-memory node) or a UIO map.
+    fn open_carveout(
+        &self,
+        c: &PoolCarveout,
+        env: &OpenEnv,
+    ) -> Result<(u64, PoolCache, String), OpenError> {
+        let caching = match self.cache.mode {
+            CacheMaintenance::Arm64El0 => DevMemCaching::Cached,
+            _ => DevMemCaching::Uncached,
+        };
+        let (key, r) = match c {
+            PoolCarveout::DevMem(RegionSpec::Range { base, size }) => (
+                "memory.base",
+                usize::try_from(*size)
+                    .map_err(|_| {
+                        intercore_linux::MemError::InvalidRequest(format!(
+                            "size {size:#x} exceeds the address space"
+                        ))
+                    })
+                    .and_then(|len| PhysCarveout::devmem(&env.roots, *base, len, caching)),
+            ),
+            PoolCarveout::DevMem(RegionSpec::ReservedMemory { node, .. }) => (
+                "memory.reserved_memory",
+                PhysCarveout::from_device_tree(&env.roots, node, caching),
+            ),
+            PoolCarveout::Uio { device, map } => (
+                "memory.uio_device",
+                PhysCarveout::uio(&env.roots, device, *map as usize),
+            ),
+            PoolCarveout::UioNamed(name) => (
+                "memory.uio_map_name",
+                PhysCarveout::uio_named(&env.roots, name),
+            ),
+        };
+        let mem = Arc::new(r.map_err(|e| cfg_err(key)(e.to_string()))?);
+        let source = format!("carveout {}", mem.source().display());
+        let phys = mem.phys_addr();
+        let cache: PoolCache = match self.cache.mode {
+            CacheMaintenance::Coherent => Arc::new(Coherent::new(mem)),
+            CacheMaintenance::Arm64El0 => arm64_el0(mem)?,
+            other => return Err(unsupported_cache(other, "a carveout")),
+        };
+        Ok((phys, cache, source))
+    }
+
+    /// A dma-buf heap allocation, its address from `/proc/self/pagemap`.
+    #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
+    fn open_dma_heap(
+        &self,
+        heap: &str,
+        size: u64,
+        device_address: Option<DeviceAddress>,
+        env: &OpenEnv,
+    ) -> Result<(u64, PoolCache, String), OpenError> {
+        if device_address != Some(DeviceAddress::Pagemap) {
+            return Err(cfg_err("memory.device_address")(
+                "a dma-heap pool needs device_address = \"pagemap\" here (an IOMMU or TI's attach ioctl is not wired into Board::open_pool)".into(),
+            ));
+        }
+        let len = usize::try_from(size)
+            .map_err(|_| cfg_err("memory.size")("exceeds the address space".into()))?;
+        let region = DmaHeapRegion::alloc_in(&env.roots, heap, len)
+            .map_err(|e| cfg_err("memory.heap")(e.to_string()))?;
+        let phys = region
+            .phys_addr_from_pagemap(Path::new(PAGEMAP))
+            .map_err(|e| cfg_err("memory.device_address")(e.to_string()))?;
+        let cache: PoolCache = match self.cache.mode {
+            CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
+            CacheMaintenance::Arm64El0 => arm64_el0(region)?,
+            CacheMaintenance::DmaBuf => Arc::new(
+                intercore_linux::DmaBufCache::new(region)
+                    .map_err(|e| cfg_err("cache.mode")(e.to_string()))?,
+            ),
+            other => return Err(unsupported_cache(other, "a dma-heap buffer")),
+        };
+        Ok((phys, cache, format!("dma-heap {heap}")))
+    }
+
+    /// A u-dma-buf buffer (`/dev/udmabufN`), its address from sysfs.
+    #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
+    fn open_u_dma_buf(
+        &self,
+        device: &str,
+        env: &OpenEnv,
+    ) -> Result<(u64, PoolCache, String), OpenError> {
+        let region = UDmaBufRegion::open(&env.roots, device)
+            .map_err(|e| cfg_err("memory.device")(e.to_string()))?;
+        let phys = region.phys_addr();
+        let cache: PoolCache = match self.cache.mode {
+            CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
+            CacheMaintenance::Arm64El0 => arm64_el0(region)?,
+            CacheMaintenance::UDmaBufSysfs => Arc::new(
+                intercore_linux::UDmaBufCache::new(region)
+                    .map_err(|e| cfg_err("cache.mode")(e.to_string()))?,
+            ),
+            other => return Err(unsupported_cache(other, "a u-dma-buf buffer")),
+        };
+        Ok((phys, cache, format!("u-dma-buf {device}")))
+    }
+
+    /// A hugetlbfs memfd: the mainline route to cacheable, contiguous memory with a known address.
+    fn open_hugetlb(&self, size: u64) -> Result<(u64, PoolCache, String), OpenError> {
+        // The mainline route to cacheable, contiguous memory with a known address: one
+        // huge page (or several that happen to be adjacent) from a hugetlbfs memfd, its
+        // physical address from /proc/self/pagemap (root), checked page by page.
+        let len = usize::try_from(size)
+            .map_err(|_| cfg_err("memory.size")("exceeds the address space".into()))?;
+        let region = MemfdRegion::create_hugetlb("intercore-pool", len)
+            .map_err(|e| cfg_err("memory.size")(e.to_string()))?;
+        let phys = contiguous_phys_addr(Path::new(PAGEMAP), &region)
+            .map_err(|e| cfg_err("memory.source")(e.to_string()))?;
+        let cache: PoolCache = match self.cache.mode {
+            CacheMaintenance::Coherent => Arc::new(Coherent::new(region)),
+            CacheMaintenance::Arm64El0 => arm64_el0(region)?,
+            other => return Err(unsupported_cache(other, "a hugetlb memfd")),
+        };
+        Ok((phys, cache, format!("hugetlb memfd of {len:#x} bytes")))
     }
 }
 

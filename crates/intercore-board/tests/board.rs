@@ -5,8 +5,8 @@
 
 use intercore::WaitMode;
 use intercore_board::*;
+use intercore_board::{DA_BASE, Eviction, FirmwareName, POOL_IOVA, SimLayout};
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
-use intercore_sim::{Eviction, Firmware, POOL_IOVA, SimLayout};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -144,7 +144,7 @@ fn shipped_boards_carry_the_device_tree_values() {
     assert_eq!(
         sim.transport,
         TransportSpec::Sim {
-            firmware: Firmware::Offload,
+            firmware: FirmwareName::Offload,
             da_base: 0xA000_0000,
             event_idx: false,
             layout: SimLayout::Standard,
@@ -260,13 +260,13 @@ fn sim_board_uses_the_simulators_types() {
     assert!(matches!(
         b.transport,
         TransportSpec::Sim {
-            firmware: Firmware::Sink,
+            firmware: FirmwareName::Sink,
             layout: SimLayout::TiK3,
-            da_base: intercore_sim::DA_BASE,
+            da_base: DA_BASE,
             ..
         }
     ));
-    assert_eq!(b.cache.mode.sim(), Some(intercore_sim::CacheMode::Coherent));
+    assert_eq!(b.cache.mode, CacheMaintenance::Coherent);
     let nc = Board::from_str(&SIM.replace("\"coherent\"", "\"sim-noncoherent\"")).unwrap();
     assert_eq!(
         nc.cache.mode,
@@ -282,11 +282,6 @@ fn sim_board_uses_the_simulators_types() {
     ))
     .unwrap();
     assert_eq!(nc.cache.mode, CacheMaintenance::SimNoncoherent(e));
-    assert_eq!(
-        nc.cache.mode.sim(),
-        Some(intercore_sim::CacheMode::NonCoherent(e))
-    );
-    assert_eq!(CacheMaintenance::Arm64El0.sim(), None);
     has(
         &problems(&SIM.replace("kind = \"sim\"", "kind = \"sim\"\nfirmware = \"blink\"")),
         "transport.firmware = \"blink\"",
@@ -823,7 +818,10 @@ fn check_dma_heap() {
     assert!(out.contains("TI's kernels"), "{out}");
 }
 
-/// The simulator's board checks clean on any host, naming its firmware as the file does.
+/// The simulator's board checks clean on any host, naming its firmware as the file does
+/// (built with the feature `sim`, as the workspace's tests build it: the CLI enables it;
+/// without it, `emulated_boards_without_their_feature_name_it`).
+#[cfg(feature = "sim")]
 #[test]
 fn check_sim_board() {
     let b = Board::from_file(boards_dir().join("sim.toml")).unwrap();
@@ -936,7 +934,28 @@ fn qemu_boards_are_validated_by_key() {
         "memory.source",
         &["memfd"],
     );
-    // fw_dir is relative to the board file.
+    #[cfg(feature = "qemu")]
+    qemu_image_is_relative_to_the_board_file();
+    let names: Vec<_> = board_files()
+        .iter()
+        .filter_map(|f| match Board::from_file(f).unwrap().transport {
+            TransportSpec::Qemu { core, .. } => Some(core),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        names.contains(&intercore_board::QemuCoreName::R5f),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&intercore_board::QemuCoreName::M4f),
+        "{names:?}"
+    );
+}
+
+/// `transport.fw_dir` is relative to the board file.
+#[cfg(feature = "qemu")]
+fn qemu_image_is_relative_to_the_board_file() {
     let dir = std::env::temp_dir().join(format!("intercore-qemu-board-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("imgs")).unwrap();
     let f = dir.join("q.toml");
@@ -954,19 +973,26 @@ fn qemu_boards_are_validated_by_key() {
     std::fs::write(dir.join("imgs/qemu-m4f.elf"), b"x").unwrap();
     assert_eq!(b.qemu_image().unwrap(), dir.join("imgs/qemu-m4f.elf"));
     std::fs::remove_dir_all(&dir).unwrap();
-    let names: Vec<_> = board_files()
-        .iter()
-        .filter_map(|f| match Board::from_file(f).unwrap().transport {
-            TransportSpec::Qemu { core, .. } => Some(core),
-            _ => None,
-        })
-        .collect();
-    assert!(
-        names.contains(&intercore_board::QemuCoreName::R5f),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&intercore_board::QemuCoreName::M4f),
-        "{names:?}"
-    );
+}
+
+/// Without the features `sim` and `qemu` (the default), a simulated or QEMU board still
+/// loads, and opening or checking it names the feature it needs.
+#[cfg(not(any(feature = "sim", feature = "qemu")))]
+#[test]
+fn emulated_boards_without_their_feature_name_it() {
+    for (file, kind) in [("sim.toml", "sim"), ("qemu-r5f.toml", "qemu")] {
+        let b = Board::from_file(boards_dir().join(file)).unwrap();
+        let want = format!(
+            "transport.kind: {kind:?} needs intercore-board built with its feature {kind:?}"
+        );
+        let e = b.open().unwrap_err().to_string();
+        assert!(e.starts_with(&want), "{e}");
+        let found = b.check(&CheckEnv::default());
+        assert!(
+            found
+                .iter()
+                .any(|f| f.level == Level::Error && f.message.starts_with(&want)),
+            "{found:?}"
+        );
+    }
 }

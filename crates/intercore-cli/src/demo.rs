@@ -9,7 +9,7 @@ use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore_board::CacheMaintenance;
 use intercore_cli::{DemoArgs, EXIT_FAILED, EXIT_OK, SocKind, wait_mode_name};
 use intercore_sim::qemu::QemuCore;
-use intercore_sim::{Firmware, RemoteProgram, SimConfig, Soc};
+use intercore_sim::{RemoteProgram, SimConfig, Soc};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -132,14 +132,17 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
         remote_wait: o.remote_wait,
         cache: o.cache,
         layout: o.target.layout.unwrap_or_default().sim(),
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::offload())
     };
     let Some(path) = &o.target.board else {
         return Ok(cfg);
     };
     let board =
         intercore_board::Board::from_file(path).map_err(|e| CliError::at(path, e.to_string()))?;
-    let Some(bcfg) = board.sim_config() else {
+    let bcfg = board
+        .sim_config(&crate::firmwares::sim())
+        .map_err(|e| CliError::at(path, format!("{}: {e}", path.display())))?;
+    let Some(bcfg) = bcfg else {
         return Err(CliError::at(
             path,
             format!(
@@ -148,8 +151,8 @@ fn sim_config(o: &Opts) -> Result<SimConfig, CliError> {
             ),
         ));
     };
-    let fw = bcfg.firmware;
-    if fw != Firmware::Offload && o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 {
+    let fw = &bcfg.firmware;
+    if !fw.serves_data_plane() && o.bulk_mib.unwrap_or(SIM_BULK_MIB) > 0 {
         return Err(CliError::at(
             path,
             format!(

@@ -172,6 +172,7 @@ fn owned(b: &Board) -> bool {
 fn open_env() -> OpenEnv {
     OpenEnv {
         sim_remote: intercore_sim::RemoteProgram::current_exe(crate::SIM_REMOTE).ok(),
+        sim_firmwares: crate::firmwares::sim(),
         ..OpenEnv::default()
     }
 }

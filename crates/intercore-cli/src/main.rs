@@ -55,6 +55,7 @@ mod board;
 mod bulk;
 mod demo;
 mod error;
+mod firmwares;
 mod link;
 mod rproc;
 mod rsc;
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            return ExitCode::from(intercore_sim::remote_main(&rest) as u8);
+            return ExitCode::from(intercore_sim::remote_main(&rest, &firmwares::sim()) as u8);
         }
         Some(bench::PEER) => {
             let rest: Vec<String> = argv[2..]

@@ -28,7 +28,7 @@ struct Rig {
 fn rig(per_mille: u32) -> Result<Rig, String> {
     let cfg = SimConfig {
         cache: CacheMode::NonCoherent(Eviction { seed: 7, per_mille }),
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::offload())
     };
     let program = RemoteProgram::current_exe(crate::SIM_REMOTE).map_err(|e| e.to_string())?;
     let soc = Soc::start(&cfg, &program).map_err(|e| e.to_string())?;

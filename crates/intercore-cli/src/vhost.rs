@@ -5,6 +5,7 @@ use intercore_cli::{
     EXIT_FAILED, EXIT_OK, FirmwareArg, KernelBulkArgs, KernelEchoArgs, VhostUserArgs,
 };
 use intercore_vhost::DeviceFirmware;
+use std::sync::Arc;
 
 /// Where the device's log lines go (the library reports through the `log` facade): standard
 /// error, as `vhost-user: …`, at level info (the per-request trace of `--verbose` is info).
@@ -32,10 +33,11 @@ pub fn main(a: &VhostUserArgs, json: bool) -> Result<u8, CliError> {
     if log::set_logger(&STDERR_LOG).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let firmware = match a.firmware {
-        FirmwareArg::Echo => DeviceFirmware::Echo,
-        FirmwareArg::Sink => DeviceFirmware::Sink,
-        FirmwareArg::Offload => DeviceFirmware::Offload,
+    // The firmwares this command ships, the device's parameter.
+    let firmware: Arc<DeviceFirmware> = match a.firmware {
+        FirmwareArg::Echo => Arc::new(intercore_fw_echo::Echo),
+        FirmwareArg::Sink => Arc::new(intercore_fw_echo::Sink),
+        FirmwareArg::Offload => Arc::new(intercore_fw_offload::Offload),
     };
     let reports = intercore_vhost::serve_socket(&a.socket, firmware, a.verbose)
         .map_err(|e| CliError::at(&a.socket, e.to_string()))?;

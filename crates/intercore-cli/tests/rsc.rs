@@ -64,7 +64,7 @@ fn shows_the_binarys_own_table() {
     let bytes = std::fs::read(BIN).unwrap();
     let elf = Elf::parse(&bytes).unwrap();
     let section = elf.resource_table().unwrap().unwrap();
-    let (_, declared) = intercore_sim::Firmware::Offload.resource_table();
+    let declared = intercore_fw_offload::RESOURCE_TABLE.snapshot();
     assert_eq!(section.table.bytes(), declared.as_bytes());
 
     let out = rsc(&["--json", BIN]);

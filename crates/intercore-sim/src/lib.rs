@@ -8,6 +8,7 @@
 //! `da_base`, 0xA000_0000 by default), so any confusion of the two fails loudly.
 
 #![deny(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 mod anycache;
 pub mod coherency;
@@ -35,54 +36,19 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Firmware the simulated remote core can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Firmware {
-    /// `firmware/echo`: echoes every message.
-    Echo,
-    /// `firmware/offload`: CRC32C on the data plane, plus the echo service.
-    Offload,
-    /// `firmware/echo`'s sink: counts messages (one-way throughput).
-    Sink,
-}
-
-impl Firmware {
-    /// Every firmware, in the order board files and help texts list them.
-    pub const ALL: [Firmware; 3] = [Firmware::Echo, Firmware::Offload, Firmware::Sink];
-    /// The name used on the command line and in board files (`transport.firmware`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Firmware::Echo => "echo",
-            Firmware::Offload => "offload",
-            Firmware::Sink => "sink",
-        }
-    }
-    /// The carveout the firmware is built for and its resource table, read from the
-    /// firmware's `RESOURCE_TABLE` static (what a remoteproc loader copies from its
-    /// `.resource_table` section).
-    pub fn resource_table(self) -> (CarveoutSpec, IntercoreRpmsgTable) {
-        match self {
-            Firmware::Offload => (
-                intercore_fw_offload::CARVEOUT,
-                intercore_fw_offload::RESOURCE_TABLE.snapshot(),
-            ),
-            // The services of `firmware/echo`.
-            _ => (
-                intercore_fw_echo::CARVEOUT,
-                intercore_fw_echo::RESOURCE_TABLE.snapshot(),
-            ),
-        }
-    }
-    /// Parses a name.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "echo" => Some(Firmware::Echo),
-            "offload" => Some(Firmware::Offload),
-            "sink" => Some(Firmware::Sink),
-            _ => None,
-        }
-    }
-}
+/// A firmware the simulated remote core runs: an [`intercore::firmware::Firmware`] over
+/// the simulator's memory, doorbell, cache model and IOMMU windows. The simulator ships
+/// none: whoever ships firmwares passes them, to [`SimConfig::firmware`] (the host side
+/// "loads" its resource table and names it to the remote process) and to [`remote_main`]
+/// (the remote process looks the name up and runs it).
+pub type SimFirmware = dyn intercore::firmware::Firmware<
+        Arc<MemfdRegion>,
+        EventfdDoorbell,
+        8,
+        AnyCache,
+        ctrl::SimWindows<MemfdRegion>,
+    > + Send
+    + Sync;
 
 /// Device address at which the host maps the data-plane pool into the remote's IOMMU.
 pub const POOL_IOVA: u64 = 0xC000_0000;
@@ -228,7 +194,7 @@ impl K3Regions {
 }
 
 /// The shape of the simulated SoC.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     /// Entries per vring (and rpmsg buffers per direction).
     pub vring_num: u16,
@@ -238,8 +204,9 @@ pub struct SimConfig {
     pub event_idx: bool,
     /// Where the remote sees the carveout.
     pub da_base: u64,
-    /// Which firmware runs on the remote core.
-    pub firmware: Firmware,
+    /// Which firmware runs on the remote core (the remote process must be given it too:
+    /// [`remote_main`]).
+    pub firmware: Arc<SimFirmware>,
     /// How the remote waits.
     pub remote_wait: WaitMode,
     /// Coherent caches, or the non-coherent model with its sanitizer.
@@ -252,14 +219,33 @@ pub struct SimConfig {
     pub layout: SimLayout,
 }
 
-impl Default for SimConfig {
-    fn default() -> Self {
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("vring_num", &self.vring_num)
+            .field("buf_size", &self.buf_size)
+            .field("event_idx", &self.event_idx)
+            .field("da_base", &self.da_base)
+            .field("firmware", &self.firmware.name())
+            .field("remote_wait", &self.remote_wait)
+            .field("cache", &self.cache)
+            .field("pool", &self.pool)
+            .field("host_seed", &self.host_seed)
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl SimConfig {
+    /// The default shape running `firmware`: 256-entry vrings of 512-byte buffers, the
+    /// carveout at [`DA_BASE`], coherent caches, a pool of 4 KiB, 64 KiB and 1 MiB buffers.
+    pub fn new(firmware: Arc<SimFirmware>) -> Self {
         Self {
             vring_num: 256,
             buf_size: intercore::wire::rpmsg::RPMSG_DEFAULT_BUF_SIZE,
             event_idx: false,
             da_base: DA_BASE,
-            firmware: Firmware::Offload,
+            firmware,
             remote_wait: WaitMode::default(),
             cache: CacheMode::Coherent,
             pool: PoolConfig {
@@ -270,9 +256,7 @@ impl Default for SimConfig {
             layout: SimLayout::Standard,
         }
     }
-}
 
-impl SimConfig {
     /// The carveout this configuration describes.
     pub fn carveout(&self) -> CarveoutSpec {
         CarveoutSpec {
@@ -331,11 +315,9 @@ fn load_table(mem: &MemfdRegion, layout: &CarveoutLayout, cfg: &SimConfig) -> io
         // gets the standard table for that geometry, built by the same const fn.
         SimLayout::Standard => {
             let spec = cfg.carveout();
-            let (fw_spec, fw_table) = cfg.firmware.resource_table();
-            let table = if fw_spec == spec {
-                fw_table
-            } else {
-                IntercoreRpmsgTable::standard(&spec, intercore::wire::rsc::INTERCORE_FEATURES)
+            let table = match cfg.firmware.resource_table() {
+                Some((fw_spec, fw_table)) if fw_spec == spec => fw_table,
+                _ => IntercoreRpmsgTable::standard(&spec, intercore::wire::rsc::INTERCORE_FEATURES),
             };
             mem.write(
                 layout.rsc.offset,

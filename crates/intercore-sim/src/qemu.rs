@@ -16,7 +16,7 @@
 //! semihosting: a clean exit after the host goes away is 0, anything else is a
 //! [`QemuError::FirmwareFault`]; a foreign firmware usually never exits.
 
-use intercore::dataplane::{Coherent, DpHost, Pool, PoolConfig};
+use intercore::dataplane::{CacheOps, Coherent, DpHost, Pool, PoolConfig};
 use intercore::pollbell::{PollDoorbell, PollPlatform, PollSide, PolledRings};
 use intercore::rpmsg::Channel;
 use intercore::rpmsg::rsc_table::DP_POOL_CARVEOUT;
@@ -377,28 +377,7 @@ fn load_image(core: QemuCore, path: &Path) -> Result<Image, QemuError> {
         });
     }
     let off = (rsc_da - base) as usize;
-    let table_bytes = &target.shared[off..off + rsc_len];
-    let table = ResourceTable::validate(table_bytes).map_err(|e| bad(e.to_string()))?;
-    if table
-        .find_vdev(intercore_wire::rpmsg::VIRTIO_ID_RPMSG)
-        .map_err(|e| bad(e.to_string()))?
-        .is_none()
-    {
-        return Err(bad("the resource table has no rpmsg vdev".into()));
-    }
-    // No entry: a foreign firmware; the link polls the rings (no interrupt on -M none).
-    let doorbell = table
-        .find_intercore()
-        .map_err(|e| bad(e.to_string()))?
-        .map(|(_, e)| e);
-    let mut pool = None;
-    for e in table.iter() {
-        if let Resource::Carveout(c) = e.map_err(|e| bad(e.to_string()))? {
-            if c.name.starts_with(DP_POOL_CARVEOUT) && c.name[DP_POOL_CARVEOUT.len()] == 0 {
-                pool = Some((c.da.get() as u64, c.len.get() as usize));
-            }
-        }
-    }
+    let (doorbell, pool) = scan_table(&target.shared[off..off + rsc_len]).map_err(bad)?;
     Ok(Image {
         shared: target.shared,
         outside: target.outside,
@@ -414,6 +393,34 @@ fn load_image(core: QemuCore, path: &Path) -> Result<Image, QemuError> {
         doorbell,
         pool,
     })
+}
+
+/// The loaded image's resource table: its intercore vendor entry (`None`: a foreign
+/// firmware, whose rings the link polls: no interrupt on `-M none`) and its data-plane
+/// pool carveout (device address, length), if any.
+#[allow(clippy::type_complexity)]
+fn scan_table(bytes: &[u8]) -> Result<(Option<FwRscIntercore>, Option<(u64, usize)>), String> {
+    let table = ResourceTable::validate(bytes).map_err(|e| e.to_string())?;
+    if table
+        .find_vdev(intercore_wire::rpmsg::VIRTIO_ID_RPMSG)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err("the resource table has no rpmsg vdev".into());
+    }
+    let doorbell = table
+        .find_intercore()
+        .map_err(|e| e.to_string())?
+        .map(|(_, e)| e);
+    let mut pool = None;
+    for e in table.iter() {
+        if let Resource::Carveout(c) = e.map_err(|e| e.to_string())? {
+            if c.name.starts_with(DP_POOL_CARVEOUT) && c.name[DP_POOL_CARVEOUT.len()] == 0 {
+                pool = Some((c.da.get() as u64, c.len.get() as usize));
+            }
+        }
+    }
+    Ok((doorbell, pool))
 }
 
 /// The QEMU SoC's set-up.
@@ -557,6 +564,50 @@ pub struct QemuSoc {
     _blobs: Vec<MemfdRegion>,
 }
 
+/// QEMU's command line for `img` on `cfg.core`: the shared RAM as its memory backend, the
+/// segments outside it as raw loader blobs, the entry point, and (M4F) the UART log it
+/// returns with the command.
+fn qemu_command(
+    cfg: &QemuConfig,
+    img: &Image,
+    mem: &MemfdRegion,
+    blobs: &[(u64, MemfdRegion)],
+) -> Result<(Command, Option<MemfdRegion>), QemuError> {
+    let core = cfg.core;
+    let path = |fd: BorrowedFd<'_>| format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mut cmd = Command::new(&cfg.qemu);
+    cmd.args(["-nodefaults", "-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-object")
+        .arg(format!(
+            "memory-backend-file,id=shm,mem-path={},size={}M,share=on",
+            path(mem.fd()),
+            SHARED_RAM_LEN >> 20
+        ));
+    let mut uart = None;
+    match core {
+        QemuCore::R5f => {
+            cmd.args(["-M", "none,memory-backend=shm", "-cpu", "cortex-r5f"]);
+        }
+        QemuCore::M4f => {
+            cmd.args(["-M", "mps2-an386,memory-backend=shm"]);
+            let u = MemfdRegion::create("intercore-qemu-uart", 4096)
+                .map_err(io_err("creating the UART log"))?;
+            cmd.arg("-serial").arg(format!("file:{}", path(u.fd())));
+            uart = Some(u);
+        }
+    }
+    for (da, m) in blobs {
+        cmd.arg("-device").arg(format!(
+            "loader,file={},addr={da:#x},force-raw=on",
+            path(m.fd())
+        ));
+    }
+    cmd.arg("-device")
+        .arg(format!("loader,addr={:#x},cpu-num=0", img.plan.entry));
+    Ok((cmd, uart))
+}
+
 impl QemuSoc {
     /// Loads the image and starts QEMU.
     pub fn start(cfg: &QemuConfig) -> Result<QemuSoc, QemuError> {
@@ -577,37 +628,7 @@ impl QemuSoc {
             m.write(0, bytes);
             blobs.push((*da, m));
         }
-        let path = |fd: BorrowedFd<'_>| format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let mut cmd = Command::new(&cfg.qemu);
-        cmd.args(["-nodefaults", "-display", "none", "-monitor", "none"])
-            .args(["-semihosting-config", "enable=on,target=native"])
-            .arg("-object")
-            .arg(format!(
-                "memory-backend-file,id=shm,mem-path={},size={}M,share=on",
-                path(mem.fd()),
-                SHARED_RAM_LEN >> 20
-            ));
-        let mut uart = None;
-        match core {
-            QemuCore::R5f => {
-                cmd.args(["-M", "none,memory-backend=shm", "-cpu", "cortex-r5f"]);
-            }
-            QemuCore::M4f => {
-                cmd.args(["-M", "mps2-an386,memory-backend=shm"]);
-                let u = MemfdRegion::create("intercore-qemu-uart", 4096)
-                    .map_err(io_err("creating the UART log"))?;
-                cmd.arg("-serial").arg(format!("file:{}", path(u.fd())));
-                uart = Some(u);
-            }
-        }
-        for (da, m) in &blobs {
-            cmd.arg("-device").arg(format!(
-                "loader,file={},addr={da:#x},force-raw=on",
-                path(m.fd())
-            ));
-        }
-        cmd.arg("-device")
-            .arg(format!("loader,addr={:#x},cpu-num=0", img.plan.entry));
+        let (mut cmd, uart) = qemu_command(cfg, &img, &mem, &blobs)?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -720,6 +741,18 @@ impl QemuSoc {
         pool: &PoolConfig,
         timeout: Option<Duration>,
     ) -> intercore::Result<DpHost<Coherent<Arc<MemfdRegion>>>> {
+        self.open_data_plane_with(bus, pool, timeout, |c| c)
+    }
+
+    /// As [`open_data_plane`](Self::open_data_plane), with the host's cache operations
+    /// wrapped by `wrap` (a caller that keeps one data-plane type for every transport).
+    pub fn open_data_plane_with<D: intercore::Doorbell, C: CacheOps>(
+        &self,
+        bus: &mut HostBus<Arc<MemfdRegion>, D>,
+        pool: &PoolConfig,
+        timeout: Option<Duration>,
+        wrap: impl FnOnce(Coherent<Arc<MemfdRegion>>) -> C,
+    ) -> intercore::Result<DpHost<C>> {
         let (da, len) = self.pool.ok_or(intercore::Error::Config(
             "the firmware declares no intercore-dp window",
         ))?;
@@ -731,7 +764,8 @@ impl QemuSoc {
         let remote = bus.find_service(intercore::wire::dataplane::DP_SERVICE, timeout)?;
         let ep = bus.create_endpoint("intercore-dp-host", None)?;
         let off = (da - self.core.shared_base()) as usize;
-        let pool = Pool::new(Coherent::new(Arc::clone(&self.mem)), off, DevAddr(da), pool)?;
+        let cache = wrap(Coherent::new(Arc::clone(&self.mem)));
+        let pool = Pool::new(cache, off, DevAddr(da), pool)?;
         DpHost::new(pool, Channel::new(ep, remote), bus.max_payload())
     }
 

@@ -2,7 +2,7 @@
 
 use crate::coherency::Side;
 use crate::ctrl::{Ctrl, SimWindows};
-use crate::{AnyCache, CacheMode, Firmware};
+use crate::{AnyCache, CacheMode, SimFirmware};
 use intercore::dataplane::DpRemote;
 use intercore::rpmsg::{RemoteBus, RemoteConfig, RscLocation};
 use intercore::{DevAddr, LinearMap, SharedMemory};
@@ -11,7 +11,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 
 struct Args {
-    fw: Firmware,
+    fw: String,
     mem_fd: RawFd,
     bell_fd: RawFd,
     peer_bell_fd: RawFd,
@@ -44,7 +44,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             .map_err(|_| format!("{key} is not a number"))
     };
     Ok(Args {
-        fw: Firmware::from_name(get("--fw")?).ok_or("unknown firmware")?,
+        fw: get("--fw")?.to_string(),
         mem_fd: num("--mem-fd")? as RawFd,
         bell_fd: num("--bell-fd")? as RawFd,
         peer_bell_fd: num("--peer-bell-fd")? as RawFd,
@@ -78,10 +78,12 @@ fn span(args: &[String], key: &str) -> Result<Option<(usize, usize)>, String> {
     }
 }
 
-/// Runs the simulated remote core with the simulator's arguments; returns the process exit
-/// code (0 when the host went away cleanly).
-pub fn remote_main(args: &[String]) -> i32 {
-    match run(args) {
+/// Runs the simulated remote core with the simulator's arguments and the firmware they
+/// name (`--fw NAME`), one of `firmwares` (the program hosting the remote core supplies
+/// the firmwares it ships); returns the process exit code (0 when the host went away
+/// cleanly).
+pub fn remote_main(args: &[String], firmwares: &[Arc<SimFirmware>]) -> i32 {
+    match run(args, firmwares) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("intercore sim remote: {e}");
@@ -96,8 +98,16 @@ fn adopt(fd: RawFd, what: &str) -> Result<OwnedFd, String> {
     intercore_linux::adopt_inherited_fd(fd).map_err(|e| format!("{what} fd {fd}: {e}"))
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+fn run(args: &[String], firmwares: &[Arc<SimFirmware>]) -> Result<(), String> {
     let a = parse(args)?;
+    let fw = firmwares.iter().find(|f| f.name() == a.fw).ok_or_else(|| {
+        let known: Vec<&str> = firmwares.iter().map(|f| f.name()).collect();
+        format!(
+            "unknown firmware {:?} (this program ships: {})",
+            a.fw,
+            known.join(", ")
+        )
+    })?;
     // The SoC is one machine: if the host process is gone already, stop.
     if std::os::unix::process::parent_id() as i32 != a.host_pid {
         return Err("host process is gone".into());
@@ -126,23 +136,13 @@ fn run(args: &[String]) -> Result<(), String> {
         len,
     });
     cfg.private = a.private;
-    let mut bus =
-        RemoteBus::<_, _, 8>::new(&*mem, doorbell, &map, a.rsc, cfg).map_err(|e| e.to_string())?;
-    match a.fw {
-        Firmware::Echo => intercore_fw_echo::run(&mut bus)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Firmware::Sink => intercore_fw_echo::run_sink(&mut bus)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Firmware::Offload => {
-            let ctrl = Ctrl::new(Arc::clone(&mem), a.ctrl_off);
-            let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))
-                .map_err(|e| e.to_string())?;
-            let mut dp = DpRemote::new(cache, SimWindows::new(ctrl));
-            intercore_fw_offload::run(&mut bus, &mut dp)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    }
+    let mut bus = RemoteBus::<_, _, 8>::new(Arc::clone(&mem), doorbell, &map, a.rsc, cfg)
+        .map_err(|e| e.to_string())?;
+    let ctrl = Ctrl::new(Arc::clone(&mem), a.ctrl_off);
+    let cache = AnyCache::new(Arc::clone(&mem), a.cache, Side::Remote, Some(ctrl.clone()))
+        .map_err(|e| e.to_string())?;
+    let mut dp = DpRemote::new(cache, SimWindows::new(ctrl));
+    fw.run(&mut bus, &mut dp)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

@@ -6,6 +6,7 @@
 //! accounting, the endpoint table's size, the open file descriptors and (after five
 //! warm-up cycles) the resident set are the same at the end.
 
+use common::program;
 use intercore::Error;
 use intercore::dataplane::DpHost;
 use intercore::rpmsg::Channel;
@@ -13,7 +14,7 @@ use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C, DP_SERVICE};
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
-use intercore_sim::{AnyCache, RemoteProgram, SimConfig, Soc};
+use intercore_sim::{AnyCache, Soc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,7 @@ type Bus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
 const ECHO: &str = intercore_fw_offload::ECHO_SERVICE;
 const T: Option<Duration> = Some(Duration::from_secs(10));
 
-fn program() -> RemoteProgram {
-    RemoteProgram {
-        program: env!("CARGO_BIN_EXE_intercore-sim-remote").into(),
-        args: vec![],
-    }
-}
+mod common;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -93,7 +89,7 @@ fn wait_peer_gone(bus: &mut Bus, ep: u32, dp: &mut DpHost<AnyCache>) {
 #[test]
 fn forty_kill_and_restart_cycles_leak_nothing() {
     let start = Instant::now();
-    let cfg = SimConfig::default();
+    let cfg = common::offload();
     let mut soc = Soc::start(&cfg, &program()).unwrap();
     let mut bus = soc
         .host_bus(HostConfig {

@@ -6,8 +6,10 @@
 use intercore::rpmsg::HostConfig;
 use intercore::wire::IntoBytes;
 use intercore::wire::elf::Elf;
-use intercore_sim::{Firmware, RemoteProgram, SimConfig, Soc};
+use intercore_sim::Soc;
 use std::time::Duration;
+
+mod common;
 
 /// `SHF_WRITE`: the section is writable memory.
 const SHF_WRITE: u64 = 1;
@@ -18,7 +20,7 @@ const SHF_WRITE: u64 = 1;
 /// program carries exactly the offload firmware's static there.
 #[test]
 fn sim_remote_binary_carries_the_firmware_table() {
-    let bytes = std::fs::read(env!("CARGO_BIN_EXE_intercore-sim-remote")).unwrap();
+    let bytes = std::fs::read(common::remote_path()).unwrap();
     let elf = Elf::parse(&bytes).unwrap();
     let rsc = elf
         .resource_table()
@@ -40,18 +42,11 @@ fn sim_remote_binary_carries_the_firmware_table() {
 /// for, and the host bus works over it.
 #[test]
 fn soc_copies_the_firmware_table_into_the_carveout() {
-    let cfg = SimConfig::default();
-    let (spec, table) = Firmware::Offload.resource_table();
+    let cfg = common::offload();
+    let (spec, table) = cfg.firmware.resource_table().expect("a declared table");
     assert_eq!(cfg.carveout(), spec);
     assert_eq!(spec, intercore_fw_offload::CARVEOUT);
-    let soc = Soc::start(
-        &cfg,
-        &RemoteProgram {
-            program: env!("CARGO_BIN_EXE_intercore-sim-remote").into(),
-            args: vec![],
-        },
-    )
-    .unwrap();
+    let soc = Soc::start(&cfg, &common::program()).unwrap();
     let mut got = vec![0u8; table.as_bytes().len()];
     intercore::SharedMemory::read(&**soc.memory(), soc.rsc().offset, &mut got);
     assert_eq!(&got[..], table.as_bytes());

@@ -2,22 +2,18 @@
 //! shares only the memfd carveout and two eventfds with us, and its death or silence
 //! reaches the host as an error within the bounded time the core issue asks for (≤ 1 s).
 
+use common::program;
 use intercore::Error;
 use intercore::rpmsg::Channel;
 use intercore::rpmsg::HostConfig;
 use intercore::rpmsg::RPMSG_ADDR_ANY;
-use intercore_sim::{RemoteProgram, SimConfig, Soc};
+use intercore_sim::{SimConfig, Soc};
 use std::time::{Duration, Instant};
 
-fn program() -> RemoteProgram {
-    RemoteProgram {
-        program: env!("CARGO_BIN_EXE_intercore-sim-remote").into(),
-        args: vec![],
-    }
-}
+mod common;
 
 fn start() -> Soc {
-    Soc::start(&SimConfig::default(), &program()).expect("simulated SoC starts")
+    Soc::start(&common::offload(), &program()).expect("simulated SoC starts")
 }
 
 const SERVICE: &str = intercore_fw_echo::SERVICE;
@@ -160,7 +156,7 @@ fn every_wait_mode_round_trips() {
     ] {
         let cfg = SimConfig {
             remote_wait: mode,
-            ..SimConfig::default()
+            ..common::offload()
         };
         let soc = Soc::start(&cfg, &program()).unwrap();
         let mut bus = soc
@@ -199,8 +195,8 @@ fn ti_k3_layout_firmware_first() {
     use intercore::wire::rsc::ResourceTable;
     let cfg = SimConfig {
         layout: intercore_sim::SimLayout::TiK3,
-        firmware: intercore_sim::Firmware::Echo,
-        ..SimConfig::default()
+        firmware: common::echo(),
+        ..common::offload()
     };
     let soc = Soc::start(&cfg, &program()).unwrap();
     // The remote is already running and waiting when the host attaches.
@@ -248,12 +244,13 @@ fn ti_k3_layout_firmware_first() {
 /// implements none, so a default that works with every host leaves it off.
 #[test]
 fn firmware_tables_do_not_offer_event_idx() {
-    for fw in [
-        intercore_sim::Firmware::Echo,
-        intercore_sim::Firmware::Offload,
-    ] {
-        let (spec, table) = fw.resource_table();
-        assert!(!spec.event_idx, "{fw:?}");
-        assert_eq!(table.vdev.vdev.dfeatures.get(), 1, "{fw:?}: NS only");
+    let fws: [std::sync::Arc<intercore_sim::SimFirmware>; 2] = [
+        common::echo(),
+        std::sync::Arc::new(intercore_fw_offload::Offload),
+    ];
+    for fw in fws {
+        let (spec, table) = fw.resource_table().expect("a declared table");
+        assert!(!spec.event_idx, "{}", fw.name());
+        assert_eq!(table.vdev.vdev.dfeatures.get(), 1, "{}: NS only", fw.name());
     }
 }

@@ -50,38 +50,23 @@ pub const PROTOCOL_FEATURES: u64 = 1 << 3 | 1 << 5;
 /// Largest queue accepted.
 pub const MAX_QUEUE: u32 = 1024;
 
-/// The firmware a device runs: one of `firmware/echo`'s two loops, or `firmware/offload`.
-///
-/// Not the simulated SoC's `intercore_sim::Firmware` (this crate does not sit above the
-/// simulator); the names differ so the two are never confused where both are in scope
-/// (the CLI).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceFirmware {
-    /// `firmware/echo`'s `run`: announces `rpmsg-raw` and echoes every message.
-    Echo,
-    /// `firmware/echo`'s `run_sink`: announces `intercore-sink`, counts messages.
-    Sink,
-    /// `firmware/offload`'s `run`: `rpmsg-raw` (echo), `intercore-stats`, and the data
-    /// plane's `intercore-dp`, whose buffers are in the guest's RAM: a job's device address
-    /// is a guest physical address, translated and bounds-checked against the RAM the
-    /// front end shared ([`GuestRam`]), as a DMA-capable device without an IOMMU sees it.
-    /// The guest finds its buffers' physical addresses itself (`intercore kernel-bulk`:
-    /// `/proc/self/pagemap`). x86-64 hosts and guests are cache-coherent: the cache
-    /// operations are [`Coherent`]'s fences.
-    Offload,
-}
-
-impl std::str::FromStr for DeviceFirmware {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "echo" => Ok(DeviceFirmware::Echo),
-            "sink" => Ok(DeviceFirmware::Sink),
-            "offload" => Ok(DeviceFirmware::Offload),
-            _ => Err(format!("unknown firmware {s:?} (echo, sink, offload)")),
-        }
-    }
-}
+/// The firmware a device runs: an [`intercore::firmware::Firmware`] over the guest's
+/// memory, the device's doorbell, [`Coherent`] cache operations (x86-64 hosts and guests
+/// are cache-coherent) and the guest's RAM as the data plane's windows ([`GuestRam`]: a
+/// job's device address is a guest physical address, translated and bounds-checked
+/// against the RAM the front end shared, as a DMA-capable device without an IOMMU sees
+/// it; the guest finds its buffers' physical addresses itself, `intercore kernel-bulk`:
+/// `/proc/self/pagemap`). The device ships none: whoever ships firmwares passes one to
+/// [`Device::new`] (the `intercore` command: `firmware/echo`'s echo and sink,
+/// `firmware/offload`).
+pub type DeviceFirmware = dyn intercore::firmware::Firmware<
+        Arc<GuestMemory>,
+        VhostBell,
+        8,
+        Coherent<Arc<GuestMemory>>,
+        GuestRam,
+    > + Send
+    + Sync;
 
 /// What one firmware run did.
 #[derive(Debug, Clone)]
@@ -211,7 +196,7 @@ pub fn ring_layout(num: u32, desc: u64, used: u64, avail: u64) -> Result<VringLa
 /// One vhost-user connection: the device state and, once the guest has set up both rings,
 /// the firmware thread.
 pub struct Device {
-    firmware: DeviceFirmware,
+    firmware: Arc<DeviceFirmware>,
     features: u64,
     protocol: u64,
     mem: Option<Arc<GuestMemory>>,
@@ -231,7 +216,7 @@ fn invalid(what: impl Into<String>) -> io::Error {
 
 impl Device {
     /// A device that will run `firmware`.
-    pub fn new(firmware: DeviceFirmware) -> Self {
+    pub fn new(firmware: Arc<DeviceFirmware>) -> Self {
         Self {
             firmware,
             features: 0,
@@ -494,7 +479,7 @@ impl Device {
         );
         self.stop = Some(stop);
         let gfeatures = (self.features & DEVICE_FEATURES) as u32;
-        let fw = self.firmware;
+        let fw = Arc::clone(&self.firmware);
         self.thread = Some(std::thread::spawn(move || {
             run_firmware(mem, bell, placement, gfeatures, fw)
         }));
@@ -533,7 +518,7 @@ fn run_firmware(
     bell: VhostBell,
     placement: DevicePlacement,
     gfeatures: u32,
-    fw: DeviceFirmware,
+    fw: Arc<DeviceFirmware>,
 ) -> RunReport {
     let fail = |e: String| RunReport {
         messages: 0,
@@ -567,7 +552,7 @@ fn run_firmware(
     let mut cfg = RemoteConfig::default().wait(WaitMode::Event);
     // A placement's buffers may be of any size inside the window (as `with_placement`)...
     cfg.buf_size = usize::MAX;
-    if fw == DeviceFirmware::Offload {
+    if fw.serves_data_plane() {
         // ...but the data plane sizes its completion batches from the largest message, and
         // the guest is Linux's virtio_rpmsg_bus, whose buffers are MAX_RPMSG_BUF_SIZE = 512
         // bytes (drivers/rpmsg/virtio_rpmsg_bus.c): 496 bytes of payload.
@@ -579,32 +564,22 @@ fn run_firmware(
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
+    let mut dp = DpRemote::new(Coherent::new(pool_view), ram);
+    let r = fw.run(&mut bus, &mut dp);
     let mut data_plane = None;
-    let (messages, r) = match fw {
-        DeviceFirmware::Echo => match intercore_fw_echo::run(&mut bus) {
-            Ok(s) => (s.echoed, Ok(())),
-            Err(e) => (0, Err(e)),
-        },
-        DeviceFirmware::Sink => match intercore_fw_echo::run_sink(&mut bus) {
-            Ok(n) => (n, Ok(())),
-            Err(e) => (0, Err(e)),
-        },
-        DeviceFirmware::Offload => {
-            let mut dp = DpRemote::new(Coherent::new(pool_view), ram);
-            let r = intercore_fw_offload::run(&mut bus, &mut dp);
-            let st = dp.stats();
-            log::info!(
-                "data plane: {} jobs done, {} faults, {} refused",
-                st.done,
-                st.faults,
-                st.bad
-            );
-            data_plane = Some(st);
-            match r {
-                Ok(s) => (s.echoed, Ok(())),
-                Err(e) => (0, Err(e)),
-            }
-        }
+    if fw.serves_data_plane() {
+        let st = dp.stats();
+        log::info!(
+            "data plane: {} jobs done, {} faults, {} refused",
+            st.done,
+            st.faults,
+            st.bad
+        );
+        data_plane = Some(st);
+    }
+    let (messages, r) = match r {
+        Ok(n) => (n, Ok(())),
+        Err(e) => (0, Err(e)),
     };
     RunReport {
         messages,
@@ -617,7 +592,7 @@ fn run_firmware(
 /// front end until it disconnects; removes the socket it created (and nothing else) afterwards.
 pub fn serve_socket(
     path: &std::path::Path,
-    firmware: DeviceFirmware,
+    firmware: Arc<DeviceFirmware>,
     verbose: bool,
 ) -> io::Result<Vec<RunReport>> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};

@@ -11,6 +11,7 @@ use intercore_vhost::proto::{self, FLAG_NEED_REPLY, req};
 use intercore_vhost::{Device, DeviceFirmware, F_PROTOCOL_FEATURES, PROTOCOL_FEATURES};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zerocopy::IntoBytes;
@@ -53,7 +54,7 @@ fn state(index: u32, num: u32) -> Vec<u8> {
 }
 
 /// Connects a device running `fw` and sets it up the way user-mode Linux does.
-fn connect(fw: DeviceFirmware) -> Guest {
+fn connect(fw: Arc<DeviceFirmware>) -> Guest {
     let (mut sock, theirs) = UnixStream::pair().unwrap();
     let dev = std::thread::spawn(move || {
         let mut d = Device::new(fw);
@@ -191,7 +192,7 @@ impl Guest {
 /// The echo firmware announces `rpmsg-raw` and echoes what the "guest" sends.
 #[test]
 fn echo_through_a_uml_style_front_end() {
-    let mut g = connect(DeviceFirmware::Echo);
+    let mut g = connect(Arc::new(intercore_fw_echo::Echo));
     let (src, dst, ns) = g.recv();
     assert_eq!(dst, 53);
     let a = NsAnnouncement::parse(&ns).unwrap();
@@ -226,7 +227,7 @@ fn hostile_descriptors_break_the_link() {
         BASE + RING[1],
         u64::MAX - 4,
     ] {
-        let mut g = connect(DeviceFirmware::Echo);
+        let mut g = connect(Arc::new(intercore_fw_echo::Echo));
         let (_, dst, _) = g.recv();
         assert_eq!(dst, 53);
         g.send(0, Some(DevAddr(bad)), 0x500, 1024, b"boom");
@@ -245,7 +246,8 @@ fn hostile_descriptors_break_the_link() {
 #[test]
 fn memory_table_with_a_hole_is_refused() {
     let (mut sock, theirs) = UnixStream::pair().unwrap();
-    let dev = std::thread::spawn(move || Device::new(DeviceFirmware::Echo).serve(theirs));
+    let dev =
+        std::thread::spawn(move || Device::new(Arc::new(intercore_fw_echo::Echo)).serve(theirs));
     let pf = get_u64(&mut sock, req::GET_PROTOCOL_FEATURES);
     request(
         &mut sock,
@@ -284,7 +286,7 @@ fn memory_table_with_a_hole_is_refused() {
 fn offload_data_plane_over_guest_ram() {
     use intercore::wire::dataplane::*;
     use intercore::wire::{Le16, Le32, Le64};
-    let mut g = connect(DeviceFirmware::Offload);
+    let mut g = connect(Arc::new(intercore_fw_offload::Offload));
     let mut services = std::collections::HashMap::new();
     for _ in 0..3 {
         let (_, dst, ns) = g.recv();

@@ -25,6 +25,7 @@ extern crate alloc;
 mod crc32c;
 pub mod dataplane;
 mod error;
+pub mod firmware;
 #[cfg(feature = "alloc")]
 mod lockfree;
 /// The atomics `lockfree` is built on (loom's in `tests/loom.rs`).

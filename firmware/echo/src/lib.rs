@@ -127,3 +127,67 @@ fn sink<M: SharedMemory, D: Doorbell, const N: usize>(
         }
     }
 }
+
+/// The echo service as a [`Firmware`](intercore::firmware::Firmware): [`run`], for hosts
+/// that take the firmware as a parameter (the simulated SoC, the vhost-user device).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo;
+
+/// The sink as a [`Firmware`](intercore::firmware::Firmware): [`run_sink`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sink;
+
+impl<M, D, const N: usize, C, W> intercore::firmware::Firmware<M, D, N, C, W> for Echo
+where
+    M: SharedMemory,
+    D: Doorbell,
+    C: intercore::dataplane::CacheOps,
+    W: intercore::dataplane::DataWindows,
+{
+    fn name(&self) -> &str {
+        "echo"
+    }
+    fn resource_table(
+        &self,
+    ) -> Option<(
+        intercore::rpmsg::layout::CarveoutSpec,
+        intercore::rpmsg::rsc_table::IntercoreRpmsgTable,
+    )> {
+        Some((CARVEOUT, RESOURCE_TABLE.snapshot()))
+    }
+    fn run(
+        &self,
+        bus: &mut RemoteBus<M, D, N>,
+        _dp: &mut intercore::dataplane::DpRemote<C, W>,
+    ) -> Result<u64, Error> {
+        run(bus).map(|s| s.echoed)
+    }
+}
+
+impl<M, D, const N: usize, C, W> intercore::firmware::Firmware<M, D, N, C, W> for Sink
+where
+    M: SharedMemory,
+    D: Doorbell,
+    C: intercore::dataplane::CacheOps,
+    W: intercore::dataplane::DataWindows,
+{
+    fn name(&self) -> &str {
+        "sink"
+    }
+    /// The table of `firmware/echo`, whose services the sink is one of.
+    fn resource_table(
+        &self,
+    ) -> Option<(
+        intercore::rpmsg::layout::CarveoutSpec,
+        intercore::rpmsg::rsc_table::IntercoreRpmsgTable,
+    )> {
+        Some((CARVEOUT, RESOURCE_TABLE.snapshot()))
+    }
+    fn run(
+        &self,
+        bus: &mut RemoteBus<M, D, N>,
+        _dp: &mut intercore::dataplane::DpRemote<C, W>,
+    ) -> Result<u64, Error> {
+        run_sink(bus)
+    }
+}

@@ -33,7 +33,7 @@ pub const CARVEOUT: CarveoutSpec = CarveoutSpec {
 /// carveout and the rpmsg vdev with two vrings of [`CARVEOUT`]. A remoteproc host copies
 /// it from the image and writes the negotiated values back into it (writable memory:
 /// see [`RscTableCell`]); the simulated SoC copies it into its carveout the same way.
-/// The simulator's programs (`intercore`, `intercore-sim-remote`) carry the section:
+/// The simulator's programs (`intercore`, the `sim_remote` example) carry the section:
 /// `intercore rsc $(which intercore)` shows it. On a bare-metal target the board image
 /// declares its own table for its memory map (`firmware/images`), so this one stays an
 /// ordinary static there.
@@ -166,5 +166,31 @@ where
             Ok::<(), Error>(())
         })??;
         dp.flush(bus, None)?;
+    }
+}
+
+/// The offload firmware as a [`Firmware`](intercore::firmware::Firmware): [`run`], for
+/// hosts that take the firmware as a parameter (the simulated SoC, the vhost-user device).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offload;
+
+impl<M, D, const N: usize, C, W> intercore::firmware::Firmware<M, D, N, C, W> for Offload
+where
+    M: SharedMemory,
+    D: Doorbell,
+    C: CacheOps,
+    W: DataWindows,
+{
+    fn name(&self) -> &str {
+        "offload"
+    }
+    fn serves_data_plane(&self) -> bool {
+        true
+    }
+    fn resource_table(&self) -> Option<(CarveoutSpec, IntercoreRpmsgTable)> {
+        Some((CARVEOUT, RESOURCE_TABLE.snapshot()))
+    }
+    fn run(&self, bus: &mut RemoteBus<M, D, N>, dp: &mut DpRemote<C, W>) -> Result<u64, Error> {
+        run(bus, dp).map(|s| s.echoed)
     }
 }

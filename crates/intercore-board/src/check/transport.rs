@@ -17,16 +17,30 @@ impl Board {
         f: &mut Findings,
     ) {
         match &self.transport {
+            #[cfg(not(feature = "sim"))]
+            TransportSpec::Sim { .. } => f.push(
+                Level::Error,
+                "transport",
+                crate::open::feature_off("sim").to_string(),
+            ),
+            #[cfg(not(feature = "qemu"))]
+            TransportSpec::Qemu { .. } => f.push(
+                Level::Error,
+                "transport",
+                crate::open::feature_off("qemu").to_string(),
+            ),
+            #[cfg(feature = "sim")]
             TransportSpec::Sim { firmware, .. } => f.push(
                 Level::Ok,
                 "transport",
                 format!(
                     "the simulated SoC runs firmware {:?} as a child process of this host (intercore demo)",
-                    firmware.name()
+                    firmware.as_str()
                 ),
             ),
             // The same plan `Board::open` makes before it starts QEMU: the image, its
             // table, where the host places vrings and buffers, how it is woken.
+            #[cfg(feature = "qemu")]
             TransportSpec::Qemu { core, .. } => match self.qemu_plan() {
                 Ok((image, plan)) => {
                     f.push(
@@ -44,75 +58,90 @@ impl Board {
                 }
                 Err(e) => f.push(Level::Error, "transport", e.to_string()),
             },
-            TransportSpec::Kernel { ctrl } => {
-                let missing = "no rpmsg control device: the kernel needs CONFIG_RPMSG_CHAR and CONFIG_RPMSG_CTRL, virtio_rpmsg_bus bound to the core's vdev, and a running core whose resource table has an rpmsg vdev";
-                match ctrl {
-                    Some(c) => {
-                        let p = env.roots.dev.join(c);
-                        match probe_node(&p, true, missing) {
-                            Ok(()) => f.push(
-                                Level::Ok,
-                                "transport",
-                                format!("{} opens (the kernel transport)", p.display()),
-                            ),
-                            Err(e) => f.push(Level::Error, "transport", e.to_string()),
-                        }
-                    }
-                    None => {
-                        let found = crate::open::ctrl_devices(&env.roots.dev);
-                        match found.as_slice() {
-                            [] => f.push(
-                                Level::Error,
-                                "transport",
-                                format!("{}/rpmsg_ctrl*: {missing}", env.roots.dev.display()),
-                            ),
-                            [one] => f.push(
-                                Level::Ok,
-                                "transport",
-                                format!("would use /dev/{one} (the kernel transport)"),
-                            ),
-                            many => f.push(
-                                Level::Error,
-                                "transport",
-                                format!(
-                                    "several rpmsg control devices ({}): one per remote core's vdev; choose one with transport.ctrl",
-                                    many.join(", ")
-                                ),
-                            ),
-                        }
-                    }
-                }
-            }
-            TransportSpec::Userspace { region, .. } => {
-                f.push(
-                    Level::Info,
+            TransportSpec::Kernel { ctrl } => check_kernel_ctrl(ctrl.as_deref(), env, f),
+            TransportSpec::Userspace { region, .. } => self.check_userspace(region, env, rproc, f),
+        }
+    }
+}
+
+impl Board {
+    /// intercore's userspace transport: nothing else may drive the vdev, the carveout and
+    /// `/dev/mem`.
+    fn check_userspace(
+        &self,
+        region: &crate::model::RegionSpec,
+        env: &CheckEnv,
+        rproc: Option<&Remoteproc>,
+        f: &mut Findings,
+    ) {
+        f.push(
+            Level::Info,
+            "transport",
+            "intercore's host bus takes the vdev's rings: the kernel's virtio_rpmsg_bus must not drive the same vdev (unbind it or do not load the module)",
+        );
+        check_vdev_binding(env, rproc, f);
+        if let Some(r) = rproc {
+            check_mailbox_holder(env, r, f);
+        }
+        match self.region_phys(region, env) {
+            Ok((base, len, no_map)) => f.push(
+                Level::Ok,
+                "transport",
+                format!(
+                    "rings and buffers at {}+{}{}",
+                    hex(base),
+                    hex(len),
+                    if no_map { " (no-map)" } else { "" }
+                ),
+            ),
+            Err(e) => f.push(Level::Error, "transport", e.to_string()),
+        }
+        if let Err(e) = probe_node(
+            &env.roots.dev.join("mem"),
+            true,
+            "the kernel has no /dev/mem (CONFIG_DEVMEM)",
+        ) {
+            f.push(Level::Error, "transport", e.to_string());
+        }
+    }
+}
+
+/// The kernel transport: its rpmsg control device, named or the only one.
+fn check_kernel_ctrl(ctrl: Option<&str>, env: &CheckEnv, f: &mut Findings) {
+    let missing = "no rpmsg control device: the kernel needs CONFIG_RPMSG_CHAR and CONFIG_RPMSG_CTRL, virtio_rpmsg_bus bound to the core's vdev, and a running core whose resource table has an rpmsg vdev";
+    match ctrl {
+        Some(c) => {
+            let p = env.roots.dev.join(c);
+            match probe_node(&p, true, missing) {
+                Ok(()) => f.push(
+                    Level::Ok,
                     "transport",
-                    "intercore's host bus takes the vdev's rings: the kernel's virtio_rpmsg_bus must not drive the same vdev (unbind it or do not load the module)",
-                );
-                check_vdev_binding(env, rproc, f);
-                if let Some(r) = rproc {
-                    check_mailbox_holder(env, r, f);
-                }
-                match self.region_phys(region, env) {
-                    Ok((base, len, no_map)) => f.push(
-                        Level::Ok,
-                        "transport",
-                        format!(
-                            "rings and buffers at {}+{}{}",
-                            hex(base),
-                            hex(len),
-                            if no_map { " (no-map)" } else { "" }
-                        ),
+                    format!("{} opens (the kernel transport)", p.display()),
+                ),
+                Err(e) => f.push(Level::Error, "transport", e.to_string()),
+            }
+        }
+        None => {
+            let found = crate::open::ctrl_devices(&env.roots.dev);
+            match found.as_slice() {
+                [] => f.push(
+                    Level::Error,
+                    "transport",
+                    format!("{}/rpmsg_ctrl*: {missing}", env.roots.dev.display()),
+                ),
+                [one] => f.push(
+                    Level::Ok,
+                    "transport",
+                    format!("would use /dev/{one} (the kernel transport)"),
+                ),
+                many => f.push(
+                    Level::Error,
+                    "transport",
+                    format!(
+                        "several rpmsg control devices ({}): one per remote core's vdev; choose one with transport.ctrl",
+                        many.join(", ")
                     ),
-                    Err(e) => f.push(Level::Error, "transport", e.to_string()),
-                }
-                if let Err(e) = probe_node(
-                    &env.roots.dev.join("mem"),
-                    true,
-                    "the kernel has no /dev/mem (CONFIG_DEVMEM)",
-                ) {
-                    f.push(Level::Error, "transport", e.to_string());
-                }
+                ),
             }
         }
     }

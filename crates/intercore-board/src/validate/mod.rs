@@ -17,6 +17,8 @@ use crate::keyword::Keyword;
 use crate::model::{Arch, Board, MemorySource, MemorySpec, TransportKind, TransportSpec};
 use crate::raw::{RawBoard, syntax_problem};
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
+use std::io;
+use std::path::Path;
 
 pub(crate) fn quoted(s: &str) -> String {
     format!("{s:?}")
@@ -124,6 +126,7 @@ pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
     }
 }
 
+#[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
 fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     // [board]
     if raw.board.name.trim().is_empty() {
@@ -272,4 +275,48 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         ready_timeout,
         file: None,
     })
+}
+
+/// Reading a board: the file or the text, parsed and validated here (the model knows
+/// nothing of validation).
+impl Board {
+    /// Reads and validates the board file `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
+        let path = path.as_ref();
+        let text =
+            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
+                .map_err(|e| BoardError::Io {
+                    path: path.to_path_buf(),
+                    source: match e {
+                        intercore_linux::file::FileError::Io { source, .. } => source,
+                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
+                    },
+                })?;
+        let mut b = parse(&text).map_err(|e| match e {
+            BoardError::Syntax { problem, .. } => BoardError::Syntax {
+                path: Some(path.to_path_buf()),
+                problem,
+            },
+            BoardError::Invalid { problems, .. } => BoardError::Invalid {
+                path: Some(path.to_path_buf()),
+                problems,
+            },
+            other => other,
+        })?;
+        b.file = Some(path.to_path_buf());
+        Ok(b)
+    }
+
+    /// Parses and validates a board configuration held in memory.
+    #[allow(clippy::should_implement_trait)] // also offered as `FromStr`
+    pub fn from_str(text: &str) -> Result<Board, BoardError> {
+        parse(text)
+    }
+}
+
+impl std::str::FromStr for Board {
+    type Err = BoardError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
 }

@@ -10,7 +10,7 @@ use intercore::rpmsg::RPMSG_ADDR_ANY;
 use intercore::rpmsg::{HostBus, HostConfig};
 use intercore::wire::dataplane::DP_OP_NOP;
 use intercore_linux::{EventfdDoorbell, MemfdRegion};
-use intercore_sim::{CacheMode, Eviction, Firmware, RemoteProgram, SimConfig, Soc};
+use intercore_sim::{CacheMode, Eviction, RemoteProgram, SimConfig, Soc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,9 +118,8 @@ fn rtt_in(
     load: Option<(&Load, bool)>,
 ) -> Result<Vec<Row>, String> {
     let cfg = SimConfig {
-        firmware: Firmware::Echo,
         remote_wait: mode.1,
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::echo())
     };
     let pinned = !matches!(load, Some((_, false)));
     let (soc, mut bus) = start(&cfg, mode.1, if pinned { cpus } else { &[] }, in_order)?;
@@ -229,8 +228,7 @@ fn rtt_in(
 /// and at most one doorbell per batch) for `dur`, checked against the sink's count.
 pub fn throughput(size: usize, dur: Duration, cpus: &[usize]) -> Result<Row, String> {
     let cfg = SimConfig {
-        firmware: Firmware::Sink,
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::sink())
     };
     let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus
@@ -299,10 +297,9 @@ pub fn bulk(
     cpus: &[usize],
 ) -> Result<(Row, Row), String> {
     let cfg = SimConfig {
-        firmware: Firmware::Offload,
         cache,
         pool: bench_pool(),
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::offload())
     };
     let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let mut dp = soc
@@ -444,12 +441,11 @@ pub fn soak(
     mut emit: impl FnMut(&Row),
 ) -> Result<Vec<Row>, String> {
     let cfg = SimConfig {
-        firmware: Firmware::Offload,
         cache: CacheMode::NonCoherent(Eviction {
             seed: 11,
             per_mille: 20,
         }),
-        ..SimConfig::default()
+        ..SimConfig::new(crate::firmwares::offload())
     };
     let (soc, mut bus) = start(&cfg, WaitMode::default(), cpus, true)?;
     let dst = bus

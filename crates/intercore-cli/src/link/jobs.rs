@@ -3,13 +3,11 @@
 //! is done here, next to the link.
 
 use crate::bulk::{Checker, Outcome, alloc_all, input_len};
-use intercore::dataplane::{Coherent, DpHost};
-use intercore::rpmsg::{Channel, MessageIo, Transport};
+use intercore::dataplane::DpHost;
+use intercore::rpmsg::{Channel, MessageIo};
 use intercore::wire::dataplane::DP_SERVICE;
 use intercore_board::Link;
-use intercore_linux::MemfdRegion;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long one message may take: emulated cores on a loaded 2-core machine swing by 100×.
@@ -235,13 +233,10 @@ pub fn bench_throughput(link: &mut Link, service: &str, samples: u64, stop: Stop
 /// so it is opened once per link.
 #[derive(Default)]
 pub struct Session {
-    sim_dp: Option<DpHost<intercore_sim::AnyCache>>,
-    qemu_dp: Option<DpHost<Coherent<Arc<MemfdRegion>>>>,
-    /// Kernel and userspace boards: the pool from the board file ([`Board::open_pool`]),
-    /// its jobs over the link's channel to the firmware's offload service.
-    ///
-    /// [`Board::open_pool`]: intercore_board::Board::open_pool
-    board_dp: Option<DpHost<intercore_board::PoolCache>>,
+    /// The link's data plane ([`Link::open_data_plane`]): the simulated SoC's, QEMU's
+    /// window, or (kernel and userspace boards) the pool from the board file over the
+    /// link's channel to the firmware's offload service.
+    dp: Option<DpHost<intercore_board::PoolCache>>,
     /// Where [`Board::open_pool`] looks for `/dev`, `/sys` and the device tree (`None`: the
     /// machine's own; tests pass fake trees).
     ///
@@ -320,67 +315,36 @@ pub fn bench_bulk(
             } ] })
         }};
     }
-    if let Some((soc, bus)) = link.sim_mut() {
-        if !matches!(
-            board.transport,
-            intercore_board::TransportSpec::Sim {
-                firmware: intercore_sim::Firmware::Offload,
-                ..
-            }
-        ) {
-            return na("the board's firmware is not \"offload\": it has no data plane");
-        }
-        if session.sim_dp.is_none() {
-            match soc.open_data_plane(bus, timeout) {
-                Ok(dp) => session.sim_dp = Some(dp),
-                Err(e) => return json!({ "error": format!("data plane: {e}") }),
-            }
-        }
-        let dp = session.sim_dp.as_mut().expect("opened above");
-        return stream!(dp, bus);
+    if matches!(
+        board.transport,
+        intercore_board::TransportSpec::Sim { firmware, .. }
+            if firmware != intercore_board::FirmwareName::Offload
+    ) {
+        return na("the board's firmware is not \"offload\": it has no data plane");
     }
-    if let Some((soc, bus)) = link.qemu_mut() {
-        let cfg = intercore::dataplane::PoolConfig {
-            classes: vec![(BUF, 3)],
-            align: 4096,
-        };
-        if session.qemu_dp.is_none() {
-            match soc.open_data_plane(bus, &cfg, timeout) {
-                Ok(dp) => session.qemu_dp = Some(dp),
-                Err(e) => return json!({ "error": format!("data plane: {e}") }),
-            }
-        }
-        let dp = session.qemu_dp.as_mut().expect("opened above");
-        return stream!(dp, bus);
-    }
-    if session.board_dp.is_none() {
-        let remote = match link.find_service(DP_SERVICE, DP_SERVICE_TIMEOUT) {
-            Ok(r) => r,
-            Err(e) => {
-                return na(&format!(
-                    "the firmware does not announce the offload service {DP_SERVICE:?} ({e}): it has no data plane"
-                ));
-            }
-        };
+    if session.dp.is_none() {
         let env = intercore_board::OpenEnv {
             roots: session.pool_roots.clone().unwrap_or_default(),
             ..intercore_board::OpenEnv::default()
         };
-        let bp = match board.open_pool(&env) {
-            Ok(bp) => bp,
-            Err(e) => return json!({ "error": format!("data-plane pool: {e}") }),
+        // An emulated core has long announced its services; a board's firmware may not
+        // have an offload service at all.
+        let wait = if board.transport.is_emulated() {
+            timeout
+        } else {
+            DP_SERVICE_TIMEOUT
         };
-        let ch = match link.open("dp-host", remote) {
-            Ok(ch) => ch,
-            Err(e) => return json!({ "error": format!("data-plane channel: {e}") }),
-        };
-        let max = link.max_payload();
-        match DpHost::new(bp.pool, ch, max) {
-            Ok(dp) => session.board_dp = Some(dp),
-            Err(e) => return json!({ "error": format!("data plane: {e}") }),
+        match link.open_data_plane(board, &env, wait) {
+            Ok(dp) => session.dp = Some(dp),
+            Err(intercore_board::DataPlaneError::NoService(e)) => {
+                return na(&format!(
+                    "the firmware does not announce the offload service {DP_SERVICE:?} ({e}): it has no data plane"
+                ));
+            }
+            Err(e) => return json!({ "error": e.to_string() }),
         }
     }
-    let dp = session.board_dp.as_mut().expect("opened above");
+    let dp = session.dp.as_mut().expect("opened above");
     stream!(dp, link)
 }
 
@@ -391,12 +355,13 @@ mod tests {
     //! `/dev/mem` (a sparse file), the remote `DpRemote` with the offload firmware's worker
     //! on the fake's remote end, reading a second mapping of the same file.
     use super::*;
-    use intercore::dataplane::DpRemote;
+    use intercore::dataplane::{Coherent, DpRemote};
     use intercore::{DevAddr, LinearMap};
     use intercore_board::{Board, OpenEnv};
     use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
     use intercore_linux::rpmsg_char::fake::FakeRpmsgKernel;
     use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots};
+    use std::sync::Arc;
 
     const PA: u64 = 0x400_0000;
     const LEN: usize = 4 << 20;

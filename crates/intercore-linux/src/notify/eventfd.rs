@@ -85,6 +85,23 @@ impl EventfdDoorbell {
             peer,
         }
     }
+
+    /// The eventfd that becomes readable when the peer rings: for event loops that wait
+    /// on it themselves (an async runtime's reactor, epoll) instead of calling `wait`.
+    /// Consume the rings with [`Self::take_rings`] after it became readable.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.our_bell.as_fd()
+    }
+
+    /// The peer's pidfd, readable once the peer exited (if one is watched).
+    pub fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.peer.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Consumes every pending ring without waiting; whether there was one.
+    pub fn take_rings(&self) -> io::Result<bool> {
+        self.our_bell.drain()
+    }
 }
 
 impl Doorbell for EventfdDoorbell {

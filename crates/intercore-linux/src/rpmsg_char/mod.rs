@@ -294,6 +294,15 @@ impl KernelRpmsg {
         self.eps.get(&ch.local).map(|e| self.paths.dev.join(&e.dev))
     }
 
+    /// The descriptor of an open channel's endpoint device (non-blocking; readable while a
+    /// message is queued, `POLLERR` once the kernel destroyed the endpoint): for event
+    /// loops that wait on it themselves (an async runtime's reactor) and then call
+    /// [`Self::recv_timeout`] with `Some(Duration::ZERO)`. The kernel never reports it
+    /// writable (`virtio_rpmsg_bus` has no poll for transmit buffers).
+    pub fn endpoint_fd(&self, ch: &Channel) -> Option<BorrowedFd<'_>> {
+        self.eps.get(&ch.local)?.fd.as_ref().map(AsFd::as_fd)
+    }
+
     /// The channels the remote announced on this control device's virtio device, sorted
     /// by name and address. No rpmsg bus in sysfs means none.
     pub fn services(&self) -> Result<Vec<RpmsgService>, RpmsgCharError> {

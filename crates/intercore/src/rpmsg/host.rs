@@ -275,6 +275,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     pub fn doorbell(&self) -> &D {
         &self.link.bell
     }
+    /// For event loops that wait on the doorbell themselves (an async runtime's reactor,
+    /// epoll): asks the remote to ring for the next received message, and with `want_tx`
+    /// for the next returned transmit buffer, as a blocking call does before it sleeps.
+    /// `Ok(true)` when something is pending already (try again instead of waiting): a
+    /// message that raced the request is never slept through. The request stays in force
+    /// (each message taken off the ring renews it) until a blocking call's wait ends; call
+    /// it again before every wait.
+    pub fn arm_notify(&mut self, want_tx: bool) -> Result<bool> {
+        self.check()?;
+        crate::notify::Sleeper::arm(self, want_tx)
+    }
     /// Why the link is dead, if it is.
     pub fn broken(&self) -> Option<Error> {
         self.link.broken

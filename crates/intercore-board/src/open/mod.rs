@@ -19,28 +19,36 @@
 //! it resets the device (host bus) and kills the child; [`Link::close`] waits for the
 //! firmware to exit by itself first and says how it ended.
 
-use crate::model::{Board, Boot, CacheMaintenance, TransportSpec};
+#[cfg(feature = "qemu")]
+mod qemu;
+#[cfg(feature = "sim")]
+mod sim;
+
+use crate::model::{Board, Boot, TransportSpec};
+use crate::pool::PoolCache;
 use intercore::SharedMemory;
+use intercore::dataplane::DpHost;
 use intercore::pollbell::{PollDoorbell, PollSide, PolledRings};
 use intercore::rpmsg::{Channel, HostBus, HostConfig, MessageIo, RscLocation, Transport};
+use intercore::wire::dataplane::DP_SERVICE;
 use intercore::wire::rsc::ResourceTable;
-use intercore_linux::notify::EventfdDoorbell;
 pub use intercore_linux::notify::LinuxPoll;
 use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
 use intercore_linux::rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
-use intercore_linux::{DevMemCaching, MemfdRegion, PhysCarveout, SysRoots, UioDoorbell};
-use intercore_sim::qemu::{HostBell, QemuConfig, QemuCore, QemuSoc, find_image};
-use intercore_sim::{CacheMode, RemoteProgram, SimConfig, Soc};
+use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots, UioDoorbell};
+#[cfg(feature = "qemu")]
+use qemu::QemuSoc;
+#[cfg(feature = "qemu")]
+pub use qemu::{QemuBus, qemu_image};
+#[cfg(feature = "sim")]
+pub use sim::SimBus;
+#[cfg(feature = "sim")]
+use sim::Soc;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The host bus of the simulated SoC.
-pub type SimBus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
-/// The host bus of the QEMU SoC.
-pub type QemuBus = HostBus<Arc<MemfdRegion>, HostBell>;
 
 /// The userspace transport's memory: the carveout mapped through `/dev/mem`.
 pub type UserMem = Arc<PhysCarveout>;
@@ -59,7 +67,12 @@ pub type KernelOpener = Box<dyn Fn(&RpmsgPaths) -> Result<KernelRpmsg, RpmsgChar
 pub struct OpenEnv {
     /// The program hosting the simulated remote core (the `intercore` binary passes itself
     /// with its hidden subcommand); required for `sim` boards.
-    pub sim_remote: Option<RemoteProgram>,
+    #[cfg(feature = "sim")]
+    pub sim_remote: Option<intercore_sim::RemoteProgram>,
+    /// The firmwares that program ships (the simulator ships none): a `sim` board's
+    /// `transport.firmware` names one of them.
+    #[cfg(feature = "sim")]
+    pub sim_firmwares: Vec<Arc<intercore_sim::SimFirmware>>,
     /// remoteproc's roots and firmware directory (`kernel` boards).
     pub rproc: RprocPaths,
     /// The rpmsg char devices' roots (`kernel` boards); `ctrl` is replaced by the board's
@@ -79,7 +92,10 @@ pub struct OpenEnv {
 impl Default for OpenEnv {
     fn default() -> Self {
         Self {
+            #[cfg(feature = "sim")]
             sim_remote: None,
+            #[cfg(feature = "sim")]
+            sim_firmwares: Vec::new(),
             rproc: RprocPaths::default(),
             rpmsg: RpmsgPaths::default(),
             ready_timeout: Duration::from_secs(30),
@@ -91,9 +107,10 @@ impl Default for OpenEnv {
 }
 
 /// Why a board could not be opened. Each names the board key or the file concerned.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The board's configuration cannot be opened this way (`key`: the board key).
+    #[error("{key}: {message}")]
     Config {
         /// The board key (`transport.kind`, `transport.fw_dir`).
         key: &'static str,
@@ -101,6 +118,7 @@ pub enum OpenError {
         message: String,
     },
     /// Starting or reaching the core failed.
+    #[error("{what}: {message}")]
     Start {
         /// What was being done.
         what: String,
@@ -109,22 +127,35 @@ pub enum OpenError {
     },
 }
 
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::Config { key, message } => {
-                write!(f, "{key}: {message}")
-            }
-            OpenError::Start { what, message } => write!(f, "{what}: {message}"),
-        }
-    }
+/// Why [`Link::open_data_plane`] could not open the data plane.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    /// The firmware does not announce the offload service ([`DP_SERVICE`]) in time: it
+    /// has no data plane.
+    #[error("{0}")]
+    NoService(intercore::Error),
+    /// The board's pool could not be opened ([`Board::open_pool`]).
+    #[error("data-plane pool: {0}")]
+    Pool(OpenError),
+    /// The channel to the offload service could not be opened.
+    #[error("data-plane channel: {0}")]
+    Channel(intercore::Error),
+    /// The data plane itself could not be set up.
+    #[error("data plane: {0}")]
+    Open(intercore::Error),
 }
 
-impl std::error::Error for OpenError {}
-
-/// How long `close` waits for a firmware without intercore's vendor entry to exit before
-/// QEMU is stopped (vendor firmware runs forever).
-const FOREIGN_EXIT_GRACE: Duration = Duration::from_millis(500);
+/// Why a live link is broken ([`Link::broken`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Broken {
+    /// The host bus saw the peer reset or die, or a protocol error (sticky).
+    #[error("{0}")]
+    Bus(intercore::Error),
+    /// The emulated core's firmware faulted or exited (QEMU).
+    #[cfg(feature = "qemu")]
+    #[error("{0}")]
+    Firmware(intercore_sim::qemu::QemuError),
+}
 
 /// The last `n` lines of a console, for an error message (`""` when empty).
 pub fn console_tail(console: &str, n: usize) -> String {
@@ -140,7 +171,18 @@ pub fn console_tail(console: &str, n: usize) -> String {
     format!("; firmware console: {}", tail.join(" | "))
 }
 
-fn start_err(what: impl Into<String>) -> impl FnOnce(String) -> OpenError {
+/// Opening a `kind` board in a build without the feature that carries it.
+#[cfg(not(all(feature = "sim", feature = "qemu")))]
+pub(crate) fn feature_off(kind: &'static str) -> OpenError {
+    OpenError::Config {
+        key: "transport.kind",
+        message: format!(
+            "{kind:?} needs intercore-board built with its feature {kind:?} (this build has it off)"
+        ),
+    }
+}
+
+pub(crate) fn start_err(what: impl Into<String>) -> impl FnOnce(String) -> OpenError {
     let what = what.into();
     move |message| OpenError::Start { what, message }
 }
@@ -148,12 +190,28 @@ fn start_err(what: impl Into<String>) -> impl FnOnce(String) -> OpenError {
 enum Inner {
     // Field order is drop order: the bus (which resets the device and rings the firmware)
     // before the SoC (which kills a child still running).
-    Sim { bus: SimBus, soc: Soc },
-    Qemu { bus: QemuBus, soc: QemuSoc },
-    Kernel { rpmsg: KernelRpmsg },
-    UserPoll { bus: UserPollBus },
-    UserRings { bus: UserRingsBus },
-    UserUio { bus: UserUioBus },
+    #[cfg(feature = "sim")]
+    Sim {
+        bus: SimBus,
+        soc: Soc,
+    },
+    #[cfg(feature = "qemu")]
+    Qemu {
+        bus: QemuBus,
+        soc: QemuSoc,
+    },
+    Kernel {
+        rpmsg: KernelRpmsg,
+    },
+    UserPoll {
+        bus: UserPollBus,
+    },
+    UserRings {
+        bus: UserRingsBus,
+    },
+    UserUio {
+        bus: UserUioBus,
+    },
 }
 
 /// A live link to a board's core: a [`Transport`], and the child processes and regions it
@@ -182,24 +240,50 @@ impl Link {
     /// The pid of the child process running the core (simulated remote or QEMU).
     pub fn child_pid(&self) -> Option<u32> {
         match &self.inner {
+            #[cfg(feature = "sim")]
             Inner::Sim { soc, .. } => Some(soc.remote_pid()),
+            #[cfg(feature = "qemu")]
             Inner::Qemu { soc, .. } => Some(soc.qemu_pid()),
             _ => None,
         }
     }
-    /// The simulated SoC and its host bus (for its data plane), if this is a `sim` link.
-    pub fn sim_mut(&mut self) -> Option<(&Soc, &mut SimBus)> {
+    /// Opens the data plane to the firmware's offload service ([`DP_SERVICE`]) through
+    /// this link, one type whatever the transport: the simulated SoC's pool (mapped into
+    /// its IOMMU) or QEMU's window (laid out as the board's `[pool]` says), else the
+    /// board's own pool ([`Board::open_pool`], with `env`'s roots) on a channel of this
+    /// link. `timeout` bounds the wait for the service. Opening maps the pool into the
+    /// remote's window, so a link opens it once and keeps it.
+    #[allow(clippy::arc_with_non_send_sync)] // type erasure only, see PoolCache
+    pub fn open_data_plane(
+        &mut self,
+        board: &Board,
+        env: &OpenEnv,
+        timeout: Option<Duration>,
+    ) -> Result<DpHost<PoolCache>, DataPlaneError> {
         match &mut self.inner {
-            Inner::Sim { bus, soc } => Some((soc, bus)),
-            _ => None,
+            #[cfg(feature = "sim")]
+            Inner::Sim { bus, soc } => {
+                return soc
+                    .open_data_plane_with(bus, timeout, |c| Arc::new(c) as PoolCache)
+                    .map_err(DataPlaneError::Open);
+            }
+            #[cfg(feature = "qemu")]
+            Inner::Qemu { bus, soc } => {
+                return soc
+                    .open_data_plane_with(bus, &board.pool, timeout, |c| Arc::new(c) as PoolCache)
+                    .map_err(DataPlaneError::Open);
+            }
+            _ => {}
         }
-    }
-    /// The QEMU SoC and its host bus (for its data plane), if this is a `qemu` link.
-    pub fn qemu_mut(&mut self) -> Option<(&QemuSoc, &mut QemuBus)> {
-        match &mut self.inner {
-            Inner::Qemu { bus, soc } => Some((soc, bus)),
-            _ => None,
-        }
+        let remote = self
+            .find_service(DP_SERVICE, timeout)
+            .map_err(DataPlaneError::NoService)?;
+        let bp = board.open_pool(env).map_err(DataPlaneError::Pool)?;
+        let ch = self
+            .open("dp-host", remote)
+            .map_err(DataPlaneError::Channel)?;
+        let max = self.max_payload();
+        DpHost::new(bp.pool, ch, max).map_err(DataPlaneError::Open)
     }
     /// The channel to `service`, opened (as `name`) the first time and kept for the link's
     /// life, as the kernel's rpmsg char driver keeps one endpoint per announced channel for
@@ -224,21 +308,24 @@ impl Link {
     /// own diagnostics); `None` where this host does not see the core's console.
     pub fn console(&self) -> Option<String> {
         match &self.inner {
+            #[cfg(feature = "qemu")]
             Inner::Qemu { soc, .. } => Some(soc.console()),
             _ => None,
         }
     }
     /// Whether the link is broken (the peer reset or died), with why.
-    pub fn broken(&mut self) -> Option<String> {
+    pub fn broken(&mut self) -> Option<Broken> {
         match &mut self.inner {
-            Inner::Sim { bus, .. } => bus.broken().map(|e| e.to_string()),
+            #[cfg(feature = "sim")]
+            Inner::Sim { bus, .. } => bus.broken().map(Broken::Bus),
+            #[cfg(feature = "qemu")]
             Inner::Qemu { bus, soc } => soc
                 .fault_now()
-                .map(|f| f.to_string())
-                .or_else(|| bus.broken().map(|e| e.to_string())),
-            Inner::UserPoll { bus } => bus.broken().map(|e| e.to_string()),
-            Inner::UserRings { bus } => bus.broken().map(|e| e.to_string()),
-            Inner::UserUio { bus } => bus.broken().map(|e| e.to_string()),
+                .map(Broken::Firmware)
+                .or_else(|| bus.broken().map(Broken::Bus)),
+            Inner::UserPoll { bus } => bus.broken().map(Broken::Bus),
+            Inner::UserRings { bus } => bus.broken().map(Broken::Bus),
+            Inner::UserUio { bus } => bus.broken().map(Broken::Bus),
             Inner::Kernel { .. } => None,
         }
     }
@@ -246,37 +333,14 @@ impl Link {
     /// by itself (killing it otherwise) and says how it ended. A kernel link only closes
     /// its endpoints: the core stays up.
     pub fn close(self, timeout: Duration) -> Result<String, OpenError> {
+        // Only the emulated cores' links wait.
+        #[cfg(not(any(feature = "sim", feature = "qemu")))]
+        let _ = timeout;
         match self.inner {
-            Inner::Sim { bus, soc } => {
-                drop(bus);
-                let st = soc
-                    .shutdown(timeout)
-                    .map_err(|e| start_err("stopping the simulated remote core")(e.to_string()))?;
-                Ok(format!("simulated remote core exited with {st}"))
-            }
-            Inner::Qemu { bus, soc } => {
-                drop(bus);
-                // A firmware without intercore's vendor entry (a vendor's image) does not
-                // exit when the host goes away: that is how it is, not a fault — said, and
-                // QEMU stopped after a short grace.
-                let foreign = soc.doorbell_entry().is_none();
-                let wait = if foreign {
-                    timeout.min(FOREIGN_EXIT_GRACE)
-                } else {
-                    timeout
-                };
-                match soc.shutdown(wait) {
-                    Ok(_) => Ok("QEMU's firmware exited cleanly".to_string()),
-                    Err(intercore_sim::qemu::QemuError::FirmwareFault {
-                        code: None,
-                        meaning,
-                        ..
-                    }) if foreign && meaning.starts_with("did not exit") => Ok(format!(
-                        "the firmware {meaning}: QEMU stopped (a firmware without intercore's vendor entry is not expected to exit by itself)"
-                    )),
-                    Err(e) => Err(start_err("stopping QEMU")(e.to_string())),
-                }
-            }
+            #[cfg(feature = "sim")]
+            Inner::Sim { bus, soc } => sim::close(bus, soc, timeout),
+            #[cfg(feature = "qemu")]
+            Inner::Qemu { bus, soc } => qemu::close(bus, soc, timeout),
             Inner::Kernel { rpmsg } => {
                 drop(rpmsg);
                 Ok("kernel endpoints closed; the core stays up".into())
@@ -301,7 +365,9 @@ impl Link {
 macro_rules! with_bus {
     ($inner:expr, $bus:ident => $body:expr) => {
         match $inner {
+            #[cfg(feature = "sim")]
             Inner::Sim { bus: $bus, .. } => $body,
+            #[cfg(feature = "qemu")]
             Inner::Qemu { bus: $bus, .. } => $body,
             Inner::Kernel { rpmsg: $bus } => $body,
             Inner::UserPoll { bus: $bus } => $body,
@@ -354,107 +420,9 @@ impl Transport for Link {
 }
 
 impl Board {
-    /// The simulated SoC a `sim` board describes (`None` for other transports): its
-    /// firmware, device address, EVENT_IDX offer, layout, rpmsg buffers, pool classes and
-    /// cache model (`sim-noncoherent`; a coherent board leaves [`SimConfig`]'s default).
-    pub fn sim_config(&self) -> Option<SimConfig> {
-        let TransportSpec::Sim {
-            firmware,
-            da_base,
-            event_idx,
-            layout,
-        } = &self.transport
-        else {
-            return None;
-        };
-        let mut cfg = SimConfig {
-            firmware: *firmware,
-            da_base: *da_base,
-            event_idx: *event_idx,
-            layout: *layout,
-            vring_num: self.rpmsg.buffers,
-            buf_size: self.rpmsg.buffer_size,
-            pool: self.pool.clone(),
-            ..SimConfig::default()
-        };
-        if let CacheMaintenance::SimNoncoherent(e) = self.cache.mode {
-            cfg.cache = CacheMode::NonCoherent(e);
-        }
-        Some(cfg)
-    }
-
-    /// The firmware image of a `qemu` board: `transport.image` (expanded, relative to the
-    /// board file), else intercore's own image under `transport.fw_dir` (relative to the
-    /// board file) or [`qemu_image`]'s default directories. The error names the key.
-    pub fn qemu_image(&self) -> Result<PathBuf, String> {
-        let TransportSpec::Qemu {
-            core,
-            fw_dir,
-            image,
-        } = &self.transport
-        else {
-            return Err("transport.kind: not \"qemu\"".into());
-        };
-        let board_dir = self
-            .file
-            .as_ref()
-            .and_then(|p| p.parent())
-            .unwrap_or(Path::new(""));
-        if let Some(i) = image {
-            let path = expand_path(i, board_dir, &|k| std::env::var_os(k))
-                .map_err(|e| format!("transport.image = {i:?}: {e}"))?;
-            if !path.is_file() {
-                return Err(format!(
-                    "transport.image = {i:?}: no firmware file at {}",
-                    path.display()
-                ));
-            }
-            return Ok(path);
-        }
-        let dir = fw_dir.as_ref().map(|d| board_dir.join(d));
-        qemu_image(core.core(), dir.as_deref()).map_err(|e| {
-            format!(
-                "transport.fw_dir{}: {e}",
-                if dir.is_some() { "" } else { " (default)" }
-            )
-        })
-    }
-
-    /// The key a `qemu` board's image comes from.
-    fn image_key(&self) -> &'static str {
-        match &self.transport {
-            TransportSpec::Qemu { image: Some(_), .. } => "transport.image",
-            _ => "transport.fw_dir",
-        }
-    }
-
-    /// Everything `open` decides about a `qemu` board before starting QEMU: the image, its
-    /// resource table, and the placement and doorbell plan. `board check` runs the same.
-    pub fn qemu_plan(&self) -> Result<(PathBuf, crate::vdev::VdevPlan), OpenError> {
-        let key = self.image_key();
-        let image = self
-            .qemu_image()
-            .map_err(|message| OpenError::Config { key, message })?;
-        let TransportSpec::Qemu { core, .. } = &self.transport else {
-            unreachable!("qemu_image succeeded");
-        };
-        let t = intercore_sim::qemu::read_table(core.core(), &image).map_err(|e| {
-            OpenError::Config {
-                key,
-                message: e.to_string(),
-            }
-        })?;
-        let table = ResourceTable::validate(&t.table).map_err(|e| OpenError::Config {
-            key,
-            message: format!("{}: the resource table: {e}", image.display()),
-        })?;
-        let plan = self.plan_vdev(&table, &t.window, key)?;
-        Ok((image, plan))
-    }
-
     /// The host bus configuration: the board's `[rpmsg]` (with `wait` overriding its wait
     /// mode) and the plan's placement.
-    fn host_config(
+    pub(crate) fn host_config(
         &self,
         wait: intercore::WaitMode,
         plan: Option<&crate::vdev::VdevPlan>,
@@ -496,45 +464,14 @@ impl Board {
         };
 
         match &self.transport {
-            TransportSpec::Sim { layout, .. } => {
-                let cfg = self.sim_config().expect("a sim transport");
-                let program = env.sim_remote.ok_or_else(|| OpenError::Config {
-                    key: "transport.kind",
-                    message: "\"sim\" needs the program that hosts the simulated remote core (OpenEnv::sim_remote)".into(),
-                })?;
-                let soc = Soc::start(&cfg, &program)
-                    .map_err(|e| start_err("starting the simulated SoC")(e.to_string()))?;
-                let bus = soc
-                    .host_bus(host)
-                    .map_err(|e| start_err("the simulated SoC's host bus")(e.to_string()))?;
-                let name = match layout {
-                    intercore_sim::SimLayout::Standard => "sim".to_string(),
-                    l => format!("sim/{}", l.name()),
-                };
-                Ok(Link {
-                    inner: Inner::Sim { bus, soc },
-                    name,
-                    services: Vec::new(),
-                })
-            }
-            TransportSpec::Qemu { core, .. } => {
-                let (path, plan) = self.qemu_plan()?;
-                let core = core.core();
-                let soc = QemuSoc::start(&QemuConfig::new(core, path))
-                    .map_err(|e| start_err(format!("starting {}", core.name()))(e.to_string()))?;
-                let host = self.host_config(wait, Some(&plan));
-                let bus = soc.host_bus(host).map_err(|e| {
-                    start_err(format!("{}'s host bus", core.name()))(format!(
-                        "{e}{}",
-                        console_tail(&soc.console(), 6)
-                    ))
-                })?;
-                Ok(Link {
-                    inner: Inner::Qemu { bus, soc },
-                    name: core.name().to_string(),
-                    services: Vec::new(),
-                })
-            }
+            #[cfg(feature = "sim")]
+            TransportSpec::Sim { .. } => self.open_sim(env, host),
+            #[cfg(feature = "qemu")]
+            TransportSpec::Qemu { .. } => self.open_qemu(wait),
+            #[cfg(not(feature = "sim"))]
+            TransportSpec::Sim { .. } => Err(feature_off("sim")),
+            #[cfg(not(feature = "qemu"))]
+            TransportSpec::Qemu { .. } => Err(feature_off("qemu")),
             TransportSpec::Kernel { ctrl } => {
                 self.bring_up(&env)?;
                 let mut paths = env.rpmsg.clone();
@@ -615,54 +552,7 @@ impl Board {
         let plan = self.plan_vdev(&table, &map, "transport.rsc_offset")?;
         host.vring_region = plan.vring_region;
         host.buffers = plan.buffers;
-        let bus_err = |e: intercore::Error| OpenError::Start {
-            what: "transport: the host bus over the carveout".into(),
-            message: e.to_string(),
-        };
-        match doorbell {
-            crate::model::DoorbellSpec::Poll => {
-                let crate::vdev::Wake::Counters(entry) = plan.wake else {
-                    let bus = HostBus::new(mem, PolledRings::new(LinuxPoll), &map, rsc, host)
-                        .map_err(bus_err)?;
-                    return Ok(Link {
-                        inner: Inner::UserRings { bus },
-                        name: "userspace/polled-rings".into(),
-                        services: Vec::new(),
-                    });
-                };
-                let bell = PollDoorbell::from_entry(
-                    Arc::clone(&mem),
-                    &map,
-                    &entry,
-                    PollSide::Host,
-                    LinuxPoll,
-                )
-                .map_err(|e| OpenError::Config {
-                    key: "transport.doorbell",
-                    message: e.to_string(),
-                })?;
-                let bus = HostBus::new(mem, bell, &map, rsc, host).map_err(bus_err)?;
-                Ok(Link {
-                    inner: Inner::UserPoll { bus },
-                    name: "userspace/poll".into(),
-                    services: Vec::new(),
-                })
-            }
-            crate::model::DoorbellSpec::Uio { device, layout } => {
-                let bell = UioDoorbell::open(&env.roots, device, *layout).map_err(|e| {
-                    OpenError::Config {
-                        key: "transport.uio_device",
-                        message: e.to_string(),
-                    }
-                })?;
-                let bus = HostBus::new(mem, bell, &map, rsc, host).map_err(bus_err)?;
-                Ok(Link {
-                    inner: Inner::UserUio { bus },
-                    name: "userspace/uio".into(),
-                    services: Vec::new(),
-                })
-            }
-        }
+        userspace_link(mem, &map, rsc, host, doorbell, &plan.wake, env)
     }
 
     /// The board's remote processor (`kernel`/`userspace` boards with `[remoteproc]`).
@@ -715,40 +605,6 @@ impl Board {
             }))?;
         Ok(())
     }
-}
-
-/// The QEMU firmware image of `core`: in `dir`, or (`None`) in `$INTERCORE_FW_DIR`, then
-/// `target/baremetal/images` and `firmware/images/target` (where `scripts/test-baremetal.sh`
-/// and a plain cargo build in `firmware/images` put them). The error lists every path tried.
-pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String> {
-    let dirs: Vec<PathBuf> = match dir
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("INTERCORE_FW_DIR").map(PathBuf::from))
-    {
-        Some(d) => vec![d],
-        None => vec![
-            "target/baremetal/images".into(),
-            "firmware/images/target".into(),
-        ],
-    };
-    if let Some(p) = dirs.iter().find_map(|d| find_image(d, core)) {
-        return Ok(p);
-    }
-    let looked: Vec<String> = dirs
-        .iter()
-        .flat_map(|d| {
-            [
-                d.join(core.target()).join("release").join("offload"),
-                d.join(format!("{}.elf", core.name())),
-            ]
-        })
-        .map(|p| p.display().to_string())
-        .collect();
-    Err(format!(
-        "no firmware image for {}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point INTERCORE_FW_DIR at the directory",
-        core.name(),
-        looked.join(", ")
-    ))
 }
 
 /// Expands a board file's path as a shell would, without running one: `$NAME` and
@@ -813,6 +669,62 @@ pub fn expand_path(
     }
     let p = PathBuf::from(s);
     Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+/// The userspace transport's host bus over the mapped carveout, with the doorbell the board
+/// names: `poll` at the block the firmware's vendor entry declares (none: the rings
+/// polled), or `uio`.
+fn userspace_link(
+    mem: UserMem,
+    map: &intercore::LinearMap,
+    rsc: RscLocation,
+    host: HostConfig,
+    doorbell: &crate::model::DoorbellSpec,
+    wake: &crate::vdev::Wake,
+    env: &OpenEnv,
+) -> Result<Link, OpenError> {
+    let bus_err = |e: intercore::Error| OpenError::Start {
+        what: "transport: the host bus over the carveout".into(),
+        message: e.to_string(),
+    };
+    match doorbell {
+        crate::model::DoorbellSpec::Poll => {
+            let crate::vdev::Wake::Counters(entry) = wake else {
+                let bus = HostBus::new(mem, PolledRings::new(LinuxPoll), map, rsc, host)
+                    .map_err(bus_err)?;
+                return Ok(Link {
+                    inner: Inner::UserRings { bus },
+                    name: "userspace/polled-rings".into(),
+                    services: Vec::new(),
+                });
+            };
+            let bell =
+                PollDoorbell::from_entry(Arc::clone(&mem), map, entry, PollSide::Host, LinuxPoll)
+                    .map_err(|e| OpenError::Config {
+                    key: "transport.doorbell",
+                    message: e.to_string(),
+                })?;
+            let bus = HostBus::new(mem, bell, map, rsc, host).map_err(bus_err)?;
+            Ok(Link {
+                inner: Inner::UserPoll { bus },
+                name: "userspace/poll".into(),
+                services: Vec::new(),
+            })
+        }
+        crate::model::DoorbellSpec::Uio { device, layout } => {
+            let bell =
+                UioDoorbell::open(&env.roots, device, *layout).map_err(|e| OpenError::Config {
+                    key: "transport.uio_device",
+                    message: e.to_string(),
+                })?;
+            let bus = HostBus::new(mem, bell, map, rsc, host).map_err(bus_err)?;
+            Ok(Link {
+                inner: Inner::UserUio { bus },
+                name: "userspace/uio".into(),
+                services: Vec::new(),
+            })
+        }
+    }
 }
 
 /// The rpmsg control devices (`rpmsg_ctrl*`) under `dev`, sorted.

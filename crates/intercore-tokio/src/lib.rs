@@ -1,0 +1,376 @@
+//! Async send and receive for intercore's host role on Linux, with tokio.
+//!
+//! [`AsyncHost`] wraps a [`HostBus`] whose doorbell has a file descriptor (the eventfd
+//! doorbells of `intercore-linux`, [`WakeFd`]) and registers that descriptor with tokio's
+//! reactor ([`tokio::io::unix::AsyncFd`]): a task that finds nothing to receive asks the
+//! remote to ring ([`HostBus::arm_notify`]) and sleeps until the descriptor is readable
+//! (an edge: every ring is a write, and every write is a new event for the reactor).
+//! Nothing polls on a timer; a doorbell without a descriptor (a polled doorbell) is refused
+//! when the [`AsyncHost`] is built ([`OpenError::NoWakeFd`]).
+//!
+//! Every call takes `&self`, so many tasks on one thread (or on many) can use one bus: the
+//! bus sits behind a mutex held only while a call looks at the rings, never across an
+//! `.await`. A task that takes messages off the ring for other endpoints wakes the tasks
+//! parked on them.
+//!
+//! **Cancellation.** Every receive is cancellation-safe: a message is taken off its
+//! endpoint's queue only in the same poll that returns it, so dropping a receive future
+//! (`tokio::select!`, `tokio::time::timeout`) loses nothing — the message stays queued for
+//! the next receive. A send is also cancellation-safe: it either sent its message
+//! (completed) or sent nothing. Timeouts are the runtime's (`tokio::time::timeout`).
+//!
+//! ```no_run
+//! # async fn f(host: intercore_tokio::AsyncHost<std::sync::Arc<intercore_linux::memory::MemfdRegion>,
+//! #     intercore_linux::notify::EventfdDoorbell>) -> intercore::Result<()> {
+//! let ch = host.connect("rpmsg-echo").await?;
+//! host.send(&ch, b"hello").await?;
+//! let mut buf = [0u8; 496];
+//! let n = host.recv(&ch, &mut buf).await?;
+//! assert_eq!(&buf[..n], b"hello");
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod kernel;
+pub use kernel::AsyncKernelRpmsg;
+
+use intercore::dataplane::{Completed, DpHost};
+use intercore::platform::{CacheOps, Doorbell, SharedMemory};
+use intercore::pollbell::{PollDoorbell, PollPlatform};
+use intercore::rpmsg::{Channel, HostBus, Msg};
+use intercore::{Error, Result};
+use intercore_linux::notify::EventfdDoorbell;
+use std::borrow::BorrowMut;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+
+/// A doorbell an event loop can wait on: the file descriptor that becomes readable when
+/// the peer rings, if it has one.
+pub trait WakeFd: Doorbell {
+    /// The descriptor readable while a ring is pending; `None` for a doorbell that has
+    /// none (it must be polled, which an async bus refuses to do).
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Consumes the pending rings (when the bus goes back to blocking use).
+    fn take_rings(&self) -> io::Result<()>;
+    /// A descriptor readable once the peer is dead (a pidfd), if the doorbell watches one.
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+impl WakeFd for EventfdDoorbell {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(EventfdDoorbell::wake_fd(self))
+    }
+    fn take_rings(&self) -> io::Result<()> {
+        EventfdDoorbell::take_rings(self).map(drop)
+    }
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        EventfdDoorbell::peer_fd(self)
+    }
+}
+
+/// The polling doorbell (a flag word in shared memory) has no descriptor.
+impl<M: SharedMemory, P: PollPlatform> WakeFd for PollDoorbell<M, P> {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn take_rings(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why an [`AsyncHost`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The doorbell has no file descriptor to wait on.
+    #[error(
+        "the doorbell ({doorbell}) has no file descriptor for the runtime's reactor to wait on: \
+         async needs an fd doorbell (eventfd, UIO); use the blocking API for a polled doorbell"
+    )]
+    NoWakeFd {
+        /// The doorbell's type.
+        doorbell: &'static str,
+    },
+    /// Registering the descriptor with the reactor failed (no tokio runtime with I/O
+    /// enabled is current, or the system refused).
+    #[error("registering the doorbell with the tokio reactor: {0}")]
+    Reactor(#[from] io::Error),
+}
+
+/// A [`HostBus`] driven by tokio: `async` send and receive, woken by the doorbell's file
+/// descriptor through the reactor. `B` is how it holds the bus: owned ([`AsyncHost::new`])
+/// or borrowed ([`AsyncHost::borrowed`]: a bus that something else owns and lends as `&mut`).
+pub struct AsyncHost<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>> = HostBus<M, D>> {
+    bus: Mutex<B>,
+    _bus: PhantomData<fn() -> (M, D)>,
+    /// A duplicate of the doorbell's descriptor (same eventfd), registered for reading.
+    bell: AsyncFd<OwnedFd>,
+    /// The peer's pidfd, when the doorbell watches one.
+    peer: Option<AsyncFd<OwnedFd>>,
+    /// Wakes parked tasks when another task filed messages for them.
+    filed: Notify,
+}
+
+fn os(e: io::Error) -> Error {
+    Error::Os(e.raw_os_error().unwrap_or(libc_eio()))
+}
+
+const fn libc_eio() -> i32 {
+    5
+}
+
+fn register(fd: BorrowedFd<'_>) -> io::Result<AsyncFd<OwnedFd>> {
+    // `with_interest` is deprecated for `T`s whose descriptor may be closed or swapped
+    // while registered (tokio#8587); an `OwnedFd` owned by the `AsyncFd` is neither, which
+    // is exactly the contract of its `unsafe` replacement — this crate has no unsafe.
+    #[allow(deprecated)]
+    AsyncFd::with_interest(fd.try_clone_to_owned()?, Interest::READABLE)
+}
+
+impl<M: SharedMemory, D: WakeFd> AsyncHost<M, D> {
+    /// Wraps `bus`; must run inside a tokio runtime with I/O enabled. Refuses a doorbell
+    /// without a file descriptor ([`OpenError::NoWakeFd`]).
+    pub fn new(bus: HostBus<M, D>) -> std::result::Result<Self, OpenError> {
+        Self::wrap(bus)
+    }
+
+    /// Gives the bus back (for blocking use).
+    /// Rings left counted on the eventfd (the async side never reads them) are taken off,
+    /// so the bus's first blocking wait does not wake for them.
+    pub fn into_inner(self) -> HostBus<M, D> {
+        let bus = self.bus.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Best effort: a failed read only costs the first blocking wait a spurious wake-up.
+        let _ = bus.doorbell().take_rings();
+        bus
+    }
+}
+
+impl<'a, M: SharedMemory, D: WakeFd> AsyncHost<M, D, &'a mut HostBus<M, D>> {
+    /// Wraps a borrowed bus (one something else owns and lends as `&mut`), as
+    /// [`AsyncHost::new`]. Once it is dropped the bus is the lender's again; rings counted
+    /// on the eventfd meanwhile cost its first blocking wait one spurious wake-up.
+    pub fn borrowed(bus: &'a mut HostBus<M, D>) -> std::result::Result<Self, OpenError> {
+        Self::wrap(bus)
+    }
+}
+
+impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B> {
+    fn wrap(bus: B) -> std::result::Result<Self, OpenError> {
+        let bus_ref: &HostBus<M, D> = bus.borrow();
+        // Registering outside a runtime would panic in tokio: say so instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let Some(fd) = bus_ref.doorbell().wake_fd() else {
+            return Err(OpenError::NoWakeFd {
+                doorbell: std::any::type_name::<D>(),
+            });
+        };
+        let bell = register(fd)?;
+        let peer = bus_ref.doorbell().peer_fd().map(register).transpose()?;
+        Ok(Self {
+            bus: Mutex::new(bus),
+            _bus: PhantomData,
+            bell,
+            peer,
+            filed: Notify::new(),
+        })
+    }
+
+    /// Runs `f` on the bus (non-blocking calls: `stats`, `services`, `open`, ...). A
+    /// blocking call made here blocks the runtime's thread.
+    pub fn with_bus<R>(&self, f: impl FnOnce(&mut HostBus<M, D>) -> R) -> R {
+        let mut guard = self.lock();
+        f((*guard).borrow_mut())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, B> {
+        // A panic while the bus was locked left it consistent as far as the rings go
+        // (every ring change is complete before the call returns); the bus's own sticky
+        // error says whether it is usable.
+        self.bus.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `attempt` (non-blocking: `Ok(None)` for "not yet") until it yields, sleeping
+    /// on the doorbell's descriptor between tries. Cancellation-safe as long as `attempt`
+    /// consumes nothing when it returns `Ok(None)` or an error.
+    async fn run<T>(
+        &self,
+        want_tx: bool,
+        mut attempt: impl FnMut(&mut HostBus<M, D>) -> Result<Option<T>>,
+    ) -> Result<T> {
+        loop {
+            let filed = self.filed.notified();
+            tokio::pin!(filed);
+            // Registered before looking, so that a task filing for us after the look
+            // still wakes us.
+            filed.as_mut().enable();
+            {
+                let mut guard = self.lock();
+                let bus: &mut HostBus<M, D> = (*guard).borrow_mut();
+                // Take what arrived off the ring first: if that filed messages, every
+                // parked task looks again (their messages may be among them).
+                if bus.poll()? > 0 {
+                    self.filed.notify_waiters();
+                }
+                if let Some(v) = attempt(bus)? {
+                    return Ok(v);
+                }
+                if bus.arm_notify(want_tx)? {
+                    continue;
+                }
+            }
+            self.sleep(filed).await?;
+        }
+    }
+
+    /// Sleeps until the doorbell rings, another task files messages, or the peer dies.
+    async fn sleep(
+        &self,
+        filed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<()> {
+        let peer_gone = async {
+            match &self.peer {
+                Some(p) => p.readable().await.map(drop),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = self.bell.readable() => {
+                let mut guard = r.map_err(os)?;
+                // The eventfd's count is not read here (a system call per wake-up saved):
+                // every ring is a write, and every write wakes the eventfd's wait queue,
+                // which is a new event for the reactor's edge-triggered epoll; readiness
+                // that arrived after this guard was taken survives `clear_ready` (tokio
+                // compares its tick). So no ring is lost; `into_inner` reads the count off.
+                guard.clear_ready();
+                Ok(())
+            }
+            () = filed => Ok(()),
+            r = peer_gone => {
+                r.map_err(os)?;
+                Err(Error::PeerGone)
+            }
+        }
+    }
+
+    /// The address of the service `name` the remote announced, waiting for it.
+    pub async fn find_service(&self, name: &str) -> Result<u32> {
+        self.run(false, |bus| Ok(bus.service(name))).await
+    }
+
+    /// [`Self::find_service`] then [`HostBus::open`].
+    pub async fn connect(&self, name: &str) -> Result<Channel> {
+        let remote = self.find_service(name).await?;
+        self.with_bus(|bus| bus.open(name, remote))
+    }
+
+    /// [`HostBus::open`]: a local endpoint talking to the remote address `remote`.
+    pub fn open(&self, name: &str, remote: u32) -> Result<Channel> {
+        self.with_bus(|bus| bus.open(name, remote))
+    }
+
+    /// [`HostBus::close`].
+    pub fn close(&self, ch: Channel) -> Result<()> {
+        self.with_bus(|bus| bus.close(ch))
+    }
+
+    /// Sends `data` on `ch`, waiting for a transmit buffer.
+    pub async fn send(&self, ch: &Channel, data: &[u8]) -> Result<()> {
+        self.run(true, |bus| {
+            none_on_timeout(bus.send(ch, data, Some(Duration::ZERO)))
+        })
+        .await
+    }
+
+    /// Sends on `ch` a message written in place by `fill` (zero copy), waiting for a
+    /// transmit buffer: [`HostBus::send_with`].
+    pub async fn send_with(
+        &self,
+        ch: &Channel,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<()> {
+        let mut fill = Some(fill);
+        self.run(true, |bus| {
+            let Some(buf) = none_on_timeout(bus.tx_buf(Some(Duration::ZERO)))? else {
+                return Ok(None);
+            };
+            let mut buf = buf;
+            let f = fill
+                .take()
+                .ok_or(Error::Config("send_with: fill already used"))?;
+            let len = f(&mut buf).min(buf.len());
+            bus.send_buf(ch, buf, len).map(Some)
+        })
+        .await
+    }
+
+    /// Receives one message for `ch` into `buf`: its length ([`HostBus::recv`] says what
+    /// errors mean). Cancellation-safe.
+    pub async fn recv(&self, ch: &Channel, buf: &mut [u8]) -> Result<usize> {
+        self.recv_from(ch, buf).await.map(|(_, n)| n)
+    }
+
+    /// [`Self::recv`], also returning the sender's address.
+    pub async fn recv_from(&self, ch: &Channel, buf: &mut [u8]) -> Result<(Option<u32>, usize)> {
+        self.run(false, |bus| {
+            none_on_timeout(bus.recv_from(ch, buf, Some(Duration::ZERO)))
+        })
+        .await
+    }
+
+    /// Receives one message for `ch` and hands it to `f` in place (zero copy):
+    /// [`HostBus::recv_with`]. Cancellation-safe (`f` runs only in the poll that returns).
+    pub async fn recv_with<R>(&self, ch: &Channel, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
+        let mut f = Some(f);
+        self.run(false, |bus| {
+            let Some(buf) = none_on_timeout(bus.recv_buf(ch, Some(Duration::ZERO)))? else {
+                return Ok(None);
+            };
+            let f = f.take().ok_or(Error::Config("recv_with: f already used"))?;
+            let r = f(Msg {
+                src: buf.src(),
+                dst: buf.dst(),
+                payload: &buf,
+            });
+            bus.release(buf)?;
+            Ok(Some(r))
+        })
+        .await
+    }
+
+    /// The data plane's next completed buffer (flushing staged submissions first), waiting
+    /// for the remote: the async form of [`DpHost::wait_complete`]. Call it in a loop for
+    /// the stream of completions. Cancellation-safe: a completion taken off the ring while
+    /// the future is dropped stays queued in `dp`.
+    pub async fn next_completion<C: CacheOps>(&self, dp: &mut DpHost<C>) -> Result<Completed<C>> {
+        self.run(false, |bus| dp.try_complete(bus)).await
+    }
+}
+
+impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> core::fmt::Debug
+    for AsyncHost<M, D, B>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AsyncHost")
+            .field("bell", &self.bell)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A non-blocking look's "nothing yet" (`Timeout` under the `Some(ZERO)` convention) as
+/// `None`.
+fn none_on_timeout<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Timeout) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
