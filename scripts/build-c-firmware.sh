@@ -8,6 +8,12 @@
 #                         $INTERCORE_PEERS_DIR/src/mcupsdk-core (TexasInstruments/
 #                         mcupsdk-core, commit d0ccb3c8f7), with firmware/c/ti-dpl's stubs;
 #                         skipped, with one loud line, when that tree is absent.
+#   ffi-echo.elf          own C echo firmware whose rpmsg is intercore's remote role
+#                         through its C ABI: crates/intercore-ffi built as a static
+#                         library for armv7r-none-eabihf (Debian's rustc-web + rust-web-src,
+#                         -Zbuild-std, as scripts/test-baremetal.sh; its cargo target dir
+#                         $INTERCORE_PEERS_DIR/ffi-cargo, outside the clone), linked
+#                         hard-float (the Rust target's ABI)
 # Run any of them: qemu-system-arm -nodefaults -display none -monitor none
 #   -semihosting-config enable=on,target=native
 #   -object memory-backend-file,id=shm,mem-path=FILE,size=16M,share=on
@@ -41,6 +47,21 @@ for fw in ti-echo zephyr-rsc rpmsglite-remote; do
         "${common[@]}" "$src/$fw/main.c" -lc_nano -lgcc
     echo "built $out/$fw.elf ($(arm-none-eabi-size -B "$out/$fw.elf" | awk 'NR==2 {print $1 " B text"}'))"
 done
+
+# ffi-echo: intercore's remote role as a static library through the C ABI.
+rustc_version=$(/usr/bin/rustc --version | awk '{print $2}')
+libsrc=/usr/src/rustc-$rustc_version/library
+[[ -d $libsrc ]] || { echo "build-c-firmware: !!!!! no Rust library source at $libsrc (rust-web-src): ffi-echo.elf cannot be built !!!!!" >&2; exit 1; }
+# Also for a Cortex-M4F/M7 (thumbv7em-none-eabihf): compiled, not linked into a firmware here.
+(RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 __CARGO_TESTS_ONLY_SRC_ROOT=$libsrc \
+    nice -n 10 /usr/bin/cargo build -p intercore-ffi --release --locked \
+    --target armv7r-none-eabihf --target thumbv7em-none-eabihf \
+    -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem --target-dir "$peers/ffi-cargo")
+ffi_lib=$peers/ffi-cargo/armv7r-none-eabihf/release/libintercore_ffi.a
+hard=(-mcpu=cortex-r5 -marm -mfpu=vfpv3-d16 -mfloat-abi=hard -ffreestanding -O2 -g -ffunction-sections -fdata-sections)
+arm-none-eabi-gcc "${hard[@]}" "${own[@]}" -I "$PWD/crates/intercore-ffi/include" "${ldflags[@]}" \
+    -o "$out/ffi-echo.elf" "${common[@]}" "$src/ffi-echo/main.c" "$ffi_lib" -lc_nano -lgcc
+echo "built $out/ffi-echo.elf ($(arm-none-eabi-size -B "$out/ffi-echo.elf" | awk 'NR==2 {print $1 " B text"}'))"
 
 ti_drv=$ti_tree/source/drivers/ipc_rpmsg
 if [[ ! -f $ti_drv/ipc_rpmsg.c || ! -f $ti_drv/ipc_rpmsg_vring.c || ! -f $ti_tree/source/drivers/ipc_rpmsg.h ||

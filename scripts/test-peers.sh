@@ -9,6 +9,7 @@
 #   boards/qemu-r5f-ti-ipc-rpmsg.toml ti-ipc-rpmsg.elf     TI's own ipc_rpmsg sources (when built)
 #   boards/qemu-r5f-zephyr.toml       zephyr-rsc.elf       Zephyr openamp_rsc_table behaviour
 #   boards/qemu-r5f-rpmsglite.toml    rpmsglite-remote.elf RPMsg-Lite remote behaviour
+#   boards/qemu-r5f-ffi-echo.toml     ffi-echo.elf         own C firmware over intercore's C ABI
 # The images are built by scripts/build-c-firmware.sh (run first when present) into
 # $INTERCORE_PEERS_DIR/fw (default ~/.cache/intercore/peers/fw), where the board files'
 # transport.image looks. An absent image is ONE LOUD LINE, and a failure under CI=true
@@ -55,7 +56,7 @@ field() { grep -o "\"$1\":[^,}]*" <<<"$2" | head -1 | cut -d: -f2-; }
 missing=0
 ran=0
 for pair in qemu-r5f-ti-echo:ti-echo qemu-r5f-ti-ipc-rpmsg:ti-ipc-rpmsg qemu-r5f-zephyr:zephyr-rsc \
-    qemu-r5f-rpmsglite:rpmsglite-remote; do
+    qemu-r5f-rpmsglite:rpmsglite-remote qemu-r5f-ffi-echo:ffi-echo; do
     board=boards/${pair%%:*}.toml
     elf=$fw/${pair#*:}.elf
     if [[ ! -f $elf ]]; then

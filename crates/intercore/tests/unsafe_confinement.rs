@@ -63,6 +63,10 @@ const HOMES: &[(&str, &str)] = &[
         "firmware/offload/src/lib.rs",
         "the resource table's link_section in the target build",
     ),
+    (
+        "crates/intercore-ffi/src/",
+        "the C ABI: extern \"C\" functions on raw pointers from C, the caller's storage, SharedMemory over the firmware's window",
+    ),
     // Tests whose models implement the unsafe platform traits.
     (
         "crates/intercore/tests/conformance.rs",
