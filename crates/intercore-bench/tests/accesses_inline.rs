@@ -14,10 +14,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_accesses");
 
 fn rows() -> (String, Vec<BTreeMap<String, String>>) {
-    let out = Command::new(BIN)
-        .args(["--json"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["--json"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",

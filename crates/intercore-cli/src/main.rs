@@ -21,9 +21,10 @@ fn main() -> ExitCode {
     };
     match argv.get(1).and_then(|a| a.to_str()) {
         Some(SIM_REMOTE) => {
-            return ExitCode::from(
-                intercore_sim::remote_main(&rest(), &intercore_cli::firmwares::sim()) as u8,
-            );
+            return ExitCode::from(intercore_sim::remote_main(
+                &rest(),
+                &intercore_cli::firmwares::sim(),
+            ) as u8);
         }
         Some(bench::PEER) => {
             return match bench::peer_main(&rest()) {
