@@ -13,7 +13,6 @@
 //! is opened with the same firmwares and this program as the remote core's
 //! ([`OpenEnv`]'s `sim_remote` and `sim_firmwares`).
 
-use intercore::rpmsg::{MessageIo, Transport};
 use intercore_board::{Board, Link, OpenEnv};
 use intercore_sim::{RemoteProgram, SimFirmware};
 use std::sync::Arc;
@@ -63,14 +62,17 @@ fn run() -> Result<(usize, usize), String> {
     let remote = link
         .find_service(intercore_fw_offload::ECHO_SERVICE, t)
         .map_err(|e| format!("the echo service: {e}"))?;
-    let ch = Transport::open(&mut link, "open-board-example", remote)
+    let ch = link
+        .open("open-board-example", remote)
         .map_err(|e| format!("opening the channel: {e}"))?;
     let max = link.max_payload();
     let mut back = vec![0u8; max];
     for len in 1..=max {
         let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
-        MessageIo::send(&mut link, &ch, &msg, t).map_err(|e| format!("size {len}: {e}"))?;
-        let n = MessageIo::recv(&mut link, &ch, &mut back, t)
+        link.send(&ch, &msg, t)
+            .map_err(|e| format!("size {len}: {e}"))?;
+        let n = link
+            .recv(&ch, &mut back, t)
             .map_err(|e| format!("size {len}: {e}"))?;
         if back[..n] != msg[..] {
             return Err(format!("size {len}: the echo differs"));
@@ -78,7 +80,7 @@ fn run() -> Result<(usize, usize), String> {
     }
     let jobs = data_plane(&mut link, &board)?;
     let how = link
-        .close(Duration::from_secs(5))
+        .shut_down(Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     if !how.ends_with("exit status: 0") {
         return Err(format!("closing: {how}"));

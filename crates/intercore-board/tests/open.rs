@@ -6,7 +6,6 @@
 //! model them. No hardware: what a real kernel adds (probe order, udev) is not covered.
 
 use intercore::rpmsg::RemoteConfig;
-use intercore::rpmsg::{MessageIo, Transport};
 use intercore_board::{Board, OpenEnv, OpenError};
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc, minimal_arm_elf as arm_elf};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
@@ -62,9 +61,8 @@ fn kernel_board_opens_through_remoteproc_and_rpmsg_ctrl() {
         .recv(&ch, &mut buf, Some(Duration::from_secs(2)))
         .unwrap();
     assert_eq!(&buf[..n], b"hello");
-    // Qualified: the board link's inherent `close(self, timeout)` shuts the link down.
-    Transport::close(&mut link, ch).unwrap();
-    link.close(Duration::from_secs(1)).unwrap();
+    link.close(ch).unwrap();
+    link.shut_down(Duration::from_secs(1)).unwrap();
     let writes = rp.log().len();
     let link = b.open_with(env(&rp, &k)).unwrap();
     assert_eq!(rp.state(0), "running");
@@ -272,7 +270,7 @@ fn userspace_board_opens_over_devmem_with_the_polling_doorbell() {
             .unwrap();
         assert_eq!(&back[..n], &msg[..]);
     }
-    link.close(Duration::from_secs(1)).unwrap();
+    link.shut_down(Duration::from_secs(1)).unwrap();
     assert_eq!(remote.join().unwrap(), Ok(50));
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -479,7 +477,7 @@ fn userspace_board_opens_a_vendor_table_with_host_placed_rings_and_no_doorbell()
             .unwrap();
         assert_eq!(&back[..n], &msg[..]);
     }
-    link.close(Duration::from_secs(1)).unwrap();
+    link.shut_down(Duration::from_secs(1)).unwrap();
     assert_eq!(remote.join().unwrap(), Ok(40));
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -8,7 +8,7 @@
 //! /dev/mem (no STRICT_DEVMEM, no memory attributes): what it tests is the open path.
 
 use intercore::dataplane::{Coherent, DpHost, DpRemote, DpRemoteStats};
-use intercore::rpmsg::{MessageIo, Transport};
+use intercore::rpmsg::MessageIo;
 use intercore::wire::dataplane::{DP_OK, DP_OP_CRC32C, DP_SERVICE};
 use intercore::{DevAddr, Error, LinearMap, crc32c};
 use intercore_board::{Board, OpenEnv, OpenError};
@@ -171,8 +171,7 @@ fn kernel_board_pool_on_a_devmem_carveout_streams_with_every_crc_checked() {
         }
         let st = dp.stats();
         assert_eq!((st.submitted, st.completed, st.failed), (total, total, 0));
-        // Qualified: the board link's inherent `close(self, timeout)` shuts the link down.
-        Transport::close(&mut link, ch).unwrap();
+        link.close(ch).unwrap();
         let rs = remote.join().unwrap().unwrap();
         assert_eq!((rs.done, rs.faults, rs.bad), (total, 0, 0), "{tag}");
         drop(dp);

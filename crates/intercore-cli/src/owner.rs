@@ -280,7 +280,7 @@ fn run_job(
         let v = serve_one(&mut link, &mut jobs::Session::default(), &b, &req, &|| {
             false
         });
-        let _ = link.close(Duration::from_secs(1));
+        let _ = link.shut_down(Duration::from_secs(1));
         return Ok((b, v));
     }
     let p = place(board_file)?;
@@ -388,7 +388,7 @@ fn up_kernel(
             ..open_env()
         })
         .map_err(|e| CliError::at(&a.board, format!("{}: {e}", a.board.display())))?;
-    let _ = link.close(Duration::from_secs(1));
+    let _ = link.shut_down(Duration::from_secs(1));
     if json_out {
         outln!(
             "{}",
@@ -565,7 +565,6 @@ fn own(
         report(&json!({ "error": msg }));
         return Err(CliError::at(file, msg));
     }
-    use intercore::rpmsg::Transport;
     let ready = json!({
         "ready": true, "board": b.name, "transport": link.transport_name(),
         "owner_pid": std::process::id(), "core_pid": link.child_pid(), "socket": p.sock,
@@ -606,7 +605,7 @@ fn serve_jobs(
         if job.request == Request::Down {
             drop(session);
             let console = link.console();
-            let out = link.close(Duration::from_secs(5));
+            let out = link.shut_down(Duration::from_secs(5));
             // The firmware's console goes to the owner's log.
             if let Some(c) = console.filter(|c| !c.trim().is_empty()) {
                 diagln!("firmware console:\n{}", c.trim_end());

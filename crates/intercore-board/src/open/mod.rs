@@ -16,7 +16,7 @@
 //!   vendor entry declares, or `uio` ([`UioDoorbell`](intercore_linux::UioDoorbell)).
 //!
 //! The [`Link`] owns what it needs: the child process, the regions, the doorbell. Dropping
-//! it resets the device (host bus) and kills the child; [`Link::close`] waits for the
+//! it resets the device (host bus) and kills the child; [`Link::shut_down`] waits for the
 //! firmware to exit by itself first and says how it ended.
 
 #[cfg(feature = "qemu")]
@@ -329,10 +329,10 @@ impl Link {
             Inner::Kernel { .. } => None,
         }
     }
-    /// Closes the link: resets the device, waits up to `timeout` for the firmware to exit
-    /// by itself (killing it otherwise) and says how it ended. A kernel link only closes
-    /// its endpoints: the core stays up.
-    pub fn close(self, timeout: Duration) -> Result<String, OpenError> {
+    /// Shuts the link down: resets the device, waits up to `timeout` for the firmware to
+    /// exit by itself (killing it otherwise) and says how it ended. A kernel link only
+    /// closes its endpoints: the core stays up.
+    pub fn shut_down(self, timeout: Duration) -> Result<String, OpenError> {
         // Only the emulated cores' links wait.
         #[cfg(not(any(feature = "sim", feature = "qemu")))]
         let _ = timeout;
@@ -377,8 +377,11 @@ macro_rules! with_bus {
     };
 }
 
-impl MessageIo for Link {
-    fn send(
+/// The messaging methods, inherent with the traits' names and signatures (as on
+/// `HostBus`/`RemoteBus`), so a caller needs no trait in scope and no qualified call.
+impl Link {
+    /// [`MessageIo::send`] on whichever transport the link holds.
+    pub fn send(
         &mut self,
         ch: &Channel,
         data: &[u8],
@@ -386,7 +389,8 @@ impl MessageIo for Link {
     ) -> intercore::Result<()> {
         with_bus!(&mut self.inner, bus => bus.send(ch, data, timeout))
     }
-    fn recv(
+    /// [`MessageIo::recv`] on whichever transport the link holds.
+    pub fn recv(
         &mut self,
         ch: &Channel,
         buf: &mut [u8],
@@ -394,10 +398,8 @@ impl MessageIo for Link {
     ) -> intercore::Result<usize> {
         with_bus!(&mut self.inner, bus => bus.recv(ch, buf, timeout))
     }
-    fn max_payload(&self) -> usize {
-        with_bus!(&self.inner, bus => bus.max_payload())
-    }
-    fn recv_from(
+    /// [`MessageIo::recv_from`] on whichever transport the link holds.
+    pub fn recv_from(
         &mut self,
         ch: &Channel,
         buf: &mut [u8],
@@ -405,17 +407,76 @@ impl MessageIo for Link {
     ) -> intercore::Result<(Option<u32>, usize)> {
         with_bus!(&mut self.inner, bus => bus.recv_from(ch, buf, timeout))
     }
+    /// [`MessageIo::max_payload`] of whichever transport the link holds.
+    pub fn max_payload(&self) -> usize {
+        with_bus!(&self.inner, bus => bus.max_payload())
+    }
+    /// [`Transport::find_service`] on whichever transport the link holds.
+    pub fn find_service(
+        &mut self,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> intercore::Result<u32> {
+        with_bus!(&mut self.inner, bus => bus.find_service(name, timeout))
+    }
+    /// [`Transport::open`] on whichever transport the link holds.
+    pub fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
+        with_bus!(&mut self.inner, bus => bus.open(name, remote))
+    }
+    /// [`Transport::close`] on whichever transport the link holds: closes one channel
+    /// (the link stays up; [`Link::shut_down`] ends it).
+    pub fn close(&mut self, ch: Channel) -> intercore::Result<()> {
+        with_bus!(&mut self.inner, bus => bus.close(ch))
+    }
+    /// [`Transport::connect`]: [`Link::find_service`] then [`Link::open`].
+    pub fn connect(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<Channel> {
+        let remote = self.find_service(name, timeout)?;
+        self.open(name, remote)
+    }
+}
+
+impl MessageIo for Link {
+    fn send(
+        &mut self,
+        ch: &Channel,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<()> {
+        Link::send(self, ch, data, timeout)
+    }
+    fn recv(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<usize> {
+        Link::recv(self, ch, buf, timeout)
+    }
+    fn max_payload(&self) -> usize {
+        Link::max_payload(self)
+    }
+    fn recv_from(
+        &mut self,
+        ch: &Channel,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> intercore::Result<(Option<u32>, usize)> {
+        Link::recv_from(self, ch, buf, timeout)
+    }
 }
 
 impl Transport for Link {
     fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<u32> {
-        with_bus!(&mut self.inner, bus => bus.find_service(name, timeout))
+        Link::find_service(self, name, timeout)
     }
     fn open(&mut self, name: &str, remote: u32) -> intercore::Result<Channel> {
-        with_bus!(&mut self.inner, bus => bus.open(name, remote))
+        Link::open(self, name, remote)
     }
     fn close(&mut self, ch: Channel) -> intercore::Result<()> {
-        with_bus!(&mut self.inner, bus => bus.close(ch))
+        Link::close(self, ch)
+    }
+    fn connect(&mut self, name: &str, timeout: Option<Duration>) -> intercore::Result<Channel> {
+        Link::connect(self, name, timeout)
     }
 }
 
