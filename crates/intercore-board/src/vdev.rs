@@ -122,157 +122,119 @@ impl Board {
     /// The plan for the resource table `table`, in shared memory the host sees as
     /// `window`. `table_key` names the key that led to the table (`transport.image`,
     /// `transport.rsc_offset`). Every error names the board key to change.
-    #[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
     pub(crate) fn plan_vdev(
         &self,
         table: &ResourceTable<'_>,
         window: &LinearMap,
         table_key: &'static str,
     ) -> Result<VdevPlan, OpenError> {
-        let cfg = |key: &'static str, message: String| OpenError::Config { key, message };
-        let vdev = table
-            .find_vdev(intercore::wire::rpmsg::VIRTIO_ID_RPMSG)
-            .map_err(|e| cfg(table_key, format!("the resource table: {e}")))?
-            .ok_or_else(|| {
-                cfg(
-                    table_key,
-                    "the resource table has no rpmsg vdev (virtio id 7)".into(),
-                )
-            })?;
-        if vdev.num_vrings() < 2 {
-            return Err(cfg(
-                table_key,
-                format!(
-                    "the rpmsg vdev has {} vrings; rpmsg needs two",
-                    vdev.num_vrings()
-                ),
-            ));
-        }
+        let rings = rpmsg_vrings(table, table_key)?;
         let mut notes = Vec::new();
-        let mut table_buffers = false;
-        for e in table.iter() {
-            if let Ok(Resource::Carveout(c)) = e {
-                let n = BUFFER_CARVEOUT.len();
-                if c.name[..n] == *BUFFER_CARVEOUT && c.name[n] == 0 {
-                    table_buffers = true;
-                }
-            }
-        }
-        let wake = match table
-            .find_intercore()
-            .map_err(|e| cfg(table_key, format!("the resource table: {e}")))?
-        {
-            Some((_, entry)) => {
-                notes.push(
-                    "doorbell: the polling counters the firmware's intercore vendor entry declares"
-                        .into(),
-                );
-                Wake::Counters(entry)
-            }
-            None => {
-                notes.push("doorbell: none (the table has no intercore vendor entry): the host polls the rings, as the firmware must".into());
-                Wake::PolledRings
-            }
-        };
-        let rings: Vec<(u32, u64, u64)> = (0..2)
-            .filter_map(|i| vdev.vring(i))
-            .map(|v| (v.da.get(), v.num.get() as u64, v.align.get() as u64))
-            .collect();
+        let table_buffers = has_buffer_carveout(table);
+        let wake = wake(table, table_key, &mut notes)?;
         let any = rings.iter().any(|r| r.0 == FW_RSC_ADDR_ANY);
-        let needs_pool = any || (!table_buffers && self.vdev.buffers.is_none());
-        let pool = self.vdev_pool(window);
         let mut vring_region = None;
-        let mut buffers = None;
-        if needs_pool {
-            let Some((p, key)) = pool else {
-                let what = if any {
-                    "the firmware's table leaves its vrings at FW_RSC_ADDR_ANY"
-                } else {
-                    "the firmware's table has no vdev0buffer carveout"
-                };
-                return Err(cfg(
-                    "vdev.pool_base",
-                    format!(
-                        "missing: {what}, so the host allocates them, as Linux does from the remote processor's DMA pool (its first memory-region): give vdev.pool_base and vdev.pool_size (device addresses){}",
-                        if self.transport.kind() == crate::model::TransportKind::Userspace {
-                            " or transport.vring_offset"
-                        } else {
-                            ""
-                        }
-                    ),
-                ));
-            };
-            let lm = inside(window, p).ok_or_else(|| {
-                cfg(
-                    key,
-                    format!(
-                        "the pool {:#x}+{:#x} is not inside the shared memory ({:#x}+{:#x})",
-                        p.base, p.size, window.base.0, window.len
-                    ),
-                )
-            })?;
-            if p.base % PAGE != 0 || p.size < PAGE {
-                return Err(cfg(
-                    key,
-                    format!(
-                        "the pool {:#x}+{:#x} must start on a page and hold at least one",
-                        p.base, p.size
-                    ),
-                ));
-            }
-            // The host bus's allocation (HostBus::new), run first on a model of the pool.
-            let mut cp = CoherentPool::new(p.size as usize);
-            for (i, &(da, num, align)) in rings.iter().enumerate() {
-                if da != FW_RSC_ADDR_ANY {
-                    notes.push(format!("vring {i}: at {da:#x} (the table's)"));
-                    continue;
-                }
-                let size = VringLayout::new(num as u32, align as u32)
-                    .map_err(|e| {
-                        cfg(
-                            table_key,
-                            format!("vring {i} ({num} entries, align {align}): {e}"),
-                        )
-                    })?
-                    .size()
-                    .div_ceil(LINUX_PAGE)
-                    * LINUX_PAGE;
-                let off = cp.alloc(size).ok_or_else(|| {
-                    cfg(
-                        key,
-                        format!(
-                            "the pool {:#x}+{:#x} is too small for vring {i} ({num} entries, {size:#x} bytes)",
-                            p.base, p.size
-                        ),
-                    )
-                })?;
-                notes.push(format!(
-                    "vring {i}: {num} entries, align {align}, placed by the host at {:#x}",
-                    p.base + off as u64
-                ));
-            }
-            vring_region = Some(lm);
-            if !table_buffers && self.vdev.buffers.is_none() {
-                let num = rings.iter().map(|r| r.1).min().unwrap_or(0);
-                let per_dir = num.min(self.rpmsg.buffers as u64) as usize;
-                let size = 2 * per_dir * self.rpmsg.buffer_size;
-                let off = cp.alloc(size).ok_or_else(|| {
-                    cfg(
-                        key,
-                        format!(
-                            "the pool {:#x}+{:#x} is too small for the vrings and {} buffers of {} bytes ({size:#x} bytes, aligned to their size as Linux's coherent pool does)",
-                            p.base, p.size, 2 * per_dir, self.rpmsg.buffer_size
-                        ),
-                    )
-                })?;
-                notes.push(format!(
-                    "buffers: {} × {} B placed by the host at {:#x} (where Linux's coherent pool puts them)",
-                    2 * per_dir,
-                    self.rpmsg.buffer_size,
-                    p.base + off as u64
-                ));
-            }
+        if any || (!table_buffers && self.vdev.buffers.is_none()) {
+            vring_region = Some(self.place_in_pool(
+                window,
+                &rings,
+                any,
+                table_buffers,
+                table_key,
+                &mut notes,
+            )?);
         }
+        let buffers = self.buffers_region(window, table_buffers, &mut notes)?;
+        Ok(VdevPlan {
+            vring_region,
+            buffers,
+            wake,
+            notes,
+        })
+    }
+
+    /// The host's allocations in the board's vdev pool, as Linux makes them in the remote
+    /// processor's DMA pool: the vrings the table leaves at `FW_RSC_ADDR_ANY`, then the
+    /// buffers when neither the table nor the board places them. Returns the pool.
+    fn place_in_pool(
+        &self,
+        window: &LinearMap,
+        rings: &[(u32, u64, u64)],
+        any: bool,
+        table_buffers: bool,
+        table_key: &'static str,
+        notes: &mut Vec<String>,
+    ) -> Result<LinearMap, OpenError> {
+        let Some((p, key)) = self.vdev_pool(window) else {
+            return Err(self.missing_pool(any));
+        };
+        let lm = pool_window(window, p, key)?;
+        // The host bus's allocation (HostBus::new), run first on a model of the pool.
+        let mut cp = CoherentPool::new(p.size as usize);
+        place_vrings(&mut cp, rings, p, key, table_key, notes)?;
+        if !table_buffers && self.vdev.buffers.is_none() {
+            self.place_buffers(&mut cp, rings, p, key, notes)?;
+        }
+        Ok(lm)
+    }
+
+    /// The error when the host must allocate and the board gives no pool.
+    fn missing_pool(&self, any: bool) -> OpenError {
+        let what = if any {
+            "the firmware's table leaves its vrings at FW_RSC_ADDR_ANY"
+        } else {
+            "the firmware's table has no vdev0buffer carveout"
+        };
+        cfg(
+            "vdev.pool_base",
+            format!(
+                "missing: {what}, so the host allocates them, as Linux does from the remote processor's DMA pool (its first memory-region): give vdev.pool_base and vdev.pool_size (device addresses){}",
+                if self.transport.kind() == crate::model::TransportKind::Userspace {
+                    " or transport.vring_offset"
+                } else {
+                    ""
+                }
+            ),
+        )
+    }
+
+    /// The buffers, after the vrings in the pool `p` (board key `key`).
+    fn place_buffers(
+        &self,
+        cp: &mut CoherentPool,
+        rings: &[(u32, u64, u64)],
+        p: DaRange,
+        key: &'static str,
+        notes: &mut Vec<String>,
+    ) -> Result<(), OpenError> {
+        let num = rings.iter().map(|r| r.1).min().unwrap_or(0);
+        let per_dir = num.min(self.rpmsg.buffers as u64) as usize;
+        let size = 2 * per_dir * self.rpmsg.buffer_size;
+        let off = cp.alloc(size).ok_or_else(|| {
+            cfg(
+                key,
+                format!(
+                    "the pool {:#x}+{:#x} is too small for the vrings and {} buffers of {} bytes ({size:#x} bytes, aligned to their size as Linux's coherent pool does)",
+                    p.base, p.size, 2 * per_dir, self.rpmsg.buffer_size
+                ),
+            )
+        })?;
+        notes.push(format!(
+            "buffers: {} × {} B placed by the host at {:#x} (where Linux's coherent pool puts them)",
+            2 * per_dir,
+            self.rpmsg.buffer_size,
+            p.base + off as u64
+        ));
+        Ok(())
+    }
+
+    /// The buffers the board places itself (`vdev.buffers_base`), unless the table has them.
+    fn buffers_region(
+        &self,
+        window: &LinearMap,
+        table_buffers: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<LinearMap>, OpenError> {
         if table_buffers {
             notes.push("buffers: the table's vdev0buffer carveout".into());
         } else if let Some(b) = self.vdev.buffers {
@@ -289,15 +251,148 @@ impl Board {
                 "buffers: vdev.buffers_base {:#x}+{:#x} (a vdev0buffer region)",
                 b.base, b.size
             ));
-            buffers = Some(lm);
+            return Ok(Some(lm));
         }
-        Ok(VdevPlan {
-            vring_region,
-            buffers,
-            wake,
-            notes,
-        })
+        Ok(None)
     }
+}
+
+/// A board configuration error at `key`.
+fn cfg(key: &'static str, message: String) -> OpenError {
+    OpenError::Config { key, message }
+}
+
+/// The table's rpmsg vdev's two vrings: `(da, num, align)`.
+fn rpmsg_vrings(
+    table: &ResourceTable<'_>,
+    table_key: &'static str,
+) -> Result<Vec<(u32, u64, u64)>, OpenError> {
+    let vdev = table
+        .find_vdev(intercore::wire::rpmsg::VIRTIO_ID_RPMSG)
+        .map_err(|e| cfg(table_key, format!("the resource table: {e}")))?
+        .ok_or_else(|| {
+            cfg(
+                table_key,
+                "the resource table has no rpmsg vdev (virtio id 7)".into(),
+            )
+        })?;
+    if vdev.num_vrings() < 2 {
+        return Err(cfg(
+            table_key,
+            format!(
+                "the rpmsg vdev has {} vrings; rpmsg needs two",
+                vdev.num_vrings()
+            ),
+        ));
+    }
+    Ok((0..2)
+        .filter_map(|i| vdev.vring(i))
+        .map(|v| (v.da.get(), v.num.get() as u64, v.align.get() as u64))
+        .collect())
+}
+
+/// Whether the table has the `vdev0buffer` carveout.
+fn has_buffer_carveout(table: &ResourceTable<'_>) -> bool {
+    let mut table_buffers = false;
+    for e in table.iter() {
+        if let Ok(Resource::Carveout(c)) = e {
+            let n = BUFFER_CARVEOUT.len();
+            if c.name[..n] == *BUFFER_CARVEOUT && c.name[n] == 0 {
+                table_buffers = true;
+            }
+        }
+    }
+    table_buffers
+}
+
+/// How the host learns of new messages: the intercore vendor entry's counters, else the rings.
+fn wake(
+    table: &ResourceTable<'_>,
+    table_key: &'static str,
+    notes: &mut Vec<String>,
+) -> Result<Wake, OpenError> {
+    Ok(
+        match table
+            .find_intercore()
+            .map_err(|e| cfg(table_key, format!("the resource table: {e}")))?
+        {
+            Some((_, entry)) => {
+                notes.push(
+                    "doorbell: the polling counters the firmware's intercore vendor entry declares"
+                        .into(),
+                );
+                Wake::Counters(entry)
+            }
+            None => {
+                notes.push("doorbell: none (the table has no intercore vendor entry): the host polls the rings, as the firmware must".into());
+                Wake::PolledRings
+            }
+        },
+    )
+}
+
+/// The board's vdev pool `p` (key `key`) inside the shared memory, page-aligned.
+fn pool_window(window: &LinearMap, p: DaRange, key: &'static str) -> Result<LinearMap, OpenError> {
+    let lm = inside(window, p).ok_or_else(|| {
+        cfg(
+            key,
+            format!(
+                "the pool {:#x}+{:#x} is not inside the shared memory ({:#x}+{:#x})",
+                p.base, p.size, window.base.0, window.len
+            ),
+        )
+    })?;
+    if p.base % PAGE != 0 || p.size < PAGE {
+        return Err(cfg(
+            key,
+            format!(
+                "the pool {:#x}+{:#x} must start on a page and hold at least one",
+                p.base, p.size
+            ),
+        ));
+    }
+    Ok(lm)
+}
+
+/// The vrings the table leaves at `FW_RSC_ADDR_ANY`, placed in the pool `p` in order.
+fn place_vrings(
+    cp: &mut CoherentPool,
+    rings: &[(u32, u64, u64)],
+    p: DaRange,
+    key: &'static str,
+    table_key: &'static str,
+    notes: &mut Vec<String>,
+) -> Result<(), OpenError> {
+    for (i, &(da, num, align)) in rings.iter().enumerate() {
+        if da != FW_RSC_ADDR_ANY {
+            notes.push(format!("vring {i}: at {da:#x} (the table's)"));
+            continue;
+        }
+        let size = VringLayout::new(num as u32, align as u32)
+            .map_err(|e| {
+                cfg(
+                    table_key,
+                    format!("vring {i} ({num} entries, align {align}): {e}"),
+                )
+            })?
+            .size()
+            .div_ceil(LINUX_PAGE)
+            * LINUX_PAGE;
+        let off = cp.alloc(size).ok_or_else(|| {
+            cfg(
+                key,
+                format!(
+                    "the pool {:#x}+{:#x} is too small for vring {i} ({num} entries, {size:#x} bytes)",
+                    p.base, p.size
+                ),
+            )
+        })?;
+        notes.push(format!(
+            "vring {i}: {num} entries, align {align}, placed by the host at {:#x}",
+            p.base + off as u64
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,9 +17,37 @@ keyword_enum! {
 }
 
 /// The table; `None` when its source is unknown or a key it needs is missing.
-#[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
 pub(super) fn validate(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
     let source = c.one_of::<MemorySource>("memory.source", &m.source)?;
+    check_keys(source, m, c);
+    match source {
+        MemorySource::Memfd => Some(MemorySpec::Memfd { size: m.size }),
+        MemorySource::Carveout => {
+            let access = c.one_of_or("memory.access", m.access.as_deref(), Access::DevMem)?;
+            match access {
+                Access::DevMem => devmem(m, c),
+                Access::Uio => uio(m, c),
+            }
+        }
+        MemorySource::DmaHeap => dma_heap(m, c),
+        MemorySource::Hugetlb => {
+            let size = c.require(
+                "memory.size",
+                &m.size,
+                "bytes of the hugetlb memfd (a multiple of the huge page size, 2 MiB on arm64 with 4 KiB pages)",
+            )?;
+            Some(MemorySpec::Hugetlb { size })
+        }
+        MemorySource::UDmaBuf => u_dma_buf(m, c),
+        MemorySource::Udmabuf => {
+            let size = c.require("memory.size", &m.size, "bytes of the udmabuf")?;
+            Some(MemorySpec::Udmabuf { size })
+        }
+    }
+}
+
+/// The keys only another source takes, and the size's granularity.
+fn check_keys(source: MemorySource, m: &RawMemory, c: &mut Check) {
     if source != MemorySource::Carveout {
         let carve = "memory.source = \"carveout\"";
         c.not_here("memory.access", &m.access, carve);
@@ -49,82 +77,63 @@ pub(super) fn validate(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
             );
         }
     }
-    match source {
-        MemorySource::Memfd => Some(MemorySpec::Memfd { size: m.size }),
-        MemorySource::Carveout => {
-            let access = c.one_of_or("memory.access", m.access.as_deref(), Access::DevMem)?;
-            match access {
-                Access::DevMem => devmem(m, c),
-                Access::Uio => uio(m, c),
-            }
-        }
-        MemorySource::DmaHeap => {
-            let heap = c.require(
+}
+
+/// A dma-buf heap allocation: the heap's name, the size, how the remote's address is found.
+fn dma_heap(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
+    let heap = c.require(
+        "memory.heap",
+        &m.heap,
+        "the dma-buf heap's name under /dev/dma_heap",
+    );
+    if let Some(h) = &heap {
+        if !plain_node_name(h) {
+            c.err(
                 "memory.heap",
-                &m.heap,
-                "the dma-buf heap's name under /dev/dma_heap",
+                Some(quoted(h)),
+                "expected a heap name under /dev/dma_heap, e.g. \"system\" or \"linux,cma\"",
             );
-            if let Some(h) = &heap {
-                if !plain_node_name(h) {
-                    c.err(
-                        "memory.heap",
-                        Some(quoted(h)),
-                        "expected a heap name under /dev/dma_heap, e.g. \"system\" or \"linux,cma\"",
-                    );
-                }
-            }
-            let size = c.require("memory.size", &m.size, "bytes to allocate from the heap");
-            let device_address = match &m.device_address {
-                None => None,
-                Some(_) => Some(c.one_of::<DeviceAddress>(
-                    "memory.device_address",
-                    m.device_address.as_ref()?,
-                )?),
-            };
-            if device_address == Some(DeviceAddress::Pagemap) && heap.as_deref() == Some("system") {
-                c.err(
-                    "memory.device_address",
-                    Some(quoted("pagemap")),
-                    "the system heap's pages are not physically contiguous: use a CMA heap (\"linux,cma\", \"reserved\", or the name of a reusable shared-dma-pool node) for a buffer the remote reaches at one physical address",
-                );
-            }
-            Some(MemorySpec::DmaHeap {
-                heap: heap?,
-                size: size?,
-                device_address,
-            })
-        }
-        MemorySource::Hugetlb => {
-            let size = c.require(
-                "memory.size",
-                &m.size,
-                "bytes of the hugetlb memfd (a multiple of the huge page size, 2 MiB on arm64 with 4 KiB pages)",
-            )?;
-            Some(MemorySpec::Hugetlb { size })
-        }
-        MemorySource::UDmaBuf => {
-            let device = c.require(
-                "memory.device",
-                &m.device,
-                "the u-dma-buf device (\"udmabuf0\": /dev/udmabuf0, /sys/class/u-dma-buf/udmabuf0)",
-            )?;
-            if !plain_node_name(&device) {
-                c.err(
-                    "memory.device",
-                    Some(quoted(&device)),
-                    "expected a u-dma-buf device name like \"udmabuf0\"",
-                );
-            }
-            Some(MemorySpec::UDmaBuf {
-                device,
-                size: m.size,
-            })
-        }
-        MemorySource::Udmabuf => {
-            let size = c.require("memory.size", &m.size, "bytes of the udmabuf")?;
-            Some(MemorySpec::Udmabuf { size })
         }
     }
+    let size = c.require("memory.size", &m.size, "bytes to allocate from the heap");
+    let device_address = match &m.device_address {
+        None => None,
+        Some(_) => {
+            Some(c.one_of::<DeviceAddress>("memory.device_address", m.device_address.as_ref()?)?)
+        }
+    };
+    if device_address == Some(DeviceAddress::Pagemap) && heap.as_deref() == Some("system") {
+        c.err(
+            "memory.device_address",
+            Some(quoted("pagemap")),
+            "the system heap's pages are not physically contiguous: use a CMA heap (\"linux,cma\", \"reserved\", or the name of a reusable shared-dma-pool node) for a buffer the remote reaches at one physical address",
+        );
+    }
+    Some(MemorySpec::DmaHeap {
+        heap: heap?,
+        size: size?,
+        device_address,
+    })
+}
+
+/// A u-dma-buf device (its size and address are in sysfs).
+fn u_dma_buf(m: &RawMemory, c: &mut Check) -> Option<MemorySpec> {
+    let device = c.require(
+        "memory.device",
+        &m.device,
+        "the u-dma-buf device (\"udmabuf0\": /dev/udmabuf0, /sys/class/u-dma-buf/udmabuf0)",
+    )?;
+    if !plain_node_name(&device) {
+        c.err(
+            "memory.device",
+            Some(quoted(&device)),
+            "expected a u-dma-buf device name like \"udmabuf0\"",
+        );
+    }
+    Some(MemorySpec::UDmaBuf {
+        device,
+        size: m.size,
+    })
 }
 
 /// A carveout through `/dev/mem`: a reserved-memory node or a physical range.

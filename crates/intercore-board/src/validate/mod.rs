@@ -14,8 +14,11 @@ mod vdev;
 
 use crate::error::{BoardError, Problem};
 use crate::keyword::Keyword;
-use crate::model::{Arch, Board, MemorySource, MemorySpec, TransportKind, TransportSpec};
-use crate::raw::{RawBoard, syntax_problem};
+use crate::model::{
+    Arch, Board, CacheSpec, MemorySource, MemorySpec, RpmsgSpec, TransportKind, TransportSpec,
+};
+use crate::raw::{RawBoard, RawCache, syntax_problem};
+use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
 use std::io;
 use std::path::Path;
@@ -126,7 +129,6 @@ pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
     }
 }
 
-#[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
 fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     // [board]
     if raw.board.name.trim().is_empty() {
@@ -160,34 +162,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
 
     // [memory]
     let memory = memory::validate(&raw.memory, c);
-    if let Some(size) = memory.as_ref().and_then(MemorySpec::size) {
-        let need = pool.region_len() as u64;
-        if need > size {
-            c.err(
-                "pool.classes",
-                None,
-                format!(
-                    "the pool needs {} bytes ({}), more than memory.size = {}",
-                    need,
-                    hex(need),
-                    hex(size)
-                ),
-            );
-        }
-    }
-    match (memory.as_ref().map(MemorySpec::source), emulated) {
-        (Some(MemorySource::Memfd), false) => c.err(
-            "memory.source",
-            Some("\"memfd\"".into()),
-            "a memfd is reachable only by the simulated remote core; a real one needs \"carveout\", \"dma-heap\", \"udmabuf\" or \"u-dma-buf\"",
-        ),
-        (Some(s), true) if s != MemorySource::Memfd => c.err(
-            "memory.source",
-            Some(quoted(s.as_str())),
-            "the simulated SoC and QEMU share a memfd with their child process; use \"memfd\"",
-        ),
-        _ => {}
-    }
+    check_memory(memory.as_ref(), &pool, emulated, c);
 
     // [mapping]
     let mapping = memory.as_ref().and_then(|m| {
@@ -199,44 +174,9 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     });
 
     // [cache]
-    let cache = match &memory {
-        Some(m) => {
-            let spec = cache::validate(&raw.cache, arch, m, emulated, c);
-            if is_qemu && spec.is_some_and(|s| s.mode != crate::model::CacheMaintenance::Coherent) {
-                c.err(
-                    "cache.mode",
-                    Some(quoted(&raw.cache.mode)),
-                    "QEMU's emulated core and this host share one coherent memfd: use \"coherent\"",
-                );
-            }
-            spec
-        }
-        None => {
-            // The mode alone, without the checks against the memory.
-            let _ = c.one_of::<crate::model::CacheKind>("cache.mode", &raw.cache.mode);
-            None
-        }
-    };
+    let cache = validate_cache(&raw.cache, arch, memory.as_ref(), is_qemu, emulated, c);
 
-    // The simulated carveout must fit 32-bit device addresses.
-    if let Some(TransportSpec::Sim {
-        da_base, event_idx, ..
-    }) = &transport
-    {
-        let spec = CarveoutSpec {
-            vring_num: rpmsg.buffers,
-            buf_size: rpmsg.buffer_size,
-            event_idx: *event_idx,
-            da_base: *da_base,
-        };
-        if let Err(e) = CarveoutLayout::new(&spec) {
-            c.err(
-                "transport.da_base",
-                Some(hex(*da_base)),
-                format!("the simulated carveout does not fit: {e}"),
-            );
-        }
-    }
+    check_sim_carveout(transport.as_ref(), &rpmsg, c);
 
     // [vdev] and how long `up` waits.
     let vdev = vdev::validate(raw.vdev.as_ref(), kind, c);
@@ -247,18 +187,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
             "give either transport.vring_offset or vdev.pool_base + vdev.pool_size, not both",
         );
     }
-    let ready_timeout = match raw.transport.ready_timeout_ms {
-        None => crate::model::DEFAULT_READY_TIMEOUT,
-        Some(ms) if (1..=3_600_000).contains(&ms) => std::time::Duration::from_millis(ms),
-        Some(ms) => {
-            c.err(
-                "transport.ready_timeout_ms",
-                Some(ms.to_string()),
-                "expected 1..=3600000 (milliseconds `intercore up` waits for the core to announce its service)",
-            );
-            crate::model::DEFAULT_READY_TIMEOUT
-        }
-    };
+    let ready_timeout = ready_timeout(raw.transport.ready_timeout_ms, c);
 
     Some(Board {
         name: raw.board.name,
@@ -275,6 +204,107 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
         ready_timeout,
         file: None,
     })
+}
+
+/// `[memory]` against the pool (it must hold it) and the transport (an emulated core
+/// shares a memfd, a real one cannot reach one).
+fn check_memory(memory: Option<&MemorySpec>, pool: &PoolConfig, emulated: bool, c: &mut Check) {
+    if let Some(size) = memory.and_then(MemorySpec::size) {
+        let need = pool.region_len() as u64;
+        if need > size {
+            c.err(
+                "pool.classes",
+                None,
+                format!(
+                    "the pool needs {} bytes ({}), more than memory.size = {}",
+                    need,
+                    hex(need),
+                    hex(size)
+                ),
+            );
+        }
+    }
+    match (memory.map(MemorySpec::source), emulated) {
+        (Some(MemorySource::Memfd), false) => c.err(
+            "memory.source",
+            Some("\"memfd\"".into()),
+            "a memfd is reachable only by the simulated remote core; a real one needs \"carveout\", \"dma-heap\", \"udmabuf\" or \"u-dma-buf\"",
+        ),
+        (Some(s), true) if s != MemorySource::Memfd => c.err(
+            "memory.source",
+            Some(quoted(s.as_str())),
+            "the simulated SoC and QEMU share a memfd with their child process; use \"memfd\"",
+        ),
+        _ => {}
+    }
+}
+
+/// `[cache]`, checked against the memory when it is valid (QEMU's core is coherent),
+/// else only its mode.
+fn validate_cache(
+    r: &RawCache,
+    arch: Arch,
+    memory: Option<&MemorySpec>,
+    is_qemu: bool,
+    emulated: bool,
+    c: &mut Check,
+) -> Option<CacheSpec> {
+    match memory {
+        Some(m) => {
+            let spec = cache::validate(r, arch, m, emulated, c);
+            if is_qemu && spec.is_some_and(|s| s.mode != crate::model::CacheMaintenance::Coherent) {
+                c.err(
+                    "cache.mode",
+                    Some(quoted(&r.mode)),
+                    "QEMU's emulated core and this host share one coherent memfd: use \"coherent\"",
+                );
+            }
+            spec
+        }
+        None => {
+            // The mode alone, without the checks against the memory.
+            let _ = c.one_of::<crate::model::CacheKind>("cache.mode", &r.mode);
+            None
+        }
+    }
+}
+
+/// The simulated carveout must fit 32-bit device addresses.
+fn check_sim_carveout(transport: Option<&TransportSpec>, rpmsg: &RpmsgSpec, c: &mut Check) {
+    if let Some(TransportSpec::Sim {
+        da_base, event_idx, ..
+    }) = transport
+    {
+        let spec = CarveoutSpec {
+            vring_num: rpmsg.buffers,
+            buf_size: rpmsg.buffer_size,
+            event_idx: *event_idx,
+            da_base: *da_base,
+        };
+        if let Err(e) = CarveoutLayout::new(&spec) {
+            c.err(
+                "transport.da_base",
+                Some(hex(*da_base)),
+                format!("the simulated carveout does not fit: {e}"),
+            );
+        }
+    }
+}
+
+/// `transport.ready_timeout_ms`: how long `up` waits for the core's service.
+fn ready_timeout(ms: Option<u64>, c: &mut Check) -> std::time::Duration {
+    match ms {
+        None => crate::model::DEFAULT_READY_TIMEOUT,
+        Some(ms) if (1..=3_600_000).contains(&ms) => std::time::Duration::from_millis(ms),
+        Some(ms) => {
+            c.err(
+                "transport.ready_timeout_ms",
+                Some(ms.to_string()),
+                "expected 1..=3600000 (milliseconds `intercore up` waits for the core to announce its service)",
+            );
+            crate::model::DEFAULT_READY_TIMEOUT
+        }
+    }
 }
 
 /// Reading a board: the file or the text, parsed and validated here (the model knows

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 /// The table (every key has a default), checked against the transport `kind` (`None`: not
 /// known, so no transport's limits apply).
-#[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
 pub(super) fn validate(
     r: Option<&RawRpmsg>,
     kind: Option<TransportKind>,
@@ -30,55 +29,11 @@ pub(super) fn validate(
         timeout: Duration::from_secs(1),
         service: "rpmsg-raw".into(),
     };
-    if let Some(n) = r.buffers {
-        let max = intercore::virtq::MAX_DRIVER_QUEUE as u32;
-        if n == 0 || n > max {
-            c.err(
-                "rpmsg.buffers",
-                Some(n.to_string()),
-                format!("expected 1..={max} buffers per direction"),
-            );
-        } else if kernel && n as usize > KERNEL_RPMSG_MAX_BUFS {
-            c.err(
-                "rpmsg.buffers",
-                Some(n.to_string()),
-                format!(
-                    "the kernel transport uses at most {KERNEL_RPMSG_MAX_BUFS} per direction (virtio_rpmsg_bus's MAX_RPMSG_NUM_BUFS / 2); the firmware's vring size decides"
-                ),
-            );
-        } else if sim && !n.is_power_of_two() {
-            c.err(
-                "rpmsg.buffers",
-                Some(n.to_string()),
-                "the simulated SoC's vrings have this many entries, which must be a power of two",
-            );
-        } else {
-            out.buffers = n as u16;
-        }
+    if let Some(n) = r.buffers.and_then(|n| buffers(n, kernel, sim, c)) {
+        out.buffers = n;
     }
-    if let Some(s) = r.buffer_size {
-        let hdr = intercore::wire::rpmsg::RPMSG_HDR_SIZE as u32;
-        if kernel && s as usize != KERNEL_RPMSG_BUF_SIZE {
-            c.err(
-                "rpmsg.buffer_size",
-                Some(s.to_string()),
-                format!(
-                    "the kernel transport uses virtio_rpmsg_bus's fixed {KERNEL_RPMSG_BUF_SIZE}-byte buffers; remove the key or use transport.kind = \"userspace\""
-                ),
-            );
-        } else if s < hdr + 16 || s > hdr + u16::MAX as u32 || s % 8 != 0 {
-            c.err(
-                "rpmsg.buffer_size",
-                Some(s.to_string()),
-                format!(
-                    "expected a multiple of 8 in {}..={} (the {hdr}-byte header plus the payload, whose length is a u16)",
-                    hdr + 16,
-                    hdr + u16::MAX as u32
-                ),
-            );
-        } else {
-            out.buffer_size = s as usize;
-        }
+    if let Some(s) = r.buffer_size.and_then(|s| buffer_size(s, kernel, c)) {
+        out.buffer_size = s;
     }
     if let Some(w) = &r.wait {
         match w.parse::<WaitMode>() {
@@ -120,4 +75,60 @@ pub(super) fn validate(
         }
     }
     out
+}
+
+/// `rpmsg.buffers`, within the transport's limits; `None` (reported) when out of them.
+fn buffers(n: u32, kernel: bool, sim: bool, c: &mut Check) -> Option<u16> {
+    let max = intercore::virtq::MAX_DRIVER_QUEUE as u32;
+    if n == 0 || n > max {
+        c.err(
+            "rpmsg.buffers",
+            Some(n.to_string()),
+            format!("expected 1..={max} buffers per direction"),
+        );
+    } else if kernel && n as usize > KERNEL_RPMSG_MAX_BUFS {
+        c.err(
+            "rpmsg.buffers",
+            Some(n.to_string()),
+            format!(
+                "the kernel transport uses at most {KERNEL_RPMSG_MAX_BUFS} per direction (virtio_rpmsg_bus's MAX_RPMSG_NUM_BUFS / 2); the firmware's vring size decides"
+            ),
+        );
+    } else if sim && !n.is_power_of_two() {
+        c.err(
+            "rpmsg.buffers",
+            Some(n.to_string()),
+            "the simulated SoC's vrings have this many entries, which must be a power of two",
+        );
+    } else {
+        return Some(n as u16);
+    }
+    None
+}
+
+/// `rpmsg.buffer_size`, within the transport's limits; `None` (reported) when out of them.
+fn buffer_size(s: u32, kernel: bool, c: &mut Check) -> Option<usize> {
+    let hdr = intercore::wire::rpmsg::RPMSG_HDR_SIZE as u32;
+    if kernel && s as usize != KERNEL_RPMSG_BUF_SIZE {
+        c.err(
+            "rpmsg.buffer_size",
+            Some(s.to_string()),
+            format!(
+                "the kernel transport uses virtio_rpmsg_bus's fixed {KERNEL_RPMSG_BUF_SIZE}-byte buffers; remove the key or use transport.kind = \"userspace\""
+            ),
+        );
+    } else if s < hdr + 16 || s > hdr + u16::MAX as u32 || s % 8 != 0 {
+        c.err(
+            "rpmsg.buffer_size",
+            Some(s.to_string()),
+            format!(
+                "expected a multiple of 8 in {}..={} (the {hdr}-byte header plus the payload, whose length is a u16)",
+                hdr + 16,
+                hdr + u16::MAX as u32
+            ),
+        );
+    } else {
+        return Some(s as usize);
+    }
+    None
 }

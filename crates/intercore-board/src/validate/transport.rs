@@ -222,97 +222,10 @@ fn kernel(t: &RawTransport, c: &mut Check) -> Option<TransportSpec> {
 
 /// `transport.doorbell` and, for `"uio"`, its device and register layout. The layout's
 /// limits are the hardware's (`omap::FIFOS`/`USERS` of a K3 cluster, an IPI agent's one bit).
-#[allow(clippy::too_many_lines)] // issue 21.6: still to split (~80 lines)
 fn doorbell(t: &RawTransport, c: &mut Check) -> Option<DoorbellSpec> {
     match t.doorbell.as_deref() {
         None | Some("poll") => Some(DoorbellSpec::Poll),
-        Some("uio") => {
-            let device = c.require(
-                "transport.uio_device",
-                &t.uio_device,
-                "the UIO device (\"uio3\") whose interrupt is the mailbox's or IPI's and whose maps hold its registers",
-            );
-            if let Some(d) = &device {
-                if !(d.starts_with("uio") && plain_node_name(d)) {
-                    c.err(
-                        "transport.uio_device",
-                        Some(quoted(d)),
-                        "expected a device name like \"uio0\" (under /dev)",
-                    );
-                }
-            }
-            let kind = match &t.mailbox {
-                Some(m) => c.one_of::<MailboxKind>("transport.mailbox", m),
-                None => {
-                    c.err(
-                        "transport.mailbox",
-                        None,
-                        "missing: the register layout, \"omap\" (TI K3) or \"zynqmp-ipi\" (AMD ZynqMP)",
-                    );
-                    None
-                }
-            };
-            use intercore_linux::notify::uio::omap;
-            let layout = match kind? {
-                MailboxKind::Omap => {
-                    let tx = c.require(
-                        "transport.mbox_tx",
-                        &t.mbox_tx,
-                        "the mailbox (FIFO) the host sends on: the first cell of ti,mbox-tx",
-                    );
-                    let rx = c.require(
-                        "transport.mbox_rx",
-                        &t.mbox_rx,
-                        "the mailbox the host receives on: the first cell of ti,mbox-rx",
-                    );
-                    let user = c.require("transport.mbox_user", &t.mbox_user, "the user (interrupt output) of the UIO device: the third cell of ti,mbox-rx");
-                    for (k, v, max) in [
-                        ("transport.mbox_tx", tx, omap::FIFOS),
-                        ("transport.mbox_rx", rx, omap::FIFOS),
-                        ("transport.mbox_user", user, omap::USERS),
-                    ] {
-                        if let Some(v) = v.filter(|v| *v >= max) {
-                            c.err(k, Some(v.to_string()), format!("expected 0..{max} (a K3 cluster's ti,mbox-num-fifos = 16, ti,mbox-num-users = 4)"));
-                        }
-                    }
-                    UioLayout::OmapMailbox(OmapMailbox {
-                        map: t.mbox_map.unwrap_or(0) as usize,
-                        tx: tx?,
-                        rx: rx?,
-                        user: user?,
-                    })
-                }
-                MailboxKind::ZynqmpIpi => {
-                    let remote = c.require(
-                        "transport.ipi_remote",
-                        &t.ipi_remote,
-                        "the remote agent's bit (RPU0: 0x100)",
-                    );
-                    let req = c.require(
-                        "transport.ipi_req_offset",
-                        &t.ipi_req_offset,
-                        "where our request buffer to the remote starts in the buffer map",
-                    );
-                    if let Some(r) = remote.filter(|r| r.count_ones() != 1) {
-                        c.err(
-                            "transport.ipi_remote",
-                            Some(hex(r as u64)),
-                            "expected one agent's bit (RPU0 0x100, RPU1 0x200)",
-                        );
-                    }
-                    UioLayout::ZynqmpIpi(ZynqmpIpi {
-                        regs_map: t.ipi_regs_map.unwrap_or(0) as usize,
-                        buf_map: t.ipi_buf_map.unwrap_or(1) as usize,
-                        req_offset: req? as usize,
-                        remote: remote?,
-                    })
-                }
-            };
-            Some(DoorbellSpec::Uio {
-                device: device?,
-                layout,
-            })
-        }
+        Some("uio") => uio_doorbell(t, c),
         Some(other) => {
             c.err(
                 "transport.doorbell",
@@ -322,6 +235,105 @@ fn doorbell(t: &RawTransport, c: &mut Check) -> Option<DoorbellSpec> {
             None
         }
     }
+}
+
+/// `transport.doorbell = "uio"`: the device and the mailbox's register layout.
+fn uio_doorbell(t: &RawTransport, c: &mut Check) -> Option<DoorbellSpec> {
+    let device = c.require(
+        "transport.uio_device",
+        &t.uio_device,
+        "the UIO device (\"uio3\") whose interrupt is the mailbox's or IPI's and whose maps hold its registers",
+    );
+    if let Some(d) = &device {
+        if !(d.starts_with("uio") && plain_node_name(d)) {
+            c.err(
+                "transport.uio_device",
+                Some(quoted(d)),
+                "expected a device name like \"uio0\" (under /dev)",
+            );
+        }
+    }
+    let kind = match &t.mailbox {
+        Some(m) => c.one_of::<MailboxKind>("transport.mailbox", m),
+        None => {
+            c.err(
+                "transport.mailbox",
+                None,
+                "missing: the register layout, \"omap\" (TI K3) or \"zynqmp-ipi\" (AMD ZynqMP)",
+            );
+            None
+        }
+    };
+    let layout = match kind? {
+        MailboxKind::Omap => omap_layout(t, c)?,
+        MailboxKind::ZynqmpIpi => zynqmp_layout(t, c)?,
+    };
+    Some(DoorbellSpec::Uio {
+        device: device?,
+        layout,
+    })
+}
+
+/// A TI K3 mailbox's layout: the FIFOs the host sends and receives on, its user.
+fn omap_layout(t: &RawTransport, c: &mut Check) -> Option<UioLayout> {
+    use intercore_linux::notify::uio::omap;
+    let tx = c.require(
+        "transport.mbox_tx",
+        &t.mbox_tx,
+        "the mailbox (FIFO) the host sends on: the first cell of ti,mbox-tx",
+    );
+    let rx = c.require(
+        "transport.mbox_rx",
+        &t.mbox_rx,
+        "the mailbox the host receives on: the first cell of ti,mbox-rx",
+    );
+    let user = c.require(
+        "transport.mbox_user",
+        &t.mbox_user,
+        "the user (interrupt output) of the UIO device: the third cell of ti,mbox-rx",
+    );
+    for (k, v, max) in [
+        ("transport.mbox_tx", tx, omap::FIFOS),
+        ("transport.mbox_rx", rx, omap::FIFOS),
+        ("transport.mbox_user", user, omap::USERS),
+    ] {
+        if let Some(v) = v.filter(|v| *v >= max) {
+            c.err(k, Some(v.to_string()), format!("expected 0..{max} (a K3 cluster's ti,mbox-num-fifos = 16, ti,mbox-num-users = 4)"));
+        }
+    }
+    Some(UioLayout::OmapMailbox(OmapMailbox {
+        map: t.mbox_map.unwrap_or(0) as usize,
+        tx: tx?,
+        rx: rx?,
+        user: user?,
+    }))
+}
+
+/// An AMD ZynqMP IPI's layout: the remote agent's bit and the request buffer.
+fn zynqmp_layout(t: &RawTransport, c: &mut Check) -> Option<UioLayout> {
+    let remote = c.require(
+        "transport.ipi_remote",
+        &t.ipi_remote,
+        "the remote agent's bit (RPU0: 0x100)",
+    );
+    let req = c.require(
+        "transport.ipi_req_offset",
+        &t.ipi_req_offset,
+        "where our request buffer to the remote starts in the buffer map",
+    );
+    if let Some(r) = remote.filter(|r| r.count_ones() != 1) {
+        c.err(
+            "transport.ipi_remote",
+            Some(hex(r as u64)),
+            "expected one agent's bit (RPU0 0x100, RPU1 0x200)",
+        );
+    }
+    Some(UioLayout::ZynqmpIpi(ZynqmpIpi {
+        regs_map: t.ipi_regs_map.unwrap_or(0) as usize,
+        buf_map: t.ipi_buf_map.unwrap_or(1) as usize,
+        req_offset: req? as usize,
+        remote: remote?,
+    }))
 }
 
 /// A simulated board's defaults: the offload firmware in the standard layout at
