@@ -9,7 +9,7 @@
 use intercore::wire::elf::{Elf, ElfClass, machine};
 use intercore_linux::remoteproc::Remoteproc;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The instruction set a remote core's firmware must be built for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,28 +83,48 @@ impl CoreIsa {
     /// Whether the ELF `bytes` (read from `path`) is built for this core; the error names
     /// the file, the machine and class found and those expected. A file that is not ELF is
     /// left to the firmware validation (`Ok`).
-    pub fn check_elf(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    pub fn check_elf(&self, path: &Path, bytes: &[u8]) -> Result<(), WrongCore> {
         let Ok(elf) = Elf::parse(bytes) else {
             return Ok(());
         };
         if elf.machine() == self.machine && elf.class() == self.class {
             return Ok(());
         }
-        Err(format!(
-            "{} is {}; the {} ({}) runs {}: build the firmware for the remote core's target",
-            path.display(),
-            Described(elf.machine(), elf.class()),
-            self.core,
-            self.compatible,
-            Described(self.machine, self.class)
-        ))
+        Err(WrongCore {
+            path: path.to_path_buf(),
+            found: ElfKind(elf.machine(), elf.class()),
+            core: self.core,
+            compatible: self.compatible.clone(),
+            expected: ElfKind(self.machine, self.class),
+        })
     }
 }
 
-/// `an ELF32 arm (e_machine 40)`.
-struct Described(u16, ElfClass);
+/// A firmware ELF built for another core than the remote processor's
+/// ([`CoreIsa::check_elf`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{} is {found}; the {core} ({compatible}) runs {expected}: build the firmware for the remote core's target",
+    .path.display()
+)]
+pub struct WrongCore {
+    /// The firmware file.
+    pub path: PathBuf,
+    /// What it is built for.
+    pub found: ElfKind,
+    /// The remote's core (`Cortex-R5F`).
+    pub core: &'static str,
+    /// The `compatible` string the core was recognised by.
+    pub compatible: String,
+    /// What the core runs.
+    pub expected: ElfKind,
+}
 
-impl fmt::Display for Described {
+/// An ELF's `e_machine` and class, shown as `an ELF32 arm (e_machine 40)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfKind(pub u16, pub ElfClass);
+
+impl fmt::Display for ElfKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -140,7 +140,7 @@ mod validate;
 mod vdev;
 
 pub use check::{CheckEnv, Finding, Level};
-pub use core_isa::CoreIsa;
+pub use core_isa::{CoreIsa, ElfKind, WrongCore};
 pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DA_BASE, DEFAULT_READY_TIMEOUT,
@@ -156,7 +156,7 @@ pub use open::{
     UserPollBus, UserRingsBus, UserUioBus, console_tail, expand_path,
 };
 #[cfg(feature = "qemu")]
-pub use open::{QemuBus, qemu_image};
+pub use open::{NoQemuImage, QemuBus, QemuImageError, qemu_image};
 pub use pool::{BoardPool, PoolCache};
 pub use raw::{MAX_NESTING, MAX_STRUCTURE};
 pub use validate::MAX_POOL_BUFFERS;

@@ -965,10 +965,34 @@ fn qemu_image_is_relative_to_the_board_file() {
     )
     .unwrap();
     let b = Board::from_file(&f).unwrap();
-    let e = b.qemu_image().unwrap_err();
+    let e = b.qemu_image().unwrap_err().to_string();
     assert!(
         e.contains(&dir.join("imgs").join("qemu-m4f.elf").display().to_string()),
         "{e}"
+    );
+    assert!(
+        e.starts_with("transport.fw_dir: no firmware image for qemu-m4f: looked for "),
+        "{e}"
+    );
+    let not_qemu =
+        Board::from_str(&QEMU.replace("kind = \"qemu\"\ncore = \"m4f\"", "kind = \"sim\""))
+            .unwrap()
+            .qemu_image()
+            .unwrap_err();
+    assert_eq!(not_qemu.to_string(), "transport.kind: not \"qemu\"");
+    let f2 = dir.join("i.toml");
+    std::fs::write(
+        &f2,
+        QEMU.replace("core = \"m4f\"", "core = \"m4f\"\nimage = \"none.elf\""),
+    )
+    .unwrap();
+    let e = Board::from_file(&f2).unwrap().qemu_image().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "transport.image = \"none.elf\": no firmware file at {}",
+            dir.join("none.elf").display()
+        )
     );
     std::fs::write(dir.join("imgs/qemu-m4f.elf"), b"x").unwrap();
     assert_eq!(b.qemu_image().unwrap(), dir.join("imgs/qemu-m4f.elf"));

@@ -354,6 +354,13 @@ fn core_isa_from_compatible() {
     assert!(r5.check_elf(p, &tiny_elf(40, false)).is_ok());
     assert!(r5.check_elf(p, &tiny_elf(40, true)).is_err());
     assert!(r5.check_elf(p, &tiny_elf(140, false)).is_err());
+    // The text `board check` and `rproc load` show (typed error, same words).
+    assert_eq!(
+        r5.check_elf(p, &tiny_elf(140, false))
+            .unwrap_err()
+            .to_string(),
+        "fw.elf is an ELF32 ti-c6000 (e_machine 140); the Cortex-R5F (ti,am64-r5f) runs an ELF32 arm (e_machine 40): build the firmware for the remote core's target"
+    );
     assert!(dsp.check_elf(p, &tiny_elf(140, false)).is_ok());
 }
 

@@ -127,8 +127,8 @@ impl Board {
                 return;
             }
             if let Some(core) = core {
-                if let Err(m) = core.check_elf(&path, &bytes) {
-                    f.push(Level::Error, "firmware", m);
+                if let Err(e) = core.check_elf(&path, &bytes) {
+                    f.push(Level::Error, "firmware", e.to_string());
                     return;
                 }
             }

@@ -39,7 +39,7 @@ use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots, UioDoorbell};
 #[cfg(feature = "qemu")]
 use qemu::QemuSoc;
 #[cfg(feature = "qemu")]
-pub use qemu::{QemuBus, qemu_image};
+pub use qemu::{NoQemuImage, QemuBus, QemuImageError, qemu_image};
 #[cfg(feature = "sim")]
 pub use sim::SimBus;
 #[cfg(feature = "sim")]

@@ -32,14 +32,14 @@ impl Board {
     /// The firmware image of a `qemu` board: `transport.image` (expanded, relative to the
     /// board file), else intercore's own image under `transport.fw_dir` (relative to the
     /// board file) or [`qemu_image`]'s default directories. The error names the key.
-    pub fn qemu_image(&self) -> Result<PathBuf, String> {
+    pub fn qemu_image(&self) -> Result<PathBuf, QemuImageError> {
         let TransportSpec::Qemu {
             core,
             fw_dir,
             image,
         } = &self.transport
         else {
-            return Err("transport.kind: not \"qemu\"".into());
+            return Err(QemuImageError::NotQemu);
         };
         let board_dir = self
             .file
@@ -47,22 +47,27 @@ impl Board {
             .and_then(|p| p.parent())
             .unwrap_or(Path::new(""));
         if let Some(i) = image {
-            let path = expand_path(i, board_dir, &|k| std::env::var_os(k))
-                .map_err(|e| format!("transport.image = {i:?}: {e}"))?;
+            let path = expand_path(i, board_dir, &|k| std::env::var_os(k)).map_err(|reason| {
+                QemuImageError::Expand {
+                    image: i.clone(),
+                    reason,
+                }
+            })?;
             if !path.is_file() {
-                return Err(format!(
-                    "transport.image = {i:?}: no firmware file at {}",
-                    path.display()
-                ));
+                return Err(QemuImageError::NoFile {
+                    image: i.clone(),
+                    path,
+                });
             }
             return Ok(path);
         }
         let dir = fw_dir.as_ref().map(|d| board_dir.join(d));
         qemu_image(core.core(), dir.as_deref()).map_err(|e| {
-            format!(
-                "transport.fw_dir{}: {e}",
-                if dir.is_some() { "" } else { " (default)" }
-            )
+            if dir.is_some() {
+                QemuImageError::FwDir(e)
+            } else {
+                QemuImageError::DefaultDir(e)
+            }
         })
     }
 
@@ -78,9 +83,10 @@ impl Board {
     /// resource table, and the placement and doorbell plan. `board check` runs the same.
     pub fn qemu_plan(&self) -> Result<(PathBuf, crate::vdev::VdevPlan), OpenError> {
         let key = self.image_key();
-        let image = self
-            .qemu_image()
-            .map_err(|message| OpenError::Config { key, message })?;
+        let image = self.qemu_image().map_err(|e| OpenError::Config {
+            key,
+            message: e.to_string(),
+        })?;
         let TransportSpec::Qemu { core, .. } = &self.transport else {
             unreachable!("qemu_image succeeded");
         };
@@ -150,7 +156,7 @@ pub(super) fn close(bus: QemuBus, soc: QemuSoc, timeout: Duration) -> Result<Str
 /// The QEMU firmware image of `core`: in `dir`, or (`None`) in `$INTERCORE_FW_DIR`, then
 /// `target/baremetal/images` and `firmware/images/target` (where `scripts/test-baremetal.sh`
 /// and a plain cargo build in `firmware/images` put them). The error lists every path tried.
-pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String> {
+pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, NoQemuImage> {
     let dirs: Vec<PathBuf> = match dir
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("INTERCORE_FW_DIR").map(PathBuf::from))
@@ -164,7 +170,7 @@ pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String>
     if let Some(p) = dirs.iter().find_map(|d| find_image(d, core)) {
         return Ok(p);
     }
-    let looked: Vec<String> = dirs
+    let looked = dirs
         .iter()
         .flat_map(|d| {
             [
@@ -172,11 +178,58 @@ pub fn qemu_image(core: QemuCore, dir: Option<&Path>) -> Result<PathBuf, String>
                 d.join(format!("{}.elf", core.name())),
             ]
         })
-        .map(|p| p.display().to_string())
         .collect();
-    Err(format!(
-        "no firmware image for {}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point INTERCORE_FW_DIR at the directory",
-        core.name(),
-        looked.join(", ")
-    ))
+    Err(NoQemuImage {
+        core: core.name(),
+        looked,
+    })
+}
+
+/// No QEMU firmware image where [`qemu_image`] looked.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "no firmware image for {core}: looked for {}; build it with `scripts/test-baremetal.sh --build-only` (or the cargo command in firmware/images/Cargo.toml), or point INTERCORE_FW_DIR at the directory",
+    display_paths(.looked)
+)]
+pub struct NoQemuImage {
+    /// The core (`qemu-r5f`).
+    pub core: &'static str,
+    /// Every path tried, in order.
+    pub looked: Vec<PathBuf>,
+}
+
+/// `a, b, c`.
+fn display_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+/// Why a `qemu` board has no firmware image ([`Board::qemu_image`]); each names the key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QemuImageError {
+    /// The board's transport is not QEMU.
+    #[error("transport.kind: not \"qemu\"")]
+    NotQemu,
+    /// `transport.image` does not expand (an unset variable, ...).
+    #[error("transport.image = {image:?}: {reason}")]
+    Expand {
+        /// The key's value.
+        image: String,
+        /// Why it does not expand.
+        reason: String,
+    },
+    /// `transport.image` names no file.
+    #[error("transport.image = {image:?}: no firmware file at {}", .path.display())]
+    NoFile {
+        /// The key's value.
+        image: String,
+        /// The path it expanded to.
+        path: PathBuf,
+    },
+    /// Not in `transport.fw_dir`.
+    #[error("transport.fw_dir: {0}")]
+    FwDir(NoQemuImage),
+    /// Not in the default directories (no `transport.fw_dir`).
+    #[error("transport.fw_dir (default): {0}")]
+    DefaultDir(NoQemuImage),
 }
