@@ -6,7 +6,7 @@
 //! descriptors and tells the device where each ring is; [`mem::GuestMemory`] maps the RAM
 //! in one piece with a private control page after it (vhost-user keeps the virtio status
 //! in the front end, so the device keeps its own `DRIVER_OK`), and the firmware runs on a
-//! [`RemoteBus::with_placement`] whose buffer window is the guest's RAM: every address the
+//! [`RemoteBus::new`] with a `DevicePlacement` whose buffer window is the guest's RAM: every address the
 //! guest puts in a descriptor is translated and bounds-checked by the bus.
 //!
 //! The protocol handling is this crate's own rather than rust-vmm's `vhost` crate: that
