@@ -616,10 +616,12 @@ fn serve_jobs(
                 }
                 Err(e) => json!({ "down": true, "board": b.name, "error": e.to_string() }),
             };
+            // The socket goes before the answer: a command run right after `down` returns
+            // must find no owner ("no link is up"), not connect to one that is exiting.
+            remove_ours();
             let _ = job.reply.send(v);
             // Until the answer is written (the sender side is dropped then), at most 2 s.
             let _ = job.written.recv_timeout(Duration::from_secs(2));
-            remove_ours();
             return Ok(if out.is_ok() { EXIT_OK } else { EXIT_FAILED });
         }
         if stop(&job) {
