@@ -569,8 +569,12 @@ pub const INTERCORE_INLINE_MAX: u32 = 112;
 /// Every entry feature bit this crate knows (the parser refuses an `accepted` outside the
 /// offered bits; a bus accepts only what it implements).
 pub const INTERCORE_KNOWN_FEATURES: u32 = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
-/// The entry feature bits this crate's buses implement.
-pub const INTERCORE_FEATURES: u32 = INTERCORE_F_IN_ORDER;
+/// The entry feature bits this crate's buses implement (and intercore firmware offers by
+/// default): in-order rings and inline-slot rings.
+pub const INTERCORE_FEATURES: u32 = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
+/// The `inline_max` an intercore firmware offers by default: two-line slots (a 64-byte
+/// message and its header fit one slot).
+pub const INTERCORE_DEFAULT_INLINE_MAX: u32 = INTERCORE_INLINE_MAX;
 /// Offset of the `accepted` word in an [`RSC_INTERCORE`] entry, counted from its type word
 /// (the host writes it there).
 pub const INTERCORE_ACCEPTED_OFFSET: usize = 4 + core::mem::offset_of!(FwRscIntercore, accepted);

@@ -314,6 +314,30 @@ impl Rng {
 /// few times. A link that stalls with no error on either end died
 /// silently; one that delivers the wrong bytes without an error lied silently.
 fn scribble_links(in_order: bool, links: u64) -> Outcomes {
+    scribble(
+        if in_order {
+            Ring::InOrder
+        } else {
+            Ring::Standard
+        },
+        links,
+    )
+}
+
+/// Which ring a scribbled link runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ring {
+    Standard,
+    InOrder,
+    /// Inline-slot rings: the scribbles hit their protocol words instead (each direction's
+    /// `progress`, `wake_at` and `space_at`, and every slot's sequence word and
+    /// length/flags word), never a payload or an address (the split-ring battery does not
+    /// write buffers either).
+    Inline,
+}
+
+fn scribble(kind: Ring, links: u64) -> Outcomes {
+    let in_order = kind != Ring::Standard;
     use intercore::rpmsg::layout::VRING_ALIGN;
     use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
     use intercore::testing::Carveout;
@@ -331,9 +355,11 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
         let cfg = HostConfig {
             timeout: Some(Duration::from_millis(1)),
             ..HostConfig::default()
-        };
+        }
+        .inline(kind == Ring::Inline);
         let (mut host, mut remote) = link.connect::<8>(cfg, WaitMode::Poll).unwrap();
-        assert_eq!(host.in_order(), in_order);
+        assert_eq!(host.in_order(), kind == Ring::InOrder);
+        assert_eq!(host.inline_max().is_some(), kind == Ring::Inline);
         let r = remote.create_endpoint("svc", None).unwrap();
         let h = host.create_endpoint("client", None).unwrap();
         let mut k = 0u32;
@@ -403,8 +429,19 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
             // A 16-bit word of a descriptor, the available ring or the used ring (indices,
             // flags, entries, elements, event words), not the padding between them.
             let i = rng.below(u64::from(N)) as u16;
-            let at = ring
-                + match rng.below(8) {
+            let at = if kind == Ring::Inline {
+                // 4 two-line slots (half the 8 entries) after the two control lines.
+                use intercore::virtq::inline::CTRL;
+                let slot = CTRL + 128 * rng.below(4) as usize;
+                ring + match rng.below(5) {
+                    0 => 0,
+                    1 => 4,
+                    2 => 64,
+                    3 => slot + 8 + 2 * rng.below(2) as usize,
+                    _ => slot + 12 + 2 * rng.below(2) as usize,
+                }
+            } else {
+                ring + match rng.below(8) {
                     0 | 1 => layout.desc(i) + 2 * rng.below(8) as usize,
                     2 => layout.avail_idx(),
                     3 => layout.avail_ring(i),
@@ -412,7 +449,8 @@ fn scribble_links(in_order: bool, links: u64) -> Outcomes {
                     5 => layout.used_idx(),
                     6 => layout.used_ring(i) + 2 * rng.below(4) as usize,
                     _ => [layout.used_flags(), layout.avail_event()][rng.below(2) as usize],
-                };
+                }
+            };
             let v = rng.next() as u16;
             link.mem.store_u16(at, v, Relaxed);
             log.push((at, v));
@@ -522,7 +560,13 @@ fn scribbled_links_report_their_death() {
     let links = 5000;
     let standard = scribble_links(false, links);
     let in_order = scribble_links(true, links);
-    eprintln!("standard: {standard:?}\nin order: {in_order:?}");
+    let inline = scribble(Ring::Inline, links);
+    eprintln!("standard: {standard:?}\nin order: {in_order:?}\ninline: {inline:?}");
+    assert_eq!(inline.wrong, 0, "inline: wrong bytes delivered: {inline:?}");
+    assert!(
+        inline.silent <= standard.silent,
+        "inline stalls silently more often than the standard ring: {inline:?} vs {standard:?}"
+    );
     assert!(
         in_order.silent + in_order.wrong <= 19,
         "in order dies or lies silently more often: {in_order:?} vs {standard:?}"

@@ -13,7 +13,7 @@ use intercore::rpmsg::rsc_table::IntercoreRpmsgTable;
 use intercore::testing::counting::{self, Counts};
 use intercore::testing::{Carveout, TestHost, TestRemote, ThreadBell};
 use intercore::virtq::VringLayout;
-use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_FEATURES};
+use intercore::wire::rsc::{INTERCORE_ACCEPTED_OFFSET, INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
 use intercore::{Error, SharedMemory, WaitMode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -108,7 +108,7 @@ fn traffic(host: &mut TestHost, remote: &mut TestRemote<8>) {
 /// writes it, cannot inherit it); messages flow both ways across several ring wraps.
 #[test]
 fn in_order_is_negotiated_between_intercore_ends() {
-    let link = link(INTERCORE_FEATURES);
+    let link = link(INTERCORE_F_IN_ORDER);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     assert!(host.in_order() && remote.in_order());
     assert_eq!(
@@ -137,7 +137,7 @@ fn in_order_rings_check_what_they_do_not_follow() {
         }
     };
     // The available ring: not read by the remote.
-    let link = link(INTERCORE_FEATURES);
+    let link = link(INTERCORE_F_IN_ORDER);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
@@ -156,7 +156,7 @@ fn in_order_rings_check_what_they_do_not_follow() {
         (h, r, 1)
     );
     // The used ring, on the host.
-    let link = self::link(INTERCORE_FEATURES);
+    let link = self::link(INTERCORE_F_IN_ORDER);
     let (mut host, mut remote) = connect(&link, HostConfig::default());
     let r = remote.create_endpoint("svc", None).unwrap();
     let h = host.create_endpoint("client", None).unwrap();
@@ -178,25 +178,26 @@ fn in_order_rings_check_what_they_do_not_follow() {
     );
 }
 
-/// The host accepts only what it implements: a firmware offering unknown bits gets
-/// `INTERCORE_F_IN_ORDER` and nothing else written back.
+/// The host accepts only what it implements: a firmware offering every bit gets
+/// `INTERCORE_F_INLINE` (inline rings replace both split rings, in order or not) and
+/// nothing else written back; with inline rings declined, `INTERCORE_F_IN_ORDER`.
 #[test]
 fn host_accepts_only_known_bits() {
-    let link = link(u32::MAX);
-    let (hb, _rb) = ThreadBell::pair();
-    let host = intercore::rpmsg::HostBus::new(
-        Arc::clone(&link.mem),
-        hb,
-        &link.map,
-        link.rsc,
-        HostConfig::default(),
-    )
-    .unwrap();
-    assert!(host.in_order());
-    assert_eq!(
-        link.mem.load_u32(accepted_off(&link), Relaxed),
-        INTERCORE_F_IN_ORDER
-    );
+    for (inline, want) in [(true, INTERCORE_F_INLINE), (false, INTERCORE_F_IN_ORDER)] {
+        let link = link(u32::MAX);
+        let (hb, _rb) = ThreadBell::pair();
+        let host = intercore::rpmsg::HostBus::new(
+            Arc::clone(&link.mem),
+            hb,
+            &link.map,
+            link.rsc,
+            HostConfig::default().inline(inline),
+        )
+        .unwrap();
+        assert_eq!(host.in_order(), !inline);
+        assert_eq!(host.inline_max().is_some(), inline);
+        assert_eq!(link.mem.load_u32(accepted_off(&link), Relaxed), want);
+    }
 }
 
 /// Fall-back: a table without the entry (what Linux, OpenAMP and RPMsg-Lite peers are
@@ -212,7 +213,7 @@ fn falls_back_to_the_standard_ring() {
     for (link, cfg) in [
         (plain, HostConfig::default()),
         (link(0), HostConfig::default()),
-        (link(INTERCORE_FEATURES), declining),
+        (link(INTERCORE_F_IN_ORDER), declining),
     ] {
         let (mut host, mut remote) = connect(&link, cfg);
         assert!(!host.in_order() && !remote.in_order());
@@ -228,7 +229,7 @@ fn falls_back_to_the_standard_ring() {
 /// the plain one, and nothing was dropped.
 #[test]
 fn held_message_does_not_stall_the_link() {
-    for features in [INTERCORE_FEATURES, 0] {
+    for features in [INTERCORE_F_IN_ORDER, 0] {
         let link = link(features);
         let cfg = HostConfig {
             timeout: Some(Duration::from_millis(100)),
@@ -331,9 +332,8 @@ fn hostile_acceptance_is_refused() {
     .expect("refused");
     assert!(err.to_string().contains("accepted"), "{err}");
 
-    // Offered (bit 1: inline rings, which the buses do not implement yet) and "accepted"
-    // by a hostile host.
-    let hostile = link(INTERCORE_FEATURES | 2);
+    // Offered (bit 2, which the buses do not implement) and "accepted" by a hostile host.
+    let hostile = link(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE | 4);
     let link = hostile;
     let (hb, rb) = ThreadBell::pair();
     let _host = intercore::rpmsg::HostBus::new(
@@ -344,7 +344,7 @@ fn hostile_acceptance_is_refused() {
         HostConfig::default(),
     )
     .unwrap();
-    link.mem.store_u32(accepted_off(&link), 2, Relaxed);
+    link.mem.store_u32(accepted_off(&link), 4, Relaxed);
     let mut remote = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
         Arc::clone(&link.mem),
         rb,
@@ -413,7 +413,7 @@ fn in_order_cuts_dependent_loads_per_round_trip() {
     let (sh, sr, std_in_order) =
         round_trip_counts(&Carveout::with_buffers(NUM), HostConfig::default());
     let (fh, fr, fast_in_order) =
-        round_trip_counts(&link(INTERCORE_FEATURES), HostConfig::default());
+        round_trip_counts(&link(INTERCORE_F_IN_ORDER), HostConfig::default());
     assert!(!std_in_order && fast_in_order);
     for (name, h, r) in [("standard", sh, sr), ("in-order", fh, fr)] {
         let per = |n: u64| n as f64 / f64::from(NUM);

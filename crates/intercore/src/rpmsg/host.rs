@@ -14,6 +14,7 @@ use super::{
 };
 use crate::shm::OwnedRange;
 use crate::virtq::DriverQueue;
+use crate::virtq::inline::{InlineRx, InlineTx, LinkPlan};
 use crate::{DevAddr, DeviceAddressMap, Doorbell, Error, Result, SharedMemory, WaitMode};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -48,6 +49,22 @@ struct Inbox {
 
 type Table = Endpoints<Inbox, Vec<Option<Entry<Inbox>>>>;
 
+/// Both inline-slot rings (negotiated with an intercore remote: `INTERCORE_F_INLINE`).
+/// Messages come and go through the slots; the split rings are not used. A received
+/// message is filed under its endpoint by slot number (the `id` of `Pending::Ring`,
+/// `RxBuf` and `rx_holder`, below the number of slots), and released in order: a slot
+/// whose message is done waits in `done` for the older ones.
+struct Inline {
+    rx: InlineRx,
+    tx: InlineTx,
+    /// Per slot of `rx`: the payload's region offset while taken.
+    pay: Vec<usize>,
+    /// Per slot of `rx`: taken, and done with (released once every older one is).
+    done: Vec<bool>,
+    /// The remote waits for space on `rx` and the last release said to ring it.
+    kick: bool,
+}
+
 /// The host side of an rpmsg link: built like [`RemoteBus`](super::RemoteBus)
 /// (`new(mem, bell, &map, rsc, cfg)`), with the same endpoint and message calls.
 ///
@@ -80,6 +97,8 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     ns: bool,
     rx: DriverQueue,
     tx: DriverQueue,
+    /// Inline-slot rings, when negotiated (`rx`/`tx` then unused).
+    inline: Option<Inline>,
     nbufs: u16,
     tx_fresh: u16,
     tx_free: Vec<u16>,
@@ -145,21 +164,74 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 "the buffer area (vdev0buffer) is too small for the configured buffers",
             ));
         }
-        // In-order rings only with a firmware that offered them in its intercore vendor
-        // entry (an intercore remote); any other table gets the standard split ring.
+        // In-order and inline rings only with a firmware that offered them in its intercore
+        // vendor entry (an intercore remote); any other table gets the standard split
+        // ring. Inline rings need a buffer per vring entry each way (the slots' companion
+        // buffers are located from the slot number: `LinkPlan`).
+        let plan = match info.intercore {
+            Some(e)
+                if cfg.inline
+                    && nbufs == info.rings[0].layout.num()
+                    && crate::virtq::inline::negotiate(Some((e.offered, e.inline_max)), true)
+                        .is_some() =>
+            {
+                let ring = |i: usize| {
+                    let r = info.rings[i];
+                    (r.base, r.layout.size(), u32::from(r.layout.num()))
+                };
+                LinkPlan::new(
+                    [ring(0), ring(1)],
+                    info.buf_off,
+                    info.buf_len,
+                    cfg.buf_size,
+                    e.inline_max as usize,
+                )
+                .ok()
+            }
+            _ => None,
+        };
+        let mut want = 0;
+        if plan.is_some() {
+            want |= intercore_wire::rsc::INTERCORE_F_INLINE;
+        } else if cfg.in_order {
+            want |= intercore_wire::rsc::INTERCORE_F_IN_ORDER;
+        }
         let accepted = match info.intercore {
-            Some(e) if cfg.in_order => e.offered & intercore_wire::rsc::INTERCORE_FEATURES,
-            _ => 0,
+            Some(e) => e.offered & intercore_wire::rsc::INTERCORE_FEATURES & want,
+            None => 0,
         };
         let in_order = accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0;
         rx.set_in_order(in_order)?;
         tx.set_in_order(in_order)?;
+        let inline = match plan {
+            Some(p) => {
+                let [(lr, cr), (lt, ct)] = p.dirs;
+                let slots = lr.slots as usize;
+                Some(Inline {
+                    rx: InlineRx::new(&mem, lr, cr)?,
+                    tx: InlineTx::new(&mem, lt, ct)?,
+                    pay: alloc::vec![0; slots],
+                    done: alloc::vec![false; slots],
+                    kick: false,
+                })
+            }
+            None => None,
+        };
         // From here on only writes. The device is reset first (status 0: the remote reads
         // nothing until the Release store of DRIVER_OK below).
         mem.store_u32(status_off, info.status_rest, Release);
         config::write_rings(&mem, &table);
-        rx.reset(&mem);
-        tx.reset(&mem);
+        match &inline {
+            // Each direction's ring in its vring's area, empty and disarmed.
+            Some(i) => {
+                i.rx.layout().reset(&mem);
+                i.tx.layout().reset(&mem);
+            }
+            None => {
+                rx.reset(&mem);
+                tx.reset(&mem);
+            }
+        }
         // The acceptance word is written either way, so a stale one never outlives this
         // host. Relaxed: published to the remote by the Release store of DRIVER_OK.
         if let Some(e) = info.intercore {
@@ -195,8 +267,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             ns,
             rx,
             tx,
+            // Inline: transmit buffers from the first past the slots' companions are lent
+            // as `TxBuf`s.
+            tx_fresh: inline.as_ref().map_or(0, |i| i.tx.layout().slots as u16),
+            inline,
             nbufs,
-            tx_fresh: 0,
             tx_free: Vec::with_capacity(nbufs as usize),
             rx_unpublished: false,
             endpoints: Endpoints::new(Vec::new()),
@@ -214,11 +289,15 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             held_copied: 0,
             held_dropped: 0,
         };
-        for id in 0..nbufs {
-            bus.repost(id)?;
+        if bus.inline.is_none() {
+            for id in 0..nbufs {
+                bus.repost(id)?;
+            }
         }
         let mem = &bus.shared.mem;
-        bus.rx.publish(mem);
+        if bus.inline.is_none() {
+            bus.rx.publish(mem);
+        }
         bus.rx_unpublished = false;
         // Release: rings, features and posted buffers are visible before DRIVER_OK.
         mem.store_u32(
@@ -265,7 +344,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Whether the rings run in order (negotiated with an intercore remote through the
     /// vendor entry; `false`: the standard split ring).
     pub fn in_order(&self) -> bool {
-        self.rx.is_in_order()
+        self.inline.is_none() && self.rx.is_in_order()
+    }
+    /// The payload bytes a slot carries when the link runs on inline-slot rings
+    /// (negotiated with an intercore remote through the vendor entry; larger messages go
+    /// by reference in the buffers), `None` on the split ring.
+    pub fn inline_max(&self) -> Option<usize> {
+        self.inline.as_ref().map(|i| i.rx.layout().max_inline())
     }
     /// Buffers per direction.
     pub fn num_bufs(&self) -> u16 {
@@ -319,8 +404,20 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         DevAddr(self.info.buf_da.0 + (off - self.info.buf_off) as u64)
     }
 
+    /// Region offset of the payload of received message `id` (a receive buffer, or an
+    /// inline slot's message).
+    fn rx_pay(&self, id: u16) -> usize {
+        match &self.inline {
+            Some(i) => i.pay[id as usize],
+            None => self.rx_off(id) + RPMSG_HDR_SIZE,
+        }
+    }
+
     fn repost(&mut self, id: u16) -> Result<()> {
         self.unhold(id);
+        if self.inline.is_some() {
+            return self.release_slot(id);
+        }
         let off = self.rx_off(id);
         let da = self.da(off);
         let r = self
@@ -330,7 +427,35 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         r
     }
 
+    /// Inline: slot `id`'s message is done with; releases every message done with from the
+    /// oldest taken on (in order: a slot waits for the older ones).
+    fn release_slot(&mut self, id: u16) -> Result<()> {
+        let Some(i) = &mut self.inline else {
+            return Ok(());
+        };
+        if let Some(d) = i.done.get_mut(id as usize) {
+            *d = true;
+        }
+        let mask = i.rx.layout().slots - 1;
+        let mem = &self.shared.mem;
+        while i.rx.held() > 0 {
+            let k = (i.rx.oldest_held() & mask) as usize;
+            if !i.done[k] {
+                break;
+            }
+            i.done[k] = false;
+            i.kick |= i.rx.release(mem)?;
+        }
+        Ok(())
+    }
+
     fn publish_rx(&mut self) -> Result<()> {
+        if let Some(i) = &mut self.inline {
+            if core::mem::take(&mut i.kick) {
+                self.kick(0)?;
+            }
+            return Ok(());
+        }
         if self.rx_unpublished {
             self.rx_unpublished = false;
             if self.rx.publish(&self.shared.mem) {
@@ -354,6 +479,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             });
             r?;
         }
+        if self.inline.is_some() {
+            let n = self.poll_inline()?;
+            self.publish_rx()?;
+            return Ok(n);
+        }
         let mut n = 0;
         loop {
             let used = self
@@ -373,6 +503,63 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         Ok(n)
     }
 
+    /// Inline: takes every message in the slots and files it. A slot that breaks the
+    /// protocol (sequence word, length, flags) is an error for the link. When every slot
+    /// is taken and the oldest waits in an endpoint's queue, the queued messages are
+    /// copied out so the remote can go on (the in-order release cannot pass them).
+    fn poll_inline(&mut self) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let Some(i) = &mut self.inline else {
+                return Ok(n);
+            };
+            let k = (i.rx.next_number() & (i.rx.layout().slots - 1)) as u16;
+            let m = match i.rx.try_recv(&self.shared.mem) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            };
+            i.pay[k as usize] = m.off;
+            n += 1;
+            self.file(k, m.src, m.dst, m.off, m.len)?;
+        }
+        let full = self
+            .inline
+            .as_ref()
+            .is_some_and(|i| i.rx.held() == i.rx.layout().slots);
+        if full {
+            self.copy_out_queued()?;
+        }
+        Ok(n)
+    }
+
+    /// Inline, every slot taken: the messages queued in their slots are copied into their
+    /// endpoints' queues and their slots released (views lent out as `RxBuf` stay).
+    fn copy_out_queued(&mut self) -> Result<()> {
+        let addrs: Vec<u32> = self.endpoints.iter().map(|e| e.addr).collect();
+        let mut freed = Vec::new();
+        for a in addrs {
+            let Ok(ep) = self.endpoints.get_mut(a) else {
+                continue;
+            };
+            for p in ep.ext.queue.iter_mut() {
+                if let Pending::Ring { id, src, len } = *p {
+                    let mut data = alloc::vec![0u8; len as usize].into_boxed_slice();
+                    let off = self.inline.as_ref().map_or(0, |i| i.pay[id as usize]);
+                    self.shared.mem.read(off, &mut data);
+                    *p = Pending::Copied { src, data };
+                    ep.ext.copied += 1;
+                    freed.push(id);
+                }
+            }
+        }
+        self.held_copied += freed.len() as u64;
+        for id in freed {
+            self.repost(id)?;
+        }
+        Ok(())
+    }
+
     fn dispatch(&mut self, id: u16, len: usize) -> Result<()> {
         if len > self.cfg.buf_size {
             self.link.count.malformed += 1;
@@ -386,8 +573,15 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 return self.repost(id);
             }
         };
+        self.file(id, src, dst, off + RPMSG_HDR_SIZE, plen)
+    }
+
+    /// Files received message `id` (payload at region offset `pay`, `plen` bytes, header
+    /// checked): the name service's, held in place for its endpoint, copied out, or
+    /// dropped and counted.
+    fn file(&mut self, id: u16, src: u32, dst: u32, pay: usize, plen: usize) -> Result<()> {
         if dst == RPMSG_NS_ADDR {
-            self.name_service(off + RPMSG_HDR_SIZE, plen);
+            self.name_service(pay, plen);
             return self.repost(id);
         }
         let limit = self.held_limit;
@@ -412,7 +606,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             // Past the in-place limit: copy out (as Linux copies every message into an
             // skb queue) so the buffer goes back to the ring at once.
             let mut data = alloc::vec![0u8; plen].into_boxed_slice();
-            self.mem().read(off + RPMSG_HDR_SIZE, &mut data);
+            self.mem().read(pay, &mut data);
             self.held_copied += 1;
             Pending::Copied { src, data }
         } else {
@@ -705,9 +899,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Pending::Ring { id, src, len } => {
                 let len = len as usize;
                 let n = len.min(buf.len());
-                self.shared
-                    .mem
-                    .read(self.rx_off(id) + RPMSG_HDR_SIZE, &mut buf[..n]);
+                self.shared.mem.read(self.rx_pay(id), &mut buf[..n]);
                 self.repost(id)?;
                 self.publish_rx()?;
                 (src, len)
@@ -733,7 +925,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
         let (src, slot) = match self.next_pending(ep)? {
             Pending::Ring { id, src, len } => {
-                let off = self.rx_off(id) + RPMSG_HDR_SIZE;
+                let off = self.rx_pay(id);
                 // The buffer left the ring (`pop_used`) and is owned by this handle alone
                 // until it is dropped and reposted.
                 let range = OwnedRange::claim(&self.shared.mem, off, len as usize)
@@ -782,6 +974,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         if self.tx_fresh < self.nbufs {
             self.tx_fresh += 1;
             return Ok(Some(self.tx_fresh - 1));
+        }
+        if self.inline.is_some() {
+            // Lent buffers only (past the slots' companions): all are out.
+            return Ok(None);
         }
         // Reclaim every buffer the remote has returned at once: the used ring's lines are
         // read in one go instead of one message at a time.
@@ -848,6 +1044,22 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             });
         }
         self.check_src(src)?;
+        if self.inline.is_some() {
+            let mut n = 0;
+            let mut wake = false;
+            for m in msgs {
+                match self.send_inline(src, dst, m.len(), |mem, off| mem.write(off, m)) {
+                    Ok(w) => wake |= w,
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => return Err(e),
+                }
+                n += 1;
+            }
+            if wake {
+                self.kick(1)?;
+            }
+            return Ok(n);
+        }
         let mut n = 0;
         for m in msgs {
             let Some(id) = self.take_tx()? else { break };
@@ -881,9 +1093,63 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             });
         }
         self.check_src(src)?;
+        if self.inline.is_some() {
+            if self.send_inline(src, dst, data.len(), |mem, off| mem.write(off, data))? {
+                self.kick(1)?;
+            }
+            return Ok(());
+        }
         let id = self.take_tx()?.ok_or(Error::WouldBlock)?;
         super::write_message(&self.shared.mem, self.tx_off(id), src, dst, data);
         self.submit(id, src, dst, data.len(), false)
+    }
+
+    /// Inline: one message into the next slot (in it when it fits, else in its companion
+    /// buffer), `fill` writing its `len` payload bytes at the region offset given.
+    /// `WouldBlock` when every slot is with the remote. Returns whether to ring it.
+    fn send_inline(
+        &mut self,
+        src: u32,
+        dst: u32,
+        len: usize,
+        fill: impl FnOnce(&M, usize),
+    ) -> Result<bool> {
+        let mut a = None;
+        for round in 0..2 {
+            let Some(i) = &mut self.inline else {
+                return Err(Error::Config("inline rings not negotiated"));
+            };
+            match i.tx.reserve(&self.shared.mem) {
+                Ok(Some(r)) => {
+                    a = Some(r);
+                    break;
+                }
+                Ok(None) if round == 0 => {
+                    // Every slot is with the remote, which may itself wait for room to
+                    // answer: take what it sent (filed, copied out when every slot is
+                    // taken) so it can go on, then look again.
+                    self.poll()?;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        let (Some(a), Some(i)) = (a, &mut self.inline) else {
+            return Err(Error::WouldBlock);
+        };
+        let mem = &self.shared.mem;
+        let inline = len <= a.max_inline;
+        fill(
+            mem,
+            if inline {
+                a.inline_off
+            } else {
+                a.companion_off
+            },
+        );
+        let wake = i.tx.publish(mem, src, dst, len, inline)?;
+        self.link.count.sent += 1;
+        Ok(wake)
     }
 
     /// Sends `data` from local endpoint `src` to address `dst`, waiting up to `timeout` for
@@ -940,6 +1206,25 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         self.check_src(src)?;
         self.check()?;
+        if self.inline.is_some() {
+            // The lent buffer is not a slot's: its payload is copied into the next slot (or
+            // its companion), waiting for one as a send does; the buffer goes back to the
+            // pool either way (dropped).
+            let from = self.tx_off(buf.id) + RPMSG_HDR_SIZE;
+            let timeout = self.cfg.timeout;
+            return self.block_on(timeout, true, |bus| {
+                let r = bus.send_inline(src, dst, len, |mem, off| {
+                    let mut tmp = alloc::vec![0u8; len];
+                    mem.read(from, &mut tmp);
+                    mem.write(off, &tmp);
+                });
+                match endpoints::pending(r)? {
+                    Some(true) => bus.kick(1).map(Some),
+                    Some(false) => Ok(Some(())),
+                    None => Ok(None),
+                }
+            });
+        }
         buf.live = false;
         let id = buf.id;
         drop(buf);
@@ -974,11 +1259,24 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
         let mem = &self.shared.mem;
+        if let Some(i) = &mut self.inline {
+            let (rx_ready, kick) = i.rx.arm(mem).map_err(|e| self.link.fail(e))?;
+            let tx_ready = want_tx && i.tx.arm_space(mem).map_err(|e| self.link.fail(e))?;
+            if kick {
+                self.kick(0)?;
+            }
+            return Ok(rx_ready || tx_ready);
+        }
         let rx_ready = self.rx.enable_interrupts(mem);
         let tx_ready = want_tx && self.tx.enable_interrupts(mem);
         Ok(rx_ready || tx_ready)
     }
     fn disarm(&mut self) {
+        if let Some(i) = &mut self.inline {
+            i.rx.disarm(&self.shared.mem);
+            i.tx.disarm_space(&self.shared.mem);
+            return;
+        }
         self.rx.disable_interrupts(&self.shared.mem);
         self.tx.disable_interrupts(&self.shared.mem);
     }

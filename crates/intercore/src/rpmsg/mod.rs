@@ -118,6 +118,8 @@ pub(crate) struct EntryFeatures {
     pub offered: u32,
     /// What the host accepted (a subset of `offered`, checked by the parser).
     pub accepted: u32,
+    /// The payload bytes an inline slot carries (`inline_max`; 0: no inline rings).
+    pub inline_max: u32,
 }
 
 /// A vring as a resource table declares it, before the host has placed it.
@@ -263,6 +265,7 @@ pub(crate) fn read_table<M: SharedMemory + ?Sized, A: DeviceAddressMap>(
         accepted_off: loc.offset + off + intercore_wire::rsc::INTERCORE_ACCEPTED_OFFSET,
         offered: e.features.get(),
         accepted: e.accepted.get(),
+        inline_max: e.inline_max.get(),
     });
     let status_off = loc.offset + vdev.offset + intercore_wire::rsc::VDEV_STATUS_OFFSET;
     let status_rest = u32::from(vdev.vdev.num_of_vrings) << 8

@@ -253,6 +253,8 @@ pub struct RemoteBus<M: SharedMemory, D: Doorbell, const N: usize = 8> {
     held_dropped: u64,
     /// The rings run in order (negotiated at the last fresh attach).
     in_order: bool,
+    /// Inline-slot rings and their slot payload (negotiated at the last fresh attach).
+    inline_max: Option<usize>,
     /// The last call found nothing to do or failed: the next one checks the status word.
     idle: bool,
     /// Without a status word: the link died because the master rebuilt the rings, so the
@@ -405,6 +407,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             want_both: false,
             held_dropped: 0,
             in_order: false,
+            inline_max: None,
             idle: true,
             rebuilt_seen: false,
             calls: 0,
@@ -666,6 +669,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         // parser refused an acceptance of features not offered). The word is consumed —
         // written back to 0 — so a later host that never writes it (Linux) cannot inherit
         // it; attaching again over a link still up keeps the mode in force.
+        if again && self.inline_max.is_some() {
+            // Attaching again over a link still up: the inline rings' positions live only
+            // in the two ends' state, so they are kept as they are.
+            return Ok(());
+        }
+        let mut inline = false;
         let in_order = if again {
             self.in_order
         } else {
@@ -679,12 +688,20 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
                     }
                     // Relaxed: the host wrote it before DRIVER_OK and does not read it.
                     self.mem.store_u32(e.accepted_off, 0, Relaxed);
+                    inline = e.accepted & intercore_wire::rsc::INTERCORE_F_INLINE != 0;
                     e.accepted & intercore_wire::rsc::INTERCORE_F_IN_ORDER != 0
                 }
                 None => false,
             }
         };
         let [r0, r1] = self.info.rings;
+        if inline {
+            let rings = self.attach_inline().map_err(|e| self.link.fail(e))?;
+            self.in_order = false;
+            self.state = State::Ready(rings);
+            return Ok(());
+        }
+        self.inline_max = None;
         let mut tx = DeviceQueue::attach(&self.mem, r0.base, r0.layout, event_idx)?;
         let mut rx = DeviceQueue::attach(&self.mem, r1.base, r1.layout, event_idx)?;
         tx.set_in_order(in_order).map_err(|e| self.link.fail(e))?;
@@ -697,8 +714,58 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         tx.set_always_notify(always);
         tx.disable_notify(&self.mem);
         rx.disable_notify(&self.mem);
-        self.state = State::Ready(Rings::new(rx, tx));
+        self.state = State::Ready(Rings::new(rx, tx, None));
         Ok(())
+    }
+
+    /// The inline-slot rings the host accepted, laid out as it laid them out
+    /// ([`LinkPlan`](crate::virtq::inline::LinkPlan): the table's vrings and its
+    /// `vdev0buffer` carveout, our buffer size). The host reset both before `DRIVER_OK`.
+    /// A layout that cannot hold them is the host's protocol error.
+    fn attach_inline(&mut self) -> Result<Rings<N>> {
+        use crate::virtq::inline::{InlineRx, InlineTx, LinkPlan, negotiate};
+        let e = self
+            .info
+            .intercore
+            .ok_or(protocol("inline rings without a vendor entry", 0))?;
+        let max = negotiate(Some((e.offered, e.inline_max)), true).ok_or(protocol(
+            "inline rings accepted with no valid inline_max",
+            e.inline_max as u64,
+        ))?;
+        if self.table.as_ref().is_none_or(|(_, t)| t.buffers.is_none()) {
+            return Err(protocol(
+                "inline rings accepted without a vdev0buffer carveout",
+                0,
+            ));
+        }
+        let [r0, r1] = self.info.rings;
+        let ring = |r: super::RingPlace| (r.base, r.layout.size(), u32::from(r.layout.num()));
+        let plan = LinkPlan::new(
+            [ring(r0), ring(r1)],
+            self.info.buf_off,
+            self.info.buf_len,
+            self.cfg.buf_size,
+            max,
+        )
+        .map_err(|_| protocol("inline rings accepted that the layout cannot hold", 0))?;
+        let [(lt, ct), (lr, cr)] = plan.dirs;
+        let inline = ready::Inline {
+            rx: InlineRx::new(&self.mem, lr, cr)?,
+            tx: InlineTx::new(&self.mem, lt, ct)?,
+            kick: false,
+        };
+        // Placeholders, never used while `inline` is set (no memory is read or written).
+        let tx = DeviceQueue::new(&self.mem, r0.base, r0.layout, false)?;
+        let rx = DeviceQueue::new(&self.mem, r1.base, r1.layout, false)?;
+        self.inline_max = Some(lr.max_inline());
+        Ok(Rings::new(rx, tx, Some(inline)))
+    }
+
+    /// The payload bytes a slot carries when the link runs on inline-slot rings
+    /// (negotiated with an intercore host through the vendor entry), `None` on the split
+    /// ring. Meaningful once attached.
+    pub fn inline_max(&self) -> Option<usize> {
+        self.inline_max
     }
 
     /// Whether the rings run in order (negotiated with an intercore host through the
@@ -997,7 +1064,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
     ) -> Result<()> {
         let limit = self.max_payload();
         let mut rd = self.ready()?;
-        let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
+        let mut slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
         let max = match max {
             Some(m) if m > slot.room => {
                 rd.untake_tx();
@@ -1013,7 +1080,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             rd.untake_tx();
             return Err(Error::WouldBlock);
         };
-        let mut range = rd.claim_tx(&slot, max)?;
+        let mut range = rd.claim_tx(&mut slot, max)?;
         let len = f(range.bytes_mut(rd.mem)).min(max);
         rd.submit(&slot, src, dst, len)
     }
@@ -1086,8 +1153,21 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for Re
         let State::Ready(rings) = &mut self.state else {
             return Err(Error::NotReady("call wait_ready first"));
         };
-        let rx_ready = rings.rx.enable_notify(&self.mem);
-        let tx_ready = want_tx && rings.tx.enable_notify(&self.mem);
+        let (rx_ready, tx_ready) = match &mut rings.inline {
+            Some(i) => {
+                let (rx_ready, kick) = i.rx.arm(&self.mem).map_err(|e| self.link.fail(e))?;
+                let tx_ready =
+                    want_tx && i.tx.arm_space(&self.mem).map_err(|e| self.link.fail(e))?;
+                if kick {
+                    self.link.kick(1)?;
+                }
+                (rx_ready, tx_ready)
+            }
+            None => (
+                rings.rx.enable_notify(&self.mem),
+                want_tx && rings.tx.enable_notify(&self.mem),
+            ),
+        };
         // The reply path needs a message and a host buffer together: with one of them
         // there, sleep until the other is notified.
         Ok(if self.want_both {
@@ -1098,6 +1178,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for Re
     }
     fn disarm(&mut self) {
         if let State::Ready(rings) = &mut self.state {
+            if let Some(i) = &mut rings.inline {
+                i.rx.disarm(&self.mem);
+                i.tx.disarm_space(&self.mem);
+                return;
+            }
             rings.rx.disable_notify(&self.mem);
             rings.tx.disable_notify(&self.mem);
         }

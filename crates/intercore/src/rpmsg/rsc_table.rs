@@ -368,15 +368,30 @@ impl IntercoreEntry {
                 doorbell_len: le(FwRscIntercore::block_len(num_ids)),
                 num_ids: le(num_ids),
                 accepted: le(0),
-                inline_max: le(0),
+                inline_max: le(intercore_wire::rsc::INTERCORE_DEFAULT_INLINE_MAX),
             },
         }
     }
 
     /// The same entry offering `features` instead (0: the standard split ring with every
     /// host).
+    /// `inline_max` follows: [`INTERCORE_DEFAULT_INLINE_MAX`] when `features` offers
+    /// inline-slot rings, else 0.
+    ///
+    /// [`INTERCORE_DEFAULT_INLINE_MAX`]: intercore_wire::rsc::INTERCORE_DEFAULT_INLINE_MAX
     pub const fn with_features(mut self, features: u32) -> Self {
         self.body.features = le(features);
+        self.body.inline_max = le(if features & intercore_wire::rsc::INTERCORE_F_INLINE != 0 {
+            intercore_wire::rsc::INTERCORE_DEFAULT_INLINE_MAX
+        } else {
+            0
+        });
+        self
+    }
+
+    /// The same entry with `inline_max` set (the payload bytes a slot carries; 1..=112).
+    pub const fn with_inline_max(mut self, inline_max: u32) -> Self {
+        self.body.inline_max = le(inline_max);
         self
     }
 }

@@ -230,6 +230,15 @@ impl Carveout {
         })
     }
 
+    /// The same link with an intercore firmware's table: the vendor entry offering
+    /// `features` (`INTERCORE_FEATURES`: in-order and inline-slot rings, which an
+    /// intercore host accepts by default).
+    pub fn offering(self, features: u32) -> Self {
+        let t = crate::rpmsg::rsc_table::IntercoreRpmsgTable::standard(&self.spec, features);
+        self.mem.write(self.rsc.offset, t.as_bytes());
+        self
+    }
+
     /// Brings up both roles over this link, as every in-process test of the two buses
     /// does: a [`ThreadBell`] pair, a host bus configured by `cfg` (which sets
     /// `DRIVER_OK`), and a remote bus waiting as `wait`, returned ready (its

@@ -198,6 +198,79 @@ pub struct SlotMsg {
     pub inline: bool,
 }
 
+/// Where the next message's payload may be written ([`InlineTx::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxAreas {
+    /// Region offset of the slot's payload area ([`Self::max_inline`] bytes).
+    pub inline_off: usize,
+    /// Region offset of the slot's companion buffer.
+    pub companion_off: usize,
+    /// Payload bytes the slot carries inline.
+    pub max_inline: usize,
+}
+
+/// Both directions of an rpmsg link on inline rings, as both ends compute them from what
+/// both know: each direction's ring in its vring's area (`rings[0]`: remote → host, in
+/// vring 0's; `rings[1]`: host → remote), at most half as many slots as the vring has
+/// entries, and the host's buffers as companions — slot `k` of the remote → host ring has
+/// receive buffer `k`, slot `k` of the host → remote ring transmit buffer `k` (the receive
+/// half first, `num` buffers of `buf_size` bytes each way, as the host lays them out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPlan {
+    /// remote → host, then host → remote.
+    pub dirs: [(InlineLayout, Companions); 2],
+}
+
+impl LinkPlan {
+    /// The plan for vring areas `rings` (region offset, bytes, entries), the buffer area at
+    /// `buf_off` (`buf_len` bytes) and buffers of `buf_size`, slots sized for
+    /// `max_inline`. Refused when the buffers do not fit the area or a ring area is too
+    /// small.
+    pub fn new(
+        rings: [(usize, usize, u32); 2],
+        buf_off: usize,
+        buf_len: usize,
+        buf_size: usize,
+        max_inline: usize,
+    ) -> Result<Self> {
+        let num = rings[0].2;
+        if rings[1].2 != num || num < 4 || buf_size == 0 {
+            return Err(Error::Config(
+                "inline rings need two vrings of the same size, at least 4 entries",
+            ));
+        }
+        let half = (num as usize).checked_mul(buf_size);
+        if half
+            .and_then(|h| h.checked_mul(2))
+            .is_none_or(|all| all > buf_len)
+        {
+            return Err(Error::Config(
+                "inline rings: the buffer area is smaller than the host's buffers",
+            ));
+        }
+        let half = half.unwrap_or(0);
+        let comp = [
+            Companions {
+                base: buf_off,
+                stride: buf_size,
+            },
+            Companions {
+                base: buf_off + half,
+                stride: buf_size,
+            },
+        ];
+        let mut dirs = [(
+            InlineLayout::fit(rings[0].0, rings[0].1, max_inline, num / 2)?,
+            comp[0],
+        ); 2];
+        dirs[1] = (
+            InlineLayout::fit(rings[1].0, rings[1].1, max_inline, num / 2)?,
+            comp[1],
+        );
+        Ok(Self { dirs })
+    }
+}
+
 /// The producing end of one inline ring.
 #[derive(Debug, Clone)]
 pub struct InlineTx {
@@ -286,25 +359,70 @@ impl InlineTx {
         len: usize,
         fill: impl FnOnce(&M, usize),
     ) -> Result<bool> {
+        self.check_len(len)?;
+        let a = self.reserve(mem)?.ok_or(Error::WouldBlock)?;
+        let inline = len <= a.max_inline;
+        fill(
+            mem,
+            if inline {
+                a.inline_off
+            } else {
+                a.companion_off
+            },
+        );
+        self.publish(mem, src, dst, len, inline)
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
         if len > self.comp.stride || len > usize::from(u16::MAX) {
             return Err(Error::MessageTooLarge {
                 len,
                 max: self.comp.stride.min(usize::from(u16::MAX)),
             });
         }
+        Ok(())
+    }
+
+    /// Where the next message goes, when a slot is free (`None`: every slot is in use):
+    /// its payload area in the slot and its companion buffer, both the producer's until
+    /// [`publish`](Self::publish). Writes nothing.
+    pub fn reserve<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<TxAreas>> {
         if !self.has_space(mem)? {
+            return Ok(None);
+        }
+        let n = self.produced;
+        let k = (n & (self.layout.slots - 1)) as usize;
+        Ok(Some(TxAreas {
+            inline_off: self.layout.slot(n) + SLOT_HDR,
+            companion_off: self.comp.base + k * self.comp.stride,
+            max_inline: self.layout.max_inline(),
+        }))
+    }
+
+    /// Publishes the message whose `len` payload bytes were written where
+    /// [`reserve`](Self::reserve) said: in the slot (`inline`) or its companion buffer.
+    /// Returns whether the consumer asked to be woken for it (ring its doorbell).
+    pub fn publish<M: SharedMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        src: u32,
+        dst: u32,
+        len: usize,
+        inline: bool,
+    ) -> Result<bool> {
+        self.check_len(len)?;
+        if inline && len > self.layout.max_inline() {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.layout.max_inline(),
+            });
+        }
+        if self.produced.wrapping_sub(self.seen) >= self.layout.slots {
             return Err(Error::WouldBlock);
         }
         let n = self.produced;
         let slot = self.layout.slot(n);
-        let inline = len <= self.layout.max_inline();
-        let (off, flags) = if inline {
-            (slot + SLOT_HDR, 0)
-        } else {
-            let k = (n & (self.layout.slots - 1)) as usize;
-            (self.comp.base + k * self.comp.stride, SLOT_F_BY_REF)
-        };
-        fill(mem, off);
+        let flags = if inline { 0 } else { SLOT_F_BY_REF };
         let mut hdr = [0u8; 8];
         hdr[..4].copy_from_slice(&src.to_le_bytes());
         hdr[4..].copy_from_slice(&dst.to_le_bytes());
@@ -408,6 +526,22 @@ impl InlineRx {
     pub fn with_batch(mut self, batch: u32) -> Self {
         self.batch = batch.clamp(1, self.layout.slots);
         self
+    }
+
+    /// Whether a message is waiting (its sequence word says full), without taking it:
+    /// one load of the next slot's sequence word.
+    pub fn pending<M: SharedMemory + ?Sized>(&self, mem: &M) -> Result<bool> {
+        self.ready(mem)
+    }
+
+    /// The number of the next message [`try_recv`](Self::try_recv) takes.
+    pub fn next_number(&self) -> u32 {
+        self.next
+    }
+
+    /// The number of the oldest message taken and not yet released.
+    pub fn oldest_held(&self) -> u32 {
+        self.released
     }
 
     /// Messages taken and not yet released.

@@ -54,6 +54,13 @@ pub struct HostConfig {
     /// without the entry gets the standard split ring whatever this says. Default on;
     /// off measures or debugs the standard path against an intercore remote.
     pub in_order: bool,
+    /// Accept inline-slot rings when the firmware offers them in its intercore vendor
+    /// entry (`INTERCORE_F_INLINE` with its `inline_max`; docs/ARCHITECTURE.md "Inline-slot
+    /// rings"): messages up to the slot's payload travel in the slot itself, larger ones by
+    /// reference in the buffers. Needs as many buffers as vring entries (`num_bufs` at
+    /// least the vrings' size); otherwise, or against any other peer, the split ring.
+    /// Default on; off keeps the split ring (in order when [`Self::in_order`]).
+    pub inline: bool,
 }
 
 impl Default for HostConfig {
@@ -69,6 +76,7 @@ impl Default for HostConfig {
             max_held_per_endpoint: None,
             max_copied_per_endpoint: 1024,
             in_order: true,
+            inline: true,
         }
     }
 }
@@ -144,6 +152,12 @@ impl HostConfig {
     #[must_use]
     pub fn in_order(mut self, in_order: bool) -> Self {
         self.in_order = in_order;
+        self
+    }
+    /// Sets [`Self::inline`](HostConfig#structfield.inline).
+    #[must_use]
+    pub fn inline(mut self, inline: bool) -> Self {
+        self.inline = inline;
         self
     }
 }

@@ -7,6 +7,7 @@ use crate::error::protocol;
 use crate::rpmsg::endpoints::{Core, Endpoints};
 use crate::rpmsg::{RPMSG_HDR_SIZE, RPMSG_NS_ADDR, VdevInfo, overlaps};
 use crate::shm::OwnedRange;
+use crate::virtq::inline::{InlineRx, InlineTx, TxAreas};
 use crate::virtq::{DescChain, DescInfo, DeviceQueue};
 use crate::{Doorbell, Error, Result, SharedMemory};
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
@@ -25,20 +26,33 @@ pub(super) const HELD_COPY: usize = intercore_wire::rpmsg::RPMSG_DEFAULT_BUF_SIZ
 /// sends after it, and with them the link — so a held message is copied into `copies`
 /// (one slot per held entry) and its buffer returned at once.
 pub(super) struct Rings<const N: usize> {
-    /// vring 1: the host's transmit ring, our receive ring.
+    /// vring 1: the host's transmit ring, our receive ring (unused with `inline`).
     pub rx: DeviceQueue,
-    /// vring 0: the host's receive buffers, which we fill.
+    /// vring 0: the host's receive buffers, which we fill (unused with `inline`).
     pub tx: DeviceQueue,
+    /// The inline-slot rings, when negotiated: they replace both split rings.
+    pub inline: Option<Inline>,
     held: [Option<Taken>; N],
     /// In-order rings: the payloads of held messages ([`Taken::copy`] names the slot).
     copies: [[u8; HELD_COPY]; N],
 }
 
+/// Both inline-slot rings (`INTERCORE_F_INLINE`): `rx` in vring 1's area (host →
+/// remote), `tx` in vring 0's. Messages are taken and released one at a time, in order
+/// (held ones are copied out, as on an in-order ring).
+pub(super) struct Inline {
+    pub rx: InlineRx,
+    pub tx: InlineTx,
+    /// The host waits for space on `rx` and the last release said to ring it.
+    pub kick: bool,
+}
+
 impl<const N: usize> Rings<N> {
-    pub fn new(rx: DeviceQueue, tx: DeviceQueue) -> Self {
+    pub fn new(rx: DeviceQueue, tx: DeviceQueue, inline: Option<Inline>) -> Self {
         Self {
             rx,
             tx,
+            inline,
             held: [None; N],
             copies: [[0; HELD_COPY]; N],
         }
@@ -48,13 +62,20 @@ impl<const N: usize> Rings<N> {
     /// is its only writer, so the driver rebuilt the rings (a new RPMsg-Lite master;
     /// [`DeviceQueue::used_idx_intact`]).
     pub fn rebuilt<M: SharedMemory>(&self, mem: &M) -> bool {
-        !self.tx.used_idx_intact(mem) || !self.rx.used_idx_intact(mem)
+        // Inline rings are negotiated through a table's vendor entry, so a status word
+        // says when the host goes; the split rings' indices are not there to look at.
+        self.inline.is_none() && !self.tx.used_idx_intact(mem) || !self.rx.used_idx_intact(mem)
     }
 
     /// Returns every held buffer to the host unread and publishes (before attaching
     /// again over a link that is still up). Copied messages are forgotten: their buffers
     /// went back when they were copied.
     pub fn release_held<M: SharedMemory>(&mut self, mem: &M) {
+        if self.inline.is_some() {
+            // Held messages are copies, their slots released when copied.
+            self.held = [None; N];
+            return;
+        }
         for t in self.held.iter_mut().filter_map(Option::take) {
             if t.copy.is_none() {
                 self.rx.push_used(mem, t.head, t.desc_len);
@@ -89,6 +110,8 @@ pub(super) struct Taken {
     pub head: u16,
     pub desc_len: u32,
     pub off: usize,
+    /// Region offset of the payload (in the buffer after the header, or in a slot).
+    pub pay: usize,
     pub src: u32,
     pub dst: u32,
     pub plen: usize,
@@ -105,6 +128,11 @@ pub(super) struct TxSlot {
     pub desc_len: u32,
     /// Payload room: the descriptor's length less the header, at most 65535.
     pub room: usize,
+    /// Inline: the next slot's payload area and companion buffer (`off`, `head` and
+    /// `desc_len` name nothing then).
+    pub areas: Option<TxAreas>,
+    /// Where [`Ready::claim_tx`] put the payload (region offset).
+    pub pay: usize,
 }
 
 impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
@@ -222,6 +250,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     /// the way and returned to the host (not yet published). A descriptor that breaks the
     /// protocol is an error for the link.
     pub fn take(&mut self) -> Result<Option<Taken>> {
+        if self.rings.inline.is_some() {
+            return self.take_inline();
+        }
         loop {
             let Some((chain, d, off)) = self.pop(1)? else {
                 return Ok(None);
@@ -235,6 +266,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
                         head,
                         desc_len: d.len,
                         off,
+                        pay: off + RPMSG_HDR_SIZE,
                         src,
                         dst,
                         plen,
@@ -244,6 +276,39 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
                 Ok(_) => self.link.count.no_endpoint += 1,
             }
             self.give_back(head, d.len);
+        }
+    }
+
+    /// [`Self::take`] on the inline ring: the slot's header is checked by the ring
+    /// (sequence word, length within the slot or its companion buffer, flags), so a
+    /// message never names memory outside them.
+    fn take_inline(&mut self) -> Result<Option<Taken>> {
+        loop {
+            let Some(i) = &mut self.rings.inline else {
+                return Ok(None);
+            };
+            let m = match i.rx.try_recv(self.mem) {
+                Ok(Some(m)) => m,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.link.fail(e)),
+            };
+            if m.dst == RPMSG_NS_ADDR {
+                self.host_ns(m.off, m.len);
+            } else if self.endpoints.contains(m.dst) {
+                return Ok(Some(Taken {
+                    head: 0,
+                    desc_len: 0,
+                    off: m.off,
+                    pay: m.off,
+                    src: m.src,
+                    dst: m.dst,
+                    plen: m.len,
+                    copy: None,
+                }));
+            } else {
+                self.link.count.no_endpoint += 1;
+            }
+            self.give_back(0, 0);
         }
     }
 
@@ -283,7 +348,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             self.give_back(t.head, t.desc_len);
             return;
         };
-        if self.rings.rx.is_in_order() {
+        if self.rings.rx.is_in_order() || self.rings.inline.is_some() {
             let k = match self.rings.free_copy() {
                 Some(k) if t.plen <= HELD_COPY => k,
                 _ => {
@@ -294,8 +359,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             };
             // The chain is popped and not yet returned: the host does not touch the
             // buffer until we push it to the used ring below. Aligned copy (`read`).
-            self.mem
-                .read(t.off + RPMSG_HDR_SIZE, &mut self.rings.copies[k][..t.plen]);
+            self.mem.read(t.pay, &mut self.rings.copies[k][..t.plen]);
             self.give_back(t.head, t.desc_len);
             t.copy = Some(k);
         }
@@ -314,6 +378,9 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             .any(|h| h.is_some_and(|t| ep.is_none_or(|e| t.dst == e)))
         {
             return Ok(true);
+        }
+        if let Some(i) = &self.rings.inline {
+            return i.rx.pending(self.mem).map_err(|e| self.link.fail(e));
         }
         // The index loaded here is kept: the pop that follows loads nothing more.
         self.rings
@@ -348,6 +415,14 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     /// transmit buffer from it (`rpmsg_virtio_get_tx_buffer`), RPMsg-Lite's master reports
     /// it as the zero-copy buffer's size. Linux ignores it (`get_a_tx_buf`).
     pub fn give_back(&mut self, head: u16, desc_len: u32) {
+        if let Some(i) = &mut self.rings.inline {
+            // Inline: messages are given back one at a time in the order taken (the
+            // oldest is released); a release only fails with none taken.
+            if let Ok(k) = i.rx.release(self.mem) {
+                i.kick |= k;
+            }
+            return;
+        }
         self.rings.rx.push_used(self.mem, head, desc_len);
     }
 
@@ -373,7 +448,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
             // The chain is popped and not yet returned: the host does not touch the
             // buffer until we push it to the used ring.
             None => Some(
-                OwnedRange::claim(self.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+                OwnedRange::claim(self.mem, t.pay, t.plen)
                     .ok_or(Error::Config("memory without direct access"))?,
             ),
         };
@@ -402,6 +477,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
 
     /// Publishes the receive buffers returned so far (one index store, at most one kick).
     pub fn publish_rx(&mut self) -> Result<()> {
+        if let Some(i) = &mut self.rings.inline {
+            if core::mem::take(&mut i.kick) {
+                self.link.kick(1)?;
+            }
+            return Ok(());
+        }
         if self.rings.rx.publish(self.mem) {
             self.link.kick(1)?;
         }
@@ -411,16 +492,42 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     /// Pops one of the host's receive buffers (vring 0) to fill; `None` when the host has
     /// posted none.
     pub fn tx_slot(&mut self) -> Result<Option<TxSlot>> {
+        if let Some(i) = &mut self.rings.inline {
+            let a = match i.tx.reserve(self.mem) {
+                Ok(a) => a,
+                Err(e) => return Err(self.link.fail(e)),
+            };
+            let room = self
+                .cfg
+                .buf_size
+                .saturating_sub(RPMSG_HDR_SIZE)
+                .min(i.tx.max_payload())
+                .min(u16::MAX as usize);
+            return Ok(a.map(|a| TxSlot {
+                head: 0,
+                off: a.companion_off,
+                desc_len: 0,
+                room,
+                areas: Some(a),
+                pay: a.companion_off,
+            }));
+        }
         Ok(self.pop(0)?.map(|(chain, d, off)| TxSlot {
             head: chain.head(),
             off,
             desc_len: d.len,
             room: (d.len as usize - RPMSG_HDR_SIZE).min(u16::MAX as usize),
+            areas: None,
+            pay: off + RPMSG_HDR_SIZE,
         }))
     }
 
     /// Puts a popped, unused host buffer back (it was the last one popped on vring 0).
     pub fn untake_tx(&mut self) {
+        if self.rings.inline.is_some() {
+            // `reserve` took nothing.
+            return;
+        }
         self.rings.tx.undo_pop();
     }
 
@@ -428,6 +535,25 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     /// header from these values, returns the buffer used and publishes it (at most one
     /// kick).
     pub fn submit(&mut self, slot: &TxSlot, src: u32, dst: u32, len: usize) -> Result<()> {
+        if let (Some(a), Some(i)) = (slot.areas, &mut self.rings.inline) {
+            let mut inline = slot.pay == a.inline_off;
+            if !inline && len <= a.max_inline {
+                // Written in the companion buffer (the length was not known): a message
+                // that fits the slot goes in it.
+                let mut tmp = [0u8; crate::virtq::inline::MAX_INLINE];
+                self.mem.read(a.companion_off, &mut tmp[..len]);
+                self.mem.write(a.inline_off, &tmp[..len]);
+                inline = true;
+            }
+            let wake =
+                i.tx.publish(self.mem, src, dst, len, inline)
+                    .map_err(|e| self.link.fail(e))?;
+            self.link.count.sent += 1;
+            if wake {
+                self.link.kick(0)?;
+            }
+            return Ok(());
+        }
         let hdr = intercore_wire::rpmsg::RpmsgHdr::new(src, dst, len as u16);
         self.mem
             .write(slot.off, zerocopy::IntoBytes::as_bytes(&hdr));
@@ -442,10 +568,19 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> Ready<'_, M, D, N> {
     }
 
     /// The payload area of a popped host buffer, `len` bytes of it.
-    pub fn claim_tx(&self, slot: &TxSlot, len: usize) -> Result<OwnedRange> {
+    pub fn claim_tx(&self, slot: &mut TxSlot, len: usize) -> Result<OwnedRange> {
+        if let Some(a) = slot.areas {
+            // Inline: in the slot when `len` fits it, else in its companion buffer; both
+            // are ours until the slot's sequence word is published.
+            slot.pay = if len <= a.max_inline {
+                a.inline_off
+            } else {
+                a.companion_off
+            };
+        }
         // The chain is popped and not yet returned: the host does not touch the buffer
         // until we push it to the used ring.
-        OwnedRange::claim(self.mem, slot.off + RPMSG_HDR_SIZE, len)
+        OwnedRange::claim(self.mem, slot.pay, len)
             .ok_or(Error::Config("memory without direct access"))
     }
 }

@@ -5,7 +5,7 @@
 use super::{Msg, RemoteBus, Want};
 use crate::error::protocol;
 use crate::rpmsg::endpoints::{self, EndpointAddr};
-use crate::rpmsg::{Channel, RPMSG_HDR_SIZE, overlaps};
+use crate::rpmsg::{Channel, overlaps};
 use crate::shm::OwnedRange;
 use crate::{Doorbell, Error, Result, SharedMemory};
 use core::ops::{Deref, DerefMut};
@@ -159,7 +159,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         if !rd.rx_pending(ep)? {
             return Err(Error::WouldBlock);
         }
-        let slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
+        let mut slot = rd.tx_slot()?.ok_or(Error::WouldBlock)?;
         let t = match rd.take_for(ep) {
             Ok(Some(t)) => t,
             Ok(None) => {
@@ -186,11 +186,12 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             // Held on an in-order ring: copied out, its buffer already returned.
             Some(_) => None,
             None => Some(
-                OwnedRange::claim(rd.mem, t.off + RPMSG_HDR_SIZE, t.plen)
+                OwnedRange::claim(rd.mem, t.pay, t.plen)
                     .ok_or(Error::Config("memory without direct access"))?,
             ),
         };
-        let mut tx = rd.claim_tx(&slot, slot.room)?;
+        let room = slot.room;
+        let mut tx = rd.claim_tx(&mut slot, room)?;
         rd.link.count.received += 1;
         rd.note_sender(&t);
         let payload = match &rx {
