@@ -468,6 +468,12 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Takes every arrived message off the receive ring and files it under its endpoint;
     /// handles name-service announcements. Returns how many buffers arrived. Never blocks.
     pub fn poll(&mut self) -> Result<usize> {
+        self.poll_rx(true)
+    }
+
+    /// [`Self::poll`]; on inline rings `compact` copies queued messages out when every
+    /// slot is taken (a receive for one endpoint first looks whether it has a message).
+    fn poll_rx(&mut self, compact: bool) -> Result<usize> {
         self.check()?;
         if self.shared.rx_returned.pending() {
             let shared = Arc::clone(&self.shared);
@@ -480,7 +486,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             r?;
         }
         if self.inline.is_some() {
-            let n = self.poll_inline()?;
+            let n = self.poll_inline(compact)?;
             self.publish_rx()?;
             return Ok(n);
         }
@@ -507,7 +513,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// protocol (sequence word, length, flags) is an error for the link. When every slot
     /// is taken and the oldest waits in an endpoint's queue, the queued messages are
     /// copied out so the remote can go on (the in-order release cannot pass them).
-    fn poll_inline(&mut self) -> Result<usize> {
+    fn poll_inline(&mut self, compact: bool) -> Result<usize> {
         let mut n = 0;
         loop {
             let Some(i) = &mut self.inline else {
@@ -523,14 +529,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             n += 1;
             self.file(k, m.src, m.dst, m.off, m.len)?;
         }
-        let full = self
-            .inline
-            .as_ref()
-            .is_some_and(|i| i.rx.held() == i.rx.layout().slots);
-        if full {
+        if compact && self.rx_full() {
             self.copy_out_queued()?;
         }
         Ok(n)
+    }
+
+    /// Inline: every slot of the receive ring is taken (the remote cannot send).
+    fn rx_full(&self) -> bool {
+        self.inline
+            .as_ref()
+            .is_some_and(|i| i.rx.held() == i.rx.layout().slots)
     }
 
     /// Inline, every slot taken: the messages queued in their slots are copied into their
@@ -872,8 +881,14 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         self.check()?;
         let mut p = self.endpoints.get_mut(ep)?.ext.queue.pop_front();
         if p.is_none() {
-            self.poll()?;
+            self.poll_rx(false)?;
             p = self.endpoints.get_mut(ep)?.ext.queue.pop_front();
+            if p.is_none() && self.rx_full() {
+                // Nothing for `ep` and every slot taken by others' messages: copy those
+                // out so the remote can go on (a view lent out stays in its slot).
+                self.copy_out_queued()?;
+                self.publish_rx()?;
+            }
         }
         match p {
             None => Err(Error::WouldBlock),
@@ -1258,6 +1273,11 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
         &mut self.spin
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
+        if self.rx_full() {
+            // About to sleep with every slot taken: the remote may wait for one.
+            self.copy_out_queued()?;
+            self.publish_rx()?;
+        }
         let mem = &self.shared.mem;
         if let Some(i) = &mut self.inline {
             let (rx_ready, kick) = i.rx.arm(mem).map_err(|e| self.link.fail(e))?;
