@@ -164,22 +164,26 @@ impl Bench {
     /// (what intercore's firmwares offer), which our host accepts; otherwise the standard
     /// table, the split ring every peer gets.
     fn new(event_idx: bool, in_order: bool) -> Result<Self, String> {
+        Self::with(event_idx, in_order, false)
+    }
+
+    /// `inline`: the table offers every intercore feature and the host takes its default,
+    /// inline-slot rings (the rpmsg buses on top: `intercore-bus-inline` rows).
+    fn with(event_idx: bool, in_order: bool, inline: bool) -> Result<Self, String> {
         let link = Carveout::new(CarveoutSpec {
             vring_num: NUM,
             buf_size: BUF_SIZE,
             event_idx,
             da_base: 0xA000_0000,
         });
-        if in_order {
-            use intercore::SharedMemory;
-            let t = intercore::rpmsg::rsc_table::IntercoreRpmsgTable::standard(
-                &link.spec,
-                intercore::wire::rsc::INTERCORE_FEATURES,
-            );
-            link.mem
-                .write(link.rsc.offset, intercore::wire::IntoBytes::as_bytes(&t));
-        }
-        let mut c: Counted = counting::connect(&link, HostConfig::default(), WaitMode::Poll)
+        let link = if in_order || inline {
+            link.offering(intercore::wire::rsc::INTERCORE_FEATURES)
+        } else {
+            link
+        };
+        // The in-order rows decline inline rings (an intercore host's default otherwise).
+        let cfg = HostConfig::default().inline(inline);
+        let mut c: Counted = counting::connect(&link, cfg, WaitMode::Poll)
             .map_err(|e| format!("bringing the counted link up: {e}"))?;
         let rep = c
             .remote
@@ -193,6 +197,9 @@ impl Bench {
             return Err(format!(
                 "in-order rings: wanted {in_order}, not negotiated so"
             ));
+        }
+        if c.host.inline_max().is_some() != inline || c.remote.inline_max().is_some() != inline {
+            return Err(format!("inline rings: wanted {inline}, not negotiated so"));
         }
         Ok(Self {
             c,
@@ -289,13 +296,21 @@ impl Bench {
 /// (`intercore`) and the in-order rings two intercore ends negotiate (`intercore-in-order`).
 pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = Vec::new();
-    for (event_idx, in_order) in [(false, false), (true, false), (false, true), (true, true)] {
-        let implementation = if in_order {
+    for (event_idx, in_order, inline) in [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, false),
+        (false, false, true),
+    ] {
+        let implementation = if inline {
+            "intercore-bus-inline"
+        } else if in_order {
             "intercore-in-order"
         } else {
             "intercore"
         };
-        let mut b = Bench::new(event_idx, in_order)?;
+        let mut b = Bench::with(event_idx, in_order, inline)?;
         for &size in &SIZES {
             let w = b.measure(size)?;
             let row = |role, op, counts| AccessRow {

@@ -94,6 +94,46 @@ fn inline_64_byte_round_trip_is_one_load_deep_and_three_lines_per_message() {
     }
 }
 
+/// The same bounds through the rpmsg buses (`intercore-bus-inline`: `HostBus` and
+/// `RemoteBus` over the inline rings they negotiate, endpoints and all): a 64-byte round
+/// trip is one dependent load per direction and at most 3 lines per message on each side —
+/// the bus adds no line to the ring's own (its rings have half as many slots as entries, so
+/// progress is published every 2 messages instead of 4: +0.25 of a line on receive).
+#[test]
+fn through_the_buses_a_64_byte_round_trip_stays_at_the_ring_floor() {
+    let (_, rows) = rows();
+    let f = |r: &BTreeMap<String, String>, k: &str| -> f64 { r[k].parse().unwrap() };
+    for role in ["host", "remote"] {
+        for op in ["send", "recv", "rtt"] {
+            let r = get(&rows, "intercore-bus-inline", role, op, 64);
+            assert_eq!(f(&r, "chain"), 1.0, "{role} {op}: dependent chain");
+        }
+        for op in ["send", "recv"] {
+            let bus = get(&rows, "intercore-bus-inline", role, op, 64);
+            let ring = get(&rows, "intercore-inline", role, op, 64);
+            assert!(
+                f(&bus, "lines64") <= 3.0,
+                "{role} {op} through the bus: lines64 {}",
+                bus["lines64"]
+            );
+            assert!(
+                f(&bus, "lines64") <= f(&ring, "lines64") + 0.5,
+                "{role} {op}: the bus adds lines: {} vs the ring's {}",
+                bus["lines64"],
+                ring["lines64"]
+            );
+        }
+        let bus = get(&rows, "intercore-bus-inline", role, "rtt", 64);
+        let in_order = get(&rows, "intercore-in-order", role, "rtt", 64);
+        assert!(
+            f(&bus, "lines64") < f(&in_order, "lines64") * 0.7,
+            "{role}: bus inline {} lines vs in-order {}",
+            bus["lines64"],
+            in_order["lines64"]
+        );
+    }
+}
+
 fn rows_text_again() -> String {
     rows().0
 }
