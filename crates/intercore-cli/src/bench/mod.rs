@@ -407,6 +407,10 @@ impl Run {
         self.push(floor::spin(warm, n, cpu).map(|r| vec![r]), "spin floor")?;
         self.progress.step("rtt: inline-slot ring");
         self.push(rtt_inline::rows(warm, n, cpu), "inline-slot ring")?;
+        self.progress
+            .step("rtt: inline-slot rings through the buses");
+        let r = rtt_inline::bus_rows(warm, n, &self.cpus);
+        self.push(r, "inline-slot rings (buses)")?;
         self.progress.step("rtt: eventfd floor");
         self.push(
             floor::eventfd(warm, n / 4, cpu).map(|r| vec![r]),

@@ -1,10 +1,16 @@
-//! `bench rtt` rows of the inline-slot ring (`intercore::virtq::inline`, issue 24): the
-//! ring protocol between two processes, polling, as the spin floor is measured — the host
-//! end here, the remote end in a peer process (`__bench-peer inline FD`) that echoes each
-//! message (copied out of its slot and into a reply slot, as the buses copy). Sizes
-//! 1/16/48/64/496 B over two-line slots (112 bytes inline; 496 goes by reference through
-//! the slot's companion buffer). The rpmsg buses do not drive this ring yet, so these rows
-//! measure the protocol, not a bus on top of it (no endpoint table, no name service).
+//! `bench rtt` rows of the inline-slot ring (`intercore::virtq::inline`, issue 24), two
+//! kinds, both polling, sizes 1/16/48/64/496 B over two-line slots (112 bytes inline; 496
+//! goes by reference through the slot's companion buffer):
+//!
+//! * `intercore-inline-ring` ([`rows`]): the ring protocol alone between two processes,
+//!   as the spin floor is measured — the host end here, the remote end in a peer process
+//!   (`__bench-peer inline FD`) that echoes each message (copied out of its slot and into
+//!   a reply slot). No endpoint table, no name service.
+//! * `intercore-bus-inline-poll` ([`bus_rows`]): through the rpmsg buses — `HostBus` here,
+//!   `RemoteBus` in the simulated SoC's echo firmware — which negotiate the inline rings
+//!   by default (the firmware's vendor entry offers them): endpoints, the name service,
+//!   `send_raw`/`recv_from` on the host as the other intercore rows.
+//!
 //! The summary prints each size's p50 over the spin floor's p50 from the same run.
 
 use super::floor::Peer;
@@ -101,6 +107,74 @@ pub fn rows(warmup: usize, samples: usize, cpu: Option<usize>) -> Result<Vec<Row
     Ok(rows)
 }
 
+/// The transport name of the rows through the buses.
+pub const BUS_TRANSPORT: &str = "intercore-bus-inline-poll";
+
+/// One row per size through the rpmsg buses on inline rings: the host bus here, the echo
+/// firmware's remote bus in the simulated SoC (its own process, on `cpus[1]` when given),
+/// both polling.
+pub fn bus_rows(warmup: usize, samples: usize, cpus: &[usize]) -> Result<Vec<Row>, String> {
+    use intercore::WaitMode;
+    use intercore::rpmsg::{Channel, HostConfig, RPMSG_ADDR_ANY};
+    let cfg = intercore_sim::SimConfig {
+        remote_wait: WaitMode::Poll,
+        ..intercore_sim::SimConfig::new(crate::firmwares::echo())
+    };
+    let program = crate::sim_remote().map_err(|e| e.to_string())?;
+    let soc = intercore_sim::Soc::start(&cfg, &program)
+        .map_err(|e| format!("starting the simulated SoC: {e}"))?;
+    if cpus.len() >= 2 {
+        let _ = intercore_linux::pin_to_cpu(soc.remote_pid() as i32, cpus[1]);
+    }
+    let mut bus = soc
+        .host_bus(HostConfig::default().wait(WaitMode::Poll))
+        .map_err(|e| e.to_string())?;
+    if bus.inline_max().is_none() {
+        return Err("inline rings were not negotiated with the echo firmware".into());
+    }
+    let t = Some(Duration::from_secs(1));
+    let dst = bus
+        .find_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let ep = bus
+        .create_endpoint("bench", None)
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for size in SIZES {
+        let out: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut back = vec![0u8; BUF];
+        let meter = CpuMeter::start(Some(soc.remote_pid()));
+        let mut seq = 0u8;
+        let mut out = out;
+        let rec = measure(warmup, samples, || {
+            seq = seq.wrapping_add(1);
+            if let Some(b) = out.first_mut() {
+                *b = seq;
+            }
+            bus.send_raw(ep, dst, &out, t).map_err(|e| e.to_string())?;
+            let (_, n) = bus
+                .recv_from(&Channel::new(ep, RPMSG_ADDR_ANY), &mut back, t)
+                .map_err(|e| e.to_string())?;
+            if back[..n] != out[..] {
+                return Err(format!(
+                    "{size}-byte echo through the buses came back altered"
+                ));
+            }
+            Ok(())
+        })?;
+        let mut row = Row::new("rtt", BUS_TRANSPORT, size);
+        let (h, p) = meter.per_op(warmup as u64 + rec.count());
+        row.lat = Some(rec.lat());
+        row.host_cpu_ns = Some(h);
+        row.peer_cpu_ns = p;
+        row.note = "HostBus and RemoteBus (echo firmware) on inline-slot rings, polling".into();
+        rows.push(row);
+    }
+    drop(bus);
+    let _ = soc.shutdown(Duration::from_secs(1));
+    Ok(rows)
+}
+
 /// The peer: echoes every message until told to stop (runs in the child process).
 pub fn peer(fd: std::os::fd::OwnedFd) -> Result<(), String> {
     let mem = MemfdRegion::from_fd(fd).map_err(|e| e.to_string())?;
@@ -161,24 +235,51 @@ pub(super) fn targets(rows: &[Row]) -> Vec<super::Target> {
             .and_then(|r| r.lat)
             .map(|l| l.p50 as f64)
     };
+    const BUS_NAMES: [(&str, &str); 5] = [
+        (
+            "inline_bus_rtt_1_over_spin_floor",
+            "inline-slot rings through the buses, 1 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_bus_rtt_16_over_spin_floor",
+            "inline-slot rings through the buses, 16 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_bus_rtt_48_over_spin_floor",
+            "inline-slot rings through the buses, 48 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_bus_rtt_64_over_spin_floor",
+            "inline-slot rings through the buses, 64 B, p50 / spin floor p50",
+        ),
+        (
+            "inline_bus_rtt_496_over_spin_floor",
+            "inline-slot rings through the buses, 496 B (by reference), p50 / spin floor p50",
+        ),
+    ];
     let floor = p50("spin-floor", 0);
-    SIZES
-        .iter()
-        .zip(NAMES)
-        .filter_map(|(&s, (name, what))| {
-            let value = p50(TRANSPORT, s).zip(floor).map(|(a, b)| a / b);
-            value?;
-            Some(super::Target {
-                name,
-                value,
-                bound: match s {
-                    0..=16 => Some(1.5),
-                    64 => Some(2.0),
-                    _ => None,
-                },
-                at_most: true,
-                what,
+    let rows_of = |transport: &'static str, names: [(&'static str, &'static str); 5]| {
+        SIZES
+            .iter()
+            .zip(names)
+            .filter_map(move |(&s, (name, what))| {
+                let value = p50(transport, s).zip(floor).map(|(a, b)| a / b);
+                value?;
+                Some(super::Target {
+                    name,
+                    value,
+                    bound: match s {
+                        0..=16 => Some(1.5),
+                        64 => Some(2.0),
+                        _ => None,
+                    },
+                    at_most: true,
+                    what,
+                })
             })
-        })
-        .collect()
+            .collect::<Vec<_>>()
+    };
+    let mut v = rows_of(TRANSPORT, NAMES);
+    v.extend(rows_of(BUS_TRANSPORT, BUS_NAMES));
+    v
 }

@@ -40,6 +40,9 @@ fn start(
         .host_bus(HostConfig {
             wait,
             in_order,
+            // These rows measure the split rings; inline-slot rings have their own rows
+            // (`rtt_inline::bus_rows`).
+            inline: false,
             ..HostConfig::default()
         })
         .map_err(|e| e.to_string())?;

@@ -168,7 +168,12 @@ impl<M: SharedMemory, D: crate::Doorbell> super::HostBus<M, D> {
     pub(crate) fn try_recv_deferred(&mut self, ep: u32, buf: &mut [u8]) -> Result<(u32, usize)> {
         // Memory without direct access, and Device memory (where the copy must be made
         // with the region's own aligned reads), copy through `read`.
-        if self.shared.mem.as_ptr().is_null() || self.shared.mem.device_memory() {
+        // Inline rings release in order anyway, so the copy is taken and the slot released
+        // at once (no handle, no deferred return).
+        if self.shared.mem.as_ptr().is_null()
+            || self.shared.mem.device_memory()
+            || self.inline.is_some()
+        {
             return self.try_recv_copy(ep, buf);
         }
         let rx = self.try_recv_buf(ep)?;
