@@ -78,6 +78,9 @@
 // Any other failure of the link.
 #define INTERCORE_E_OTHER -12
 
+// A data-plane access outside the job's buffer or the data-plane window.
+#define INTERCORE_E_FAULT -13
+
 // `timeout_ms` value: wait without limit.
 #define INTERCORE_FOREVER UINT32_MAX
 
@@ -86,6 +89,33 @@
 
 // The "any address" of rpmsg: as a channel's remote, "answer the last sender".
 #define INTERCORE_ADDR_ANY UINT32_MAX
+
+// Operation: write the CRC32C of the input (4 bytes, little-endian) right after it.
+#define INTERCORE_DP_OP_CRC32C 1
+
+// Operation: nothing (complete with no output).
+#define INTERCORE_DP_OP_NOP 2
+
+// Job status: done; the output length is the work function's `*out_len`.
+#define INTERCORE_DP_OK 0
+
+// Job status: an access faulted (outside the buffer or the window).
+#define INTERCORE_DP_FAULT 1
+
+// Job status: the request is invalid.
+#define INTERCORE_DP_BAD_REQUEST 2
+
+// Job status: the operation is not supported.
+#define INTERCORE_DP_UNSUPPORTED 3
+
+// Words (8 bytes each) of an `intercore_dp`.
+#define INTERCORE_DP_WORDS 320
+
+// Size in bytes of an `intercore_dp`.
+#define INTERCORE_DP_SIZE (INTERCORE_DP_WORDS * 8)
+
+// Alignment in bytes of an `intercore_dp`.
+#define INTERCORE_DP_ALIGN 8
 
 // Words (8 bytes each) of an `intercore_remote`.
 #define INTERCORE_REMOTE_WORDS 1024
@@ -96,13 +126,23 @@
 // Alignment in bytes of an `intercore_remote`.
 #define INTERCORE_REMOTE_ALIGN 8
 
-// Storage for one remote bus, provided by the caller (a static, usually). Opaque: only
-// the `intercore_remote_*` calls read or write it. Zero it (or leave it in `.bss`)
-// before the first attach.
-typedef struct intercore_remote {
+// `intercore_placement.control`: status and features words in shared memory, as in a
+// resource table's vdev entry (a vhost-user back end, a host that keeps no table).
+#define INTERCORE_CONTROL_STATUS_WORDS 0
+
+// `intercore_placement.control`: no status word; the link is up at the host's first
+// notification once the rings are initialised (an RPMsg-Lite master).
+#define INTERCORE_CONTROL_FIRST_NOTIFICATION 1
+
+// One submitted buffer, handed to the work function: valid only during that call.
+// Opaque (an incomplete type in C).
+typedef struct intercore_dp_job intercore_dp_job;
+
+// Storage for one data plane, provided by the caller (a static, usually). Opaque.
+typedef struct intercore_dp {
   // Opaque: never read or written by C.
-  uint64_t _opaque[INTERCORE_REMOTE_WORDS];
-} intercore_remote;
+  uint64_t _opaque[INTERCORE_DP_WORDS];
+} intercore_dp;
 
 // What the board-support package provides. Copied into the bus at attach; `ctx` is
 // passed back to every hook.
@@ -131,6 +171,59 @@ typedef struct intercore_platform {
   // Clean data-cache lines.
   void (*cache_clean)(void *ctx, const void *ptr, size_t len);
 } intercore_platform;
+
+// Where the host's data-plane buffers lie, as this core sees them.
+//
+// `pool_base` is the CPU address of the window, `pool_len` its length, `pool_da` the
+// device address the host submits for its first byte; no job reaches outside it.
+// `line_size` is the data-cache line (a power of two; 0: 32, the Cortex-R5F's and
+// Cortex-M7's): the cache hooks get whole lines. The platform's `cache_invalidate` is
+// called on a buffer's input before it is read, `cache_clean` on what was written
+// before the completion is sent (NULL hooks: coherent memory).
+typedef struct intercore_dp_config {
+  // CPU address of the window.
+  void *pool_base;
+  // Its length in bytes.
+  size_t pool_len;
+  // The host's device address of `pool_base`.
+  uint64_t pool_da;
+  // Data-cache line size (0: 32).
+  size_t line_size;
+} intercore_dp_config;
+
+// The work done on one buffer: returns a job status (`INTERCORE_DP_OK` with the output
+// length in `*out_len`, which may not exceed the buffer's capacity, or another
+// `INTERCORE_DP_*`). It reads and writes the buffer only through
+// `intercore_dp_job_input`/`intercore_dp_job_output`, and calls no `intercore_remote_*`
+// or `intercore_dp_*` function other than `intercore_dp_job_*` on its own job.
+typedef uint32_t (*intercore_dp_work_fn)(void *ctx, struct intercore_dp_job *job, size_t *out_len);
+
+// Storage for one remote bus, provided by the caller (a static, usually). Opaque: only
+// the `intercore_remote_*` calls read or write it. Zero it (or leave it in `.bss`)
+// before the first attach.
+typedef struct intercore_remote {
+  // Opaque: never read or written by C.
+  uint64_t _opaque[INTERCORE_REMOTE_WORDS];
+} intercore_remote;
+
+// A channel: a local endpoint and the host address it talks to (`INTERCORE_ADDR_ANY`:
+// the last sender to the endpoint). Plain data, copied freely.
+typedef struct intercore_channel {
+  // Our endpoint's address.
+  uint32_t local;
+  // The host endpoint's address.
+  uint32_t remote;
+} intercore_channel;
+
+// Counters of a data plane.
+typedef struct intercore_dp_stats {
+  // Jobs completed with `INTERCORE_DP_OK`.
+  uint64_t done;
+  // Jobs refused because an access faulted.
+  uint64_t faults;
+  // Jobs refused as invalid, and malformed submit messages.
+  uint64_t bad;
+} intercore_dp_stats;
 
 // Where the shared window and the resource table are.
 //
@@ -165,14 +258,56 @@ typedef struct intercore_remote_config {
   size_t buf_size;
 } intercore_remote_config;
 
-// A channel: a local endpoint and the host address it talks to (`INTERCORE_ADDR_ANY`:
-// the last sender to the endpoint). Plain data, copied freely.
-typedef struct intercore_channel {
-  // Our endpoint's address.
-  uint32_t local;
-  // The host endpoint's address.
-  uint32_t remote;
-} intercore_channel;
+// Where the host placed the device when no resource table describes it: the rings, the
+// status words and the buffers, as window offsets and device addresses (see
+// `intercore_remote_attach_placed`).
+//
+// * `shm_base`/`shm_len`/`shm_da`, `private_*`, `buf_size`: as in
+//   `intercore_remote_config`.
+// * `control`: `INTERCORE_CONTROL_STATUS_WORDS` (then `status_off` and `gfeatures_off`
+//   are the window offsets of the 4-byte status and accepted-features words, `features`
+//   what we offer) or `INTERCORE_CONTROL_FIRST_NOTIFICATION` (`features`: those both
+//   ends were built with; the offsets are unused).
+// * `ring_off[i]`, `ring_num[i]`, `ring_align[i]`: window offset, entries (a power of
+//   two) and alignment (a power of two ≥ 2) of vring 0 (remote → host) and vring 1
+//   (host → remote), in the contiguous virtio layout; `notify_id[i]` passed to
+//   `ring_host`.
+// * `buffers_da`/`buffers_len`: the device addresses the host's buffers may have (inside
+//   the window; it may hold the rings: a buffer over a ring is still refused).
+typedef struct intercore_placement {
+  // CPU address of the shared window.
+  void *shm_base;
+  // Its length in bytes.
+  size_t shm_len;
+  // The host's device address of `shm_base`.
+  uint64_t shm_da;
+  // `INTERCORE_CONTROL_*`.
+  uint32_t control;
+  // Features offered (status words) or in force (first notification).
+  uint32_t features;
+  // Window offset of the status word (status words only).
+  size_t status_off;
+  // Window offset of the accepted-features word (status words only).
+  size_t gfeatures_off;
+  // Window offsets of vring 0 and vring 1.
+  size_t ring_off[2];
+  // Their entries.
+  uint32_t ring_num[2];
+  // Their alignment.
+  uint32_t ring_align[2];
+  // Their notify ids.
+  uint32_t notify_id[2];
+  // Device address of the region the host's buffers lie in.
+  uint64_t buffers_da;
+  // Its length.
+  size_t buffers_len;
+  // Window offset of firmware-private memory (0/0: none).
+  size_t private_offset;
+  // Its length.
+  size_t private_len;
+  // The rpmsg buffer size both ends are built with (0: 512).
+  size_t buf_size;
+} intercore_placement;
 
 // A received message, in shared memory, valid only during the callback.
 typedef struct intercore_msg {
@@ -202,6 +337,106 @@ const char *intercore_status_str(int32_t status);
 // library; must not return (stop the core, reset, or report and loop).
 extern void intercore_panic(void);
 
+// Prepares a data plane over the pool window in `config`, with the cache hooks of
+// `platform` (only `ctx`, `cache_invalidate` and `cache_clean` are used). `d` may be
+// zeroed or already initialised storage (its queued completions are then forgotten).
+//
+// # Safety
+// `d` points to writable storage of `INTERCORE_DP_SIZE` bytes aligned to
+// `INTERCORE_DP_ALIGN`; `platform` and `config` point to valid structs (copied); the
+// window is shared memory that stays mapped while the data plane is used.
+int32_t intercore_dp_init(struct intercore_dp *d,
+                          const struct intercore_platform *platform,
+                          const struct intercore_dp_config *config);
+
+// Handles one submit message that arrived on our endpoint `ep` from `src` (`data`,
+// `len` bytes: e.g. an `intercore_msg` in a receive callback): runs `work` on every
+// buffer it names and queues the completions for `intercore_dp_flush`. A malformed
+// message is counted (`bad`) and dropped. Touches no bus: may be called from a receive
+// callback.
+//
+// # Safety
+// `d` as in `intercore_dp_init` (initialised); `data` readable for `len` bytes.
+int32_t intercore_dp_process(struct intercore_dp *d,
+                             uint32_t ep,
+                             uint32_t src,
+                             const uint8_t *data,
+                             size_t len,
+                             intercore_dp_work_fn work,
+                             void *ctx);
+
+// Sends the queued completions to the host on bus `r`, as many per message as a host
+// buffer holds, waiting up to `timeout_ms` for each message's room. A flush that fails
+// part way keeps the rest for the next one.
+//
+// # Safety
+// `d` as above; `r` null or valid storage of an `intercore_remote` no other call uses at
+// the same time.
+int32_t intercore_dp_flush(struct intercore_dp *d, struct intercore_remote *r, uint32_t timeout_ms);
+
+// Serves one submit message: receives it on `ch` in place (waiting up to `timeout_ms`),
+// runs `work` on each of its buffers and flushes the completions (each flush message
+// waits up to `timeout_ms` too). For a firmware whose only work on the bus is the data
+// plane; one that serves other endpoints too calls `intercore_dp_process` from its own
+// receive callback and `intercore_dp_flush` after it.
+//
+// # Safety
+// As `intercore_dp_process` and `intercore_dp_flush`.
+int32_t intercore_dp_serve(struct intercore_dp *d,
+                           struct intercore_remote *r,
+                           struct intercore_channel ch,
+                           uint32_t timeout_ms,
+                           intercore_dp_work_fn work,
+                           void *ctx);
+
+// The data plane's counters (all zero for an invalid `d`).
+//
+// # Safety
+// `d` null or as above.
+struct intercore_dp_stats intercore_dp_get_stats(struct intercore_dp *d);
+
+// The operation the host asked for (`INTERCORE_DP_OP_*`; 0 for a NULL job).
+//
+// # Safety
+// `j` NULL or the work function's job, during that call.
+uint32_t intercore_dp_job_op(struct intercore_dp_job *j);
+
+// Bytes of input (0 for a NULL job).
+//
+// # Safety
+// As `intercore_dp_job_op`.
+size_t intercore_dp_job_len(struct intercore_dp_job *j);
+
+// Bytes of the buffer the job may touch (0 for a NULL job).
+//
+// # Safety
+// As `intercore_dp_job_op`.
+size_t intercore_dp_job_cap(struct intercore_dp_job *j);
+
+// The input bytes in place (`intercore_dp_job_len` of them), invalidated first: writes
+// their address to `*data`. `INTERCORE_E_FAULT`: the input is outside the window.
+// Valid until the next `intercore_dp_job_output` or the end of the work function.
+//
+// # Safety
+// As `intercore_dp_job_op`; `data` writable.
+int32_t intercore_dp_job_input(struct intercore_dp_job *j, const uint8_t **data);
+
+// Bytes `at..at+n` of the buffer to write in place (cleaned before the completion is
+// sent): writes their address to `*data`. `INTERCORE_E_FAULT`: the range is beyond the
+// job's capacity or outside the window. Valid until the next
+// `intercore_dp_job_input`/`_output` or the end of the work function.
+//
+// # Safety
+// As `intercore_dp_job_op`; `data` writable.
+int32_t intercore_dp_job_output(struct intercore_dp_job *j, size_t at, size_t n, uint8_t **data);
+
+// The CRC32C (Castagnoli) of `len` bytes at `data` (0 for NULL with `len` 0), the
+// checksum `INTERCORE_DP_OP_CRC32C` asks for.
+//
+// # Safety
+// `data` readable for `len` bytes.
+uint32_t intercore_crc32c(const uint8_t *data, size_t len);
+
 // Attaches a bus to the firmware's resource table: checks the table, prepares the link
 // and returns at once (call `intercore_remote_wait_ready` next). `r` must be zeroed or
 // detached storage; `platform` and `config` are copied.
@@ -213,6 +448,16 @@ extern void intercore_panic(void);
 int32_t intercore_remote_attach(struct intercore_remote *r,
                                 const struct intercore_platform *platform,
                                 const struct intercore_remote_config *config);
+
+// Attaches a bus to rings the host placed (no resource table): checks the placement
+// (every ring and word inside the window, no overlap, geometry) and returns at once
+// (call `intercore_remote_wait_ready` next). As `intercore_remote_attach` otherwise.
+//
+// # Safety
+// As `intercore_remote_attach`, with `placement` in place of `config`.
+int32_t intercore_remote_attach_placed(struct intercore_remote *r,
+                                       const struct intercore_platform *platform,
+                                       const struct intercore_placement *placement);
 
 // Drops the bus in `r` (its endpoints are forgotten, nothing is sent); `r` may then be
 // attached again. A null, zeroed or detached `r` is left alone.

@@ -19,6 +19,7 @@
 // functions, `no_mangle`. Every block carries its SAFETY reason.
 #![allow(unsafe_code)]
 
+pub mod dataplane;
 pub mod remote;
 
 /// Success.
@@ -49,6 +50,8 @@ pub const INTERCORE_E_TRUNCATED: i32 = -10;
 pub const INTERCORE_E_PROTOCOL: i32 = -11;
 /// Any other failure of the link.
 pub const INTERCORE_E_OTHER: i32 = -12;
+/// A data-plane access outside the job's buffer or the data-plane window.
+pub const INTERCORE_E_FAULT: i32 = -13;
 
 /// `timeout_ms` value: wait without limit.
 pub const INTERCORE_FOREVER: u32 = u32::MAX;
@@ -94,6 +97,7 @@ pub extern "C" fn intercore_status_str(status: i32) -> *const core::ffi::c_char 
         INTERCORE_E_TRUNCATED => c"message truncated",
         INTERCORE_E_PROTOCOL => c"protocol error",
         INTERCORE_E_OTHER => c"link failed",
+        INTERCORE_E_FAULT => c"data-plane access outside the buffer or window",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -116,3 +120,5 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dp;
