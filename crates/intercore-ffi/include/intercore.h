@@ -541,6 +541,19 @@ int32_t intercore_remote_recv_with(struct intercore_remote *r,
                                    intercore_recv_fn cb,
                                    void *ctx);
 
+// Receives one message for any local endpoint and hands it to `cb` in place
+// (`msg->dst` names the endpoint), waiting up to `timeout_ms`: for a firmware that
+// serves several endpoints from one loop (e.g. a service and the data plane, whose
+// `intercore_dp_process` may be called from `cb`). `cb` is called once on success,
+// never on an error.
+//
+// # Safety
+// As `intercore_remote_recv_with`.
+int32_t intercore_remote_recv_any(struct intercore_remote *r,
+                                  uint32_t timeout_ms,
+                                  intercore_recv_fn cb,
+                                  void *ctx);
+
 // Polls: hands every message waiting for any local endpoint (at most `max`) to `cb`
 // without waiting, returns their buffers to the host together, and writes how many
 // were delivered to `*count` (if not NULL).

@@ -751,6 +751,31 @@ pub unsafe extern "C" fn intercore_remote_recv_with(
     code(b.recv_with(&chan(ch), timeout(timeout_ms), |m| deliver(cb, ctx, m)))
 }
 
+/// Receives one message for any local endpoint and hands it to `cb` in place
+/// (`msg->dst` names the endpoint), waiting up to `timeout_ms`: for a firmware that
+/// serves several endpoints from one loop (e.g. a service and the data plane, whose
+/// `intercore_dp_process` may be called from `cb`). `cb` is called once on success,
+/// never on an error.
+///
+/// # Safety
+/// As `intercore_remote_recv_with`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn intercore_remote_recv_any(
+    r: *mut intercore_remote,
+    timeout_ms: u32,
+    cb: intercore_recv_fn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    let Some(b) = (unsafe { bus(r) }) else {
+        return INTERCORE_E_INVALID;
+    };
+    let Some(cb) = cb else {
+        return INTERCORE_E_INVALID;
+    };
+    code(b.recv_any_with(timeout(timeout_ms), |m| deliver(cb, ctx, m)))
+}
+
 /// Polls: hands every message waiting for any local endpoint (at most `max`) to `cb`
 /// without waiting, returns their buffers to the host together, and writes how many
 /// were delivered to `*count` (if not NULL).

@@ -42,7 +42,7 @@ pub(crate) fn platform(bell: &ThreadBell, polled: bool) -> intercore_platform {
     }
 }
 
-fn config(c: &Carveout) -> intercore_remote_config {
+pub(crate) fn config(c: &Carveout) -> intercore_remote_config {
     intercore_remote_config {
         shm_base: c.mem.as_ptr().cast(),
         shm_len: c.mem.len(),

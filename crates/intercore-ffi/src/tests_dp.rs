@@ -785,3 +785,84 @@ fn c_abi_attach_placed_echoes_and_refuses_bad_placements() {
     // SAFETY: attached storage.
     unsafe { intercore_remote_detach(&mut *r) };
 }
+
+unsafe extern "C" fn collect_dst(ctx: *mut c_void, m: *const intercore_msg) {
+    // SAFETY: ctx is the test's Vec; m and its data are valid during the call.
+    let (v, m) = unsafe { (&mut *ctx.cast::<Vec<(u32, Vec<u8>)>>(), &*m) };
+    // SAFETY: the payload is readable for len bytes during the call.
+    v.push((
+        m.dst,
+        unsafe { core::slice::from_raw_parts(m.data, m.len) }.to_vec(),
+    ));
+}
+
+/// `intercore_remote_recv_any` delivers each message with the endpoint it was sent to,
+/// in arrival order across endpoints; nothing waiting is a timeout; bad arguments are
+/// `INTERCORE_E_INVALID`.
+#[test]
+fn c_abi_recv_any_names_the_endpoint() {
+    let c = Carveout::with_buffers(16);
+    let (hb, rb) = ThreadBell::pair();
+    let mut host = HostBus::new(c.mem.clone(), hb, &c.map, c.rsc, HostConfig::default()).unwrap();
+    let mut r = storage();
+    let p = platform(&rb, false);
+    let cfg = crate::tests::config(&c);
+    let mut v: Vec<(u32, Vec<u8>)> = Vec::new();
+    let vp = (&mut v as *mut Vec<(u32, Vec<u8>)>).cast::<c_void>();
+    // SAFETY: unattached storage: refused.
+    assert_eq!(
+        unsafe { intercore_remote_recv_any(&mut *r, 0, Some(collect_dst), vp) },
+        INTERCORE_E_INVALID
+    );
+    let (mut a, mut b) = (intercore_channel::default(), intercore_channel::default());
+    // SAFETY: valid storage, platform and config.
+    unsafe {
+        assert_eq!(intercore_remote_attach(&mut *r, &p, &cfg), INTERCORE_OK);
+        assert_eq!(intercore_remote_wait_ready(&mut *r, 1000), INTERCORE_OK);
+        assert_eq!(
+            intercore_remote_open(&mut *r, c"svc-a".as_ptr(), INTERCORE_ADDR_ANY, &mut a),
+            INTERCORE_OK
+        );
+        assert_eq!(
+            intercore_remote_open(&mut *r, c"svc-b".as_ptr(), INTERCORE_ADDR_ANY, &mut b),
+            INTERCORE_OK
+        );
+        assert_eq!(
+            intercore_remote_recv_any(&mut *r, 0, Some(collect_dst), vp),
+            INTERCORE_E_TIMEOUT
+        );
+        assert_eq!(
+            intercore_remote_recv_any(&mut *r, 0, None, vp),
+            INTERCORE_E_INVALID
+        );
+    }
+    let ha = host.connect("svc-a", T).unwrap();
+    let hb2 = host.connect("svc-b", T).unwrap();
+    for i in 0..6u8 {
+        let (ch, tag) = if i % 3 == 0 {
+            (&hb2, b'b')
+        } else {
+            (&ha, b'a')
+        };
+        host.send(ch, &[tag, i], T).unwrap();
+    }
+    for _ in 0..6 {
+        // SAFETY: attached; collect_dst's ctx is v.
+        assert_eq!(
+            unsafe { intercore_remote_recv_any(&mut *r, 5000, Some(collect_dst), vp) },
+            INTERCORE_OK
+        );
+    }
+    let want: Vec<(u32, Vec<u8>)> = (0..6u8)
+        .map(|i| {
+            if i % 3 == 0 {
+                (b.local, vec![b'b', i])
+            } else {
+                (a.local, vec![b'a', i])
+            }
+        })
+        .collect();
+    assert_eq!(v, want);
+    // SAFETY: attached storage.
+    unsafe { intercore_remote_detach(&mut *r) };
+}
