@@ -1,7 +1,8 @@
 //! intercore's C ABI.
 //!
-//! The remote role for C firmware ([`remote`]): a static library (`libintercore_ffi.a`,
-//! built for `armv7r-none-eabihf`) that never allocates and never unwinds into C. Every
+//! The remote role for C firmware ([`remote`]) and the data plane's remote side
+//! ([`dataplane`]): a static library (`libintercore_ffi.a`, built for `armv7r-none-eabihf`
+//! and `thumbv7em-none-eabihf`) that never allocates and never unwinds into C. Every
 //! call returns a status code (`INTERCORE_OK` or a negative `INTERCORE_E_*`); the bus
 //! lives in storage the caller provides (`intercore_remote`, its size and alignment in
 //! the header); the board-support package supplies the doorbell, the clock and the cache

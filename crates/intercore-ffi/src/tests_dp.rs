@@ -225,8 +225,8 @@ fn rig(window: usize) -> Rig {
 fn c_abi_data_plane_checksums_every_buffer() {
     let mut g = rig(BUF * NBUF);
     let lens = [1usize, 3, 63, 64, 65, 100, 1000, 2048, 4000, BUF - 4];
-    let mut round = 0u64;
-    for chunk in lens.chunks(NBUF) {
+    for (round, chunk) in lens.chunks(NBUF).enumerate() {
+        let round = round as u64;
         let mut want = Vec::new();
         for &len in chunk {
             let mut b = g.dp.alloc(BUF).unwrap();
@@ -237,8 +237,8 @@ fn c_abi_data_plane_checksums_every_buffer() {
             g.dp.submit(&mut g.host, b, len, DP_OP_CRC32C_W).unwrap();
         }
         g.dp.flush(&mut g.host).unwrap();
-        // SAFETY: attached bus and initialised data plane; the work function's contract.
         let st = if round % 2 == 0 {
+            // SAFETY: attached bus and initialised data plane; the work function's contract.
             unsafe {
                 intercore_dp_serve(
                     &mut *g.d,
@@ -271,7 +271,6 @@ fn c_abi_data_plane_checksums_every_buffer() {
             );
             drop(done.into_writable());
         }
-        round += 1;
     }
     // SAFETY: initialised.
     let s = unsafe { intercore_dp_get_stats(&mut *g.d) };
@@ -716,11 +715,8 @@ fn c_abi_attach_placed_echoes_and_refuses_bad_placements() {
         let st = unsafe { intercore_remote_attach_placed(&mut *r, &p, b) };
         assert!(st < 0, "bad placement {i} was accepted");
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { intercore_remote_max_payload(&mut *r) },
-            0,
-            "placement {i}"
-        );
+        let max = unsafe { intercore_remote_max_payload(&mut *r) };
+        assert_eq!(max, 0, "placement {i}");
     }
     // SAFETY: null arguments.
     unsafe {
@@ -810,10 +806,8 @@ fn c_abi_recv_any_names_the_endpoint() {
     let mut v: Vec<(u32, Vec<u8>)> = Vec::new();
     let vp = (&mut v as *mut Vec<(u32, Vec<u8>)>).cast::<c_void>();
     // SAFETY: unattached storage: refused.
-    assert_eq!(
-        unsafe { intercore_remote_recv_any(&mut *r, 0, Some(collect_dst), vp) },
-        INTERCORE_E_INVALID
-    );
+    let st = unsafe { intercore_remote_recv_any(&mut *r, 0, Some(collect_dst), vp) };
+    assert_eq!(st, INTERCORE_E_INVALID);
     let (mut a, mut b) = (intercore_channel::default(), intercore_channel::default());
     // SAFETY: valid storage, platform and config.
     unsafe {
@@ -848,10 +842,8 @@ fn c_abi_recv_any_names_the_endpoint() {
     }
     for _ in 0..6 {
         // SAFETY: attached; collect_dst's ctx is v.
-        assert_eq!(
-            unsafe { intercore_remote_recv_any(&mut *r, 5000, Some(collect_dst), vp) },
-            INTERCORE_OK
-        );
+        let st = unsafe { intercore_remote_recv_any(&mut *r, 5000, Some(collect_dst), vp) };
+        assert_eq!(st, INTERCORE_OK);
     }
     let want: Vec<(u32, Vec<u8>)> = (0..6u8)
         .map(|i| {
