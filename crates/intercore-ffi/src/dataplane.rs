@@ -251,7 +251,9 @@ fn run_work(
 /// `len` bytes: e.g. an `intercore_msg` in a receive callback): runs `work` on every
 /// buffer it names and queues the completions for `intercore_dp_flush`. A malformed
 /// message is counted (`bad`) and dropped. Touches no bus: may be called from a receive
-/// callback.
+/// callback. The message is parsed in place with unaligned loads: where the shared window
+/// is mapped as Device memory (which faults on them), copy it to a buffer of your own
+/// first.
 ///
 /// # Safety
 /// `d` as in `intercore_dp_init` (initialised); `data` readable for `len` bytes.
