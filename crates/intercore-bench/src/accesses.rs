@@ -163,10 +163,7 @@ impl Bench {
     /// `in_order`: the table carries the intercore vendor entry offering in-order rings
     /// (what intercore's firmwares offer), which our host accepts; otherwise the standard
     /// table, the split ring every peer gets.
-    fn new(event_idx: bool, in_order: bool) -> Result<Self, String> {
-        Self::with(event_idx, in_order, false)
-    }
-
+    ///
     /// `inline`: the table offers every intercore feature and the host takes its default,
     /// inline-slot rings (the rpmsg buses on top: `intercore-bus-inline` rows).
     fn with(event_idx: bool, in_order: bool, inline: bool) -> Result<Self, String> {
