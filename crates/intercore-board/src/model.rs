@@ -543,6 +543,9 @@ impl RpmsgSpec {
             buf_size: self.buffer_size,
             timeout: Some(self.timeout),
             wait: self.wait,
+            // Board links keep the split rings for now: `intercore inspect` decodes the
+            // vrings (announcements, in-flight messages), not inline slots (issue 24).
+            inline: false,
             ..HostConfig::default()
         }
     }

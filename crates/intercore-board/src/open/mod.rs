@@ -521,6 +521,9 @@ impl Board {
         let host = HostConfig {
             wait,
             timeout: Some(self.rpmsg.timeout),
+            // As `RpmsgSpec::host_config`: board links keep the split rings, which
+            // `intercore inspect` decodes (it does not decode inline slots yet).
+            inline: false,
             ..HostConfig::default()
         };
 
