@@ -236,7 +236,7 @@ int32_t intercore_endpoint_addr(const struct intercore_endpoint *ep,
 // # Safety
 // `data` is NULL with `len == 0`, or readable for `len` bytes.
 int32_t intercore_endpoint_send(struct intercore_endpoint *ep,
-                                const uint8_t *data,
+                                const void *data,
                                 size_t len,
                                 uint32_t timeout_ms);
 
@@ -249,7 +249,7 @@ int32_t intercore_endpoint_send(struct intercore_endpoint *ep,
 // `buf` is NULL with `cap == 0`, or writable for `cap` bytes; `len` points to writable
 // storage.
 int32_t intercore_endpoint_recv(struct intercore_endpoint *ep,
-                                uint8_t *buf,
+                                void *buf,
                                 size_t cap,
                                 size_t *len,
                                 uint32_t timeout_ms);

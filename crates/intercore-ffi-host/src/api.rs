@@ -4,8 +4,9 @@ use crate::handles::{self, BoardObj, Obj, id_of, to_ptr};
 use crate::{Fail, INTERCORE_E_BOARD, INTERCORE_E_OTHER, Res, guard, timeout};
 use ::intercore_board::{Board, OpenEnv, PoolCache};
 use intercore_sim::{RemoteProgram, SimFirmware};
-use std::ffi::{CStr, OsStr, c_char, c_int};
+use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,7 +141,9 @@ pub unsafe extern "C" fn intercore_board_open(
             return Err(Fail::invalid("path is NULL"));
         }
         // SAFETY: non-null, NUL-terminated (the caller's promise).
-        let path = OsStr::from_bytes(unsafe { CStr::from_ptr(path) }.to_bytes());
+        let path = Path::new(OsStr::from_bytes(
+            unsafe { CStr::from_ptr(path) }.to_bytes(),
+        ));
         let board = Board::from_file(path)
             .map_err(|e| Fail::new(INTERCORE_E_BOARD, format!("{}: {e}", path.display())))?;
         let sim_remote = std::env::current_exe().ok().map(|program| RemoteProgram {
@@ -338,7 +341,7 @@ pub unsafe extern "C" fn intercore_endpoint_addr(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn intercore_endpoint_send(
     ep: *mut intercore_endpoint,
-    data: *const u8,
+    data: *const c_void,
     len: usize,
     timeout_ms: u32,
 ) -> i32 {
@@ -351,7 +354,7 @@ pub unsafe extern "C" fn intercore_endpoint_send(
         } else {
             // SAFETY: non-null and readable for `len` bytes (the caller's promise); only
             // read during the call.
-            unsafe { std::slice::from_raw_parts(data, len) }
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
         };
         handles::with(|t| {
             let (b, ch) = t.endpoint(id, "ep")?;
@@ -374,7 +377,7 @@ pub unsafe extern "C" fn intercore_endpoint_send(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn intercore_endpoint_recv(
     ep: *mut intercore_endpoint,
-    buf: *mut u8,
+    buf: *mut c_void,
     cap: usize,
     len: *mut usize,
     timeout_ms: u32,
@@ -391,7 +394,7 @@ pub unsafe extern "C" fn intercore_endpoint_recv(
         } else {
             // SAFETY: non-null and writable for `cap` bytes (the caller's promise), not
             // aliased by anything of ours; only used during the call.
-            unsafe { std::slice::from_raw_parts_mut(buf, cap) }
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
         let got = handles::with(|t| {
             let (b, ch) = t.endpoint(id, "ep")?;

@@ -4,7 +4,7 @@
 //! (`libintercore_ffi_host.a`), with the pkg-config files `intercore-host.pc` and
 //! `intercore-host-static.pc` (templates beside this crate's manifest, filled in by
 //! `scripts/test-c-host.sh`), for C and C++ programs: open a board from a board file
-//! ([`intercore_board::Board::open_with`], every transport: the simulated SoC, QEMU's
+//! ([`::intercore_board::Board::open_with`], every transport: the simulated SoC, QEMU's
 //! emulated cores, the kernel's rpmsg char devices, userspace), endpoints, send and receive
 //! with timeouts, the zero-copy data plane (buffer alloc, fill in place, submit, wait for
 //! completion), and errors as status codes plus a message.
@@ -12,7 +12,7 @@
 //! The boundary's rules (the header's OWNERSHIP / THREADING / ERRORS text, from
 //! `cbindgen.toml`):
 //! * handles are opaque tokens, never addresses: a stale, freed, foreign or wrong-kind
-//!   handle is refused with `INTERCORE_E_INVALID`, never dereferenced ([`handles`]);
+//!   handle is refused with `INTERCORE_E_INVALID`, never dereferenced (`handles.rs`);
 //! * every function returns a status; nothing unwinds into C (each body runs under
 //!   `catch_unwind`, a panic is `INTERCORE_E_INTERNAL`);
 //! * the message of the last failure is kept per thread (`intercore_host_last_error`).

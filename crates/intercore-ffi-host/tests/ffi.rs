@@ -11,6 +11,16 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
+/// Calls a function of the C ABI.
+macro_rules! ffi {
+    ($call:expr) => {{
+        // SAFETY: every pointer these tests pass is NULL, a handle token (looked up by the
+        // library, never dereferenced), a NUL-terminated string, or points to a live local
+        // of the type and size the call's contract asks for, for the call's duration.
+        unsafe { $call }
+    }};
+}
+
 fn last_error() -> String {
     // SAFETY: the library returns a NUL-terminated string, valid until the next failing
     // call on this thread; copied at once.
@@ -40,33 +50,38 @@ fn expect(rc: i32, want: i32, says: &str) {
 const T: u32 = 10_000;
 
 fn null_arguments_are_refused() {
-    let mut b: *mut intercore_board = 1usize as *mut _;
-    // SAFETY (every call below): the arguments are NULL, or valid pointers to locals.
+    let mut b: *mut intercore_board = std::ptr::dangling_mut();
     expect(
-        unsafe { intercore_board_open(null(), &mut b) },
+        ffi!(intercore_board_open(null(), &mut b)),
         INTERCORE_E_INVALID,
         "path is NULL",
     );
     assert!(b.is_null(), "a failed open leaves *out NULL");
     let path = sim_board();
     expect(
-        unsafe { intercore_board_open(path.as_ptr(), null_mut()) },
+        ffi!(intercore_board_open(path.as_ptr(), null_mut())),
         INTERCORE_E_INVALID,
         "out is NULL",
     );
     let mut n = 0usize;
     expect(
-        unsafe { intercore_board_max_payload(null(), &mut n) },
+        ffi!(intercore_board_max_payload(null(), &mut n)),
         INTERCORE_E_INVALID,
         "board is NULL",
     );
     expect(
-        unsafe { intercore_endpoint_send(null_mut(), null(), 0, 0) },
+        ffi!(intercore_endpoint_send(null_mut(), null(), 0, 0)),
         INTERCORE_E_INVALID,
         "ep is NULL",
     );
     expect(
-        unsafe { intercore_endpoint_recv(null_mut(), null_mut(), 0, null_mut(), 0) },
+        ffi!(intercore_endpoint_recv(
+            null_mut(),
+            null_mut(),
+            0,
+            null_mut(),
+            0
+        )),
         INTERCORE_E_INVALID,
         "len is NULL",
     );
@@ -92,26 +107,17 @@ fn null_arguments_are_refused() {
     );
     let mut buf = null_mut();
     expect(
-        unsafe { intercore_dp_wait(null_mut(), 0, &mut buf) },
+        ffi!(intercore_dp_wait(null_mut(), 0, &mut buf)),
         INTERCORE_E_INVALID,
         "board is NULL",
     );
     // Not the remote core: -1 at once, whatever the arguments.
-    assert_eq!(unsafe { intercore_host_sim_remote_main(0, null()) }, -1);
+    assert_eq!(ffi!(intercore_host_sim_remote_main(0, null())), -1);
     let args = [c"prog".as_ptr(), c"--other".as_ptr()];
-    assert_eq!(
-        unsafe { intercore_host_sim_remote_main(2, args.as_ptr()) },
-        -1
-    );
+    assert_eq!(ffi!(intercore_host_sim_remote_main(2, args.as_ptr())), -1);
     let holes: [*const c_char; 2] = [c"prog".as_ptr(), null()];
-    assert_eq!(
-        unsafe { intercore_host_sim_remote_main(2, holes.as_ptr()) },
-        -1
-    );
-    assert_eq!(
-        unsafe { intercore_host_sim_remote_main(-3, args.as_ptr()) },
-        -1
-    );
+    assert_eq!(ffi!(intercore_host_sim_remote_main(2, holes.as_ptr())), -1);
+    assert_eq!(ffi!(intercore_host_sim_remote_main(-3, args.as_ptr())), -1);
     // Every status has a name; unknown ones say so.
     for s in [
         0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -20, -21, -22,
@@ -128,9 +134,8 @@ fn null_arguments_are_refused() {
 fn bad_board_files_are_named() {
     let mut b = null_mut();
     let missing = CString::new("/nonexistent/board.toml").unwrap();
-    // SAFETY: a NUL-terminated path and a pointer to a local.
     expect(
-        unsafe { intercore_board_open(missing.as_ptr(), &mut b) },
+        ffi!(intercore_board_open(missing.as_ptr(), &mut b)),
         INTERCORE_E_BOARD,
         "/nonexistent/board.toml",
     );
@@ -140,17 +145,15 @@ fn bad_board_files_are_named() {
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[transport]\nkind = \"teleport\"\n").unwrap();
     let p = CString::new(bad.to_str().unwrap()).unwrap();
-    // SAFETY: as above.
     expect(
-        unsafe { intercore_board_open(p.as_ptr(), &mut b) },
+        ffi!(intercore_board_open(p.as_ptr(), &mut b)),
         INTERCORE_E_BOARD,
         "bad.toml",
     );
     assert!(b.is_null());
     let not_utf8 = CString::new(b"/tmp/\xff.toml".to_vec()).unwrap();
-    // SAFETY: as above.
     expect(
-        unsafe { intercore_board_open(not_utf8.as_ptr(), &mut b) },
+        ffi!(intercore_board_open(not_utf8.as_ptr(), &mut b)),
         INTERCORE_E_BOARD,
         ".toml",
     );
@@ -160,9 +163,9 @@ fn bad_board_files_are_named() {
 fn forged_handles_are_refused() {
     let forged = 0x1234usize as *mut intercore_board;
     let mut n = 0;
-    // SAFETY: the handle is a token the library looks up, never dereferences.
+    // The handle is a token the library looks up, never dereferences.
     expect(
-        unsafe { intercore_board_max_payload(forged, &mut n) },
+        ffi!(intercore_board_max_payload(forged, &mut n)),
         INTERCORE_E_INVALID,
         "not a live handle",
     );
@@ -182,17 +185,15 @@ fn forged_handles_are_refused() {
 fn live_board_guards() {
     let path = sim_board();
     let mut board = null_mut();
-    // SAFETY (every call in this function): arguments are handles from the library, NULL,
-    // or pointers to locals of the right size.
     expect(
-        unsafe { intercore_board_open(path.as_ptr(), &mut board) },
+        ffi!(intercore_board_open(path.as_ptr(), &mut board)),
         INTERCORE_OK,
         "",
     );
     assert!(!board.is_null());
     let mut max = 0usize;
     expect(
-        unsafe { intercore_board_max_payload(board, &mut max) },
+        ffi!(intercore_board_max_payload(board, &mut max)),
         INTERCORE_OK,
         "",
     );
@@ -200,13 +201,18 @@ fn live_board_guards() {
 
     let mut ep = null_mut();
     expect(
-        unsafe { intercore_endpoint_connect(board, c"rpmsg-raw".as_ptr(), T, &mut ep) },
+        ffi!(intercore_endpoint_connect(
+            board,
+            c"rpmsg-raw".as_ptr(),
+            T,
+            &mut ep
+        )),
         INTERCORE_OK,
         "",
     );
     let (mut local, mut remote) = (0u32, 0u32);
     expect(
-        unsafe { intercore_endpoint_addr(ep, &mut local, &mut remote) },
+        ffi!(intercore_endpoint_addr(ep, &mut local, &mut remote)),
         INTERCORE_OK,
         "",
     );
@@ -217,7 +223,12 @@ fn live_board_guards() {
     let mut addr = 0u32;
     let t0 = Instant::now();
     expect(
-        unsafe { intercore_board_find_service(board, c"no-such".as_ptr(), 100, &mut addr) },
+        ffi!(intercore_board_find_service(
+            board,
+            c"no-such".as_ptr(),
+            100,
+            &mut addr
+        )),
         INTERCORE_E_TIMEOUT,
         "no-such",
     );
@@ -232,13 +243,25 @@ fn live_board_guards() {
     let mut len = 7usize;
     let t0 = Instant::now();
     expect(
-        unsafe { intercore_endpoint_recv(ep, back.as_mut_ptr(), max, &mut len, 50) },
+        ffi!(intercore_endpoint_recv(
+            ep,
+            back.as_mut_ptr().cast(),
+            max,
+            &mut len,
+            50
+        )),
         INTERCORE_E_TIMEOUT,
         "",
     );
     assert!(t0.elapsed() >= Duration::from_millis(50));
     assert_eq!(len, 0);
-    let rc = unsafe { intercore_endpoint_recv(ep, back.as_mut_ptr(), max, &mut len, 0) };
+    let rc = ffi!(intercore_endpoint_recv(
+        ep,
+        back.as_mut_ptr().cast(),
+        max,
+        &mut len,
+        0
+    ));
     assert!(
         rc == INTERCORE_E_WOULD_BLOCK || rc == INTERCORE_E_TIMEOUT,
         "a poll with nothing there: {rc}"
@@ -247,45 +270,56 @@ fn live_board_guards() {
     // Sizes: too large refused; an echo truncated to a small buffer reports its length.
     let big = vec![1u8; max + 1];
     expect(
-        unsafe { intercore_endpoint_send(ep, big.as_ptr(), max + 1, T) },
+        ffi!(intercore_endpoint_send(ep, big.as_ptr().cast(), max + 1, T)),
         INTERCORE_E_TOO_LARGE,
         "send",
     );
     expect(
-        unsafe { intercore_endpoint_send(ep, null(), 3, T) },
+        ffi!(intercore_endpoint_send(ep, null(), 3, T)),
         INTERCORE_E_INVALID,
         "data is NULL",
     );
     let msg: Vec<u8> = (0..100u8).collect();
     expect(
-        unsafe { intercore_endpoint_send(ep, msg.as_ptr(), msg.len(), T) },
+        ffi!(intercore_endpoint_send(
+            ep,
+            msg.as_ptr().cast(),
+            msg.len(),
+            T
+        )),
         INTERCORE_OK,
         "",
     );
     expect(
-        unsafe { intercore_endpoint_recv(ep, back.as_mut_ptr(), 10, &mut len, T) },
+        ffi!(intercore_endpoint_recv(
+            ep,
+            back.as_mut_ptr().cast(),
+            10,
+            &mut len,
+            T
+        )),
         INTERCORE_E_TRUNCATED,
         "truncated",
     );
     assert_eq!(len, 100);
     assert_eq!(back[..10], msg[..10]);
     expect(
-        unsafe { intercore_endpoint_recv(ep, null_mut(), 5, &mut len, T) },
+        ffi!(intercore_endpoint_recv(ep, null_mut(), 5, &mut len, T)),
         INTERCORE_E_INVALID,
         "buf is NULL",
     );
 
     // Handles of the wrong kind and of another thread.
     expect(
-        unsafe { intercore_board_max_payload(ep.cast(), &mut max) },
+        ffi!(intercore_board_max_payload(ep.cast(), &mut max)),
         INTERCORE_E_INVALID,
         "is an endpoint, not a board",
     );
     let (b_addr, e_addr) = (board as usize, ep as usize);
     let (rc_b, rc_e, msg) = std::thread::spawn(move || {
         let mut n = 0;
-        // SAFETY: tokens from the main thread, looked up in this thread's (empty) table.
-        let rc_b = unsafe { intercore_board_max_payload(b_addr as *const _, &mut n) };
+        // Tokens from the main thread, looked up in this thread's (empty) table.
+        let rc_b = ffi!(intercore_board_max_payload(b_addr as *const _, &mut n));
         let rc_e = intercore_endpoint_close(e_addr as *mut _);
         (rc_b, rc_e, last_error())
     })
@@ -297,7 +331,7 @@ fn live_board_guards() {
     // The data plane: closed until opened.
     let mut buf = null_mut();
     expect(
-        unsafe { intercore_dp_alloc(board, 4096, &mut buf) },
+        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
         INTERCORE_E_NOT_READY,
         "intercore_dp_open",
     );
@@ -305,12 +339,12 @@ fn live_board_guards() {
     expect(intercore_dp_open(board, T), INTERCORE_OK, "");
     let mut done = null_mut();
     expect(
-        unsafe { intercore_dp_wait(board, 100, &mut done) },
+        ffi!(intercore_dp_wait(board, 100, &mut done)),
         INTERCORE_E_NOT_READY,
         "no buffer in flight",
     );
     expect(
-        unsafe { intercore_dp_alloc(board, 1 << 30, &mut buf) },
+        ffi!(intercore_dp_alloc(board, 1 << 30, &mut buf)),
         INTERCORE_E_EXHAUSTED,
         "no free data-plane buffer",
     );
@@ -318,20 +352,20 @@ fn live_board_guards() {
 
     // A buffer's life: fill in place, submit (consumed), wait, check, reuse, free.
     expect(
-        unsafe { intercore_dp_alloc(board, 4096, &mut buf) },
+        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
         INTERCORE_OK,
         "",
     );
     let (mut data, mut cap) = (null_mut(), 0usize);
     expect(
-        unsafe { intercore_buf_data(buf, &mut data, &mut cap) },
+        ffi!(intercore_buf_data(buf, &mut data, &mut cap)),
         INTERCORE_OK,
         "",
     );
     assert!(cap >= 4096 && !data.is_null());
     let mut st = 0u32;
     expect(
-        unsafe { intercore_buf_status(buf, &mut st) },
+        ffi!(intercore_buf_status(buf, &mut st)),
         INTERCORE_E_INVALID,
         "only a completed one",
     );
@@ -363,19 +397,15 @@ fn live_board_guards() {
         "not a live handle",
     );
     expect(
-        unsafe { intercore_dp_wait(board, T, &mut done) },
+        ffi!(intercore_dp_wait(board, T, &mut done)),
         INTERCORE_OK,
         "",
     );
-    expect(
-        unsafe { intercore_buf_status(done, &mut st) },
-        INTERCORE_OK,
-        "",
-    );
+    expect(ffi!(intercore_buf_status(done, &mut st)), INTERCORE_OK, "");
     assert_eq!(st, INTERCORE_DP_OK);
     let mut n = 0usize;
     expect(
-        unsafe { intercore_buf_data(done, &mut data, &mut n) },
+        ffi!(intercore_buf_data(done, &mut data, &mut n)),
         INTERCORE_OK,
         "",
     );
@@ -417,12 +447,17 @@ fn live_board_guards() {
     // Closing the board frees what came from it.
     let mut ep2 = null_mut();
     expect(
-        unsafe { intercore_endpoint_connect(board, c"rpmsg-raw".as_ptr(), T, &mut ep2) },
+        ffi!(intercore_endpoint_connect(
+            board,
+            c"rpmsg-raw".as_ptr(),
+            T,
+            &mut ep2
+        )),
         INTERCORE_OK,
         "",
     );
     expect(
-        unsafe { intercore_dp_alloc(board, 4096, &mut buf) },
+        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
         INTERCORE_OK,
         "",
     );
@@ -451,7 +486,10 @@ fn main() {
     let args: Vec<CString> = std::env::args().map(|a| CString::new(a).unwrap()).collect();
     let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
     // SAFETY: `argv` holds `args.len()` NUL-terminated strings that outlive the call.
-    let rc = unsafe { intercore_host_sim_remote_main(argv.len() as i32, argv.as_ptr()) };
+    let rc = ffi!(intercore_host_sim_remote_main(
+        argv.len() as i32,
+        argv.as_ptr()
+    ));
     if rc >= 0 {
         std::process::exit(rc);
     }
