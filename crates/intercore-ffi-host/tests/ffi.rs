@@ -503,13 +503,16 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let mut failed = 0;
+    let (mut failed, mut passed) = (0, 0);
     for (name, f) in tests {
         if !filter.is_empty() && !filter.iter().any(|p| name.contains(p.as_str())) {
             continue;
         }
         match std::panic::catch_unwind(f) {
-            Ok(()) => println!("test {name} ... ok"),
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
             Err(_) => {
                 println!("test {name} ... FAILED");
                 failed += 1;
@@ -517,7 +520,8 @@ fn main() {
         }
     }
     if failed > 0 {
-        println!("{failed} test(s) failed");
+        println!("test result: FAILED. {passed} passed; {failed} failed");
         std::process::exit(1);
     }
+    println!("test result: ok. {passed} passed; 0 failed");
 }
