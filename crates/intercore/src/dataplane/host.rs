@@ -204,6 +204,11 @@ impl<C: CacheOps> DpHost<C> {
     pub fn batch_size(&self) -> usize {
         self.per_msg
     }
+    /// Submissions staged and not yet sent (at most [`Self::batch_size`]): an async submit
+    /// (intercore-tokio) flushes a full batch before staging the next buffer.
+    pub fn staged(&self) -> usize {
+        self.staged.len()
+    }
     /// Local endpoint and remote service address in use.
     pub fn addresses(&self) -> (u32, u32) {
         (self.ch.local, self.ch.remote)
