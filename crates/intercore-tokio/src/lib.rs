@@ -1,5 +1,15 @@
 //! Async send and receive for intercore's host role on Linux, with tokio.
 //!
+//! * [`AsyncLink`]: a board's live link (`intercore_board::Link`, from `Board::open`),
+//!   woken by the link's own descriptors (the simulated SoC's eventfd, the kernel's
+//!   endpoint devices); a link with a polled doorbell is refused and given back.
+//! * [`AsyncHost`]: a [`HostBus`] with an eventfd doorbell (below).
+//! * [`AsyncKernelRpmsg`]: the kernel's `/dev/rpmsg` character devices.
+//!
+//! [`AsyncLink`] and [`AsyncHost`] also drive the data plane: `submit`/`flush` never block
+//! the thread, and `completions` is a [`Stream`](futures_core::Stream) of completed buffers
+//! ([`Completions`]).
+//!
 //! [`AsyncHost`] wraps a [`HostBus`] whose doorbell has a file descriptor (the eventfd
 //! doorbells of `intercore-linux`, [`WakeFd`]) and registers that descriptor with tokio's
 //! reactor ([`tokio::io::unix::AsyncFd`]): a task that finds nothing to receive asks the

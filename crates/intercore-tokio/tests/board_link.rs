@@ -182,7 +182,7 @@ mode = "coherent"
 /// A QEMU board's link waits on a polled doorbell (no descriptor): `AsyncLink::new` refuses
 /// it, says why, and gives the link back, still usable with the blocking API.
 #[test]
-#[ignore = "needs qemu-system-arm and intercore's firmware images (INTERCORE_FW_DIR, or target/baremetal/images, built by scripts/test-baremetal.sh): run by hand"]
+#[ignore = "needs qemu-system-arm and the firmware images scripts/test-baremetal.sh builds: INTERCORE_FW_DIR=DIR cargo test -p intercore-tokio --test board_link -- --ignored"]
 fn qemu_board_link_is_refused_and_given_back() {
     let board = Board::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -203,5 +203,10 @@ fn qemu_board_link_is_refused_and_given_back() {
             .or_else(|_| link.connect("rpmsg-echo", Some(Duration::from_secs(10))))
             .unwrap();
         link.send(&ch, b"still blocking", None).unwrap();
+        let mut buf = [0u8; 496];
+        let n = link
+            .recv(&ch, &mut buf, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(&buf[..n], b"still blocking");
     });
 }
