@@ -134,9 +134,17 @@ impl AsyncLink {
         self.link.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Gives the link back (for blocking use).
+    /// Gives the link back (for blocking use). Rings left counted on an eventfd (the async
+    /// side never reads them) are taken off, so the first blocking wait does not wake for
+    /// them.
     pub fn into_inner(self) -> Link {
-        self.link.into_inner().unwrap_or_else(|e| e.into_inner())
+        let mut link = self.link.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let LinkParts::Eventfd(bus) = link.async_parts() {
+            // Best effort: a failed read only costs the first blocking wait a spurious
+            // wake-up.
+            let _ = bus.doorbell().take_rings();
+        }
+        link
     }
 
     /// Runs `f` on the link (non-blocking calls such as `max_payload`, `broken`; a
