@@ -128,22 +128,7 @@ struct Window {
 /// Runs `flows` (each with `out` messages to put in flight) for a warm-up then `WINDOW`,
 /// every echo answered by the next message; then lets every message in flight come back.
 fn run(links: &mut Links, flows: &mut [Flow]) -> Result<Window, String> {
-    let mut index: HashMap<(LinkId, u32), usize> = HashMap::new();
-    for (k, fl) in flows.iter_mut().enumerate() {
-        index.insert((links.ids[fl.link], fl.ep), k);
-        let (link, ep, svc) = (fl.link, fl.ep, links.svc[fl.link]);
-        let n = std::mem::take(&mut fl.out);
-        for _ in 0..n {
-            fl.seq += 1;
-            let m = payload(link, ep, fl.seq);
-            links
-                .bus(link)?
-                .send_raw(ep, svc, &m, T)
-                .map_err(|e| format!("send: {e}"))?;
-            fl.out += 1;
-        }
-        fl.sent = Instant::now();
-    }
+    let index = put_in_flight(links, flows)?;
     let mut w = Window {
         rec: Recorder::new(),
         quiet: Recorder::new(),
@@ -181,51 +166,22 @@ fn run(links: &mut Links, flows: &mut [Flow]) -> Result<Window, String> {
             return Err("round trips stalled".into());
         }
         let r = links.reactor.turn(T, |link, bus, ready| {
-            let m = match ready {
-                Ready::Message(m) => m,
-                Ready::Lost { endpoint, count } => {
-                    failure.get_or_insert(format!("{count} lost at {endpoint}"));
-                    return;
-                }
-                Ready::Down(e) => {
-                    failure.get_or_insert(format!("{link:?} down: {e}"));
-                    return;
-                }
-            };
-            let Some(&k) = index.get(&(link, m.dst())) else {
-                w.errors += 1;
-                return;
-            };
-            let fl = &mut flows[k];
-            let at = Instant::now();
-            // Messages of one endpoint come back in order: the oldest in flight is
-            // `seq - out + 1`.
-            let expect = fl.seq + 1 - fl.out as u32;
-            if m[..] != payload(fl.link, fl.ep, expect)[..] {
-                w.errors += 1;
-            }
-            drop(m);
-            fl.out -= 1;
-            if fl.quiet {
-                w.quiet.record(at - fl.sent);
-            } else if fl.out == 0 {
-                w.rec.record(at - fl.sent);
-            }
-            w.trips += 1;
-            if !stopping {
-                fl.seq += 1;
-                let m = payload(fl.link, fl.ep, fl.seq);
-                match bus.send_raw(fl.ep, svc[fl.link], &m, T) {
-                    Ok(()) => {
-                        fl.out += 1;
-                        if fl.out == 1 {
-                            fl.sent = Instant::now();
-                        }
+            let e = match ready {
+                Ready::Message(m) => match index.get(&(link, m.dst())) {
+                    Some(&k) => {
+                        let svc = svc[flows[k].link];
+                        echo(&mut flows[k], &mut w, m, bus, svc, stopping)
                     }
-                    Err(e) => {
-                        failure.get_or_insert(format!("send: {e}"));
+                    None => {
+                        w.errors += 1;
+                        None
                     }
-                }
+                },
+                Ready::Lost { endpoint, count } => Some(format!("{count} lost at {endpoint}")),
+                Ready::Down(e) => Some(format!("{link:?} down: {e}")),
+            };
+            if let Some(e) = e {
+                failure.get_or_insert(e);
             }
         });
         if let Some(f) = failure.take() {
@@ -237,6 +193,70 @@ fn run(links: &mut Links, flows: &mut [Flow]) -> Result<Window, String> {
         }
     }
     Ok(w)
+}
+
+/// An echo for flow `fl`: checked, its round trip recorded, the next message sent (unless
+/// `stopping`). An error to end the run with, if one happened.
+fn echo(
+    fl: &mut Flow,
+    w: &mut Window,
+    m: intercore::rpmsg::RxBuf<Arc<MemfdRegion>>,
+    bus: &mut Bus,
+    svc: u32,
+    stopping: bool,
+) -> Option<String> {
+    let at = Instant::now();
+    // Messages of one endpoint come back in order: the oldest in flight is
+    // `seq - out + 1`.
+    let expect = fl.seq + 1 - fl.out as u32;
+    if m[..] != payload(fl.link, fl.ep, expect)[..] {
+        w.errors += 1;
+    }
+    drop(m);
+    fl.out -= 1;
+    if fl.quiet {
+        w.quiet.record(at - fl.sent);
+    } else if fl.out == 0 {
+        w.rec.record(at - fl.sent);
+    }
+    w.trips += 1;
+    if stopping {
+        return None;
+    }
+    fl.seq += 1;
+    let m = payload(fl.link, fl.ep, fl.seq);
+    if let Err(e) = bus.send_raw(fl.ep, svc, &m, T) {
+        return Some(format!("send: {e}"));
+    }
+    fl.out += 1;
+    if fl.out == 1 {
+        fl.sent = Instant::now();
+    }
+    None
+}
+
+/// Puts each flow's first messages in flight; the index of the flows by link and endpoint.
+fn put_in_flight(
+    links: &mut Links,
+    flows: &mut [Flow],
+) -> Result<HashMap<(LinkId, u32), usize>, String> {
+    let mut index: HashMap<(LinkId, u32), usize> = HashMap::new();
+    for (k, fl) in flows.iter_mut().enumerate() {
+        index.insert((links.ids[fl.link], fl.ep), k);
+        let (link, ep, svc) = (fl.link, fl.ep, links.svc[fl.link]);
+        let n = std::mem::take(&mut fl.out);
+        for _ in 0..n {
+            fl.seq += 1;
+            let m = payload(link, ep, fl.seq);
+            links
+                .bus(link)?
+                .send_raw(ep, svc, &m, T)
+                .map_err(|e| format!("send: {e}"))?;
+            fl.out += 1;
+        }
+        fl.sent = Instant::now();
+    }
+    Ok(index)
 }
 
 fn flows(links: &mut Links, per_link: usize, name: &str) -> Result<Vec<Flow>, String> {
