@@ -152,6 +152,8 @@ struct Turn {
 
 struct Bench {
     c: Counted,
+    /// The host's endpoints; round trip `k` goes from endpoint `k mod len`.
+    heps: Vec<u32>,
     hep: u32,
     rep: u32,
     out: Vec<u8>,
@@ -167,6 +169,16 @@ impl Bench {
     /// `inline`: the table offers every intercore feature and the host takes its default,
     /// inline-slot rings (the rpmsg buses on top: `intercore-bus-inline` rows).
     fn with(event_idx: bool, in_order: bool, inline: bool) -> Result<Self, String> {
+        Self::with_endpoints(event_idx, in_order, inline, 1)
+    }
+
+    /// As [`Self::with`], with `endpoints` host endpoints taking turns.
+    fn with_endpoints(
+        event_idx: bool,
+        in_order: bool,
+        inline: bool,
+        endpoints: usize,
+    ) -> Result<Self, String> {
         let link = Carveout::new(CarveoutSpec {
             vring_num: NUM,
             buf_size: BUF_SIZE,
@@ -186,10 +198,11 @@ impl Bench {
             .remote
             .create_endpoint("bench-accesses", None)
             .map_err(|e| e.to_string())?;
-        let hep = c
-            .host
-            .create_endpoint("bench", None)
+        let heps = (0..endpoints.max(1))
+            .map(|_| c.host.create_endpoint("bench", None))
+            .collect::<Result<Vec<u32>, _>>()
             .map_err(|e| e.to_string())?;
+        let hep = heps[0];
         if c.host.in_order() != in_order || c.remote.in_order() != in_order {
             return Err(format!(
                 "in-order rings: wanted {in_order}, not negotiated so"
@@ -200,6 +213,7 @@ impl Bench {
         }
         Ok(Self {
             c,
+            heps,
             hep,
             rep,
             out: vec![0; BUF_SIZE],
@@ -214,6 +228,7 @@ impl Bench {
     /// rtt, 0).
     fn round_trip(&mut self, size: usize, whole: bool) -> Result<[Counts; 4], String> {
         self.seq = self.seq.wrapping_add(1);
+        self.hep = self.heps[self.seq as usize % self.heps.len()];
         for (i, b) in self.out[..size].iter_mut().enumerate() {
             *b = self.seq.wrapping_add(i as u8);
         }
@@ -333,12 +348,50 @@ pub fn intercore_rows() -> Result<Vec<AccessRow>, String> {
     Ok(rows)
 }
 
+/// Endpoint counts of the endpoint-scale rows (issue 23.3).
+pub const ENDPOINTS: [usize; 2] = [1, 256];
+
+/// The endpoint-scale rows: 64-byte round trips over the in-order rings (EVENT_IDX off)
+/// with 1 and 256 host endpoints, the round trips taking turns over every endpoint
+/// (`intercore-1ep`, `intercore-256ep`): what a message costs in shared memory must not
+/// depend on how many endpoints the link has.
+pub fn endpoint_rows() -> Result<Vec<AccessRow>, String> {
+    let mut rows = Vec::new();
+    for (endpoints, implementation) in ENDPOINTS
+        .into_iter()
+        .zip(["intercore-1ep", "intercore-256ep"])
+    {
+        let mut b = Bench::with_endpoints(false, true, false, endpoints)?;
+        let w = b.measure(64)?;
+        let row = |role, op, counts| AccessRow {
+            role,
+            implementation,
+            op,
+            size: 64,
+            event_idx: false,
+            counts,
+            msgs: u64::from(NUM),
+            ordering_seen: true,
+        };
+        rows.extend([
+            row("host", "send", w.host_send),
+            row("host", "recv", w.host_recv),
+            row("host", "rtt", w.host_rtt),
+            row("remote", "recv", w.remote_recv),
+            row("remote", "send", w.remote_send),
+            row("remote", "rtt", w.remote_rtt),
+        ]);
+    }
+    Ok(rows)
+}
+
 /// Every row: intercore's, then rust-vmm `virtio-queue`'s device path through the same
 /// counter.
 pub fn rows() -> Result<Vec<AccessRow>, String> {
     let mut rows = intercore_rows()?;
     rows.extend(vq::rows()?);
     rows.extend(inline::rows()?);
+    rows.extend(endpoint_rows()?);
     Ok(rows)
 }
 

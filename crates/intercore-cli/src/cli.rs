@@ -323,6 +323,8 @@ pub enum Suite {
     Bulk,
     /// A soak of --duration seconds.
     Soak,
+    /// Many remotes × endpoints through one reactor thread (not in the default run).
+    Scale,
 }
 
 impl Suite {
@@ -333,6 +335,7 @@ impl Suite {
             Suite::Throughput => "throughput",
             Suite::Bulk => "bulk",
             Suite::Soak => "soak",
+            Suite::Scale => "scale",
         }
     }
 }

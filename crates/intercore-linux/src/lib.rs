@@ -11,6 +11,8 @@
 //!   (TI OMAP/K3 or ZynqMP IPI) through UIO.
 //! * [`DmaBufCache`] and `Arm64El0Cache` (aarch64): the core's `CacheOps` through the
 //!   dma-buf sync ioctl or the EL0 cache-maintenance instructions.
+//! * [`reactor`]: one thread serving many host links and endpoints through one `epoll`
+//!   wait, fair across links and endpoints ([`Reactor`]).
 //! * [`remoteproc`]: the kernel's remoteproc framework (sysfs and the character device):
 //!   firmware, start, stop, state ([`Remoteproc`]).
 //! * [`rpmsg_char`]: the kernel's rpmsg character devices as an intercore transport
@@ -28,6 +30,7 @@
 pub mod file;
 pub mod memory;
 pub mod notify;
+pub mod reactor;
 pub mod remoteproc;
 pub mod rpmsg_char;
 pub mod sys;
@@ -39,6 +42,7 @@ mod cache;
 #[cfg(all(feature = "vfio", feature = "test-utils"))]
 pub use memory::edu;
 pub use notify::{EventFd, EventfdDoorbell, PidFd, UioDoorbell, UioLayout};
+pub use reactor::{LinkId, Reactor, ReactorConfig, Ready};
 pub use remoteproc::{Remoteproc, RprocError, RprocPaths, RprocState};
 pub use rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 pub use sys::{

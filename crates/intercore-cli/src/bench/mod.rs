@@ -7,6 +7,7 @@ mod iox;
 mod plot;
 mod rtt_async;
 mod rtt_inline;
+mod scale;
 mod stats;
 mod suites;
 
@@ -235,6 +236,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
         .collect();
     ts.extend(rtt_inline::targets(rows));
     ts.extend(rtt_async::targets(rows));
+    ts.extend(scale::targets(rows));
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {
@@ -609,7 +611,8 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     let steps = has("rtt") as usize * rtt_steps
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
-        + has("soak") as usize;
+        + has("soak") as usize
+        + has("scale") as usize * scale::STEPS;
     let samples = a.samples as usize;
     let mut run = Run {
         json,
@@ -641,6 +644,11 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     }
     if has("soak") {
         run.soak(a.duration)?;
+    }
+    if has("scale") {
+        for r in scale::rows(|s| run.progress.step(s)) {
+            run.push(r, "scale")?;
+        }
     }
     run.progress.clear();
     let ts = targets(&run.rows);

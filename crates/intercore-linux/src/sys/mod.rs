@@ -14,9 +14,11 @@
 //!
 //! The public functions here are what other crates of the workspace use instead of
 //! `unsafe` of their own (`intercore-vhost` denies it): each is safe for any argument.
+//! * [`Epoll`]: one wait over many descriptors (the reactor's).
 //! * `process`: clocks, CPU affinity, the effective user, the page size.
 #![allow(unsafe_code)]
 
+mod epoll;
 pub(crate) mod fd;
 pub(crate) mod ioctl;
 mod mmap;
@@ -24,6 +26,7 @@ mod mmio;
 mod process;
 pub(crate) mod socket;
 
+pub use epoll::Epoll;
 pub use fd::{
     add_seals, adopt_inherited_fd, clear_cloexec, ftruncate, memfd_create, pipe, poll_readable_any,
     read, seals, set_nonblock, spawn_inheriting, write,

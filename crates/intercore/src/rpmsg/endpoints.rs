@@ -84,42 +84,98 @@ pub(crate) struct Entry<X> {
     pub ext: X,
 }
 
-/// The storage of an endpoint table: a fixed array on the remote, a `Vec` on the host.
+/// The storage of an endpoint table: a fixed array on the remote (looked up by a scan of
+/// its `N` slots, `N` a compile-time constant), an [`Indexed`] vector on the host (looked
+/// up through a hash index: O(1) per message however many endpoints the host opens).
 pub(crate) trait Slots<X> {
     fn slots(&self) -> &[Option<Entry<X>>];
-    fn slots_mut(&mut self) -> &mut [Option<Entry<X>>];
-    /// A free slot, growing the storage if it can.
-    fn free(&mut self) -> Option<&mut Option<Entry<X>>>;
+    /// Entry `i`, mutable (its `addr` is private to the table: the index keys on it).
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Entry<X>>;
+    /// The slot holding endpoint `addr`.
+    fn find(&self, addr: u32) -> Option<usize>;
+    /// Puts `e` in a free slot (growing the storage if it can); `Err(e)` when full.
+    fn put(&mut self, e: Entry<X>) -> core::result::Result<(), Entry<X>>;
+    /// Empties slot `i`.
+    fn take(&mut self, i: usize) -> Option<Entry<X>>;
 }
 
 impl<X, const N: usize> Slots<X> for [Option<Entry<X>>; N] {
     fn slots(&self) -> &[Option<Entry<X>>] {
         self
     }
-    fn slots_mut(&mut self) -> &mut [Option<Entry<X>>] {
-        self
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Entry<X>> {
+        self.get_mut(i)?.as_mut()
     }
-    fn free(&mut self) -> Option<&mut Option<Entry<X>>> {
-        self.iter_mut().find(|s| s.is_none())
+    fn find(&self, addr: u32) -> Option<usize> {
+        self.iter()
+            .position(|s| s.as_ref().is_some_and(|e| e.addr == addr))
+    }
+    fn put(&mut self, e: Entry<X>) -> core::result::Result<(), Entry<X>> {
+        match self.iter_mut().find(|s| s.is_none()) {
+            Some(s) => {
+                *s = Some(e);
+                Ok(())
+            }
+            None => Err(e),
+        }
+    }
+    fn take(&mut self, i: usize) -> Option<Entry<X>> {
+        self.get_mut(i).and_then(Option::take)
+    }
+}
+
+/// The host's endpoint storage: entries in a vector whose freed slots are reused, and a
+/// hash index from address to slot, so lookup, creation and removal cost the same with
+/// one endpoint or thousands.
+#[cfg(feature = "alloc")]
+pub(crate) struct Indexed<X> {
+    slots: alloc::vec::Vec<Option<Entry<X>>>,
+    free: alloc::vec::Vec<usize>,
+    index: hashbrown::HashMap<u32, usize>,
+}
+
+#[cfg(feature = "alloc")]
+impl<X> Default for Indexed<X> {
+    fn default() -> Self {
+        Self {
+            slots: alloc::vec::Vec::new(),
+            free: alloc::vec::Vec::new(),
+            index: hashbrown::HashMap::new(),
+        }
     }
 }
 
 #[cfg(feature = "alloc")]
-impl<X> Slots<X> for alloc::vec::Vec<Option<Entry<X>>> {
+impl<X> Slots<X> for Indexed<X> {
     fn slots(&self) -> &[Option<Entry<X>>] {
-        self
+        &self.slots
     }
-    fn slots_mut(&mut self) -> &mut [Option<Entry<X>>] {
-        self
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Entry<X>> {
+        self.slots.get_mut(i)?.as_mut()
     }
-    fn free(&mut self) -> Option<&mut Option<Entry<X>>> {
-        match self.iter().position(|s| s.is_none()) {
-            Some(i) => Some(&mut self[i]),
-            None => {
-                self.push(None);
-                self.last_mut()
+    fn find(&self, addr: u32) -> Option<usize> {
+        self.index.get(&addr).copied()
+    }
+    fn put(&mut self, e: Entry<X>) -> core::result::Result<(), Entry<X>> {
+        let addr = e.addr;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(e);
+                i
             }
-        }
+            None => {
+                self.slots.push(Some(e));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(addr, i);
+        Ok(())
+    }
+    fn take(&mut self, i: usize) -> Option<Entry<X>> {
+        let e = self.slots.get_mut(i).and_then(Option::take)?;
+        self.index.remove(&e.addr);
+        self.free.push(i);
+        Some(e)
     }
 }
 
@@ -127,6 +183,7 @@ impl<X> Slots<X> for alloc::vec::Vec<Option<Entry<X>>> {
 pub(crate) struct Endpoints<X, S> {
     slots: S,
     next: EndpointAddr,
+    len: usize,
     _x: PhantomData<X>,
 }
 
@@ -136,6 +193,7 @@ impl<X, S: Slots<X>> Endpoints<X, S> {
         Self {
             slots,
             next: EndpointAddr::FIRST_DYNAMIC,
+            len: 0,
             _x: PhantomData,
         }
     }
@@ -149,24 +207,23 @@ impl<X, S: Slots<X>> Endpoints<X, S> {
     pub fn iter(&self) -> impl Iterator<Item = &Entry<X>> {
         self.slots.slots().iter().flatten()
     }
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry<X>> {
-        self.slots.slots_mut().iter_mut().flatten()
-    }
     pub fn contains(&self, addr: u32) -> bool {
-        self.iter().any(|e| e.addr == addr)
+        self.slots.find(addr).is_some()
     }
     pub fn get(&self, addr: u32) -> Result<&Entry<X>> {
-        self.iter()
-            .find(|e| e.addr == addr)
+        self.slots
+            .find(addr)
+            .and_then(|i| self.slots.slots()[i].as_ref())
             .ok_or(Error::NoSuchEndpoint(addr))
     }
     pub fn get_mut(&mut self, addr: u32) -> Result<&mut Entry<X>> {
-        self.iter_mut()
-            .find(|e| e.addr == addr)
+        self.slots
+            .find(addr)
+            .and_then(|i| self.slots.slot_mut(i))
             .ok_or(Error::NoSuchEndpoint(addr))
     }
     pub fn count(&self) -> usize {
-        self.iter().count()
+        self.len
     }
 
     /// Creates an endpoint named `name` at `addr`, or (`None`) at the next free dynamic
@@ -184,6 +241,7 @@ impl<X, S: Slots<X>> Endpoints<X, S> {
             }
             Some(a) => a,
             None => {
+                // At most `len` addresses are taken: the scan ends within `len + 1` steps.
                 let mut a = self.next;
                 while self.contains(a.0) {
                     a = a.next_dynamic();
@@ -201,27 +259,28 @@ impl<X, S: Slots<X>> Endpoints<X, S> {
     /// Puts an endpoint in a free slot as it is (a host's reconnect carries its endpoints
     /// over this way); the caller has checked the address.
     pub fn insert(&mut self, addr: u32, name: Name, ext: X) -> Result<()> {
-        let slot = self
-            .slots
-            .free()
-            .ok_or(Error::Exhausted("endpoint table"))?;
-        *slot = Some(Entry {
+        let e = Entry {
             addr,
             name,
             announced: false,
             ext,
-        });
+        };
+        self.slots
+            .put(e)
+            .map_err(|_| Error::Exhausted("endpoint table"))?;
+        self.len += 1;
         Ok(())
     }
 
     /// Removes endpoint `addr` from the table.
     pub fn remove(&mut self, addr: u32) -> Result<Entry<X>> {
-        self.slots
-            .slots_mut()
-            .iter_mut()
-            .find(|s| s.as_ref().is_some_and(|e| e.addr == addr))
-            .and_then(Option::take)
-            .ok_or(Error::NoSuchEndpoint(addr))
+        let e = self
+            .slots
+            .find(addr)
+            .and_then(|i| self.slots.take(i))
+            .ok_or(Error::NoSuchEndpoint(addr))?;
+        self.len -= 1;
+        Ok(e)
     }
 }
 
@@ -320,6 +379,38 @@ mod tests {
             Err(Error::Exhausted("endpoint table"))
         );
         assert_eq!(t.next_dynamic(), EndpointAddr(1025));
+    }
+
+    /// The host's indexed table: 256 endpoints created, looked up, half removed and
+    /// replaced; freed slots are reused (the storage does not grow) and every lookup finds
+    /// exactly its own entry.
+    #[test]
+    fn indexed_table_finds_every_endpoint_and_reuses_slots() {
+        let mut t: Endpoints<u32, Indexed<u32>> = Endpoints::new(Indexed::default());
+        let addrs: alloc::vec::Vec<u32> =
+            (0..256).map(|i| t.create("e", None, i).unwrap()).collect();
+        assert_eq!(t.count(), 256);
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(t.get(a).map(|e| e.ext), Ok(i as u32));
+        }
+        for &a in addrs.iter().step_by(2) {
+            assert_eq!(t.remove(a).map(|e| e.addr), Ok(a));
+            assert_eq!(t.get(a).map(|e| e.addr), Err(Error::NoSuchEndpoint(a)));
+        }
+        assert_eq!(t.count(), 128);
+        for i in 0..128 {
+            t.create("f", None, 1000 + i).unwrap();
+        }
+        assert_eq!(t.count(), 256);
+        assert_eq!(t.slots.slots().len(), 256, "freed slots were reused");
+        for &a in addrs.iter().skip(1).step_by(2) {
+            assert_eq!(t.get_mut(a).map(|e| e.addr), Ok(a));
+        }
+        assert_eq!(t.remove(7).err(), Some(Error::NoSuchEndpoint(7)));
+        assert_eq!(
+            t.create("g", Some(addrs[1]), 0),
+            Err(Error::AddressInUse(addrs[1]))
+        );
     }
 
     #[test]

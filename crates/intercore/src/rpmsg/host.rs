@@ -8,7 +8,7 @@ mod recovery;
 pub use bufs::{RxBuf, TxBuf};
 pub use config::{CoherentPool, HostConfig, HostStats, LINUX_PAGE, VdevPlacement};
 
-use super::endpoints::{self, Core, EndpointAddr, Endpoints, Entry};
+use super::endpoints::{self, Core, EndpointAddr, Endpoints, Indexed};
 use super::{
     Channel, Msg, RPMSG_ADDR_ANY, RPMSG_HDR_SIZE, RPMSG_NS_ADDR, RscLocation, VdevInfo, status,
 };
@@ -45,9 +45,11 @@ struct Inbox {
     held: u16,
     /// `Pending::Copied` entries in the queue.
     copied: usize,
+    /// Listed in `HostBus::ready` (each endpoint at most once).
+    listed: bool,
 }
 
-type Table = Endpoints<Inbox, Vec<Option<Entry<Inbox>>>>;
+type Table = Endpoints<Inbox, Indexed<Inbox>>;
 
 /// Both inline-slot rings (negotiated with an intercore remote: `INTERCORE_F_INLINE`).
 /// Messages come and go through the slots; the split rings are not used. A received
@@ -104,6 +106,10 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     tx_free: Vec<u16>,
     rx_unpublished: bool,
     endpoints: Table,
+    /// Endpoints with messages queued, in the order they got them (each listed once; an
+    /// endpoint that still has some after a receive goes to the back): what
+    /// [`Self::next_ready`] and `recv_any_with` take from, O(1) per message.
+    ready: VecDeque<u32>,
     services: BTreeMap<[u8; 32], u32>,
     /// Which endpoint holds each receive buffer (by id), if one does.
     rx_holder: Vec<Option<u32>>,
@@ -274,7 +280,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             nbufs,
             tx_free: Vec::with_capacity(nbufs as usize),
             rx_unpublished: false,
-            endpoints: Endpoints::new(Vec::new()),
+            endpoints: Endpoints::new(Indexed::default()),
+            ready: VecDeque::new(),
             services: BTreeMap::new(),
             rx_holder: alloc::vec![None; nbufs as usize],
             held_limit: cfg
@@ -639,6 +646,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 ep.queue.push_back(e);
             }
         }
+        self.list_ready(dst);
         if held < limit {
             Ok(())
         } else {
@@ -708,11 +716,20 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// The address of the service `name` the remote announced, waiting up to `timeout`
     /// for the announcement ([`MessageIo`](super::MessageIo) has the timeout convention).
+    /// When the wait ends without it and the table has dropped announcements (it holds
+    /// `HostConfig::max_services`), the error is `Exhausted` instead of `Timeout`: the
+    /// name may have been among the dropped ones.
     pub fn find_service(&mut self, name: &str, timeout: Option<Duration>) -> Result<u32> {
-        self.block_on(timeout, false, |bus| {
+        let r = self.block_on(timeout, false, |bus| {
             bus.poll()?;
             Ok(bus.service(name))
-        })
+        });
+        match r {
+            Err(Error::Timeout) if self.ns_overflow > 0 => Err(Error::Exhausted(
+                "name-service table full (HostConfig::max_services): announcements were dropped",
+            )),
+            r => r,
+        }
     }
 
     /// Opens a local endpoint named `name` (at the next free dynamic address) talking to
@@ -822,17 +839,38 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// A local endpoint with something queued (polling the ring once when none has).
     fn endpoint_with_mail(&mut self) -> Result<Option<u32>> {
         self.check()?;
-        let find = |bus: &Self| {
-            bus.endpoints
-                .iter()
-                .find(|e| !e.ext.queue.is_empty())
-                .map(|e| e.addr)
-        };
-        if let Some(ep) = find(self) {
+        if let Some(ep) = self.next_ready() {
             return Ok(Some(ep));
         }
         self.poll()?;
-        Ok(find(self))
+        Ok(self.next_ready())
+    }
+
+    /// The next local endpoint with messages queued, round robin: endpoints are listed in
+    /// the order they got mail, and one that still has some after a receive goes back to
+    /// the end of the list, so a caller that takes a bounded number of messages from each
+    /// endpoint it is handed serves every endpoint in turn (an event loop's fairness).
+    /// Does not poll the ring ([`Self::poll`] files what arrived); O(1) per call.
+    pub fn next_ready(&mut self) -> Option<u32> {
+        while let Some(ep) = self.ready.pop_front() {
+            if let Ok(e) = self.endpoints.get_mut(ep) {
+                e.ext.listed = false;
+                if !e.ext.queue.is_empty() {
+                    return Some(ep);
+                }
+            }
+        }
+        None
+    }
+
+    /// Lists `ep` in `ready` if it has mail and is not listed yet.
+    fn list_ready(&mut self, ep: u32) {
+        if let Ok(e) = self.endpoints.get_mut(ep) {
+            if !e.ext.listed && !e.ext.queue.is_empty() {
+                e.ext.listed = true;
+                self.ready.push_back(ep);
+            }
+        }
     }
 
     /// Creates a local endpoint named `name` at `addr` (`None`: the next free dynamic
@@ -865,6 +903,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Ok(())
         };
         let ep = self.endpoints.remove(addr)?;
+        if ep.ext.listed {
+            self.ready.retain(|&a| a != addr);
+        }
         // Buffers it lent out as `RxBuf` come back later with no holder.
         for h in &mut self.rx_holder {
             if *h == Some(addr) {
@@ -897,12 +938,16 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         match p {
             None => Err(Error::WouldBlock),
-            Some(Pending::Lost(count)) => Err(Error::Lost { count }),
+            Some(Pending::Lost(count)) => {
+                self.list_ready(ep);
+                Err(Error::Lost { count })
+            }
             Some(p) => {
                 if let Pending::Copied { .. } = p {
                     let e = &mut self.endpoints.get_mut(ep)?.ext;
                     e.copied = e.copied.saturating_sub(1);
                 }
+                self.list_ready(ep);
                 Ok(p)
             }
         }
@@ -939,10 +984,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
     }
 
-    /// Receives one message for `ep` in place, without blocking (zero copy; a message that
-    /// was copied out of the ring — its endpoint held its limit of buffers in place — comes
-    /// in its copy). Errors as [`Self::try_recv_copy`].
-    fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
+    /// Receives one message for local endpoint `ep` in place, without blocking (zero copy;
+    /// a message that was copied out of the ring — its endpoint held its limit of buffers
+    /// in place — comes in its copy): what an event loop calls for the endpoint
+    /// [`Self::next_ready`] named. `WouldBlock` when none is queued (the ring is polled
+    /// once first); `Lost` (once, at their place in the order) when messages for `ep` were
+    /// dropped because its queue was full.
+    pub fn try_recv_buf(&mut self, ep: u32) -> Result<RxBuf<M>> {
         let (src, slot) = match self.next_pending(ep)? {
             Pending::Ring { id, src, len } => {
                 let off = self.rx_pay(id);
