@@ -315,8 +315,45 @@ fn phys_board_memory(
     b: &intercore_board::Board,
     a: &InspectArgs,
 ) -> Result<BoardMem, String> {
-    use intercore_board::{RegionSpec, TransportSpec as Tr};
     let roots = roots(a);
+    let (ranges, rsc_at) = board_ranges(file, b, &roots)?;
+    let start = ranges[0].0;
+    let mem = map_ranges(&roots, &ranges)?;
+    let rsc_offset = match rsc_at {
+        Some(pa) => Some((pa - start) as usize),
+        None => ranges
+            .iter()
+            .find_map(|&(pa, len)| find_table_in(&mem, (pa - start) as usize, len as usize)),
+    };
+    if rsc_offset.is_none() && a.rsc_offset.is_none() && a.vring0.is_none() {
+        return Err(format!(
+            "no resource table with an rpmsg vdev at any 4 KiB boundary of {}: is the firmware loaded? (or give --rsc-offset, or the rings with --vring0/--vring1)",
+            ranges
+                .iter()
+                .map(|(p, l)| format!("{p:#x}+{l:#x}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(BoardMem {
+        mem: Box::new(mem),
+        base: start,
+        rsc_offset,
+        windows: ranges,
+    })
+}
+
+/// Physical `(base, length)` ranges.
+type Ranges = Vec<(u64, u64)>;
+
+/// The physical ranges a kernel or userspace board names (sorted, not empty, not
+/// overlapping), and the table's physical address if the board gives it.
+fn board_ranges(
+    file: &Path,
+    b: &intercore_board::Board,
+    roots: &intercore_linux::SysRoots,
+) -> Result<(Ranges, Option<u64>), String> {
+    use intercore_board::{RegionSpec, TransportSpec as Tr};
     let where_ = file.display();
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     let mut rsc_at: Option<u64> = None;
@@ -327,7 +364,7 @@ fn phys_board_memory(
             let (pa, len) = match region {
                 RegionSpec::Range { base, size } => (*base, *size),
                 RegionSpec::ReservedMemory { node, size } => {
-                    let m = intercore_linux::reserved_memory(&roots, node)
+                    let m = intercore_linux::reserved_memory(roots, node)
                         .map_err(|e| format!("{where_}: transport.region: {e}"))?;
                     let &(pa, len) = m.regions.first().ok_or_else(|| {
                         format!("{where_}: transport.region: /reserved-memory/{node} has no reg")
@@ -352,7 +389,7 @@ fn phys_board_memory(
             };
             let rp = intercore_linux::Remoteproc::open(&paths, Some(&spec.selector.as_arg()))
                 .map_err(|e| format!("{where_}: remoteproc.name: {e}"))?;
-            ranges = memory_regions(&roots, &rp.sysfs_dir())?;
+            ranges = memory_regions(roots, &rp.sysfs_dir())?;
             if ranges.is_empty() {
                 return Err(format!(
                     "{}: its device-tree node names no memory-region ({}): give the memory with --shm /dev/mem --file-offset PHYS --size LEN",
@@ -379,6 +416,12 @@ fn phys_board_memory(
             ));
         }
     }
+    Ok((ranges, rsc_at))
+}
+
+/// `ranges` (as [`board_ranges`] returns them) mapped read-only from `/dev/mem`, each on
+/// its own, as one region from the first range's start.
+fn map_ranges(roots: &intercore_linux::SysRoots, ranges: &[(u64, u64)]) -> Result<PhysMem, String> {
     let start = ranges[0].0;
     let last = ranges[ranges.len() - 1];
     let span = last
@@ -386,12 +429,10 @@ fn phys_board_memory(
         .checked_add(last.1)
         .map(|e| e - start)
         .filter(|s| *s <= REGION_MAX)
-        .ok_or_else(|| {
-            format!("{where_}: the memory ranges span more than {REGION_MAX:#x} bytes")
-        })?;
+        .ok_or_else(|| format!("the memory ranges span more than {REGION_MAX:#x} bytes"))?;
     let devmem = roots.dev.join("mem");
     let mut maps = Vec::new();
-    for &(pa, len) in &ranges {
+    for &(pa, len) in ranges {
         let m =
             intercore_linux::sys::ReadOnlyMap::open(&devmem, pa, len as usize).map_err(|e| {
                 format!(
@@ -406,31 +447,9 @@ fn phys_board_memory(
             })?;
         maps.push(((pa - start) as usize, m));
     }
-    let mem = PhysMem {
+    Ok(PhysMem {
         maps,
         len: span as usize,
-    };
-    let rsc_offset = match rsc_at {
-        Some(pa) => Some((pa - start) as usize),
-        None => ranges
-            .iter()
-            .find_map(|&(pa, len)| find_table_in(&mem, (pa - start) as usize, len as usize)),
-    };
-    if rsc_offset.is_none() && a.rsc_offset.is_none() && a.vring0.is_none() {
-        return Err(format!(
-            "no resource table with an rpmsg vdev at any 4 KiB boundary of {}: is the firmware loaded? (or give --rsc-offset, or the rings with --vring0/--vring1)",
-            ranges
-                .iter()
-                .map(|(p, l)| format!("{p:#x}+{l:#x}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(BoardMem {
-        mem: Box::new(mem),
-        base: start,
-        rsc_offset,
-        windows: ranges,
     })
 }
 
