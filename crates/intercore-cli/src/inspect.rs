@@ -1,10 +1,15 @@
 //! `intercore inspect`: decode a live or frozen link read-only and say what is wrong
 //! (`intercore::inspect` does the decoding and the diagnosis; this is its command line).
 //!
-//! The memory is opened read-only and read with `pread` (no mapping, so nothing here can
-//! store into it): a POSIX shm object or any file a peer maps (`--shm`), a raw dump
-//! (`--dump`), or the memory a board's link owner uses (`--board`: its memfd, reached
-//! through `/proc/PID/fd` of the owner, which keeps the link).
+//! The memory is opened read-only: a POSIX shm object or any file a peer maps (`--shm`),
+//! a raw dump (`--dump`), or the memory a board's link uses (`--board`) are read with
+//! `pread` — for a sim or QEMU board the link owner's memfd, reached through
+//! `/proc/PID/fd` of the owner, which keeps the link. A kernel or userspace board's link
+//! is physical memory: the ranges the board file names (the userspace transport's
+//! carveout; for the kernel transport the remote processor's `memory-region` entries in
+//! the device tree) are mapped `PROT_READ` from `/dev/mem` opened `O_RDONLY`
+//! (`intercore_linux::sys::ReadOnlyMap`; arm64's `/dev/mem` refuses `read()` of a `no-map`
+//! range but maps it), each range on its own and nothing between them.
 
 use clap::Args;
 use intercore::inspect::{Flavor, Peek, Report, Target, VringSpec, inspect};
@@ -20,10 +25,21 @@ pub const WATCH_COUNT_MAX: u64 = 100_000_000;
 /// `intercore inspect`.
 #[derive(Args, Debug, Clone)]
 pub struct InspectArgs {
-    /// The memory of this board's link (a running link owner's memfd; its resource table
-    /// found by scanning unless --rsc-offset is given). The owner keeps the link.
+    /// The memory of this board's link: a sim/QEMU board's running link owner's memfd (the
+    /// owner keeps the link); a userspace board's carveout, or a kernel board's remote
+    /// processor's memory-region ranges, mapped read-only from /dev/mem (root). The
+    /// resource table is found by scanning unless the board or --rsc-offset places it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["shm", "dump"])]
     pub board: Option<PathBuf>,
+    /// sysfs root, for --board (default /sys)
+    #[arg(long, value_name = "DIR", requires = "board")]
+    pub sysfs: Option<PathBuf>,
+    /// Device-node root, for --board: where mem and remoteprocN are (default /dev)
+    #[arg(long, value_name = "DIR", requires = "board")]
+    pub dev: Option<PathBuf>,
+    /// Device-tree root, for --board (default /proc/device-tree)
+    #[arg(long, value_name = "DIR", requires = "board")]
+    pub device_tree: Option<PathBuf>,
     /// A POSIX shared-memory object (a name, looked up in /dev/shm) or any file a peer
     /// maps, e.g. OpenAMP's generic machine's openamp.shm
     #[arg(long, value_name = "PATH", conflicts_with = "dump")]
@@ -139,6 +155,37 @@ impl Peek for FileMem {
     }
 }
 
+/// Physical ranges mapped read-only from `/dev/mem`, seen by the decoder as one region
+/// from the lowest range's start to the highest's end; a read between ranges is an error
+/// (nothing there is mapped, or read).
+struct PhysMem {
+    /// `(region offset, mapping)`, sorted, not overlapping.
+    maps: Vec<(usize, intercore_linux::sys::ReadOnlyMap)>,
+    len: usize,
+}
+
+impl Peek for PhysMem {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn peek(&self, off: usize, dst: &mut [u8]) -> std::io::Result<()> {
+        let end = off
+            .checked_add(dst.len())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        match self
+            .maps
+            .iter()
+            .find(|(at, m)| *at <= off && end <= at + m.len())
+        {
+            Some((at, m)) => m.read(off - at, dst),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "not inside one of the board's memory ranges",
+            )),
+        }
+    }
+}
+
 /// The region must fit in memory the decoder can index: 1 TiB is more than any link.
 const REGION_MAX: u64 = 1 << 40;
 
@@ -181,8 +228,13 @@ fn shm_path(p: &Path) -> PathBuf {
 /// The first 4 KiB boundary (within the first 16 MiB) holding a resource table with an
 /// rpmsg vdev.
 fn find_table(mem: &dyn Peek) -> Option<usize> {
-    let end = mem.len().min(16 << 20);
-    (0..end).step_by(4096).find(|&off| {
+    find_table_in(mem, 0, mem.len())
+}
+
+/// As [`find_table`], within `start..start + len` of the region (`start` 4 KiB-aligned).
+fn find_table_in(mem: &dyn Peek, start: usize, len: usize) -> Option<usize> {
+    let end = start.saturating_add(len.min(16 << 20)).min(mem.len());
+    (start..end).step_by(4096).find(|&off| {
         // A table starts with version 1, 1..=256 entries and two reserved zero words.
         let mut h = [0u8; 16];
         if off + 16 > mem.len() || mem.peek(off, &mut h).is_err() {
@@ -203,22 +255,245 @@ fn find_table(mem: &dyn Peek) -> Option<usize> {
     })
 }
 
-/// The memfd a running link owner of `board` uses, and the board's device address base.
-fn board_memory(file: &Path) -> Result<(FileMem, u64), String> {
+/// What `--board` reads: the memory, the device address of its first byte, where the
+/// board puts the resource table (if it says), and the device-address ranges it names.
+struct BoardMem {
+    mem: Box<dyn Peek>,
+    base: u64,
+    rsc_offset: Option<usize>,
+    windows: Vec<(u64, u64)>,
+}
+
+/// The link memory `board` names: a sim/QEMU board's running owner's memfd, or a
+/// kernel/userspace board's physical ranges.
+fn board_memory(file: &Path, a: &InspectArgs) -> Result<BoardMem, String> {
     let b = intercore_board::Board::from_file(file).map_err(|e| e.to_string())?;
     use intercore_board::TransportSpec as Tr;
     let base = match &b.transport {
         Tr::Sim { da_base, .. } => *da_base,
         Tr::Qemu { core, .. } => core.core().shared_base(),
-        Tr::Userspace { .. } | Tr::Kernel { .. } => {
+        Tr::Userspace { .. } | Tr::Kernel { .. } => return phys_board_memory(file, &b, a),
+    };
+    let (mem, base) = owner_memory(file, base)?;
+    Ok(BoardMem {
+        mem: Box::new(mem),
+        base,
+        rsc_offset: None,
+        windows: Vec::new(),
+    })
+}
+
+/// `/dev`, `/sys`, `/proc/device-tree` as the options give them.
+fn roots(a: &InspectArgs) -> intercore_linux::SysRoots {
+    let mut r = intercore_linux::SysRoots::default();
+    if let Some(d) = &a.sysfs {
+        r.sys = d.clone();
+    }
+    if let Some(d) = &a.dev {
+        r.dev = d.clone();
+    }
+    if let Some(d) = &a.device_tree {
+        r.device_tree = d.clone();
+    }
+    r
+}
+
+/// A kernel or userspace board's link memory: physical ranges, read through `/dev/mem`
+/// mapped read-only. The device sees them at their physical addresses (the remoteproc
+/// carveouts of TI K3 and ZynqMP R5F DDR, and what the userspace transport assumes:
+/// `PhysCarveout::identity_map`); `--base` says otherwise.
+///
+/// * userspace: the transport's carveout (`transport.base`/`size` or
+///   `transport.region`), the table at `transport.rsc_offset`, plus the `[vdev]` pool and
+///   buffer ranges if the board gives them;
+/// * kernel: the remote processor's `memory-region` entries (its device-tree node's
+///   phandles, resolved through `/reserved-memory`, as `board check` reads them), where
+///   Linux allocated the vrings and buffers (the first: TI K3's DMA pool) and the firmware
+///   keeps its table; the table is searched for.
+fn phys_board_memory(
+    file: &Path,
+    b: &intercore_board::Board,
+    a: &InspectArgs,
+) -> Result<BoardMem, String> {
+    let roots = roots(a);
+    let (ranges, rsc_at) = board_ranges(file, b, &roots)?;
+    let start = ranges[0].0;
+    let mem = map_ranges(&roots, &ranges)?;
+    let rsc_offset = match rsc_at {
+        Some(pa) => Some((pa - start) as usize),
+        None => ranges
+            .iter()
+            .find_map(|&(pa, len)| find_table_in(&mem, (pa - start) as usize, len as usize)),
+    };
+    if rsc_offset.is_none() && a.rsc_offset.is_none() && a.vring0.is_none() {
+        return Err(format!(
+            "no resource table with an rpmsg vdev at any 4 KiB boundary of {}: is the firmware loaded? (or give --rsc-offset, or the rings with --vring0/--vring1)",
+            ranges
+                .iter()
+                .map(|(p, l)| format!("{p:#x}+{l:#x}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(BoardMem {
+        mem: Box::new(mem),
+        base: start,
+        rsc_offset,
+        windows: ranges,
+    })
+}
+
+/// Physical `(base, length)` ranges.
+type Ranges = Vec<(u64, u64)>;
+
+/// The physical ranges a kernel or userspace board names (sorted, not empty, not
+/// overlapping), and the table's physical address if the board gives it.
+fn board_ranges(
+    file: &Path,
+    b: &intercore_board::Board,
+    roots: &intercore_linux::SysRoots,
+) -> Result<(Ranges, Option<u64>), String> {
+    use intercore_board::{RegionSpec, TransportSpec as Tr};
+    let where_ = file.display();
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    let mut rsc_at: Option<u64> = None;
+    match &b.transport {
+        Tr::Userspace {
+            region, rsc_offset, ..
+        } => {
+            let (pa, len) = match region {
+                RegionSpec::Range { base, size } => (*base, *size),
+                RegionSpec::ReservedMemory { node, size } => {
+                    let m = intercore_linux::reserved_memory(roots, node)
+                        .map_err(|e| format!("{where_}: transport.region: {e}"))?;
+                    let &(pa, len) = m.regions.first().ok_or_else(|| {
+                        format!("{where_}: transport.region: /reserved-memory/{node} has no reg")
+                    })?;
+                    (pa, size.map_or(len, |s| s.min(len)))
+                }
+            };
+            ranges.push((pa, len));
+            rsc_at = Some(pa.saturating_add(*rsc_offset));
+            for r in [b.vdev.pool, b.vdev.buffers].into_iter().flatten() {
+                ranges.push((r.base, r.size));
+            }
+        }
+        Tr::Kernel { .. } => {
+            let spec = b.remoteproc.as_ref().ok_or_else(|| {
+                format!("{where_}: a kernel board without [remoteproc] names no memory: give it with --shm /dev/mem --file-offset PHYS --size LEN")
+            })?;
+            let paths = intercore_linux::RprocPaths {
+                sys: roots.sys.clone(),
+                dev: roots.dev.clone(),
+                firmware_dir: None,
+            };
+            let rp = intercore_linux::Remoteproc::open(&paths, Some(&spec.selector.as_arg()))
+                .map_err(|e| format!("{where_}: remoteproc.name: {e}"))?;
+            ranges = memory_regions(roots, &rp.sysfs_dir())?;
+            if ranges.is_empty() {
+                return Err(format!(
+                    "{}: its device-tree node names no memory-region ({}): give the memory with --shm /dev/mem --file-offset PHYS --size LEN",
+                    rp.id(),
+                    rp.sysfs_dir()
+                        .join("device/of_node/memory-region")
+                        .display()
+                ));
+            }
+        }
+        _ => unreachable!("physical boards only"),
+    }
+    ranges.retain(|r| r.1 > 0);
+    if ranges.is_empty() {
+        return Err(format!("{where_}: the board's memory ranges are empty"));
+    }
+    ranges.sort();
+    ranges.dedup();
+    for w in ranges.windows(2) {
+        if w[0].0.saturating_add(w[0].1) > w[1].0 {
             return Err(format!(
-                "{}: the link memory of a {} board is physical memory, not an owner's memfd: \
-                 read it with --shm /dev/mem --file-offset PHYS --size LEN --base DA (root)",
-                file.display(),
-                b.transport.kind().as_str()
+                "{where_}: the memory ranges {:#x}+{:#x} and {:#x}+{:#x} overlap",
+                w[0].0, w[0].1, w[1].0, w[1].1
             ));
         }
+    }
+    Ok((ranges, rsc_at))
+}
+
+/// `ranges` (as [`board_ranges`] returns them) mapped read-only from `/dev/mem`, each on
+/// its own, as one region from the first range's start.
+fn map_ranges(roots: &intercore_linux::SysRoots, ranges: &[(u64, u64)]) -> Result<PhysMem, String> {
+    let start = ranges[0].0;
+    let last = ranges[ranges.len() - 1];
+    let span = last
+        .0
+        .checked_add(last.1)
+        .map(|e| e - start)
+        .filter(|s| *s <= REGION_MAX)
+        .ok_or_else(|| format!("the memory ranges span more than {REGION_MAX:#x} bytes"))?;
+    let devmem = roots.dev.join("mem");
+    let mut maps = Vec::new();
+    for &(pa, len) in ranges {
+        let m =
+            intercore_linux::sys::ReadOnlyMap::open(&devmem, pa, len as usize).map_err(|e| {
+                format!(
+                    "{}: mapping {pa:#x}+{len:#x} read-only: {e}{}",
+                    devmem.display(),
+                    if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        " (needs root, and a kernel that lets /dev/mem map reserved memory)"
+                    } else {
+                        ""
+                    }
+                )
+            })?;
+        maps.push(((pa - start) as usize, m));
+    }
+    Ok(PhysMem {
+        maps,
+        len: span as usize,
+    })
+}
+
+/// The `memory-region` entries of a remote processor's device-tree node
+/// (`<sysfs dir>/device/of_node/memory-region`: big-endian u32 phandles,
+/// `reserved-memory.yaml`), resolved through the `phandle` property of each
+/// `/reserved-memory` child, in the order the node lists them.
+fn memory_regions(
+    roots: &intercore_linux::SysRoots,
+    rproc_dir: &Path,
+) -> Result<Vec<(u64, u64)>, String> {
+    let Ok(raw) = std::fs::read(rproc_dir.join("device/of_node/memory-region")) else {
+        return Ok(Vec::new());
     };
+    let wanted: Vec<u32> = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let rm = roots.device_tree.join("reserved-memory");
+    let mut nodes: Vec<(usize, String)> = std::fs::read_dir(&rm)
+        .map_err(|e| format!("{}: {e}", rm.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let p: [u8; 4] = std::fs::read(e.path().join("phandle"))
+                .ok()?
+                .as_slice()
+                .try_into()
+                .ok()?;
+            let at = wanted.iter().position(|&w| w == u32::from_be_bytes(p))?;
+            Some((at, name))
+        })
+        .collect();
+    nodes.sort();
+    let mut out = Vec::new();
+    for (_, name) in nodes {
+        let m = intercore_linux::reserved_memory(roots, &name).map_err(|e| e.to_string())?;
+        out.extend(m.regions);
+    }
+    Ok(out)
+}
+
+/// The memfd a running link owner of `board` uses, and the board's device address base.
+fn owner_memory(file: &Path, base: u64) -> Result<(FileMem, u64), String> {
     let pid = owner_pid(file)?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map_err(|e| format!("link owner pid {pid}: /proc/{pid}/fd: {e}"))?;
@@ -303,19 +578,26 @@ fn owner_pid(board: &Path) -> Result<u32, String> {
 /// Runs `intercore inspect`; the exit status: 0 nothing found, 1 failed, 4 findings of
 /// severity error or stuck (the first read, or any read with --watch).
 pub fn main(a: &InspectArgs, json: bool) -> Result<u8, String> {
-    let (mem, board_base) = if let Some(b) = &a.board {
-        board_memory(b)?
+    let bm = if let Some(b) = &a.board {
+        board_memory(b, a)?
     } else if let Some(p) = a.shm.as_ref().map(|p| shm_path(p)).or(a.dump.clone()) {
-        (
-            open(&p, a.file_offset.map_or(0, |o| o.0), a.size.map(|s| s.0))?,
-            0,
-        )
+        BoardMem {
+            mem: Box::new(open(
+                &p,
+                a.file_offset.map_or(0, |o| o.0),
+                a.size.map(|s| s.0),
+            )?),
+            base: 0,
+            rsc_offset: None,
+            windows: Vec::new(),
+        }
     } else {
         return Err("give the memory: --board FILE, --shm PATH or --dump FILE".into());
     };
+    let mem = &*bm.mem;
     let mut t = Target {
-        base: a.base.map_or(board_base, |b| b.0),
-        rsc_offset: a.rsc_offset.map(|o| o.0 as usize),
+        base: a.base.map_or(bm.base, |b| b.0),
+        rsc_offset: a.rsc_offset.map(|o| o.0 as usize).or(bm.rsc_offset),
         vrings: a.vring0.iter().chain(a.vring1.iter()).copied().collect(),
         event_idx: a.event_idx,
         flavor: if a.rpmsg_lite {
@@ -323,17 +605,17 @@ pub fn main(a: &InspectArgs, json: bool) -> Result<u8, String> {
         } else {
             Flavor::Virtio
         },
-        windows: Vec::new(),
+        windows: bm.windows.clone(),
         history: a.history as usize,
     };
     if t.rsc_offset.is_none() && t.vrings.is_empty() {
-        t.rsc_offset = Some(find_table(&mem).ok_or(
+        t.rsc_offset = Some(find_table(mem).ok_or(
             "no resource table with an rpmsg vdev at any 4 KiB boundary: give --rsc-offset, or the rings with --vring0/--vring1",
         )?);
     }
     let mut out = std::io::stdout().lock();
     if !a.watch {
-        let r = inspect(&mem, &t);
+        let r = inspect(mem, &t);
         let w = if json {
             writeln!(
                 out,
@@ -348,7 +630,7 @@ pub fn main(a: &InspectArgs, json: bool) -> Result<u8, String> {
             Err(_) => Ok(crate::EXIT_FAILED),
         };
     }
-    watch(&mem, &t, a, json, &mut out)
+    watch(mem, &t, a, json, &mut out)
 }
 
 /// Exit status 4: the link is stuck or broken.

@@ -5,6 +5,7 @@
 //! * [`Mmap`]: the one owned memory mapping (shared file mappings, anonymous memory, a
 //!   reservation that files are mapped into side by side), and the one place that
 //!   implements `SharedMemory` for the crate's region types.
+//! * [`ReadOnlyMap`]: a file's pages mapped read-only (`intercore inspect` over `/dev/mem`).
 //! * [`MmioRegs`]: 32-bit device registers in a mapping, through volatile accesses only.
 //! * `ioctl`: every ioctl request the crate issues, paired with its argument type, and
 //!   safe calls with `EINTR` retry.
@@ -24,6 +25,7 @@ pub(crate) mod ioctl;
 mod mmap;
 mod mmio;
 mod process;
+mod romap;
 pub(crate) mod socket;
 
 pub use epoll::Epoll;
@@ -38,4 +40,5 @@ pub(crate) use process::running_as_root;
 pub use process::{
     allowed_cpus, monotonic_now, page_size, pin_to_cpu, pin_to_cpus, process_cpu_time,
 };
+pub use romap::ReadOnlyMap;
 pub use socket::{MAX_PASSED_FDS, Received, recv_with_fds, send_with_fds};
