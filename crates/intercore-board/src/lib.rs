@@ -129,6 +129,7 @@
 
 mod check;
 mod core_isa;
+mod cores;
 mod display;
 mod error;
 mod keyword;
@@ -141,6 +142,7 @@ mod vdev;
 
 pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::{CoreIsa, ElfKind, WrongCore};
+pub use cores::{BoardFile, Core, CoreError, DEFAULT_CORE, MAX_CORE_NAME, MAX_CORES};
 pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DA_BASE, DEFAULT_READY_TIMEOUT,
