@@ -1,0 +1,285 @@
+//! Boards with several cores (issue 23): the four-remote simulated board
+//! (boards/sim-4core.toml) brought up by one `intercore up`, one link owner process per
+//! core; `ping` and `echo` (every size verified) on each core, by name and all at once;
+//! `bench` asking which core; and one remote of four killed while the other three are
+//! exchanging messages: they finish every message verified, with no error, and only the
+//! killed core's commands fail, saying the peer is gone. The two-core QEMU board runs in
+//! scripts/test-boards.sh, which has the images.
+
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_intercore");
+const CORES: [&str; 4] = ["r0", "r1", "r2", "r3"];
+
+fn sim4() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../boards/sim-4core.toml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A private runtime directory (mode 0700); on drop, every core is downed and it is removed.
+struct Rt(PathBuf);
+
+impl Rt {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("intercore-mc-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Self(d)
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("XDG_RUNTIME_DIR", &self.0)
+            .stdin(Stdio::null());
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "--board", &sim4()]);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every JSON line of stdout.
+fn json_lines(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {}", text(o))))
+        .collect()
+}
+
+fn owner_pids(rt: &Rt) -> Vec<(u64, u64)> {
+    CORES
+        .iter()
+        .map(|c| {
+            let o = rt.run(&[
+                "ping",
+                "--board",
+                &sim4(),
+                "--core",
+                c,
+                "--count",
+                "1",
+                "--json",
+            ]);
+            assert!(o.status.success(), "{}", text(&o));
+            let v = &json_lines(&o)[0];
+            (
+                v["owner_pid"].as_u64().unwrap(),
+                v["core_pid"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// One `up` brings up all four cores, each its own owner and remote process; `ping` and
+/// `echo` without --core answer for every core, every round trip and every size 1..496
+/// verified; `--core` picks one; `bench` without --core names the cores; `down` stops all.
+#[test]
+fn four_core_sim_board_up_ping_echo_every_core() {
+    let rt = Rt::new("all");
+    let b = sim4();
+    let o = rt.run(&["up", "--board", &b, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ready = json_lines(&o);
+    assert_eq!(ready.len(), 4, "{}", text(&o));
+    for (v, c) in ready.iter().zip(CORES) {
+        assert_eq!(v["ready"], true, "{v}");
+        assert!(
+            v["board"].as_str().unwrap().ends_with(&format!("/ {c}")),
+            "{v}"
+        );
+    }
+    let pids = owner_pids(&rt);
+    let mut owners: Vec<u64> = pids.iter().map(|p| p.0).collect();
+    owners.dedup();
+    assert_eq!(owners.len(), 4, "one owner process per core: {pids:?}");
+
+    let o = rt.run(&["ping", "--board", &b, "--count", "200", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = json_lines(&o);
+    assert_eq!(rows.len(), 4, "{}", text(&o));
+    for (v, c) in rows.iter().zip(CORES) {
+        assert_eq!(
+            (
+                v["core"].as_str(),
+                v["verified"].as_u64(),
+                v["errors"].as_u64()
+            ),
+            (Some(c), Some(200), Some(0)),
+            "{v}"
+        );
+    }
+    let o = rt.run(&["echo", "--board", &b, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = json_lines(&o);
+    assert_eq!(rows.len(), 4, "{}", text(&o));
+    for (v, c) in rows.iter().zip(CORES) {
+        assert_eq!(v["core"], c, "{v}");
+        assert_eq!(v["errors"], 0, "{v}");
+        assert_eq!(v["messages"], v["max_payload"], "one of each size: {v}");
+        assert_eq!(v["verified"], v["messages"], "{v}");
+    }
+    let o = rt.run(&[
+        "echo",
+        "--board",
+        &b,
+        "--core",
+        "r3",
+        "--messages",
+        "1000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_lines(&o).len(), 1);
+
+    let o = rt.run(&["bench", "rtt", "--board", &b, "--samples", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("has 4 cores (r0, r1, r2, r3): name one with --core NAME"),
+        "{}",
+        text(&o)
+    );
+    let o = rt.run(&["ping", "--board", &b, "--core", "r9"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no core \"r9\"; its cores: r0, r1, r2, r3"),
+        "{}",
+        text(&o)
+    );
+
+    let o = rt.run(&["down", "--board", &b, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_lines(&o).len(), 4, "{}", text(&o));
+    let o = rt.run(&["ping", "--board", &b, "--core", "r2"]);
+    assert!(
+        text(&o).contains(&format!("run `intercore up --board {b} --core r2`")),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The remote of r1 is killed (SIGKILL to its process) while r0, r2 and r3 each echo
+/// 30000 messages: those three finish with every message verified and no error; r1's
+/// ping fails saying its peer is gone; `ping` on the whole board fails (r1) yet reports
+/// the other three fully verified; `down` stops all four.
+#[test]
+fn killing_one_remote_of_four_leaves_three_exchanging() {
+    let rt = Rt::new("kill");
+    let b = sim4();
+    let o = rt.run(&["up", "--board", &b]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pids = owner_pids(&rt);
+    let others = ["r0", "r2", "r3"];
+    let running: Vec<_> = others
+        .iter()
+        .map(|c| {
+            rt.cmd(&[
+                "echo",
+                "--board",
+                &b,
+                "--core",
+                c,
+                "--messages",
+                "30000",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let victim = pids[1].1 as i32;
+    // The kill command, on the pid r1's owner reported for its remote.
+    let k = Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    for (child, c) in running.into_iter().zip(others) {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{c}: {}", text(&o));
+        let v = &json_lines(&o)[0];
+        assert_eq!(
+            (
+                v["messages"].as_u64(),
+                v["verified"].as_u64(),
+                v["errors"].as_u64()
+            ),
+            (Some(30000), Some(30000), Some(0)),
+            "{c}: {v}"
+        );
+    }
+    // The killed core fails alone, and says why.
+    let o = rt.run(&["ping", "--board", &b, "--core", "r1", "--count", "10"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("the peer is gone"), "{}", text(&o));
+    let o = rt.run(&["ping", "--board", &b, "--count", "100", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let rows = json_lines(&o);
+    assert_eq!(rows.len(), 4, "{}", text(&o));
+    for v in &rows {
+        let ok = v["core"] != "r1";
+        assert_eq!(
+            v["verified"].as_u64() == Some(100) && v["errors"] == 0,
+            ok,
+            "{v}"
+        );
+    }
+    // The others' owners and remotes are the ones that were there before.
+    assert_eq!(owner_pids_except(&rt, "r1"), [pids[0], pids[2], pids[3]]);
+    let o = rt.run(&["down", "--board", &b]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("r1: down (simulated remote core exited with signal: 9"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn owner_pids_except(rt: &Rt, skip: &str) -> Vec<(u64, u64)> {
+    CORES
+        .iter()
+        .filter(|c| **c != skip)
+        .map(|c| {
+            let o = rt.run(&[
+                "ping",
+                "--board",
+                &sim4(),
+                "--core",
+                c,
+                "--count",
+                "1",
+                "--json",
+            ]);
+            assert!(o.status.success(), "{}", text(&o));
+            let v = &json_lines(&o)[0];
+            (
+                v["owner_pid"].as_u64().unwrap(),
+                v["core_pid"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
