@@ -356,7 +356,7 @@ fn run_job_on(
     what: &str,
     json_out: bool,
 ) -> Result<Value, CliError> {
-    if !owned(&b) {
+    if !owned(b) {
         let mut link = b
             .open_with(open_env())
             .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
