@@ -180,7 +180,7 @@ fn four_core_sim_board_up_ping_echo_every_core() {
 }
 
 /// The remote of r1 is killed (SIGKILL to its process) while r0, r2 and r3 each echo
-/// 30000 messages: those three finish with every message verified and no error; r1's
+/// 100000 messages: those three finish with every message verified and no error; r1's
 /// ping fails saying its peer is gone; `ping` on the whole board fails (r1) yet reports
 /// the other three fully verified; `down` stops all four.
 #[test]
@@ -201,7 +201,7 @@ fn killing_one_remote_of_four_leaves_three_exchanging() {
                 "--core",
                 c,
                 "--messages",
-                "30000",
+                "100000",
                 "--json",
             ])
             .stdout(Stdio::piped())
@@ -210,7 +210,7 @@ fn killing_one_remote_of_four_leaves_three_exchanging() {
             .unwrap()
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let victim = pids[1].1 as i32;
     // The kill command, on the pid r1's owner reported for its remote.
     let k = Command::new("kill")
@@ -228,7 +228,7 @@ fn killing_one_remote_of_four_leaves_three_exchanging() {
                 v["verified"].as_u64(),
                 v["errors"].as_u64()
             ),
-            (Some(30000), Some(30000), Some(0)),
+            (Some(100_000), Some(100_000), Some(0)),
             "{c}: {v}"
         );
     }
@@ -367,4 +367,31 @@ fn data_plane_on_four_links_at_once_every_buffer_verified() {
         let bytes = h.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
         assert!(bytes > 160 * 8, "core {k}: {bytes} bytes");
     }
+}
+
+/// A core that cannot come up fails alone: in a file with a simulated core and a QEMU core
+/// whose image does not exist, `up` reports the QEMU core's error (naming its key) and
+/// exits 1, and the simulated core is up and answers.
+#[test]
+fn a_core_that_cannot_come_up_fails_alone() {
+    let rt = Rt::new("upfail");
+    let dir = rt.0.join("boards");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.toml");
+    std::fs::write(
+        &file,
+        "[board]\nname = \"mixed\"\n[memory]\nsource = \"memfd\"\n[cache]\nmode = \"coherent\"\n\
+         [[core]]\nname = \"good\"\n[core.transport]\nkind = \"sim\"\nfirmware = \"echo\"\n[core.mapping]\nkind = \"sim-iommu\"\niova = 0xC0000000\n\
+         [[core]]\nname = \"bad\"\n[core.transport]\nkind = \"qemu\"\ncore = \"r5f\"\nimage = \"/nonexistent/intercore-test.elf\"\n[core.mapping]\nkind = \"identity\"\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = rt.run(&["up", "--board", f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("mixed / good: up"), "{}", text(&o));
+    assert!(text(&o).contains("transport.image"), "{}", text(&o));
+    let o = rt.run(&["ping", "--board", f, "--core", "good", "--count", "50"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = rt.run(&["down", "--board", f, "--core", "good"]);
+    assert!(o.status.success(), "{}", text(&o));
 }
