@@ -150,15 +150,18 @@ fn place(board_file: &Path, core: Option<&str>) -> Result<Place, CliError> {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(32)
         .collect();
-    let mut base = format!(
-        "{stem}-{:016x}",
-        fnv1a(canon.as_os_str().as_encoded_bytes())
-    );
-    // Core names are validated: ASCII letters, digits, '-', '_', at most 32.
+    // A core of a file with several: its name (validated: ASCII letters, digits, '-', '_')
+    // in the hash, and its first 16 characters after the stem, so that the socket's path
+    // stays far below the 108 bytes a Unix socket address holds.
+    let mut key = canon.as_os_str().as_encoded_bytes().to_vec();
+    let mut label = stem;
     if let Some(c) = core {
-        base.push('-');
-        base.push_str(c);
+        key.push(0);
+        key.extend_from_slice(c.as_bytes());
+        label.push('-');
+        label.extend(c.chars().take(16));
     }
+    let base = format!("{label}-{:016x}", fnv1a(&key));
     let dir = runtime_dir()?;
     Ok(Place {
         sock: dir.join(format!("{base}.sock")),

@@ -395,3 +395,28 @@ fn a_core_that_cannot_come_up_fails_alone() {
     let o = rt.run(&["down", "--board", f, "--core", "good"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// The longest core name (32 characters) in a file with the longest stem the socket name
+/// keeps (32): the owner's socket path stays within the 108 bytes of a Unix socket address
+/// (the core's name is hashed, and only its first 16 characters are spelt out).
+#[test]
+fn longest_core_name_fits_a_socket_address() {
+    let rt = Rt::new("l");
+    let name = "c".repeat(32);
+    let file = rt.0.join(format!("{}.toml", "b".repeat(32)));
+    std::fs::write(
+        &file,
+        format!(
+            "[board]\nname = \"long\"\n[transport]\nkind = \"sim\"\nfirmware = \"echo\"\n[memory]\nsource = \"memfd\"\n[mapping]\nkind = \"sim-iommu\"\niova = 0xC0000000\n[cache]\nmode = \"coherent\"\n[[core]]\nname = \"{name}\"\n[[core]]\nname = \"{}\"\n",
+            "d".repeat(32)
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = rt.run(&["up", "--board", f]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = rt.run(&["ping", "--board", f, "--count", "20"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = rt.run(&["down", "--board", f]);
+    assert!(o.status.success(), "{}", text(&o));
+}
