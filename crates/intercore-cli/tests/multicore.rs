@@ -420,3 +420,37 @@ fn longest_core_name_fits_a_socket_address() {
     let o = rt.run(&["down", "--board", f]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// `board check` on a file with several cores: the report lists the cores, its summary
+/// has a section per core, and every finding names its core (the AM64x's five cores each
+/// probed: each core's remote processor is looked for by its own name).
+#[test]
+fn board_check_reports_core_by_core() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/ti-am64x-5core.toml");
+    let r = intercore_cli::board::check(&file, &intercore_board::CheckEnv::default()).unwrap();
+    assert_eq!(r.cores, ["r5f0_0", "r5f0_1", "r5f1_0", "r5f1_1", "m4f"]);
+    for c in &r.cores {
+        assert!(r.summary.contains(&format!("core {c}:")), "{}", r.summary);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.core.as_deref() == Some(c.as_str())),
+            "{c}"
+        );
+    }
+    assert!(r.findings.iter().all(|f| f.core.is_some()));
+    let rp: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.topic == "remoteproc")
+        .map(|f| (f.core.clone().unwrap(), f.message.clone()))
+        .collect();
+    assert_eq!(rp.len(), 5, "{rp:?}");
+    assert!(rp[4].1.contains("5000000.m4fss"), "{rp:?}");
+    // A single-core file: one core, findings without a core.
+    let single = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/sim.toml");
+    let r = intercore_cli::board::check(&single, &intercore_board::CheckEnv::default()).unwrap();
+    assert_eq!(r.cores, ["core0"]);
+    assert!(r.findings.iter().all(|f| f.core.is_none()));
+    assert!(!serde_json::to_string(&r).unwrap().contains("\"core\":"));
+}
