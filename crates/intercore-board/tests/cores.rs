@@ -226,3 +226,53 @@ fn per_core_problems_are_prefixed() {
     .unwrap_err();
     assert!(matches!(e, BoardError::Syntax { .. }), "{e}");
 }
+
+/// On the machine, windows the file does not locate (reserved-memory nodes without a
+/// size) are resolved and compared: two cores whose pool nodes overlap in the device tree
+/// are an error naming both cores and both ranges; disjoint nodes are not.
+#[test]
+fn check_between_finds_overlaps_the_file_cannot_show() {
+    use intercore_board::{CheckEnv, Level};
+    use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
+    let k = FakeKernel::new(&[
+        FakeRproc::offline("78000000.r5f", "a"),
+        FakeRproc::offline("78200000.r5f", "b"),
+    ]);
+    let rm = k.root().join("proc/device-tree/reserved-memory");
+    for (name, base, size) in [
+        ("pool-a", 0xa600_0000u64, 0x100_0000u64),
+        ("pool-b", 0xa6800000, 0x100_0000),
+        ("pool-c", 0xa800_0000, 0x100_0000),
+    ] {
+        let d = rm.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut reg = base.to_be_bytes().to_vec();
+        reg.extend_from_slice(&size.to_be_bytes());
+        std::fs::write(d.join("reg"), reg).unwrap();
+        std::fs::write(d.join("no-map"), b"").unwrap();
+    }
+    std::fs::write(k.root().join("dev/mem"), b"").unwrap();
+    let env = CheckEnv {
+        host_arch: "aarch64".into(),
+        ..CheckEnv::under(k.root())
+    };
+    let m = |n: &str| format!("reserved_memory = \"{n}\"");
+    let a = kernel_core("a", "78000000.r5f", "rpmsg_ctrl0", &m("pool-a"));
+    let b = kernel_core("b", "78200000.r5f", "rpmsg_ctrl1", &m("pool-b"));
+    let f = BoardFile::from_str(&format!("{HEAD}{a}{b}")).expect("the file alone cannot see it");
+    let found = f.check_between(&env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (core, x) = &found[0];
+    assert_eq!(
+        (core.as_str(), x.level, x.topic),
+        ("b", Level::Error, "cores")
+    );
+    assert!(
+        x.message.contains("core b's pool memory 0xa6800000..0xa7800000 overlaps core a's pool memory 0xa6000000..0xa7000000"),
+        "{}",
+        x.message
+    );
+    let c = kernel_core("b", "78200000.r5f", "rpmsg_ctrl1", &m("pool-c"));
+    let f = BoardFile::from_str(&format!("{HEAD}{a}{c}")).unwrap();
+    assert!(f.check_between(&env).is_empty());
+}

@@ -184,6 +184,16 @@ pub fn check(file: &Path, env: &CheckEnv) -> Result<BoardReport, CliError> {
             });
         }
     }
+    // The cores against each other, as this machine locates their memory.
+    for (core, x) in f.check_between(env) {
+        lines.push(format!("cores: {x}"));
+        findings.push(FindingJson {
+            core: Some(core),
+            level: x.level.as_str(),
+            topic: x.topic,
+            message: x.message.clone(),
+        });
+    }
     let count = |l: Level| findings.iter().filter(|f| f.level == l.as_str()).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warn));
     Ok(BoardReport {
