@@ -14,6 +14,11 @@
 #                         -Zbuild-std, as scripts/test-baremetal.sh; its cargo target dir
 #                         $INTERCORE_PEERS_DIR/ffi-cargo, outside the clone), linked
 #                         hard-float (the Rust target's ABI)
+#   ffi-offload.elf       own C firmware over the same C ABI serving the data plane
+#                         (CRC32C of every bulk buffer) and an echo, for the R5F
+#   ffi-offload-m4f.elf   the same firmware for the emulated Cortex-M4F (QEMU
+#                         mps2-an386: thumbv7em-none-eabihf library, ../ffi-m4f's startup,
+#                         SysTick clock and linker script)
 # Run any of them: qemu-system-arm -nodefaults -display none -monitor none
 #   -semihosting-config enable=on,target=native
 #   -object memory-backend-file,id=shm,mem-path=FILE,size=16M,share=on
@@ -52,7 +57,7 @@ done
 rustc_version=$(/usr/bin/rustc --version | awk '{print $2}')
 libsrc=/usr/src/rustc-$rustc_version/library
 [[ -d $libsrc ]] || { echo "build-c-firmware: !!!!! no Rust library source at $libsrc (rust-web-src): ffi-echo.elf cannot be built !!!!!" >&2; exit 1; }
-# Also for a Cortex-M4F/M7 (thumbv7em-none-eabihf): compiled, not linked into a firmware here.
+# For the R5F (armv7r-none-eabihf) and the M4F (thumbv7em-none-eabihf).
 (RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 __CARGO_TESTS_ONLY_SRC_ROOT=$libsrc \
     nice -n 10 /usr/bin/cargo build -p intercore-ffi --release --locked \
     --target armv7r-none-eabihf --target thumbv7em-none-eabihf \
@@ -62,6 +67,16 @@ hard=(-mcpu=cortex-r5 -marm -mfpu=vfpv3-d16 -mfloat-abi=hard -ffreestanding -O2 
 arm-none-eabi-gcc "${hard[@]}" "${own[@]}" -I "$PWD/crates/intercore-ffi/include" "${ldflags[@]}" \
     -o "$out/ffi-echo.elf" "${common[@]}" "$src/ffi-echo/main.c" "$ffi_lib" -lc_nano -lgcc
 echo "built $out/ffi-echo.elf ($(arm-none-eabi-size -B "$out/ffi-echo.elf" | awk 'NR==2 {print $1 " B text"}'))"
+arm-none-eabi-gcc "${hard[@]}" "${own[@]}" -I "$PWD/crates/intercore-ffi/include" "${ldflags[@]}" \
+    -o "$out/ffi-offload.elf" "${common[@]}" "$src/ffi-offload/main.c" "$ffi_lib" -lc_nano -lgcc
+echo "built $out/ffi-offload.elf ($(arm-none-eabi-size -B "$out/ffi-offload.elf" | awk 'NR==2 {print $1 " B text"}'))"
+m4f_lib=$peers/ffi-cargo/thumbv7em-none-eabihf/release/libintercore_ffi.a
+m4f=(-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -ffreestanding -O2 -g -ffunction-sections -fdata-sections)
+m4f_ld=(-nostartfiles -T "$src/ffi-m4f/m4f.ld" -Wl,--gc-sections --specs=nano.specs -Wl,--no-warn-rwx-segments)
+arm-none-eabi-gcc "${m4f[@]}" "${own[@]}" -I "$PWD/crates/intercore-ffi/include" "${m4f_ld[@]}" \
+    -o "$out/ffi-offload-m4f.elf" "$src/ffi-m4f/startup.S" "$src/ffi-m4f/board_m4f.c" "$src/common/board.c" \
+    "$src/ffi-offload/main.c" "$m4f_lib" -lc_nano -lgcc
+echo "built $out/ffi-offload-m4f.elf ($(arm-none-eabi-size -B "$out/ffi-offload-m4f.elf" | awk 'NR==2 {print $1 " B text"}'))"
 
 ti_drv=$ti_tree/source/drivers/ipc_rpmsg
 if [[ ! -f $ti_drv/ipc_rpmsg.c || ! -f $ti_drv/ipc_rpmsg_vring.c || ! -f $ti_tree/source/drivers/ipc_rpmsg.h ||

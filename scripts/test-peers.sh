@@ -10,6 +10,12 @@
 #   boards/qemu-r5f-zephyr.toml       zephyr-rsc.elf       Zephyr openamp_rsc_table behaviour
 #   boards/qemu-r5f-rpmsglite.toml    rpmsglite-remote.elf RPMsg-Lite remote behaviour
 #   boards/qemu-r5f-ffi-echo.toml     ffi-echo.elf         own C firmware over intercore's C ABI
+#   boards/qemu-r5f-ffi-offload.toml  ffi-offload.elf      own C firmware over the C ABI: echo and the
+#                                                          data plane (CRC32C of each bulk buffer)
+#   boards/qemu-m4f-ffi-offload.toml  ffi-offload-m4f.elf  the same on the emulated Cortex-M4F
+# For the ffi-offload boards also `bench bulk --board` (16 MiB in 1 MiB buffers, every
+# CRC32C the firmware wrote checked by the host) and a clean exit at `down` (the firmware
+# exits non-zero when a cache hook got a range outside the data-plane window).
 # The images are built by scripts/build-c-firmware.sh (run first when present) into
 # $INTERCORE_PEERS_DIR/fw (default ~/.cache/intercore/peers/fw), where the board files'
 # transport.image looks. An absent image is ONE LOUD LINE, and a failure under CI=true
@@ -56,7 +62,8 @@ field() { grep -o "\"$1\":[^,}]*" <<<"$2" | head -1 | cut -d: -f2-; }
 missing=0
 ran=0
 for pair in qemu-r5f-ti-echo:ti-echo qemu-r5f-ti-ipc-rpmsg:ti-ipc-rpmsg qemu-r5f-zephyr:zephyr-rsc \
-    qemu-r5f-rpmsglite:rpmsglite-remote qemu-r5f-ffi-echo:ffi-echo; do
+    qemu-r5f-rpmsglite:rpmsglite-remote qemu-r5f-ffi-echo:ffi-echo qemu-r5f-ffi-offload:ffi-offload \
+    qemu-m4f-ffi-offload:ffi-offload-m4f; do
     board=boards/${pair%%:*}.toml
     elf=$fw/${pair#*:}.elf
     if [[ ! -f $elf ]]; then
@@ -76,6 +83,18 @@ for pair in qemu-r5f-ti-echo:ti-echo qemu-r5f-ti-ipc-rpmsg:ti-ipc-rpmsg qemu-r5f
     [[ $(field errors "$json") == 0 && $(field verified "$json") == $(field messages "$json") &&
         $(field messages "$json") == $(field max_payload "$json") ]] || fail "$board: echo: $json"
     "$intercore" bench rtt --board "$board" --samples 200 || fail "$board: bench rtt"
+    if [[ $board == *ffi-offload* ]]; then
+        json=$("$intercore" bench bulk --board "$board" --json) || fail "$board: bench bulk: $json"
+        echo "$json"
+        [[ $(field buffers "$json") == 17 && $(field bytes "$json") == 16777216 &&
+            $(field corrupted "$json") == 0 ]] || fail "$board: bench bulk: $json"
+        down=$("$intercore" down --board "$board") || fail "$board: down: $down"
+        echo "$down"
+        grep -q "exited cleanly" <<<"$down" || fail "$board: the firmware did not exit cleanly: $down"
+        up=("${up[@]/$board/}")
+        ran=$((ran + 1))
+        continue
+    fi
     "$intercore" down --board "$board" || fail "$board: down"
     up=("${up[@]/$board/}")
     ran=$((ran + 1))

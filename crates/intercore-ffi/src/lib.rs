@@ -1,7 +1,8 @@
 //! intercore's C ABI.
 //!
-//! The remote role for C firmware ([`remote`]): a static library (`libintercore_ffi.a`,
-//! built for `armv7r-none-eabihf`) that never allocates and never unwinds into C. Every
+//! The remote role for C firmware ([`remote`]) and the data plane's remote side
+//! ([`dataplane`]): a static library (`libintercore_ffi.a`, built for `armv7r-none-eabihf`
+//! and `thumbv7em-none-eabihf`) that never allocates and never unwinds into C. Every
 //! call returns a status code (`INTERCORE_OK` or a negative `INTERCORE_E_*`); the bus
 //! lives in storage the caller provides (`intercore_remote`, its size and alignment in
 //! the header); the board-support package supplies the doorbell, the clock and the cache
@@ -19,6 +20,7 @@
 // functions, `no_mangle`. Every block carries its SAFETY reason.
 #![allow(unsafe_code)]
 
+pub mod dataplane;
 pub mod remote;
 
 /// Success.
@@ -49,6 +51,8 @@ pub const INTERCORE_E_TRUNCATED: i32 = -10;
 pub const INTERCORE_E_PROTOCOL: i32 = -11;
 /// Any other failure of the link.
 pub const INTERCORE_E_OTHER: i32 = -12;
+/// A data-plane access outside the job's buffer or the data-plane window.
+pub const INTERCORE_E_FAULT: i32 = -13;
 
 /// `timeout_ms` value: wait without limit.
 pub const INTERCORE_FOREVER: u32 = u32::MAX;
@@ -94,6 +98,7 @@ pub extern "C" fn intercore_status_str(status: i32) -> *const core::ffi::c_char 
         INTERCORE_E_TRUNCATED => c"message truncated",
         INTERCORE_E_PROTOCOL => c"protocol error",
         INTERCORE_E_OTHER => c"link failed",
+        INTERCORE_E_FAULT => c"data-plane access outside the buffer or window",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -116,3 +121,5 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dp;

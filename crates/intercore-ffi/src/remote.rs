@@ -109,7 +109,7 @@ pub struct intercore_remote {
 }
 
 /// The shared window as `SharedMemory`.
-struct Window {
+pub(crate) struct Window {
     base: *mut u8,
     len: usize,
 }
@@ -128,7 +128,7 @@ unsafe impl SharedMemory for Window {
 }
 
 /// The BSP's doorbell.
-struct Bell(intercore_platform);
+pub(crate) struct Bell(intercore_platform);
 
 impl Doorbell for Bell {
     fn ring(&self, notify_id: u32) -> intercore::Result<()> {
@@ -169,7 +169,7 @@ impl Doorbell for Bell {
     }
 }
 
-type Bus = RemoteBus<Window, Bell, 8>;
+pub(crate) type Bus = RemoteBus<Window, Bell, 8>;
 
 /// What an `intercore_remote` holds.
 struct Slot {
@@ -188,7 +188,7 @@ const _: () = assert!(INTERCORE_REMOTE_SIZE == size_of::<intercore_remote>());
 ///
 /// # Safety
 /// `r` is null or points to a live `intercore_remote` nothing else accesses during the call.
-unsafe fn bus<'a>(r: *mut intercore_remote) -> Option<&'a mut Bus> {
+pub(crate) unsafe fn bus<'a>(r: *mut intercore_remote) -> Option<&'a mut Bus> {
     // SAFETY: the storage is large and aligned enough for a `Slot` (checked above) and
     // exclusively ours for the call (the caller's contract).
     let slot = unsafe { r.cast::<Slot>().as_mut()? };
@@ -200,7 +200,7 @@ unsafe fn bus<'a>(r: *mut intercore_remote) -> Option<&'a mut Bus> {
     Some(unsafe { slot.bus.assume_init_mut() })
 }
 
-fn timeout(ms: u32) -> Option<Duration> {
+pub(crate) fn timeout(ms: u32) -> Option<Duration> {
     (ms != INTERCORE_FOREVER).then(|| Duration::from_millis(u64::from(ms)))
 }
 
@@ -229,6 +229,102 @@ fn invalidate_table(ptr: *const u8, len: usize) {
     }
 }
 
+/// Checks what every attach needs (storage, hooks, the window) and builds the bus's
+/// configuration; the bus is then made from `setup` and written into `r`.
+///
+/// # Safety
+/// As `intercore_remote_attach`.
+unsafe fn attach_with(
+    r: *mut intercore_remote,
+    p: &intercore_platform,
+    w: WindowSpec,
+    setup: impl FnOnce(&LinearMap) -> Option<intercore::rpmsg::RemoteSetup>,
+) -> i32 {
+    if r.is_null() || p.ring_host.is_none() || p.now_us.is_none() {
+        return INTERCORE_E_INVALID;
+    }
+    let base = w.shm_base.cast::<u8>();
+    if base.is_null() || (base as usize) % 8 != 0 || w.shm_len == 0 {
+        return INTERCORE_E_INVALID;
+    }
+    let map = LinearMap {
+        base: DevAddr(w.shm_da),
+        offset: 0,
+        len: w.shm_len,
+    };
+    let Some(setup) = setup(&map) else {
+        return INTERCORE_E_INVALID;
+    };
+    let mut cfg = RemoteConfig::default().wait(if p.host_rang.is_some() {
+        WaitMode::Event
+    } else {
+        WaitMode::Poll
+    });
+    if w.buf_size != 0 {
+        cfg = cfg.buf_size(w.buf_size);
+    }
+    if w.buffers_len != 0 {
+        let Some(buffers) = inside(&map, w.buffers_da, w.buffers_len) else {
+            return INTERCORE_E_INVALID;
+        };
+        cfg = cfg.buffers(Some(buffers));
+    }
+    if w.private_len != 0 {
+        if w.private_offset
+            .checked_add(w.private_len)
+            .is_none_or(|e| e > w.shm_len)
+        {
+            return INTERCORE_E_INVALID;
+        }
+        cfg = cfg.private(Some((w.private_offset, w.private_len)));
+    }
+    if let Some(f) = p.cache_invalidate {
+        // Relaxed: read later on this same core (see `invalidate_table`).
+        INVALIDATE.store(f as usize, core::sync::atomic::Ordering::Relaxed);
+        INVALIDATE_CTX.store(p.ctx as usize, core::sync::atomic::Ordering::Relaxed);
+        cfg = cfg.invalidate_table(Some(invalidate_table));
+    }
+    // SAFETY: `r` is valid storage (the caller's contract); a bus already attached there
+    // is dropped first, as a detach would.
+    unsafe { intercore_remote_detach(r) };
+    let mem = Window {
+        base,
+        len: w.shm_len,
+    };
+    match Bus::new(mem, Bell(*p), &map, setup, cfg) {
+        Ok(b) => {
+            // SAFETY: storage checked above; exclusively ours for the call.
+            let slot = unsafe { &mut *r.cast::<Slot>() };
+            slot.bus.write(b);
+            slot.magic = MAGIC;
+            INTERCORE_OK
+        }
+        Err(e) => status(&e),
+    }
+}
+
+/// The window fields both attach calls share.
+struct WindowSpec {
+    shm_base: *mut c_void,
+    shm_len: usize,
+    shm_da: u64,
+    private_offset: usize,
+    private_len: usize,
+    buffers_da: u64,
+    buffers_len: usize,
+    buf_size: usize,
+}
+
+/// `da..da+len` as a map onto the window `map`, if it lies inside it.
+fn inside(map: &LinearMap, da: u64, len: usize) -> Option<LinearMap> {
+    let off = usize::try_from(da.checked_sub(map.base.0)?).ok()?;
+    (len != 0 && off.checked_add(len)? <= map.len).then_some(LinearMap {
+        base: DevAddr(da),
+        offset: off,
+        len,
+    })
+}
+
 /// Attaches a bus to the firmware's resource table: checks the table, prepares the link
 /// and returns at once (call `intercore_remote_wait_ready` next). `r` must be zeroed or
 /// detached storage; `platform` and `config` are copied.
@@ -247,77 +343,155 @@ pub unsafe extern "C" fn intercore_remote_attach(
     let (Some(p), Some(c)) = (unsafe { platform.as_ref() }, unsafe { config.as_ref() }) else {
         return INTERCORE_E_INVALID;
     };
-    if r.is_null() || p.ring_host.is_none() || p.now_us.is_none() {
-        return INTERCORE_E_INVALID;
-    }
-    let base = c.shm_base.cast::<u8>();
-    if base.is_null() || (base as usize) % 8 != 0 || c.shm_len == 0 {
-        return INTERCORE_E_INVALID;
-    }
-    let rsc_off = (c.rsc as usize).wrapping_sub(base as usize);
-    if (c.rsc as usize) < base as usize
+    let base = c.shm_base as usize;
+    let rsc_off = (c.rsc as usize).wrapping_sub(base);
+    if (c.rsc as usize) < base
         || rsc_off
             .checked_add(c.rsc_len)
             .is_none_or(|end| end > c.shm_len)
     {
         return INTERCORE_E_INVALID;
     }
-    // SAFETY: `r` is valid storage (the caller's contract); a bus already attached there
-    // is dropped first, as a detach would.
-    unsafe { intercore_remote_detach(r) };
-    let map = LinearMap {
-        base: DevAddr(c.shm_da),
-        offset: 0,
-        len: c.shm_len,
-    };
-    let mut cfg = RemoteConfig::default().wait(if p.host_rang.is_some() {
-        WaitMode::Event
-    } else {
-        WaitMode::Poll
-    });
-    if c.buf_size != 0 {
-        cfg = cfg.buf_size(c.buf_size);
-    }
-    if c.buffers_len != 0 {
-        let Ok(off) = usize::try_from(c.buffers_da.wrapping_sub(c.shm_da)) else {
-            return INTERCORE_E_INVALID;
-        };
-        if c.buffers_da < c.shm_da || off.checked_add(c.buffers_len).is_none_or(|e| e > c.shm_len) {
-            return INTERCORE_E_INVALID;
-        }
-        cfg = cfg.buffers(Some(LinearMap {
-            base: DevAddr(c.buffers_da),
-            offset: off,
-            len: c.buffers_len,
-        }));
-    }
-    if c.private_len != 0 {
-        cfg = cfg.private(Some((c.private_offset, c.private_len)));
-    }
-    if let Some(f) = p.cache_invalidate {
-        // Relaxed: read later on this same core (see `invalidate_table`).
-        INVALIDATE.store(f as usize, core::sync::atomic::Ordering::Relaxed);
-        INVALIDATE_CTX.store(p.ctx as usize, core::sync::atomic::Ordering::Relaxed);
-        cfg = cfg.invalidate_table(Some(invalidate_table));
-    }
-    let mem = Window {
-        base,
-        len: c.shm_len,
+    let w = WindowSpec {
+        shm_base: c.shm_base,
+        shm_len: c.shm_len,
+        shm_da: c.shm_da,
+        private_offset: c.private_offset,
+        private_len: c.private_len,
+        buffers_da: c.buffers_da,
+        buffers_len: c.buffers_len,
+        buf_size: c.buf_size,
     };
     let rsc = RscLocation {
         offset: rsc_off,
         len: c.rsc_len,
     };
-    match Bus::new(mem, Bell(*p), &map, rsc, cfg) {
-        Ok(b) => {
-            // SAFETY: storage checked above; exclusively ours for the call.
-            let slot = unsafe { &mut *r.cast::<Slot>() };
-            slot.bus.write(b);
-            slot.magic = MAGIC;
-            INTERCORE_OK
-        }
-        Err(e) => status(&e),
-    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { attach_with(r, p, w, |_| Some(rsc.into())) }
+}
+
+/// `intercore_placement.control`: status and features words in shared memory, as in a
+/// resource table's vdev entry (a vhost-user back end, a host that keeps no table).
+pub const INTERCORE_CONTROL_STATUS_WORDS: u32 = 0;
+/// `intercore_placement.control`: no status word; the link is up at the host's first
+/// notification once the rings are initialised (an RPMsg-Lite master).
+pub const INTERCORE_CONTROL_FIRST_NOTIFICATION: u32 = 1;
+
+/// Where the host placed the device when no resource table describes it: the rings, the
+/// status words and the buffers, as window offsets and device addresses (see
+/// `intercore_remote_attach_placed`).
+///
+/// * `shm_base`/`shm_len`/`shm_da`, `private_*`, `buf_size`: as in
+///   `intercore_remote_config`.
+/// * `control`: `INTERCORE_CONTROL_STATUS_WORDS` (then `status_off` and `gfeatures_off`
+///   are the window offsets of the 4-byte status and accepted-features words, `features`
+///   what we offer) or `INTERCORE_CONTROL_FIRST_NOTIFICATION` (`features`: those both
+///   ends were built with; the offsets are unused).
+/// * `ring_off[i]`, `ring_num[i]`, `ring_align[i]`: window offset, entries (a power of
+///   two) and alignment (a power of two ≥ 2) of vring 0 (remote → host) and vring 1
+///   (host → remote), in the contiguous virtio layout; `notify_id[i]` passed to
+///   `ring_host`.
+/// * `buffers_da`/`buffers_len`: the device addresses the host's buffers may have (inside
+///   the window; it may hold the rings: a buffer over a ring is still refused).
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_camel_case_types)]
+pub struct intercore_placement {
+    /// CPU address of the shared window.
+    pub shm_base: *mut c_void,
+    /// Its length in bytes.
+    pub shm_len: usize,
+    /// The host's device address of `shm_base`.
+    pub shm_da: u64,
+    /// `INTERCORE_CONTROL_*`.
+    pub control: u32,
+    /// Features offered (status words) or in force (first notification).
+    pub features: u32,
+    /// Window offset of the status word (status words only).
+    pub status_off: usize,
+    /// Window offset of the accepted-features word (status words only).
+    pub gfeatures_off: usize,
+    /// Window offsets of vring 0 and vring 1.
+    pub ring_off: [usize; 2],
+    /// Their entries.
+    pub ring_num: [u32; 2],
+    /// Their alignment.
+    pub ring_align: [u32; 2],
+    /// Their notify ids.
+    pub notify_id: [u32; 2],
+    /// Device address of the region the host's buffers lie in.
+    pub buffers_da: u64,
+    /// Its length.
+    pub buffers_len: usize,
+    /// Window offset of firmware-private memory (0/0: none).
+    pub private_offset: usize,
+    /// Its length.
+    pub private_len: usize,
+    /// The rpmsg buffer size both ends are built with (0: 512).
+    pub buf_size: usize,
+}
+
+/// Attaches a bus to rings the host placed (no resource table): checks the placement
+/// (every ring and word inside the window, no overlap, geometry) and returns at once
+/// (call `intercore_remote_wait_ready` next). As `intercore_remote_attach` otherwise.
+///
+/// # Safety
+/// As `intercore_remote_attach`, with `placement` in place of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn intercore_remote_attach_placed(
+    r: *mut intercore_remote,
+    platform: *const intercore_platform,
+    placement: *const intercore_placement,
+) -> i32 {
+    use intercore::rpmsg::{DeviceControl, DevicePlacement};
+    use intercore::virtq::VringLayout;
+    // SAFETY: the caller's contract: null or valid.
+    let (Some(p), Some(c)) = (unsafe { platform.as_ref() }, unsafe { placement.as_ref() }) else {
+        return INTERCORE_E_INVALID;
+    };
+    let control = match c.control {
+        INTERCORE_CONTROL_STATUS_WORDS => DeviceControl::StatusWords {
+            status_off: c.status_off,
+            gfeatures_off: c.gfeatures_off,
+            dfeatures: c.features,
+        },
+        INTERCORE_CONTROL_FIRST_NOTIFICATION => DeviceControl::FirstNotification {
+            features: c.features,
+        },
+        _ => return INTERCORE_E_INVALID,
+    };
+    let ring = |i: usize| {
+        Some((
+            c.ring_off[i],
+            VringLayout::new(c.ring_num[i], c.ring_align[i]).ok()?,
+        ))
+    };
+    let (Some(r0), Some(r1)) = (ring(0), ring(1)) else {
+        return INTERCORE_E_INVALID;
+    };
+    let w = WindowSpec {
+        shm_base: c.shm_base,
+        shm_len: c.shm_len,
+        shm_da: c.shm_da,
+        private_offset: c.private_offset,
+        private_len: c.private_len,
+        buffers_da: 0,
+        buffers_len: 0,
+        buf_size: c.buf_size,
+    };
+    let setup = |map: &LinearMap| {
+        Some(
+            DevicePlacement {
+                control,
+                rings: [r0, r1],
+                notify_ids: c.notify_id,
+                buffers: inside(map, c.buffers_da, c.buffers_len)?,
+            }
+            .into(),
+        )
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { attach_with(r, p, w, setup) }
 }
 
 /// Drops the bus in `r` (its endpoints are forgotten, nothing is sent); `r` may then be
@@ -575,6 +749,31 @@ pub unsafe extern "C" fn intercore_remote_recv_with(
         return INTERCORE_E_INVALID;
     };
     code(b.recv_with(&chan(ch), timeout(timeout_ms), |m| deliver(cb, ctx, m)))
+}
+
+/// Receives one message for any local endpoint and hands it to `cb` in place
+/// (`msg->dst` names the endpoint), waiting up to `timeout_ms`: for a firmware that
+/// serves several endpoints from one loop (e.g. a service and the data plane, whose
+/// `intercore_dp_process` may be called from `cb`). `cb` is called once on success,
+/// never on an error.
+///
+/// # Safety
+/// As `intercore_remote_recv_with`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn intercore_remote_recv_any(
+    r: *mut intercore_remote,
+    timeout_ms: u32,
+    cb: intercore_recv_fn,
+    ctx: *mut c_void,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    let Some(b) = (unsafe { bus(r) }) else {
+        return INTERCORE_E_INVALID;
+    };
+    let Some(cb) = cb else {
+        return INTERCORE_E_INVALID;
+    };
+    code(b.recv_any_with(timeout(timeout_ms), |m| deliver(cb, ctx, m)))
 }
 
 /// Polls: hands every message waiting for any local endpoint (at most `max`) to `cb`

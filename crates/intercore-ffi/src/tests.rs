@@ -31,7 +31,7 @@ unsafe extern "C" fn now_us(ctx: *mut c_void) -> u64 {
     bell.now().as_micros() as u64
 }
 
-fn platform(bell: &ThreadBell, polled: bool) -> intercore_platform {
+pub(crate) fn platform(bell: &ThreadBell, polled: bool) -> intercore_platform {
     intercore_platform {
         ctx: (bell as *const ThreadBell).cast_mut().cast(),
         ring_host: Some(ring_host),
@@ -42,7 +42,7 @@ fn platform(bell: &ThreadBell, polled: bool) -> intercore_platform {
     }
 }
 
-fn config(c: &Carveout) -> intercore_remote_config {
+pub(crate) fn config(c: &Carveout) -> intercore_remote_config {
     intercore_remote_config {
         shm_base: c.mem.as_ptr().cast(),
         shm_len: c.mem.len(),
@@ -58,7 +58,7 @@ fn config(c: &Carveout) -> intercore_remote_config {
     }
 }
 
-fn storage() -> Box<intercore_remote> {
+pub(crate) fn storage() -> Box<intercore_remote> {
     Box::new(intercore_remote {
         _opaque: [0; INTERCORE_REMOTE_WORDS],
     })

@@ -12,7 +12,12 @@ static uint32_t semihost(uint32_t op, const void *arg)
 {
     register uint32_t r0 __asm__("r0") = op;
     register const void *r1 __asm__("r1") = arg;
+#if defined(__ARM_ARCH_7EM__)
+    /* M-profile (../ffi-m4f): BKPT 0xAB */
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+#else
     __asm__ volatile("svc 0x123456" : "+r"(r0) : "r"(r1) : "memory", "lr");
+#endif
     return r0;
 }
 
@@ -186,6 +191,7 @@ void fatal(int code, const char *fmt, ...)
     board_exit(code != 0 ? code : 1);
 }
 
+#if !defined(__ARM_ARCH_7EM__) /* the Cortex-M4F's are in ../ffi-m4f/board_m4f.c */
 void board_exception(uint32_t kind, uint32_t lr)
 {
     static const char *const names[] = {"reset", "undefined instruction", "SVC", "prefetch abort",
@@ -237,3 +243,4 @@ uint64_t board_ticks64(void)
     last = now;
     return high | now;
 }
+#endif
