@@ -162,8 +162,8 @@ pub use model::{
 #[cfg(feature = "sim")]
 pub use open::SimBus;
 pub use open::{
-    Broken, DataPlaneError, KernelOpener, Link, LinuxPoll, OpenEnv, OpenError, UserMem,
-    UserPollBus, UserRingsBus, UserUioBus, console_tail, expand_path,
+    Broken, DataPlaneError, EventfdBus, KernelOpener, Link, LinkParts, LinuxPoll, OpenEnv,
+    OpenError, UserMem, UserPollBus, UserRingsBus, UserUioBus, console_tail, expand_path,
 };
 #[cfg(feature = "qemu")]
 pub use open::{NoQemuImage, QemuBus, QemuImageError, qemu_image};

@@ -1,5 +1,15 @@
 //! Async send and receive for intercore's host role on Linux, with tokio.
 //!
+//! * [`AsyncLink`]: a board's live link (`intercore_board::Link`, from `Board::open`),
+//!   woken by the link's own descriptors (the simulated SoC's eventfd, the kernel's
+//!   endpoint devices); a link with a polled doorbell is refused and given back.
+//! * [`AsyncHost`]: a [`HostBus`] with an eventfd doorbell (below).
+//! * [`AsyncKernelRpmsg`]: the kernel's `/dev/rpmsg` character devices.
+//!
+//! [`AsyncLink`] and [`AsyncHost`] also drive the data plane: `submit`/`flush` never block
+//! the thread, and `completions` is a [`Stream`](futures_core::Stream) of completed buffers
+//! ([`Completions`]).
+//!
 //! [`AsyncHost`] wraps a [`HostBus`] whose doorbell has a file descriptor (the eventfd
 //! doorbells of `intercore-linux`, [`WakeFd`]) and registers that descriptor with tokio's
 //! reactor ([`tokio::io::unix::AsyncFd`]): a task that finds nothing to receive asks the
@@ -32,16 +42,21 @@
 
 #![forbid(unsafe_code)]
 
+mod dataplane;
 mod kernel;
+mod link;
+pub use dataplane::Completions;
 pub use kernel::AsyncKernelRpmsg;
+pub use link::{AsyncLink, NotAsync};
 
-use intercore::dataplane::{Completed, DpHost};
+use intercore::dataplane::{Completed, DpHost, Ticket, WritableBuf};
 use intercore::platform::{CacheOps, Doorbell, SharedMemory};
 use intercore::pollbell::{PollDoorbell, PollPlatform};
 use intercore::rpmsg::{Channel, HostBus, Msg};
 use intercore::{Error, Result};
 use intercore_linux::notify::EventfdDoorbell;
 use std::borrow::BorrowMut;
+use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -99,6 +114,14 @@ pub enum OpenError {
         /// The doorbell's type.
         doorbell: &'static str,
     },
+    /// The link's transport has a descriptor, but async over it is not available.
+    #[error("{transport}: {reason}")]
+    Unsupported {
+        /// The link's transport name.
+        transport: String,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// Registering the descriptor with the reactor failed (no tokio runtime with I/O
     /// enabled is current, or the system refused).
     #[error("registering the doorbell with the tokio reactor: {0}")]
@@ -111,12 +134,114 @@ pub enum OpenError {
 pub struct AsyncHost<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>> = HostBus<M, D>> {
     bus: Mutex<B>,
     _bus: PhantomData<fn() -> (M, D)>,
+    wake: Wake,
+}
+
+/// What a task parked on a host bus sleeps on: the doorbell's descriptor, the peer's
+/// pidfd, and the other tasks' filing (shared by [`AsyncHost`] and [`AsyncLink`]).
+struct Wake {
     /// A duplicate of the doorbell's descriptor (same eventfd), registered for reading.
     bell: AsyncFd<OwnedFd>,
     /// The peer's pidfd, when the doorbell watches one.
     peer: Option<AsyncFd<OwnedFd>>,
     /// Wakes parked tasks when another task filed messages for them.
     filed: Notify,
+}
+
+/// How [`Wake::run`] reaches the host bus behind its mutex (`L`: the bus, or a link
+/// holding one): take what arrived off the ring, and ask the remote to ring.
+struct Rings<L> {
+    /// [`HostBus::poll`]: how many messages were filed.
+    poll: fn(&mut L) -> Result<usize>,
+    /// [`HostBus::arm_notify`]: `true` if something arrived meanwhile (look again).
+    arm: fn(&mut L, bool) -> Result<bool>,
+}
+
+impl Wake {
+    /// Registers `bell`'s descriptors; refuses a doorbell without one.
+    fn new<D: WakeFd>(bell: &D) -> std::result::Result<Self, OpenError> {
+        // Registering outside a runtime would panic in tokio: say so instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let Some(fd) = bell.wake_fd() else {
+            return Err(OpenError::NoWakeFd {
+                doorbell: std::any::type_name::<D>(),
+            });
+        };
+        Ok(Self {
+            bell: register(fd)?,
+            peer: bell.peer_fd().map(register).transpose()?,
+            filed: Notify::new(),
+        })
+    }
+
+    /// Runs `attempt` (non-blocking: `Ok(None)` for "not yet") on what `lock` guards until
+    /// it yields, sleeping on the doorbell's descriptor between tries; `want_tx` (asked
+    /// after each try) says whether the remote should also ring when it returns a transmit
+    /// buffer. Cancellation-safe as long as `attempt` consumes nothing when it returns
+    /// `Ok(None)` or an error.
+    async fn run<L, T>(
+        &self,
+        lock: &Mutex<L>,
+        rings: Rings<L>,
+        want_tx: impl Fn() -> bool,
+        mut attempt: impl FnMut(&mut L) -> Result<Option<T>>,
+    ) -> Result<T> {
+        loop {
+            let filed = self.filed.notified();
+            tokio::pin!(filed);
+            // Registered before looking, so that a task filing for us after the look
+            // still wakes us.
+            filed.as_mut().enable();
+            {
+                // A panic while the bus was locked left it consistent as far as the rings
+                // go (every ring change is complete before the call returns); the bus's
+                // own sticky error says whether it is usable.
+                let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                // Take what arrived off the ring first: if that filed messages, every
+                // parked task looks again (their messages may be among them).
+                if (rings.poll)(&mut guard)? > 0 {
+                    self.filed.notify_waiters();
+                }
+                if let Some(v) = attempt(&mut guard)? {
+                    return Ok(v);
+                }
+                if (rings.arm)(&mut guard, want_tx())? {
+                    continue;
+                }
+            }
+            self.sleep(filed).await?;
+        }
+    }
+
+    /// Sleeps until the doorbell rings, another task files messages, or the peer dies.
+    async fn sleep(
+        &self,
+        filed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<()> {
+        let peer_gone = async {
+            match &self.peer {
+                Some(p) => p.readable().await.map(drop),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = self.bell.readable() => {
+                let mut guard = r.map_err(os)?;
+                // The eventfd's count is not read here (a system call per wake-up saved):
+                // every ring is a write, and every write wakes the eventfd's wait queue,
+                // which is a new event for the reactor's edge-triggered epoll; readiness
+                // that arrived after this guard was taken survives `clear_ready` (tokio
+                // compares its tick). So no ring is lost; `into_inner` reads the count off.
+                guard.clear_ready();
+                Ok(())
+            }
+            () = filed => Ok(()),
+            r = peer_gone => {
+                r.map_err(os)?;
+                Err(Error::PeerGone)
+            }
+        }
+    }
 }
 
 fn os(e: io::Error) -> Error {
@@ -165,21 +290,11 @@ impl<'a, M: SharedMemory, D: WakeFd> AsyncHost<M, D, &'a mut HostBus<M, D>> {
 impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B> {
     fn wrap(bus: B) -> std::result::Result<Self, OpenError> {
         let bus_ref: &HostBus<M, D> = bus.borrow();
-        // Registering outside a runtime would panic in tokio: say so instead.
-        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
-        let Some(fd) = bus_ref.doorbell().wake_fd() else {
-            return Err(OpenError::NoWakeFd {
-                doorbell: std::any::type_name::<D>(),
-            });
-        };
-        let bell = register(fd)?;
-        let peer = bus_ref.doorbell().peer_fd().map(register).transpose()?;
+        let wake = Wake::new(bus_ref.doorbell())?;
         Ok(Self {
             bus: Mutex::new(bus),
             _bus: PhantomData,
-            bell,
-            peer,
-            filed: Notify::new(),
+            wake,
         })
     }
 
@@ -197,72 +312,23 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
         self.bus.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `attempt` (non-blocking: `Ok(None)` for "not yet") until it yields, sleeping
-    /// on the doorbell's descriptor between tries. Cancellation-safe as long as `attempt`
-    /// consumes nothing when it returns `Ok(None)` or an error.
+    /// [`Wake::run`] on this host's bus.
     async fn run<T>(
         &self,
-        want_tx: bool,
-        mut attempt: impl FnMut(&mut HostBus<M, D>) -> Result<Option<T>>,
+        want_tx: impl Fn() -> bool,
+        attempt: impl FnMut(&mut B) -> Result<Option<T>>,
     ) -> Result<T> {
-        loop {
-            let filed = self.filed.notified();
-            tokio::pin!(filed);
-            // Registered before looking, so that a task filing for us after the look
-            // still wakes us.
-            filed.as_mut().enable();
-            {
-                let mut guard = self.lock();
-                let bus: &mut HostBus<M, D> = (*guard).borrow_mut();
-                // Take what arrived off the ring first: if that filed messages, every
-                // parked task looks again (their messages may be among them).
-                if bus.poll()? > 0 {
-                    self.filed.notify_waiters();
-                }
-                if let Some(v) = attempt(bus)? {
-                    return Ok(v);
-                }
-                if bus.arm_notify(want_tx)? {
-                    continue;
-                }
-            }
-            self.sleep(filed).await?;
-        }
-    }
-
-    /// Sleeps until the doorbell rings, another task files messages, or the peer dies.
-    async fn sleep(
-        &self,
-        filed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-    ) -> Result<()> {
-        let peer_gone = async {
-            match &self.peer {
-                Some(p) => p.readable().await.map(drop),
-                None => std::future::pending().await,
-            }
+        let rings = Rings {
+            poll: |b: &mut B| b.borrow_mut().poll(),
+            arm: |b: &mut B, tx| b.borrow_mut().arm_notify(tx),
         };
-        tokio::select! {
-            r = self.bell.readable() => {
-                let mut guard = r.map_err(os)?;
-                // The eventfd's count is not read here (a system call per wake-up saved):
-                // every ring is a write, and every write wakes the eventfd's wait queue,
-                // which is a new event for the reactor's edge-triggered epoll; readiness
-                // that arrived after this guard was taken survives `clear_ready` (tokio
-                // compares its tick). So no ring is lost; `into_inner` reads the count off.
-                guard.clear_ready();
-                Ok(())
-            }
-            () = filed => Ok(()),
-            r = peer_gone => {
-                r.map_err(os)?;
-                Err(Error::PeerGone)
-            }
-        }
+        self.wake.run(&self.bus, rings, want_tx, attempt).await
     }
 
     /// The address of the service `name` the remote announced, waiting for it.
     pub async fn find_service(&self, name: &str) -> Result<u32> {
-        self.run(false, |bus| Ok(bus.service(name))).await
+        self.run(|| false, |b| Ok(b.borrow_mut().service(name)))
+            .await
     }
 
     /// [`Self::find_service`] then [`HostBus::open`].
@@ -283,12 +349,12 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
 
     /// Sends `data` on `ch`, waiting for a transmit buffer.
     pub async fn send(&self, ch: &Channel, data: &[u8]) -> Result<()> {
-        self.run(true, |bus| {
-            none_on_timeout(bus.send(ch, data, Some(Duration::ZERO)))
-        })
+        self.run(
+            || true,
+            |b| none_on_timeout(b.borrow_mut().send(ch, data, Some(Duration::ZERO))),
+        )
         .await
     }
-
     /// Sends on `ch` a message written in place by `fill` (zero copy), waiting for a
     /// transmit buffer: [`HostBus::send_with`].
     pub async fn send_with(
@@ -297,17 +363,21 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<()> {
         let mut fill = Some(fill);
-        self.run(true, |bus| {
-            let Some(buf) = none_on_timeout(bus.tx_buf(Some(Duration::ZERO)))? else {
-                return Ok(None);
-            };
-            let mut buf = buf;
-            let f = fill
-                .take()
-                .ok_or(Error::Config("send_with: fill already used"))?;
-            let len = f(&mut buf).min(buf.len());
-            bus.send_buf(ch, buf, len).map(Some)
-        })
+        self.run(
+            || true,
+            |b| {
+                let bus: &mut HostBus<M, D> = b.borrow_mut();
+                let Some(buf) = none_on_timeout(bus.tx_buf(Some(Duration::ZERO)))? else {
+                    return Ok(None);
+                };
+                let mut buf = buf;
+                let f = fill
+                    .take()
+                    .ok_or(Error::Config("send_with: fill already used"))?;
+                let len = f(&mut buf).min(buf.len());
+                bus.send_buf(ch, buf, len).map(Some)
+            },
+        )
         .await
     }
 
@@ -319,38 +389,98 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
 
     /// [`Self::recv`], also returning the sender's address.
     pub async fn recv_from(&self, ch: &Channel, buf: &mut [u8]) -> Result<(Option<u32>, usize)> {
-        self.run(false, |bus| {
-            none_on_timeout(bus.recv_from(ch, buf, Some(Duration::ZERO)))
-        })
+        self.run(
+            || false,
+            |b| none_on_timeout(b.borrow_mut().recv_from(ch, buf, Some(Duration::ZERO))),
+        )
         .await
     }
-
     /// Receives one message for `ch` and hands it to `f` in place (zero copy):
     /// [`HostBus::recv_with`]. Cancellation-safe (`f` runs only in the poll that returns).
     pub async fn recv_with<R>(&self, ch: &Channel, f: impl FnOnce(Msg<'_>) -> R) -> Result<R> {
         let mut f = Some(f);
-        self.run(false, |bus| {
-            let Some(buf) = none_on_timeout(bus.recv_buf(ch, Some(Duration::ZERO)))? else {
-                return Ok(None);
-            };
-            let f = f.take().ok_or(Error::Config("recv_with: f already used"))?;
-            let r = f(Msg {
-                src: buf.src(),
-                dst: buf.dst(),
-                payload: &buf,
-            });
-            bus.release(buf)?;
-            Ok(Some(r))
-        })
+        self.run(
+            || false,
+            |b| {
+                let bus: &mut HostBus<M, D> = b.borrow_mut();
+                let Some(buf) = none_on_timeout(bus.recv_buf(ch, Some(Duration::ZERO)))? else {
+                    return Ok(None);
+                };
+                let f = f.take().ok_or(Error::Config("recv_with: f already used"))?;
+                let r = f(Msg {
+                    src: buf.src(),
+                    dst: buf.dst(),
+                    payload: &buf,
+                });
+                bus.release(buf)?;
+                Ok(Some(r))
+            },
+        )
         .await
     }
 
     /// The data plane's next completed buffer (flushing staged submissions first), waiting
-    /// for the remote: the async form of [`DpHost::wait_complete`]. Call it in a loop for
-    /// the stream of completions. Cancellation-safe: a completion taken off the ring while
-    /// the future is dropped stays queued in `dp`.
+    /// for the remote: the async form of [`DpHost::wait_complete`]. `NotReady` when no
+    /// buffer is in flight. Cancellation-safe: a completion taken off the ring while the
+    /// future is dropped stays queued in `dp`. [`Self::completions`] is the same as a
+    /// [`Stream`](futures_core::Stream).
     pub async fn next_completion<C: CacheOps>(&self, dp: &mut DpHost<C>) -> Result<Completed<C>> {
-        self.run(false, |bus| dp.try_complete(bus)).await
+        let tx = Cell::new(false);
+        self.run(
+            || tx.get(),
+            |b| dataplane::try_complete(dp, b.borrow_mut(), &tx),
+        )
+        .await
+    }
+
+    /// Sends the data plane's staged submissions ([`DpHost::flush`]), waiting for a
+    /// transmit buffer while the remote holds them all. Cancellation-safe: the staged
+    /// entries went out together, or stay staged.
+    pub async fn flush<C: CacheOps>(&self, dp: &mut DpHost<C>) -> Result<()> {
+        if dp.staged() == 0 {
+            return Ok(());
+        }
+        self.run(|| true, |b| dataplane::try_flush(dp, b.borrow_mut()))
+            .await
+    }
+
+    /// Hands `buf` to the remote for operation `op` on its first `len` bytes: the async
+    /// form of [`DpHost::submit`]. A full batch already staged is flushed first (waiting
+    /// for a transmit buffer), then `buf` is staged; a batch it fills goes out at once if a
+    /// transmit buffer is free, else with the next [`Self::flush`] or
+    /// [`Self::next_completion`]. Cancellation-safe: dropped while waiting, `buf` was not
+    /// submitted (it returns to the pool).
+    pub async fn submit<C: CacheOps>(
+        &self,
+        dp: &mut DpHost<C>,
+        buf: WritableBuf<C>,
+        len: usize,
+        op: u32,
+    ) -> Result<Ticket> {
+        if dp.staged() >= dp.batch_size() {
+            self.flush(dp).await?;
+        }
+        let ticket = dp.stage(buf, len, op)?;
+        if dp.staged() >= dp.batch_size() {
+            // `buf` is staged whatever this look finds: an error here is the bus's or the
+            // data plane's sticky one, which the next flush or completion reports.
+            let _ = self.with_bus(|bus| dataplane::try_flush(dp, bus));
+        }
+        Ok(ticket)
+    }
+
+    /// The data plane's completions as a [`Stream`](futures_core::Stream) (see
+    /// [`Completions`]): [`Self::next_completion`] until nothing is in flight.
+    pub fn completions<'a, C: CacheOps + 'a>(
+        &'a self,
+        dp: &'a mut DpHost<C>,
+    ) -> Completions<'a, C> {
+        Completions::new(dp, move |dp| {
+            Box::pin(async move {
+                let r = self.next_completion(&mut *dp).await;
+                (r, dp)
+            })
+        })
     }
 }
 
@@ -359,8 +489,8 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> core::fmt::Debug
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("AsyncHost")
-            .field("bell", &self.bell)
-            .field("peer", &self.peer)
+            .field("bell", &self.wake.bell)
+            .field("peer", &self.wake.peer)
             .finish_non_exhaustive()
     }
 }

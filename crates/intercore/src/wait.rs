@@ -91,7 +91,10 @@ impl core::error::Error for ParseWaitModeError {}
 ///   usual answer, and never less than a sleep would cost — spinning as long as blocking
 ///   costs is the classic rule for spin-then-block (it costs at most twice the better of
 ///   the two), and on a machine where a wake-up takes tens of µs it keeps a spinning side
-///   spinning through short preemptions of its peer.
+///   spinning through short preemptions of its peer. While spins keep running out
+///   (`fail` above [`YIELD_FAIL`]) the budget is at most `slept`: a spin that runs out then
+///   costs at most twice a sleep, where `SPIN_FACTOR × est` (an estimate raised by spins
+///   that succeeded late) made it several times one — the loaded, unpinned p99 (issue 24.5).
 /// * **Giving up on spinning.** `fail` is a running average (weight 1/[`EST_WEIGHT`]) of
 ///   whether a spin ran out (1) or succeeded (0). Once it exceeds [`BYPASS_FAIL`] (most
 ///   recent spins failed: the peer is slow or not running — on a loaded machine it may be
@@ -206,9 +209,16 @@ impl SpinPolicy {
             }
             return max;
         }
-        Duration::from_nanos(self.est_ns.saturating_mul(SPIN_FACTOR).max(self.slept_ns))
-            .max(MIN_SPIN)
-            .min(max)
+        let spin = self.est_ns.saturating_mul(SPIN_FACTOR).max(self.slept_ns);
+        // While spins keep running out, no longer than a sleep costs: past that a spin that
+        // runs out pays for both (under load, unpinned, `SPIN_FACTOR` × an estimate inflated
+        // by late successes was the p99: issue 24.5).
+        let spin = if self.fail > YIELD_FAIL {
+            spin.min(self.slept_ns)
+        } else {
+            spin
+        };
+        Duration::from_nanos(spin).max(MIN_SPIN).min(max)
     }
 
     /// Learns from how the wait that asked for the last budget ended.
@@ -623,6 +633,38 @@ mod tests {
         assert_eq!(p.budget(Duration::ZERO), Duration::ZERO);
     }
 
+    /// While spins keep running out, the budget is no longer than a sleep costs, however
+    /// long the successful spins took (the loaded, unpinned tail: issue 24.5); calm again,
+    /// it is `SPIN_FACTOR` × the estimate.
+    #[test]
+    fn contended_spins_last_no_longer_than_a_sleep() {
+        let max = 50 * US;
+        let mut p = SpinPolicy::default();
+        p.budget(max);
+        // A peer that answers in 5 µs when it answers while we spin; sleeps cost 6 µs.
+        for _ in 0..64 {
+            p.record(Outcome::Spun(5 * US));
+            p.record(Outcome::Skipped(Some(6 * US)));
+        }
+        let calm = p.budget(max);
+        assert!(calm > 18 * US && calm <= 21 * US, "{calm:?}");
+        // Three spins in a row run out: contended.
+        for _ in 0..3 {
+            p.budget(max);
+            p.record(Outcome::RanOut(Some(6 * US)));
+        }
+        assert!(!p.bypassing());
+        let b = p.budget(max);
+        assert_eq!(b, p.slept(), "at most a sleep's cost");
+        assert!(b < 7 * US, "{b:?}");
+        // Calm again (spins succeed): the estimate's budget returns.
+        for _ in 0..64 {
+            p.budget(max);
+            p.record(Outcome::Spun(5 * US));
+        }
+        assert!(p.budget(max) > 18 * US);
+    }
+
     /// Spins that mostly run out send waits straight to the doorbell, with a full-length
     /// probe every `PROBE_EVERY` waits; a probe that succeeds resumes spinning, and one
     /// failure brings the bypass back, two successes keep it away.
@@ -862,18 +904,19 @@ mod tests {
         let y = f.yields.get();
         f.call(1000).unwrap();
         assert_eq!(f.yields.get(), y);
-        // A yielding wait that takes longer than a sleep costs stops the yielding at once.
+        // A yielding wait is contended (spins ran out): it spins no longer than a sleep
+        // costs, then sleeps.
         let mut f = Fake::new(WaitMode::Adaptive(200 * US));
         for _ in 0..3 {
             f.call(u32::MAX).unwrap();
         }
         assert!(f.policy.yields());
-        // 101 µs per sleep learnt from a start at 200 µs: `slept` is about 167 µs, the
-        // budget still 200 µs; this spin takes 180 µs (181 reads after the first).
+        // 101 µs per sleep learnt from a start at 200 µs: `slept` is about 167 µs, and so
+        // is the budget (the estimate's 200 µs is capped); a reply after 180 µs (181 reads
+        // after the first) is met asleep.
         assert!(f.policy.slept() < 180 * US, "{:?}", f.policy.slept());
         f.call(64 * 182).unwrap();
-        assert_eq!(f.sleeps, 3);
-        assert!(!f.policy.yields());
+        assert_eq!(f.sleeps, 4);
         // A spin that runs out yields at every read past 2 µs, then sleeps; it yields
         // nothing more once asleep.
         let mut f = Fake::new(WaitMode::Adaptive(10 * US));

@@ -67,6 +67,14 @@ const HOMES: &[(&str, &str)] = &[
         "crates/intercore-ffi/src/",
         "the C ABI: extern \"C\" functions on raw pointers from C, the caller's storage, SharedMemory over the firmware's window",
     ),
+    (
+        "crates/intercore-ffi-host/src/",
+        "the host role's C ABI: extern \"C\" functions reading C strings, caller buffers and out-pointers",
+    ),
+    (
+        "crates/intercore-ffi-host/tests/ffi.rs",
+        "the host role's C ABI called as C calls it: raw pointers, C strings, buffers the library hands out",
+    ),
     // Tests whose models implement the unsafe platform traits.
     (
         "crates/intercore/tests/conformance.rs",

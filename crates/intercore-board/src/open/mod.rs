@@ -19,6 +19,8 @@
 //! it resets the device (host bus) and kills the child; [`Link::shut_down`] waits for the
 //! firmware to exit by itself first and says how it ended.
 
+// Async access (intercore-tokio): `Link::async_parts`, `LinkParts`.
+mod parts;
 #[cfg(feature = "qemu")]
 mod qemu;
 #[cfg(feature = "sim")]
@@ -36,6 +38,7 @@ pub use intercore_linux::notify::LinuxPoll;
 use intercore_linux::remoteproc::{Remoteproc, RprocPaths};
 use intercore_linux::rpmsg_char::{KernelRpmsg, RpmsgCharError, RpmsgPaths};
 use intercore_linux::{DevMemCaching, PhysCarveout, SysRoots, UioDoorbell};
+pub use parts::{EventfdBus, LinkParts};
 #[cfg(feature = "qemu")]
 use qemu::QemuSoc;
 #[cfg(feature = "qemu")]

@@ -5,6 +5,7 @@ mod floor;
 #[cfg(feature = "iceoryx2")]
 mod iox;
 mod plot;
+mod rtt_async;
 mod rtt_inline;
 mod stats;
 mod suites;
@@ -233,6 +234,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
         })
         .collect();
     ts.extend(rtt_inline::targets(rows));
+    ts.extend(rtt_async::targets(rows));
     #[cfg(feature = "iceoryx2")]
     if let Some(iox) = lat_of(rows, "iceoryx2", 64) {
         ts.push(Target {
@@ -429,6 +431,11 @@ impl Run {
             let r = suites::rtt(mode, true, sizes, warm, samples, &self.cpus, None);
             self.push(r, "intercore rtt")?;
         }
+        self.progress.step("rtt: intercore event, async (tokio)");
+        self.push(
+            rtt_async::rows(sizes, warm, n / 4, &self.cpus),
+            "intercore rtt (async)",
+        )?;
         // The standard split ring (in-order rings declined), polling: what the in-order
         // rings save, in the same run.
         self.progress.step("rtt: intercore poll, standard ring");

@@ -204,6 +204,11 @@ impl<C: CacheOps> DpHost<C> {
     pub fn batch_size(&self) -> usize {
         self.per_msg
     }
+    /// Submissions staged and not yet sent (at most [`Self::batch_size`]): an async submit
+    /// (intercore-tokio) flushes a full batch before staging the next buffer.
+    pub fn staged(&self) -> usize {
+        self.staged.len()
+    }
     /// Local endpoint and remote service address in use.
     pub fn addresses(&self) -> (u32, u32) {
         (self.ch.local, self.ch.remote)
@@ -353,16 +358,23 @@ impl<C: CacheOps> DpHost<C> {
         cache.clean(id, start, n);
         cache.handoff(id, info.off, info.cap);
         // The handle ends here; its claim on the pool moves to the in-flight record.
-        let mut lease = buf.lease;
-        let ok = lease.pass(Owner::InFlight);
+        let lease = buf.lease;
+        let ok = lease.pass(Owner::Cpu, Owner::InFlight);
         debug_assert!(ok);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.flights[id as usize] = Some(Flight {
-            seq,
-            sent: false,
-            lease,
-        });
+        // The slot is empty (the buffer was the CPU's, not in flight). Filled in its `None`
+        // arm, with no old value to drop first, the record is written in place rather than
+        // built on the stack and copied with loads that wait on the buffer's fill.
+        let slot = &mut self.flights[id as usize];
+        debug_assert!(slot.is_none(), "buffer {id} staged while in flight");
+        if slot.is_none() {
+            *slot = Some(Flight {
+                seq,
+                sent: false,
+                lease,
+            });
+        }
         self.flying += 1;
         let entry = DpSubmit {
             seq: Le64::new(seq),
@@ -518,8 +530,8 @@ impl<C: CacheOps> DpHost<C> {
             return Err(bad("buffer not in flight", id as u64));
         };
         self.flying -= 1;
-        let mut lease = f.lease;
-        let ok = lease.pass(Owner::Completed);
+        let lease = f.lease;
+        let ok = lease.pass(Owner::InFlight, Owner::Completed);
         debug_assert!(ok);
         let cache = &self.pool.shared.cache;
         let (start, n) = line_span(cache.line_size(), info.off, len);

@@ -128,10 +128,19 @@ impl<C: CacheOps> Shared<C> {
         debug_assert!(ok, "buffer {id} released from the wrong state");
         self.push(id);
     }
+
+    /// The owner word of buffer `id`, as its holder left it.
+    fn holder(&self, id: u32) -> Owner {
+        // Relaxed: only the holder writes the word, and the holder is the one asking.
+        owner_of(self.owner[id as usize].load(Relaxed))
+    }
 }
 
-/// One buffer's claim on the pool: the pool reference and which owner state the holder
-/// keeps it in. It travels with the buffer — `WritableBuf` → the `DpHost`'s in-flight
+/// One buffer's claim on the pool: the pool reference and the buffer's id; which owner
+/// state the holder keeps it in is the buffer's owner word itself, which only the holder
+/// writes (a copy in the lease was a byte stored into the lease just before the lease was
+/// moved with wider loads, a store-to-load forward that fails and waits for every store
+/// before it — the buffer's fill — to drain: issue 24.4). It travels with the buffer — `WritableBuf` → the `DpHost`'s in-flight
 /// record → `Completed` → `WritableBuf` — by moves, so a buffer cycle updates no reference
 /// count (each update is a locked read-modify-write, which waits for the stores of the
 /// write just made to the buffer: issue 24.4). Dropped while the CPU holds the buffer
@@ -140,31 +149,30 @@ impl<C: CacheOps> Shared<C> {
 pub(crate) struct Lease<C: CacheOps> {
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) id: u32,
-    holder: Owner,
 }
 
 impl<C: CacheOps> Lease<C> {
-    /// Moves the buffer to owner `to`; false (nothing changed) if it was not in the state
-    /// this lease says.
-    pub(crate) fn pass(&mut self, to: Owner) -> bool {
-        let ok = self.shared.transfer(self.id, self.holder, to);
-        if ok {
-            self.holder = to;
-        }
-        ok
+    /// Moves the buffer from owner `from` to `to`; false (nothing changed) if it was not
+    /// in `from`.
+    pub(crate) fn pass(&self, from: Owner, to: Owner) -> bool {
+        self.shared.transfer(self.id, from, to)
     }
 
     /// Returns the buffer to the free list now, whoever holds it (reclaim).
-    pub(crate) fn free(mut self) {
-        self.shared.release(self.id, self.holder);
-        self.holder = Owner::Free;
+    pub(crate) fn free(self) {
+        let from = self.shared.holder(self.id);
+        if from != Owner::Free {
+            self.shared.release(self.id, from);
+        }
+        // Dropped now: the word says `Free`, so the drop releases nothing more.
     }
 }
 
 impl<C: CacheOps> Drop for Lease<C> {
     fn drop(&mut self) {
-        if matches!(self.holder, Owner::Cpu | Owner::Completed) {
-            self.shared.release(self.id, self.holder);
+        let from = self.shared.holder(self.id);
+        if matches!(from, Owner::Cpu | Owner::Completed) {
+            self.shared.release(self.id, from);
         }
     }
 }
@@ -263,12 +271,11 @@ impl<C: CacheOps> Pool<C> {
         for &(cap, class) in &s.by_size {
             if cap >= len {
                 if let Some(id) = s.pop(class) {
-                    let mut lease = Lease {
+                    let lease = Lease {
                         shared: Arc::clone(s),
                         id,
-                        holder: Owner::Free,
                     };
-                    let ok = lease.pass(Owner::Cpu);
+                    let ok = lease.pass(Owner::Free, Owner::Cpu);
                     debug_assert!(ok, "popped buffer {id} was not free");
                     return Some(WritableBuf::new(lease));
                 }
@@ -437,8 +444,8 @@ impl<C: CacheOps> Completed<C> {
     }
     /// Takes the buffer back for writing (to fill and submit again).
     pub fn into_writable(self) -> WritableBuf<C> {
-        let mut lease = self.lease;
-        let ok = lease.pass(Owner::Cpu);
+        let lease = self.lease;
+        let ok = lease.pass(Owner::Completed, Owner::Cpu);
         debug_assert!(ok, "completed buffer {} was not COMPLETED", lease.id);
         WritableBuf::new(lease)
     }
