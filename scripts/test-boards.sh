@@ -3,8 +3,10 @@
 # SoC (boards/sim.toml), its TI K3 layout (boards/sim-ti-k3.toml) and the firmware as ARM
 # code on QEMU's Cortex-R5F and Cortex-M4F (boards/qemu-r5f.toml, boards/qemu-m4f.toml) —
 # `intercore up` (the link owner in the background), `ping --json` (every round trip
-# verified, exit 0), `echo --json`, a short `bench rtt --board`, and `down`; then the
-# errors a user meets: ping with no owner, a second `up`, a dead owner. Fails on any error.
+# verified, exit 0), `echo --json`, a short `bench rtt --board`, and `down`; the boards with
+# several cores (boards/sim-4core.toml, boards/qemu-2core.toml) the same on every core;
+# then the errors a user meets: ping with no owner, a second `up`, a dead owner. Fails on
+# any error.
 #
 # The QEMU images come from scripts/test-baremetal.sh, which CI runs first: they are read
 # from OUT/images (BAREMETAL_OUT, default target/baremetal; CI passes
@@ -61,6 +63,36 @@ for board in boards/sim.toml boards/sim-ti-k3.toml boards/qemu-r5f.toml boards/q
     grep -q "no link is up for board $board: run \`intercore up --board $board\`" <<<"$err" ||
         fail "$board: ping after down said: $err"
     echo "test-boards: $board: up, ping, echo, bench rtt, down in $(since "$tb") s"
+done
+
+# Boards with several cores: the simulated SoC with four remotes and two emulated
+# Cortex-R5F under QEMU. One `up` starts every core (a link owner each); `ping` and `echo`
+# without --core answer one JSON line per core, every round trip and every size verified;
+# `bench` measures the core named; `down` stops every core; then ping names --core.
+for board in boards/sim-4core.toml boards/qemu-2core.toml; do
+    tb=$(date +%s.%N)
+    "$intercore" board check "$board" >/dev/null || fail "$board: board check"
+    cores=$("$intercore" board check "$board" --json | grep -o '"cores":\[[^]]*\]' | tr -d '"[]' | cut -d: -f2 | tr , ' ')
+    n=$(wc -w <<<"$cores")
+    (( n >= 2 )) || fail "$board: board check names cores: $cores"
+    "$intercore" up --board "$board" || fail "$board: up"
+    up+=("$board")
+    json=$("$intercore" ping --board "$board" --count 200 --json) || fail "$board: ping: $json"
+    echo "$json"
+    [[ $(grep -c '"verified":200,"errors":0' <<<"$json") == "$n" ]] || fail "$board: ping: not every core verified 200 of 200"
+    json=$("$intercore" echo --board "$board" --json) || fail "$board: echo: $json"
+    while read -r line; do
+        [[ $(field errors "$line") == 0 && $(field verified "$line") == $(field messages "$line") &&
+            $(field messages "$line") == $(field max_payload "$line") ]] || fail "$board: echo: $line"
+    done <<<"$json"
+    [[ $(wc -l <<<"$json") == "$n" ]] || fail "$board: echo: $n cores, got: $json"
+    first=${cores%% *}
+    "$intercore" bench rtt --board "$board" --core "$first" --samples 200 || fail "$board: bench rtt --core $first"
+    "$intercore" down --board "$board" || fail "$board: down"
+    up=("${up[@]/$board/}")
+    if err=$("$intercore" ping --board "$board" --core "$first" 2>&1); then fail "$board: ping after down succeeded"; fi
+    grep -q "run \`intercore up --board $board --core $first\`" <<<"$err" || fail "$board: ping after down said: $err"
+    echo "test-boards: $board ($n cores: $cores): up, ping, echo, bench rtt, down in $(since "$tb") s"
 done
 
 # A dead owner (killed, its socket left behind) is reported, and `up` replaces the stale socket.

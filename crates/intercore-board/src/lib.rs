@@ -39,6 +39,13 @@
 //! align = 4096
 //! ```
 //!
+//! A board with several remote cores names each in a `[[core]]` table (its `name` and its
+//! own `[core.remoteproc]`, `[core.transport]`, ... tables; a table a core omits is the
+//! file's top-level one): [`BoardFile`] reads any file, core by core, and checks the cores
+//! against each other (distinct names, remote processors and control devices; no
+//! overlapping memory windows). A file without `[[core]]` is one core ([`DEFAULT_CORE`]),
+//! and [`Board::from_file`] reads it as before.
+//!
 //! Every key of every table is listed in the [Keys](#keys) table below; an unknown key
 //! is an error, and so is a key that does not apply to the kind chosen (`heap` with
 //! `source = "carveout"`). [`Board::from_str`] collects **every** problem of a file, each
@@ -93,6 +100,7 @@
 //! | table | key | applies to | meaning |
 //! |---|---|---|---|
 //! | `board` | `name` | all | free text (required) |
+//! | `core` (array of tables) | `name`, `description`, and any of the tables below as `core.TABLE` | all | one remote core each (1..=16); a table it omits is the top-level one |
 //! | | `description` | all | free text |
 //! | | `arch` | all | the host's architecture: `aarch64`, `x86_64`, `any` (default `any`) |
 //! | `remoteproc` | `name` / `index` | not `sim`, `qemu` | the remote processor, by its `name` attribute or N of `remoteprocN` (exactly one) |
@@ -129,6 +137,7 @@
 
 mod check;
 mod core_isa;
+mod cores;
 mod display;
 mod error;
 mod keyword;
@@ -141,6 +150,7 @@ mod vdev;
 
 pub use check::{CheckEnv, Finding, Level};
 pub use core_isa::{CoreIsa, ElfKind, WrongCore};
+pub use cores::{BoardFile, Core, CoreError, DEFAULT_CORE, MAX_CORE_NAME, MAX_CORES};
 pub use error::{BoardError, Problem};
 pub use model::{
     Arch, Board, Boot, CacheKind, CacheMaintenance, CacheSpec, DA_BASE, DEFAULT_READY_TIMEOUT,

@@ -5,21 +5,86 @@
 use crate::error::Problem;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBoard {
     pub(crate) board: RawBoardInfo,
+    // The tables of a single-core file; in a file with `[[core]]` tables, the ones a core
+    // that omits a table inherits (whole tables, not key by key).
     pub(crate) remoteproc: Option<RawRproc>,
-    pub(crate) transport: RawTransport,
-    pub(crate) memory: RawMemory,
+    pub(crate) transport: Option<RawTransport>,
+    pub(crate) memory: Option<RawMemory>,
     pub(crate) mapping: Option<RawMapping>,
-    pub(crate) cache: RawCache,
+    pub(crate) cache: Option<RawCache>,
+    pub(crate) rpmsg: Option<RawRpmsg>,
+    pub(crate) pool: Option<RawPool>,
+    pub(crate) vdev: Option<RawVdev>,
+    /// `[[core]]`: one per remote core (absent: the file describes one core).
+    pub(crate) core: Option<Vec<RawCore>>,
+}
+
+impl RawBoard {
+    /// The top-level tables (everything but `[board]` and `[[core]]`).
+    pub(crate) fn tables(&self) -> RawTables {
+        RawTables {
+            remoteproc: self.remoteproc.clone(),
+            transport: self.transport.clone(),
+            memory: self.memory.clone(),
+            mapping: self.mapping.clone(),
+            cache: self.cache.clone(),
+            rpmsg: self.rpmsg.clone(),
+            pool: self.pool.clone(),
+            vdev: self.vdev.clone(),
+        }
+    }
+}
+
+/// The tables that describe one core's link.
+#[derive(Clone, Default)]
+pub(crate) struct RawTables {
+    pub(crate) remoteproc: Option<RawRproc>,
+    pub(crate) transport: Option<RawTransport>,
+    pub(crate) memory: Option<RawMemory>,
+    pub(crate) mapping: Option<RawMapping>,
+    pub(crate) cache: Option<RawCache>,
     pub(crate) rpmsg: Option<RawRpmsg>,
     pub(crate) pool: Option<RawPool>,
     pub(crate) vdev: Option<RawVdev>,
 }
 
-#[derive(Deserialize)]
+/// One `[[core]]` table: its name and its own tables.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCore {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) remoteproc: Option<RawRproc>,
+    pub(crate) transport: Option<RawTransport>,
+    pub(crate) memory: Option<RawMemory>,
+    pub(crate) mapping: Option<RawMapping>,
+    pub(crate) cache: Option<RawCache>,
+    pub(crate) rpmsg: Option<RawRpmsg>,
+    pub(crate) pool: Option<RawPool>,
+    pub(crate) vdev: Option<RawVdev>,
+}
+
+impl RawCore {
+    /// This core's tables, each of them its own or else the file's top-level one.
+    pub(crate) fn tables(&self, top: &RawTables) -> RawTables {
+        RawTables {
+            remoteproc: self.remoteproc.clone().or_else(|| top.remoteproc.clone()),
+            transport: self.transport.clone().or_else(|| top.transport.clone()),
+            memory: self.memory.clone().or_else(|| top.memory.clone()),
+            mapping: self.mapping.clone().or_else(|| top.mapping.clone()),
+            cache: self.cache.clone().or_else(|| top.cache.clone()),
+            rpmsg: self.rpmsg.clone().or_else(|| top.rpmsg.clone()),
+            pool: self.pool.clone().or_else(|| top.pool.clone()),
+            vdev: self.vdev.clone().or_else(|| top.vdev.clone()),
+        }
+    }
+}
+
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVdev {
     pub(crate) pool_base: Option<u64>,
@@ -28,7 +93,7 @@ pub(crate) struct RawVdev {
     pub(crate) buffers_size: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBoardInfo {
     pub(crate) name: String,
@@ -36,7 +101,7 @@ pub(crate) struct RawBoardInfo {
     pub(crate) arch: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRproc {
     pub(crate) name: Option<String>,
@@ -47,7 +112,7 @@ pub(crate) struct RawRproc {
     pub(crate) boot: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTransport {
     pub(crate) kind: String,
@@ -78,7 +143,7 @@ pub(crate) struct RawTransport {
     pub(crate) ipi_remote: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMemory {
     pub(crate) source: String,
@@ -94,7 +159,7 @@ pub(crate) struct RawMemory {
     pub(crate) device: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMapping {
     pub(crate) kind: String,
@@ -103,7 +168,7 @@ pub(crate) struct RawMapping {
     pub(crate) group: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCache {
     pub(crate) mode: String,
@@ -112,7 +177,7 @@ pub(crate) struct RawCache {
     pub(crate) per_mille: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRpmsg {
     pub(crate) buffers: Option<u32>,
@@ -122,7 +187,7 @@ pub(crate) struct RawRpmsg {
     pub(crate) service: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPool {
     pub(crate) classes: Vec<[u64; 2]>,
@@ -131,7 +196,7 @@ pub(crate) struct RawPool {
 
 /// Most structural characters a board file may have outside strings and comments: `[`,
 /// `{` (tables, arrays), `,` (elements), `.` (dotted keys, decimals) and `=` (keys). The
-/// shipped board files have 23 to 35; toml's parser keeps a node for each (a 900 KB file
+/// shipped single-core board files have 23 to 35 (a `[[core]]` file more, far below the bound); toml's parser keeps a node for each (a 900 KB file
 /// of `[[t]]` headers took 45 MB and more to reject), so the work is bounded before it runs.
 pub const MAX_STRUCTURE: usize = 4096;
 /// Deepest nesting of arrays and inline tables (the shipped files nest 2 deep).

@@ -67,8 +67,15 @@ use common::REAL;
 fn every_shipped_board_validates() {
     let files = board_files();
     assert!(files.len() >= 4, "{files:?}");
-    for f in &files {
-        let b = Board::from_file(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    // A file with several cores (`[[core]]`): each core is a whole board.
+    let boards = files.iter().flat_map(|f| {
+        BoardFile::from_file(f)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            .cores
+            .into_iter()
+            .map(move |c| (f, c.board))
+    });
+    for (f, b) in boards {
         assert_eq!(b.file.as_deref(), Some(f.as_path()));
         match b.transport {
             TransportSpec::Sim { .. } | TransportSpec::Qemu { .. } => {
@@ -938,7 +945,8 @@ fn qemu_boards_are_validated_by_key() {
     qemu_image_is_relative_to_the_board_file();
     let names: Vec<_> = board_files()
         .iter()
-        .filter_map(|f| match Board::from_file(f).unwrap().transport {
+        .flat_map(|f| BoardFile::from_file(f).unwrap().cores)
+        .filter_map(|c| match c.board.transport {
             TransportSpec::Qemu { core, .. } => Some(core),
             _ => None,
         })

@@ -71,7 +71,8 @@ fn parser_structure_is_bounded() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../boards")).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "toml") {
-            Board::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            intercore_board::BoardFile::from_file(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         }
     }
 }

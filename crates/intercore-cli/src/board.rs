@@ -4,7 +4,7 @@
 
 use crate::error::CliError;
 use crate::{BoardCheck, BoardCommand, EXIT_BOARD_UNOPENABLE, EXIT_OK};
-use intercore_board::{Board, CheckEnv, Level};
+use intercore_board::{BoardFile, CheckEnv, Level};
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
@@ -63,8 +63,10 @@ pub struct BoardReport {
     pub file: String,
     /// Always true (an invalid file is an error, not a report).
     pub valid: bool,
-    /// What the board describes, as text.
+    /// What the board describes, as text (core by core for a file with several).
     pub summary: String,
+    /// The cores the file names (`core0` for a file without `[[core]]` tables).
+    pub cores: Vec<String>,
     /// The host architecture checked for.
     pub host_arch: String,
     /// What opening it here would meet.
@@ -82,6 +84,9 @@ pub struct BoardReport {
 /// One finding of [`BoardReport`].
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingJson {
+    /// The core it is about, in a file with several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<String>,
     /// `error`, `warn` or `info`.
     pub level: &'static str,
     /// What it is about.
@@ -149,28 +154,68 @@ fn env_of(o: &BoardCheck) -> CheckEnv {
 }
 
 /// Checks one board file in `env`: its report, or the error that makes it invalid
-/// (exit 1).
+/// (exit 1). A file with several cores is checked core by core, each finding naming its
+/// core (the cores against each other are validation's: an overlap is an invalid file).
 pub fn check(file: &Path, env: &CheckEnv) -> Result<BoardReport, CliError> {
-    let board = Board::from_file(file).map_err(|e| CliError::at(file, e.to_string()))?;
-    let findings = board.check(env);
-    let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
+    let f = BoardFile::from_file(file).map_err(|e| CliError::at(file, e.to_string()))?;
+    let multi = f.is_multi();
+    let mut findings = Vec::new();
+    let mut lines = Vec::new();
+    let mut summary = Vec::new();
+    for c in &f.cores {
+        let core = multi.then(|| c.name.clone());
+        if multi {
+            summary.push(format!("core {}:\n{}", c.name, c.board));
+            lines.push(format!("core {}:", c.name));
+        } else {
+            summary.push(c.board.to_string());
+        }
+        for x in c.board.check(env) {
+            lines.push(if multi {
+                format!("  {x}")
+            } else {
+                x.to_string()
+            });
+            findings.push(FindingJson {
+                core: core.clone(),
+                level: x.level.as_str(),
+                topic: x.topic,
+                message: x.message.clone(),
+            });
+        }
+    }
+    // The cores against each other, as this machine locates their memory.
+    for (core, x) in f.check_between(env) {
+        lines.push(format!("cores: {x}"));
+        findings.push(FindingJson {
+            core: Some(core),
+            level: x.level.as_str(),
+            topic: x.topic,
+            message: x.message.clone(),
+        });
+    }
+    let count = |l: Level| findings.iter().filter(|f| f.level == l.as_str()).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warn));
     Ok(BoardReport {
         file: file.to_string_lossy().into_owned(),
         valid: true,
-        summary: board.to_string(),
+        summary: if multi {
+            format!(
+                "board: {} ({} cores: {})\n\n{}",
+                f.name,
+                f.cores.len(),
+                f.core_names(),
+                summary.join("\n\n")
+            )
+        } else {
+            summary.join("")
+        },
+        cores: f.cores.iter().map(|c| c.name.clone()).collect(),
         host_arch: env.host_arch.clone(),
-        findings: findings
-            .iter()
-            .map(|f| FindingJson {
-                level: f.level.as_str(),
-                topic: f.topic,
-                message: f.message.clone(),
-            })
-            .collect(),
+        findings,
         errors,
         warnings,
         openable: errors == 0,
-        lines: findings.iter().map(ToString::to_string).collect(),
+        lines,
     })
 }

@@ -168,6 +168,10 @@ pub struct UpArgs {
     /// The board file
     #[arg(long, value_name = "FILE")]
     pub board: PathBuf,
+    /// The core to bring up, by its `[[core]]` name (default: every core of the file, one
+    /// link owner each)
+    #[arg(long, value_name = "NAME")]
+    pub core: Option<String>,
     /// Stay in the foreground as the link owner (until `intercore down` or a signal)
     #[arg(long)]
     pub foreground: bool,
@@ -187,6 +191,9 @@ pub struct BoardArg {
     /// The board file
     #[arg(long, value_name = "FILE")]
     pub board: PathBuf,
+    /// The core, by its `[[core]]` name (default: every core of the file)
+    #[arg(long, value_name = "NAME")]
+    pub core: Option<String>,
 }
 
 /// `ping --count` and `echo --messages` at most.
@@ -198,6 +205,9 @@ pub struct PingArgs {
     /// The board file
     #[arg(long, value_name = "FILE")]
     pub board: PathBuf,
+    /// The core, by its `[[core]]` name (default: every core of the file, in turn)
+    #[arg(long, value_name = "NAME")]
+    pub core: Option<String>,
     /// Round trips, each verified [range: 1..=10000000]
     #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
           value_parser = count(1, LINK_COUNT_MAX))]
@@ -210,6 +220,9 @@ pub struct EchoArgs {
     /// The board file
     #[arg(long, value_name = "FILE")]
     pub board: PathBuf,
+    /// The core, by its `[[core]]` name (default: every core of the file, in turn)
+    #[arg(long, value_name = "NAME")]
+    pub core: Option<String>,
     /// Messages, sizes 1, 2, ... up to the largest payload and round again [range:
     /// 1..=10000000] (default: one of each size)
     #[arg(long, value_name = "N", allow_negative_numbers = true,
@@ -365,6 +378,10 @@ pub struct BenchArgs {
     /// is the peer; `intercore up --board FILE` first for sim/qemu/userspace boards)
     #[arg(long, value_name = "FILE", conflicts_with = "plot")]
     pub board: Option<PathBuf>,
+    /// With --board: the core to measure, by its `[[core]]` name (required when the file
+    /// names several)
+    #[arg(long, value_name = "NAME", requires = "board")]
+    pub core: Option<String>,
 }
 
 /// `intercore sim ...`.

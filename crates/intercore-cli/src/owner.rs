@@ -23,7 +23,7 @@ pub mod jobs;
 use crate::control::{self, BenchSuite, Job, Request};
 use crate::error::CliError;
 use crate::{BenchArgs, BoardArg, EXIT_FAILED, EXIT_OK, EchoArgs, PingArgs, Suite, UpArgs};
-use intercore_board::{Board, Link, OpenEnv, TransportSpec};
+use intercore_board::{Board, BoardFile, Link, OpenEnv, TransportSpec};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -137,7 +137,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn place(board_file: &Path) -> Result<Place, CliError> {
+/// The owner's files: named after the board file, and after the core for a file with
+/// several (`core` is `Some` only then, see [`load`]).
+fn place(board_file: &Path, core: Option<&str>) -> Result<Place, CliError> {
     let canon = std::fs::canonicalize(board_file)
         .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
     let stem: String = canon
@@ -148,10 +150,18 @@ fn place(board_file: &Path) -> Result<Place, CliError> {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(32)
         .collect();
-    let base = format!(
-        "{stem}-{:016x}",
-        fnv1a(canon.as_os_str().as_encoded_bytes())
-    );
+    // A core of a file with several: its name (validated: ASCII letters, digits, '-', '_')
+    // in the hash, and its first 16 characters after the stem, so that the socket's path
+    // stays far below the 108 bytes a Unix socket address holds.
+    let mut key = canon.as_os_str().as_encoded_bytes().to_vec();
+    let mut label = stem;
+    if let Some(c) = core {
+        key.push(0);
+        key.extend_from_slice(c.as_bytes());
+        label.push('-');
+        label.extend(c.chars().take(16));
+    }
+    let base = format!("{label}-{:016x}", fnv1a(&key));
     let dir = runtime_dir()?;
     Ok(Place {
         sock: dir.join(format!("{base}.sock")),
@@ -160,8 +170,65 @@ fn place(board_file: &Path) -> Result<Place, CliError> {
     })
 }
 
-fn load(board: &Path) -> Result<Board, CliError> {
-    Board::from_file(board).map_err(|e| CliError::at(board, e.to_string()))
+/// The board of core `core` of the file (`None`: its only core; with several, an error
+/// naming them), and the core's name when the file names several (then the board's name
+/// says which core too).
+fn load(board: &Path, core: Option<&str>) -> Result<(Board, Option<String>), CliError> {
+    let f = BoardFile::from_file(board).map_err(|e| CliError::at(board, e.to_string()))?;
+    let c = f.core(core).map_err(|e| CliError {
+        option: Some("--core".into()),
+        ..CliError::at(board, format!("{}: {e}", board.display()))
+    })?;
+    if !f.is_multi() {
+        return Ok((c.board.clone(), None));
+    }
+    let mut b = c.board.clone();
+    b.name = format!("{} / {}", f.name, c.name);
+    Ok((b, Some(c.name.clone())))
+}
+
+/// Without `--core`, a file with several cores: their names (`None`: one core, or one
+/// named).
+fn all_cores(board: &Path, core: Option<&str>) -> Result<Option<Vec<String>>, CliError> {
+    if core.is_some() {
+        return Ok(None);
+    }
+    let f = BoardFile::from_file(board).map_err(|e| CliError::at(board, e.to_string()))?;
+    Ok(f.is_multi()
+        .then(|| f.cores.iter().map(|c| c.name.clone()).collect()))
+}
+
+/// Runs `f` on each core in turn: a core's error is reported (as the command's errors
+/// are) and the others still run; the status is the first failure's, else 0.
+fn each_core(
+    cmd: &str,
+    names: &[String],
+    json_out: bool,
+    f: impl Fn(&str) -> Result<u8, CliError>,
+) -> Result<u8, CliError> {
+    let mut status = EXIT_OK;
+    for n in names {
+        let code = match f(n) {
+            Ok(c) => c,
+            Err(e) if e.quiet => return Err(e),
+            Err(e) => {
+                e.report(cmd, json_out);
+                e.code
+            }
+        };
+        if status == EXIT_OK {
+            status = code;
+        }
+    }
+    Ok(status)
+}
+
+/// `--board FILE`, and `--core NAME` when the file names several cores.
+fn board_args(board: &Path, core: Option<&str>) -> String {
+    match core {
+        Some(c) => format!("--board {} --core {c}", board.display()),
+        None => format!("--board {}", board.display()),
+    }
 }
 
 /// Whether the board's link is held by an owner process (not the kernel).
@@ -255,12 +322,14 @@ fn request(
     r.map_err(CliError::failed)
 }
 
-fn no_owner(board: &Path) -> CliError {
+fn no_owner(board: &Path, core: Option<&str>) -> CliError {
     CliError::at(
         board,
         format!(
-            "no link is up for board {b}: run `intercore up --board {b}`",
-            b = board.display()
+            "no link is up for board {b}{c}: run `intercore up {a}`",
+            b = board.display(),
+            c = core.map_or(String::new(), |c| format!(" core {c}")),
+            a = board_args(board, core)
         ),
     )
 }
@@ -268,30 +337,47 @@ fn no_owner(board: &Path) -> CliError {
 /// Runs `req` on the board's link: through its owner, or (kernel boards) here.
 fn run_job(
     board_file: &Path,
+    core: Option<&str>,
     req: Request,
     what: &str,
     json_out: bool,
 ) -> Result<(Board, Value), CliError> {
-    let b = load(board_file)?;
-    if !owned(&b) {
+    let (b, core) = load(board_file, core)?;
+    let core = core.as_deref();
+    let mut v = run_job_on(board_file, core, &b, req, what, json_out)?;
+    if let (Some(c), Value::Object(m)) = (core, &mut v) {
+        m.insert("core".into(), json!(c));
+    }
+    Ok((b, v))
+}
+
+fn run_job_on(
+    board_file: &Path,
+    core: Option<&str>,
+    b: &Board,
+    req: Request,
+    what: &str,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    if !owned(b) {
         let mut link = b
             .open_with(open_env())
             .map_err(|e| CliError::at(board_file, format!("{}: {e}", board_file.display())))?;
-        let v = serve_one(&mut link, &mut jobs::Session::default(), &b, &req, &|| {
-            false
-        });
+        let v = serve_one(&mut link, &mut jobs::Session::default(), b, &req, &|| false);
         let _ = link.shut_down(Duration::from_secs(1));
-        return Ok((b, v));
+        return Ok(v);
     }
-    let p = place(board_file)?;
+    let p = place(board_file, core)?;
     match connect(&p)? {
-        Owner::Up(s) => Ok((b, request(s, &req, what, json_out)?)),
-        Owner::None => Err(no_owner(board_file)),
+        Owner::Up(s) => request(s, &req, what, json_out),
+        Owner::None => Err(no_owner(board_file, core)),
         Owner::Dead(why) => Err(CliError::at(
             board_file,
             format!(
-                "no link is up for board {b}: {why}; run `intercore up --board {b}` (it replaces the stale socket)",
-                b = board_file.display()
+                "no link is up for board {b}{c}: {why}; run `intercore up {a}` (it replaces the stale socket)",
+                b = board_file.display(),
+                c = core.map_or(String::new(), |c| format!(" core {c}")),
+                a = board_args(board_file, core)
             ),
         )),
     }
@@ -341,21 +427,49 @@ fn decorate(v: &mut Value, b: &Board, link: &Link) {
 }
 
 /// `intercore up`.
+///
+/// A file with several cores and no `--core`: every core in file order, each by its own
+/// `up --core NAME` (a link owner process per core), a core that fails to come up reported
+/// without stopping the others.
 pub fn up(a: &UpArgs, json_out: bool) -> Result<u8, CliError> {
     let daemon_child = a.daemon_child;
-    let b = load(&a.board)?;
+    if let Some(names) = all_cores(&a.board, a.core.as_deref())? {
+        if a.foreground {
+            return Err(CliError {
+                option: Some("--foreground".into()),
+                ..CliError::at(
+                    &a.board,
+                    format!(
+                        "{}: a foreground owner serves one core; name it with --core ({})",
+                        a.board.display(),
+                        names.join(", ")
+                    ),
+                )
+            });
+        }
+        return each_core("up", &names, json_out, |n| {
+            up(
+                &UpArgs {
+                    core: Some(n.to_string()),
+                    ..a.clone()
+                },
+                json_out,
+            )
+        });
+    }
+    let (b, core) = load(&a.board, a.core.as_deref())?;
     let ready_timeout = a.timeout.unwrap_or(b.ready_timeout);
     if !owned(&b) {
         return up_kernel(a, &b, ready_timeout, json_out);
     }
-    let p = place(&a.board)?;
+    let p = place(&a.board, core.as_deref())?;
     if let Owner::Up(s) = connect(&p)? {
         return already_up(a, &b, &p, s, json_out);
     }
     if a.foreground || daemon_child {
         return own(&b, &a.board, &p, daemon_child, json_out, ready_timeout);
     }
-    let ready = start_owner(a, &p, ready_timeout)?;
+    let ready = start_owner(a, core.as_deref(), &p, ready_timeout)?;
     if json_out {
         outln!("{ready}")?;
     } else {
@@ -445,17 +559,24 @@ fn already_up(
 /// up, and that line is returned. The log is ours, in our directory: replaced as the same
 /// regular file, never written through a link planted there (or into a FIFO, or a file
 /// with other hard links).
-fn start_owner(a: &UpArgs, p: &Place, ready_timeout: Duration) -> Result<Value, CliError> {
+fn start_owner(
+    a: &UpArgs,
+    core: Option<&str>,
+    p: &Place,
+    ready_timeout: Duration,
+) -> Result<Value, CliError> {
     use std::os::unix::process::CommandExt;
     let (log, _) =
         intercore_linux::file::create_output(&p.log, intercore_linux::file::Existing::Replace)
             .map_err(|e| CliError::at(&p.log, e.to_string()))?;
     let exe =
         crate::program().map_err(|e| CliError::failed(format!("finding this program: {e}")))?;
-    let mut child = Command::new(exe)
-        .arg("up")
-        .arg("--board")
-        .arg(&a.board)
+    let mut cmd = Command::new(exe);
+    cmd.arg("up").arg("--board").arg(&a.board);
+    if let Some(c) = core {
+        cmd.arg("--core").arg(c);
+    }
+    let mut child = cmd
         .arg(DAEMON_FLAG)
         .arg("--timeout")
         .arg(ready_timeout.as_secs_f64().to_string())
@@ -718,8 +839,21 @@ fn log_line(what: &str) {
 }
 
 /// `intercore down`.
+///
+/// A file with several cores and no `--core`: every core in turn.
 pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
-    let b = load(&a.board)?;
+    if let Some(names) = all_cores(&a.board, a.core.as_deref())? {
+        return each_core("down", &names, json_out, |n| {
+            down(
+                &BoardArg {
+                    board: a.board.clone(),
+                    core: Some(n.to_string()),
+                },
+                json_out,
+            )
+        });
+    }
+    let (b, core) = load(&a.board, a.core.as_deref())?;
     if !owned(&b) {
         let env = open_env();
         let Some(rp) = b
@@ -751,9 +885,10 @@ pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
         }
         return Ok(EXIT_OK);
     }
-    let p = place(&a.board)?;
+    let p = place(&a.board, core.as_deref())?;
     match connect(&p)? {
         Owner::Up(s) => {
+            // The answer's "core" says how the core ended; the board's name says which.
             let v = request(s, &Request::Down, "down", json_out)?;
             if json_out {
                 outln!("{v}")?;
@@ -773,7 +908,7 @@ pub fn down(a: &BoardArg, json_out: bool) -> Result<u8, CliError> {
                 EXIT_OK
             })
         }
-        Owner::None => Err(no_owner(&a.board)),
+        Owner::None => Err(no_owner(&a.board, core.as_deref())),
         Owner::Dead(why) => {
             // Nothing to stop; the stale socket goes (only a socket nobody listens on).
             let _ = intercore_linux::file::clear_stale_socket(&p.sock, "");
@@ -798,8 +933,27 @@ fn us(ns: &Value) -> String {
 }
 
 /// `intercore ping`.
+///
+/// A file with several cores and no `--core`: every core in turn, one result each.
 pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
-    let (b, v) = run_job(&a.board, Request::Ping { count: a.count }, "ping", json_out)?;
+    if let Some(names) = all_cores(&a.board, a.core.as_deref())? {
+        return each_core("ping", &names, json_out, |n| {
+            ping(
+                &PingArgs {
+                    core: Some(n.to_string()),
+                    ..a.clone()
+                },
+                json_out,
+            )
+        });
+    }
+    let (b, v) = run_job(
+        &a.board,
+        a.core.as_deref(),
+        Request::Ping { count: a.count },
+        "ping",
+        json_out,
+    )?;
     if let Some(e) = job_error(&v) {
         return Err(CliError::at(&a.board, format!("{}: {e}", b.name)));
     }
@@ -826,9 +980,23 @@ pub fn ping(a: &PingArgs, json_out: bool) -> Result<u8, CliError> {
 }
 
 /// `intercore echo`.
+///
+/// A file with several cores and no `--core`: every core in turn, one result each.
 pub fn echo(a: &EchoArgs, json_out: bool) -> Result<u8, CliError> {
+    if let Some(names) = all_cores(&a.board, a.core.as_deref())? {
+        return each_core("echo", &names, json_out, |n| {
+            echo(
+                &EchoArgs {
+                    core: Some(n.to_string()),
+                    ..a.clone()
+                },
+                json_out,
+            )
+        });
+    }
     let (b, v) = run_job(
         &a.board,
+        a.core.as_deref(),
         Request::Echo {
             messages: a.messages,
         },
@@ -902,6 +1070,7 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
         };
         let (b, v) = run_job(
             board,
+            a.core.as_deref(),
             req,
             &format!("bench {} on {}", s.name(), board.display()),
             json_out,

@@ -85,6 +85,77 @@ fn firmware_regions(env: &CheckEnv, r: &Remoteproc) -> Vec<Named> {
 }
 
 impl Board {
+    /// Every physical range this core's link uses that this machine can locate: the pool
+    /// memory, the userspace transport's region, and the core's own `memory-region`
+    /// entries (probed quietly: `check` reports what cannot be found).
+    fn used_regions(&self, env: &CheckEnv) -> Vec<Named> {
+        let rproc = self
+            .remoteproc
+            .as_ref()
+            .and_then(|s| Remoteproc::open(&env.rproc, Some(&s.selector.as_arg())).ok());
+        let mut out = Vec::new();
+        if let Some((base, len, _)) = self.check_memory(env, &mut Findings(Vec::new())) {
+            out.push(Named {
+                what: "pool memory".into(),
+                base,
+                len,
+            });
+        }
+        if let TransportSpec::Userspace { region, .. } = &self.transport {
+            if let Ok((base, len, _)) = self.region_phys(region, env) {
+                out.push(Named {
+                    what: format!("transport region ({})", region_label(region, "transport")),
+                    base,
+                    len,
+                });
+            }
+        }
+        out.extend(rproc.map(|r| firmware_regions(env, &r)).unwrap_or_default());
+        out
+    }
+}
+
+impl crate::BoardFile {
+    /// The cores against each other on this machine: each core's pool memory, transport
+    /// region and own `memory-region` entries, as this machine locates them (reserved-memory
+    /// nodes the file names without a size, UIO maps, u-dma-buf buffers), must not overlap
+    /// another core's. Validation compares only what the file itself locates; this finds
+    /// the rest. One finding per overlapping pair, on topic `cores`; none for a single core.
+    pub fn check_between(&self, env: &CheckEnv) -> Vec<(String, crate::Finding)> {
+        let used: Vec<_> = self
+            .cores
+            .iter()
+            .map(|c| (c, c.board.used_regions(env)))
+            .collect();
+        let mut out = Vec::new();
+        for (i, (a, ra)) in used.iter().enumerate() {
+            for (b, rb) in &used[..i] {
+                for x in ra {
+                    for y in rb.iter().filter(|y| x.overlaps(y)) {
+                        let mut f = Findings(Vec::new());
+                        f.push(
+                            Level::Error,
+                            "cores",
+                            format!(
+                                "core {}'s {} {} overlaps core {}'s {} {}: each core needs its own memory",
+                                a.name,
+                                x.what,
+                                x.range(),
+                                b.name,
+                                y.what,
+                                y.range()
+                            ),
+                        );
+                        out.extend(f.0.into_iter().map(|f| (a.name.clone(), f)));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Board {
     /// `pool` is the pool memory's physical range as the memory check found it.
     pub(super) fn check_overlaps(
         &self,

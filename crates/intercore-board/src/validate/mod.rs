@@ -12,12 +12,13 @@ mod rpmsg;
 mod transport;
 mod vdev;
 
+use crate::cores::{BoardFile, Core, DEFAULT_CORE, MAX_CORES};
 use crate::error::{BoardError, Problem};
 use crate::keyword::Keyword;
 use crate::model::{
     Arch, Board, CacheSpec, MemorySource, MemorySpec, RpmsgSpec, TransportKind, TransportSpec,
 };
-use crate::raw::{RawBoard, RawCache, syntax_problem};
+use crate::raw::{RawBoard, RawBoardInfo, RawCache, RawTables, syntax_problem};
 use intercore::dataplane::PoolConfig;
 use intercore::rpmsg::layout::{CarveoutLayout, CarveoutSpec};
 use std::io;
@@ -108,8 +109,8 @@ pub(crate) fn check_page(key: &str, base: u64, c: &mut Check) {
     }
 }
 
-/// Parses and validates a board file's text.
-pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
+/// Parses and validates a board file's text: every core it names.
+pub(crate) fn parse_file(text: &str) -> Result<BoardFile, BoardError> {
     crate::raw::prescan(text).map_err(|problem| BoardError::Syntax {
         path: None,
         problem,
@@ -119,9 +120,9 @@ pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
         problem: syntax_problem(text, &e),
     })?;
     let mut c = Check::default();
-    let board = validate(raw, &mut c);
-    match board {
-        Some(b) if c.problems.is_empty() => Ok(b),
+    let file = validate_file(raw, &mut c);
+    match file {
+        Some(f) if c.problems.is_empty() => Ok(f),
         _ => Err(BoardError::Invalid {
             path: None,
             problems: c.problems,
@@ -129,18 +130,101 @@ pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
     }
 }
 
-fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
+/// Parses and validates a board file that names one core (a file without `[[core]]`, or
+/// with exactly one): several are an error naming them.
+pub(crate) fn parse(text: &str) -> Result<Board, BoardError> {
+    parse_file(text)?.into_single()
+}
+
+/// A file without `[[core]]` is one core named [`DEFAULT_CORE`]; with `[[core]]`, each core
+/// is validated as a single-core file made of its own tables and the top-level ones it
+/// omits, its problems' keys prefixed `core.NAME.`, then the cores against each other.
+fn validate_file(raw: RawBoard, c: &mut Check) -> Option<BoardFile> {
+    let top = raw.tables();
+    let Some(raw_cores) = raw.core.as_ref() else {
+        let board = validate(&raw.board, top, c)?;
+        return Some(BoardFile {
+            name: raw.board.name.clone(),
+            description: raw.board.description.clone(),
+            cores: vec![Core {
+                name: DEFAULT_CORE.to_string(),
+                description: None,
+                board,
+            }],
+            file: None,
+        });
+    };
+    if raw_cores.is_empty() || raw_cores.len() > MAX_CORES {
+        c.err(
+            "core",
+            Some(raw_cores.len().to_string()),
+            format!("a board file names 1 to {MAX_CORES} cores ([[core]] tables)"),
+        );
+    }
+    let mut cores = Vec::new();
+    let mut complete = true;
+    for (i, rc) in raw_cores.iter().take(MAX_CORES).enumerate() {
+        let prefix = format!("core.{}.", rc.name);
+        let mut cc = Check::default();
+        crate::cores::check_core_name(&rc.name, &mut cc);
+        let b = validate(&raw.board, rc.tables(&top), &mut cc);
+        for mut p in cc.problems {
+            // `[board]` is the file's: its problems are reported once, as they are.
+            if p.key.starts_with("board.") {
+                if i == 0 {
+                    c.problems.push(p);
+                }
+                continue;
+            }
+            p.key = format!("{prefix}{}", p.key);
+            c.problems.push(p);
+        }
+        match b {
+            Some(board) => cores.push(Core {
+                name: rc.name.clone(),
+                description: rc.description.clone(),
+                board,
+            }),
+            None => complete = false,
+        }
+    }
+    crate::cores::check_between(&cores, c);
+    complete.then(|| BoardFile {
+        name: raw.board.name.clone(),
+        description: raw.board.description.clone(),
+        cores,
+        file: None,
+    })
+}
+
+/// A missing table that every core needs.
+fn table<T>(t: Option<T>, name: &str, c: &mut Check) -> Option<T> {
+    if t.is_none() {
+        c.err(
+            name,
+            None,
+            format!("missing table [{name}] (every core needs one)"),
+        );
+    }
+    t
+}
+
+fn validate(info: &RawBoardInfo, raw: RawTables, c: &mut Check) -> Option<Board> {
     // [board]
-    if raw.board.name.trim().is_empty() {
+    if info.name.trim().is_empty() {
         c.err("board.name", Some("\"\"".into()), "must not be empty");
     }
     // A misspelt arch is reported; validation goes on as for any host.
     let arch = c
-        .one_of_or("board.arch", raw.board.arch.as_deref(), Arch::Any)
+        .one_of_or("board.arch", info.arch.as_deref(), Arch::Any)
         .unwrap_or(Arch::Any);
+    let raw_transport = table(raw.transport, "transport", c);
+    let raw_memory = table(raw.memory, "memory", c);
+    let raw_cache = table(raw.cache, "cache", c);
+    let (raw_transport, raw_memory, raw_cache) = (raw_transport?, raw_memory?, raw_cache?);
 
     // [transport]
-    let (kind, transport) = transport::validate(&raw.transport, c);
+    let (kind, transport) = transport::validate(&raw_transport, c);
     let is_sim = kind == Some(TransportKind::Sim);
     let is_qemu = kind == Some(TransportKind::Qemu);
     // The simulated SoC and QEMU: a child process of this host, no remote processor, a memfd.
@@ -153,7 +237,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     let rpmsg = rpmsg::validate(
         raw.rpmsg.as_ref(),
         kind,
-        raw.transport.doorbell.as_deref() == Some("uio"),
+        raw_transport.doorbell.as_deref() == Some("uio"),
         c,
     );
 
@@ -161,7 +245,7 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     let pool = pool::validate(raw.pool.as_ref(), c);
 
     // [memory]
-    let memory = memory::validate(&raw.memory, c);
+    let memory = memory::validate(&raw_memory, c);
     check_memory(memory.as_ref(), &pool, emulated, c);
 
     // [mapping]
@@ -174,24 +258,24 @@ fn validate(raw: RawBoard, c: &mut Check) -> Option<Board> {
     });
 
     // [cache]
-    let cache = validate_cache(&raw.cache, arch, memory.as_ref(), is_qemu, emulated, c);
+    let cache = validate_cache(&raw_cache, arch, memory.as_ref(), is_qemu, emulated, c);
 
     check_sim_carveout(transport.as_ref(), &rpmsg, c);
 
     // [vdev] and how long `up` waits.
     let vdev = vdev::validate(raw.vdev.as_ref(), kind, c);
-    if vdev.pool.is_some() && raw.transport.vring_offset.is_some() {
+    if vdev.pool.is_some() && raw_transport.vring_offset.is_some() {
         c.err(
             "transport.vring_offset",
             None,
             "give either transport.vring_offset or vdev.pool_base + vdev.pool_size, not both",
         );
     }
-    let ready_timeout = ready_timeout(raw.transport.ready_timeout_ms, c);
+    let ready_timeout = ready_timeout(raw_transport.ready_timeout_ms, c);
 
     Some(Board {
-        name: raw.board.name,
-        description: raw.board.description,
+        name: info.name.clone(),
+        description: info.description.clone(),
         arch,
         remoteproc,
         transport: transport?,
@@ -310,29 +394,13 @@ fn ready_timeout(ms: Option<u64>, c: &mut Check) -> std::time::Duration {
 /// Reading a board: the file or the text, parsed and validated here (the model knows
 /// nothing of validation).
 impl Board {
-    /// Reads and validates the board file `path`.
+    /// Reads and validates the board file `path`, which must name one core (see
+    /// [`BoardFile::from_file`] for files with several).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Board, BoardError> {
         let path = path.as_ref();
-        let text =
-            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
-                .map_err(|e| BoardError::Io {
-                    path: path.to_path_buf(),
-                    source: match e {
-                        intercore_linux::file::FileError::Io { source, .. } => source,
-                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
-                    },
-                })?;
-        let mut b = parse(&text).map_err(|e| match e {
-            BoardError::Syntax { problem, .. } => BoardError::Syntax {
-                path: Some(path.to_path_buf()),
-                problem,
-            },
-            BoardError::Invalid { problems, .. } => BoardError::Invalid {
-                path: Some(path.to_path_buf()),
-                problems,
-            },
-            other => other,
-        })?;
+        let mut b = BoardFile::from_file(path)?
+            .into_single()
+            .map_err(|e| with_path(e, path))?;
         b.file = Some(path.to_path_buf());
         Ok(b)
     }
@@ -348,5 +416,55 @@ impl std::str::FromStr for Board {
     type Err = BoardError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse(s)
+    }
+}
+
+/// The error, naming `path`.
+fn with_path(e: BoardError, path: &Path) -> BoardError {
+    match e {
+        BoardError::Syntax { problem, .. } => BoardError::Syntax {
+            path: Some(path.to_path_buf()),
+            problem,
+        },
+        BoardError::Invalid { problems, .. } => BoardError::Invalid {
+            path: Some(path.to_path_buf()),
+            problems,
+        },
+        other => other,
+    }
+}
+
+impl BoardFile {
+    /// Reads and validates the board file `path`: every core it names.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<BoardFile, BoardError> {
+        let path = path.as_ref();
+        let text =
+            intercore_linux::file::read_regular_text(path, intercore_linux::file::CONFIG_MAX)
+                .map_err(|e| BoardError::Io {
+                    path: path.to_path_buf(),
+                    source: match e {
+                        intercore_linux::file::FileError::Io { source, .. } => source,
+                        other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
+                    },
+                })?;
+        let mut f = parse_file(&text).map_err(|e| with_path(e, path))?;
+        f.file = Some(path.to_path_buf());
+        for core in &mut f.cores {
+            core.board.file = Some(path.to_path_buf());
+        }
+        Ok(f)
+    }
+
+    /// Parses and validates a board file held in memory.
+    #[allow(clippy::should_implement_trait)] // also offered as `FromStr`
+    pub fn from_str(text: &str) -> Result<BoardFile, BoardError> {
+        parse_file(text)
+    }
+}
+
+impl std::str::FromStr for BoardFile {
+    type Err = BoardError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_file(s)
     }
 }
