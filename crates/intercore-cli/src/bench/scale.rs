@@ -27,6 +27,9 @@ pub const REMOTES: [usize; 3] = [1, 2, 4];
 pub const ENDPOINTS: [usize; 4] = [1, 16, 64, 256];
 /// Messages the flooding endpoint keeps in flight.
 pub const FLOOD_WINDOW: usize = 64;
+/// The transmit credit (`HostConfig::tx_credit`) of the link of the credited flood rows:
+/// the quiet endpoint's messages wait behind at most this many of the flood's.
+pub const FLOOD_CREDIT: u16 = 2;
 /// Payload bytes.
 const SIZE: usize = 64;
 /// Measured window per row, after a warm-up of a quarter of it.
@@ -47,15 +50,17 @@ struct Links {
 
 impl Links {
     fn start(n: usize) -> Result<Self, String> {
+        Self::start_with(n, HostConfig::default())
+    }
+
+    fn start_with(n: usize, host: HostConfig) -> Result<Self, String> {
         let program = crate::sim_remote().map_err(|e| e.to_string())?;
         let cfg = SimConfig::new(crate::firmwares::echo());
         let mut reactor = Reactor::new(ReactorConfig::default()).map_err(|e| e.to_string())?;
         let (mut socs, mut ids, mut svc) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             let soc = Soc::start(&cfg, &program).map_err(|e| format!("simulated SoC: {e}"))?;
-            let mut bus: Bus = soc
-                .host_bus(HostConfig::default())
-                .map_err(|e| e.to_string())?;
+            let mut bus: Bus = soc.host_bus(host).map_err(|e| e.to_string())?;
             let s = bus
                 .find_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
                 .map_err(|e| e.to_string())?;
@@ -319,13 +324,21 @@ fn group_on(links: &mut Links, remotes: usize) -> Result<Vec<Row>, String> {
         rows.push(row);
     }
     if remotes == 1 {
-        rows.extend(flood_rows(links)?);
+        rows.extend(flood_rows(links, "")?);
+        // Again on a link whose endpoints each have FLOOD_CREDIT messages at most in its
+        // transmit ring (the default, half the ring, is deeper than FLOOD_WINDOW).
+        let mut credited =
+            Links::start_with(1, HostConfig::default().tx_credit(Some(FLOOD_CREDIT)))?;
+        let r = flood_rows(&mut credited, "-credit");
+        credited.shutdown();
+        rows.extend(r?);
     }
     Ok(rows)
 }
 
-/// The quiet endpoint alone, then beside an endpoint keeping [`FLOOD_WINDOW`] in flight.
-fn flood_rows(links: &mut Links) -> Result<Vec<Row>, String> {
+/// The quiet endpoint alone, then beside an endpoint keeping [`FLOOD_WINDOW`] in flight;
+/// `suffix` names the link's configuration in the rows' transports.
+fn flood_rows(links: &mut Links, suffix: &str) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for flood in [false, true] {
         let mut fl = flows(links, 1, "quiet")?;
@@ -342,17 +355,23 @@ fn flood_rows(links: &mut Links) -> Result<Vec<Row>, String> {
         } else {
             "intercore-quiet-alone"
         };
-        let mut row = Row::new("scale-flood", name, SIZE);
+        let name = format!("{name}{suffix}");
+        let mut row = Row::new("scale-flood", &name, SIZE);
         row.lat = Some(w.quiet.lat());
         row.msgs_per_s = Some(w.trips as f64 / w.wall.as_secs_f64().max(1e-9));
         row.errors = w.errors;
+        let credit = if suffix.is_empty() {
+            "the default transmit credit".to_string()
+        } else {
+            format!("a transmit credit of {FLOOD_CREDIT}")
+        };
         row.note = if flood {
             format!(
                 "the quiet endpoint's round trips while another endpoint of its link keeps \
-                 {FLOOD_WINDOW} in flight; msgs/s counts both"
+                 {FLOOD_WINDOW} in flight, {credit}; msgs/s counts both"
             )
         } else {
-            "the quiet endpoint's round trips alone".into()
+            format!("the quiet endpoint's round trips alone, {credit}")
         };
         rows.push(row);
     }
@@ -401,6 +420,18 @@ pub(super) fn targets(rows: &[Row]) -> Vec<super::Target> {
             bound: Some(2.0),
             at_most: true,
             what: "an endpoint's p99 beside a flooding one / alone",
+        });
+    }
+    if let (Some(a), Some(b)) = (
+        p99("intercore-quiet-flooded-credit"),
+        p99("intercore-quiet-alone-credit"),
+    ) {
+        v.push(super::Target {
+            name: "scale_flood_p99_over_alone_credit",
+            value: Some(a / b),
+            bound: Some(2.0),
+            at_most: true,
+            what: "an endpoint's p99 beside a flooding one / alone, transmit credit 2",
         });
     }
     v

@@ -114,6 +114,19 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     /// Which endpoint holds each receive buffer (by id), if one does.
     rx_holder: Vec<Option<u32>>,
     held_limit: u16,
+    /// Transmit credit in force (`HostConfig::tx_credit`).
+    tx_credit: u16,
+    /// Split ring: which local endpoint sent the message in each transmit buffer (by id)
+    /// until the remote returns it on the used ring.
+    tx_owner: Vec<Option<u32>>,
+    /// Inline rings: the sender of each message in flight, oldest first (the remote
+    /// releases slots in order).
+    tx_order: VecDeque<u32>,
+    /// Messages each local endpoint has in the transmit ring not yet consumed.
+    tx_flight: BTreeMap<u32, u16>,
+    /// A send waits for its endpoint's credit (not for a free buffer): blocking calls arm
+    /// for the remote's progress on the inline ring.
+    credit_wait: bool,
     /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
     detached: bool,
     /// How long blocking calls spin in adaptive mode (learnt across calls).
@@ -264,6 +277,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             rx_returned: Returned::new(),
             tx_returned: Returned::new(),
         });
+        // What the transmit ring holds: the slots on inline rings, else the buffers.
+        let cap = inline
+            .as_ref()
+            .map_or(nbufs, |i| i.tx.layout().slots as u16);
+        let tx_credit = cfg.tx_credit.unwrap_or((cap / 2).max(1)).clamp(1, cap);
         let mut bus = Self {
             shared,
             link: Core::new(bell, info.notify_ids),
@@ -288,6 +306,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 .max_held_per_endpoint
                 .unwrap_or(nbufs - nbufs / 4)
                 .clamp(1, nbufs),
+            tx_credit,
+            tx_owner: alloc::vec![None; nbufs as usize],
+            tx_order: VecDeque::new(),
+            tx_flight: BTreeMap::new(),
+            credit_wait: false,
             detached: false,
             spin: crate::notify::SpinPolicy::default(),
             sleeps: 0,
@@ -1051,7 +1074,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         // read in one go instead of one message at a time.
         loop {
             match self.tx.pop_used(&self.shared.mem) {
-                Ok(Some((id, _))) => self.tx_free.push(id),
+                Ok(Some((id, _))) => {
+                    self.consumed(id);
+                    self.tx_free.push(id)
+                }
                 Ok(None) => break,
                 Err(e) => return Err(self.fail(e)),
             }
@@ -1060,6 +1086,80 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             }
         }
         Ok(self.tx_free.pop())
+    }
+
+    /// The transmit credit in force: most messages one endpoint may have in the transmit
+    /// ring not yet consumed by the remote ([`HostConfig::tx_credit`]).
+    pub fn tx_credit(&self) -> u16 {
+        self.tx_credit
+    }
+
+    /// Messages `ep` has in the transmit ring that the remote has not been seen to consume.
+    pub fn tx_in_flight(&self, ep: impl Into<EndpointAddr>) -> u16 {
+        self.tx_flight.get(&ep.into().get()).copied().unwrap_or(0)
+    }
+
+    /// The split ring's buffer `id` came back from the remote: its sender's credit returns.
+    fn consumed(&mut self, id: u16) {
+        if let Some(ep) = self.tx_owner.get_mut(id as usize).and_then(Option::take) {
+            self.uncount(ep);
+        }
+    }
+
+    fn uncount(&mut self, ep: u32) {
+        if let Some(n) = self.tx_flight.get_mut(&ep) {
+            *n -= 1;
+            if *n == 0 {
+                self.tx_flight.remove(&ep);
+            }
+        }
+    }
+
+    fn count_sent(&mut self, ep: u32) {
+        *self.tx_flight.entry(ep).or_insert(0) += 1;
+    }
+
+    /// Whether `src` may put one more message in the transmit ring: under its credit, or
+    /// under it once what the remote consumed is taken back (the used ring drained, the
+    /// inline ring's progress loaded).
+    fn credit(&mut self, src: u32) -> Result<bool> {
+        if self.under_credit(src) {
+            self.credit_wait = false;
+            return Ok(true);
+        }
+        if let Some(i) = &mut self.inline {
+            i.tx.refresh(&self.shared.mem)
+                .map_err(|e| self.link.fail(e))?;
+            let left = i.tx.in_flight() as usize;
+            while self.tx_order.len() > left {
+                if let Some(ep) = self.tx_order.pop_front() {
+                    self.uncount(ep);
+                }
+            }
+        } else {
+            loop {
+                match self.tx.pop_used(&self.shared.mem) {
+                    Ok(Some((id, _))) => {
+                        self.consumed(id);
+                        self.tx_free.push(id);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(self.fail(e)),
+                }
+            }
+        }
+        let ok = self.under_credit(src);
+        self.credit_wait = !ok;
+        Ok(ok)
+    }
+
+    /// Under its credit as last counted. The default credit (`HostConfig::tx_credit` unset)
+    /// is a fair share: it binds only while another endpoint has messages in flight, so a
+    /// lone sender may still fill the ring.
+    fn under_credit(&self, src: u32) -> bool {
+        let n = self.tx_in_flight(src);
+        let others = self.tx_flight.len() - usize::from(n > 0);
+        n < self.tx_credit || (self.cfg.tx_credit.is_none() && others == 0)
     }
 
     fn check_src(&self, src: u32) -> Result<()> {
@@ -1086,6 +1186,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             (RPMSG_HDR_SIZE + len) as u32,
             false,
         )?;
+        self.tx_owner[id as usize] = Some(src);
+        self.count_sent(src);
         self.link.count.sent += 1;
         if self.tx.publish(&self.shared.mem) {
             self.kick(1)?;
@@ -1116,6 +1218,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             let mut n = 0;
             let mut wake = false;
             for m in msgs {
+                if !self.credit(src)? {
+                    break;
+                }
                 match self.send_inline(src, dst, m.len(), |mem, off| mem.write(off, m)) {
                     Ok(w) => wake |= w,
                     Err(Error::WouldBlock) => break,
@@ -1130,6 +1235,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         }
         let mut n = 0;
         for m in msgs {
+            if !self.credit(src)? {
+                break;
+            }
             let Some(id) = self.take_tx()? else { break };
             let off = self.tx_off(id);
             super::write_message(&self.shared.mem, off, src, dst, m);
@@ -1141,6 +1249,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 (RPMSG_HDR_SIZE + m.len()) as u32,
                 false,
             )?;
+            self.tx_owner[id as usize] = Some(src);
+            self.count_sent(src);
             n += 1;
         }
         self.link.count.sent += n as u64;
@@ -1161,6 +1271,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             });
         }
         self.check_src(src)?;
+        if !self.credit(src)? {
+            return Err(Error::WouldBlock);
+        }
         if self.inline.is_some() {
             if self.send_inline(src, dst, data.len(), |mem, off| mem.write(off, data))? {
                 self.kick(1)?;
@@ -1216,6 +1329,16 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             },
         );
         let wake = i.tx.publish(mem, src, dst, len, inline)?;
+        // Senders of messages the remote is known to have released (as far as the progress
+        // last loaded says: no extra load here) get their credit back.
+        let left = i.tx.in_flight() as usize;
+        self.tx_order.push_back(src);
+        self.count_sent(src);
+        while self.tx_order.len() > left {
+            if let Some(ep) = self.tx_order.pop_front() {
+                self.uncount(ep);
+            }
+        }
         self.link.count.sent += 1;
         Ok(wake)
     }
@@ -1281,6 +1404,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             let from = self.tx_off(buf.id) + RPMSG_HDR_SIZE;
             let timeout = self.cfg.timeout;
             return self.block_on(timeout, true, |bus| {
+                if !bus.credit(src)? {
+                    return Ok(None);
+                }
                 let r = bus.send_inline(src, dst, len, |mem, off| {
                     let mut tmp = alloc::vec![0u8; len];
                     mem.read(from, &mut tmp);
@@ -1293,6 +1419,10 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 }
             });
         }
+        // The buffer is this handle's already; the message waits for its endpoint's credit
+        // (on expiry the buffer goes back to the pool, dropped).
+        let timeout = self.cfg.timeout;
+        self.block_on(timeout, true, |bus| Ok(bus.credit(src)?.then_some(())))?;
         buf.live = false;
         let id = buf.id;
         drop(buf);
@@ -1334,7 +1464,15 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
         let mem = &self.shared.mem;
         if let Some(i) = &mut self.inline {
             let (rx_ready, kick) = i.rx.arm(mem).map_err(|e| self.link.fail(e))?;
-            let tx_ready = want_tx && i.tx.arm_space(mem).map_err(|e| self.link.fail(e))?;
+            let tx_ready = want_tx
+                && if self.credit_wait {
+                    // Waiting for this endpoint's own messages to be consumed, not for a
+                    // free slot: any progress may return its credit.
+                    i.tx.arm_progress(mem)
+                } else {
+                    i.tx.arm_space(mem)
+                }
+                .map_err(|e| self.link.fail(e))?;
             if kick {
                 self.kick(0)?;
             }

@@ -455,6 +455,27 @@ impl InlineTx {
         Ok(self.produced.wrapping_sub(self.seen) < self.layout.slots)
     }
 
+    /// Asks the consumer to ring when it releases any message not yet known released,
+    /// then looks again: `true` when progress moved (do not sleep). For a producer waiting
+    /// for its own earlier messages to be consumed rather than for a free slot (the host's
+    /// per-endpoint transmit credit).
+    pub fn arm_progress<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+        let old = self.seen;
+        // Relaxed: ordered before the re-check by the SeqCst fence.
+        // The consumer rings when its progress reaches the value asked for: one past it.
+        mem.store_u32(self.layout.base + SPACE, old.wrapping_add(1), Relaxed);
+        self.space_armed = true;
+        // SeqCst fence: arm before re-reading progress (store→load).
+        mem.fence(SeqCst);
+        self.load_progress(mem)?;
+        Ok(self.seen != old)
+    }
+
+    /// Loads the consumer's progress now: [`Self::in_flight`] is then current.
+    pub fn refresh<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<()> {
+        self.load_progress(mem)
+    }
+
     /// Withdraws a space request (only writes when one is armed).
     pub fn disarm_space<M: SharedMemory + ?Sized>(&mut self, mem: &M) {
         if self.space_armed {

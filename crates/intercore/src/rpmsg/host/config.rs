@@ -61,6 +61,18 @@ pub struct HostConfig {
     /// least the vrings' size); otherwise, or against any other peer, the split ring.
     /// Default on; off keeps the split ring (in order when [`Self::in_order`]).
     pub inline: bool,
+    /// Transmit credit: most messages one local endpoint may have in the transmit ring not
+    /// yet consumed by the remote (split ring: buffers not back on the used ring; inline
+    /// rings: slots not yet released). A send past it waits, like a send with every buffer
+    /// taken, until the remote consumes that endpoint's earlier messages (`WouldBlock` /
+    /// `Timeout` with `Some(ZERO)`). The remote serves the ring in order, so another
+    /// endpoint's message waits behind at most this many of a flooding endpoint's. `None`:
+    /// a fair share of half the transmit buffers (slots on inline rings), binding only
+    /// while another endpoint has messages in flight — a lone endpoint still fills the
+    /// ring, and once another sends, a flood is held to half; a small credit (1–4)
+    /// bounds the latency a flood adds to other endpoints, at the cost of one endpoint's
+    /// pipelining depth. Host-side only: the wire is unchanged.
+    pub tx_credit: Option<u16>,
 }
 
 impl Default for HostConfig {
@@ -77,6 +89,7 @@ impl Default for HostConfig {
             max_copied_per_endpoint: 1024,
             in_order: true,
             inline: true,
+            tx_credit: None,
         }
     }
 }
@@ -140,6 +153,12 @@ impl HostConfig {
     #[must_use]
     pub fn max_held_per_endpoint(mut self, max_held_per_endpoint: Option<u16>) -> Self {
         self.max_held_per_endpoint = max_held_per_endpoint;
+        self
+    }
+    /// Sets [`Self::tx_credit`](HostConfig#structfield.tx_credit).
+    #[must_use]
+    pub fn tx_credit(mut self, tx_credit: Option<u16>) -> Self {
+        self.tx_credit = tx_credit;
         self
     }
     /// Sets [`Self::max_copied_per_endpoint`](HostConfig#structfield.max_copied_per_endpoint).
