@@ -19,12 +19,25 @@ type Bus = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
 const T: Option<Duration> = Some(Duration::from_secs(5));
 
 /// A simulated SoC running the echo firmware, its host bus, and the echo service's address.
-fn echo_soc() -> (Soc, Bus, u32) {
+/// The bus takes intercore's default rings (inline slots) unless `inline` is false (the
+/// split ring every other peer gets).
+fn echo_soc_with(inline: bool) -> (Soc, Bus, u32) {
     let cfg = SimConfig::new(common::echo());
     let soc = Soc::start(&cfg, &common::program()).expect("simulated SoC");
-    let mut bus = soc.host_bus(HostConfig::default()).expect("host bus");
+    let mut bus = soc
+        .host_bus(HostConfig::default().inline(inline))
+        .expect("host bus");
+    assert_eq!(
+        bus.inline_max().is_some(),
+        inline,
+        "ring kind not negotiated"
+    );
     let svc = bus.find_service(intercore_fw_echo::SERVICE, T).unwrap();
     (soc, bus, svc)
+}
+
+fn echo_soc() -> (Soc, Bus, u32) {
+    echo_soc_with(true)
 }
 
 /// The message `n` of endpoint `ep`: checkable from its bytes alone.
@@ -35,18 +48,21 @@ fn msg(ep: u32, n: u32) -> [u8; 8] {
     m
 }
 
-/// Link A: endpoint F has 200 echoes queued ahead of endpoint Q's one; link B: endpoint
+/// Link A: endpoint F has `FLOOD` echoes queued ahead of endpoint Q's one; link B: endpoint
 /// R's one echo. With 4 messages per endpoint and 32 per link per turn, Q's echo is handed
 /// out within F's first 4 and R's within link A's first 32 — not after the flood (position
-/// 201 in arrival order). The flood itself arrives whole, in order.
-#[test]
-fn a_flooding_endpoint_delays_others_by_one_budget_at_most() {
-    let (soc_a, mut a, svc_a) = echo_soc();
-    let (soc_b, mut b, svc_b) = echo_soc();
+/// `FLOOD + 1` in arrival order). The flood itself arrives whole, in order. `FLOOD` fits the
+/// receive side of both ring kinds (256 split-ring buffers; fewer inline slots, which share
+/// the vring's area), so every echo is in the host's hands before the reactor starts — a
+/// flood past the slots waits in the remote, where no host-side fairness can reach it.
+fn flooding_endpoint_delays_others_by_one_budget_at_most(inline: bool) {
+    const FLOOD: u32 = 48;
+    let (soc_a, mut a, svc_a) = echo_soc_with(inline);
+    let (soc_b, mut b, svc_b) = echo_soc_with(inline);
     let f = a.create_endpoint("flood", None).unwrap();
     let q = a.create_endpoint("quiet", None).unwrap();
     let r = b.create_endpoint("other-link", None).unwrap();
-    for n in 0..200 {
+    for n in 0..FLOOD {
         a.send_raw(f, svc_a, &msg(f, n), T).unwrap();
     }
     a.send_raw(q, svc_a, &msg(q, 0), T).unwrap();
@@ -58,7 +74,7 @@ fn a_flooding_endpoint_delays_others_by_one_budget_at_most() {
     let lb = reactor.add(b).unwrap();
     let mut seq: Vec<(LinkId, u32, [u8; 8])> = Vec::new();
     let t0 = Instant::now();
-    while seq.len() < 202 {
+    while seq.len() < FLOOD as usize + 2 {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "only {} echoes",
@@ -82,12 +98,22 @@ fn a_flooding_endpoint_delays_others_by_one_budget_at_most() {
         .map(|s| s.2)
         .collect();
     assert!(
-        flood == (0..200).map(|n| msg(f, n)).collect::<Vec<_>>(),
+        flood == (0..FLOOD).map(|n| msg(f, n)).collect::<Vec<_>>(),
         "flood altered or out of order"
     );
     drop(reactor);
     let _ = soc_a.shutdown(Duration::from_secs(1));
     let _ = soc_b.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn a_flooding_endpoint_delays_others_by_one_budget_at_most() {
+    flooding_endpoint_delays_others_by_one_budget_at_most(true);
+}
+
+#[test]
+fn a_flooding_endpoint_delays_others_by_one_budget_at_most_on_split_rings() {
+    flooding_endpoint_delays_others_by_one_budget_at_most(false);
 }
 
 /// Ping-pong on every link through the reactor: each echo checked and answered with the
@@ -135,13 +161,13 @@ fn ping_pong(
 /// process dies; `corrupt`: it publishes a used index past the buffers in flight) is
 /// reported down — that link alone, once — and the other two go on with 200 verified
 /// round trips each.
-fn one_link_fails_alone(break_it: impl FnOnce(&mut Soc)) -> Error {
+fn one_link_fails_alone(inline: bool, break_it: impl FnOnce(&mut Soc)) -> Error {
     let mut socs = Vec::new();
     let mut reactor = Reactor::new(ReactorConfig::default()).unwrap();
     let mut eps = BTreeMap::new();
     let mut next = BTreeMap::new();
     for _ in 0..3 {
-        let (soc, mut bus, svc) = echo_soc();
+        let (soc, mut bus, svc) = echo_soc_with(inline);
         let ep = bus.create_endpoint("pp", None).unwrap();
         bus.send_raw(ep, svc, &msg(ep, 0), T).unwrap();
         let l = reactor.add(bus).unwrap();
@@ -168,13 +194,15 @@ fn one_link_fails_alone(break_it: impl FnOnce(&mut Soc)) -> Error {
 
 #[test]
 fn a_dead_remote_fails_its_link_alone() {
-    let e = one_link_fails_alone(|soc| soc.kill_remote().unwrap());
+    let e = one_link_fails_alone(true, |soc| soc.kill_remote().unwrap());
     assert_eq!(e, Error::PeerGone);
 }
 
 #[test]
 fn a_protocol_breaking_remote_fails_its_link_alone() {
-    let e = one_link_fails_alone(|soc| {
+    // Split rings: the corruption is a split ring's used index (the inline-slot ring's
+    // hostile contents are refused in crates/intercore/tests/inline_ring.rs).
+    let e = one_link_fails_alone(false, |soc| {
         // The host's receive ring (vring 0): a used index 1000 entries ahead of what the
         // remote returned — more than were ever in flight (virtio 1.2 §2.7.8).
         let layout = VringLayout::new(256, intercore::rpmsg::layout::VRING_ALIGN).unwrap();
