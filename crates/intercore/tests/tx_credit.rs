@@ -106,7 +106,6 @@ fn the_default_credit_is_half_the_buffers() {
         let (mut host, mut remote) = pair(features, HostConfig::default(), WaitMode::Poll);
         let _r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
         let flood = host.connect("svc", T).unwrap();
-        let quiet = host.open("quiet", flood.remote).unwrap();
         let slots = if name == "inline" { 8 } else { 16 };
         assert_eq!(host.tx_credit(), slots / 2, "{name}");
         let mut sent = 0;
