@@ -347,17 +347,21 @@ fn each_wake_takes_the_interrupt_and_re_enables_it() {
             );
         }
         let _ = done_tx.send(());
+        // The device stays open until the host is done (a closed one reads as end of
+        // file, which the host reports as EIO).
+        hw
     });
     let count = watchdog(move || {
         runtime().block_on(async move {
             let host = AsyncHost::new(bus).unwrap();
             tokio::select! {
-                r = host.find_service("never") => panic!("no service was announced: {r:?}"),
+                biased;
                 r = done_rx => r.expect("the hardware thread failed"),
+                r = host.find_service("never") => panic!("no service was announced: {r:?}"),
             }
             host.with_bus(|b| b.doorbell().interrupt_count())
         })
     });
-    hardware.join().unwrap();
+    drop(hardware.join().unwrap());
     assert_eq!(count, 5, "the host read every interrupt count");
 }
