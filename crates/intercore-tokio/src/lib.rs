@@ -109,9 +109,10 @@ impl WakeFd for UioDoorbell {
         Some(UioDoorbell::wake_fd(self))
     }
     fn take_rings(&self) -> io::Result<()> {
-        self.take_interrupt()
-            .map(drop)
-            .map_err(|e| io::Error::other(e.to_string()))
+        self.take_interrupt().map(drop).map_err(|e| match e {
+            Error::Os(errno) => io::Error::from_raw_os_error(errno),
+            e => io::Error::other(e.to_string()),
+        })
     }
     fn on_wake(&self) -> Result<()> {
         self.take_interrupt().map(drop)
