@@ -48,6 +48,24 @@ fn name(field: &[u8; 32]) -> String {
     String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
+/// The intercore vendor entry's offered ring features, named (` [in-order rings, inline
+/// slots up to 112 B]`), or nothing when none is offered.
+fn offered_names(features: u32, inline_max: u32) -> String {
+    use intercore::wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
+    let mut names = Vec::new();
+    if features & INTERCORE_F_IN_ORDER != 0 {
+        names.push("in-order rings".to_string());
+    }
+    if features & INTERCORE_F_INLINE != 0 {
+        names.push(format!("inline slots up to {inline_max} B"));
+    }
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", names.join(", "))
+    }
+}
+
 fn feature_names(id: u32, f: u32) -> Vec<String> {
     (0..32)
         .filter(|b| f & (1 << b) != 0)
@@ -122,11 +140,7 @@ fn render_text(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
                         e.doorbell_len.get(),
                         e.num_ids.get(),
                         e.features.get(),
-                        if e.features.get() & intercore::wire::rsc::INTERCORE_F_IN_ORDER != 0 {
-                            " [in-order rings]"
-                        } else {
-                            ""
-                        },
+                        offered_names(e.features.get(), e.inline_max.get()),
                         e.accepted.get()
                     );
                 }
@@ -276,4 +290,20 @@ fn render_json(file: &str, elf: &Elf<'_>, rsc: &RscSection<'_>) -> String {
         "version": 1, "entries": entries,
     });
     format!("{v}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offered_names;
+    use intercore::wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
+
+    #[test]
+    fn offered_ring_features_are_named() {
+        assert_eq!(offered_names(0, 0), "");
+        assert_eq!(offered_names(INTERCORE_F_IN_ORDER, 0), " [in-order rings]");
+        assert_eq!(
+            offered_names(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE, 112),
+            " [in-order rings, inline slots up to 112 B]"
+        );
+    }
 }

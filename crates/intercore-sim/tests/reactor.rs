@@ -36,10 +36,6 @@ fn echo_soc_with(inline: bool) -> (Soc, Bus, u32) {
     (soc, bus, svc)
 }
 
-fn echo_soc() -> (Soc, Bus, u32) {
-    echo_soc_with(true)
-}
-
 /// The message `n` of endpoint `ep`: checkable from its bytes alone.
 fn msg(ep: u32, n: u32) -> [u8; 8] {
     let mut m = [0u8; 8];

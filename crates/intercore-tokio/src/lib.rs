@@ -2,8 +2,9 @@
 //!
 //! * [`AsyncLink`]: a board's live link (`intercore_board::Link`, from `Board::open`),
 //!   woken by the link's own descriptors (the simulated SoC's eventfd, the kernel's
-//!   endpoint devices); a link with a polled doorbell is refused and given back.
-//! * [`AsyncHost`]: a [`HostBus`] with an eventfd doorbell (below).
+//!   endpoint devices, a UIO device); a link with a polled doorbell is refused and given
+//!   back.
+//! * [`AsyncHost`]: a [`HostBus`] with an eventfd or UIO doorbell (below).
 //! * [`AsyncKernelRpmsg`]: the kernel's `/dev/rpmsg` character devices.
 //!
 //! [`AsyncLink`] and [`AsyncHost`] also drive the data plane: `submit`/`flush` never block
@@ -54,6 +55,7 @@ use intercore::platform::{CacheOps, Doorbell, SharedMemory};
 use intercore::pollbell::{PollDoorbell, PollPlatform};
 use intercore::rpmsg::{Channel, HostBus, Msg};
 use intercore::{Error, Result};
+use intercore_linux::UioDoorbell;
 use intercore_linux::notify::EventfdDoorbell;
 use std::borrow::BorrowMut;
 use std::cell::Cell;
@@ -78,6 +80,13 @@ pub trait WakeFd: Doorbell {
     fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
+    /// What to do, with the bus locked, after the descriptor woke a task and before the
+    /// rings are looked at: nothing for an eventfd (its count is left for the next write
+    /// to bump); a UIO device's interrupt must be taken and re-enabled, or no further ring
+    /// arrives.
+    fn on_wake(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl WakeFd for EventfdDoorbell {
@@ -89,6 +98,24 @@ impl WakeFd for EventfdDoorbell {
     }
     fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
         EventfdDoorbell::peer_fd(self)
+    }
+}
+
+/// A UIO device: readable while its interrupt count is new (`drivers/uio/uio.c`,
+/// `uio_poll`); each wake-up takes the interrupt ([`UioDoorbell::take_interrupt`]: the
+/// count read without blocking, the mailbox or IPI acknowledged, the interrupt re-enabled).
+impl WakeFd for UioDoorbell {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(UioDoorbell::wake_fd(self))
+    }
+    fn take_rings(&self) -> io::Result<()> {
+        self.take_interrupt().map(drop).map_err(|e| match e {
+            Error::Os(errno) => io::Error::from_raw_os_error(errno),
+            e => io::Error::other(e.to_string()),
+        })
+    }
+    fn on_wake(&self) -> Result<()> {
+        self.take_interrupt().map(drop)
     }
 }
 
@@ -155,6 +182,8 @@ struct Rings<L> {
     poll: fn(&mut L) -> Result<usize>,
     /// [`HostBus::arm_notify`]: `true` if something arrived meanwhile (look again).
     arm: fn(&mut L, bool) -> Result<bool>,
+    /// [`WakeFd::on_wake`] of the bus's doorbell, run after the descriptor woke us.
+    woke: fn(&mut L) -> Result<()>,
 }
 
 impl Wake {
@@ -186,6 +215,7 @@ impl Wake {
         want_tx: impl Fn() -> bool,
         mut attempt: impl FnMut(&mut L) -> Result<Option<T>>,
     ) -> Result<T> {
+        let mut rang = false;
         loop {
             let filed = self.filed.notified();
             tokio::pin!(filed);
@@ -197,6 +227,11 @@ impl Wake {
                 // go (every ring change is complete before the call returns); the bus's
                 // own sticky error says whether it is usable.
                 let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                // No `.await` lies between the wake-up and here, so a cancelled call
+                // cannot leave a UIO interrupt taken by the reactor but not re-enabled.
+                if std::mem::take(&mut rang) {
+                    (rings.woke)(&mut guard)?;
+                }
                 // Take what arrived off the ring first: if that filed messages, every
                 // parked task looks again (their messages may be among them).
                 if (rings.poll)(&mut guard)? > 0 {
@@ -209,15 +244,16 @@ impl Wake {
                     continue;
                 }
             }
-            self.sleep(filed).await?;
+            rang = self.sleep(filed).await?;
         }
     }
 
-    /// Sleeps until the doorbell rings, another task files messages, or the peer dies.
+    /// Sleeps until the doorbell rings (`true`), another task files messages (`false`), or
+    /// the peer dies.
     async fn sleep(
         &self,
         filed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let peer_gone = async {
             match &self.peer {
                 Some(p) => p.readable().await.map(drop),
@@ -232,10 +268,13 @@ impl Wake {
                 // which is a new event for the reactor's edge-triggered epoll; readiness
                 // that arrived after this guard was taken survives `clear_ready` (tokio
                 // compares its tick). So no ring is lost; `into_inner` reads the count off.
+                // A UIO device is readable until its count is read: the caller takes the
+                // interrupt ([`WakeFd::on_wake`]) right after this returns; a new interrupt
+                // after that read is a new wake-up of the device's queue, so a new event.
                 guard.clear_ready();
-                Ok(())
+                Ok(true)
             }
-            () = filed => Ok(()),
+            () = filed => Ok(false),
             r = peer_gone => {
                 r.map_err(os)?;
                 Err(Error::PeerGone)
@@ -321,6 +360,7 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
         let rings = Rings {
             poll: |b: &mut B| b.borrow_mut().poll(),
             arm: |b: &mut B, tx| b.borrow_mut().arm_notify(tx),
+            woke: |b: &mut B| b.borrow_mut().doorbell().on_wake(),
         };
         self.wake.run(&self.bus, rings, want_tx, attempt).await
     }

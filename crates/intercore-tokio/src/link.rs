@@ -3,7 +3,7 @@
 
 use crate::dataplane::{self, Completions};
 use crate::kernel::{self, KernelFds, SEND_RETRY, SERVICE_RETRY};
-use crate::{OpenError, Rings, Wake, none_on_timeout};
+use crate::{OpenError, Rings, Wake, WakeFd, none_on_timeout};
 use intercore::dataplane::{CacheOps, Completed, DpHost, Ticket, WritableBuf};
 use intercore::rpmsg::Channel;
 use intercore::{Error, Result};
@@ -28,7 +28,7 @@ enum Drive {
 /// | `sim` | the host's eventfd doorbell, and the remote's pidfd (its death is `PeerGone`) |
 /// | `kernel` | each channel's `/dev/rpmsgN` descriptor (readable: a message); a send the remote holds every buffer for retries every 200 µs (the kernel has no writable event), and so does a wait for a service not yet announced, every 10 ms |
 /// | `qemu`, `userspace` with `doorbell = "poll"` or polled rings | refused: a polled doorbell has no descriptor ([`OpenError::NoWakeFd`]); drive that link with the blocking API (in `tokio::task::spawn_blocking` if it must sit beside async code) |
-/// | `userspace` with `doorbell = "uio"` | refused for now ([`OpenError::Unsupported`]): not built yet |
+/// | `userspace` with `doorbell = "uio"` | the UIO device's descriptor (readable: a new interrupt count); each wake-up takes the interrupt without blocking — count read, mailbox or IPI acknowledged, interrupt re-enabled ([`intercore_linux::UioDoorbell::take_interrupt`]) — then serves the bus as `sim` does |
 ///
 /// Polled doorbells get no spawn_blocking fallback here: it would hide a thread per
 /// waiting call spinning on shared memory (the polled doorbell's own wait) behind an API
@@ -70,14 +70,21 @@ fn bus_rings() -> Rings<Link> {
     Rings {
         poll: |l: &mut Link| match l.async_parts() {
             LinkParts::Eventfd(bus) => bus.poll(),
+            LinkParts::Uio(bus) => bus.poll(),
             _ => Err(not_a_bus()),
         },
         arm: |l: &mut Link, tx| match l.async_parts() {
             LinkParts::Eventfd(bus) => bus.arm_notify(tx),
+            LinkParts::Uio(bus) => bus.arm_notify(tx),
             _ => {
                 let _ = tx;
                 Err(not_a_bus())
             }
+        },
+        woke: |l: &mut Link| match l.async_parts() {
+            LinkParts::Eventfd(bus) => bus.doorbell().on_wake(),
+            LinkParts::Uio(bus) => bus.doorbell().on_wake(),
+            _ => Err(not_a_bus()),
         },
     }
 }
@@ -114,10 +121,7 @@ impl AsyncLink {
         match link.async_parts() {
             LinkParts::Eventfd(bus) => Ok(Drive::Bus(Wake::new(bus.doorbell())?)),
             LinkParts::Kernel(_) => Ok(Drive::Kernel(KernelFds::default())),
-            LinkParts::Uio(_) => Err(OpenError::Unsupported {
-                transport,
-                reason: "async over a UIO doorbell is not built yet; use the blocking API",
-            }),
+            LinkParts::Uio(bus) => Ok(Drive::Bus(Wake::new(bus.doorbell())?)),
             LinkParts::Polled => Err(OpenError::NoWakeFd {
                 doorbell: "a polled doorbell (a flag word in shared memory)",
             }),
@@ -139,10 +143,16 @@ impl AsyncLink {
     /// them.
     pub fn into_inner(self) -> Link {
         let mut link = self.link.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let LinkParts::Eventfd(bus) = link.async_parts() {
-            // Best effort: a failed read only costs the first blocking wait a spurious
-            // wake-up.
-            let _ = bus.doorbell().take_rings();
+        // Best effort: a failed read only costs the first blocking wait a spurious
+        // wake-up.
+        match link.async_parts() {
+            LinkParts::Eventfd(bus) => {
+                let _ = bus.doorbell().take_rings();
+            }
+            LinkParts::Uio(bus) => {
+                let _ = bus.doorbell().take_rings();
+            }
+            _ => {}
         }
         link
     }

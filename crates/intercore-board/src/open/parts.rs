@@ -30,6 +30,19 @@ pub enum LinkParts<'a> {
 }
 
 impl Link {
+    /// A `userspace/uio` link over a host bus already built (what `Board::open` builds
+    /// for `doorbell = "uio"` from the board's carveout and UIO device). For tests that
+    /// stand a fake UIO device (a socket, which the reactor can poll) behind the bus: a
+    /// fake `/dev/uioN` in a directory tree would be a regular file, which epoll refuses.
+    #[doc(hidden)]
+    pub fn from_uio_bus(bus: UserUioBus) -> Self {
+        Link {
+            inner: Inner::UserUio { bus },
+            name: "userspace/uio".into(),
+            services: Vec::new(),
+        }
+    }
+
     /// The transport this link holds, lent for an async wrapper (see [`LinkParts`]).
     pub fn async_parts(&mut self) -> LinkParts<'_> {
         match &mut self.inner {

@@ -21,7 +21,7 @@ use crate::memory::{MemError, SysRoots, UDEV_HINT, UIO_MISSING, mmap_error, open
 use crate::sys::{self, Mmap, MmioRegs, fd::poll_readable, monotonic_now};
 use intercore::{Doorbell, Error};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
@@ -374,6 +374,36 @@ impl UioDoorbell {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The UIO device's descriptor, for an event loop to wait on: readable (`POLLIN`) while
+    /// the interrupt count differs from the one this open file last read; then call
+    /// [`Self::take_interrupt`].
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.dev.as_fd()
+    }
+
+    /// Takes a delivered interrupt without blocking, as [`Doorbell::wait`] does once the
+    /// device is readable: reads the new count (`Ok(false)` if there is none), clears the
+    /// mailbox or IPI source, then re-enables the UIO interrupt (irqcontrol 1). Until this
+    /// runs after an interrupt, `uio_pdrv_genirq` keeps the line disabled and no further
+    /// ring reaches this side.
+    pub fn take_interrupt(&self) -> intercore::Result<bool> {
+        let mut b = [0u8; 4];
+        loop {
+            match sys::fd::read(self.dev.as_fd(), &mut b) {
+                Ok(4) => break,
+                // End of file: the device went away (a fake's hardware side closed).
+                Ok(_) => return Err(Error::Os(libc::EIO)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(os(e)),
+            }
+        }
+        self.count.store(u32::from_ne_bytes(b), Ordering::Relaxed);
+        self.ack().map_err(os)?;
+        self.irq_control(1).map_err(os)?;
+        Ok(true)
+    }
+
     /// How long a ring waits for a full FIFO to drain.
     pub fn set_full_wait(&mut self, d: Duration) {
         self.full_wait = d;
@@ -479,25 +509,11 @@ impl Doorbell for UioDoorbell {
                 }
                 continue;
             }
-            let mut b = [0u8; 4];
-            match sys::fd::read(self.dev.as_fd(), &mut b) {
-                Ok(4) => {}
-                // End of file: the device went away (a fake's hardware side closed).
-                Ok(_) => return Err(Error::Os(libc::EIO)),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(os(e)),
+            if self.take_interrupt()? {
+                return Ok(true);
             }
-            self.count.store(u32::from_ne_bytes(b), Ordering::Relaxed);
-            self.ack().map_err(os)?;
-            self.irq_control(1).map_err(os)?;
-            return Ok(true);
+            // Nothing new after all (another reader took it, or a spurious readiness):
+            // sleep again.
         }
     }
 

@@ -131,13 +131,21 @@ impl FakeHw {
                 for (i, s) in st.iter_mut().enumerate() {
                     let v = u32::from_le(regs.load_u32(s.irq.status, Ordering::SeqCst));
                     if v != 0 && v & MARK == 0 {
-                        // Acknowledged: the receiver drained what was there.
+                        // Acknowledged: the receiver drained what was there. A message
+                        // found now may have come after the receiver's drain (this thread
+                        // sees the acknowledgement late): as a FIFO still holding one
+                        // keeps NEWMSG raised, it raises the interrupt again.
                         regs.store_u32(s.irq.status, 0, Ordering::SeqCst);
                         s.pending = false;
                         for l in lanes.iter().filter(|l| l.to == i) {
                             if let Some(id) = take(&regs, l) {
                                 l.ids.lock().unwrap().push(id);
+                                s.pending = true;
                             }
+                        }
+                        if s.pending {
+                            let raised = (s.irq.bit | MARK).to_le();
+                            regs.store_u32(s.irq.status, raised, Ordering::SeqCst);
                         }
                     }
                 }
