@@ -383,3 +383,31 @@ impl<M: SharedMemory> Reactor<M> {
         handed
     }
 }
+
+/// Sending from the reactor's thread without waiting (issue 23: a flood held by its
+/// transmit credit must not hold the thread that serves every other endpoint).
+impl<M: SharedMemory> Reactor<M> {
+    /// Sends `data` from local endpoint `src` of link `id` to `dst` without waiting:
+    /// at once when the endpoint's transmit credit and a buffer allow (`Ok(true)`), else
+    /// parked on the endpoint's own bounded queue and sent by a later turn, endpoints in
+    /// round robin (`Ok(false)`); `Exhausted` when that queue is full (nothing parked).
+    /// [`HostBus::post`], for use outside the callback (inside it, call `post` on the
+    /// link the callback is handed). `NotReady` for a link that is not in the reactor or
+    /// is down.
+    pub fn post(&mut self, id: LinkId, src: u32, dst: u32, data: &[u8]) -> Result<bool> {
+        let slot = self
+            .links
+            .get_mut(id.0)
+            .and_then(Option::as_mut)
+            .ok_or(Error::NotReady("no such link in the reactor"))?;
+        if let Some(e) = slot.down {
+            return Err(e);
+        }
+        let sent = slot.bus.post(src, dst, data)?;
+        if !sent {
+            // Looked at next turn: its progress may have returned the credit already.
+            slot.look = true;
+        }
+        Ok(sent)
+    }
+}

@@ -6,7 +6,7 @@
 //! is next after it (a count, not a timing), the credit returns when the remote consumes,
 //! `Some(ZERO)` answers at once, and a slow remote never deadlocks a blocked sender.
 
-use intercore::rpmsg::{HostConfig, RPMSG_ADDR_ANY};
+use intercore::rpmsg::{HostConfig, RPMSG_ADDR_ANY, SHARED_TX_CREDIT};
 use intercore::testing::{Carveout, TestHost, TestRemote};
 use intercore::wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_FEATURES};
 use intercore::{Error, WaitMode};
@@ -97,17 +97,17 @@ fn a_flood_holds_its_credit_and_the_quiet_message_is_next() {
     }
 }
 
-/// Without a setting the credit is a fair share of half the transmit ring: a lone
-/// endpoint fills the whole ring (pipelining as before), but once another endpoint has a
-/// message in flight a flood stops at half.
+/// Without a setting a lone endpoint fills the whole ring (pipelining as before), but
+/// once another endpoint is active (a message in flight, or sent within the last 16 ring
+/// lengths) a flood stops at `SHARED_TX_CREDIT` (4).
 #[test]
-fn the_default_credit_is_half_the_buffers() {
+fn the_default_credit_binds_only_beside_another_endpoint() {
     for (name, features) in RINGS {
         let (mut host, mut remote) = pair(features, HostConfig::default(), WaitMode::Poll);
         let _r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
         let flood = host.connect("svc", T).unwrap();
         let slots = if name == "inline" { 8 } else { 16 };
-        assert_eq!(host.tx_credit(), slots / 2, "{name}");
+        assert_eq!(host.tx_credit(), SHARED_TX_CREDIT, "{name}");
         let mut sent = 0;
         while host.send(&flood, b"flood", ZERO).is_ok() {
             sent += 1;
@@ -115,15 +115,95 @@ fn the_default_credit_is_half_the_buffers() {
         assert_eq!(sent, slots, "{name}: alone, the whole ring");
         drop((host, remote));
         let (mut host, mut remote) = pair(features, HostConfig::default(), WaitMode::Poll);
-        let _r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
+        let r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
         let flood = host.connect("svc", T).unwrap();
         let quiet = host.open("quiet", flood.remote).unwrap();
         host.send(&quiet, b"quiet", ZERO).unwrap();
+        // The quiet message consumed: nothing of it in flight, but it sent recently.
+        let mut buf = [0u8; 64];
+        remote.recv_from(&r, &mut buf, T).unwrap();
         let mut sent = 0;
         while host.send(&flood, b"flood", ZERO).is_ok() {
             sent += 1;
         }
-        assert_eq!(sent, slots / 2, "{name}: beside another, half");
+        assert_eq!(
+            sent,
+            usize::from(SHARED_TX_CREDIT),
+            "{name}: beside an active endpoint, the shared credit"
+        );
+    }
+}
+
+/// `post` never waits: past its credit the flood's messages park on its own queue
+/// (`Ok(false)`), at once, while the quiet endpoint's message still goes straight into the
+/// ring behind the credit (position 2). Each `poll` sends parked messages as the remote
+/// consumes; every one arrives, once, in order. A full queue is `Exhausted` and parks
+/// nothing; a destroyed endpoint's parked messages go with it.
+#[test]
+fn post_parks_past_the_credit_and_loses_nothing() {
+    for (name, features) in RINGS {
+        let cfg = HostConfig::default()
+            .tx_credit(Some(2))
+            .max_parked_per_endpoint(40);
+        let (mut host, mut remote) = pair(features, cfg, WaitMode::Poll);
+        let r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
+        let flood = host.connect("svc", T).unwrap();
+        let quiet = host.open("quiet", flood.remote).unwrap();
+        let t0 = Instant::now();
+        let mut now = 0;
+        for n in 0u32..42 {
+            if host.post(flood.local, flood.remote, &n.to_le_bytes()).unwrap() {
+                now += 1;
+            }
+        }
+        assert_eq!(now, 2, "{name}: the credit's worth at once");
+        assert_eq!(host.parked(flood.local), 40, "{name}");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{name}: no wait");
+        assert_eq!(
+            host.post(flood.local, flood.remote, b"over"),
+            Err(Error::Exhausted("endpoint's parked sends (post) are full")),
+            "{name}"
+        );
+        assert_eq!(host.parked(flood.local), 40, "{name}: nothing parked past the bound");
+        assert!(host.post(quiet.local, quiet.remote, b"quiet").unwrap(), "{name}");
+        let mut buf = [0u8; 64];
+        let mut flood_seen = Vec::new();
+        let mut quiet_at = None;
+        let t0 = Instant::now();
+        while flood_seen.len() < 42 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "{name}: stalled");
+            match remote.recv_from(&r, &mut buf, ZERO) {
+                Ok((src, n)) if src == Some(quiet.local) => {
+                    quiet_at = Some(flood_seen.len());
+                    assert_eq!(&buf[..n], b"quiet");
+                }
+                Ok((_, n)) => {
+                    assert_eq!(n, 4, "{name}");
+                    flood_seen.push(u32::from_le_bytes(buf[..4].try_into().unwrap()));
+                    assert!(
+                        host.tx_in_flight(flood.local) <= 2,
+                        "{name}: over the credit"
+                    );
+                }
+                Err(_) => {
+                    host.poll().unwrap();
+                }
+            }
+        }
+        assert_eq!(quiet_at, Some(2), "{name}: behind the flood's credit only");
+        assert_eq!(flood_seen, (0..42).collect::<Vec<_>>(), "{name}: lost or reordered");
+        assert_eq!(host.parked(flood.local), 0, "{name}");
+        // Destroyed with messages parked: they go with their sender, nothing is sent later.
+        for n in 0u32..10 {
+            host.post(flood.local, flood.remote, &n.to_le_bytes()).unwrap();
+        }
+        // At most the credit went in (inline rings: less while the remote's batched
+        // progress has not returned the last messages' credit).
+        assert!(host.parked(flood.local) >= 8, "{name}");
+        // What is in the ring consumed (the endpoint's withdrawal needs its credit).
+        while remote.recv_from(&r, &mut buf, ZERO).is_ok() {}
+        host.destroy_endpoint(flood.local).unwrap();
+        assert_eq!(host.parked(flood.local), 0, "{name}");
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bufs;
 mod config;
+mod post;
 mod recovery;
 
 pub use bufs::{RxBuf, TxBuf};
@@ -24,6 +25,15 @@ use bufs::{Returned, Shared};
 use core::sync::atomic::Ordering::{Relaxed, Release};
 use core::time::Duration;
 use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
+
+/// The default transmit credit (`HostConfig::tx_credit` unset) while another local
+/// endpoint is active: a flood is held to this many messages in the transmit ring, so
+/// another endpoint's message waits behind at most this many of its.
+pub const SHARED_TX_CREDIT: u16 = 4;
+/// An endpoint is active for the default credit while it sent one of the last this many
+/// ring lengths of messages (a lone sender fills the whole ring once the others are quiet
+/// that long).
+const SHARED_WINDOW: u64 = 16;
 
 /// One entry of an endpoint's queue, in arrival order.
 #[derive(Debug)]
@@ -127,6 +137,13 @@ pub struct HostBus<M: SharedMemory, D: Doorbell> {
     /// A send waits for its endpoint's credit (not for a free buffer): blocking calls arm
     /// for the remote's progress on the inline ring.
     credit_wait: bool,
+    /// Messages [`Self::post`] parked, per endpoint, sent by [`Self::poll`].
+    parked: post::Parked,
+    /// The last sender and the last other sender before it, with the send count at their
+    /// last send: whether another endpoint sent recently, in O(1) (the default credit).
+    senders: [(u32, u64); 2],
+    /// Messages sent, counted for `senders`.
+    sends: u64,
     /// Replaced by [`HostBus::reconnect`]: the device belongs to the new bus now.
     detached: bool,
     /// How long blocking calls spin in adaptive mode (learnt across calls).
@@ -281,7 +298,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         let cap = inline
             .as_ref()
             .map_or(nbufs, |i| i.tx.layout().slots as u16);
-        let tx_credit = cfg.tx_credit.unwrap_or((cap / 2).max(1)).clamp(1, cap);
+        let tx_credit = cfg.tx_credit.unwrap_or(SHARED_TX_CREDIT).clamp(1, cap);
         let mut bus = Self {
             shared,
             link: Core::new(bell, info.notify_ids),
@@ -311,6 +328,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             tx_order: VecDeque::new(),
             tx_flight: BTreeMap::new(),
             credit_wait: false,
+            parked: post::Parked::default(),
+            senders: [(RPMSG_ADDR_ANY, 0); 2],
+            sends: 0,
             detached: false,
             spin: crate::notify::SpinPolicy::default(),
             sleeps: 0,
@@ -497,8 +517,13 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     /// Takes every arrived message off the receive ring and files it under its endpoint;
     /// handles name-service announcements. Returns how many buffers arrived. Never blocks.
+    /// Then sends what [`Self::post`] parked, as credit and buffers allow.
     pub fn poll(&mut self) -> Result<usize> {
-        self.poll_rx(true, None)
+        let n = self.poll_rx(true, None)?;
+        if !self.parked.is_empty() {
+            self.send_parked()?;
+        }
+        Ok(n)
     }
 
     /// [`Self::poll`]; on inline rings `compact` copies queued messages out when every
@@ -926,6 +951,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Ok(())
         };
         let ep = self.endpoints.remove(addr)?;
+        // What it posted and is still parked was never sent: it goes with its sender.
+        self.parked.discard(addr);
         if ep.ext.listed {
             self.ready.retain(|&a| a != addr);
         }
@@ -1117,6 +1144,26 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
 
     fn count_sent(&mut self, ep: u32) {
         *self.tx_flight.entry(ep).or_insert(0) += 1;
+        self.sends += 1;
+        if self.senders[0].0 != ep {
+            self.senders[1] = self.senders[0];
+        }
+        self.senders[0] = (ep, self.sends);
+    }
+
+    /// Whether an endpoint other than `src` sent one of the last [`SHARED_WINDOW`] ring
+    /// lengths of messages (O(1): the last two distinct senders are kept).
+    fn others_active(&self, src: u32) -> bool {
+        let other = if self.senders[0].0 != src {
+            self.senders[0]
+        } else {
+            self.senders[1]
+        };
+        let cap = match &self.inline {
+            Some(i) => i.tx.layout().slots as u64,
+            None => u64::from(self.nbufs),
+        };
+        other.0 != RPMSG_ADDR_ANY && self.sends - other.1 < SHARED_WINDOW * cap
     }
 
     /// Whether `src` may put one more message in the transmit ring: under its credit, or
@@ -1158,8 +1205,11 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// lone sender may still fill the ring.
     fn under_credit(&self, src: u32) -> bool {
         let n = self.tx_in_flight(src);
+        if n < self.tx_credit {
+            return true;
+        }
         let others = self.tx_flight.len() - usize::from(n > 0);
-        n < self.tx_credit || (self.cfg.tx_credit.is_none() && others == 0)
+        self.cfg.tx_credit.is_none() && others == 0 && !self.others_active(src)
     }
 
     fn check_src(&self, src: u32) -> Result<()> {
@@ -1308,8 +1358,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 Ok(None) if round == 0 => {
                     // Every slot is with the remote, which may itself wait for room to
                     // answer: take what it sent (filed, copied out when every slot is
-                    // taken) so it can go on, then look again.
-                    self.poll()?;
+                    // taken) so it can go on, then look again (not `poll`: it sends what
+                    // is parked, and this send may be one of those).
+                    self.poll_rx(true, None)?;
                 }
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(e)),
@@ -1456,6 +1507,9 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
         &mut self.spin
     }
     fn arm(&mut self, want_tx: bool) -> Result<bool> {
+        // Parked messages wait for credit or a buffer: ask to hear of the remote's progress.
+        let parked = !self.parked.is_empty();
+        let want_tx = want_tx || parked;
         if self.rx_full() {
             // About to sleep with every slot taken: the remote may wait for one.
             self.copy_out_queued()?;
@@ -1465,7 +1519,7 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
         if let Some(i) = &mut self.inline {
             let (rx_ready, kick) = i.rx.arm(mem).map_err(|e| self.link.fail(e))?;
             let tx_ready = want_tx
-                && if self.credit_wait {
+                && if self.credit_wait || parked {
                     // Waiting for this endpoint's own messages to be consumed, not for a
                     // free slot: any progress may return its credit.
                     i.tx.arm_progress(mem)

@@ -27,7 +27,8 @@ mod transport;
 pub use endpoints::EndpointAddr;
 #[cfg(feature = "alloc")]
 pub use host::{
-    CoherentPool, HostBus, HostConfig, HostStats, LINUX_PAGE, RxBuf, TxBuf, VdevPlacement,
+    CoherentPool, HostBus, HostConfig, HostStats, LINUX_PAGE, RxBuf, SHARED_TX_CREDIT, TxBuf,
+    VdevPlacement,
 };
 pub use remote::{Msg, NotifyPolicy, RemoteBus, RemoteConfig, RemoteSetup, RemoteStats, ReplyBuf};
 pub use transport::{Channel, MessageIo, Transport};

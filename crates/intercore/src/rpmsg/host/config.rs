@@ -67,12 +67,16 @@ pub struct HostConfig {
     /// taken, until the remote consumes that endpoint's earlier messages (`WouldBlock` /
     /// `Timeout` with `Some(ZERO)`). The remote serves the ring in order, so another
     /// endpoint's message waits behind at most this many of a flooding endpoint's. `None`:
-    /// a fair share of half the transmit buffers (slots on inline rings), binding only
-    /// while another endpoint has messages in flight — a lone endpoint still fills the
-    /// ring, and once another sends, a flood is held to half; a small credit (1–4)
-    /// bounds the latency a flood adds to other endpoints, at the cost of one endpoint's
-    /// pipelining depth. Host-side only: the wire is unchanged.
+    /// [`SHARED_TX_CREDIT`](super::SHARED_TX_CREDIT) (4), binding only while another local
+    /// endpoint has messages in flight or sent within the last 16 ring lengths of
+    /// messages — a lone endpoint still fills the ring (pipelining as before). A credit
+    /// costs a flooding endpoint its pipelining depth beside others; `HostBus::post`
+    /// parks what it cannot send yet instead of waiting. Host-side only: the wire is
+    /// unchanged.
     pub tx_credit: Option<u16>,
+    /// Most messages one local endpoint may have parked by `HostBus::post` (sent later, as
+    /// its credit and the buffers allow); past it `post` answers `Exhausted` (default 256).
+    pub max_parked_per_endpoint: usize,
 }
 
 impl Default for HostConfig {
@@ -90,6 +94,7 @@ impl Default for HostConfig {
             in_order: true,
             inline: true,
             tx_credit: None,
+            max_parked_per_endpoint: 256,
         }
     }
 }
@@ -159,6 +164,12 @@ impl HostConfig {
     #[must_use]
     pub fn tx_credit(mut self, tx_credit: Option<u16>) -> Self {
         self.tx_credit = tx_credit;
+        self
+    }
+    /// Sets [`Self::max_parked_per_endpoint`](HostConfig#structfield.max_parked_per_endpoint).
+    #[must_use]
+    pub fn max_parked_per_endpoint(mut self, max_parked_per_endpoint: usize) -> Self {
+        self.max_parked_per_endpoint = max_parked_per_endpoint;
         self
     }
     /// Sets [`Self::max_copied_per_endpoint`](HostConfig#structfield.max_copied_per_endpoint).
