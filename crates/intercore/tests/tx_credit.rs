@@ -152,7 +152,10 @@ fn post_parks_past_the_credit_and_loses_nothing() {
         let t0 = Instant::now();
         let mut now = 0;
         for n in 0u32..42 {
-            if host.post(flood.local, flood.remote, &n.to_le_bytes()).unwrap() {
+            if host
+                .post(flood.local, flood.remote, &n.to_le_bytes())
+                .unwrap()
+            {
                 now += 1;
             }
         }
@@ -164,8 +167,15 @@ fn post_parks_past_the_credit_and_loses_nothing() {
             Err(Error::Exhausted("endpoint's parked sends (post) are full")),
             "{name}"
         );
-        assert_eq!(host.parked(flood.local), 40, "{name}: nothing parked past the bound");
-        assert!(host.post(quiet.local, quiet.remote, b"quiet").unwrap(), "{name}");
+        assert_eq!(
+            host.parked(flood.local),
+            40,
+            "{name}: nothing parked past the bound"
+        );
+        assert!(
+            host.post(quiet.local, quiet.remote, b"quiet").unwrap(),
+            "{name}"
+        );
         let mut buf = [0u8; 64];
         let mut flood_seen = Vec::new();
         let mut quiet_at = None;
@@ -191,11 +201,16 @@ fn post_parks_past_the_credit_and_loses_nothing() {
             }
         }
         assert_eq!(quiet_at, Some(2), "{name}: behind the flood's credit only");
-        assert_eq!(flood_seen, (0..42).collect::<Vec<_>>(), "{name}: lost or reordered");
+        assert_eq!(
+            flood_seen,
+            (0..42).collect::<Vec<_>>(),
+            "{name}: lost or reordered"
+        );
         assert_eq!(host.parked(flood.local), 0, "{name}");
         // Destroyed with messages parked: they go with their sender, nothing is sent later.
         for n in 0u32..10 {
-            host.post(flood.local, flood.remote, &n.to_le_bytes()).unwrap();
+            host.post(flood.local, flood.remote, &n.to_le_bytes())
+                .unwrap();
         }
         // At most the credit went in (inline rings: less while the remote's batched
         // progress has not returned the last messages' credit).

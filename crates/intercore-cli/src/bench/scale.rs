@@ -29,7 +29,7 @@ pub const ENDPOINTS: [usize; 4] = [1, 16, 64, 256];
 pub const FLOOD_WINDOW: usize = 64;
 /// The transmit credit (`HostConfig::tx_credit`) of the link of the credited flood rows:
 /// the quiet endpoint's messages wait behind at most this many of the flood's.
-pub const FLOOD_CREDIT: u16 = 2;
+pub const FLOOD_CREDIT: u16 = 1;
 /// Payload bytes.
 const SIZE: usize = 64;
 /// Measured window per row, after a warm-up of a quarter of it.
@@ -452,7 +452,7 @@ pub(super) fn targets(rows: &[Row]) -> Vec<super::Target> {
             value: Some(a / b),
             bound: Some(2.0),
             at_most: true,
-            what: "an endpoint's p99 beside a flooding one / alone, transmit credit 2",
+            what: "an endpoint's p99 beside a flooding one / alone, transmit credit FLOOD_CREDIT (1)",
         });
     }
     v
