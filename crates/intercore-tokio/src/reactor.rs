@@ -23,26 +23,32 @@ use tokio::io::unix::AsyncFd;
 /// helper); work that must wait belongs in another task fed by the callback.
 ///
 /// ```no_run
+/// use intercore::rpmsg::HostConfig;
 /// use intercore_linux::reactor::{ReactorConfig, Ready};
 /// use intercore_tokio::AsyncReactor;
 /// use std::time::Duration;
-/// # type Bus = intercore::rpmsg::HostBus<std::sync::Arc<intercore_linux::MemfdRegion>,
-/// #     intercore_linux::EventfdDoorbell>;
-/// # async fn serve(buses: Vec<Bus>) -> intercore::Result<()> {
-/// let mut r = AsyncReactor::new(ReactorConfig::default())?;
-/// for bus in buses {
-///     r.add(bus)?;
+///
+/// # async fn serve(socs: Vec<intercore_sim::Soc>) -> intercore::Result<()> {
+/// // Inside a tokio runtime (I/O enabled). `socs`: simulated SoCs (intercore_sim::Soc); any
+/// // HostBus with an eventfd, UIO or polled doorbell goes in the same way (one type a reactor).
+/// let mut reactor = AsyncReactor::new(ReactorConfig::default().per_endpoint(4).per_link(32))?;
+/// for soc in &socs {
+///     let mut bus = soc.host_bus(HostConfig::default())?;
+///     bus.create_endpoint("echo", Some(0x400))?;
+///     reactor.add(bus)?;
 /// }
 /// loop {
-///     r.turn(|link, bus, ready| match ready {
-///         // An echo service: answer on the link the message came on, without waiting.
-///         Ready::Message(m) => {
-///             let _ = bus.send_raw(m.dst(), m.src(), &m, Some(Duration::ZERO));
-///         }
-///         Ready::Lost { endpoint, count } => eprintln!("{link:?}/{endpoint}: {count} lost"),
-///         Ready::Down(e) => eprintln!("{link:?} is down: {e}"),
-///     })
-///     .await?;
+///     // Serves every link that has something, within the budgets; `bus` is the message's link.
+///     reactor
+///         .turn(|link, bus, ready| match ready {
+///             Ready::Message(m) => {
+///                 // An echo: answered without waiting (dst is ours, src the sender).
+///                 let _ = bus.send_raw(m.dst(), m.src(), &m, Some(Duration::ZERO));
+///             }
+///             Ready::Lost { endpoint, count } => eprintln!("{link:?}/{endpoint}: {count} lost"),
+///             Ready::Down(e) => eprintln!("{link:?} is down: {e}"), // the others carry on
+///         })
+///         .await?;
 /// }
 /// # }
 /// ```
