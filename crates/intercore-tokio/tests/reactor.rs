@@ -1,8 +1,8 @@
 //! `AsyncReactor` (issue 23.2): intercore-linux's reactor driven by tokio, one task serving
 //! several links. Simulated SoCs whose remote cores are processes of their own (this
 //! crate's `board_link` example run with `--remote-core`, echo firmware): fairness when one
-//! endpoint floods, and a killed remote failing its link alone. A link with a polled
-//! doorbell (no descriptor) served on the reactor's tick. The runtimes have no time driver:
+//! endpoint floods, and a killed remote failing its link alone. Links with a polled
+//! doorbell (no descriptor) served on the reactor's tick, one whose peer dies failing alone. The runtimes have no time driver:
 //! every wake-up comes from the reactor's epoll descriptor; a lost one shows as the
 //! watchdog's failure.
 
@@ -365,4 +365,135 @@ fn blocking_reactor_wakes_for_a_polled_link_without_a_timeout() {
     });
     assert_eq!(got, b"late");
     assert_eq!(remote.join().unwrap(), Ok(()));
+}
+
+/// A polling platform whose peer can be declared dead (as QEMU's exiting would be).
+struct Mortal(Arc<std::sync::atomic::AtomicBool>);
+
+impl intercore::pollbell::PollPlatform for Mortal {
+    fn now(&self) -> Duration {
+        intercore_linux::monotonic_now()
+    }
+    fn back_off(&self, round: u32) {
+        intercore::pollbell::PollPlatform::back_off(&LinuxPoll, round)
+    }
+    fn check_peer(&self) -> intercore::Result<()> {
+        // Relaxed: a flag, ordered with nothing else.
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Error::PeerGone)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+type MortalBus = HostBus<Arc<HeapMem>, PollDoorbell<Arc<HeapMem>, Mortal>>;
+
+/// A host bus over the polling doorbell whose platform says the peer is dead once `dead`
+/// is set, its endpoint, the echo service's address, and the echo remote's thread (which
+/// echoes until its receive times out after `quiet`).
+fn mortal_link(
+    dead: Arc<std::sync::atomic::AtomicBool>,
+    quiet: Duration,
+) -> (MortalBus, u32, u32, std::thread::JoinHandle<u32>) {
+    let c = Carveout::with_buffers(16);
+    let block = Arc::new(HeapMem::new(4096));
+    let host_bell = PollDoorbell::new(block.clone(), 0, 2, PollSide::Host, Mortal(dead)).unwrap();
+    let remote_bell = PollDoorbell::new(block, 0, 2, PollSide::Remote, LinuxPoll).unwrap();
+    let (mem, map, rsc) = (c.mem.clone(), c.map, c.rsc);
+    let remote = std::thread::spawn(move || {
+        let mut bus: RemoteBus<_, _> =
+            RemoteBus::new(mem, remote_bell, &map, rsc, RemoteConfig::default()).unwrap();
+        bus.wait_ready(T).unwrap();
+        let ch = bus.open("echo", RPMSG_ADDR_ANY).unwrap();
+        let mut buf = [0u8; 496];
+        let mut echoed = 0;
+        while let Ok(n) = bus.recv(&ch, &mut buf, Some(quiet)) {
+            if bus.send(&ch, &buf[..n], T).is_err() {
+                break;
+            }
+            echoed += 1;
+        }
+        echoed
+    });
+    let mut bus = HostBus::new(
+        c.mem.clone(),
+        host_bell,
+        &c.map,
+        c.rsc,
+        HostConfig::default(),
+    )
+    .expect("host bus");
+    let svc = bus.find_service("echo", T).unwrap();
+    let ep = bus.create_endpoint("mortal", None).unwrap();
+    (bus, ep, svc, remote)
+}
+
+/// Two polled links in ping-pong on one task; the second one's platform then reports its
+/// peer dead: the tick finds it (`Doorbell::check_peer`), that link alone is reported
+/// `Down(PeerGone)` once, and the first goes on with 100 more verified round trips, the
+/// tick still running for it (and stopping once it is taken out).
+#[test]
+fn async_reactor_a_dead_polled_peer_fails_its_link_alone_on_the_tick() {
+    let dead = [
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ];
+    let (bus0, ep0, svc0, remote0) = mortal_link(dead[0].clone(), Duration::from_millis(500));
+    let (bus1, ep1, svc1, remote1) = mortal_link(dead[1].clone(), Duration::from_millis(500));
+    let kill = dead[1].clone();
+    let (next, downs, ticking_after) = watchdog(move || {
+        runtime().block_on(async move {
+            let mut reactor = AsyncReactor::new(ReactorConfig::default()).unwrap();
+            let mut eps = BTreeMap::new();
+            let mut next = BTreeMap::new();
+            for (mut bus, ep, svc) in [(bus0, ep0, svc0), (bus1, ep1, svc1)] {
+                bus.send_raw(ep, svc, &msg(ep, 0), T).unwrap();
+                let l = reactor.add(bus).unwrap();
+                eps.insert(l, (ep, svc));
+                next.insert(l, 0u32);
+            }
+            let ids: Vec<LinkId> = eps.keys().copied().collect();
+            let mut downs = Vec::new();
+            let mut killed = false;
+            while next[&ids[0]] < 120 {
+                if !killed && next[&ids[1]] >= 20 {
+                    // Relaxed: a flag, see `Mortal`.
+                    kill.store(true, std::sync::atomic::Ordering::Relaxed);
+                    killed = true;
+                }
+                reactor
+                    .turn(|link, bus, ready| match ready {
+                        Ready::Message(m) => {
+                            let (ep, svc) = eps[&link];
+                            let n = next.get_mut(&link).unwrap();
+                            assert_eq!(&m[..], &msg(ep, *n), "{link:?}: echo {n} altered");
+                            drop(m);
+                            *n += 1;
+                            bus.send_raw(ep, svc, &msg(ep, *n), Some(Duration::ZERO))
+                                .unwrap();
+                        }
+                        Ready::Down(e) => downs.push((link, e)),
+                        other => panic!("{link:?}: {other:?}"),
+                    })
+                    .await
+                    .unwrap();
+            }
+            assert!(killed, "link 1 never reached 20 round trips");
+            assert_eq!(reactor.down(ids[0]), None);
+            assert_eq!(reactor.down(ids[1]), Some(Error::PeerGone));
+            let ticking = reactor.reactor().ticking();
+            assert!(reactor.remove(ids[1]).is_some());
+            assert!(reactor.remove(ids[0]).is_some());
+            (next, downs, (ticking, reactor.reactor().ticking(), ids))
+        })
+    });
+    let (ticking, ticking_empty, ids) = ticking_after;
+    assert_eq!(downs, vec![(ids[1], Error::PeerGone)]);
+    assert!(next[&ids[0]] >= 120, "{next:?}");
+    assert!(ticking, "the live polled link lost its tick");
+    assert!(!ticking_empty, "the tick outlived the polled links");
+    // The remotes end once nothing comes for 500 ms.
+    assert!(remote0.join().unwrap() >= 120);
+    assert!(remote1.join().unwrap() >= 20);
 }
