@@ -415,7 +415,10 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     /// loss, or a link's failure) to `f` with the link it came on. Returns how many things
     /// `f` was handed; `Timeout` when the time passed with none. Errors of one link are
     /// that link's [`Ready::Down`], never this call's: the call itself fails only when the
-    /// wait does (`Os`).
+    /// wait does (`Os`). A turn that returns `Timeout` has asked every link to ring and
+    /// left no event pending, so a wait on the reactor's descriptor ([`AsFd`]) afterwards
+    /// wakes for the next ring (what `intercore_tokio::AsyncReactor` does with
+    /// `Some(Duration::ZERO)`).
     pub fn turn(
         &mut self,
         timeout: Option<Duration>,
