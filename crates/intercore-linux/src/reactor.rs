@@ -36,9 +36,12 @@
 //! }
 //! loop {
 //!     r.turn(None, |link, bus, ready| match ready {
-//!         // `m.dst()` is the endpoint, `m.src()` the sender: answer on the same link.
+//!         // `m.dst()` is the endpoint, `m.src()` the sender: answer on the same link,
+//!         // without waiting (past the endpoint's credit `post` parks it; a later turn sends it).
 //!         Ready::Message(m) => {
-//!             let _ = bus.send_raw(m.dst(), m.src(), &m, Some(std::time::Duration::ZERO));
+//!             if let Err(e) = bus.post(m.dst(), m.src(), &m) {
+//!                 eprintln!("{link:?}: answer not sent: {e}");
+//!             }
 //!         }
 //!         Ready::Lost { endpoint, count } => eprintln!("{link:?}/{endpoint}: {count} lost"),
 //!         Ready::Down(e) => eprintln!("{link:?} is down: {e}"),
