@@ -26,8 +26,12 @@ fn scale_suite_emits_every_row_verified_and_both_summary_entries() {
             want.push(format!("intercore-{r}x{e}"));
         }
     }
-    want.push("intercore-quiet-alone".into());
-    want.push("intercore-quiet-flooded".into());
+    // The flood rows on the default link, with a credit of 1, on split rings with it and
+    // without.
+    for suffix in ["", "-credit", "-credit-split", "-split"] {
+        want.push(format!("intercore-quiet-alone{suffix}"));
+        want.push(format!("intercore-quiet-flooded{suffix}"));
+    }
     let mut got: Vec<String> = rows
         .iter()
         .map(|r| r["transport"].as_str().unwrap().to_string())
@@ -55,6 +59,7 @@ fn scale_suite_emits_every_row_verified_and_both_summary_entries() {
     for t in [
         "scale_cpu_per_msg_4x64_over_1x1",
         "scale_flood_p99_over_alone",
+        "scale_flood_p99_over_alone_credit",
     ] {
         assert!(summary[t]["value"].as_f64().is_some(), "{t}: {summary}");
     }
