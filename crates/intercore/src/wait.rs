@@ -153,6 +153,8 @@ pub(crate) struct SpinPolicy {
     quiet: u32,
     /// Waits since the last check for a shared CPU ([`Doorbell::move_off_peer_cpu`]).
     since_check: u32,
+    /// The doorbell cannot tell where the peer runs: no more checks.
+    no_peer_cpu: bool,
 }
 
 /// The budget is this many times the estimate.
@@ -184,11 +186,14 @@ pub(crate) const SLOW_YIELD: Duration = Duration::from_micros(100);
 pub(crate) const YIELD_BACKOFF_MIN: u32 = 128;
 /// The most waits without yielding after a slow yield.
 pub(crate) const YIELD_BACKOFF_MAX: u32 = 8192;
-/// An adaptive wait that runs out (or skips its spin) checks whether it shares its peer's
-/// CPU ([`Doorbell::move_off_peer_cpu`]: on Linux a read of `/proc/<pid>/stat`, a few µs)
-/// at most once per this many waits: below 1% of the waits, out of the p99, and within
-/// about a millisecond of the two landing on one CPU at the loaded round trip's ≈ 6 µs.
-pub const MOVE_CHECK_GAP: u32 = 128;
+/// An adaptive wait that spins in vain (runs out, skips its spin, or would yield) checks
+/// whether it shares its peer's CPU ([`Doorbell::move_off_peer_cpu`]: on Linux a read of
+/// `/proc/<pid>/stat`) at most once per this many waits. Only waits that already missed a
+/// spin pay for it; on one CPU with the peer (round trips at wake-up latency, ≈ 6 µs
+/// loaded), the pair is apart again within 16 round trips — with 128, the wake-up path
+/// pulled the two together again often enough that the waits before each move made up
+/// more than 1% of the loaded, unpinned round trips (issue 24.5).
+pub const MOVE_CHECK_GAP: u32 = 16;
 
 /// How a wait under [`SpinPolicy`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +226,7 @@ impl SpinPolicy {
                 backoff: 0,
                 quiet: 0,
                 since_check: MOVE_CHECK_GAP,
+                no_peer_cpu: false,
             };
         }
         self.quiet = self.quiet.saturating_sub(1);
@@ -299,12 +305,14 @@ impl SpinPolicy {
     /// Whether the next wait may check for a shared CPU if its spin runs out (or it skips
     /// the spin): once [`MOVE_CHECK_GAP`] waits have passed since the last check.
     pub(crate) fn may_move(&self) -> bool {
-        self.since_check >= MOVE_CHECK_GAP
+        !self.no_peer_cpu && self.since_check >= MOVE_CHECK_GAP
     }
 
     /// A wait checked for a shared CPU ([`Doorbell::move_off_peer_cpu`]) and found this.
     pub(crate) fn record_check(&mut self, found: PeerCpu) {
         self.since_check = 0;
+        // A doorbell that cannot tell once never can (a peer on another core).
+        self.no_peer_cpu |= found == PeerCpu::Unknown;
         if found == PeerCpu::Elsewhere && self.fail > BYPASS_FAIL {
             // The peer runs on a CPU of its own: spin again, as after a probe that met it.
             self.fail = BYPASS_FAIL;
@@ -1235,5 +1243,16 @@ mod tests {
         f.call(200).unwrap();
         assert_eq!(f.sleeps, s, "the next wait spun and met the reply");
         assert_eq!(f.moves.get(), 0);
+    }
+
+    /// A doorbell that cannot tell where the peer runs is asked once, never again.
+    #[test]
+    fn a_doorbell_that_cannot_tell_is_asked_once() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        f.found.set(PeerCpu::Unknown);
+        for _ in 0..4 * MOVE_CHECK_GAP {
+            f.call(u32::MAX).unwrap();
+        }
+        assert_eq!(f.checks.get(), 1);
     }
 }
