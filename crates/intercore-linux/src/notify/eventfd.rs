@@ -118,7 +118,8 @@ impl EventfdDoorbell {
             .get_or_init(|| {
                 let p = self.peer.as_ref()?;
                 let info =
-                    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", p.as_fd().as_raw_fd())).ok()?;
+                    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", p.as_fd().as_raw_fd()))
+                        .ok()?;
                 let pid: u32 = info
                     .lines()
                     .find_map(|l| l.strip_prefix("Pid:"))?
@@ -294,8 +295,11 @@ mod tests {
             );
             sys::pin_to_cpu(child.0.id() as i32, cpu).unwrap();
             let pidfd = PidFd::open(child.0.id() as i32).unwrap();
-            let bell =
-                EventfdDoorbell::new(EventFd::new().unwrap(), EventFd::new().unwrap(), Some(pidfd));
+            let bell = EventfdDoorbell::new(
+                EventFd::new().unwrap(),
+                EventFd::new().unwrap(),
+                Some(pidfd),
+            );
             (child, bell)
         };
         let on_a = || {
@@ -308,7 +312,11 @@ mod tests {
         // Wait until the busy child has run (its stat shows `R` on `a`).
         std::thread::sleep(Duration::from_millis(20));
         on_a();
-        assert_eq!(bell.move_off_peer_cpu(), PeerCpu::Moved, "a runnable peer on this CPU");
+        assert_eq!(
+            bell.move_off_peer_cpu(),
+            PeerCpu::Moved,
+            "a runnable peer on this CPU"
+        );
         assert_eq!(sys::current_cpu(), Some(b));
         assert_eq!(sys::allowed_cpus(), vec![a, b], "the affinity is restored");
         // The peer on the other CPU: nothing to do.
