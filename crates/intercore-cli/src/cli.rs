@@ -338,6 +338,9 @@ pub enum Suite {
     Soak,
     /// Many remotes × endpoints through one reactor thread (not in the default run).
     Scale,
+    /// The spin floor and the inline-slot rings' round trips only: the first rows of rtt
+    /// (not in the default run)
+    RttInline,
 }
 
 impl Suite {
@@ -349,6 +352,7 @@ impl Suite {
             Suite::Bulk => "bulk",
             Suite::Soak => "soak",
             Suite::Scale => "scale",
+            Suite::RttInline => "rtt-inline",
         }
     }
 }
