@@ -91,7 +91,7 @@ echo "test-c-host: built the C11 and C++17 programs against $prefix (shared and 
 # The control: a program that leaks must be failed by the sanitizer (so it is on).
 printf '%s\n' '#include <intercore_host.h>' '#include <stdlib.h>' '#include <string.h>' \
     'int main(void) {' '    char *p = malloc(64);' \
-    '    strcpy(p, intercore_host_status_str(INTERCORE_E_TIMEOUT));' \
+    '    strcpy(p, intercore_host_status_str(INTERCORE_HOST_E_TIMEOUT));' \
     '    p = NULL;' '    return p != NULL;' '}' >"$work/leak.c"
 # shellcheck disable=SC2046
 cc -std=c11 "${warn[@]}" "${san[@]}" "$work/leak.c" -o "$bin/leak" $(shared) "$rpath" ||

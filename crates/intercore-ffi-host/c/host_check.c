@@ -33,7 +33,7 @@ static uint32_t crc32c(const uint8_t *p, size_t n)
 #define CHECK(call)                                                                    \
     do {                                                                               \
         int32_t rc_ = (call);                                                          \
-        if (rc_ != INTERCORE_OK) {                                                     \
+        if (rc_ != INTERCORE_HOST_OK) {                                                \
             fprintf(stderr, "host_check: %s: %s: %s (%s)\n", board_path, #call,       \
                     intercore_host_status_str(rc_), intercore_host_last_error());      \
             goto fail;                                                                 \
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     }
 
     /* The data plane: two buffers in flight per round, filled in place. */
-    CHECK(intercore_dp_open(board, TIMEOUT_MS));
+    CHECK(intercore_host_dp_open(board, TIMEOUT_MS));
     for (int round = 0; round < JOBS / 2; round++) {
         size_t lens[2];
         uint32_t want[2];
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
             uint8_t *data = NULL;
             size_t cap = 0;
             lens[k] = 1000u + (size_t)(round * 2 + k) * 700u;
-            CHECK(intercore_dp_alloc(board, lens[k] + 4, &bufs[k]));
+            CHECK(intercore_host_dp_alloc(board, lens[k] + 4, &bufs[k]));
             CHECK(intercore_buf_data(bufs[k], &data, &cap));
             if (cap < lens[k] + 4)
                 FAIL("buffer of %zu bytes for %zu", cap, lens[k] + 4);
@@ -104,18 +104,18 @@ int main(int argc, char **argv)
             want[k] = crc32c(data, lens[k]);
             intercore_buf *b = bufs[k];
             bufs[k] = NULL; /* consumed by the submit, whatever its result */
-            CHECK(intercore_dp_submit(b, lens[k], INTERCORE_DP_OP_CRC32C));
+            CHECK(intercore_host_dp_submit(b, lens[k], INTERCORE_HOST_DP_OP_CRC32C));
         }
         for (int k = 0; k < 2; k++) {
             const uint8_t *data = NULL;
             uint8_t *view = NULL;
             size_t n = 0;
             uint32_t status = 0;
-            CHECK(intercore_dp_wait(board, TIMEOUT_MS, &bufs[k]));
+            CHECK(intercore_host_dp_wait(board, TIMEOUT_MS, &bufs[k]));
             CHECK(intercore_buf_status(bufs[k], &status));
             CHECK(intercore_buf_data(bufs[k], &view, &n));
             data = view;
-            if (status != INTERCORE_DP_OK)
+            if (status != INTERCORE_HOST_DP_OK)
                 FAIL("job %d: status %u", round * 2 + k, status);
             /* Completions come back in submission order on one channel. */
             if (n < lens[k] + 4)

@@ -27,7 +27,7 @@ struct Error : std::runtime_error {
 
 void check(int32_t rc, const char *what)
 {
-    if (rc != INTERCORE_OK)
+    if (rc != INTERCORE_HOST_OK)
         throw Error(std::string(what) + ": " + intercore_host_status_str(rc) + " (" +
                     intercore_host_last_error() + ")");
 }
@@ -97,12 +97,12 @@ std::pair<size_t, int> run(const char *path)
             throw Error("size " + std::to_string(len) + ": the echo differs");
     }
 
-    check(intercore_dp_open(board.get(), kTimeoutMs), "intercore_dp_open");
+    check(intercore_host_dp_open(board.get(), kTimeoutMs), "intercore_host_dp_open");
     int jobs = 0;
     for (int job = 0; job < 10; job++) {
         const size_t len = 512u + static_cast<size_t>(job) * 1111u;
         intercore_buf *b = nullptr;
-        check(intercore_dp_alloc(board.get(), len + 4, &b), "intercore_dp_alloc");
+        check(intercore_host_dp_alloc(board.get(), len + 4, &b), "intercore_host_dp_alloc");
         Buf buf(b);
         uint8_t *data = nullptr;
         size_t cap = 0;
@@ -111,15 +111,17 @@ std::pair<size_t, int> run(const char *path)
             data[i] = static_cast<uint8_t>(i ^ (i >> 8) ^ static_cast<size_t>(job));
         const uint32_t want = crc32c(data, len);
         // The submit consumes the handle: release it from its owner first.
-        check(intercore_dp_submit(buf.release(), len, INTERCORE_DP_OP_CRC32C), "submit");
+        check(intercore_host_dp_submit(buf.release(), len, INTERCORE_HOST_DP_OP_CRC32C),
+              "submit");
         intercore_buf *c = nullptr;
-        check(intercore_dp_wait(board.get(), kTimeoutMs, &c), "intercore_dp_wait");
+        check(intercore_host_dp_wait(board.get(), kTimeoutMs, &c),
+              "intercore_host_dp_wait");
         Buf done(c);
         uint32_t status = 0;
         size_t n = 0;
         check(intercore_buf_status(done.get(), &status), "intercore_buf_status");
         check(intercore_buf_data(done.get(), &data, &n), "intercore_buf_data");
-        if (status != INTERCORE_DP_OK || n < len + 4)
+        if (status != INTERCORE_HOST_DP_OK || n < len + 4)
             throw Error("job " + std::to_string(job) + ": status " + std::to_string(status));
         const uint32_t got = uint32_t{data[len]} | uint32_t{data[len + 1]} << 8 |
                              uint32_t{data[len + 2]} << 16 | uint32_t{data[len + 3]} << 24;

@@ -10,9 +10,9 @@
  *      board     intercore_board_close   (also frees every endpoint and buffer handle
  *                                         obtained from that board)
  *      endpoint  intercore_endpoint_close
- *      buffer    intercore_buf_free, or intercore_dp_submit (which consumes it)
+ *      buffer    intercore_buf_free, or intercore_host_dp_submit (which consumes it)
  *    A handle used after it was freed (a double close or free included) is refused with
- *    INTERCORE_E_INVALID, never dereferenced: handles are never reused.
+ *    INTERCORE_HOST_E_INVALID, never dereferenced: handles are never reused.
  *  - On failure an out-handle is set to NULL. Out-pointers must not be NULL unless a
  *    function says so.
  *  - Data passed to a send is copied before the call returns; a receive writes into the
@@ -25,20 +25,26 @@
  *
  * THREADING
  *  - A board and every handle obtained from it belong to the thread that opened the board:
- *    a handle used on another thread is refused (INTERCORE_E_INVALID). Boards opened on
- *    different threads are independent and may be used concurrently.
+ *    a handle used on another thread is refused (INTERCORE_HOST_E_INVALID). Boards
+ *    opened on different threads are independent and may be used concurrently.
  *  - intercore_host_status_str may be called from any thread; intercore_host_last_error
  *    reports the calling thread's last failure.
- *  - No call blocks longer than its timeout_ms (INTERCORE_FOREVER: no limit);
+ *  - No call blocks longer than its timeout_ms (INTERCORE_HOST_FOREVER: no limit);
  *    intercore_board_open waits as long as the board file's timeouts say.
  *  - A program opening a simulated board (transport.kind = "sim") must call
  *    intercore_host_sim_remote_main(argc, argv) first thing in main: the simulated remote
  *    core runs as a child process of that same program.
  *
  * ERRORS
- *  - Every call returns INTERCORE_OK (0) or a negative INTERCORE_E_* code;
+ *  - Every call returns INTERCORE_HOST_OK (0) or a negative INTERCORE_HOST_E_* code;
  *    intercore_host_status_str names it, intercore_host_last_error says what failed.
- *    Nothing unwinds into C: a bug in the library returns INTERCORE_E_INTERNAL.
+ *    Nothing unwinds into C: a bug in the library returns INTERCORE_HOST_E_INTERNAL.
+ *
+ * NAMES
+ *  - No name here is also in intercore.h (the remote role's header, for firmware): one
+ *    program may include both. Every macro is INTERCORE_HOST_*; the functions are
+ *    intercore_host_* (the data plane: intercore_host_dp_*) or act on a host-only handle
+ *    (intercore_board_*, intercore_endpoint_*, intercore_buf_*).
  */
 
 
@@ -49,87 +55,88 @@
 #include <stdint.h>
 
 // Success.
-#define INTERCORE_OK 0
+#define INTERCORE_HOST_OK 0
 
 // A null pointer, a string that is not UTF-8, a length beyond a buffer, or a handle that
 // is not live on this thread (freed, closed with its board, made on another thread, or of
 // another kind).
-#define INTERCORE_E_INVALID -1
+#define INTERCORE_HOST_E_INVALID -1
 
 // The timeout passed.
-#define INTERCORE_E_TIMEOUT -2
+#define INTERCORE_HOST_E_TIMEOUT -2
 
 // Nothing to do now (a receive with a zero timeout and no message).
-#define INTERCORE_E_WOULD_BLOCK -3
+#define INTERCORE_HOST_E_WOULD_BLOCK -3
 
 // The remote core went away (its process died, it reset the link).
-#define INTERCORE_E_PEER_GONE -4
+#define INTERCORE_HOST_E_PEER_GONE -4
 
 // The message is larger than the link's maximum payload.
-#define INTERCORE_E_TOO_LARGE -5
+#define INTERCORE_HOST_E_TOO_LARGE -5
 
 // No such endpoint.
-#define INTERCORE_E_NO_ENDPOINT -6
+#define INTERCORE_HOST_E_NO_ENDPOINT -6
 
 // The address is already used by another endpoint.
-#define INTERCORE_E_ADDR_IN_USE -7
+#define INTERCORE_HOST_E_ADDR_IN_USE -7
 
 // Out of endpoints, or no free data-plane buffer of the size asked for.
-#define INTERCORE_E_EXHAUSTED -8
+#define INTERCORE_HOST_E_EXHAUSTED -8
 
 // Not set up yet: the data plane is not open, or nothing is in flight to wait for.
-#define INTERCORE_E_NOT_READY -9
+#define INTERCORE_HOST_E_NOT_READY -9
 
 // The receive buffer was too small: the message was consumed, `*len` holds its length.
-#define INTERCORE_E_TRUNCATED -10
+#define INTERCORE_HOST_E_TRUNCATED -10
 
 // The remote broke the protocol: the link is unusable.
-#define INTERCORE_E_PROTOCOL -11
+#define INTERCORE_HOST_E_PROTOCOL -11
 
 // Any other failure of the link (an operating-system call, ...).
-#define INTERCORE_E_OTHER -12
+#define INTERCORE_HOST_E_OTHER -12
 
 // The board file could not be read or parsed, or the board could not be opened (the
 // message names the board key or what was being done).
-#define INTERCORE_E_BOARD -20
+#define INTERCORE_HOST_E_BOARD -20
 
 // Messages for this endpoint were dropped (its receive queue was full); the next receive
 // continues after them.
-#define INTERCORE_E_LOST -21
+#define INTERCORE_HOST_E_LOST -21
 
 // A bug in the library (a panic, caught at the boundary). The message says where.
-#define INTERCORE_E_INTERNAL -22
+#define INTERCORE_HOST_E_INTERNAL -22
 
 // `timeout_ms` value: wait without limit.
-#define INTERCORE_FOREVER UINT32_MAX
+#define INTERCORE_HOST_FOREVER UINT32_MAX
 
 // `timeout_ms` value: do not wait (poll).
-#define INTERCORE_NO_WAIT 0
+#define INTERCORE_HOST_NO_WAIT 0
 
 // Data-plane operation: the remote computes the CRC32C (Castagnoli) of the buffer's first
 // `len` bytes and writes it little-endian right after them (`len + 4` must fit).
-#define INTERCORE_DP_OP_CRC32C 1
+#define INTERCORE_HOST_DP_OP_CRC32C 1
 
 // Data-plane operation: the remote hands the buffer back untouched.
-#define INTERCORE_DP_OP_NOP 2
+#define INTERCORE_HOST_DP_OP_NOP 2
 
 // A completed buffer's status: the operation succeeded.
-#define INTERCORE_DP_OK 0
+#define INTERCORE_HOST_DP_OK 0
 
 // A completed buffer's status: the remote could not reach the buffer.
-#define INTERCORE_DP_FAULT 1
+#define INTERCORE_HOST_DP_FAULT 1
 
 // A completed buffer's status: the request was malformed (length beyond the buffer).
-#define INTERCORE_DP_BAD_REQUEST 2
+#define INTERCORE_HOST_DP_BAD_REQUEST 2
 
 // A completed buffer's status: the remote does not implement the operation.
-#define INTERCORE_DP_UNSUPPORTED 3
+#define INTERCORE_HOST_DP_UNSUPPORTED 3
 
 // A board opened from a board file: its live link to the remote core (opaque).
 typedef struct intercore_board intercore_board;
 
-// A data-plane buffer (opaque): writable (from `intercore_dp_alloc`: fill it, then submit
-// or free it) or completed (from `intercore_dp_wait`: read it, then free or reuse it).
+// A data-plane buffer (opaque): writable (from `intercore_host_dp_alloc`: fill it, then
+// submit or free it) or completed (from `intercore_host_dp_wait`: read it, then free or
+// reuse it).
 typedef struct intercore_buf intercore_buf;
 
 // An endpoint: a local rpmsg address bound to one remote address (opaque).
@@ -170,8 +177,9 @@ int intercore_host_sim_remote_main(int argc, const char *const *argv);
 // `$INTERCORE_FW_DIR`. `sim` boards need the program to call
 // `intercore_host_sim_remote_main` first thing in `main`.
 //
-// Errors: `INTERCORE_E_INVALID` (NULL argument), `INTERCORE_E_BOARD` (the file cannot be
-// read or parsed, or the board cannot be opened: the message names the key or step).
+// Errors: `INTERCORE_HOST_E_INVALID` (NULL argument), `INTERCORE_HOST_E_BOARD` (the file
+// cannot be read or parsed, or the board cannot be opened: the message names the key or
+// step).
 //
 // # Safety
 // `path` is a NUL-terminated string; `out` points to writable storage for a handle.
@@ -184,9 +192,10 @@ int32_t intercore_board_open(const char *path, struct intercore_board **out);
 int32_t intercore_board_max_payload(const struct intercore_board *board, size_t *out);
 
 // Closes the board: frees every endpoint and buffer handle obtained from it, resets the
-// link, waits up to `timeout_ms` for the remote core to end by itself (a simulated or
-// QEMU core; killed after that), and frees the board handle, whatever the result.
-// `INTERCORE_E_OTHER` if the core did not end cleanly (the message says how it ended).
+// link, waits up to `timeout_ms` for the remote core to end by itself (a simulated or QEMU
+// core; killed after that), and frees the board handle, whatever the result.
+// `INTERCORE_HOST_E_OTHER` if the core did not end cleanly (the message says how it
+// ended).
 int32_t intercore_board_close(struct intercore_board *board, uint32_t timeout_ms);
 
 // Finds the remote endpoint announcing `service` (waiting up to `timeout_ms` for the
@@ -230,8 +239,8 @@ int32_t intercore_endpoint_addr(const struct intercore_endpoint *ep,
                                 uint32_t *remote);
 
 // Sends `len` bytes from `data` (copied before the call returns), waiting up to
-// `timeout_ms` for a transmit buffer. `INTERCORE_E_TOO_LARGE` beyond the link's maximum
-// payload (`intercore_board_max_payload`). `data` may be NULL when `len` is 0.
+// `timeout_ms` for a transmit buffer. `INTERCORE_HOST_E_TOO_LARGE` beyond the link's
+// maximum payload (`intercore_board_max_payload`). `data` may be NULL when `len` is 0.
 //
 // # Safety
 // `data` is NULL with `len == 0`, or readable for `len` bytes.
@@ -241,9 +250,9 @@ int32_t intercore_endpoint_send(struct intercore_endpoint *ep,
                                 uint32_t timeout_ms);
 
 // Receives the next message for this endpoint into `buf` (`cap` bytes), waiting up to
-// `timeout_ms` (`INTERCORE_NO_WAIT`: `INTERCORE_E_WOULD_BLOCK` when none is there).
-// `*len`: the message's length. A message longer than `cap` is consumed, its first `cap`
-// bytes stored, `*len` its full length, and `INTERCORE_E_TRUNCATED` returned.
+// `timeout_ms` (`INTERCORE_HOST_NO_WAIT`: `INTERCORE_HOST_E_WOULD_BLOCK` when none is
+// there). `*len`: the message's length. A message longer than `cap` is consumed, its first
+// `cap` bytes stored, `*len` its full length, and `INTERCORE_HOST_E_TRUNCATED` returned.
 //
 // # Safety
 // `buf` is NULL with `cap == 0`, or writable for `cap` bytes; `len` points to writable
@@ -260,17 +269,20 @@ int32_t intercore_endpoint_close(struct intercore_endpoint *ep);
 
 // Opens the board's zero-copy data plane (`Link::open_data_plane`): waits up to
 // `timeout_ms` for the firmware's offload service and maps the board's buffer pool into
-// the remote's window. Once per board; a second call returns `INTERCORE_OK` at once.
-int32_t intercore_dp_open(struct intercore_board *board, uint32_t timeout_ms);
+// the remote's window. Once per board; a second call returns `INTERCORE_HOST_OK` at once.
+int32_t intercore_host_dp_open(struct intercore_board *board, uint32_t timeout_ms);
 
 // Takes a free buffer of at least `len` bytes from the data plane's pool: `*out` is a
-// writable buffer (fill it through `intercore_buf_data`, then `intercore_dp_submit` or
-// `intercore_buf_free` it); NULL on failure. `INTERCORE_E_EXHAUSTED`: no free buffer that
-// large (free or wait for some); `INTERCORE_E_NOT_READY`: `intercore_dp_open` first.
+// writable buffer (fill it through `intercore_buf_data`, then `intercore_host_dp_submit`
+// or `intercore_buf_free` it); NULL on failure. `INTERCORE_HOST_E_EXHAUSTED`: no free
+// buffer that large (free or wait for some); `INTERCORE_HOST_E_NOT_READY`:
+// `intercore_host_dp_open` first.
 //
 // # Safety
 // `out` points to writable storage for a handle.
-int32_t intercore_dp_alloc(struct intercore_board *board, size_t len, struct intercore_buf **out);
+int32_t intercore_host_dp_alloc(struct intercore_board *board,
+                                size_t len,
+                                struct intercore_buf **out);
 
 // The buffer's bytes, in place in the shared pool: `*data` and `*len` (either may be
 // NULL). A writable buffer: its whole capacity, to fill. A completed buffer: the length
@@ -281,30 +293,30 @@ int32_t intercore_dp_alloc(struct intercore_board *board, size_t len, struct int
 // `data` and `len` are NULL or point to writable storage.
 int32_t intercore_buf_data(struct intercore_buf *buf, uint8_t **data, size_t *len);
 
-// Hands the writable buffer to the remote for operation `op` (`INTERCORE_DP_OP_*`) on its
-// first `len` bytes. The handle is consumed: invalid afterwards, whatever the result,
-// except when `INTERCORE_E_INVALID` is returned for the arguments (a bad handle, a
+// Hands the writable buffer to the remote for operation `op` (`INTERCORE_HOST_DP_OP_*`) on
+// its first `len` bytes. The handle is consumed: invalid afterwards, whatever the result,
+// except when `INTERCORE_HOST_E_INVALID` is returned for the arguments (a bad handle, a
 // completed buffer, `len` beyond the capacity), which leaves the buffer the caller's.
-// Submissions go out in batches: `intercore_dp_wait` (or `intercore_dp_flush`) sends
-// what is queued.
-int32_t intercore_dp_submit(struct intercore_buf *buf, size_t len, uint32_t op);
+// Submissions go out in batches: `intercore_host_dp_wait` (or `intercore_host_dp_flush`)
+// sends what is queued.
+int32_t intercore_host_dp_submit(struct intercore_buf *buf, size_t len, uint32_t op);
 
 // Sends the submissions queued so far.
-int32_t intercore_dp_flush(struct intercore_board *board);
+int32_t intercore_host_dp_flush(struct intercore_board *board);
 
 // Waits up to `timeout_ms` for the next buffer the remote completes (sending queued
 // submissions first): `*out` is the completed buffer (`intercore_buf_status`,
 // `intercore_buf_data`; then `intercore_buf_free` or `intercore_buf_reuse`); NULL on
-// failure. `INTERCORE_E_NOT_READY`: no buffer is in flight.
+// failure. `INTERCORE_HOST_E_NOT_READY`: no buffer is in flight.
 //
 // # Safety
 // `out` points to writable storage for a handle.
-int32_t intercore_dp_wait(struct intercore_board *board,
-                          uint32_t timeout_ms,
-                          struct intercore_buf **out);
+int32_t intercore_host_dp_wait(struct intercore_board *board,
+                               uint32_t timeout_ms,
+                               struct intercore_buf **out);
 
-// The remote's status of a completed buffer (`INTERCORE_DP_OK`, `INTERCORE_DP_FAULT`,
-// ...) in `*status`.
+// The remote's status of a completed buffer (`INTERCORE_HOST_DP_OK`,
+// `INTERCORE_HOST_DP_FAULT`, ...) in `*status`.
 //
 // # Safety
 // `status` points to writable storage.
@@ -315,7 +327,7 @@ int32_t intercore_buf_status(const struct intercore_buf *buf, uint32_t *status);
 int32_t intercore_buf_reuse(struct intercore_buf *buf);
 
 // Frees a buffer (either kind) back to the pool. A second free of the same handle is
-// refused (`INTERCORE_E_INVALID`).
+// refused (`INTERCORE_HOST_E_INVALID`).
 int32_t intercore_buf_free(struct intercore_buf *buf);
 
 // How many handles this thread holds (boards, endpoints and buffers): a program checks

@@ -1,7 +1,7 @@
 //! The extern functions: boards, endpoints, the data plane.
 
 use crate::handles::{self, BoardObj, Obj, id_of, to_ptr};
-use crate::{Fail, INTERCORE_E_BOARD, INTERCORE_E_OTHER, Res, guard, timeout};
+use crate::{Fail, INTERCORE_HOST_E_BOARD, INTERCORE_HOST_E_OTHER, Res, guard, timeout};
 use ::intercore_board::{Board, OpenEnv, PoolCache};
 use intercore_sim::{RemoteProgram, SimFirmware};
 use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
@@ -22,8 +22,9 @@ pub struct intercore_endpoint {
     _opaque: [u8; 0],
 }
 
-/// A data-plane buffer (opaque): writable (from `intercore_dp_alloc`: fill it, then submit
-/// or free it) or completed (from `intercore_dp_wait`: read it, then free or reuse it).
+/// A data-plane buffer (opaque): writable (from `intercore_host_dp_alloc`: fill it, then
+/// submit or free it) or completed (from `intercore_host_dp_wait`: read it, then free or
+/// reuse it).
 #[allow(non_camel_case_types)] // the C name
 pub struct intercore_buf {
     _opaque: [u8; 0],
@@ -124,8 +125,9 @@ pub unsafe extern "C" fn intercore_host_sim_remote_main(
 /// `$INTERCORE_FW_DIR`. `sim` boards need the program to call
 /// `intercore_host_sim_remote_main` first thing in `main`.
 ///
-/// Errors: `INTERCORE_E_INVALID` (NULL argument), `INTERCORE_E_BOARD` (the file cannot be
-/// read or parsed, or the board cannot be opened: the message names the key or step).
+/// Errors: `INTERCORE_HOST_E_INVALID` (NULL argument), `INTERCORE_HOST_E_BOARD` (the file
+/// cannot be read or parsed, or the board cannot be opened: the message names the key or
+/// step).
 ///
 /// # Safety
 /// `path` is a NUL-terminated string; `out` points to writable storage for a handle.
@@ -145,7 +147,7 @@ pub unsafe extern "C" fn intercore_board_open(
             unsafe { CStr::from_ptr(path) }.to_bytes(),
         ));
         let board = Board::from_file(path)
-            .map_err(|e| Fail::new(INTERCORE_E_BOARD, format!("{}: {e}", path.display())))?;
+            .map_err(|e| Fail::new(INTERCORE_HOST_E_BOARD, format!("{}: {e}", path.display())))?;
         let sim_remote = std::env::current_exe().ok().map(|program| RemoteProgram {
             program,
             args: vec![SIM_REMOTE_ARG.to_string()],
@@ -157,7 +159,7 @@ pub unsafe extern "C" fn intercore_board_open(
         };
         let link = board.open_with(env).map_err(|e| {
             Fail::new(
-                INTERCORE_E_BOARD,
+                INTERCORE_HOST_E_BOARD,
                 format!("opening {}: {e}", path.display()),
             )
         })?;
@@ -192,9 +194,10 @@ pub unsafe extern "C" fn intercore_board_max_payload(
 }
 
 /// Closes the board: frees every endpoint and buffer handle obtained from it, resets the
-/// link, waits up to `timeout_ms` for the remote core to end by itself (a simulated or
-/// QEMU core; killed after that), and frees the board handle, whatever the result.
-/// `INTERCORE_E_OTHER` if the core did not end cleanly (the message says how it ended).
+/// link, waits up to `timeout_ms` for the remote core to end by itself (a simulated or QEMU
+/// core; killed after that), and frees the board handle, whatever the result.
+/// `INTERCORE_HOST_E_OTHER` if the core did not end cleanly (the message says how it
+/// ended).
 #[unsafe(no_mangle)]
 pub extern "C" fn intercore_board_close(board: *mut intercore_board, timeout_ms: u32) -> i32 {
     guard(|| {
@@ -205,11 +208,11 @@ pub extern "C" fn intercore_board_close(board: *mut intercore_board, timeout_ms:
         let wait = Duration::from_millis(u64::from(timeout_ms));
         let how = link
             .shut_down(wait)
-            .map_err(|e| Fail::new(INTERCORE_E_OTHER, format!("closing the board: {e}")))?;
+            .map_err(|e| Fail::new(INTERCORE_HOST_E_OTHER, format!("closing the board: {e}")))?;
         // A simulated core's exit status is in the words (`Link::shut_down`).
         if how.contains("exited with") && !how.ends_with("exit status: 0") {
             return Err(Fail::new(
-                INTERCORE_E_OTHER,
+                INTERCORE_HOST_E_OTHER,
                 format!("closing the board: {how}"),
             ));
         }
@@ -333,8 +336,8 @@ pub unsafe extern "C" fn intercore_endpoint_addr(
 }
 
 /// Sends `len` bytes from `data` (copied before the call returns), waiting up to
-/// `timeout_ms` for a transmit buffer. `INTERCORE_E_TOO_LARGE` beyond the link's maximum
-/// payload (`intercore_board_max_payload`). `data` may be NULL when `len` is 0.
+/// `timeout_ms` for a transmit buffer. `INTERCORE_HOST_E_TOO_LARGE` beyond the link's
+/// maximum payload (`intercore_board_max_payload`). `data` may be NULL when `len` is 0.
 ///
 /// # Safety
 /// `data` is NULL with `len == 0`, or readable for `len` bytes.
@@ -367,9 +370,9 @@ pub unsafe extern "C" fn intercore_endpoint_send(
 }
 
 /// Receives the next message for this endpoint into `buf` (`cap` bytes), waiting up to
-/// `timeout_ms` (`INTERCORE_NO_WAIT`: `INTERCORE_E_WOULD_BLOCK` when none is there).
-/// `*len`: the message's length. A message longer than `cap` is consumed, its first `cap`
-/// bytes stored, `*len` its full length, and `INTERCORE_E_TRUNCATED` returned.
+/// `timeout_ms` (`INTERCORE_HOST_NO_WAIT`: `INTERCORE_HOST_E_WOULD_BLOCK` when none is
+/// there). `*len`: the message's length. A message longer than `cap` is consumed, its first
+/// `cap` bytes stored, `*len` its full length, and `INTERCORE_HOST_E_TRUNCATED` returned.
 ///
 /// # Safety
 /// `buf` is NULL with `cap == 0`, or writable for `cap` bytes; `len` points to writable
@@ -440,9 +443,9 @@ pub extern "C" fn intercore_endpoint_close(ep: *mut intercore_endpoint) -> i32 {
 
 /// Opens the board's zero-copy data plane (`Link::open_data_plane`): waits up to
 /// `timeout_ms` for the firmware's offload service and maps the board's buffer pool into
-/// the remote's window. Once per board; a second call returns `INTERCORE_OK` at once.
+/// the remote's window. Once per board; a second call returns `INTERCORE_HOST_OK` at once.
 #[unsafe(no_mangle)]
-pub extern "C" fn intercore_dp_open(board: *mut intercore_board, timeout_ms: u32) -> i32 {
+pub extern "C" fn intercore_host_dp_open(board: *mut intercore_board, timeout_ms: u32) -> i32 {
     guard(|| {
         let id = id_of(board, "board")?;
         handles::with(|t| {
@@ -455,7 +458,7 @@ pub extern "C" fn intercore_dp_open(board: *mut intercore_board, timeout_ms: u32
                         use ::intercore_board::DataPlaneError as D;
                         let code = match &e {
                             D::NoService(e) | D::Channel(e) | D::Open(e) => crate::status(e),
-                            D::Pool(_) => INTERCORE_E_BOARD,
+                            D::Pool(_) => INTERCORE_HOST_E_BOARD,
                         };
                         Fail::new(code, format!("opening the data plane: {e}"))
                     })?;
@@ -470,21 +473,22 @@ pub extern "C" fn intercore_dp_open(board: *mut intercore_board, timeout_ms: u32
 fn dp_of(b: &mut BoardObj) -> Res<&mut intercore::dataplane::DpHost<PoolCache>> {
     b.dp.as_mut().ok_or_else(|| {
         Fail::new(
-            crate::INTERCORE_E_NOT_READY,
-            "the data plane is not open: call intercore_dp_open first",
+            crate::INTERCORE_HOST_E_NOT_READY,
+            "the data plane is not open: call intercore_host_dp_open first",
         )
     })
 }
 
 /// Takes a free buffer of at least `len` bytes from the data plane's pool: `*out` is a
-/// writable buffer (fill it through `intercore_buf_data`, then `intercore_dp_submit` or
-/// `intercore_buf_free` it); NULL on failure. `INTERCORE_E_EXHAUSTED`: no free buffer that
-/// large (free or wait for some); `INTERCORE_E_NOT_READY`: `intercore_dp_open` first.
+/// writable buffer (fill it through `intercore_buf_data`, then `intercore_host_dp_submit`
+/// or `intercore_buf_free` it); NULL on failure. `INTERCORE_HOST_E_EXHAUSTED`: no free
+/// buffer that large (free or wait for some); `INTERCORE_HOST_E_NOT_READY`:
+/// `intercore_host_dp_open` first.
 ///
 /// # Safety
 /// `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn intercore_dp_alloc(
+pub unsafe extern "C" fn intercore_host_dp_alloc(
     board: *mut intercore_board,
     len: usize,
     out: *mut *mut intercore_buf,
@@ -496,7 +500,7 @@ pub unsafe extern "C" fn intercore_dp_alloc(
         let h = handles::with(|t| {
             let buf = dp_of(t.board(id, "board")?)?.alloc(len).ok_or_else(|| {
                 Fail::new(
-                    crate::INTERCORE_E_EXHAUSTED,
+                    crate::INTERCORE_HOST_E_EXHAUSTED,
                     format!("no free data-plane buffer of {len} bytes"),
                 )
             })?;
@@ -542,14 +546,14 @@ pub unsafe extern "C" fn intercore_buf_data(
     })
 }
 
-/// Hands the writable buffer to the remote for operation `op` (`INTERCORE_DP_OP_*`) on its
-/// first `len` bytes. The handle is consumed: invalid afterwards, whatever the result,
-/// except when `INTERCORE_E_INVALID` is returned for the arguments (a bad handle, a
+/// Hands the writable buffer to the remote for operation `op` (`INTERCORE_HOST_DP_OP_*`) on
+/// its first `len` bytes. The handle is consumed: invalid afterwards, whatever the result,
+/// except when `INTERCORE_HOST_E_INVALID` is returned for the arguments (a bad handle, a
 /// completed buffer, `len` beyond the capacity), which leaves the buffer the caller's.
-/// Submissions go out in batches: `intercore_dp_wait` (or `intercore_dp_flush`) sends
-/// what is queued.
+/// Submissions go out in batches: `intercore_host_dp_wait` (or `intercore_host_dp_flush`)
+/// sends what is queued.
 #[unsafe(no_mangle)]
-pub extern "C" fn intercore_dp_submit(buf: *mut intercore_buf, len: usize, op: u32) -> i32 {
+pub extern "C" fn intercore_host_dp_submit(buf: *mut intercore_buf, len: usize, op: u32) -> i32 {
     guard(|| {
         let id = id_of(buf, "buf")?;
         handles::with(|t| {
@@ -587,13 +591,16 @@ pub extern "C" fn intercore_dp_submit(buf: *mut intercore_buf, len: usize, op: u
 
 /// Sends the submissions queued so far.
 #[unsafe(no_mangle)]
-pub extern "C" fn intercore_dp_flush(board: *mut intercore_board) -> i32 {
+pub extern "C" fn intercore_host_dp_flush(board: *mut intercore_board) -> i32 {
     guard(|| {
         let id = id_of(board, "board")?;
         handles::with(|t| {
             let BoardObj { link, dp, .. } = t.board(id, "board")?;
             let dp = dp.as_mut().ok_or_else(|| {
-                Fail::new(crate::INTERCORE_E_NOT_READY, "the data plane is not open")
+                Fail::new(
+                    crate::INTERCORE_HOST_E_NOT_READY,
+                    "the data plane is not open",
+                )
             })?;
             dp.flush(link).map_err(|e| Fail::core("flush", &e))
         })
@@ -603,12 +610,12 @@ pub extern "C" fn intercore_dp_flush(board: *mut intercore_board) -> i32 {
 /// Waits up to `timeout_ms` for the next buffer the remote completes (sending queued
 /// submissions first): `*out` is the completed buffer (`intercore_buf_status`,
 /// `intercore_buf_data`; then `intercore_buf_free` or `intercore_buf_reuse`); NULL on
-/// failure. `INTERCORE_E_NOT_READY`: no buffer is in flight.
+/// failure. `INTERCORE_HOST_E_NOT_READY`: no buffer is in flight.
 ///
 /// # Safety
 /// `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn intercore_dp_wait(
+pub unsafe extern "C" fn intercore_host_dp_wait(
     board: *mut intercore_board,
     timeout_ms: u32,
     out: *mut *mut intercore_buf,
@@ -620,7 +627,10 @@ pub unsafe extern "C" fn intercore_dp_wait(
         let h = handles::with(|t| {
             let BoardObj { link, dp, .. } = t.board(id, "board")?;
             let dp = dp.as_mut().ok_or_else(|| {
-                Fail::new(crate::INTERCORE_E_NOT_READY, "the data plane is not open")
+                Fail::new(
+                    crate::INTERCORE_HOST_E_NOT_READY,
+                    "the data plane is not open",
+                )
             })?;
             let buf = dp
                 .wait_complete(link, timeout(timeout_ms))
@@ -632,8 +642,8 @@ pub unsafe extern "C" fn intercore_dp_wait(
     })
 }
 
-/// The remote's status of a completed buffer (`INTERCORE_DP_OK`, `INTERCORE_DP_FAULT`,
-/// ...) in `*status`.
+/// The remote's status of a completed buffer (`INTERCORE_HOST_DP_OK`,
+/// `INTERCORE_HOST_DP_FAULT`, ...) in `*status`.
 ///
 /// # Safety
 /// `status` points to writable storage.
@@ -679,7 +689,7 @@ pub extern "C" fn intercore_buf_reuse(buf: *mut intercore_buf) -> i32 {
 }
 
 /// Frees a buffer (either kind) back to the pool. A second free of the same handle is
-/// refused (`INTERCORE_E_INVALID`).
+/// refused (`INTERCORE_HOST_E_INVALID`).
 #[unsafe(no_mangle)]
 pub extern "C" fn intercore_buf_free(buf: *mut intercore_buf) -> i32 {
     guard(|| {

@@ -2,9 +2,9 @@
 //!
 //! A handle is a number (a fresh one for every object, never reused) carried in a pointer
 //! type so that C's type checker keeps boards, endpoints and buffers apart. The library
-//! never dereferences it: every call looks it up in the calling thread's table, so a
-//! handle that was freed, closed with its board, made on another thread or is of another
-//! kind is refused (`INTERCORE_E_INVALID`), and a second free of the same handle is too.
+//! never dereferences it: every call looks it up in the calling thread's table, so a handle
+//! that was freed, closed with its board, made on another thread or is of another kind is
+//! refused (`INTERCORE_HOST_E_INVALID`), and a second free of the same handle is too.
 //!
 //! The table is per thread because the objects are: a data-plane pool's cache operations
 //! are shared through an `Arc` that is neither `Send` nor `Sync` (`PoolCache`), and a
@@ -80,7 +80,7 @@ pub(crate) fn with<T>(f: impl FnOnce(&mut Table) -> Res<T>) -> Res<T> {
         .try_with(|t| match t.try_borrow_mut() {
             Ok(mut t) => f(&mut t),
             Err(_) => Err(Fail::new(
-                crate::INTERCORE_E_INTERNAL,
+                crate::INTERCORE_HOST_E_INTERNAL,
                 "the handle table is in use (an intercore call inside another)",
             )),
         })
@@ -186,7 +186,7 @@ impl Table {
         match self.objs.remove(&id) {
             Some(Obj::Board(b)) => Ok(b),
             _ => Err(Fail::new(
-                crate::INTERCORE_E_INTERNAL,
+                crate::INTERCORE_HOST_E_INTERNAL,
                 "the board vanished from the handle table",
             )),
         }

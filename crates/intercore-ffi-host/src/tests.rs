@@ -5,12 +5,12 @@ use intercore::wire::dataplane as wire;
 
 #[test]
 fn dp_values_are_the_wires() {
-    assert_eq!(INTERCORE_DP_OP_CRC32C, wire::DP_OP_CRC32C);
-    assert_eq!(INTERCORE_DP_OP_NOP, wire::DP_OP_NOP);
-    assert_eq!(INTERCORE_DP_OK, wire::DP_OK);
-    assert_eq!(INTERCORE_DP_FAULT, wire::DP_FAULT);
-    assert_eq!(INTERCORE_DP_BAD_REQUEST, wire::DP_BAD_REQUEST);
-    assert_eq!(INTERCORE_DP_UNSUPPORTED, wire::DP_UNSUPPORTED);
+    assert_eq!(INTERCORE_HOST_DP_OP_CRC32C, wire::DP_OP_CRC32C);
+    assert_eq!(INTERCORE_HOST_DP_OP_NOP, wire::DP_OP_NOP);
+    assert_eq!(INTERCORE_HOST_DP_OK, wire::DP_OK);
+    assert_eq!(INTERCORE_HOST_DP_FAULT, wire::DP_FAULT);
+    assert_eq!(INTERCORE_HOST_DP_BAD_REQUEST, wire::DP_BAD_REQUEST);
+    assert_eq!(INTERCORE_HOST_DP_UNSUPPORTED, wire::DP_UNSUPPORTED);
 }
 
 fn last() -> String {
@@ -24,12 +24,12 @@ fn last() -> String {
 #[test]
 fn a_panic_becomes_a_status() {
     let rc = guard(|| panic!("deliberate"));
-    assert_eq!(rc, INTERCORE_E_INTERNAL);
+    assert_eq!(rc, INTERCORE_HOST_E_INTERNAL);
     assert!(last().contains("deliberate"), "{}", last());
-    let rc = guard(|| Err(Fail::new(INTERCORE_E_TIMEOUT, "a\0b")));
-    assert_eq!(rc, INTERCORE_E_TIMEOUT);
+    let rc = guard(|| Err(Fail::new(INTERCORE_HOST_E_TIMEOUT, "a\0b")));
+    assert_eq!(rc, INTERCORE_HOST_E_TIMEOUT);
     assert_eq!(last(), "a\u{fffd}b");
-    assert_eq!(guard(|| Ok(())), INTERCORE_OK);
+    assert_eq!(guard(|| Ok(())), INTERCORE_HOST_OK);
     // A success leaves the last failure's message.
     assert_eq!(last(), "a\u{fffd}b");
 }
@@ -45,7 +45,7 @@ fn last_error_is_per_thread() {
 
 #[test]
 fn timeouts() {
-    assert_eq!(timeout(INTERCORE_FOREVER), None);
+    assert_eq!(timeout(INTERCORE_HOST_FOREVER), None);
     assert_eq!(timeout(0), Some(Duration::ZERO));
     assert_eq!(timeout(1500), Some(Duration::from_millis(1500)));
 }
@@ -53,12 +53,12 @@ fn timeouts() {
 #[test]
 fn core_errors_map_to_codes() {
     use intercore::Error as E;
-    assert_eq!(status(&E::Timeout), INTERCORE_E_TIMEOUT);
-    assert_eq!(status(&E::Lost { count: 2 }), INTERCORE_E_LOST);
-    assert_eq!(status(&E::Truncated { len: 9 }), INTERCORE_E_TRUNCATED);
+    assert_eq!(status(&E::Timeout), INTERCORE_HOST_E_TIMEOUT);
+    assert_eq!(status(&E::Lost { count: 2 }), INTERCORE_HOST_E_LOST);
+    assert_eq!(status(&E::Truncated { len: 9 }), INTERCORE_HOST_E_TRUNCATED);
     assert_eq!(
         status(&E::MessageTooLarge { len: 9, max: 1 }),
-        INTERCORE_E_TOO_LARGE
+        INTERCORE_HOST_E_TOO_LARGE
     );
-    assert_eq!(status(&E::Os(5)), INTERCORE_E_OTHER);
+    assert_eq!(status(&E::Os(5)), INTERCORE_HOST_E_OTHER);
 }

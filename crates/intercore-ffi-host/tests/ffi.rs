@@ -41,7 +41,7 @@ fn sim_board() -> CString {
 #[track_caller]
 fn expect(rc: i32, want: i32, says: &str) {
     assert_eq!(rc, want, "status (last error: {})", last_error());
-    if want != INTERCORE_OK {
+    if want != INTERCORE_HOST_OK {
         let m = last_error();
         assert!(m.contains(says), "message {m:?} does not say {says:?}");
     }
@@ -53,25 +53,25 @@ fn null_arguments_are_refused() {
     let mut b: *mut intercore_board = std::ptr::dangling_mut();
     expect(
         ffi!(intercore_board_open(null(), &mut b)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "path is NULL",
     );
     assert!(b.is_null(), "a failed open leaves *out NULL");
     let path = sim_board();
     expect(
         ffi!(intercore_board_open(path.as_ptr(), null_mut())),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "out is NULL",
     );
     let mut n = 0usize;
     expect(
         ffi!(intercore_board_max_payload(null(), &mut n)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "board is NULL",
     );
     expect(
         ffi!(intercore_endpoint_send(null_mut(), null(), 0, 0)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "ep is NULL",
     );
     expect(
@@ -82,33 +82,33 @@ fn null_arguments_are_refused() {
             null_mut(),
             0
         )),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "len is NULL",
     );
     expect(
         intercore_endpoint_close(null_mut()),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "ep is NULL",
     );
     expect(
         intercore_board_close(null_mut(), 0),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "board is NULL",
     );
     expect(
         intercore_buf_free(null_mut()),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "buf is NULL",
     );
     expect(
-        intercore_dp_submit(null_mut(), 0, 0),
-        INTERCORE_E_INVALID,
+        intercore_host_dp_submit(null_mut(), 0, 0),
+        INTERCORE_HOST_E_INVALID,
         "buf is NULL",
     );
     let mut buf = null_mut();
     expect(
-        ffi!(intercore_dp_wait(null_mut(), 0, &mut buf)),
-        INTERCORE_E_INVALID,
+        ffi!(intercore_host_dp_wait(null_mut(), 0, &mut buf)),
+        INTERCORE_HOST_E_INVALID,
         "board is NULL",
     );
     // Not the remote core: -1 at once, whatever the arguments.
@@ -136,7 +136,7 @@ fn bad_board_files_are_named() {
     let missing = CString::new("/nonexistent/board.toml").unwrap();
     expect(
         ffi!(intercore_board_open(missing.as_ptr(), &mut b)),
-        INTERCORE_E_BOARD,
+        INTERCORE_HOST_E_BOARD,
         "/nonexistent/board.toml",
     );
     assert!(b.is_null());
@@ -147,14 +147,14 @@ fn bad_board_files_are_named() {
     let p = CString::new(bad.to_str().unwrap()).unwrap();
     expect(
         ffi!(intercore_board_open(p.as_ptr(), &mut b)),
-        INTERCORE_E_BOARD,
+        INTERCORE_HOST_E_BOARD,
         "bad.toml",
     );
     assert!(b.is_null());
     let not_utf8 = CString::new(b"/tmp/\xff.toml".to_vec()).unwrap();
     expect(
         ffi!(intercore_board_open(not_utf8.as_ptr(), &mut b)),
-        INTERCORE_E_BOARD,
+        INTERCORE_HOST_E_BOARD,
         ".toml",
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -166,17 +166,17 @@ fn forged_handles_are_refused() {
     // The handle is a token the library looks up, never dereferences.
     expect(
         ffi!(intercore_board_max_payload(forged, &mut n)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
         intercore_board_close(forged, 0),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
         intercore_buf_free(0xdead_beefusize as *mut _),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
 }
@@ -187,14 +187,14 @@ fn live_board_guards() {
     let mut board = null_mut();
     expect(
         ffi!(intercore_board_open(path.as_ptr(), &mut board)),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     assert!(!board.is_null());
     let mut max = 0usize;
     expect(
         ffi!(intercore_board_max_payload(board, &mut max)),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     assert!(max > 0);
@@ -207,13 +207,13 @@ fn live_board_guards() {
             T,
             &mut ep
         )),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     let (mut local, mut remote) = (0u32, 0u32);
     expect(
         ffi!(intercore_endpoint_addr(ep, &mut local, &mut remote)),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     // Dynamic addresses on both sides (rpmsg's first is 1024).
@@ -229,7 +229,7 @@ fn live_board_guards() {
             100,
             &mut addr
         )),
-        INTERCORE_E_TIMEOUT,
+        INTERCORE_HOST_E_TIMEOUT,
         "no-such",
     );
     let waited = t0.elapsed();
@@ -250,7 +250,7 @@ fn live_board_guards() {
             &mut len,
             50
         )),
-        INTERCORE_E_TIMEOUT,
+        INTERCORE_HOST_E_TIMEOUT,
         "",
     );
     assert!(t0.elapsed() >= Duration::from_millis(50));
@@ -263,7 +263,7 @@ fn live_board_guards() {
         0
     ));
     assert!(
-        rc == INTERCORE_E_WOULD_BLOCK || rc == INTERCORE_E_TIMEOUT,
+        rc == INTERCORE_HOST_E_WOULD_BLOCK || rc == INTERCORE_HOST_E_TIMEOUT,
         "a poll with nothing there: {rc}"
     );
 
@@ -271,12 +271,12 @@ fn live_board_guards() {
     let big = vec![1u8; max + 1];
     expect(
         ffi!(intercore_endpoint_send(ep, big.as_ptr().cast(), max + 1, T)),
-        INTERCORE_E_TOO_LARGE,
+        INTERCORE_HOST_E_TOO_LARGE,
         "send",
     );
     expect(
         ffi!(intercore_endpoint_send(ep, null(), 3, T)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "data is NULL",
     );
     let msg: Vec<u8> = (0..100u8).collect();
@@ -287,7 +287,7 @@ fn live_board_guards() {
             msg.len(),
             T
         )),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     expect(
@@ -298,21 +298,21 @@ fn live_board_guards() {
             &mut len,
             T
         )),
-        INTERCORE_E_TRUNCATED,
+        INTERCORE_HOST_E_TRUNCATED,
         "truncated",
     );
     assert_eq!(len, 100);
     assert_eq!(back[..10], msg[..10]);
     expect(
         ffi!(intercore_endpoint_recv(ep, null_mut(), 5, &mut len, T)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "buf is NULL",
     );
 
     // Handles of the wrong kind and of another thread.
     expect(
         ffi!(intercore_board_max_payload(ep.cast(), &mut max)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "is an endpoint, not a board",
     );
     let (b_addr, e_addr) = (board as usize, ep as usize);
@@ -325,53 +325,56 @@ fn live_board_guards() {
     })
     .join()
     .unwrap();
-    assert_eq!((rc_b, rc_e), (INTERCORE_E_INVALID, INTERCORE_E_INVALID));
+    assert_eq!(
+        (rc_b, rc_e),
+        (INTERCORE_HOST_E_INVALID, INTERCORE_HOST_E_INVALID)
+    );
     assert!(msg.contains("another thread"), "{msg}");
 
     // The data plane: closed until opened.
     let mut buf = null_mut();
     expect(
-        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
-        INTERCORE_E_NOT_READY,
-        "intercore_dp_open",
+        ffi!(intercore_host_dp_alloc(board, 4096, &mut buf)),
+        INTERCORE_HOST_E_NOT_READY,
+        "intercore_host_dp_open",
     );
-    expect(intercore_dp_open(board, T), INTERCORE_OK, "");
-    expect(intercore_dp_open(board, T), INTERCORE_OK, "");
+    expect(intercore_host_dp_open(board, T), INTERCORE_HOST_OK, "");
+    expect(intercore_host_dp_open(board, T), INTERCORE_HOST_OK, "");
     let mut done = null_mut();
     expect(
-        ffi!(intercore_dp_wait(board, 100, &mut done)),
-        INTERCORE_E_NOT_READY,
+        ffi!(intercore_host_dp_wait(board, 100, &mut done)),
+        INTERCORE_HOST_E_NOT_READY,
         "no buffer in flight",
     );
     expect(
-        ffi!(intercore_dp_alloc(board, 1 << 30, &mut buf)),
-        INTERCORE_E_EXHAUSTED,
+        ffi!(intercore_host_dp_alloc(board, 1 << 30, &mut buf)),
+        INTERCORE_HOST_E_EXHAUSTED,
         "no free data-plane buffer",
     );
     assert!(buf.is_null());
 
     // A buffer's life: fill in place, submit (consumed), wait, check, reuse, free.
     expect(
-        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
-        INTERCORE_OK,
+        ffi!(intercore_host_dp_alloc(board, 4096, &mut buf)),
+        INTERCORE_HOST_OK,
         "",
     );
     let (mut data, mut cap) = (null_mut(), 0usize);
     expect(
         ffi!(intercore_buf_data(buf, &mut data, &mut cap)),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     assert!(cap >= 4096 && !data.is_null());
     let mut st = 0u32;
     expect(
         ffi!(intercore_buf_status(buf, &mut st)),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "only a completed one",
     );
     expect(
-        intercore_dp_submit(buf, cap + 1, INTERCORE_DP_OP_CRC32C),
-        INTERCORE_E_INVALID,
+        intercore_host_dp_submit(buf, cap + 1, INTERCORE_HOST_DP_OP_CRC32C),
+        INTERCORE_HOST_E_INVALID,
         "beyond the buffer",
     );
     let len = 3000;
@@ -382,31 +385,35 @@ fn live_board_guards() {
     }
     let want = intercore::crc32c(&bytes[..len]);
     expect(
-        intercore_dp_submit(buf, len, INTERCORE_DP_OP_CRC32C),
-        INTERCORE_OK,
+        intercore_host_dp_submit(buf, len, INTERCORE_HOST_DP_OP_CRC32C),
+        INTERCORE_HOST_OK,
         "",
     );
     expect(
         intercore_buf_free(buf),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
-        intercore_dp_submit(buf, len, 1),
-        INTERCORE_E_INVALID,
+        intercore_host_dp_submit(buf, len, 1),
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
-        ffi!(intercore_dp_wait(board, T, &mut done)),
-        INTERCORE_OK,
+        ffi!(intercore_host_dp_wait(board, T, &mut done)),
+        INTERCORE_HOST_OK,
         "",
     );
-    expect(ffi!(intercore_buf_status(done, &mut st)), INTERCORE_OK, "");
-    assert_eq!(st, INTERCORE_DP_OK);
+    expect(
+        ffi!(intercore_buf_status(done, &mut st)),
+        INTERCORE_HOST_OK,
+        "",
+    );
+    assert_eq!(st, INTERCORE_HOST_DP_OK);
     let mut n = 0usize;
     expect(
         ffi!(intercore_buf_data(done, &mut data, &mut n)),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     assert!(n >= len + 4);
@@ -414,33 +421,33 @@ fn live_board_guards() {
     let got = unsafe { std::slice::from_raw_parts(data, n) };
     assert_eq!(got[len..len + 4], want.to_le_bytes());
     expect(
-        intercore_dp_submit(done, len, INTERCORE_DP_OP_CRC32C),
-        INTERCORE_E_INVALID,
+        intercore_host_dp_submit(done, len, INTERCORE_HOST_DP_OP_CRC32C),
+        INTERCORE_HOST_E_INVALID,
         "intercore_buf_reuse",
     );
-    expect(intercore_buf_reuse(done), INTERCORE_OK, "");
+    expect(intercore_buf_reuse(done), INTERCORE_HOST_OK, "");
     expect(
         intercore_buf_reuse(done),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a completed buffer",
     );
-    expect(intercore_buf_free(done), INTERCORE_OK, "");
+    expect(intercore_buf_free(done), INTERCORE_HOST_OK, "");
     expect(
         intercore_buf_free(done),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
 
     // Double close of an endpoint; an endpoint handle as a buffer.
     expect(
         intercore_buf_free(ep.cast()),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a data-plane buffer",
     );
-    expect(intercore_endpoint_close(ep), INTERCORE_OK, "");
+    expect(intercore_endpoint_close(ep), INTERCORE_HOST_OK, "");
     expect(
         intercore_endpoint_close(ep),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
 
@@ -453,30 +460,30 @@ fn live_board_guards() {
             T,
             &mut ep2
         )),
-        INTERCORE_OK,
+        INTERCORE_HOST_OK,
         "",
     );
     expect(
-        ffi!(intercore_dp_alloc(board, 4096, &mut buf)),
-        INTERCORE_OK,
+        ffi!(intercore_host_dp_alloc(board, 4096, &mut buf)),
+        INTERCORE_HOST_OK,
         "",
     );
     assert_eq!(intercore_host_live_handles(), 3);
-    expect(intercore_board_close(board, 5000), INTERCORE_OK, "");
+    expect(intercore_board_close(board, 5000), INTERCORE_HOST_OK, "");
     assert_eq!(intercore_host_live_handles(), 0);
     expect(
         intercore_buf_free(buf),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
         intercore_endpoint_close(ep2),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
     expect(
         intercore_board_close(board, 0),
-        INTERCORE_E_INVALID,
+        INTERCORE_HOST_E_INVALID,
         "not a live handle",
     );
 }

@@ -1,6 +1,21 @@
 //! One thread, many links, one wait: a [`Reactor`] serves N host links × M endpoints
-//! through one `epoll` over the links' doorbell descriptors (each link's eventfd and, when
-//! its doorbell watches one, the remote's pidfd).
+//! through one `epoll` over the links' doorbell descriptors — each link's wake descriptor
+//! (an eventfd, a UIO device) and, when its doorbell watches one, the remote's pidfd —
+//! whatever the doorbell, through [`ReactorDoorbell`]:
+//!
+//! | doorbell | what the wait sleeps on | after a wake-up |
+//! |---|---|---|
+//! | [`EventfdDoorbell`] (simulated SoC) | its eventfd; the remote's pidfd | the count read |
+//! | [`UioDoorbell`] (mailbox, IPI) | the UIO device | the interrupt taken, acknowledged and re-enabled ([`UioDoorbell::take_interrupt`]) |
+//! | [`PollDoorbell`], [`PolledRings`] (QEMU, `doorbell = "poll"`) | the reactor's tick, [`ReactorConfig::tick`]; the QEMU process's pidfd | the link's rings looked at |
+//!
+//! A doorbell without a descriptor is served on a tick rather than refused: a periodic
+//! timerfd in the same epoll, armed only while such a link is up, makes every wait end
+//! within one tick, and each tick looks at those links' rings (and asks their platform
+//! whether the peer lives). The tick bounds their latency (default 1 ms) and costs one
+//! wake-up per tick while they are present; links with descriptors are unaffected, and a
+//! reactor with none of them never ticks. The async wrapper (`intercore_tokio::AsyncReactor`)
+//! sleeps on the same epoll descriptor, so the tick serves it too.
 //!
 //! Each [`Reactor::turn`] waits until a link has something, then serves the links in
 //! round robin (the turn starts one link further each time), each link at most
@@ -32,15 +47,81 @@
 //! # Ok::<(), intercore::Error>(())
 //! ```
 
-use crate::EventfdDoorbell;
-use crate::sys::Epoll;
+use crate::sys::{Epoll, TimerFd};
+use crate::{EventfdDoorbell, UioDoorbell};
+use intercore::pollbell::{PollDoorbell, PollPlatform, PolledRings};
 use intercore::rpmsg::{HostBus, RxBuf};
-use intercore::{Error, Result, SharedMemory};
-use std::os::fd::BorrowedFd;
+use intercore::{Doorbell, Error, Result, SharedMemory};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// A host link the reactor serves.
-pub type Link<M> = HostBus<M, EventfdDoorbell>;
+/// A host link the reactor serves (`D`: its doorbell, the simulated SoC's eventfd pair
+/// unless said otherwise).
+pub type Link<M, D = EventfdDoorbell> = HostBus<M, D>;
+
+/// A doorbell the reactor can wait on: the descriptor a ring makes readable (or none: the
+/// link is served on the reactor's tick), the peer's death as a descriptor if the doorbell
+/// watches one, and what a wake-up must do before the rings are looked at.
+pub trait ReactorDoorbell: Doorbell {
+    /// The descriptor that becomes readable when the peer rings; `None`: the doorbell has
+    /// none (it is polled), and the link is served on [`ReactorConfig::tick`].
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// A descriptor readable once the peer is dead (a pidfd), if the doorbell watches one.
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Called, without blocking, after [`Self::wake_fd`] was readable: consumes the ring so
+    /// that the descriptor is quiet until the next one (an eventfd's count read; a UIO
+    /// device's interrupt taken and re-enabled, or no further ring arrives). An error
+    /// fails this link alone.
+    fn take_wake(&self) -> Result<()>;
+}
+
+fn os(e: std::io::Error) -> Error {
+    Error::Os(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+impl ReactorDoorbell for EventfdDoorbell {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(EventfdDoorbell::wake_fd(self))
+    }
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        EventfdDoorbell::peer_fd(self)
+    }
+    fn take_wake(&self) -> Result<()> {
+        self.take_rings().map(drop).map_err(os)
+    }
+}
+
+/// Readable while the UIO interrupt count is new (`drivers/uio/uio.c`, `uio_poll`).
+impl ReactorDoorbell for UioDoorbell {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(UioDoorbell::wake_fd(self))
+    }
+    fn take_wake(&self) -> Result<()> {
+        self.take_interrupt().map(drop)
+    }
+}
+
+/// Counters in shared memory: no descriptor, served on the tick.
+impl<Mem: SharedMemory, P: PollPlatform> ReactorDoorbell for PollDoorbell<Mem, P> {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn take_wake(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// No doorbell at all, the rings polled: served on the tick.
+impl<P: PollPlatform> ReactorDoorbell for PolledRings<P> {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn take_wake(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Which link: the index [`Reactor::add`] returned (not reused while the reactor lives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +136,10 @@ pub struct ReactorConfig {
     /// Messages taken from one link in one turn before the next link has its turn
     /// (default 32).
     pub per_link: usize,
+    /// How often links whose doorbell has no descriptor (polled doorbells) are looked at
+    /// while nothing else wakes the reactor: their latency bound (default 1 ms). The tick
+    /// runs only while such a link is up.
+    pub tick: Duration,
 }
 
 impl Default for ReactorConfig {
@@ -62,6 +147,7 @@ impl Default for ReactorConfig {
         Self {
             per_endpoint: 4,
             per_link: 32,
+            tick: Duration::from_millis(1),
         }
     }
 }
@@ -75,6 +161,11 @@ impl ReactorConfig {
     /// Sets [`Self::per_link`] (at least 1).
     pub fn per_link(mut self, n: usize) -> Self {
         self.per_link = n.max(1);
+        self
+    }
+    /// Sets [`Self::tick`] (at least 1 µs).
+    pub fn tick(mut self, t: Duration) -> Self {
+        self.tick = t.max(Duration::from_micros(1));
         self
     }
 }
@@ -108,51 +199,94 @@ impl<M: SharedMemory> std::fmt::Debug for Ready<M> {
     }
 }
 
-struct Slot<M: SharedMemory> {
-    bus: Link<M>,
+struct Slot<M: SharedMemory, D: ReactorDoorbell> {
+    bus: Link<M, D>,
+    /// Its doorbell has no descriptor: looked at on every tick.
+    polled: bool,
     /// Why it is down (reported already), if it is.
     down: Option<Error>,
     /// Its doorbell rang or its last turn ran out of budget: look at it this turn.
     look: bool,
 }
 
-/// Tokens: link index × 2, + 1 for the pidfd.
+/// Tokens: link index × 2, + 1 for the pidfd; [`TICK`] for the tick.
 const PIDFD: u64 = 1;
+/// The tick's token (no link index reaches it).
+const TICK: u64 = u64::MAX;
+/// Rounds a turn whose time is up still runs while links look busy or events come but
+/// nothing is handed out (a ring with only what the bus consumes itself): bounded, so a
+/// zero-timeout turn ends.
+const LATE_ROUNDS: u32 = 4;
 
 /// One wait over many host links; see the [module documentation](self).
-pub struct Reactor<M: SharedMemory> {
+pub struct Reactor<M: SharedMemory, D: ReactorDoorbell = EventfdDoorbell> {
     epoll: Epoll,
-    links: Vec<Option<Slot<M>>>,
+    links: Vec<Option<Slot<M, D>>>,
     cfg: ReactorConfig,
     /// The link the next turn starts with.
     cursor: usize,
     events: Vec<u64>,
+    /// The tick (created with the first polled link, in the epoll from then on) and
+    /// whether it is armed (exactly while a polled link is up).
+    timer: Option<(TimerFd, bool)>,
 }
 
-fn os(e: std::io::Error) -> Error {
-    Error::Os(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn fds<M: SharedMemory>(bus: &Link<M>) -> [Option<BorrowedFd<'_>>; 2] {
+fn fds<M: SharedMemory, D: ReactorDoorbell>(bus: &Link<M, D>) -> [Option<BorrowedFd<'_>>; 2] {
     let bell = bus.doorbell();
-    [Some(bell.wake_fd()), bell.peer_fd()]
+    [bell.wake_fd(), bell.peer_fd()]
 }
 
-impl<M: SharedMemory> Reactor<M> {
+impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     /// An empty reactor.
     pub fn new(cfg: ReactorConfig) -> Result<Self> {
         Ok(Self {
             epoll: Epoll::new().map_err(os)?,
             links: Vec::new(),
-            cfg: cfg.per_endpoint(cfg.per_endpoint).per_link(cfg.per_link),
+            cfg: cfg
+                .per_endpoint(cfg.per_endpoint)
+                .per_link(cfg.per_link)
+                .tick(cfg.tick),
             cursor: 0,
             events: vec![0; 64],
+            timer: None,
         })
     }
 
-    /// Adds `bus`: its doorbell's descriptors join the wait. A link that is dead already
-    /// is refused with its error.
-    pub fn add(&mut self, bus: Link<M>) -> Result<LinkId> {
+    /// The budgets and tick in force.
+    pub fn config(&self) -> ReactorConfig {
+        self.cfg
+    }
+
+    /// Whether the tick runs (a link without a wake descriptor is up).
+    pub fn ticking(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.1)
+    }
+
+    /// Arms the tick while a polled link is up, disarms it when none is.
+    fn retick(&mut self) -> Result<()> {
+        let want = self
+            .links
+            .iter()
+            .flatten()
+            .any(|s| s.polled && s.down.is_none());
+        if self.ticking() == want {
+            return Ok(());
+        }
+        if self.timer.is_none() {
+            let t = TimerFd::new().map_err(os)?;
+            self.epoll.add(t.as_fd(), TICK).map_err(os)?;
+            self.timer = Some((t, false));
+        }
+        if let Some((t, armed)) = self.timer.as_mut() {
+            t.set_period(want.then_some(self.cfg.tick)).map_err(os)?;
+            *armed = want;
+        }
+        Ok(())
+    }
+
+    /// Adds `bus`: its doorbell's descriptors join the wait (a doorbell without one starts
+    /// the tick). A link that is dead already is refused with its error.
+    pub fn add(&mut self, bus: Link<M, D>) -> Result<LinkId> {
         if let Some(e) = bus.broken() {
             return Err(e);
         }
@@ -170,16 +304,26 @@ impl<M: SharedMemory> Reactor<M> {
                 return Err(os(e));
             }
         }
+        let polled = bell.is_none();
         self.links.push(Some(Slot {
             bus,
+            polled,
             down: None,
             look: true,
         }));
+        if polled {
+            if let Err(e) = self.retick() {
+                if let Some(slot) = self.links.pop().flatten() {
+                    self.unwatch(&slot.bus);
+                }
+                return Err(e);
+            }
+        }
         Ok(LinkId(id))
     }
 
     /// Link `id`, to create endpoints on, send, or read its statistics.
-    pub fn link(&mut self, id: LinkId) -> Option<&mut Link<M>> {
+    pub fn link(&mut self, id: LinkId) -> Option<&mut Link<M, D>> {
         Some(&mut self.links.get_mut(id.0)?.as_mut()?.bus)
     }
 
@@ -199,15 +343,17 @@ impl<M: SharedMemory> Reactor<M> {
     }
 
     /// Takes link `id` out of the reactor (its descriptors leave the wait).
-    pub fn remove(&mut self, id: LinkId) -> Option<Link<M>> {
+    pub fn remove(&mut self, id: LinkId) -> Option<Link<M, D>> {
         let slot = self.links.get_mut(id.0)?.take()?;
         if slot.down.is_none() {
             self.unwatch(&slot.bus);
         }
+        // Disarming can only fail on a bad descriptor: the tick then wakes for nothing.
+        let _ = self.retick();
         Some(slot.bus)
     }
 
-    fn unwatch(&self, bus: &Link<M>) {
+    fn unwatch(&self, bus: &Link<M, D>) {
         for fd in fds(bus).into_iter().flatten() {
             // A descriptor that was never added (or is gone) has nothing to remove.
             let _ = self.epoll.delete(fd);
@@ -215,7 +361,7 @@ impl<M: SharedMemory> Reactor<M> {
     }
 
     /// Marks `i` down with `e` and reports it.
-    fn fail(&mut self, i: usize, e: Error, f: &mut impl FnMut(LinkId, &mut Link<M>, Ready<M>)) {
+    fn fail(&mut self, i: usize, e: Error, f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>)) {
         let Some(slot) = self.links[i].as_mut() else {
             return;
         };
@@ -227,9 +373,41 @@ impl<M: SharedMemory> Reactor<M> {
             return;
         };
         self.unwatch(&slot.bus);
+        if slot.polled && self.ticking() {
+            // The tick stops with the last polled link (a failure to disarm only costs
+            // wake-ups for nothing).
+            let _ = self.retick();
+        }
         if let Some(slot) = self.links[i].as_mut() {
             f(LinkId(i), &mut slot.bus, Ready::Down(e));
         }
+    }
+
+    /// On a tick: every polled link up is looked at, and its platform asked whether the
+    /// peer lives (a dead one fails that link). How many failed.
+    fn on_tick(&mut self, f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>)) -> usize {
+        if let Some((t, _)) = self.timer.as_ref() {
+            // Read, so that the tick is quiet until the next period. A failed read leaves
+            // it readable: the next wait returns at once, a look at nothing, no more.
+            let _ = t.take();
+        }
+        let mut failed = 0;
+        for i in 0..self.links.len() {
+            let Some(slot) = self.links[i].as_mut() else {
+                continue;
+            };
+            if !slot.polled || slot.down.is_some() {
+                continue;
+            }
+            slot.look = true;
+            if let Err(e) = slot.bus.doorbell().check_peer() {
+                // What it left on the rings was sent: served first.
+                self.serve(i, usize::MAX, f);
+                self.fail(i, e, f);
+                failed += 1;
+            }
+        }
+        failed
     }
 
     /// Waits at most `timeout` (`None`: for ever) until a link has something, then serves
@@ -237,13 +415,18 @@ impl<M: SharedMemory> Reactor<M> {
     /// loss, or a link's failure) to `f` with the link it came on. Returns how many things
     /// `f` was handed; `Timeout` when the time passed with none. Errors of one link are
     /// that link's [`Ready::Down`], never this call's: the call itself fails only when the
-    /// wait does (`Os`).
+    /// wait does (`Os`). A turn that returns `Timeout` has asked every link to ring and
+    /// left no event pending, so a wait on the reactor's descriptor ([`AsFd`]) afterwards
+    /// wakes for the next ring (what `intercore_tokio::AsyncReactor` does with
+    /// `Some(Duration::ZERO)`).
     pub fn turn(
         &mut self,
         timeout: Option<Duration>,
-        mut f: impl FnMut(LinkId, &mut Link<M>, Ready<M>),
+        mut f: impl FnMut(LinkId, &mut Link<M, D>, Ready<M>),
     ) -> Result<usize> {
         let deadline = timeout.map(|t| crate::monotonic_now() + t);
+        // Rounds served past the deadline because a link still looked busy.
+        let mut late = 0u32;
         loop {
             // Links with work left (or whose remote raced the request to ring) are served
             // without sleeping; the others are asked to ring for their next message.
@@ -271,7 +454,8 @@ impl<M: SharedMemory> Reactor<M> {
                     }
                 }
             }
-            let wait = if busy {
+            let expired = deadline.is_some_and(|d| crate::monotonic_now() >= d);
+            let wait = if busy || expired {
                 Some(Duration::ZERO)
             } else {
                 deadline.map(|d| d.saturating_sub(crate::monotonic_now()))
@@ -280,6 +464,10 @@ impl<M: SharedMemory> Reactor<M> {
             let mut handed = 0;
             for k in 0..n {
                 let token = self.events[k];
+                if token == TICK {
+                    handed += self.on_tick(&mut f);
+                    continue;
+                }
                 let i = (token / 2) as usize;
                 let Some(slot) = self.links.get_mut(i).and_then(Option::as_mut) else {
                     continue;
@@ -294,8 +482,8 @@ impl<M: SharedMemory> Reactor<M> {
                     handed += self.serve(i, usize::MAX, &mut f);
                     self.fail(i, Error::PeerGone, &mut f);
                     handed += 1;
-                } else if let Err(e) = slot.bus.doorbell().take_rings() {
-                    self.fail(i, os(e), &mut f);
+                } else if let Err(e) = slot.bus.doorbell().take_wake() {
+                    self.fail(i, e, &mut f);
                     handed += 1;
                 }
             }
@@ -310,8 +498,15 @@ impl<M: SharedMemory> Reactor<M> {
             if handed > 0 {
                 return Ok(handed);
             }
-            if deadline.is_some_and(|d| crate::monotonic_now() >= d) {
-                return Err(Error::Timeout);
+            // Time is up once a round found every link asked to ring, nothing on the
+            // epoll and nothing to hand out: a turn that times out leaves no event
+            // pending and each link armed, so a wait on the epoll descriptor afterwards
+            // (the async wrapper's) wakes for the next ring.
+            if expired {
+                if (!busy && n == 0) || late >= LATE_ROUNDS {
+                    return Err(Error::Timeout);
+                }
+                late += 1;
             }
         }
     }
@@ -322,7 +517,7 @@ impl<M: SharedMemory> Reactor<M> {
         &mut self,
         i: usize,
         budget: usize,
-        f: &mut impl FnMut(LinkId, &mut Link<M>, Ready<M>),
+        f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>),
     ) -> usize {
         let per_ep = self.cfg.per_endpoint;
         let Some(slot) = self.links[i].as_mut() else {
@@ -381,5 +576,21 @@ impl<M: SharedMemory> Reactor<M> {
             }
         }
         handed
+    }
+}
+
+/// The reactor's epoll descriptor, for an event loop to wait on instead of calling
+/// [`Reactor::turn`] with a timeout: readable while a link (or the tick) has something;
+/// then call `turn(Some(Duration::ZERO), ..)`. Only wait on it; adding or removing
+/// descriptors behind the reactor's back breaks it.
+impl<M: SharedMemory, D: ReactorDoorbell> AsFd for Reactor<M, D> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
+    }
+}
+
+impl<M: SharedMemory, D: ReactorDoorbell> AsRawFd for Reactor<M, D> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.epoll.as_fd().as_raw_fd()
     }
 }

@@ -507,6 +507,24 @@ impl intercore::Doorbell for HostBell {
     }
 }
 
+/// In a reactor (`intercore_linux::reactor`): no wake descriptor, so the link is served on
+/// the reactor's tick; QEMU's pidfd reports its death at once.
+impl intercore_linux::reactor::ReactorDoorbell for HostBell {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        let p = match self {
+            HostBell::Counters(b) => b.platform(),
+            HostBell::Rings(b) => b.platform(),
+        };
+        Some(std::os::fd::AsFd::as_fd(&*p.qemu))
+    }
+    fn take_wake(&self) -> intercore::Result<()> {
+        Ok(())
+    }
+}
+
 /// Output of a child's stream, collected by a thread (bounded: the last 1 MiB).
 struct Collector {
     buf: Arc<Mutex<Vec<u8>>>,

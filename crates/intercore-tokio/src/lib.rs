@@ -6,6 +6,9 @@
 //!   back.
 //! * [`AsyncHost`]: a [`HostBus`] with an eventfd or UIO doorbell (below).
 //! * [`AsyncKernelRpmsg`]: the kernel's `/dev/rpmsg` character devices.
+//! * [`AsyncReactor`]: one task serving many host links × endpoints (intercore-linux's
+//!   reactor, its epoll descriptor registered with tokio): fair budgets, a link's failure
+//!   its own; eventfd, UIO and polled doorbells.
 //!
 //! [`AsyncLink`] and [`AsyncHost`] also drive the data plane: `submit`/`flush` never block
 //! the thread, and `completions` is a [`Stream`](futures_core::Stream) of completed buffers
@@ -46,9 +49,11 @@
 mod dataplane;
 mod kernel;
 mod link;
+mod reactor;
 pub use dataplane::Completions;
 pub use kernel::AsyncKernelRpmsg;
 pub use link::{AsyncLink, NotAsync};
+pub use reactor::AsyncReactor;
 
 use intercore::dataplane::{Completed, DpHost, Ticket, WritableBuf};
 use intercore::platform::{CacheOps, Doorbell, SharedMemory};

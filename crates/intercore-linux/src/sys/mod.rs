@@ -15,7 +15,8 @@
 //!
 //! The public functions here are what other crates of the workspace use instead of
 //! `unsafe` of their own (`intercore-vhost` denies it): each is safe for any argument.
-//! * [`Epoll`]: one wait over many descriptors (the reactor's).
+//! * [`Epoll`]: one wait over many descriptors (the reactor's); [`TimerFd`]: its tick for
+//!   links without a descriptor.
 //! * `process`: clocks, CPU affinity, the effective user, the page size.
 #![allow(unsafe_code)]
 
@@ -27,6 +28,7 @@ mod mmio;
 mod process;
 mod romap;
 pub(crate) mod socket;
+mod timerfd;
 
 pub use epoll::Epoll;
 pub use fd::{
@@ -42,3 +44,4 @@ pub use process::{
 };
 pub use romap::ReadOnlyMap;
 pub use socket::{MAX_PASSED_FDS, Received, recv_with_fds, send_with_fds};
+pub use timerfd::TimerFd;
