@@ -21,6 +21,13 @@
 # buffer's CRC32C in place and the guest checks every one. The back end's count of jobs
 # done must equal the guest's.
 #
+# Then `bench scale`'s endpoint counts through the kernel (`intercore kernel-scale`): for
+# each count M (VM_SCALE, default 1,16,64,256) M endpoints on /dev/rpmsg_ctrl0, one 64-byte
+# message in flight on each, one thread in epoll over their /dev/rpmsgN, every echo
+# checked; one row each (msgs/s, the guest process's CPU per round trip, p50/p99), printed
+# and written as JSON lines to $VM_DIR/kernel-scale.jsonl; every endpoint destroyed and its
+# node gone. The back end's count of echoes must equal the guest's (none lost either way).
+#
 # Why UML and not QEMU: QEMU's generic vhost-user-device-pci is not user-creatable in
 # QEMU 10.0 (bookworm-backports), bookworm's QEMU 7.2 has no such device, and Debian's
 # kernels lack CONFIG_RPMSG_VIRTIO. UML accepts any virtio id natively
@@ -33,7 +40,9 @@
 # VM_JOBS (make -j, default nproc), VM_MESSAGES (echo round trips per path, default 50),
 # VM_FIRMWARE (default offload: rpmsg-raw echo and the data plane; `echo` has no data
 # plane, so the bulk stage is reported as not run; `sink` announces no rpmsg-raw and must
-# make the run fail), VM_BULK (data-plane buffers, default 500).
+# make the run fail), VM_BULK (data-plane buffers, default 500), VM_SCALE (kernel-scale's
+# endpoint counts, default 1,16,64,256), VM_SCALE_WINDOW (its measured seconds per row,
+# default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,6 +52,8 @@ jobs=${VM_JOBS:-$(nproc)}
 messages=${VM_MESSAGES:-50}
 firmware=${VM_FIRMWARE:-offload}
 bulk=${VM_BULK:-500}
+scale=${VM_SCALE:-1,16,64,256}
+scale_window=${VM_SCALE_WINDOW:-1}
 mkdir -p "$vm"
 t0=$(date +%s)
 
@@ -136,7 +147,12 @@ else
     echo "kernel-bulk: not run: firmware $firmware has no data plane (VM_FIRMWARE=offload has)"
     bulkdone="no data plane (firmware $firmware)"
 fi
-verdict "PASS \$n messages through /dev/rpmsg0, $messages through KernelRpmsg on /dev/rpmsg_ctrl0, \$bulkdone"
+# bench scale's endpoint counts through the kernel: a row per count, every echo checked,
+# every endpoint destroyed.
+out=\$(intercore kernel-scale --endpoints $scale --window $scale_window 2>&1) || verdict "FAIL \$out"
+echo "\$out"
+[ ! -e /dev/rpmsg1 ] || verdict "FAIL /dev/rpmsg1 still there after kernel-scale destroyed its endpoints"
+verdict "PASS \$n messages through /dev/rpmsg0, $messages through KernelRpmsg on /dev/rpmsg_ctrl0, \$bulkdone, kernel-scale $scale"
 EOF
 chmod +x "$rd/init"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.cpio.gz"
@@ -185,7 +201,27 @@ verdict=$({ grep -a -o 'INTERCORE-VM: .*' "$run/console.log" || true; } | tr -d 
 printf 'vm-test: kernel %ss, guest boot-to-poweroff %.1fs, total %ss\n' \
     $((t_kernel - t0)) "$(echo "$t_end - $t_boot" | bc)" $(($(date +%s) - t0))
 if [[ $verdict == "INTERCORE-VM: PASS"* && $backend_rc == 0 ]]; then
-    grep -a -E '^(rpmsg-raw|kernel-echo|kernel-bulk):' "$run/console.log" | tr -d '\r' | sed 's/^/vm-test: guest: /'
+    grep -a -E '^(rpmsg-raw|kernel-echo|kernel-bulk|kernel-scale):' "$run/console.log" | tr -d '\r' | sed 's/^/vm-test: guest: /'
+    # kernel-scale's rows, as bench scale's JSON lines.
+    { grep -a '^kernel-scale-row: ' "$run/console.log" || true; } | tr -d '\r' |
+        sed 's/^kernel-scale-row: //' >"$vm/kernel-scale.jsonl"
+    rows=$(wc -l <"$vm/kernel-scale.jsonl")
+    want=$(echo "$scale" | tr ',' '\n' | grep -c .)
+    if ((rows != want)) || grep -q -v '"errors":0' "$vm/kernel-scale.jsonl"; then
+        cat "$run/console.log"
+        echo "vm-test: FAILED: kernel-scale gave $rows rows without error, expected $want"
+        exit 1
+    fi
+    echo "vm-test: kernel-scale rows (JSON lines): $vm/kernel-scale.jsonl"
+    # The back end echoed exactly what the guest sent to rpmsg-raw: the shell's messages,
+    # kernel-echo's and every one of kernel-scale's (warm-up and drain included).
+    scaled=$(grep -a -o '[0-9]* echoes checked' "$run/console.log" | tr -d '\r' | awk '{print $1}')
+    echoed=$(grep -a -o 'firmware run: [0-9]* messages' "$run/backend.log" | awk '{print $3}')
+    if [[ -z $scaled || $echoed != $((messages * 2 + scaled)) ]]; then
+        cat "$run/backend.log"
+        echo "vm-test: FAILED: the back end echoed ${echoed:-?} messages; the guest checked $messages + $messages + ${scaled:-?}"
+        exit 1
+    fi
     if [[ $firmware == offload ]]; then
         # The device's own count: every buffer the guest checked was a job the back end did.
         dpline=$(grep -a 'vhost-user: data plane:' "$run/backend.log" || true)

@@ -160,6 +160,14 @@ pub enum Command {
     /// intercore vhost-user --firmware offload, which reaches the guest's RAM. Exit 1 on
     /// any mismatch.
     KernelBulk(KernelBulkArgs),
+    /// Measure many endpoints through the kernel's /dev/rpmsg_ctrlN (bench scale's counts).
+    ///
+    /// For each count M: creates M endpoints to an echo service, keeps one 64-byte message
+    /// in flight on each from one thread (epoll over the /dev/rpmsgN descriptors), checks
+    /// every echo, and prints a row of bench scale's shape (kernel-rpmsg-1xM: msgs/s, CPU
+    /// per round trip, p50/p99); then destroys the endpoints and checks their nodes are
+    /// gone. For a guest talking to intercore vhost-user. Exit 1 on any wrong or lost echo.
+    KernelScale(KernelScaleArgs),
 }
 
 /// `intercore up`.
@@ -590,6 +598,29 @@ pub struct KernelBulkArgs {
     #[arg(long, value_name = "N", default_value = "32", allow_negative_numbers = true,
           value_parser = count(1, 4096))]
     pub pages: u64,
+}
+
+/// `intercore kernel-scale`.
+#[derive(Args, Debug, Clone)]
+pub struct KernelScaleArgs {
+    /// The rpmsg control device under /dev
+    #[arg(long, value_name = "rpmsg_ctrlN", default_value = "rpmsg_ctrl0")]
+    pub ctrl: String,
+    /// The echo service's name
+    #[arg(long, value_name = "NAME", default_value = intercore_fw_echo::SERVICE)]
+    pub service: String,
+    /// Endpoint counts, one row each [range: 1..=1024 each]
+    #[arg(long, value_name = "M,M,...", value_delimiter = ',', default_value = "1,16,64,256",
+          allow_negative_numbers = true, value_parser = count(1, 1024))]
+    pub endpoints: Vec<u64>,
+    /// Warm-up before each row's window, in seconds [range: 0.001..=60 s]
+    #[arg(long, value_name = "SECS", default_value = "0.2", allow_negative_numbers = true,
+          value_parser = seconds(DURATION_MIN_S, 60.0))]
+    pub warm_up: Duration,
+    /// Each row's measured window, in seconds [range: 0.001..=60 s]
+    #[arg(long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
+          value_parser = seconds(DURATION_MIN_S, 60.0))]
+    pub window: Duration,
 }
 
 /// A parser for an integer in `lo..=hi`; the error states the range.

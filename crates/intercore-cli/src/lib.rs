@@ -45,6 +45,7 @@ pub mod demo;
 pub mod error;
 pub mod firmwares;
 pub mod inspect;
+pub mod kernel_scale;
 pub mod out;
 pub mod owner;
 pub mod rproc;

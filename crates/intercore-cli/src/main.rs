@@ -99,5 +99,6 @@ fn run(cli: &Cli) -> (&'static str, Result<u8, CliError>) {
             "kernel-bulk",
             intercore_cli::vhost::kernel_bulk_main(a, json),
         ),
+        Command::KernelScale(a) => ("kernel-scale", intercore_cli::kernel_scale::main(a, json)),
     }
 }

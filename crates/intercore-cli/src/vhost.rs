@@ -93,7 +93,7 @@ fn open_service(
 /// The rpmsg paths for `--ctrl NAME`: `rpmsg_ctrlN` under `/dev`, and, if that exists, a
 /// character device — not any path or device the user or a script mistyped, opened with
 /// whatever effect opening it has (a watchdog starts counting, a tape rewinds).
-fn ctrl_paths(ctrl: &str) -> Result<intercore_linux::RpmsgPaths, CliError> {
+pub(crate) fn ctrl_paths(ctrl: &str) -> Result<intercore_linux::RpmsgPaths, CliError> {
     use std::os::unix::fs::FileTypeExt;
     let option = |m: String| CliError {
         option: Some("--ctrl".into()),

@@ -239,7 +239,9 @@ fn base_args(path: &[String], scratch: &Path) -> Vec<String> {
         ["bench"] => s(&["soak", "--duration", "1", "--samples", "100"]),
         ["rproc", "load"] => s(&["/nonexistent/fw.elf", "--sysfs", e, "--dev", e]),
         ["rproc", _] => s(&["--sysfs", e, "--dev", e]),
-        ["kernel-echo"] | ["kernel-bulk"] => s(&["--ctrl", "intercore-test-no-such-ctrl"]),
+        ["kernel-echo"] | ["kernel-bulk"] | ["kernel-scale"] => {
+            s(&["--ctrl", "intercore-test-no-such-ctrl"])
+        }
         _ => Vec::new(),
     }
 }
@@ -313,6 +315,9 @@ fn every_numeric_option_refuses_hostile_values() {
         ("kernel-echo", "--messages"),
         ("kernel-bulk", "--buffers"),
         ("kernel-bulk", "--pages"),
+        ("kernel-scale", "--endpoints"),
+        ("kernel-scale", "--warm-up"),
+        ("kernel-scale", "--window"),
     ] {
         assert!(
             all.iter()

@@ -337,3 +337,50 @@ fn offload_data_plane_over_guest_ram() {
     let dev = g.close();
     assert!(dev.reports[0].result.is_ok(), "{:?}", dev.reports[0].result);
 }
+
+/// What `intercore kernel-scale` puts on the device in the UML guest: 256 endpoints of the
+/// guest's `virtio_rpmsg_bus` (source addresses 1024..1280, as its IDR hands them out),
+/// each sending to offload's `rpmsg-raw`, `NUM` in flight at a time. Each is answered at
+/// its own address with its own bytes.
+#[test]
+fn offload_echo_answers_256_source_addresses() {
+    let mut g = connect(Arc::new(intercore_fw_offload::Offload));
+    let mut echo = None;
+    for _ in 0..3 {
+        let (_, dst, ns) = g.recv();
+        assert_eq!(dst, 53);
+        let a = NsAnnouncement::parse(&ns).unwrap();
+        if a.name.as_bytes() == intercore_fw_offload::ECHO_SERVICE.as_bytes() {
+            echo = Some(a.addr);
+        }
+    }
+    let echo = echo.expect("rpmsg-raw announced");
+    let msg = |src: u32| -> Vec<u8> { (0..64u32).map(|b| (src * 7 + b) as u8).collect() };
+    for batch in 0..256 / NUM as u32 {
+        let srcs: Vec<u32> = (0..NUM as u32)
+            .map(|j| 1024 + batch * NUM as u32 + j)
+            .collect();
+        for (j, &src) in srcs.iter().enumerate() {
+            g.send(j as u16, None, src, echo, &msg(src));
+        }
+        let mut got: Vec<(u32, u32, Vec<u8>)> = (0..NUM).map(|_| g.recv()).collect();
+        got.sort_by_key(|m| m.1);
+        let want: Vec<_> = srcs.iter().map(|&s| (echo, s, msg(s))).collect();
+        assert_eq!(got, want, "batch {batch}");
+        // Reclaim the transmit buffers.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut back = 0;
+        while back < NUM {
+            if g.rings[1].pop_used(&g.mem).unwrap().is_some() {
+                back += 1;
+            } else {
+                assert!(Instant::now() < deadline, "transmit buffers not returned");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    let dev = g.close();
+    assert_eq!(dev.reports.len(), 1);
+    assert_eq!(dev.reports[0].messages, 256);
+    assert!(dev.reports[0].result.is_ok(), "{:?}", dev.reports[0].result);
+}
