@@ -522,8 +522,12 @@ impl Run {
                 self.progress
                     .step(&format!("bulk: {} {} KiB", cache.name(), size >> 10));
                 let bytes = if coherent { 512 << 20 } else { 128 << 20 };
+                // Coherent: the best of five handoff runs against the best of six write
+                // passes, alternating (a preemption in one short run says nothing about
+                // the handoff). The non-coherent model is slow and has no baseline: once.
+                let rounds = if coherent { 5 } else { 1 };
                 // The write-pass baseline once per size (with the coherent run).
-                let r = suites::bulk(size, cache, bytes, &self.cpus)
+                let r = suites::bulk(size, cache, bytes, rounds, &self.cpus)
                     .map(|(a, b)| if coherent { vec![a, b] } else { vec![a] });
                 self.push(r, "bulk")?;
             }
