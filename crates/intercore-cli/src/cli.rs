@@ -346,6 +346,9 @@ pub enum Suite {
     Soak,
     /// Many remotes × endpoints through one reactor thread (not in the default run).
     Scale,
+    /// The spin floor and the inline-slot rings' round trips only: the first rows of rtt
+    /// (not in the default run)
+    RttInline,
 }
 
 impl Suite {
@@ -357,6 +360,7 @@ impl Suite {
             Suite::Bulk => "bulk",
             Suite::Soak => "soak",
             Suite::Scale => "scale",
+            Suite::RttInline => "rtt-inline",
         }
     }
 }

@@ -1043,11 +1043,14 @@ pub fn bench(a: &BenchArgs, board: &Path, json_out: bool) -> Result<u8, CliError
     } else {
         a.suites.clone()
     };
-    if suites.contains(&Suite::Soak) {
+    if let Some(s) = suites
+        .iter()
+        .find(|s| matches!(s, Suite::Soak | Suite::RttInline))
+    {
         return Err(CliError {
-            option: Some("soak".into()),
+            option: Some(s.name().into()),
             ..CliError::failed(
-                "bench --board runs rtt, throughput and bulk; the soak runs only on the simulated SoC without --board",
+                "bench --board runs rtt, throughput and bulk; the soak and rtt-inline run only on this host without --board",
             )
         });
     }

@@ -56,7 +56,7 @@ struct ReadmeDoctests;
 pub use crc32c::{crc32c, crc32c_append};
 pub use error::{Error, Result};
 pub use intercore_wire as wire;
-pub use platform::{DevAddr, DeviceAddressMap, Doorbell, LinearMap, SharedMemory};
+pub use platform::{DevAddr, DeviceAddressMap, Doorbell, LinearMap, PeerCpu, SharedMemory};
 #[doc(hidden)]
 #[cfg(feature = "test-utils")]
 pub use shm::MemcpyMem;

@@ -3,7 +3,7 @@
 //! learnt per bus. The [`Doorbell`] trait itself is a platform trait
 //! ([`crate::platform`]); this module only decides when to use it.
 
-use crate::Doorbell;
+use crate::{Doorbell, PeerCpu};
 use core::fmt;
 use core::time::Duration;
 
@@ -118,6 +118,17 @@ impl core::error::Error for ParseWaitModeError {}
 ///   peer answers quickly again. So a machine where yields keep giving slices away pays
 ///   one slice per `backoff` waits (at most 1 in 256 once it has happened twice: below a
 ///   p99), while one where they reach the peer keeps them (issue 24.5).
+/// * **Sharing the peer's CPU.** A spin that runs out may be spinning on the very CPU its
+///   peer (a process on this machine) needs: neither spinning (the peer cannot run) nor
+///   sleeping (the wake-up path keeps the two together) nor yielding (another busy process
+///   may take the slice) gets out of that. At most once per [`MOVE_CHECK_GAP`] waits, a
+///   wait that runs out, is sent straight to the doorbell, or would yield asks the
+///   doorbell to move it off the peer's CPU ([`Doorbell::move_off_peer_cpu`]); when it
+///   moved, it spins the configured maximum again (without yielding), and the failures
+///   seen so far are forgotten (they measured the shared CPU, not the peer): `fail` 0, no
+///   yielding. When the peer is runnable on another CPU, a bypass ends as after a probe
+///   that succeeded (`fail` at [`BYPASS_FAIL`]): the peer sharing this side's CPU was
+///   what made spins fail, and the next spin tells (issue 24.5).
 /// * Waits whose first try succeeds, and waits that end in an error other than a timeout,
 ///   teach nothing.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +151,10 @@ pub(crate) struct SpinPolicy {
     backoff: u32,
     /// Waits left before yielding may start again (after a slow yield).
     quiet: u32,
+    /// Waits since the last check for a shared CPU ([`Doorbell::move_off_peer_cpu`]).
+    since_check: u32,
+    /// The doorbell cannot tell where the peer runs: no more checks.
+    no_peer_cpu: bool,
 }
 
 /// The budget is this many times the estimate.
@@ -171,6 +186,14 @@ pub(crate) const SLOW_YIELD: Duration = Duration::from_micros(100);
 pub(crate) const YIELD_BACKOFF_MIN: u32 = 128;
 /// The most waits without yielding after a slow yield.
 pub(crate) const YIELD_BACKOFF_MAX: u32 = 8192;
+/// An adaptive wait that spins in vain (runs out, skips its spin, or would yield) checks
+/// whether it shares its peer's CPU ([`Doorbell::move_off_peer_cpu`]: on Linux a read of
+/// `/proc/<pid>/stat`) at most once per this many waits. Only waits that already missed a
+/// spin pay for it; on one CPU with the peer (round trips at wake-up latency, ≈ 6 µs
+/// loaded), the pair is apart again within 16 round trips — with 128, the wake-up path
+/// pulled the two together again often enough that the waits before each move made up
+/// more than 1% of the loaded, unpinned round trips (issue 24.5).
+pub const MOVE_CHECK_GAP: u32 = 16;
 
 /// How a wait under [`SpinPolicy`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +206,9 @@ pub(crate) enum Outcome {
     /// It was sent straight to the doorbell; how long it slept, when it returned with a
     /// result.
     Skipped(Option<Duration>),
+    /// It found itself on its peer's CPU and moved off it
+    /// ([`Doorbell::move_off_peer_cpu`]).
+    Moved,
 }
 
 impl SpinPolicy {
@@ -199,9 +225,12 @@ impl SpinPolicy {
                 calm: 0,
                 backoff: 0,
                 quiet: 0,
+                since_check: MOVE_CHECK_GAP,
+                no_peer_cpu: false,
             };
         }
         self.quiet = self.quiet.saturating_sub(1);
+        self.since_check = self.since_check.saturating_add(1);
         if self.fail > BYPASS_FAIL {
             self.skipped += 1;
             if self.skipped < PROBE_EVERY {
@@ -263,6 +292,31 @@ impl SpinPolicy {
                 self.learn_sleep(slept);
             }
             Outcome::Skipped(slept) => self.learn_sleep(slept),
+            Outcome::Moved => {
+                // The failures measured the shared CPU, not the peer.
+                self.fail = 0;
+                self.skipped = 0;
+                self.yielding = false;
+                self.calm = 0;
+            }
+        }
+    }
+
+    /// Whether the next wait may check for a shared CPU if its spin runs out (or it skips
+    /// the spin): once [`MOVE_CHECK_GAP`] waits have passed since the last check.
+    pub(crate) fn may_move(&self) -> bool {
+        !self.no_peer_cpu && self.since_check >= MOVE_CHECK_GAP
+    }
+
+    /// A wait checked for a shared CPU ([`Doorbell::move_off_peer_cpu`]) and found this.
+    pub(crate) fn record_check(&mut self, found: PeerCpu) {
+        self.since_check = 0;
+        // A doorbell that cannot tell once never can (a peer on another core).
+        self.no_peer_cpu |= found == PeerCpu::Unknown;
+        if found == PeerCpu::Elsewhere && self.fail > BYPASS_FAIL {
+            // The peer runs on a CPU of its own: spin again, as after a probe that met it.
+            self.fail = BYPASS_FAIL;
+            self.skipped = 0;
         }
     }
 
@@ -345,6 +399,13 @@ pub(crate) struct Waiter {
     yielded_at: Option<Duration>,
     /// Adaptive: a yield of this call gave a time slice away ([`SLOW_YIELD`]).
     slow_yield: bool,
+    /// Adaptive: whether the policy lets this call check for a shared CPU when its spin
+    /// runs out ([`Doorbell::move_off_peer_cpu`]).
+    may_move: bool,
+    /// Adaptive: what the call's check for a shared CPU found (`None`: no check).
+    checked: Option<PeerCpu>,
+    /// Adaptive: the call moved off its peer's CPU.
+    moved: bool,
     /// Adaptive: the budget ran out (the call then slept or timed out).
     ran_out: bool,
     /// Adaptive: the clock at the first miss and at the latest read.
@@ -385,6 +446,9 @@ impl Waiter {
             may_yield: false,
             yielded_at: None,
             slow_yield: false,
+            may_move: false,
+            checked: None,
+            moved: false,
             ran_out: false,
             first: Duration::ZERO,
             last: Duration::ZERO,
@@ -415,11 +479,40 @@ impl Waiter {
         self.slow_yield
     }
 
-    /// Gives the call its spin budget, and whether it yields the CPU past [`YIELD_AFTER`]
-    /// (before its first [`Waiter::after_miss`]).
-    pub(crate) fn set_budget(&mut self, budget: Duration, may_yield: bool) {
+    /// Gives the call its spin budget, whether it yields the CPU past [`YIELD_AFTER`] and
+    /// whether it may check for a shared CPU when the budget runs out (before its first
+    /// [`Waiter::after_miss`]).
+    pub(crate) fn set_budget(&mut self, budget: Duration, may_yield: bool, may_move: bool) {
         self.budget = Some(budget);
         self.may_yield = may_yield;
+        self.may_move = may_move;
+    }
+
+    /// What the call's check for a shared CPU found ([`Doorbell::move_off_peer_cpu`]).
+    pub(crate) fn checked(&self) -> Option<PeerCpu> {
+        self.checked
+    }
+
+    /// Checks (once per call, when the policy allows) whether the peer waits for this
+    /// CPU, and moves off it; after a move the call spins up to `max` again, without
+    /// yielding. Returns whether it moved.
+    fn check_cpu<D: Doorbell + ?Sized>(&mut self, bell: &D, now: Duration) -> bool {
+        let WaitMode::Adaptive(max) = self.mode else {
+            return false;
+        };
+        if !self.may_move {
+            return false;
+        }
+        self.may_move = false;
+        let found = bell.move_off_peer_cpu();
+        self.checked = Some(found);
+        if found != PeerCpu::Moved {
+            return false;
+        }
+        self.moved = true;
+        self.may_yield = false;
+        self.spin_end = Some(now.saturating_add(max));
+        true
     }
 
     /// What the [`SpinPolicy`] should learn from this call, given whether it ended in
@@ -432,6 +525,9 @@ impl Waiter {
         succeeded: bool,
     ) -> Option<Outcome> {
         let budget = self.budget?;
+        if self.moved {
+            return Some(Outcome::Moved);
+        }
         let slept = match self.slept_at {
             Some(t) if succeeded => Some(bell.now().saturating_sub(t)),
             _ => None,
@@ -490,11 +586,22 @@ impl Waiter {
         }
         if self.spinning && self.spin_end.is_none_or(|end| now < end) {
             if self.may_yield && now.saturating_sub(self.first) >= YIELD_AFTER {
+                if self.check_cpu(bell, now) {
+                    // Moved off the peer's CPU: no yield needed.
+                    core::hint::spin_loop();
+                    return Ok(Next::Retry);
+                }
                 bell.yield_cpu();
                 self.yielded_at = Some(now);
             } else {
                 core::hint::spin_loop();
             }
+            return Ok(Next::Retry);
+        }
+        // The spin ran out (or was skipped): is the peer waiting for this very CPU? On
+        // another CPU now, with the peer free to run on the old one, spin again.
+        if self.spinning && self.check_cpu(bell, now) {
+            core::hint::spin_loop();
             return Ok(Next::Retry);
         }
         if self.budget.is_some() {
@@ -548,7 +655,8 @@ pub(crate) fn block_on<S: Sleeper, T>(
             let p = s.spin_policy();
             let b = p.budget(max);
             let y = p.yields();
-            w.set_budget(b, y);
+            let m = p.may_move();
+            w.set_budget(b, y, m);
         }
         match w.after_miss(s.bell()) {
             Ok(Next::Retry) => {}
@@ -576,6 +684,9 @@ pub(crate) fn block_on<S: Sleeper, T>(
     let slow_yield = w.slow_yield(s.bell());
     if let Some(o) = w.outcome(s.bell(), r.is_ok()) {
         s.spin_policy().record(o);
+    }
+    if let Some(found) = w.checked() {
+        s.spin_policy().record_check(found);
     }
     if slow_yield {
         s.spin_policy().record_slow_yield();
@@ -733,6 +844,13 @@ mod tests {
         yields: Cell<u32>,
         /// How far the clock moves during a yield (the time slice it gave away).
         yield_cost: Cell<Duration>,
+        /// The peer waits for this side's CPU: no reply while spinning, until a move.
+        shared: Cell<bool>,
+        /// What a check finds when the peer does not share this side's CPU.
+        found: Cell<PeerCpu>,
+        /// Calls of `move_off_peer_cpu`, and how many moved.
+        checks: Cell<u32>,
+        moves: Cell<u32>,
     }
 
     impl Doorbell for Fake {
@@ -751,6 +869,15 @@ mod tests {
         fn yield_cpu(&self) {
             self.yields.set(self.yields.get() + 1);
             self.clock.set(self.clock.get() + self.yield_cost.get());
+        }
+        fn move_off_peer_cpu(&self) -> PeerCpu {
+            self.checks.set(self.checks.get() + 1);
+            if self.shared.replace(false) {
+                self.moves.set(self.moves.get() + 1);
+                PeerCpu::Moved
+            } else {
+                self.found.get()
+            }
         }
     }
 
@@ -792,6 +919,10 @@ mod tests {
                 policy: SpinPolicy::default(),
                 yields: Cell::new(0),
                 yield_cost: Cell::new(Duration::ZERO),
+                shared: Cell::new(false),
+                found: Cell::new(PeerCpu::Stays),
+                checks: Cell::new(0),
+                moves: Cell::new(0),
             }
         }
         /// One blocking call whose reply comes on try `ready_at` (1: at once).
@@ -801,7 +932,8 @@ mod tests {
             self.rung.set(false);
             block_on(self, Some(Duration::from_secs(1)), false, |f| {
                 f.tries += 1;
-                Ok((f.tries >= f.ready_at || f.rung.get()).then_some(f.tries))
+                let spun = f.tries >= f.ready_at && !f.shared.get();
+                Ok((spun || f.rung.get()).then_some(f.tries))
             })
         }
     }
@@ -1013,5 +1145,114 @@ mod tests {
             f.call(5000).unwrap();
             assert_eq!(f.policy.quiet(), 0, "{mode}");
         }
+    }
+
+    /// Issue 24.5: host and peer on one CPU. A spin that runs out checks (at most once per
+    /// [`MOVE_CHECK_GAP`] waits) whether the peer waits for this CPU; when the doorbell
+    /// moved this side off it, the wait spins the maximum again (and meets the reply
+    /// instead of sleeping), and the failures seen on the shared CPU are forgotten —
+    /// also while waits were sent straight to the doorbell.
+    #[test]
+    fn a_spin_on_the_peers_cpu_moves_off_it() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        f.shared.set(true);
+        // The first spin runs out (3200 tries, 50 clock reads), checks, moves, spins on
+        // and meets the reply: no sleep.
+        assert!(f.call(200).unwrap() > 3200);
+        assert_eq!((f.checks.get(), f.moves.get(), f.sleeps), (1, 1, 0));
+        assert_eq!(f.policy.fail, 0);
+        // Shared again at once: no check before MOVE_CHECK_GAP waits; the spins run out
+        // and sleep, and soon go straight to the doorbell.
+        f.shared.set(true);
+        let mut n = 0;
+        while !f.policy.bypassing() {
+            f.call(200).unwrap();
+            n += 1;
+        }
+        assert_eq!(f.checks.get(), 1, "no check within the gap");
+        assert_eq!(f.sleeps, n);
+        while f.checks.get() == 1 {
+            f.call(200).unwrap();
+            n += 1;
+        }
+        // The first wait after the gap checks (a skipped one: bypassing), moves and spins.
+        assert_eq!(n, MOVE_CHECK_GAP);
+        assert_eq!(f.moves.get(), 2);
+        assert_eq!(f.sleeps, n - 1, "the moved wait did not sleep");
+        assert!(!f.policy.bypassing());
+        assert!(!f.policy.yields());
+        // A check that finds the peer elsewhere (it does not move) sleeps as before, and
+        // the gap starts again.
+        for _ in 0..MOVE_CHECK_GAP {
+            f.call(200).unwrap();
+        }
+        let (c, s) = (f.checks.get(), f.sleeps);
+        f.call(u32::MAX).unwrap();
+        assert_eq!((f.checks.get(), f.moves.get(), f.sleeps), (c + 1, 2, s + 1));
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.checks.get(), c + 1);
+        // Poll and event waits never check.
+        for mode in [WaitMode::Poll, WaitMode::Event] {
+            let mut f = Fake::new(mode);
+            f.call(5000).unwrap();
+            assert_eq!(f.checks.get(), 0, "{mode}");
+        }
+    }
+
+    /// Issue 24.5: a contended spin that would yield on the peer's CPU (where a yield may
+    /// hand the slice to another busy process) checks first, moves off it and spins on
+    /// without yielding; yielding stops.
+    #[test]
+    fn a_yielding_spin_on_the_peers_cpu_moves_instead() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        for _ in 0..3 {
+            f.call(u32::MAX).unwrap();
+        }
+        assert!(f.policy.yields());
+        assert_eq!(f.checks.get(), 1, "the first spin that ran out checked");
+        f.policy.since_check = MOVE_CHECK_GAP;
+        f.shared.set(true);
+        let y = f.yields.get();
+        // Reads after spins 64 (the first), 128 and 192 (2 µs on: it would yield there).
+        f.call(1000).unwrap();
+        assert_eq!((f.checks.get(), f.moves.get()), (2, 1));
+        assert_eq!(f.yields.get(), y, "no yield");
+        assert_eq!(f.sleeps, 3, "no sleep");
+        assert!(!f.policy.yields());
+    }
+
+    /// Issue 24.5: while waits go straight to the doorbell, a check that finds the peer
+    /// runnable on another CPU resumes spinning (as a probe that met the peer would); one
+    /// that finds it asleep changes nothing.
+    #[test]
+    fn a_peer_running_elsewhere_ends_the_bypass() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        while !f.policy.bypassing() {
+            f.call(u32::MAX).unwrap();
+        }
+        f.policy.since_check = MOVE_CHECK_GAP;
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.checks.get(), 2);
+        assert!(f.policy.bypassing(), "the peer sleeps: still bypassing");
+        f.found.set(PeerCpu::Elsewhere);
+        f.policy.since_check = MOVE_CHECK_GAP;
+        f.call(u32::MAX).unwrap();
+        assert_eq!(f.checks.get(), 3);
+        assert!(!f.policy.bypassing());
+        let s = f.sleeps;
+        f.call(200).unwrap();
+        assert_eq!(f.sleeps, s, "the next wait spun and met the reply");
+        assert_eq!(f.moves.get(), 0);
+    }
+
+    /// A doorbell that cannot tell where the peer runs is asked once, never again.
+    #[test]
+    fn a_doorbell_that_cannot_tell_is_asked_once() {
+        let mut f = Fake::new(WaitMode::Adaptive(50 * US));
+        f.found.set(PeerCpu::Unknown);
+        for _ in 0..4 * MOVE_CHECK_GAP {
+            f.call(u32::MAX).unwrap();
+        }
+        assert_eq!(f.checks.get(), 1);
     }
 }

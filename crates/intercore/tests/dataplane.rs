@@ -986,3 +986,91 @@ fn arrived_completions_are_taken_before_a_partial_batch_is_sent() {
     assert_eq!(dp.stats().messages, 2);
     assert_eq!(dp.pool().counts(), [20, 0, 0, 0]);
 }
+
+/// The completion queue (a ring of one slot per pool buffer, issue 24.4) hands buffers out
+/// in the order their entries came, across its wrap-around, with buffers taken out and
+/// resubmitted while others wait in it; an entry naming a buffer that waits in the queue
+/// is refused as not in flight.
+#[test]
+fn completions_come_out_in_entry_order_across_the_ring() {
+    let mut s = setup();
+    let rep = s.remote.create_endpoint("fake-dp", None).unwrap();
+    s.remote.announce(rep).unwrap();
+    let dst = s.host.find_service("fake-dp", T).unwrap();
+    let ep = s.host.create_endpoint("dp", None).unwrap();
+    let max = s.host.max_payload();
+    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    let mut free = Vec::new();
+    while let Some(b) = dp.alloc(1) {
+        free.push(b);
+    }
+    let n = free.len();
+    assert_eq!(n, 20);
+    // Submits every buffer of `bufs`, lets the fake take the messages, and returns each
+    // one's `(seq, da, id)` in submission order.
+    let submit_all = |s: &mut Setup, dp: &mut DpHost<Cache>, bufs: Vec<WritableBuf<Cache>>| {
+        let mut f = Vec::new();
+        for b in bufs {
+            let (id, da) = (b.id(), b.da().0);
+            let t = dp.submit(&mut s.host, b, 8, DP_OP_NOP).unwrap();
+            f.push((t.seq, da, id));
+        }
+        dp.flush(&mut s.host).unwrap();
+        while s.remote.recv_any_with(Some(Duration::ZERO), |_| ()).is_ok() {}
+        f
+    };
+    // Completes `f` in that order (one entry per message, so any order fits).
+    let complete = |dp: &mut DpHost<Cache>, f: &[Flying]| {
+        for &(seq, da, id) in f {
+            dp.absorb_for_test(dst, &completions(1, &[entry(seq, da, id, 8)]))
+                .unwrap();
+        }
+    };
+    let mut flying = submit_all(&mut s, &mut dp, free);
+    for round in 0..5usize {
+        // Completed in a rotated, reversed order: not the order of the ids.
+        let mut order = flying.clone();
+        order.rotate_left(round * 3 % n);
+        order.reverse();
+        complete(&mut dp, &order);
+        assert_eq!(dp.in_flight(), 0);
+        assert_eq!(dp.outstanding(), n);
+        // Seven out and back in while thirteen wait in the queue.
+        let k = 7;
+        let mut back = Vec::new();
+        for want in &order[..k] {
+            let c = dp.take_completed().unwrap();
+            assert_eq!((c.seq(), c.id()), (want.0, want.2), "round {round}");
+            back.push(c.into_writable());
+        }
+        let again = submit_all(&mut s, &mut dp, back);
+        complete(&mut dp, &again);
+        let mut bufs = Vec::new();
+        for want in order[k..].iter().chain(&again) {
+            let c = dp.take_completed().unwrap();
+            assert_eq!((c.seq(), c.id()), (want.0, want.2), "round {round}");
+            bufs.push(c.into_writable());
+        }
+        assert!(dp.take_completed().is_none());
+        assert_eq!(dp.outstanding(), 0);
+        flying = submit_all(&mut s, &mut dp, bufs);
+    }
+    // One completed and waiting in the queue: a second entry for it is refused.
+    let (seq, da, id) = flying[0];
+    complete(&mut dp, &flying[..1]);
+    let e = dp
+        .absorb_for_test(dst, &completions(1, &[entry(seq, da, id, 8)]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DataPlane {
+                what: "buffer not in flight",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(dp.take_completed().unwrap().id(), id);
+    assert_eq!(dp.reclaim(), n - 1);
+}

@@ -198,6 +198,59 @@ fn views_release_in_order_and_unread_endpoints_do_not_stall() {
     assert!(host.stats().held_copied > 0);
 }
 
+/// The copying receive takes a message straight from its slot when nothing else is queued
+/// or held (issue 24's fast path): a message for another endpoint in front of it is filed
+/// for that one, a held view sends it the general way, order per endpoint is kept, a short
+/// buffer gets `Truncated` with the message consumed, and an unknown endpoint is refused —
+/// as the queued path does.
+#[test]
+fn copying_receive_from_the_slot_keeps_order_and_others_messages() {
+    let (_link, mut host, mut remote) = inline_pair(WaitMode::Poll);
+    let r = remote.open("svc", RPMSG_ADDR_ANY).unwrap();
+    let h = host.connect("svc", T).unwrap();
+    let other = host.create_endpoint("other", None).unwrap();
+    let oc = Channel::new(other, RPMSG_ADDR_ANY);
+    let mut buf = [0u8; 512];
+    for round in 0..20usize {
+        // Another endpoint's message first, then two for `h`.
+        remote
+            .send_raw(r.local, other, &data(24, round), T)
+            .unwrap();
+        remote
+            .send_raw(r.local, h.local, &data(16, round), T)
+            .unwrap();
+        remote
+            .send_raw(r.local, h.local, &data(64, round), T)
+            .unwrap();
+        let n = host.recv(&h, &mut buf, T).unwrap();
+        assert_eq!(&buf[..n], &data(16, round)[..], "round {round}");
+        // A view held: the next receive goes the general way, still in order.
+        let view = host.recv_buf(&oc, T).unwrap();
+        assert_eq!(&view[..], &data(24, round)[..]);
+        let n = host.recv(&h, &mut buf, T).unwrap();
+        assert_eq!(&buf[..n], &data(64, round)[..]);
+        drop(view);
+        // Truncated: the full length, the message consumed.
+        remote
+            .send_raw(r.local, h.local, &data(40, round), T)
+            .unwrap();
+        assert_eq!(
+            host.recv(&h, &mut buf[..8], T),
+            Err(Error::Truncated { len: 40 })
+        );
+        assert_eq!(&buf[..8], &data(40, round)[..8]);
+        assert_eq!(
+            host.recv(&h, &mut buf, Some(Duration::ZERO)),
+            Err(Error::Timeout)
+        );
+    }
+    assert_eq!(
+        host.recv(&Channel::new(4321, RPMSG_ADDR_ANY), &mut buf, T),
+        Err(Error::NoSuchEndpoint(4321))
+    );
+    assert_eq!(host.stats().received, 20 * 4);
+}
+
 /// Blocking calls sleep and are woken over the slots (notification suppression: a ring
 /// only when the other side armed): an echo thread, round trips of every size, and a burst
 /// larger than the ring each way.

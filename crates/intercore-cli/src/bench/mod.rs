@@ -404,8 +404,10 @@ impl Run {
         self.cpus.get(1).copied()
     }
 
-    /// The floors and the other IPC, then intercore in each wait mode.
-    fn rtt(&mut self, sizes: &[usize]) -> Result<(), Closed> {
+    /// The spin floor, then the inline-slot rings (alone and through the buses) against
+    /// it: the rows of issue 24's inline targets, the start of `rtt` and the whole of
+    /// `rtt-inline`.
+    fn rtt_inline(&mut self) -> Result<(), Closed> {
         let (n, warm, cpu) = (self.samples, self.warm, self.peer_cpu());
         self.progress.step("rtt: spin floor");
         self.push(floor::spin(warm, n, cpu).map(|r| vec![r]), "spin floor")?;
@@ -414,7 +416,13 @@ impl Run {
         self.progress
             .step("rtt: inline-slot rings through the buses");
         let r = rtt_inline::bus_rows(warm, n, &self.cpus);
-        self.push(r, "inline-slot rings (buses)")?;
+        self.push(r, "inline-slot rings (buses)")
+    }
+
+    /// The floors and the other IPC, then intercore in each wait mode.
+    fn rtt(&mut self, sizes: &[usize]) -> Result<(), Closed> {
+        self.rtt_inline()?;
+        let (n, warm, cpu) = (self.samples, self.warm, self.peer_cpu());
         self.progress.step("rtt: eventfd floor");
         self.push(
             floor::eventfd(warm, n / 4, cpu).map(|r| vec![r]),
@@ -514,8 +522,12 @@ impl Run {
                 self.progress
                     .step(&format!("bulk: {} {} KiB", cache.name(), size >> 10));
                 let bytes = if coherent { 512 << 20 } else { 128 << 20 };
+                // Coherent: the best of five handoff runs against the best of six write
+                // passes, alternating (a preemption in one short run says nothing about
+                // the handoff). The non-coherent model is slow and has no baseline: once.
+                let rounds = if coherent { 5 } else { 1 };
                 // The write-pass baseline once per size (with the coherent run).
-                let r = suites::bulk(size, cache, bytes, &self.cpus)
+                let r = suites::bulk(size, cache, bytes, rounds, &self.cpus)
                     .map(|(a, b)| if coherent { vec![a, b] } else { vec![a] });
                 self.push(r, "bulk")?;
             }
@@ -609,6 +621,7 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     }
     let rtt_steps = 13 + 2 * LOAD_ROUNDS + if cfg!(feature = "iceoryx2") { 3 } else { 0 };
     let steps = has("rtt") as usize * rtt_steps
+        + (has("rtt-inline") && !has("rtt")) as usize * 3
         + has("throughput") as usize * 4
         + has("bulk") as usize * 8
         + has("soak") as usize
@@ -635,6 +648,8 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
     if has("rtt") {
         run.rtt(&[1, 64, 496])?;
         run.rtt_load()?;
+    } else if has("rtt-inline") {
+        run.rtt_inline()?;
     }
     if has("throughput") {
         run.throughput()?;

@@ -298,14 +298,45 @@ fn bench_pool() -> PoolConfig {
     }
 }
 
+/// One handoff run of `bulk`: `total` buffers of `size` bytes, each filled (one pass),
+/// submitted with `DP_OP_NOP` and taken back when completed, cycling through `free` in
+/// order; GB/s.
+fn handoff_run<C: intercore::dataplane::CacheOps, T: intercore::rpmsg::MessageIo + ?Sized>(
+    dp: &mut intercore::dataplane::DpHost<C>,
+    bus: &mut T,
+    free: &mut std::collections::VecDeque<intercore::dataplane::WritableBuf<C>>,
+    total: u64,
+    size: usize,
+) -> Result<f64, String> {
+    let t0 = Instant::now();
+    let (mut submitted, mut done) = (0u64, 0u64);
+    while done < total {
+        while submitted < total {
+            let Some(mut b) = free.pop_front() else { break };
+            b.fill(submitted as u8);
+            dp.submit(bus, b, size, DP_OP_NOP)
+                .map_err(|e| e.to_string())?;
+            submitted += 1;
+        }
+        let c = dp
+            .wait_complete(bus, COMPLETION_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        done += 1;
+        free.push_back(c.into_writable());
+    }
+    Ok((total * size as u64) as f64 / t0.elapsed().as_secs_f64() / 1e9)
+}
+
 /// Zero-copy bulk GB/s for one buffer size and cache mode: the host writes each buffer
 /// once (one pass), hands it over, the remote completes it (`DP_OP_NOP`: the handoff
 /// alone), the host takes it back; plus, as the baseline, the same write pass over the
-/// same buffers without any handoff.
+/// same buffers without any handoff. `rounds` handoff runs alternate with `rounds + 1`
+/// write passes; each row is the best of its runs (the note gives the first handoff run).
 pub fn bulk(
     size: usize,
     cache: CacheMode,
     bytes: u64,
+    rounds: usize,
     cpus: &[usize],
 ) -> Result<(Row, Row), String> {
     let cfg = SimConfig {
@@ -336,8 +367,10 @@ pub fn bulk(
     for b in free.iter_mut() {
         b.fill(0xEE);
     }
-    // Baseline: one write pass over the same buffers, no handoff — measured before and
-    // after the handoff run, keeping the faster, so order effects cannot flatter the ratio.
+    // Baseline: one write pass over the same buffers, no handoff. The two are measured in
+    // alternation — write pass, then `rounds` × (handoff run, write pass) — and each keeps
+    // its best: the baseline gets one attempt more than the handoff, so neither order
+    // effects nor a preemption in one short run (1 MiB: ≈ 4 ms) can flatter the ratio.
     let write_pass = |free: &mut std::collections::VecDeque<
         intercore::dataplane::WritableBuf<intercore_sim::AnyCache>,
     >| {
@@ -348,37 +381,37 @@ pub fn bulk(
         }
         (total * size as u64) as f64 / t0.elapsed().as_secs_f64() / 1e9
     };
-    let base_before = write_pass(&mut free);
-    let meter = CpuMeter::start(Some(soc.remote_pid()));
-    let t0 = Instant::now();
-    let (mut submitted, mut done) = (0u64, 0u64);
-    while done < total {
-        while submitted < total {
-            let Some(mut b) = free.pop_front() else { break };
-            b.fill(submitted as u8);
-            dp.submit(&mut bus, b, size, DP_OP_NOP)
-                .map_err(|e| e.to_string())?;
-            submitted += 1;
+    let mut base_gbps = write_pass(&mut free);
+    // (GB/s, host and peer CPU per buffer) of the best handoff run, and of the first.
+    let mut best: Option<(f64, f64, Option<f64>)> = None;
+    let mut first = None;
+    for _ in 0..rounds.max(1) {
+        let meter = CpuMeter::start(Some(soc.remote_pid()));
+        let gbps = handoff_run(&mut dp, &mut bus, &mut free, total, size)?;
+        let (h, p) = meter.per_op(total);
+        first.get_or_insert(gbps);
+        if best.is_none_or(|b| gbps > b.0) {
+            best = Some((gbps, h, p));
         }
-        let c = dp
-            .wait_complete(&mut bus, COMPLETION_TIMEOUT)
-            .map_err(|e| e.to_string())?;
-        done += 1;
-        free.push_back(c.into_writable());
+        base_gbps = base_gbps.max(write_pass(&mut free));
     }
-    let secs = t0.elapsed().as_secs_f64();
-    let (h, p) = meter.per_op(total);
-    let base_gbps = base_before.max(write_pass(&mut free));
+    let (gbps, h, p) = best.expect("at least one round");
     let mut row = Row::new("bulk", &format!("intercore-{}", cache.name()), size);
-    row.gbps = Some((total * size as u64) as f64 / secs / 1e9);
+    row.gbps = Some(gbps);
     row.host_cpu_ns = Some(h);
     row.peer_cpu_ns = p;
     row.errors = (dp.pool().cache().reports().len() + soc.remote_reports().len()) as u64;
-    row.note = format!("{total} buffers, host write pass + handoff + completion");
+    row.note = format!(
+        "{total} buffers, host write pass + handoff + completion; best of {} runs (first {:.3} GB/s)",
+        rounds.max(1),
+        first.unwrap_or(0.0)
+    );
     let mut base = Row::new("bulk", "write-pass", size);
     base.gbps = Some(base_gbps);
-    base.note =
-        "one write pass over the same buffers, no handoff (best of before and after)".into();
+    base.note = format!(
+        "one write pass over the same buffers, no handoff (best of {}, alternating with the handoff runs)",
+        rounds.max(1) + 1
+    );
     drop(free);
     drop(dp);
     drop(bus);

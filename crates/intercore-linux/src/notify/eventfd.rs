@@ -2,9 +2,12 @@
 
 use super::PidFd;
 use crate::sys::{self, fd::poll_readable, monotonic_now};
-use intercore::{Doorbell, Error};
+use intercore::{Doorbell, Error, PeerCpu};
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// An eventfd: a counter the kernel wakes pollers on.
@@ -74,6 +77,9 @@ pub struct EventfdDoorbell {
     peer_bell: EventFd,
     our_bell: EventFd,
     peer: Option<PidFd>,
+    /// The watched peer's `/proc/<pid>/stat`, opened at the first
+    /// [`Doorbell::move_off_peer_cpu`] (`None`: not available).
+    peer_stat: OnceLock<Option<File>>,
 }
 
 impl EventfdDoorbell {
@@ -83,6 +89,7 @@ impl EventfdDoorbell {
             peer_bell,
             our_bell,
             peer,
+            peer_stat: OnceLock::new(),
         }
     }
 
@@ -102,6 +109,44 @@ impl EventfdDoorbell {
     pub fn take_rings(&self) -> io::Result<bool> {
         self.our_bell.drain()
     }
+
+    /// The watched peer's `/proc/<pid>/stat`, opened once. The pid comes from the pidfd's
+    /// `/proc/self/fdinfo` entry; a peer that had exited by the time the file was open is
+    /// not trusted (its pid may name another process).
+    fn peer_stat(&self) -> Option<&File> {
+        self.peer_stat
+            .get_or_init(|| {
+                let p = self.peer.as_ref()?;
+                let info =
+                    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", p.as_fd().as_raw_fd()))
+                        .ok()?;
+                let pid: u32 = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Pid:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let f = File::open(format!("/proc/{pid}/stat")).ok()?;
+                match p.exited() {
+                    Ok(false) => Some(f),
+                    _ => None,
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// The scheduler state letter and last CPU (fields 3 and 39) of a `/proc/<pid>/stat` line.
+/// The command name (field 2) may hold spaces and parentheses: fields are counted after
+/// its last `)`.
+pub(crate) fn stat_state_cpu(stat: &[u8]) -> Option<(u8, usize)> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    // Field 39 is the 36th after field 3.
+    let cpu = fields.nth(35)?.parse().ok()?;
+    Some((state, cpu))
 }
 
 impl Doorbell for EventfdDoorbell {
@@ -135,6 +180,40 @@ impl Doorbell for EventfdDoorbell {
     /// `sched_yield(2)`.
     fn yield_cpu(&self) {
         std::thread::yield_now()
+    }
+
+    /// Reads the watched peer's `/proc/<pid>/stat` (its main thread: the one the simulated
+    /// firmware and the bench's host run their bus on); when the peer is runnable (`R`) on
+    /// this thread's CPU, sets this thread's affinity to its allowed CPUs less that one —
+    /// the kernel moves it at once — and restores the mask read before. Nothing happens
+    /// without a watched peer, when the peer sleeps or runs elsewhere, or when this
+    /// thread may run on no other CPU. (An affinity change by another thread of this
+    /// process between the read and the restore is undone by the restore.)
+    fn move_off_peer_cpu(&self) -> PeerCpu {
+        let Some(stat) = self.peer_stat() else {
+            return PeerCpu::Unknown;
+        };
+        let mut buf = [0u8; 1024];
+        let n = match stat.read_at(&mut buf, 0) {
+            Ok(n) => n,
+            Err(_) => return PeerCpu::Unknown,
+        };
+        let Some((state, cpu)) = stat_state_cpu(&buf[..n]) else {
+            return PeerCpu::Unknown;
+        };
+        if state != b'R' {
+            return PeerCpu::Stays;
+        }
+        if sys::current_cpu() != Some(cpu) {
+            return PeerCpu::Elsewhere;
+        }
+        let allowed = sys::allowed_cpus();
+        let others: Vec<usize> = allowed.iter().copied().filter(|&c| c != cpu).collect();
+        if others.is_empty() || sys::pin_to_cpus(0, &others).is_err() {
+            return PeerCpu::Stays;
+        }
+        let _ = sys::pin_to_cpus(0, &allowed);
+        PeerCpu::Moved
     }
 
     fn check_peer(&self) -> intercore::Result<()> {
@@ -177,5 +256,85 @@ mod tests {
             Err(Error::PeerGone)
         );
         assert_eq!(bell.check_peer(), Err(Error::PeerGone));
+    }
+
+    /// `/proc/<pid>/stat` fields are counted after the command name's last `)`, whatever
+    /// it holds.
+    #[test]
+    fn stat_fields_are_found_after_the_command_name() {
+        let tail: String = (4..=52).map(|i| format!(" {i}")).collect();
+        let line = format!("1234 (a) b (c)) R{tail}\n");
+        assert_eq!(stat_state_cpu(line.as_bytes()), Some((b'R', 39)));
+        assert_eq!(stat_state_cpu(b"1 (x) S 2 3"), None);
+        assert_eq!(stat_state_cpu(b"no parenthesis"), None);
+    }
+
+    /// Issue 24.5: a thread on the CPU where its watched peer is runnable moves to another
+    /// of its allowed CPUs, and its affinity is what it was; a sleeping peer, or a peer
+    /// on another CPU, moves nothing. Needs two CPUs (fails loudly with fewer).
+    #[test]
+    fn a_thread_on_the_peers_cpu_moves_off_it() {
+        let cpus = sys::allowed_cpus();
+        assert!(cpus.len() >= 2, "this test needs two CPUs, has {cpus:?}");
+        let (a, b) = (cpus[0], cpus[1]);
+        /// Kills the child even when an assertion fails first (a busy loop left behind
+        /// would burn a CPU).
+        struct Child(std::process::Child);
+        impl Drop for Child {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let spawn = |script: &str, cpu: usize| {
+            let child = Child(
+                std::process::Command::new("sh")
+                    .args(["-c", script])
+                    .spawn()
+                    .unwrap(),
+            );
+            sys::pin_to_cpu(child.0.id() as i32, cpu).unwrap();
+            let pidfd = PidFd::open(child.0.id() as i32).unwrap();
+            let bell = EventfdDoorbell::new(
+                EventFd::new().unwrap(),
+                EventFd::new().unwrap(),
+                Some(pidfd),
+            );
+            (child, bell)
+        };
+        let on_a = || {
+            // Run on `a`, then allow both: nothing moves the thread until asked.
+            sys::pin_to_cpu(0, a).unwrap();
+            sys::pin_to_cpus(0, &[a, b]).unwrap();
+            assert_eq!(sys::current_cpu(), Some(a));
+        };
+        let (busy, bell) = spawn("while :; do :; done", a);
+        // Wait until the busy child has run (its stat shows `R` on `a`).
+        std::thread::sleep(Duration::from_millis(20));
+        on_a();
+        assert_eq!(
+            bell.move_off_peer_cpu(),
+            PeerCpu::Moved,
+            "a runnable peer on this CPU"
+        );
+        assert_eq!(sys::current_cpu(), Some(b));
+        assert_eq!(sys::allowed_cpus(), vec![a, b], "the affinity is restored");
+        // The peer on the other CPU: nothing to do.
+        sys::pin_to_cpu(0, b).unwrap();
+        sys::pin_to_cpus(0, &[a, b]).unwrap();
+        assert_eq!(bell.move_off_peer_cpu(), PeerCpu::Elsewhere);
+        assert_eq!(sys::current_cpu(), Some(b));
+        drop(busy);
+        // A sleeping peer on this CPU: nothing to do.
+        let (sleeper, bell) = spawn("sleep 5", a);
+        std::thread::sleep(Duration::from_millis(20));
+        on_a();
+        assert_eq!(bell.move_off_peer_cpu(), PeerCpu::Stays, "the peer sleeps");
+        assert_eq!(sys::current_cpu(), Some(a));
+        drop(sleeper);
+        // No watched peer: nothing to do.
+        let bell = EventfdDoorbell::new(EventFd::new().unwrap(), EventFd::new().unwrap(), None);
+        assert_eq!(bell.move_off_peer_cpu(), PeerCpu::Unknown);
+        sys::pin_to_cpus(0, &cpus).unwrap();
     }
 }

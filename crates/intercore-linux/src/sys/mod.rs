@@ -38,10 +38,10 @@ pub use fd::{
 pub use mmap::Mmap;
 pub(crate) use mmap::OwnsMmap;
 pub use mmio::MmioRegs;
-pub(crate) use process::running_as_root;
 pub use process::{
     allowed_cpus, monotonic_now, page_size, pin_to_cpu, pin_to_cpus, process_cpu_time,
 };
+pub(crate) use process::{current_cpu, running_as_root};
 pub use romap::ReadOnlyMap;
 pub use socket::{MAX_PASSED_FDS, Received, recv_with_fds, send_with_fds};
 pub use timerfd::TimerFd;

@@ -76,6 +76,13 @@ pub fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
+/// The CPU the calling thread runs on (`sched_getcpu(3)`, a vDSO call), if known.
+pub(crate) fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions and touches no memory.
+    let c = unsafe { libc::sched_getcpu() };
+    usize::try_from(c).ok()
+}
+
 /// Whether this process runs as root (effective user id 0).
 pub(crate) fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.

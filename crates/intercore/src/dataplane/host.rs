@@ -4,7 +4,6 @@ use super::pool::{Completed, Lease, Owner, Pool, WritableBuf};
 use super::{CacheOps, MAX_DP_BATCH, line_span};
 use crate::rpmsg::{Channel, MessageIo};
 use crate::{Error, Result};
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::time::Duration;
 use intercore_wire::dataplane::{
@@ -127,7 +126,14 @@ pub struct DpHost<C: CacheOps> {
     /// Ids of the staged buffers, in the order of their entries in `msg`.
     staged: Vec<u32>,
     per_msg: usize,
-    done: VecDeque<Completed<C>>,
+    /// Completed buffers, in completion order: a ring of one slot per pool buffer (each
+    /// buffer is completed at most once at a time), `done_len` of them from `done_head`.
+    /// A completion is built in its empty slot in place: pushed onto a queue, it was built
+    /// on the stack and copied in at once, with wide loads that wait for the narrow
+    /// stores that built it (a failed store-to-load forward per buffer, issue 24.4).
+    done: Vec<Option<Completed<C>>>,
+    done_head: usize,
+    done_len: usize,
     stats: DpHostStats,
     broken: Option<Error>,
     /// Where a completion message is received before it is parsed (`max_payload` bytes):
@@ -165,7 +171,9 @@ impl<C: CacheOps> DpHost<C> {
             },
             staged: Vec::with_capacity(per_msg),
             per_msg,
-            done: VecDeque::new(),
+            done: (0..n).map(|_| None).collect(),
+            done_head: 0,
+            done_len: 0,
             stats: DpHostStats::default(),
             broken: None,
             scratch: alloc::vec![0; max_payload.min(u16::MAX as usize)],
@@ -198,7 +206,7 @@ impl<C: CacheOps> DpHost<C> {
     /// Buffers submitted and not yet taken back by the application: at the remote, or
     /// completed and waiting in [`Self::wait_complete`]'s queue.
     pub fn outstanding(&self) -> usize {
-        self.in_flight() + self.done.len()
+        self.in_flight() + self.done_len
     }
     /// Buffers per submit message.
     pub fn batch_size(&self) -> usize {
@@ -540,9 +548,33 @@ impl<C: CacheOps> DpHost<C> {
         if c.status.get() != intercore_wire::dataplane::DP_OK {
             self.stats.failed += 1;
         }
-        self.done
-            .push_back(Completed::new(lease, len, c.status.get(), seq));
+        self.push_done(lease, len, c.status.get(), seq);
         Ok(())
+    }
+
+    /// Queues a completed buffer (its lease already passed to `Completed`).
+    fn push_done(&mut self, lease: Lease<C>, len: usize, status: u32, seq: u64) {
+        let n = self.done.len();
+        // One slot per buffer, and a buffer is queued once at a time: never full.
+        debug_assert!(self.done_len < n);
+        let slot = &mut self.done[(self.done_head + self.done_len) % n];
+        debug_assert!(slot.is_none(), "completion queue full");
+        // Filled in its `None` arm (no old value to drop first): built in place.
+        if slot.is_none() {
+            *slot = Some(Completed::new(lease, len, status, seq));
+            self.done_len += 1;
+        }
+    }
+
+    /// The oldest completed buffer queued.
+    fn pop_done(&mut self) -> Option<Completed<C>> {
+        if self.done_len == 0 {
+            return None;
+        }
+        let c = self.done[self.done_head].take();
+        self.done_head = (self.done_head + 1) % self.done.len();
+        self.done_len -= 1;
+        c
     }
 
     /// Feeds one completion message from `src` straight to the checks (no bus): for fuzzing
@@ -596,7 +628,7 @@ impl<C: CacheOps> DpHost<C> {
 
     /// A buffer already completed and queued, without touching the bus.
     pub fn take_completed(&mut self) -> Option<Completed<C>> {
-        self.done.pop_front()
+        self.pop_done()
     }
 
     /// A completed buffer, if one is there (non-blocking). Staged submissions are flushed
@@ -610,14 +642,14 @@ impl<C: CacheOps> DpHost<C> {
         }
         self.flush(bus)?;
         self.poll(bus)?;
-        Ok(self.done.pop_front())
+        Ok(self.pop_done())
     }
 
     /// The next completed buffer already queued, or from a completion message that has
     /// already arrived (one non-blocking receive, tried only while submissions that went
     /// out are outstanding).
     fn take_arrived<T: MessageIo + ?Sized>(&mut self, bus: &mut T) -> Result<Option<Completed<C>>> {
-        if self.done.is_empty() && self.flying > self.staged.len() {
+        if self.done_len == 0 && self.flying > self.staged.len() {
             self.check()?;
             let ch = self.ch;
             // Don't wait: one look (expiry is `Timeout`, the convention of `MessageIo`).
@@ -628,7 +660,7 @@ impl<C: CacheOps> DpHost<C> {
             let (src, len) = self.received(got)?;
             self.absorb_scratch(src, len)?;
         }
-        Ok(self.done.pop_front())
+        Ok(self.pop_done())
     }
 
     /// Waits up to `timeout` for the next completed buffer. `Timeout` if the remote
@@ -649,7 +681,7 @@ impl<C: CacheOps> DpHost<C> {
         }
         self.flush(bus)?;
         loop {
-            if let Some(c) = self.done.pop_front() {
+            if let Some(c) = self.pop_done() {
                 return Ok(c);
             }
             if self.in_flight() == 0 {

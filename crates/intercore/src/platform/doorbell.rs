@@ -93,6 +93,20 @@ pub trait Doorbell {
     /// kept off it by the spin. The default does nothing (bare metal: nothing else to run);
     /// on Linux it is `sched_yield(2)`.
     fn yield_cpu(&self) {}
+    /// Moves this thread off the peer's CPU when the peer is a process on this machine that
+    /// is runnable on the very CPU this thread spins on (it cannot answer until this thread
+    /// leaves the CPU), and this thread may run on another CPU; says where the peer was.
+    /// An [`WaitMode::Adaptive`](crate::WaitMode::Adaptive) wait that spins in vain (its
+    /// spin ran out, was skipped, or would yield) calls it now and then (at most once per
+    /// [`MOVE_CHECK_GAP`](crate::wait::MOVE_CHECK_GAP) waits): sleeping instead lets the
+    /// wake-up path keep the two on one CPU, spinning cannot reach the peer, and yielding
+    /// may hand a whole time slice to another busy process. The default (a peer on another
+    /// core) knows nothing; on Linux, the eventfd doorbell reads the watched peer's
+    /// `/proc/<pid>/stat` and moves with a brief `sched_setaffinity(2)` that excludes the
+    /// peer's CPU, restoring the mask at once.
+    fn move_off_peer_cpu(&self) -> PeerCpu {
+        PeerCpu::Unknown
+    }
 }
 
 impl<D: Doorbell + ?Sized> Doorbell for &D {
@@ -112,4 +126,20 @@ impl<D: Doorbell + ?Sized> Doorbell for &D {
     fn yield_cpu(&self) {
         (**self).yield_cpu()
     }
+    fn move_off_peer_cpu(&self) -> PeerCpu {
+        (**self).move_off_peer_cpu()
+    }
+}
+
+/// Where [`Doorbell::move_off_peer_cpu`] found the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerCpu {
+    /// Nothing known: a peer on another core, or no way to tell.
+    Unknown,
+    /// The peer was runnable on this thread's CPU, and this thread moved to another one.
+    Moved,
+    /// The peer is runnable on another CPU: a spin can meet its answer.
+    Elsewhere,
+    /// The peer sleeps, or shares this CPU and this thread may run on no other.
+    Stays,
 }

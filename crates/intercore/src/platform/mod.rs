@@ -32,6 +32,6 @@ pub(crate) mod shm;
 
 pub use addr::{DevAddr, DeviceAddressMap, LinearMap};
 pub use cache::{CacheOps, Coherent, line_span};
-pub use doorbell::Doorbell;
+pub use doorbell::{Doorbell, PeerCpu};
 pub use iommu::{DataWindows, Fault, FaultKind, Iommu, Perm};
 pub use shm::SharedMemory;

@@ -154,6 +154,15 @@ impl<X> Slots<X> for Indexed<X> {
         self.slots.get_mut(i)?.as_mut()
     }
     fn find(&self, addr: u32) -> Option<usize> {
+        // Dynamic addresses are handed out in order from 1024 and slots filled in order,
+        // so endpoint 1024 + i is usually in slot i: one compare instead of a hash per
+        // message (the slot's own address says whether the guess is right).
+        let guess = addr.wrapping_sub(RPMSG_RESERVED_ADDRESSES) as usize;
+        if let Some(Some(e)) = self.slots.get(guess) {
+            if e.addr == addr {
+                return Some(guess);
+            }
+        }
         self.index.get(&addr).copied()
     }
     fn put(&mut self, e: Entry<X>) -> core::result::Result<(), Entry<X>> {
@@ -411,6 +420,31 @@ mod tests {
             t.create("g", Some(addrs[1]), 0),
             Err(Error::AddressInUse(addrs[1]))
         );
+    }
+
+    /// The lookup's guess (endpoint 1024 + i in slot i) is only taken when the slot holds
+    /// that address: fixed addresses, removals and slots reused by other addresses all
+    /// still find exactly their own entry.
+    #[test]
+    fn indexed_lookup_guesses_only_what_the_slot_confirms() {
+        let mut t: Endpoints<u32, Indexed<u32>> = Endpoints::new(Indexed::default());
+        // Slot 0 holds 1030, slot 1 holds 1024 (the guess for 1024 is slot 0: wrong).
+        assert_eq!(t.create("fixed", Some(1030), 0), Ok(1030));
+        assert_eq!(t.create("dyn", None, 1), Ok(1024));
+        assert_eq!(t.create("low", Some(7), 2), Ok(7));
+        assert_eq!(t.get(1024).map(|e| e.ext), Ok(1));
+        assert_eq!(t.get(1030).map(|e| e.ext), Ok(0));
+        assert_eq!(t.get(7).map(|e| e.ext), Ok(2));
+        // 1025: its guess (slot 1) holds 1024; 1026: its guess (slot 2) holds 7.
+        assert_eq!(t.get(1025).err(), Some(Error::NoSuchEndpoint(1025)));
+        assert_eq!(t.get(1026).err(), Some(Error::NoSuchEndpoint(1026)));
+        t.remove(1030).unwrap();
+        assert_eq!(t.get(1030).err(), Some(Error::NoSuchEndpoint(1030)));
+        // Slot 0 reused by the next dynamic address (1025): its guess is slot 1 (1024).
+        assert_eq!(t.create("next", None, 3), Ok(1025));
+        assert_eq!(t.get_mut(1025).map(|e| e.ext), Ok(3));
+        assert_eq!(t.get(1024).map(|e| e.ext), Ok(1));
+        assert!(!t.contains(1030) && t.contains(7));
     }
 
     #[test]

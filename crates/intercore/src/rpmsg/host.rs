@@ -61,6 +61,17 @@ struct Inbox {
 
 type Table = Endpoints<Inbox, Indexed<Inbox>>;
 
+/// What [`HostBus::recv_slot_direct`] did.
+enum Direct {
+    /// Took a message of this length from this source (its payload copied, truncated to
+    /// the buffer).
+    Got(u32, usize),
+    /// Nothing has arrived.
+    Empty,
+    /// Not taken that way: the general receive path follows.
+    General,
+}
+
 /// Both inline-slot rings (negotiated with an intercore remote: `INTERCORE_F_INLINE`).
 /// Messages come and go through the slots; the split rings are not used. A received
 /// message is filed under its endpoint by slot number (the `id` of `Pending::Ring`,
@@ -593,6 +604,49 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             self.copy_out_queued()?;
         }
         Ok(n)
+    }
+
+    /// Inline, the copying receive's fast path: when nothing is queued for endpoint `ep`
+    /// and every slot taken so far is released, the next slot's message — if it is for
+    /// `ep` — is copied into `buf` and its slot released at once, never queued: what
+    /// `poll_rx`, `next_pending` and `try_recv_copy` do for it, with one endpoint lookup.
+    /// A message for anyone else is filed as [`Self::poll`] files it, and the general
+    /// path follows ([`Direct::General`]), as it does whenever the conditions do not hold.
+    fn recv_slot_direct(&mut self, ep: u32, buf: &mut [u8]) -> Result<Direct> {
+        self.check()?;
+        // `NoSuchEndpoint` first, as `next_pending`.
+        if !self.endpoints.get_mut(ep)?.ext.queue.is_empty() {
+            return Ok(Direct::General);
+        }
+        let Some(i) = &mut self.inline else {
+            return Ok(Direct::General);
+        };
+        if i.rx.held() != 0 || i.kick || self.shared.rx_returned.pending() {
+            return Ok(Direct::General);
+        }
+        let k = (i.rx.next_number() & (i.rx.layout().slots - 1)) as u16;
+        let m = match i.rx.try_recv(&self.shared.mem) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(Direct::Empty),
+            Err(e) => return Err(self.fail(e)),
+        };
+        if m.dst != ep {
+            i.pay[k as usize] = m.off;
+            self.file(k, m.src, m.dst, m.off, m.len)?;
+            return Ok(Direct::General);
+        }
+        let n = m.len.min(buf.len());
+        self.shared.mem.read(m.off, &mut buf[..n]);
+        // The only slot taken: released now, in order.
+        let kick = match i.rx.release(&self.shared.mem) {
+            Ok(k) => k,
+            Err(e) => return Err(self.fail(e)),
+        };
+        if kick {
+            self.kick(0)?;
+        }
+        self.link.count.received += 1;
+        Ok(Direct::Got(m.src, m.len))
     }
 
     /// Inline: every slot of the receive ring is taken (the remote cannot send).

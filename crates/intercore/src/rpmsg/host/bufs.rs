@@ -169,11 +169,17 @@ impl<M: SharedMemory, D: crate::Doorbell> super::HostBus<M, D> {
         // Memory without direct access, and Device memory (where the copy must be made
         // with the region's own aligned reads), copy through `read`.
         // Inline rings release in order anyway, so the copy is taken and the slot released
-        // at once (no handle, no deferred return).
-        if self.shared.mem.as_ptr().is_null()
-            || self.shared.mem.device_memory()
-            || self.inline.is_some()
-        {
+        // at once (no handle, no deferred return): straight from the slot when nothing
+        // else is queued or held.
+        if self.inline.is_some() {
+            return match self.recv_slot_direct(ep, buf)? {
+                super::Direct::Got(_, len) if buf.len() < len => Err(Error::Truncated { len }),
+                super::Direct::Got(src, len) => Ok((src, len)),
+                super::Direct::Empty => Err(Error::WouldBlock),
+                super::Direct::General => self.try_recv_copy(ep, buf),
+            };
+        }
+        if self.shared.mem.as_ptr().is_null() || self.shared.mem.device_memory() {
             return self.try_recv_copy(ep, buf);
         }
         let rx = self.try_recv_buf(ep)?;

@@ -28,9 +28,14 @@ use core::time::Duration;
 /// accesses only; do not `memcpy` the view with unaligned accesses.
 pub struct ReplyBuf<'a> {
     buf: &'a mut [u8],
+    /// Inline rings: the slot's own payload area, where [`Self::send_copy`] puts a reply
+    /// that fits (then nothing is copied from `buf` into the slot when it is published).
+    slot: Option<&'a mut [u8]>,
     from: u32,
     to: u32,
     out: Option<(u32, u32, usize)>,
+    /// The payload of `out` is in `slot`, not in `buf`.
+    in_slot: bool,
 }
 
 impl ReplyBuf<'_> {
@@ -54,20 +59,31 @@ impl ReplyBuf<'_> {
             });
         }
         self.out = Some((src.into().get(), dst.into().get(), len));
+        self.in_slot = false;
         Ok(())
     }
 
-    /// Copies `data` in and sends it as the reply ([`Self::send`]).
+    /// Copies `data` in and sends it as the reply ([`Self::send`]). On inline rings a
+    /// reply that fits the slot is copied into the slot itself.
     pub fn send_copy(&mut self, data: &[u8]) -> Result<()> {
         self.send(data.len())?;
         // Aligned accesses only: the buffer may be Device memory.
-        crate::copy_to_shared(&mut self.buf[..data.len()], data);
+        match &mut self.slot {
+            Some(s) if data.len() <= s.len() => {
+                crate::copy_to_shared(&mut s[..data.len()], data);
+                self.in_slot = true;
+            }
+            _ => {
+                crate::copy_to_shared(&mut self.buf[..data.len()], data);
+            }
+        }
         Ok(())
     }
 
     /// Withdraws a [`Self::send`]: the buffer goes back unsent.
     pub fn cancel(&mut self) {
         self.out = None;
+        self.in_slot = false;
     }
 }
 
@@ -192,6 +208,15 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         };
         let room = slot.room;
         let mut tx = rd.claim_tx(&mut slot, room)?;
+        // Inline: the slot's payload area too (`ReplyBuf::send_copy` writes a reply that
+        // fits there); the slot is ours until published, and apart from the companion.
+        let mut in_slot = match slot.areas {
+            Some(a) => Some(
+                OwnedRange::claim(rd.mem, a.inline_off, a.max_inline)
+                    .ok_or(Error::Config("memory without direct access"))?,
+            ),
+            None => None,
+        };
         rd.link.count.received += 1;
         rd.note_sender(&t);
         let payload = match &rx {
@@ -200,9 +225,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         };
         let mut reply = ReplyBuf {
             buf: tx.bytes_mut(rd.mem),
+            slot: in_slot.as_mut().map(|r| r.bytes_mut(rd.mem)),
             from: t.dst,
             to: t.src,
             out: None,
+            in_slot: false,
         };
         let r = f(
             Msg {
@@ -213,6 +240,11 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             &mut reply,
         );
         let out = reply.out;
+        if reply.in_slot {
+            if let Some(a) = slot.areas {
+                slot.pay = a.inline_off;
+            }
+        }
         rd.finish(&t);
         if out.is_none() {
             rd.untake_tx();
