@@ -272,7 +272,7 @@ mod fake_uio;
 /// The UIO doorbell over fake hardware (`tests/fake_uio`): the register block a memfd
 /// both sides map, each UIO device a socket whose other end the fake's thread holds.
 mod uio_bells {
-    use super::fake_uio::{EMPTY, FakeHw, Irq, Lane, probe};
+    use super::fake_uio::{EMPTY, FakeHw, Irq, Lane, probe, settle};
     use super::*;
     use intercore::SharedMemory;
     use intercore_linux::notify::uio::{OmapMailbox, ZynqmpIpi, ipi, omap};
@@ -358,6 +358,10 @@ mod uio_bells {
         ok(doorbell(BellPair {
             ids_at_b: Some(probe(&to_b)),
             ids_at_a: Some(probe(&to_a)),
+            settle: Some(settle(
+                clone(&m),
+                vec![(omap::message(0), None), (omap::message(1), None)],
+            )),
             ..BellPair::new(a, b, vec![0, 1, 7, 0xfffe])
         }));
     }
@@ -424,6 +428,13 @@ mod uio_bells {
         ok(doorbell(BellPair {
             ids_at_b: Some(probe(&to_b)),
             ids_at_a: Some(probe(&to_a)),
+            settle: Some(settle(
+                clone(&m),
+                vec![
+                    (BUF + a_req, Some((A + ipi::TRIG, ipi::RPU0))),
+                    (BUF + b_req, Some((B + ipi::TRIG, ipi::APU))),
+                ],
+            )),
             ..BellPair::new(a, b, vec![0, 1, 7, 0xfffe])
         }));
     }

@@ -178,3 +178,22 @@ impl FakeHw {
 pub fn probe(ids: &Arc<Mutex<Vec<u32>>>) -> Box<dyn FnMut() -> Vec<u32> + '_> {
     Box::new(move || std::mem::take(&mut *ids.lock().unwrap()))
 }
+
+/// The conformance suite's `settle` for this fake: waits (at most 5 s) until the hardware
+/// thread has taken every message written to `lanes` (each `(msg, trig)` as in [`Lane`]),
+/// as a real mailbox FIFO or IPI holds a ring the moment its register is written.
+pub fn settle(regs: MemfdRegion, lanes: Vec<(usize, Option<(usize, u32)>)>) -> Box<dyn FnMut()> {
+    Box::new(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let busy = lanes.iter().any(|&(msg, trig)| match trig {
+                None => regs.load_u32(msg, Ordering::SeqCst) != EMPTY,
+                Some((t, bit)) => u32::from_le(regs.load_u32(t, Ordering::SeqCst)) & bit != 0,
+            });
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    })
+}

@@ -23,6 +23,11 @@ pub struct BellPair<'a, A, B> {
     /// Makes `b`'s side die (drops it, ends its process, signals its stop descriptor), for
     /// a doorbell that detects a dead peer; `None` for one that cannot.
     pub kill_b: Option<Box<dyn FnOnce(B) + 'a>>,
+    /// For a doorbell played by a fake whose hardware moves rings on its own thread (plain
+    /// memory cannot make a register write reach the peer at once): returns once every
+    /// ring made so far has reached the receiver. Called after the rings the suite
+    /// expects one wait to consume together; `None` for real descriptors and memory.
+    pub settle: Option<Box<dyn FnMut() + 'a>>,
 }
 
 impl<'a, A, B> BellPair<'a, A, B> {
@@ -35,6 +40,7 @@ impl<'a, A, B> BellPair<'a, A, B> {
             ids_at_b: None,
             ids_at_a: None,
             kill_b: None,
+            settle: None,
         }
     }
 }
@@ -58,6 +64,7 @@ pub fn doorbell<A: Doorbell + Sync, B: Doorbell + Sync>(pair: BellPair<'_, A, B>
             mut ids_at_b,
             mut ids_at_a,
             kill_b,
+            mut settle,
         } = pair;
         ensure!(
             !ids.is_empty(),
@@ -108,6 +115,9 @@ pub fn doorbell<A: Doorbell + Sync, B: Doorbell + Sync>(pair: BellPair<'_, A, B>
             .map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
         a.ring(id)
             .map_err(|e| violation("ring succeeds", format!("{e:?}")))?;
+        if let Some(s) = settle.as_mut() {
+            s();
+        }
         let r = b.wait(Some(ARRIVES));
         ensure!(r == Ok(true), "a pending ring wakes the next wait", "{r:?}");
         quiet(&b, "b, after a wait consumed two rings")?;
