@@ -228,7 +228,7 @@ for model in $models; do
     verdict=$({ grep -a -o 'INTERCORE-VFIO: .*' "$log" || true; } | tr -d '\r' | tail -1)
     if [[ $verdict == "INTERCORE-VFIO: PASS $model" ]]; then
         say "$model: PASS"
-        grep -a -o -E '^--- .*|(pagemap: |dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^[:cntrl:]]*|^test result.*' "$log" |
+        grep -a -o -E '^--- .*|^vm-vfio-test: NOT RUN[^[:cntrl:]]*|(pagemap: |dataplane over VFIO|dma-heap \+ VFIO|read-only window|never mapped|unmapped again|virtio-iommu without|1 TiB from)[^[:cntrl:]]*|^test result.*' "$log" |
             tr -d '\r' | sed "s/^/vm-vfio-test: $model: /"
     else
         echo "===== guest console ($model) ====="
