@@ -100,7 +100,7 @@ async fn run() -> Result<u32, String> {
                         let (ep, svc) = (m.dst(), *svc);
                         drop(m);
                         // Answered without waiting: one message in flight per endpoint.
-                        if let Err(e) = bus.send_raw(ep, svc, &msg(ep, *n), Some(Duration::ZERO)) {
+                        if let Err(e) = bus.post(ep, svc, &msg(ep, *n)) {
                             failure = Some(format!("{link:?}/{ep}: {e}"));
                         }
                     }

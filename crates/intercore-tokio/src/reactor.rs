@@ -43,7 +43,7 @@ use tokio::io::unix::AsyncFd;
 ///         .turn(|link, bus, ready| match ready {
 ///             Ready::Message(m) => {
 ///                 // An echo: answered without waiting (dst is ours, src the sender).
-///                 let _ = bus.send_raw(m.dst(), m.src(), &m, Some(Duration::ZERO));
+///                 let _ = bus.post(m.dst(), m.src(), &m);
 ///             }
 ///             Ready::Lost { endpoint, count } => eprintln!("{link:?}/{endpoint}: {count} lost"),
 ///             Ready::Down(e) => eprintln!("{link:?} is down: {e}"), // the others carry on

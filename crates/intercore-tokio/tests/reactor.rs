@@ -163,8 +163,7 @@ async fn ping_pong(
                     assert_eq!(&m[..], &msg(ep, *n), "{link:?}: echo {n} altered");
                     drop(m);
                     *n += 1;
-                    bus.send_raw(ep, svc, &msg(ep, *n), Some(Duration::ZERO))
-                        .unwrap();
+                    bus.post(ep, svc, &msg(ep, *n)).unwrap();
                 }
                 Ready::Down(e) => downs.push((link, e)),
                 other => panic!("{link:?}: {other:?}"),
@@ -293,8 +292,7 @@ fn async_reactor_serves_a_polled_link_on_its_tick() {
                             drop(m);
                             got += 1;
                             if got < N {
-                                bus.send_raw(ep, svc, &msg(ep, got), Some(Duration::ZERO))
-                                    .unwrap();
+                                bus.post(ep, svc, &msg(ep, got)).unwrap();
                             }
                         }
                         other => panic!("{link:?}: {other:?}"),
@@ -470,8 +468,7 @@ fn async_reactor_a_dead_polled_peer_fails_its_link_alone_on_the_tick() {
                             assert_eq!(&m[..], &msg(ep, *n), "{link:?}: echo {n} altered");
                             drop(m);
                             *n += 1;
-                            bus.send_raw(ep, svc, &msg(ep, *n), Some(Duration::ZERO))
-                                .unwrap();
+                            bus.post(ep, svc, &msg(ep, *n)).unwrap();
                         }
                         Ready::Down(e) => downs.push((link, e)),
                         other => panic!("{link:?}: {other:?}"),

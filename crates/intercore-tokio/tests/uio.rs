@@ -400,7 +400,7 @@ fn async_reactor_echoes_over_a_uio_doorbell() {
                         len += 1;
                         if len <= MAX {
                             let next = message(len as u32, len);
-                            bus.send_raw(ep, svc, &next, Some(Duration::ZERO)).unwrap();
+                            bus.post(ep, svc, &next).unwrap();
                         }
                     }
                     other => panic!("{other:?}"),
