@@ -491,7 +491,8 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
 
     /// Hands `buf` to the remote for operation `op` on its first `len` bytes: the async
     /// form of [`DpHost::submit`]. A full batch already staged is flushed first (waiting
-    /// for a transmit buffer), then `buf` is staged; a batch it fills goes out at once if a
+    /// for a transmit buffer), then `buf` is staged; a batch now due
+    /// ([`DpHost::batch_due`]: full, or [`FLUSH_BYTES`](intercore::dataplane::FLUSH_BYTES) of work) goes out at once if a
     /// transmit buffer is free, else with the next [`Self::flush`] or
     /// [`Self::next_completion`]. Cancellation-safe: dropped while waiting, `buf` was not
     /// submitted (it returns to the pool).
@@ -506,7 +507,7 @@ impl<M: SharedMemory, D: WakeFd, B: BorrowMut<HostBus<M, D>>> AsyncHost<M, D, B>
             self.flush(dp).await?;
         }
         let ticket = dp.stage(buf, len, op)?;
-        if dp.staged() >= dp.batch_size() {
+        if dp.batch_due() {
             // `buf` is staged whatever this look finds: an error here is the bus's or the
             // data plane's sticky one, which the next flush or completion reports.
             let _ = self.with_bus(|bus| dataplane::try_flush(dp, bus));

@@ -1074,3 +1074,38 @@ fn completions_come_out_in_entry_order_across_the_ring() {
     assert_eq!(dp.take_completed().unwrap().id(), id);
     assert_eq!(dp.reclaim(), n - 1);
 }
+
+/// Large buffers are not held back to fill a message: a submission goes out once the
+/// staged work reaches `FLUSH_BYTES` (here one 64 KiB buffer), while small ones still
+/// wait to fill the batch (`batch_due`).
+#[test]
+fn a_large_buffer_goes_out_without_waiting_for_a_full_batch() {
+    use intercore::dataplane::FLUSH_BYTES;
+    let mut s = setup();
+    let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
+    s.remote.announce(rep).unwrap();
+    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
+    let ep = s.host.create_endpoint("dp", None).unwrap();
+    let max = s.host.max_payload();
+    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    assert!(dp.batch_size() > 2);
+    // Two small buffers: staged, not sent.
+    for _ in 0..2 {
+        let b = dp.alloc(4096).unwrap();
+        dp.submit(&mut s.host, b, 4096, DP_OP_NOP).unwrap();
+    }
+    assert!(!dp.batch_due());
+    assert_eq!(dp.stats().messages, 0);
+    assert_eq!(dp.staged(), 2);
+    // A large one brings the staged work to FLUSH_BYTES or more: the three go out now.
+    let big = dp.alloc(64 << 10).unwrap();
+    const { assert!(2 * 4096 + (64 << 10) >= FLUSH_BYTES) };
+    dp.submit(&mut s.host, big, 64 << 10, DP_OP_NOP).unwrap();
+    assert_eq!(dp.stats().messages, 1, "the large buffer was held back");
+    assert_eq!(dp.staged(), 0);
+    // Staged bytes start again from zero after a send: a short one waits again.
+    let b = dp.alloc(4096).unwrap();
+    dp.submit(&mut s.host, b, 100, DP_OP_NOP).unwrap();
+    assert_eq!(dp.stats().messages, 1);
+    assert!(!dp.batch_due());
+}

@@ -2,6 +2,7 @@
 
 use super::pool::{Completed, Lease, Owner, Pool, WritableBuf};
 use super::{CacheOps, MAX_DP_BATCH, line_span};
+
 use crate::rpmsg::{Channel, MessageIo};
 use crate::{Error, Result};
 use alloc::vec::Vec;
@@ -12,6 +13,11 @@ use intercore_wire::dataplane::{
 };
 use intercore_wire::{Le16, Le32, Le64};
 use zerocopy::{FromBytes, IntoBytes};
+
+/// A submit batch goes out once it holds this many bytes of work, even short of a full
+/// message: batching saves a message per buffer, which matters for small buffers only,
+/// while holding back large buffers starves the remote (and with it the pipeline).
+pub const FLUSH_BYTES: usize = 64 << 10;
 
 /// The receipt for a submitted buffer. It gives no access to the bytes: while the remote
 /// owns a buffer, the CPU cannot touch it.
@@ -126,6 +132,8 @@ pub struct DpHost<C: CacheOps> {
     /// Ids of the staged buffers, in the order of their entries in `msg`.
     staged: Vec<u32>,
     per_msg: usize,
+    /// Bytes of work in the staged submissions (their lengths summed).
+    staged_bytes: usize,
     /// Completed buffers, in completion order: a ring of one slot per pool buffer (each
     /// buffer is completed at most once at a time), `done_len` of them from `done_head`.
     /// A completion is built in its empty slot in place: pushed onto a queue, it was built
@@ -171,6 +179,7 @@ impl<C: CacheOps> DpHost<C> {
             },
             staged: Vec::with_capacity(per_msg),
             per_msg,
+            staged_bytes: 0,
             done: (0..n).map(|_| None).collect(),
             done_head: 0,
             done_len: 0,
@@ -216,6 +225,12 @@ impl<C: CacheOps> DpHost<C> {
     /// (intercore-tokio) flushes a full batch before staging the next buffer.
     pub fn staged(&self) -> usize {
         self.staged.len()
+    }
+    /// Whether the staged batch is due to go out now: a whole message of entries
+    /// ([`Self::batch_size`]), or [`FLUSH_BYTES`] of work staged (a large buffer goes out
+    /// alone: held back to fill a message, it would leave the remote idle).
+    pub fn batch_due(&self) -> bool {
+        self.staged.len() >= self.per_msg || self.staged_bytes >= FLUSH_BYTES
     }
     /// Local endpoint and remote service address in use.
     pub fn addresses(&self) -> (u32, u32) {
@@ -330,7 +345,8 @@ impl<C: CacheOps> DpHost<C> {
 
     /// Hands `buf` to the remote for operation `op` on its first `len` bytes: cleans
     /// exactly those bytes (rounded out to cache lines), marks it in flight, and queues the
-    /// submission; the batch goes out when full or at [`Self::flush`].
+    /// submission; the batch goes out when [`Self::batch_due`] (a full message, or
+    /// [`FLUSH_BYTES`] of work) or at [`Self::flush`].
     pub fn submit<T: MessageIo + ?Sized>(
         &mut self,
         bus: &mut T,
@@ -339,7 +355,7 @@ impl<C: CacheOps> DpHost<C> {
         op: u32,
     ) -> Result<Ticket> {
         let ticket = self.stage(buf, len, op)?;
-        if self.staged.len() == self.per_msg {
+        if self.batch_due() {
             self.flush(bus)?;
         }
         Ok(ticket)
@@ -394,6 +410,7 @@ impl<C: CacheOps> DpHost<C> {
         };
         self.msg.extend_from_slice(entry.as_bytes());
         self.staged.push(id);
+        self.staged_bytes += len;
         self.stats.submitted += 1;
         Ok(Ticket { seq, buf: id })
     }
@@ -428,6 +445,7 @@ impl<C: CacheOps> DpHost<C> {
     fn unstage(&mut self) {
         self.msg.truncate(DP_HDR_SIZE);
         self.staged.clear();
+        self.staged_bytes = 0;
     }
 
     /// Judges one completion message from `src`. A message from any address but the

@@ -64,7 +64,7 @@ mod remote;
 pub use crate::platform::{CacheOps, Coherent, line_span};
 pub use crate::platform::{DataWindows, Fault, FaultKind, Iommu, Perm};
 #[cfg(feature = "alloc")]
-pub use host::{DpHost, DpHostStats, Ticket};
+pub use host::{DpHost, DpHostStats, FLUSH_BYTES, Ticket};
 #[cfg(feature = "alloc")]
 pub use pool::{BufInfo, Completed, Owner, Pool, PoolConfig, WritableBuf};
 pub use remote::{DpRemote, DpRemoteStats, Job, MAX_DP_BATCH};
