@@ -661,7 +661,8 @@ pub fn main(a: &BenchArgs, json: bool) -> Result<u8, CliError> {
         run.soak(a.duration)?;
     }
     if has("scale") {
-        for r in scale::rows(|s| run.progress.step(s)) {
+        let peer = run.peer_cpu();
+        for r in scale::rows(peer, |s| run.progress.step(s)) {
             run.push(r, "scale")?;
         }
     }

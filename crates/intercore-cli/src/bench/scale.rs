@@ -49,17 +49,24 @@ struct Links {
 }
 
 impl Links {
-    fn start(n: usize) -> Result<Self, String> {
-        Self::start_with(n, HostConfig::default())
+    fn start(n: usize, peer_cpu: Option<usize>) -> Result<Self, String> {
+        Self::start_with(n, HostConfig::default(), peer_cpu)
     }
 
-    fn start_with(n: usize, host: HostConfig) -> Result<Self, String> {
+    /// `n` remotes (each pinned to `peer_cpu` when given) on links configured by `host`.
+    fn start_with(n: usize, host: HostConfig, peer_cpu: Option<usize>) -> Result<Self, String> {
         let program = crate::sim_remote().map_err(|e| e.to_string())?;
         let cfg = SimConfig::new(crate::firmwares::echo());
         let mut reactor = Reactor::new(ReactorConfig::default()).map_err(|e| e.to_string())?;
         let (mut socs, mut ids, mut svc) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             let soc = Soc::start(&cfg, &program).map_err(|e| format!("simulated SoC: {e}"))?;
+            if let Some(cpu) = peer_cpu {
+                // As every row of the bench: the host on its CPU, the peers on another
+                // (a remote is another core). Unpinned, a woken remote lands on the host's
+                // CPU and each round trip measures two context switches.
+                let _ = intercore_linux::pin_to_cpu(soc.remote_pid() as i32, cpu);
+            }
             let mut bus: Bus = soc.host_bus(host).map_err(|e| e.to_string())?;
             let s = bus
                 .find_service(intercore_fw_echo::SERVICE, Some(Duration::from_secs(5)))
@@ -303,14 +310,18 @@ fn destroy(links: &mut Links, flows: &[Flow]) -> Result<(), String> {
 
 /// The rows for `remotes` remotes (every endpoint count), and with one remote the flood
 /// rows.
-fn group(remotes: usize) -> Result<Vec<Row>, String> {
-    let mut links = Links::start(remotes)?;
-    let r = group_on(&mut links, remotes);
+fn group(remotes: usize, peer_cpu: Option<usize>) -> Result<Vec<Row>, String> {
+    let mut links = Links::start(remotes, peer_cpu)?;
+    let r = group_on(&mut links, remotes, peer_cpu);
     links.shutdown();
     r
 }
 
-fn group_on(links: &mut Links, remotes: usize) -> Result<Vec<Row>, String> {
+fn group_on(
+    links: &mut Links,
+    remotes: usize,
+    peer_cpu: Option<usize>,
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for eps in ENDPOINTS {
         let mut fl = flows(links, eps, "scale")?;
@@ -333,8 +344,11 @@ fn group_on(links: &mut Links, remotes: usize) -> Result<Vec<Row>, String> {
         rows.extend(flood_rows(links, "")?);
         // Again on a link whose endpoints each have FLOOD_CREDIT messages at most in its
         // transmit ring (the default, half the ring, is deeper than FLOOD_WINDOW).
-        let mut credited =
-            Links::start_with(1, HostConfig::default().tx_credit(Some(FLOOD_CREDIT)))?;
+        let mut credited = Links::start_with(
+            1,
+            HostConfig::default().tx_credit(Some(FLOOD_CREDIT)),
+            peer_cpu,
+        )?;
         let r = flood_rows(&mut credited, "-credit");
         credited.shutdown();
         rows.extend(r?);
@@ -345,11 +359,12 @@ fn group_on(links: &mut Links, remotes: usize) -> Result<Vec<Row>, String> {
             HostConfig::default()
                 .inline(false)
                 .tx_credit(Some(FLOOD_CREDIT)),
+            peer_cpu,
         )?;
         let r = flood_rows(&mut credited, "-credit-split");
         credited.shutdown();
         rows.extend(r?);
-        let mut credited = Links::start_with(1, HostConfig::default().inline(false))?;
+        let mut credited = Links::start_with(1, HostConfig::default().inline(false), peer_cpu)?;
         let r = flood_rows(&mut credited, "-split");
         credited.shutdown();
         rows.extend(r?);
@@ -399,13 +414,14 @@ fn flood_rows(links: &mut Links, suffix: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Every row of the suite, `step` called before each group.
-pub fn rows(mut step: impl FnMut(&str)) -> Vec<Result<Vec<Row>, String>> {
+/// Every row of the suite, `step` called before each group; the remotes pinned to
+/// `peer_cpu` when given (the host thread is on another, pinned by the bench).
+pub fn rows(peer_cpu: Option<usize>, mut step: impl FnMut(&str)) -> Vec<Result<Vec<Row>, String>> {
     REMOTES
         .iter()
         .map(|&n| {
             step(&format!("scale: {n} remote(s)"));
-            group(n)
+            group(n, peer_cpu)
         })
         .collect()
 }
