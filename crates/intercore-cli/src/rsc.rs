@@ -51,13 +51,16 @@ fn name(field: &[u8; 32]) -> String {
 /// The intercore vendor entry's offered ring features, named (` [in-order rings, inline
 /// slots up to 112 B]`), or nothing when none is offered.
 fn offered_names(features: u32, inline_max: u32) -> String {
-    use intercore::wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE};
+    use intercore::wire::rsc::{INTERCORE_F_IN_ORDER, INTERCORE_F_INLINE, INTERCORE_F_INLINE_ASK};
     let mut names = Vec::new();
     if features & INTERCORE_F_IN_ORDER != 0 {
         names.push("in-order rings".to_string());
     }
     if features & INTERCORE_F_INLINE != 0 {
         names.push(format!("inline slots up to {inline_max} B"));
+    }
+    if features & INTERCORE_F_INLINE_ASK != 0 {
+        names.push("ask flag".to_string());
     }
     if names.is_empty() {
         String::new()
@@ -304,6 +307,10 @@ mod tests {
         assert_eq!(
             offered_names(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE, 112),
             " [in-order rings, inline slots up to 112 B]"
+        );
+        assert_eq!(
+            offered_names(intercore::wire::rsc::INTERCORE_FEATURES, 112),
+            " [in-order rings, inline slots up to 112 B, ask flag]"
         );
     }
 }

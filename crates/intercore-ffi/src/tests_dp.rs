@@ -799,7 +799,10 @@ unsafe extern "C" fn collect_dst(ctx: *mut c_void, m: *const intercore_msg) {
 fn c_abi_recv_any_names_the_endpoint() {
     let c = Carveout::with_buffers(16);
     let (hb, rb) = ThreadBell::pair();
-    let mut host = HostBus::new(c.mem.clone(), hb, &c.map, c.rsc, HostConfig::default()).unwrap();
+    // One thread drives both ends: the six messages are all queued before the remote reads
+    // one, so no endpoint may be held to the default shared credit (2) on the way.
+    let cfg = HostConfig::default().tx_credit(Some(8));
+    let mut host = HostBus::new(c.mem.clone(), hb, &c.map, c.rsc, cfg).unwrap();
     let mut r = storage();
     let p = platform(&rb, false);
     let cfg = crate::tests::config(&c);

@@ -93,7 +93,7 @@ fn quiet_flows_while_the_flood_is_parked(inline: bool) {
         assert!(matches!(r, Ok(_) | Err(Error::Timeout)), "{r:?}");
     }
     let left = flood_left_at_quiet_done.unwrap();
-    // 20 quiet round trips, each behind at most the flood's credit of 4 in the ring: a few
+    // 20 quiet round trips, each behind at most the flood's credit of 2 in the ring: a few
     // hundred flood messages at most. Sent with a waiting send, the whole flood was ahead.
     assert!(
         left > FLOOD / 2,

@@ -564,14 +564,24 @@ pub const INTERCORE_F_IN_ORDER: u32 = 1 << 0;
 /// Only between two intercore ends: no other peer writes `accepted`, so every other host
 /// gets the standard split ring.
 pub const INTERCORE_F_INLINE: u32 = 1 << 1;
+/// Feature bit of the intercore vendor entry, with [`INTERCORE_F_INLINE`]: the inline
+/// slots' **ask flag** (issue 23, fair transmit credit). The host may set flag bit 14 of a
+/// host → remote slot's `flags` (`SLOT_F_ASK` in `intercore::virtq::inline`) on a message
+/// that uses up its endpoint's transmit credit; the remote then publishes its progress as
+/// soon as it releases that message, instead of at the end of its batch, so the credit
+/// comes back per message. A remote that does not accept the bit refuses the flag as
+/// unknown, so the host sets it only when accepted.
+pub const INTERCORE_F_INLINE_ASK: u32 = 1 << 2;
 /// The largest `inline_max` (two 64-byte lines less the 16-byte header).
 pub const INTERCORE_INLINE_MAX: u32 = 112;
 /// Every entry feature bit this crate knows (the parser refuses an `accepted` outside the
 /// offered bits; a bus accepts only what it implements).
-pub const INTERCORE_KNOWN_FEATURES: u32 = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
+pub const INTERCORE_KNOWN_FEATURES: u32 =
+    INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE | INTERCORE_F_INLINE_ASK;
 /// The entry feature bits this crate's buses implement (and intercore firmware offers by
-/// default): in-order rings and inline-slot rings.
-pub const INTERCORE_FEATURES: u32 = INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE;
+/// default): in-order rings, inline-slot rings and their ask flag.
+pub const INTERCORE_FEATURES: u32 =
+    INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE | INTERCORE_F_INLINE_ASK;
 /// The `inline_max` an intercore firmware offers by default: two-line slots (a 64-byte
 /// message and its header fit one slot).
 pub const INTERCORE_DEFAULT_INLINE_MAX: u32 = INTERCORE_INLINE_MAX;

@@ -183,7 +183,8 @@ fn in_order_rings_check_what_they_do_not_follow() {
 /// nothing else written back; with inline rings declined, `INTERCORE_F_IN_ORDER`.
 #[test]
 fn host_accepts_only_known_bits() {
-    for (inline, want) in [(true, INTERCORE_F_INLINE), (false, INTERCORE_F_IN_ORDER)] {
+    let inline_ask = INTERCORE_F_INLINE | intercore::wire::rsc::INTERCORE_F_INLINE_ASK;
+    for (inline, want) in [(true, inline_ask), (false, INTERCORE_F_IN_ORDER)] {
         let link = link(u32::MAX);
         let (hb, _rb) = ThreadBell::pair();
         let host = intercore::rpmsg::HostBus::new(
@@ -332,8 +333,8 @@ fn hostile_acceptance_is_refused() {
     .expect("refused");
     assert!(err.to_string().contains("accepted"), "{err}");
 
-    // Offered (bit 2, which the buses do not implement) and "accepted" by a hostile host.
-    let hostile = link(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE | 4);
+    // Offered (bit 3, which the buses do not implement) and "accepted" by a hostile host.
+    let hostile = link(INTERCORE_F_IN_ORDER | INTERCORE_F_INLINE | 8);
     let link = hostile;
     let (hb, rb) = ThreadBell::pair();
     let _host = intercore::rpmsg::HostBus::new(
@@ -344,7 +345,7 @@ fn hostile_acceptance_is_refused() {
         HostConfig::default(),
     )
     .unwrap();
-    link.mem.store_u32(accepted_off(&link), 4, Relaxed);
+    link.mem.store_u32(accepted_off(&link), 8, Relaxed);
     let mut remote = intercore::rpmsg::RemoteBus::<_, _, 8>::new(
         Arc::clone(&link.mem),
         rb,

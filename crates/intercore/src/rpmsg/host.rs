@@ -29,7 +29,7 @@ use intercore_wire::rpmsg::{Name, NsAnnouncement, NsKind, RPMSG_NS_MSG_SIZE};
 /// The default transmit credit (`HostConfig::tx_credit` unset) while another local
 /// endpoint is active: a flood is held to this many messages in the transmit ring, so
 /// another endpoint's message waits behind at most this many of its.
-pub const SHARED_TX_CREDIT: u16 = 4;
+pub const SHARED_TX_CREDIT: u16 = 2;
 /// An endpoint is active for the default credit while it sent one of the last this many
 /// ring lengths of messages (a lone sender fills the whole ring once the others are quiet
 /// that long).
@@ -86,6 +86,9 @@ struct Inline {
     done: Vec<bool>,
     /// The remote waits for space on `rx` and the last release said to ring it.
     kick: bool,
+    /// The remote accepted the ask flag (`INTERCORE_F_INLINE_ASK`): a message that uses up
+    /// its sender's transmit credit asks for its release to be published at once.
+    ask: bool,
 }
 
 /// The host side of an rpmsg link: built like [`RemoteBus`](super::RemoteBus)
@@ -239,7 +242,8 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         };
         let mut want = 0;
         if plan.is_some() {
-            want |= intercore_wire::rsc::INTERCORE_F_INLINE;
+            want |= intercore_wire::rsc::INTERCORE_F_INLINE
+                | intercore_wire::rsc::INTERCORE_F_INLINE_ASK;
         } else if cfg.in_order {
             want |= intercore_wire::rsc::INTERCORE_F_IN_ORDER;
         }
@@ -260,6 +264,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                     pay: alloc::vec![0; slots],
                     done: alloc::vec![false; slots],
                     kick: false,
+                    ask: accepted & intercore_wire::rsc::INTERCORE_F_INLINE_ASK != 0,
                 })
             }
             None => None,
@@ -1254,6 +1259,17 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         Ok(ok)
     }
 
+    /// Whether one more message from `src` leaves it at (or past) its credit while the
+    /// credit binds: its sender will then wait for the remote's progress.
+    fn last_credit(&self, src: u32) -> bool {
+        let n = self.tx_in_flight(src).saturating_add(1);
+        if n < self.tx_credit {
+            return false;
+        }
+        let others = self.tx_flight.len() - usize::from(n > 1);
+        !(self.cfg.tx_credit.is_none() && others == 0 && !self.others_active(src))
+    }
+
     /// Under its credit as last counted. The default credit (`HostConfig::tx_credit` unset)
     /// is a fair share: it binds only while another endpoint has messages in flight, so a
     /// lone sender may still fill the ring.
@@ -1399,6 +1415,9 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
         len: usize,
         fill: impl FnOnce(&M, usize),
     ) -> Result<bool> {
+        // This message uses up its sender's credit: ask the remote to publish its release
+        // at once, so the credit comes back per message rather than per batch.
+        let ask = self.inline.as_ref().is_some_and(|i| i.ask) && self.last_credit(src);
         let mut a = None;
         for round in 0..2 {
             let Some(i) = &mut self.inline else {
@@ -1433,7 +1452,7 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
                 a.companion_off
             },
         );
-        let wake = i.tx.publish(mem, src, dst, len, inline)?;
+        let wake = i.tx.publish_asking(mem, src, dst, len, inline, ask)?;
         // Senders of messages the remote is known to have released (as far as the progress
         // last loaded says: no extra load here) get their credit back.
         let left = i.tx.in_flight() as usize;

@@ -750,7 +750,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
         .map_err(|_| protocol("inline rings accepted that the layout cannot hold", 0))?;
         let [(lt, ct), (lr, cr)] = plan.dirs;
         let inline = ready::Inline {
-            rx: InlineRx::new(&self.mem, lr, cr)?,
+            // The host's ask flag (publish progress on the release of a message that used
+            // up its sender's credit), where it accepted the bit we offered.
+            rx: InlineRx::new(&self.mem, lr, cr)?
+                .with_ask(e.accepted & intercore_wire::rsc::INTERCORE_F_INLINE_ASK != 0),
             tx: InlineTx::new(&self.mem, lt, ct)?,
             kick: false,
         };

@@ -50,6 +50,12 @@ pub const CTRL: usize = 2 * LINE;
 pub const SLOT_HDR: usize = 16;
 /// Slot header flag: the payload is in the slot's companion buffer.
 pub const SLOT_F_BY_REF: u16 = 1 << 15;
+/// Slot header flag (host → remote, only where [`INTERCORE_F_INLINE_ASK`] was accepted):
+/// publish progress as soon as this message is released, not at the end of the batch —
+/// its sender waits for the credit it frees.
+///
+/// [`INTERCORE_F_INLINE_ASK`]: intercore_wire::rsc::INTERCORE_F_INLINE_ASK
+pub const SLOT_F_ASK: u16 = 1 << 14;
 /// Most bytes a slot (two lines) carries inline.
 pub const MAX_INLINE: usize = 2 * LINE - SLOT_HDR;
 /// How far ahead of the next message a disarmed wake word points (half the number space,
@@ -410,6 +416,21 @@ impl InlineTx {
         len: usize,
         inline: bool,
     ) -> Result<bool> {
+        self.publish_asking(mem, src, dst, len, inline, false)
+    }
+
+    /// [`publish`](Self::publish), with `ask`: the slot carries [`SLOT_F_ASK`], so the
+    /// consumer publishes its progress as soon as it releases this message (only where the
+    /// consumer accepted the flag, [`InlineRx::with_ask`]; any other consumer refuses it).
+    pub fn publish_asking<M: SharedMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        src: u32,
+        dst: u32,
+        len: usize,
+        inline: bool,
+        ask: bool,
+    ) -> Result<bool> {
         self.check_len(len)?;
         if inline && len > self.layout.max_inline() {
             return Err(Error::MessageTooLarge {
@@ -422,7 +443,7 @@ impl InlineTx {
         }
         let n = self.produced;
         let slot = self.layout.slot(n);
-        let flags = if inline { 0 } else { SLOT_F_BY_REF };
+        let flags = if inline { 0 } else { SLOT_F_BY_REF } | if ask { SLOT_F_ASK } else { 0 };
         let mut hdr = [0u8; 8];
         hdr[..4].copy_from_slice(&src.to_le_bytes());
         hdr[4..].copy_from_slice(&dst.to_le_bytes());
@@ -512,6 +533,11 @@ pub struct InlineRx {
     lapped: bool,
     /// Whether `wake_at` is armed (written only when that changes).
     armed: bool,
+    /// Whether the producer may set [`SLOT_F_ASK`] (negotiated); else the flag is unknown.
+    ask: bool,
+    /// The number of the latest message taken that asked for its release to be published,
+    /// not yet released (an earlier one's release is then published with it).
+    ask_upto: Option<u32>,
 }
 
 impl InlineRx {
@@ -533,7 +559,17 @@ impl InlineRx {
             batch: (layout.slots / 4).max(1),
             lapped: false,
             armed: false,
+            ask: false,
+            ask_upto: None,
         })
+    }
+
+    /// Accepts [`SLOT_F_ASK`] from the producer (`INTERCORE_F_INLINE_ASK` negotiated):
+    /// the release of a message carrying it publishes progress at once. Without this the
+    /// flag is unknown, a protocol error.
+    pub fn with_ask(mut self, on: bool) -> Self {
+        self.ask = on;
+        self
     }
 
     /// The ring's layout.
@@ -618,7 +654,11 @@ impl InlineRx {
         let dst = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
         // Relaxed: ordered after the Acquire load of `seq`.
         let lf = mem.load_u32(slot + LEN, Relaxed);
-        let (len, flags) = ((lf & 0xFFFF) as usize, (lf >> 16) as u16);
+        let (len, mut flags) = ((lf & 0xFFFF) as usize, (lf >> 16) as u16);
+        let asked = self.ask && flags & SLOT_F_ASK != 0;
+        if asked {
+            flags &= !SLOT_F_ASK;
+        }
         let msg = match flags {
             0 if len <= self.layout.max_inline() => SlotMsg {
                 src,
@@ -654,17 +694,26 @@ impl InlineRx {
         if self.next == self.layout.slots {
             self.lapped = true;
         }
+        if asked {
+            self.ask_upto = Some(n);
+        }
         Ok(Some(msg))
     }
 
     /// Releases the oldest taken message (its slot may be reused); publishes progress once
-    /// a batch is released. Returns whether the producer asked to be woken (ring it).
+    /// a batch is released, or at once when the message asked for it ([`SLOT_F_ASK`]).
+    /// Returns whether the producer asked to be woken (ring it).
     pub fn release<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<bool> {
         if self.held() == 0 {
             return Err(Error::Config("inline release without a message taken"));
         }
-        self.released = self.released.wrapping_add(1);
-        if self.released.wrapping_sub(self.published) >= self.batch {
+        let m = self.released;
+        self.released = m.wrapping_add(1);
+        let asked = self.ask_upto == Some(m);
+        if asked {
+            self.ask_upto = None;
+        }
+        if asked || self.released.wrapping_sub(self.published) >= self.batch {
             return Ok(self.publish(mem));
         }
         Ok(false)
@@ -844,6 +893,59 @@ mod tests {
         assert!(!tx.arm_space(&mem).unwrap());
         assert!(rx.release(&mem).unwrap(), "producer waiting: ring it");
         assert!(tx.has_space(&mem).unwrap());
+    }
+
+    /// The ask flag: a message published with `ask` is refused by a consumer that did not
+    /// accept the flag (unknown flags), and with it accepted its release publishes progress
+    /// at once, where an unflagged one waits for the end of the batch.
+    #[test]
+    fn ask_flag_publishes_its_release_at_once() {
+        let publish = |tx: &mut InlineTx, mem: &MemcpyMem, ask: bool| {
+            let a = tx.reserve(mem).unwrap().unwrap();
+            mem.write(a.inline_off, b"m");
+            tx.publish_asking(mem, 1, 2, 1, true, ask).unwrap();
+        };
+        let (mem, l, c) = ring();
+        let mut tx = InlineTx::new(&mem, l, c).unwrap();
+        let mut rx = InlineRx::new(&mem, l, c).unwrap();
+        publish(&mut tx, &mem, true);
+        assert!(matches!(
+            rx.try_recv(&mem),
+            Err(Error::Protocol {
+                what: "inline slot flags unknown",
+                ..
+            })
+        ));
+        let (mem, l, c) = ring();
+        let mut tx = InlineTx::new(&mem, l, c).unwrap();
+        let mut rx = InlineRx::new(&mem, l, c)
+            .unwrap()
+            .with_batch(4)
+            .with_ask(true);
+        // Unflagged: released, not published (batch of 4).
+        publish(&mut tx, &mem, false);
+        let m = rx.try_recv(&mem).unwrap().unwrap();
+        assert_eq!((m.src, m.dst, m.len, m.inline), (1, 2, 1, true));
+        rx.release(&mem).unwrap();
+        tx.refresh(&mem).unwrap();
+        assert_eq!(tx.in_flight(), 1, "batched");
+        // Flagged: its release publishes both.
+        publish(&mut tx, &mem, true);
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.release(&mem).unwrap();
+        tx.refresh(&mem).unwrap();
+        assert_eq!(tx.in_flight(), 0, "asked: published at its release");
+        // Two taken, the later one asked: the earlier release waits, the later publishes.
+        publish(&mut tx, &mem, false);
+        publish(&mut tx, &mem, true);
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.release(&mem).unwrap();
+        tx.refresh(&mem).unwrap();
+        assert_eq!(tx.in_flight(), 2);
+        rx.release(&mem).unwrap();
+        tx.refresh(&mem).unwrap();
+        assert_eq!(tx.in_flight(), 0);
     }
 
     /// Notification suppression: a consumer that is awake is never rung; an armed one is

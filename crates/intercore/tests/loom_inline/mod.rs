@@ -196,3 +196,68 @@ fn inline_batched_progress_no_lost_wakeup() {
         consumer.join().unwrap();
     });
 }
+
+/// Credit-bound producer (the host's per-endpoint transmit credit of 1): each message
+/// carries the ask flag (`SLOT_F_ASK`) and the producer waits for it to be consumed
+/// (`arm_progress`, sleep) before the next, on a ring whose consumer batch (4) never
+/// completes within the three messages: every credit comes back through the flagged
+/// release's publish (or the consumer's `arm` before it sleeps). Checked: no lost wakeup
+/// of the producer (loom deadlock), in order, data visible. The flag alone carries it: with
+/// `arm` no longer publishing the model still passes; with the flag also ignored it
+/// deadlocks.
+#[test]
+fn inline_ask_flag_credit_wait_no_lost_wakeup() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(
+        std::env::var("LOOM_MAX_PREEMPTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
+    );
+    b.check(|| {
+        let mem = Arc::new(LoomMem32::new(640));
+        let d = Arc::new(Dir {
+            layout: InlineLayout::fit(0, 384, 48, 4).unwrap(),
+            comp: Companions {
+                base: 384,
+                stride: 48,
+            },
+            data: Bell::default(),
+            space: Bell::default(),
+        });
+        d.layout.reset(&*mem);
+        let (m2, d2) = (Arc::clone(&mem), Arc::clone(&d));
+        let consumer = loom::thread::spawn(move || {
+            let mut rx = InlineRx::new(&*m2, d2.layout, d2.comp)
+                .unwrap()
+                .with_batch(4)
+                .with_ask(true);
+            for i in 0..3 {
+                assert_eq!(recv(&m2, &d2, &mut rx), i, "out of order");
+            }
+        });
+        let mut tx = InlineTx::new(&*mem, d.layout, d.comp).unwrap();
+        for i in 0..3u32 {
+            let a = tx
+                .reserve(&*mem)
+                .unwrap()
+                .expect("credit 1: a slot is free");
+            mem.write(a.inline_off, &i.to_le_bytes());
+            if tx.publish_asking(&*mem, i, i + 100, 4, true, true).unwrap() {
+                d.data.ring();
+            }
+            // Credit 1: wait until this message is consumed.
+            loop {
+                tx.refresh(&*mem).unwrap();
+                if tx.in_flight() == 0 {
+                    break;
+                }
+                if !tx.arm_progress(&*mem).unwrap() {
+                    d.space.sleep();
+                }
+            }
+            tx.disarm_space(&*mem);
+        }
+        consumer.join().unwrap();
+    });
+}

@@ -67,7 +67,7 @@ pub struct HostConfig {
     /// taken, until the remote consumes that endpoint's earlier messages (`WouldBlock` /
     /// `Timeout` with `Some(ZERO)`). The remote serves the ring in order, so another
     /// endpoint's message waits behind at most this many of a flooding endpoint's. `None`:
-    /// [`SHARED_TX_CREDIT`](super::SHARED_TX_CREDIT) (4), binding only while another local
+    /// [`SHARED_TX_CREDIT`](super::SHARED_TX_CREDIT) (2), binding only while another local
     /// endpoint has messages in flight or sent within the last 16 ring lengths of
     /// messages — a lone endpoint still fills the ring (pipelining as before). A credit
     /// costs a flooding endpoint its pipelining depth beside others; `HostBus::post`
