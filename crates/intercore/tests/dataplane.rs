@@ -61,6 +61,18 @@ fn pool(link: &Carveout) -> Pool<Cache> {
     .unwrap()
 }
 
+/// The remote's data-plane endpoint, announced, and the host's data plane to it over the
+/// setup's bus: (the remote endpoint, the host's `DpHost`).
+fn dp_service(s: &mut Setup) -> (u32, DpHost<Cache>) {
+    let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
+    s.remote.announce(rep).unwrap();
+    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
+    let ep = s.host.create_endpoint("dp", None).unwrap();
+    let max = s.host.max_payload();
+    let dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    (rep, dp)
+}
+
 fn windows(link: &Carveout) -> LinearMap {
     LinearMap {
         base: DevAddr(IOVA),
@@ -935,12 +947,7 @@ fn arrived_completions_are_taken_before_a_partial_batch_is_sent() {
     let mut s = setup();
     let win = windows(&s.link);
     let mut remote_dp = DpRemote::new(Coherent::new(Arc::clone(&s.link.mem)), win);
-    let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
-    s.remote.announce(rep).unwrap();
-    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
-    let ep = s.host.create_endpoint("dp", None).unwrap();
-    let max = s.host.max_payload();
-    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    let (rep, mut dp) = dp_service(&mut s);
     assert_eq!(dp.batch_size(), 15);
     // The pool has 16 small buffers: take 15, and one more after the first completes.
     for _ in 0..15 {
@@ -1082,12 +1089,7 @@ fn completions_come_out_in_entry_order_across_the_ring() {
 fn a_large_buffer_goes_out_without_waiting_for_a_full_batch() {
     use intercore::dataplane::FLUSH_BYTES;
     let mut s = setup();
-    let rep = s.remote.create_endpoint(DP_SERVICE, None).unwrap();
-    s.remote.announce(rep).unwrap();
-    let dst = s.host.find_service(DP_SERVICE, T).unwrap();
-    let ep = s.host.create_endpoint("dp", None).unwrap();
-    let max = s.host.max_payload();
-    let mut dp = DpHost::new(pool(&s.link), Channel::new(ep, dst), max).unwrap();
+    let (_, mut dp) = dp_service(&mut s);
     assert!(dp.batch_size() > 2);
     // Two small buffers: staged, not sent.
     for _ in 0..2 {

@@ -104,10 +104,8 @@ fn recv(mem: &LoomMem32, d: &Dir, rx: &mut InlineRx) -> u32 {
     }
 }
 
-/// Three request/reply round trips over two-slot rings, so the requests' producer must
-/// wait for space before the third, and each end sleeps for data.
-#[test]
-fn inline_duplex_no_lost_wakeup() {
+/// Runs `f` under loom with the preemption bound `LOOM_MAX_PREEMPTIONS` (default 2).
+fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(
         std::env::var("LOOM_MAX_PREEMPTIONS")
@@ -115,7 +113,14 @@ fn inline_duplex_no_lost_wakeup() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(2),
     );
-    b.check(|| {
+    b.check(f);
+}
+
+/// Three request/reply round trips over two-slot rings, so the requests' producer must
+/// wait for space before the third, and each end sleeps for data.
+#[test]
+fn inline_duplex_no_lost_wakeup() {
+    model(|| {
         // Two rings (128 + 2 × 64 bytes each) and their companions (2 × 48 each).
         let ring = |base: usize, comp: usize| Dir {
             layout: InlineLayout::fit(base, 256, 48, 2).unwrap(),
@@ -156,30 +161,31 @@ fn inline_duplex_no_lost_wakeup() {
     });
 }
 
+/// One direction of `slots` one-line slots at offset 0, its companions (48 bytes each)
+/// right after it, reset: the memory and the ring.
+fn one_way(slots: u32) -> (Arc<LoomMem32>, Arc<Dir>) {
+    let ring = 128 + 64 * slots as usize;
+    let mem = Arc::new(LoomMem32::new(ring + 48 * slots as usize));
+    let d = Dir {
+        layout: InlineLayout::fit(0, ring, 48, slots).unwrap(),
+        comp: Companions {
+            base: ring,
+            stride: 48,
+        },
+        data: Bell::default(),
+        space: Bell::default(),
+    };
+    d.layout.reset(&*mem);
+    (mem, Arc::new(d))
+}
+
 /// One way, batched progress: a two-slot ring whose consumer publishes progress only every
 /// second release (`with_batch(2)`), four messages, so the producer waits for space while
 /// the consumer holds an unpublished release — the case the batching argument covers.
 #[test]
 fn inline_batched_progress_no_lost_wakeup() {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(
-        std::env::var("LOOM_MAX_PREEMPTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
-    );
-    b.check(|| {
-        let mem = Arc::new(LoomMem32::new(352));
-        let d = Arc::new(Dir {
-            layout: InlineLayout::fit(0, 256, 48, 2).unwrap(),
-            comp: Companions {
-                base: 256,
-                stride: 48,
-            },
-            data: Bell::default(),
-            space: Bell::default(),
-        });
-        d.layout.reset(&*mem);
+    model(|| {
+        let (mem, d) = one_way(2);
         let (m2, d2) = (Arc::clone(&mem), Arc::clone(&d));
         let consumer = loom::thread::spawn(move || {
             let mut rx = InlineRx::new(&*m2, d2.layout, d2.comp)
@@ -207,25 +213,8 @@ fn inline_batched_progress_no_lost_wakeup() {
 /// deadlocks.
 #[test]
 fn inline_ask_flag_credit_wait_no_lost_wakeup() {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(
-        std::env::var("LOOM_MAX_PREEMPTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
-    );
-    b.check(|| {
-        let mem = Arc::new(LoomMem32::new(640));
-        let d = Arc::new(Dir {
-            layout: InlineLayout::fit(0, 384, 48, 4).unwrap(),
-            comp: Companions {
-                base: 384,
-                stride: 48,
-            },
-            data: Bell::default(),
-            space: Bell::default(),
-        });
-        d.layout.reset(&*mem);
+    model(|| {
+        let (mem, d) = one_way(4);
         let (m2, d2) = (Arc::clone(&mem), Arc::clone(&d));
         let consumer = loom::thread::spawn(move || {
             let mut rx = InlineRx::new(&*m2, d2.layout, d2.comp)
