@@ -1262,24 +1262,24 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
     /// Whether one more message from `src` leaves it at (or past) its credit while the
     /// credit binds: its sender will then wait for the remote's progress.
     fn last_credit(&self, src: u32) -> bool {
-        let n = self.tx_in_flight(src).saturating_add(1);
+        self.held_at(src, self.tx_in_flight(src).saturating_add(1))
+    }
+
+    /// Under its credit as last counted.
+    fn under_credit(&self, src: u32) -> bool {
+        !self.held_at(src, self.tx_in_flight(src))
+    }
+
+    /// Whether `src` with `n` messages in flight is held by its credit. The default credit
+    /// (`HostConfig::tx_credit` unset) is a fair share: it binds only while another
+    /// endpoint has messages in flight (or sent lately), so a lone sender may still fill
+    /// the ring.
+    fn held_at(&self, src: u32, n: u16) -> bool {
         if n < self.tx_credit {
             return false;
         }
-        let others = self.tx_flight.len() - usize::from(n > 1);
+        let others = self.tx_flight.len() - usize::from(self.tx_in_flight(src) > 0);
         !(self.cfg.tx_credit.is_none() && others == 0 && !self.others_active(src))
-    }
-
-    /// Under its credit as last counted. The default credit (`HostConfig::tx_credit` unset)
-    /// is a fair share: it binds only while another endpoint has messages in flight, so a
-    /// lone sender may still fill the ring.
-    fn under_credit(&self, src: u32) -> bool {
-        let n = self.tx_in_flight(src);
-        if n < self.tx_credit {
-            return true;
-        }
-        let others = self.tx_flight.len() - usize::from(n > 0);
-        self.cfg.tx_credit.is_none() && others == 0 && !self.others_active(src)
     }
 
     fn check_src(&self, src: u32) -> Result<()> {
