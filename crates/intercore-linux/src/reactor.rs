@@ -1,7 +1,11 @@
-//! One thread, many links, one wait: a [`Reactor`] serves N host links × M endpoints
-//! through one `epoll` over the links' doorbell descriptors — each link's wake descriptor
-//! (an eventfd, a UIO device) and, when its doorbell watches one, the remote's pidfd —
-//! whatever the doorbell, through [`ReactorDoorbell`]:
+//! One thread, many links, one wait: a [`Reactor`] serves N links × M endpoints through
+//! one `epoll`. A link is anything [`ReactorLink`]: a [`HostBus`] (below), or a board's
+//! `intercore_board::Link` of any transport — simulated, QEMU, userspace or the kernel's
+//! `/dev/rpmsg` devices (one epoll over its endpoint devices) — so the links of every core a
+//! board opened share one reactor. For a host bus the wait is over the doorbell
+//! descriptors — each link's wake descriptor (an eventfd, a UIO device) and, when its
+//! doorbell watches one, the remote's pidfd — whatever the doorbell, through
+//! [`ReactorDoorbell`]:
 //!
 //! | doorbell | what the wait sleeps on | after a wake-up |
 //! |---|---|---|
@@ -51,16 +55,98 @@
 //! ```
 
 use crate::sys::{Epoll, TimerFd};
-use crate::{EventfdDoorbell, UioDoorbell};
+use crate::{EventfdDoorbell, MemfdRegion, UioDoorbell};
 use intercore::pollbell::{PollDoorbell, PollPlatform, PolledRings};
 use intercore::rpmsg::{HostBus, RxBuf};
 use intercore::{Doorbell, Error, Result, SharedMemory};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A host link the reactor serves (`D`: its doorbell, the simulated SoC's eventfd pair
 /// unless said otherwise).
 pub type Link<M, D = EventfdDoorbell> = HostBus<M, D>;
+
+/// The simulated SoC's host link, the reactor's default.
+pub type EventfdLink = HostBus<Arc<MemfdRegion>, EventfdDoorbell>;
+
+/// What the reactor needs of a link: the descriptors to wait on, and a way to take its
+/// messages one endpoint at a time without blocking. Implemented by every [`HostBus`]
+/// whose doorbell is a [`ReactorDoorbell`] (messages handed in place, [`RxBuf`]) and by
+/// `intercore_board::Link`, whatever the board's transport (the kernel's `/dev/rpmsg`
+/// devices included), so one reactor serves links of different kinds.
+pub trait ReactorLink {
+    /// How a message is handed to the callback.
+    type Msg;
+    /// The descriptor that becomes readable when the link has something; `None`: it has
+    /// none and is looked at on [`ReactorConfig::tick`].
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// A descriptor readable once the peer is dead (a pidfd), if the link watches one.
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Called, without blocking, after [`Self::wake_fd`] was readable
+    /// ([`ReactorDoorbell::take_wake`]). An error fails this link alone.
+    fn take_wake(&mut self) -> Result<()>;
+    /// Asked on each tick for links served on it: `Err` once the peer is known dead.
+    fn check_peer(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the link must be looked at on the tick now: it has no wake descriptor, or
+    /// it holds sends that only a later look can move (read again after every serve).
+    fn needs_tick(&self) -> bool {
+        self.wake_fd().is_none()
+    }
+    /// Why the link is dead, if it is (sticky).
+    fn link_error(&self) -> Option<Error>;
+    /// Asks the link to wake the reactor for its next message; `Ok(true)`: something
+    /// arrived meanwhile, serve it without sleeping ([`HostBus::arm_notify`]).
+    fn arm(&mut self) -> Result<bool>;
+    /// Takes in what arrived (and sends what was parked), without blocking.
+    fn poll_link(&mut self) -> Result<()>;
+    /// The next endpoint with a message, round robin ([`HostBus::next_ready`]).
+    fn next_endpoint(&mut self) -> Option<u32>;
+    /// One message for endpoint `ep`: `WouldBlock` when it has none, `Lost` when
+    /// messages for it were dropped ([`HostBus::try_recv_buf`]).
+    fn take(&mut self, ep: u32) -> Result<Self::Msg>;
+    /// Sends without waiting: `Ok(true)` sent, `Ok(false)` parked for a later turn,
+    /// `Exhausted` when the parking queue is full ([`HostBus::post`]).
+    fn post_msg(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<bool>;
+}
+
+impl<M: SharedMemory, D: ReactorDoorbell> ReactorLink for HostBus<M, D> {
+    type Msg = RxBuf<M>;
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.doorbell().wake_fd()
+    }
+    fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.doorbell().peer_fd()
+    }
+    fn take_wake(&mut self) -> Result<()> {
+        self.doorbell().take_wake()
+    }
+    fn check_peer(&mut self) -> Result<()> {
+        self.doorbell().check_peer()
+    }
+    fn link_error(&self) -> Option<Error> {
+        self.broken()
+    }
+    fn arm(&mut self) -> Result<bool> {
+        self.arm_notify(false)
+    }
+    fn poll_link(&mut self) -> Result<()> {
+        self.poll().map(drop)
+    }
+    fn next_endpoint(&mut self) -> Option<u32> {
+        self.next_ready()
+    }
+    fn take(&mut self, ep: u32) -> Result<RxBuf<M>> {
+        self.try_recv_buf(ep)
+    }
+    fn post_msg(&mut self, src: u32, dst: u32, data: &[u8]) -> Result<bool> {
+        self.post(src, dst, data)
+    }
+}
 
 /// A doorbell the reactor can wait on: the descriptor a ring makes readable (or none: the
 /// link is served on the reactor's tick), the peer's death as a descriptor if the doorbell
@@ -174,10 +260,11 @@ impl ReactorConfig {
 }
 
 /// What a turn hands the callback for a link.
-pub enum Ready<M: SharedMemory> {
-    /// A message, in place: `dst()` is the local endpoint, `src()` the sender. Its buffer
-    /// goes back to the remote when it is dropped.
-    Message(RxBuf<M>),
+pub enum Ready<T> {
+    /// A message ([`ReactorLink::Msg`]; a host bus's [`RxBuf`], in place: `dst()` is the
+    /// local endpoint, `src()` the sender, its buffer goes back to the remote when it is
+    /// dropped).
+    Message(T),
     /// Messages for `endpoint` were dropped (its queue was full,
     /// `HostConfig::max_copied_per_endpoint`); the next message is the one after them.
     Lost {
@@ -192,19 +279,19 @@ pub enum Ready<M: SharedMemory> {
     Down(Error),
 }
 
-impl<M: SharedMemory> std::fmt::Debug for Ready<M> {
+impl<T: std::fmt::Debug> std::fmt::Debug for Ready<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ready::Message(m) => write!(f, "Message({} -> {}, {} B)", m.src(), m.dst(), m.len()),
+            Ready::Message(m) => write!(f, "Message({m:?})"),
             Ready::Lost { endpoint, count } => write!(f, "Lost({endpoint}, {count})"),
             Ready::Down(e) => write!(f, "Down({e:?})"),
         }
     }
 }
 
-struct Slot<M: SharedMemory, D: ReactorDoorbell> {
-    bus: Link<M, D>,
-    /// Its doorbell has no descriptor: looked at on every tick.
+struct Slot<L> {
+    bus: L,
+    /// It needs the tick ([`ReactorLink::needs_tick`], as last read).
     polled: bool,
     /// Why it is down (reported already), if it is.
     down: Option<Error>,
@@ -222,9 +309,9 @@ const TICK: u64 = u64::MAX;
 const LATE_ROUNDS: u32 = 4;
 
 /// One wait over many host links; see the [module documentation](self).
-pub struct Reactor<M: SharedMemory, D: ReactorDoorbell = EventfdDoorbell> {
+pub struct Reactor<L: ReactorLink = EventfdLink> {
     epoll: Epoll,
-    links: Vec<Option<Slot<M, D>>>,
+    links: Vec<Option<Slot<L>>>,
     cfg: ReactorConfig,
     /// The link the next turn starts with.
     cursor: usize,
@@ -234,12 +321,11 @@ pub struct Reactor<M: SharedMemory, D: ReactorDoorbell = EventfdDoorbell> {
     timer: Option<(TimerFd, bool)>,
 }
 
-fn fds<M: SharedMemory, D: ReactorDoorbell>(bus: &Link<M, D>) -> [Option<BorrowedFd<'_>>; 2] {
-    let bell = bus.doorbell();
-    [bell.wake_fd(), bell.peer_fd()]
+fn fds<L: ReactorLink>(bus: &L) -> [Option<BorrowedFd<'_>>; 2] {
+    [bus.wake_fd(), bus.peer_fd()]
 }
 
-impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
+impl<L: ReactorLink> Reactor<L> {
     /// An empty reactor.
     pub fn new(cfg: ReactorConfig) -> Result<Self> {
         Ok(Self {
@@ -287,10 +373,23 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
         Ok(())
     }
 
+    /// Reads link `i`'s [`ReactorLink::needs_tick`] again, arming or disarming the tick.
+    fn repolled(&mut self, i: usize) -> Result<()> {
+        let Some(slot) = self.links.get_mut(i).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let now = slot.bus.needs_tick();
+        if slot.polled == now {
+            return Ok(());
+        }
+        slot.polled = now;
+        self.retick()
+    }
+
     /// Adds `bus`: its doorbell's descriptors join the wait (a doorbell without one starts
     /// the tick). A link that is dead already is refused with its error.
-    pub fn add(&mut self, bus: Link<M, D>) -> Result<LinkId> {
-        if let Some(e) = bus.broken() {
+    pub fn add(&mut self, bus: L) -> Result<LinkId> {
+        if let Some(e) = bus.link_error() {
             return Err(e);
         }
         let id = self.links.len();
@@ -307,7 +406,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                 return Err(os(e));
             }
         }
-        let polled = bell.is_none();
+        let polled = bus.needs_tick();
         self.links.push(Some(Slot {
             bus,
             polled,
@@ -326,7 +425,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     }
 
     /// Link `id`, to create endpoints on, send, or read its statistics.
-    pub fn link(&mut self, id: LinkId) -> Option<&mut Link<M, D>> {
+    pub fn link(&mut self, id: LinkId) -> Option<&mut L> {
         Some(&mut self.links.get_mut(id.0)?.as_mut()?.bus)
     }
 
@@ -346,7 +445,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     }
 
     /// Takes link `id` out of the reactor (its descriptors leave the wait).
-    pub fn remove(&mut self, id: LinkId) -> Option<Link<M, D>> {
+    pub fn remove(&mut self, id: LinkId) -> Option<L> {
         let slot = self.links.get_mut(id.0)?.take()?;
         if slot.down.is_none() {
             self.unwatch(&slot.bus);
@@ -356,7 +455,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
         Some(slot.bus)
     }
 
-    fn unwatch(&self, bus: &Link<M, D>) {
+    fn unwatch(&self, bus: &L) {
         for fd in fds(bus).into_iter().flatten() {
             // A descriptor that was never added (or is gone) has nothing to remove.
             let _ = self.epoll.delete(fd);
@@ -364,7 +463,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     }
 
     /// Marks `i` down with `e` and reports it.
-    fn fail(&mut self, i: usize, e: Error, f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>)) {
+    fn fail(&mut self, i: usize, e: Error, f: &mut impl FnMut(LinkId, &mut L, Ready<L::Msg>)) {
         let Some(slot) = self.links[i].as_mut() else {
             return;
         };
@@ -388,7 +487,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
 
     /// On a tick: every polled link up is looked at, and its platform asked whether the
     /// peer lives (a dead one fails that link). How many failed.
-    fn on_tick(&mut self, f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>)) -> usize {
+    fn on_tick(&mut self, f: &mut impl FnMut(LinkId, &mut L, Ready<L::Msg>)) -> usize {
         if let Some((t, _)) = self.timer.as_ref() {
             // Read, so that the tick is quiet until the next period. A failed read leaves
             // it readable: the next wait returns at once, a look at nothing, no more.
@@ -403,7 +502,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                 continue;
             }
             slot.look = true;
-            if let Err(e) = slot.bus.doorbell().check_peer() {
+            if let Err(e) = slot.bus.check_peer() {
                 // What it left on the rings was sent: served first.
                 self.serve(i, usize::MAX, f);
                 self.fail(i, e, f);
@@ -425,7 +524,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
     pub fn turn(
         &mut self,
         timeout: Option<Duration>,
-        mut f: impl FnMut(LinkId, &mut Link<M, D>, Ready<M>),
+        mut f: impl FnMut(LinkId, &mut L, Ready<L::Msg>),
     ) -> Result<usize> {
         let deadline = timeout.map(|t| crate::monotonic_now() + t);
         // Rounds served past the deadline because a link still looked busy.
@@ -445,7 +544,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                     busy = true;
                     continue;
                 }
-                match slot.bus.arm_notify(false) {
+                match slot.bus.arm() {
                     Ok(true) => {
                         slot.look = true;
                         busy = true;
@@ -485,7 +584,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                     handed += self.serve(i, usize::MAX, &mut f);
                     self.fail(i, Error::PeerGone, &mut f);
                     handed += 1;
-                } else if let Err(e) = slot.bus.doorbell().take_wake() {
+                } else if let Err(e) = slot.bus.take_wake() {
                     self.fail(i, e, &mut f);
                     handed += 1;
                 }
@@ -520,7 +619,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
         &mut self,
         i: usize,
         budget: usize,
-        f: &mut impl FnMut(LinkId, &mut Link<M, D>, Ready<M>),
+        f: &mut impl FnMut(LinkId, &mut L, Ready<L::Msg>),
     ) -> usize {
         let per_ep = self.cfg.per_endpoint;
         let Some(slot) = self.links[i].as_mut() else {
@@ -530,7 +629,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
             return 0;
         }
         slot.look = false;
-        if let Err(e) = slot.bus.poll() {
+        if let Err(e) = slot.bus.poll_link() {
             self.fail(i, e, f);
             return 1;
         }
@@ -541,11 +640,11 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
         let mut left = budget;
         let mut failed = None;
         'eps: while left > 0 {
-            let Some(ep) = slot.bus.next_ready() else {
+            let Some(ep) = slot.bus.next_endpoint() else {
                 break;
             };
             for _ in 0..per_ep.min(left) {
-                let r = match slot.bus.try_recv_buf(ep) {
+                let r = match slot.bus.take(ep) {
                     Ok(m) => Ready::Message(m),
                     Err(Error::WouldBlock) => break,
                     Err(Error::Lost { count }) => Ready::Lost {
@@ -562,7 +661,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                 f(LinkId(i), &mut slot.bus, r);
                 handed += 1;
                 left -= 1;
-                if let Some(e) = slot.bus.broken() {
+                if let Some(e) = slot.bus.link_error() {
                     failed = Some(e);
                     break 'eps;
                 }
@@ -578,13 +677,16 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
                 slot.look = true;
             }
         }
+        // Its parked sends may have gone out (or not): the tick follows. Failing to arm
+        // it (a bad timer descriptor) only delays those sends until the link's next wake.
+        let _ = self.repolled(i);
         handed
     }
 }
 
 /// Sending from the reactor's thread without waiting (issue 23: a flood held by its
 /// transmit credit must not hold the thread that serves every other endpoint).
-impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
+impl<L: ReactorLink> Reactor<L> {
     /// Sends `data` from local endpoint `src` of link `id` to `dst` without waiting:
     /// at once when the endpoint's transmit credit and a buffer allow (`Ok(true)`), else
     /// parked on the endpoint's own bounded queue and sent by a later turn, endpoints in
@@ -601,10 +703,14 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
         if let Some(e) = slot.down {
             return Err(e);
         }
-        let sent = slot.bus.post(src, dst, data)?;
+        let sent = slot.bus.post_msg(src, dst, data)?;
         if !sent {
             // Looked at next turn: its progress may have returned the credit already.
             slot.look = true;
+            // A link that holds a parked send it cannot be woken for needs the tick; the
+            // message is parked either way, so a failure to arm the tick (a bad timer
+            // descriptor) is not this call's.
+            let _ = self.repolled(id.0);
         }
         Ok(sent)
     }
@@ -614,13 +720,13 @@ impl<M: SharedMemory, D: ReactorDoorbell> Reactor<M, D> {
 /// [`Reactor::turn`] with a timeout: readable while a link (or the tick) has something;
 /// then call `turn(Some(Duration::ZERO), ..)`. Only wait on it; adding or removing
 /// descriptors behind the reactor's back breaks it.
-impl<M: SharedMemory, D: ReactorDoorbell> AsFd for Reactor<M, D> {
+impl<L: ReactorLink> AsFd for Reactor<L> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
     }
 }
 
-impl<M: SharedMemory, D: ReactorDoorbell> AsRawFd for Reactor<M, D> {
+impl<L: ReactorLink> AsRawFd for Reactor<L> {
     fn as_raw_fd(&self) -> RawFd {
         self.epoll.as_fd().as_raw_fd()
     }

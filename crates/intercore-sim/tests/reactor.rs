@@ -115,7 +115,7 @@ fn a_flooding_endpoint_delays_others_by_one_budget_at_most_on_split_rings() {
 /// Ping-pong on every link through the reactor: each echo checked and answered with the
 /// next message, until every live link has done `rounds` more round trips.
 fn ping_pong(
-    reactor: &mut Reactor<Arc<MemfdRegion>>,
+    reactor: &mut Reactor,
     eps: &BTreeMap<LinkId, (u32, u32)>,
     next: &mut BTreeMap<LinkId, u32>,
     rounds: u32,

@@ -2,9 +2,8 @@
 //! links × M endpoints with the reactor's own budgets, round robin and fail-alone.
 
 use crate::{os, register};
-use intercore::{Error, Result, SharedMemory};
-use intercore_linux::EventfdDoorbell;
-use intercore_linux::reactor::{Link, LinkId, Reactor, ReactorConfig, ReactorDoorbell, Ready};
+use intercore::{Error, Result};
+use intercore_linux::reactor::{EventfdLink, LinkId, Reactor, ReactorConfig, ReactorLink, Ready};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -30,7 +29,8 @@ use tokio::io::unix::AsyncFd;
 ///
 /// # async fn serve(socs: Vec<intercore_sim::Soc>) -> intercore::Result<()> {
 /// // Inside a tokio runtime (I/O enabled). `socs`: simulated SoCs (intercore_sim::Soc); any
-/// // HostBus with an eventfd, UIO or polled doorbell goes in the same way (one type a reactor).
+/// // HostBus with an eventfd, UIO or polled doorbell goes in the same way (one type a
+/// // reactor; `AsyncReactor<intercore_board::Link>` takes board links of any transport).
 /// let mut reactor = AsyncReactor::new(ReactorConfig::default().per_endpoint(4).per_link(32))?;
 /// for soc in &socs {
 ///     let mut bus = soc.host_bus(HostConfig::default())?;
@@ -52,14 +52,14 @@ use tokio::io::unix::AsyncFd;
 /// }
 /// # }
 /// ```
-pub struct AsyncReactor<M: SharedMemory, D: ReactorDoorbell = EventfdDoorbell> {
-    reactor: Reactor<M, D>,
+pub struct AsyncReactor<L: ReactorLink = EventfdLink> {
+    reactor: Reactor<L>,
     /// A duplicate of the reactor's epoll descriptor (the same epoll), registered with
     /// tokio.
     fd: AsyncFd<OwnedFd>,
 }
 
-impl<M: SharedMemory, D: ReactorDoorbell> std::fmt::Debug for AsyncReactor<M, D> {
+impl<L: ReactorLink> std::fmt::Debug for AsyncReactor<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let r = &self.reactor;
         f.debug_struct("AsyncReactor")
@@ -69,14 +69,14 @@ impl<M: SharedMemory, D: ReactorDoorbell> std::fmt::Debug for AsyncReactor<M, D>
     }
 }
 
-impl<M: SharedMemory, D: ReactorDoorbell> AsyncReactor<M, D> {
+impl<L: ReactorLink> AsyncReactor<L> {
     /// An empty reactor; must run inside a tokio runtime with I/O enabled.
     pub fn new(cfg: ReactorConfig) -> Result<Self> {
         Self::from_reactor(Reactor::new(cfg)?)
     }
 
     /// Drives `reactor` (links already added stay) async.
-    pub fn from_reactor(reactor: Reactor<M, D>) -> Result<Self> {
+    pub fn from_reactor(reactor: Reactor<L>) -> Result<Self> {
         tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Config("AsyncReactor: not inside a tokio runtime"))?;
         let fd = register(reactor.as_fd()).map_err(os)?;
@@ -84,28 +84,28 @@ impl<M: SharedMemory, D: ReactorDoorbell> AsyncReactor<M, D> {
     }
 
     /// Gives the reactor back (for blocking use).
-    pub fn into_inner(self) -> Reactor<M, D> {
+    pub fn into_inner(self) -> Reactor<L> {
         self.reactor
     }
 
     /// The reactor, for what [`AsyncReactor`] does not forward (its configuration, a
     /// link's failure).
-    pub fn reactor(&self) -> &Reactor<M, D> {
+    pub fn reactor(&self) -> &Reactor<L> {
         &self.reactor
     }
 
     /// [`Reactor::add`].
-    pub fn add(&mut self, bus: Link<M, D>) -> Result<LinkId> {
+    pub fn add(&mut self, bus: L) -> Result<LinkId> {
         self.reactor.add(bus)
     }
 
     /// [`Reactor::link`].
-    pub fn link(&mut self, id: LinkId) -> Option<&mut Link<M, D>> {
+    pub fn link(&mut self, id: LinkId) -> Option<&mut L> {
         self.reactor.link(id)
     }
 
     /// [`Reactor::remove`].
-    pub fn remove(&mut self, id: LinkId) -> Option<Link<M, D>> {
+    pub fn remove(&mut self, id: LinkId) -> Option<L> {
         self.reactor.remove(id)
     }
 
@@ -132,7 +132,7 @@ impl<M: SharedMemory, D: ReactorDoorbell> AsyncReactor<M, D> {
     /// without awaiting).
     pub async fn turn(
         &mut self,
-        mut f: impl FnMut(LinkId, &mut Link<M, D>, Ready<M>),
+        mut f: impl FnMut(LinkId, &mut L, Ready<L::Msg>),
     ) -> Result<usize> {
         loop {
             match self.reactor.turn(Some(Duration::ZERO), &mut f) {

@@ -141,7 +141,7 @@ fn async_reactor_a_flooding_endpoint_delays_others_by_one_budget_at_most() {
 /// Ping-pong on every link through the async reactor: each echo checked and answered with
 /// the next message, until every live link has done `rounds` more round trips.
 async fn ping_pong(
-    reactor: &mut AsyncReactor<Arc<MemfdRegion>>,
+    reactor: &mut AsyncReactor,
     eps: &BTreeMap<LinkId, (u32, u32)>,
     next: &mut BTreeMap<LinkId, u32>,
     rounds: u32,

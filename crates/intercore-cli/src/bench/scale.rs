@@ -42,7 +42,7 @@ pub const STEPS: usize = REMOTES.len();
 /// The remotes of one group of rows and the reactor serving their links.
 struct Links {
     socs: Vec<Soc>,
-    reactor: Reactor<Arc<MemfdRegion>>,
+    reactor: Reactor,
     ids: Vec<LinkId>,
     /// The echo service's address on each link.
     svc: Vec<u32>,
