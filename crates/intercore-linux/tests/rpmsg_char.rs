@@ -11,8 +11,10 @@ use intercore::testing::{Carveout, HeapMem, ThreadBell};
 use intercore::{WaitMode, wire::rpmsg::RPMSG_ADDR_ANY};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use intercore_linux::rpmsg_char::{
-    DEFAULT_MAX_PAYLOAD, KernelRpmsg, LOCAL_UNKNOWN, RpmsgCharError, RpmsgPaths,
+    DEFAULT_MAX_PAYLOAD, KernelRpmsg, LOCAL_UNKNOWN, MAX_PARKED, RpmsgCharError, RpmsgPaths,
 };
+use intercore_linux::sys::Epoll;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -462,4 +464,71 @@ fn one_application_runs_over_both_transports() {
             e.join().unwrap();
         }
     }
+}
+
+/// Serving a kernel transport from one wait (what a reactor does with a `kernel` board
+/// link): `post` before `watch` is refused; after it, posts that find every transmit
+/// buffer with a remote that reads nothing are parked (`Ok(false)`, `has_parked`) up to
+/// `MAX_PARKED`, then `Exhausted`; once the remote reads, `poll_ready` sends them, all in
+/// order. A message from the remote makes the watch descriptor readable and is found by
+/// `poll_ready`/`next_ready` and taken by `try_recv_owned` (then `WouldBlock`).
+#[test]
+fn a_watched_transport_parks_sends_and_finds_messages_from_one_descriptor() {
+    let k = FakeRpmsgKernel::new();
+    let ends = k.announce_external("ext", 0x500);
+    let mut t = k.transport().unwrap();
+    let ch = t.open("host", 0x500).unwrap();
+    let mut end = ends.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(t.post(&ch, b"x"), Err(Error::NotReady(_))));
+    assert!(t.watch_fd().is_none());
+    t.watch().unwrap();
+    let fd = t.watch_fd().unwrap().try_clone_to_owned().unwrap();
+    let msg = |i: u32| i.to_le_bytes();
+    let mut n = 0u32;
+    while t.post(&ch, &msg(n)).unwrap() {
+        n += 1;
+        assert!(n < 10_000, "the transmit side never filled");
+    }
+    // Message n was parked.
+    assert!(t.has_parked());
+    let mut parked = 1;
+    loop {
+        match t.post(&ch, &msg(n + parked)) {
+            Ok(false) => parked += 1,
+            Err(Error::Exhausted(_)) => break,
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(parked as usize, MAX_PARKED);
+    let total = n + parked;
+    let mut buf = [0u8; 496];
+    for i in 0..total {
+        let got = loop {
+            match end.recv(&end.channel(), &mut buf, Some(Duration::ZERO)) {
+                Ok(len) => break len,
+                Err(Error::Timeout) => t.poll_ready().unwrap(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(&buf[..got], &msg(i), "message {i}");
+    }
+    assert!(!t.has_parked());
+    // Nothing from the remote yet: the descriptor is quiet.
+    assert!(!readable(fd.as_fd()));
+    end.send(&end.channel(), b"hi", None).unwrap();
+    assert!(readable(fd.as_fd()));
+    t.poll_ready().unwrap();
+    assert_eq!(t.next_ready(), Some(ch.local));
+    assert_eq!(t.next_ready(), None);
+    let (from, data) = t.try_recv_owned(ch.local).unwrap();
+    assert_eq!((from, &data[..]), (ch, &b"hi"[..]));
+    assert_eq!(t.try_recv_owned(ch.local), Err(Error::WouldBlock));
+    assert!(!readable(fd.as_fd()));
+}
+
+/// Whether `fd` is readable now, asked through an epoll of its own.
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let ep = Epoll::new().unwrap();
+    ep.add(fd, 1).unwrap();
+    ep.wait(&mut [0], Some(Duration::ZERO)).unwrap() == 1
 }

@@ -90,6 +90,7 @@ pub(crate) use sys::fd::ppoll_one;
 mod data;
 mod error;
 mod os;
+mod ready;
 mod recover;
 mod sysfs;
 
@@ -97,6 +98,7 @@ pub use error::RpmsgCharError;
 use error::{errno, link_error};
 use os::LinuxOs;
 pub(crate) use os::RpmsgOs;
+pub use ready::MAX_PARKED;
 pub use sysfs::parse_addr;
 use sysfs::*;
 
@@ -202,6 +204,8 @@ pub struct KernelRpmsg {
     eps: HashMap<u32, Endpoint>,
     scratch: Vec<u8>,
     max_payload: usize,
+    /// Serving from one wait ([`KernelRpmsg::watch`]), once asked for.
+    watch: Option<Box<ready::Watch>>,
 }
 
 impl fmt::Debug for KernelRpmsg {
@@ -246,6 +250,7 @@ impl KernelRpmsg {
             eps: HashMap::new(),
             scratch: vec![0; SCRATCH],
             max_payload: DEFAULT_MAX_PAYLOAD,
+            watch: None,
         })
     }
 
@@ -571,6 +576,9 @@ impl KernelRpmsg {
             Some(a) if a < LOCAL_UNKNOWN => a,
             _ => LOCAL_UNKNOWN | m,
         };
+        if let Some(w) = self.watch.as_mut() {
+            w.add(fd.as_fd(), local);
+        }
         self.eps.insert(
             local,
             Endpoint {
