@@ -162,7 +162,7 @@ pub use model::{
 #[cfg(feature = "sim")]
 pub use open::SimBus;
 pub use open::{
-    Broken, DataPlaneError, EventfdBus, KernelOpener, Link, LinkParts, LinuxPoll, OpenEnv,
+    Broken, DataPlaneError, EventfdBus, KernelOpener, Link, LinkMsg, LinkParts, LinuxPoll, OpenEnv,
     OpenError, UserMem, UserPollBus, UserRingsBus, UserUioBus, console_tail, expand_path,
 };
 #[cfg(feature = "qemu")]

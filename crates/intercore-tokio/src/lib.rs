@@ -140,7 +140,7 @@ pub enum OpenError {
     /// The doorbell has no file descriptor to wait on.
     #[error(
         "the doorbell ({doorbell}) has no file descriptor for the runtime's reactor to wait on: \
-         async needs an fd doorbell (eventfd, UIO); use the blocking API for a polled doorbell"
+         async needs an fd doorbell (eventfd, UIO); use the blocking API or an AsyncReactor (served on its tick) for a polled doorbell"
     )]
     NoWakeFd {
         /// The doorbell's type.

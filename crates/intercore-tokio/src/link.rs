@@ -27,7 +27,7 @@ enum Drive {
 /// |---|---|
 /// | `sim` | the host's eventfd doorbell, and the remote's pidfd (its death is `PeerGone`) |
 /// | `kernel` | each channel's `/dev/rpmsgN` descriptor (readable: a message); a send the remote holds every buffer for retries every 200 µs (the kernel has no writable event), and so does a wait for a service not yet announced, every 10 ms |
-/// | `qemu`, `userspace` with `doorbell = "poll"` or polled rings | refused: a polled doorbell has no descriptor ([`OpenError::NoWakeFd`]); drive that link with the blocking API (in `tokio::task::spawn_blocking` if it must sit beside async code) |
+/// | `qemu`, `userspace` with `doorbell = "poll"` or polled rings | refused: a polled doorbell has no descriptor ([`OpenError::NoWakeFd`]); drive that link with the blocking API (in `tokio::task::spawn_blocking` if it must sit beside async code), or put it in an [`AsyncReactor<Link>`](crate::AsyncReactor), which serves it on its tick |
 /// | `userspace` with `doorbell = "uio"` | the UIO device's descriptor (readable: a new interrupt count); each wake-up takes the interrupt without blocking — count read, mailbox or IPI acknowledged, interrupt re-enabled ([`intercore_linux::UioDoorbell::take_interrupt`]) — then serves the bus as `sim` does |
 ///
 /// Polled doorbells get no spawn_blocking fallback here: it would hide a thread per

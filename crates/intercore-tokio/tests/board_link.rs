@@ -6,10 +6,13 @@
 
 use intercore::Error;
 use intercore_board::{Board, OpenEnv};
+use intercore_board::{Link, LinkMsg};
+use intercore_linux::reactor::{LinkId, Reactor, ReactorConfig, Ready};
 use intercore_linux::remoteproc::fake::{FakeKernel, FakeRproc};
 use intercore_linux::rpmsg_char::fake::{Behavior, FakeRpmsgKernel};
 use intercore_sim::{RemoteProgram, SimFirmware};
-use intercore_tokio::{AsyncLink, OpenError};
+use intercore_tokio::{AsyncLink, AsyncReactor, OpenError};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,14 +120,13 @@ fn sim_board_link_echoes_on_many_tasks_and_sees_the_remote_die() {
     });
 }
 
-/// A `kernel` board over the fake rpmsg kernel: each channel's `/dev/rpmsgN` descriptor
-/// registered with the reactor; four tasks on one thread, every echo verified.
-#[test]
-fn kernel_board_link_echoes_through_the_endpoint_descriptors() {
+/// A `kernel` board over the fake rpmsg kernel, its echo service `rpmsg-raw` at 0x400, the
+/// core brought up through the fake remoteproc tree (the board file needs one): the link,
+/// the fake kernel and the fake remoteproc tree (kept alive by the caller).
+fn kernel_link() -> (intercore_board::Link, Arc<FakeRpmsgKernel>, FakeKernel) {
     let k = Arc::new(FakeRpmsgKernel::new());
     k.announce("rpmsg-raw", 0x400, Behavior::Echo);
     let k2 = Arc::clone(&k);
-    // The core is brought up through the fake remoteproc tree (the board file needs one).
     let rp = FakeKernel::new(&[FakeRproc::offline("78000000.r5f", "am64-main-r5f0_0-fw")]);
     rp.set_state(0, "running");
     let env = OpenEnv {
@@ -151,7 +153,14 @@ mode = "coherent"
 "#,
     )
     .unwrap();
-    let link = board.open_with(env).unwrap();
+    (board.open_with(env).unwrap(), k, rp)
+}
+
+/// A `kernel` board over the fake rpmsg kernel: each channel's `/dev/rpmsgN` descriptor
+/// registered with the reactor; four tasks on one thread, every echo verified.
+#[test]
+fn kernel_board_link_echoes_through_the_endpoint_descriptors() {
+    let (link, k, _rp) = kernel_link();
     run(async move {
         let link = Arc::new(AsyncLink::new(link).unwrap());
         let mut tasks = tokio::task::JoinSet::new();
@@ -209,4 +218,188 @@ fn qemu_board_link_is_refused_and_given_back() {
             .unwrap();
         assert_eq!(&buf[..n], b"still blocking");
     });
+}
+
+/// One round of a board reactor's ping-pong: checks an echo against what its link sent last
+/// and sends the next message (a little-endian count, then the link's tag), without waiting.
+/// `sent[link]` counts each link's messages; a link's next message is sent only when its
+/// echo came back, so each echo must equal the one before it.
+fn echo_back(
+    sent: &mut Sent,
+    downs: &mut Vec<(LinkId, Error)>,
+    id: LinkId,
+    link: &mut Link,
+    ready: Ready<LinkMsg>,
+) {
+    match ready {
+        Ready::Message(m) => {
+            let (n, tag) = sent[&id];
+            let want = [n.to_le_bytes(), tag.to_le_bytes()].concat();
+            assert_eq!(&m[..], &want[..], "{id:?}: echo {n}");
+            let next = [(n + 1).to_le_bytes(), tag.to_le_bytes()].concat();
+            assert_eq!(link.post(m.dst(), m.src(), &next), Ok(true), "{id:?}");
+            sent.insert(id, (n + 1, tag));
+        }
+        Ready::Lost { endpoint, count } => panic!("{id:?}/{endpoint}: {count} lost"),
+        Ready::Down(e) => downs.push((id, e)),
+    }
+}
+
+/// Echoes counted on each link.
+type Sent = BTreeMap<LinkId, (u32, u32)>;
+/// Links reported down, with why.
+type Downs = [(LinkId, Error)];
+
+/// Turns `reactor` (blocking, [`echo_back`] answering) until `until` holds; fails after
+/// 60 s or when a turn waits 5 s for nothing.
+fn serve(
+    reactor: &mut Reactor<Link>,
+    sent: &mut Sent,
+    downs: &mut Vec<(LinkId, Error)>,
+    until: &dyn Fn(&Sent, &Downs) -> bool,
+) {
+    let t0 = std::time::Instant::now();
+    while !until(sent, downs) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "hung: {sent:?} {downs:?}"
+        );
+        if let Err(e) = reactor.turn(Some(Duration::from_secs(5)), |id, link, r| {
+            echo_back(sent, downs, id, link, r)
+        }) {
+            panic!("turn: {e:?} {sent:?} {downs:?}");
+        }
+    }
+}
+
+/// Connects `link` to its echo service (the fake kernel's `rpmsg-raw`, the demo firmware's
+/// echo, or the C images' `rpmsg-echo`) and sends message 0 of link `tag` (see
+/// [`echo_back`]), with the blocking API, before the link joins a reactor.
+fn first_ping(mut link: Link, tag: u32) -> Link {
+    let t = Some(Duration::from_secs(10));
+    let ch = if link.transport_name() == "kernel" {
+        link.connect("rpmsg-raw", t)
+    } else {
+        link.connect(intercore_fw_offload::ECHO_SERVICE, t)
+            .or_else(|_| link.connect("rpmsg-echo", t))
+    }
+    .unwrap();
+    link.send(&ch, &[0u32.to_le_bytes(), tag.to_le_bytes()].concat(), None)
+        .unwrap();
+    link
+}
+
+/// Board links of two transports in one blocking reactor on one thread: two simulated SoCs
+/// (their host buses, eventfd doorbells, messages in place) and a kernel board (the fake
+/// rpmsg kernel's `/dev/rpmsgN` devices behind one epoll, messages copied), each answered
+/// from the callback with `Link::post`. 200 verified round trips each; then one simulated
+/// remote is killed: its link alone is reported down (once, by its pidfd) and the other
+/// two carry on with 100 more each.
+#[test]
+fn board_links_of_every_transport_share_one_reactor() {
+    let (kernel, _k, _rp) = kernel_link();
+    let mut links = vec![
+        sim_board().open_with(sim_env()).unwrap(),
+        sim_board().open_with(sim_env()).unwrap(),
+        kernel,
+    ];
+    let victim = links[0]
+        .child_pid()
+        .expect("the simulated remote core's pid");
+    // No link here may need the tick: every one wakes the reactor through a descriptor.
+    let cfg = ReactorConfig::default().tick(Duration::from_secs(3600));
+    let mut reactor: Reactor<Link> = Reactor::new(cfg).unwrap();
+    let mut sent = Sent::new();
+    for (tag, link) in links.drain(..).enumerate() {
+        let link = first_ping(link, tag as u32);
+        let id = reactor.add(link).unwrap();
+        sent.insert(id, (0u32, tag as u32));
+    }
+    let mut downs = Vec::new();
+    serve(&mut reactor, &mut sent, &mut downs, &|s, _| {
+        s.values().all(|&(n, _)| n >= 200)
+    });
+    assert!(downs.is_empty(), "{downs:?}");
+    let st = std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let base: BTreeMap<LinkId, u32> = sent.iter().map(|(&l, &(n, _))| (l, n)).collect();
+    serve(&mut reactor, &mut sent, &mut downs, &|s, d| {
+        !d.is_empty()
+            && s.iter()
+                .filter(|(l, _)| **l != LinkId(0))
+                .all(|(l, &(n, _))| n >= base[l] + 100)
+    });
+    assert_eq!(downs.len(), 1, "{downs:?}");
+    assert_eq!(downs[0], (LinkId(0), Error::PeerGone));
+    assert_eq!(reactor.down(LinkId(0)), Some(Error::PeerGone));
+    assert!(reactor.down(LinkId(1)).is_none() && reactor.down(LinkId(2)).is_none());
+}
+
+/// The same mix in the async reactor: a simulated SoC and a kernel board served by one
+/// task (`AsyncReactor<Link>`), 100 verified round trips each.
+#[test]
+fn board_links_share_one_async_reactor() {
+    let (kernel, _k, _rp) = kernel_link();
+    let links = vec![sim_board().open_with(sim_env()).unwrap(), kernel];
+    run(async move {
+        let mut reactor: AsyncReactor<Link> = AsyncReactor::new(ReactorConfig::default()).unwrap();
+        let mut sent = Sent::new();
+        for (tag, link) in links.into_iter().enumerate() {
+            let link = first_ping(link, tag as u32);
+            let id = reactor.add(link).unwrap();
+            sent.insert(id, (0u32, tag as u32));
+        }
+        let mut downs = Vec::new();
+        while !sent.values().all(|&(n, _)| n >= 100) {
+            reactor
+                .turn(|id, link, r| echo_back(&mut sent, &mut downs, id, link, r))
+                .await
+                .unwrap();
+            assert!(downs.is_empty(), "{downs:?}");
+        }
+    });
+}
+
+/// A QEMU board's link (polled doorbell, no descriptor) beside a simulated SoC's in one
+/// blocking reactor: served on the reactor's tick, 50 verified round trips each; then QEMU
+/// is killed and the tick's look at its peer reports that link alone down.
+#[test]
+#[ignore = "needs qemu-system-arm and the firmware images scripts/test-baremetal.sh builds: INTERCORE_FW_DIR=DIR cargo test -p intercore-tokio --test board_link -- --ignored"]
+fn qemu_board_link_joins_a_reactor_on_its_tick() {
+    let qemu = Board::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../boards/qemu-r5f.toml"
+    ))
+    .unwrap()
+    .open()
+    .unwrap();
+    let victim = qemu.child_pid().expect("QEMU's pid");
+    let links = vec![qemu, sim_board().open_with(sim_env()).unwrap()];
+    let mut reactor: Reactor<Link> = Reactor::new(ReactorConfig::default()).unwrap();
+    let mut sent = Sent::new();
+    for (tag, link) in links.into_iter().enumerate() {
+        let id = reactor.add(first_ping(link, tag as u32)).unwrap();
+        sent.insert(id, (0, tag as u32));
+    }
+    assert!(reactor.ticking(), "the QEMU link needs the tick");
+    let mut downs = Vec::new();
+    serve(&mut reactor, &mut sent, &mut downs, &|s, _| {
+        s.values().all(|&(n, _)| n >= 50)
+    });
+    assert!(downs.is_empty(), "{downs:?}");
+    let st = std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let base = sent[&LinkId(1)].0;
+    serve(&mut reactor, &mut sent, &mut downs, &|s, d| {
+        !d.is_empty() && s[&LinkId(1)].0 >= base + 50
+    });
+    assert_eq!(downs.len(), 1, "{downs:?}");
+    assert_eq!(downs[0].0, LinkId(0));
+    assert!(reactor.down(LinkId(1)).is_none());
 }

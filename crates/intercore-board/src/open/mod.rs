@@ -23,6 +23,8 @@
 mod parts;
 #[cfg(feature = "qemu")]
 mod qemu;
+// A board's links in one reactor: `impl ReactorLink for Link`, `LinkMsg`.
+mod reactor;
 #[cfg(feature = "sim")]
 mod sim;
 
@@ -43,6 +45,7 @@ pub use parts::{EventfdBus, LinkParts};
 use qemu::QemuSoc;
 #[cfg(feature = "qemu")]
 pub use qemu::{NoQemuImage, QemuBus, QemuImageError, qemu_image};
+pub use reactor::LinkMsg;
 #[cfg(feature = "sim")]
 pub use sim::SimBus;
 #[cfg(feature = "sim")]
@@ -543,7 +546,7 @@ impl Board {
                 self.bring_up(&env)?;
                 let mut paths = env.rpmsg.clone();
                 paths.ctrl = wait_ctrl(&paths, ctrl.as_deref(), env.ready_timeout)?;
-                let rpmsg = match &env.kernel_opener {
+                let mut rpmsg = match &env.kernel_opener {
                     Some(open) => open(&paths),
                     None => KernelRpmsg::open(&paths),
                 }
@@ -552,6 +555,10 @@ impl Board {
                         e.to_string(),
                     )
                 })?;
+                // One descriptor for a reactor to wait on, whatever the endpoints.
+                rpmsg
+                    .watch()
+                    .map_err(|e| start_err("epoll over the endpoint devices")(e.to_string()))?;
                 Ok(Link {
                     inner: Inner::Kernel { rpmsg },
                     name: "kernel".into(),
