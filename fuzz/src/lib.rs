@@ -382,7 +382,7 @@ pub fn inline_slots(data: &[u8]) {
                 }
             }
             Ok(None) => {
-                let _ = rx.arm(&mem);
+                let _ = rx.arm(&mem, Duration::ZERO);
                 rx.disarm(&mem);
             }
             Err(_) => break,

@@ -391,3 +391,59 @@ fn inline_accepted_without_a_slot_size_is_refused() {
     let err = remote.wait_ready(T).unwrap_err();
     assert!(matches!(err, Error::Protocol { .. }), "{err}");
 }
+
+/// Buses in `WaitMode::Poll` declare that they never sleep, so the other end skips its wake
+/// check per message; a change of wait mode on either end, mid-stream, withdraws or makes
+/// that declaration and loses nothing: every round trip below completes within its
+/// timeout, whichever end polls or sleeps. The remote echoes on its own thread and switches
+/// Poll → Event after 100 messages (it then sleeps between messages, so the host must ring
+/// it again); the host switches Poll → Event after 200 (it sleeps for each echo, so the
+/// remote must ring it), pausing now and then so that the remote is asleep when the next
+/// message comes; then back to Poll.
+#[test]
+fn changing_wait_modes_mid_stream_loses_no_wake_up() {
+    let (_link, mut host, mut remote) = inline_pair(WaitMode::Poll);
+    let echo = thread::spawn(move || {
+        let ch = remote.open("echo", RPMSG_ADDR_ANY).unwrap();
+        let mut n = 0u64;
+        loop {
+            if n == 100 {
+                remote.set_wait_mode(WaitMode::Event);
+            }
+            match remote.recv_reply_with(&ch, Some(Duration::from_secs(5)), |m, out| {
+                let len = m.payload.len();
+                out[..len].copy_from_slice(m.payload);
+                out.send(len).unwrap();
+            }) {
+                Ok(()) => n += 1,
+                Err(Error::PeerGone) => return (n, remote.stats()),
+                Err(e) => panic!("remote, after {n} messages: {e}"),
+            }
+        }
+    });
+    let h = host.connect("echo", T).unwrap();
+    let mut buf = [0u8; 512];
+    for i in 0..400 {
+        match i {
+            200 => host.set_wait_mode(WaitMode::Event),
+            300 => host.set_wait_mode(WaitMode::Poll),
+            _ => {}
+        }
+        if i % 25 == 0 {
+            // Long enough for a remote in Event mode to be asleep.
+            thread::sleep(Duration::from_millis(3));
+        }
+        let msg = data(SIZES[i % SIZES.len()], i);
+        host.send(&h, &msg, T)
+            .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        let n = host
+            .recv(&h, &mut buf, T)
+            .unwrap_or_else(|e| panic!("echo {i}: {e}"));
+        assert_eq!(&buf[..n], &msg[..], "echo {i}");
+    }
+    let sleeps = host.stats().sleeps;
+    drop(host);
+    let (n, _) = echo.join().unwrap();
+    assert_eq!(n, 400);
+    assert!(sleeps > 0, "the host slept in Event mode and was woken");
+}

@@ -58,6 +58,8 @@ pub fn rows(warmup: usize, samples: usize, cpu: Option<usize>) -> Result<Vec<Row
     let e = |e: intercore::Error| e.to_string();
     let mut tx = InlineTx::new(&mem, to_remote, c_remote).map_err(e)?;
     let mut rx = InlineRx::new(&mem, to_host, c_host).map_err(e)?;
+    // Both ends only poll (as buses in `WaitMode::Poll` declare): no wake check per message.
+    rx.declare_polling(&mem, true, Duration::ZERO);
     let peer = Peer::spawn(
         &["inline".into(), mem.fd().as_raw_fd().to_string()],
         &[mem.fd().as_fd()],
@@ -98,7 +100,9 @@ pub fn rows(warmup: usize, samples: usize, cpu: Option<usize>) -> Result<Vec<Row
         row.lat = Some(rec.lat());
         row.host_cpu_ns = Some(h);
         row.peer_cpu_ns = p;
-        row.note = "inline-slot ring alone (no bus), polling, two-line slots".into();
+        row.note =
+            "inline-slot ring alone (no bus), polling (declared: no wake check), two-line slots"
+                .into();
         rows.push(row);
     }
     // Release: the peer stops after its last reply (nothing to order; the store must land).
@@ -181,6 +185,7 @@ pub fn peer(fd: std::os::fd::OwnedFd) -> Result<(), String> {
     let [(to_remote, c_remote), (to_host, c_host)] = rings()?;
     let e = |e: intercore::Error| e.to_string();
     let mut rx = InlineRx::new(&mem, to_remote, c_remote).map_err(e)?;
+    rx.declare_polling(&mem, true, Duration::ZERO);
     let mut tx = InlineTx::new(&mem, to_host, c_host).map_err(e)?;
     let mut buf = vec![0u8; BUF];
     let mut idle = 0u32;

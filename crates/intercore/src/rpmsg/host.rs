@@ -372,16 +372,31 @@ impl<M: SharedMemory, D: Doorbell> HostBus<M, D> {
             Release,
         );
         bus.kick(0)?;
+        bus.declare_polling();
         Ok(bus)
+    }
+
+    /// Tells the remote whether our inline receive ring's consumer (this bus) polls
+    /// without ever sleeping (`WaitMode::Poll`): it then skips its wake check per message
+    /// (`InlineRx::declare_polling`).
+    fn declare_polling(&mut self) {
+        let polls = self.cfg.wait == WaitMode::Poll;
+        let now = self.link.bell.now();
+        if let Some(i) = &mut self.inline {
+            i.rx.declare_polling(&self.shared.mem, polls, now);
+        }
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &HostConfig {
         &self.cfg
     }
-    /// Changes how blocking calls wait.
+    /// Changes how blocking calls wait (on inline rings, a change to or from
+    /// `WaitMode::Poll` is told to the remote, which then stops or starts checking
+    /// whether to ring after each message).
     pub fn set_wait_mode(&mut self, mode: WaitMode) {
         self.cfg.wait = mode;
+        self.declare_polling();
     }
     /// Changes the default timeout of blocking calls.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
@@ -1589,8 +1604,9 @@ impl<M: SharedMemory, D: Doorbell> crate::notify::Sleeper for HostBus<M, D> {
             self.publish_rx()?;
         }
         let mem = &self.shared.mem;
+        let now = self.link.bell.now();
         if let Some(i) = &mut self.inline {
-            let (rx_ready, kick) = i.rx.arm(mem).map_err(|e| self.link.fail(e))?;
+            let (rx_ready, kick) = i.rx.arm(mem, now).map_err(|e| self.link.fail(e))?;
             let tx_ready = want_tx
                 && if self.credit_wait || parked {
                     // Waiting for this endpoint's own messages to be consumed, not for a

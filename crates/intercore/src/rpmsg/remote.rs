@@ -429,9 +429,25 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             held_dropped: self.held_dropped,
         }
     }
-    /// Changes how blocking calls wait.
+    /// Changes how blocking calls wait (on inline rings, a change to or from
+    /// `WaitMode::Poll` is told to the host, which then stops or starts checking whether to
+    /// ring after each message).
     pub fn set_wait_mode(&mut self, mode: WaitMode) {
         self.wait = mode;
+        self.declare_polling();
+    }
+
+    /// Tells the host whether our inline receive ring's consumer (this bus) polls without
+    /// ever sleeping (`WaitMode::Poll`): it then skips its wake check per message
+    /// (`InlineRx::declare_polling`).
+    fn declare_polling(&mut self) {
+        let polls = self.wait == WaitMode::Poll;
+        let now = self.link.bell.now();
+        if let State::Ready(rings) = &mut self.state {
+            if let Some(i) = &mut rings.inline {
+                i.rx.declare_polling(&self.mem, polls, now);
+            }
+        }
     }
     /// The doorbell.
     pub fn doorbell(&self) -> &D {
@@ -699,6 +715,7 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> RemoteBus<M, D, N> {
             let rings = self.attach_inline().map_err(|e| self.link.fail(e))?;
             self.in_order = false;
             self.state = State::Ready(rings);
+            self.declare_polling();
             return Ok(());
         }
         self.inline_max = None;
@@ -1156,9 +1173,10 @@ impl<M: SharedMemory, D: Doorbell, const N: usize> crate::notify::Sleeper for Re
         let State::Ready(rings) = &mut self.state else {
             return Err(Error::NotReady("call wait_ready first"));
         };
+        let now = self.link.bell.now();
         let (rx_ready, tx_ready) = match &mut rings.inline {
             Some(i) => {
-                let (rx_ready, kick) = i.rx.arm(&self.mem).map_err(|e| self.link.fail(e))?;
+                let (rx_ready, kick) = i.rx.arm(&self.mem, now).map_err(|e| self.link.fail(e))?;
                 let tx_ready =
                     want_tx && i.tx.arm_space(&self.mem).map_err(|e| self.link.fail(e))?;
                 if kick {

@@ -15,12 +15,20 @@
 //! |---|---|---|---|
 //! | 0 | consumer's | consumer | `progress`: messages released (published in batches) |
 //! | 4 | consumer's | consumer | `wake_at`: the message number it sleeps for ([`DISARMED`] ahead when awake) |
+//! | 8 | consumer's | consumer | `polls`: [`POLLS_DECLARED`] while the consumer has declared that it never sleeps, else anything |
 //! | 64 | producer's | producer | `space_at`: the `progress` it sleeps for, when full |
 //! | 128 + k·slot | slot k | producer | `src`, `dst`, `seq`, `len` (u16), `flags` (u16), payload |
 //!
 //! The producer loads `wake_at` after every message (the consumer writes that line only
 //! once a batch and when it goes to sleep or wakes, so it stays in both caches) and
-//! `progress`, in the same line, only when the slots it knows free run out.
+//! `progress`, in the same line, only when the slots it knows free run out. Before
+//! that it loads `polls`: a consumer that declared it never sleeps
+//! ([`InlineRx::declare_polling`], a bus in `WaitMode::Poll`) is never rung, so the
+//! producer skips the store→load fence and the `wake_at` load — the fence is what a
+//! message costs most beyond its line transfer (it waits for the slot line's ownership
+//! before the producer goes on). A consumer that withdraws the declaration keeps polling
+//! [`POLL_GRACE`] before its first sleep, for any message published by a producer that
+//! had not yet seen the withdrawal to become visible.
 //!
 //! Message `n` (counted from 0 at reset, wrapping) goes into slot `n mod slots` with
 //! `seq = n + 1`; a zeroed slot (the first lap) or one holding `n + 1 − slots` (the lap
@@ -41,6 +49,7 @@
 
 use crate::{Error, Result, SharedMemory};
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use core::time::Duration;
 
 /// A cache line.
 pub const LINE: usize = 64;
@@ -64,6 +73,18 @@ pub const DISARMED: u32 = 1 << 31;
 
 const PROGRESS: usize = 0;
 const WAKE: usize = 4;
+/// The consumer's declaration that it never sleeps (in its own line).
+const POLLS: usize = 8;
+/// The value of `polls` while the consumer has declared it never sleeps ("POLL"); any
+/// other value (a reset ring's zero) means it may sleep.
+pub const POLLS_DECLARED: u32 = u32::from_le_bytes(*b"POLL");
+/// How long a consumer that withdrew its polling declaration keeps polling before it may
+/// sleep: a producer that read the declaration just before the withdrawal published
+/// without the store→load fence, and its slot store must become visible first. Stores
+/// drain from a store buffer (or a write buffer to uncached memory) within microseconds;
+/// a millisecond, once per withdrawal, bounds that with a wide margin — the one place the
+/// ring relies on a time bound rather than an ordering (see `docs/ARCHITECTURE.md`).
+pub const POLL_GRACE: Duration = Duration::from_millis(1);
 const SPACE: usize = LINE;
 const SEQ: usize = 8;
 /// `len` (u16) and `flags` (u16), accessed as one word.
@@ -453,6 +474,11 @@ impl InlineTx {
         // Release, written last: header and payload are visible before the slot is full.
         mem.store_u32(slot + SEQ, n.wrapping_add(1), Release);
         self.produced = n.wrapping_add(1);
+        // Relaxed: a consumer that declared it polls is never rung; one that withdrew the
+        // declaration polls on for POLL_GRACE first, so this message is seen either way.
+        if mem.load_u32(self.layout.base + POLLS, Relaxed) == POLLS_DECLARED {
+            return Ok(false);
+        }
         // SeqCst fence: the seq store is ordered before the load of the consumer's wake
         // request (store→load; otherwise both may decide the other is awake).
         mem.fence(SeqCst);
@@ -538,6 +564,11 @@ pub struct InlineRx {
     /// The number of the latest message taken that asked for its release to be published,
     /// not yet released (an earlier one's release is then published with it).
     ask_upto: Option<u32>,
+    /// Whether `polls` says [`POLLS_DECLARED`] (written only when that changes).
+    polling: bool,
+    /// When a withdrawn declaration's grace ends (clock of the caller's doorbell): no
+    /// sleep before it.
+    grace_until: Option<Duration>,
 }
 
 impl InlineRx {
@@ -561,7 +592,40 @@ impl InlineRx {
             armed: false,
             ask: false,
             ask_upto: None,
+            polling: false,
+            grace_until: None,
         })
+    }
+
+    /// Declares (`true`) that this consumer never sleeps on its doorbell — it polls — so the
+    /// producer skips the wake check after each message (its store→load fence), or
+    /// withdraws that (`false`): [`Self::arm`] then says "look again" until
+    /// [`POLL_GRACE`] after `now` has passed. `now`: the doorbell's clock
+    /// ([`Doorbell::now`](crate::Doorbell::now)). Writes only when the declaration changes.
+    pub fn declare_polling<M: SharedMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        polling: bool,
+        now: Duration,
+    ) {
+        if self.polling == polling {
+            return;
+        }
+        self.polling = polling;
+        if polling {
+            self.grace_until = None;
+            // Relaxed: a producer that misses it for a while only checks the wake word.
+            mem.store_u32(self.layout.base + POLLS, POLLS_DECLARED, Relaxed);
+        } else {
+            // Relaxed: producers that still read the declaration are covered by the grace.
+            mem.store_u32(self.layout.base + POLLS, 0, Relaxed);
+            self.grace_until = Some(now.saturating_add(POLL_GRACE));
+        }
+    }
+
+    /// Whether this consumer has declared it polls ([`Self::declare_polling`]).
+    pub fn polling(&self) -> bool {
+        self.polling
     }
 
     /// Accepts [`SLOT_F_ASK`] from the producer (`INTERCORE_F_INLINE_ASK` negotiated):
@@ -743,7 +807,24 @@ impl InlineRx {
     /// Asks the producer to ring for the next message, then looks again: `true` when one
     /// is there now (do not sleep). Publishes unpublished progress first (a producer
     /// waiting for space must not wait on a sleeping consumer).
-    pub fn arm<M: SharedMemory + ?Sized>(&mut self, mem: &M) -> Result<(bool, bool)> {
+    ///
+    /// A consumer that declared it polls withdraws the declaration here (it is about to
+    /// sleep), and until [`POLL_GRACE`] after that (`now`, the doorbell's clock) `arm`
+    /// answers `true` without arming: keep polling.
+    pub fn arm<M: SharedMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        now: Duration,
+    ) -> Result<(bool, bool)> {
+        if self.polling {
+            self.declare_polling(mem, false, now);
+        }
+        if let Some(end) = self.grace_until {
+            if now < end {
+                return Ok((true, self.flush(mem)));
+            }
+            self.grace_until = None;
+        }
         let kick = self.flush(mem);
         // Relaxed: ordered before the re-check by the SeqCst fence.
         mem.store_u32(self.layout.base + WAKE, self.next, Relaxed);
@@ -857,7 +938,7 @@ mod tests {
         (rx.next, rx.released, rx.published, rx.lapped) = (start, start, start, true);
         for i in 0..5 * NUM {
             assert_eq!(rx.try_recv(&mem).unwrap(), None, "message {i}: empty");
-            assert_eq!(rx.arm(&mem).unwrap(), (false, false));
+            assert_eq!(rx.arm(&mem, Duration::ZERO).unwrap(), (false, false));
             assert!(
                 tx.try_send(&mem, i, 0, &i.to_le_bytes()).unwrap(),
                 "armed: ring"
@@ -956,13 +1037,64 @@ mod tests {
         let mut tx = InlineTx::new(&mem, l, c).unwrap();
         let mut rx = InlineRx::new(&mem, l, c).unwrap();
         assert!(!tx.try_send(&mem, 1, 2, b"a").unwrap(), "reset disarms");
-        assert_eq!(rx.arm(&mem).unwrap(), (true, false), "re-check sees it");
+        assert_eq!(
+            rx.arm(&mem, Duration::ZERO).unwrap(),
+            (true, false),
+            "re-check sees it"
+        );
         rx.try_recv(&mem).unwrap().unwrap();
         rx.release(&mem).unwrap();
-        assert_eq!(rx.arm(&mem).unwrap(), (false, false));
+        assert_eq!(rx.arm(&mem, Duration::ZERO).unwrap(), (false, false));
         assert!(tx.try_send(&mem, 1, 2, b"b").unwrap(), "armed: ring");
         rx.disarm(&mem);
         assert!(!tx.try_send(&mem, 1, 2, b"c").unwrap(), "disarmed: no ring");
+    }
+
+    /// A consumer that declared it polls is never rung, armed or not (the producer skips
+    /// the wake check); withdrawing (at `arm`, or `declare_polling(false)`) keeps it
+    /// polling — `arm` answers "look again" without arming — until `POLL_GRACE` has
+    /// passed; after that it arms, and the producer rings it again.
+    #[test]
+    fn a_polling_consumer_is_not_rung_and_withdraws_after_a_grace() {
+        let (mem, l, c) = ring();
+        let mut tx = InlineTx::new(&mem, l, c).unwrap();
+        let mut rx = InlineRx::new(&mem, l, c).unwrap();
+        let ms = Duration::from_millis;
+        rx.declare_polling(&mem, true, ms(10));
+        assert!(rx.polling());
+        assert_eq!(mem.load_u32(l.base + POLLS, Relaxed), POLLS_DECLARED);
+        // Armed before declaring (a stale wake request): still not rung.
+        mem.store_u32(l.base + WAKE, 0, Relaxed);
+        assert!(!tx.try_send(&mem, 1, 2, b"a").unwrap(), "declared: no ring");
+        // Going to sleep withdraws: look again, not armed, for POLL_GRACE.
+        assert_eq!(rx.arm(&mem, ms(10)).unwrap(), (true, false));
+        assert!(!rx.polling());
+        assert_eq!(mem.load_u32(l.base + POLLS, Relaxed), 0);
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.release(&mem).unwrap();
+        let end = ms(10) + POLL_GRACE;
+        assert!(
+            rx.arm(&mem, end - Duration::from_nanos(1)).unwrap().0,
+            "in the grace"
+        );
+        assert_eq!(
+            rx.arm(&mem, end).unwrap(),
+            (false, false),
+            "grace over: armed"
+        );
+        assert!(tx.try_send(&mem, 1, 2, b"b").unwrap(), "armed: ring");
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.release(&mem).unwrap();
+        rx.disarm(&mem);
+        // Declaring again ends any grace at once; withdrawing by call starts one.
+        rx.declare_polling(&mem, true, ms(20));
+        assert!(!tx.try_send(&mem, 1, 2, b"c").unwrap());
+        rx.try_recv(&mem).unwrap().unwrap();
+        rx.release(&mem).unwrap();
+        rx.declare_polling(&mem, false, ms(30));
+        assert!(rx.arm(&mem, ms(30)).unwrap().0, "in the grace");
+        assert!(!rx.arm(&mem, ms(30) + POLL_GRACE).unwrap().0, "grace over");
+        assert!(tx.try_send(&mem, 1, 2, b"d").unwrap(), "armed: ring");
     }
 
     /// Hostile producer: a bad sequence word, length or flags is refused with a named

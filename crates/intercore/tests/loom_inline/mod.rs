@@ -28,6 +28,7 @@ use super::LoomMem32;
 use intercore::SharedMemory;
 use intercore::virtq::inline::{Companions, InlineLayout, InlineRx, InlineTx};
 use loom::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// A doorbell: a latched flag and a condition variable.
 #[derive(Default)]
@@ -94,7 +95,7 @@ fn recv(mem: &LoomMem32, d: &Dir, rx: &mut InlineRx) -> u32 {
             rx.disarm(mem);
             return v;
         }
-        let (ready, kick) = rx.arm(mem).unwrap();
+        let (ready, kick) = rx.arm(mem, Duration::ZERO).unwrap();
         if kick {
             d.space.ring();
         }
