@@ -105,11 +105,7 @@ fn sim_board_link_echoes_on_many_tasks_and_sees_the_remote_die() {
         let parked = link.recv(&chans[0], &mut buf);
         let kill = async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let st = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()
-                .unwrap();
-            assert!(st.success());
+            kill(pid);
             std::future::pending::<()>().await
         };
         let r = tokio::select! {
@@ -289,6 +285,25 @@ fn first_ping(mut link: Link, tag: u32) -> Link {
     link
 }
 
+/// Adds each link to `reactor` after its first ping ([`first_ping`], tagged with its place).
+fn join(reactor: &mut Reactor<Link>, links: impl Iterator<Item = Link>) -> Sent {
+    let mut sent = Sent::new();
+    for (tag, link) in links.enumerate() {
+        let id = reactor.add(first_ping(link, tag as u32)).unwrap();
+        sent.insert(id, (0, tag as u32));
+    }
+    sent
+}
+
+/// Kills process `pid` (a simulated remote core, QEMU) with SIGKILL.
+fn kill(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 /// Board links of two transports in one blocking reactor on one thread: two simulated SoCs
 /// (their host buses, eventfd doorbells, messages in place) and a kernel board (the fake
 /// rpmsg kernel's `/dev/rpmsgN` devices behind one epoll, messages copied), each answered
@@ -298,7 +313,7 @@ fn first_ping(mut link: Link, tag: u32) -> Link {
 #[test]
 fn board_links_of_every_transport_share_one_reactor() {
     let (kernel, _k, _rp) = kernel_link();
-    let mut links = vec![
+    let links = vec![
         sim_board().open_with(sim_env()).unwrap(),
         sim_board().open_with(sim_env()).unwrap(),
         kernel,
@@ -309,22 +324,13 @@ fn board_links_of_every_transport_share_one_reactor() {
     // No link here may need the tick: every one wakes the reactor through a descriptor.
     let cfg = ReactorConfig::default().tick(Duration::from_secs(3600));
     let mut reactor: Reactor<Link> = Reactor::new(cfg).unwrap();
-    let mut sent = Sent::new();
-    for (tag, link) in links.drain(..).enumerate() {
-        let link = first_ping(link, tag as u32);
-        let id = reactor.add(link).unwrap();
-        sent.insert(id, (0u32, tag as u32));
-    }
+    let mut sent = join(&mut reactor, links.into_iter());
     let mut downs = Vec::new();
     serve(&mut reactor, &mut sent, &mut downs, &|s, _| {
         s.values().all(|&(n, _)| n >= 200)
     });
     assert!(downs.is_empty(), "{downs:?}");
-    let st = std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    kill(victim);
     let base: BTreeMap<LinkId, u32> = sent.iter().map(|(&l, &(n, _))| (l, n)).collect();
     serve(&mut reactor, &mut sent, &mut downs, &|s, d| {
         !d.is_empty()
@@ -379,22 +385,14 @@ fn qemu_board_link_joins_a_reactor_on_its_tick() {
     let victim = qemu.child_pid().expect("QEMU's pid");
     let links = vec![qemu, sim_board().open_with(sim_env()).unwrap()];
     let mut reactor: Reactor<Link> = Reactor::new(ReactorConfig::default()).unwrap();
-    let mut sent = Sent::new();
-    for (tag, link) in links.into_iter().enumerate() {
-        let id = reactor.add(first_ping(link, tag as u32)).unwrap();
-        sent.insert(id, (0, tag as u32));
-    }
+    let mut sent = join(&mut reactor, links.into_iter());
     assert!(reactor.ticking(), "the QEMU link needs the tick");
     let mut downs = Vec::new();
     serve(&mut reactor, &mut sent, &mut downs, &|s, _| {
         s.values().all(|&(n, _)| n >= 50)
     });
     assert!(downs.is_empty(), "{downs:?}");
-    let st = std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    kill(victim);
     let base = sent[&LinkId(1)].0;
     serve(&mut reactor, &mut sent, &mut downs, &|s, d| {
         !d.is_empty() && s[&LinkId(1)].0 >= base + 50
