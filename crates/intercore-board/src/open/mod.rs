@@ -23,8 +23,6 @@
 mod parts;
 #[cfg(feature = "qemu")]
 mod qemu;
-// A board's links in one reactor: `impl ReactorLink for Link`, `LinkMsg`.
-mod reactor;
 #[cfg(feature = "sim")]
 mod sim;
 
@@ -367,21 +365,33 @@ impl Link {
     }
 }
 
-/// Runs `$body` with `$bus` bound to whichever transport the link holds.
-macro_rules! with_bus {
-    ($inner:expr, $bus:ident => $body:expr) => {
+/// Runs `$body` with `$bus` bound to the link's host bus, or `$kernel` with the kernel
+/// transport bound to `$k` (their types differ: the reactor's messages, `reactor.rs`).
+macro_rules! on_link {
+    ($inner:expr, $bus:ident => $body:expr, $k:ident => $kernel:expr) => {
         match $inner {
             #[cfg(feature = "sim")]
             Inner::Sim { bus: $bus, .. } => $body,
             #[cfg(feature = "qemu")]
             Inner::Qemu { bus: $bus, .. } => $body,
-            Inner::Kernel { rpmsg: $bus } => $body,
             Inner::UserPoll { bus: $bus } => $body,
             Inner::UserRings { bus: $bus } => $body,
             Inner::UserUio { bus: $bus } => $body,
+            Inner::Kernel { rpmsg: $k } => $kernel,
         }
     };
 }
+
+/// Runs `$body` with `$bus` bound to whichever transport the link holds.
+macro_rules! with_bus {
+    ($inner:expr, $bus:ident => $body:expr) => {
+        on_link!($inner, $bus => $body, $bus => $body)
+    };
+}
+
+// A board's links in one reactor: `impl ReactorLink for Link`, `LinkMsg` (declared after
+// `on_link!`, which it uses).
+mod reactor;
 
 /// The messaging methods, inherent with the traits' names and signatures (as on
 /// `HostBus`/`RemoteBus`), so a caller needs no trait in scope and no qualified call.

@@ -80,23 +80,6 @@ impl fmt::Debug for LinkMsg {
     }
 }
 
-/// Runs `$body` with `$bus` bound to the link's host bus, or `$kernel` with the kernel
-/// transport bound to `$k`.
-macro_rules! on_link {
-    ($inner:expr, $bus:ident => $body:expr, $k:ident => $kernel:expr) => {
-        match $inner {
-            #[cfg(feature = "sim")]
-            Inner::Sim { bus: $bus, .. } => $body,
-            #[cfg(feature = "qemu")]
-            Inner::Qemu { bus: $bus, .. } => $body,
-            Inner::UserPoll { bus: $bus } => $body,
-            Inner::UserRings { bus: $bus } => $body,
-            Inner::UserUio { bus: $bus } => $body,
-            Inner::Kernel { rpmsg: $k } => $kernel,
-        }
-    };
-}
-
 impl Link {
     /// Sends `data` from local endpoint `src` to `dst` without waiting, for a reactor's
     /// callback: `Ok(true)` sent, `Ok(false)` parked and sent by a later turn,
